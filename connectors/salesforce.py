@@ -1,0 +1,325 @@
+"""Salesforce adapter: login, paged queries, sObject Collections writes, Task upserts.
+
+Vendor exceptions (simple-salesforce, requests) are translated into cs_sync.errors here and
+nowhere else. Transient failures (5xx, connection errors, ConcurrentPerOrgLongTxn) are retried
+with bounded exponential backoff and jitter; a record locked by another process
+(UNABLE_TO_LOCK_ROW) is retried alone; permanent errors are reported, never retried.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import requests
+from simple_salesforce import Salesforce, SalesforceLogin, format_soql
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+)
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from cs_sync.config import SalesforceConfig
+from cs_sync.errors import (
+    AuthError,
+    BudgetExhausted,
+    ConnectError,
+    CsSyncError,
+    SetupError,
+    TransientError,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+COLLECTION_SIZE = 200
+LOCK_RETRIES = 3
+TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"}
+
+
+@dataclass
+class RecordFailure:
+    record_id: str | None
+    key: str | None  # e.g. the Task's external key when there is no id yet
+    code: str
+    message: str
+    fields: list[str]
+
+
+@dataclass
+class WriteReport:
+    succeeded: list[dict[str, Any]] = field(default_factory=list)  # {"id", "created"?}
+    failed: list[RecordFailure] = field(default_factory=list)
+    fields_written: int = 0
+
+
+def _error_list(error: SalesforceError) -> list[dict[str, Any]]:
+    content = error.content
+    return content if isinstance(content, list) else []
+
+
+def _error_code(error: SalesforceError) -> str:
+    items = _error_list(error)
+    return str(items[0].get("errorCode", "")) if items else ""
+
+
+def _error_message(error: SalesforceError) -> str:
+    items = _error_list(error)
+    return str(items[0].get("message", "")) if items else str(error.content)[:300]
+
+
+def translate(error: Exception, doing: str) -> CsSyncError:
+    """One place where vendor errors become the project's errors."""
+    if isinstance(error, CsSyncError):
+        return error
+    if isinstance(error, SalesforceAuthenticationFailed):
+        return AuthError(
+            f"Salesforce refused the login while {doing}: {error.message}. Check "
+            "salesforce.username and the password / security token secrets."
+        )
+    if isinstance(error, SalesforceExpiredSession):
+        return AuthError(
+            f"Salesforce session expired or invalid while {doing}; with "
+            'auth = "session" provide a fresh session id, or use password login.'
+        )
+    if isinstance(error, SalesforceRefusedRequest):
+        message = _error_message(error)
+        if _error_code(error) == "REQUEST_LIMIT_EXCEEDED" and "TotalRequests" in message:
+            return BudgetExhausted(
+                f"the org's daily API allowance is used up ({message}); "
+                "cs-sync stopped without using more. Rerun after the "
+                "allowance resets (24-hour rolling window)."
+            )
+        if _error_code(error) == "REQUEST_LIMIT_EXCEEDED":
+            return TransientError(f"Salesforce is busy while {doing}: {message}")
+        return AuthError(
+            f"Salesforce refused {doing} ({_error_code(error)}: {message}); check "
+            "that the integration user has API access and the needed permissions."
+        )
+    if isinstance(error, SalesforceMalformedRequest):
+        code = _error_code(error)
+        message = _error_message(error)
+        if code in ("INVALID_FIELD", "INVALID_TYPE"):
+            return SetupError(
+                f"Salesforce rejected {doing}: {message} Run `cs-sync setup "
+                "salesforce --apply` or ask an admin to grant the integration "
+                "user field-level security on cs-sync's fields."
+            )
+        return CsSyncError(f"Salesforce rejected {doing} ({code}): {message}")
+    if isinstance(error, SalesforceError):
+        if error.status >= 500:
+            return TransientError(f"Salesforce answered HTTP {error.status} while {doing}")
+        return CsSyncError(
+            f"Salesforce error while {doing}: HTTP {error.status} {_error_message(error)}"
+        )
+    if isinstance(error, requests.Timeout):
+        return TransientError(f"Salesforce did not answer in time while {doing}")
+    if isinstance(error, requests.ConnectionError):
+        return TransientError(f"cannot reach Salesforce while {doing}: {error}")
+    return CsSyncError(f"unexpected error while {doing}: {error!r}")
+
+
+class SalesforceClient:
+    """The worker's view of one Salesforce org. Build it with `connect(...)`."""
+
+    def __init__(
+        self,
+        sf: Salesforce,
+        config: SalesforceConfig,
+        login: Callable[[], Salesforce] | None = None,
+        max_attempts: int = 5,
+        wait_max_s: float = 30.0,
+    ) -> None:
+        self.sf = sf
+        self.config = config
+        self._login = login
+        self.max_attempts = max_attempts
+        self.wait_max_s = wait_max_s
+        self.retries = 0
+
+    # ------------------------------------------------------------ the call boundary
+
+    def call(self, doing: str, action: Callable[[Salesforce], T]) -> T:
+        """Run one API call: re-login once on an expired session, retry transient failures."""
+        relogged = False
+
+        def attempt() -> T:
+            nonlocal relogged
+            try:
+                return action(self.sf)
+            except SalesforceExpiredSession as exc:
+                if self._login is None or relogged:
+                    raise translate(exc, doing) from None
+                relogged = True
+                log.info("Salesforce session expired; logging in again")
+                try:
+                    self.sf = self._login()
+                except Exception as login_error:
+                    raise translate(login_error, "logging in again") from None
+                return action(self.sf)
+            except Exception as exc:
+                raise translate(exc, doing) from None
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(self.max_attempts),
+            wait=wait_random_exponential(multiplier=0.5, max=self.wait_max_s),
+            reraise=True,
+            before_sleep=self._note_retry,
+        )
+        try:
+            return retrying(attempt)
+        except TransientError as exc:
+            raise ConnectError(f"{exc} (gave up after {self.max_attempts} attempts)") from None
+
+    def _note_retry(self, state: Any) -> None:
+        self.retries += 1
+        log.warning("retrying Salesforce call after: %s", state.outcome.exception())
+
+    # ------------------------------------------------------------ reads
+
+    def query(self, soql: str, what: str) -> Iterator[dict[str, Any]]:
+        """All records of a query, page by page (query, then queryMore)."""
+        headers = {"Sforce-Query-Options": f"batchSize={self.config.query_batch_size}"}
+        page = self.call(f"reading {what}", lambda sf: sf.query(soql, headers=headers))
+        while True:
+            yield from page["records"]
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = self.call(
+                f"reading {what}",
+                lambda sf, url=next_url: sf.query_more(
+                    url, identifier_is_url=True, headers=headers
+                ),
+            )
+
+    def limits(self) -> dict[str, Any]:
+        return dict(self.call("reading API limits", lambda sf: sf.limits()))
+
+    # ------------------------------------------------------------ writes
+
+    def update(self, sobject: str, changes: dict[str, dict[str, Any]]) -> WriteReport:
+        """Update only the given fields of the given records (id → {field: value})."""
+        records = [
+            {"attributes": {"type": sobject}, "id": record_id, **values}
+            for record_id, values in changes.items()
+        ]
+        return self._collections(
+            "PATCH", "composite/sobjects", records, f"updating {sobject}", key_field=None
+        )
+
+    def upsert(self, sobject: str, key_field: str, records: list[dict[str, Any]]) -> WriteReport:
+        """Create or update by an external-id field, so a rerun never makes a second copy."""
+        body = [{"attributes": {"type": sobject}, **record} for record in records]
+        return self._collections(
+            "PATCH",
+            f"composite/sobjects/{sobject}/{key_field}",
+            body,
+            f"upserting {sobject}",
+            key_field=key_field,
+        )
+
+    def _collections(
+        self,
+        method: str,
+        path: str,
+        records: list[dict[str, Any]],
+        doing: str,
+        key_field: str | None,
+    ) -> WriteReport:
+        report = WriteReport()
+        for start in range(0, len(records), COLLECTION_SIZE):
+            pending = records[start : start + COLLECTION_SIZE]
+            for attempt in range(LOCK_RETRIES + 1):
+                body = {"allOrNone": False, "records": pending}
+                results = self.call(
+                    doing, lambda sf, b=body: sf.restful(path, method=method, json=b)
+                )
+                if not isinstance(results, list) or len(results) != len(pending):
+                    raise ConnectError(f"Salesforce answered {doing} with an unexpected body")
+                locked = []
+                for record, result in zip(pending, results, strict=True):
+                    if result.get("success"):
+                        report.succeeded.append(result)
+                        report.fields_written += sum(
+                            1 for k in record if k not in ("attributes", "id", key_field)
+                        )
+                        continue
+                    errors = result.get("errors") or [{}]
+                    code = str(errors[0].get("statusCode", "UNKNOWN"))
+                    if code in TRANSIENT_CODES and attempt < LOCK_RETRIES:
+                        locked.append(record)
+                        continue
+                    report.failed.append(
+                        RecordFailure(
+                            record_id=record.get("id") or result.get("id"),
+                            key=str(record.get(key_field)) if key_field else None,
+                            code=code,
+                            message=str(errors[0].get("message", "")),
+                            fields=list(errors[0].get("fields") or []),
+                        )
+                    )
+                if not locked:
+                    break
+                log.info("%d record(s) locked by another process; retrying them alone", len(locked))
+                pending = locked
+        return report
+
+
+def connect(config: SalesforceConfig, session: requests.Session) -> SalesforceClient:
+    """Log in (or use the given session id) and return a ready client."""
+    version = config.api_version
+
+    def login() -> Salesforce:
+        if config.auth == "session":
+            assert config.session_id is not None
+            return Salesforce(
+                instance_url=config.instance_url,
+                session_id=config.session_id.read(),
+                version=version,
+                session=session,
+            )
+        assert config.password is not None
+        token = config.security_token.read() if config.security_token else ""
+        # Log in ourselves and hand simple-salesforce the session: its own re-login on 401
+        # can loop, and drops custom headers; SalesforceClient.call re-logs in once instead.
+        session_id, instance = SalesforceLogin(
+            username=config.username,
+            password=config.password.read(),
+            security_token=token,
+            domain=config.domain,
+            sf_version=version,
+            session=session,
+        )
+        return Salesforce(
+            session_id=session_id, instance=instance, version=version, session=session
+        )
+
+    try:
+        sf = login()
+    except CsSyncError:
+        raise
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise ConnectError(
+            f"cannot reach Salesforce at {config.instance_url} to log in: "
+            f"{type(exc).__name__}. Check salesforce.instance_url and the "
+            "network; for the sandbox, start `cs-sync sandbox serve`."
+        ) from None
+    except Exception as exc:
+        raise translate(exc, "logging in") from None
+    return SalesforceClient(sf, config, login=login if config.auth == "password" else None)
+
+
+def soql(template: str, **values: Any) -> str:
+    """SOQL with every literal escaped (quotes, backslashes) by simple-salesforce."""
+    return str(format_soql(template, **values))

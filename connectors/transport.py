@@ -1,0 +1,96 @@
+"""HTTP sessions for the vendor clients: default timeouts, call counting, and routing of the
+real service hosts to a local sandbox when the config points at one.
+
+simple-salesforce and gspread both accept a `requests.Session`; this is the one seam through
+which the demo and the end-to-end tests reach the sandbox, so nothing else in the connectors
+knows it is talking to a stand-in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+DEFAULT_TIMEOUT = (10.0, 120.0)  # connect, read (seconds)
+ROUTED_SUFFIXES = (
+    ".salesforce.com",
+    ".force.com",
+    "sheets.googleapis.com",
+    "oauth2.googleapis.com",
+)
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _TimeoutAdapter(HTTPAdapter):
+    """Applies a default timeout (requests has none) and, optionally, routes to a local server."""
+
+    def __init__(self, timeout: tuple[float, float], route_to: str | None) -> None:
+        super().__init__(max_retries=0)
+        self.timeout = timeout
+        self.route_to = urlsplit(route_to) if route_to else None
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout
+        if self.route_to is not None:
+            parts = urlsplit(request.url or "")
+            host = parts.hostname or ""
+            if not (is_loopback_url(request.url or "") or host.endswith(ROUTED_SUFFIXES)):
+                raise requests.ConnectionError(
+                    f"sandbox mode: refusing to send a request to {host} (only the Salesforce "
+                    "and Google hosts are routed to the local sandbox)"
+                )
+            request.url = urlunsplit(("http", self.route_to.netloc, parts.path, parts.query, ""))
+        return super().send(request, **kwargs)
+
+
+class CallCounter:
+    """Counts HTTP calls per service and remembers the last Sforce-Limit-Info reading."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.api_used: int | None = None
+        self.api_max: int | None = None
+
+    def hook(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        path = urlsplit(response.request.url or "").path
+        service = "sheets" if path.startswith("/v4/spreadsheets") else "salesforce"
+        self.calls[service] += 1
+        info = response.headers.get("Sforce-Limit-Info", "")
+        for item in info.split(";"):
+            name, _, value = item.strip().partition("=")
+            if name == "api-usage" and "/" in value:
+                used, _, maximum = value.partition("/")
+                if used.isdigit() and maximum.isdigit():
+                    self.api_used, self.api_max = int(used), int(maximum)
+
+
+def build_session(
+    target_url: str | None,
+    counter: CallCounter | None = None,
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+) -> requests.Session:
+    """A session with timeouts; when `target_url` is a loopback URL, the Salesforce and Google
+    hosts are routed there over plain HTTP."""
+    session = requests.Session()
+    route_to = target_url if target_url and is_loopback_url(target_url) else None
+    adapter = _TimeoutAdapter(timeout, route_to)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    if counter is not None:
+        session.hooks["response"].append(counter.hook)
+    return session

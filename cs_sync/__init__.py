@@ -1,0 +1,3 @@
+"""cs-sync: customer-success sync worker for Salesforce."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,272 @@
+"""The `cs-sync` command line. The only place that reads the clock.
+
+Exit codes: 0 ok; 1 partial (some records failed); 2 bad config or input; 3 cannot connect or
+authenticate; 4 a safety brake stopped the run. With --json, exactly one JSON object is printed
+on stdout; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cs_sync import __version__
+from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, CsSyncError
+
+log = logging.getLogger("cs_sync")
+
+
+def _today(timezone: str) -> date:
+    return datetime.now(ZoneInfo(timezone)).date()
+
+
+def _as_of(text: str | None, timezone: str) -> date:
+    if text is None:
+        return _today(timezone)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CsSyncError(f"--as-of: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _emit_failure(error: CsSyncError, as_json: bool, as_of: date | None) -> int:
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "status": "failed",
+                    "as_of": as_of.isoformat() if as_of else None,
+                    "accounts_read": 0,
+                    "accounts_changed": 0,
+                    "fields_written": 0,
+                    "tasks_created": 0,
+                    "tasks_closed": 0,
+                    "errors": [{"kind": error.kind, "record": None, "message": str(error)}],
+                    "salesforce_api_calls": 0,
+                    "sheets_api_calls": 0,
+                    "duration_s": 0.0,
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        print(f"cs-sync: {error}", file=sys.stderr)
+    return error.exit_code
+
+
+def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
+    from cs_sync.config import load_config
+    from cs_sync.pipeline import run_once
+    from cs_sync.plan import describe_plan
+    from cs_sync.report import summary_text
+
+    as_of = None
+    try:
+        config = load_config(args.config)
+        as_of = _as_of(args.as_of, config.timezone)
+        result = run_once(config, as_of, dry_run=dry_run or args.dry_run)
+    except CsSyncError as error:
+        return _emit_failure(error, args.json, as_of)
+    if args.json:
+        print(json.dumps(result.as_json(), ensure_ascii=False, default=str))
+    else:
+        if result.dry_run and result.plan is not None:
+            print(describe_plan(result.plan))
+            print()
+        print(summary_text(result, "cs-sync plan" if result.dry_run else "cs-sync run"))
+    return EXIT_PARTIAL if result.status == "partial" else EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cs_sync.config import load_config
+    from cs_sync.demo import prepare_demo, relative
+    from cs_sync.pipeline import run_once
+    from cs_sync.report import summary_text
+    from cs_sync.sandbox.server import Sandbox
+
+    as_of = _as_of(args.as_of, "Asia/Tokyo")
+    folder = prepare_demo(Path(args.workdir), args.accounts, as_of)
+    config_arg = relative(folder.config_path)
+    state = "seeded" if folder.seeded_now else "reused"
+    print(
+        f"Sandbox org {state}: {args.accounts} accounts in {relative(folder.database)}, "
+        f"usage in {relative(folder.usage_path)}"
+    )
+    print(f"Config written: {config_arg}")
+    if args.no_run:
+        print(
+            f"\nNext: `cs-sync sandbox serve --config {config_arg}` in one terminal, then "
+            f"`cs-sync plan --config {config_arg}` and `cs-sync run --config {config_arg}`."
+        )
+        return EXIT_OK
+    try:
+        config = load_config(folder.config_path)
+        with Sandbox(folder.database, port=folder.port):
+            result = run_once(config, as_of, dry_run=False)
+    except CsSyncError as error:
+        return _emit_failure(error, False, as_of)
+    print()
+    print(summary_text(result, "cs-sync demo run"))
+    print(f"\nOpen {result.dashboard} in a browser for the KPI dashboard.")
+    print(
+        f"To run again yourself: `cs-sync sandbox serve --config {config_arg}` in one "
+        f"terminal, then `cs-sync run --config {config_arg}` in another."
+    )
+    return EXIT_PARTIAL if result.status == "partial" else EXIT_OK
+
+
+def cmd_sandbox_serve(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
+    from cs_sync.config import load_config
+    from cs_sync.sandbox.server import Sandbox
+
+    try:
+        config = load_config(args.config)
+    except CsSyncError as error:
+        return _emit_failure(error, False, None)
+    parts = urlsplit(config.salesforce.instance_url)
+    if parts.hostname not in ("127.0.0.1", "localhost") or not parts.port:
+        print(
+            f"cs-sync: {args.config}: salesforce.instance_url must be http://127.0.0.1:PORT "
+            "to serve a sandbox",
+            file=sys.stderr,
+        )
+        return 2
+    if config.sandbox.database is None or not config.sandbox.database.exists():
+        print(
+            f"cs-sync: {args.config}: [sandbox] database is not set or does not exist; run "
+            "`cs-sync demo --no-run` (or `cs-sync sandbox seed`) first",
+            file=sys.stderr,
+        )
+        return 2
+    sandbox = Sandbox(config.sandbox.database, port=parts.port)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    print(
+        f"Sandbox serving {config.sandbox.database} on {sandbox.url} (Ctrl-C to stop)", flush=True
+    )
+    try:
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.httpd.server_close()
+        sandbox.store.close()
+    return EXIT_OK
+
+
+def cmd_sandbox_seed(args: argparse.Namespace) -> int:
+    from cs_sync.sandbox.seed import seed_book
+    from cs_sync.sandbox.store import OrgStore
+
+    as_of = _as_of(args.as_of, "Asia/Tokyo")
+    database = Path(args.database)
+    if database.exists():
+        print(
+            f"cs-sync: {database} already exists; choose another --database or delete it",
+            file=sys.stderr,
+        )
+        return 2
+    database.parent.mkdir(parents=True, exist_ok=True)
+    store = OrgStore(database)
+    try:
+        result = seed_book(store, Path(args.usage), args.accounts, as_of)
+    finally:
+        store.close()
+    print(
+        f"Seeded {database}: {result.accounts} accounts ({result.active_accounts} active, "
+        f"{result.churned_accounts} churned), {result.opportunities} opportunities, "
+        f"{result.users} users; {result.usage_rows} usage rows in {result.usage_path}"
+    )
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cs-sync",
+        description=(
+            "Customer-success sync worker for Salesforce: health scores, follow-up Tasks and a "
+            "KPI dashboard."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"cs-sync {__version__}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log output on stderr (-vv for debug)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def with_run_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--config", required=True, help="the TOML configuration file")
+        sub.add_argument(
+            "--json",
+            action="store_true",
+            help="print one JSON object on stdout (logs stay on stderr)",
+        )
+        sub.add_argument(
+            "--as-of", help="run as of this date (YYYY-MM-DD); default today in run.timezone"
+        )
+
+    run = commands.add_parser("run", help="compute and write health fields, tasks, dashboard")
+    with_run_options(run)
+    run.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
+    plan = commands.add_parser("plan", help="show what `run` would write (a dry run)")
+    with_run_options(plan)
+    plan.set_defaults(dry_run=False)
+
+    demo = commands.add_parser("demo", help="seed a local sandbox org and run one sync on it")
+    demo.add_argument("--accounts", type=int, default=300, help="accounts in the sample book")
+    demo.add_argument(
+        "--workdir", default="demo", help="folder for the sandbox, config, usage and dashboard"
+    )
+    demo.add_argument(
+        "--no-run", action="store_true", help="prepare the sandbox and config only; do not sync"
+    )
+    demo.add_argument("--as-of", help=argparse.SUPPRESS)
+
+    sandbox = commands.add_parser("sandbox", help="the local Salesforce/Sheets stand-in")
+    sandbox_commands = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    serve = sandbox_commands.add_parser("serve", help="serve the sandbox a config points at")
+    serve.add_argument("--config", required=True)
+    seed = sandbox_commands.add_parser(
+        "seed", help="create a sandbox database with a sample book of business"
+    )
+    seed.add_argument("--accounts", type=int, default=300)
+    seed.add_argument("--database", default="sandbox.db")
+    seed.add_argument("--usage", default="usage.csv", help="where to write the usage CSV")
+    seed.add_argument("--as-of", help="anchor date for the book (default today, Asia/Tokyo)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    handlers: dict[str, Any] = {
+        "run": lambda: cmd_run(args, dry_run=False),
+        "plan": lambda: cmd_run(args, dry_run=True),
+        "demo": lambda: cmd_demo(args),
+    }
+    if args.command == "sandbox":
+        return int(
+            cmd_sandbox_serve(args) if args.sandbox_command == "serve" else cmd_sandbox_seed(args)
+        )
+    return int(handlers[args.command]())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,459 @@
+"""The one TOML configuration file, loaded into one validated, typed object.
+
+Every problem is collected and reported at once with its key path. Secrets are never read from
+the TOML itself: the file names an environment variable (`*_env`) or a file (`*_file`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cs_sync.errors import AuthError, ConfigError
+
+SECRET_KEYS = (
+    "password",
+    "security_token",
+    "session_id",
+    "private_key",
+    "client_secret",
+    "token",
+    "api_key",
+    "credentials",
+)
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_VERSION = re.compile(r"^\d{2,3}\.0$")
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Where a secret lives: an environment variable or a file. Never the value itself."""
+
+    label: str  # the config key, e.g. "salesforce.password"
+    env: str | None = None
+    file: Path | None = None
+
+    def read(self) -> str:
+        if self.env:
+            value = os.environ.get(self.env)
+            if not value:
+                raise AuthError(
+                    f"{self.label}: environment variable {self.env} is not set or "
+                    "empty; export it before running cs-sync"
+                )
+            return value
+        assert self.file is not None
+        try:
+            return self.file.read_text("utf-8").strip()
+        except OSError as exc:
+            raise AuthError(
+                f"{self.label}: cannot read the secret file {self.file} "
+                f"({exc.strerror}); check the path in {self.label}_file"
+            ) from None
+
+
+@dataclass(frozen=True)
+class SalesforceFields:
+    """Account fields cs-sync reads (inputs) and writes (outputs), by API name."""
+
+    arr: str = "CS_ARR__c"
+    seats: str = "CS_Seats__c"
+    contract_start: str = "CS_Contract_Start__c"
+    renewal_date: str = "CS_Renewal_Date__c"
+    segment: str = "CS_Segment__c"
+    sub_csm: str = "CS_Sub_CSM__c"
+    external_key: str = "CS_External_Key__c"
+    score: str = "CS_Health_Score__c"
+    grade: str = "CS_Health_Grade__c"
+    trend: str = "CS_Health_Trend__c"
+    reasons: str = "CS_Health_Reasons__c"
+    override_grade: str = "CS_Override_Grade__c"
+    override_reason: str = "CS_Override_Reason__c"
+    override_expiry: str = "CS_Override_Expiry__c"
+    task_key: str = "CS_Sync_Key__c"
+
+    def written(self) -> tuple[str, ...]:
+        """The Account fields cs-sync owns; it writes these and nothing else."""
+        return (self.score, self.grade, self.trend, self.reasons)
+
+
+@dataclass(frozen=True)
+class SalesforceConfig:
+    instance_url: str
+    api_version: str
+    auth: str  # password | session
+    username: str | None
+    domain: str
+    password: Secret | None
+    security_token: Secret | None
+    session_id: Secret | None
+    account_filter: str
+    query_batch_size: int
+    timeout_s: float
+    fields: SalesforceFields
+
+
+@dataclass(frozen=True)
+class UsageConfig:
+    source: str  # csv
+    path: Path
+    account_key: str  # salesforce_id | external_key
+    on_bad_rows: str  # skip | stop
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    weight: float
+    bad: float
+    good: float
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    measures: tuple[Measure, ...]
+    grades: tuple[tuple[str, float], ...]  # (grade, minimum score), best first; the last is 0
+    trend_threshold: float
+
+
+@dataclass(frozen=True)
+class TasksConfig:
+    enabled: bool
+    grades: tuple[str, ...]
+    due_in_business_days: int
+    default_owner_id: str | None
+    max_per_run: int
+    priority: str
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    local_dir: Path | None
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Only for the local sandbox: the database file `cs-sync sandbox serve` serves."""
+
+    database: Path | None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    language: str
+    timezone: str
+    salesforce: SalesforceConfig
+    usage: UsageConfig
+    health: HealthConfig
+    tasks: TasksConfig
+    dashboard: DashboardConfig
+    sandbox: SandboxConfig
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+MEASURE_NAMES = ("active_ratio", "login_trend", "monthly_feature")
+DEFAULT_MEASURES = (
+    Measure("active_ratio", 50, 0.2, 0.8),
+    Measure("login_trend", 25, 0.5, 1.0),
+    Measure("monthly_feature", 25, 3, 0),
+)
+
+
+class _Reader:
+    """Reads one TOML table, recording problems instead of raising, and unknown keys."""
+
+    def __init__(self, table: Any, prefix: str, problems: list[str]) -> None:
+        self.problems = problems
+        self.prefix = prefix
+        if table is None:
+            table = {}
+        if not isinstance(table, dict):
+            problems.append(f"{prefix}: expected a table ([{prefix}])")
+            table = {}
+        self.table: dict[str, Any] = table
+        self.seen: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def get(self, name: str, kinds: tuple[type, ...], default: Any, what: str) -> Any:
+        self.seen.add(name)
+        if name not in self.table:
+            if default is _REQUIRED:
+                self.problems.append(f"{self.key(name)}: missing; expected {what}")
+                return None
+            return default
+        value = self.table[name]
+        if isinstance(value, bool) and bool not in kinds:
+            self.problems.append(f"{self.key(name)}: expected {what}, got {value!r}")
+            return default if default is not _REQUIRED else None
+        if not isinstance(value, kinds):
+            self.problems.append(f"{self.key(name)}: expected {what}, got {value!r}")
+            return default if default is not _REQUIRED else None
+        return value
+
+    def text(self, name: str, default: Any = None, choices: tuple[str, ...] = ()) -> Any:
+        what = "one of " + ", ".join(repr(c) for c in choices) if choices else "a string"
+        value = self.get(name, (str,), default, what)
+        if choices and value is not None and value not in choices:
+            self.problems.append(f"{self.key(name)}: {value!r} is not {what}")
+            return default if default is not _REQUIRED else None
+        return value
+
+    def number(
+        self, name: str, default: Any, low: float | None = None, high: float | None = None
+    ) -> Any:
+        value = self.get(name, (int, float), default, "a number")
+        if value is not None and (
+            (low is not None and value < low) or (high is not None and value > high)
+        ):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            self.problems.append(f"{self.key(name)}: {value} is out of range; expected {bounds}")
+            return default
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        return bool(self.get(name, (bool,), default, "true or false"))
+
+    def sub(self, name: str) -> _Reader:
+        self.seen.add(name)
+        return _Reader(self.table.get(name), self.key(name), self.problems)
+
+    def finish(self) -> None:
+        for name in self.table:
+            if name in self.seen:
+                continue
+            if name in SECRET_KEYS:
+                self.problems.append(
+                    f"{self.key(name)}: secrets are never read from the configuration file. "
+                    f"Put the value in an environment variable and set {self.key(name)}_env = "
+                    f'"VARIABLE_NAME", or in a file readable only by cs-sync and set '
+                    f'{self.key(name)}_file = "path/to/file"; then delete {self.key(name)}'
+                )
+            else:
+                self.problems.append(
+                    f"{self.key(name)}: unknown key (check the spelling against "
+                    "config.example.toml)"
+                )
+
+
+_REQUIRED = object()
+
+
+def _secret(reader: _Reader, name: str, base: Path, required: bool) -> Secret | None:
+    env = reader.text(f"{name}_env")
+    file = reader.text(f"{name}_file")
+    label = reader.key(name)
+    if env and file:
+        reader.problems.append(f"{label}: set either {name}_env or {name}_file, not both")
+        return None
+    if env:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env):
+            reader.problems.append(f"{label}_env: {env!r} is not an environment variable name")
+            return None
+        return Secret(label, env=env)
+    if file:
+        path = Path(file).expanduser()
+        return Secret(label, file=path if path.is_absolute() else base / path)
+    if required:
+        reader.problems.append(
+            f'{label}: missing; set {name}_env = "VARIABLE_NAME" or {name}_file = "path/to/file"'
+        )
+    return None
+
+
+def _field_name(reader: _Reader, name: str, default: str) -> str:
+    value = reader.text(name, default)
+    if value is not None and not _FIELD_NAME.match(value):
+        reader.problems.append(f"{reader.key(name)}: {value!r} is not a Salesforce field API name")
+        return default
+    return str(value)
+
+
+def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
+    instance_url = reader.text("instance_url", _REQUIRED)
+    if instance_url and not re.match(r"^https?://[^/\s]+/?$", instance_url):
+        reader.problems.append(
+            "salesforce.instance_url: expected the org's base URL such as "
+            '"https://acme.my.salesforce.com"'
+        )
+    version = reader.text("api_version", "62.0")
+    if version and not _VERSION.match(version):
+        reader.problems.append(
+            f'salesforce.api_version: {version!r} is not an API version such as "62.0"'
+        )
+    auth = reader.text("auth", "password", ("password", "session"))
+    username = reader.text("username")
+    domain = reader.text("domain", "login")
+    password = _secret(reader, "password", base, required=auth == "password")
+    token = _secret(reader, "security_token", base, required=False)
+    session_id = _secret(reader, "session_id", base, required=auth == "session")
+    if auth == "password" and not username:
+        reader.problems.append(
+            "salesforce.username: missing; password login needs the integration user's username"
+        )
+    account_filter = reader.text("account_filter", "Type = 'Customer - Direct'")
+    batch = reader.number("query_batch_size", 2000, 200, 2000)
+    timeout = reader.number("timeout_s", 120, 1, 600)
+    fields_reader = reader.sub("fields")
+    defaults = SalesforceFields()
+    fields = SalesforceFields(
+        **{
+            name: _field_name(fields_reader, name, getattr(defaults, name))
+            for name in defaults.__dataclass_fields__
+        }
+    )
+    fields_reader.finish()
+    return SalesforceConfig(
+        instance_url=str(instance_url or "").rstrip("/"),
+        api_version=str(version),
+        auth=str(auth),
+        username=username,
+        domain=str(domain),
+        password=password,
+        security_token=token,
+        session_id=session_id,
+        account_filter=str(account_filter),
+        query_batch_size=int(batch),
+        timeout_s=float(timeout),
+        fields=fields,
+    )
+
+
+def _usage(reader: _Reader, base: Path) -> UsageConfig:
+    source = reader.text("source", "csv", ("csv",))
+    path_text = reader.text("path", _REQUIRED)
+    account_key = reader.text("account_key", "salesforce_id", ("salesforce_id", "external_key"))
+    on_bad = reader.text("on_bad_rows", "skip", ("skip", "stop"))
+    path = Path(path_text or ".").expanduser()
+    return UsageConfig(
+        source=str(source),
+        path=path if path.is_absolute() else base / path,
+        account_key=str(account_key),
+        on_bad_rows=str(on_bad),
+    )
+
+
+def _health(reader: _Reader) -> HealthConfig:
+    measures: list[Measure] = []
+    raw_measures = reader.get("measures", (list,), None, "an array of [[health.measures]] tables")
+    if raw_measures is None:
+        measures = list(DEFAULT_MEASURES)
+    for index, item in enumerate(raw_measures or []):
+        sub = _Reader(item, f"health.measures[{index}]", reader.problems)
+        name = sub.text("name", _REQUIRED, MEASURE_NAMES)
+        weight = sub.number("weight", _REQUIRED, 0)
+        bad = sub.number("bad", _REQUIRED)
+        good = sub.number("good", _REQUIRED)
+        sub.finish()
+        if None not in (name, weight, bad, good):
+            if bad == good:
+                reader.problems.append(f"health.measures[{index}]: bad and good must differ")
+            measures.append(Measure(str(name), float(weight), float(bad), float(good)))
+    if raw_measures is not None and not measures:
+        reader.problems.append("health.measures: at least one measure is needed")
+    grades_reader = reader.sub("grades")
+    grades: list[tuple[str, float]] = []
+    for grade in list(grades_reader.table):
+        value = grades_reader.number(grade, _REQUIRED, 0, 100)
+        if value is not None:
+            grades.append((grade, float(value)))
+    if not grades:
+        grades = [("A", 80.0), ("B", 60.0), ("C", 40.0), ("D", 0.0)]
+    grades.sort(key=lambda g: -g[1])
+    if grades[-1][1] != 0:
+        reader.problems.append("health.grades: the lowest grade must start at 0 (e.g. D = 0)")
+    if len({g[1] for g in grades}) != len(grades):
+        reader.problems.append("health.grades: two grades share the same minimum score")
+    trend = reader.number("trend_threshold", 5, 0, 100)
+    return HealthConfig(tuple(measures), tuple(grades), float(trend))
+
+
+def _tasks(reader: _Reader, grades: tuple[tuple[str, float], ...]) -> TasksConfig:
+    enabled = reader.flag("enabled", True)
+    raw_grades = reader.get("grades", (list,), None, 'a list of grades such as ["D"]')
+    known = [g for g, _ in grades]
+    chosen = tuple(str(g) for g in raw_grades) if raw_grades is not None else (known[-1],)
+    for grade in chosen:
+        if grade not in known:
+            reader.problems.append(
+                f"tasks.grades: {grade!r} is not a grade in health.grades ({', '.join(known)})"
+            )
+    due = reader.number("due_in_business_days", 5, 0, 60)
+    owner = reader.text("default_owner_id")
+    max_per_run = reader.number("max_per_run", 200, 0)
+    priority = reader.text("priority", "High", ("High", "Normal", "Low"))
+    return TasksConfig(bool(enabled), chosen, int(due), owner, int(max_per_run), str(priority))
+
+
+def load_config(path: str | Path) -> Config:
+    """Load and validate; raises ConfigError listing every problem found."""
+    config_path = Path(path)
+    try:
+        text = config_path.read_text("utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            str(config_path),
+            [f"cannot read the file ({exc.strerror}); copy config.example.toml and edit it"],
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(config_path), [f"not valid TOML: {exc}"]) from None
+    return parse_config(data, config_path)
+
+
+def parse_config(data: dict[str, Any], config_path: Path) -> Config:
+    problems: list[str] = []
+    base = config_path.resolve().parent
+    root = _Reader(data, "", problems)
+    run = root.sub("run")
+    language = run.text("language", "ja", ("ja", "en"))
+    timezone = run.text("timezone", "Asia/Tokyo")
+    run.finish()
+    sf_reader = root.sub("salesforce")
+    salesforce = _salesforce(sf_reader, base)
+    sf_reader.finish()
+    usage_reader = root.sub("usage")
+    usage = _usage(usage_reader, base)
+    usage_reader.finish()
+    health_reader = root.sub("health")
+    health = _health(health_reader)
+    health_reader.finish()
+    tasks_reader = root.sub("tasks")
+    tasks = _tasks(tasks_reader, health.grades)
+    tasks_reader.finish()
+    dash_reader = root.sub("dashboard")
+    local_dir = dash_reader.text("local_dir", "dashboard")
+    dash_reader.finish()
+    sandbox_reader = root.sub("sandbox")
+    database = sandbox_reader.text("database")
+    sandbox_reader.finish()
+    try:
+        ZoneInfo(str(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(f'run.timezone: {timezone!r} is not a time zone name such as "Asia/Tokyo"')
+    root.finish()
+    if problems:
+        raise ConfigError(str(config_path), problems)
+    dashboard_dir = Path(local_dir).expanduser() if local_dir else None
+    if dashboard_dir is not None and not dashboard_dir.is_absolute():
+        dashboard_dir = base / dashboard_dir
+    return Config(
+        path=config_path,
+        language=str(language),
+        timezone=str(timezone),
+        salesforce=salesforce,
+        usage=usage,
+        health=health,
+        tasks=tasks,
+        dashboard=DashboardConfig(dashboard_dir),
+        sandbox=SandboxConfig(base / database if database else None),
+        raw=data,
+    )

@@ -1,0 +1,147 @@
+"""`cs-sync demo`: seed a sample org, serve it, write a config pointing at it, run one sync.
+
+Everything lands in one working folder (default ./demo) and stays there, so an admin can then
+serve the sandbox themselves and run `plan` / `run` against it like against a real org.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from cs_sync.sandbox.seed import SANDBOX_PASSWORD, SANDBOX_TOKEN, SANDBOX_USERNAME, seed_book
+from cs_sync.sandbox.store import OrgStore
+
+DEFAULT_PORT = 8765
+
+
+@dataclass
+class DemoFolder:
+    workdir: Path
+    config_path: Path
+    database: Path
+    usage_path: Path
+    port: int
+    seeded_now: bool
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _existing_port(config_path: Path) -> int | None:
+    if not config_path.exists():
+        return None
+    import tomllib
+
+    try:
+        url = tomllib.loads(config_path.read_text("utf-8"))["salesforce"]["instance_url"]
+        return int(str(url).rsplit(":", 1)[1].strip("/"))
+    except (KeyError, ValueError, IndexError, tomllib.TOMLDecodeError):
+        return None
+
+
+def _write_secret(path: Path, value: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    path.write_text(value + "\n", encoding="utf-8")
+    path.chmod(0o600)
+
+
+def demo_config_text(port: int, default_owner_id: str) -> str:
+    return f"""# cs-sync configuration written by `cs-sync demo` for the local sandbox.
+# The same keys configure a real org: see config.example.toml for every key.
+
+[run]
+language = "ja"
+timezone = "Asia/Tokyo"
+
+[salesforce]
+# A loopback address means "the local sandbox": the Salesforce and Google hosts are routed there.
+instance_url = "http://127.0.0.1:{port}"
+api_version = "62.0"
+auth = "password"
+username = "{SANDBOX_USERNAME}"
+# Secrets are read from files (or environment variables), never from this file.
+password_file = "secrets/salesforce_password"
+security_token_file = "secrets/salesforce_token"
+account_filter = "Type = 'Customer - Direct'"
+
+[usage]
+source = "csv"
+path = "usage.csv"
+account_key = "salesforce_id"
+on_bad_rows = "skip"
+
+[tasks]
+grades = ["D"]
+due_in_business_days = 5
+default_owner_id = "{default_owner_id}"
+
+[dashboard]
+local_dir = "dashboard"
+
+[sandbox]
+database = "sandbox.db"
+"""
+
+
+def prepare_demo(workdir: Path, accounts: int, as_of: date) -> DemoFolder:
+    """Seed (when needed) and write the config; returns where everything is."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "config.toml"
+    database = workdir / "sandbox.db"
+    usage_path = workdir / "usage.csv"
+    seeded_now = False
+    if database.exists():
+        store = OrgStore(database)
+        seeded = store.get_meta("seeded", {})
+        store.close()
+        if seeded.get("accounts") != accounts or seeded.get("as_of") != as_of.isoformat():
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{database}{suffix}").unlink(missing_ok=True)
+    if not database.exists():
+        store = OrgStore(database)
+        try:
+            seed_book(store, usage_path, accounts, as_of)
+        finally:
+            store.close()
+        seeded_now = True
+    store = OrgStore(database)
+    default_owner = str(store.get_meta("default_owner_id"))
+    store.close()
+    port = _existing_port(config_path) or DEFAULT_PORT
+    if not _port_free(port):
+        port = _free_port()
+    _write_secret(workdir / "secrets" / "salesforce_password", SANDBOX_PASSWORD)
+    _write_secret(workdir / "secrets" / "salesforce_token", SANDBOX_TOKEN)
+    config_path.write_text(demo_config_text(port, default_owner), encoding="utf-8")
+    return DemoFolder(
+        workdir=workdir,
+        config_path=config_path,
+        database=database,
+        usage_path=usage_path,
+        port=port,
+        seeded_now=seeded_now,
+    )
+
+
+def relative(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)

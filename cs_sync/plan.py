@@ -1,0 +1,149 @@
+"""The plan: what a run would write where, as a value. `plan` prints it; `run` applies it.
+
+Diffs are taken against the values read from Salesforce in the same run, so only fields whose
+value really changes are sent, and a rerun on the same data plans nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from cs_sync.config import SalesforceFields
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    account_id: str
+    account_name: str
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass
+class Problem:
+    kind: str
+    record: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "record": self.record, "message": self.message}
+
+
+@dataclass
+class Plan:
+    as_of: date
+    scored: pd.DataFrame
+    updates: dict[str, dict[str, Any]]
+    changes: list[FieldChange]
+    tasks: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def fields_to_write(self) -> int:
+        return sum(len(values) for values in self.updates.values())
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
+def same_value(old: Any, new: Any) -> bool:
+    if _blank(old) and _blank(new):
+        return True
+    if _blank(old) or _blank(new):
+        return False
+    if isinstance(new, float) or isinstance(old, float):
+        try:
+            return abs(float(old) - float(new)) < 0.05
+        except (TypeError, ValueError):
+            return False
+    return bool(old == new)
+
+
+def _clean(value: Any) -> Any:
+    if _blank(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalars become plain Python values for JSON
+        return value.item()
+    return value
+
+
+def build_plan(
+    scored: pd.DataFrame,
+    wanted: pd.DataFrame,
+    existing_keys: set[str],
+    fields: SalesforceFields,
+    as_of: date,
+) -> Plan:
+    """Field changes per account, and the wanted Tasks whose keys do not exist yet."""
+    outputs = {
+        fields.score: "score",
+        fields.grade: "grade",
+        fields.trend: "trend",
+        fields.reasons: "reasons",
+    }
+    updates: dict[str, dict[str, Any]] = {}
+    changes: list[FieldChange] = []
+    for row in scored.itertuples(index=False):
+        for api_name, column in outputs.items():
+            new = _clean(getattr(row, column))
+            old = _clean(getattr(row, f"prev_{column}"))
+            if not same_value(old, new):
+                updates.setdefault(row.account_id, {})[api_name] = new
+                changes.append(FieldChange(row.account_id, row.name, api_name, old, new))
+    problems = []
+    to_create = wanted[~wanted["key"].isin(existing_keys)]
+    no_owner = to_create[to_create["owner_id"].isna()]
+    for row in no_owner.itertuples(index=False):
+        problems.append(
+            Problem(
+                "task_owner",
+                row.account_id,
+                f"no active owner for the task on {row.account_name}: the "
+                "owner and sub CSM are inactive and tasks.default_owner_id is "
+                "not set",
+            )
+        )
+    return Plan(
+        as_of=as_of,
+        scored=scored,
+        updates=updates,
+        changes=changes,
+        tasks=to_create[to_create["owner_id"].notna()].reset_index(drop=True),
+        problems=problems,
+    )
+
+
+def describe_plan(plan: Plan, limit: int = 20) -> str:
+    """A readable diff: field changes and the tasks to create."""
+    lines = [
+        f"Plan for {plan.as_of.isoformat()}: {len(plan.updates)} account(s), "
+        f"{plan.fields_to_write} field(s) to write, {len(plan.tasks)} task(s) to create"
+    ]
+    for change in plan.changes[:limit]:
+        lines.append(
+            f"  ~ {change.account_name} [{change.account_id}] {change.field}: "
+            f"{_show(change.old)} -> {_show(change.new)}"
+        )
+    if len(plan.changes) > limit:
+        lines.append(f"  ... and {len(plan.changes) - limit} more field change(s)")
+    for task in plan.tasks.head(limit).itertuples(index=False):
+        lines.append(f"  + Task {task.key} for {task.account_name}, due {task.due_date}")
+    if len(plan.tasks) > limit:
+        lines.append(f"  ... and {len(plan.tasks) - limit} more task(s)")
+    for problem in plan.problems:
+        lines.append(f"  ! {problem.kind} {problem.record}: {problem.message}")
+    return "\n".join(lines)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "(empty)"
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."

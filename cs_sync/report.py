@@ -1,0 +1,54 @@
+"""The human-readable run summary printed by `run`, `plan` and `demo`."""
+
+from __future__ import annotations
+
+from cs_sync.pipeline import RunResult
+
+
+def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
+    grades = (
+        " · ".join(f"{'no data' if g == 'none' else g} {n}" for g, n in result.grade_counts.items())
+        or "-"
+    )
+    lines = [
+        f"{title} {result.as_of.isoformat()}: {result.status}"
+        + (" (dry run: nothing written)" if result.dry_run else "")
+    ]
+    rows = [("accounts read", str(result.accounts_read)), ("grades", grades)]
+    if result.dry_run and result.plan is not None:
+        rows.append(
+            (
+                "would change",
+                f"{len(result.plan.updates)} account(s), {result.plan.fields_to_write} field(s)",
+            )
+        )
+        rows.append(("would create", f"{len(result.plan.tasks)} task(s)"))
+    else:
+        rows.append(
+            (
+                "accounts changed",
+                f"{result.accounts_changed} ({result.fields_written} field(s) written)",
+            )
+        )
+        rows.append(("tasks created", str(result.tasks_created)))
+    rows.append(("errors", str(len(result.errors))))
+    if result.warnings:
+        rows.append(("warnings", str(len(result.warnings))))
+    usage = f" (org daily usage {result.api_usage})" if result.api_usage else ""
+    rows.append(
+        (
+            "API calls",
+            f"Salesforce {result.salesforce_api_calls}{usage} · Sheets {result.sheets_api_calls}",
+        )
+    )
+    if result.dashboard:
+        rows.append(("dashboard", result.dashboard))
+    rows.append(("took", f"{result.duration_s:.1f} s"))
+    width = max(len(label) for label, _ in rows)
+    lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
+    for problem in (result.errors + result.warnings)[:10]:
+        lines.append(f"  ! {problem.kind} {problem.record or ''}: {problem.message}")
+    hidden = len(result.errors) + len(result.warnings) - 10
+    if hidden > 0:
+        lines.append(f"  ... and {hidden} more (use --json for all)")
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+"""Failure switches a test (or an admin trying things out) can turn on in the sandbox.
+
+Every switch counts down: `server_errors=3` fails the next three requests, then the sandbox
+behaves again. Switches are set in-process (`sandbox.faults.set(...)`) or over HTTP with
+`POST /__sandbox/faults` and a JSON body of the same names.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class Faults:
+    server_errors: int = 0  # the next N API requests answer with `server_error_status`
+    server_error_status: int = 503
+    expire_sessions: bool = False  # drop every session now: the next call gets 401
+    request_limit: int = 0  # the next N REST calls answer 403 REQUEST_LIMIT_EXCEEDED
+    request_limit_kind: str = "TotalRequests"  # or "ConcurrentPerOrgLongTxn" (transient)
+    lock_records: int = 0  # the next N records written fail with UNABLE_TO_LOCK_ROW
+    lock_ids: list[str] = field(default_factory=list)  # these ids fail once each with it
+    latency_ms: int = 0  # added to every request while set
+    sheets_rate_limit: int = 0  # the next N Sheets requests answer 429
+    daily_api_max: int = 15000  # the org's daily allowance (Developer Edition default)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def set(self, **changes: Any) -> None:
+        names = {f.name for f in fields(self) if not f.name.startswith("_")}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ValueError(
+                f"unknown fault switch(es): {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+            )
+        with self._lock:
+            for name, value in changes.items():
+                setattr(self, name, value)
+
+    def take(self, name: str) -> bool:
+        """Consume one unit of a countdown switch; True when it fired."""
+        with self._lock:
+            remaining = getattr(self, name)
+            if remaining > 0:
+                setattr(self, name, remaining - 1)
+                return True
+            return False
+
+    def take_lock(self, record_id: str | None) -> bool:
+        with self._lock:
+            if record_id and record_id in self.lock_ids:
+                self.lock_ids.remove(record_id)
+                return True
+            if self.lock_records > 0:
+                self.lock_records -= 1
+                return True
+            return False
+
+    def snapshot(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}

@@ -1,0 +1,152 @@
+"""Record writes as Salesforce performs them: field checks, per-record errors, derived fields."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from cs_sync.sandbox.schema import Field, derived_values
+from cs_sync.sandbox.soql import parse_datetime
+from cs_sync.sandbox.store import OrgStore
+from cs_sync.sfid import try_to18
+
+
+class RecordError(Exception):
+    """One record failed; becomes {"statusCode", "message", "fields"} in a result."""
+
+    def __init__(self, code: str, message: str, fields: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fields = fields or []
+
+    def as_result(self) -> dict[str, Any]:
+        return {
+            "success": False,
+            "errors": [{"statusCode": self.code, "message": self.message, "fields": self.fields}],
+        }
+
+
+def _check_value(sobject: str, definition: Field, value: Any, store: OrgStore) -> Any:
+    name = definition.name
+    kind = definition.type
+    if value is None:
+        return False if kind == "boolean" else None
+    wrong = RecordError(
+        "INVALID_TYPE_ON_FIELD_IN_RECORD",
+        f"{definition.name}: value not of required type: {value}",
+        [name],
+    )
+    if kind in ("string", "textarea", "email", "picklist"):
+        if not isinstance(value, str):
+            raise wrong
+        if kind == "picklist" and definition.restricted and value not in definition.picklist:
+            label = definition.name.removesuffix("__c").replace("_", " ")
+            raise RecordError(
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"{label}: bad value for restricted picklist field: {value}",
+                [name],
+            )
+        if definition.length and len(value) > definition.length:
+            raise RecordError(
+                "STRING_TOO_LONG",
+                f"{definition.name}: data value too large: {value[:40]}... "
+                f"(max length={definition.length})",
+                [name],
+            )
+        return value
+    if kind in ("double", "currency", "percent", "int"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise wrong
+        return value
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise wrong
+        return value
+    if kind == "date":
+        try:
+            return date.fromisoformat(str(value)).isoformat()
+        except ValueError as exc:
+            raise wrong from exc
+    if kind == "datetime":
+        try:
+            parse_datetime(str(value))
+        except ValueError as exc:
+            raise wrong from exc
+        return value
+    if kind == "reference":
+        canonical = try_to18(value) if isinstance(value, str) else None
+        target = store.get(canonical) if canonical else None
+        if target is None or target[0] not in definition.reference_to:
+            raise RecordError(
+                "INVALID_CROSS_REFERENCE_KEY", f"invalid cross reference id: {value}", [name]
+            )
+        if name == "OwnerId" and target[0] == "User" and not target[1].get("IsActive", True):
+            raise RecordError(
+                "INACTIVE_OWNER_OR_USER", "operation performed with inactive user as owner", [name]
+            )
+        return canonical
+    raise wrong
+
+
+def prepare(
+    store: OrgStore, sobject: str, values: dict[str, Any], existing: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The record after applying `values` (create when `existing` is None), or RecordError."""
+    fields = store.schema.objects[sobject]
+    result = dict(existing) if existing else {}
+    for raw_name, value in values.items():
+        if raw_name in ("attributes", "Id", "id"):
+            continue
+        definition = store.schema.lookup_field(sobject, raw_name)
+        if definition is None:
+            raise RecordError(
+                "INVALID_FIELD",
+                f"No such column '{raw_name}' on sobject of type {sobject}",
+                [raw_name],
+            )
+        allowed = definition.createable if existing is None else definition.updateable
+        if not allowed:
+            verb = "create" if existing is None else "update"
+            raise RecordError(
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to {verb} fields: {definition.name}. Please check the "
+                "security settings of this field and verify that it is read/write "
+                "for your profile or permission set.",
+                [definition.name],
+            )
+        result[definition.name] = _check_value(sobject, definition, value, store)
+    if existing is None:
+        for definition in fields.values():
+            if definition.name not in result and definition.default is not None:
+                result[definition.name] = definition.default
+        missing = [
+            f.name
+            for f in fields.values()
+            if not f.nillable and f.createable and result.get(f.name) is None
+        ]
+        if missing:
+            raise RecordError(
+                "REQUIRED_FIELD_MISSING",
+                f"Required fields are missing: [{', '.join(missing)}]",
+                missing,
+            )
+    written = {
+        store.schema.lookup_field(sobject, n) for n in values if n not in ("attributes", "Id", "id")
+    }
+    for definition in written:
+        if definition is not None and definition.unique and result.get(definition.name) is not None:
+            clash = [
+                i
+                for i in store.find_ids(sobject, definition.name, result[definition.name])
+                if i != result.get("Id")
+            ]
+            if clash:
+                raise RecordError(
+                    "DUPLICATE_VALUE",
+                    f"duplicate value found: {definition.name} duplicates value on "
+                    f"record with id: {clash[0]}",
+                    [definition.name],
+                )
+    result.update(derived_values(sobject, result))
+    return result

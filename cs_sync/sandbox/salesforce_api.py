@@ -1,0 +1,540 @@
+"""The Salesforce endpoints the worker uses, answered as shared reference/salesforce.md says.
+
+Login (SOAP, as simple-salesforce performs it), query / queryMore, describe, single-record
+create / read / update, sObject Collections create / update / upsert, limits, and Tooling API
+CustomField creation. Every REST response carries `Sforce-Limit-Info` with a daily counter.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+from xml.etree import ElementTree
+
+from cs_sync.sandbox import soql
+from cs_sync.sandbox.faults import Faults
+from cs_sync.sandbox.http_types import Request, Response, sf_error
+from cs_sync.sandbox.records import RecordError, prepare
+from cs_sync.sandbox.schema import KEY_PREFIXES
+from cs_sync.sandbox.store import OrgStore
+from cs_sync.sfid import try_to18
+
+ORG_ID = "00D5g000004SANDBX"
+COLLECTION_LIMIT = 200
+_DATA = re.compile(r"^/services/data/v(?P<version>\d+\.\d)(?P<rest>/.*)?$")
+_SOAP_LOGIN = re.compile(r"^/services/Soap/u/(?P<version>\d+\.\d)/?$")
+
+
+class SalesforceApi:
+    def __init__(self, store: OrgStore, faults: Faults) -> None:
+        self.store = store
+        self.faults = faults
+        self.cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}
+        self.cursor_lock = threading.Lock()
+
+    # ------------------------------------------------------------ dispatch
+
+    def handles(self, path: str) -> bool:
+        return path.startswith("/services/")
+
+    def handle(self, request: Request, host: str) -> Response:
+        login = _SOAP_LOGIN.match(request.path)
+        if login and request.method == "POST":
+            return self.soap_login(request, host, login.group("version"))
+        data = _DATA.match(request.path)
+        if not data:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not token or not self.store.session_valid(token):
+            return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        today = datetime.now(UTC).date()
+        used = self.store.api_calls_today(today)
+        if used >= self.faults.daily_api_max or self.faults.take("request_limit"):
+            kind = (
+                self.faults.request_limit_kind
+                if used < self.faults.daily_api_max
+                else "TotalRequests"
+            )
+            response = sf_error(403, "REQUEST_LIMIT_EXCEEDED", f"{kind} Limit exceeded.")
+        else:
+            used = self.store.count_api_call(today)
+            version = data.group("version")
+            rest = (data.group("rest") or "/").rstrip("/")
+            try:
+                response = self.route(request, version, rest)
+            except soql.SoqlError as exc:
+                response = sf_error(400, exc.code, exc.message)
+            except (ValueError, KeyError, TypeError) as exc:
+                response = sf_error(400, "JSON_PARSER_ERROR", f"Could not read the request: {exc}")
+        response.headers["Sforce-Limit-Info"] = f"api-usage={used}/{self.faults.daily_api_max}"
+        return response
+
+    def route(self, request: Request, version: str, rest: str) -> Response:
+        parts = [p for p in rest.split("/") if p]
+        method = request.method
+        if not parts:
+            return Response.of_json(
+                200,
+                {
+                    "sobjects": f"/services/data/v{version}/sobjects",
+                    "query": f"/services/data/v{version}/query",
+                    "limits": f"/services/data/v{version}/limits",
+                },
+            )
+        head = parts[0]
+        if head == "limits" and method == "GET":
+            return self.limits()
+        if head in ("query", "queryAll") and method == "GET":
+            if len(parts) == 2:
+                return self.query_more(version, parts[1])
+            return self.query(request, version)
+        if head == "sobjects":
+            return self.sobjects(request, version, parts[1:])
+        if head == "composite" and len(parts) >= 2 and parts[1] == "sobjects":
+            return self.collections(request, version, parts[2:])
+        if head == "tooling" and parts[1:3] == ["sobjects", "CustomField"] and method == "POST":
+            return self.create_custom_field(request)
+        return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+
+    # ------------------------------------------------------------ login
+
+    def soap_login(self, request: Request, host: str, version: str) -> Response:
+        try:
+            # Loopback-only stand-in; the body comes from the local client library.
+            tree = ElementTree.fromstring(request.body)  # noqa: S314
+        except ElementTree.ParseError:
+            return _soap_fault("INVALID_LOGIN", "Invalid request body")
+        username = _find_text(tree, "username")
+        password = _find_text(tree, "password")
+        user_id = self.store.check_login(username or "", password or "")
+        if user_id is None:
+            return _soap_fault(
+                "INVALID_LOGIN",
+                "INVALID_LOGIN: Invalid username, password, security token; or user locked out.",
+            )
+        token = f"{ORG_ID}!{secrets.token_urlsafe(24)}"
+        self.store.open_session(token, username or "")
+        server = f"https://{host}/services/Soap/u/{version}/{ORG_ID}"
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>'
+            f"<metadataServerUrl>https://{host}/services/Soap/m/{version}/{ORG_ID}"
+            "</metadataServerUrl><passwordExpired>false</passwordExpired><sandbox>true</sandbox>"
+            f"<serverUrl>{server}</serverUrl><sessionId>{token}</sessionId>"
+            f"<userId>{user_id}</userId></result></loginResponse></soapenv:Body>"
+            "</soapenv:Envelope>"
+        )
+        return Response.of_xml(200, body)
+
+    # ------------------------------------------------------------ limits
+
+    def limits(self) -> Response:
+        used = self.store.api_calls_today(datetime.now(UTC).date())
+        maximum = self.faults.daily_api_max
+        return Response.of_json(
+            200,
+            {
+                "DailyApiRequests": {"Max": maximum, "Remaining": max(0, maximum - used)},
+                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
+            },
+        )
+
+    # ------------------------------------------------------------ query
+
+    def query(self, request: Request, version: str) -> Response:
+        text = request.param("q")
+        if text is None:
+            return sf_error(400, "MALFORMED_QUERY", "A query string has to be specified")
+        parsed = soql.parse(text, self.store.schema)
+        records = self._run(parsed, version)
+        batch = 2000
+        options = request.headers.get("sforce-query-options", "")
+        match = re.search(r"batchSize=(\d+)", options)
+        if match:
+            batch = min(2000, max(200, int(match.group(1))))
+        return self._page(version, records, 0, batch, total=len(records))
+
+    def query_more(self, version: str, locator: str) -> Response:
+        cursor_id, _, offset_text = locator.rpartition("-")
+        with self.cursor_lock:
+            cursor = self.cursors.get(cursor_id)
+        if cursor is None or not offset_text.isdigit():
+            return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        records, batch = cursor
+        return self._page(
+            version, records, int(offset_text), batch, total=len(records), cursor_id=cursor_id
+        )
+
+    def _page(
+        self,
+        version: str,
+        records: list[dict[str, Any]],
+        offset: int,
+        batch: int,
+        total: int,
+        cursor_id: str | None = None,
+    ) -> Response:
+        page = records[offset : offset + batch]
+        done = offset + batch >= len(records)
+        body: dict[str, Any] = {"totalSize": total, "done": done, "records": page}
+        if not done:
+            if cursor_id is None:
+                cursor_id = "01g" + secrets.token_hex(8)[:15].upper()
+                with self.cursor_lock:
+                    self.cursors[cursor_id] = (records, batch)
+            body["nextRecordsUrl"] = f"/services/data/v{version}/query/{cursor_id}-{offset + batch}"
+        elif cursor_id is not None:
+            with self.cursor_lock:
+                self.cursors.pop(cursor_id, None)
+        return Response.of_json(200, body)
+
+    def _run(self, query: soql.Query, version: str) -> list[dict[str, Any]]:
+        schema = self.store.schema
+        cache: dict[str, dict[str, Any] | None] = {}
+
+        def parent(record_id: str | None) -> dict[str, Any] | None:
+            if not record_id:
+                return None
+            if record_id not in cache:
+                found = self.store.get(record_id)
+                cache[record_id] = found[1] if found else None
+            return cache[record_id]
+
+        def object_of(path: soql.Path) -> list[str]:
+            sobjects = [query.sobject]
+            for relationship in path.parts[:-1]:
+                ref = schema.lookup_relationship(sobjects[-1], relationship)
+                assert ref is not None
+                sobjects.append(ref.reference_to[0])
+            return sobjects
+
+        def resolve(record: dict[str, Any], path: soql.Path) -> Any:
+            current: dict[str, Any] | None = record
+            sobject = query.sobject
+            for relationship in path.parts[:-1]:
+                ref = schema.lookup_relationship(sobject, relationship)
+                assert ref is not None and current is not None
+                current = parent(current.get(ref.name))
+                sobject = ref.reference_to[0]
+                if current is None:
+                    return None
+            return current.get(path.parts[-1]) if current is not None else None
+
+        def type_of(path: soql.Path) -> str:
+            definition = schema.lookup_field(object_of(path)[-1], path.parts[-1])
+            assert definition is not None
+            return definition.type
+
+        rows = [
+            r
+            for r in self.store.all(query.sobject)
+            if soql.evaluate(query.where, r, resolve, type_of)
+        ]
+        rows = soql.sort_records(rows, query.order, resolve, type_of)
+        if query.limit is not None:
+            rows = rows[: query.limit]
+        return [self._shape(query, row, resolve, object_of, parent, version) for row in rows]
+
+    def _shape(
+        self,
+        query: soql.Query,
+        row: dict[str, Any],
+        resolve: Any,
+        object_of: Any,
+        parent: Any,
+        version: str,
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {"attributes": _attributes(query.sobject, row["Id"], version)}
+        schema = self.store.schema
+        for path in query.fields:
+            if len(path.parts) == 1:
+                out[path.parts[0]] = row.get(path.parts[0])
+                continue
+            target = out
+            current: dict[str, Any] | None = row
+            sobjects = object_of(path)
+            for depth, relationship in enumerate(path.parts[:-1]):
+                ref = schema.lookup_relationship(sobjects[depth], relationship)
+                assert ref is not None
+                current = parent(current.get(ref.name)) if current is not None else None
+                if current is None:
+                    target.setdefault(relationship, None)
+                    break
+                nested = target.get(relationship)
+                if nested is None:
+                    nested = {
+                        "attributes": _attributes(sobjects[depth + 1], current["Id"], version)
+                    }
+                    target[relationship] = nested
+                target = nested
+            else:
+                target[path.parts[-1]] = current.get(path.parts[-1]) if current else None
+        return out
+
+    # ------------------------------------------------------------ sobjects
+
+    def sobjects(self, request: Request, version: str, parts: list[str]) -> Response:
+        if not parts:
+            return Response.of_json(
+                200,
+                {
+                    "sobjects": [
+                        {"name": name, "queryable": True} for name in self.store.schema.objects
+                    ]
+                },
+            )
+        sobject = self.store.schema.lookup_object(parts[0])
+        if sobject is None:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        if len(parts) == 2 and parts[1] == "describe" and request.method == "GET":
+            return self.describe(sobject, version)
+        if len(parts) == 1 and request.method == "POST":
+            try:
+                record = prepare(self.store, sobject, request.json() or {}, None)
+                if self.faults.take_lock(None):
+                    raise _locked(None)
+            except RecordError as exc:
+                return sf_error(400, exc.code, exc.message, exc.fields)
+            record_id = self.store.insert(sobject, record)
+            return Response.of_json(201, {"id": record_id, "success": True, "errors": []})
+        if len(parts) == 2:
+            record_id = try_to18(parts[1])
+            found = self.store.get(record_id) if record_id else None
+            if found is None or found[0] != sobject:
+                return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+            if request.method == "GET":
+                return Response.of_json(
+                    200,
+                    {"attributes": _attributes(sobject, found[1]["Id"], f"v{version}"), **found[1]},
+                )
+            if request.method == "PATCH":
+                try:
+                    if self.faults.take_lock(found[1]["Id"]):
+                        raise _locked(found[1]["Id"])
+                    record = prepare(self.store, sobject, request.json() or {}, found[1])
+                except RecordError as exc:
+                    return sf_error(400, exc.code, exc.message, exc.fields)
+                self.store.replace(found[1]["Id"], record)
+                return Response(204)
+        return sf_error(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed.")
+
+    def describe(self, sobject: str, version: str) -> Response:
+        fields = self.store.schema.objects[sobject]
+        return Response.of_json(
+            200,
+            {
+                "name": sobject,
+                "label": sobject,
+                "keyPrefix": KEY_PREFIXES.get(sobject),
+                "custom": False,
+                "createable": True,
+                "updateable": True,
+                "queryable": True,
+                "fields": [definition.describe() for definition in fields.values()],
+                "urls": {
+                    "describe": f"/services/data/v{version}/sobjects/{sobject}/describe",
+                    "sobject": f"/services/data/v{version}/sobjects/{sobject}",
+                },
+            },
+        )
+
+    # ------------------------------------------------------------ sObject Collections
+
+    def collections(self, request: Request, version: str, parts: list[str]) -> Response:
+        body = request.json() or {}
+        records = body.get("records")
+        if not isinstance(records, list):
+            return sf_error(400, "JSON_PARSER_ERROR", "The request body needs a records list")
+        if len(records) > COLLECTION_LIMIT:
+            return sf_error(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                "record limit reached. cannot submit more "
+                f"than {COLLECTION_LIMIT} records into this call",
+            )
+        all_or_none = bool(body.get("allOrNone", False))
+        if request.method == "POST" and not parts:
+            mode, key_field, upsert_object = "create", None, None
+        elif request.method == "PATCH" and not parts:
+            mode, key_field, upsert_object = "update", None, None
+        elif request.method == "PATCH" and len(parts) == 2:
+            mode = "upsert"
+            upsert_object = self.store.schema.lookup_object(parts[0])
+            if upsert_object is None:
+                return sf_error(400, "INVALID_TYPE", f"sObject type '{parts[0]}' is not supported.")
+            key = self.store.schema.lookup_field(upsert_object, parts[1])
+            if key is None or not (key.external_id or key.name == "Id"):
+                return sf_error(
+                    400,
+                    "INVALID_FIELD",
+                    f"Field name provided, {parts[1]} is not an "
+                    f"External ID or indexed field for {upsert_object}",
+                )
+            key_field = key.name
+        else:
+            return sf_error(
+                405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed."
+            )
+        results: list[dict[str, Any]] = []
+        try:
+            with self.store.transaction():
+                for item in records:
+                    try:
+                        sobject, record_id, record, created = self._plan_one(
+                            item, mode, key_field, upsert_object
+                        )
+                    except RecordError as exc:
+                        results.append(exc.as_result())
+                        continue
+                    if record_id is None:
+                        record_id = self.store.insert(sobject, record)
+                    else:
+                        self.store.replace(record_id, record)
+                    result: dict[str, Any] = {"id": record_id, "success": True, "errors": []}
+                    if mode == "upsert":
+                        result["created"] = created
+                    results.append(result)
+                if all_or_none and any(not r["success"] for r in results):
+                    raise _RolledBack
+        except _RolledBack:
+            rolled_back = RecordError(
+                "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                "Record rolled back because not all records were valid "
+                "and the request was using AllOrNone header",
+            ).as_result()
+            results = [rolled_back if r["success"] else r for r in results]
+        return Response.of_json(200, results)
+
+    def _plan_one(
+        self, item: Any, mode: str, key_field: str | None, upsert_object: str | None
+    ) -> tuple[str, str | None, dict[str, Any], bool]:
+        if not isinstance(item, dict):
+            raise RecordError("JSON_PARSER_ERROR", "each record must be an object")
+        attributes = item.get("attributes") or {}
+        type_name = attributes.get("type") if isinstance(attributes, dict) else None
+        if not type_name:
+            raise RecordError("INVALID_TYPE", "Must send a concrete entity type.")
+        sobject = self.store.schema.lookup_object(str(type_name))
+        if sobject is None:
+            raise RecordError("INVALID_TYPE", f"sObject type '{type_name}' is not supported.")
+        if mode == "upsert" and sobject != upsert_object:
+            raise RecordError("INVALID_TYPE", f"every record must be a {upsert_object}")
+        existing: dict[str, Any] | None = None
+        if mode == "update":
+            raw_id = item.get("id") or item.get("Id")
+            record_id = try_to18(raw_id) if isinstance(raw_id, str) else None
+            if record_id is None:
+                raise RecordError(
+                    "MALFORMED_ID", f"Id: id value of incorrect type: {raw_id}", ["Id"]
+                )
+            found = self.store.get(record_id)
+            if found is None or found[0] != sobject:
+                raise RecordError(
+                    "INVALID_CROSS_REFERENCE_KEY", f"invalid cross reference id: {raw_id}", ["Id"]
+                )
+            existing = found[1]
+        elif mode == "upsert":
+            assert key_field is not None
+            key_value = item.get(key_field)
+            if key_value in (None, ""):
+                raise RecordError(
+                    "REQUIRED_FIELD_MISSING",
+                    f"Required fields are missing: [{key_field}]",
+                    [key_field],
+                )
+            matches = self.store.find_ids(sobject, key_field, key_value)
+            if len(matches) > 1:
+                raise RecordError(
+                    "DUPLICATE_EXTERNAL_ID",
+                    f"{key_field}: more than one record found for external id field: {matches}",
+                    [key_field],
+                )
+            if matches:
+                found = self.store.get(matches[0])
+                existing = found[1] if found else None
+        if self.faults.take_lock(existing["Id"] if existing else None):
+            raise _locked(existing["Id"] if existing else None)
+        values = {k: v for k, v in item.items() if k not in ("attributes", "id", "Id")}
+        if mode == "upsert" and existing is not None:
+            values.pop(key_field or "", None)  # the key itself is not rewritten
+        record = prepare(self.store, sobject, values, existing)
+        return sobject, existing["Id"] if existing else None, record, existing is None
+
+    # ------------------------------------------------------------ Tooling API
+
+    def create_custom_field(self, request: Request) -> Response:
+        body = request.json() or {}
+        full_name = str(body.get("FullName", ""))
+        metadata = body.get("Metadata")
+        sobject_name, _, field_name = full_name.partition(".")
+        sobject = self.store.schema.lookup_object(sobject_name)
+        if sobject is None or not field_name.endswith("__c") or not isinstance(metadata, dict):
+            return sf_error(
+                400,
+                "INVALID_INPUT",
+                "FullName must be Object.Field__c and Metadata an object",
+                ["FullName"],
+            )
+        if self.store.schema.lookup_field(sobject, field_name) is not None:
+            return sf_error(
+                400,
+                "DUPLICATE_DEVELOPER_NAME",
+                f"There is already a field named {field_name} on {sobject}.",
+                ["FullName"],
+            )
+        try:
+            self.store.add_custom_field(sobject, field_name, metadata)
+        except ValueError as exc:
+            return sf_error(400, "INVALID_INPUT", str(exc), ["Metadata"])
+        field_id = self.store.new_id("CustomField")
+        return Response.of_json(
+            201, {"id": field_id, "success": True, "errors": [], "warnings": [], "infos": []}
+        )
+
+
+class _RolledBack(Exception):
+    """Raised inside a collection's transaction to undo it (allOrNone)."""
+
+
+def _attributes(sobject: str, record_id: str, version: str) -> dict[str, str]:
+    version = version if version.startswith("v") else f"v{version}"
+    return {
+        "type": sobject,
+        "url": f"/services/data/{version}/sobjects/{sobject}/{quote(record_id)}",
+    }
+
+
+def _locked(record_id: str | None) -> RecordError:
+    return RecordError(
+        "UNABLE_TO_LOCK_ROW",
+        "unable to obtain exclusive access to this record "
+        f"or 1 records: {record_id or 'new record'}",
+    )
+
+
+def _find_text(tree: ElementTree.Element, local_name: str) -> str | None:
+    for element in tree.iter():
+        if element.tag.rsplit("}", 1)[-1] == local_name:
+            return element.text
+    return None
+
+
+def _soap_fault(code: str, message: str) -> Response:
+    return Response.of_xml(
+        500,
+        (
+            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+            'xmlns:sf="urn:fault.partner.soap.sforce.com"><soapenv:Body><soapenv:Fault>'
+            f"<faultcode>sf:{code}</faultcode><faultstring>{message}</faultstring><detail>"
+            f"<sf:LoginFault><sf:exceptionCode>{code}</sf:exceptionCode>"
+            f"<sf:exceptionMessage>{message}</sf:exceptionMessage></sf:LoginFault></detail>"
+            "</soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+        ),
+    )

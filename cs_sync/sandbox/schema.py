@@ -1,0 +1,342 @@
+"""The sandbox org's objects and fields, shaped like Salesforce describe results.
+
+Standard objects carry the fields the worker reads; the cs-sync custom fields are the ones
+`cs-sync setup salesforce` creates in a real org (the seeded demo org has them already).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+KEY_PREFIXES = {
+    "Account": "001",
+    "Contact": "003",
+    "User": "005",
+    "Opportunity": "006",
+    "OpportunityContactRole": "00K",
+    "Task": "00T",
+    "Contract": "800",
+    "CustomField": "00N",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str  # id string textarea email double currency percent int date datetime boolean
+    #            picklist reference
+    length: int = 0
+    precision: int = 0
+    scale: int = 0
+    picklist: tuple[str, ...] = ()
+    restricted: bool = False
+    createable: bool = True
+    updateable: bool = True
+    nillable: bool = True
+    external_id: bool = False
+    unique: bool = False
+    reference_to: tuple[str, ...] = ()
+    relationship_name: str | None = None
+    label: str = ""
+    custom: bool = False
+    default: Any = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label or self.name.removesuffix("__c").replace("_", " "),
+            "type": self.type,
+            "length": self.length,
+            "precision": self.precision,
+            "scale": self.scale,
+            "nillable": self.nillable,
+            "createable": self.createable,
+            "updateable": self.updateable,
+            "custom": self.custom,
+            "externalId": self.external_id,
+            "unique": self.unique,
+            "idLookup": self.name == "Id" or self.external_id,
+            "referenceTo": list(self.reference_to),
+            "relationshipName": self.relationship_name,
+            "restrictedPicklist": self.restricted,
+            "defaultValue": self.default,
+            "picklistValues": [
+                {
+                    "active": True,
+                    "defaultValue": value == self.default,
+                    "label": value,
+                    "validFor": None,
+                    "value": value,
+                }
+                for value in self.picklist
+            ],
+        }
+
+
+def _system_fields() -> list[Field]:
+    ro = {"createable": False, "updateable": False}
+    return [
+        Field("Id", "id", length=18, nillable=False, **ro),
+        Field("CreatedDate", "datetime", nillable=False, **ro),
+        Field("LastModifiedDate", "datetime", nillable=False, **ro),
+        Field("SystemModstamp", "datetime", nillable=False, **ro),
+    ]
+
+
+def _ref(name: str, target: str, relationship: str, **kw: Any) -> Field:
+    return Field(
+        name, "reference", length=18, reference_to=(target,), relationship_name=relationship, **kw
+    )
+
+
+GRADES = ("A", "B", "C", "D")
+TREND_VALUES = ("Up", "Flat", "Down", "New")
+PHASES = ("Onboarding", "Adoption", "Self-running", "Advocate", "Renewal window", "Dormant")
+STRATEGIES = ("Very aggressive", "Aggressive", "Passive", "Rescue")
+SEGMENTS = ("High Touch", "Low Touch", "Tech Touch")
+BUDGET_STATUSES = ("Secured", "Planned", "Unknown", "Cut")
+SENTIMENTS = ("Positive", "Neutral", "Negative")
+OPPORTUNITY_STAGES = (
+    "Prospecting",
+    "Value Review",
+    "Proposal",
+    "Quote",
+    "Customer Approval",
+    "Closed Won",
+    "Closed Lost",
+)
+TASK_STATUSES = ("Not Started", "In Progress", "Waiting on someone else", "Deferred", "Completed")
+CLOSED_TASK_STATUSES = ("Completed",)
+CONTACT_ROLES = (
+    "Business User",
+    "Decision Maker",
+    "Economic Buyer",
+    "Economic Decision Maker",
+    "Evaluator",
+    "Executive Sponsor",
+    "Influencer",
+    "Technical Buyer",
+    "Other",
+    "Champion",
+)  # "Champion" is an org-specific value, as it usually is.
+
+
+def cs_sync_account_fields() -> list[Field]:
+    """The Account fields cs-sync writes (and reads back to diff against)."""
+    c = {"custom": True}
+    return [
+        Field("CS_Health_Score__c", "double", precision=5, scale=1, **c),
+        Field("CS_Health_Grade__c", "picklist", picklist=GRADES, restricted=True, **c),
+        Field("CS_Health_Trend__c", "picklist", picklist=TREND_VALUES, restricted=True, **c),
+        Field("CS_Health_Reasons__c", "textarea", length=1000, **c),
+        Field("CS_Phase__c", "picklist", picklist=PHASES, restricted=True, **c),
+        Field("CS_Phase_Delayed__c", "boolean", nillable=False, default=False, **c),
+        Field("CS_Renewal_Strategy__c", "picklist", picklist=STRATEGIES, restricted=True, **c),
+        Field("CS_Next_Action__c", "string", length=255, **c),
+        Field("CS_Next_Action_Date__c", "date", **c),
+        Field("CS_Last_Synced__c", "datetime", **c),
+        Field("CS_Override_Grade__c", "picklist", picklist=GRADES, restricted=True, **c),
+        Field("CS_Override_Reason__c", "string", length=255, **c),
+        Field("CS_Override_Expiry__c", "date", **c),
+    ]
+
+
+def build_schema() -> dict[str, dict[str, Field]]:
+    """Every object in the sandbox org with its fields, keyed by API name."""
+    c = {"custom": True}
+    objects: dict[str, list[Field]] = {
+        "User": [
+            Field("Name", "string", length=121, createable=False, updateable=False),
+            Field("FirstName", "string", length=40),
+            Field("LastName", "string", length=80, nillable=False),
+            Field("Email", "email", length=80, nillable=False),
+            Field("Username", "string", length=80, nillable=False, unique=True),
+            Field("IsActive", "boolean", nillable=False, default=True),
+            Field("Title", "string", length=80),
+        ],
+        "Account": [
+            Field("Name", "string", length=255, nillable=False),
+            Field(
+                "Type",
+                "picklist",
+                picklist=(
+                    "Prospect",
+                    "Customer - Direct",
+                    "Customer - Channel",
+                    "Former Customer",
+                    "Other",
+                ),
+            ),
+            Field(
+                "Industry",
+                "picklist",
+                picklist=(
+                    "Manufacturing",
+                    "Retail",
+                    "Healthcare",
+                    "Construction",
+                    "Technology",
+                    "Finance",
+                    "Education",
+                    "Hospitality",
+                    "Logistics",
+                    "Professional Services",
+                ),
+            ),
+            Field("NumberOfEmployees", "int", precision=8),
+            Field("BillingState", "string", length=80),
+            _ref("OwnerId", "User", "Owner", nillable=False),
+            Field("CS_External_Key__c", "string", length=40, external_id=True, unique=True, **c),
+            Field("CS_Segment__c", "picklist", picklist=SEGMENTS, restricted=True, **c),
+            Field("CS_ARR__c", "currency", precision=16, scale=0, **c),
+            Field("CS_Seats__c", "double", precision=8, scale=0, **c),
+            Field("CS_Contract_Start__c", "date", **c),
+            Field("CS_Renewal_Date__c", "date", **c),
+            _ref("CS_Sub_CSM__c", "User", "CS_Sub_CSM__r", **c),
+            Field("CS_Busy_Months__c", "string", length=40, **c),
+            Field("CS_Approval_Lead_Days__c", "double", precision=4, scale=0, **c),
+            Field(
+                "CS_Budget_Status__c", "picklist", picklist=BUDGET_STATUSES, restricted=True, **c
+            ),
+            Field("CS_Sentiment__c", "picklist", picklist=SENTIMENTS, restricted=True, **c),
+            *cs_sync_account_fields(),
+        ],
+        "Contact": [
+            _ref("AccountId", "Account", "Account"),
+            Field("FirstName", "string", length=40),
+            Field("LastName", "string", length=80, nillable=False),
+            Field("Email", "email", length=80),
+            Field("Title", "string", length=128),
+        ],
+        "Opportunity": [
+            _ref("AccountId", "Account", "Account"),
+            Field("Name", "string", length=120, nillable=False),
+            Field(
+                "Type",
+                "picklist",
+                picklist=("New Business", "Renewal", "Existing Business", "Upsell"),
+            ),
+            Field("StageName", "picklist", picklist=OPPORTUNITY_STAGES, nillable=False),
+            Field("CloseDate", "date", nillable=False),
+            Field("Amount", "currency", precision=16, scale=0),
+            Field("IsClosed", "boolean", createable=False, updateable=False, nillable=False),
+            Field("IsWon", "boolean", createable=False, updateable=False, nillable=False),
+            _ref("OwnerId", "User", "Owner", nillable=False),
+        ],
+        "OpportunityContactRole": [
+            _ref("OpportunityId", "Opportunity", "Opportunity", nillable=False),
+            _ref("ContactId", "Contact", "Contact", nillable=False),
+            Field("Role", "picklist", picklist=CONTACT_ROLES),
+            Field("IsPrimary", "boolean", nillable=False, default=False),
+        ],
+        "Task": [
+            Field("Subject", "string", length=255),
+            _ref("OwnerId", "User", "Owner", nillable=False),
+            _ref("WhatId", "Account", "What"),
+            _ref("WhoId", "Contact", "Who"),
+            Field("ActivityDate", "date"),
+            Field(
+                "Status", "picklist", picklist=TASK_STATUSES, nillable=False, default="Not Started"
+            ),
+            Field(
+                "Priority",
+                "picklist",
+                picklist=("High", "Normal", "Low"),
+                nillable=False,
+                default="Normal",
+            ),
+            Field("Description", "textarea", length=32000),
+            Field("IsClosed", "boolean", createable=False, updateable=False, nillable=False),
+            Field("CS_Sync_Key__c", "string", length=255, external_id=True, unique=True, **c),
+        ],
+    }
+    return {
+        name: {f.name: f for f in _system_fields() + fields} for name, fields in objects.items()
+    }
+
+
+def derived_values(sobject: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Fields Salesforce computes on save (read-only formula-like fields)."""
+    if sobject == "Opportunity":
+        stage = record.get("StageName")
+        return {"IsClosed": stage in ("Closed Won", "Closed Lost"), "IsWon": stage == "Closed Won"}
+    if sobject == "Task":
+        return {"IsClosed": record.get("Status") in CLOSED_TASK_STATUSES}
+    if sobject == "User":
+        return {"Name": " ".join(p for p in (record.get("FirstName"), record.get("LastName")) if p)}
+    return {}
+
+
+def field_from_tooling(metadata: dict[str, Any], api_name: str) -> Field:
+    """A Field from a Tooling API CustomField `Metadata` body (the subset cs-sync sends)."""
+    kind = str(metadata.get("type", "Text"))
+    kinds = {
+        "Text": "string",
+        "TextArea": "textarea",
+        "LongTextArea": "textarea",
+        "Number": "double",
+        "Currency": "currency",
+        "Percent": "percent",
+        "Checkbox": "boolean",
+        "Date": "date",
+        "DateTime": "datetime",
+        "Picklist": "picklist",
+        "Email": "email",
+    }
+    if kind not in kinds:
+        raise ValueError(f"unsupported CustomField type {kind!r}")
+    picklist: tuple[str, ...] = ()
+    restricted = False
+    value_set = metadata.get("valueSet")
+    if kind == "Picklist":
+        if not isinstance(value_set, dict):
+            raise ValueError("a Picklist CustomField needs Metadata.valueSet")
+        definition = value_set.get("valueSetDefinition") or {}
+        picklist = tuple(str(v.get("fullName")) for v in definition.get("value", []))
+        restricted = bool(value_set.get("restricted", False))
+    return Field(
+        api_name,
+        kinds[kind],
+        length=int(metadata.get("length") or (32768 if kind == "LongTextArea" else 0)),
+        precision=int(metadata.get("precision") or 0),
+        scale=int(metadata.get("scale") or 0),
+        picklist=picklist,
+        restricted=restricted,
+        external_id=bool(metadata.get("externalId", False)),
+        unique=bool(metadata.get("unique", False)),
+        label=str(metadata.get("label") or ""),
+        custom=True,
+        nillable=kind != "Checkbox",
+        default=False if kind == "Checkbox" else None,
+    )
+
+
+@dataclass
+class Schema:
+    """The org's objects; custom fields can be added at run time (Tooling API)."""
+
+    objects: dict[str, dict[str, Field]] = field(default_factory=build_schema)
+
+    def lookup_object(self, name: str) -> str | None:
+        for known in self.objects:
+            if known.lower() == name.lower():
+                return known
+        return None
+
+    def lookup_field(self, sobject: str, name: str) -> Field | None:
+        fields = self.objects[sobject]
+        if name in fields:
+            return fields[name]
+        lowered = name.lower()
+        for known, definition in fields.items():
+            if known.lower() == lowered:
+                return definition
+        return None
+
+    def lookup_relationship(self, sobject: str, name: str) -> Field | None:
+        lowered = name.lower()
+        for definition in self.objects[sobject].values():
+            if definition.relationship_name and definition.relationship_name.lower() == lowered:
+                return definition
+        return None

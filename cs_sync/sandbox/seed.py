@@ -1,0 +1,602 @@
+"""A deterministic sample book of business: a Japanese B2B SaaS for HR and payroll.
+
+Same account count and same day give the same book. Accounts follow one of a few stories
+(healthy, steady, declining, churned, new) and their usage tells that story: accounts that
+churned really show decaying usage before they leave, so backtests have something to find.
+Usage lands in a CSV file, the embedded default usage source.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from cs_sync.sandbox.sheets_api import new_spreadsheet
+from cs_sync.sandbox.store import OrgStore
+
+SANDBOX_USERNAME = "cs-sync@example.co.jp"
+SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the sandbox's own throwaway login
+SANDBOX_TOKEN = "SANDBOXTOKEN00"  # noqa: S105
+DASHBOARD_SPREADSHEET_ID = "sandbox-kpi-dashboard"
+USAGE_COLUMNS = (
+    "account_id",
+    "month",
+    "seats",
+    "active_users",
+    "logins",
+    "payslips_sent",
+    "year_end_adjustments",
+    "surveys_run",
+)
+
+_CSMS = [
+    ("佐藤", "美咲", True),
+    ("鈴木", "健太", True),
+    ("高橋", "彩", True),
+    ("田中", "翔", True),
+    ("伊藤", "結衣", True),
+    ("渡辺", "大輔", True),
+    ("山本", "奈々", True),
+    ("中村", "拓也", True),
+    ("小林", "真由", False),
+    ("加藤", "亮", False),
+]
+_NAME_HEADS = [
+    "サクラ",
+    "ミドリ",
+    "アオバ",
+    "ヒカリ",
+    "ツバサ",
+    "ヤマト",
+    "フジ",
+    "カエデ",
+    "アサヒ",
+    "ミナト",
+    "コダマ",
+    "ハヤテ",
+    "スバル",
+    "イロハ",
+    "ナギサ",
+    "トキワ",
+    "シラカバ",
+    "ホクト",
+    "ワカバ",
+    "ユウヒ",
+    "タチバナ",
+    "アカツキ",
+    "ミズホ",
+    "ヒバリ",
+]
+_NAME_TAILS = [
+    "製作所",
+    "商事",
+    "物流",
+    "建設",
+    "ホールディングス",
+    "システムズ",
+    "フーズ",
+    "メディカル",
+    "工業",
+    "不動産",
+    "電機",
+    "ホテルズ",
+    "学園",
+    "精機",
+    "ファーマ",
+]
+_INDUSTRY_BY_TAIL = {
+    "製作所": "Manufacturing",
+    "商事": "Retail",
+    "物流": "Logistics",
+    "建設": "Construction",
+    "ホールディングス": "Finance",
+    "システムズ": "Technology",
+    "フーズ": "Retail",
+    "メディカル": "Healthcare",
+    "工業": "Manufacturing",
+    "不動産": "Professional Services",
+    "電機": "Manufacturing",
+    "ホテルズ": "Hospitality",
+    "学園": "Education",
+    "精機": "Manufacturing",
+    "ファーマ": "Healthcare",
+}
+_PREFECTURES = ["東京都", "大阪府", "愛知県", "福岡県", "北海道", "神奈川県", "宮城県", "広島県"]
+_SURNAMES = [
+    "井上",
+    "木村",
+    "林",
+    "斎藤",
+    "清水",
+    "山口",
+    "松本",
+    "森",
+    "池田",
+    "橋本",
+    "石川",
+    "前田",
+    "藤田",
+    "後藤",
+    "岡田",
+    "長谷川",
+    "村上",
+    "近藤",
+    "坂本",
+    "遠藤",
+]
+_GIVEN = ["直樹", "由美", "隆", "恵", "誠", "久美子", "浩二", "智子", "剛", "麻衣", "修", "陽子"]
+PROFILES = (
+    ("healthy", 0.42),
+    ("steady", 0.20),
+    ("declining", 0.13),
+    ("churned", 0.13),
+    ("new", 0.12),
+)
+
+
+@dataclass
+class SeedResult:
+    accounts: int
+    active_accounts: int
+    churned_accounts: int
+    users: int
+    opportunities: int
+    usage_rows: int
+    usage_path: Path
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = [
+        31,
+        29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28,
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ][month]
+    return date(year, month + 1, min(day.day, last))
+
+
+def _pick_profile(rng: random.Random) -> str:
+    roll = rng.random()
+    for name, share in PROFILES:
+        if roll < share:
+            return name
+        roll -= share
+    return PROFILES[0][0]
+
+
+def _stage_for(days_to_renewal: int) -> str:
+    if days_to_renewal > 120:
+        return "Prospecting"
+    if days_to_renewal > 90:
+        return "Value Review"
+    if days_to_renewal > 60:
+        return "Proposal"
+    if days_to_renewal > 30:
+        return "Quote"
+    return "Customer Approval"
+
+
+class _BookBuilder:
+    def __init__(self, store: OrgStore, accounts: int, as_of: date, seed: int) -> None:
+        self.store = store
+        self.count = accounts
+        self.as_of = as_of
+        self.rng = random.Random(f"cs-sync-book:{seed}:{accounts}:{as_of.isoformat()}")
+        self.last_month = add_months(month_start(as_of), -1)  # the last complete month
+        self.first_month = add_months(self.last_month, -26)  # 27 months of history
+        self.usage: list[dict[str, Any]] = []
+        self.opportunities = 0
+        self.names: set[str] = set()
+
+    def build(self) -> tuple[int, int, int]:
+        manager = self.store.insert(
+            "User",
+            {
+                "FirstName": "カスタマーサクセス",
+                "LastName": "マネージャー",
+                "Email": "cs-manager@example.co.jp",
+                "Username": "cs-manager@example.co.jp",
+                "IsActive": True,
+                "Title": "CS Manager",
+                "Name": "カスタマーサクセス マネージャー",
+            },
+        )
+        integration = self.store.insert(
+            "User",
+            {
+                "FirstName": "cs-sync",
+                "LastName": "Integration",
+                "Email": SANDBOX_USERNAME,
+                "Username": SANDBOX_USERNAME,
+                "IsActive": True,
+                "Title": "Integration",
+                "Name": "cs-sync Integration",
+            },
+        )
+        self.store.add_login(SANDBOX_USERNAME, SANDBOX_PASSWORD + SANDBOX_TOKEN, integration)
+        self.store.set_meta("default_owner_id", manager)
+        csms = []
+        for index, (last, first, active) in enumerate(_CSMS):
+            user_id = self.store.insert(
+                "User",
+                {
+                    "FirstName": first,
+                    "LastName": last,
+                    "Name": f"{last} {first}",
+                    "Email": f"csm{index + 1:02d}@example.co.jp",
+                    "Username": f"csm{index + 1:02d}@example.co.jp",
+                    "IsActive": active,
+                    "Title": "Customer Success Manager",
+                },
+            )
+            csms.append((user_id, active))
+        active_csms = [u for u, active in csms if active]
+        inactive_csms = [u for u, active in csms if not active]
+        churned = 0
+        for index in range(self.count):
+            owner = (
+                self.rng.choice(inactive_csms)
+                if self.rng.random() < 0.08
+                else self.rng.choice(active_csms)
+            )
+            sub = self.rng.choice([u for u in active_csms if u != owner])
+            if self._account(index, owner, sub):
+                churned += 1
+        return len(csms) + 2, self.count - churned, churned
+
+    def _company_name(self) -> str:
+        while True:
+            name = f"株式会社{self.rng.choice(_NAME_HEADS)}{self.rng.choice(_NAME_TAILS)}"
+            if name not in self.names:
+                self.names.add(name)
+                return name
+            name = f"{name}{self.rng.choice(_PREFECTURES)[:-1]}支社"
+            if name not in self.names:
+                self.names.add(name)
+                return name
+
+    def _account(self, index: int, owner: str, sub: str) -> bool:
+        rng = self.rng
+        profile = _pick_profile(rng)
+        name = self._company_name()
+        tail = next(t for t in _NAME_TAILS if name.endswith(t) or t in name)
+        employees = int(min(8000, max(15, rng.lognormvariate(5.0, 1.0))))
+        seats = max(10, int(employees * rng.uniform(0.7, 1.0)))
+        unit_price = rng.choice([400, 500, 600])  # JPY per seat per month
+        if profile == "new":
+            start = add_months(month_start(self.as_of), -rng.randint(1, 5)) + timedelta(
+                days=rng.randint(0, 27)
+            )
+        elif profile == "churned":
+            start = add_months(self.last_month, -rng.randint(18, 54))
+        else:
+            start = add_months(self.last_month, -rng.randint(13, 60)) + timedelta(
+                days=rng.randint(0, 27)
+            )
+        anniversaries = []
+        year = 1
+        while add_months(start, 12 * year) <= self.as_of:
+            anniversaries.append(add_months(start, 12 * year))
+            year += 1
+        churn_date = None
+        if profile == "churned":
+            recent = [a for a in anniversaries if a >= add_months(self.as_of, -24)]
+            if recent and recent[-1] > add_months(start, 6):
+                churn_date = rng.choice(recent)
+            else:
+                profile = "declining"
+        renewal = add_months(start, 12 * year)
+        seat_growth = 1.0 + (
+            rng.uniform(0.1, 0.35) if profile == "healthy" and rng.random() < 0.35 else 0.0
+        )
+        current_seats = int(seats * seat_growth)
+        arr = 0 if churn_date else current_seats * unit_price * 12
+        segment = (
+            "High Touch" if arr >= 3_000_000 else "Low Touch" if arr >= 800_000 else "Tech Touch"
+        )
+        if churn_date:
+            segment = (
+                "High Touch"
+                if seats * unit_price * 12 >= 3_000_000
+                else "Low Touch"
+                if seats * unit_price * 12 >= 800_000
+                else "Tech Touch"
+            )
+        budget = {
+            "healthy": ("Secured", "Planned"),
+            "steady": ("Planned", "Unknown"),
+            "declining": ("Unknown", "Cut"),
+            "churned": ("Cut",),
+            "new": ("Secured", "Planned"),
+        }[profile]
+        sentiment = {
+            "healthy": ("Positive",),
+            "steady": ("Positive", "Neutral"),
+            "declining": ("Neutral", "Negative"),
+            "churned": ("Negative",),
+            "new": ("Positive", "Neutral"),
+        }[profile]
+        busy = sorted({3, *rng.sample([4, 6, 9, 12], rng.randint(0, 2))})
+        record: dict[str, Any] = {
+            "Name": name,
+            "Type": "Former Customer" if churn_date else "Customer - Direct",
+            "Industry": _INDUSTRY_BY_TAIL[tail],
+            "NumberOfEmployees": employees,
+            "BillingState": rng.choice(_PREFECTURES),
+            "OwnerId": owner,
+            "CS_External_Key__c": f"C-{index + 1:06d}",
+            "CS_Segment__c": segment,
+            "CS_ARR__c": arr,
+            "CS_Seats__c": current_seats,
+            "CS_Contract_Start__c": start.isoformat(),
+            "CS_Renewal_Date__c": (churn_date or renewal).isoformat(),
+            "CS_Sub_CSM__c": sub,
+            "CS_Busy_Months__c": ",".join(str(m) for m in busy),
+            "CS_Approval_Lead_Days__c": rng.choice([14, 21, 30, 45, 60]),
+            "CS_Budget_Status__c": rng.choice(budget),
+            "CS_Sentiment__c": rng.choice(sentiment),
+            "CS_Phase_Delayed__c": False,
+        }
+        if profile in ("declining", "steady") and rng.random() < 0.04:
+            record.update(
+                {
+                    "CS_Override_Grade__c": "B",
+                    "CS_Override_Reason__c": "経営層と再合意済み。来期の拡大を協議中",
+                    "CS_Override_Expiry__c": (self.as_of + timedelta(days=45)).isoformat(),
+                }
+            )
+        account_id = self.store.insert("Account", record)
+        self._opportunities(
+            account_id,
+            name,
+            owner,
+            start,
+            anniversaries,
+            churn_date,
+            renewal,
+            seats,
+            current_seats,
+            unit_price,
+            profile,
+        )
+        self._usage(account_id, profile, start, churn_date, seats, current_seats)
+        return churn_date is not None
+
+    def _opportunities(
+        self,
+        account_id: str,
+        name: str,
+        owner: str,
+        start: date,
+        anniversaries: list[date],
+        churn_date: date | None,
+        renewal: date,
+        seats: int,
+        current_seats: int,
+        unit_price: int,
+        profile: str,
+    ) -> None:
+        rng = self.rng
+        opps = [
+            (
+                "New Business",
+                f"{name} 新規契約",
+                start - timedelta(days=rng.randint(5, 30)),
+                "Closed Won",
+                seats * unit_price * 12,
+            )
+        ]
+        for number, anniversary in enumerate(anniversaries, start=1):
+            grown = current_seats if number == len(anniversaries) else seats
+            if churn_date and anniversary == churn_date:
+                opps.append(
+                    (
+                        "Renewal",
+                        f"{name} 更新 {anniversary.year}",
+                        anniversary - timedelta(days=rng.randint(0, 20)),
+                        "Closed Lost",
+                        seats * unit_price * 12,
+                    )
+                )
+                break
+            opps.append(
+                (
+                    "Renewal",
+                    f"{name} 更新 {anniversary.year}",
+                    anniversary - timedelta(days=rng.randint(0, 20)),
+                    "Closed Won",
+                    grown * unit_price * 12,
+                )
+            )
+        if current_seats > seats and anniversaries:
+            opps.append(
+                (
+                    "Upsell",
+                    f"{name} 追加ライセンス",
+                    anniversaries[-1] - timedelta(days=rng.randint(20, 60)),
+                    "Closed Won",
+                    (current_seats - seats) * unit_price * 12,
+                )
+            )
+        if not churn_date:
+            days = (renewal - self.as_of).days
+            opps.append(
+                (
+                    "Renewal",
+                    f"{name} 更新 {renewal.year}",
+                    renewal,
+                    _stage_for(days),
+                    current_seats * unit_price * 12,
+                )
+            )
+        last_opp = None
+        for kind, title, close, stage, amount in opps:
+            last_opp = self.store.insert(
+                "Opportunity",
+                {
+                    "AccountId": account_id,
+                    "Name": title,
+                    "Type": kind,
+                    "StageName": stage,
+                    "CloseDate": close.isoformat(),
+                    "Amount": amount,
+                    "OwnerId": owner,
+                    "IsClosed": stage.startswith("Closed"),
+                    "IsWon": stage == "Closed Won",
+                },
+            )
+        self.opportunities += len(opps)
+        roles = [
+            ("Economic Buyer", "代表取締役"),
+            ("Champion", "人事部 部長"),
+            ("Technical Buyer", "情報システム部"),
+            ("Business User", "給与担当"),
+        ]
+        missing_chance = {"declining": 0.45, "churned": 0.5}.get(profile, 0.12)
+        for role, title in roles:
+            if role in ("Economic Buyer", "Champion") and rng.random() < missing_chance:
+                continue
+            contact = self.store.insert(
+                "Contact",
+                {
+                    "AccountId": account_id,
+                    "LastName": rng.choice(_SURNAMES),
+                    "FirstName": rng.choice(_GIVEN),
+                    "Title": title,
+                    "Email": f"{role.split()[0].lower()}.{account_id[-6:].lower()}"
+                    "@customer.example",
+                },
+            )
+            self.store.insert(
+                "OpportunityContactRole",
+                {
+                    "OpportunityId": last_opp,
+                    "ContactId": contact,
+                    "Role": role,
+                    "IsPrimary": role == "Economic Buyer",
+                },
+            )
+
+    def _usage(
+        self,
+        account_id: str,
+        profile: str,
+        start: date,
+        churn_date: date | None,
+        seats: int,
+        current_seats: int,
+    ) -> None:
+        rng = self.rng
+        month = max(month_start(start), self.first_month)
+        decline_from = add_months(self.last_month, -rng.randint(0, 7))
+        decay = rng.uniform(0.86, 0.95)
+        if churn_date:
+            decline_from = add_months(month_start(churn_date), -rng.randint(5, 8))
+            decay = rng.uniform(0.72, 0.82)
+        stalled = profile == "new" and rng.random() < 0.35
+        skips_season = profile in ("declining", "churned") or rng.random() < 0.05
+        id_form = rng.random()
+        shown_id = (
+            account_id[:15]
+            if id_form < 0.1
+            else account_id.lower()
+            if id_form < 0.15
+            else account_id
+        )
+        base_ratio = {
+            "healthy": rng.uniform(0.78, 0.95),
+            "steady": rng.uniform(0.55, 0.75),
+            "declining": rng.uniform(0.6, 0.85),
+            "churned": rng.uniform(0.55, 0.8),
+            "new": rng.uniform(0.8, 0.92),
+        }[profile]
+        while month <= self.last_month:
+            if churn_date and month >= add_months(month_start(churn_date), -1):
+                break  # usage stops in the last month of the contract, or before
+            tenure = (month.year - start.year) * 12 + month.month - start.month
+            ratio = base_ratio
+            monthly_feature = True
+            if profile == "new" or tenure < 3:
+                ramp = 0.35 if stalled else 1.0
+                ratio = base_ratio * min(1.0, (tenure + 1) / 3) * (ramp if tenure >= 1 else 0.5)
+                monthly_feature = tenure >= 1 and not stalled
+            if profile in ("declining", "churned") and month >= decline_from:
+                months_in = (month.year - decline_from.year) * 12 + month.month - decline_from.month
+                ratio = base_ratio * (decay ** (months_in + 1))
+                monthly_feature = months_in < 3 and rng.random() < 0.75
+            ratio = max(0.0, min(1.0, ratio * rng.uniform(0.93, 1.05)))
+            month_seats = current_seats if month >= add_months(self.last_month, -10) else seats
+            active = int(round(month_seats * ratio))
+            logins = int(active * rng.uniform(8, 16))
+            season = month.month in (11, 12)
+            annual_used = season and not (
+                skips_season and month >= add_months(self.last_month, -14)
+            )
+            self.usage.append(
+                {
+                    "account_id": shown_id,
+                    "month": month.strftime("%Y-%m"),
+                    "seats": month_seats,
+                    "active_users": active,
+                    "logins": logins,
+                    "payslips_sent": int(active * rng.uniform(0.9, 1.1)) if monthly_feature else 0,
+                    "year_end_adjustments": int(active * rng.uniform(0.8, 1.0))
+                    if annual_used
+                    else 0,
+                    "surveys_run": rng.choice([0, 1, 1, 2])
+                    if ratio > 0.6
+                    else rng.choice([0, 0, 1]),
+                }
+            )
+            month = add_months(month, 1)
+
+
+def seed_book(
+    store: OrgStore, usage_path: Path, accounts: int, as_of: date, seed: int = 7
+) -> SeedResult:
+    """Fill an empty sandbox org with a book of business and write its usage CSV."""
+    if store.count("Account"):
+        raise ValueError(
+            f"the sandbox database {store.path} already holds accounts; seed a new "
+            "file (or delete this one) to get a fresh book"
+        )
+    builder = _BookBuilder(store, accounts, as_of, seed)
+    with store.transaction():
+        users, active, churned = builder.build()
+        store.save_spreadsheet(
+            DASHBOARD_SPREADSHEET_ID,
+            new_spreadsheet(DASHBOARD_SPREADSHEET_ID, "cs-sync KPI dashboard", ["Sheet1"]),
+        )
+        store.set_meta("seeded", {"accounts": accounts, "as_of": as_of.isoformat(), "seed": seed})
+    usage_path.parent.mkdir(parents=True, exist_ok=True)
+    with usage_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=USAGE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(builder.usage)
+    return SeedResult(
+        accounts=accounts,
+        active_accounts=active,
+        churned_accounts=churned,
+        users=users,
+        opportunities=builder.opportunities,
+        usage_rows=len(builder.usage),
+        usage_path=usage_path,
+    )

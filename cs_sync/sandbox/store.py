@@ -1,0 +1,221 @@
+"""The sandbox's state in one SQLite file: records, custom fields, logins, API usage, sheets.
+
+One lock serialises every operation: the sandbox favours being obviously right over speed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from cs_sync.sandbox.schema import KEY_PREFIXES, Schema, field_from_tooling
+from cs_sync.sfid import checksum_suffix
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_TABLES = """
+CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, sobject TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS records_by_object ON records (sobject);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS logins (username TEXT PRIMARY KEY, secret TEXT NOT NULL,
+                                   user_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, username TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS spreadsheets (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+"""
+
+
+def now_stamp(moment: datetime | None = None) -> str:
+    """A Salesforce datetime string: 2026-11-23T10:00:00.000+0000."""
+    value = (moment or datetime.now(UTC)).astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
+
+
+class OrgStore:
+    """Records and org state, persisted in SQLite at `path` (":memory:" for throwaway)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self.lock = threading.RLock()
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_TABLES)
+        self.schema = Schema()
+        for sobject, name, metadata in self._custom_fields():
+            self.schema.objects[sobject][name] = field_from_tooling(metadata, name)
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.lock:
+            self.db.execute("BEGIN")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    # ------------------------------------------------------------ meta values
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        with self.lock:
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self.lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, json.dumps(value))
+            )
+
+    # ------------------------------------------------------------ ids and records
+
+    def new_id(self, sobject: str) -> str:
+        with self.lock:
+            counter = int(self.get_meta("id_counter", 1000)) + 1
+            self.set_meta("id_counter", counter)
+        digits = ""
+        value = counter
+        for _ in range(9):
+            digits = _BASE62[value % 62] + digits
+            value //= 62
+        id15 = KEY_PREFIXES[sobject] + "5g" + "0" + digits  # 3 + 3 + 9 = 15
+        return id15 + checksum_suffix(id15)
+
+    def insert(self, sobject: str, record: dict[str, Any]) -> str:
+        """Store a new record; fills Id and audit stamps. Returns the id."""
+        stamp = now_stamp()
+        record = dict(record)
+        record.setdefault("Id", self.new_id(sobject))
+        record.setdefault("CreatedDate", stamp)
+        record["LastModifiedDate"] = stamp
+        record["SystemModstamp"] = stamp
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO records (id, sobject, data) VALUES (?, ?, ?)",
+                (record["Id"], sobject, json.dumps(record)),
+            )
+        return str(record["Id"])
+
+    def replace(self, record_id: str, record: dict[str, Any]) -> None:
+        stamp = now_stamp()
+        record = dict(record, LastModifiedDate=stamp, SystemModstamp=stamp)
+        with self.lock:
+            self.db.execute(
+                "UPDATE records SET data = ? WHERE id = ?", (json.dumps(record), record_id)
+            )
+
+    def get(self, record_id: str) -> tuple[str, dict[str, Any]] | None:
+        with self.lock:
+            row = self.db.execute(
+                "SELECT sobject, data FROM records WHERE id = ?", (record_id,)
+            ).fetchone()
+        return (row[0], json.loads(row[1])) if row else None
+
+    def all(self, sobject: str) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT data FROM records WHERE sobject = ? ORDER BY rowid", (sobject,)
+            ).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
+    def find_ids(self, sobject: str, field_name: str, value: Any) -> list[str]:
+        """Ids of the records whose field equals value (exact match, as for external ids)."""
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT id FROM records WHERE sobject = ? AND json_extract(data, ?) = ?",
+                (sobject, f'$."{field_name}"', value),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def count(self, sobject: str) -> int:
+        with self.lock:
+            return int(
+                self.db.execute(
+                    "SELECT COUNT(*) FROM records WHERE sobject = ?", (sobject,)
+                ).fetchone()[0]
+            )
+
+    # ------------------------------------------------------------ custom fields
+
+    def _custom_fields(self) -> list[tuple[str, str, dict[str, Any]]]:
+        return [tuple(item) for item in self.get_meta("custom_fields", [])]  # type: ignore[misc]
+
+    def add_custom_field(self, sobject: str, name: str, metadata: dict[str, Any]) -> None:
+        definition = field_from_tooling(metadata, name)
+        with self.lock:
+            fields = self.get_meta("custom_fields", [])
+            fields.append([sobject, name, metadata])
+            self.set_meta("custom_fields", fields)
+            self.schema.objects[sobject][name] = definition
+
+    # ------------------------------------------------------------ logins and sessions
+
+    def add_login(self, username: str, secret: str, user_id: str) -> None:
+        with self.lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO logins VALUES (?, ?, ?)", (username, secret, user_id)
+            )
+
+    def check_login(self, username: str, secret: str) -> str | None:
+        with self.lock:
+            row = self.db.execute(
+                "SELECT secret, user_id FROM logins WHERE username = ?", (username,)
+            ).fetchone()
+        return row[1] if row and row[0] == secret else None
+
+    def open_session(self, token: str, username: str) -> None:
+        with self.lock:
+            self.db.execute("INSERT INTO sessions VALUES (?, ?)", (token, username))
+
+    def session_valid(self, token: str) -> bool:
+        with self.lock:
+            return (
+                self.db.execute("SELECT 1 FROM sessions WHERE token = ?", (token,)).fetchone()
+                is not None
+            )
+
+    def expire_sessions(self) -> None:
+        with self.lock:
+            self.db.execute("DELETE FROM sessions")
+
+    # ------------------------------------------------------------ daily API counter
+
+    def count_api_call(self, today: date) -> int:
+        """Count one REST call against today's allowance; returns the calls used today."""
+        with self.lock:
+            usage = self.get_meta("api_usage", {"day": "", "used": 0})
+            if usage["day"] != today.isoformat():
+                usage = {"day": today.isoformat(), "used": 0}
+            usage["used"] += 1
+            self.set_meta("api_usage", usage)
+            return int(usage["used"])
+
+    def api_calls_today(self, today: date) -> int:
+        usage = self.get_meta("api_usage", {"day": "", "used": 0})
+        return int(usage["used"]) if usage["day"] == today.isoformat() else 0
+
+    # ------------------------------------------------------------ spreadsheets
+
+    def load_spreadsheet(self, spreadsheet_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            row = self.db.execute(
+                "SELECT data FROM spreadsheets WHERE id = ?", (spreadsheet_id,)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def save_spreadsheet(self, spreadsheet_id: str, data: dict[str, Any]) -> None:
+        with self.lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO spreadsheets VALUES (?, ?)",
+                (spreadsheet_id, json.dumps(data)),
+            )

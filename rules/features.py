@@ -1,0 +1,63 @@
+"""One row per account: the inputs of every rule, built from accounts and monthly usage."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from rules.calendar import last_complete_month, month_floor
+
+TREND_WINDOW_MONTHS = 3
+MAX_MISSING_MONTHS = 12
+
+
+def build_features(accounts: pd.DataFrame, usage: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """`accounts`: one row per account (account_id, arr, seats, contract_start, renewal_date…).
+    `usage`: account_id, month (first of month), seats, active_users, logins, payslips_sent.
+    Returns accounts indexed by account_id with feature columns added."""
+    features = accounts.set_index("account_id", drop=False).copy()
+    last = last_complete_month(as_of)
+    today = pd.Timestamp(as_of)
+    features["days_to_renewal"] = (pd.to_datetime(features["renewal_date"]) - today).dt.days
+    start = pd.to_datetime(features["contract_start"])
+    features["months_since_start"] = (month_floor(as_of).year - start.dt.year) * 12 + (
+        month_floor(as_of).month - start.dt.month
+    )
+
+    usage = usage[usage["month"] <= last]
+    by_account = usage.groupby("account_id")
+    features["usage_months"] = by_account.size().reindex(features.index).fillna(0).astype(int)
+
+    latest = usage[usage["month"] == last].set_index("account_id")
+    seats = latest["seats"].where(latest["seats"] > 0)
+    ratio = (latest["active_users"] / seats).clip(upper=1.0)
+    features["active_ratio"] = ratio.reindex(features.index)
+
+    recent_start = last - pd.DateOffset(months=TREND_WINDOW_MONTHS - 1)
+    prior_start = recent_start - pd.DateOffset(months=TREND_WINDOW_MONTHS)
+    recent = usage[usage["month"] >= recent_start].groupby("account_id")["logins"].sum()
+    prior_rows = usage[(usage["month"] >= prior_start) & (usage["month"] < recent_start)]
+    prior = prior_rows.groupby("account_id")["logins"].sum()
+    prior_months = prior_rows.groupby("account_id").size()
+    trend = recent.reindex(prior.index).fillna(0) / prior.where(prior > 0)
+    trend = trend.where(prior_months.reindex(trend.index) == TREND_WINDOW_MONTHS)
+    features["login_trend"] = trend.reindex(features.index)
+
+    features["monthly_feature"] = _months_without(usage, "payslips_sent", last).reindex(
+        features.index
+    )
+    no_usage = features["usage_months"] == 0
+    features.loc[no_usage, "monthly_feature"] = np.nan
+    return features
+
+
+def _months_without(usage: pd.DataFrame, column: str, last: pd.Timestamp) -> pd.Series:
+    """How many months in a row, ending with `last`, the metric was zero or not reported."""
+    window = [last - pd.DateOffset(months=k) for k in range(MAX_MISSING_MONTHS)]
+    used = usage[(usage[column] > 0) & (usage["month"].isin(window))]
+    latest_use = used.groupby("account_id")["month"].max()
+    months = (last.year - latest_use.dt.year) * 12 + (last.month - latest_use.dt.month)
+    accounts = usage["account_id"].unique()
+    return months.reindex(accounts).fillna(MAX_MISSING_MONTHS).astype(float)

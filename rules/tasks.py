@@ -1,0 +1,90 @@
+"""Follow-up Tasks the rules want, each with a stable key so it is created once per period.
+
+The key is `cs-sync:<rule>:<account id>:<YYYY-MM>`: a retry, a crash or a rerun in the same
+month finds the same key and creates nothing new.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from cs_sync.config import TasksConfig
+from rules.calendar import add_business_days
+
+TASK_COLUMNS = [
+    "key",
+    "rule",
+    "account_id",
+    "account_name",
+    "owner_id",
+    "owner_source",
+    "subject",
+    "description",
+    "due_date",
+    "priority",
+]
+
+
+def task_key(rule: str, account_id: str, as_of: date) -> str:
+    return f"cs-sync:{rule}:{account_id}:{as_of:%Y-%m}"
+
+
+def choose_owner(row: pd.Series, default_owner_id: str | None) -> tuple[str | None, str]:
+    """The account's main CSM; if inactive, the sub CSM; then the configured default owner."""
+    if row.get("owner_id") and row.get("owner_active"):
+        return str(row["owner_id"]), "owner"
+    if row.get("sub_csm_id") and row.get("sub_csm_active"):
+        return str(row["sub_csm_id"]), "sub_csm"
+    if default_owner_id:
+        return default_owner_id, "default"
+    return None, "none"
+
+
+def _text(row: pd.Series, language: str) -> tuple[str, str]:
+    name = row["name"]
+    reasons = row.get("reasons") or ""
+    if language == "ja":
+        subject = f"【cs-sync】再オンボーディング：{name}（ヘルス {row['grade']}）"
+        description = (
+            f"ヘルススコアが {row['grade']} です。理由：{reasons}\n"
+            "利用状況を確認し、管理者・担当者との再オンボーディングの場を設定してください。"
+            "\n（cs-sync が自動作成）"
+        )
+    else:
+        subject = f"[cs-sync] Re-onboarding: {name} (health {row['grade']})"
+        description = (
+            f"Health is {row['grade']}. Why: {reasons}\n"
+            "Review usage and book a re-onboarding session with the admin and "
+            "key users.\n(created by cs-sync)"
+        )
+    return subject[:255], description
+
+
+def wanted_tasks(
+    scored: pd.DataFrame, config: TasksConfig, as_of: date, language: str
+) -> pd.DataFrame:
+    """One row per Task the rules want this period (re-onboarding for the configured grades)."""
+    if not config.enabled:
+        return pd.DataFrame(columns=TASK_COLUMNS)
+    due = add_business_days(as_of, config.due_in_business_days)
+    rows = []
+    for _, row in scored[scored["grade"].isin(config.grades)].iterrows():
+        owner, source = choose_owner(row, config.default_owner_id)
+        subject, description = _text(row, language)
+        rows.append(
+            {
+                "key": task_key("reonboard", row["account_id"], as_of),
+                "rule": "reonboard",
+                "account_id": row["account_id"],
+                "account_name": row["name"],
+                "owner_id": owner,
+                "owner_source": source,
+                "subject": subject,
+                "description": description,
+                "due_date": due,
+                "priority": config.priority,
+            }
+        )
+    return pd.DataFrame(rows, columns=TASK_COLUMNS)
