@@ -98,7 +98,7 @@ def _trend(out: pd.DataFrame, threshold: float) -> pd.Series:
     trend = trend.where(previous.notna(), "New")
     same = (change.abs() < 0.05) & out["prev_trend"].notna() & (out["prev_trend"] != "")
     trend = trend.where(~same, out["prev_trend"])
-    return trend.where(out["score"].notna(), None)
+    return trend.astype(object).where(out["score"].notna(), None)
 
 
 def _reasons(

@@ -46,7 +46,10 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         self.thread = threading.Thread(
-            target=self.httpd.serve_forever, name="cs-sync-sandbox", daemon=True
+            target=self.httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="cs-sync-sandbox",
+            daemon=True,
         )
         self.thread.start()
         return self

@@ -239,7 +239,7 @@ class SheetsApi:
                     raise SheetsError(400, f"No grid with id: {props.get('sheetId')}")
                 for path in fields:
                     source, destination = props, target["properties"]
-                    *parents, leaf = path.split(".")
+                    *parents, leaf = path.replace("/", ".").split(".")
                     for parent in parents:
                         source = source.get(parent, {})
                         destination = destination.setdefault(parent, {})
@@ -268,6 +268,8 @@ class SheetsApi:
             values = [[col[i] if i < len(col) else None for col in values] for i in range(width)]
         sheet = self._sheet_for(book, range_text)
         grid = a1.parse(range_text, [s["properties"]["title"] for s in book["sheets"]])
+        if ":" not in a1.split_sheet(range_text)[1]:  # one cell: the anchor of the block
+            grid = a1.GridRange(grid.sheet, grid.row0, grid.col0, None, None)
         height = len(values)
         width = max((len(row) for row in values), default=0)
         limit_rows = sheet["properties"]["gridProperties"]["rowCount"]

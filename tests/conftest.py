@@ -1,0 +1,64 @@
+"""Shared fixtures: sandboxes on 127.0.0.1 and clients that reach them over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import gspread
+import pytest
+from simple_salesforce import Salesforce, SalesforceLogin
+
+from connectors.transport import CallCounter, build_session
+from cs_sync.sandbox.seed import SANDBOX_PASSWORD, SANDBOX_TOKEN, SANDBOX_USERNAME, seed_book
+from cs_sync.sandbox.server import Sandbox
+from cs_sync.sandbox.store import OrgStore
+
+AS_OF = date(2026, 11, 24)
+API_VERSION = "62.0"
+
+
+def seed_database(folder: Path, accounts: int) -> tuple[Path, Path]:
+    database = folder / "sandbox.db"
+    usage = folder / "usage.csv"
+    store = OrgStore(database)
+    try:
+        seed_book(store, usage, accounts, AS_OF)
+    finally:
+        store.close()
+    return database, usage
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
+    """A freshly seeded sandbox (40 accounts) per test: tests may change it freely."""
+    database, _ = seed_database(tmp_path, 40)
+    with Sandbox(database) as running:
+        yield running
+
+
+def login(sandbox: Sandbox, counter: CallCounter | None = None) -> Salesforce:
+    session = build_session(sandbox.url, counter)
+    session_id, instance = SalesforceLogin(
+        username=SANDBOX_USERNAME,
+        password=SANDBOX_PASSWORD,
+        security_token=SANDBOX_TOKEN,
+        sf_version=API_VERSION,
+        session=session,
+    )
+    return Salesforce(
+        session_id=session_id, instance=instance, version=API_VERSION, session=session
+    )
+
+
+@pytest.fixture
+def sf(sandbox: Sandbox) -> Salesforce:
+    return login(sandbox)
+
+
+@pytest.fixture
+def gc(sandbox: Sandbox) -> gspread.Client:
+    client = gspread.Client(auth=None, session=build_session(sandbox.url))  # type: ignore[arg-type]
+    client.set_timeout(10)
+    return client

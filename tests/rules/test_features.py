@@ -1,0 +1,116 @@
+"""Features from accounts and monthly usage, with the run date passed in."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rules.calendar import add_business_days
+from rules.features import build_features
+
+AS_OF = date(2026, 11, 24)  # last complete month: 2026-10
+
+
+def usage_rows(
+    account: str,
+    months: list[str],
+    active: list[int],
+    logins: list[int],
+    payslips: list[int],
+    seats: int = 100,
+) -> list[dict]:
+    return [
+        {
+            "account_id": account,
+            "month": pd.Timestamp(f"{m}-01"),
+            "seats": seats,
+            "active_users": a,
+            "logins": lg,
+            "payslips_sent": p,
+        }
+        for m, a, lg, p in zip(months, active, logins, payslips, strict=True)
+    ]
+
+
+MONTHS = ["2026-05", "2026-06", "2026-07", "2026-08", "2026-09", "2026-10", "2026-11"]
+
+
+def build(rows: list[dict], accounts: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        [
+            {"account_id": a, "renewal_date": "2027-01-23", "contract_start": "2024-04-01"}
+            for a in accounts
+        ]
+    )
+    return build_features(frame, pd.DataFrame(rows), AS_OF)
+
+
+def test_measures_read_the_last_complete_month() -> None:
+    rows = usage_rows(
+        "a",
+        MONTHS,
+        [80, 80, 80, 80, 80, 60, 5],
+        [100, 100, 100, 50, 50, 50, 1],
+        [1, 1, 1, 1, 1, 1, 0],
+    )
+    row = build(rows, ["a"]).loc["a"]
+    assert row["active_ratio"] == 0.6  # October, not the half-finished November
+    assert row["login_trend"] == pytest.approx(150 / 300)
+    assert row["monthly_feature"] == 0
+    assert row["days_to_renewal"] == 60
+    assert row["months_since_start"] == 31
+
+
+@pytest.mark.parametrize(
+    ("payslips", "expected"),
+    [
+        pytest.param([1, 1, 1, 1, 1, 1], 0, id="used-last-month"),
+        pytest.param([1, 1, 1, 1, 0, 0], 2, id="two-months-missing"),
+        pytest.param([1, 0, 0, 0, 0, 0], 5, id="five-months-missing"),
+        pytest.param([0, 0, 0, 0, 0, 0], 12, id="never-in-window"),
+    ],
+)
+def test_months_without_the_monthly_feature(payslips: list[int], expected: int) -> None:
+    rows = usage_rows("a", MONTHS[:6], [50] * 6, [10] * 6, payslips)
+    assert build(rows, ["a"]).loc["a", "monthly_feature"] == expected
+
+
+def test_a_missing_month_counts_as_not_used() -> None:
+    rows = usage_rows("a", ["2026-08", "2026-10"], [50, 50], [10, 10], [1, 0])
+    assert build(rows, ["a"]).loc["a", "monthly_feature"] == 2
+
+
+def test_login_trend_needs_a_full_prior_window() -> None:
+    rows = usage_rows("a", MONTHS[2:6], [50] * 4, [10] * 4, [1] * 4)
+    assert np.isnan(build(rows, ["a"]).loc["a", "login_trend"])
+
+
+def test_account_without_usage_has_no_measures() -> None:
+    rows = usage_rows("a", MONTHS[:6], [50] * 6, [10] * 6, [1] * 6)
+    features = build(rows, ["a", "b"])
+    assert features.loc["b", "usage_months"] == 0
+    assert features.loc["b", ["active_ratio", "login_trend", "monthly_feature"]].isna().all()
+
+
+def test_active_ratio_is_capped_and_zero_seats_is_missing() -> None:
+    rows = usage_rows("a", ["2026-10"], [120], [1], [1]) + usage_rows(
+        "b", ["2026-10"], [5], [1], [1], seats=0
+    )
+    features = build(rows, ["a", "b"])
+    assert features.loc["a", "active_ratio"] == 1.0
+    assert np.isnan(features.loc["b", "active_ratio"])
+
+
+@pytest.mark.parametrize(
+    ("start", "days", "expected"),
+    [
+        (date(2026, 11, 24), 5, date(2026, 12, 1)),  # Tuesday + 5 business days
+        (date(2026, 11, 27), 1, date(2026, 11, 30)),  # Friday + 1 → Monday
+        (date(2026, 11, 28), 0, date(2026, 11, 28)),
+    ],
+)
+def test_business_days(start: date, days: int, expected: date) -> None:
+    assert add_business_days(start, days) == expected

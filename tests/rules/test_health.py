@@ -1,0 +1,150 @@
+"""Health score, grade, trend and reasons: each row a case a CS lead can agree with or not."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cs_sync.config import DEFAULT_MEASURES, HealthConfig, Measure
+from rules.health import score_health
+
+AS_OF = date(2026, 11, 24)
+CONFIG = HealthConfig(
+    measures=DEFAULT_MEASURES,
+    grades=(("A", 80.0), ("B", 60.0), ("C", 40.0), ("D", 0.0)),
+    trend_threshold=5,
+)
+NAN = np.nan
+
+
+def one(
+    active_ratio: float = NAN,
+    login_trend: float = NAN,
+    monthly_feature: float = NAN,
+    prev_score: float | None = None,
+    prev_trend: str | None = None,
+    override_grade: str | None = None,
+    override_expiry: str | None = None,
+    language: str = "en",
+) -> pd.Series:
+    features = pd.DataFrame(
+        [
+            {
+                "account_id": "001",
+                "active_ratio": active_ratio,
+                "login_trend": login_trend,
+                "monthly_feature": monthly_feature,
+                "prev_score": prev_score,
+                "prev_trend": prev_trend,
+                "override_grade": override_grade,
+                "override_reason": "exec sponsor re-engaged",
+                "override_expiry": override_expiry,
+            }
+        ]
+    )
+    return score_health(features, CONFIG, AS_OF, language).iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("active", "trend", "missing", "score", "grade"),
+    [
+        pytest.param(0.85, 1.1, 0, 100.0, "A", id="everything-on-target"),
+        pytest.param(0.8, 1.0, 0, 100.0, "A", id="exactly-on-target"),
+        pytest.param(0.5, 1.0, 0, 75.0, "B", id="half-way-active"),
+        pytest.param(0.2, 0.5, 3, 0.0, "D", id="everything-at-worst"),
+        pytest.param(0.1, 0.2, 12, 0.0, "D", id="below-worst-is-clamped"),
+        pytest.param(0.8, 0.5, 3, 50.0, "C", id="active-but-fading"),
+        pytest.param(0.44, 1.0, 1, 20 + 25 + 16.7, "B", id="one-month-missing"),
+    ],
+)
+def test_score_and_grade(
+    active: float, trend: float, missing: float, score: float, grade: str
+) -> None:
+    row = one(active, trend, missing)
+    assert row["score"] == pytest.approx(score, abs=0.1)
+    assert row["grade"] == grade
+    assert row["coverage"] == 1.0
+
+
+def test_missing_measures_are_skipped_and_reweighted() -> None:
+    row = one(active_ratio=0.5, monthly_feature=0)  # no login trend yet (new account)
+    assert row["score"] == pytest.approx(100 * (25 + 25) / 75, abs=0.1)
+    assert row["coverage"] == 0.75
+
+
+def test_no_data_at_all_gives_no_grade() -> None:
+    row = one()
+    assert np.isnan(row["score"]) and row["grade"] is None and row["trend"] is None
+    assert row["reasons"] == "no usage data"
+
+
+def test_reasons_name_the_measures_that_cost_most() -> None:
+    row = one(0.5, 0.9, 0)
+    assert row["reasons"] == (
+        "B (70): active users 50% of seats (target 80%) −25 pts; "
+        "logins -10% vs the prior 3 months −5 pts"
+    )
+    japanese = one(0.5, 0.9, 0, language="ja")
+    assert japanese["reasons"] == (
+        "B（70点）：アクティブ率 50%（目標 80%） −25点、ログイン数 前3か月比 -10% −5点"
+    )
+
+
+def test_reasons_when_all_on_target() -> None:
+    assert one(0.9, 1.0, 0)["reasons"] == "A (100): all measures on target"
+
+
+@pytest.mark.parametrize(
+    ("prev_score", "prev_trend", "expected"),
+    [
+        pytest.param(None, None, "New", id="first-score"),
+        pytest.param(60.0, "Flat", "Up", id="up-by-15"),
+        pytest.param(90.0, "Flat", "Down", id="down-by-15"),
+        pytest.param(73.0, "Down", "Flat", id="small-change-is-flat"),
+        pytest.param(75.0, "Down", "Down", id="same-score-keeps-trend"),
+    ],
+)
+def test_trend(prev_score: float | None, prev_trend: str | None, expected: str) -> None:
+    assert one(0.5, 1.0, 0, prev_score=prev_score, prev_trend=prev_trend)["trend"] == expected
+
+
+@pytest.mark.parametrize(
+    ("expiry", "grade"),
+    [
+        pytest.param("2026-12-31", "B", id="override-before-expiry"),
+        pytest.param("2026-11-24", "B", id="override-on-expiry-day"),
+        pytest.param("2026-11-23", "D", id="override-expired"),
+        pytest.param(None, "B", id="override-without-expiry"),
+    ],
+)
+def test_override_is_respected_until_it_expires(expiry: str | None, grade: str) -> None:
+    row = one(0.2, 0.5, 3, override_grade="B", override_expiry=expiry)
+    assert row["grade"] == grade
+    assert row["computed_grade"] == "D"
+    if grade == "B":
+        assert row["reasons"].startswith("CSM override B: exec sponsor re-engaged / computed D")
+
+
+def test_reverse_direction_measure() -> None:
+    config = HealthConfig(
+        measures=(Measure("monthly_feature", 1, 3, 0),), grades=CONFIG.grades, trend_threshold=5
+    )
+    features = pd.DataFrame(
+        [
+            {
+                "account_id": str(m),
+                "monthly_feature": m,
+                "prev_score": None,
+                "prev_trend": None,
+                "override_grade": None,
+                "override_reason": None,
+                "override_expiry": None,
+            }
+            for m in (0, 1, 2, 3, 6)
+        ]
+    )
+    scores = score_health(features, config, AS_OF, "en")["score"].tolist()
+    assert scores == pytest.approx([100.0, 66.7, 33.3, 0.0, 0.0], abs=0.1)

@@ -1,0 +1,174 @@
+"""The sandbox's SOQL subset: what it accepts, how it evaluates, and what it refuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cs_sync.sandbox import soql
+from cs_sync.sandbox.schema import Schema
+
+SCHEMA = Schema()
+ACCOUNTS = [
+    {
+        "Id": "001000000000001AAA",
+        "Name": "Alpha",
+        "CS_ARR__c": 1000,
+        "Type": "Customer - Direct",
+        "CS_Renewal_Date__c": "2027-01-10",
+        "CreatedDate": "2026-01-01T09:00:00.000+0000",
+        "CS_Segment__c": "High Touch",
+        "NumberOfEmployees": 50,
+    },
+    {
+        "Id": "001000000000002AAA",
+        "Name": "beta",
+        "CS_ARR__c": None,
+        "Type": "Former Customer",
+        "CS_Renewal_Date__c": None,
+        "CreatedDate": "2026-06-01T00:00:00.000+0000",
+        "CS_Segment__c": None,
+        "NumberOfEmployees": 10,
+    },
+    {
+        "Id": "001000000000003AAA",
+        "Name": "Gamma 100%",
+        "CS_ARR__c": 3000,
+        "Type": "Customer - Direct",
+        "CS_Renewal_Date__c": "2026-12-01",
+        "CreatedDate": "2026-03-01T00:00:00.000+0000",
+        "CS_Segment__c": "Low Touch",
+        "NumberOfEmployees": 300,
+    },
+]
+
+
+def run(text: str) -> list[str]:
+    query = soql.parse(text, SCHEMA)
+    assert query.sobject == "Account"
+
+    def resolve(record: dict[str, Any], path: soql.Path) -> Any:
+        return record.get(path.parts[-1])
+
+    def type_of(path: soql.Path) -> str:
+        field = SCHEMA.lookup_field("Account", path.parts[-1])
+        assert field is not None
+        return field.type
+
+    rows = [r for r in ACCOUNTS if soql.evaluate(query.where, r, resolve, type_of)]
+    rows = soql.sort_records(rows, query.order, resolve, type_of)
+    if query.limit is not None:
+        rows = rows[: query.limit]
+    return [r["Name"] for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        pytest.param("Name = 'alpha'", ["Alpha"], id="equals-is-case-insensitive"),
+        pytest.param("Name != 'Alpha'", ["beta", "Gamma 100%"], id="not-equals"),
+        pytest.param("Name <> 'Alpha'", ["beta", "Gamma 100%"], id="angle-not-equals"),
+        pytest.param("CS_ARR__c > 1000", ["Gamma 100%"], id="greater-skips-null"),
+        pytest.param("CS_ARR__c >= 1000", ["Alpha", "Gamma 100%"], id="greater-equal"),
+        pytest.param("CS_ARR__c = null", ["beta"], id="equals-null"),
+        pytest.param("CS_ARR__c != null", ["Alpha", "Gamma 100%"], id="not-null"),
+        pytest.param(
+            "CS_Segment__c != 'High Touch'", ["beta", "Gamma 100%"], id="not-equals-includes-null"
+        ),
+        pytest.param("Type IN ('Former Customer', 'Other')", ["beta"], id="in"),
+        pytest.param("Type NOT IN ('Former Customer')", ["Alpha", "Gamma 100%"], id="not-in"),
+        pytest.param("Name LIKE 'a%'", ["Alpha"], id="like-prefix"),
+        pytest.param("Name LIKE '%100\\%'", ["Gamma 100%"], id="like-escaped-percent"),
+        pytest.param("Name LIKE '_eta'", ["beta"], id="like-underscore"),
+        pytest.param("CS_Renewal_Date__c < 2027-01-01", ["Gamma 100%"], id="date-literal"),
+        pytest.param(
+            "CreatedDate >= 2026-03-01T00:00:00Z", ["beta", "Gamma 100%"], id="datetime-literal"
+        ),
+        pytest.param("CreatedDate < 2026-01-01T10:00:00+09:00", [], id="datetime-with-offset"),
+        pytest.param("NOT (Type = 'Former Customer')", ["Alpha", "Gamma 100%"], id="not"),
+        pytest.param(
+            "(CS_ARR__c > 2000 OR Name = 'beta') AND NumberOfEmployees < 100",
+            ["beta"],
+            id="and-or-parentheses",
+        ),
+        pytest.param("Name = 'O\\'Brien'", [], id="escaped-quote"),
+    ],
+)
+def test_where(where: str, expected: list[str]) -> None:
+    assert run(f"SELECT Id, Name FROM Account WHERE {where}") == expected
+
+
+@pytest.mark.parametrize(
+    ("order", "expected"),
+    [
+        pytest.param("CS_ARR__c", ["beta", "Alpha", "Gamma 100%"], id="asc-nulls-first"),
+        pytest.param("CS_ARR__c DESC", ["Gamma 100%", "Alpha", "beta"], id="desc-nulls-last"),
+        pytest.param(
+            "CS_ARR__c ASC NULLS LAST", ["Alpha", "Gamma 100%", "beta"], id="asc-nulls-last"
+        ),
+        pytest.param("Name", ["Alpha", "beta", "Gamma 100%"], id="strings-ignore-case"),
+        pytest.param("Type DESC, Name", ["beta", "Alpha", "Gamma 100%"], id="two-keys"),
+    ],
+)
+def test_order_by(order: str, expected: list[str]) -> None:
+    assert run(f"SELECT Name FROM Account ORDER BY {order}") == expected
+
+
+def test_limit() -> None:
+    assert run("SELECT Name FROM Account ORDER BY Name LIMIT 2") == ["Alpha", "beta"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("SELECT COUNT() FROM Account", id="aggregate"),
+        pytest.param("SELECT Id, (SELECT Id FROM Opportunities) FROM Account", id="subquery"),
+        pytest.param("SELECT Id FROM Account GROUP BY Name", id="group-by"),
+        pytest.param("SELECT Id FROM Account LIMIT 10 OFFSET 5", id="offset"),
+        pytest.param("SELECT Id FROM Account WHERE CS_Renewal_Date__c = TODAY", id="date-literal"),
+        pytest.param(
+            "SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact)", id="semi-join"
+        ),
+        pytest.param("SELECT Id FROM Account WHERE CS_ARR__c = '100'", id="quoted-number"),
+        pytest.param(
+            "SELECT Id FROM Account WHERE CS_Renewal_Date__c = '2026-01-01'", id="quoted-date"
+        ),
+        pytest.param("SELECT Id FROM Account WHERE Name > null", id="null-ordering"),
+        pytest.param("SELECT Id FROM Account WHERE Name = 'x\\q'", id="bad-escape"),
+        pytest.param("SELECT Id FROM Account WHERE (Name = 'x'", id="unbalanced"),
+        pytest.param("SELECT Id FROM Account WHERE Name = :name", id="bind-variable"),
+        pytest.param("SELECT FROM Account", id="no-fields"),
+        pytest.param("SELECT Id FROM Account FOR UPDATE", id="for-update"),
+        pytest.param("", id="empty"),
+    ],
+)
+def test_unsupported_soql_is_malformed_not_wrong(text: str) -> None:
+    with pytest.raises(soql.SoqlError) as raised:
+        soql.parse(text, SCHEMA)
+    assert raised.value.code == "MALFORMED_QUERY"
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("SELECT Id FROM Acount", "INVALID_TYPE"),
+        ("SELECT Id, Nmae FROM Account", "INVALID_FIELD"),
+        ("SELECT Id FROM Account WHERE Foo__c = 1", "INVALID_FIELD"),
+        ("SELECT Owner.Emial FROM Account", "INVALID_FIELD"),
+        ("SELECT Ownr.Email FROM Account", "INVALID_FIELD"),
+    ],
+)
+def test_unknown_names(text: str, code: str) -> None:
+    with pytest.raises(soql.SoqlError) as raised:
+        soql.parse(text, SCHEMA)
+    assert raised.value.code == code
+
+
+def test_parent_paths_are_canonicalised() -> None:
+    query = soql.parse("select id, owner.email, cs_sub_csm__r.isactive from account", SCHEMA)
+    assert [p.parts for p in query.fields] == [
+        ("Id",),
+        ("Owner", "Email"),
+        ("CS_Sub_CSM__r", "IsActive"),
+    ]

@@ -1,0 +1,161 @@
+"""Configuration: every problem reported at once, with key paths; secrets never in the TOML."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cs_sync.config import load_config
+from cs_sync.errors import AuthError, ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+MINIMAL = """
+[salesforce]
+instance_url = "https://acme.my.salesforce.com"
+username = "cs-sync@acme.example"
+password_env = "CS_SYNC_SF_PASSWORD"
+security_token_env = "CS_SYNC_SF_TOKEN"
+
+[usage]
+path = "usage.csv"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, text))
+    return raised.value.problems
+
+
+def test_example_config_loads(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "config.example.toml", tmp_path / "config.toml")
+    config = load_config(tmp_path / "config.toml")
+    assert config.salesforce.api_version == "62.0"
+    assert config.usage.path == tmp_path / "usage.csv"
+    assert [g for g, _ in config.health.grades] == ["A", "B", "C", "D"]
+
+
+def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.language == "ja" and config.timezone == "Asia/Tokyo"
+    assert config.health.grades == (("A", 80.0), ("B", 60.0), ("C", 40.0), ("D", 0.0))
+    assert config.tasks.grades == ("D",)
+    assert config.salesforce.query_batch_size == 2000
+    assert config.dashboard.local_dir == tmp_path / "dashboard"
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        """
+[run]
+language = "fr"
+timezone = "Mars/Olympus"
+
+[salesforce]
+instance_url = "acme.salesforce"
+api_version = "62"
+auth = "password"
+query_batch_size = 5000
+colour = "blue"
+
+[usage]
+on_bad_rows = "ignore"
+
+[health]
+grades = { A = 80, B = 80, C = 10 }
+
+[tasks]
+grades = ["E"]
+""",
+    )
+    text = "\n".join(found)
+    for expected in [
+        "run.language: 'fr' is not one of 'ja', 'en'",
+        "run.timezone: 'Mars/Olympus' is not a time zone",
+        "salesforce.instance_url: expected the org's base URL",
+        "salesforce.api_version: '62' is not an API version",
+        "salesforce.query_batch_size: 5000 is out of range",
+        "salesforce.colour: unknown key",
+        "salesforce.password: missing",
+        "salesforce.username: missing",
+        "usage.path: missing",
+        "usage.on_bad_rows: 'ignore' is not one of 'skip', 'stop'",
+        "health.grades: the lowest grade must start at 0",
+        "health.grades: two grades share the same minimum score",
+        "tasks.grades: 'E' is not a grade",
+    ]:
+        assert expected in text, f"{expected!r} not in:\n{text}"
+
+
+@pytest.mark.parametrize("key", ["password", "security_token", "session_id"])
+def test_literal_secret_is_refused_with_a_way_out(tmp_path: Path, key: str) -> None:
+    text = MINIMAL.replace(
+        'password_env = "CS_SYNC_SF_PASSWORD"\n',
+        f'password_env = "CS_SYNC_SF_PASSWORD"\n{key} = "hunter2-secret"\n',
+    )
+    found = problems(tmp_path, text)
+    message = next(p for p in found if p.startswith(f"salesforce.{key}:"))
+    assert "never read from the configuration file" in message
+    assert f"salesforce.{key}_env" in message and f"salesforce.{key}_file" in message
+    assert "hunter2-secret" not in "\n".join(found)
+
+
+def test_secret_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret_file = tmp_path / "token"
+    secret_file.write_text("file-token\n", encoding="utf-8")
+    config = load_config(
+        write(
+            tmp_path,
+            MINIMAL.replace(
+                'security_token_env = "CS_SYNC_SF_TOKEN"', 'security_token_file = "token"'
+            ),
+        )
+    )
+    monkeypatch.setenv("CS_SYNC_SF_PASSWORD", "env-password")
+    assert config.salesforce.password is not None
+    assert config.salesforce.password.read() == "env-password"
+    assert config.salesforce.security_token is not None
+    assert config.salesforce.security_token.read() == "file-token"
+
+
+def test_missing_secret_names_the_variable_not_a_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CS_SYNC_SF_PASSWORD", raising=False)
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.salesforce.password is not None
+    with pytest.raises(AuthError, match="CS_SYNC_SF_PASSWORD is not set"):
+        config.salesforce.password.read()
+
+
+def test_measures_are_validated(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        MINIMAL
+        + """
+[[health.measures]]
+name = "nps"
+weight = -1
+bad = 1
+good = 1
+""",
+    )
+    text = "\n".join(found)
+    assert "health.measures[0].name: 'nps' is not one of" in text
+    assert "health.measures[0].weight: -1 is out of range" in text
+
+
+def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the file"):
+        load_config(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[salesforce\n"))
