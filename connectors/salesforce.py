@@ -82,9 +82,10 @@ def translate(error: Exception, doing: str) -> CsSyncError:
     if isinstance(error, CsSyncError):
         return error
     if isinstance(error, SalesforceAuthenticationFailed):
+        detail = getattr(error, "auth_message", "") or ""
         return AuthError(
-            f"Salesforce refused the login while {doing}: {error.message}. Check "
-            "salesforce.username and the password / security token secrets."
+            f"Salesforce refused the login ({error.code}: {detail.strip()[:200]}). Check "
+            "salesforce.username, salesforce.domain and the password / security token secrets."
         )
     if isinstance(error, SalesforceExpiredSession):
         return AuthError(
@@ -169,17 +170,7 @@ class SalesforceClient:
             except Exception as exc:
                 raise translate(exc, doing) from None
 
-        retrying = Retrying(
-            retry=retry_if_exception_type(TransientError),
-            stop=stop_after_attempt(self.max_attempts),
-            wait=wait_random_exponential(multiplier=0.5, max=self.wait_max_s),
-            reraise=True,
-            before_sleep=self._note_retry,
-        )
-        try:
-            return retrying(attempt)
-        except TransientError as exc:
-            raise ConnectError(f"{exc} (gave up after {self.max_attempts} attempts)") from None
+        return with_retries(attempt, self.max_attempts, self.wait_max_s, self._note_retry)
 
     def _note_retry(self, state: Any) -> None:
         self.retries += 1
@@ -276,7 +267,12 @@ class SalesforceClient:
         return report
 
 
-def connect(config: SalesforceConfig, session: requests.Session) -> SalesforceClient:
+def connect(
+    config: SalesforceConfig,
+    session: requests.Session,
+    max_attempts: int = 5,
+    wait_max_s: float = 30.0,
+) -> SalesforceClient:
     """Log in (or use the given session id) and return a ready client."""
     version = config.api_version
 
@@ -305,19 +301,53 @@ def connect(config: SalesforceConfig, session: requests.Session) -> SalesforceCl
             session_id=session_id, instance=instance, version=version, session=session
         )
 
+    def first_login() -> Salesforce:
+        try:
+            return login()
+        except CsSyncError:
+            raise
+        except SalesforceAuthenticationFailed as exc:
+            if isinstance(exc.code, int) and exc.code >= 500:
+                raise TransientError(f"Salesforce login answered HTTP {exc.code}") from None
+            raise translate(exc, "logging in") from None
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise TransientError(
+                f"cannot reach Salesforce at {config.instance_url} to log in "
+                f"({type(exc).__name__}). Check salesforce.instance_url and the network; for "
+                "the sandbox, start `cs-sync sandbox serve`"
+            ) from None
+        except Exception as exc:
+            raise translate(exc, "logging in") from None
+
+    def note(state: Any) -> None:
+        log.warning("retrying Salesforce login after: %s", state.outcome.exception())
+
+    sf = with_retries(first_login, max_attempts, wait_max_s, note)
+    return SalesforceClient(
+        sf,
+        config,
+        login=login if config.auth == "password" else None,
+        max_attempts=max_attempts,
+        wait_max_s=wait_max_s,
+    )
+
+
+def with_retries(
+    action: Callable[[], T], max_attempts: int, wait_max_s: float, on_retry: Callable[[Any], None]
+) -> T:
+    """The one retry policy: TransientError only, bounded attempts, exponential backoff with
+    full jitter; after the last attempt the failure becomes a ConnectError (exit 3)."""
+    retrying = Retrying(
+        retry=retry_if_exception_type(TransientError),
+        stop=stop_after_attempt(max_attempts),
+        wait=wait_random_exponential(multiplier=0.5, max=wait_max_s),
+        reraise=True,
+        before_sleep=on_retry,
+    )
     try:
-        sf = login()
-    except CsSyncError:
-        raise
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise ConnectError(
-            f"cannot reach Salesforce at {config.instance_url} to log in: "
-            f"{type(exc).__name__}. Check salesforce.instance_url and the "
-            "network; for the sandbox, start `cs-sync sandbox serve`."
-        ) from None
-    except Exception as exc:
-        raise translate(exc, "logging in") from None
-    return SalesforceClient(sf, config, login=login if config.auth == "password" else None)
+        return retrying(action)
+    except TransientError as exc:
+        raise ConnectError(f"{exc} (gave up after {max_attempts} attempts)") from None
 
 
 def soql(template: str, **values: Any) -> str:

@@ -20,6 +20,7 @@ API_VERSION = "62.0"
 
 
 def seed_database(folder: Path, accounts: int) -> tuple[Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
     database = folder / "sandbox.db"
     usage = folder / "usage.csv"
     store = OrgStore(database)

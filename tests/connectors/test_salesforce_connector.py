@@ -1,0 +1,317 @@
+"""The Salesforce adapter against documented payloads (responses): paging, per-record results,
+retries of what is transient only, and errors translated into the project's own."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import requests
+import responses
+from simple_salesforce import Salesforce
+
+from connectors.salesforce import SalesforceClient
+from cs_sync.config import SalesforceConfig, SalesforceFields
+from cs_sync.errors import AuthError, BudgetExhausted, ConnectError, SetupError
+
+BASE = "https://acme.my.salesforce.com/services/data/v62.0"
+LIMIT_HEADER = {"Sforce-Limit-Info": "api-usage=18/15000"}
+CONFIG = SalesforceConfig(
+    instance_url="https://acme.my.salesforce.com",
+    api_version="62.0",
+    auth="session",
+    username=None,
+    domain="login",
+    password=None,
+    security_token=None,
+    session_id=None,
+    account_filter="",
+    query_batch_size=2000,
+    timeout_s=5,
+    fields=SalesforceFields(),
+)
+
+
+def client(login: Any = None) -> SalesforceClient:
+    sf = Salesforce(
+        instance="acme.my.salesforce.com",
+        session_id="00D!old",
+        version="62.0",
+        session=requests.Session(),
+    )
+    return SalesforceClient(sf, CONFIG, login=login, max_attempts=4, wait_max_s=0.01)
+
+
+def account(n: int) -> dict[str, Any]:
+    record_id = f"001{n:012d}AAA"
+    return {
+        "attributes": {
+            "type": "Account",
+            "url": f"/services/data/v62.0/sobjects/Account/{record_id}",
+        },
+        "Id": record_id,
+        "Name": f"Account {n}",
+    }
+
+
+@responses.activate
+def test_query_follows_next_records_url() -> None:
+    responses.get(
+        f"{BASE}/query/",
+        json={
+            "totalSize": 3,
+            "done": False,
+            "nextRecordsUrl": "/services/data/v62.0/query/01gD0000002HU6KIAW-2",
+            "records": [account(1), account(2)],
+        },
+        headers=LIMIT_HEADER,
+    )
+    responses.get(
+        f"{BASE}/query/01gD0000002HU6KIAW-2",
+        json={"totalSize": 3, "done": True, "records": [account(3)]},
+        headers=LIMIT_HEADER,
+    )
+    names = [r["Name"] for r in client().query("SELECT Id, Name FROM Account", "Accounts")]
+    assert names == ["Account 1", "Account 2", "Account 3"]
+    assert responses.calls[0].request.headers["Sforce-Query-Options"] == "batchSize=2000"
+
+
+def _result(record_id: str) -> dict[str, Any]:
+    return {"id": record_id, "success": True, "errors": []}
+
+
+def _failure(code: str, message: str, fields: list[str]) -> dict[str, Any]:
+    return {
+        "success": False,
+        "errors": [{"statusCode": code, "message": message, "fields": fields}],
+    }
+
+
+@responses.activate
+def test_update_sends_200_per_call_and_reports_every_record() -> None:
+    bodies: list[dict[str, Any]] = []
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        body = json.loads(request.body)
+        bodies.append(body)
+        results = [_result(r["id"]) for r in body["records"]]
+        if len(bodies) == 1:
+            results[5] = _failure(
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                "Health Grade: bad value for restricted picklist field: E",
+                ["CS_Health_Grade__c"],
+            )
+        return 200, LIMIT_HEADER, json.dumps(results)
+
+    responses.add_callback(responses.PATCH, f"{BASE}/composite/sobjects", callback=answer)
+    changes = {
+        f"001{n:012d}AAA": {"CS_Health_Grade__c": "A", "CS_Health_Score__c": 90.0}
+        for n in range(450)
+    }
+    report = client().update("Account", changes)
+    assert [len(b["records"]) for b in bodies] == [200, 200, 50]
+    assert all(b["allOrNone"] is False for b in bodies)
+    assert bodies[0]["records"][0] == {
+        "attributes": {"type": "Account"},
+        "id": "001000000000000AAA",
+        "CS_Health_Grade__c": "A",
+        "CS_Health_Score__c": 90.0,
+    }
+    assert len(report.succeeded) == 449 and report.fields_written == 898
+    failure = report.failed[0]
+    assert (failure.record_id, failure.code, failure.fields) == (
+        "001000000000005AAA",
+        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+        ["CS_Health_Grade__c"],
+    )
+
+
+@responses.activate
+def test_locked_rows_are_retried_alone() -> None:
+    bodies: list[list[str]] = []
+
+    def answer(request: Any) -> tuple[int, dict[str, str], str]:
+        ids = [r["id"] for r in json.loads(request.body)["records"]]
+        bodies.append(ids)
+        results = [
+            _result(i)
+            if (i != ids[0] or len(bodies) > 1 or len(ids) == 1)
+            else _failure(
+                "UNABLE_TO_LOCK_ROW",
+                "unable to obtain exclusive access to this record or 1 records: " + i,
+                [],
+            )
+            for i in ids
+        ]
+        return 200, LIMIT_HEADER, json.dumps(results)
+
+    responses.add_callback(responses.PATCH, f"{BASE}/composite/sobjects", callback=answer)
+    report = client().update(
+        "Account", {f"001{n:012d}AAA": {"CS_Health_Grade__c": "B"} for n in range(3)}
+    )
+    assert bodies == [
+        ["001000000000000AAA", "001000000000001AAA", "001000000000002AAA"],
+        ["001000000000000AAA"],
+    ]
+    assert report.failed == [] and len(report.succeeded) == 3
+
+
+@responses.activate
+def test_server_errors_are_retried_then_succeed() -> None:
+    error = [{"message": "Server unavailable", "errorCode": "SERVER_UNAVAILABLE", "fields": []}]
+    responses.get(f"{BASE}/limits/", json=error, status=503)
+    responses.get(f"{BASE}/limits/", json=error, status=502)
+    responses.get(f"{BASE}/limits/", json={"DailyApiRequests": {"Max": 15000, "Remaining": 14998}})
+    sf_client = client()
+    assert sf_client.limits()["DailyApiRequests"]["Remaining"] == 14998
+    assert sf_client.retries == 2
+
+
+@responses.activate
+def test_persistent_server_errors_give_up_with_a_connect_error() -> None:
+    responses.get(
+        f"{BASE}/limits/",
+        json=[{"message": "x", "errorCode": "SERVER_UNAVAILABLE", "fields": []}],
+        status=503,
+    )
+    with pytest.raises(ConnectError, match="gave up after 4 attempts"):
+        client().limits()
+    assert len(responses.calls) == 4
+
+
+@responses.activate
+def test_daily_allowance_gone_is_not_retried() -> None:
+    responses.get(
+        f"{BASE}/limits/",
+        status=403,
+        json=[
+            {
+                "message": "TotalRequests Limit exceeded.",
+                "errorCode": "REQUEST_LIMIT_EXCEEDED",
+                "fields": [],
+            }
+        ],
+    )
+    with pytest.raises(BudgetExhausted, match="daily API allowance is used up"):
+        client().limits()
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_concurrent_limit_is_transient() -> None:
+    responses.get(
+        f"{BASE}/limits/",
+        status=403,
+        json=[
+            {
+                "message": "ConcurrentPerOrgLongTxn Limit exceeded.",
+                "errorCode": "REQUEST_LIMIT_EXCEEDED",
+                "fields": [],
+            }
+        ],
+    )
+    responses.get(f"{BASE}/limits/", json={"DailyApiRequests": {"Max": 1, "Remaining": 1}})
+    assert client().limits()["DailyApiRequests"]["Max"] == 1
+
+
+@responses.activate
+def test_expired_session_logs_in_again_once() -> None:
+    responses.get(
+        f"{BASE}/limits/",
+        status=401,
+        json=[
+            {
+                "message": "Session expired or invalid",
+                "errorCode": "INVALID_SESSION_ID",
+                "fields": [],
+            }
+        ],
+    )
+    responses.get(f"{BASE}/limits/", json={"DailyApiRequests": {"Max": 1, "Remaining": 1}})
+    logins = []
+
+    def login() -> Salesforce:
+        logins.append(1)
+        return Salesforce(
+            instance="acme.my.salesforce.com",
+            session_id="00D!new",
+            version="62.0",
+            session=requests.Session(),
+        )
+
+    assert client(login).limits()["DailyApiRequests"]["Max"] == 1
+    assert logins == [1]
+    assert responses.calls[1].request.headers["Authorization"] == "Bearer 00D!new"
+
+
+@responses.activate
+def test_expired_session_without_login_is_an_auth_error() -> None:
+    responses.get(
+        f"{BASE}/limits/",
+        status=401,
+        json=[
+            {
+                "message": "Session expired or invalid",
+                "errorCode": "INVALID_SESSION_ID",
+                "fields": [],
+            }
+        ],
+    )
+    with pytest.raises(AuthError, match="session expired"):
+        client().limits()
+
+
+@responses.activate
+def test_missing_field_says_how_to_fix_it() -> None:
+    responses.get(
+        f"{BASE}/query/",
+        status=400,
+        json=[
+            {
+                "message": "No such column 'CS_Health_Grade__c' on entity 'Account'.",
+                "errorCode": "INVALID_FIELD",
+                "fields": [],
+            }
+        ],
+    )
+    with pytest.raises(SetupError, match=r"CS_Health_Grade__c.*cs-sync setup salesforce"):
+        list(client().query("SELECT CS_Health_Grade__c FROM Account", "Accounts"))
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_upsert_reports_created_and_the_key_of_failures() -> None:
+    responses.patch(
+        f"{BASE}/composite/sobjects/Task/CS_Sync_Key__c",
+        json=[
+            {"id": "00T000000000001AAA", "success": True, "errors": [], "created": True},
+            {
+                "success": False,
+                "errors": [
+                    {
+                        "statusCode": "INACTIVE_OWNER_OR_USER",
+                        "message": "operation performed with inactive user",
+                        "fields": [],
+                    }
+                ],
+            },
+        ],
+    )
+    report = client().upsert(
+        "Task",
+        "CS_Sync_Key__c",
+        [
+            {"CS_Sync_Key__c": "cs-sync:a", "Subject": "a"},
+            {"CS_Sync_Key__c": "cs-sync:b", "Subject": "b"},
+        ],
+    )
+    assert report.succeeded[0]["created"] is True
+    assert report.fields_written == 1
+    assert (report.failed[0].key, report.failed[0].code) == ("cs-sync:b", "INACTIVE_OWNER_OR_USER")
+    sent = json.loads(responses.calls[0].request.body)
+    assert sent["records"][0] == {
+        "attributes": {"type": "Task"},
+        "CS_Sync_Key__c": "cs-sync:a",
+        "Subject": "a",
+    }

@@ -1,0 +1,226 @@
+"""End to end: the CLI against the sandbox over real HTTP, through simple-salesforce."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.salesforce import connect
+from connectors.transport import build_session
+from cs_sync.cli import main
+from cs_sync.config import load_config
+from cs_sync.demo import DemoFolder, prepare_demo
+from cs_sync.sandbox.server import Sandbox
+from tests.conftest import AS_OF, login
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[DemoFolder, Sandbox]]:
+    folder = prepare_demo(tmp_path / "demo", 60, AS_OF)
+    with Sandbox(folder.database, port=folder.port) as sandbox:
+        yield folder, sandbox
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    code = main([*args, "--json", "--as-of", AS_OF.isoformat()])
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1, f"--json must print exactly one line, got: {out!r}"
+    return code, json.loads(lines[0])
+
+
+def test_run_then_rerun_writes_nothing_new(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = demo
+    config = str(folder.config_path)
+    code, first = run_json(capsys, "run", "--config", config)
+    assert code == 0 and first["status"] == "ok", first
+    assert first["accounts_read"] > 40
+    assert first["fields_written"] >= 3 * first["accounts_read"]
+    assert first["tasks_created"] > 0
+    assert first["salesforce_api_calls"] >= 4
+    for key in (
+        "as_of",
+        "accounts_changed",
+        "tasks_closed",
+        "errors",
+        "sheets_api_calls",
+        "duration_s",
+    ):
+        assert key in first
+    code, second = run_json(capsys, "run", "--config", config)
+    assert code == 0
+    assert (second["fields_written"], second["tasks_created"]) == (0, 0)
+    sf = login(sandbox)
+    tasks = sf.query_all(
+        "SELECT Id, CS_Sync_Key__c, OwnerId, Owner.IsActive FROM Task WHERE CS_Sync_Key__c != null"
+    )["records"]
+    assert len(tasks) == first["tasks_created"]
+    assert len({t["CS_Sync_Key__c"] for t in tasks}) == len(tasks)
+    assert all(t["Owner"]["IsActive"] for t in tasks)
+    graded = sf.query("SELECT Id FROM Account WHERE CS_Health_Grade__c != null")["totalSize"]
+    assert graded == sum(n for g, n in first["grade_counts"].items() if g != "none")
+
+
+def test_plan_shows_the_diff_and_writes_nothing(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = demo
+    assert main(["plan", "--config", str(folder.config_path), "--as-of", "2026-11-24"]) == 0
+    out = capsys.readouterr().out
+    assert "field(s) to write" in out and "CS_Health_Grade__c: (empty) -> " in out
+    assert "+ Task cs-sync:reonboard:" in out
+    code, plan = run_json(capsys, "plan", "--config", str(folder.config_path))
+    assert plan["fields_planned"] > 0 and plan["fields_written"] == 0
+    sf = login(sandbox)
+    assert sf.query("SELECT Id FROM Task")["totalSize"] == 0
+    assert sf.query("SELECT Id FROM Account WHERE CS_Health_Grade__c != null")["totalSize"] == 0
+
+
+def test_transient_faults_are_absorbed(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = demo
+    sandbox.faults.set(server_errors=2, lock_records=3)
+    code, result = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 0 and result["status"] == "ok" and result["errors"] == []
+    assert result["fields_written"] > 0
+
+
+def test_failed_records_give_partial_and_a_rerun_finishes(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = demo
+    sandbox.faults.set(lock_records=500)  # every write attempt fails: 4 tries per record
+    code, result = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 1 and result["status"] == "partial"
+    assert {e["kind"] for e in result["errors"]} >= {"salesforce_record"}
+    assert any("UNABLE_TO_LOCK_ROW" in e["message"] for e in result["errors"])
+    sandbox.faults.set(lock_records=0)
+    code, again = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 0 and again["errors"] == []
+    code, third = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert (third["fields_written"], third["tasks_created"]) == (0, 0)
+    sf = login(sandbox)
+    keys = [
+        t["CS_Sync_Key__c"]
+        for t in sf.query_all("SELECT CS_Sync_Key__c FROM Task WHERE CS_Sync_Key__c != null")[
+            "records"
+        ]
+    ]
+    assert len(keys) == len(set(keys)) > 0
+
+
+def test_expired_session_is_renewed_once(demo: tuple[DemoFolder, Sandbox]) -> None:
+    folder, sandbox = demo
+    config = load_config(folder.config_path)
+    client = connect(config.salesforce, build_session(config.salesforce.instance_url))
+    sandbox.faults.set(expire_sessions=True)
+    records = list(client.query("SELECT Id FROM User", "Users"))
+    assert len(records) > 5
+
+
+def test_api_allowance_exhausted_exits_4(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = demo
+    sandbox.faults.set(daily_api_max=1)
+    code, result = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 4 and result["status"] == "failed"
+    assert result["errors"][0]["kind"] == "api_budget"
+
+
+def test_bad_config_exits_2_with_one_json_object(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[salesforce]\ninstance_url = "x"\npassword = "hunter2"\n', encoding="utf-8")
+    code, result = run_json(capsys, "run", "--config", str(path))
+    assert code == 2 and result["status"] == "failed"
+    assert result["errors"][0]["kind"] == "config"
+    assert "salesforce.password_env" in result["errors"][0]["message"]
+    assert "hunter2" not in json.dumps(result)
+
+
+def test_wrong_password_exits_3_without_leaking_it(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = demo
+    (folder.workdir / "secrets" / "salesforce_password").write_text("wrong-Pa55word-x\n")
+    code = main(["-v", "run", "--config", str(folder.config_path), "--json"])
+    captured = capsys.readouterr()
+    assert code == 3
+    result = json.loads(captured.out)
+    assert result["errors"][0]["kind"] == "auth"
+    assert "INVALID_LOGIN" in result["errors"][0]["message"]
+    assert "wrong-Pa55word-x" not in captured.out + captured.err
+
+
+def test_unreachable_sandbox_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = prepare_demo(tmp_path / "demo", 5, AS_OF)  # prepared but not served
+    code, result = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 3
+    assert "cannot reach Salesforce" in result["errors"][0]["message"]
+
+
+def test_demo_command_from_a_fresh_folder(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cs_sync",
+            "demo",
+            "--accounts",
+            "50",
+            "--workdir",
+            str(tmp_path / "demo"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    out = completed.stdout
+    assert "Sandbox org seeded: 50 accounts" in out
+    assert "cs-sync demo run" in out and "tasks created" in out
+    page = tmp_path / "demo" / "dashboard" / "index.html"
+    html = page.read_text("utf-8")
+    assert "<svg" in html and "Renewals at risk" in html
+    assert 'src="http' not in html and 'href="http' not in html  # works offline
+    for name in ("accounts.csv", "kpi_daily.csv", "tasks.csv"):
+        assert (tmp_path / "demo" / "dashboard" / name).exists()
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cs_sync",
+            "demo",
+            "--accounts",
+            "50",
+            "--workdir",
+            str(tmp_path / "demo"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert again.returncode == 0 and "Sandbox org reused" in again.stdout
+    assert "0 field(s) written" in again.stdout
