@@ -9,11 +9,13 @@ STAMP := $(VENV)/.installed-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet --upgrade pip 2> /dev/null || true
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@echo "Installing cs-sync and its dependencies into $(VENV) (first time only)..."
+	@$(BIN)/python -m pip install -e '.[dev]' > $(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; echo "install failed: see above"; exit 1; }
+	@touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/cs-sync demo

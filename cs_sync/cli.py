@@ -115,7 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return _emit_failure(error, False, as_of)
     print()
     print(summary_text(result, "cs-sync demo run"))
-    print(f"\nOpen {result.dashboard} in a browser for the KPI dashboard.")
+    print(f"\nOpen {relative(Path(result.dashboard or ''))} in a browser for the KPI dashboard.")
     print(
         f"To run again yourself: `cs-sync sandbox serve --config {config_arg}` in one "
         f"terminal, then `cs-sync run --config {config_arg}` in another."

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 from cs_sync.pipeline import RunResult
+
+
+def _shown_path(path: str) -> str:
+    """Relative to the current folder when that is shorter (it usually is)."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return path
+    return relative if len(relative) < len(path) else path
 
 
 def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
@@ -42,7 +53,7 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
         )
     )
     if result.dashboard:
-        rows.append(("dashboard", result.dashboard))
+        rows.append(("dashboard", _shown_path(result.dashboard)))
     rows.append(("took", f"{result.duration_s:.1f} s"))
     width = max(len(label) for label, _ in rows)
     lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
