@@ -224,3 +224,45 @@ def test_demo_command_from_a_fresh_folder(tmp_path: Path) -> None:
     )
     assert again.returncode == 0 and "Sandbox org reused" in again.stdout
     assert "0 field(s) written" in again.stdout
+
+
+def test_served_sandbox_and_separate_runs(tmp_path: Path) -> None:
+    """The README's flow with real processes: demo --no-run, sandbox serve, run twice."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cli = [sys.executable, "-m", "cs_sync"]
+
+    def call(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*cli, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            cwd=tmp_path,
+            check=False,
+        )
+
+    prepared = call("demo", "--accounts", "40", "--workdir", "demo", "--no-run")
+    assert prepared.returncode == 0, prepared.stderr
+    assert "sandbox serve --config demo/config.toml" in prepared.stdout
+    with subprocess.Popen(
+        [*cli, "sandbox", "serve", "--config", "demo/config.toml"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    ) as server:
+        try:
+            assert server.stdout is not None
+            assert "Sandbox serving" in server.stdout.readline()
+            first = call("run", "--config", "demo/config.toml", "--json")
+            assert first.returncode == 0, first.stderr
+            assert json.loads(first.stdout)["fields_written"] > 0
+            second = call("run", "--config", "demo/config.toml", "--json")
+            assert second.returncode == 0, second.stderr
+            result = json.loads(second.stdout)
+            assert (result["fields_written"], result["tasks_created"]) == (0, 0)
+        finally:
+            server.terminate()
+            assert server.wait(timeout=10) == 0
