@@ -174,26 +174,19 @@ def test_unreachable_sandbox_exits_3(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "cannot reach Salesforce" in result["errors"][0]["message"]
 
 
-def test_demo_command_from_a_fresh_folder(tmp_path: Path) -> None:
+CLI = [sys.executable, "-m", "cs_sync"]
+
+
+def cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """cs-sync as a separate process, run in `folder`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cs_sync",
-            "demo",
-            "--accounts",
-            "50",
-            "--workdir",
-            str(tmp_path / "demo"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=tmp_path,
-        check=False,
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=120, env=env, cwd=folder, check=False
     )
+
+
+def test_demo_command_from_a_fresh_folder(tmp_path: Path) -> None:
+    completed = cli(tmp_path, "demo", "--accounts", "50", "--workdir", "demo")
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
     assert "Sandbox org seeded: 50 accounts" in out
@@ -204,62 +197,31 @@ def test_demo_command_from_a_fresh_folder(tmp_path: Path) -> None:
     assert 'src="http' not in html and 'href="http' not in html  # works offline
     for name in ("accounts.csv", "kpi_daily.csv", "tasks.csv"):
         assert (tmp_path / "demo" / "dashboard" / name).exists()
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cs_sync",
-            "demo",
-            "--accounts",
-            "50",
-            "--workdir",
-            str(tmp_path / "demo"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        cwd=tmp_path,
-        check=False,
-    )
+    again = cli(tmp_path, "demo", "--accounts", "50", "--workdir", "demo")
     assert again.returncode == 0 and "Sandbox org reused" in again.stdout
     assert "0 field(s) written" in again.stdout
 
 
 def test_served_sandbox_and_separate_runs(tmp_path: Path) -> None:
     """The README's flow with real processes: demo --no-run, sandbox serve, run twice."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cli = [sys.executable, "-m", "cs_sync"]
-
-    def call(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*cli, *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-            cwd=tmp_path,
-            check=False,
-        )
-
-    prepared = call("demo", "--accounts", "40", "--workdir", "demo", "--no-run")
+    prepared = cli(tmp_path, "demo", "--accounts", "40", "--workdir", "demo", "--no-run")
     assert prepared.returncode == 0, prepared.stderr
     assert "sandbox serve --config demo/config.toml" in prepared.stdout
     with subprocess.Popen(
-        [*cli, "sandbox", "serve", "--config", "demo/config.toml"],
+        [*CLI, "sandbox", "serve", "--config", "demo/config.toml"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        env=env,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         cwd=tmp_path,
     ) as server:
         try:
             assert server.stdout is not None
             assert "Sandbox serving" in server.stdout.readline()
-            first = call("run", "--config", "demo/config.toml", "--json")
+            first = cli(tmp_path, "run", "--config", "demo/config.toml", "--json")
             assert first.returncode == 0, first.stderr
             assert json.loads(first.stdout)["fields_written"] > 0
-            second = call("run", "--config", "demo/config.toml", "--json")
+            second = cli(tmp_path, "run", "--config", "demo/config.toml", "--json")
             assert second.returncode == 0, second.stderr
             result = json.loads(second.stdout)
             assert (result["fields_written"], result["tasks_created"]) == (0, 0)

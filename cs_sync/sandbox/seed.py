@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from connectors.usage_csv import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
 from cs_sync.sandbox.sheets_api import new_spreadsheet
 from cs_sync.sandbox.store import OrgStore
 
@@ -22,16 +23,7 @@ SANDBOX_USERNAME = "cs-sync@example.co.jp"
 SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the sandbox's own throwaway login
 SANDBOX_TOKEN = "SANDBOXTOKEN00"  # noqa: S105
 DASHBOARD_SPREADSHEET_ID = "sandbox-kpi-dashboard"
-USAGE_COLUMNS = (
-    "account_id",
-    "month",
-    "seats",
-    "active_users",
-    "logins",
-    "payslips_sent",
-    "year_end_adjustments",
-    "surveys_run",
-)
+USAGE_COLUMNS = (KEY_COLUMN, MONTH_COLUMN, *METRIC_COLUMNS)
 
 _CSMS = [
     ("佐藤", "美咲", True),
