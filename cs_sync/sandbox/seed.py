@@ -255,15 +255,15 @@ class _BookBuilder:
         return len(csms) + 2, self.count - churned, churned
 
     def _company_name(self) -> str:
-        while True:
-            name = f"株式会社{self.rng.choice(_NAME_HEADS)}{self.rng.choice(_NAME_TAILS)}"
-            if name not in self.names:
-                self.names.add(name)
-                return name
-            name = f"{name}{self.rng.choice(_PREFECTURES)[:-1]}支社"
-            if name not in self.names:
-                self.names.add(name)
-                return name
+        """A unique company name; large books fall back to branch offices, then numbers."""
+        name = f"株式会社{self.rng.choice(_NAME_HEADS)}{self.rng.choice(_NAME_TAILS)}"
+        candidates = [name, f"{name}{self.rng.choice(_PREFECTURES)[:-1]}支社"]
+        candidates += [f"{name} 第{n}事業部" for n in range(2, len(self.names) + 3)]
+        for candidate in candidates:
+            if candidate not in self.names:
+                self.names.add(candidate)
+                return candidate
+        raise AssertionError("unreachable: the numbered names cannot all be taken")
 
     def _account(self, index: int, owner: str, sub: str) -> bool:
         rng = self.rng
