@@ -8,7 +8,7 @@ import pandas as pd
 
 from cs_sync.sandbox.store import OrgStore
 from cs_sync.sfid import to18
-from tests.conftest import seed_database
+from tests.conftest import AS_OF, seed_database
 
 
 def _book(folder: Path, accounts: int) -> tuple[list[dict], pd.DataFrame]:
@@ -67,3 +67,11 @@ def test_churned_accounts_fade_before_they_leave(tmp_path: Path) -> None:
     assert len(fades) >= 10 and all(fades)
     staying = usage[~usage["id18"].isin(churned)]
     assert staying.groupby("id18")["ratio"].last().median() > 0.6
+
+
+def test_names_stay_unique_past_every_combination() -> None:
+    from cs_sync.sandbox.seed import _BookBuilder
+
+    builder = _BookBuilder(OrgStore(":memory:"), 4000, AS_OF, seed=7)
+    names = [builder._company_name() for _ in range(4000)]
+    assert len(set(names)) == 4000
