@@ -9,6 +9,7 @@ with bounded exponential backoff and jitter; a record locked by another process
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from connectors.transport import CallCounter
 from cs_sync.config import SalesforceConfig
 from cs_sync.errors import (
     AuthError,
@@ -60,6 +62,7 @@ class WriteReport:
     succeeded: list[dict[str, Any]] = field(default_factory=list)  # {"id", "created"?}
     failed: list[RecordFailure] = field(default_factory=list)
     fields_written: int = 0
+    stopped_by: CsSyncError | None = None  # the whole-request failure that ended the writes
 
 
 def _error_list(error: SalesforceError) -> list[dict[str, Any]]:
@@ -129,6 +132,37 @@ def translate(error: Exception, doing: str) -> CsSyncError:
     return CsSyncError(f"unexpected error while {doing}: {error!r}")
 
 
+@dataclass
+class ApiBudget:
+    """Keeps a share of the org's daily API allowance for everything else the company runs.
+
+    The reading comes from the `Sforce-Limit-Info` header of every response (and `/limits`
+    at the start); a call that would dip into the reserve is not made."""
+
+    reserve_share: float
+    counter: CallCounter | None = None
+
+    def check(self, doing: str) -> None:
+        if self.counter is None or self.counter.api_max is None or self.counter.api_used is None:
+            return
+        maximum = self.counter.api_max
+        remaining = maximum - self.counter.api_used
+        reserve = math.ceil(maximum * self.reserve_share)
+        if remaining <= reserve:
+            raise BudgetExhausted(
+                f"stopped before {doing}: {remaining} of the org's {maximum} daily API calls are "
+                f"left and {reserve} ({self.reserve_share:.0%}) are kept for other integrations "
+                "(salesforce.api_reserve_share). Everything written so far is kept; rerun when "
+                "the allowance has recovered and cs-sync continues where it stopped."
+            )
+
+    def observe_limits(self, limits: dict[str, Any]) -> None:
+        daily = limits.get("DailyApiRequests") or {}
+        if self.counter is not None and "Max" in daily and "Remaining" in daily:
+            self.counter.api_max = int(daily["Max"])
+            self.counter.api_used = int(daily["Max"]) - int(daily["Remaining"])
+
+
 class SalesforceClient:
     """The worker's view of one Salesforce org. Build it with `connect(...)`."""
 
@@ -139,9 +173,11 @@ class SalesforceClient:
         login: Callable[[], Salesforce] | None = None,
         max_attempts: int = 5,
         wait_max_s: float = 30.0,
+        budget: ApiBudget | None = None,
     ) -> None:
         self.sf = sf
         self.config = config
+        self.budget = budget or ApiBudget(reserve_share=0.0)
         self._login = login
         self.max_attempts = max_attempts
         self.wait_max_s = wait_max_s
@@ -170,6 +206,7 @@ class SalesforceClient:
             except Exception as exc:
                 raise translate(exc, doing) from None
 
+        self.budget.check(doing)
         return with_retries(attempt, self.max_attempts, self.wait_max_s, self._note_retry)
 
     def _note_retry(self, state: Any) -> None:
@@ -195,7 +232,9 @@ class SalesforceClient:
             )
 
     def limits(self) -> dict[str, Any]:
-        return dict(self.call("reading API limits", lambda sf: sf.limits()))
+        limits = dict(self.call("reading API limits", lambda sf: sf.limits()))
+        self.budget.observe_limits(limits)
+        return limits
 
     # ------------------------------------------------------------ writes
 
@@ -233,9 +272,13 @@ class SalesforceClient:
             pending = records[start : start + COLLECTION_SIZE]
             for attempt in range(LOCK_RETRIES + 1):
                 body = {"allOrNone": False, "records": pending}
-                results = self.call(
-                    doing, lambda sf, b=body: sf.restful(path, method=method, json=b)
-                )
+                try:
+                    results = self.call(
+                        doing, lambda sf, b=body: sf.restful(path, method=method, json=b)
+                    )
+                except CsSyncError as error:
+                    report.stopped_by = error  # what was written before stays reported
+                    return report
                 if not isinstance(results, list) or len(results) != len(pending):
                     raise ConnectError(f"Salesforce answered {doing} with an unexpected body")
                 locked = []
@@ -270,10 +313,11 @@ class SalesforceClient:
 def connect(
     config: SalesforceConfig,
     session: requests.Session,
+    counter: CallCounter | None = None,
     max_attempts: int = 5,
     wait_max_s: float = 30.0,
 ) -> SalesforceClient:
-    """Log in (or use the given session id) and return a ready client."""
+    """Log in (or use the given session id), read the API allowance, return a ready client."""
     version = config.api_version
 
     def login() -> Salesforce:
@@ -323,13 +367,16 @@ def connect(
         log.warning("retrying Salesforce login after: %s", state.outcome.exception())
 
     sf = with_retries(first_login, max_attempts, wait_max_s, note)
-    return SalesforceClient(
+    client = SalesforceClient(
         sf,
         config,
         login=login if config.auth == "password" else None,
         max_attempts=max_attempts,
         wait_max_s=wait_max_s,
+        budget=ApiBudget(config.api_reserve_share, counter),
     )
+    client.limits()
+    return client
 
 
 def with_retries(

@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cs_sync import __version__
-from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, CsSyncError
+from cs_sync.errors import EXIT_OK, CsSyncError
 
 log = logging.getLogger("cs_sync")
 
@@ -82,7 +82,7 @@ def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
             print(describe_plan(result.plan))
             print()
         print(summary_text(result, "cs-sync plan" if result.dry_run else "cs-sync run"))
-    return EXIT_PARTIAL if result.status == "partial" else EXIT_OK
+    return result.exit_code
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -115,12 +115,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return _emit_failure(error, False, as_of)
     print()
     print(summary_text(result, "cs-sync demo run"))
-    print(f"\nOpen {relative(Path(result.dashboard or ''))} in a browser for the KPI dashboard.")
+    if result.dashboard:
+        print(f"\nOpen {relative(Path(result.dashboard))} in a browser for the KPI dashboard.")
     print(
         f"To run again yourself: `cs-sync sandbox serve --config {config_arg}` in one "
         f"terminal, then `cs-sync run --config {config_arg}` in another."
     )
-    return EXIT_PARTIAL if result.status == "partial" else EXIT_OK
+    return result.exit_code
 
 
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:

@@ -95,6 +95,7 @@ class SalesforceConfig:
     account_filter: str
     query_batch_size: int
     timeout_s: float
+    api_reserve_share: float
     fields: SalesforceFields
 
 
@@ -301,6 +302,7 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
     account_filter = reader.text("account_filter", "Type = 'Customer - Direct'")
     batch = reader.number("query_batch_size", 2000, 200, 2000)
     timeout = reader.number("timeout_s", 120, 1, 600)
+    reserve = reader.number("api_reserve_share", 0.2, 0, 0.9)
     fields_reader = reader.sub("fields")
     defaults = SalesforceFields()
     fields = SalesforceFields(
@@ -322,6 +324,7 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
         account_filter=str(account_filter),
         query_batch_size=int(batch),
         timeout_s=float(timeout),
+        api_reserve_share=float(reserve),
         fields=fields,
     )
 

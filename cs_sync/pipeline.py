@@ -18,7 +18,7 @@ from connectors.salesforce import SalesforceClient, connect, soql
 from connectors.transport import CallCounter, build_session
 from connectors.usage_csv import read_usage_csv
 from cs_sync.config import Config
-from cs_sync.errors import CsSyncError
+from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, CsSyncError
 from cs_sync.kpis import snapshot_kpis
 from cs_sync.plan import Plan, Problem, build_plan
 from cs_sync.sfid import try_to18
@@ -58,6 +58,7 @@ class RunResult:
     dashboard: str | None = None
     plan: Plan | None = None
     api_usage: str | None = None
+    exit_code: int = EXIT_OK
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -273,6 +274,8 @@ def apply_plan(client: SalesforceClient, plan: Plan, config: Config, result: Run
                     f"{failure.code} on {', '.join(failure.fields) or '-'}: {failure.message}",
                 )
             )
+        if report.stopped_by is not None:
+            raise report.stopped_by
     if len(plan.tasks):
         f = config.salesforce.fields
         records = [
@@ -294,6 +297,8 @@ def apply_plan(client: SalesforceClient, plan: Plan, config: Config, result: Run
             result.errors.append(
                 Problem("salesforce_task", failure.key, f"{failure.code}: {failure.message}")
             )
+        if report.stopped_by is not None:
+            raise report.stopped_by
 
 
 def _dashboard_accounts(plan: Plan) -> pd.DataFrame:
@@ -319,7 +324,9 @@ def _dashboard_accounts(plan: Plan) -> pd.DataFrame:
 
 
 def run_once(config: Config, as_of: date, dry_run: bool) -> RunResult:
-    """Extract, plan and (unless dry_run) apply. Raises CsSyncError for whole-run failures."""
+    """Extract, plan and (unless dry_run) apply. A failure that stops the run (cannot connect,
+    allowance used up) ends it with status "failed" and its exit code; what was written before
+    it stays written and is counted."""
     started = time.monotonic()
     result = RunResult(status="ok", as_of=as_of, dry_run=dry_run)
     counter = CallCounter()
@@ -327,7 +334,7 @@ def run_once(config: Config, as_of: date, dry_run: bool) -> RunResult:
         config.salesforce.instance_url, counter, timeout=(10.0, config.salesforce.timeout_s)
     )
     try:
-        client = connect(config.salesforce, session)
+        client = connect(config.salesforce, session, counter)
         extracted = extract(client, config, as_of)
         result.accounts_read = len(extracted.accounts)
         plan = compute_plan(extracted, config, as_of)
@@ -352,8 +359,10 @@ def run_once(config: Config, as_of: date, dry_run: bool) -> RunResult:
                     "cs-sync KPI dashboard",
                 )
                 result.dashboard = str(page)
-    except CsSyncError:
-        raise
+    except CsSyncError as error:
+        result.status = "failed"
+        result.exit_code = error.exit_code
+        result.errors.append(Problem(error.kind, None, str(error)))
     finally:
         result.salesforce_api_calls = counter.calls["salesforce"]
         result.sheets_api_calls = counter.calls["sheets"]
@@ -361,6 +370,7 @@ def run_once(config: Config, as_of: date, dry_run: bool) -> RunResult:
             result.api_usage = f"{counter.api_used}/{counter.api_max}"
         result.duration_s = time.monotonic() - started
         session.close()
-    if result.errors:
+    if result.errors and result.status == "ok":
         result.status = "partial"
+        result.exit_code = EXIT_PARTIAL
     return result

@@ -228,3 +228,29 @@ def test_served_sandbox_and_separate_runs(tmp_path: Path) -> None:
         finally:
             server.terminate()
             assert server.wait(timeout=10) == 0
+
+
+def test_allowance_running_out_mid_run_keeps_finished_batches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = prepare_demo(tmp_path / "demo", 250, AS_OF)
+    text = folder.config_path.read_text("utf-8")
+    folder.config_path.write_text(
+        text.replace("account_filter =", "api_reserve_share = 0\naccount_filter ="),
+        encoding="utf-8",
+    )
+    with Sandbox(folder.database, port=folder.port) as sandbox:
+        # limits + accounts + tasks + the first batch of 200 updates, then nothing is left
+        sandbox.faults.set(daily_api_max=4)
+        code, stopped = run_json(capsys, "run", "--config", str(folder.config_path))
+        assert code == 4 and stopped["status"] == "failed"
+        assert stopped["errors"][-1]["kind"] == "api_budget"
+        assert "0 of the org's 4 daily API calls are left" in stopped["errors"][-1]["message"]
+        assert (stopped["accounts_changed"], stopped["fields_written"]) == (200, 800)
+        assert stopped["tasks_created"] == 0
+        sandbox.faults.set(daily_api_max=15000)
+        code, resumed = run_json(capsys, "run", "--config", str(folder.config_path))
+        assert code == 0 and resumed["accounts_changed"] == stopped["accounts_read"] - 200
+        assert resumed["tasks_created"] > 0
+        code, again = run_json(capsys, "run", "--config", str(folder.config_path))
+        assert (again["fields_written"], again["tasks_created"]) == (0, 0)

@@ -28,6 +28,7 @@ CONFIG = SalesforceConfig(
     session_id=None,
     account_filter="",
     query_batch_size=2000,
+    api_reserve_share=0.2,
     timeout_s=5,
     fields=SalesforceFields(),
 )
@@ -315,3 +316,33 @@ def test_upsert_reports_created_and_the_key_of_failures() -> None:
         "CS_Sync_Key__c": "cs-sync:a",
         "Subject": "a",
     }
+
+
+@responses.activate
+def test_budget_reserve_stops_before_the_call() -> None:
+    from connectors.salesforce import ApiBudget
+    from connectors.transport import CallCounter
+
+    counter = CallCounter()
+    session = requests.Session()
+    session.hooks["response"].append(counter.hook)
+    sf = Salesforce(
+        instance="acme.my.salesforce.com", session_id="00D!x", version="62.0", session=session
+    )
+    sf_client = SalesforceClient(sf, CONFIG, budget=ApiBudget(0.2, counter), wait_max_s=0.01)
+    responses.get(
+        f"{BASE}/limits/",
+        json={"DailyApiRequests": {"Max": 15000, "Remaining": 3001}},
+        headers={"Sforce-Limit-Info": "api-usage=11999/15000"},
+    )
+    sf_client.limits()
+    assert (counter.api_used, counter.api_max) == (11999, 15000)
+    responses.get(
+        f"{BASE}/query/",
+        json={"totalSize": 0, "done": True, "records": []},
+        headers={"Sforce-Limit-Info": "api-usage=12000/15000"},
+    )
+    assert list(sf_client.query("SELECT Id FROM Account", "Accounts")) == []
+    with pytest.raises(BudgetExhausted, match=r"3000 of the org's 15000 .* 3000 \(20%\)"):
+        list(sf_client.query("SELECT Id FROM Account", "Accounts"))
+    assert len(responses.calls) == 2
