@@ -236,6 +236,23 @@ class SalesforceClient:
         self.budget.observe_limits(limits)
         return limits
 
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """The object's fields as the integration user sees them (field-level security)."""
+        return dict(
+            self.call(
+                f"describing {sobject}", lambda sf: sf.restful(f"sobjects/{sobject}/describe")
+            )
+        )
+
+    def create_custom_field(self, full_name: str, metadata: dict[str, Any]) -> str:
+        """Create one custom field with the Tooling API; returns its id."""
+        body = {"FullName": full_name, "Metadata": metadata}
+        created = self.call(
+            f"creating the field {full_name}",
+            lambda sf: sf.restful("tooling/sobjects/CustomField", method="POST", json=body),
+        )
+        return str(created.get("id", ""))
+
     # ------------------------------------------------------------ writes
 
     def update(self, sobject: str, changes: dict[str, dict[str, Any]]) -> WriteReport:

@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cs_sync import __version__
-from cs_sync.errors import EXIT_OK, CsSyncError
+from cs_sync.errors import EXIT_BAD_INPUT, EXIT_CONNECT, EXIT_OK, CsSyncError
 
 log = logging.getLogger("cs_sync")
 
@@ -124,6 +124,37 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def cmd_setup(args: argparse.Namespace) -> int:
+    from cs_sync.config import load_config
+    from cs_sync.setup import describe_setup, setup_ok, setup_salesforce
+
+    try:
+        config = load_config(args.config)
+        report = setup_salesforce(config, apply=args.apply)
+    except CsSyncError as error:
+        return _emit_failure(error, False, None)
+    print(describe_setup(report, config, args.apply))
+    return EXIT_OK if setup_ok(report) else EXIT_BAD_INPUT
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from cs_sync.config import load_config
+    from cs_sync.setup import run_doctor
+
+    try:
+        config = load_config(args.config)
+    except CsSyncError as error:
+        return _emit_failure(error, False, None)
+    checks = run_doctor(config, _today(config.timezone))
+    for check in checks:
+        print(check.line())
+    failed = [c for c in checks if not c.ok]
+    print(f"\n{len(checks) - len(failed)} of {len(checks)} checks passed.")
+    if not failed:
+        return EXIT_OK
+    return EXIT_CONNECT if any(c.name == "Salesforce login" for c in failed) else EXIT_BAD_INPUT
+
+
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
@@ -179,7 +210,7 @@ def cmd_sandbox_seed(args: argparse.Namespace) -> int:
     database.parent.mkdir(parents=True, exist_ok=True)
     store = OrgStore(database)
     try:
-        result = seed_book(store, Path(args.usage), args.accounts, as_of)
+        result = seed_book(store, Path(args.usage), args.accounts, as_of, bare=args.bare)
     finally:
         store.close()
     print(
@@ -226,6 +257,20 @@ def build_parser() -> argparse.ArgumentParser:
     with_run_options(plan)
     plan.set_defaults(dry_run=False)
 
+    setup = commands.add_parser("setup", help="prepare an org for cs-sync")
+    setup_commands = setup.add_subparsers(dest="setup_command", required=True)
+    setup_sf = setup_commands.add_parser(
+        "salesforce", help="list the custom fields cs-sync needs; --apply creates the missing"
+    )
+    setup_sf.add_argument("--config", required=True)
+    setup_sf.add_argument(
+        "--apply", action="store_true", help="create the missing fields (Tooling API)"
+    )
+    doctor = commands.add_parser(
+        "doctor", help="check login, fields, API allowance, usage source and dashboard folder"
+    )
+    doctor.add_argument("--config", required=True)
+
     demo = commands.add_parser("demo", help="seed a local sandbox org and run one sync on it")
     demo.add_argument("--accounts", type=int, default=300, help="accounts in the sample book")
     demo.add_argument(
@@ -247,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--database", default="sandbox.db")
     seed.add_argument("--usage", default="usage.csv", help="where to write the usage CSV")
     seed.add_argument("--as-of", help="anchor date for the book (default today, Asia/Tokyo)")
+    seed.add_argument(
+        "--bare",
+        action="store_true",
+        help="leave out cs-sync's own fields, to try `cs-sync setup salesforce --apply`",
+    )
     return parser
 
 
@@ -261,6 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": lambda: cmd_run(args, dry_run=False),
         "plan": lambda: cmd_run(args, dry_run=True),
         "demo": lambda: cmd_demo(args),
+        "setup": lambda: cmd_setup(args),
+        "doctor": lambda: cmd_doctor(args),
     }
     if args.command == "sandbox":
         return int(

@@ -473,6 +473,8 @@ class SalesforceApi:
         full_name = str(body.get("FullName", ""))
         metadata = body.get("Metadata")
         sobject_name, _, field_name = full_name.partition(".")
+        if sobject_name == "Activity":  # custom activity fields are defined on Activity
+            sobject_name = "Task"
         sobject = self.store.schema.lookup_object(sobject_name)
         if sobject is None or not field_name.endswith("__c") or not isinstance(metadata, dict):
             return sf_error(

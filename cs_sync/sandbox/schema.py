@@ -90,10 +90,6 @@ def _ref(name: str, target: str, relationship: str, **kw: Any) -> Field:
     )
 
 
-GRADES = ("A", "B", "C", "D")
-TREND_VALUES = ("Up", "Flat", "Down", "New")
-PHASES = ("Onboarding", "Adoption", "Self-running", "Advocate", "Renewal window", "Dormant")
-STRATEGIES = ("Very aggressive", "Aggressive", "Passive", "Rescue")
 SEGMENTS = ("High Touch", "Low Touch", "Tech Touch")
 BUDGET_STATUSES = ("Secured", "Planned", "Unknown", "Cut")
 SENTIMENTS = ("Positive", "Neutral", "Negative")
@@ -122,24 +118,28 @@ CONTACT_ROLES = (
 )  # "Champion" is an org-specific value, as it usually is.
 
 
-def cs_sync_account_fields() -> list[Field]:
-    """The Account fields cs-sync writes (and reads back to diff against)."""
-    c = {"custom": True}
+def _cs_sync_fields(sobject: str) -> list[Field]:
+    from cs_sync.config import SalesforceFields
+    from cs_sync.org_fields import required_fields
+
     return [
-        Field("CS_Health_Score__c", "double", precision=5, scale=1, **c),
-        Field("CS_Health_Grade__c", "picklist", picklist=GRADES, restricted=True, **c),
-        Field("CS_Health_Trend__c", "picklist", picklist=TREND_VALUES, restricted=True, **c),
-        Field("CS_Health_Reasons__c", "textarea", length=1000, **c),
-        Field("CS_Phase__c", "picklist", picklist=PHASES, restricted=True, **c),
-        Field("CS_Phase_Delayed__c", "boolean", nillable=False, default=False, **c),
-        Field("CS_Renewal_Strategy__c", "picklist", picklist=STRATEGIES, restricted=True, **c),
-        Field("CS_Next_Action__c", "string", length=255, **c),
-        Field("CS_Next_Action_Date__c", "date", **c),
-        Field("CS_Last_Synced__c", "datetime", **c),
-        Field("CS_Override_Grade__c", "picklist", picklist=GRADES, restricted=True, **c),
-        Field("CS_Override_Reason__c", "string", length=255, **c),
-        Field("CS_Override_Expiry__c", "date", **c),
+        field_from_tooling(spec.metadata(), spec.name)
+        for spec in required_fields(SalesforceFields())
+        if spec.sobject == sobject
     ]
+
+
+def cs_sync_account_fields() -> list[Field]:
+    """The Account fields `cs-sync setup salesforce` creates (the seeded org has them)."""
+    return _cs_sync_fields("Account")
+
+
+def remove_cs_sync_fields(objects: dict[str, dict[str, Field]]) -> None:
+    """An org before `cs-sync setup salesforce`: none of cs-sync's own fields exist yet."""
+    for definition in cs_sync_account_fields():
+        objects["Account"].pop(definition.name, None)
+    for definition in _cs_sync_fields("Task"):
+        objects["Task"].pop(definition.name, None)
 
 
 def build_schema() -> dict[str, dict[str, Field]]:
@@ -248,7 +248,7 @@ def build_schema() -> dict[str, dict[str, Field]]:
             ),
             Field("Description", "textarea", length=32000),
             Field("IsClosed", "boolean", createable=False, updateable=False, nillable=False),
-            Field("CS_Sync_Key__c", "string", length=255, external_id=True, unique=True, **c),
+            *_cs_sync_fields("Task"),
         ],
     }
     return {

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.usage_csv import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
+from cs_sync.sandbox.schema import cs_sync_account_fields
 from cs_sync.sandbox.sheets_api import new_spreadsheet
 from cs_sync.sandbox.store import OrgStore
 
@@ -562,9 +563,17 @@ class _BookBuilder:
 
 
 def seed_book(
-    store: OrgStore, usage_path: Path, accounts: int, as_of: date, seed: int = 7
+    store: OrgStore,
+    usage_path: Path,
+    accounts: int,
+    as_of: date,
+    seed: int = 7,
+    bare: bool = False,
 ) -> SeedResult:
-    """Fill an empty sandbox org with a book of business and write its usage CSV."""
+    """Fill an empty sandbox org with a book of business and write its usage CSV.
+
+    `bare`: leave out cs-sync's own fields, as in an org where `cs-sync setup salesforce`
+    has not run yet."""
     if store.count("Account"):
         raise ValueError(
             f"the sandbox database {store.path} already holds accounts; seed a new "
@@ -578,6 +587,11 @@ def seed_book(
             new_spreadsheet(DASHBOARD_SPREADSHEET_ID, "cs-sync KPI dashboard", ["Sheet1"]),
         )
         store.set_meta("seeded", {"accounts": accounts, "as_of": as_of.isoformat(), "seed": seed})
+        if bare:
+            store.make_bare()
+            own = {f.name for f in cs_sync_account_fields()}
+            for record in store.all("Account"):
+                store.replace(record["Id"], {k: v for k, v in record.items() if k not in own})
     usage_path.parent.mkdir(parents=True, exist_ok=True)
     with usage_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=USAGE_COLUMNS)

@@ -14,7 +14,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from cs_sync.sandbox.schema import KEY_PREFIXES, Schema, field_from_tooling
+from cs_sync.sandbox.schema import (
+    KEY_PREFIXES,
+    Schema,
+    field_from_tooling,
+    remove_cs_sync_fields,
+)
 from cs_sync.sfid import checksum_suffix
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -46,6 +51,8 @@ class OrgStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_TABLES)
         self.schema = Schema()
+        if self.get_meta("bare_org", False):
+            remove_cs_sync_fields(self.schema.objects)
         for sobject, name, metadata in self._custom_fields():
             self.schema.objects[sobject][name] = field_from_tooling(metadata, name)
 
@@ -146,6 +153,11 @@ class OrgStore:
             )
 
     # ------------------------------------------------------------ custom fields
+
+    def make_bare(self) -> None:
+        """Remove cs-sync's own fields, as in an org where setup has not run yet."""
+        self.set_meta("bare_org", True)
+        remove_cs_sync_fields(self.schema.objects)
 
     def _custom_fields(self) -> list[tuple[str, str, dict[str, Any]]]:
         return [tuple(item) for item in self.get_meta("custom_fields", [])]  # type: ignore[misc]

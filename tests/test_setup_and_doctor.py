@@ -1,0 +1,103 @@
+"""`cs-sync setup salesforce` on an org without cs-sync's fields, then `cs-sync doctor`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cs_sync.cli import main
+from cs_sync.config import SalesforceFields
+from cs_sync.demo import DemoFolder, prepare_demo
+from cs_sync.org_fields import required_fields
+from cs_sync.sandbox.seed import seed_book
+from cs_sync.sandbox.server import Sandbox
+from cs_sync.sandbox.store import OrgStore
+from tests.conftest import AS_OF, login
+
+
+@pytest.fixture
+def bare(tmp_path: Path) -> Iterator[tuple[DemoFolder, Sandbox]]:
+    """A demo folder whose org has none of cs-sync's fields yet."""
+    folder = prepare_demo(tmp_path / "demo", 5, AS_OF)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{folder.database}{suffix}").unlink(missing_ok=True)
+    store = OrgStore(folder.database)
+    seed_book(store, folder.usage_path, 20, AS_OF, bare=True)
+    store.close()
+    folder.config_path.write_text(
+        folder.config_path.read_text("utf-8").replace(
+            'default_owner_id = "0055g00000000G9AAI"', 'default_owner_id = "0055g00000000G9AAI"'
+        )
+    )
+    with Sandbox(folder.database, port=folder.port) as sandbox:
+        yield folder, sandbox
+
+
+def test_metadata_matches_what_describe_reports(sf) -> None:  # type: ignore[no-untyped-def]
+    """The seeded org's fields are built from the same specs; describe agrees with them."""
+    described = {f["name"]: f for f in sf.Account.describe()["fields"]}
+    for spec in required_fields(SalesforceFields()):
+        if spec.sobject != "Account":
+            continue
+        field = described[spec.name]
+        assert field["type"] == spec.describe_type, spec.name
+        assert field["custom"] is True
+        if spec.values:
+            assert [v["value"] for v in field["picklistValues"]] == list(spec.values)
+            assert field["restrictedPicklist"] is True
+
+
+def test_setup_lists_then_creates_then_sync_runs(
+    bare: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = bare
+    config = str(folder.config_path)
+    assert main(["run", "--config", config]) == 2  # the org is not set up yet
+    assert "cs-sync setup salesforce" in capsys.readouterr().out
+
+    assert main(["setup", "salesforce", "--config", config]) == 2
+    listing = capsys.readouterr().out
+    assert listing.count("missing") >= 14
+    assert "Task.CS_Sync_Key__c" in listing and "external id, unique" in listing
+    assert "--apply" in listing
+
+    assert main(["setup", "salesforce", "--config", config, "--apply"]) == 0
+    applied = capsys.readouterr().out
+    assert applied.count("created") == 14
+    assert "Permission Sets" in applied and "cs-sync@example.co.jp" in applied
+    task_fields = {f["name"]: f for f in login(sandbox).Task.describe()["fields"]}
+    assert task_fields["CS_Sync_Key__c"]["externalId"] is True
+
+    assert main(["setup", "salesforce", "--config", config]) == 0
+    assert "All of cs-sync's fields are in place." in capsys.readouterr().out
+    assert main(["run", "--config", config]) == 0
+    assert "errors            0" in capsys.readouterr().out
+
+
+def test_doctor_names_each_problem_and_its_fix(
+    bare: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = bare
+    with folder.usage_path.open("a", encoding="utf-8") as usage:
+        usage.write("not-an-id,2026-10,1,1,1,1,0,0\n")
+    assert main(["doctor", "--config", str(folder.config_path)]) == 2
+    out = capsys.readouterr().out
+    assert "[ok  ] Salesforce login" in out
+    assert "[FAIL] cs-sync fields: 0 of 14 present" in out
+    assert "fix: run `cs-sync setup salesforce" in out
+    assert "[FAIL] usage source:" in out and "'not-an-id' is not a Salesforce id" in out
+    assert "[ok  ] dashboard folder" in out
+
+
+def test_doctor_with_a_wrong_password(
+    bare: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = bare
+    (folder.workdir / "secrets" / "salesforce_password").write_text("nope-s3cret\n")
+    assert main(["doctor", "--config", str(folder.config_path)]) == 3
+    out = capsys.readouterr().out
+    assert "[FAIL] Salesforce login" in out and "INVALID_LOGIN" in out
+    assert "nope-s3cret" not in out
+    assert "[ok  ] usage source" in out
