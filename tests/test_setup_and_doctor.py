@@ -26,11 +26,6 @@ def bare(tmp_path: Path) -> Iterator[tuple[DemoFolder, Sandbox]]:
     store = OrgStore(folder.database)
     seed_book(store, folder.usage_path, 20, AS_OF, bare=True)
     store.close()
-    folder.config_path.write_text(
-        folder.config_path.read_text("utf-8").replace(
-            'default_owner_id = "0055g00000000G9AAI"', 'default_owner_id = "0055g00000000G9AAI"'
-        )
-    )
     with Sandbox(folder.database, port=folder.port) as sandbox:
         yield folder, sandbox
 
