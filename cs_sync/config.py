@@ -136,6 +136,8 @@ class TasksConfig:
     default_owner_id: str | None
     max_per_run: int
     priority: str
+    auto_close: bool = True
+    closed_status: str = "Completed"
 
 
 @dataclass(frozen=True)
@@ -398,7 +400,18 @@ def _tasks(reader: _Reader, grades: tuple[tuple[str, float], ...]) -> TasksConfi
     owner = reader.text("default_owner_id")
     max_per_run = reader.number("max_per_run", 200, 0)
     priority = reader.text("priority", "High", ("High", "Normal", "Low"))
-    return TasksConfig(bool(enabled), chosen, int(due), owner, int(max_per_run), str(priority))
+    auto_close = reader.flag("auto_close", True)
+    closed_status = reader.text("closed_status", "Completed")
+    return TasksConfig(
+        bool(enabled),
+        chosen,
+        int(due),
+        owner,
+        int(max_per_run),
+        str(priority),
+        auto_close,
+        str(closed_status),
+    )
 
 
 def load_config(path: str | Path) -> Config:

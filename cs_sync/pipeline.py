@@ -25,7 +25,7 @@ from cs_sync.sfid import try_to18
 from rules.calendar import last_complete_month
 from rules.features import build_features
 from rules.health import score_health
-from rules.tasks import wanted_tasks
+from rules.tasks import parse_key, tasks_to_close, wanted_tasks
 
 log = logging.getLogger(__name__)
 WARNING_KINDS = {"usage_unknown_account"}
@@ -35,7 +35,7 @@ WARNING_KINDS = {"usage_unknown_account"}
 class Extracted:
     accounts: pd.DataFrame
     usage: pd.DataFrame
-    existing_task_keys: set[str]
+    tasks: pd.DataFrame  # cs-sync Tasks read from Salesforce (see read_tasks)
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -78,6 +78,7 @@ class RunResult:
             "grade_counts": self.grade_counts,
             "fields_planned": self.plan.fields_to_write if self.plan else 0,
             "tasks_planned": len(self.plan.tasks) if self.plan else 0,
+            "tasks_to_close_planned": len(self.plan.closes) if self.plan else 0,
             "dashboard": self.dashboard,
             "salesforce_api_usage": self.api_usage,
         }
@@ -175,16 +176,35 @@ def read_accounts(client: SalesforceClient, config: Config) -> pd.DataFrame:
     )
 
 
-def read_task_keys(client: SalesforceClient, config: Config, as_of: date) -> set[str]:
-    """Keys of this period's cs-sync Tasks (open or closed) and of every open one."""
+TASK_COLUMNS = ["task_id", "key", "rule", "account_id", "is_closed", "description"]
+
+
+def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.DataFrame:
+    """cs-sync's Tasks that matter now: every open one, and this period's closed ones."""
     key = config.salesforce.fields.task_key
     query = soql(
-        f"SELECT Id, {key}, IsClosed FROM Task WHERE {key} LIKE {{period}} "
+        f"SELECT Id, {key}, WhatId, IsClosed, Description FROM Task WHERE {key} LIKE {{period}} "
         f"OR ({key} LIKE {{any}} AND IsClosed = false)",
         period=f"cs-sync:%:{as_of:%Y-%m}",
         any="cs-sync:%",
     )
-    return {str(r[key]) for r in client.query(query, "cs-sync Tasks") if r.get(key)}
+    rows = []
+    for record in client.query(query, "cs-sync Tasks"):
+        parsed = parse_key(str(record.get(key) or ""))
+        if parsed is None:
+            continue
+        rule, account, _ = parsed
+        rows.append(
+            {
+                "task_id": record["Id"],
+                "key": record[key],
+                "rule": rule,
+                "account_id": try_to18(account) or account,
+                "is_closed": bool(record.get("IsClosed")),
+                "description": record.get("Description"),
+            }
+        )
+    return pd.DataFrame(rows, columns=TASK_COLUMNS)
 
 
 def join_usage(
@@ -234,8 +254,8 @@ def extract(client: SalesforceClient, config: Config, as_of: date) -> Extracted:
     usage, join_problems = join_usage(
         accounts, usage_table.frame, config.usage.account_key, usage_table.source, as_of
     )
-    keys = read_task_keys(client, config, as_of)
-    return Extracted(accounts, usage, keys, problems + join_problems)
+    tasks = read_tasks(client, config, as_of)
+    return Extracted(accounts, usage, tasks, problems + join_problems)
 
 
 # ---------------------------------------------------------------- pure middle
@@ -250,11 +270,14 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
     plan = build_plan(
         scored.reset_index(drop=True),
         wanted,
-        extracted.existing_task_keys,
+        extracted.tasks,
         config.salesforce.fields,
         as_of,
     )
     plan.problems = extracted.problems + plan.problems
+    if config.tasks.auto_close:
+        open_tasks = extracted.tasks[~extracted.tasks["is_closed"]]
+        plan.closes = tasks_to_close(open_tasks, wanted, plan.scored, as_of, config.language)
     return plan
 
 
@@ -296,6 +319,19 @@ def apply_plan(client: SalesforceClient, plan: Plan, config: Config, result: Run
         for failure in report.failed:
             result.errors.append(
                 Problem("salesforce_task", failure.key, f"{failure.code}: {failure.message}")
+            )
+        if report.stopped_by is not None:
+            raise report.stopped_by
+    if len(plan.closes):
+        changes = {
+            row.task_id: {"Status": config.tasks.closed_status, "Description": row.description}
+            for row in plan.closes.itertuples(index=False)
+        }
+        report = client.update("Task", changes)
+        result.tasks_closed += len(report.succeeded)
+        for failure in report.failed:
+            result.errors.append(
+                Problem("salesforce_task", failure.record_id, f"{failure.code}: {failure.message}")
             )
         if report.stopped_by is not None:
             raise report.stopped_by

@@ -43,6 +43,7 @@ class Plan:
     changes: list[FieldChange]
     tasks: pd.DataFrame
     problems: list[Problem] = field(default_factory=list)
+    closes: pd.DataFrame = field(default_factory=pd.DataFrame)  # open Tasks to close
 
     @property
     def fields_to_write(self) -> int:
@@ -77,11 +78,12 @@ def _clean(value: Any) -> Any:
 def build_plan(
     scored: pd.DataFrame,
     wanted: pd.DataFrame,
-    existing_keys: set[str],
+    existing_tasks: pd.DataFrame,
     fields: SalesforceFields,
     as_of: date,
 ) -> Plan:
-    """Field changes per account, and the wanted Tasks whose keys do not exist yet."""
+    """Field changes per account, and the wanted Tasks that do not exist yet: neither the same
+    key (this period) nor an open Task of the same rule for the account (an earlier period)."""
     outputs = {
         fields.score: "score",
         fields.grade: "grade",
@@ -98,7 +100,15 @@ def build_plan(
                 updates.setdefault(row.account_id, {})[api_name] = new
                 changes.append(FieldChange(row.account_id, row.name, api_name, old, new))
     problems = []
-    to_create = wanted[~wanted["key"].isin(existing_keys)]
+    open_tasks = existing_tasks[~existing_tasks["is_closed"].astype(bool)]
+    already_open = set(zip(open_tasks["rule"], open_tasks["account_id"], strict=True))
+    is_open = [
+        (r, a) in already_open for r, a in zip(wanted["rule"], wanted["account_id"], strict=True)
+    ]
+    to_create = wanted[
+        ~wanted["key"].isin(set(existing_tasks["key"]))
+        & ~pd.Series(is_open, index=wanted.index, dtype=bool)
+    ]
     no_owner = to_create[to_create["owner_id"].isna()]
     for row in no_owner.itertuples(index=False):
         problems.append(
@@ -124,7 +134,8 @@ def describe_plan(plan: Plan, limit: int = 20) -> str:
     """A readable diff: field changes and the tasks to create."""
     lines = [
         f"Plan for {plan.as_of.isoformat()}: {len(plan.updates)} account(s), "
-        f"{plan.fields_to_write} field(s) to write, {len(plan.tasks)} task(s) to create"
+        f"{plan.fields_to_write} field(s) to write, {len(plan.tasks)} task(s) to create, "
+        f"{len(plan.closes)} to close"
     ]
     for change in plan.changes[:limit]:
         lines.append(
@@ -137,6 +148,8 @@ def describe_plan(plan: Plan, limit: int = 20) -> str:
         lines.append(f"  + Task {task.key} for {task.account_name}, due {task.due_date}")
     if len(plan.tasks) > limit:
         lines.append(f"  ... and {len(plan.tasks) - limit} more task(s)")
+    for close in plan.closes.head(limit).itertuples(index=False):
+        lines.append(f"  - Task {close.key} for {close.account_name}: condition cleared, close")
     for problem in plan.problems:
         lines.append(f"  ! {problem.kind} {problem.record}: {problem.message}")
     return "\n".join(lines)

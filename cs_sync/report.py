@@ -34,6 +34,7 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
             )
         )
         rows.append(("would create", f"{len(result.plan.tasks)} task(s)"))
+        rows.append(("would close", f"{len(result.plan.closes)} task(s)"))
     else:
         rows.append(
             (
@@ -42,6 +43,7 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
             )
         )
         rows.append(("tasks created", str(result.tasks_created)))
+        rows.append(("tasks closed", str(result.tasks_closed)))
     rows.append(("errors", str(len(result.errors))))
     if result.warnings:
         rows.append(("warnings", str(len(result.warnings))))

@@ -27,8 +27,62 @@ TASK_COLUMNS = [
 ]
 
 
+CLOSE_COLUMNS = ["task_id", "key", "rule", "account_id", "account_name", "description"]
+KNOWN_RULES = ("reonboard",)
+
+
 def task_key(rule: str, account_id: str, as_of: date) -> str:
     return f"cs-sync:{rule}:{account_id}:{as_of:%Y-%m}"
+
+
+def parse_key(key: str) -> tuple[str, str, str] | None:
+    """(rule, account id, period) of a cs-sync key, or None for a key of another shape."""
+    parts = key.split(":")
+    if len(parts) != 4 or parts[0] != "cs-sync":
+        return None
+    return parts[1], parts[2], parts[3]
+
+
+def tasks_to_close(
+    open_tasks: pd.DataFrame, wanted: pd.DataFrame, scored: pd.DataFrame, as_of: date, language: str
+) -> pd.DataFrame:
+    """Open cs-sync Tasks whose condition has cleared: the rule no longer wants a task for
+    that account. Only accounts scored in this run are considered, so a narrowed account
+    filter never closes anything."""
+    if open_tasks.empty:
+        return pd.DataFrame(columns=CLOSE_COLUMNS)
+    still_wanted = set(zip(wanted["rule"], wanted["account_id"], strict=True))
+    by_account = scored.set_index("account_id")
+    rows = []
+    for task in open_tasks.itertuples(index=False):
+        if task.rule not in KNOWN_RULES or task.account_id not in by_account.index:
+            continue
+        if (task.rule, task.account_id) in still_wanted:
+            continue
+        account = by_account.loc[task.account_id]
+        grade = account["grade"] if isinstance(account["grade"], str) else "-"
+        if language == "ja":
+            note = (
+                f"[cs-sync {as_of.isoformat()}] 自動クローズ：ヘルスが {grade} に回復したため、"
+                "再オンボーディングは不要になりました。"
+            )
+        else:
+            note = (
+                f"[cs-sync {as_of.isoformat()}] Closed automatically: health is now "
+                f"{grade}, so re-onboarding is no longer needed."
+            )
+        previous = task.description if isinstance(task.description, str) else ""
+        rows.append(
+            {
+                "task_id": task.task_id,
+                "key": task.key,
+                "rule": task.rule,
+                "account_id": task.account_id,
+                "account_name": account["name"],
+                "description": (previous + "\n\n" + note).strip()[:32000],
+            }
+        )
+    return pd.DataFrame(rows, columns=CLOSE_COLUMNS)
 
 
 def choose_owner(row: pd.Series, default_owner_id: str | None) -> tuple[str | None, str]:

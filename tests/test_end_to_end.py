@@ -254,3 +254,34 @@ def test_allowance_running_out_mid_run_keeps_finished_batches(
         assert resumed["tasks_created"] > 0
         code, again = run_json(capsys, "run", "--config", str(folder.config_path))
         assert (again["fields_written"], again["tasks_created"]) == (0, 0)
+
+
+def test_next_month_keeps_open_tasks_and_closes_cleared_ones(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = demo
+    config = str(folder.config_path)
+    code, first = run_json(capsys, "run", "--config", config)
+    assert code == 0 and first["tasks_created"] > 0
+    # A month later: accounts still in grade D keep their open task, none gets a second one.
+    main(["run", "--config", config, "--json", "--as-of", "2026-12-02"])
+    later = json.loads(capsys.readouterr().out)
+    assert later["status"] == "ok"
+    open_tasks = login(sandbox).query_all(
+        "SELECT WhatId FROM Task WHERE IsClosed = false AND CS_Sync_Key__c != null"
+    )["records"]
+    accounts = [t["WhatId"] for t in open_tasks]
+    assert len(accounts) == len(set(accounts))
+    assert len(accounts) == first["tasks_created"] + later["tasks_created"] - later["tasks_closed"]
+    # Re-onboarding now only for grade C: the D accounts' tasks have no reason to stay open.
+    text = folder.config_path.read_text("utf-8")
+    folder.config_path.write_text(text.replace('grades = ["D"]', 'grades = ["C"]'))
+    code, changed = run_json(capsys, "run", "--config", config)
+    assert code == 0 and changed["tasks_closed"] > 0
+    sf = login(sandbox)
+    closed = sf.query_all("SELECT Status, Description FROM Task WHERE IsClosed = true")
+    assert closed["totalSize"] == changed["tasks_closed"] + later["tasks_closed"]
+    assert all(r["Status"] == "Completed" for r in closed["records"])
+    assert all("自動クローズ" in r["Description"] for r in closed["records"])
+    code, again = run_json(capsys, "run", "--config", config)
+    assert (again["tasks_created"], again["tasks_closed"]) == (0, 0)

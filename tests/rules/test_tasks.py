@@ -87,3 +87,59 @@ def test_text_due_date_and_priority() -> None:
 def test_disabled_means_no_tasks() -> None:
     config = TasksConfig(False, ("D",), 5, None, 200, "High")
     assert wanted_tasks(scored(["D"]), config, AS_OF, "en").empty
+
+
+def open_task(account: str, rule: str = "reonboard", period: str = "2026-10") -> dict:
+    return {
+        "task_id": f"00T{account[-3:]}",
+        "key": f"cs-sync:{rule}:{account}:{period}",
+        "rule": rule,
+        "account_id": account,
+        "is_closed": False,
+        "description": "Health is D.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("task", "grade", "closes"),
+    [
+        pytest.param(open_task("001000000000000000"), "B", True, id="recovered-to-B-closes"),
+        pytest.param(open_task("001000000000000000"), "D", False, id="still-D-stays-open"),
+        pytest.param(
+            open_task("001999999999999999"), "B", False, id="account-not-in-this-run-untouched"
+        ),
+        pytest.param(
+            open_task("001000000000000000", rule="custom"), "B", False, id="unknown-rule-untouched"
+        ),
+    ],
+)
+def test_stale_tasks_close_when_the_condition_clears(task: dict, grade: str, closes: bool) -> None:
+    from rules.tasks import tasks_to_close
+
+    accounts = scored([grade])
+    wanted = wanted_tasks(accounts, CONFIG, AS_OF, "en")
+    closing = tasks_to_close(pd.DataFrame([task]), wanted, accounts, AS_OF, "en")
+    assert len(closing) == (1 if closes else 0)
+    if closes:
+        assert closing.iloc[0]["description"] == (
+            "Health is D.\n\n[cs-sync 2026-11-24] Closed automatically: health is now B, so "
+            "re-onboarding is no longer needed."
+        )
+
+
+def test_an_open_task_from_last_month_is_not_created_again() -> None:
+    from cs_sync.config import SalesforceFields
+    from cs_sync.plan import build_plan
+
+    accounts = scored(["D", "D"]).assign(
+        prev_score=None,
+        prev_grade=None,
+        prev_trend=None,
+        prev_reasons=None,
+        score=10.0,
+        trend="New",
+    )
+    wanted = wanted_tasks(accounts, CONFIG, AS_OF, "en")
+    existing = pd.DataFrame([open_task("001000000000000000")])
+    plan = build_plan(accounts, wanted, existing, SalesforceFields(), AS_OF)
+    assert plan.tasks["account_id"].tolist() == ["001000000000000001"]
