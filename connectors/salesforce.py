@@ -346,6 +346,21 @@ def connect(
                 version=version,
                 session=session,
             )
+        if config.auth == "jwt":
+            assert config.private_key is not None
+            # JWT bearer flow: simple-salesforce signs the assertion with the connected app's
+            # private key and posts it to https://{domain}.salesforce.com/services/oauth2/token.
+            session_id, instance = SalesforceLogin(
+                username=config.username,
+                consumer_key=config.consumer_key,
+                privatekey=config.private_key.read(),
+                domain=config.domain,
+                sf_version=version,
+                session=session,
+            )
+            return Salesforce(
+                session_id=session_id, instance=instance, version=version, session=session
+            )
         assert config.password is not None
         token = config.security_token.read() if config.security_token else ""
         # Log in ourselves and hand simple-salesforce the session: its own re-login on 401
@@ -387,7 +402,7 @@ def connect(
     client = SalesforceClient(
         sf,
         config,
-        login=login if config.auth == "password" else None,
+        login=login if config.auth in ("password", "jwt") else None,
         max_attempts=max_attempts,
         wait_max_s=wait_max_s,
         budget=ApiBudget(config.api_reserve_share, counter),

@@ -92,12 +92,14 @@ class SalesforceFields:
 class SalesforceConfig:
     instance_url: str
     api_version: str
-    auth: str  # password | session
+    auth: str  # password | jwt | session
     username: str | None
     domain: str
     password: Secret | None
     security_token: Secret | None
     session_id: Secret | None
+    consumer_key: str | None
+    private_key: Secret | None
     account_filter: str
     query_batch_size: int
     timeout_s: float
@@ -297,15 +299,21 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
         reader.problems.append(
             f'salesforce.api_version: {version!r} is not an API version such as "62.0"'
         )
-    auth = reader.text("auth", "password", ("password", "session"))
+    auth = reader.text("auth", "password", ("password", "jwt", "session"))
     username = reader.text("username")
     domain = reader.text("domain", "login")
     password = _secret(reader, "password", base, required=auth == "password")
     token = _secret(reader, "security_token", base, required=False)
     session_id = _secret(reader, "session_id", base, required=auth == "session")
-    if auth == "password" and not username:
+    consumer_key = reader.text("consumer_key")
+    private_key = _secret(reader, "private_key", base, required=auth == "jwt")
+    if auth in ("password", "jwt") and not username:
         reader.problems.append(
-            "salesforce.username: missing; password login needs the integration user's username"
+            f"salesforce.username: missing; {auth} login needs the integration user's username"
+        )
+    if auth == "jwt" and not consumer_key:
+        reader.problems.append(
+            "salesforce.consumer_key: missing; JWT login needs the connected app's consumer key"
         )
     account_filter = reader.text("account_filter", "Type = 'Customer - Direct'")
     batch = reader.number("query_batch_size", 2000, 200, 2000)
@@ -329,6 +337,8 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
         password=password,
         security_token=token,
         session_id=session_id,
+        consumer_key=consumer_key,
+        private_key=private_key,
         account_filter=str(account_filter),
         query_batch_size=int(batch),
         timeout_s=float(timeout),

@@ -159,3 +159,10 @@ def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[salesforce\n"))
+
+
+def test_jwt_needs_consumer_key_and_private_key(tmp_path: Path) -> None:
+    text = MINIMAL.replace('password_env = "CS_SYNC_SF_PASSWORD"\n', 'auth = "jwt"\n')
+    found = "\n".join(problems(tmp_path, text))
+    assert "salesforce.consumer_key: missing" in found
+    assert "salesforce.private_key: missing; set private_key_env" in found

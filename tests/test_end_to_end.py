@@ -285,3 +285,48 @@ def test_next_month_keeps_open_tasks_and_closes_cleared_ones(
     assert all("自動クローズ" in r["Description"] for r in closed["records"])
     code, again = run_json(capsys, "run", "--config", config)
     assert (again["tasks_created"], again["tasks_closed"]) == (0, 0)
+
+
+def test_jwt_bearer_login(
+    demo: tuple[DemoFolder, Sandbox], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    folder, sandbox = demo
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    sandbox.store.register_connected_app("3MVG9-cs-sync", public.decode())
+    (tmp_path / "server.key").write_text(pem, encoding="utf-8")
+    text = folder.config_path.read_text("utf-8").replace('auth = "password"', 'auth = "jwt"')
+    text = text.replace('password_file = "secrets/salesforce_password"\n', "").replace(
+        'security_token_file = "secrets/salesforce_token"\n',
+        f'consumer_key = "3MVG9-cs-sync"\nprivate_key_file = "{tmp_path / "server.key"}"\n',
+    )
+    folder.config_path.write_text(text, encoding="utf-8")
+    code, result = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 0 and result["fields_written"] > 0
+    # A 401 mid-run (the 3rd request: after login and limits): log in again with a new JWT.
+    sandbox.faults.set(expire_sessions_after=3)
+    code, again = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 0 and again["fields_written"] == 0
+    # login, limits, accounts (401), login again, accounts, tasks
+    assert again["salesforce_api_calls"] == 6
+
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tmp_path / "server.key").write_text(
+        other.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode(),
+        encoding="utf-8",
+    )
+    code, refused = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 3 and "invalid_grant" in refused["errors"][0]["message"]
+    assert "PRIVATE KEY" not in json.dumps(refused)

@@ -17,6 +17,7 @@ class Faults:
     server_errors: int = 0  # the next N API requests answer with `server_error_status`
     server_error_status: int = 503
     expire_sessions: bool = False  # drop every session now: the next call gets 401
+    expire_sessions_after: int = 0  # drop every session just before the Nth request from now
     request_limit: int = 0  # the next N REST calls answer 403 REQUEST_LIMIT_EXCEEDED
     request_limit_kind: str = "TotalRequests"  # or "ConcurrentPerOrgLongTxn" (transient)
     lock_records: int = 0  # the next N records written fail with UNABLE_TO_LOCK_ROW
@@ -45,6 +46,14 @@ class Faults:
                 setattr(self, name, remaining - 1)
                 return True
             return False
+
+    def count_down_expiry(self) -> bool:
+        """True on the request that `expire_sessions_after` counted down to."""
+        with self._lock:
+            if self.expire_sessions_after <= 0:
+                return False
+            self.expire_sessions_after -= 1
+            return self.expire_sessions_after == 0
 
     def take_lock(self, record_id: str | None) -> bool:
         with self._lock:

@@ -12,8 +12,10 @@ import secrets
 import threading
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 from xml.etree import ElementTree
+
+import jwt
 
 from cs_sync.sandbox import soql
 from cs_sync.sandbox.faults import Faults
@@ -45,6 +47,8 @@ class SalesforceApi:
         login = _SOAP_LOGIN.match(request.path)
         if login and request.method == "POST":
             return self.soap_login(request, host, login.group("version"))
+        if request.path == "/services/oauth2/token" and request.method == "POST":
+            return self.jwt_login(request, host)
         data = _DATA.match(request.path)
         if not data:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
@@ -130,6 +134,47 @@ class SalesforceApi:
             "</soapenv:Envelope>"
         )
         return Response.of_xml(200, body)
+
+    def jwt_login(self, request: Request, host: str) -> Response:
+        """OAuth 2.0 JWT bearer flow: an assertion signed with the connected app's key."""
+        form = parse_qs(request.body.decode("utf-8"))
+        grant = (form.get("grant_type") or [""])[0]
+        assertion = (form.get("assertion") or [""])[0]
+        if grant != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return _oauth_error("unsupported_grant_type", "grant type not supported")
+        try:
+            unverified = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return _oauth_error("invalid_grant", "invalid assertion")
+        public_key = self.store.get_meta("connected_apps", {}).get(str(unverified.get("iss")))
+        if public_key is None:
+            return _oauth_error("invalid_client_id", "client identifier invalid")
+        try:
+            claims = jwt.decode(
+                assertion,
+                public_key,
+                algorithms=["RS256"],
+                audience=["https://login.salesforce.com", "https://test.salesforce.com"],
+            )
+        except jwt.ExpiredSignatureError:
+            return _oauth_error("invalid_grant", "expired authorization code")
+        except jwt.PyJWTError:
+            return _oauth_error("invalid_grant", "invalid assertion")
+        user_id = self.store.user_for_login(str(claims.get("sub")))
+        if user_id is None:
+            return _oauth_error("invalid_grant", "user hasn't approved this consumer")
+        token = f"{ORG_ID}!{secrets.token_urlsafe(24)}"
+        self.store.open_session(token, str(claims["sub"]))
+        return Response.of_json(
+            200,
+            {
+                "access_token": token,
+                "scope": "api",
+                "instance_url": f"https://{host}",
+                "id": f"https://login.salesforce.com/id/{ORG_ID}/{user_id}",
+                "token_type": "Bearer",
+            },
+        )
 
     # ------------------------------------------------------------ limits
 
@@ -525,6 +570,10 @@ def _find_text(tree: ElementTree.Element, local_name: str) -> str | None:
         if element.tag.rsplit("}", 1)[-1] == local_name:
             return element.text
     return None
+
+
+def _oauth_error(code: str, description: str) -> Response:
+    return Response.of_json(400, {"error": code, "error_description": description})
 
 
 def _soap_fault(code: str, message: str) -> Response:

@@ -78,7 +78,7 @@ class Sandbox:
             time.sleep(self.faults.latency_ms / 1000)
         for api in (self.salesforce, self.sheets):
             if api.handles(request.path):
-                if self.faults.expire_sessions:
+                if self.faults.expire_sessions or self.faults.count_down_expiry():
                     self.store.expire_sessions()
                     self.faults.expire_sessions = False
                 if self.faults.take("server_errors"):

@@ -185,6 +185,20 @@ class OrgStore:
             ).fetchone()
         return row[1] if row and row[0] == secret else None
 
+    def user_for_login(self, username: str) -> str | None:
+        with self.lock:
+            row = self.db.execute(
+                "SELECT user_id FROM logins WHERE username = ?", (username,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def register_connected_app(self, consumer_key: str, public_key_pem: str) -> None:
+        """Allow JWT bearer logins signed by the matching private key."""
+        with self.lock:
+            apps = self.get_meta("connected_apps", {})
+            apps[consumer_key] = public_key_pem
+            self.set_meta("connected_apps", apps)
+
     def open_session(self, token: str, username: str) -> None:
         with self.lock:
             self.db.execute("INSERT INTO sessions VALUES (?, ?)", (token, username))

@@ -29,6 +29,8 @@ CONFIG = SalesforceConfig(
     account_filter="",
     query_batch_size=2000,
     api_reserve_share=0.2,
+    consumer_key=None,
+    private_key=None,
     timeout_s=5,
     fields=SalesforceFields(),
 )
