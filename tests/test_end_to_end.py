@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -330,3 +331,72 @@ def test_jwt_bearer_login(
     code, refused = run_json(capsys, "run", "--config", str(folder.config_path))
     assert code == 3 and "invalid_grant" in refused["errors"][0]["message"]
     assert "PRIVATE KEY" not in json.dumps(refused)
+
+
+def test_a_permanent_record_error_is_reported_once_and_the_rest_written(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = demo
+    sf = login(sandbox)
+    victim = sf.query(
+        "SELECT Id FROM Account WHERE Type = 'Customer - Direct' ORDER BY Id LIMIT 1"
+    )["records"][0]["Id"]
+    sandbox.faults.set(validation_error_ids=[victim])
+    served_before = sandbox.requests_served
+    code, result = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 1 and result["status"] == "partial"
+    assert result["errors"] == [
+        {
+            "kind": "salesforce_record",
+            "record": victim,
+            "message": "FIELD_CUSTOM_VALIDATION_EXCEPTION on -: Renewal date must be after the "
+            "contract start (validation rule CS_Renewal_After_Start)",
+        }
+    ]
+    assert result["accounts_changed"] == result["accounts_read"] - 1
+    assert sandbox.requests_served - served_before == result["salesforce_api_calls"] == 6
+    sandbox.faults.set(validation_error_ids=[])
+    code, again = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 0 and again["accounts_changed"] == 1
+
+
+def test_quotes_and_backslashes_neither_break_nor_inject(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = demo
+    sf = login(sandbox)
+    account = sf.query(
+        "SELECT Id FROM Account WHERE Type = 'Customer - Direct' ORDER BY Id LIMIT 1"
+    )["records"][0]["Id"]
+    sf.Account.update(account, {"Name": "O'Brien \\ Co"})
+    with folder.usage_path.open("a", encoding="utf-8") as usage:
+        usage.write("x' OR Name != 'y,2026-10,1,1,1,1,0,0\n")
+    code, result = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 1  # the bad usage row is reported; everything else is written
+    assert [e["kind"] for e in result["errors"]] == ["usage_row"]
+    assert "OR Name != " in result["errors"][0]["message"]
+    assert "is not a Salesforce id" in result["errors"][0]["message"]
+    assert sf.Account.get(account)["CS_Health_Grade__c"] is not None
+    assert result["accounts_changed"] == result["accounts_read"]
+
+
+def test_secrets_never_reach_logs_or_json(
+    demo: tuple[DemoFolder, Sandbox],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from cs_sync.sandbox.seed import SANDBOX_PASSWORD, SANDBOX_TOKEN
+
+    folder, sandbox = demo
+    caplog.set_level(logging.DEBUG)
+    assert main(["-vv", "run", "--config", str(folder.config_path), "--json"]) == 0
+    sandbox.faults.set(server_errors=1, expire_sessions_after=3)
+    assert main(["-vv", "run", "--config", str(folder.config_path), "--json"]) == 0
+    (folder.workdir / "secrets" / "salesforce_password").write_text("Wr0ng-but-secret\n")
+    assert main(["-vv", "run", "--config", str(folder.config_path), "--json"]) == 3
+    captured = capsys.readouterr()
+    everything = captured.out + captured.err + caplog.text
+    assert "retrying Salesforce" in caplog.text and "logging in again" in caplog.text
+    assert "Authorization" not in everything
+    for secret in (SANDBOX_PASSWORD, SANDBOX_TOKEN, "Wr0ng-but-secret", "00D5g000004SANDBX!"):
+        assert secret not in everything

@@ -505,6 +505,13 @@ class SalesforceApi:
                 existing = found[1] if found else None
         if self.faults.take_lock(existing["Id"] if existing else None):
             raise _locked(existing["Id"] if existing else None)
+        if existing is not None and existing["Id"] in self.faults.validation_error_ids:
+            raise RecordError(
+                "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                "Renewal date must be after the contract start (validation rule "
+                "CS_Renewal_After_Start)",
+                [],
+            )
         values = {k: v for k, v in item.items() if k not in ("attributes", "id", "Id")}
         if mode == "upsert" and existing is not None:
             values.pop(key_field or "", None)  # the key itself is not rewritten
