@@ -8,6 +8,8 @@ with bounded exponential backoff and jitter; a record locked by another process
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -182,6 +184,7 @@ class SalesforceClient:
         self.max_attempts = max_attempts
         self.wait_max_s = wait_max_s
         self.retries = 0
+        self.bulk_poll_s = 1.0  # first wait before polling a Bulk job (then it backs off)
 
     # ------------------------------------------------------------ the call boundary
 
@@ -256,7 +259,11 @@ class SalesforceClient:
     # ------------------------------------------------------------ writes
 
     def update(self, sobject: str, changes: dict[str, dict[str, Any]]) -> WriteReport:
-        """Update only the given fields of the given records (id → {field: value})."""
+        """Update only the given fields of the given records (id → {field: value}).
+        sObject Collections (200 a call) up to the bulk threshold, one Bulk API 2.0 job above."""
+        if len(changes) > self.config.bulk_threshold:
+            rows = [{"Id": record_id, **values} for record_id, values in changes.items()]
+            return self._bulk("update", sobject, rows, f"updating {sobject} (Bulk API)", None)
         records = [
             {"attributes": {"type": sobject}, "id": record_id, **values}
             for record_id, values in changes.items()
@@ -267,6 +274,10 @@ class SalesforceClient:
 
     def upsert(self, sobject: str, key_field: str, records: list[dict[str, Any]]) -> WriteReport:
         """Create or update by an external-id field, so a rerun never makes a second copy."""
+        if len(records) > self.config.bulk_threshold:
+            return self._bulk(
+                "upsert", sobject, records, f"upserting {sobject} (Bulk API)", key_field
+            )
         body = [{"attributes": {"type": sobject}, **record} for record in records]
         return self._collections(
             "PATCH",
@@ -275,6 +286,90 @@ class SalesforceClient:
             f"upserting {sobject}",
             key_field=key_field,
         )
+
+    def _bulk(
+        self,
+        operation: str,
+        sobject: str,
+        rows: list[dict[str, Any]],
+        doing: str,
+        key_field: str | None,
+    ) -> WriteReport:
+        """One Bulk API 2.0 ingest job; failed rows are fetched and reported, locked rows are
+        retried once on their own."""
+        report = WriteReport()
+        csv_rows = [{name: _bulk_cell(value) for name, value in row.items()} for row in rows]
+
+        def run_job(sf: Salesforce) -> list[dict[str, Any]]:
+            handler = getattr(sf.bulk2, sobject)
+            if operation == "upsert":
+                return list(
+                    handler.upsert(
+                        records=csv_rows, external_id_field=key_field, wait=self.bulk_poll_s
+                    )
+                )
+            return list(handler.update(records=csv_rows, wait=self.bulk_poll_s))
+
+        try:
+            jobs = self.call(doing, run_job)
+            results: list[dict[str, str]] = []
+            failures: list[dict[str, str]] = []
+            for job in jobs:
+                job_id = job["job_id"]
+                results += _csv_rows(
+                    self.call(
+                        f"reading the results of Bulk job {job_id}",
+                        lambda sf, j=job_id: getattr(sf.bulk2, sobject).get_successful_records(j),
+                    )
+                )
+                if int(job.get("numberRecordsFailed", 0)):
+                    failures += _csv_rows(
+                        self.call(
+                            f"reading the failures of Bulk job {job_id}",
+                            lambda sf, j=job_id: getattr(sf.bulk2, sobject).get_failed_records(j),
+                        )
+                    )
+        except CsSyncError as error:
+            report.stopped_by = error
+            return report
+        skip = {"Id", "sf__Id", "sf__Created", key_field}
+        for row in results:
+            report.succeeded.append(
+                {"id": row["sf__Id"], "created": row.get("sf__Created") == "true"}
+            )
+            report.fields_written += sum(1 for k, v in row.items() if k not in skip and v != "")
+        retry = []
+        for row in failures:
+            code, _, rest = row.get("sf__Error", "UNKNOWN:").partition(":")
+            message, _, fields = rest.rpartition(":")
+            if code in TRANSIENT_CODES:
+                retry.append(row)
+                continue
+            report.failed.append(
+                RecordFailure(
+                    record_id=row.get("sf__Id") or row.get("Id") or None,
+                    key=row.get(key_field) if key_field else None,
+                    code=code,
+                    message=message or rest,
+                    fields=[f for f in fields.split(",") if f],
+                )
+            )
+        if retry:
+            log.info("%d record(s) locked during the Bulk job; retrying them alone", len(retry))
+            index_by = key_field if operation == "upsert" else "Id"
+            originals = {str(row.get(index_by)): row for row in rows}
+            again = [originals[row[str(index_by)]] for row in retry]
+            if operation == "upsert":
+                second = self.upsert(sobject, str(key_field), again)
+            else:
+                second = self.update(
+                    sobject, {r["Id"]: {k: v for k, v in r.items() if k != "Id"} for r in again}
+                )
+            report.succeeded += second.succeeded
+            report.failed += second.failed
+            report.fields_written += second.fields_written
+            report.stopped_by = second.stopped_by
+        return report
 
     def _collections(
         self,
@@ -325,6 +420,19 @@ class SalesforceClient:
                 log.info("%d record(s) locked by another process; retrying them alone", len(locked))
                 pending = locked
         return report
+
+
+def _bulk_cell(value: Any) -> str:
+    """A CSV cell as Bulk API 2.0 reads it: an empty cell means unchanged, #N/A means null."""
+    if value is None:
+        return "#N/A"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def connect(

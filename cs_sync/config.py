@@ -105,6 +105,7 @@ class SalesforceConfig:
     timeout_s: float
     api_reserve_share: float
     fields: SalesforceFields
+    bulk_threshold: int = 2000
 
 
 @dataclass(frozen=True)
@@ -319,6 +320,7 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
     batch = reader.number("query_batch_size", 2000, 200, 2000)
     timeout = reader.number("timeout_s", 120, 1, 600)
     reserve = reader.number("api_reserve_share", 0.2, 0, 0.9)
+    bulk_threshold = reader.number("bulk_threshold", 2000, 1)
     fields_reader = reader.sub("fields")
     defaults = SalesforceFields()
     fields = SalesforceFields(
@@ -343,6 +345,7 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
         query_batch_size=int(batch),
         timeout_s=float(timeout),
         api_reserve_share=float(reserve),
+        bulk_threshold=int(bulk_threshold),
         fields=fields,
     )
 

@@ -400,3 +400,33 @@ def test_secrets_never_reach_logs_or_json(
     assert "Authorization" not in everything
     for secret in (SANDBOX_PASSWORD, SANDBOX_TOKEN, "Wr0ng-but-secret", "00D5g000004SANDBX!"):
         assert secret not in everything
+
+
+def test_bulk_api_above_the_threshold(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = demo
+    text = folder.config_path.read_text("utf-8")
+    folder.config_path.write_text(
+        text.replace("account_filter =", "bulk_threshold = 5\naccount_filter ="), encoding="utf-8"
+    )
+    sf = login(sandbox)
+    ids = [
+        r["Id"]
+        for r in sf.query(
+            "SELECT Id FROM Account WHERE Type = 'Customer - Direct' ORDER BY Id LIMIT 3"
+        )["records"]
+    ]
+    sandbox.faults.set(validation_error_ids=[ids[0]], lock_ids=ids[1:])
+    code, result = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 1 and result["status"] == "partial"
+    assert [(e["record"], e["message"].split(" ")[0]) for e in result["errors"]] == [
+        (ids[0], "FIELD_CUSTOM_VALIDATION_EXCEPTION")
+    ]
+    assert result["accounts_changed"] == result["accounts_read"] - 1  # locked ones retried
+    assert result["fields_written"] == 4 * (result["accounts_read"] - 1)
+    tasks = sf.query_all("SELECT CS_Sync_Key__c FROM Task WHERE CS_Sync_Key__c != null")
+    assert tasks["totalSize"] == result["tasks_created"] > 5  # upserted by a Bulk job too
+    sandbox.faults.set(validation_error_ids=[])
+    code, again = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 0 and again["accounts_changed"] == 1 and again["tasks_created"] == 0

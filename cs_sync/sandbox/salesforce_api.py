@@ -18,6 +18,7 @@ from xml.etree import ElementTree
 import jwt
 
 from cs_sync.sandbox import soql
+from cs_sync.sandbox.bulk_api import BulkIngestApi
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response, sf_error
 from cs_sync.sandbox.records import RecordError, prepare
@@ -36,6 +37,7 @@ class SalesforceApi:
         self.store = store
         self.faults = faults
         self.cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}
+        self.bulk = BulkIngestApi(store, faults)
         self.cursor_lock = threading.Lock()
 
     # ------------------------------------------------------------ dispatch
@@ -100,6 +102,8 @@ class SalesforceApi:
             return self.sobjects(request, version, parts[1:])
         if head == "composite" and len(parts) >= 2 and parts[1] == "sobjects":
             return self.collections(request, version, parts[2:])
+        if head == "jobs" and len(parts) >= 2 and parts[1] == "ingest":
+            return self.bulk.route(request, version, parts[2:])
         if head == "tooling" and parts[1:3] == ["sobjects", "CustomField"] and method == "POST":
             return self.create_custom_field(request)
         return sf_error(404, "NOT_FOUND", "The requested resource does not exist")

@@ -18,6 +18,7 @@ KEY_PREFIXES = {
     "Task": "00T",
     "Contract": "800",
     "CustomField": "00N",
+    "AsyncApexJob": "750",
 }
 
 

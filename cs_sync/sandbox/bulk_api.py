@@ -1,0 +1,272 @@
+"""Bulk API 2.0 ingest jobs for the sandbox, with the documented lifecycle and CSV rules.
+
+Open → (PUT batches) → UploadComplete → InProgress → JobComplete; results as CSV from
+successfulResults/, failedResults/ and unprocessedrecords/. An empty cell leaves a field
+unchanged and `#N/A` sets it to null. Jobs live in memory while the sandbox runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from cs_sync.sandbox.faults import Faults
+from cs_sync.sandbox.http_types import Request, Response, sf_error
+from cs_sync.sandbox.records import RecordError, prepare
+from cs_sync.sandbox.store import OrgStore, now_stamp
+from cs_sync.sfid import try_to18
+
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+OPERATIONS = ("insert", "update", "upsert")
+
+
+@dataclass
+class IngestJob:
+    id: str
+    sobject: str
+    operation: str
+    external_id: str | None
+    created: str
+    state: str = "Open"
+    data: list[bytes] = field(default_factory=list)
+    successes: list[dict[str, str]] = field(default_factory=list)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    polls: int = 0
+
+    def info(self, version: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "operation": self.operation,
+            "object": self.sobject,
+            "createdDate": self.created,
+            "state": self.state,
+            "concurrencyMode": "Parallel",
+            "contentType": "CSV",
+            "apiVersion": float(version),
+            "lineEnding": "LF",
+            "columnDelimiter": "COMMA",
+            "externalIdFieldName": self.external_id,
+            "contentUrl": f"services/data/v{version}/jobs/ingest/{self.id}/batches",
+            "numberRecordsProcessed": len(self.successes) + len(self.failures),
+            "numberRecordsFailed": len(self.failures),
+        }
+
+
+class BulkIngestApi:
+    def __init__(self, store: OrgStore, faults: Faults) -> None:
+        self.store = store
+        self.faults = faults
+        self.jobs: dict[str, IngestJob] = {}
+        self.lock = threading.Lock()
+
+    def route(self, request: Request, version: str, parts: list[str]) -> Response:
+        """parts: what follows /jobs/ingest."""
+        if not parts and request.method == "POST":
+            return self.create(request, version)
+        if not parts:
+            return sf_error(
+                405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed."
+            )
+        with self.lock:
+            job = self.jobs.get(parts[0])
+        if job is None:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        rest = parts[1:]
+        if rest == ["batches"] and request.method == "PUT":
+            return self.upload(job, request)
+        if not rest and request.method == "PATCH":
+            return self.set_state(job, request, version)
+        if not rest and request.method == "GET":
+            self.advance(job)
+            return Response.of_json(200, job.info(version))
+        if not rest and request.method == "DELETE":
+            with self.lock:
+                self.jobs.pop(job.id, None)
+            return Response(204)
+        if (
+            len(rest) == 1
+            and request.method == "GET"
+            and rest[0] in ("successfulResults", "failedResults", "unprocessedrecords")
+        ):
+            return self.results(job, rest[0])
+        return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+
+    def create(self, request: Request, version: str) -> Response:
+        body = request.json() or {}
+        sobject = self.store.schema.lookup_object(str(body.get("object", "")))
+        operation = body.get("operation")
+        if sobject is None:
+            return sf_error(
+                400, "INVALIDJOB", f"InvalidJob : Unable to find object: {body.get('object')}"
+            )
+        if operation not in OPERATIONS:
+            return sf_error(
+                400,
+                "INVALIDJOB",
+                f"InvalidJob : Invalid operation: {operation} "
+                "(the sandbox supports insert, update and upsert)",
+            )
+        external = body.get("externalIdFieldName")
+        if operation == "upsert":
+            key = self.store.schema.lookup_field(sobject, str(external or ""))
+            if key is None or not key.external_id:
+                return sf_error(
+                    400,
+                    "INVALIDJOB",
+                    "InvalidJob : External ID was blank or "
+                    f"not an external id field for {sobject}: {external}",
+                )
+            external = key.name
+        if (
+            body.get("contentType", "CSV") != "CSV"
+            or body.get("columnDelimiter", "COMMA") != "COMMA"
+        ):
+            return sf_error(
+                400, "INVALIDJOB", "InvalidJob : the sandbox accepts CSV with COMMA delimiters only"
+            )
+        job = IngestJob(
+            id=self.store.new_id("AsyncApexJob"),
+            sobject=sobject,
+            operation=str(operation),
+            external_id=external,
+            created=now_stamp(),
+        )
+        with self.lock:
+            self.jobs[job.id] = job
+        return Response.of_json(200, job.info(version))
+
+    def upload(self, job: IngestJob, request: Request) -> Response:
+        if job.state != "Open":
+            return sf_error(400, "INVALIDJOBSTATE", f"Job {job.id} is not open for uploads")
+        if len(request.body) > MAX_UPLOAD_BYTES:
+            return sf_error(400, "INVALIDBATCH", "the upload exceeds 100 MB")
+        job.data.append(request.body)
+        return Response(201)
+
+    def set_state(self, job: IngestJob, request: Request, version: str) -> Response:
+        wanted = (request.json() or {}).get("state")
+        if wanted == "UploadComplete" and job.state == "Open":
+            job.state = "UploadComplete"
+        elif wanted == "Aborted" and job.state in ("Open", "UploadComplete", "InProgress"):
+            job.state = "Aborted"
+        else:
+            return sf_error(400, "INVALIDJOBSTATE", f"cannot change state {job.state} to {wanted}")
+        return Response.of_json(200, job.info(version))
+
+    def advance(self, job: IngestJob) -> None:
+        """The first poll after upload shows InProgress (and processes); the next, the end."""
+        if job.state == "UploadComplete":
+            self.process(job)
+            job.state = "InProgress"
+        elif job.state == "InProgress":
+            job.state = "JobComplete"
+
+    def process(self, job: IngestJob) -> None:
+        rows: list[dict[str, str]] = []
+        for chunk in job.data:
+            reader = csv.DictReader(io.StringIO(chunk.decode("utf-8")))
+            job.columns = list(reader.fieldnames or [])
+            rows.extend(reader)
+        with self.store.transaction():
+            for row in rows:
+                try:
+                    record_id, created = self._apply(job, row)
+                    job.successes.append(
+                        {"sf__Id": record_id, "sf__Created": "true" if created else "false", **row}
+                    )
+                except RecordError as error:
+                    fields = ",".join(error.fields)
+                    job.failures.append(
+                        {
+                            "sf__Id": row.get("Id", "") or "",
+                            "sf__Error": f"{error.code}:{error.message}:{fields}",
+                            **row,
+                        }
+                    )
+
+    def _apply(self, job: IngestJob, row: dict[str, str]) -> tuple[str, bool]:
+        values: dict[str, Any] = {}
+        for name, text in row.items():
+            if name in ("Id", "id") or text == "":
+                continue  # an empty cell leaves the field as it is
+            definition = self.store.schema.lookup_field(job.sobject, name)
+            if definition is None:
+                raise RecordError(
+                    "INVALID_FIELD", f"No such column '{name}' on entity '{job.sobject}'", [name]
+                )
+            values[definition.name] = None if text == "#N/A" else _typed(text, definition.type)
+        existing = None
+        if job.operation == "update":
+            record_id = try_to18(row.get("Id") or "")
+            found = self.store.get(record_id) if record_id else None
+            if found is None or found[0] != job.sobject:
+                raise RecordError(
+                    "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["Id"]
+                )
+            existing = found[1]
+        elif job.operation == "upsert":
+            assert job.external_id is not None
+            matches = self.store.find_ids(job.sobject, job.external_id, values.get(job.external_id))
+            if matches:
+                found = self.store.get(matches[0])
+                existing = found[1] if found else None
+                values.pop(job.external_id, None)
+        if self.faults.take_lock(existing["Id"] if existing else None):
+            raise RecordError(
+                "UNABLE_TO_LOCK_ROW",
+                "unable to obtain exclusive access to this record or 1 records",
+                [],
+            )
+        if existing is not None and existing["Id"] in self.faults.validation_error_ids:
+            raise RecordError(
+                "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                "Renewal date must be after "
+                "the contract start (validation rule CS_Renewal_After_Start)",
+                [],
+            )
+        record = prepare(self.store, job.sobject, values, existing)
+        if existing is None:
+            return self.store.insert(job.sobject, record), True
+        self.store.replace(existing["Id"], record)
+        return str(existing["Id"]), False
+
+    def results(self, job: IngestJob, kind: str) -> Response:
+        if job.state != "JobComplete":
+            return sf_error(
+                400,
+                "INVALIDJOBSTATE",
+                f"results are available when the job is JobComplete (it is {job.state})",
+            )
+        if kind == "successfulResults":
+            header, rows = ["sf__Id", "sf__Created", *job.columns], job.successes
+        elif kind == "failedResults":
+            header, rows = ["sf__Id", "sf__Error", *job.columns], job.failures
+        else:
+            header, rows = job.columns, []
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return Response(
+            200, out.getvalue().encode("utf-8"), {"Content-Type": "text/csv; charset=UTF-8"}
+        )
+
+
+def _typed(text: str, kind: str) -> Any:
+    if kind in ("double", "currency", "percent"):
+        try:
+            return float(text)
+        except ValueError:
+            return text  # prepare() reports the wrong type
+    if kind == "int":
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if kind == "boolean":
+        return {"true": True, "false": False}.get(text.lower(), text)
+    return text

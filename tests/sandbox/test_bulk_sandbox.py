@@ -1,0 +1,77 @@
+"""Bulk API 2.0 ingest in the sandbox, driven through simple-salesforce's bulk2 client."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from simple_salesforce import Salesforce
+
+from cs_sync.sandbox.server import Sandbox
+
+
+def _accounts(sf: Salesforce, n: int) -> list[str]:
+    return [r["Id"] for r in sf.query(f"SELECT Id FROM Account ORDER BY Id LIMIT {n}")["records"]]
+
+
+def test_update_job_lifecycle_and_results(sandbox: Sandbox, sf: Salesforce) -> None:
+    ids = _accounts(sf, 4)
+    sf.Account.update(ids[3], {"CS_Health_Reasons__c": "old reason", "CS_Health_Grade__c": "B"})
+    records = [
+        {"Id": ids[0], "CS_Health_Grade__c": "A", "CS_Health_Score__c": "91.5"},
+        {"Id": ids[1], "CS_Health_Grade__c": "E", "CS_Health_Score__c": "10"},
+        {"Id": ids[2], "CS_Health_Grade__c": "C", "CS_Health_Score__c": "lots"},
+        {"Id": ids[3], "CS_Health_Grade__c": "#N/A", "CS_Health_Score__c": ""},
+    ]
+    results = sf.bulk2.Account.update(records=records, wait=0.05)
+    assert results[0]["numberRecordsProcessed"] == 4
+    assert results[0]["numberRecordsFailed"] == 2
+    assert results[0]["job_id"].startswith("750")
+    failed = list(
+        csv.DictReader(io.StringIO(sf.bulk2.Account.get_failed_records(results[0]["job_id"])))
+    )
+    assert [(r["sf__Id"], r["sf__Error"].split(":")[0]) for r in failed] == [
+        (ids[1], "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"),
+        (ids[2], "INVALID_TYPE_ON_FIELD_IN_RECORD"),
+    ]
+    succeeded = list(
+        csv.DictReader(io.StringIO(sf.bulk2.Account.get_successful_records(results[0]["job_id"])))
+    )
+    assert [(r["sf__Id"], r["sf__Created"]) for r in succeeded] == [
+        (ids[0], "false"),
+        (ids[3], "false"),
+    ]
+    assert sf.Account.get(ids[0])["CS_Health_Score__c"] == 91.5
+    fourth = sf.Account.get(ids[3])
+    assert fourth["CS_Health_Grade__c"] is None  # #N/A cleared it
+    assert fourth["CS_Health_Reasons__c"] == "old reason"  # not in the job: unchanged
+
+
+def test_upsert_job_by_external_id(sandbox: Sandbox, sf: Salesforce) -> None:
+    owner = sf.query("SELECT Id FROM User WHERE IsActive = true LIMIT 1")["records"][0]["Id"]
+    rows = [
+        {"CS_Sync_Key__c": f"cs-sync:bulk:{i}", "Subject": f"s{i}", "OwnerId": owner}
+        for i in range(3)
+    ]
+    first = sf.bulk2.Task.upsert(records=rows, external_id_field="CS_Sync_Key__c", wait=0.05)
+    again = sf.bulk2.Task.upsert(records=rows, external_id_field="CS_Sync_Key__c", wait=0.05)
+    assert first[0]["numberRecordsFailed"] == again[0]["numberRecordsFailed"] == 0
+    created = list(
+        csv.DictReader(io.StringIO(sf.bulk2.Task.get_successful_records(again[0]["job_id"])))
+    )
+    assert {r["sf__Created"] for r in created} == {"false"}
+    assert (
+        sf.query("SELECT Id FROM Task WHERE CS_Sync_Key__c LIKE 'cs-sync:bulk:%'")["totalSize"] == 3
+    )
+
+
+def test_locked_rows_fail_in_the_results(sandbox: Sandbox, sf: Salesforce) -> None:
+    ids = _accounts(sf, 3)
+    sandbox.faults.set(lock_ids=[ids[1]])
+    results = sf.bulk2.Account.update(
+        records=[{"Id": i, "CS_Health_Grade__c": "B"} for i in ids], wait=0.05
+    )
+    failed = list(
+        csv.DictReader(io.StringIO(sf.bulk2.Account.get_failed_records(results[0]["job_id"])))
+    )
+    assert [r["sf__Error"].split(":")[0] for r in failed] == ["UNABLE_TO_LOCK_ROW"]
