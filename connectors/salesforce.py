@@ -48,6 +48,9 @@ T = TypeVar("T")
 COLLECTION_SIZE = 200
 LOCK_RETRIES = 3
 TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"}
+TASK_FIELDS = frozenset(
+    {"Subject", "Description", "OwnerId", "WhatId", "WhoId", "ActivityDate", "Status", "Priority"}
+)
 
 
 @dataclass
@@ -258,9 +261,28 @@ class SalesforceClient:
 
     # ------------------------------------------------------------ writes
 
+    def allowed_fields(self, sobject: str) -> frozenset[str]:
+        """What cs-sync may write: the configured Account allowlist; Task's standard fields and
+        the key field. Nothing else, on any object."""
+        if sobject == "Account":
+            return frozenset(self.config.write_allowlist)
+        if sobject == "Task":
+            return TASK_FIELDS | {self.config.fields.task_key}
+        return frozenset()
+
+    def _guard(self, sobject: str, records: list[dict[str, Any]]) -> None:
+        allowed = self.allowed_fields(sobject) | {"Id", "id", "attributes"}
+        outside = sorted({name for record in records for name in record} - allowed)
+        if outside:
+            raise SetupError(
+                f"cs-sync refused to write {sobject} field(s) {', '.join(outside)}: "
+                "not in its write allowlist (salesforce.write_allowlist)"
+            )
+
     def update(self, sobject: str, changes: dict[str, dict[str, Any]]) -> WriteReport:
         """Update only the given fields of the given records (id → {field: value}).
         sObject Collections (200 a call) up to the bulk threshold, one Bulk API 2.0 job above."""
+        self._guard(sobject, list(changes.values()))
         if len(changes) > self.config.bulk_threshold:
             rows = [{"Id": record_id, **values} for record_id, values in changes.items()]
             return self._bulk("update", sobject, rows, f"updating {sobject} (Bulk API)", None)
@@ -274,6 +296,7 @@ class SalesforceClient:
 
     def upsert(self, sobject: str, key_field: str, records: list[dict[str, Any]]) -> WriteReport:
         """Create or update by an external-id field, so a rerun never makes a second copy."""
+        self._guard(sobject, records)
         if len(records) > self.config.bulk_threshold:
             return self._bulk(
                 "upsert", sobject, records, f"upserting {sobject} (Bulk API)", key_field

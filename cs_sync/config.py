@@ -83,9 +83,20 @@ class SalesforceFields:
     override_expiry: str = "CS_Override_Expiry__c"
     task_key: str = "CS_Sync_Key__c"
 
-    def written(self) -> tuple[str, ...]:
-        """The Account fields cs-sync owns; it writes these and nothing else."""
-        return (self.score, self.grade, self.trend, self.reasons)
+    def owned(self) -> tuple[str, ...]:
+        """The Account fields cs-sync owns and may write (the default write allowlist)."""
+        return (
+            self.score,
+            self.grade,
+            self.trend,
+            self.reasons,
+            self.phase,
+            self.phase_delayed,
+            self.renewal_strategy,
+            self.next_action,
+            self.next_action_date,
+            self.last_synced,
+        )
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,7 @@ class SalesforceConfig:
     api_reserve_share: float
     fields: SalesforceFields
     bulk_threshold: int = 2000
+    write_allowlist: tuple[str, ...] = ()  # Account fields cs-sync may write
 
 
 @dataclass(frozen=True)
@@ -330,6 +342,25 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
         }
     )
     fields_reader.finish()
+    allowlist_raw = reader.get(
+        "write_allowlist", (list,), None, "a list of Account field API names"
+    )
+    allowlist = (
+        tuple(str(v) for v in allowlist_raw) if allowlist_raw is not None else fields.owned()
+    )
+    for name in allowlist:
+        if not _FIELD_NAME.match(name):
+            reader.problems.append(f"salesforce.write_allowlist: {name!r} is not a field API name")
+    missing = [
+        name
+        for name in (fields.score, fields.grade, fields.trend, fields.reasons)
+        if name not in allowlist
+    ]
+    if missing:
+        reader.problems.append(
+            "salesforce.write_allowlist: cs-sync cannot do its job without "
+            f"writing {', '.join(missing)}; add them"
+        )
     return SalesforceConfig(
         instance_url=str(instance_url or "").rstrip("/"),
         api_version=str(version),
@@ -346,6 +377,7 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
         timeout_s=float(timeout),
         api_reserve_share=float(reserve),
         bulk_threshold=int(bulk_threshold),
+        write_allowlist=allowlist,
         fields=fields,
     )
 

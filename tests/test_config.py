@@ -166,3 +166,19 @@ def test_jwt_needs_consumer_key_and_private_key(tmp_path: Path) -> None:
     found = "\n".join(problems(tmp_path, text))
     assert "salesforce.consumer_key: missing" in found
     assert "salesforce.private_key: missing; set private_key_env" in found
+
+
+def test_write_allowlist_defaults_to_what_cs_sync_owns(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert "CS_Health_Grade__c" in config.salesforce.write_allowlist
+    assert "CS_Override_Grade__c" not in config.salesforce.write_allowlist
+    found = "\n".join(
+        problems(
+            tmp_path,
+            MINIMAL.replace("[usage]", "[usage]\n").replace(
+                'security_token_env = "CS_SYNC_SF_TOKEN"',
+                'security_token_env = "CS_SYNC_SF_TOKEN"\nwrite_allowlist = ["CS_Health_Score__c"]',
+            ),
+        )
+    )
+    assert "cannot do its job without writing CS_Health_Grade__c" in found

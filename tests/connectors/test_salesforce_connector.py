@@ -29,6 +29,7 @@ CONFIG = SalesforceConfig(
     account_filter="",
     query_batch_size=2000,
     api_reserve_share=0.2,
+    write_allowlist=SalesforceFields().owned(),
     consumer_key=None,
     private_key=None,
     timeout_s=5,
@@ -348,3 +349,16 @@ def test_budget_reserve_stops_before_the_call() -> None:
     with pytest.raises(BudgetExhausted, match=r"3000 of the org's 15000 .* 3000 \(20%\)"):
         list(sf_client.query("SELECT Id FROM Account", "Accounts"))
     assert len(responses.calls) == 2
+
+
+@responses.activate
+def test_fields_outside_the_allowlist_are_never_sent() -> None:
+    with pytest.raises(SetupError, match=r"refused to write Account field\(s\) AnnualRevenue"):
+        client().update(
+            "Account", {"001000000000001AAA": {"AnnualRevenue": 1, "CS_Health_Grade__c": "A"}}
+        )
+    with pytest.raises(SetupError, match="refused to write Contact"):
+        client().update("Contact", {"003000000000001AAA": {"LastName": "x"}})
+    with pytest.raises(SetupError, match="IsClosed"):
+        client().upsert("Task", "CS_Sync_Key__c", [{"CS_Sync_Key__c": "k", "IsClosed": True}])
+    assert len(responses.calls) == 0
