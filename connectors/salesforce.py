@@ -12,6 +12,7 @@ import csv
 import io
 import logging
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -46,6 +47,7 @@ from cs_sync.errors import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 COLLECTION_SIZE = 200
+BULK_QUERY_PAGE = 50_000
 LOCK_RETRIES = 3
 TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"}
 TASK_FIELDS = frozenset(
@@ -188,6 +190,7 @@ class SalesforceClient:
         self.wait_max_s = wait_max_s
         self.retries = 0
         self.bulk_poll_s = 1.0  # first wait before polling a Bulk job (then it backs off)
+        self._describes: dict[str, dict[str, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------ the call boundary
 
@@ -222,9 +225,17 @@ class SalesforceClient:
     # ------------------------------------------------------------ reads
 
     def query(self, soql: str, what: str) -> Iterator[dict[str, Any]]:
-        """All records of a query, page by page (query, then queryMore)."""
+        """All records of a query: REST pages of up to 2,000 (query, then queryMore); when the
+        first page reports more than salesforce.bulk_query_threshold records, the rest comes
+        from one Bulk API 2.0 query job instead (far fewer calls for big objects)."""
         headers = {"Sforce-Query-Options": f"batchSize={self.config.query_batch_size}"}
         page = self.call(f"reading {what}", lambda sf: sf.query(soql, headers=headers))
+        if (
+            not page.get("done", True)
+            and page.get("totalSize", 0) > self.config.bulk_query_threshold
+        ):
+            yield from self._bulk_query(soql, what)
+            return
         while True:
             yield from page["records"]
             next_url = page.get("nextRecordsUrl")
@@ -236,6 +247,55 @@ class SalesforceClient:
                     url, identifier_is_url=True, headers=headers
                 ),
             )
+
+    def _bulk_query(self, soql: str, what: str) -> Iterator[dict[str, Any]]:
+        match = re.search(r"\bFROM\s+(\w+)", soql, re.IGNORECASE)
+        if match is None:
+            raise CsSyncError(f"cannot tell the object of the query for {what}")
+        sobject = match.group(1)
+        pages = self.call(
+            f"reading {what} (Bulk API)",
+            lambda sf: list(
+                getattr(sf.bulk2, sobject).query(
+                    soql, max_records=BULK_QUERY_PAGE, wait=self.bulk_poll_s
+                )
+            ),
+        )
+        types: dict[str, str] | None = None
+        for page in pages:
+            reader = csv.DictReader(io.StringIO(page))
+            if types is None:
+                types = self._column_types(sobject, list(reader.fieldnames or []))
+            for row in reader:
+                yield _record_from_csv(row, types)
+
+    def _column_types(self, sobject: str, columns: list[str]) -> dict[str, str]:
+        """Field types of CSV columns such as Name or Owner.IsActive, from describe (cached)."""
+        types = {}
+        for column in columns:
+            current = sobject
+            *relationships, name = column.split(".")
+            for relationship in relationships:
+                fields = self._describe_fields(current)
+                ref = next(
+                    (
+                        f
+                        for f in fields.values()
+                        if (f.get("relationshipName") or "").lower() == relationship.lower()
+                    ),
+                    None,
+                )
+                current = ref["referenceTo"][0] if ref and ref.get("referenceTo") else current
+            found = self._describe_fields(current).get(name.lower())
+            types[column] = found["type"] if found else "string"
+        return types
+
+    def _describe_fields(self, sobject: str) -> dict[str, dict[str, Any]]:
+        if sobject not in self._describes:
+            self._describes[sobject] = {
+                f["name"].lower(): f for f in self.describe(sobject)["fields"]
+            }
+        return self._describes[sobject]
 
     def limits(self) -> dict[str, Any]:
         limits = dict(self.call("reading API limits", lambda sf: sf.limits()))
@@ -452,6 +512,30 @@ def _bulk_cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _record_from_csv(row: dict[str, str], types: dict[str, str]) -> dict[str, Any]:
+    """A Bulk query CSV row shaped like a REST record: typed values, parents nested."""
+    record: dict[str, Any] = {}
+    for column, text in row.items():
+        kind = types.get(column, "string")
+        value: Any
+        if text == "":
+            value = None
+        elif kind == "boolean":
+            value = text.lower() == "true"
+        elif kind in ("double", "currency", "percent"):
+            value = float(text)
+        elif kind == "int":
+            value = int(float(text))
+        else:
+            value = text
+        *relationships, name = column.split(".")
+        target = record
+        for relationship in relationships:
+            target = target.setdefault(relationship, {})
+        target[name] = value
+    return record
 
 
 def _csv_rows(text: str) -> list[dict[str, str]]:

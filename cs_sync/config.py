@@ -117,6 +117,7 @@ class SalesforceConfig:
     api_reserve_share: float
     fields: SalesforceFields
     bulk_threshold: int = 2000
+    bulk_query_threshold: int = 10000
     write_allowlist: tuple[str, ...] = ()  # Account fields cs-sync may write
 
 
@@ -333,6 +334,7 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
     timeout = reader.number("timeout_s", 120, 1, 600)
     reserve = reader.number("api_reserve_share", 0.2, 0, 0.9)
     bulk_threshold = reader.number("bulk_threshold", 2000, 1)
+    bulk_query_threshold = reader.number("bulk_query_threshold", 10000, 1)
     fields_reader = reader.sub("fields")
     defaults = SalesforceFields()
     fields = SalesforceFields(
@@ -377,6 +379,7 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
         timeout_s=float(timeout),
         api_reserve_share=float(reserve),
         bulk_threshold=int(bulk_threshold),
+        bulk_query_threshold=int(bulk_query_threshold),
         write_allowlist=allowlist,
         fields=fields,
     )

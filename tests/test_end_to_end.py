@@ -430,3 +430,28 @@ def test_bulk_api_above_the_threshold(
     sandbox.faults.set(validation_error_ids=[])
     code, again = run_json(capsys, "run", "--config", str(folder.config_path))
     assert code == 0 and again["accounts_changed"] == 1 and again["tasks_created"] == 0
+
+
+def test_bulk_query_reads_the_same_as_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = prepare_demo(tmp_path / "demo", 250, AS_OF)
+    config = str(folder.config_path)
+    with Sandbox(folder.database, port=folder.port) as sandbox:
+        code, first = run_json(capsys, "run", "--config", config)  # REST pages
+        assert code == 0 and first["fields_written"] > 0
+        text = folder.config_path.read_text("utf-8")
+        folder.config_path.write_text(
+            text.replace(
+                "account_filter =",
+                "query_batch_size = 200\nbulk_query_threshold = 100\naccount_filter =",
+            ),
+            encoding="utf-8",
+        )
+        code, second = run_json(capsys, "run", "--config", config)  # one Bulk query job
+        assert len(sandbox.salesforce.bulk.query_jobs) == 1
+    assert code == 0 and second["errors"] == []
+    assert second["accounts_read"] == first["accounts_read"] > 200
+    # The same values came back, typed the same: nothing to write, no task to add.
+    assert (second["fields_written"], second["tasks_created"]) == (0, 0)
+    assert second["grade_counts"] == first["grade_counts"]

@@ -1,8 +1,11 @@
-"""Bulk API 2.0 ingest jobs for the sandbox, with the documented lifecycle and CSV rules.
+"""Bulk API 2.0 jobs for the sandbox, with the documented lifecycle and CSV rules.
 
-Open → (PUT batches) → UploadComplete → InProgress → JobComplete; results as CSV from
+Ingest: Open → (PUT batches) → UploadComplete → InProgress → JobComplete; results as CSV from
 successfulResults/, failedResults/ and unprocessedrecords/. An empty cell leaves a field
-unchanged and `#N/A` sets it to null. Jobs live in memory while the sandbox runs.
+unchanged and `#N/A` sets it to null.
+Query: UploadComplete → InProgress → JobComplete; results/ pages of CSV with the
+Sforce-Locator and Sforce-NumberOfRecords headers. No subqueries, no aggregates.
+Jobs live in memory while the sandbox runs.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import csv
 import io
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cs_sync.sandbox import soql
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response, sf_error
 from cs_sync.sandbox.records import RecordError, prepare
@@ -56,12 +61,99 @@ class IngestJob:
         }
 
 
+@dataclass
+class QueryJob:
+    id: str
+    sobject: str
+    operation: str
+    query: soql.Query
+    created: str
+    state: str = "UploadComplete"
+    rows: list[list[str]] = field(default_factory=list)
+
+    def info(self, version: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "operation": self.operation,
+            "object": self.sobject,
+            "createdDate": self.created,
+            "state": self.state,
+            "concurrencyMode": "Parallel",
+            "contentType": "CSV",
+            "apiVersion": float(version),
+            "lineEnding": "LF",
+            "columnDelimiter": "COMMA",
+            "numberRecordsProcessed": len(self.rows) if self.state == "JobComplete" else 0,
+        }
+
+
+QueryRunner = Callable[[soql.Query, str], list[dict[str, Any]]]
+
+
 class BulkIngestApi:
-    def __init__(self, store: OrgStore, faults: Faults) -> None:
+    def __init__(self, store: OrgStore, faults: Faults, run_query: QueryRunner) -> None:
         self.store = store
         self.faults = faults
         self.jobs: dict[str, IngestJob] = {}
+        self.query_jobs: dict[str, QueryJob] = {}
+        self.run_query = run_query
         self.lock = threading.Lock()
+
+    # ------------------------------------------------------------ query jobs
+
+    def route_query(self, request: Request, version: str, parts: list[str]) -> Response:
+        """parts: what follows /jobs/query."""
+        if not parts and request.method == "POST":
+            body = request.json() or {}
+            if body.get("operation") not in ("query", "queryAll"):
+                return sf_error(
+                    400, "INVALIDJOB", "InvalidJob : operation must be query or queryAll"
+                )
+            parsed = soql.parse(str(body.get("query", "")), self.store.schema)
+            job = QueryJob(
+                id=self.store.new_id("AsyncApexJob"),
+                sobject=parsed.sobject,
+                operation=str(body["operation"]),
+                query=parsed,
+                created=now_stamp(),
+            )
+            with self.lock:
+                self.query_jobs[job.id] = job
+            return Response.of_json(200, job.info(version))
+        with self.lock:
+            job = self.query_jobs.get(parts[0]) if parts else None
+        if job is None:
+            return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        if parts[1:] == [] and request.method == "GET":
+            if job.state == "UploadComplete":
+                job.rows = [
+                    _flat(record, job.query) for record in self.run_query(job.query, version)
+                ]
+                job.state = "InProgress"
+            elif job.state == "InProgress":
+                job.state = "JobComplete"
+            return Response.of_json(200, job.info(version))
+        if parts[1:] == ["results"] and request.method == "GET":
+            if job.state != "JobComplete":
+                return sf_error(400, "INVALIDJOBSTATE", f"job {job.id} is {job.state}")
+            size = int(request.param("maxRecords") or 50000)
+            start = int(request.param("locator") or 0)
+            page = job.rows[start : start + size]
+            following = start + size if start + size < len(job.rows) else None
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow([".".join(p.parts) for p in job.query.fields])
+            writer.writerows(page)
+            return Response(
+                200,
+                out.getvalue().encode("utf-8"),
+                {
+                    "Content-Type": "text/csv; charset=UTF-8",
+                    "Sforce-Locator": str(following) if following is not None else "null",
+                    "Sforce-NumberOfRecords": str(len(page)),
+                },
+            )
+        return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
 
     def route(self, request: Request, version: str, parts: list[str]) -> Response:
         """parts: what follows /jobs/ingest."""
@@ -254,6 +346,22 @@ class BulkIngestApi:
         return Response(
             200, out.getvalue().encode("utf-8"), {"Content-Type": "text/csv; charset=UTF-8"}
         )
+
+
+def _flat(record: dict[str, Any], query: soql.Query) -> list[str]:
+    """One CSV row: parent fields by dotted path; null is an empty cell, booleans lower case."""
+    cells = []
+    for path in query.fields:
+        value: Any = record
+        for part in path.parts:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is None:
+            cells.append("")
+        elif isinstance(value, bool):
+            cells.append("true" if value else "false")
+        else:
+            cells.append(str(value))
+    return cells
 
 
 def _typed(text: str, kind: str) -> Any:

@@ -37,7 +37,7 @@ class SalesforceApi:
         self.store = store
         self.faults = faults
         self.cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}
-        self.bulk = BulkIngestApi(store, faults)
+        self.bulk = BulkIngestApi(store, faults, self._run)
         self.cursor_lock = threading.Lock()
 
     # ------------------------------------------------------------ dispatch
@@ -104,6 +104,8 @@ class SalesforceApi:
             return self.collections(request, version, parts[2:])
         if head == "jobs" and len(parts) >= 2 and parts[1] == "ingest":
             return self.bulk.route(request, version, parts[2:])
+        if head == "jobs" and len(parts) >= 2 and parts[1] == "query":
+            return self.bulk.route_query(request, version, parts[2:])
         if head == "tooling" and parts[1:3] == ["sobjects", "CustomField"] and method == "POST":
             return self.create_custom_field(request)
         return sf_error(404, "NOT_FOUND", "The requested resource does not exist")

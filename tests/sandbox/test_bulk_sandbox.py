@@ -75,3 +75,20 @@ def test_locked_rows_fail_in_the_results(sandbox: Sandbox, sf: Salesforce) -> No
         csv.DictReader(io.StringIO(sf.bulk2.Account.get_failed_records(results[0]["job_id"])))
     )
     assert [r["sf__Error"].split(":")[0] for r in failed] == ["UNABLE_TO_LOCK_ROW"]
+
+
+def test_query_job_pages_csv_with_locators(sandbox: Sandbox, sf: Salesforce) -> None:
+    total = sf.query("SELECT Id FROM Opportunity")["totalSize"]
+    pages = list(
+        sf.bulk2.Opportunity.query(
+            "SELECT Id, Amount, IsWon, Account.Name FROM Opportunity ORDER BY Id",
+            max_records=50,
+            wait=0.05,
+        )
+    )
+    rows = [row for page in pages for row in csv.DictReader(io.StringIO(page))]
+    assert len(pages) == -(-total // 50) and len(rows) == total
+    assert set(rows[0]) == {"Id", "Amount", "IsWon", "Account.Name"}
+    assert {r["IsWon"] for r in rows} <= {"true", "false"}
+    rest = sf.query_all("SELECT Id FROM Opportunity ORDER BY Id")["records"]
+    assert [r["Id"] for r in rows] == [r["Id"] for r in rest]
