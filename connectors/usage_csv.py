@@ -83,7 +83,8 @@ def read_usage_csv(path: Path, as_of: date, account_key: str, on_bad_rows: str) 
 
     keys = raw[KEY_COLUMN].str.strip()
     if account_key == "salesforce_id":
-        keys = keys.map(lambda v: try_to18(v) or "")
+        canonical = {key: try_to18(key) or "" for key in keys.unique()}  # once per account
+        keys = keys.map(canonical)
         for index in raw.index[keys == ""]:
             problems.append(
                 UsageProblem(

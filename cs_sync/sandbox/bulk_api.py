@@ -28,6 +28,24 @@ MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 OPERATIONS = ("insert", "update", "upsert")
 
 
+def _job_info(
+    job_id: str, operation: str, sobject: str, created: str, state: str, version: str
+) -> dict[str, Any]:
+    """The JobInfo fields ingest and query jobs share."""
+    return {
+        "id": job_id,
+        "operation": operation,
+        "object": sobject,
+        "createdDate": created,
+        "state": state,
+        "concurrencyMode": "Parallel",
+        "contentType": "CSV",
+        "apiVersion": float(version),
+        "lineEnding": "LF",
+        "columnDelimiter": "COMMA",
+    }
+
+
 @dataclass
 class IngestJob:
     id: str
@@ -40,20 +58,10 @@ class IngestJob:
     successes: list[dict[str, str]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
-    polls: int = 0
 
     def info(self, version: str) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "operation": self.operation,
-            "object": self.sobject,
-            "createdDate": self.created,
-            "state": self.state,
-            "concurrencyMode": "Parallel",
-            "contentType": "CSV",
-            "apiVersion": float(version),
-            "lineEnding": "LF",
-            "columnDelimiter": "COMMA",
+            **_job_info(self.id, self.operation, self.sobject, self.created, self.state, version),
             "externalIdFieldName": self.external_id,
             "contentUrl": f"services/data/v{version}/jobs/ingest/{self.id}/batches",
             "numberRecordsProcessed": len(self.successes) + len(self.failures),
@@ -73,16 +81,7 @@ class QueryJob:
 
     def info(self, version: str) -> dict[str, Any]:
         return {
-            "id": self.id,
-            "operation": self.operation,
-            "object": self.sobject,
-            "createdDate": self.created,
-            "state": self.state,
-            "concurrencyMode": "Parallel",
-            "contentType": "CSV",
-            "apiVersion": float(version),
-            "lineEnding": "LF",
-            "columnDelimiter": "COMMA",
+            **_job_info(self.id, self.operation, self.sobject, self.created, self.state, version),
             "numberRecordsProcessed": len(self.rows) if self.state == "JobComplete" else 0,
         }
 

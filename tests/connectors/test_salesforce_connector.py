@@ -37,6 +37,11 @@ CONFIG = SalesforceConfig(
 )
 
 
+def rest_error(code: str, message: str) -> list[dict[str, Any]]:
+    """A top-level REST error body, as documented: [{message, errorCode, fields}]."""
+    return [{"message": message, "errorCode": code, "fields": []}]
+
+
 def client(login: Any = None) -> SalesforceClient:
     sf = Salesforce(
         instance="acme.my.salesforce.com",
@@ -176,7 +181,7 @@ def test_server_errors_are_retried_then_succeed() -> None:
 def test_persistent_server_errors_give_up_with_a_connect_error() -> None:
     responses.get(
         f"{BASE}/limits/",
-        json=[{"message": "x", "errorCode": "SERVER_UNAVAILABLE", "fields": []}],
+        json=rest_error("SERVER_UNAVAILABLE", "x"),
         status=503,
     )
     with pytest.raises(ConnectError, match="gave up after 4 attempts"):
@@ -189,13 +194,7 @@ def test_daily_allowance_gone_is_not_retried() -> None:
     responses.get(
         f"{BASE}/limits/",
         status=403,
-        json=[
-            {
-                "message": "TotalRequests Limit exceeded.",
-                "errorCode": "REQUEST_LIMIT_EXCEEDED",
-                "fields": [],
-            }
-        ],
+        json=rest_error("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."),
     )
     with pytest.raises(BudgetExhausted, match="daily API allowance is used up"):
         client().limits()
@@ -207,13 +206,7 @@ def test_concurrent_limit_is_transient() -> None:
     responses.get(
         f"{BASE}/limits/",
         status=403,
-        json=[
-            {
-                "message": "ConcurrentPerOrgLongTxn Limit exceeded.",
-                "errorCode": "REQUEST_LIMIT_EXCEEDED",
-                "fields": [],
-            }
-        ],
+        json=rest_error("REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded."),
     )
     responses.get(f"{BASE}/limits/", json={"DailyApiRequests": {"Max": 1, "Remaining": 1}})
     assert client().limits()["DailyApiRequests"]["Max"] == 1
@@ -224,13 +217,7 @@ def test_expired_session_logs_in_again_once() -> None:
     responses.get(
         f"{BASE}/limits/",
         status=401,
-        json=[
-            {
-                "message": "Session expired or invalid",
-                "errorCode": "INVALID_SESSION_ID",
-                "fields": [],
-            }
-        ],
+        json=rest_error("INVALID_SESSION_ID", "Session expired or invalid"),
     )
     responses.get(f"{BASE}/limits/", json={"DailyApiRequests": {"Max": 1, "Remaining": 1}})
     logins = []
@@ -254,13 +241,7 @@ def test_expired_session_without_login_is_an_auth_error() -> None:
     responses.get(
         f"{BASE}/limits/",
         status=401,
-        json=[
-            {
-                "message": "Session expired or invalid",
-                "errorCode": "INVALID_SESSION_ID",
-                "fields": [],
-            }
-        ],
+        json=rest_error("INVALID_SESSION_ID", "Session expired or invalid"),
     )
     with pytest.raises(AuthError, match="session expired"):
         client().limits()
@@ -271,13 +252,9 @@ def test_missing_field_says_how_to_fix_it() -> None:
     responses.get(
         f"{BASE}/query/",
         status=400,
-        json=[
-            {
-                "message": "No such column 'CS_Health_Grade__c' on entity 'Account'.",
-                "errorCode": "INVALID_FIELD",
-                "fields": [],
-            }
-        ],
+        json=rest_error(
+            "INVALID_FIELD", "No such column 'CS_Health_Grade__c' on entity 'Account'."
+        ),
     )
     with pytest.raises(SetupError, match=r"CS_Health_Grade__c.*cs-sync setup salesforce"):
         list(client().query("SELECT CS_Health_Grade__c FROM Account", "Accounts"))
