@@ -119,6 +119,9 @@ class SalesforceConfig:
     bulk_threshold: int = 2000
     bulk_query_threshold: int = 10000
     write_allowlist: tuple[str, ...] = ()  # Account fields cs-sync may write
+    renewal_types: tuple[str, ...] = ("Renewal",)
+    expansion_types: tuple[str, ...] = ("Upsell", "Existing Business")
+    roles: tuple[tuple[str, tuple[str, ...]], ...] = ()  # stakeholder → contact role values
 
 
 @dataclass(frozen=True)
@@ -301,6 +304,24 @@ def _field_name(reader: _Reader, name: str, default: str) -> str:
     return str(value)
 
 
+DEFAULT_ROLES = (
+    ("economic_buyer", ("Economic Buyer", "Economic Decision Maker", "Decision Maker")),
+    ("champion", ("Champion",)),  # not a standard role value: usually added by the org
+    ("administrator", ("Technical Buyer",)),
+    ("end_user", ("Business User",)),
+)
+
+
+def _text_list(reader: _Reader, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = reader.get(name, (list,), None, "a list of strings")
+    if value is None:
+        return default
+    if not all(isinstance(item, str) and item for item in value):
+        reader.problems.append(f"{reader.key(name)}: expected a list of non-empty strings")
+        return default
+    return tuple(value)
+
+
 def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
     instance_url = reader.text("instance_url", _REQUIRED)
     if instance_url and not re.match(r"^https?://[^/\s]+/?$", instance_url):
@@ -344,6 +365,15 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
         }
     )
     fields_reader.finish()
+    opp_reader = reader.sub("opportunities")
+    renewal_types = _text_list(opp_reader, "renewal_types", ("Renewal",))
+    expansion_types = _text_list(opp_reader, "expansion_types", ("Upsell", "Existing Business"))
+    opp_reader.finish()
+    roles_reader = reader.sub("roles")
+    roles = tuple(
+        (name, _text_list(roles_reader, name, default)) for name, default in DEFAULT_ROLES
+    )
+    roles_reader.finish()
     allowlist_raw = reader.get(
         "write_allowlist", (list,), None, "a list of Account field API names"
     )
@@ -381,6 +411,9 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
         bulk_threshold=int(bulk_threshold),
         bulk_query_threshold=int(bulk_query_threshold),
         write_allowlist=allowlist,
+        renewal_types=renewal_types,
+        expansion_types=expansion_types,
+        roles=roles,
         fields=fields,
     )
 

@@ -23,7 +23,12 @@ from cs_sync.kpis import snapshot_kpis
 from cs_sync.plan import Plan, Problem, build_plan
 from cs_sync.sfid import try_to18
 from rules.calendar import last_complete_month
-from rules.features import build_features
+from rules.features import (
+    STAKEHOLDERS,
+    build_features,
+    renewal_features,
+    stakeholder_features,
+)
 from rules.health import score_health
 from rules.tasks import parse_key, tasks_to_close, wanted_tasks
 
@@ -36,6 +41,8 @@ class Extracted:
     accounts: pd.DataFrame
     usage: pd.DataFrame
     tasks: pd.DataFrame  # cs-sync Tasks read from Salesforce (see read_tasks)
+    opportunities: pd.DataFrame  # see read_opportunities
+    contact_roles: pd.DataFrame  # see read_contact_roles
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -207,6 +214,64 @@ def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.Data
     return pd.DataFrame(rows, columns=TASK_COLUMNS)
 
 
+def read_opportunities(client: SalesforceClient, config: Config) -> pd.DataFrame:
+    """Renewal and expansion opportunities (types from config), open and closed."""
+    types = (*config.salesforce.renewal_types, *config.salesforce.expansion_types)
+    query = soql(
+        "SELECT Id, AccountId, Type, StageName, CloseDate, Amount, IsClosed, IsWon "
+        "FROM Opportunity WHERE AccountId != null AND Type IN {types}",
+        types=types,
+    )
+    rows = [
+        {
+            "opportunity_id": r["Id"],
+            "account_id": try_to18(r["AccountId"]) or r["AccountId"],
+            "type": r.get("Type"),
+            "stage": r.get("StageName"),
+            "close_date": r.get("CloseDate"),
+            "amount": r.get("Amount"),
+            "is_closed": bool(r.get("IsClosed")),
+            "is_won": bool(r.get("IsWon")),
+        }
+        for r in client.query(query, "Opportunities")
+    ]
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "opportunity_id",
+            "account_id",
+            "type",
+            "stage",
+            "close_date",
+            "amount",
+            "is_closed",
+            "is_won",
+        ],
+    )
+
+
+def read_contact_roles(client: SalesforceClient, config: Config) -> pd.DataFrame:
+    """Contact roles whose value config maps to a stakeholder (Economic Buyer, Champion…)."""
+    values = sorted({v for _, mapped in config.salesforce.roles for v in mapped})
+    query = soql(
+        "SELECT ContactId, Role, Opportunity.AccountId FROM OpportunityContactRole "
+        "WHERE Role IN {values}",
+        values=values,
+    )
+    rows = []
+    for record in client.query(query, "contact roles"):
+        account = _nested(record, "Opportunity", "AccountId")
+        if account:
+            rows.append(
+                {
+                    "account_id": try_to18(account) or account,
+                    "contact_id": record.get("ContactId"),
+                    "role": record.get("Role"),
+                }
+            )
+    return pd.DataFrame(rows, columns=["account_id", "contact_id", "role"])
+
+
 def join_usage(
     accounts: pd.DataFrame, usage: pd.DataFrame, account_key: str, source: str, as_of: date
 ) -> tuple[pd.DataFrame, list[Problem]]:
@@ -255,7 +320,9 @@ def extract(client: SalesforceClient, config: Config, as_of: date) -> Extracted:
         accounts, usage_table.frame, config.usage.account_key, usage_table.source, as_of
     )
     tasks = read_tasks(client, config, as_of)
-    return Extracted(accounts, usage, tasks, problems + join_problems)
+    opportunities = read_opportunities(client, config)
+    contact_roles = read_contact_roles(client, config)
+    return Extracted(accounts, usage, tasks, opportunities, contact_roles, problems + join_problems)
 
 
 # ---------------------------------------------------------------- pure middle
@@ -263,6 +330,14 @@ def extract(client: SalesforceClient, config: Config, as_of: date) -> Extracted:
 
 def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
     features = build_features(extracted.accounts, extracted.usage, as_of)
+    features = features.join(
+        renewal_features(
+            extracted.accounts, extracted.opportunities, config.salesforce.renewal_types, as_of
+        )
+    )
+    features = features.join(
+        stakeholder_features(extracted.accounts, extracted.contact_roles, config.salesforce.roles)
+    )
     scored = score_health(features, config.health, as_of, config.language)
     wanted = wanted_tasks(scored, config.tasks, as_of, config.language)
     if config.tasks.max_per_run and len(wanted) > config.tasks.max_per_run:
@@ -355,6 +430,11 @@ def _dashboard_accounts(plan: Plan) -> pd.DataFrame:
         "active_ratio",
         "login_trend",
         "monthly_feature",
+        "renewal_stage",
+        "renewal_amount",
+        "renewal_close_date",
+        "last_renewal_won",
+        *STAKEHOLDERS,
     ]
     return plan.scored[columns].copy()
 

@@ -61,3 +61,43 @@ def _months_without(usage: pd.DataFrame, column: str, last: pd.Timestamp) -> pd.
     months = (last.year - latest_use.dt.year) * 12 + (last.month - latest_use.dt.month)
     accounts = usage["account_id"].unique()
     return months.reindex(accounts).fillna(MAX_MISSING_MONTHS).astype(float)
+
+
+STAKEHOLDERS = ("economic_buyer", "champion", "administrator", "end_user")
+
+
+def renewal_features(
+    accounts: pd.DataFrame, opportunities: pd.DataFrame, renewal_types: tuple[str, ...], as_of: date
+) -> pd.DataFrame:
+    """Per account: the next open renewal opportunity (stage, amount, close date) and whether
+    the last closed renewal was won. `opportunities`: account_id, type, stage, close_date,
+    amount, is_closed, is_won."""
+    out = pd.DataFrame(index=accounts["account_id"])
+    renewals = opportunities[opportunities["type"].isin(renewal_types)].copy()
+    renewals["close_date"] = pd.to_datetime(renewals["close_date"])
+    upcoming = renewals[~renewals["is_closed"].astype(bool)].sort_values("close_date")
+    upcoming = upcoming.drop_duplicates("account_id").set_index("account_id")
+    out["renewal_stage"] = upcoming["stage"].reindex(out.index)
+    out["renewal_amount"] = upcoming["amount"].reindex(out.index)
+    out["renewal_close_date"] = upcoming["close_date"].reindex(out.index).dt.date
+    closed = renewals[
+        renewals["is_closed"].astype(bool) & (renewals["close_date"] <= pd.Timestamp(as_of))
+    ]
+    last = closed.sort_values("close_date").drop_duplicates("account_id", keep="last")
+    out["last_renewal_won"] = last.set_index("account_id")["is_won"].reindex(out.index)
+    return out
+
+
+def stakeholder_features(
+    accounts: pd.DataFrame,
+    contact_roles: pd.DataFrame,
+    roles: tuple[tuple[str, tuple[str, ...]], ...],
+) -> pd.DataFrame:
+    """Per account: how many distinct contacts hold each stakeholder role (mapped from the
+    org's contact role values by config). `contact_roles`: account_id, contact_id, role."""
+    out = pd.DataFrame(index=accounts["account_id"])
+    for stakeholder, values in roles:
+        holders = contact_roles[contact_roles["role"].isin(values)]
+        counts = holders.groupby("account_id")["contact_id"].nunique()
+        out[stakeholder] = counts.reindex(out.index).fillna(0).astype(int)
+    return out

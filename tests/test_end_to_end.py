@@ -241,12 +241,13 @@ def test_allowance_running_out_mid_run_keeps_finished_batches(
         encoding="utf-8",
     )
     with Sandbox(folder.database, port=folder.port) as sandbox:
-        # limits + accounts + tasks + the first batch of 200 updates, then nothing is left
-        sandbox.faults.set(daily_api_max=4)
+        # limits, accounts, tasks, opportunities, contact roles and the first batch of 200
+        # updates; then nothing is left
+        sandbox.faults.set(daily_api_max=6)
         code, stopped = run_json(capsys, "run", "--config", str(folder.config_path))
         assert code == 4 and stopped["status"] == "failed"
         assert stopped["errors"][-1]["kind"] == "api_budget"
-        assert "0 of the org's 4 daily API calls are left" in stopped["errors"][-1]["message"]
+        assert "0 of the org's 6 daily API calls are left" in stopped["errors"][-1]["message"]
         assert (stopped["accounts_changed"], stopped["fields_written"]) == (200, 800)
         assert stopped["tasks_created"] == 0
         sandbox.faults.set(daily_api_max=15000)
@@ -316,8 +317,8 @@ def test_jwt_bearer_login(
     sandbox.faults.set(expire_sessions_after=3)
     code, again = run_json(capsys, "run", "--config", str(folder.config_path))
     assert code == 0 and again["fields_written"] == 0
-    # login, limits, accounts (401), login again, accounts, tasks
-    assert again["salesforce_api_calls"] == 6
+    # login, limits, accounts (401), login again, accounts, tasks, opportunities, contact roles
+    assert again["salesforce_api_calls"] == 8
 
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     (tmp_path / "server.key").write_text(
@@ -354,7 +355,7 @@ def test_a_permanent_record_error_is_reported_once_and_the_rest_written(
         }
     ]
     assert result["accounts_changed"] == result["accounts_read"] - 1
-    assert sandbox.requests_served - served_before == result["salesforce_api_calls"] == 6
+    assert sandbox.requests_served - served_before == result["salesforce_api_calls"] == 8
     sandbox.faults.set(validation_error_ids=[])
     code, again = run_json(capsys, "run", "--config", str(folder.config_path))
     assert code == 0 and again["accounts_changed"] == 1
@@ -440,6 +441,8 @@ def test_bulk_query_reads_the_same_as_rest(
     with Sandbox(folder.database, port=folder.port) as sandbox:
         code, first = run_json(capsys, "run", "--config", config)  # REST pages
         assert code == 0 and first["fields_written"] > 0
+        table = folder.workdir / "dashboard" / "accounts.csv"
+        rest_table = table.read_text("utf-8")
         text = folder.config_path.read_text("utf-8")
         folder.config_path.write_text(
             text.replace(
@@ -449,7 +452,9 @@ def test_bulk_query_reads_the_same_as_rest(
             encoding="utf-8",
         )
         code, second = run_json(capsys, "run", "--config", config)  # one Bulk query job
-        assert len(sandbox.salesforce.bulk.query_jobs) == 1
+        # accounts, opportunities and contact roles each came in one query job
+        assert len(sandbox.salesforce.bulk.query_jobs) == 3
+        assert table.read_text("utf-8") == rest_table  # renewal and stakeholder columns too
     assert code == 0 and second["errors"] == []
     assert second["accounts_read"] == first["accounts_read"] > 200
     # The same values came back, typed the same: nothing to write, no task to add.

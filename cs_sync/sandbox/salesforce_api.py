@@ -305,7 +305,9 @@ class SalesforceApi:
         schema = self.store.schema
         for path in query.fields:
             if len(path.parts) == 1:
-                out[path.parts[0]] = row.get(path.parts[0])
+                out[path.parts[0]] = _json_value(
+                    row.get(path.parts[0]), query.sobject, path.parts[0], schema
+                )
                 continue
             target = out
             current: dict[str, Any] | None = row
@@ -325,7 +327,8 @@ class SalesforceApi:
                     target[relationship] = nested
                 target = nested
             else:
-                target[path.parts[-1]] = current.get(path.parts[-1]) if current else None
+                value = current.get(path.parts[-1]) if current else None
+                target[path.parts[-1]] = _json_value(value, sobjects[-1], path.parts[-1], schema)
         return out
 
     # ------------------------------------------------------------ sobjects
@@ -556,6 +559,15 @@ class SalesforceApi:
         return Response.of_json(
             201, {"id": field_id, "success": True, "errors": [], "warnings": [], "infos": []}
         )
+
+
+def _json_value(value: Any, sobject: str, name: str, schema: Any) -> Any:
+    """As Salesforce's JSON has it: double, currency and percent fields are always floats."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        definition = schema.lookup_field(sobject, name)
+        if definition is not None and definition.type in ("double", "currency", "percent"):
+            return float(value)
+    return value
 
 
 class _RolledBack(Exception):

@@ -114,3 +114,91 @@ def test_active_ratio_is_capped_and_zero_seats_is_missing() -> None:
 )
 def test_business_days(start: date, days: int, expected: date) -> None:
     assert add_business_days(start, days) == expected
+
+
+def test_renewal_features() -> None:
+    from rules.features import renewal_features
+
+    accounts = pd.DataFrame({"account_id": ["a", "b", "c"]})
+    opps = pd.DataFrame(
+        [
+            # a: won last year, next renewal open in Proposal; an older open one counts first
+            {
+                "account_id": "a",
+                "type": "Renewal",
+                "stage": "Closed Won",
+                "close_date": "2025-12-01",
+                "amount": 100.0,
+                "is_closed": True,
+                "is_won": True,
+            },
+            {
+                "account_id": "a",
+                "type": "Renewal",
+                "stage": "Proposal",
+                "close_date": "2026-12-01",
+                "amount": 120.0,
+                "is_closed": False,
+                "is_won": False,
+            },
+            {
+                "account_id": "a",
+                "type": "Renewal",
+                "stage": "Prospecting",
+                "close_date": "2027-12-01",
+                "amount": 130.0,
+                "is_closed": False,
+                "is_won": False,
+            },
+            # b: lost its last renewal, an upsell is not a renewal
+            {
+                "account_id": "b",
+                "type": "Renewal",
+                "stage": "Closed Lost",
+                "close_date": "2026-10-01",
+                "amount": 50.0,
+                "is_closed": True,
+                "is_won": False,
+            },
+            {
+                "account_id": "b",
+                "type": "Upsell",
+                "stage": "Proposal",
+                "close_date": "2026-12-01",
+                "amount": 10.0,
+                "is_closed": False,
+                "is_won": False,
+            },
+        ]
+    )
+    out = renewal_features(accounts, opps, ("Renewal",), AS_OF)
+    assert out.loc["a", "renewal_stage"] == "Proposal"
+    assert out.loc["a", "renewal_amount"] == 120.0
+    assert out.loc["a", "renewal_close_date"] == date(2026, 12, 1)
+    assert bool(out.loc["a", "last_renewal_won"]) is True
+    assert pd.isna(out.loc["b", "renewal_stage"])
+    assert bool(out.loc["b", "last_renewal_won"]) is False
+    assert out.loc["c"].isna().all()
+
+
+def test_stakeholders_are_mapped_from_role_values() -> None:
+    from rules.features import stakeholder_features
+
+    accounts = pd.DataFrame({"account_id": ["a", "b"]})
+    roles = pd.DataFrame(
+        [
+            {"account_id": "a", "contact_id": "003A", "role": "Decision Maker"},
+            {"account_id": "a", "contact_id": "003A", "role": "Economic Buyer"},  # same person
+            {"account_id": "a", "contact_id": "003B", "role": "Business User"},
+            {"account_id": "a", "contact_id": "003C", "role": "Business User"},
+            {"account_id": "b", "contact_id": "003D", "role": "Champion"},
+        ]
+    )
+    mapping = (
+        ("economic_buyer", ("Economic Buyer", "Decision Maker")),
+        ("champion", ("Champion",)),
+        ("end_user", ("Business User",)),
+    )
+    out = stakeholder_features(accounts, roles, mapping)
+    assert out.loc["a"].tolist() == [1, 0, 2]
+    assert out.loc["b"].tolist() == [0, 1, 0]
