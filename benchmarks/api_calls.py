@@ -2,9 +2,9 @@
 the floor and beside a naive integration that updates one account per call.
 
 The floor (shared reference/salesforce.md): ceil(records / 2,000) calls per object read with
-REST, and ceil(changed / 200) per object written, or one Bulk API 2.0 job; plus the login and
-the /limits reading. The naive figure is counted, not run: one REST update per changed account
-and one create per task, after the same reads.
+REST, and ceil(changed / 200) per object written, or one Bulk API 2.0 job counted as one call;
+plus the login and the /limits reading. The naive figure is counted, not run: the same reads,
+then one REST update per changed account and one create per task.
 
     .venv/bin/python benchmarks/api_calls.py --accounts 100000
 """
@@ -26,16 +26,14 @@ from cs_sync.sandbox.server import Sandbox
 AS_OF = date(2026, 11, 24)
 
 
-def floor_calls(
-    accounts: int, open_tasks: int, changed: int, tasks: int, bulk_threshold: int
-) -> int:
+def floor_calls(reads: list[int], changed: int, tasks: int, bulk_threshold: int) -> int:
     def writes(count: int) -> int:
         if count == 0:
             return 0
         return 1 if count > bulk_threshold else math.ceil(count / 200)
 
-    reads = math.ceil(max(accounts, 1) / 2000) + math.ceil(max(open_tasks, 1) / 2000)
-    return 2 + reads + writes(changed) + writes(tasks)  # 2: login and /limits
+    pages = sum(math.ceil(max(count, 1) / 2000) for count in reads)
+    return 2 + pages + writes(changed) + writes(tasks)  # 2: login and /limits
 
 
 def main() -> None:
@@ -47,8 +45,11 @@ def main() -> None:
         demo = prepare_demo(Path(temporary) / "book", args.accounts, AS_OF)
         seeded = time.perf_counter() - started
         config = load_config(demo.config_path)
+        types = (*config.salesforce.renewal_types, *config.salesforce.expansion_types)
         with Sandbox(demo.database, port=demo.port) as sandbox:
-            opportunities = sandbox.store.count("Opportunity")
+            opportunities = sandbox.store.all("Opportunity")
+            read_opps = sum(1 for o in opportunities if o.get("Type") in types)
+            read_roles = sandbox.store.count("OpportunityContactRole")
             started = time.perf_counter()
             first = run_once(config, AS_OF, dry_run=False)
             first_s = time.perf_counter() - started
@@ -58,30 +59,26 @@ def main() -> None:
     assert first.status == "ok", first.errors[:3]
     assert second.fields_written == 0 and second.tasks_created == 0
     threshold = config.salesforce.bulk_threshold
-    first_floor = floor_calls(
-        first.accounts_read, 0, first.accounts_changed, first.tasks_created, threshold
-    )
-    second_floor = floor_calls(second.accounts_read, first.tasks_created, 0, 0, threshold)
-    reads = (
-        first_floor
-        - floor_calls(0, 0, first.accounts_changed, first.tasks_created, threshold)
-        + floor_calls(0, 0, 0, 0, threshold)
-    )
-    naive = reads + first.accounts_changed + first.tasks_created
+    reads = [first.accounts_read, 0, read_opps, read_roles]  # accounts, tasks, opps, roles
+    first_floor = floor_calls(reads, first.accounts_changed, first.tasks_created, threshold)
+    reads[1] = first.tasks_created  # the rerun reads the tasks the first run opened
+    second_floor = floor_calls(reads, 0, 0, threshold)
+    naive = floor_calls(reads, 0, 0, threshold) + first.accounts_changed + first.tasks_created
     print(
-        f"book: {args.accounts} accounts ({first.accounts_read} scored), {opportunities} "
-        f"opportunities; seeded in {seeded:.0f} s"
+        f"book: {args.accounts} accounts ({first.accounts_read} scored), "
+        f"{len(opportunities)} opportunities ({read_opps} renewal or expansion), "
+        f"{read_roles} contact roles; seeded in {seeded:.0f} s"
     )
     print(
-        f"{'run':<16} {'calls':>7} {'floor':>7} {'naive loop':>11} {'fields':>8} "
+        f"{'run':<18} {'calls':>6} {'floor':>6} {'naive loop':>11} {'fields':>8} "
         f"{'tasks':>6} {'seconds':>8}"
     )
     print(
-        f"{'first (full)':<16} {first.salesforce_api_calls:>7} {first_floor:>7} {naive:>11} "
+        f"{'first (full)':<18} {first.salesforce_api_calls:>6} {first_floor:>6} {naive:>11} "
         f"{first.fields_written:>8} {first.tasks_created:>6} {first_s:>8.1f}"
     )
     print(
-        f"{'rerun (no change)':<16} {second.salesforce_api_calls:>7} {second_floor:>7} "
+        f"{'rerun (no change)':<18} {second.salesforce_api_calls:>6} {second_floor:>6} "
         f"{'-':>11} {second.fields_written:>8} {second.tasks_created:>6} {second_s:>8.1f}"
     )
 
