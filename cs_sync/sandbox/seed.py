@@ -198,6 +198,7 @@ class _BookBuilder:
         self.usage: list[dict[str, Any]] = []
         self.opportunities = 0
         self.names: set[str] = set()
+        self.divisions: dict[str, int] = {}
 
     def build(self) -> tuple[int, int, int]:
         manager = self.store.insert(
@@ -256,15 +257,19 @@ class _BookBuilder:
         return len(csms) + 2, self.count - churned, churned
 
     def _company_name(self) -> str:
-        """A unique company name; large books fall back to branch offices, then numbers."""
+        """A unique company name; large books fall back to branch offices, then divisions."""
         name = f"株式会社{self.rng.choice(_NAME_HEADS)}{self.rng.choice(_NAME_TAILS)}"
-        candidates = [name, f"{name}{self.rng.choice(_PREFECTURES)[:-1]}支社"]
-        candidates += [f"{name} 第{n}事業部" for n in range(2, len(self.names) + 3)]
-        for candidate in candidates:
+        branch = f"{name}{self.rng.choice(_PREFECTURES)[:-1]}支社"
+        for candidate in (name, branch):
             if candidate not in self.names:
                 self.names.add(candidate)
                 return candidate
-        raise AssertionError("unreachable: the numbered names cannot all be taken")
+        while True:  # numbered divisions: count per base name, so this stays O(1) per account
+            self.divisions[name] = self.divisions.get(name, 1) + 1
+            candidate = f"{name} 第{self.divisions[name]}事業部"
+            if candidate not in self.names:
+                self.names.add(candidate)
+                return candidate
 
     def _account(self, index: int, owner: str, sub: str) -> bool:
         rng = self.rng
