@@ -6,7 +6,7 @@ REST, and ceil(changed / 200) per object written, or one Bulk API 2.0 job counte
 plus the login and the /limits reading. The naive figure is counted, not run: the same reads,
 then one REST update per changed account and one create per task.
 
-    .venv/bin/python benchmarks/api_calls.py --accounts 100000
+    .venv/bin/python -m benchmarks.api_calls --accounts 100000
 """
 
 from __future__ import annotations
@@ -14,16 +14,11 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
-import time
-from datetime import date
 from pathlib import Path
 
-from cs_sync.config import load_config
-from cs_sync.demo import prepare_demo
-from cs_sync.pipeline import run_once
+from benchmarks.book import run_twice
+from cs_sync.config import Config
 from cs_sync.sandbox.server import Sandbox
-
-AS_OF = date(2026, 11, 24)
 
 
 def floor_calls(reads: list[int], changed: int, tasks: int, bulk_threshold: int) -> int:
@@ -40,24 +35,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as temporary:
-        started = time.perf_counter()
-        demo = prepare_demo(Path(temporary) / "book", args.accounts, AS_OF)
-        seeded = time.perf_counter() - started
-        config = load_config(demo.config_path)
+    counts: dict[str, int] = {}
+
+    def count(sandbox: Sandbox, config: Config) -> None:
         types = (*config.salesforce.renewal_types, *config.salesforce.expansion_types)
-        with Sandbox(demo.database, port=demo.port) as sandbox:
-            opportunities = sandbox.store.all("Opportunity")
-            read_opps = sum(1 for o in opportunities if o.get("Type") in types)
-            read_roles = sandbox.store.count("OpportunityContactRole")
-            started = time.perf_counter()
-            first = run_once(config, AS_OF, dry_run=False)
-            first_s = time.perf_counter() - started
-            started = time.perf_counter()
-            second = run_once(config, AS_OF, dry_run=False)
-            second_s = time.perf_counter() - started
-    assert first.status == "ok", first.errors[:3]
-    assert second.fields_written == 0 and second.tasks_created == 0
+        opportunities = sandbox.store.all("Opportunity")
+        counts["opportunities"] = len(opportunities)
+        counts["read_opps"] = sum(1 for o in opportunities if o.get("Type") in types)
+        counts["read_roles"] = sandbox.store.count("OpportunityContactRole")
+
+    with tempfile.TemporaryDirectory() as temporary:
+        runs = run_twice(args.accounts, Path(temporary) / "book", count)
+    config, first, second = runs.config, runs.first, runs.second
+    first_s, second_s, seeded = runs.first_s, runs.second_s, runs.seed_s
+    read_opps, read_roles = counts["read_opps"], counts["read_roles"]
     threshold = config.salesforce.bulk_threshold
     reads = [first.accounts_read, 0, read_opps, read_roles]  # accounts, tasks, opps, roles
     first_floor = floor_calls(reads, first.accounts_changed, first.tasks_created, threshold)
@@ -66,7 +57,7 @@ def main() -> None:
     naive = floor_calls(reads, 0, 0, threshold) + first.accounts_changed + first.tasks_created
     print(
         f"book: {args.accounts} accounts ({first.accounts_read} scored), "
-        f"{len(opportunities)} opportunities ({read_opps} renewal or expansion), "
+        f"{counts['opportunities']} opportunities ({read_opps} renewal or expansion), "
         f"{read_roles} contact roles; seeded in {seeded:.0f} s"
     )
     print(

@@ -4,7 +4,7 @@ Seeds a sandbox per size, runs a first sync (everything changes) and a second on
 changes) through the real connector code over HTTP, and prints one row per size. Figures are
 also given as ratios to the smallest size, which survive a noisy shared machine better.
 
-    .venv/bin/python benchmarks/run_scale.py --sizes 500 2000 5000
+    .venv/bin/python -m benchmarks.run_scale --sizes 500 2000 5000
 """
 
 from __future__ import annotations
@@ -12,31 +12,15 @@ from __future__ import annotations
 import argparse
 import resource
 import tempfile
-import time
-from datetime import date
 from pathlib import Path
 
-from cs_sync.config import load_config
-from cs_sync.demo import prepare_demo
-from cs_sync.pipeline import run_once
-from cs_sync.sandbox.server import Sandbox
-
-AS_OF = date(2026, 11, 24)
+from benchmarks.book import run_twice
 
 
 def measure(accounts: int, folder: Path) -> dict[str, float]:
-    started = time.perf_counter()
-    demo = prepare_demo(folder, accounts, AS_OF)
-    seeded = time.perf_counter() - started
-    config = load_config(demo.config_path)
-    with Sandbox(demo.database, port=demo.port):
-        started = time.perf_counter()
-        first = run_once(config, AS_OF, dry_run=False)
-        first_s = time.perf_counter() - started
-        started = time.perf_counter()
-        second = run_once(config, AS_OF, dry_run=False)
-        second_s = time.perf_counter() - started
-    assert second.fields_written == 0 and second.tasks_created == 0
+    runs = run_twice(accounts, folder)
+    first, second = runs.first, runs.second
+    first_s, second_s, seeded = runs.first_s, runs.second_s, runs.seed_s
     return {
         "accounts": accounts,
         "scored": first.accounts_read,
