@@ -3,6 +3,7 @@ retries of what is transient only, and errors translated into the project's own.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -339,3 +340,62 @@ def test_fields_outside_the_allowlist_are_never_sent() -> None:
     with pytest.raises(SetupError, match="IsClosed"):
         client().upsert("Task", "CS_Sync_Key__c", [{"CS_Sync_Key__c": "k", "IsClosed": True}])
     assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_bulk_update_reports_failed_rows_from_the_results_csv() -> None:
+    jobs = f"{BASE}/jobs/ingest"
+    job_id = "7505g000000014dAAA"
+    info = {
+        "id": job_id,
+        "operation": "update",
+        "object": "Account",
+        "state": "Open",
+        "contentUrl": f"services/data/v62.0/jobs/ingest/{job_id}/batches",
+    }
+    responses.post(jobs, json=info)
+    uploads: list[str] = []
+    responses.add_callback(
+        responses.PUT,
+        f"{jobs}/{job_id}/batches",
+        callback=lambda request: uploads.append(request.body.decode()) or (201, {}, ""),
+    )
+    responses.patch(f"{jobs}/{job_id}", json=dict(info, state="UploadComplete"))
+    responses.get(
+        f"{jobs}/{job_id}",
+        json=dict(info, state="JobComplete", numberRecordsProcessed=3, numberRecordsFailed=1),
+    )
+    responses.get(
+        f"{jobs}/{job_id}/successfulResults",
+        body='"sf__Id","sf__Created","Id","CS_Health_Grade__c","CS_Health_Reasons__c"\n'
+        '"001000000000001AAA","false","001000000000001AAA","A","#N/A"\n'
+        '"001000000000002AAA","false","001000000000002AAA","B",""\n',
+    )
+    responses.get(
+        f"{jobs}/{job_id}/failedResults",
+        body='"sf__Id","sf__Error","Id","CS_Health_Grade__c","CS_Health_Reasons__c"\n'
+        '"001000000000003AAA","FIELD_CUSTOM_VALIDATION_EXCEPTION:Renewal date '
+        'must be after the contract start:CS_Health_Grade__c",'
+        '"001000000000003AAA","C",""\n',
+    )
+    sf_client = client()
+    sf_client.bulk_poll_s = 0.01
+    sf_client.config = dataclasses.replace(CONFIG, bulk_threshold=2)
+    report = sf_client.update(
+        "Account",
+        {
+            "001000000000001AAA": {"CS_Health_Grade__c": "A", "CS_Health_Reasons__c": None},
+            "001000000000002AAA": {"CS_Health_Grade__c": "B"},
+            "001000000000003AAA": {"CS_Health_Grade__c": "C"},
+        },
+    )
+    assert "#N/A" in uploads[0]  # None clears the field; it is not left unchanged
+    assert [r["id"] for r in report.succeeded] == ["001000000000001AAA", "001000000000002AAA"]
+    assert report.fields_written == 3
+    failure = report.failed[0]
+    assert (failure.record_id, failure.code, failure.message, failure.fields) == (
+        "001000000000003AAA",
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        "Renewal date must be after the contract start",
+        ["CS_Health_Grade__c"],
+    )
