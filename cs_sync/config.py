@@ -10,6 +10,7 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -183,6 +184,8 @@ class Config:
     dashboard: DashboardConfig
     sandbox: SandboxConfig
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+    holiday_country: str | None = "JP"
+    company_closed: tuple[str, ...] = ()
 
 
 MEASURE_NAMES = ("active_ratio", "login_trend", "monthly_feature")
@@ -304,12 +307,27 @@ def _field_name(reader: _Reader, name: str, default: str) -> str:
     return str(value)
 
 
+# 年末年始: most Japanese companies close from Dec 29 to Jan 3 (Jan 1 is a public holiday).
+YEAR_END_BREAK = ("12-29", "12-30", "12-31", "01-02", "01-03")
+
 DEFAULT_ROLES = (
     ("economic_buyer", ("Economic Buyer", "Economic Decision Maker", "Decision Maker")),
     ("champion", ("Champion",)),  # not a standard role value: usually added by the org
     ("administrator", ("Technical Buyer",)),
     ("end_user", ("Business User",)),
 )
+
+
+def _month_day(text: str) -> bool:
+    """MM-DD that exists in some year (02-29 included)."""
+    match = re.fullmatch(r"(\d\d)-(\d\d)", text)
+    if not match:
+        return False
+    try:
+        date(2024, int(match.group(1)), int(match.group(2)))
+    except ValueError:
+        return False
+    return True
 
 
 def _text_list(reader: _Reader, name: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -519,6 +537,21 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
     run = root.sub("run")
     language = run.text("language", "ja", ("ja", "en"))
     timezone = run.text("timezone", "Asia/Tokyo")
+    holiday_country = run.text("holiday_country", "JP")
+    if holiday_country:
+        import holidays
+
+        if holiday_country not in holidays.list_supported_countries():
+            problems.append(
+                f"run.holiday_country: {holiday_country!r} is not a country code "
+                'the holidays package knows (ISO 3166 alpha-2, e.g. "JP"); '
+                'use "" for none'
+            )
+            holiday_country = None
+    company_closed = _text_list(run, "company_closed", YEAR_END_BREAK)
+    for text in company_closed:
+        if not _month_day(text):
+            problems.append(f'run.company_closed: {text!r} is not a month-day such as "12-29"')
     run.finish()
     sf_reader = root.sub("salesforce")
     salesforce = _salesforce(sf_reader, base)
@@ -559,4 +592,6 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
         dashboard=DashboardConfig(dashboard_dir),
         sandbox=SandboxConfig(base / database if database else None),
         raw=data,
+        holiday_country=holiday_country or None,
+        company_closed=company_closed,
     )

@@ -20,6 +20,7 @@ from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, CsSyncError
 from cs_sync.extract import Extracted, extract
 from cs_sync.kpis import snapshot_kpis
 from cs_sync.plan import Plan, Problem, build_plan
+from rules.calendar import closed_days
 from rules.features import (
     STAKEHOLDERS,
     build_features,
@@ -91,7 +92,10 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
         stakeholder_features(extracted.accounts, extracted.contact_roles, config.salesforce.roles)
     )
     scored = score_health(features, config.health, as_of, config.language)
-    wanted = wanted_tasks(scored, config.tasks, as_of, config.language)
+    closed = closed_days(
+        config.holiday_country, config.company_closed, range(as_of.year, as_of.year + 2)
+    )
+    wanted = wanted_tasks(scored, config.tasks, as_of, config.language, closed)
     if config.tasks.max_per_run and len(wanted) > config.tasks.max_per_run:
         wanted = wanted.head(config.tasks.max_per_run)
     plan = build_plan(

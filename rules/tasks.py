@@ -117,12 +117,17 @@ def _text(row: pd.Series, language: str) -> tuple[str, str]:
 
 
 def wanted_tasks(
-    scored: pd.DataFrame, config: TasksConfig, as_of: date, language: str
+    scored: pd.DataFrame,
+    config: TasksConfig,
+    as_of: date,
+    language: str,
+    closed: frozenset[date] = frozenset(),
 ) -> pd.DataFrame:
-    """One row per Task the rules want this period (re-onboarding for the configured grades)."""
+    """One row per Task the rules want this period (re-onboarding for the configured grades).
+    Due dates count business days, skipping weekends and the `closed` days."""
     if not config.enabled:
         return pd.DataFrame(columns=TASK_COLUMNS)
-    due = add_business_days(as_of, config.due_in_business_days)
+    due = add_business_days(as_of, config.due_in_business_days, closed)
     rows = []
     for _, row in scored[scored["grade"].isin(config.grades)].iterrows():
         owner, source = choose_owner(row, config.default_owner_id)

@@ -182,3 +182,15 @@ def test_write_allowlist_defaults_to_what_cs_sync_owns(tmp_path: Path) -> None:
         )
     )
     assert "cannot do its job without writing CS_Health_Grade__c" in found
+
+
+def test_holiday_settings_are_checked(tmp_path: Path) -> None:
+    found = "\n".join(
+        problems(
+            tmp_path,
+            '[run]\nholiday_country = "XX"\ncompany_closed = ["12-32", "02-29"]\n' + MINIMAL,
+        )
+    )
+    assert "run.holiday_country: 'XX' is not a country code" in found
+    assert "run.company_closed: '12-32' is not a month-day" in found
+    assert "'02-29'" not in found

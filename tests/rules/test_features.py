@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rules.calendar import add_business_days
+from rules.calendar import add_business_days, closed_days
 from rules.features import build_features
 
 AS_OF = date(2026, 11, 24)  # last complete month: 2026-10
@@ -104,16 +104,30 @@ def test_active_ratio_is_capped_and_zero_seats_is_missing() -> None:
     assert np.isnan(features.loc["b", "active_ratio"])
 
 
+JAPAN = closed_days("JP", ("12-29", "12-30", "12-31", "01-02", "01-03"), range(2026, 2028))
+
+
 @pytest.mark.parametrize(
-    ("start", "days", "expected"),
+    ("start", "days", "closed", "expected"),
     [
-        (date(2026, 11, 24), 5, date(2026, 12, 1)),  # Tuesday + 5 business days
-        (date(2026, 11, 27), 1, date(2026, 11, 30)),  # Friday + 1 → Monday
-        (date(2026, 11, 28), 0, date(2026, 11, 28)),
+        pytest.param(date(2026, 11, 24), 5, frozenset(), date(2026, 12, 1), id="tue+5"),
+        pytest.param(date(2026, 11, 27), 1, frozenset(), date(2026, 11, 30), id="fri+1-is-mon"),
+        pytest.param(date(2026, 11, 28), 0, frozenset(), date(2026, 11, 28), id="zero-days"),
+        pytest.param(
+            date(2026, 11, 20),
+            1,
+            JAPAN,
+            date(2026, 11, 24),
+            id="labor-thanksgiving-substitute-monday-skipped",
+        ),
+        pytest.param(
+            date(2026, 12, 25), 3, JAPAN, date(2027, 1, 5), id="year-end-and-new-year-skipped"
+        ),
+        pytest.param(date(2027, 1, 8), 1, JAPAN, date(2027, 1, 12), id="coming-of-age-day-skipped"),
     ],
 )
-def test_business_days(start: date, days: int, expected: date) -> None:
-    assert add_business_days(start, days) == expected
+def test_business_days(start: date, days: int, closed: frozenset[date], expected: date) -> None:
+    assert add_business_days(start, days, closed) == expected
 
 
 def test_renewal_features() -> None:
