@@ -1,4 +1,4 @@
-"""Salesforce adapter: login, paged queries, sObject Collections writes, Task upserts.
+"""Salesforce adapter: login, paged and Bulk queries, sObject Collections and Bulk writes.
 
 Vendor exceptions (simple-salesforce, requests) are translated into cs_sync.errors here and
 nowhere else. Transient failures (5xx, connection errors, ConcurrentPerOrgLongTxn) are retried
@@ -95,7 +95,8 @@ def translate(error: Exception, doing: str) -> CsSyncError:
         detail = getattr(error, "auth_message", "") or ""
         return AuthError(
             f"Salesforce refused the login ({error.code}: {detail.strip()[:200]}). Check "
-            "salesforce.username, salesforce.domain and the password / security token secrets."
+            "salesforce.username, salesforce.domain and the login secrets (password and "
+            "security token, or consumer_key and private key)."
         )
     if isinstance(error, SalesforceExpiredSession):
         return AuthError(
@@ -205,13 +206,13 @@ class SalesforceClient:
             except SalesforceExpiredSession as exc:
                 if self._login is None or relogged:
                     raise translate(exc, doing) from None
-                relogged = True
                 log.info("Salesforce session expired; logging in again")
+                self.sf = self._login()  # raises the project's errors; transient ones retry
+                relogged = True
                 try:
-                    self.sf = self._login()
-                except Exception as login_error:
-                    raise translate(login_error, "logging in again") from None
-                return action(self.sf)
+                    return action(self.sf)
+                except Exception as again:
+                    raise translate(again, doing) from None
             except Exception as exc:
                 raise translate(exc, doing) from None
 
@@ -346,13 +347,7 @@ class SalesforceClient:
         if len(changes) > self.config.bulk_threshold:
             rows = [{"Id": record_id, **values} for record_id, values in changes.items()]
             return self._bulk("update", sobject, rows, f"updating {sobject} (Bulk API)", None)
-        records = [
-            {"attributes": {"type": sobject}, "id": record_id, **values}
-            for record_id, values in changes.items()
-        ]
-        return self._collections(
-            "PATCH", "composite/sobjects", records, f"updating {sobject}", key_field=None
-        )
+        return self._update_collections(sobject, changes)
 
     def upsert(self, sobject: str, key_field: str, records: list[dict[str, Any]]) -> WriteReport:
         """Create or update by an external-id field, so a rerun never makes a second copy."""
@@ -361,6 +356,20 @@ class SalesforceClient:
             return self._bulk(
                 "upsert", sobject, records, f"upserting {sobject} (Bulk API)", key_field
             )
+        return self._upsert_collections(sobject, key_field, records)
+
+    def _update_collections(self, sobject: str, changes: dict[str, dict[str, Any]]) -> WriteReport:
+        records = [
+            {"attributes": {"type": sobject}, "id": record_id, **values}
+            for record_id, values in changes.items()
+        ]
+        return self._collections(
+            "PATCH", "composite/sobjects", records, f"updating {sobject}", key_field=None
+        )
+
+    def _upsert_collections(
+        self, sobject: str, key_field: str, records: list[dict[str, Any]]
+    ) -> WriteReport:
         body = [{"attributes": {"type": sobject}, **record} for record in records]
         return self._collections(
             "PATCH",
@@ -379,7 +388,7 @@ class SalesforceClient:
         key_field: str | None,
     ) -> WriteReport:
         """One Bulk API 2.0 ingest job; failed rows are fetched and reported, locked rows are
-        retried once on their own."""
+        retried on their own through sObject Collections (bounded retries, never another job)."""
         report = WriteReport()
         csv_rows = [{name: _bulk_cell(value) for name, value in row.items()} for row in rows]
 
@@ -443,9 +452,9 @@ class SalesforceClient:
             originals = {str(row.get(index_by)): row for row in rows}
             again = [originals[row[str(index_by)]] for row in retry]
             if operation == "upsert":
-                second = self.upsert(sobject, str(key_field), again)
+                second = self._upsert_collections(sobject, str(key_field), again)
             else:
-                second = self.update(
+                second = self._update_collections(
                     sobject, {r["Id"]: {k: v for k, v in r.items() if k != "Id"} for r in again}
                 )
             report.succeeded += second.succeeded
@@ -475,7 +484,10 @@ class SalesforceClient:
                     report.stopped_by = error  # what was written before stays reported
                     return report
                 if not isinstance(results, list) or len(results) != len(pending):
-                    raise ConnectError(f"Salesforce answered {doing} with an unexpected body")
+                    report.stopped_by = ConnectError(
+                        f"Salesforce answered {doing} with an unexpected body"
+                    )
+                    return report
                 locked = []
                 for record, result in zip(pending, results, strict=True):
                     if result.get("success"):
@@ -561,38 +573,35 @@ def connect(
                 version=version,
                 session=session,
             )
+        # Log in ourselves and hand simple-salesforce the session: its own re-login on 401
+        # can loop, and drops custom headers; SalesforceClient.call re-logs in once instead.
         if config.auth == "jwt":
             assert config.private_key is not None
             # JWT bearer flow: simple-salesforce signs the assertion with the connected app's
             # private key and posts it to https://{domain}.salesforce.com/services/oauth2/token.
-            session_id, instance = SalesforceLogin(
-                username=config.username,
-                consumer_key=config.consumer_key,
-                privatekey=config.private_key.read(),
-                domain=config.domain,
-                sf_version=version,
-                session=session,
-            )
-            return Salesforce(
-                session_id=session_id, instance=instance, version=version, session=session
-            )
-        assert config.password is not None
-        token = config.security_token.read() if config.security_token else ""
-        # Log in ourselves and hand simple-salesforce the session: its own re-login on 401
-        # can loop, and drops custom headers; SalesforceClient.call re-logs in once instead.
+            credentials: dict[str, Any] = {
+                "consumer_key": config.consumer_key,
+                "privatekey": config.private_key.read(),
+            }
+        else:
+            assert config.password is not None
+            credentials = {
+                "password": config.password.read(),
+                "security_token": config.security_token.read() if config.security_token else "",
+            }
         session_id, instance = SalesforceLogin(
             username=config.username,
-            password=config.password.read(),
-            security_token=token,
             domain=config.domain,
             sf_version=version,
             session=session,
+            **credentials,
         )
         return Salesforce(
             session_id=session_id, instance=instance, version=version, session=session
         )
 
-    def first_login() -> Salesforce:
+    def checked_login() -> Salesforce:
+        """Log in with vendor errors translated: 5xx and connection problems are transient."""
         try:
             return login()
         except CsSyncError:
@@ -613,11 +622,11 @@ def connect(
     def note(state: Any) -> None:
         log.warning("retrying Salesforce login after: %s", state.outcome.exception())
 
-    sf = with_retries(first_login, max_attempts, wait_max_s, note)
+    sf = with_retries(checked_login, max_attempts, wait_max_s, note)
     client = SalesforceClient(
         sf,
         config,
-        login=login if config.auth in ("password", "jwt") else None,
+        login=checked_login if config.auth in ("password", "jwt") else None,
         max_attempts=max_attempts,
         wait_max_s=wait_max_s,
         budget=ApiBudget(config.api_reserve_share, counter),
