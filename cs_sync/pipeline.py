@@ -30,7 +30,7 @@ from rules.features import (
 from rules.health import score_health
 from rules.tasks import tasks_to_close, wanted_tasks
 
-WARNING_KINDS = {"usage_unknown_account"}
+WARNING_KINDS = {"usage_unknown_account", "task_cap"}
 
 
 @dataclass
@@ -78,7 +78,7 @@ class RunResult:
         }
 
 
-# ---------------------------------------------------------------- extract
+# ---------------------------------------------------------------- the pure middle
 
 
 def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
@@ -96,8 +96,6 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
         config.holiday_country, config.company_closed, range(as_of.year, as_of.year + 2)
     )
     wanted = wanted_tasks(scored, config.tasks, as_of, config.language, closed)
-    if config.tasks.max_per_run and len(wanted) > config.tasks.max_per_run:
-        wanted = wanted.head(config.tasks.max_per_run)
     plan = build_plan(
         scored.reset_index(drop=True),
         wanted,
@@ -106,6 +104,19 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
         as_of,
     )
     plan.problems = extracted.problems + plan.problems
+    cap = config.tasks.max_per_run
+    if cap and len(plan.tasks) > cap:
+        # The cap limits new tasks, not what the rules want: the rest come in later runs,
+        # and their accounts' open tasks are not mistaken for cleared conditions.
+        plan.problems.append(
+            Problem(
+                "task_cap",
+                None,
+                f"{len(plan.tasks) - cap} more task(s) wanted than "
+                f"tasks.max_per_run = {cap} allows; they are created in the next runs",
+            )
+        )
+        plan.tasks = plan.tasks.head(cap).reset_index(drop=True)
     if config.tasks.auto_close:
         open_tasks = extracted.tasks[~extracted.tasks["is_closed"]]
         plan.closes = tasks_to_close(open_tasks, wanted, plan.scored, as_of, config.language)

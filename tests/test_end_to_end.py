@@ -460,3 +460,18 @@ def test_bulk_query_reads_the_same_as_rest(
     # The same values came back, typed the same: nothing to write, no task to add.
     assert (second["fields_written"], second["tasks_created"]) == (0, 0)
     assert second["grade_counts"] == first["grade_counts"]
+
+
+def test_task_cap_defers_new_tasks_without_closing_wanted_ones(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = demo
+    text = folder.config_path.read_text("utf-8")
+    folder.config_path.write_text(
+        text.replace("due_in_business_days = 5", "due_in_business_days = 5\nmax_per_run = 1")
+    )
+    code, first = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 0 and first["tasks_created"] == 1
+    assert [w["kind"] for w in first["warnings"]] == ["task_cap"]
+    code, second = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert (second["tasks_created"], second["tasks_closed"]) == (1, 0)
