@@ -34,29 +34,47 @@ class Extracted:
     problems: list[Problem] = field(default_factory=list)
 
 
+# Account table column → the [salesforce.fields] key that names its API field.
+ACCOUNT_FIELDS = {
+    "arr": "arr",
+    "seats": "seats",
+    "contract_start": "contract_start",
+    "renewal_date": "renewal_date",
+    "segment": "segment",
+    "external_key": "external_key",
+    "prev_score": "score",
+    "prev_grade": "grade",
+    "prev_trend": "trend",
+    "prev_reasons": "reasons",
+    "override_grade": "override_grade",
+    "override_reason": "override_reason",
+    "override_expiry": "override_expiry",
+}
+ACCOUNT_COLUMNS = [
+    "account_id",
+    "name",
+    "owner_id",
+    "owner_active",
+    "sub_csm_id",
+    "sub_csm_active",
+    *ACCOUNT_FIELDS,
+]
+
+
+def _sub_csm_relationship(config: Config) -> str:
+    return config.salesforce.fields.sub_csm.removesuffix("__c") + "__r"
+
+
 def _account_query(config: Config) -> str:
     f = config.salesforce.fields
-    sub_relationship = f.sub_csm.removesuffix("__c") + "__r"
     columns = [
         "Id",
         "Name",
         "OwnerId",
         "Owner.IsActive",
         f.sub_csm,
-        f"{sub_relationship}.IsActive",
-        f.arr,
-        f.seats,
-        f.contract_start,
-        f.renewal_date,
-        f.segment,
-        f.external_key,
-        f.score,
-        f.grade,
-        f.trend,
-        f.reasons,
-        f.override_grade,
-        f.override_reason,
-        f.override_expiry,
+        f"{_sub_csm_relationship(config)}.IsActive",
+        *(getattr(f, key) for key in ACCOUNT_FIELDS.values()),
     ]
     query = f"SELECT {', '.join(columns)} FROM Account"
     if config.salesforce.account_filter.strip():
@@ -71,56 +89,20 @@ def _nested(record: dict[str, Any], relationship: str, name: str) -> Any:
 
 def read_accounts(client: SalesforceClient, config: Config) -> pd.DataFrame:
     f = config.salesforce.fields
-    sub_relationship = f.sub_csm.removesuffix("__c") + "__r"
-    rows = []
-    for record in client.query(_account_query(config), "Accounts"):
-        rows.append(
-            {
-                "account_id": try_to18(record["Id"]) or record["Id"],
-                "name": record.get("Name"),
-                "owner_id": record.get("OwnerId"),
-                "owner_active": bool(_nested(record, "Owner", "IsActive")),
-                "sub_csm_id": record.get(f.sub_csm),
-                "sub_csm_active": bool(_nested(record, sub_relationship, "IsActive")),
-                "arr": record.get(f.arr),
-                "seats": record.get(f.seats),
-                "contract_start": record.get(f.contract_start),
-                "renewal_date": record.get(f.renewal_date),
-                "segment": record.get(f.segment),
-                "external_key": record.get(f.external_key),
-                "prev_score": record.get(f.score),
-                "prev_grade": record.get(f.grade),
-                "prev_trend": record.get(f.trend),
-                "prev_reasons": record.get(f.reasons),
-                "override_grade": record.get(f.override_grade),
-                "override_reason": record.get(f.override_reason),
-                "override_expiry": record.get(f.override_expiry),
-            }
-        )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "account_id",
-            "name",
-            "owner_id",
-            "owner_active",
-            "sub_csm_id",
-            "sub_csm_active",
-            "arr",
-            "seats",
-            "contract_start",
-            "renewal_date",
-            "segment",
-            "external_key",
-            "prev_score",
-            "prev_grade",
-            "prev_trend",
-            "prev_reasons",
-            "override_grade",
-            "override_reason",
-            "override_expiry",
-        ],
-    )
+    sub_relationship = _sub_csm_relationship(config)
+    rows = [
+        {
+            "account_id": try_to18(record["Id"]) or record["Id"],
+            "name": record.get("Name"),
+            "owner_id": record.get("OwnerId"),
+            "owner_active": bool(_nested(record, "Owner", "IsActive")),
+            "sub_csm_id": record.get(f.sub_csm),
+            "sub_csm_active": bool(_nested(record, sub_relationship, "IsActive")),
+            **{column: record.get(getattr(f, key)) for column, key in ACCOUNT_FIELDS.items()},
+        }
+        for record in client.query(_account_query(config), "Accounts")
+    ]
+    return pd.DataFrame(rows, columns=ACCOUNT_COLUMNS)
 
 
 TASK_COLUMNS = ["task_id", "key", "rule", "account_id", "is_closed", "description"]
