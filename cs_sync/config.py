@@ -290,8 +290,7 @@ def _secret(reader: _Reader, name: str, base: Path, required: bool) -> Secret | 
             return None
         return Secret(label, env=env)
     if file:
-        path = Path(file).expanduser()
-        return Secret(label, file=path if path.is_absolute() else base / path)
+        return Secret(label, file=_resolve(base, file))
     if required:
         reader.problems.append(
             f'{label}: missing; set {name}_env = "VARIABLE_NAME" or {name}_file = "path/to/file"'
@@ -316,6 +315,12 @@ DEFAULT_ROLES = (
     ("administrator", ("Technical Buyer",)),
     ("end_user", ("Business User",)),
 )
+
+
+def _resolve(base: Path, text: str) -> Path:
+    """A path from the config: `~` expanded, relative paths taken from the config's folder."""
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else base / path
 
 
 def _month_day(text: str) -> bool:
@@ -441,10 +446,9 @@ def _usage(reader: _Reader, base: Path) -> UsageConfig:
     path_text = reader.text("path", _REQUIRED)
     account_key = reader.text("account_key", "salesforce_id", ("salesforce_id", "external_key"))
     on_bad = reader.text("on_bad_rows", "skip", ("skip", "stop"))
-    path = Path(path_text or ".").expanduser()
     return UsageConfig(
         source=str(source),
-        path=path if path.is_absolute() else base / path,
+        path=_resolve(base, path_text or "."),
         account_key=str(account_key),
         on_bad_rows=str(on_bad),
     )
@@ -578,9 +582,6 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
     root.finish()
     if problems:
         raise ConfigError(str(config_path), problems)
-    dashboard_dir = Path(local_dir).expanduser() if local_dir else None
-    if dashboard_dir is not None and not dashboard_dir.is_absolute():
-        dashboard_dir = base / dashboard_dir
     return Config(
         path=config_path,
         language=str(language),
@@ -589,8 +590,8 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
         usage=usage,
         health=health,
         tasks=tasks,
-        dashboard=DashboardConfig(dashboard_dir),
-        sandbox=SandboxConfig(base / database if database else None),
+        dashboard=DashboardConfig(_resolve(base, local_dir) if local_dir else None),
+        sandbox=SandboxConfig(_resolve(base, database) if database else None),
         raw=data,
         holiday_country=holiday_country or None,
         company_closed=company_closed,
