@@ -155,6 +155,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_CONNECT if any(c.name == "Salesforce login" for c in failed) else EXIT_BAD_INPUT
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM stops `sandbox serve` the way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
 def cmd_sandbox_serve(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
@@ -181,7 +186,7 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
         )
         return 2
     sandbox = Sandbox(config.sandbox.database, port=parts.port)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     print(
         f"Sandbox serving {config.sandbox.database} on {sandbox.url} (Ctrl-C to stop)", flush=True
     )
