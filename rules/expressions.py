@@ -1,0 +1,508 @@
+"""A small, safe expression language for the conditions and features admins write in config.
+
+The syntax is a subset of Python expressions, evaluated column-wise over a whole table at once:
+
+    active_ratio >= 0.8 and months_since_start <= 3
+    segment in ["High Touch", "Low Touch"] and not missing(champion)
+    logins / max(seats, 1)
+    "Up" if login_trend > 1.1 else "Flat"
+
+Names are columns of the table; literals are numbers, strings, true / false (either case) and
+lists of literals after `in`. Operators: + - * / // % **, comparisons (chains allowed), `in` /
+`not in`, and / or / not, `x if c else y`. Functions: see FUNCTIONS. Nothing else parses: no
+attributes, indexing, keyword arguments, lambdas or imports, so a config file cannot run code.
+
+Missing data: a comparison with a missing value is unknown, and `and` / `or` / `not` follow
+three-valued logic (unknown and false = false, unknown or true = true); a condition that ends
+unknown counts as not met. Arithmetic with a missing value, or a division by zero, is missing.
+
+Every error names the rule, repeats the expression and points at the place in it; an unknown
+column lists the columns there are.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+Value = Any  # a pandas Series, or a scalar that broadcasts
+
+
+class ExpressionError(ValueError):
+    """An expression that does not parse, uses what is not allowed, or fails on the data."""
+
+    def __init__(self, rule: str, text: str, message: str, offset: int | None = None) -> None:
+        self.rule = rule
+        self.text = text
+        self.message = message
+        self.offset = offset
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        lines = [f"{self.rule}: {self.message}", f"    {self.text}"]
+        if self.offset is not None:
+            # East Asian wide characters take two columns in a terminal.
+            width = sum(2 if ord(ch) > 0x2E80 else 1 for ch in self.text[: self.offset])
+            lines.append("    " + " " * width + "^")
+        return "\n".join(lines)
+
+
+def _is_missing(value: Value) -> Value:
+    if isinstance(value, pd.Series):
+        return value.isna()
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _as_bool(value: Value) -> Value:
+    """A three-valued boolean: pandas' nullable "boolean" (True / False / <NA>)."""
+    if isinstance(value, pd.Series):
+        if value.dtype == "boolean":
+            return value
+        if _is_text(value):
+            raise TypeError("text is not true / false")
+        missing = value.isna()
+        result = value.fillna(0).astype(bool).astype("boolean")
+        result[missing] = pd.NA
+        return result
+    if _is_missing(value) or value is pd.NA:
+        return pd.NA
+    return bool(value)
+
+
+def _as_number(value: Value) -> Value:
+    if isinstance(value, pd.Series):
+        if value.dtype == "boolean":
+            return value.astype("Float64").astype(float)
+        if value.dtype == bool:
+            return value.astype(float)
+        try:
+            return pd.to_numeric(value, errors="raise").astype(float)
+        except (ValueError, TypeError):
+            sample = value.dropna().iloc[0] if value.notna().any() else ""
+            raise TypeError(f"text such as {sample!r} is not a number") from None
+    if value is None or value is pd.NA:
+        return np.nan
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    raise TypeError(f"the text {value!r} is not a number")
+
+
+def _where(condition: Value, then: Value, otherwise: Value) -> Value:
+    cond = _as_bool(condition)
+    if not isinstance(cond, pd.Series):
+        return then if cond is True else otherwise
+    mask = cond.fillna(False).to_numpy(dtype=bool)
+    index = cond.index
+    left = then.to_numpy() if isinstance(then, pd.Series) else then
+    right = otherwise.to_numpy() if isinstance(otherwise, pd.Series) else otherwise
+    return pd.Series(np.where(mask, left, right), index=index).infer_objects()
+
+
+def _compare(op: Callable[[Any, Any], Any], left: Value, right: Value) -> Value:
+    if not isinstance(left, pd.Series) and not isinstance(right, pd.Series):
+        if _is_missing(left) or _is_missing(right):
+            return pd.NA
+        return bool(op(left, right))
+    missing = _is_missing(left) | _is_missing(right)
+    numeric_left = isinstance(left, pd.Series) and pd.api.types.is_numeric_dtype(left)
+    if numeric_left and isinstance(right, str):
+        raise TypeError(f"cannot compare numbers with the text {right!r}")
+    with np.errstate(invalid="ignore"):
+        result = pd.Series(op(left, right), dtype=object)
+    if isinstance(left, pd.Series):
+        result.index = left.index
+    else:
+        result.index = right.index
+    out = result.fillna(False).astype(bool).astype("boolean")
+    out[missing if isinstance(missing, pd.Series) else slice(None)] = pd.NA
+    return out
+
+
+def _membership(left: Value, choices: list[Any], negate: bool) -> Value:
+    if isinstance(left, pd.Series):
+        result = left.isin(choices).astype("boolean")
+        result[left.isna()] = pd.NA
+        return ~result if negate else result
+    if _is_missing(left):
+        return pd.NA
+    return (left not in choices) if negate else (left in choices)
+
+
+def _is_text(value: Value) -> bool:
+    if isinstance(value, pd.Series):
+        return not pd.api.types.is_numeric_dtype(value) and value.dtype != "boolean"
+    return isinstance(value, str)
+
+
+def _divide(left: Value, right: Value) -> Value:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = _as_number(left) / _as_number(right)
+    if isinstance(result, pd.Series):
+        return result.replace([np.inf, -np.inf], np.nan)
+    return result if np.isfinite(result) else np.nan
+
+
+def _arith(op: Callable[[Any, Any], Any]) -> Callable[[Value, Value], Value]:
+    def apply(left: Value, right: Value) -> Value:
+        if op is operator.add and _is_text(left) and _is_text(right):
+            return left + right
+        with np.errstate(all="ignore"):
+            result = op(_as_number(left), _as_number(right))
+        if isinstance(result, pd.Series):
+            return result.replace([np.inf, -np.inf], np.nan)
+        return result
+
+    return apply
+
+
+BINARY: dict[type, Callable[[Value, Value], Value]] = {
+    ast.Add: _arith(operator.add),
+    ast.Sub: _arith(operator.sub),
+    ast.Mult: _arith(operator.mul),
+    ast.Div: _divide,
+    ast.FloorDiv: _arith(operator.floordiv),
+    ast.Mod: _arith(operator.mod),
+    ast.Pow: _arith(operator.pow),
+}
+COMPARE: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
+
+
+def _series_of(values: Iterable[Value], index: pd.Index) -> list[pd.Series]:
+    return [
+        v.astype(float) if isinstance(v, pd.Series) else pd.Series(v, index=index, dtype=float)
+        for v in (_as_number(value) for value in values)
+    ]
+
+
+def _fn_min(index: pd.Index, *args: Value) -> Value:
+    return pd.concat(_series_of(args, index), axis=1).min(axis=1, skipna=True)
+
+
+def _fn_max(index: pd.Index, *args: Value) -> Value:
+    return pd.concat(_series_of(args, index), axis=1).max(axis=1, skipna=True)
+
+
+def _fn_abs(index: pd.Index, value: Value) -> Value:
+    return abs(_as_number(value))
+
+
+def _fn_round(index: pd.Index, value: Value, digits: Value = 0) -> Value:
+    return np.round(_as_number(value), int(digits))
+
+
+def _fn_clip(index: pd.Index, value: Value, low: Value, high: Value) -> Value:
+    number = _as_number(value)
+    if isinstance(number, pd.Series):
+        return number.clip(low, high)
+    return min(max(number, low), high)
+
+
+def _fn_missing(index: pd.Index, value: Value) -> Value:
+    missing = _is_missing(value)
+    return missing.astype("boolean") if isinstance(missing, pd.Series) else bool(missing)
+
+
+def _fn_present(index: pd.Index, value: Value) -> Value:
+    missing = _is_missing(value)
+    return (~missing).astype("boolean") if isinstance(missing, pd.Series) else not missing
+
+
+def _fn_coalesce(index: pd.Index, *args: Value) -> Value:
+    result: Value = args[0]
+    for value in args[1:]:
+        result = _where(_fn_missing(index, result), value, result)
+    return result
+
+
+def _fn_contains(index: pd.Index, text: Value, part: Value) -> Value:
+    if isinstance(text, pd.Series):
+        result = text.astype("string").str.contains(str(part), regex=False)
+        return result.astype("boolean")
+    return pd.NA if _is_missing(text) else str(part) in str(text)
+
+
+FUNCTIONS: dict[str, tuple[Callable[..., Value], int, int, str]] = {
+    # name: (implementation, fewest arguments, most arguments, what it does)
+    "min": (_fn_min, 2, 9, "smallest of its arguments, row by row (missing ones ignored)"),
+    "max": (_fn_max, 2, 9, "largest of its arguments, row by row (missing ones ignored)"),
+    "abs": (_fn_abs, 1, 1, "absolute value"),
+    "round": (_fn_round, 1, 2, "round(x) or round(x, digits)"),
+    "clip": (_fn_clip, 3, 3, "clip(x, low, high)"),
+    "missing": (_fn_missing, 1, 1, "true where the value is missing"),
+    "present": (_fn_present, 1, 1, "true where the value is not missing"),
+    "coalesce": (_fn_coalesce, 2, 9, "the first of its arguments that is not missing"),
+    "contains": (_fn_contains, 2, 2, 'contains(text, "part")'),
+}
+CONSTANTS = {"true": True, "false": False, "True": True, "False": False, "null": None}
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A checked expression: parsed once (at config load), evaluated on any table."""
+
+    rule: str
+    text: str
+    tree: ast.expr
+    names: frozenset[str]
+
+    def evaluate(self, table: pd.DataFrame) -> pd.Series:
+        """The value for every row of `table`, as a Series on its index."""
+        unknown = self.names - set(table.columns)
+        if unknown:
+            first = min(unknown, key=lambda name: _offset(self.text, _first_name(self.tree, name)))
+            node = _first_name(self.tree, first)
+            available = ", ".join(sorted(str(c) for c in table.columns))
+            raise self._error(f"unknown column {first!r}; the columns are: {available}", node)
+        value = _Evaluator(self, table).visit(self.tree)
+        if not isinstance(value, pd.Series):
+            value = pd.Series([value] * len(table), index=table.index)
+        return value
+
+    def condition(self, table: pd.DataFrame) -> pd.Series:
+        """True where the condition is met; false where it is not or cannot be known."""
+        value = self.evaluate(table)
+        try:
+            return _as_bool(value).fillna(False).astype(bool)
+        except (TypeError, ValueError):
+            raise self._error("this expression gives text, not true / false", self.tree) from None
+
+    def _error(self, message: str, node: ast.AST | None) -> ExpressionError:
+        return ExpressionError(self.rule, self.text, message, _offset(self.text, node))
+
+
+def _offset(text: str, node: ast.AST | None) -> int | None:
+    """Character offset of `node` in `text` (ast counts UTF-8 bytes per line)."""
+    if node is None or not hasattr(node, "lineno"):
+        return None
+    lines = text.split("\n")
+    before = sum(len(line) + 1 for line in lines[: node.lineno - 1])
+    line = lines[node.lineno - 1].encode("utf-8")
+    return before + len(line[: node.col_offset].decode("utf-8", errors="ignore"))
+
+
+def _first_name(tree: ast.AST, name: str) -> ast.AST | None:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == name:
+            return node
+    return None
+
+
+_ALLOWED = (
+    ast.Expression,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.UnaryOp,
+    ast.Not,
+    ast.USub,
+    ast.UAdd,
+    ast.BinOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Call,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.List,
+    ast.Tuple,
+    *BINARY,
+    *COMPARE,
+    ast.In,
+    ast.NotIn,
+)
+_WHAT = {
+    ast.Attribute: "attribute access (a.b)",
+    ast.Subscript: "indexing (a[b])",
+    ast.Lambda: "lambda",
+    ast.NamedExpr: "assignment (:=)",
+    ast.JoinedStr: "f-strings",
+    ast.Dict: "dictionaries",
+    ast.Set: "sets",
+    ast.ListComp: "comprehensions",
+    ast.GeneratorExp: "comprehensions",
+    ast.Is: "`is` (use == or missing(x))",
+    ast.IsNot: "`is not` (use != or present(x))",
+    ast.Invert: "~ (use not)",
+    ast.BitAnd: "& (use and)",
+    ast.BitOr: "| (use or)",
+}
+
+
+def compile_expression(rule: str, text: str) -> Expression:
+    """Parse and check `text`; raises ExpressionError naming `rule` and the place."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExpressionError(rule, str(text), "the expression is empty")
+    source = text.strip()
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        offset = None
+        if exc.lineno is not None and exc.offset is not None and exc.offset < 1:
+            offset = len(source)  # the expression stops too early
+        elif exc.lineno is not None and exc.offset is not None:
+            lines = source.split("\n")
+            line = lines[exc.lineno - 1].encode("utf-8")
+            column = len(line[: max(exc.offset - 1, 0)].decode("utf-8", errors="ignore"))
+            offset = sum(len(x) + 1 for x in lines[: exc.lineno - 1]) + column
+        raise ExpressionError(rule, source, f"syntax error: {exc.msg}", offset) from None
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED):
+            what = _WHAT.get(type(node), type(node).__name__)
+            raise ExpressionError(
+                rule, source, f"{what} is not allowed in expressions", _offset(source, node)
+            )
+        if isinstance(node, ast.Call):
+            _check_call(rule, source, node)
+        elif isinstance(node, ast.Name) and node.id not in CONSTANTS:
+            names.add(node.id)
+        elif isinstance(node, ast.Compare):
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                if isinstance(op, ast.In | ast.NotIn) and not _literal_list(right):
+                    raise ExpressionError(
+                        rule,
+                        source,
+                        'after `in` comes a list of values, such as ["Secured", "Planned"]',
+                        _offset(source, right),
+                    )
+    called = {n.func for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    names -= {f.id for f in called if isinstance(f, ast.Name)}
+    return Expression(rule, source, tree.body, frozenset(names))
+
+
+def _literal_list(node: ast.AST) -> bool:
+    return isinstance(node, ast.List | ast.Tuple) and all(
+        isinstance(item, ast.Constant) for item in node.elts
+    )
+
+
+def _check_call(rule: str, source: str, node: ast.Call) -> None:
+    if not isinstance(node.func, ast.Name):
+        what = _WHAT.get(type(node.func), "calling " + type(node.func).__name__)
+        raise ExpressionError(
+            rule, source, f"{what} is not allowed in expressions", _offset(source, node)
+        )
+    name = node.func.id
+    if name not in FUNCTIONS:
+        known = ", ".join(FUNCTIONS)
+        raise ExpressionError(
+            rule,
+            source,
+            f"unknown function {name!r}; the functions are: {known}",
+            _offset(source, node),
+        )
+    if node.keywords:
+        raise ExpressionError(
+            rule,
+            source,
+            f"{name}() takes no keyword arguments",
+            _offset(source, node.keywords[0].value),
+        )
+    _, fewest, most, usage = FUNCTIONS[name]
+    if not fewest <= len(node.args) <= most:
+        expected = str(fewest) if fewest == most else f"{fewest} to {most}"
+        raise ExpressionError(
+            rule,
+            source,
+            f"{name}() takes {expected} argument(s), got {len(node.args)}: {usage}",
+            _offset(source, node),
+        )
+
+
+class _Evaluator:
+    def __init__(self, expression: Expression, table: pd.DataFrame) -> None:
+        self.expression = expression
+        self.table = table
+
+    def visit(self, node: ast.AST) -> Value:
+        try:
+            return getattr(self, "visit_" + type(node).__name__)(node)
+        except ExpressionError:
+            raise
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError) as exc:
+            raise self.expression._error(f"cannot evaluate this part: {exc}", node) from None
+
+    def visit_Constant(self, node: ast.Constant) -> Value:
+        return np.nan if node.value is None else node.value
+
+    def visit_Name(self, node: ast.Name) -> Value:
+        if node.id in CONSTANTS:
+            value = CONSTANTS[node.id]
+            return np.nan if value is None else value
+        column = self.table[node.id]
+        if _is_text(column):
+            column = column.where(column.notna() & (column.astype(str) != ""))
+        return column
+
+    def visit_List(self, node: ast.List) -> list[Any]:
+        return [item.value for item in node.elts]  # type: ignore[attr-defined]
+
+    visit_Tuple = visit_List
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> Value:
+        operand = self.visit(node.operand)
+        if isinstance(node.op, ast.Not):
+            value = _as_bool(operand)
+            if isinstance(value, pd.Series):
+                return ~value
+            return pd.NA if value is pd.NA else not value
+        number = _as_number(operand)
+        return -number if isinstance(node.op, ast.USub) else number
+
+    def visit_BinOp(self, node: ast.BinOp) -> Value:
+        left, right = self.visit(node.left), self.visit(node.right)
+        return BINARY[type(node.op)](left, right)
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> Value:
+        values = [_as_bool(self.visit(v)) for v in node.values]
+        result = values[0]
+        for value in values[1:]:
+            result = _kleene(result, value, isinstance(node.op, ast.And))
+        return result
+
+    def visit_Compare(self, node: ast.Compare) -> Value:
+        left = self.visit(node.left)
+        result: Value = True
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
+            right = self.visit(comparator)
+            if isinstance(op, ast.In | ast.NotIn):
+                part = _membership(left, right, isinstance(op, ast.NotIn))
+            else:
+                part = _compare(COMPARE[type(op)], left, right)
+            result = _kleene(result, part, True)
+            left = right
+        return result
+
+    def visit_IfExp(self, node: ast.IfExp) -> Value:
+        return _where(self.visit(node.test), self.visit(node.body), self.visit(node.orelse))
+
+    def visit_Call(self, node: ast.Call) -> Value:
+        function = FUNCTIONS[node.func.id][0]  # type: ignore[attr-defined]
+        return function(self.table.index, *(self.visit(arg) for arg in node.args))
+
+
+def _kleene(left: Value, right: Value, conjunction: bool) -> Value:
+    """`and` / `or` with unknowns: pandas' nullable booleans implement Kleene logic."""
+    if isinstance(right, pd.Series) and not isinstance(left, pd.Series):
+        left, right = right, left
+    if isinstance(left, pd.Series):
+        return (left & right) if conjunction else (left | right)
+    unknown = left is pd.NA or right is pd.NA
+    if conjunction:
+        return False if (left is False or right is False) else (pd.NA if unknown else True)
+    return True if (left is True or right is True) else (pd.NA if unknown else False)
