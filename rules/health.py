@@ -8,11 +8,17 @@ how much of the weight had data). A CSM's override grade is respected until it e
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from cs_sync.config import HealthConfig, Measure
+if TYPE_CHECKING:  # rules stay free of cs_sync at run time
+    from cs_sync.config import HealthConfig, Measure
+
+
+# Columns score_health adds, which phase and task conditions can name.
+HEALTH_COLUMNS = ("score", "grade", "computed_grade", "coverage", "trend", "override_active")
 
 
 def _fraction(value: float) -> str:

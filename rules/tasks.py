@@ -7,11 +7,14 @@ month finds the same key and creates nothing new.
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from cs_sync.config import TasksConfig
 from rules.calendar import add_business_days
+
+if TYPE_CHECKING:  # rules stay free of cs_sync at run time
+    from cs_sync.config import TasksConfig
 
 TASK_COLUMNS = [
     "key",
