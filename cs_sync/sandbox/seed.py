@@ -526,6 +526,15 @@ class _BookBuilder:
             "churned": rng.uniform(0.55, 0.8),
             "new": rng.uniform(0.8, 0.92),
         }[profile]
+        # Most roll-outs get nearly everyone to log in once (the loose "onboarded" mark),
+        # then settle to the account's everyday level.
+        rollout_peak = rng.uniform(0.82, 0.96) if not stalled and rng.random() < 0.8 else 0.0
+        # Some fading accounts stop logging in altogether for their last months (dormant).
+        silent_from = (
+            add_months(self.last_month, -rng.randint(1, 3))
+            if profile == "declining" and rng.random() < 0.3
+            else None
+        )
         while month <= self.last_month:
             if churn_date and month >= add_months(month_start(churn_date), -1):
                 break  # usage stops in the last month of the contract, or before
@@ -536,11 +545,16 @@ class _BookBuilder:
                 ramp = 0.35 if stalled else 1.0
                 ratio = base_ratio * min(1.0, (tenure + 1) / 3) * (ramp if tenure >= 1 else 0.5)
                 monthly_feature = tenure >= 1 and not stalled
+                if tenure in (1, 2):
+                    ratio = max(ratio, rollout_peak)
             if profile in ("declining", "churned") and month >= decline_from:
                 months_in = (month.year - decline_from.year) * 12 + month.month - decline_from.month
                 ratio = base_ratio * (decay ** (months_in + 1))
                 monthly_feature = months_in < 3 and rng.random() < 0.75
             ratio = max(0.0, min(1.0, ratio * rng.uniform(0.93, 1.05)))
+            if silent_from is not None and month >= silent_from:
+                ratio = 0.0
+                monthly_feature = False
             month_seats = current_seats if month >= add_months(self.last_month, -10) else seats
             active = int(round(month_seats * ratio))
             logins = int(active * rng.uniform(8, 16))
