@@ -131,6 +131,8 @@ def render_html(accounts: pd.DataFrame, kpis: pd.DataFrame, title: str) -> str:
         ],
         unit="yen",
     )
+    phases = [d for d in kpis[kpis["metric"] == "accounts_by_phase"]["dimension"]]
+    by_phase = _bars([(p, _metric(kpis, "accounts_by_phase", p), "#00897b") for p in phases])
     risky = accounts[
         accounts["grade"].isin(["C", "D"])
         & (pd.to_numeric(accounts["days_to_renewal"], errors="coerce").between(0, 120))
@@ -151,6 +153,14 @@ def render_html(accounts: pd.DataFrame, kpis: pd.DataFrame, title: str) -> str:
             ("ARR at risk (120 days)", _yen(_metric(kpis, "renewal_arr_at_risk_120d"))),
             ("Tasks created", f"{_metric(kpis, 'tasks_created'):,.0f}"),
         ]
+        + (
+            [
+                ("Phase-ups since last run", f"{_metric(kpis, 'phase_ups'):,.0f}"),
+                ("Phase behind schedule", f"{_metric(kpis, 'phase_delayed'):,.0f}"),
+            ]
+            if phases
+            else []
+        )
     )
     return f"""<!doctype html>
 <html lang="ja"><head><meta charset="utf-8">
@@ -180,6 +190,7 @@ accounts.csv and tasks.csv beside this page</div>
 <section><h2>Health distribution (ARR)</h2>{arr_by_grade}</section>
 <section><h2>Renewals coming due (ARR)</h2>{renewals}</section>
 <section><h2>Renewal ARR at risk (grade C or D)</h2>{at_risk}</section>
+{f"<section><h2>Lifecycle phase (accounts)</h2>{by_phase}</section>" if phases else ""}
 </div>
 <section style="margin-top:16px"><h2>Renewals at risk in the next 120 days</h2>
 <table><thead><tr><th>Account</th><th>Grade</th><th>Score</th><th>ARR</th><th>Days to renewal</th>

@@ -16,6 +16,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cs_sync.errors import AuthError, ConfigError
+from rules.expressions import Expression, ExpressionError, compile_expression
+from rules.features import ACCOUNT_INPUTS, FEATURE_COLUMNS
+from rules.health import HEALTH_COLUMNS
+from rules.phases import PRESETS, Phase, PhaseSettings, build_phases
 
 SECRET_KEYS = (
     "password",
@@ -69,6 +73,10 @@ class SalesforceFields:
     segment: str = "CS_Segment__c"
     sub_csm: str = "CS_Sub_CSM__c"
     external_key: str = "CS_External_Key__c"
+    budget_status: str = "CS_Budget_Status__c"
+    sentiment: str = "CS_Sentiment__c"
+    busy_months: str = "CS_Busy_Months__c"
+    approval_lead_days: str = "CS_Approval_Lead_Days__c"
     score: str = "CS_Health_Score__c"
     grade: str = "CS_Health_Grade__c"
     trend: str = "CS_Health_Trend__c"
@@ -161,6 +169,21 @@ class TasksConfig:
 
 
 @dataclass(frozen=True)
+class PhasesConfig:
+    preset: str  # lifecycle | staging | custom
+    settings: PhaseSettings
+    phases: tuple[Phase, ...]
+
+
+@dataclass(frozen=True)
+class FeatureDefinition:
+    """An admin's extra feature: a column computed from the others, usable by every rule."""
+
+    name: str
+    expression: Expression
+
+
+@dataclass(frozen=True)
 class DashboardConfig:
     local_dir: Path | None
 
@@ -186,6 +209,12 @@ class Config:
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
     holiday_country: str | None = "JP"
     company_closed: tuple[str, ...] = ()
+    phases: PhasesConfig = field(
+        default_factory=lambda: PhasesConfig(
+            "lifecycle", PhaseSettings(), build_phases(PRESETS["lifecycle"](PhaseSettings()))
+        )
+    )
+    features: tuple[FeatureDefinition, ...] = ()
 
 
 MEASURE_NAMES = ("active_ratio", "login_trend", "monthly_feature")
@@ -517,6 +546,136 @@ def _tasks(reader: _Reader, grades: tuple[tuple[str, float], ...]) -> TasksConfi
     )
 
 
+def _phases(reader: _Reader) -> PhasesConfig:
+    defaults = PhaseSettings()
+    settings = PhaseSettings(
+        onboarding_active_ratio=float(
+            reader.number("onboarding_active_ratio", defaults.onboarding_active_ratio, 0.05, 1)
+        ),
+        onboarding_window_months=int(
+            reader.number("onboarding_window_months", defaults.onboarding_window_months, 1, 36)
+        ),
+        renewal_window_days=int(
+            reader.number("renewal_window_days", defaults.renewal_window_days, 1, 366)
+        ),
+        dormant_after_months=int(
+            reader.number("dormant_after_months", defaults.dormant_after_months, 1, 12)
+        ),
+        self_running_by_month=int(
+            reader.number("self_running_by_month", defaults.self_running_by_month, 1, 120)
+        ),
+        advocate_min_months=int(
+            reader.number("advocate_min_months", defaults.advocate_min_months, 0, 120)
+        ),
+    )
+    custom = reader.get("phase", (list,), None, "an array of [[phases.phase]] tables")
+    preset = reader.text("preset", "custom" if custom else "lifecycle", (*PRESETS, "custom"))
+    if custom and preset != "custom":
+        reader.problems.append(
+            f"phases.preset: {preset!r} and a [[phases.phase]] list were both given; the list "
+            'replaces the preset, so delete preset (or set it to "custom")'
+        )
+    if preset == "custom" and not custom:
+        reader.problems.append('phases.preset: "custom" needs a [[phases.phase]] list')
+    if custom:
+        rows = _custom_phases(reader, custom)
+    else:
+        rows = PRESETS[preset if preset in PRESETS else "lifecycle"](settings)
+    phases = []
+    for row in rows:
+        try:
+            phases.extend(build_phases([row]))
+        except ExpressionError as error:
+            reader.problems.append(str(error))
+    return PhasesConfig("custom" if custom else str(preset), settings, tuple(phases))
+
+
+def _custom_phases(
+    reader: _Reader, items: list[Any] | None
+) -> list[tuple[str, str, int | None, int | None]]:
+    rows: list[tuple[str, str, int | None, int | None]] = []
+    for index, item in enumerate(items or []):
+        sub = _Reader(item, f"phases.phase[{index}]", reader.problems)
+        name = sub.text("name", _REQUIRED)
+        when = sub.text("when", "true")
+        step = sub.get("step", (int,), None, "a whole number (1 = the first step)")
+        expected = sub.get("expected_by_month", (int,), None, "a whole number of months")
+        sub.finish()
+        if not name or len(name) > 255:
+            continue
+        if step is not None and step < 1:
+            reader.problems.append(f"phases.phase[{index}].step: {step} is below 1")
+        if expected is not None and step is None:
+            reader.problems.append(
+                f"phases.phase[{index}].expected_by_month: only a step (a phase with "
+                "step = N) can be expected by a month; overlays have none"
+            )
+        rows.append((str(name), str(when), step, expected))
+    names = [row[0] for row in rows]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        reader.problems.append(f"phases.phase: the name {name!r} is used twice")
+    steps = [row[2] for row in rows if row[2] is not None]
+    if rows and not steps:
+        reader.problems.append(
+            "phases.phase: at least one phase needs a step (step = 1 for the first)"
+        )
+    for step in sorted({n for n in steps if steps.count(n) > 1}):
+        reader.problems.append(f"phases.phase: two phases have step = {step}")
+    return rows
+
+
+def _features(reader: _Reader, items: list[Any] | None) -> tuple[FeatureDefinition, ...]:
+    definitions: list[FeatureDefinition] = []
+    for index, item in enumerate(items or []):
+        sub = _Reader(item, f"features[{index}]", reader.problems)
+        name = sub.text("name", _REQUIRED)
+        text = sub.text("expression", _REQUIRED)
+        sub.finish()
+        if name is None or text is None:
+            continue
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+            reader.problems.append(
+                f"features[{index}].name: {name!r} must be lower case letters, digits and "
+                "_ (it becomes a column name in expressions)"
+            )
+            continue
+        if any(d.name == name for d in definitions):
+            reader.problems.append(f"features[{index}].name: {name!r} is defined twice")
+            continue
+        try:
+            definitions.append(
+                FeatureDefinition(name, compile_expression(f"features.{name}", text))
+            )
+        except ExpressionError as error:
+            reader.problems.append(str(error))
+    return tuple(definitions)
+
+
+def _check_columns(
+    features: tuple[FeatureDefinition, ...], phases: PhasesConfig, problems: list[str]
+) -> None:
+    """Every column an expression names exists: a feature sees the built-in features and
+    the admin features above it; a phase condition also sees the health results."""
+    known = [*ACCOUNT_INPUTS, *FEATURE_COLUMNS]
+    for definition in features:
+        if definition.name in known:
+            problems.append(
+                f"features.{definition.name}: a built-in feature has this name; pick another"
+            )
+            continue
+        try:
+            definition.expression.check_columns(known)
+        except ExpressionError as error:
+            problems.append(str(error))
+        known.append(definition.name)
+    known += HEALTH_COLUMNS
+    for phase in phases.phases:
+        try:
+            phase.when.check_columns(known)
+        except ExpressionError as error:
+            problems.append(str(error))
+
+
 def load_config(path: str | Path) -> Config:
     """Load and validate; raises ConfigError listing every problem found."""
     config_path = Path(path)
@@ -569,6 +728,13 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
     tasks_reader = root.sub("tasks")
     tasks = _tasks(tasks_reader, health.grades)
     tasks_reader.finish()
+    phases_reader = root.sub("phases")
+    phases = _phases(phases_reader)
+    phases_reader.finish()
+    features = _features(
+        root, root.get("features", (list,), None, "an array of [[features]] tables")
+    )
+    _check_columns(features, phases, problems)
     dash_reader = root.sub("dashboard")
     local_dir = dash_reader.text("local_dir", "dashboard")
     dash_reader.finish()
@@ -595,4 +761,6 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
         raw=data,
         holiday_country=holiday_country or None,
         company_closed=company_closed,
+        phases=phases,
+        features=features,
     )

@@ -14,9 +14,14 @@ AT_RISK_GRADES = ("C", "D")
 
 
 def snapshot_kpis(
-    scored: pd.DataFrame, grades: list[str], as_of: date, tasks_created: int
+    scored: pd.DataFrame,
+    grades: list[str],
+    as_of: date,
+    tasks_created: int,
+    phases: list[str] | None = None,
 ) -> pd.DataFrame:
-    """KPIs that need only today's scored accounts."""
+    """KPIs that need only today's scored accounts. Phase moves are those since the value on
+    the record (the previous run)."""
     rows: list[tuple[str, str, float]] = []
     arr = pd.to_numeric(scored["arr"], errors="coerce").fillna(0)
     rows.append(("accounts", "all", float(len(scored))))
@@ -42,6 +47,14 @@ def snapshot_kpis(
         rows.append((f"renewal_arr_at_risk_{window}d", "all", float(arr[risky].sum())))
     for segment, count in scored["segment"].fillna("(none)").value_counts().sort_index().items():
         rows.append(("accounts_by_segment", str(segment), float(count)))
+    if phases is not None and "phase" in scored:
+        for phase in phases:
+            mask = scored["phase"] == phase
+            rows.append(("accounts_by_phase", phase, float(mask.sum())))
+            rows.append(("arr_by_phase", phase, float(arr[mask].sum())))
+        rows.append(("phase_delayed", "all", float(scored["phase_delayed"].sum())))
+        rows.append(("phase_ups", "all", float((scored["phase_change"] == "up").sum())))
+        rows.append(("phase_downs", "all", float((scored["phase_change"] == "down").sum())))
     rows.append(("tasks_created", "all", float(tasks_created)))
     frame = pd.DataFrame(rows, columns=["metric", "dimension", "value"])
     frame.insert(0, "date", as_of.isoformat())

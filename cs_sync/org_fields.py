@@ -13,7 +13,10 @@ from typing import Any
 from cs_sync.config import SalesforceFields
 
 TRENDS = ("Up", "Flat", "Down", "New")
-PHASES = ("Onboarding", "Adoption", "Self-running", "Advocate", "Renewal window", "Dormant")
+# The lifecycle preset's phases in the order rules.phases.phase_order lists them.
+PHASES = ("Onboarding", "Adoption", "Self-running", "Advocate", "Dormant", "Renewal window")
+BUDGET_STATUSES = ("Secured", "Planned", "Unknown", "Cut")
+SENTIMENTS = ("Positive", "Neutral", "Negative")
 STRATEGIES = ("Very aggressive", "Aggressive", "Passive", "Rescue")
 DEFAULT_GRADES = ("A", "B", "C", "D")
 
@@ -91,9 +94,12 @@ class FieldSpec:
 
 
 def required_fields(
-    fields: SalesforceFields, grades: Sequence[str] = DEFAULT_GRADES
+    fields: SalesforceFields,
+    grades: Sequence[str] = DEFAULT_GRADES,
+    phases: Sequence[str] = PHASES,
 ) -> list[FieldSpec]:
-    """cs-sync's own fields under the API names the configuration gives them."""
+    """cs-sync's own fields under the API names the configuration gives them: those it
+    writes, and those CSMs fill in for it (override, budget, sentiment, busy months…)."""
     grade_values = tuple(grades)
     w, r = "written", "read"
     return [
@@ -135,7 +141,13 @@ def required_fields(
             length=1000,
         ),
         FieldSpec(
-            "Account", fields.phase, "CS Phase", "Picklist", w, "Lifecycle phase", values=PHASES
+            "Account",
+            fields.phase,
+            "CS Phase",
+            "Picklist",
+            w,
+            "Lifecycle phase",
+            values=tuple(phases),
         ),
         FieldSpec(
             "Account",
@@ -204,6 +216,43 @@ def required_fields(
             "Date",
             r,
             "Last day the override counts",
+        ),
+        FieldSpec(
+            "Account",
+            fields.budget_status,
+            "CS Budget Status",
+            "Picklist",
+            r,
+            "Next year's budget for this product (renewal strategy)",
+            values=BUDGET_STATUSES,
+        ),
+        FieldSpec(
+            "Account",
+            fields.sentiment,
+            "CS Sentiment",
+            "Picklist",
+            r,
+            "The CSM's reading of how the customer rates the product",
+            values=SENTIMENTS,
+        ),
+        FieldSpec(
+            "Account",
+            fields.busy_months,
+            "CS Busy Months",
+            "Text",
+            r,
+            "Months nothing can be asked of the customer, e.g. 3,12",
+            length=40,
+        ),
+        FieldSpec(
+            "Account",
+            fields.approval_lead_days,
+            "CS Approval Lead Days",
+            "Number",
+            r,
+            "Days the customer's internal approval (ringi) takes",
+            precision=4,
+            scale=0,
         ),
         FieldSpec(
             "Task",

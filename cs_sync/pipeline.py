@@ -6,6 +6,7 @@ Only `extract` and `apply` do I/O; everything between is a function of tables an
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -16,11 +17,12 @@ from connectors.local_dashboard import write_local_dashboard
 from connectors.salesforce import SalesforceClient, connect
 from connectors.transport import CallCounter, build_session
 from cs_sync.config import Config
-from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, CsSyncError
+from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, CsSyncError
 from cs_sync.extract import Extracted, extract
 from cs_sync.kpis import snapshot_kpis
 from cs_sync.plan import Plan, Problem, build_plan
 from rules.calendar import closed_days
+from rules.expressions import ExpressionError
 from rules.features import (
     STAKEHOLDERS,
     build_features,
@@ -28,6 +30,7 @@ from rules.features import (
     stakeholder_features,
 )
 from rules.health import score_health
+from rules.phases import assign_phases, phase_order
 from rules.tasks import tasks_to_close, wanted_tasks
 
 WARNING_KINDS = {"usage_unknown_account", "task_cap"}
@@ -49,6 +52,9 @@ class RunResult:
     sheets_api_calls: int = 0
     duration_s: float = 0.0
     grade_counts: dict[str, int] = field(default_factory=dict)
+    phase_counts: dict[str, int] = field(default_factory=dict)  # in the configured order
+    phases_delayed: int = 0
+    phase_moves: dict[str, int] = field(default_factory=dict)  # up / down since last run
     dashboard: str | None = None
     plan: Plan | None = None
     api_usage: str | None = None
@@ -70,6 +76,9 @@ class RunResult:
             "sheets_api_calls": self.sheets_api_calls,
             "duration_s": round(self.duration_s, 2),
             "grade_counts": self.grade_counts,
+            "phase_counts": self.phase_counts,
+            "phases_delayed": self.phases_delayed,
+            "phase_moves": self.phase_moves,
             "fields_planned": self.plan.fields_to_write if self.plan else 0,
             "tasks_planned": len(self.plan.tasks) if self.plan else 0,
             "tasks_to_close_planned": len(self.plan.closes) if self.plan else 0,
@@ -81,8 +90,15 @@ class RunResult:
 # ---------------------------------------------------------------- the pure middle
 
 
-def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
-    features = build_features(extracted.accounts, extracted.usage, as_of)
+def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
+    """Every rule's inputs, one row per account: the built-in features, then the admin's."""
+    features = build_features(
+        extracted.accounts,
+        extracted.usage,
+        as_of,
+        config.phases.settings.onboarding_active_ratio,
+        config.phases.settings.onboarding_window_months,
+    )
     features = features.join(
         renewal_features(
             extracted.accounts, extracted.opportunities, config.salesforce.renewal_types, as_of
@@ -91,7 +107,31 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
     features = features.join(
         stakeholder_features(extracted.accounts, extracted.contact_roles, config.salesforce.roles)
     )
+    for definition in config.features:  # names and columns were checked at load
+        features[definition.name] = _checked(
+            lambda d=definition: d.expression.evaluate(features), config
+        )
+    return features
+
+
+def _checked(evaluate: Callable[[], pd.Series], config: Config) -> pd.Series:
+    """An expression's value; its error becomes a configuration error (exit code 2)."""
+    try:
+        return evaluate()
+    except ExpressionError as error:
+        raise ConfigError(str(config.path), [str(error)]) from None
+
+
+def score_accounts(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
+    """Features, health and phase for every account read."""
+    features = account_features(extracted, config, as_of)
     scored = score_health(features, config.health, as_of, config.language)
+    phases = config.phases.phases
+    return scored.join(_checked(lambda: assign_phases(scored, phases), config))
+
+
+def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
+    scored = score_accounts(extracted, config, as_of)
     closed = closed_days(
         config.holiday_country, config.company_closed, range(as_of.year, as_of.year + 2)
     )
@@ -190,6 +230,9 @@ def _dashboard_accounts(plan: Plan) -> pd.DataFrame:
         "grade",
         "computed_grade",
         "trend",
+        "phase",
+        "phase_delayed",
+        "phase_change",
         "coverage",
         "reasons",
         "renewal_date",
@@ -229,11 +272,27 @@ def run_once(config: Config, as_of: date, dry_run: bool) -> RunResult:
             str(k): int(v)
             for k, v in plan.scored["grade"].fillna("none").value_counts().sort_index().items()
         }
+        phases = plan.scored["phase"]
+        result.phase_counts = {
+            name: int((phases == name).sum()) for name in phase_order(config.phases.phases)
+        }
+        result.phases_delayed = int(plan.scored["phase_delayed"].sum())
+        moves = plan.scored["phase_change"]
+        result.phase_moves = {
+            "up": int((moves == "up").sum()),
+            "down": int((moves == "down").sum()),
+        }
         if not dry_run:
             apply_plan(client, plan, config, result)
             if config.dashboard.local_dir is not None:
                 grades = [g for g, _ in config.health.grades]
-                kpis = snapshot_kpis(plan.scored, grades, as_of, result.tasks_created)
+                kpis = snapshot_kpis(
+                    plan.scored,
+                    grades,
+                    as_of,
+                    result.tasks_created,
+                    phase_order(config.phases.phases),
+                )
                 page = write_local_dashboard(
                     config.dashboard.local_dir,
                     _dashboard_accounts(plan),

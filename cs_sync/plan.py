@@ -89,6 +89,8 @@ def build_plan(
         fields.grade: "grade",
         fields.trend: "trend",
         fields.reasons: "reasons",
+        fields.phase: "phase",
+        fields.phase_delayed: "phase_delayed",
     }
     updates: dict[str, dict[str, Any]] = {}
     changes: list[FieldChange] = []

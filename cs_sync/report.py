@@ -26,6 +26,17 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
         + (" (dry run: nothing written)" if result.dry_run else "")
     ]
     rows = [("accounts read", str(result.accounts_read)), ("grades", grades)]
+    if result.phase_counts:
+        phases = " · ".join(f"{name} {n}" for name, n in result.phase_counts.items() if n)
+        moves = result.phase_moves
+        rows.append(("phases", phases))
+        rows.append(
+            (
+                "",
+                f"{result.phases_delayed} behind schedule · "
+                f"{moves.get('up', 0)} moved up, {moves.get('down', 0)} down since the last run",
+            )
+        )
     if result.dry_run and result.plan is not None:
         rows.append(
             (

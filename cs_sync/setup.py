@@ -15,6 +15,7 @@ from connectors.usage_csv import read_usage_csv
 from cs_sync.config import Config
 from cs_sync.errors import CsSyncError
 from cs_sync.org_fields import FieldSpec, input_fields, required_fields
+from rules.phases import phase_order
 
 PERMISSION_STEP = (
     "Next: give the integration user access to these fields. In Setup > Permission Sets, "
@@ -80,15 +81,31 @@ def field_states(client: SalesforceClient, specs: list[FieldSpec]) -> list[Field
             found.get("updateable") and found.get("createable", True)
         ):
             states.append(FieldState(spec, "read-only", "the integration user cannot edit it"))
+        elif missing := _missing_values(spec, found):
+            states.append(
+                FieldState(
+                    spec,
+                    "values missing",
+                    f"the picklist lacks {', '.join(missing)}: add them to the field's values",
+                )
+            )
         else:
             states.append(FieldState(spec, "present"))
     return states
 
 
+def _missing_values(spec: FieldSpec, described: dict[str, Any]) -> list[str]:
+    """Values cs-sync writes (grades, phases) that a restricted picklist does not allow."""
+    if spec.purpose != "written" or spec.type != "Picklist":
+        return []
+    allowed = {v.get("value") for v in described.get("picklistValues") or [] if v.get("active")}
+    return [value for value in spec.values if value not in allowed]
+
+
 def setup_salesforce(config: Config, apply: bool) -> SetupReport:
     client, _ = _client(config)
     grades = [g for g, _ in config.health.grades]
-    specs = required_fields(config.salesforce.fields, grades)
+    specs = required_fields(config.salesforce.fields, grades, phase_order(config.phases.phases))
     report = SetupReport(states=field_states(client, specs))
     if not apply:
         return report
@@ -184,7 +201,10 @@ def run_doctor(config: Config, as_of: date) -> list[Check]:
         )
     try:
         grades = [g for g, _ in config.health.grades]
-        states = field_states(client, required_fields(config.salesforce.fields, grades))
+        states = field_states(
+            client,
+            required_fields(config.salesforce.fields, grades, phase_order(config.phases.phases)),
+        )
         bad = [s for s in states if s.status != "present"]
         checks.append(
             Check(

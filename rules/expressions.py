@@ -260,14 +260,21 @@ class Expression:
     tree: ast.expr
     names: frozenset[str]
 
-    def evaluate(self, table: pd.DataFrame) -> pd.Series:
-        """The value for every row of `table`, as a Series on its index."""
-        unknown = self.names - set(table.columns)
+    def check_columns(self, available: Iterable[str]) -> None:
+        """Raises ExpressionError at the first column name not in `available`."""
+        columns = {str(c) for c in available}
+        unknown = self.names - columns
         if unknown:
             first = min(unknown, key=lambda name: _offset(self.text, _first_name(self.tree, name)))
-            node = _first_name(self.tree, first)
-            available = ", ".join(sorted(str(c) for c in table.columns))
-            raise self._error(f"unknown column {first!r}; the columns are: {available}", node)
+            listed = ", ".join(sorted(columns))
+            raise self._error(
+                f"unknown column {first!r}; the columns are: {listed}",
+                _first_name(self.tree, first),
+            )
+
+    def evaluate(self, table: pd.DataFrame) -> pd.Series:
+        """The value for every row of `table`, as a Series on its index."""
+        self.check_columns(table.columns)
         value = _Evaluator(self, table).visit(self.tree)
         if not isinstance(value, pd.Series):
             value = pd.Series([value] * len(table), index=table.index)

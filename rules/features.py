@@ -9,14 +9,60 @@ import pandas as pd
 
 from rules.calendar import last_complete_month, month_floor
 
+STAKEHOLDERS = ("economic_buyer", "champion", "administrator", "end_user")
+# What expressions in config can name (checked when the config is loaded; a test keeps the
+# lists equal to what the pipeline really builds).
+ACCOUNT_INPUTS = (
+    "name",
+    "arr",
+    "seats",
+    "segment",
+    "contract_start",
+    "renewal_date",
+    "budget_status",
+    "sentiment",
+    "busy_months",
+    "approval_lead_days",
+    "owner_active",
+    "sub_csm_active",
+)
+FEATURE_COLUMNS = (
+    "days_to_renewal",
+    "months_since_start",
+    "usage_months",
+    "active_ratio",
+    "login_trend",
+    "monthly_feature",
+    "months_without_login",
+    "feature_months_used",
+    "onboarded_after_months",
+    "onboarded",
+    "renewal_stage",
+    "renewal_amount",
+    "renewal_close_date",
+    "last_renewal_won",
+    *STAKEHOLDERS,
+)
 TREND_WINDOW_MONTHS = 3
 MAX_MISSING_MONTHS = 12
 
 
-def build_features(accounts: pd.DataFrame, usage: pd.DataFrame, as_of: date) -> pd.DataFrame:
+def build_features(
+    accounts: pd.DataFrame,
+    usage: pd.DataFrame,
+    as_of: date,
+    onboarding_active_ratio: float = 0.8,
+    onboarding_window_months: int = 3,
+) -> pd.DataFrame:
     """`accounts`: one row per account (account_id, arr, seats, contract_start, renewal_date…).
     `usage`: account_id, month (first of month), seats, active_users, logins, payslips_sent.
-    Returns accounts indexed by account_id with feature columns added."""
+    Returns accounts indexed by account_id with feature columns added.
+
+    Onboarding uses the loose definition: the account is `onboarded` from the first month
+    in which `onboarding_active_ratio` of its seats were active; `onboarded_after_months`
+    counts the months from contract start to that month. An account whose usage history
+    begins after its onboarding window is taken as onboarded (it happened before the data),
+    with `onboarded_after_months` left empty."""
     features = accounts.set_index("account_id", drop=False).copy()
     last = last_complete_month(as_of)
     today = pd.Timestamp(as_of)
@@ -50,7 +96,32 @@ def build_features(accounts: pd.DataFrame, usage: pd.DataFrame, as_of: date) -> 
     )
     no_usage = features["usage_months"] == 0
     features.loc[no_usage, "monthly_feature"] = np.nan
+    features["months_without_login"] = _months_without(usage, "logins", last).reindex(
+        features.index
+    )
+    features.loc[no_usage, "months_without_login"] = np.nan
+    used = usage[usage["payslips_sent"] > 0].groupby("account_id").size()
+    features["feature_months_used"] = used.reindex(features.index).fillna(0).astype(int)
+    features["onboarded_after_months"] = _onboarded_after(
+        usage, start, onboarding_active_ratio
+    ).reindex(features.index)
+    first_seen = by_account["month"].min().reindex(features.index)
+    window_end = start.dt.to_period("M").dt.to_timestamp() + pd.DateOffset(
+        months=onboarding_window_months
+    )
+    before_the_data = first_seen > window_end
+    features.loc[before_the_data, "onboarded_after_months"] = np.nan
+    features["onboarded"] = features["onboarded_after_months"].notna() | before_the_data
     return features
+
+
+def _onboarded_after(usage: pd.DataFrame, start: pd.Series, ratio: float) -> pd.Series:
+    """Months from contract start to the first month with `ratio` of seats active."""
+    active = usage[(usage["seats"] > 0) & (usage["active_users"] >= ratio * usage["seats"])]
+    first = active.groupby("account_id")["month"].min()
+    begun = start.reindex(first.index)
+    months = (first.dt.year - begun.dt.year) * 12 + (first.dt.month - begun.dt.month)
+    return months.clip(lower=0).astype(float)
 
 
 def _months_without(usage: pd.DataFrame, column: str, last: pd.Timestamp) -> pd.Series:
@@ -61,9 +132,6 @@ def _months_without(usage: pd.DataFrame, column: str, last: pd.Timestamp) -> pd.
     months = (last.year - latest_use.dt.year) * 12 + (last.month - latest_use.dt.month)
     accounts = usage["account_id"].unique()
     return months.reindex(accounts).fillna(MAX_MISSING_MONTHS).astype(float)
-
-
-STAKEHOLDERS = ("economic_buyer", "champion", "administrator", "end_user")
 
 
 def renewal_features(

@@ -194,3 +194,87 @@ def test_holiday_settings_are_checked(tmp_path: Path) -> None:
     assert "run.holiday_country: 'XX' is not a country code" in found
     assert "run.company_closed: '12-32' is not a month-day" in found
     assert "'02-29'" not in found
+
+
+def test_phase_preset_and_settings(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, MINIMAL + '[phases]\npreset = "staging"\ndormant_after_months = 4\n')
+    )
+    assert config.phases.preset == "staging"
+    stage_e = config.phases.phases[0]
+    assert stage_e.name == "Stage E" and "months_without_login >= 5" in stage_e.when.text
+
+
+def test_custom_phases_replace_the_preset(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            MINIMAL
+            + """
+[[phases.phase]]
+name = "Churn risk"
+when = 'grade == "D"'
+
+[[phases.phase]]
+name = "Live"
+when = "active_ratio >= 0.5"
+step = 2
+expected_by_month = 2
+
+[[phases.phase]]
+name = "Set-up"
+step = 1
+""",
+        )
+    )
+    assert config.phases.preset == "custom"
+    assert [(p.name, p.step, p.expected_by_month) for p in config.phases.phases] == [
+        ("Churn risk", None, None),
+        ("Live", 2, 2),
+        ("Set-up", 1, None),
+    ]
+
+
+def test_custom_phases_are_checked(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        MINIMAL
+        + """
+[phases]
+preset = "lifecycle"
+
+[[phases.phase]]
+name = "Live"
+when = "active_ratio >= 0.5 and"
+
+[[phases.phase]]
+name = "Live"
+expected_by_month = 3
+""",
+    )
+    text = "\n".join(found)
+    assert "phases.preset: 'lifecycle' and a [[phases.phase]] list were both given" in text
+    assert "phases.phase: the name 'Live' is used twice" in text
+    assert "phases.phase[1].expected_by_month: only a step" in text
+    assert "phases.phase: at least one phase needs a step" in text
+    assert "phases.Live.when: syntax error" in text
+    assert "    active_ratio >= 0.5 and\n" in text  # the expression, with a caret under it
+
+
+def test_features_are_checked_when_loaded(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        MINIMAL
+        + """
+[[features]]
+name = "Logins-per-seat"
+expression = "logins / seats"
+
+[[features]]
+name = "ok"
+expression = "__import__('os').system('true')"
+""",
+    )
+    text = "\n".join(found)
+    assert "features[0].name: 'Logins-per-seat' must be lower case letters" in text
+    assert "features.ok: attribute access (a.b) is not allowed in expressions" in text

@@ -92,8 +92,6 @@ def _ref(name: str, target: str, relationship: str, **kw: Any) -> Field:
 
 
 SEGMENTS = ("High Touch", "Low Touch", "Tech Touch")
-BUDGET_STATUSES = ("Secured", "Planned", "Unknown", "Cut")
-SENTIMENTS = ("Positive", "Neutral", "Negative")
 OPPORTUNITY_STAGES = (
     "Prospecting",
     "Value Review",
@@ -122,10 +120,18 @@ CONTACT_ROLES = (
 def _cs_sync_fields(sobject: str) -> list[Field]:
     from cs_sync.config import SalesforceFields
     from cs_sync.org_fields import required_fields
+    from rules.phases import PRESETS, PhaseSettings, build_phases, phase_order
+
+    # The sandbox org accepts the phase names of every preset, so either works in the demo.
+    phase_names = [
+        name
+        for preset in PRESETS.values()
+        for name in phase_order(build_phases(preset(PhaseSettings())))
+    ]
 
     return [
         field_from_tooling(spec.metadata(), spec.name)
-        for spec in required_fields(SalesforceFields())
+        for spec in required_fields(SalesforceFields(), phases=phase_names)
         if spec.sobject == sobject
     ]
 
@@ -195,12 +201,6 @@ def build_schema() -> dict[str, dict[str, Field]]:
             Field("CS_Contract_Start__c", "date", **c),
             Field("CS_Renewal_Date__c", "date", **c),
             _ref("CS_Sub_CSM__c", "User", "CS_Sub_CSM__r", **c),
-            Field("CS_Busy_Months__c", "string", length=40, **c),
-            Field("CS_Approval_Lead_Days__c", "double", precision=4, scale=0, **c),
-            Field(
-                "CS_Budget_Status__c", "picklist", picklist=BUDGET_STATUSES, restricted=True, **c
-            ),
-            Field("CS_Sentiment__c", "picklist", picklist=SENTIMENTS, restricted=True, **c),
             *cs_sync_account_fields(),
         ],
         "Contact": [

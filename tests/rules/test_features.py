@@ -216,3 +216,88 @@ def test_stakeholders_are_mapped_from_role_values() -> None:
     out = stakeholder_features(accounts, roles, mapping)
     assert out.loc["a"].tolist() == [1, 0, 2]
     assert out.loc["b"].tolist() == [0, 1, 0]
+
+
+def onboarding(start: str, months: list[str], active: list[int]) -> pd.Series:
+    frame = pd.DataFrame(
+        [{"account_id": "a", "renewal_date": "2027-05-01", "contract_start": start}]
+    )
+    rows = usage_rows("a", months, active, [10] * len(active), [1] * len(active))
+    return build_features(frame, pd.DataFrame(rows), AS_OF).loc["a"]
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "active", "onboarded", "after"),
+    [
+        pytest.param(
+            "2026-05-10",
+            MONTHS[:6],
+            [30, 60, 80, 70, 65, 70],
+            True,
+            2,
+            id="80 of 100 seats active in month 2: onboarded, even if it settles lower",
+        ),
+        pytest.param(
+            "2026-05-10",
+            MONTHS[:6],
+            [30, 60, 79, 75, 78, 79],
+            False,
+            None,
+            id="never quite 80%: not onboarded",
+        ),
+        pytest.param(
+            "2026-05-10",
+            MONTHS[:6],
+            [10, 20, 30, 50, 70, 85],
+            True,
+            5,
+            id="80% reached late, in month 5: onboarded after 5 months",
+        ),
+        pytest.param(
+            "2023-01-15",
+            MONTHS[:6],
+            [60, 60, 60, 60, 60, 60],
+            True,
+            None,
+            id="usage history starts years after the contract: onboarded before the data",
+        ),
+        pytest.param(
+            "2026-03-01",
+            MONTHS[:6],
+            [60, 60, 60, 60, 60, 60],
+            False,
+            None,
+            id="history covers the window and shows no 80% month: not onboarded",
+        ),
+    ],
+)
+def test_onboarding_by_the_loose_definition(
+    start: str, months: list[str], active: list[int], onboarded: bool, after: int | None
+) -> None:
+    row = onboarding(start, months, active)
+    assert bool(row["onboarded"]) is onboarded
+    if after is None:
+        assert np.isnan(row["onboarded_after_months"])
+    else:
+        assert row["onboarded_after_months"] == after
+
+
+@pytest.mark.parametrize(
+    ("logins", "expected"),
+    [
+        pytest.param([5, 5, 5, 5, 5, 5], 0, id="logged in last month"),
+        pytest.param([5, 5, 5, 5, 0, 0], 2, id="two silent months"),
+        pytest.param([0, 0, 0, 0, 0, 0], 12, id="silent for the whole window"),
+    ],
+)
+def test_months_without_a_login(logins: list[int], expected: int) -> None:
+    rows = usage_rows("a", MONTHS[:6], [50] * 6, logins, [1, 0, 1, 1, 0, 1])
+    row = build(rows, ["a"]).loc["a"]
+    assert row["months_without_login"] == expected
+    assert row["feature_months_used"] == 4
+
+
+def test_account_without_usage_has_no_usage_features() -> None:
+    row = build(usage_rows("a", MONTHS[:2], [50] * 2, [5] * 2, [1] * 2), ["a", "b"]).loc["b"]
+    assert np.isnan(row["months_without_login"]) and np.isnan(row["monthly_feature"])
+    assert row["feature_months_used"] == 0 and not row["onboarded"]

@@ -136,8 +136,12 @@ def test_an_open_task_from_last_month_is_not_created_again() -> None:
         prev_grade=None,
         prev_trend=None,
         prev_reasons=None,
+        prev_phase=None,
+        prev_phase_delayed=False,
         score=10.0,
         trend="New",
+        phase="Onboarding",
+        phase_delayed=False,
     )
     wanted = wanted_tasks(accounts, CONFIG, AS_OF, "en")
     existing = pd.DataFrame([open_task("001000000000000000")])

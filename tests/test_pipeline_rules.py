@@ -1,0 +1,153 @@
+"""The pure middle of a run on hand-made tables: features, admin features, health and phase."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cs_sync.config import load_config
+from cs_sync.errors import ConfigError
+from cs_sync.extract import ACCOUNT_COLUMNS, Extracted
+from cs_sync.pipeline import score_accounts
+from rules.features import ACCOUNT_INPUTS, FEATURE_COLUMNS
+from rules.health import HEALTH_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF = date(2026, 11, 24)
+
+
+def extracted() -> Extracted:
+    accounts = pd.DataFrame(
+        [
+            {
+                **dict.fromkeys(ACCOUNT_COLUMNS),
+                "account_id": f"001A0000000000{n}AAA",
+                "name": name,
+                "arr": arr,
+                "seats": 100,
+                "contract_start": "2025-01-10",
+                "renewal_date": renewal,
+                "segment": "High Touch",
+                "sentiment": "Positive",
+            }
+            for n, (name, arr, renewal) in enumerate(
+                [("Acme", 1_200_000, "2027-01-10"), ("Globex", 600_000, "2027-06-10")]
+            )
+        ]
+    )
+    months = pd.date_range("2026-01-01", "2026-10-01", freq="MS")
+    usage = pd.DataFrame(
+        [
+            {
+                "account_id": account,
+                "month": month,
+                "seats": 100,
+                "active_users": active,
+                "logins": active * 10,
+                "payslips_sent": active,
+            }
+            for account, active in [
+                (accounts["account_id"][0], 85),
+                (accounts["account_id"][1], 30),
+            ]
+            for month in months
+        ]
+    )
+    empty_tasks = pd.DataFrame(
+        columns=["task_id", "key", "rule", "account_id", "is_closed", "description"]
+    )
+    opportunities = pd.DataFrame(
+        columns=[
+            "opportunity_id",
+            "account_id",
+            "type",
+            "stage",
+            "close_date",
+            "amount",
+            "is_closed",
+            "is_won",
+        ]
+    )
+    roles = pd.DataFrame(columns=["account_id", "contact_id", "role"])
+    return Extracted(accounts, usage, empty_tasks, opportunities, roles)
+
+
+def config_with(tmp_path: Path, extra: str = "", drop: str = ""):  # type: ignore[no-untyped-def]
+    text = (ROOT / "config.example.toml").read_text("utf-8")
+    text = (text.replace(drop, "") if drop else text) + extra
+    (tmp_path / "config.toml").write_text(text, encoding="utf-8")
+    return load_config(tmp_path / "config.toml")
+
+
+def test_every_column_the_example_config_lists_is_there(tmp_path: Path) -> None:
+    text = (ROOT / "config.example.toml").read_text("utf-8")
+    block = text.split("Columns available:")[1].split("# [[features]]")[0]
+    listed = re.findall(r"\b([a-z_]+)\b", re.sub(r"\([^)]*\)", "", block))
+    scored = score_accounts(extracted(), config_with(tmp_path), AS_OF)
+    assert len(listed) > 20
+    assert sorted(set(listed) - set(scored.columns)) == []
+
+
+def test_admin_features_feed_admin_phases(tmp_path: Path) -> None:
+    config = config_with(
+        tmp_path,
+        """
+[[features]]
+name = "arr_per_seat"
+expression = "arr / max(seats, 1)"
+
+[[phases.phase]]
+name = "Key account"
+when = "arr_per_seat >= 10000 and active_ratio >= 0.8"
+step = 2
+
+[[phases.phase]]
+name = "Other"
+step = 1
+""",
+        drop='preset = "lifecycle"',
+    )
+    scored = score_accounts(extracted(), config, AS_OF)
+    assert scored["arr_per_seat"].tolist() == [12000.0, 6000.0]
+    assert scored["phase"].tolist() == ["Key account", "Other"]
+
+
+def test_an_unknown_column_is_caught_when_the_config_loads(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        config_with(tmp_path, '\n[[features]]\nname = "per_seat"\nexpression = "arr / seets"\n')
+    text = "\n".join(raised.value.problems)
+    assert text.startswith("features.per_seat: unknown column 'seets'; the columns are: ")
+    assert "active_ratio" in text
+    assert text.endswith("    arr / seets\n          ^")
+
+
+def test_phase_conditions_see_health_but_features_do_not(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        config_with(tmp_path, '\n[[features]]\nname = "top"\nexpression = \'grade == "A"\'\n')
+    assert "features.top: unknown column 'grade'" in raised.value.problems[0]
+
+
+def test_a_feature_may_not_shadow_a_built_in_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="features.arr: a built-in feature has this name"):
+        config_with(tmp_path, '\n[[features]]\nname = "arr"\nexpression = "1"\n')
+
+
+def test_a_type_mistake_found_on_the_data_stops_the_run_with_the_rule_name(
+    tmp_path: Path,
+) -> None:
+    config = config_with(tmp_path, '\n[[features]]\nname = "odd"\nexpression = "segment * 2"\n')
+    with pytest.raises(ConfigError) as raised:
+        score_accounts(extracted(), config, AS_OF)
+    assert raised.value.problems[0].startswith(
+        "features.odd: cannot evaluate this part: text such as 'High Touch' is not a number"
+    )
+
+
+def test_the_columns_config_is_checked_against_are_the_real_ones(tmp_path: Path) -> None:
+    scored = score_accounts(extracted(), config_with(tmp_path), AS_OF)
+    promised = {*ACCOUNT_INPUTS, *FEATURE_COLUMNS, *HEALTH_COLUMNS}
+    assert sorted(promised - set(scored.columns)) == []
