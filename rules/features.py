@@ -7,8 +7,6 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from rules.calendar import last_complete_month, month_floor
-
 STAKEHOLDERS = ("economic_buyer", "champion", "administrator", "end_user")
 # What expressions in config can name (checked when the config is loaded; a test keeps the
 # lists equal to what the pipeline really builds).
@@ -47,6 +45,71 @@ TREND_WINDOW_MONTHS = 3
 MAX_MISSING_MONTHS = 12
 
 
+def positions(index: pd.Index, keys: pd.Series) -> np.ndarray:
+    """Each key's position in `index` (-1 where absent). Rows of one account usually come
+    together, so only the first key of each run is looked up."""
+    values = keys.to_numpy(dtype=object)
+    if len(values) == 0:
+        return np.empty(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
+    found = index.get_indexer(values[starts])
+    return np.repeat(found, np.diff(np.append(starts, len(values))))
+
+
+class _PerAccount:
+    """Usage rows grouped by account position (an index into the accounts table): the
+    aggregations below are single numpy passes, so a million accounts take seconds."""
+
+    def __init__(self, accounts: pd.Index, usage: pd.DataFrame) -> None:
+        # 32-bit positions, months and metrics keep a million accounts' usage well under
+        # a gigabyte; counts stay exact (below 16 million) and sums are taken in 64 bits.
+        position = positions(accounts, usage["account_id"]).astype(np.int32)
+        self.known = position >= 0
+        self.size = len(accounts)
+        self.position = position[self.known]
+        month = usage["month"].to_numpy(dtype="datetime64[M]")[self.known]
+        self.month = month.astype(np.int64).astype(np.int32)
+        self.usage = usage
+
+    def column(self, name: str) -> np.ndarray:
+        values = self.usage[name]
+        if not pd.api.types.is_numeric_dtype(values):
+            values = pd.to_numeric(values, errors="coerce")
+        return values.to_numpy(dtype=np.float32)[self.known]
+
+    def count(self, rows: np.ndarray) -> np.ndarray:
+        return np.bincount(self.position[rows], minlength=self.size)
+
+    def total(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        return np.bincount(self.position[rows], weights=values[rows], minlength=self.size)
+
+    def latest(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The value in each account's row among `rows` (one per account), else NaN."""
+        out = np.full(self.size, np.nan)
+        out[self.position[rows]] = values[rows]
+        return out
+
+    def last_month(self, rows: np.ndarray) -> np.ndarray:
+        """Each account's latest month number among `rows`; -1 where none."""
+        out = np.full(self.size, -1, dtype=np.int32)
+        np.maximum.at(out, self.position[rows], self.month[rows])
+        return out
+
+    def first_month(self, rows: np.ndarray) -> np.ndarray:
+        """Each account's earliest month number among `rows`; a huge number where none."""
+        out = np.full(self.size, np.iinfo(np.int32).max, dtype=np.int32)
+        np.minimum.at(out, self.position[rows], self.month[rows])
+        return out
+
+
+def _month_number(stamps: pd.Series) -> np.ndarray:
+    """Months since 1970-01 (NaN where the date is missing), for month arithmetic."""
+    values = stamps.to_numpy(dtype="datetime64[ns]")
+    numbers = values.astype("datetime64[M]").astype(np.int64).astype(float)
+    numbers[np.isnat(values)] = np.nan
+    return numbers
+
+
 def build_features(
     accounts: pd.DataFrame,
     usage: pd.DataFrame,
@@ -63,75 +126,69 @@ def build_features(
     counts the months from contract start to that month. An account whose usage history
     begins after its onboarding window is taken as onboarded (it happened before the data),
     with `onboarded_after_months` left empty."""
-    features = accounts.set_index("account_id", drop=False).copy()
-    last = last_complete_month(as_of)
+    features = accounts.set_index("account_id", drop=False)  # a new frame (copy on write)
     today = pd.Timestamp(as_of)
-    features["days_to_renewal"] = (pd.to_datetime(features["renewal_date"]) - today).dt.days
-    start = pd.to_datetime(features["contract_start"])
-    features["months_since_start"] = (month_floor(as_of).year - start.dt.year) * 12 + (
-        month_floor(as_of).month - start.dt.month
-    )
+    renewal = pd.to_datetime(features["renewal_date"], format="ISO8601")
+    features["days_to_renewal"] = (renewal - today).dt.days
+    start = _month_number(pd.to_datetime(features["contract_start"], format="ISO8601"))
+    this_month = (as_of.year - 1970) * 12 + as_of.month - 1
+    features["months_since_start"] = this_month - start
 
-    usage = usage[usage["month"] <= last]
-    by_account = usage.groupby("account_id")
-    features["usage_months"] = by_account.size().reindex(features.index).fillna(0).astype(int)
+    last = this_month - 1  # the last complete month
+    rows = _PerAccount(features.index, usage)
+    past = rows.month <= last
+    count = rows.count(past)
+    no_usage = count == 0
+    features["usage_months"] = count
 
-    latest = usage[usage["month"] == last].set_index("account_id")
-    seats = latest["seats"].where(latest["seats"] > 0)
-    ratio = (latest["active_users"] / seats).clip(upper=1.0)
-    features["active_ratio"] = ratio.reindex(features.index)
+    seats, active = rows.column("seats"), rows.column("active_users")
+    logins, key_feature = rows.column("logins"), rows.column("payslips_sent")
+    seats_now = rows.latest(seats, rows.month == last)  # per account, in 64 bits
+    active_now = rows.latest(active, rows.month == last)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        features["active_ratio"] = np.minimum(
+            active_now / np.where(seats_now > 0, seats_now, np.nan), 1.0
+        )
 
-    recent_start = last - pd.DateOffset(months=TREND_WINDOW_MONTHS - 1)
-    prior_start = recent_start - pd.DateOffset(months=TREND_WINDOW_MONTHS)
-    recent = usage[usage["month"] >= recent_start].groupby("account_id")["logins"].sum()
-    prior_rows = usage[(usage["month"] >= prior_start) & (usage["month"] < recent_start)]
-    prior = prior_rows.groupby("account_id")["logins"].sum()
-    prior_months = prior_rows.groupby("account_id").size()
-    trend = recent.reindex(prior.index).fillna(0) / prior.where(prior > 0)
-    trend = trend.where(prior_months.reindex(trend.index) == TREND_WINDOW_MONTHS)
-    features["login_trend"] = trend.reindex(features.index)
+    recent_from = last - TREND_WINDOW_MONTHS + 1
+    prior_from = recent_from - TREND_WINDOW_MONTHS
+    recent_rows = past & (rows.month >= recent_from)
+    prior_rows = (rows.month >= prior_from) & (rows.month < recent_from)
+    recent = rows.total(np.nan_to_num(logins), recent_rows)
+    prior = rows.total(np.nan_to_num(logins), prior_rows)
+    full_prior = rows.count(prior_rows) == TREND_WINDOW_MONTHS
+    with np.errstate(divide="ignore", invalid="ignore"):
+        trend = recent / np.where(prior > 0, prior, np.nan)
+    features["login_trend"] = np.where(full_prior, trend, np.nan)
 
-    features["monthly_feature"] = _months_without(usage, "payslips_sent", last).reindex(
-        features.index
+    for column, values in (("monthly_feature", key_feature), ("months_without_login", logins)):
+        features[column] = _months_without(rows, values > 0, past, last, no_usage)
+    features["feature_months_used"] = rows.count(past & (key_feature > 0))
+
+    reached = (
+        past
+        & (seats > 0)
+        & (active.astype(np.float64) >= onboarding_active_ratio * seats.astype(np.float64))
     )
-    no_usage = features["usage_months"] == 0
-    features.loc[no_usage, "monthly_feature"] = np.nan
-    features["months_without_login"] = _months_without(usage, "logins", last).reindex(
-        features.index
-    )
-    features.loc[no_usage, "months_without_login"] = np.nan
-    used = usage[usage["payslips_sent"] > 0].groupby("account_id").size()
-    features["feature_months_used"] = used.reindex(features.index).fillna(0).astype(int)
-    features["onboarded_after_months"] = _onboarded_after(
-        usage, start, onboarding_active_ratio
-    ).reindex(features.index)
-    first_seen = by_account["month"].min().reindex(features.index)
-    window_end = start.dt.to_period("M").dt.to_timestamp() + pd.DateOffset(
-        months=onboarding_window_months
-    )
-    before_the_data = first_seen > window_end
-    features.loc[before_the_data, "onboarded_after_months"] = np.nan
-    features["onboarded"] = features["onboarded_after_months"].notna() | before_the_data
+    first_reached = rows.first_month(reached).astype(float)
+    first_reached[first_reached > last] = np.nan
+    after = np.maximum(first_reached - start, 0)
+    before_the_data = ~no_usage & (rows.first_month(past) > start + onboarding_window_months)
+    features["onboarded_after_months"] = np.where(before_the_data, np.nan, after)
+    features["onboarded"] = ~np.isnan(after) | before_the_data
     return features
 
 
-def _onboarded_after(usage: pd.DataFrame, start: pd.Series, ratio: float) -> pd.Series:
-    """Months from contract start to the first month with `ratio` of seats active."""
-    active = usage[(usage["seats"] > 0) & (usage["active_users"] >= ratio * usage["seats"])]
-    first = active.groupby("account_id")["month"].min()
-    begun = start.reindex(first.index)
-    months = (first.dt.year - begun.dt.year) * 12 + (first.dt.month - begun.dt.month)
-    return months.clip(lower=0).astype(float)
-
-
-def _months_without(usage: pd.DataFrame, column: str, last: pd.Timestamp) -> pd.Series:
-    """How many months in a row, ending with `last`, the metric was zero or not reported."""
-    window = [last - pd.DateOffset(months=k) for k in range(MAX_MISSING_MONTHS)]
-    used = usage[(usage[column] > 0) & (usage["month"].isin(window))]
-    latest_use = used.groupby("account_id")["month"].max()
-    months = (last.year - latest_use.dt.year) * 12 + (last.month - latest_use.dt.month)
-    accounts = usage["account_id"].unique()
-    return months.reindex(accounts).fillna(MAX_MISSING_MONTHS).astype(float)
+def _months_without(
+    rows: _PerAccount, used: np.ndarray, past: np.ndarray, last: int, no_usage: np.ndarray
+) -> np.ndarray:
+    """How many months in a row, ending with `last`, the metric was zero or not reported
+    (at most MAX_MISSING_MONTHS); NaN for accounts without usage."""
+    window = past & (rows.month > last - MAX_MISSING_MONTHS)
+    latest_use = rows.last_month(window & used)
+    months = np.where(latest_use >= 0, last - latest_use, MAX_MISSING_MONTHS).astype(float)
+    months[no_usage] = np.nan
+    return months
 
 
 def renewal_features(
@@ -140,19 +197,48 @@ def renewal_features(
     """Per account: the next open renewal opportunity (stage, amount, close date) and whether
     the last closed renewal was won. `opportunities`: account_id, type, stage, close_date,
     amount, is_closed, is_won."""
-    out = pd.DataFrame(index=accounts["account_id"])
-    renewals = opportunities[opportunities["type"].isin(renewal_types)].copy()
-    renewals["close_date"] = pd.to_datetime(renewals["close_date"])
-    upcoming = renewals[~renewals["is_closed"].astype(bool)].sort_values("close_date")
-    upcoming = upcoming.drop_duplicates("account_id").set_index("account_id")
-    out["renewal_stage"] = upcoming["stage"].reindex(out.index)
-    out["renewal_amount"] = upcoming["amount"].reindex(out.index)
-    out["renewal_close_date"] = upcoming["close_date"].reindex(out.index).dt.date
-    closed = renewals[
-        renewals["is_closed"].astype(bool) & (renewals["close_date"] <= pd.Timestamp(as_of))
-    ]
-    last = closed.sort_values("close_date").drop_duplicates("account_id", keep="last")
-    out["last_renewal_won"] = last.set_index("account_id")["is_won"].reindex(out.index)
+    index = pd.Index(accounts["account_id"])
+    out = pd.DataFrame(index=index)
+    renewals = opportunities[opportunities["type"].isin(renewal_types)]
+    position = positions(index, renewals["account_id"])
+    close = pd.to_datetime(renewals["close_date"], format="ISO8601").to_numpy()
+    is_closed = renewals["is_closed"].to_numpy(dtype=bool)
+
+    upcoming = _first_per_account(position, close, (position >= 0) & ~is_closed, len(index))
+    for column, source in (("renewal_stage", "stage"), ("renewal_amount", "amount")):
+        out[column] = _spread(renewals[source].to_numpy(dtype=object), upcoming)
+    out["renewal_amount"] = pd.to_numeric(out["renewal_amount"], errors="coerce")
+    out["renewal_close_date"] = pd.to_datetime(_spread(close, upcoming))
+
+    done = (position >= 0) & is_closed & (close <= np.datetime64(as_of))
+    last = _first_per_account(position, close, done, len(index), latest=True)
+    out["last_renewal_won"] = _spread(renewals["is_won"].to_numpy(dtype=object), last)
+    return out
+
+
+def _first_per_account(
+    position: np.ndarray, when: np.ndarray, rows: np.ndarray, size: int, latest: bool = False
+) -> np.ndarray:
+    """For each account, the row (among `rows`) with the earliest (or latest) `when`; -1."""
+    chosen = np.flatnonzero(rows)
+    order = np.lexsort(
+        ((when[chosen] if not latest else -when[chosen].astype(np.int64)), position[chosen])
+    )
+    ranked = chosen[order]
+    accounts, first = np.unique(position[ranked], return_index=True)
+    out = np.full(size, -1, dtype=np.int64)
+    out[accounts] = ranked[first]
+    return out
+
+
+def _spread(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """values[rows] per account, with missing where the account has no row (-1)."""
+    if values.dtype.kind == "M":
+        out = np.full(len(rows), np.datetime64("NaT"), dtype=values.dtype)
+    else:
+        out = np.full(len(rows), None, dtype=object)
+    found = rows >= 0
+    out[found] = values[rows[found]]
     return out
 
 
@@ -163,9 +249,13 @@ def stakeholder_features(
 ) -> pd.DataFrame:
     """Per account: how many distinct contacts hold each stakeholder role (mapped from the
     org's contact role values by config). `contact_roles`: account_id, contact_id, role."""
-    out = pd.DataFrame(index=accounts["account_id"])
+    index = pd.Index(accounts["account_id"])
+    out = pd.DataFrame(index=index)
+    position = positions(index, contact_roles["account_id"])
+    contact, _ = pd.factorize(contact_roles["contact_id"])
+    width = int(contact.max()) + 1 if len(contact) else 1
     for stakeholder, values in roles:
-        holders = contact_roles[contact_roles["role"].isin(values)]
-        counts = holders.groupby("account_id")["contact_id"].nunique()
-        out[stakeholder] = counts.reindex(out.index).fillna(0).astype(int)
+        rows = (position >= 0) & (contact >= 0) & contact_roles["role"].isin(values).to_numpy()
+        pairs = np.unique(position[rows].astype(np.int64) * width + contact[rows])
+        out[stakeholder] = np.bincount(pairs // width, minlength=len(index))
     return out

@@ -7,6 +7,7 @@ how much of the weight had data). A CSM's override grade is respected until it e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -21,24 +22,37 @@ if TYPE_CHECKING:  # rules stay free of cs_sync at run time
 HEALTH_COLUMNS = ("score", "grade", "computed_grade", "coverage", "trend", "override_active")
 
 
-def _fraction(value: float) -> str:
-    return f"{value:.0%}"
-
-
-def _describe(measure: Measure, value: float, language: str) -> str:
+def _display_key(measure: Measure, values: np.ndarray) -> np.ndarray:
+    """What the reason sentence shows of a raw value, as a number (so equal texts share it)."""
     if measure.name == "active_ratio":
-        if language == "ja":
-            return f"アクティブ率 {_fraction(value)}（目標 {_fraction(measure.good)}）"
-        return f"active users {_fraction(value)} of seats (target {_fraction(measure.good)})"
+        return np.round(values * 100) + 0.0  # a percentage; + 0.0 turns -0 into 0
     if measure.name == "login_trend":
-        change = value - 1
+        return np.round((values - 1) * 100) + 0.0  # the change, in percent
+    return np.trunc(values)  # whole months
+
+
+def _describe(measure: Measure, key: float, language: str) -> str:
+    if measure.name == "active_ratio":
+        target = f"{measure.good:.0%}"
         if language == "ja":
-            return f"ログイン数 前3か月比 {change:+.0%}"
-        return f"logins {change:+.0%} vs the prior 3 months"
-    months = int(value)
+            return f"アクティブ率 {key:.0f}%（目標 {target}）"
+        return f"active users {key:.0f}% of seats (target {target})"
+    if measure.name == "login_trend":
+        if language == "ja":
+            return f"ログイン数 前3か月比 {key:+.0f}%"
+        return f"logins {key:+.0f}% vs the prior 3 months"
     if language == "ja":
-        return f"毎月利用機能が{months}か月未使用"
-    return f"monthly feature unused for {months} month(s)"
+        return f"毎月利用機能が{key:.0f}か月未使用"
+    return f"monthly feature unused for {key:.0f} month(s)"
+
+
+def _texts_by_key(keys: np.ndarray, render: Callable[[complex], str]) -> np.ndarray:
+    """`render` once per distinct key, spread back to every row (an object array)."""
+    if len(keys) == 0:
+        return np.array([], dtype=object)
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    texts = np.array([render(key) for key in distinct], dtype=object)
+    return texts[inverse.reshape(-1)]
 
 
 def score_health(
@@ -48,7 +62,7 @@ def score_health(
 
     Needs columns named after each measure, plus prev_score, prev_trend, override_grade,
     override_reason, override_expiry (any may be empty)."""
-    out = features.copy()
+    out = features.copy(deep=False)  # copy on write: the caller's frame never changes
     total_weight = sum(m.weight for m in config.measures)
     earned = pd.Series(0.0, index=out.index)
     available = pd.Series(0.0, index=out.index)
@@ -64,17 +78,7 @@ def score_health(
     out["score"] = (100 * earned / available.where(has_data)).round(1)
     out["coverage"] = (available / total_weight).round(2) if total_weight else 0.0
 
-    bounds = list(config.grades)
-
-    def grade_of(score: float) -> str | None:
-        if pd.isna(score):
-            return None
-        for grade, minimum in bounds:
-            if score >= minimum:
-                return grade
-        return bounds[-1][0]
-
-    out["computed_grade"] = out["score"].map(grade_of)
+    out["computed_grade"] = _grade(out["score"], config.grades)
     expiry = pd.to_datetime(out.get("override_expiry"), errors="coerce")
     override = out.get("override_grade")
     active_override = (
@@ -86,10 +90,17 @@ def score_health(
     out["grade"] = out["computed_grade"].where(~active_override, override)
 
     out["trend"] = _trend(out, config.trend_threshold)
-    out["reasons"] = [
-        _reasons(row, config, lost, language, total_weight) for row in out.itertuples()
-    ]
+    out["reasons"] = _reasons(out, config, lost, language)
     return out
+
+
+def _grade(score: pd.Series, grades: tuple[tuple[str, float], ...]) -> pd.Series:
+    """The first grade (best first) whose minimum the score reaches; None without a score."""
+    values = score.to_numpy(dtype=float)
+    conditions = [values >= minimum for _, minimum in grades]
+    chosen = np.select(conditions, [grade for grade, _ in grades], default=grades[-1][0])
+    result = pd.Series(chosen, index=score.index, dtype=object)
+    return result.where(~np.isnan(values), None)
 
 
 def _trend(out: pd.DataFrame, threshold: float) -> pd.Series:
@@ -108,44 +119,65 @@ def _trend(out: pd.DataFrame, threshold: float) -> pd.Series:
 
 
 def _reasons(
-    row: object,
-    config: HealthConfig,
-    lost: dict[str, pd.Series],
-    language: str,
-    total_weight: float,
-) -> str | None:
-    index = row.Index  # type: ignore[attr-defined]
-    score = row.score  # type: ignore[attr-defined]
-    if pd.isna(score):
-        return "利用データなし" if language == "ja" else "no usage data"
-    costs = []
-    weight_available = sum(m.weight for m in config.measures if not pd.isna(getattr(row, m.name)))
-    for measure in config.measures:
-        points = lost[measure.name].get(index)
-        if points is None or pd.isna(points) or weight_available == 0:
-            continue
-        points = 100 * points / weight_available
-        if points >= 1:
-            costs.append((points, measure))
-    costs.sort(key=lambda item: -item[0])
-    parts = [f"{_describe(m, getattr(row, m.name), language)} −{p:.0f}" for p, m in costs[:2]]
-    unit = "点" if language == "ja" else " pts"
-    parts = [p + unit for p in parts]
-    if not parts:
-        parts = ["全指標が目標水準" if language == "ja" else "all measures on target"]
-    grade = row.computed_grade  # type: ignore[attr-defined]
-    head = f"{grade} ({score:.0f})" if language == "en" else f"{grade}（{score:.0f}点）"
-    text = (
-        head
-        + (": " if language == "en" else "：")
-        + ("; " if language == "en" else "、").join(parts)
+    out: pd.DataFrame, config: HealthConfig, lost: dict[str, pd.Series], language: str
+) -> pd.Series:
+    """ "B (72): active users 45% of seats (target 80%) −16 pts; …": the grade and score, then
+    the two measures that cost the most points (at least 1), built a column at a time."""
+    ja = language == "ja"
+    measures = config.measures
+    rows = len(out)
+    values = np.column_stack(
+        [pd.to_numeric(out[m.name], errors="coerce").to_numpy(dtype=float) for m in measures]
+    ).reshape(rows, len(measures))
+    weights = np.array([m.weight for m in measures], dtype=float)
+    available = np.where(~np.isnan(values), weights, 0.0).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        points = np.column_stack([lost[m.name].to_numpy(dtype=float) for m in measures])
+        points = 100 * points.reshape(rows, len(measures)) / available[:, None]
+    counts = np.nan_to_num(points, nan=-1.0) >= 1
+    order = np.argsort(np.where(counts, -points, np.inf), axis=1, kind="stable")
+
+    unit = "点" if ja else " pts"
+    pieces = np.full((rows, len(measures)), "", dtype=object)
+    for j, measure in enumerate(measures):
+        shown = counts[:, j]
+        key = _display_key(measure, values[shown, j]) + 1j * np.round(points[shown, j])
+        pieces[shown, j] = _texts_by_key(
+            key,
+            lambda k, m=measure: f"{_describe(m, k.real, language)} −{k.imag:.0f}{unit}",
+        )
+    everyone = np.arange(rows)
+    first, second = order[:, 0], order[:, 1] if len(measures) > 1 else order[:, 0]
+    has_first = counts[everyone, first]
+    has_second = counts[everyone, second] & (second != first)
+    parts = np.where(
+        has_first, pieces[everyone, first], "全指標が目標水準" if ja else "all measures on target"
     )
-    if row.override_active:  # type: ignore[attr-defined]
-        note = row.override_reason or ""  # type: ignore[attr-defined]
+    parts = np.where(has_second, parts + ("、" if ja else "; ") + pieces[everyone, second], parts)
+
+    score = out["score"].to_numpy(dtype=float)
+    scored = ~np.isnan(score)
+    grade_codes, grade_names = pd.factorize(out["computed_grade"])
+    head_key = grade_codes[scored] + 1j * np.round(score[scored])
+    heads = np.full(rows, "", dtype=object)
+    heads[scored] = _texts_by_key(
+        head_key,
+        lambda k: (
+            f"{grade_names[int(k.real)]}（{k.imag:.0f}点）："
+            if ja
+            else f"{grade_names[int(k.real)]} ({k.imag:.0f}): "
+        ),
+    )
+    text = np.where(scored, heads + parts, "利用データなし" if ja else "no usage data")
+
+    reasons = pd.Series(text, index=out.index, dtype=object)
+    for index in out.index[out["override_active"].to_numpy(dtype=bool) & scored]:
+        note = out.at[index, "override_reason"] or ""
+        grade = out.at[index, "grade"]
         prefix = (
-            f"CSMによる上書き {row.grade}：{note}／算出 "
-            if language == "ja"
-            else f"CSM override {row.grade}: {note} / computed "
-        )  # type: ignore[attr-defined]
-        text = prefix + text
-    return text[:1000]
+            f"CSMによる上書き {grade}：{note}／算出 "
+            if ja
+            else f"CSM override {grade}: {note} / computed "
+        )
+        reasons[index] = (prefix + reasons[index])[:1000]
+    return reasons

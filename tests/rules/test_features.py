@@ -188,7 +188,7 @@ def test_renewal_features() -> None:
     out = renewal_features(accounts, opps, ("Renewal",), AS_OF)
     assert out.loc["a", "renewal_stage"] == "Proposal"
     assert out.loc["a", "renewal_amount"] == 120.0
-    assert out.loc["a", "renewal_close_date"] == date(2026, 12, 1)
+    assert out.loc["a", "renewal_close_date"] == pd.Timestamp("2026-12-01")
     assert bool(out.loc["a", "last_renewal_won"]) is True
     assert pd.isna(out.loc["b", "renewal_stage"])
     assert bool(out.loc["b", "last_renewal_won"]) is False

@@ -1,0 +1,214 @@
+"""The rules stage at scale: features, health, phase and tasks for N synthetic accounts.
+
+    python -m benchmarks.rules_stage --accounts 100000 1000000
+
+Inputs are generated in memory first (13 months of usage per account, a renewal opportunity
+and two contact roles each), shaped as `extract` returns them; then each step of the pure
+middle is timed, and the process's resident memory is sampled every 5 ms while it runs. Each
+size runs in a fresh process, so memory figures do not carry over; the last line compares the
+time per account across sizes (1.0 = linear). The target for 1,000,000 accounts is under 10 s
+and under 2 GiB for the whole stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cs_sync.config import Config, load_config
+from cs_sync.extract import ACCOUNT_COLUMNS, Extracted
+from cs_sync.pipeline import account_features
+from rules.calendar import closed_days
+from rules.health import score_health
+from rules.phases import assign_phases
+from rules.tasks import wanted_tasks
+
+AS_OF = date(2026, 11, 24)
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = 4096
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * PAGE
+
+
+class PeakMemory:
+    """Samples resident memory in a thread while the block runs."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss())
+            time.sleep(0.005)
+
+    def __enter__(self) -> PeakMemory:
+        self.peak = _rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss())
+
+
+def synthetic_book(accounts: int, seed: int = 7) -> Extracted:
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"001{n:012d}AAA" for n in range(accounts)], dtype=object)
+    start = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 1400, accounts), "D")
+    renewal = start + pd.DateOffset(years=6)
+    seats = rng.integers(5, 500, accounts)
+    frame = pd.DataFrame({column: None for column in ACCOUNT_COLUMNS}, index=range(accounts))
+    frame["account_id"] = ids
+    frame["name"] = ids
+    frame["owner_id"] = "005000000000001AAA"
+    frame["owner_active"] = rng.random(accounts) > 0.05
+    frame["sub_csm_id"] = "005000000000002AAA"
+    frame["sub_csm_active"] = True
+    frame["arr"] = seats * 12_000.0
+    frame["seats"] = seats.astype(float)
+    frame["contract_start"] = start.strftime("%Y-%m-%d")
+    frame["renewal_date"] = renewal.strftime("%Y-%m-%d")
+    frame["segment"] = rng.choice(["High Touch", "Low Touch", "Tech Touch"], accounts)
+    frame["budget_status"] = rng.choice(["Secured", "Planned", "Unknown", "Cut"], accounts)
+    frame["sentiment"] = rng.choice(["Positive", "Neutral", "Negative"], accounts)
+    frame["prev_score"] = rng.uniform(0, 100, accounts).round(1)
+    frame["prev_trend"] = "Flat"
+
+    months = pd.date_range("2025-10-01", "2026-10-01", freq="MS")
+    level = rng.uniform(0.1, 1.0, accounts)
+    rows = accounts * len(months)
+    account_of_row = np.repeat(np.arange(accounts), len(months))
+    ratio = np.clip(level[account_of_row] * rng.uniform(0.85, 1.1, rows), 0, 1)
+    active = (ratio * seats[account_of_row]).astype(np.int64)
+    usage = pd.DataFrame(
+        {
+            "account_id": ids[account_of_row],
+            "month": np.tile(months.to_numpy(), accounts),
+            "seats": seats[account_of_row],
+            "active_users": active,
+            "logins": active * 10,
+            "payslips_sent": np.where(rng.random(rows) < 0.9, active, 0),
+        }
+    )
+    opportunities = pd.DataFrame(
+        {
+            "opportunity_id": ids,
+            "account_id": ids,
+            "type": "Renewal",
+            "stage": "Value Review",
+            "close_date": frame["renewal_date"],
+            "amount": frame["arr"],
+            "is_closed": False,
+            "is_won": False,
+        }
+    )
+    roles = pd.DataFrame(
+        {
+            "account_id": np.repeat(ids, 2),
+            "contact_id": np.repeat(ids, 2),
+            "role": np.tile(["Economic Buyer", "Champion"], accounts),
+        }
+    )
+    empty_tasks = pd.DataFrame(
+        columns=["task_id", "key", "rule", "account_id", "is_closed", "description"]
+    )
+    return Extracted(frame, usage, empty_tasks, opportunities, roles)
+
+
+def run_stage(book: Extracted, config: Config) -> dict[str, float]:
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    features = account_features(book, config, AS_OF)
+    timings["features"] = time.perf_counter() - started
+
+    mark = time.perf_counter()
+    scored = score_health(features, config.health, AS_OF, config.language)
+    timings["health"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    scored = scored.join(assign_phases(scored, config.phases.phases))
+    timings["phase"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
+    closed = closed_days(config.holiday_country, config.company_closed, range(2026, 2028))
+    tasks = wanted_tasks(scored, config.tasks, AS_OF, config.language, closed)
+    timings["tasks"] = time.perf_counter() - mark
+    timings["total"] = time.perf_counter() - started
+    timings["tasks_wanted"] = float(len(tasks))
+    return timings
+
+
+def measure(accounts: int) -> dict[str, float]:
+    config = load_config(ROOT / "config.example.toml")
+    started = time.perf_counter()
+    book = synthetic_book(accounts)
+    generated = time.perf_counter() - started
+    before = _rss()
+    with PeakMemory() as memory:
+        timings = run_stage(book, config)
+    return {
+        **timings,
+        "accounts": accounts,
+        "usage_rows": len(book.usage),
+        "generated_s": generated,
+        "inputs_gib": before / 1024**3,
+        "peak_gib": memory.peak / 1024**3,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # a child process's size
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one)))
+        return
+    results = []
+    for accounts in args.accounts:
+        child = subprocess.run(  # noqa: S603 - our own module, a number argument
+            [sys.executable, "-m", "benchmarks.rules_stage", "--one", str(accounts)],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        result = json.loads(child.stdout)
+        results.append(result)
+        print(
+            f"{accounts:>9,} accounts, {int(result['usage_rows']):,} usage rows: "
+            + " · ".join(f"{step} {result[step]:.2f} s" for step in STEPS)
+        )
+        print(
+            f"{'':>10}tasks wanted {int(result['tasks_wanted']):,}; memory "
+            f"{result['inputs_gib']:.2f} GiB with the inputs, peak {result['peak_gib']:.2f} GiB "
+            f"during the stage (+{result['peak_gib'] - result['inputs_gib']:.2f} GiB)"
+        )
+    if len(results) > 1:
+        small, large = results[0], results[-1]
+        ratio = (large["total"] / large["accounts"]) / (small["total"] / small["accounts"])
+        print(
+            f"time per account, {int(large['accounts']):,} vs {int(small['accounts']):,}: "
+            f"{ratio:.2f}x"
+        )
+
+
+STEPS = ("features", "health", "phase", "tasks", "total")
+
+if __name__ == "__main__":
+    main()
