@@ -133,6 +133,17 @@ def render_html(accounts: pd.DataFrame, kpis: pd.DataFrame, title: str) -> str:
     )
     phases = [d for d in kpis[kpis["metric"] == "accounts_by_phase"]["dimension"]]
     by_phase = _bars([(p, _metric(kpis, "accounts_by_phase", p), "#00897b") for p in phases])
+    strategies = [d for d in kpis[kpis["metric"] == "renewal_arr_by_strategy"]["dimension"]]
+    by_strategy = _bars(
+        [(s, _metric(kpis, "renewal_arr_by_strategy", s), "#6a1b9a") for s in strategies],
+        unit="yen",
+    )
+    strategy_section = (
+        f"<section><h2>Renewal ARR by strategy (renewals in the plan window)</h2>"
+        f"{by_strategy}</section>"
+        if strategies
+        else ""
+    )
     risky = accounts[
         accounts["grade"].isin(["C", "D"])
         & (pd.to_numeric(accounts["days_to_renewal"], errors="coerce").between(0, 120))
@@ -191,6 +202,7 @@ accounts.csv and tasks.csv beside this page</div>
 <section><h2>Renewals coming due (ARR)</h2>{renewals}</section>
 <section><h2>Renewal ARR at risk (grade C or D)</h2>{at_risk}</section>
 {f"<section><h2>Lifecycle phase (accounts)</h2>{by_phase}</section>" if phases else ""}
+{strategy_section}
 </div>
 <section style="margin-top:16px"><h2>Renewals at risk in the next 120 days</h2>
 <table><thead><tr><th>Account</th><th>Grade</th><th>Score</th><th>ARR</th><th>Days to renewal</th>

@@ -19,7 +19,17 @@ from cs_sync.errors import AuthError, ConfigError
 from rules.expressions import Expression, ExpressionError, compile_expression
 from rules.features import ACCOUNT_INPUTS, FEATURE_COLUMNS
 from rules.health import HEALTH_COLUMNS
-from rules.phases import PRESETS, Phase, PhaseSettings, build_phases
+from rules.phases import PHASE_COLUMNS, PRESETS, Phase, PhaseSettings, build_phases
+from rules.renewal import (
+    AXIS_NAMES,
+    DEFAULT_AXES,
+    DEFAULT_STRATEGIES,
+    Axis,
+    RenewalSettings,
+    Strategy,
+    build_axes,
+    build_strategies,
+)
 
 SECRET_KEYS = (
     "password",
@@ -176,6 +186,19 @@ class PhasesConfig:
 
 
 @dataclass(frozen=True)
+class RenewalConfig:
+    settings: RenewalSettings
+    axes: tuple[Axis, ...]
+    strategies: tuple[Strategy, ...]
+
+
+def default_renewal() -> RenewalConfig:
+    return RenewalConfig(
+        RenewalSettings(), build_axes(DEFAULT_AXES), build_strategies(DEFAULT_STRATEGIES)
+    )
+
+
+@dataclass(frozen=True)
 class FeatureDefinition:
     """An admin's extra feature: a column computed from the others, usable by every rule."""
 
@@ -215,6 +238,7 @@ class Config:
         )
     )
     features: tuple[FeatureDefinition, ...] = ()
+    renewal: RenewalConfig = field(default_factory=default_renewal)
 
 
 MEASURE_NAMES = ("active_ratio", "login_trend", "monthly_feature")
@@ -651,11 +675,62 @@ def _features(reader: _Reader, items: list[Any] | None) -> tuple[FeatureDefiniti
     return tuple(definitions)
 
 
+def _renewal(reader: _Reader) -> RenewalConfig:
+    d = RenewalSettings()
+    settings = RenewalSettings(
+        plan_days=int(reader.number("plan_days", d.plan_days, 1, 730)),
+        default_approval_lead_days=int(
+            reader.number("default_approval_lead_days", d.default_approval_lead_days, 0, 365)
+        ),
+        quote_days=int(reader.number("quote_days", d.quote_days, 0, 180)),
+        proposal_days=int(reader.number("proposal_days", d.proposal_days, 0, 180)),
+        value_review_days=int(reader.number("value_review_days", d.value_review_days, 0, 180)),
+        stage_value_review=str(reader.text("stage_value_review", d.stage_value_review)),
+        stage_proposal=str(reader.text("stage_proposal", d.stage_proposal)),
+        stage_quote=str(reader.text("stage_quote", d.stage_quote)),
+        stage_approval=str(reader.text("stage_approval", d.stage_approval)),
+    )
+    axes: list[Axis] = []
+    for name, default_levels in DEFAULT_AXES:
+        sub = reader.sub(name)
+        levels = tuple(sub.table.items()) if sub.table else default_levels
+        for level, text in levels:
+            sub.seen.add(level)
+            if not isinstance(text, str):
+                reader.problems.append(
+                    f"renewal.{name}.{level}: expected a condition (an expression in quotes)"
+                )
+        try:
+            axes.extend(build_axes(((name, tuple((k, str(v)) for k, v in levels)),)))
+        except ExpressionError as error:
+            reader.problems.append(str(error))
+    raw = reader.get("strategy", (list,), None, "an array of [[renewal.strategy]] tables")
+    rows: list[tuple[str, str]] = []
+    for index, item in enumerate(raw or []):
+        sub = _Reader(item, f"renewal.strategy[{index}]", reader.problems)
+        name = sub.text("name", _REQUIRED)
+        when = sub.text("when", "true")
+        sub.finish()
+        if name:
+            rows.append((str(name), str(when)))
+    strategies: list[Strategy] = []
+    for row in rows or list(DEFAULT_STRATEGIES):
+        try:
+            strategies.extend(build_strategies((row,)))
+        except ExpressionError as error:
+            reader.problems.append(str(error))
+    return RenewalConfig(settings, tuple(axes), tuple(strategies))
+
+
 def _check_columns(
-    features: tuple[FeatureDefinition, ...], phases: PhasesConfig, problems: list[str]
+    features: tuple[FeatureDefinition, ...],
+    phases: PhasesConfig,
+    renewal: RenewalConfig,
+    problems: list[str],
 ) -> None:
     """Every column an expression names exists: a feature sees the built-in features and
-    the admin features above it; a phase condition also sees the health results."""
+    the admin features above it; a phase condition also sees the health results; a renewal
+    axis also sees the phase; a strategy also sees the axes."""
     known = [*ACCOUNT_INPUTS, *FEATURE_COLUMNS]
     for definition in features:
         if definition.name in known:
@@ -672,6 +747,19 @@ def _check_columns(
     for phase in phases.phases:
         try:
             phase.when.check_columns(known)
+        except ExpressionError as error:
+            problems.append(str(error))
+    known += PHASE_COLUMNS
+    expressions = [e for axis in renewal.axes for _, e in axis.levels]
+    for expression in expressions:
+        try:
+            expression.check_columns(known)
+        except ExpressionError as error:
+            problems.append(str(error))
+    known += AXIS_NAMES
+    for strategy in renewal.strategies:
+        try:
+            strategy.when.check_columns(known)
         except ExpressionError as error:
             problems.append(str(error))
 
@@ -734,7 +822,10 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
     features = _features(
         root, root.get("features", (list,), None, "an array of [[features]] tables")
     )
-    _check_columns(features, phases, problems)
+    renewal_reader = root.sub("renewal")
+    renewal = _renewal(renewal_reader)
+    renewal_reader.finish()
+    _check_columns(features, phases, renewal, problems)
     dash_reader = root.sub("dashboard")
     local_dir = dash_reader.text("local_dir", "dashboard")
     dash_reader.finish()
@@ -763,4 +854,5 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
         company_closed=company_closed,
         phases=phases,
         features=features,
+        renewal=renewal,
     )

@@ -19,6 +19,7 @@ def snapshot_kpis(
     as_of: date,
     tasks_created: int,
     phases: list[str] | None = None,
+    strategies: list[str] | None = None,
 ) -> pd.DataFrame:
     """KPIs that need only today's scored accounts. Phase moves are those since the value on
     the record (the previous run)."""
@@ -55,6 +56,13 @@ def snapshot_kpis(
         rows.append(("phase_delayed", "all", float(scored["phase_delayed"].sum())))
         rows.append(("phase_ups", "all", float((scored["phase_change"] == "up").sum())))
         rows.append(("phase_downs", "all", float((scored["phase_change"] == "down").sum())))
+    if strategies is not None and "renewal_strategy" in scored:
+        for strategy in strategies:
+            mask = scored["renewal_strategy"] == strategy
+            rows.append(("renewals_by_strategy", strategy, float(mask.sum())))
+            rows.append(("renewal_arr_by_strategy", strategy, float(arr[mask].sum())))
+        overdue = scored["next_action_overdue"].astype(bool)
+        rows.append(("renewal_actions_overdue", "all", float(overdue.sum())))
     rows.append(("tasks_created", "all", float(tasks_created)))
     frame = pd.DataFrame(rows, columns=["metric", "dimension", "value"])
     frame.insert(0, "date", as_of.isoformat())

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from cs_sync.config import SalesforceFields
+from rules.renewal import DEFAULT_STRATEGIES
 
 TRENDS = ("Up", "Flat", "Down", "New")
 # The lifecycle preset's phases in the order rules.phases.phase_order lists them.
 PHASES = ("Onboarding", "Adoption", "Self-running", "Advocate", "Dormant", "Renewal window")
 BUDGET_STATUSES = ("Secured", "Planned", "Unknown", "Cut")
 SENTIMENTS = ("Positive", "Neutral", "Negative")
-STRATEGIES = ("Very aggressive", "Aggressive", "Passive", "Rescue")
+STRATEGIES = tuple(name for name, _ in DEFAULT_STRATEGIES)
 DEFAULT_GRADES = ("A", "B", "C", "D")
 
 # What describe() reports for each Tooling API type.
@@ -97,6 +98,7 @@ def required_fields(
     fields: SalesforceFields,
     grades: Sequence[str] = DEFAULT_GRADES,
     phases: Sequence[str] = PHASES,
+    strategies: Sequence[str] = STRATEGIES,
 ) -> list[FieldSpec]:
     """cs-sync's own fields under the API names the configuration gives them: those it
     writes, and those CSMs fill in for it (override, budget, sentiment, busy months…)."""
@@ -164,7 +166,7 @@ def required_fields(
             "Picklist",
             w,
             "Renewal strategy for the next renewal",
-            values=STRATEGIES,
+            values=tuple(strategies),
         ),
         FieldSpec(
             "Account",

@@ -31,6 +31,7 @@ from rules.features import (
 )
 from rules.health import score_health
 from rules.phases import assign_phases, phase_order
+from rules.renewal import assign_renewal
 from rules.tasks import tasks_to_close, wanted_tasks
 
 WARNING_KINDS = {"usage_unknown_account", "task_cap"}
@@ -55,6 +56,7 @@ class RunResult:
     phase_counts: dict[str, int] = field(default_factory=dict)  # in the configured order
     phases_delayed: int = 0
     phase_moves: dict[str, int] = field(default_factory=dict)  # up / down since last run
+    strategy_counts: dict[str, int] = field(default_factory=dict)  # renewals in the window
     dashboard: str | None = None
     plan: Plan | None = None
     api_usage: str | None = None
@@ -79,6 +81,7 @@ class RunResult:
             "phase_counts": self.phase_counts,
             "phases_delayed": self.phases_delayed,
             "phase_moves": self.phase_moves,
+            "strategy_counts": self.strategy_counts,
             "fields_planned": self.plan.fields_to_write if self.plan else 0,
             "tasks_planned": len(self.plan.tasks) if self.plan else 0,
             "tasks_to_close_planned": len(self.plan.closes) if self.plan else 0,
@@ -122,19 +125,40 @@ def _checked(evaluate: Callable[[], pd.Series], config: Config) -> pd.Series:
         raise ConfigError(str(config.path), [str(error)]) from None
 
 
+def closed_days_for(config: Config, as_of: date) -> frozenset[date]:
+    """Public holidays and company closures for the run's year and the next."""
+    return closed_days(
+        config.holiday_country, config.company_closed, range(as_of.year, as_of.year + 2)
+    )
+
+
 def score_accounts(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
-    """Features, health and phase for every account read."""
+    """Features, health, phase and renewal strategy for every account read."""
     features = account_features(extracted, config, as_of)
     scored = score_health(features, config.health, as_of, config.language)
     phases = config.phases.phases
-    return scored.join(_checked(lambda: assign_phases(scored, phases), config))
+    scored = scored.join(_checked(lambda: assign_phases(scored, phases), config))
+    renewal = config.renewal
+    closed = closed_days_for(config, as_of)
+    return scored.join(
+        _checked(
+            lambda: assign_renewal(
+                scored,
+                renewal.axes,
+                renewal.strategies,
+                renewal.settings,
+                as_of,
+                config.language,
+                closed,
+            ),
+            config,
+        )
+    )
 
 
 def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
     scored = score_accounts(extracted, config, as_of)
-    closed = closed_days(
-        config.holiday_country, config.company_closed, range(as_of.year, as_of.year + 2)
-    )
+    closed = closed_days_for(config, as_of)
     wanted = wanted_tasks(scored, config.tasks, as_of, config.language, closed)
     plan = build_plan(
         scored.reset_index(drop=True),
@@ -233,6 +257,12 @@ def _dashboard_accounts(plan: Plan) -> pd.DataFrame:
         "phase",
         "phase_delayed",
         "phase_change",
+        "stakeholders",
+        "evaluation",
+        "budget",
+        "renewal_strategy",
+        "next_action",
+        "next_action_date",
         "coverage",
         "reasons",
         "renewal_date",
@@ -282,6 +312,10 @@ def run_once(config: Config, as_of: date, dry_run: bool) -> RunResult:
             "up": int((moves == "up").sum()),
             "down": int((moves == "down").sum()),
         }
+        strategies = plan.scored["renewal_strategy"]
+        result.strategy_counts = {
+            s.name: int((strategies == s.name).sum()) for s in config.renewal.strategies
+        }
         if not dry_run:
             apply_plan(client, plan, config, result)
             if config.dashboard.local_dir is not None:
@@ -292,6 +326,7 @@ def run_once(config: Config, as_of: date, dry_run: bool) -> RunResult:
                     as_of,
                     result.tasks_created,
                     phase_order(config.phases.phases),
+                    [s.name for s in config.renewal.strategies],
                 )
                 page = write_local_dashboard(
                     config.dashboard.local_dir,

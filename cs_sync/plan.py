@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cs_sync.config import SalesforceFields
@@ -68,8 +69,10 @@ def same_value(old: Any, new: Any) -> bool:
 
 
 def _clean(value: Any) -> Any:
-    if _blank(value):
+    if _blank(value) or value is pd.NaT:
         return None
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        return pd.Timestamp(value).date().isoformat()  # Salesforce Date fields read back so
     if hasattr(value, "item"):  # numpy scalars become plain Python values for JSON
         return value.item()
     return value
@@ -91,6 +94,9 @@ def build_plan(
         fields.reasons: "reasons",
         fields.phase: "phase",
         fields.phase_delayed: "phase_delayed",
+        fields.renewal_strategy: "renewal_strategy",
+        fields.next_action: "next_action",
+        fields.next_action_date: "next_action_date",
     }
     updates: dict[str, dict[str, Any]] = {}
     changes: list[FieldChange] = []

@@ -37,6 +37,13 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
                 f"{moves.get('up', 0)} moved up, {moves.get('down', 0)} down since the last run",
             )
         )
+    if any(result.strategy_counts.values()):
+        rows.append(
+            (
+                "renewal plans",
+                " · ".join(f"{name} {n}" for name, n in result.strategy_counts.items() if n),
+            )
+        )
     if result.dry_run and result.plan is not None:
         rows.append(
             (

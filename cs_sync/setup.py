@@ -102,10 +102,19 @@ def _missing_values(spec: FieldSpec, described: dict[str, Any]) -> list[str]:
     return [value for value in spec.values if value not in allowed]
 
 
+def _specs(config: Config) -> list[FieldSpec]:
+    """The fields, with the picklist values this configuration writes."""
+    return required_fields(
+        config.salesforce.fields,
+        [g for g, _ in config.health.grades],
+        phase_order(config.phases.phases),
+        [s.name for s in config.renewal.strategies],
+    )
+
+
 def setup_salesforce(config: Config, apply: bool) -> SetupReport:
     client, _ = _client(config)
-    grades = [g for g, _ in config.health.grades]
-    specs = required_fields(config.salesforce.fields, grades, phase_order(config.phases.phases))
+    specs = _specs(config)
     report = SetupReport(states=field_states(client, specs))
     if not apply:
         return report
@@ -200,11 +209,7 @@ def run_doctor(config: Config, as_of: date) -> list[Check]:
             )
         )
     try:
-        grades = [g for g, _ in config.health.grades]
-        states = field_states(
-            client,
-            required_fields(config.salesforce.fields, grades, phase_order(config.phases.phases)),
-        )
+        states = field_states(client, _specs(config))
         bad = [s for s in states if s.status != "present"]
         checks.append(
             Check(

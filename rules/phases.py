@@ -20,6 +20,9 @@ import pandas as pd
 
 from rules.expressions import Expression, compile_expression
 
+# Columns assign_phases adds, which later rules (renewal axes, task triggers) can name.
+PHASE_COLUMNS = ("phase", "phase_step", "expected_step", "phase_delayed", "phase_change")
+
 
 @dataclass(frozen=True)
 class Phase:

@@ -278,3 +278,57 @@ expression = "__import__('os').system('true')"
     text = "\n".join(found)
     assert "features[0].name: 'Logins-per-seat' must be lower case letters" in text
     assert "features.ok: attribute access (a.b) is not allowed in expressions" in text
+
+
+def test_renewal_axes_and_strategies_from_config(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            MINIMAL
+            + """
+[renewal]
+plan_days = 120
+
+[renewal.evaluation]
+poor = 'grade == "D" or phase == "Dormant"'
+fine = "true"
+
+[[renewal.strategy]]
+name = "Save"
+when = 'evaluation == "poor"'
+
+[[renewal.strategy]]
+name = "Renew"
+""",
+        )
+    )
+    assert config.renewal.settings.plan_days == 120
+    evaluation = next(a for a in config.renewal.axes if a.name == "evaluation")
+    assert [level for level, _ in evaluation.levels] == ["poor", "fine"]
+    stakeholders = next(a for a in config.renewal.axes if a.name == "stakeholders")
+    assert [level for level, _ in stakeholders.levels] == ["strong", "partial", "weak"]
+    assert [s.name for s in config.renewal.strategies] == ["Save", "Renew"]
+
+
+def test_renewal_mistakes_are_named(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        MINIMAL
+        + """
+[renewal]
+quote_days = -1
+
+[renewal.budget]
+cut = 3
+unknown = "budget_satus == 'Cut'"
+
+[[renewal.strategy]]
+name = "Save"
+when = 'evaluaton == "poor"'
+""",
+    )
+    text = "\n".join(found)
+    assert "renewal.quote_days: -1 is out of range" in text
+    assert "renewal.budget.cut: expected a condition (an expression in quotes)" in text
+    assert "renewal.budget.unknown: unknown column 'budget_satus'" in text
+    assert "renewal.strategy.Save.when: unknown column 'evaluaton'" in text

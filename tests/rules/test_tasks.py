@@ -138,10 +138,16 @@ def test_an_open_task_from_last_month_is_not_created_again() -> None:
         prev_reasons=None,
         prev_phase=None,
         prev_phase_delayed=False,
+        prev_renewal_strategy=None,
+        prev_next_action=None,
+        prev_next_action_date=None,
         score=10.0,
         trend="New",
         phase="Onboarding",
         phase_delayed=False,
+        renewal_strategy=None,
+        next_action=None,
+        next_action_date=None,
     )
     wanted = wanted_tasks(accounts, CONFIG, AS_OF, "en")
     existing = pd.DataFrame([open_task("001000000000000000")])

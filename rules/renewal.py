@@ -1,0 +1,259 @@
+"""Renewal strategy from three axes, and a plan counted back from the renewal date.
+
+Axes, each a level picked by the first condition that holds:
+- stakeholders: is the Economic Buyer engaged, is there a Champion (strong / partial / weak);
+- evaluation: how the customer rates the product: health grade and CSM sentiment
+  (good / fair / poor);
+- budget: next year's budget (secured / planned / unknown / cut).
+The strategy is the first rule whose condition over the axes holds (very aggressive,
+aggressive, passive, rescue by default): an ordered rule list is the matrix, written so that
+the exceptions (rescue) come first.
+
+The plan, for renewals within `plan_days`: the customer's approval (ringi) starts its lead time
+before the renewal date; the quote, the proposal and the value review each come a set number
+of days before the step after them. A step that lands in one of the customer's busy months
+moves back to the last business day before it; weekends, public holidays and company closures
+are skipped the same way. The next action is the step after the one the renewal opportunity's
+stage shows under way; a step whose date has passed is due now and marked overdue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from rules.expressions import Expression, compile_expression
+
+
+@dataclass(frozen=True)
+class Axis:
+    name: str  # a column the strategy rules can name
+    levels: tuple[tuple[str, Expression], ...]  # first met wins; the last is the fallback
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    when: Expression
+
+
+@dataclass(frozen=True)
+class RenewalSettings:
+    plan_days: int = 180  # renewals this close get a strategy and a plan
+    default_approval_lead_days: int = 30
+    quote_days: int = 14  # the quote goes out this many days before approval starts
+    proposal_days: int = 21  # the proposal, this many days before the quote
+    value_review_days: int = 30  # the value review, this many days before the proposal
+    # The renewal opportunity's stage that shows each step under way.
+    stage_value_review: str = "Value Review"
+    stage_proposal: str = "Proposal"
+    stage_quote: str = "Quote"
+    stage_approval: str = "Customer Approval"
+
+
+DEFAULT_AXES = (
+    (
+        "stakeholders",
+        (
+            ("strong", "economic_buyer > 0 and champion > 0"),
+            ("partial", "economic_buyer > 0 or champion > 0"),
+            ("weak", "true"),
+        ),
+    ),
+    (
+        "evaluation",
+        (
+            ("poor", 'grade == "D" or sentiment == "Negative"'),
+            ("good", 'grade in ["A", "B"] and sentiment != "Negative"'),
+            ("fair", "true"),
+        ),
+    ),
+    (
+        "budget",
+        (
+            ("cut", 'budget_status == "Cut"'),
+            ("secured", 'budget_status == "Secured"'),
+            ("planned", 'budget_status == "Planned"'),
+            ("unknown", "true"),
+        ),
+    ),
+)
+DEFAULT_STRATEGIES = (
+    ("Rescue", 'evaluation == "poor" or budget == "cut"'),
+    (
+        "Very aggressive",
+        'stakeholders == "strong" and evaluation == "good" and budget == "secured"',
+    ),
+    ("Aggressive", 'stakeholders != "weak" and budget in ["secured", "planned"]'),
+    ("Passive", "true"),
+)
+AXIS_NAMES = tuple(name for name, _ in DEFAULT_AXES)
+
+MAX_LEAD_DAYS = 365
+STEPS = ("value_review", "proposal", "quote", "approval")
+STEP_LABELS = {
+    "en": {
+        "value_review": "Value review",
+        "proposal": "Proposal",
+        "quote": "Quote",
+        "approval": "Customer approval",
+        "close": "Renewal closes",
+        "overdue": "overdue since",
+    },
+    "ja": {
+        "value_review": "価値レビュー",
+        "proposal": "提案",
+        "quote": "見積提示",
+        "approval": "稟議・承認依頼",
+        "close": "更新締結",
+        "overdue": "予定日超過",
+    },
+}
+OUTPUT_COLUMNS = (
+    *AXIS_NAMES,
+    "renewal_strategy",
+    *(f"plan_{step}" for step in STEPS),
+    "next_action",
+    "next_action_date",
+    "next_action_overdue",
+)
+
+
+def build_axes(rows: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]) -> tuple[Axis, ...]:
+    return tuple(
+        Axis(
+            name,
+            tuple(
+                (level, compile_expression(f"renewal.{name}.{level}", text))
+                for level, text in levels
+            ),
+        )
+        for name, levels in rows
+    )
+
+
+def build_strategies(rows: tuple[tuple[str, str], ...]) -> tuple[Strategy, ...]:
+    return tuple(
+        Strategy(name, compile_expression(f"renewal.strategy.{name}.when", when))
+        for name, when in rows
+    )
+
+
+def _first_met(table: pd.DataFrame, choices: list[tuple[str, Expression]]) -> pd.Series:
+    result = pd.Series(None, index=table.index, dtype=object)
+    for value, condition in choices:
+        open_rows = result.isna() & condition.condition(table)
+        result[open_rows] = value
+    return result
+
+
+def assign_renewal(
+    table: pd.DataFrame,
+    axes: tuple[Axis, ...],
+    strategies: tuple[Strategy, ...],
+    settings: RenewalSettings,
+    as_of: date,
+    language: str,
+    closed: frozenset[date] = frozenset(),
+) -> pd.DataFrame:
+    """Axis levels, strategy, the dated plan and the next action, for accounts whose renewal
+    is within `plan_days` (the others get none). Needs the columns the conditions name,
+    renewal_date, busy_months, approval_lead_days and renewal_stage."""
+    out = pd.DataFrame(index=table.index)
+    for axis in axes:
+        out[axis.name] = _first_met(table, list(axis.levels))
+    strategy = _first_met(table.join(out), [(s.name, s.when) for s in strategies])
+
+    today = np.datetime64(as_of, "D")
+    renewal = pd.to_datetime(table["renewal_date"], errors="coerce").to_numpy("datetime64[D]")
+    in_window = (renewal >= today) & (renewal <= today + settings.plan_days)
+    out["renewal_strategy"] = strategy.where(in_window, None)
+
+    holidays = np.array(sorted(closed), dtype="datetime64[D]")
+    busy = _busy_masks(table["busy_months"])
+    lead = pd.to_numeric(table["approval_lead_days"], errors="coerce").to_numpy(dtype=float)
+    lead = np.where(np.isnan(lead) | (lead < 0), settings.default_approval_lead_days, lead)
+    lead = np.minimum(lead, MAX_LEAD_DAYS)  # a typo of 3000 days must not plan years ahead
+    gaps = {
+        "approval": lead.astype(np.int64),
+        "quote": settings.quote_days,
+        "proposal": settings.proposal_days,
+        "value_review": settings.value_review_days,
+    }
+    planned: dict[str, np.ndarray] = {}
+    later = np.where(in_window, renewal, today)  # placeholders outside the window
+    for step in reversed(STEPS):
+        later = _workable(later - gaps[step], busy, holidays)
+        planned[step] = later
+        out[f"plan_{step}"] = pd.Series(
+            np.where(in_window, later, np.datetime64("NaT")), index=table.index
+        )
+
+    under_way = _step_under_way(table["renewal_stage"], settings)
+    next_step = under_way + 1  # 0 = value review … 4 = the renewal itself
+    dates = np.column_stack([planned[step] for step in STEPS] + [renewal])
+    next_date = dates[np.arange(len(table)), np.minimum(next_step, len(STEPS))]
+    overdue = next_date < today
+    due = np.where(
+        overdue, np.busday_offset(today, 0, roll="forward", holidays=holidays), next_date
+    )
+    labels = STEP_LABELS[language]
+    names = np.array([labels[step] for step in (*STEPS, "close")], dtype=object)
+    action = names[np.minimum(next_step, len(STEPS))]
+    late = overdue & in_window
+    since = np.datetime_as_string(next_date[late], unit="D").astype(object)
+    if language == "ja":
+        action[late] = action[late] + f"（{labels['overdue']} " + since + "）"
+    else:
+        action[late] = action[late] + f" ({labels['overdue']} " + since + ")"
+    out["next_action"] = pd.Series(np.where(in_window, action, None), index=table.index)
+    out["next_action_overdue"] = late
+    out["next_action_date"] = pd.Series(
+        np.where(in_window, due, np.datetime64("NaT")), index=table.index
+    )
+    return out
+
+
+def _busy_masks(texts: pd.Series) -> np.ndarray:
+    """A 12-bit mask of busy months per account, from text such as "3,12" (bad parts are
+    ignored: an admin's typo must not stop the plan)."""
+
+    def mask(text: object) -> int:
+        bits = 0
+        for part in str(text or "").replace("、", ",").split(","):
+            part = part.strip()
+            if part.isdigit() and 1 <= int(part) <= 12:
+                bits |= 1 << (int(part) - 1)
+        return bits
+
+    codes, distinct = pd.factorize(texts.fillna(""))
+    table = np.array([mask(text) for text in distinct] + [0], dtype=np.int64)
+    return table[codes]  # code -1 (missing) picks the trailing 0
+
+
+def _workable(days: np.ndarray, busy: np.ndarray, holidays: np.ndarray) -> np.ndarray:
+    """Each date moved back to the nearest business day outside the account's busy months."""
+    days = days.astype("datetime64[D]")
+    for _ in range(14):  # at most 12 busy months in a row, plus a business-day roll
+        days = np.busday_offset(days, 0, roll="backward", holidays=holidays)
+        month_start = days.astype("datetime64[M]")
+        month = month_start.astype(np.int64) % 12  # 0 = January
+        in_busy = (busy >> month) & 1 == 1
+        if not in_busy.any():
+            break
+        days = np.where(in_busy, month_start.astype("datetime64[D]") - 1, days)
+    return days
+
+
+def _step_under_way(stages: pd.Series, settings: RenewalSettings) -> np.ndarray:
+    """-1 when no step is under way yet, else the index in STEPS of the stage's step."""
+    by_stage = {
+        settings.stage_value_review: 0,
+        settings.stage_proposal: 1,
+        settings.stage_quote: 2,
+        settings.stage_approval: 3,
+    }
+    return stages.map(by_stage).fillna(-1).to_numpy(dtype=np.int64)
