@@ -1,4 +1,4 @@
-"""The rules stage at scale: features, health, phase and tasks for N synthetic accounts.
+"""The rules stage at scale: features, health, phase, renewal and tasks for N accounts.
 
     python -m benchmarks.rules_stage --accounts 100000 1000000
 
@@ -30,6 +30,7 @@ from cs_sync.pipeline import account_features
 from rules.calendar import closed_days
 from rules.health import score_health
 from rules.phases import assign_phases
+from rules.renewal import assign_renewal
 from rules.tasks import wanted_tasks
 
 AS_OF = date(2026, 11, 24)
@@ -86,6 +87,8 @@ def synthetic_book(accounts: int, seed: int = 7) -> Extracted:
     frame["segment"] = rng.choice(["High Touch", "Low Touch", "Tech Touch"], accounts)
     frame["budget_status"] = rng.choice(["Secured", "Planned", "Unknown", "Cut"], accounts)
     frame["sentiment"] = rng.choice(["Positive", "Neutral", "Negative"], accounts)
+    frame["busy_months"] = rng.choice(["3", "3,12", "", "4,9", "12"], accounts)
+    frame["approval_lead_days"] = rng.choice([14.0, 30.0, 60.0], accounts)
     frame["prev_score"] = rng.uniform(0, 100, accounts).round(1)
     frame["prev_trend"] = "Flat"
 
@@ -146,6 +149,21 @@ def run_stage(book: Extracted, config: Config) -> dict[str, float]:
 
     mark = time.perf_counter()
     closed = closed_days(config.holiday_country, config.company_closed, range(2026, 2028))
+    renewal = config.renewal
+    scored = scored.join(
+        assign_renewal(
+            scored,
+            renewal.axes,
+            renewal.strategies,
+            renewal.settings,
+            AS_OF,
+            config.language,
+            closed,
+        )
+    )
+    timings["renewal"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
     tasks = wanted_tasks(scored, config.tasks, AS_OF, config.language, closed)
     timings["tasks"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
@@ -208,7 +226,7 @@ def main() -> None:
         )
 
 
-STEPS = ("features", "health", "phase", "tasks", "total")
+STEPS = ("features", "health", "phase", "renewal", "tasks", "total")
 
 if __name__ == "__main__":
     main()

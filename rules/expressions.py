@@ -251,6 +251,34 @@ FUNCTIONS: dict[str, tuple[Callable[..., Value], int, int, str]] = {
 CONSTANTS = {"true": True, "false": False, "True": True, "False": False, "null": None}
 
 
+class Columns:
+    """A table's columns as expressions see them (empty text counts as missing), each one
+    prepared once however many expressions read it. `extra` adds columns computed since."""
+
+    def __init__(self, table: pd.DataFrame, base: Columns | None = None) -> None:
+        self.table = table
+        self.index = table.index
+        self.base = base
+        self._prepared: dict[str, pd.Series] = {}
+
+    def with_columns(self, extra: pd.DataFrame) -> Columns:
+        return Columns(extra, base=self)
+
+    def names(self) -> list[str]:
+        own = [str(c) for c in self.table.columns]
+        return own + (self.base.names() if self.base is not None else [])
+
+    def get(self, name: str) -> pd.Series:
+        if name not in self.table.columns and self.base is not None:
+            return self.base.get(name)
+        if name not in self._prepared:
+            column = self.table[name]
+            if _is_text(column):
+                column = column.where(column.notna() & (column != ""))
+            self._prepared[name] = column
+        return self._prepared[name]
+
+
 @dataclass(frozen=True)
 class Expression:
     """A checked expression: parsed once (at config load), evaluated on any table."""
@@ -272,15 +300,16 @@ class Expression:
                 _first_name(self.tree, first),
             )
 
-    def evaluate(self, table: pd.DataFrame) -> pd.Series:
+    def evaluate(self, table: pd.DataFrame | Columns) -> pd.Series:
         """The value for every row of `table`, as a Series on its index."""
-        self.check_columns(table.columns)
-        value = _Evaluator(self, table).visit(self.tree)
+        columns = table if isinstance(table, Columns) else Columns(table)
+        self.check_columns(columns.names())
+        value = _Evaluator(self, columns).visit(self.tree)
         if not isinstance(value, pd.Series):
-            value = pd.Series([value] * len(table), index=table.index)
+            value = pd.Series([value] * len(columns.index), index=columns.index)
         return value
 
-    def condition(self, table: pd.DataFrame) -> pd.Series:
+    def condition(self, table: pd.DataFrame | Columns) -> pd.Series:
         """True where the condition is met; false where it is not or cannot be known."""
         value = self.evaluate(table)
         try:
@@ -432,9 +461,9 @@ def _check_call(rule: str, source: str, node: ast.Call) -> None:
 
 
 class _Evaluator:
-    def __init__(self, expression: Expression, table: pd.DataFrame) -> None:
+    def __init__(self, expression: Expression, columns: Columns) -> None:
         self.expression = expression
-        self.table = table
+        self.columns = columns
 
     def visit(self, node: ast.AST) -> Value:
         try:
@@ -451,10 +480,7 @@ class _Evaluator:
         if node.id in CONSTANTS:
             value = CONSTANTS[node.id]
             return np.nan if value is None else value
-        column = self.table[node.id]
-        if _is_text(column):
-            column = column.where(column.notna() & (column.astype(str) != ""))
-        return column
+        return self.columns.get(node.id)
 
     def visit_List(self, node: ast.List) -> list[Any]:
         return [item.value for item in node.elts]  # type: ignore[attr-defined]
@@ -500,7 +526,7 @@ class _Evaluator:
 
     def visit_Call(self, node: ast.Call) -> Value:
         function = FUNCTIONS[node.func.id][0]  # type: ignore[attr-defined]
-        return function(self.table.index, *(self.visit(arg) for arg in node.args))
+        return function(self.columns.index, *(self.visit(arg) for arg in node.args))
 
 
 def _kleene(left: Value, right: Value, conjunction: bool) -> Value:

@@ -256,6 +256,6 @@ def stakeholder_features(
     width = int(contact.max()) + 1 if len(contact) else 1
     for stakeholder, values in roles:
         rows = (position >= 0) & (contact >= 0) & contact_roles["role"].isin(values).to_numpy()
-        pairs = np.unique(position[rows].astype(np.int64) * width + contact[rows])
+        pairs = pd.unique(position[rows].astype(np.int64) * width + contact[rows])
         out[stakeholder] = np.bincount(pairs // width, minlength=len(index))
     return out

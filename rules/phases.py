@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rules.expressions import Expression, compile_expression
+from rules.expressions import Columns, Expression, compile_expression
 
 # Columns assign_phases adds, which later rules (renewal axes, task triggers) can name.
 PHASE_COLUMNS = ("phase", "phase_step", "expected_step", "phase_delayed", "phase_change")
@@ -109,8 +109,9 @@ def assign_phases(table: pd.DataFrame, phases: tuple[Phase, ...]) -> pd.DataFram
 
     step = pd.Series(np.nan, index=table.index)
     ladder_name = pd.Series(None, index=table.index, dtype=object)
+    columns = Columns(table)
     for phase in ladder:  # highest first: the first met wins
-        open_rows = step.isna() & phase.when.condition(table)
+        open_rows = step.isna() & phase.when.condition(columns)
         step[open_rows] = phase.step
         ladder_name[open_rows] = phase.name
     lowest = ladder[-1]
@@ -120,7 +121,7 @@ def assign_phases(table: pd.DataFrame, phases: tuple[Phase, ...]) -> pd.DataFram
     name = ladder_name.copy()
     taken = pd.Series(False, index=table.index)
     for phase in reversed(overlays):  # the first overlay listed wins: assign it last
-        met = phase.when.condition(table)
+        met = phase.when.condition(columns)
         name[met] = phase.name
         taken |= met
 

@@ -25,7 +25,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from rules.expressions import Expression, compile_expression
+from rules.expressions import Columns, Expression, compile_expression
 
 
 @dataclass(frozen=True)
@@ -142,12 +142,14 @@ def build_strategies(rows: tuple[tuple[str, str], ...]) -> tuple[Strategy, ...]:
     )
 
 
-def _first_met(table: pd.DataFrame, choices: list[tuple[str, Expression]]) -> pd.Series:
-    result = pd.Series(None, index=table.index, dtype=object)
+def _first_met(columns: Columns, choices: list[tuple[str, Expression]]) -> pd.Series:
+    result = np.full(len(columns.index), None, dtype=object)
+    undecided = np.ones(len(columns.index), dtype=bool)
     for value, condition in choices:
-        open_rows = result.isna() & condition.condition(table)
-        result[open_rows] = value
-    return result
+        met = undecided & condition.condition(columns).to_numpy()
+        result[met] = value
+        undecided &= ~met
+    return pd.Series(pd.Categorical(result), index=columns.index)
 
 
 def assign_renewal(
@@ -163,14 +165,15 @@ def assign_renewal(
     is within `plan_days` (the others get none). Needs the columns the conditions name,
     renewal_date, busy_months, approval_lead_days and renewal_stage."""
     out = pd.DataFrame(index=table.index)
+    columns = Columns(table)
     for axis in axes:
-        out[axis.name] = _first_met(table, list(axis.levels))
-    strategy = _first_met(table.join(out), [(s.name, s.when) for s in strategies])
+        out[axis.name] = _first_met(columns, list(axis.levels))
+    strategy = _first_met(columns.with_columns(out), [(s.name, s.when) for s in strategies])
 
     today = np.datetime64(as_of, "D")
     renewal = pd.to_datetime(table["renewal_date"], errors="coerce").to_numpy("datetime64[D]")
     in_window = (renewal >= today) & (renewal <= today + settings.plan_days)
-    out["renewal_strategy"] = strategy.where(in_window, None)
+    out["renewal_strategy"] = strategy.astype(object).where(in_window, None)
 
     holidays = np.array(sorted(closed), dtype="datetime64[D]")
     busy = _busy_masks(table["busy_months"])
