@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from connectors.usage_csv import METRIC_COLUMNS as USAGE_METRICS
 from cs_sync.errors import AuthError, ConfigError
 from rules.expressions import Expression, ExpressionError, compile_expression
 from rules.features import ACCOUNT_INPUTS, FEATURE_COLUMNS
@@ -149,6 +150,9 @@ class UsageConfig:
     path: Path
     account_key: str  # salesforce_id | external_key
     on_bad_rows: str  # skip | stop
+    monthly_feature: str = "payslips_sent"  # used every month: missing months are a risk
+    seasonal_feature: str = "year_end_adjustments"  # used once a year, central to the value
+    season_months: tuple[int, ...] = (11, 12)  # when it is used, in order
 
 
 @dataclass(frozen=True)
@@ -241,11 +245,12 @@ class Config:
     renewal: RenewalConfig = field(default_factory=default_renewal)
 
 
-MEASURE_NAMES = ("active_ratio", "login_trend", "monthly_feature")
+MEASURE_NAMES = ("active_ratio", "login_trend", "monthly_feature", "seasonal_dropped")
 DEFAULT_MEASURES = (
-    Measure("active_ratio", 50, 0.2, 0.8),
-    Measure("login_trend", 25, 0.5, 1.0),
-    Measure("monthly_feature", 25, 3, 0),
+    Measure("active_ratio", 40, 0.2, 0.8),
+    Measure("login_trend", 20, 0.5, 1.0),
+    Measure("monthly_feature", 20, 3, 0),
+    Measure("seasonal_dropped", 20, 1, 0),
 )
 
 
@@ -499,11 +504,24 @@ def _usage(reader: _Reader, base: Path) -> UsageConfig:
     path_text = reader.text("path", _REQUIRED)
     account_key = reader.text("account_key", "salesforce_id", ("salesforce_id", "external_key"))
     on_bad = reader.text("on_bad_rows", "skip", ("skip", "stop"))
+    monthly = reader.text("monthly_feature", "payslips_sent", USAGE_METRICS)
+    seasonal = reader.text("seasonal_feature", "year_end_adjustments", USAGE_METRICS)
+    raw_months = reader.get("season_months", (list,), [11, 12], "a list of months (1-12)")
+    months = [m for m in raw_months if isinstance(m, int) and not isinstance(m, bool)]
+    if len(months) != len(raw_months) or not all(1 <= m <= 12 for m in months):
+        reader.problems.append(
+            f"usage.season_months: {raw_months!r} is not a list of months 1-12 such as [11, 12]"
+        )
+    elif len(set(months)) != len(months) or len(months) > 11:
+        reader.problems.append("usage.season_months: each month once, and not the whole year")
     return UsageConfig(
         source=str(source),
         path=_resolve(base, path_text or "."),
         account_key=str(account_key),
         on_bad_rows=str(on_bad),
+        monthly_feature=str(monthly),
+        seasonal_feature=str(seasonal),
+        season_months=tuple(months),
     )
 
 

@@ -25,6 +25,7 @@ from rules.calendar import closed_days
 from rules.expressions import ExpressionError
 from rules.features import (
     STAKEHOLDERS,
+    FeatureSettings,
     build_features,
     renewal_features,
     stakeholder_features,
@@ -99,8 +100,13 @@ def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.Da
         extracted.accounts,
         extracted.usage,
         as_of,
-        config.phases.settings.onboarding_active_ratio,
-        config.phases.settings.onboarding_window_months,
+        FeatureSettings(
+            onboarding_active_ratio=config.phases.settings.onboarding_active_ratio,
+            onboarding_window_months=config.phases.settings.onboarding_window_months,
+            monthly_feature=config.usage.monthly_feature,
+            seasonal_feature=config.usage.seasonal_feature,
+            season_months=config.usage.season_months,
+        ),
     )
     features = features.join(
         renewal_features(

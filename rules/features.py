@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
 STAKEHOLDERS = ("economic_buyer", "champion", "administrator", "end_user")
+SEASONAL_COLUMNS = (
+    "seasonal_this_season",
+    "seasonal_last_season",
+    "seasonal_dropped",
+    "days_to_season",
+)
 # What expressions in config can name (checked when the config is loaded; a test keeps the
 # lists equal to what the pipeline really builds).
 ACCOUNT_INPUTS = (
@@ -40,6 +47,7 @@ FEATURE_COLUMNS = (
     "renewal_close_date",
     "last_renewal_won",
     *STAKEHOLDERS,
+    *SEASONAL_COLUMNS,
 )
 TREND_WINDOW_MONTHS = 3
 MAX_MISSING_MONTHS = 12
@@ -110,15 +118,24 @@ def _month_number(stamps: pd.Series) -> np.ndarray:
     return numbers
 
 
+@dataclass(frozen=True)
+class FeatureSettings:
+    onboarding_active_ratio: float = 0.8  # the loose definition of "onboarded"
+    onboarding_window_months: int = 3
+    monthly_feature: str = "payslips_sent"  # usage column of the feature used every month
+    seasonal_feature: str | None = "year_end_adjustments"  # used once a year
+    season_months: tuple[int, ...] = (11, 12)  # its season, in order (may wrap the year)
+
+
 def build_features(
     accounts: pd.DataFrame,
     usage: pd.DataFrame,
     as_of: date,
-    onboarding_active_ratio: float = 0.8,
-    onboarding_window_months: int = 3,
+    settings: FeatureSettings = FeatureSettings(),  # noqa: B008 - frozen, so shared safely
 ) -> pd.DataFrame:
     """`accounts`: one row per account (account_id, arr, seats, contract_start, renewal_date…).
-    `usage`: account_id, month (first of month), seats, active_users, logins, payslips_sent.
+    `usage`: account_id, month (first of month), seats, active_users, logins and the monthly
+    and seasonal feature columns named in `settings`.
     Returns accounts indexed by account_id with feature columns added.
 
     Onboarding uses the loose definition: the account is `onboarded` from the first month
@@ -142,7 +159,7 @@ def build_features(
     features["usage_months"] = count
 
     seats, active = rows.column("seats"), rows.column("active_users")
-    logins, key_feature = rows.column("logins"), rows.column("payslips_sent")
+    logins, key_feature = rows.column("logins"), rows.column(settings.monthly_feature)
     seats_now = rows.latest(seats, rows.month == last)  # per account, in 64 bits
     active_now = rows.latest(active, rows.month == last)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -168,15 +185,57 @@ def build_features(
     reached = (
         past
         & (seats > 0)
-        & (active.astype(np.float64) >= onboarding_active_ratio * seats.astype(np.float64))
+        & (active.astype(np.float64) >= settings.onboarding_active_ratio * seats.astype(np.float64))
     )
     first_reached = rows.first_month(reached).astype(float)
     first_reached[first_reached > last] = np.nan
     after = np.maximum(first_reached - start, 0)
-    before_the_data = ~no_usage & (rows.first_month(past) > start + onboarding_window_months)
+    window = settings.onboarding_window_months
+    before_the_data = ~no_usage & (rows.first_month(past) > start + window)
     features["onboarded_after_months"] = np.where(before_the_data, np.nan, after)
     features["onboarded"] = ~np.isnan(after) | before_the_data
+    _seasonal(features, rows, settings, last, as_of, no_usage)
     return features
+
+
+def _seasonal(
+    features: pd.DataFrame,
+    rows: _PerAccount,
+    settings: FeatureSettings,
+    last: int,
+    as_of: date,
+    no_usage: np.ndarray,
+) -> None:
+    """The feature used once a year: this season (so far) against the same months a year
+    earlier. `seasonal_dropped` is 1 when it was used last season and not at all this season
+    once the season is over, 0 when it is used again, missing when there is nothing to judge
+    (not used last season, or the season still under way without a use so far)."""
+    months = settings.season_months
+    if not settings.seasonal_feature or not months or settings.seasonal_feature not in rows.usage:
+        for column in SEASONAL_COLUMNS:
+            features[column] = np.nan
+        return
+    first = months[0]
+    offsets = [(m - first) % 12 for m in months]  # months after the season's first month
+    start = (last // 12) * 12 + (first - 1)
+    if start > last:
+        start -= 12  # the latest season that has begun by the last complete month
+    this_season = [start + k for k in offsets if start + k <= last]
+    season_over = start + max(offsets) <= last
+    values = np.nan_to_num(rows.column(settings.seasonal_feature))
+    this = rows.total(values, np.isin(rows.month, this_season))
+    before = np.isin(rows.month, [m - 12 for m in this_season])
+    previous = rows.total(values, before)
+    had_data = rows.count(before) > 0
+    used_before = had_data & (previous > 0)
+    dropped = np.where(this > 0, 0.0, 1.0 if season_over else np.nan)
+    features["seasonal_this_season"] = np.where(no_usage, np.nan, this)
+    features["seasonal_last_season"] = np.where(had_data, previous, np.nan)
+    features["seasonal_dropped"] = np.where(used_before, dropped, np.nan)
+    next_start = date(as_of.year, first, 1)
+    if next_start <= as_of:
+        next_start = date(as_of.year + 1, first, 1)
+    features["days_to_season"] = (next_start - as_of).days
 
 
 def _months_without(

@@ -28,6 +28,8 @@ def _display_key(measure: Measure, values: np.ndarray) -> np.ndarray:
         return np.round(values * 100) + 0.0  # a percentage; + 0.0 turns -0 into 0
     if measure.name == "login_trend":
         return np.round((values - 1) * 100) + 0.0  # the change, in percent
+    if measure.name == "seasonal_dropped":
+        return np.zeros_like(values)  # the sentence says it all
     return np.trunc(values)  # whole months
 
 
@@ -41,6 +43,10 @@ def _describe(measure: Measure, key: float, language: str) -> str:
         if language == "ja":
             return f"ログイン数 前3か月比 {key:+.0f}%"
         return f"logins {key:+.0f}% vs the prior 3 months"
+    if measure.name == "seasonal_dropped":
+        if language == "ja":
+            return "年次の重要機能を今季未使用（昨季は利用）"
+        return "yearly key feature unused this season (used last season)"
     if language == "ja":
         return f"毎月利用機能が{key:.0f}か月未使用"
     return f"monthly feature unused for {key:.0f} month(s)"

@@ -301,3 +301,98 @@ def test_account_without_usage_has_no_usage_features() -> None:
     row = build(usage_rows("a", MONTHS[:2], [50] * 2, [5] * 2, [1] * 2), ["a", "b"]).loc["b"]
     assert np.isnan(row["months_without_login"]) and np.isnan(row["monthly_feature"])
     assert row["feature_months_used"] == 0 and not row["onboarded"]
+
+
+def seasonal(uses: dict[str, int], as_of: date, months: tuple[int, ...] = (11, 12)) -> pd.Series:
+    """One account with usage every month from 2024-01 to the month before `as_of`; the
+    seasonal feature used in the months given."""
+    from rules.features import FeatureSettings
+
+    last = pd.Timestamp(as_of.year, as_of.month, 1) - pd.DateOffset(months=1)
+    rows = [
+        {
+            "account_id": "a",
+            "month": month,
+            "seats": 10,
+            "active_users": 8,
+            "logins": 50,
+            "payslips_sent": 8,
+            "year_end_adjustments": uses.get(f"{month:%Y-%m}", 0),
+        }
+        for month in pd.date_range("2024-01-01", last, freq="MS")
+    ]
+    frame = pd.DataFrame(
+        [{"account_id": "a", "renewal_date": "2027-05-01", "contract_start": "2023-04-01"}]
+    )
+    settings = FeatureSettings(season_months=months)
+    return build_features(frame, pd.DataFrame(rows), as_of, settings).loc["a"]
+
+
+@pytest.mark.parametrize(
+    ("uses", "as_of", "dropped", "this", "last"),
+    [
+        pytest.param(
+            {"2024-11": 5, "2024-12": 3, "2025-11": 6},
+            date(2026, 11, 24),
+            0.0,
+            6,
+            8,
+            id="year-end adjustment used last season and this one",
+        ),
+        pytest.param(
+            {"2024-11": 5, "2024-12": 3},
+            date(2026, 11, 24),
+            1.0,
+            0,
+            8,
+            id="used the season before, not in the last one: a serious risk",
+        ),
+        pytest.param({}, date(2026, 11, 24), None, 0, 0, id="never used: nothing to judge"),
+        pytest.param(
+            {"2025-11": 4},
+            date(2026, 12, 15),
+            None,
+            0,
+            4,
+            id="season under way, no use in November yet: too early to say",
+        ),
+        pytest.param(
+            {"2025-11": 4, "2026-11": 2},
+            date(2026, 12, 15),
+            0.0,
+            2,
+            4,
+            id="season under way, used again in November",
+        ),
+        pytest.param(
+            {"2024-12": 1, "2025-01": 1, "2025-12": 1},
+            date(2026, 2, 10),
+            0.0,
+            1,
+            2,
+            id="a season across the new year (Dec-Feb), judged on the months so far",
+        ),
+    ],
+)
+def test_seasonal_feature_this_season_against_the_same_season_last_year(
+    uses: dict[str, int], as_of: date, dropped: float | None, this: int, last: int
+) -> None:
+    months = (12, 1, 2) if as_of.month == 2 else (11, 12)
+    row = seasonal(uses, as_of, months)
+    if dropped is None:
+        assert np.isnan(row["seasonal_dropped"])
+    else:
+        assert row["seasonal_dropped"] == dropped
+    assert (row["seasonal_this_season"], row["seasonal_last_season"]) == (this, last)
+
+
+@pytest.mark.parametrize(
+    ("as_of", "days"),
+    [
+        pytest.param(date(2026, 10, 20), 12, id="12 days before November"),
+        pytest.param(date(2026, 11, 1), 365, id="on the first day: the next one is a year off"),
+        pytest.param(date(2026, 11, 24), 342, id="in season: counts to next year's"),
+    ],
+)
+def test_days_to_the_next_season(as_of: date, days: int) -> None:
+    assert seasonal({}, as_of)["days_to_season"] == days

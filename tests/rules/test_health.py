@@ -24,6 +24,7 @@ def one(
     active_ratio: float = NAN,
     login_trend: float = NAN,
     monthly_feature: float = NAN,
+    seasonal_dropped: float = NAN,
     prev_score: float | None = None,
     prev_trend: str | None = None,
     override_grade: str | None = None,
@@ -37,6 +38,7 @@ def one(
                 "active_ratio": active_ratio,
                 "login_trend": login_trend,
                 "monthly_feature": monthly_feature,
+                "seasonal_dropped": seasonal_dropped,
                 "prev_score": prev_score,
                 "prev_trend": prev_trend,
                 "override_grade": override_grade,
@@ -63,16 +65,33 @@ def one(
 def test_score_and_grade(
     active: float, trend: float, missing: float, score: float, grade: str
 ) -> None:
-    row = one(active, trend, missing)
+    row = one(active, trend, missing)  # the seasonal measure has nothing to judge here
     assert row["score"] == pytest.approx(score, abs=0.1)
     assert row["grade"] == grade
-    assert row["coverage"] == 1.0
+    assert row["coverage"] == 0.8
 
 
 def test_missing_measures_are_skipped_and_reweighted() -> None:
     row = one(active_ratio=0.5, monthly_feature=0)  # no login trend yet (new account)
-    assert row["score"] == pytest.approx(100 * (25 + 25) / 75, abs=0.1)
-    assert row["coverage"] == 0.75
+    assert row["score"] == pytest.approx(100 * (20 + 20) / 60, abs=0.1)
+    assert row["coverage"] == 0.6
+
+
+@pytest.mark.parametrize(
+    ("dropped", "score", "reasons"),
+    [
+        pytest.param(
+            1.0,
+            80.0,
+            "A (80): yearly key feature unused this season (used last season) −20 pts",
+            id="year-end adjustment used last season, not this one: costs its full weight",
+        ),
+        pytest.param(0.0, 100.0, "A (100): all measures on target", id="used again"),
+    ],
+)
+def test_seasonal_feature(dropped: float, score: float, reasons: str) -> None:
+    row = one(0.9, 1.0, 0, seasonal_dropped=dropped)
+    assert (row["score"], row["reasons"], row["coverage"]) == (score, reasons, 1.0)
 
 
 def test_no_data_at_all_gives_no_grade() -> None:

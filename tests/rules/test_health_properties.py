@@ -28,6 +28,7 @@ rows = st.fixed_dictionaries(
         "active_ratio": values,
         "login_trend": values,
         "monthly_feature": values,
+        "seasonal_dropped": st.one_of(st.none(), st.sampled_from([0.0, 1.0])),
         "prev_score": st.one_of(st.none(), st.floats(0, 100)),
         "prev_trend": st.sampled_from([None, "", "Up", "Flat", "Down", "New"]),
         "override_grade": st.sampled_from([None, "", "A", "D"]),
