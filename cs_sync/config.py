@@ -31,6 +31,10 @@ from rules.renewal import (
     build_axes,
     build_strategies,
 )
+from rules.renewal import OUTPUT_COLUMNS as RENEWAL_COLUMNS
+from rules.task_presets import build_rule, preset_rules
+from rules.tasks import STORED as STORED_OUTPUTS
+from rules.tasks import TaskSettings
 
 SECRET_KEYS = (
     "password",
@@ -171,18 +175,6 @@ class HealthConfig:
 
 
 @dataclass(frozen=True)
-class TasksConfig:
-    enabled: bool
-    grades: tuple[str, ...]
-    due_in_business_days: int
-    default_owner_id: str | None
-    max_per_run: int
-    priority: str
-    auto_close: bool = True
-    closed_status: str = "Completed"
-
-
-@dataclass(frozen=True)
 class PhasesConfig:
     preset: str  # lifecycle | staging | custom
     settings: PhaseSettings
@@ -230,7 +222,7 @@ class Config:
     salesforce: SalesforceConfig
     usage: UsageConfig
     health: HealthConfig
-    tasks: TasksConfig
+    tasks: TaskSettings
     dashboard: DashboardConfig
     sandbox: SandboxConfig
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
@@ -560,32 +552,106 @@ def _health(reader: _Reader) -> HealthConfig:
     return HealthConfig(tuple(measures), tuple(grades), float(trend))
 
 
-def _tasks(reader: _Reader, grades: tuple[tuple[str, float], ...]) -> TasksConfig:
+PRIORITIES = ("High", "Normal", "Low")
+_RULE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def _tasks(reader: _Reader, phase_settings: PhaseSettings) -> TaskSettings:
     enabled = reader.flag("enabled", True)
-    raw_grades = reader.get("grades", (list,), None, 'a list of grades such as ["D"]')
-    known = [g for g, _ in grades]
-    chosen = tuple(str(g) for g in raw_grades) if raw_grades is not None else (known[-1],)
-    for grade in chosen:
-        if grade not in known:
-            reader.problems.append(
-                f"tasks.grades: {grade!r} is not a grade in health.grades ({', '.join(known)})"
-            )
-    due = reader.number("due_in_business_days", 5, 0, 60)
+    if "grades" in reader.table:
+        reader.seen.add("grades")
+        reader.problems.append(
+            "tasks.grades: replaced by task rules. The reonboard preset creates a Task for "
+            'grade D; for other grades add a [[tasks.rule]] with when = \'grade in ["C", "D"]\' '
+            "(see config.example.toml), then delete tasks.grades"
+        )
+    defaults = {
+        "due_in_business_days": int(reader.number("due_in_business_days", 5, 0, 60)),
+        "priority": str(reader.text("priority", "Normal", PRIORITIES)),
+        "auto_close": reader.flag("auto_close", True),
+        "cooldown_days": int(reader.number("cooldown_days", 30, 0, 730)),
+    }
     owner = reader.text("default_owner_id")
     max_per_run = reader.number("max_per_run", 200, 0)
-    priority = reader.text("priority", "High", ("High", "Normal", "Low"))
-    auto_close = reader.flag("auto_close", True)
+    max_per_owner = reader.number("max_per_owner", 0, 0)
     closed_status = reader.text("closed_status", "Completed")
-    return TasksConfig(
-        bool(enabled),
-        chosen,
-        int(due),
-        owner,
-        int(max_per_run),
-        str(priority),
-        auto_close,
-        str(closed_status),
+    presets = preset_rules(phase_settings)
+    chosen = _text_list(reader, "presets", tuple(presets))
+    for name in chosen:
+        if name not in presets:
+            reader.problems.append(
+                f"tasks.presets: {name!r} is not a preset; the presets are: {', '.join(presets)}"
+            )
+    definitions = {name: presets[name] for name in chosen if name in presets}
+    raw_rules = reader.get("rule", (list,), [], "an array of [[tasks.rule]] tables")
+    for index, item in enumerate(raw_rules):
+        parsed = _task_rule(_Reader(item, f"tasks.rule[{index}]", reader.problems))
+        if parsed is not None:
+            definitions[parsed[0]] = parsed[1]  # a rule named like a preset replaces it
+    rules = []
+    for name, raw in definitions.items():
+        try:
+            rule = build_rule(name, raw, defaults)
+        except ExpressionError as error:
+            reader.problems.append(str(error))
+            continue
+        if rule.trigger == "edge" and not rule.when.names & set(STORED_OUTPUTS):
+            reader.problems.append(
+                f"tasks.{name}.trigger: an edge trigger compares with the last run, which "
+                f"cs-sync knows only for {', '.join(STORED_OUTPUTS)}; this condition names "
+                'none of them, so use trigger = "level" with a cooldown_days'
+            )
+        rules.append(rule)
+    return TaskSettings(
+        enabled=bool(enabled),
+        default_owner_id=owner,
+        max_per_run=int(max_per_run),
+        max_per_owner=int(max_per_owner),
+        closed_status=str(closed_status),
+        rules=tuple(rules),
     )
+
+
+def _task_rule(sub: _Reader) -> tuple[str, dict[str, Any]] | None:
+    name = sub.text("name", _REQUIRED)
+    raw: dict[str, Any] = {"when": sub.text("when", _REQUIRED)}
+    for key in ("label", "subject", "description"):
+        value = sub.get(
+            key,
+            (str, dict),
+            _REQUIRED if key != "label" else None,
+            'text, or { ja = "...", en = "..." }',
+        )
+        if isinstance(value, dict) and not all(
+            k in ("ja", "en") and isinstance(v, str) for k, v in value.items()
+        ):
+            sub.problems.append(f'{sub.key(key)}: expected {{ ja = "...", en = "..." }}')
+            value = None
+        if value is not None:
+            raw[key] = value
+    raw["trigger"] = sub.text("trigger", "level", ("level", "edge"))
+    for key, low, high in (("cooldown_days", 0, 730), ("due_in_business_days", 0, 60)):
+        value = sub.number(key, None, low, high)
+        if value is not None:
+            raw[key] = int(value)
+    segments = sub.get("segments", (list,), None, 'a list such as ["High Touch"]')
+    if segments is not None:
+        raw["segments"] = tuple(str(v) for v in segments)
+    priority = sub.text("priority", None, PRIORITIES)
+    if priority is not None:
+        raw["priority"] = priority
+    if "auto_close" in sub.table:
+        raw["auto_close"] = sub.flag("auto_close", True)
+    sub.finish()
+    if name is not None and not _RULE_NAME.fullmatch(name):
+        sub.problems.append(
+            f"{sub.key('name')}: {name!r} must be lower case letters, digits and _ "
+            "(at most 40; it becomes part of each Task's key)"
+        )
+        return None
+    if name is None or raw["when"] is None or "subject" not in raw or "description" not in raw:
+        return None
+    return str(name), raw
 
 
 def _phases(reader: _Reader) -> PhasesConfig:
@@ -744,6 +810,7 @@ def _check_columns(
     features: tuple[FeatureDefinition, ...],
     phases: PhasesConfig,
     renewal: RenewalConfig,
+    tasks: TaskSettings,
     problems: list[str],
 ) -> None:
     """Every column an expression names exists: a feature sees the built-in features and
@@ -780,6 +847,19 @@ def _check_columns(
             strategy.when.check_columns(known)
         except ExpressionError as error:
             problems.append(str(error))
+    known += [c for c in RENEWAL_COLUMNS if c not in known]
+    for rule in tasks.rules:
+        try:
+            rule.when.check_columns(known)
+        except ExpressionError as error:
+            problems.append(str(error))
+        for template in (*rule.subject.values(), *rule.description.values()):
+            unknown = sorted(template.names - set(known))
+            if unknown:
+                problems.append(
+                    f"{template.rule}: unknown field {{{unknown[0]}}}; the fields are the "
+                    f"columns: {', '.join(sorted(known))}"
+                )
 
 
 def load_config(path: str | Path) -> Config:
@@ -831,9 +911,6 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
     health_reader = root.sub("health")
     health = _health(health_reader)
     health_reader.finish()
-    tasks_reader = root.sub("tasks")
-    tasks = _tasks(tasks_reader, health.grades)
-    tasks_reader.finish()
     phases_reader = root.sub("phases")
     phases = _phases(phases_reader)
     phases_reader.finish()
@@ -843,7 +920,10 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
     renewal_reader = root.sub("renewal")
     renewal = _renewal(renewal_reader)
     renewal_reader.finish()
-    _check_columns(features, phases, renewal, problems)
+    tasks_reader = root.sub("tasks")
+    tasks = _tasks(tasks_reader, phases.settings)
+    tasks_reader.finish()
+    _check_columns(features, phases, renewal, tasks, problems)
     dash_reader = root.sub("dashboard")
     local_dir = dash_reader.text("local_dir", "dashboard")
     dash_reader.finish()

@@ -88,8 +88,8 @@ account_key = "salesforce_id"
 on_bad_rows = "skip"
 
 [tasks]
-grades = ["D"]
-due_in_business_days = 5
+# every preset rule (see config.example.toml); at most 25 new Tasks per CSM per run
+max_per_owner = 25
 default_owner_id = "{default_owner_id}"
 
 [dashboard]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
@@ -114,15 +114,18 @@ def read_accounts(client: SalesforceClient, config: Config) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=ACCOUNT_COLUMNS)
 
 
-TASK_COLUMNS = ["task_id", "key", "rule", "account_id", "is_closed", "description"]
+TASK_COLUMNS = ["task_id", "key", "rule", "account_id", "is_closed", "description", "created_date"]
 
 
 def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.DataFrame:
-    """cs-sync's Tasks that matter now: every open one, and this period's closed ones."""
+    """cs-sync's Tasks that matter now: every open one, this period's closed ones, and the
+    closed ones young enough to hold back a rule's next Task (its cooldown)."""
     key = config.salesforce.fields.task_key
+    since = as_of - timedelta(days=config.tasks.longest_cooldown + 1)
     query = soql(
-        f"SELECT Id, {key}, WhatId, IsClosed, Description FROM Task WHERE {key} LIKE {{period}} "
-        f"OR ({key} LIKE {{any}} AND IsClosed = false)",
+        f"SELECT Id, {key}, WhatId, IsClosed, Description, CreatedDate FROM Task "
+        f"WHERE {key} LIKE {{period}} OR ({key} LIKE {{any}} AND (IsClosed = false "
+        f"OR CreatedDate >= {since.isoformat()}T00:00:00Z))",
         period=f"cs-sync:%:{as_of:%Y-%m}",
         any="cs-sync:%",
     )
@@ -140,6 +143,7 @@ def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.Data
                 "account_id": try_to18(account) or account,
                 "is_closed": bool(record.get("IsClosed")),
                 "description": record.get("Description"),
+                "created_date": record.get("CreatedDate"),
             }
         )
     return pd.DataFrame(rows, columns=TASK_COLUMNS)

@@ -33,7 +33,7 @@ from rules.features import (
 from rules.health import score_health
 from rules.phases import assign_phases, phase_order
 from rules.renewal import assign_renewal
-from rules.tasks import tasks_to_close, wanted_tasks
+from rules.tasks import new_tasks, tasks_to_close, wanted_pairs
 
 WARNING_KINDS = {"usage_unknown_account", "task_cap"}
 
@@ -163,33 +163,43 @@ def score_accounts(extracted: Extracted, config: Config, as_of: date) -> pd.Data
 
 
 def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
-    scored = score_accounts(extracted, config, as_of)
-    closed = closed_days_for(config, as_of)
-    wanted = wanted_tasks(scored, config.tasks, as_of, config.language, closed)
-    plan = build_plan(
-        scored.reset_index(drop=True),
+    scored = score_accounts(extracted, config, as_of).reset_index(drop=True)
+    settings = config.tasks
+    wanted = _checked(lambda: wanted_pairs(scored, settings), config)
+    made = new_tasks(
         wanted,
+        scored,
         extracted.tasks,
-        config.salesforce.fields,
+        settings,
         as_of,
+        config.language,
+        closed_days_for(config, as_of),
     )
-    plan.problems = extracted.problems + plan.problems
-    cap = config.tasks.max_per_run
-    if cap and len(plan.tasks) > cap:
-        # The cap limits new tasks, not what the rules want: the rest come in later runs,
+    plan = build_plan(scored, made.tasks, config.salesforce.fields, as_of)
+    plan.problems = extracted.problems + [
+        Problem(
+            "task_owner",
+            account,
+            f"no active owner for the task on {name}: the owner and sub CSM are inactive "
+            "and tasks.default_owner_id is not set",
+        )
+        for account, name in made.no_owner
+    ]
+    if made.held_back:
+        # The caps limit new tasks, not what the rules want: the rest come in later runs,
         # and their accounts' open tasks are not mistaken for cleared conditions.
+        held = ", ".join(f"{rule} {n}" for rule, n in made.held_back.items())
         plan.problems.append(
             Problem(
                 "task_cap",
                 None,
-                f"{len(plan.tasks) - cap} more task(s) wanted than "
-                f"tasks.max_per_run = {cap} allows; they are created in the next runs",
+                f"{sum(made.held_back.values())} more task(s) wanted than tasks.max_per_run = "
+                f"{settings.max_per_run} / max_per_owner = {settings.max_per_owner} allow "
+                f"({held}); they are created in the next runs",
             )
         )
-        plan.tasks = plan.tasks.head(cap).reset_index(drop=True)
-    if config.tasks.auto_close:
-        open_tasks = extracted.tasks[~extracted.tasks["is_closed"]]
-        plan.closes = tasks_to_close(open_tasks, wanted, plan.scored, as_of, config.language)
+    open_tasks = extracted.tasks[~extracted.tasks["is_closed"].astype(bool)]
+    plan.closes = tasks_to_close(open_tasks, wanted, plan.scored, settings, as_of, config.language)
     return plan
 
 

@@ -80,13 +80,12 @@ def _clean(value: Any) -> Any:
 
 def build_plan(
     scored: pd.DataFrame,
-    wanted: pd.DataFrame,
-    existing_tasks: pd.DataFrame,
+    tasks: pd.DataFrame,
     fields: SalesforceFields,
     as_of: date,
 ) -> Plan:
-    """Field changes per account, and the wanted Tasks that do not exist yet: neither the same
-    key (this period) nor an open Task of the same rule for the account (an earlier period)."""
+    """Field changes per account against the values read in the same run, and the Tasks the
+    rules create (already checked against existing ones: see rules.tasks.new_tasks)."""
     outputs = {
         fields.score: "score",
         fields.grade: "grade",
@@ -107,34 +106,12 @@ def build_plan(
             if not same_value(old, new):
                 updates.setdefault(row.account_id, {})[api_name] = new
                 changes.append(FieldChange(row.account_id, row.name, api_name, old, new))
-    problems = []
-    open_tasks = existing_tasks[~existing_tasks["is_closed"].astype(bool)]
-    already_open = set(zip(open_tasks["rule"], open_tasks["account_id"], strict=True))
-    is_open = [
-        (r, a) in already_open for r, a in zip(wanted["rule"], wanted["account_id"], strict=True)
-    ]
-    to_create = wanted[
-        ~wanted["key"].isin(set(existing_tasks["key"]))
-        & ~pd.Series(is_open, index=wanted.index, dtype=bool)
-    ]
-    no_owner = to_create[to_create["owner_id"].isna()]
-    for row in no_owner.itertuples(index=False):
-        problems.append(
-            Problem(
-                "task_owner",
-                row.account_id,
-                f"no active owner for the task on {row.account_name}: the "
-                "owner and sub CSM are inactive and tasks.default_owner_id is "
-                "not set",
-            )
-        )
     return Plan(
         as_of=as_of,
         scored=scored,
         updates=updates,
         changes=changes,
-        tasks=to_create[to_create["owner_id"].notna()].reset_index(drop=True),
-        problems=problems,
+        tasks=tasks.reset_index(drop=True),
     )
 
 

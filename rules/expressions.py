@@ -106,30 +106,38 @@ def _where(condition: Value, then: Value, otherwise: Value) -> Value:
     return pd.Series(np.where(mask, left, right), index=index).infer_objects()
 
 
-def _compare(op: Callable[[Any, Any], Any], left: Value, right: Value) -> Value:
+def _compare(
+    op: Callable[[Any, Any], Any],
+    left: Value,
+    right: Value,
+    missing_of: Callable[[Value], Any] = lambda v: np.asarray(_is_missing(v)),
+) -> Value:
     if not isinstance(left, pd.Series) and not isinstance(right, pd.Series):
         if _is_missing(left) or _is_missing(right):
             return pd.NA
         return bool(op(left, right))
-    missing = _is_missing(left) | _is_missing(right)
     numeric_left = isinstance(left, pd.Series) and pd.api.types.is_numeric_dtype(left)
     if numeric_left and isinstance(right, str):
         raise TypeError(f"cannot compare numbers with the text {right!r}")
+    index = left.index if isinstance(left, pd.Series) else right.index
+    missing = missing_of(left) | missing_of(right)
     with np.errstate(invalid="ignore"):
-        result = pd.Series(op(left, right), dtype=object)
-    if isinstance(left, pd.Series):
-        result.index = left.index
-    else:
-        result.index = right.index
-    out = result.fillna(False).astype(bool).astype("boolean")
-    out[missing if isinstance(missing, pd.Series) else slice(None)] = pd.NA
-    return out
+        raw = op(left, right)
+    values = np.asarray(raw.to_numpy(dtype=bool, na_value=False), dtype=bool)
+    mask = np.broadcast_to(missing, values.shape).copy()
+    return pd.Series(pd.arrays.BooleanArray(values, mask), index=index)
 
 
-def _membership(left: Value, choices: list[Any], negate: bool) -> Value:
+def _membership(
+    left: Value,
+    choices: list[Any],
+    negate: bool,
+    missing_of: Callable[[Value], Any] = lambda v: np.asarray(_is_missing(v)),
+) -> Value:
     if isinstance(left, pd.Series):
-        result = left.isin(choices).astype("boolean")
-        result[left.isna()] = pd.NA
+        values = left.isin(choices).to_numpy(dtype=bool)
+        mask = np.asarray(missing_of(left), dtype=bool).copy()
+        result = pd.Series(pd.arrays.BooleanArray(values, mask), index=left.index)
         return ~result if negate else result
     if _is_missing(left):
         return pd.NA
@@ -260,6 +268,7 @@ class Columns:
         self.index = table.index
         self.base = base
         self._prepared: dict[str, pd.Series] = {}
+        self._missing: dict[int, np.ndarray] = {}  # by id of a Series kept in _prepared
 
     def with_columns(self, extra: pd.DataFrame) -> Columns:
         return Columns(extra, base=self)
@@ -267,6 +276,20 @@ class Columns:
     def names(self) -> list[str]:
         own = [str(c) for c in self.table.columns]
         return own + (self.base.names() if self.base is not None else [])
+
+    def missing(self, value: Value) -> Any:
+        """Where `value` is missing (a numpy mask, or a bool for a scalar); computed once for
+        each prepared column however many comparisons read it."""
+        if not isinstance(value, pd.Series):
+            return bool(_is_missing(value)) or value is pd.NA
+        owner: Columns | None = self
+        while owner is not None and not any(value is c for c in owner._prepared.values()):
+            owner = owner.base
+        if owner is None:
+            return value.isna().to_numpy(dtype=bool)  # an intermediate result
+        if id(value) not in owner._missing:
+            owner._missing[id(value)] = value.isna().to_numpy(dtype=bool)
+        return owner._missing[id(value)]
 
     def get(self, name: str) -> pd.Series:
         if name not in self.table.columns and self.base is not None:
@@ -514,9 +537,9 @@ class _Evaluator:
         for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = self.visit(comparator)
             if isinstance(op, ast.In | ast.NotIn):
-                part = _membership(left, right, isinstance(op, ast.NotIn))
+                part = _membership(left, right, isinstance(op, ast.NotIn), self.columns.missing)
             else:
-                part = _compare(COMPARE[type(op)], left, right)
+                part = _compare(COMPARE[type(op)], left, right, self.columns.missing)
             result = _kleene(result, part, True)
             left = right
         return result

@@ -19,7 +19,15 @@ if TYPE_CHECKING:  # rules stay free of cs_sync at run time
 
 
 # Columns score_health adds, which phase and task conditions can name.
-HEALTH_COLUMNS = ("score", "grade", "computed_grade", "coverage", "trend", "override_active")
+HEALTH_COLUMNS = (
+    "score",
+    "grade",
+    "computed_grade",
+    "coverage",
+    "trend",
+    "reasons",
+    "override_active",
+)
 
 
 def _display_key(measure: Measure, values: np.ndarray) -> np.ndarray:

@@ -1,20 +1,33 @@
-"""Follow-up Tasks the rules want, each with a stable key so it is created once per period.
+"""Follow-up Tasks: rules that say when a CSM should act, and the Tasks they create or close.
 
-The key is `cs-sync:<rule>:<account id>:<YYYY-MM>`: a retry, a crash or a rerun in the same
-month finds the same key and creates nothing new.
+A rule is a condition (an expression) with a trigger:
+- "level": while the condition holds, one Task, and no new one while it is open or within
+  `cooldown_days` of the last one created;
+- "edge": only when the condition becomes true, compared with the values cs-sync stored on
+  the Account at the last run (grade, score, trend, phase, phase delayed, strategy).
+A segment filter (High / Low / Tech Touch) decides which accounts get it; subject and
+description are templates with `{column}` fields in Japanese and English; the due date counts
+business days. Caps per run and per owner keep a first run from flooding anyone's list: the
+rules are served in order, the largest accounts (ARR) first. When a rule's condition clears,
+its open Task can be closed with a note saying why.
+
+Each Task's key is `cs-sync:<rule>:<account id>:<YYYY-MM>`: a retry, a crash or a rerun in the
+same month finds the same key and creates nothing new.
 """
 
 from __future__ import annotations
 
-from datetime import date
-from typing import TYPE_CHECKING
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from rules.calendar import add_business_days
-
-if TYPE_CHECKING:  # rules stay free of cs_sync at run time
-    from cs_sync.config import TasksConfig
+from rules.expressions import Columns, Expression, ExpressionError
 
 TASK_COLUMNS = [
     "key",
@@ -28,13 +41,82 @@ TASK_COLUMNS = [
     "due_date",
     "priority",
 ]
-
-
 CLOSE_COLUMNS = ["task_id", "key", "rule", "account_id", "account_name", "description"]
-KNOWN_RULES = ("reonboard",)
+# What cs-sync stores on the Account, so an edge trigger can compare with the last run.
+STORED = ("score", "grade", "trend", "phase", "phase_delayed", "renewal_strategy")
+LANGUAGES = ("ja", "en")
+
+
+class Template:
+    """Text with `{column}` or `{column:format}` fields (format: e.g. `.0f`, `.0%`, `,d`);
+    `{{` and `}}` are literal braces. Nothing else is evaluated."""
+
+    _FIELD = re.compile(r"\{\{|\}\}|\{([a-z_][a-z0-9_]*)(?::([,.0-9]*[dfe%]?))?\}")
+
+    def __init__(self, rule: str, text: str) -> None:
+        self.rule = rule
+        self.text = text
+        names = []
+        stripped = self._FIELD.sub(lambda m: names.append(m.group(1)) or "", text)
+        if "{" in stripped or "}" in stripped:
+            position = text.index("{" if "{" in stripped else "}")
+            raise ExpressionError(
+                rule,
+                text,
+                "a field is written {column} or {column:.0f}; use {{ and }} for braces",
+                position,
+            )
+        self.names = frozenset(n for n in names if n)
+
+    def render(self, values: Mapping[str, Any]) -> str:
+        def field(match: re.Match[str]) -> str:
+            if match.group(0) in ("{{", "}}"):
+                return match.group(0)[0]
+            value = values.get(match.group(1))
+            if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+                return "-"
+            if isinstance(value, pd.Timestamp):
+                value = value.date()
+            spec = match.group(2) or ""
+            try:
+                return format(value, spec) if spec else str(value)
+            except (TypeError, ValueError):
+                return str(value)
+
+        return self._FIELD.sub(field, self.text)
+
+
+@dataclass(frozen=True)
+class TaskRule:
+    name: str  # lower case; part of the Task key
+    label: Mapping[str, str]  # by language: what the rule is for, in one phrase
+    when: Expression
+    subject: Mapping[str, Template]
+    description: Mapping[str, Template]
+    trigger: str = "level"  # level | edge
+    cooldown_days: int = 30
+    segments: tuple[str, ...] = ()  # empty: every segment
+    due_in_business_days: int = 5
+    priority: str = "Normal"
+    auto_close: bool = True
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    enabled: bool = True
+    default_owner_id: str | None = None
+    max_per_run: int = 200
+    max_per_owner: int = 0  # 0: no cap per owner
+    closed_status: str = "Completed"
+    rules: tuple[TaskRule, ...] = field(default_factory=tuple)
+
+    @property
+    def longest_cooldown(self) -> int:
+        return max((r.cooldown_days for r in self.rules), default=0)
 
 
 def task_key(rule: str, account_id: str, as_of: date) -> str:
+    """One Task's key (new_tasks builds the same text for many at once)."""
     return f"cs-sync:{rule}:{account_id}:{as_of:%Y-%m}"
 
 
@@ -46,33 +128,181 @@ def parse_key(key: str) -> tuple[str, str, str] | None:
     return parts[1], parts[2], parts[3]
 
 
+def wanted_pairs(scored: pd.DataFrame, settings: TaskSettings) -> pd.DataFrame:
+    """(rule, account_id, row) for every rule whose condition holds for an account now (and,
+    for an edge rule, did not at the last run), in the segments it serves; `row` is the
+    account's position in `scored`."""
+    if not settings.enabled or not settings.rules:
+        return pd.DataFrame(columns=["rule", "account_id", "row"])
+    columns = Columns(scored)
+    previous = None
+    parts = []
+    for rule in settings.rules:
+        met = rule.when.condition(columns).to_numpy()
+        if rule.trigger == "edge":
+            if previous is None:
+                previous = columns.with_columns(_as_last_run(scored))
+            met = met & ~rule.when.condition(previous).to_numpy()
+        if rule.segments:
+            met = met & scored["segment"].isin(rule.segments).to_numpy()
+        rows = np.flatnonzero(met)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "rule": rule.name,
+                    "account_id": scored["account_id"].to_numpy()[rows],
+                    "row": rows,  # the account's position in `scored`
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _as_last_run(scored: pd.DataFrame) -> pd.DataFrame:
+    """The stored outputs as they were before this run (prev_grade shown as grade…)."""
+    return pd.DataFrame(
+        {name: scored[f"prev_{name}"] for name in STORED if f"prev_{name}" in scored},
+        index=scored.index,
+    )
+
+
+@dataclass
+class NewTasks:
+    tasks: pd.DataFrame  # TASK_COLUMNS, ready to create
+    held_back: dict[str, int]  # rule → tasks the caps kept for later runs
+    no_owner: list[tuple[str, str]]  # (account id, account name) without an active owner
+
+
+def new_tasks(
+    wanted: pd.DataFrame,
+    scored: pd.DataFrame,
+    existing: pd.DataFrame,
+    settings: TaskSettings,
+    as_of: date,
+    language: str,
+    closed: frozenset[date] = frozenset(),
+) -> NewTasks:
+    """The Tasks to create now: wanted pairs without this month's key, without an open Task
+    of the same rule, and (level rules) past their cooldown; owned by the main CSM, else the
+    sub CSM, else the default owner; capped per owner and per run; rendered last, so a large
+    book formats only what is created. `existing`: task_id, key, rule, account_id, is_closed,
+    created_date."""
+    rules = {r.name: r for r in settings.rules}
+    empty = NewTasks(pd.DataFrame(columns=TASK_COLUMNS), {}, [])
+    if wanted.empty:
+        return empty
+    candidates = wanted.assign(
+        key=("cs-sync:" + wanted["rule"] + ":" + wanted["account_id"] + f":{as_of:%Y-%m}")
+    )
+    candidates = candidates[~candidates["key"].isin(set(existing["key"]))]
+    blocked = _blocked_pairs(existing, rules, as_of)
+    pairs = list(zip(candidates["rule"], candidates["account_id"], strict=True))
+    candidates = candidates[np.array([pair not in blocked for pair in pairs], dtype=bool)]
+
+    needed = ["owner_id", "owner_active", "sub_csm_id", "sub_csm_active", "arr", "name"]
+    info = scored[needed].iloc[candidates["row"].to_numpy(dtype=np.int64)]
+    owner, source = choose_owners(info, settings.default_owner_id)
+    candidates = candidates.assign(
+        owner_id=owner,
+        owner_source=source,
+        arr=pd.to_numeric(info["arr"], errors="coerce").fillna(0).to_numpy(),
+        rule_order=candidates["rule"].map({name: i for i, name in enumerate(rules)}),
+    )
+    nobody = candidates["owner_id"].isna().to_numpy()
+    names = dict(zip(candidates["account_id"][nobody], info["name"][nobody], strict=True))
+    no_owner = [(account, str(name)) for account, name in names.items()]
+    candidates = candidates[candidates["owner_id"].notna()]
+    candidates = candidates.sort_values(
+        ["rule_order", "arr"], ascending=[True, False], kind="stable"
+    )
+
+    keep = np.ones(len(candidates), dtype=bool)
+    if settings.max_per_owner:
+        keep &= candidates.groupby("owner_id").cumcount().to_numpy() < settings.max_per_owner
+    if settings.max_per_run:
+        keep &= np.cumsum(keep) <= settings.max_per_run
+    held = candidates[~keep]["rule"].value_counts().to_dict()
+    chosen = candidates[keep]
+
+    rows = []
+    for pair in chosen.itertuples(index=False):
+        rule = rules[pair.rule]
+        values = scored.iloc[pair.row].to_dict()
+        rows.append(
+            {
+                "key": pair.key,
+                "rule": rule.name,
+                "account_id": pair.account_id,
+                "account_name": values.get("name"),
+                "owner_id": pair.owner_id,
+                "owner_source": pair.owner_source,
+                "subject": rule.subject[language].render(values)[:255],
+                "description": rule.description[language].render(values)[:32000],
+                "due_date": add_business_days(as_of, rule.due_in_business_days, closed),
+                "priority": rule.priority,
+            }
+        )
+    return NewTasks(
+        pd.DataFrame(rows, columns=TASK_COLUMNS),
+        {str(k): int(v) for k, v in held.items()},
+        no_owner,
+    )
+
+
+def _blocked_pairs(
+    existing: pd.DataFrame, rules: Mapping[str, TaskRule], as_of: date
+) -> set[tuple[str, str]]:
+    """(rule, account) pairs with an open Task, or (level rules) one created in the cooldown."""
+    if existing.empty:
+        return set()
+    open_tasks = existing[~existing["is_closed"].astype(bool)]
+    blocked = set(zip(open_tasks["rule"], open_tasks["account_id"], strict=True))
+    created = pd.to_datetime(existing.get("created_date"), errors="coerce", utc=True)
+    for name, rule in rules.items():
+        if rule.trigger != "level" or not rule.cooldown_days:
+            continue
+        since = pd.Timestamp(as_of - timedelta(days=rule.cooldown_days), tz="UTC")
+        recent = existing[(existing["rule"] == name) & (created >= since).to_numpy()]
+        blocked.update((name, account) for account in recent["account_id"])
+    return blocked
+
+
 def tasks_to_close(
-    open_tasks: pd.DataFrame, wanted: pd.DataFrame, scored: pd.DataFrame, as_of: date, language: str
+    open_tasks: pd.DataFrame,
+    wanted: pd.DataFrame,
+    scored: pd.DataFrame,
+    settings: TaskSettings,
+    as_of: date,
+    language: str,
 ) -> pd.DataFrame:
-    """Open cs-sync Tasks whose condition has cleared: the rule no longer wants a task for
-    that account. Only accounts scored in this run are considered, so a narrowed account
-    filter never closes anything."""
-    if open_tasks.empty:
+    """Open cs-sync Tasks whose rule (with auto_close) no longer wants them: the condition has
+    cleared. Only accounts scored in this run are considered, so a narrowed account filter
+    never closes anything; Tasks of rules no longer configured are left alone."""
+    closing_rules = {r.name: r for r in settings.rules if r.auto_close}
+    if open_tasks.empty or not settings.enabled:
         return pd.DataFrame(columns=CLOSE_COLUMNS)
     still_wanted = set(zip(wanted["rule"], wanted["account_id"], strict=True))
     by_account = scored.set_index("account_id")
     rows = []
     for task in open_tasks.itertuples(index=False):
-        if task.rule not in KNOWN_RULES or task.account_id not in by_account.index:
+        rule = closing_rules.get(task.rule)
+        if rule is None or task.account_id not in by_account.index:
             continue
         if (task.rule, task.account_id) in still_wanted:
             continue
         account = by_account.loc[task.account_id]
-        grade = account["grade"] if isinstance(account["grade"], str) else "-"
+        grade = account.get("grade") if isinstance(account.get("grade"), str) else "-"
+        phase = account.get("phase") if isinstance(account.get("phase"), str) else "-"
+        label = rule.label[language]
         if language == "ja":
             note = (
-                f"[cs-sync {as_of.isoformat()}] 自動クローズ：ヘルスが {grade} に回復したため、"
-                "再オンボーディングは不要になりました。"
+                f"[cs-sync {as_of.isoformat()}] 自動クローズ：「{label}」の条件に当てはまらなく"
+                f"なりました（現在：ヘルス {grade}、フェーズ {phase}）。"
             )
         else:
             note = (
-                f"[cs-sync {as_of.isoformat()}] Closed automatically: health is now "
-                f"{grade}, so re-onboarding is no longer needed."
+                f'[cs-sync {as_of.isoformat()}] Closed automatically: "{label}" no longer '
+                f"applies (now: health {grade}, phase {phase})."
             )
         previous = task.description if isinstance(task.description, str) else ""
         rows.append(
@@ -88,65 +318,23 @@ def tasks_to_close(
     return pd.DataFrame(rows, columns=CLOSE_COLUMNS)
 
 
-def choose_owner(row: pd.Series, default_owner_id: str | None) -> tuple[str | None, str]:
-    """The account's main CSM; if inactive, the sub CSM; then the configured default owner."""
-    if row.get("owner_id") and row.get("owner_active"):
-        return str(row["owner_id"]), "owner"
-    if row.get("sub_csm_id") and row.get("sub_csm_active"):
-        return str(row["sub_csm_id"]), "sub_csm"
-    if default_owner_id:
-        return default_owner_id, "default"
-    return None, "none"
-
-
-def _text(row: pd.Series, language: str) -> tuple[str, str]:
-    name = row["name"]
-    reasons = row.get("reasons") or ""
-    if language == "ja":
-        subject = f"【cs-sync】再オンボーディング：{name}（ヘルス {row['grade']}）"
-        description = (
-            f"ヘルススコアが {row['grade']} です。理由：{reasons}\n"
-            "利用状況を確認し、管理者・担当者との再オンボーディングの場を設定してください。"
-            "\n（cs-sync が自動作成）"
-        )
-    else:
-        subject = f"[cs-sync] Re-onboarding: {name} (health {row['grade']})"
-        description = (
-            f"Health is {row['grade']}. Why: {reasons}\n"
-            "Review usage and book a re-onboarding session with the admin and "
-            "key users.\n(created by cs-sync)"
-        )
-    return subject[:255], description
-
-
-def wanted_tasks(
-    scored: pd.DataFrame,
-    config: TasksConfig,
-    as_of: date,
-    language: str,
-    closed: frozenset[date] = frozenset(),
-) -> pd.DataFrame:
-    """One row per Task the rules want this period (re-onboarding for the configured grades).
-    Due dates count business days, skipping weekends and the `closed` days."""
-    if not config.enabled:
-        return pd.DataFrame(columns=TASK_COLUMNS)
-    due = add_business_days(as_of, config.due_in_business_days, closed)
-    rows = []
-    for _, row in scored[scored["grade"].isin(config.grades)].iterrows():
-        owner, source = choose_owner(row, config.default_owner_id)
-        subject, description = _text(row, language)
-        rows.append(
-            {
-                "key": task_key("reonboard", row["account_id"], as_of),
-                "rule": "reonboard",
-                "account_id": row["account_id"],
-                "account_name": row["name"],
-                "owner_id": owner,
-                "owner_source": source,
-                "subject": subject,
-                "description": description,
-                "due_date": due,
-                "priority": config.priority,
-            }
-        )
-    return pd.DataFrame(rows, columns=TASK_COLUMNS)
+def choose_owners(
+    accounts: pd.DataFrame, default_owner_id: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per account: the main CSM; if inactive (left the company), the sub CSM; then the
+    configured default owner. Returns the owner ids (None where nobody) and which it was."""
+    main = (
+        accounts["owner_active"].fillna(False).astype(bool).to_numpy()
+        & accounts["owner_id"].notna().to_numpy()
+    )
+    sub = (
+        accounts["sub_csm_active"].fillna(False).astype(bool).to_numpy()
+        & accounts["sub_csm_id"].notna().to_numpy()
+    )
+    owner = np.where(
+        main, accounts["owner_id"], np.where(sub, accounts["sub_csm_id"], default_owner_id)
+    )
+    source = np.where(
+        main, "owner", np.where(sub, "sub_csm", "default" if default_owner_id else "none")
+    )
+    return owner, source

@@ -47,7 +47,7 @@ def test_minimal_config_gets_documented_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL))
     assert config.language == "ja" and config.timezone == "Asia/Tokyo"
     assert config.health.grades == (("A", 80.0), ("B", 60.0), ("C", 40.0), ("D", 0.0))
-    assert config.tasks.grades == ("D",)
+    assert [r.name for r in config.tasks.rules][:2] == ["reonboard", "onboarding_overdue"]
     assert config.salesforce.query_batch_size == 2000
     assert config.dashboard.local_dir == tmp_path / "dashboard"
 
@@ -75,6 +75,7 @@ grades = { A = 80, B = 80, C = 10 }
 
 [tasks]
 grades = ["E"]
+presets = ["reonboard", "upsell"]
 """,
     )
     text = "\n".join(found)
@@ -91,7 +92,8 @@ grades = ["E"]
         "usage.on_bad_rows: 'ignore' is not one of 'skip', 'stop'",
         "health.grades: the lowest grade must start at 0",
         "health.grades: two grades share the same minimum score",
-        "tasks.grades: 'E' is not a grade",
+        "tasks.grades: replaced by task rules",
+        "tasks.presets: 'upsell' is not a preset",
     ]:
         assert expected in text, f"{expected!r} not in:\n{text}"
 
@@ -332,3 +334,55 @@ when = 'evaluaton == "poor"'
     assert "renewal.budget.cut: expected a condition (an expression in quotes)" in text
     assert "renewal.budget.unknown: unknown column 'budget_satus'" in text
     assert "renewal.strategy.Save.when: unknown column 'evaluaton'" in text
+
+
+def test_task_rules_from_config(tmp_path: Path) -> None:
+    text = (ROOT / "config.example.toml").read_text("utf-8")
+    example = text.split("# [[tasks.rule]]")[1].split("\n\n")[0]
+    rule_text = "[[tasks.rule]]" + "\n".join(
+        line.removeprefix("# ") for line in example.split("\n")
+    )
+    config = load_config(write(tmp_path, MINIMAL + "[tasks]\npresets = []\n" + rule_text))
+    (rule,) = config.tasks.rules
+    assert (rule.name, rule.trigger, rule.segments, rule.priority) == (
+        "health_drop",
+        "edge",
+        ("High Touch",),
+        "High",
+    )
+    assert (
+        rule.subject["ja"].render({"name": "A社", "grade": "D"})
+        == "【cs-sync】ヘルス悪化：A社（D）"
+    )
+
+
+def test_task_rule_mistakes_are_named(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        MINIMAL
+        + """
+[[tasks.rule]]
+name = "Check-In"
+when = "true"
+subject = "x"
+description = "y"
+
+[[tasks.rule]]
+name = "stale"
+when = "monthly_feature >= 2"
+trigger = "edge"
+subject = "{name} {colour}"
+description = "{monthly_feature:.0f}"
+
+[[tasks.rule]]
+name = "other"
+when = "true"
+subject = "x"
+description = { ja = "y", fr = "z" }
+""",
+    )
+    text = "\n".join(found)
+    assert "tasks.rule[0].name: 'Check-In' must be lower case letters" in text
+    assert "tasks.stale.trigger: an edge trigger compares with the last run" in text
+    assert "tasks.rule[2].description: expected { ja" in text
+    assert "tasks.stale.subject.en: unknown field {colour}" in text

@@ -273,14 +273,20 @@ def test_next_month_keeps_open_tasks_and_closes_cleared_ones(
     later = json.loads(capsys.readouterr().out)
     assert later["status"] == "ok"
     open_tasks = login(sandbox).query_all(
-        "SELECT WhatId FROM Task WHERE IsClosed = false AND CS_Sync_Key__c != null"
+        "SELECT WhatId, CS_Sync_Key__c FROM Task WHERE IsClosed = false AND CS_Sync_Key__c != null"
     )["records"]
-    accounts = [t["WhatId"] for t in open_tasks]
-    assert len(accounts) == len(set(accounts))
-    assert len(accounts) == first["tasks_created"] + later["tasks_created"] - later["tasks_closed"]
+    pairs = [(t["CS_Sync_Key__c"].split(":")[1], t["WhatId"]) for t in open_tasks]
+    assert len(pairs) == len(set(pairs))  # one open Task per rule and account
+    assert len(pairs) == first["tasks_created"] + later["tasks_created"] - later["tasks_closed"]
     # Re-onboarding now only for grade C: the D accounts' tasks have no reason to stay open.
     text = folder.config_path.read_text("utf-8")
-    folder.config_path.write_text(text.replace('grades = ["D"]', 'grades = ["C"]'))
+    folder.config_path.write_text(
+        text.replace(
+            "[dashboard]",
+            '[[tasks.rule]]\nname = "reonboard"\nwhen = \'grade == "C"\'\nsubject = "{name}"\n'
+            'description = "{reasons}"\n\n[dashboard]',
+        )
+    )
     code, changed = run_json(capsys, "run", "--config", config)
     assert code == 0 and changed["tasks_closed"] > 0
     sf = login(sandbox)
@@ -472,7 +478,7 @@ def test_task_cap_defers_new_tasks_without_closing_wanted_ones(
     folder, _ = demo
     text = folder.config_path.read_text("utf-8")
     folder.config_path.write_text(
-        text.replace("due_in_business_days = 5", "due_in_business_days = 5\nmax_per_run = 1")
+        text.replace("max_per_owner = 25", "max_per_owner = 25\nmax_per_run = 1")
     )
     code, first = run_json(capsys, "run", "--config", str(folder.config_path))
     assert code == 0 and first["tasks_created"] == 1
