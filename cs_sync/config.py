@@ -161,10 +161,23 @@ class UsageConfig:
 
 @dataclass(frozen=True)
 class Measure:
-    name: str
+    """One input of the health score. Scaled to a share of its weight (0 to 1) by one of:
+    linear between `bad` and `good`; `bands` [(threshold, share)] checked in order (value at
+    least the threshold, or at most with direction "lower"); `values` {text: share}."""
+
+    name: str  # a feature column
     weight: float
-    bad: float
-    good: float
+    bad: float = 0.0
+    good: float = 1.0
+    bands: tuple[tuple[float, float], ...] = ()
+    direction: str = "higher"  # bands: higher | lower
+    values: tuple[tuple[str, float], ...] = ()
+    missing: str = "skip"  # skip (reweight the others) | neutral (half) | worst (nothing)
+    label: tuple[tuple[str, str], ...] = ()  # (language, text) for the reason sentence
+
+    @property
+    def kind(self) -> str:
+        return "bands" if self.bands else "values" if self.values else "linear"
 
 
 @dataclass(frozen=True)
@@ -237,7 +250,6 @@ class Config:
     renewal: RenewalConfig = field(default_factory=default_renewal)
 
 
-MEASURE_NAMES = ("active_ratio", "login_trend", "monthly_feature", "seasonal_dropped")
 DEFAULT_MEASURES = (
     Measure("active_ratio", 40, 0.2, 0.8),
     Measure("login_trend", 20, 0.5, 1.0),
@@ -523,16 +535,9 @@ def _health(reader: _Reader) -> HealthConfig:
     if raw_measures is None:
         measures = list(DEFAULT_MEASURES)
     for index, item in enumerate(raw_measures or []):
-        sub = _Reader(item, f"health.measures[{index}]", reader.problems)
-        name = sub.text("name", _REQUIRED, MEASURE_NAMES)
-        weight = sub.number("weight", _REQUIRED, 0)
-        bad = sub.number("bad", _REQUIRED)
-        good = sub.number("good", _REQUIRED)
-        sub.finish()
-        if None not in (name, weight, bad, good):
-            if bad == good:
-                reader.problems.append(f"health.measures[{index}]: bad and good must differ")
-            measures.append(Measure(str(name), float(weight), float(bad), float(good)))
+        measure = _measure(_Reader(item, f"health.measures[{index}]", reader.problems))
+        if measure is not None:
+            measures.append(measure)
     if raw_measures is not None and not measures:
         reader.problems.append("health.measures: at least one measure is needed")
     grades_reader = reader.sub("grades")
@@ -554,6 +559,78 @@ def _health(reader: _Reader) -> HealthConfig:
 
 PRIORITIES = ("High", "Normal", "Low")
 _RULE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+def _measure(sub: _Reader) -> Measure | None:
+    name = sub.text("name", _REQUIRED)
+    weight = sub.number("weight", _REQUIRED, 0)
+    bad = sub.number("bad", None)
+    good = sub.number("good", None)
+    raw_bands = sub.get("bands", (list,), None, "a list of [threshold, share] pairs")
+    direction = sub.text("direction", "higher", ("higher", "lower"))
+    raw_values = sub.get("values", (dict,), None, "a table of text = share")
+    missing = sub.text("missing", "skip", ("skip", "neutral", "worst"))
+    label = sub.get("label", (str, dict), None, 'text, or { ja = "...", en = "..." }')
+    sub.finish()
+    where = sub.prefix
+    given = [
+        k
+        for k, v in (
+            ("bad/good", bad if good is None else good),
+            ("bands", raw_bands),
+            ("values", raw_values),
+        )
+        if v is not None
+    ]
+    if len(given) != 1:
+        sub.problems.append(
+            f"{where}: give one way to scale it: bad and good (linear), bands, or values"
+        )
+        return None
+    bands: list[tuple[float, float]] = []
+    for pair in raw_bands or []:
+        if not (
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in pair)
+            and 0 <= pair[1] <= 1
+        ):
+            sub.problems.append(
+                f"{where}.bands: {pair!r} is not [threshold, share] with a share from 0 to 1"
+            )
+            return None
+        bands.append((float(pair[0]), float(pair[1])))
+    values: list[tuple[str, float]] = []
+    for text, share in (raw_values or {}).items():
+        if not isinstance(share, int | float) or isinstance(share, bool) or not 0 <= share <= 1:
+            sub.problems.append(f"{where}.values.{text}: expected a share from 0 to 1")
+            return None
+        values.append((str(text), float(share)))
+    if raw_bands is None and raw_values is None:
+        if bad is None or good is None:
+            sub.problems.append(f"{where}: a linear measure needs both bad and good")
+            return None
+        if bad == good:
+            sub.problems.append(f"{where}: bad and good must differ")
+            return None
+    labels: tuple[tuple[str, str], ...] = ()
+    if isinstance(label, str):
+        labels = (("ja", label), ("en", label))
+    elif isinstance(label, dict):
+        labels = tuple((str(k), str(v)) for k, v in label.items())
+    if name is None or weight is None:
+        return None
+    return Measure(
+        name=str(name),
+        weight=float(weight),
+        bad=float(bad if bad is not None else 0.0),
+        good=float(good if good is not None else 1.0),
+        bands=tuple(bands),
+        direction=str(direction),
+        values=tuple(values),
+        missing=str(missing),
+        label=labels,
+    )
 
 
 def _tasks(reader: _Reader, phase_settings: PhaseSettings) -> TaskSettings:
@@ -807,6 +884,7 @@ def _renewal(reader: _Reader) -> RenewalConfig:
 
 
 def _check_columns(
+    health: HealthConfig,
     features: tuple[FeatureDefinition, ...],
     phases: PhasesConfig,
     renewal: RenewalConfig,
@@ -817,6 +895,13 @@ def _check_columns(
     the admin features above it; a phase condition also sees the health results; a renewal
     axis also sees the phase; a strategy also sees the axes."""
     known = [*ACCOUNT_INPUTS, *FEATURE_COLUMNS]
+    admin = [d.name for d in features]
+    for index, measure in enumerate(health.measures):
+        if measure.name not in known + admin:
+            problems.append(
+                f"health.measures[{index}].name: {measure.name!r} is not a feature; the "
+                f"features are: {', '.join(sorted(known + admin))}"
+            )
     for definition in features:
         if definition.name in known:
             problems.append(
@@ -923,7 +1008,7 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
     tasks_reader = root.sub("tasks")
     tasks = _tasks(tasks_reader, phases.settings)
     tasks_reader.finish()
-    _check_columns(features, phases, renewal, tasks, problems)
+    _check_columns(health, features, phases, renewal, tasks, problems)
     dash_reader = root.sub("dashboard")
     local_dir = dash_reader.text("local_dir", "dashboard")
     dash_reader.finish()

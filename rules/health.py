@@ -30,6 +30,43 @@ HEALTH_COLUMNS = (
 )
 
 
+BUILT_IN_LABELS = {
+    "active_ratio": {"ja": "アクティブ率", "en": "active users"},
+    "login_trend": {"ja": "ログイン数", "en": "logins"},
+    "monthly_feature": {"ja": "毎月利用機能", "en": "monthly feature"},
+    "seasonal_dropped": {"ja": "年次の重要機能", "en": "yearly key feature"},
+}
+
+
+def _label(measure: Measure, language: str) -> str:
+    own = dict(measure.label)
+    return own.get(language) or BUILT_IN_LABELS.get(measure.name, {}).get(language) or measure.name
+
+
+def _scaled(measure: Measure, raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The share of the weight earned (0 to 1, NaN where no data) and the number the reason
+    sentence shows (NaN where no data; for a text measure, the index of its value)."""
+    if measure.kind == "values":
+        shares = dict(measure.values)
+        names = [text for text, _ in measure.values]
+        index = raw.map({text: i for i, text in enumerate(names)}).to_numpy(dtype=float)
+        share = raw.map(shares).to_numpy(dtype=float)
+        return share, index
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+    if measure.kind == "bands":
+        share = np.zeros(len(values))
+        decided = np.zeros(len(values), dtype=bool)
+        for threshold, band_share in measure.bands:
+            reached = values >= threshold if measure.direction == "higher" else values <= threshold
+            share = np.where(~decided & reached, band_share, share)
+            decided |= reached
+        share = np.where(np.isnan(values), np.nan, share)
+    else:
+        with np.errstate(invalid="ignore"):
+            share = np.clip((values - measure.bad) / (measure.good - measure.bad), 0, 1)
+    return share, _display_key(measure, values)
+
+
 def _display_key(measure: Measure, values: np.ndarray) -> np.ndarray:
     """What the reason sentence shows of a raw value, as a number (so equal texts share it)."""
     if measure.name == "active_ratio":
@@ -37,12 +74,23 @@ def _display_key(measure: Measure, values: np.ndarray) -> np.ndarray:
     if measure.name == "login_trend":
         return np.round((values - 1) * 100) + 0.0  # the change, in percent
     if measure.name == "seasonal_dropped":
-        return np.zeros_like(values)  # the sentence says it all
-    return np.trunc(values)  # whole months
+        return np.where(np.isnan(values), np.nan, 0.0)  # the sentence says it all
+    if measure.name == "monthly_feature":
+        return np.trunc(values)  # whole months
+    return np.round(values, 2) + 0.0
 
 
 def _describe(measure: Measure, key: float, language: str) -> str:
-    if measure.name == "active_ratio":
+    label = _label(measure, language)
+    if np.isnan(key):
+        return f"{label}：データなし" if language == "ja" else f"{label}: no data"
+    if measure.kind == "values":
+        return (
+            f"{label}：{measure.values[int(key)][0]}"
+            if language == "ja"
+            else (f"{label}: {measure.values[int(key)][0]}")
+        )
+    if measure.name == "active_ratio" and measure.kind == "linear":
         target = f"{measure.good:.0%}"
         if language == "ja":
             return f"アクティブ率 {key:.0f}%（目標 {target}）"
@@ -55,9 +103,13 @@ def _describe(measure: Measure, key: float, language: str) -> str:
         if language == "ja":
             return "年次の重要機能を今季未使用（昨季は利用）"
         return "yearly key feature unused this season (used last season)"
-    if language == "ja":
-        return f"毎月利用機能が{key:.0f}か月未使用"
-    return f"monthly feature unused for {key:.0f} month(s)"
+    if measure.name == "monthly_feature":
+        if language == "ja":
+            return f"毎月利用機能が{key:.0f}か月未使用"
+        return f"monthly feature unused for {key:.0f} month(s)"
+    if measure.name == "active_ratio":
+        return f"アクティブ率 {key:.0f}%" if language == "ja" else f"active users {key:.0f}%"
+    return f"{label} {key:g}"
 
 
 def _texts_by_key(keys: np.ndarray, render: Callable[[complex], str]) -> np.ndarray:
@@ -78,19 +130,28 @@ def score_health(
     override_reason, override_expiry (any may be empty)."""
     out = features.copy(deep=False)  # copy on write: the caller's frame never changes
     total_weight = sum(m.weight for m in config.measures)
-    earned = pd.Series(0.0, index=out.index)
-    available = pd.Series(0.0, index=out.index)
-    lost: dict[str, pd.Series] = {}
+    rows = len(out)
+    earned = np.zeros(rows)
+    counted = np.zeros(rows)  # weight in the score: with data, or filled by the missing policy
+    with_data = np.zeros(rows)
+    lost: dict[str, np.ndarray] = {}
+    shown: dict[str, np.ndarray] = {}
     for measure in config.measures:
-        values = pd.to_numeric(out[measure.name], errors="coerce")
-        scaled = ((values - measure.bad) / (measure.good - measure.bad)).clip(0, 1)
-        present = values.notna()
-        earned += (scaled * measure.weight).where(present, 0.0)
-        available += pd.Series(np.where(present, measure.weight, 0.0), index=out.index)
-        lost[measure.name] = ((1 - scaled) * measure.weight).where(present)
-    has_data = available > 0
-    out["score"] = (100 * earned / available.where(has_data)).round(1)
-    out["coverage"] = (available / total_weight).round(2) if total_weight else 0.0
+        share, shown[measure.name] = _scaled(measure, out[measure.name])
+        present = ~np.isnan(share)
+        if measure.missing != "skip":
+            share = np.where(present, share, 0.5 if measure.missing == "neutral" else 0.0)
+        used = ~np.isnan(share)
+        earned += np.where(used, share * measure.weight, 0.0)
+        counted += np.where(used, measure.weight, 0.0)
+        with_data += np.where(present, measure.weight, 0.0)
+        lost[measure.name] = np.where(used, (1 - share) * measure.weight, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.where(with_data > 0, 100 * earned / counted, np.nan)
+    out["score"] = pd.Series(score, index=out.index).round(1)
+    out["coverage"] = (
+        pd.Series(with_data / total_weight, index=out.index).round(2) if total_weight else 0.0
+    )
 
     out["computed_grade"] = _grade(out["score"], config.grades)
     expiry = pd.to_datetime(out.get("override_expiry"), errors="coerce")
@@ -104,7 +165,7 @@ def score_health(
     out["grade"] = out["computed_grade"].where(~active_override, override)
 
     out["trend"] = _trend(out, config.trend_threshold)
-    out["reasons"] = _reasons(out, config, lost, language)
+    out["reasons"] = _reasons(out, config, lost, shown, language)
     return out
 
 
@@ -133,30 +194,33 @@ def _trend(out: pd.DataFrame, threshold: float) -> pd.Series:
 
 
 def _reasons(
-    out: pd.DataFrame, config: HealthConfig, lost: dict[str, pd.Series], language: str
+    out: pd.DataFrame,
+    config: HealthConfig,
+    lost: dict[str, np.ndarray],
+    shown: dict[str, np.ndarray],
+    language: str,
 ) -> pd.Series:
     """ "B (72): active users 45% of seats (target 80%) −16 pts; …": the grade and score, then
     the two measures that cost the most points (at least 1), built a column at a time."""
     ja = language == "ja"
     measures = config.measures
     rows = len(out)
-    values = np.column_stack(
-        [pd.to_numeric(out[m.name], errors="coerce").to_numpy(dtype=float) for m in measures]
-    ).reshape(rows, len(measures))
-    weights = np.array([m.weight for m in measures], dtype=float)
-    available = np.where(~np.isnan(values), weights, 0.0).sum(axis=1)
+    values = np.column_stack([shown[m.name] for m in measures]).reshape(rows, len(measures))
+    lost_points = np.column_stack([lost[m.name] for m in measures]).reshape(rows, len(measures))
+    available = np.nansum(
+        np.where(np.isnan(lost_points), 0.0, 1.0) * [m.weight for m in measures], axis=1
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
-        points = np.column_stack([lost[m.name].to_numpy(dtype=float) for m in measures])
-        points = 100 * points.reshape(rows, len(measures)) / available[:, None]
+        points = 100 * lost_points / available[:, None]
     counts = np.nan_to_num(points, nan=-1.0) >= 1
     order = np.argsort(np.where(counts, -points, np.inf), axis=1, kind="stable")
 
     unit = "点" if ja else " pts"
     pieces = np.full((rows, len(measures)), "", dtype=object)
     for j, measure in enumerate(measures):
-        shown = counts[:, j]
-        key = _display_key(measure, values[shown, j]) + 1j * np.round(points[shown, j])
-        pieces[shown, j] = _texts_by_key(
+        listed = counts[:, j]
+        key = values[listed, j] + 1j * np.round(points[listed, j])
+        pieces[listed, j] = _texts_by_key(
             key,
             lambda k, m=measure: f"{_describe(m, k.real, language)} −{k.imag:.0f}{unit}",
         )

@@ -146,14 +146,42 @@ def test_measures_are_validated(tmp_path: Path) -> None:
         + """
 [[health.measures]]
 name = "nps"
+weight = 10
+bad = 0
+good = 50
+
+[[health.measures]]
+name = "active_ratio"
 weight = -1
 bad = 1
 good = 1
+
+[[health.measures]]
+name = "budget_status"
+weight = 10
+values = { Secured = 1, Cut = 2 }
+
+[[health.measures]]
+name = "login_trend"
+weight = 10
+bad = 0.5
+bands = [[1.0, 1]]
+
+[[health.measures]]
+name = "months_without_login"
+weight = 10
+bands = [[0, 1], [1, "half"]]
+missing = "zero"
 """,
     )
     text = "\n".join(found)
-    assert "health.measures[0].name: 'nps' is not one of" in text
-    assert "health.measures[0].weight: -1 is out of range" in text
+    assert "health.measures[0].name: 'nps' is not a feature; the features are:" in text
+    assert "health.measures[1].weight: -1 is out of range" in text
+    assert "health.measures[1]: bad and good must differ" in text
+    assert "health.measures[2].values.Cut: expected a share from 0 to 1" in text
+    assert "health.measures[3]: give one way to scale it" in text
+    assert "health.measures[4].missing: 'zero' is not one of 'skip', 'neutral', 'worst'" in text
+    assert "health.measures[4].bands: [1, 'half'] is not [threshold, share]" in text
 
 
 def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:

@@ -167,3 +167,83 @@ def test_reverse_direction_measure() -> None:
     )
     scores = score_health(features, config, AS_OF, "en")["score"].tolist()
     assert scores == pytest.approx([100.0, 66.7, 33.3, 0.0, 0.0], abs=0.1)
+
+
+def scored_with(measures: tuple[Measure, ...], **values: object) -> pd.Series:
+    config = HealthConfig(measures=measures, grades=CONFIG.grades, trend_threshold=5)
+    row = {
+        "prev_score": None,
+        "prev_trend": None,
+        "override_grade": None,
+        "override_reason": None,
+        "override_expiry": None,
+        **values,
+    }
+    return score_health(pd.DataFrame([row]), config, AS_OF, "en").iloc[0]
+
+
+LOGIN_BANDS = Measure(
+    "months_without_login",
+    50,
+    bands=((0, 1.0), (1, 0.5), (2, 0.2)),
+    direction="lower",
+    label=(("en", "months without a login"), ("ja", "ログインなし月数")),
+)
+BUDGET = Measure(
+    "budget_status",
+    50,
+    values=(("Secured", 1.0), ("Planned", 0.7), ("Unknown", 0.4), ("Cut", 0.0)),
+    label=(("en", "budget"), ("ja", "予算")),
+)
+
+
+@pytest.mark.parametrize(
+    ("months", "budget", "score", "reasons"),
+    [
+        pytest.param(0, "Secured", 100.0, "A (100): all measures on target", id="best bands"),
+        pytest.param(
+            1, "Secured", 75.0, "B (75): months without a login 1 −25 pts", id="one silent month"
+        ),
+        pytest.param(
+            3,
+            "Planned",
+            35.0,
+            "D (35): months without a login 3 −50 pts; budget: Planned −15 pts",
+            id="below every band: nothing; budget planned: 70%",
+        ),
+        pytest.param(
+            0, "Cut", 50.0, "C (50): budget: Cut −50 pts", id="budget cut costs its weight"
+        ),
+    ],
+)
+def test_bands_and_text_values(months: int, budget: str, score: float, reasons: str) -> None:
+    row = scored_with((LOGIN_BANDS, BUDGET), months_without_login=months, budget_status=budget)
+    assert (row["score"], row["reasons"]) == (score, reasons)
+
+
+@pytest.mark.parametrize(
+    ("policy", "score", "coverage", "reasons"),
+    [
+        pytest.param(
+            "skip",
+            100.0,
+            0.5,
+            "A (100): all measures on target",
+            id="skip: the others are reweighted",
+        ),
+        pytest.param(
+            "neutral", 75.0, 0.5, "B (75): budget: no data −25 pts", id="neutral: half the weight"
+        ),
+        pytest.param(
+            "worst",
+            50.0,
+            0.5,
+            "C (50): budget: no data −50 pts",
+            id="worst: nothing, as if it were bad",
+        ),
+    ],
+)
+def test_missing_data_policy(policy: str, score: float, coverage: float, reasons: str) -> None:
+    budget = Measure("budget_status", 50, values=BUDGET.values, missing=policy, label=BUDGET.label)
+    row = scored_with((LOGIN_BANDS, budget), months_without_login=0, budget_status=None)
+    assert (row["score"], row["coverage"], row["reasons"]) == (score, coverage, reasons)
