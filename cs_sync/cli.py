@@ -62,6 +62,30 @@ def _emit_failure(error: CsSyncError, as_json: bool, as_of: date | None) -> int:
     return error.exit_code
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from cs_sync.config import load_config
+    from cs_sync.explain import explain_account, explain_text
+    from cs_sync.pipeline import run_once
+
+    as_of = None
+    try:
+        config = load_config(args.config)
+        as_of = _as_of(args.as_of, config.timezone)
+        result = run_once(config, as_of, dry_run=True)
+        if result.plan is None:
+            failure = result.errors[-1]
+            print(f"cs-sync: {failure.message}", file=sys.stderr)
+            return result.exit_code
+        explanation = explain_account(result.plan, config, args.account_id)
+    except CsSyncError as error:
+        return _emit_failure(error, args.json, as_of)
+    if args.json:
+        print(json.dumps(explanation, ensure_ascii=False, default=str))
+    else:
+        print(explain_text(explanation))
+    return EXIT_OK
+
+
 def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
     from cs_sync.config import load_config
     from cs_sync.pipeline import run_once
@@ -262,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     with_run_options(plan)
     plan.set_defaults(dry_run=False)
 
+    explain = commands.add_parser(
+        "explain",
+        help="why one account has its grade, phase, strategy and tasks (writes nothing)",
+    )
+    with_run_options(explain)
+    explain.add_argument("account_id", help="the Account id (15 or 18 characters)")
     setup = commands.add_parser("setup", help="prepare an org for cs-sync")
     setup_commands = setup.add_subparsers(dest="setup_command", required=True)
     setup_sf = setup_commands.add_parser(
@@ -315,6 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers: dict[str, Any] = {
         "run": lambda: cmd_run(args, dry_run=False),
         "plan": lambda: cmd_run(args, dry_run=True),
+        "explain": lambda: cmd_explain(args),
         "demo": lambda: cmd_demo(args),
         "setup": lambda: cmd_setup(args),
         "doctor": lambda: cmd_doctor(args),

@@ -43,7 +43,7 @@ def _label(measure: Measure, language: str) -> str:
     return own.get(language) or BUILT_IN_LABELS.get(measure.name, {}).get(language) or measure.name
 
 
-def _scaled(measure: Measure, raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def measure_share(measure: Measure, raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The share of the weight earned (0 to 1, NaN where no data) and the number the reason
     sentence shows (NaN where no data; for a text measure, the index of its value)."""
     if measure.kind == "values":
@@ -137,7 +137,7 @@ def score_health(
     lost: dict[str, np.ndarray] = {}
     shown: dict[str, np.ndarray] = {}
     for measure in config.measures:
-        share, shown[measure.name] = _scaled(measure, out[measure.name])
+        share, shown[measure.name] = measure_share(measure, out[measure.name])
         present = ~np.isnan(share)
         if measure.missing != "skip":
             share = np.where(present, share, 0.5 if measure.missing == "neutral" else 0.0)

@@ -485,3 +485,40 @@ def test_task_cap_defers_new_tasks_without_closing_wanted_ones(
     assert [w["kind"] for w in first["warnings"]] == ["task_cap"]
     code, second = run_json(capsys, "run", "--config", str(folder.config_path))
     assert (second["tasks_created"], second["tasks_closed"]) == (1, 0)
+
+
+def test_explain_one_account_line_by_line(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = demo
+    config = str(folder.config_path)
+    code, first = run_json(capsys, "run", "--config", config)
+    assert code == 0
+    account = login(sandbox).query(
+        "SELECT Id, CS_Health_Score__c, CS_Health_Grade__c, CS_Phase__c FROM Account "
+        "WHERE CS_Health_Grade__c = 'D' LIMIT 1"
+    )["records"][0]
+    code, explained = run_json(capsys, "explain", "--config", config, account["Id"][:15])
+    assert code == 0
+    health = explained["health"]
+    assert (health["score"], health["grade"]) == (
+        account["CS_Health_Score__c"],
+        account["CS_Health_Grade__c"],
+    )
+    counted = [m for m in health["measures"] if m["points"] is not None]
+    assert sum(m["points"] for m in counted) == pytest.approx(health["score"], abs=0.3)
+    phase = explained["phase"]
+    assert phase["phase"] == account["CS_Phase__c"]
+    assert any(c["phase"] == phase["phase"] and c["met"] for c in phase["conditions"])
+    rules = {t["rule"]: t for t in explained["tasks"]}
+    assert rules["reonboard"]["condition_met"] is True  # grade D
+    # Nothing was written by explaining.
+    code, again = run_json(capsys, "run", "--config", config)
+    assert (again["fields_written"], again["tasks_created"]) == (0, 0)
+
+    assert main(["explain", "--config", config, account["Id"]]) == 0
+    text = capsys.readouterr().out
+    assert "Health D" in text and "Phase " in text and "Tasks" in text
+
+    assert main(["explain", "--config", config, "001000000000000AAA"]) == 2
+    assert "not among the" in capsys.readouterr().err
