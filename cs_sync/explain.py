@@ -17,7 +17,7 @@ from cs_sync.errors import InputError
 from cs_sync.plan import Plan
 from cs_sync.sfid import try_to18
 from rules.health import measure_share
-from rules.tasks import wanted_pairs
+from rules.tasks import TaskRule, wanted_pairs
 
 
 def _plain(value: Any) -> Any:
@@ -194,14 +194,31 @@ def _tasks(rows: pd.DataFrame, plan: Plan, config: Config) -> list[dict[str, Any
         elif closing is not None and (closing["rule"] == rule.name).any():
             entry["outcome"] = "closes its open Task: the condition has cleared"
         elif rule.name in wanted:
-            entry["outcome"] = (
-                "no new Task: one is open, this month's exists, it is in its cooldown, or a "
-                "cap held it back"
-            )
+            entry["outcome"] = _why_not_created(plan, rule, account)
         else:
             entry["outcome"] = "nothing"
         result.append(entry)
     return result
+
+
+def _why_not_created(plan: Plan, rule: TaskRule, account: str) -> str:
+    tasks = plan.existing_tasks
+    if tasks.empty:
+        return "no new Task: held back by tasks.max_per_run / max_per_owner, next run"
+    mine = tasks[(tasks["rule"] == rule.name) & (tasks["account_id"] == account)]
+    period = f":{plan.as_of:%Y-%m}"
+    this_month = mine[mine["key"].str.endswith(period)]
+    if len(this_month):
+        return f"no new Task: this month's {this_month.iloc[0]['key']} exists"
+    still_open = mine[~mine["is_closed"].astype(bool)]
+    if len(still_open):
+        return f"no new Task: {still_open.iloc[0]['key']} is still open"
+    created = pd.to_datetime(mine["created_date"], errors="coerce", utc=True).max()
+    if rule.trigger == "level" and pd.notna(created):
+        until = (created + pd.Timedelta(days=rule.cooldown_days)).date()
+        if until > plan.as_of:
+            return f"no new Task: the last one was created {created.date()}; cooldown until {until}"
+    return "no new Task: held back by tasks.max_per_run / max_per_owner, next run"
 
 
 def explain_text(explanation: dict[str, Any]) -> str:

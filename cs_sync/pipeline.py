@@ -176,6 +176,7 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
         closed_days_for(config, as_of),
     )
     plan = build_plan(scored, made.tasks, config.salesforce.fields, as_of)
+    plan.existing_tasks = extracted.tasks
     plan.problems = extracted.problems + [
         Problem(
             "task_owner",

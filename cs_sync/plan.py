@@ -45,6 +45,7 @@ class Plan:
     tasks: pd.DataFrame
     problems: list[Problem] = field(default_factory=list)
     closes: pd.DataFrame = field(default_factory=pd.DataFrame)  # open Tasks to close
+    existing_tasks: pd.DataFrame = field(default_factory=pd.DataFrame)  # as read this run
 
     @property
     def fields_to_write(self) -> int:

@@ -522,3 +522,19 @@ def test_explain_one_account_line_by_line(
 
     assert main(["explain", "--config", config, "001000000000000AAA"]) == 2
     assert "not among the" in capsys.readouterr().err
+
+
+def test_explain_says_why_no_new_task(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = demo
+    config = str(folder.config_path)
+    run_json(capsys, "run", "--config", config)
+    task = login(sandbox).query(
+        "SELECT WhatId, CS_Sync_Key__c FROM Task WHERE CS_Sync_Key__c LIKE 'cs-sync:reonboard:%' "
+        "LIMIT 1"
+    )["records"][0]
+    code, explained = run_json(capsys, "explain", "--config", config, task["WhatId"])
+    assert code == 0
+    outcome = {t["rule"]: t["outcome"] for t in explained["tasks"]}["reonboard"]
+    assert outcome == f"no new Task: this month's {task['CS_Sync_Key__c']} exists"
