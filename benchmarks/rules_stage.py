@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from cs_sync.config import Config, load_config
-from cs_sync.extract import ACCOUNT_COLUMNS, Extracted
+from cs_sync.extract import ACCOUNT_COLUMNS, TASK_COLUMNS, Extracted
 from cs_sync.pipeline import account_features
 from rules.calendar import closed_days
 from rules.health import score_health
@@ -127,9 +127,7 @@ def synthetic_book(accounts: int, seed: int = 7) -> Extracted:
             "role": np.tile(["Economic Buyer", "Champion"], accounts),
         }
     )
-    empty_tasks = pd.DataFrame(
-        columns=["task_id", "key", "rule", "account_id", "is_closed", "description", "created_date"]
-    )
+    empty_tasks = pd.DataFrame(columns=TASK_COLUMNS)
     return Extracted(frame, usage, empty_tasks, opportunities, roles)
 
 

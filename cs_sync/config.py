@@ -732,26 +732,17 @@ def _task_rule(sub: _Reader) -> tuple[str, dict[str, Any]] | None:
 
 
 def _phases(reader: _Reader) -> PhasesConfig:
-    defaults = PhaseSettings()
-    settings = PhaseSettings(
-        onboarding_active_ratio=float(
-            reader.number("onboarding_active_ratio", defaults.onboarding_active_ratio, 0.05, 1)
-        ),
-        onboarding_window_months=int(
-            reader.number("onboarding_window_months", defaults.onboarding_window_months, 1, 36)
-        ),
-        renewal_window_days=int(
-            reader.number("renewal_window_days", defaults.renewal_window_days, 1, 366)
-        ),
-        dormant_after_months=int(
-            reader.number("dormant_after_months", defaults.dormant_after_months, 1, 12)
-        ),
-        self_running_by_month=int(
-            reader.number("self_running_by_month", defaults.self_running_by_month, 1, 120)
-        ),
-        advocate_min_months=int(
-            reader.number("advocate_min_months", defaults.advocate_min_months, 0, 120)
-        ),
+    settings = _settings(
+        reader,
+        PhaseSettings(),
+        {
+            "onboarding_active_ratio": (0.05, 1),
+            "onboarding_window_months": (1, 36),
+            "renewal_window_days": (1, 366),
+            "dormant_after_months": (1, 12),
+            "self_running_by_month": (1, 120),
+            "advocate_min_months": (0, 120),
+        },
     )
     custom = reader.get("phase", (list,), None, "an array of [[phases.phase]] tables")
     preset = reader.text("preset", "custom" if custom else "lifecycle", (*PRESETS, "custom"))
@@ -837,19 +828,16 @@ def _features(reader: _Reader, items: list[Any] | None) -> tuple[FeatureDefiniti
 
 
 def _renewal(reader: _Reader) -> RenewalConfig:
-    d = RenewalSettings()
-    settings = RenewalSettings(
-        plan_days=int(reader.number("plan_days", d.plan_days, 1, 730)),
-        default_approval_lead_days=int(
-            reader.number("default_approval_lead_days", d.default_approval_lead_days, 0, 365)
-        ),
-        quote_days=int(reader.number("quote_days", d.quote_days, 0, 180)),
-        proposal_days=int(reader.number("proposal_days", d.proposal_days, 0, 180)),
-        value_review_days=int(reader.number("value_review_days", d.value_review_days, 0, 180)),
-        stage_value_review=str(reader.text("stage_value_review", d.stage_value_review)),
-        stage_proposal=str(reader.text("stage_proposal", d.stage_proposal)),
-        stage_quote=str(reader.text("stage_quote", d.stage_quote)),
-        stage_approval=str(reader.text("stage_approval", d.stage_approval)),
+    settings = _settings(
+        reader,
+        RenewalSettings(),
+        {
+            "plan_days": (1, 730),
+            "default_approval_lead_days": (0, 365),
+            "quote_days": (0, 180),
+            "proposal_days": (0, 180),
+            "value_review_days": (0, 180),
+        },
     )
     axes: list[Axis] = []
     for name, default_levels in DEFAULT_AXES:
@@ -908,36 +896,17 @@ def _check_columns(
                 f"features.{definition.name}: a built-in feature has this name; pick another"
             )
             continue
-        try:
-            definition.expression.check_columns(known)
-        except ExpressionError as error:
-            problems.append(str(error))
+        _check(known, [definition.expression], problems)
         known.append(definition.name)
     known += HEALTH_COLUMNS
-    for phase in phases.phases:
-        try:
-            phase.when.check_columns(known)
-        except ExpressionError as error:
-            problems.append(str(error))
+    _check(known, [p.when for p in phases.phases], problems)
     known += PHASE_COLUMNS
-    expressions = [e for axis in renewal.axes for _, e in axis.levels]
-    for expression in expressions:
-        try:
-            expression.check_columns(known)
-        except ExpressionError as error:
-            problems.append(str(error))
+    _check(known, [e for axis in renewal.axes for _, e in axis.levels], problems)
     known += AXIS_NAMES
-    for strategy in renewal.strategies:
-        try:
-            strategy.when.check_columns(known)
-        except ExpressionError as error:
-            problems.append(str(error))
+    _check(known, [s.when for s in renewal.strategies], problems)
     known += [c for c in RENEWAL_COLUMNS if c not in known]
+    _check(known, [r.when for r in tasks.rules], problems)
     for rule in tasks.rules:
-        try:
-            rule.when.check_columns(known)
-        except ExpressionError as error:
-            problems.append(str(error))
         for template in (*rule.subject.values(), *rule.description.values()):
             unknown = sorted(template.names - set(known))
             if unknown:
@@ -945,6 +914,30 @@ def _check_columns(
                     f"{template.rule}: unknown field {{{unknown[0]}}}; the fields are the "
                     f"columns: {', '.join(sorted(known))}"
                 )
+
+
+def _check(known: list[str], expressions: list[Expression], problems: list[str]) -> None:
+    for expression in expressions:
+        try:
+            expression.check_columns(known)
+        except ExpressionError as error:
+            problems.append(str(error))
+
+
+def _settings(reader: _Reader, defaults: Any, ranges: dict[str, tuple[float, float]]) -> Any:
+    """A settings dataclass read from its table: numbers within `ranges`, texts as given,
+    each key defaulting to the dataclass's own value."""
+    values: dict[str, Any] = {}
+    for name in defaults.__dataclass_fields__:
+        default = getattr(defaults, name)
+        if name in ranges:
+            low, high = ranges[name]
+            values[name] = type(default)(reader.number(name, default, low, high))
+        elif isinstance(default, str):
+            values[name] = str(reader.text(name, default))
+        else:  # a new numeric setting needs its allowed range here
+            raise TypeError(f"{type(defaults).__name__}.{name}: no range to read it with")
+    return type(defaults)(**values)
 
 
 def load_config(path: str | Path) -> Config:

@@ -17,7 +17,7 @@ from cs_sync.errors import InputError
 from cs_sync.plan import Plan
 from cs_sync.sfid import try_to18
 from rules.health import measure_share
-from rules.tasks import TaskRule, wanted_pairs
+from rules.tasks import TaskRule, task_period, wanted_pairs
 
 
 def _plain(value: Any) -> Any:
@@ -206,7 +206,7 @@ def _why_not_created(plan: Plan, rule: TaskRule, account: str) -> str:
     if tasks.empty:
         return "no new Task: held back by tasks.max_per_run / max_per_owner, next run"
     mine = tasks[(tasks["rule"] == rule.name) & (tasks["account_id"] == account)]
-    period = f":{plan.as_of:%Y-%m}"
+    period = ":" + task_period(plan.as_of)
     this_month = mine[mine["key"].str.endswith(period)]
     if len(this_month):
         return f"no new Task: this month's {this_month.iloc[0]['key']} exists"

@@ -19,7 +19,7 @@ from cs_sync.config import Config
 from cs_sync.plan import Problem
 from cs_sync.sfid import try_to18
 from rules.calendar import last_complete_month
-from rules.tasks import parse_key
+from rules.tasks import parse_key, task_period
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.Data
         f"SELECT Id, {key}, WhatId, IsClosed, Description, CreatedDate FROM Task "
         f"WHERE {key} LIKE {{period}} OR ({key} LIKE {{any}} AND (IsClosed = false "
         f"OR CreatedDate >= {since.isoformat()}T00:00:00Z))",
-        period=f"cs-sync:%:{as_of:%Y-%m}",
+        period=f"cs-sync:%:{task_period(as_of)}",
         any="cs-sync:%",
     )
     rows = []
@@ -147,6 +147,19 @@ def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.Data
             }
         )
     return pd.DataFrame(rows, columns=TASK_COLUMNS)
+
+
+OPPORTUNITY_COLUMNS = [
+    "opportunity_id",
+    "account_id",
+    "type",
+    "stage",
+    "close_date",
+    "amount",
+    "is_closed",
+    "is_won",
+]
+CONTACT_ROLE_COLUMNS = ["account_id", "contact_id", "role"]
 
 
 def read_opportunities(client: SalesforceClient, config: Config) -> pd.DataFrame:
@@ -170,19 +183,7 @@ def read_opportunities(client: SalesforceClient, config: Config) -> pd.DataFrame
         }
         for r in client.query(query, "Opportunities")
     ]
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "opportunity_id",
-            "account_id",
-            "type",
-            "stage",
-            "close_date",
-            "amount",
-            "is_closed",
-            "is_won",
-        ],
-    )
+    return pd.DataFrame(rows, columns=OPPORTUNITY_COLUMNS)
 
 
 def read_contact_roles(client: SalesforceClient, config: Config) -> pd.DataFrame:
@@ -204,7 +205,7 @@ def read_contact_roles(client: SalesforceClient, config: Config) -> pd.DataFrame
                     "role": record.get("Role"),
                 }
             )
-    return pd.DataFrame(rows, columns=["account_id", "contact_id", "role"])
+    return pd.DataFrame(rows, columns=CONTACT_ROLE_COLUMNS)
 
 
 def join_usage(

@@ -29,7 +29,7 @@ import pandas as pd
 from rules.calendar import add_business_days
 from rules.expressions import Columns, Expression, ExpressionError
 
-TASK_COLUMNS = [
+NEW_TASK_COLUMNS = [  # a Task to create (extract.TASK_COLUMNS: one read back)
     "key",
     "rule",
     "account_id",
@@ -115,9 +115,14 @@ class TaskSettings:
         return max((r.cooldown_days for r in self.rules), default=0)
 
 
+def task_period(as_of: date) -> str:
+    """The last part of a Task key: one Task per rule, account and month."""
+    return f"{as_of:%Y-%m}"
+
+
 def task_key(rule: str, account_id: str, as_of: date) -> str:
     """One Task's key (new_tasks builds the same text for many at once)."""
-    return f"cs-sync:{rule}:{account_id}:{as_of:%Y-%m}"
+    return f"cs-sync:{rule}:{account_id}:{task_period(as_of)}"
 
 
 def parse_key(key: str) -> tuple[str, str, str] | None:
@@ -168,7 +173,7 @@ def _as_last_run(scored: pd.DataFrame) -> pd.DataFrame:
 
 @dataclass
 class NewTasks:
-    tasks: pd.DataFrame  # TASK_COLUMNS, ready to create
+    tasks: pd.DataFrame  # NEW_TASK_COLUMNS, ready to create
     held_back: dict[str, int]  # rule → tasks the caps kept for later runs
     no_owner: list[tuple[str, str]]  # (account id, account name) without an active owner
 
@@ -188,11 +193,11 @@ def new_tasks(
     book formats only what is created. `existing`: task_id, key, rule, account_id, is_closed,
     created_date."""
     rules = {r.name: r for r in settings.rules}
-    empty = NewTasks(pd.DataFrame(columns=TASK_COLUMNS), {}, [])
+    empty = NewTasks(pd.DataFrame(columns=NEW_TASK_COLUMNS), {}, [])
     if wanted.empty:
         return empty
     candidates = wanted.assign(
-        key=("cs-sync:" + wanted["rule"] + ":" + wanted["account_id"] + f":{as_of:%Y-%m}")
+        key=("cs-sync:" + wanted["rule"] + ":" + wanted["account_id"] + ":" + task_period(as_of))
     )
     candidates = candidates[~candidates["key"].isin(set(existing["key"]))]
     blocked = _blocked_pairs(existing, rules, as_of)
@@ -243,7 +248,7 @@ def new_tasks(
             }
         )
     return NewTasks(
-        pd.DataFrame(rows, columns=TASK_COLUMNS),
+        pd.DataFrame(rows, columns=NEW_TASK_COLUMNS),
         {str(k): int(v) for k, v in held.items()},
         no_owner,
     )

@@ -11,7 +11,13 @@ import pytest
 
 from cs_sync.config import load_config
 from cs_sync.errors import ConfigError
-from cs_sync.extract import ACCOUNT_COLUMNS, Extracted
+from cs_sync.extract import (
+    ACCOUNT_COLUMNS,
+    CONTACT_ROLE_COLUMNS,
+    OPPORTUNITY_COLUMNS,
+    TASK_COLUMNS,
+    Extracted,
+)
 from cs_sync.pipeline import score_accounts
 from rules.features import ACCOUNT_INPUTS, FEATURE_COLUMNS
 from rules.health import HEALTH_COLUMNS
@@ -57,22 +63,9 @@ def extracted() -> Extracted:
             for month in months
         ]
     )
-    empty_tasks = pd.DataFrame(
-        columns=["task_id", "key", "rule", "account_id", "is_closed", "description"]
-    )
-    opportunities = pd.DataFrame(
-        columns=[
-            "opportunity_id",
-            "account_id",
-            "type",
-            "stage",
-            "close_date",
-            "amount",
-            "is_closed",
-            "is_won",
-        ]
-    )
-    roles = pd.DataFrame(columns=["account_id", "contact_id", "role"])
+    empty_tasks = pd.DataFrame(columns=TASK_COLUMNS)
+    opportunities = pd.DataFrame(columns=OPPORTUNITY_COLUMNS)
+    roles = pd.DataFrame(columns=CONTACT_ROLE_COLUMNS)
     return Extracted(accounts, usage, empty_tasks, opportunities, roles)
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from cs_sync.config import YEAR_END_BREAK
+from cs_sync.extract import TASK_COLUMNS
 from rules.calendar import closed_days
 from rules.expressions import ExpressionError
 from rules.phases import PhaseSettings
@@ -201,6 +202,7 @@ def existing(
 
 
 ACCOUNT = "001000000000000000"
+NO_TASKS = pd.DataFrame(columns=TASK_COLUMNS)  # nothing in Salesforce yet
 
 
 @pytest.mark.parametrize(
@@ -235,18 +237,7 @@ ACCOUNT = "001000000000000000"
     ],
 )
 def test_keys_open_tasks_and_cooldowns(tasks: list[dict[str, Any]], created: bool) -> None:
-    frame = pd.DataFrame(
-        tasks,
-        columns=[
-            "task_id",
-            "key",
-            "rule",
-            "account_id",
-            "is_closed",
-            "description",
-            "created_date",
-        ],
-    )
+    frame = pd.DataFrame(tasks, columns=TASK_COLUMNS)
     accounts = table({"grade": "D"})
     made = new_tasks(wanted_pairs(accounts, SETTINGS), accounts, frame, SETTINGS, AS_OF, "en")
     assert len(made.tasks) == (1 if created else 0)
@@ -257,7 +248,7 @@ def test_task_text_due_date_priority_and_key() -> None:
     made = new_tasks(
         wanted_pairs(accounts, SETTINGS),
         accounts,
-        pd.DataFrame(columns=["key", "rule", "account_id", "is_closed", "created_date"]),
+        NO_TASKS,
         SETTINGS,
         AS_OF,
         "ja",
@@ -278,7 +269,7 @@ def test_due_dates_skip_the_year_end_break() -> None:
     made = new_tasks(
         wanted_pairs(accounts, SETTINGS),
         accounts,
-        pd.DataFrame(columns=["key", "rule", "account_id", "is_closed", "created_date"]),
+        NO_TASKS,
         SETTINGS,
         date(2026, 12, 24),
         "en",
@@ -318,7 +309,7 @@ def test_no_owner_is_reported_not_created() -> None:
     made = new_tasks(
         wanted_pairs(accounts, settings),
         accounts,
-        pd.DataFrame(columns=["key", "rule", "account_id", "is_closed", "created_date"]),
+        NO_TASKS,
         settings,
         AS_OF,
         "en",
@@ -334,7 +325,7 @@ def test_caps_serve_rules_in_order_and_big_accounts_first() -> None:
         {"grade": "D", "arr": 500},
     )
     settings = TaskSettings(rules=RULES, max_per_run=3, max_per_owner=2)
-    empty = pd.DataFrame(columns=["key", "rule", "account_id", "is_closed", "created_date"])
+    empty = NO_TASKS
     made = new_tasks(wanted_pairs(accounts, settings), accounts, empty, settings, AS_OF, "en")
     chosen = list(zip(made.tasks["rule"], made.tasks["account_id"].str[-1], strict=True))
     # reonboard first, largest ARR first, two per owner; then the other owner's task
