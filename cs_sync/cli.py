@@ -1,7 +1,8 @@
 """The `cs-sync` command line. The only place that reads the clock.
 
-Exit codes: 0 ok; 1 partial (some records failed); 2 bad config or input; 3 cannot connect or
-authenticate; 4 a safety brake stopped the run. With --json, exactly one JSON object is printed
+Exit codes: 0 ok; 1 partial (some records failed, or stopped by SIGTERM between steps); 2 bad
+config or input; 3 cannot connect or authenticate; 4 a safety brake or the API reserve stopped the
+run; 5 skipped because another run holds the lock. With --json, exactly one JSON object is printed
 on stdout; logs go to stderr.
 """
 
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from cs_sync import __version__
 from cs_sync.errors import EXIT_BAD_INPUT, EXIT_CONNECT, EXIT_OK, CsSyncError
+from cs_sync.logs import configure_logging
 
 log = logging.getLogger("cs_sync")
 
@@ -89,18 +91,28 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace, dry_run: bool) -> int:
     from cs_sync.config import load_config
     from cs_sync.pipeline import run_once
-    from cs_sync.plan import describe_plan
+    from cs_sync.plan import describe_plan, plan_json
     from cs_sync.report import summary_text
+    from cs_sync.worker import RunLock, StopFlag
 
     as_of = None
+    dry_run = dry_run or args.dry_run
     try:
         config = load_config(args.config)
         as_of = _as_of(args.as_of, config.timezone)
-        result = run_once(config, as_of, dry_run=dry_run or args.dry_run)
+        if dry_run:
+            result = run_once(config, as_of, dry_run=True)
+        else:
+            assert config.worker is not None  # noqa: S101 - parse_config always sets it
+            with StopFlag() as stop, RunLock(config.worker.lock_file):
+                result = run_once(config, as_of, False, force=args.force, stop_requested=stop)
     except CsSyncError as error:
         return _emit_failure(error, args.json, as_of)
     if args.json:
-        print(json.dumps(result.as_json(), ensure_ascii=False, default=str))
+        output = result.as_json()
+        if result.dry_run and result.plan is not None:
+            output["plan"] = plan_json(result.plan)
+        print(json.dumps(output, ensure_ascii=False, default=str))
     else:
         if result.dry_run and result.plan is not None:
             print(describe_plan(result.plan))
@@ -177,6 +189,33 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if not failed:
         return EXIT_OK
     return EXIT_CONNECT if any(c.name == "Salesforce login" for c in failed) else EXIT_BAD_INPUT
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from cs_sync.config import load_config
+    from cs_sync.worker import StopFlag, serve
+
+    try:
+        config = load_config(args.config)
+    except CsSyncError as error:
+        return _emit_failure(error, False, None)
+    worker = config.worker
+    assert worker is not None  # noqa: S101 - parse_config always sets it
+    configure_logging(
+        min(logging.getLogger().level, logging.INFO), args.json_logs or worker.json_logs
+    )
+    log.info(
+        "worker started: schedule %r in %s, lock %s, status %s",
+        worker.schedule,
+        worker.timezone,
+        worker.lock_file,
+        worker.status_file,
+    )
+    try:
+        with StopFlag() as stop:
+            return serve(Path(args.config), stop, _today, args.run_at_start)
+    except CsSyncError as error:
+        return _emit_failure(error, False, None)
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
@@ -260,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cs-sync {__version__}")
     parser.add_argument(
+        "--json-logs", action="store_true", help="log one JSON object a line on stderr"
+    )
+    parser.add_argument(
         "-v",
         "--verbose",
         action="count",
@@ -282,9 +324,20 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="compute and write health fields, tasks, dashboard")
     with_run_options(run)
     run.add_argument("--dry-run", action="store_true", help="plan only; write nothing")
+    run.add_argument(
+        "--force", action="store_true", help="apply even when a safety brake ([brakes]) fires"
+    )
     plan = commands.add_parser("plan", help="show what `run` would write (a dry run)")
     with_run_options(plan)
-    plan.set_defaults(dry_run=False)
+    plan.set_defaults(dry_run=False, force=False)
+
+    worker = commands.add_parser(
+        "worker", help="run on the [worker] schedule until stopped (SIGTERM finishes cleanly)"
+    )
+    worker.add_argument("--config", required=True)
+    worker.add_argument(
+        "--run-at-start", action="store_true", help="run once right away, then on schedule"
+    )
 
     explain = commands.add_parser(
         "explain",
@@ -339,9 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(level, args.json_logs)
     handlers: dict[str, Any] = {
         "run": lambda: cmd_run(args, dry_run=False),
         "plan": lambda: cmd_run(args, dry_run=True),
@@ -349,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": lambda: cmd_demo(args),
         "setup": lambda: cmd_setup(args),
         "doctor": lambda: cmd_doctor(args),
+        "worker": lambda: cmd_worker(args),
     }
     if args.command == "sandbox":
         return int(

@@ -6,6 +6,8 @@ the TOML itself: the file names an environment variable (`*_env`) or a file (`*_
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import tomllib
@@ -14,6 +16,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
 
 from connectors.usage_csv import METRIC_COLUMNS as USAGE_METRICS
 from cs_sync.errors import AuthError, ConfigError
@@ -221,6 +225,34 @@ class DashboardConfig:
 
 
 @dataclass(frozen=True)
+class HistoryConfig:
+    """Where each run's per-account snapshot, KPI rows and run record are kept (DuckDB)."""
+
+    path: Path | None  # None: history off
+
+
+@dataclass(frozen=True)
+class BrakesConfig:
+    """Refuse to apply a plan that changes too much at once (exit 4) unless --force."""
+
+    max_grade_change_share: float = 0.25  # of the accounts that already had a grade
+    max_phase_change_share: float = 0.25  # of the accounts that already had a phase
+    max_new_tasks: int = 500  # tasks the rules want this run, before tasks.max_per_run
+    min_accounts: int = 10  # the share brakes fire only when at least this many change
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """`cs-sync worker`: when to run, and the files it shares with other processes."""
+
+    schedule: str
+    timezone: str
+    lock_file: Path
+    status_file: Path
+    json_logs: bool = False
+
+
+@dataclass(frozen=True)
 class SandboxConfig:
     """Only for the local sandbox: the database file `cs-sync sandbox serve` serves."""
 
@@ -248,6 +280,16 @@ class Config:
     )
     features: tuple[FeatureDefinition, ...] = ()
     renewal: RenewalConfig = field(default_factory=default_renewal)
+    history: HistoryConfig = field(default_factory=lambda: HistoryConfig(None))
+    brakes: BrakesConfig = field(default_factory=BrakesConfig)
+    worker: WorkerConfig | None = None
+
+    @property
+    def version_hash(self) -> str:
+        """A short hash of the whole configuration, stored with every history row, so that
+        a score can be traced to the rules that made it."""
+        canonical = json.dumps(self.raw, sort_keys=True, default=str, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
 
 DEFAULT_MEASURES = (
@@ -940,6 +982,29 @@ def _settings(reader: _Reader, defaults: Any, ranges: dict[str, tuple[float, flo
     return type(defaults)(**values)
 
 
+def _worker(reader: _Reader, base: Path, run_timezone: str, problems: list[str]) -> WorkerConfig:
+    schedule = str(reader.text("schedule", "0 7 * * 1-5"))
+    if not croniter.is_valid(schedule):
+        problems.append(
+            f"worker.schedule: {schedule!r} is not a cron expression (five fields: minute hour "
+            'day-of-month month day-of-week, e.g. "0 7 * * 1-5" for 07:00 on weekdays)'
+        )
+    timezone = str(reader.text("timezone", run_timezone))
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            f'worker.timezone: {timezone!r} is not a time zone name such as "Asia/Tokyo"'
+        )
+    return WorkerConfig(
+        schedule=schedule,
+        timezone=timezone,
+        lock_file=_resolve(base, str(reader.text("lock_file", "cs-sync.lock"))),
+        status_file=_resolve(base, str(reader.text("status_file", "cs-sync-status.json"))),
+        json_logs=reader.flag("json_logs", False),
+    )
+
+
 def load_config(path: str | Path) -> Config:
     """Load and validate; raises ConfigError listing every problem found."""
     config_path = Path(path)
@@ -1005,6 +1070,24 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
     dash_reader = root.sub("dashboard")
     local_dir = dash_reader.text("local_dir", "dashboard")
     dash_reader.finish()
+    history_reader = root.sub("history")
+    history_path = history_reader.text("path", "cs-sync-history.duckdb")
+    history_reader.finish()
+    brakes_reader = root.sub("brakes")
+    brakes = _settings(
+        brakes_reader,
+        BrakesConfig(),
+        {
+            "max_grade_change_share": (0.0, 1.0),
+            "max_phase_change_share": (0.0, 1.0),
+            "max_new_tasks": (0, 1_000_000),
+            "min_accounts": (0, 1_000_000),
+        },
+    )
+    brakes_reader.finish()
+    worker_reader = root.sub("worker")
+    worker = _worker(worker_reader, base, str(timezone), problems)
+    worker_reader.finish()
     sandbox_reader = root.sub("sandbox")
     database = sandbox_reader.text("database")
     sandbox_reader.finish()
@@ -1031,4 +1114,7 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
         phases=phases,
         features=features,
         renewal=renewal,
+        history=HistoryConfig(_resolve(base, history_path) if history_path else None),
+        brakes=brakes,
+        worker=worker,
     )

@@ -11,6 +11,7 @@ EXIT_PARTIAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_CONNECT = 3
 EXIT_BRAKE = 4
+EXIT_SKIPPED = 5  # another run holds the lock; this one did nothing
 
 
 class CsSyncError(Exception):
@@ -77,3 +78,10 @@ class BrakeError(CsSyncError):
 
     exit_code = EXIT_BRAKE
     kind = "brake"
+
+
+class LockHeld(CsSyncError):
+    """Another cs-sync run holds the run lock; this one is skipped, having done nothing."""
+
+    exit_code = EXIT_SKIPPED
+    kind = "locked"

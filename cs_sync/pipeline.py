@@ -6,19 +6,24 @@ Only `extract` and `apply` do I/O; everything between is a function of tables an
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
+import duckdb
 import pandas as pd
 
+from connectors.history_store import HistoryStore
 from connectors.local_dashboard import write_local_dashboard
 from connectors.salesforce import SalesforceClient, connect
 from connectors.transport import CallCounter, build_session
+from cs_sync.brakes import brake_message, check_brakes
 from cs_sync.config import Config
-from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, ConfigError, CsSyncError
+from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, BrakeError, ConfigError, CsSyncError
 from cs_sync.extract import Extracted, extract
+from cs_sync.history import RunRecord, snapshot_rows
 from cs_sync.kpis import snapshot_kpis
 from cs_sync.plan import Plan, Problem, build_plan
 from rules.calendar import closed_days
@@ -59,6 +64,8 @@ class RunResult:
     phase_moves: dict[str, int] = field(default_factory=dict)  # up / down since last run
     strategy_counts: dict[str, int] = field(default_factory=dict)  # renewals in the window
     dashboard: str | None = None
+    history: str | None = None  # the store the run's snapshot went to
+    run_id: str = ""
     plan: Plan | None = None
     api_usage: str | None = None
     exit_code: int = EXIT_OK
@@ -87,6 +94,9 @@ class RunResult:
             "tasks_planned": len(self.plan.tasks) if self.plan else 0,
             "tasks_to_close_planned": len(self.plan.closes) if self.plan else 0,
             "dashboard": self.dashboard,
+            "history": self.history,
+            "run_id": self.run_id,
+            "brakes": [check.as_dict() for check in self.plan.brakes] if self.plan else [],
             "salesforce_api_usage": self.api_usage,
         }
 
@@ -177,6 +187,7 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
     )
     plan = build_plan(scored, made.tasks, config.salesforce.fields, as_of)
     plan.existing_tasks = extracted.tasks
+    plan.tasks_wanted = len(made.tasks) + sum(made.held_back.values())
     plan.problems = extracted.problems + [
         Problem(
             "task_owner",
@@ -207,57 +218,111 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
 # ---------------------------------------------------------------- apply
 
 
-def apply_plan(client: SalesforceClient, plan: Plan, config: Config, result: RunResult) -> None:
-    if plan.updates:
-        report = client.update("Account", plan.updates)
-        result.fields_written += report.fields_written
-        result.accounts_changed += len(report.succeeded)
-        for failure in report.failed:
-            result.errors.append(
-                Problem(
-                    "salesforce_record",
-                    failure.record_id,
-                    f"{failure.code} on {', '.join(failure.fields) or '-'}: {failure.message}",
-                )
-            )
-        if report.stopped_by is not None:
-            raise report.stopped_by
-    if len(plan.tasks):
-        f = config.salesforce.fields
-        records = [
-            {
-                f.task_key: task.key,
-                "Subject": task.subject,
-                "Description": task.description,
-                "OwnerId": task.owner_id,
-                "WhatId": task.account_id,
-                "ActivityDate": task.due_date.isoformat(),
-                "Priority": task.priority,
-                "Status": "Not Started",
-            }
-            for task in plan.tasks.itertuples(index=False)
-        ]
-        report = client.upsert("Task", f.task_key, records)
-        result.tasks_created += sum(1 for r in report.succeeded if r.get("created"))
-        for failure in report.failed:
-            result.errors.append(
-                Problem("salesforce_task", failure.key, f"{failure.code}: {failure.message}")
-            )
-        if report.stopped_by is not None:
-            raise report.stopped_by
-    if len(plan.closes):
-        changes = {
-            row.task_id: {"Status": config.tasks.closed_status, "Description": row.description}
-            for row in plan.closes.itertuples(index=False)
+APPLY_BATCH = 10_000  # records per write step; a stop request is honoured between steps
+
+
+class Interrupted(CsSyncError):
+    """A stop was requested (SIGTERM); the run ended between two write steps."""
+
+    exit_code = EXIT_PARTIAL
+    kind = "interrupted"
+
+
+def _batches(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def apply_plan(
+    client: SalesforceClient,
+    plan: Plan,
+    config: Config,
+    result: RunResult,
+    stop_requested: Callable[[], bool] = lambda: False,
+    batch_size: int = APPLY_BATCH,
+) -> None:
+    """Write the plan in steps of `batch_size` records: Tasks to create first, then Tasks to
+    close, then the Account fields. Tasks go first because the field values are what the next
+    run compares against: a run cut short after its fields but before its Tasks would lose the
+    Tasks of edge triggers; cut short the other way round, the rerun finds the Tasks by key
+    and does not create them again. Between steps, `stop_requested()` is asked; when it says
+    yes the run ends there with nothing half written."""
+    f = config.salesforce.fields
+    steps: list[tuple[str, Callable[[], None]]] = []
+    task_records = [
+        {
+            f.task_key: task.key,
+            "Subject": task.subject,
+            "Description": task.description,
+            "OwnerId": task.owner_id,
+            "WhatId": task.account_id,
+            "ActivityDate": task.due_date.isoformat(),
+            "Priority": task.priority,
+            "Status": "Not Started",
         }
-        report = client.update("Task", changes)
-        result.tasks_closed += len(report.succeeded)
-        for failure in report.failed:
-            result.errors.append(
-                Problem("salesforce_task", failure.record_id, f"{failure.code}: {failure.message}")
+        for task in plan.tasks.itertuples(index=False)
+    ]
+    for chunk in _batches(task_records, batch_size):
+        steps.append(("create Tasks", lambda c=chunk: _create_tasks(client, c, f.task_key, result)))
+    closes = [
+        (row.task_id, {"Status": config.tasks.closed_status, "Description": row.description})
+        for row in plan.closes.itertuples(index=False)
+    ]
+    for chunk in _batches(closes, batch_size):
+        steps.append(("close Tasks", lambda c=chunk: _close_tasks(client, dict(c), result)))
+    for chunk in _batches(list(plan.updates.items()), batch_size):
+        steps.append(("update Accounts", lambda c=chunk: _update_accounts(client, dict(c), result)))
+    for done, (what, step) in enumerate(steps):
+        if stop_requested():
+            raise Interrupted(
+                f"stopped on request after {done} of {len(steps)} write step(s), before "
+                f"'{what}'; every step sent was written whole, and the next run continues "
+                "from what is in Salesforce"
             )
-        if report.stopped_by is not None:
-            raise report.stopped_by
+        step()
+
+
+def _update_accounts(
+    client: SalesforceClient, changes: dict[str, dict[str, Any]], result: RunResult
+) -> None:
+    report = client.update("Account", changes)
+    result.fields_written += report.fields_written
+    result.accounts_changed += len(report.succeeded)
+    for failure in report.failed:
+        result.errors.append(
+            Problem(
+                "salesforce_record",
+                failure.record_id,
+                f"{failure.code} on {', '.join(failure.fields) or '-'}: {failure.message}",
+            )
+        )
+    if report.stopped_by is not None:
+        raise report.stopped_by
+
+
+def _create_tasks(
+    client: SalesforceClient, records: list[dict[str, Any]], key_field: str, result: RunResult
+) -> None:
+    report = client.upsert("Task", key_field, records)
+    result.tasks_created += sum(1 for r in report.succeeded if r.get("created"))
+    for failure in report.failed:
+        result.errors.append(
+            Problem("salesforce_task", failure.key, f"{failure.code}: {failure.message}")
+        )
+    if report.stopped_by is not None:
+        raise report.stopped_by
+
+
+def _close_tasks(
+    client: SalesforceClient, changes: dict[str, dict[str, Any]], result: RunResult
+) -> None:
+    report = client.update("Task", changes)
+    result.tasks_closed += len(report.succeeded)
+    for failure in report.failed:
+        result.errors.append(
+            Problem("salesforce_task", failure.record_id, f"{failure.code}: {failure.message}")
+        )
+    if report.stopped_by is not None:
+        raise report.stopped_by
 
 
 def _dashboard_accounts(plan: Plan) -> pd.DataFrame:
@@ -296,55 +361,112 @@ def _dashboard_accounts(plan: Plan) -> pd.DataFrame:
     return plan.scored[columns].copy()
 
 
-def run_once(config: Config, as_of: date, dry_run: bool) -> RunResult:
-    """Extract, plan and (unless dry_run) apply. A failure that stops the run (cannot connect,
-    allowance used up) ends it with status "failed" and its exit code; what was written before
-    it stays written and is counted."""
+def _summarise(plan: Plan, config: Config, result: RunResult) -> None:
+    for problem in plan.problems:
+        target = result.warnings if problem.kind in WARNING_KINDS else result.errors
+        target.append(problem)
+    result.grade_counts = {
+        str(k): int(v)
+        for k, v in plan.scored["grade"].fillna("none").value_counts().sort_index().items()
+    }
+    phases = plan.scored["phase"]
+    result.phase_counts = {
+        name: int((phases == name).sum()) for name in phase_order(config.phases.phases)
+    }
+    result.phases_delayed = int(plan.scored["phase_delayed"].sum())
+    moves = plan.scored["phase_change"]
+    result.phase_moves = {"up": int((moves == "up").sum()), "down": int((moves == "down").sum())}
+    strategies = plan.scored["renewal_strategy"]
+    result.strategy_counts = {
+        s.name: int((strategies == s.name).sum()) for s in config.renewal.strategies
+    }
+
+
+def day_kpis(scored: pd.DataFrame, config: Config, as_of: date, tasks_created: int) -> pd.DataFrame:
+    return snapshot_kpis(
+        scored,
+        [g for g, _ in config.health.grades],
+        as_of,
+        tasks_created,
+        phase_order(config.phases.phases),
+        [s.name for s in config.renewal.strategies],
+    )
+
+
+def _record_history(
+    config: Config, result: RunResult, started_at: datetime, kpis: pd.DataFrame | None
+) -> None:
+    """The run's record, and (when it got through) its snapshot, in the history store. A store
+    that cannot be written is an error of this run, not a reason to lose the run's result."""
+    if config.history.path is None or result.dry_run:
+        return
+    record = RunRecord(
+        run_id=result.run_id,
+        kind="run",
+        as_of=result.as_of,
+        started_at=started_at,
+        finished_at=datetime.now(UTC).replace(tzinfo=None),
+        status=result.status,
+        config_hash=config.version_hash,
+        accounts=result.accounts_read,
+        fields_written=result.fields_written,
+        tasks_created=result.tasks_created,
+        tasks_closed=result.tasks_closed,
+        errors=len(result.errors),
+        warnings=len(result.warnings),
+        detail="; ".join(e.message.splitlines()[0] for e in result.errors[:3]),
+    )
+    try:
+        with HistoryStore(config.history.path) as store:
+            if kpis is not None and result.plan is not None:
+                rows = snapshot_rows(
+                    result.plan.scored,
+                    [m.name for m in config.health.measures],
+                    config.version_hash,
+                    result.as_of,
+                )
+                store.write_date(result.as_of, rows, kpis, record)
+                result.history = str(config.history.path)
+            else:
+                store.record_run(record)
+    except (CsSyncError, duckdb.Error) as error:
+        result.errors.append(Problem("history", None, str(error).splitlines()[0]))
+
+
+def run_once(
+    config: Config,
+    as_of: date,
+    dry_run: bool,
+    force: bool = False,
+    stop_requested: Callable[[], bool] = lambda: False,
+    batch_size: int = APPLY_BATCH,
+) -> RunResult:
+    """Extract, plan, check the brakes and (unless dry_run) apply, then keep the history and
+    refresh the dashboard. A failure that stops the run (cannot connect, allowance used up, a
+    brake, a stop request) ends it with its status and exit code; what was written before it
+    stays written and is counted."""
     started = time.monotonic()
-    result = RunResult(status="ok", as_of=as_of, dry_run=dry_run)
+    started_at = datetime.now(UTC).replace(tzinfo=None)
+    result = RunResult(status="ok", as_of=as_of, dry_run=dry_run, run_id=uuid.uuid4().hex[:16])
     counter = CallCounter()
     session = build_session(
         config.salesforce.instance_url, counter, timeout=(10.0, config.salesforce.timeout_s)
     )
+    kpis = None
     try:
         client = connect(config.salesforce, session, counter)
         extracted = extract(client, config, as_of)
         result.accounts_read = len(extracted.accounts)
         plan = compute_plan(extracted, config, as_of)
         result.plan = plan
-        for problem in plan.problems:
-            target = result.warnings if problem.kind in WARNING_KINDS else result.errors
-            target.append(problem)
-        result.grade_counts = {
-            str(k): int(v)
-            for k, v in plan.scored["grade"].fillna("none").value_counts().sort_index().items()
-        }
-        phases = plan.scored["phase"]
-        result.phase_counts = {
-            name: int((phases == name).sum()) for name in phase_order(config.phases.phases)
-        }
-        result.phases_delayed = int(plan.scored["phase_delayed"].sum())
-        moves = plan.scored["phase_change"]
-        result.phase_moves = {
-            "up": int((moves == "up").sum()),
-            "down": int((moves == "down").sum()),
-        }
-        strategies = plan.scored["renewal_strategy"]
-        result.strategy_counts = {
-            s.name: int((strategies == s.name).sum()) for s in config.renewal.strategies
-        }
+        _summarise(plan, config, result)
+        plan.brakes = check_brakes(plan.scored, plan.tasks_wanted, config.brakes)
         if not dry_run:
-            apply_plan(client, plan, config, result)
+            if any(check.fired for check in plan.brakes) and not force:
+                raise BrakeError(brake_message(plan.brakes))
+            apply_plan(client, plan, config, result, stop_requested, batch_size)
+            kpis = day_kpis(plan.scored, config, as_of, result.tasks_created)
             if config.dashboard.local_dir is not None:
-                grades = [g for g, _ in config.health.grades]
-                kpis = snapshot_kpis(
-                    plan.scored,
-                    grades,
-                    as_of,
-                    result.tasks_created,
-                    phase_order(config.phases.phases),
-                    [s.name for s in config.renewal.strategies],
-                )
                 page = write_local_dashboard(
                     config.dashboard.local_dir,
                     _dashboard_accounts(plan),
@@ -354,17 +476,22 @@ def run_once(config: Config, as_of: date, dry_run: bool) -> RunResult:
                 )
                 result.dashboard = str(page)
     except CsSyncError as error:
-        result.status = "failed"
+        result.status = "interrupted" if isinstance(error, Interrupted) else "failed"
         result.exit_code = error.exit_code
         result.errors.append(Problem(error.kind, None, str(error)))
+        kpis = None
     finally:
         result.salesforce_api_calls = counter.calls["salesforce"]
         result.sheets_api_calls = counter.calls["sheets"]
         if counter.api_used is not None:
             result.api_usage = f"{counter.api_used}/{counter.api_max}"
-        result.duration_s = time.monotonic() - started
         session.close()
     if result.errors and result.status == "ok":
         result.status = "partial"
         result.exit_code = EXIT_PARTIAL
+    _record_history(config, result, started_at, kpis)
+    if result.errors and result.status == "ok":  # the history store failed
+        result.status = "partial"
+        result.exit_code = EXIT_PARTIAL
+    result.duration_s = time.monotonic() - started
     return result

@@ -46,6 +46,8 @@ class Plan:
     problems: list[Problem] = field(default_factory=list)
     closes: pd.DataFrame = field(default_factory=pd.DataFrame)  # open Tasks to close
     existing_tasks: pd.DataFrame = field(default_factory=pd.DataFrame)  # as read this run
+    tasks_wanted: int = 0  # new tasks the rules want, before tasks.max_per_run / max_per_owner
+    brakes: list[Any] = field(default_factory=list)  # cs_sync.brakes.BrakeCheck, when checked
 
     @property
     def fields_to_write(self) -> int:
@@ -138,7 +140,38 @@ def describe_plan(plan: Plan, limit: int = 20) -> str:
         lines.append(f"  - Task {close.key} for {close.account_name}: condition cleared, close")
     for problem in plan.problems:
         lines.append(f"  ! {problem.kind} {problem.record}: {problem.message}")
+    if plan.brakes:
+        lines.append("Brakes (run refuses to apply when one is over its limit, unless --force):")
+        lines.extend(f"  {'!' if check.fired else ' '} {check.describe()}" for check in plan.brakes)
     return "\n".join(lines)
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The whole plan as JSON-ready values: every field change, task to create and to close."""
+    return {
+        "as_of": plan.as_of.isoformat(),
+        "field_changes": [
+            {"account_id": c.account_id, "field": c.field, "old": c.old, "new": c.new}
+            for c in plan.changes
+        ],
+        "tasks_to_create": [
+            {
+                "key": t.key,
+                "account_id": t.account_id,
+                "owner_id": t.owner_id,
+                "subject": t.subject,
+                "due_date": _clean(t.due_date),
+                "priority": t.priority,
+            }
+            for t in plan.tasks.itertuples(index=False)
+        ],
+        "tasks_to_close": [
+            {"task_id": c.task_id, "key": c.key, "account_id": c.account_id}
+            for c in plan.closes.itertuples(index=False)
+        ],
+        "history_rows": len(plan.scored),
+        "brakes": [check.as_dict() for check in plan.brakes],
+    }
 
 
 def _show(value: Any) -> str:

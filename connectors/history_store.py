@@ -1,0 +1,162 @@
+"""The history store: a local DuckDB file holding every run's account snapshot, KPI rows and
+run record.
+
+Writes are per date and atomic: the rows of a date are replaced in one transaction, so a rerun
+of the same date never duplicates them and an interruption leaves the previous complete rows
+in place. DuckDB lets one process write a file at a time; the run lock (cs_sync/worker.py)
+keeps cs-sync's own processes from meeting there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from cs_sync.errors import CsSyncError
+from cs_sync.history import RUN_COLUMNS, SNAPSHOT_COLUMNS, RunRecord
+
+SCHEMA_VERSION = "1"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR);
+CREATE TABLE IF NOT EXISTS account_history (
+    as_of DATE NOT NULL, account_id VARCHAR NOT NULL, name VARCHAR, segment VARCHAR,
+    owner_id VARCHAR, arr DOUBLE, seats DOUBLE, score DOUBLE, grade VARCHAR,
+    computed_grade VARCHAR, trend VARCHAR, reasons VARCHAR, coverage DOUBLE, phase VARCHAR,
+    phase_delayed BOOLEAN, phase_change VARCHAR, renewal_strategy VARCHAR, next_action VARCHAR,
+    next_action_date DATE, renewal_date DATE, days_to_renewal DOUBLE, measures VARCHAR,
+    config_hash VARCHAR
+);
+CREATE TABLE IF NOT EXISTS kpi_history (
+    date DATE NOT NULL, metric VARCHAR NOT NULL, dimension VARCHAR NOT NULL, value DOUBLE
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR NOT NULL, kind VARCHAR, as_of DATE, started_at TIMESTAMP,
+    finished_at TIMESTAMP, status VARCHAR, config_hash VARCHAR, accounts INTEGER,
+    fields_written INTEGER, tasks_created INTEGER, tasks_closed INTEGER, errors INTEGER,
+    warnings INTEGER, detail VARCHAR
+);
+"""
+
+
+class HistoryStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.db = duckdb.connect(str(path))
+        except duckdb.Error as error:
+            raise CsSyncError(
+                f"history store {path}: cannot open it ({_first_line(error)}); another "
+                "process may have it open, or it is not a DuckDB file ([history] path)"
+            ) from None
+        self.db.execute(SCHEMA)
+        version = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if version is None:
+            self.db.execute("INSERT INTO meta VALUES ('schema', ?)", [SCHEMA_VERSION])
+        elif version[0] != SCHEMA_VERSION:
+            raise CsSyncError(
+                f"history store {path}: schema version {version[0]}, this cs-sync reads "
+                f"version {SCHEMA_VERSION}; upgrade cs-sync or point [history] path elsewhere"
+            )
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # ------------------------------------------------------------ writing
+
+    def write_date(
+        self, as_of: date, accounts: pd.DataFrame, kpis: pd.DataFrame, run: RunRecord
+    ) -> None:
+        """Replace the rows of `as_of` with these, and record the run, all or nothing."""
+        with self._transaction():
+            self.db.execute("DELETE FROM account_history WHERE as_of = ?", [as_of])
+            self._insert("account_history", accounts[list(SNAPSHOT_COLUMNS)])
+            self.db.execute("DELETE FROM kpi_history WHERE date = ?", [as_of])
+            self._insert("kpi_history", kpis[["date", "metric", "dimension", "value"]])
+            self._insert_run(run)
+
+    def record_run(self, run: RunRecord) -> None:
+        """A run that left no snapshot (failed, skipped, or a dry run) is still recorded."""
+        with self._transaction():
+            self._insert_run(run)
+
+    def _insert_run(self, run: RunRecord) -> None:
+        self._insert("runs", pd.DataFrame([run.as_row()], columns=list(RUN_COLUMNS)))
+
+    def _insert(self, table: str, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        self.db.register("incoming", frame)
+        try:
+            self.db.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")  # noqa: S608
+        finally:
+            self.db.unregister("incoming")
+
+    # ------------------------------------------------------------ reading
+
+    def snapshot(self, as_of: date) -> pd.DataFrame:
+        return self._frame(
+            "SELECT * FROM account_history WHERE as_of = ? ORDER BY account_id", [as_of]
+        )
+
+    def latest_before(self, as_of: date) -> pd.DataFrame:
+        """The most recent snapshot strictly before `as_of` (empty when there is none)."""
+        found = self.db.execute(
+            "SELECT max(as_of) FROM account_history WHERE as_of < ?", [as_of]
+        ).fetchone()
+        if found is None or found[0] is None:
+            return self._frame("SELECT * FROM account_history WHERE false", [])
+        return self.snapshot(found[0])
+
+    def dates(self) -> list[date]:
+        rows = self.db.execute(
+            "SELECT DISTINCT as_of FROM account_history ORDER BY as_of"
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def kpis(self, since: date | None = None) -> pd.DataFrame:
+        return self._frame(
+            "SELECT * FROM kpi_history WHERE date >= coalesce(?, DATE '1900-01-01') "
+            "ORDER BY date, metric, dimension",
+            [since],
+        )
+
+    def runs(self) -> pd.DataFrame:
+        return self._frame("SELECT * FROM runs ORDER BY started_at, run_id", [])
+
+    def backfilled(self, config_hash: str) -> set[date]:
+        """Dates a backfill with this configuration completed (its checkpoint)."""
+        rows = self.db.execute(
+            "SELECT DISTINCT as_of FROM runs WHERE kind = 'backfill' AND status = 'ok' "
+            "AND config_hash = ?",
+            [config_hash],
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    def _frame(self, query: str, parameters: list[object]) -> pd.DataFrame:
+        return self.db.execute(query, parameters).df()
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

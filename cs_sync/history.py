@@ -1,0 +1,147 @@
+"""History rows: what each run (or backfilled date) leaves behind, as plain tables.
+
+One row per account per date (score, grade, measure values, phase, strategy, ARR, the config's
+hash) and the KPI rows of that date. Trends, KPIs over time, backfills and backtests read these
+back; the store that keeps them is connectors/history_store.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+
+# Outputs a run writes to Salesforce, kept so a backfill can chain one date to the next the
+# way a daily run chains to the values on the record.
+STORED_OUTPUTS = (
+    "score",
+    "grade",
+    "trend",
+    "reasons",
+    "phase",
+    "phase_delayed",
+    "renewal_strategy",
+    "next_action",
+    "next_action_date",
+)
+SNAPSHOT_COLUMNS = (
+    "as_of",
+    "account_id",
+    "name",
+    "segment",
+    "owner_id",
+    "arr",
+    "seats",
+    "score",
+    "grade",
+    "computed_grade",
+    "trend",
+    "reasons",
+    "coverage",
+    "phase",
+    "phase_delayed",
+    "phase_change",
+    "renewal_strategy",
+    "next_action",
+    "next_action_date",
+    "renewal_date",
+    "days_to_renewal",
+    "measures",
+    "config_hash",
+)
+TEXT_COLUMNS = (
+    "account_id",
+    "name",
+    "segment",
+    "owner_id",
+    "grade",
+    "computed_grade",
+    "trend",
+    "reasons",
+    "phase",
+    "phase_change",
+    "renewal_strategy",
+    "next_action",
+    "measures",
+    "config_hash",
+)
+NUMBER_COLUMNS = ("arr", "seats", "score", "coverage", "days_to_renewal")
+
+
+def _plain(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _day(values: pd.Series) -> pd.Series:
+    stamps = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    return stamps.dt.strftime("%Y-%m-%d").astype(object).where(stamps.notna(), None)
+
+
+def snapshot_rows(
+    scored: pd.DataFrame, measures: list[str], config_hash: str, as_of: date
+) -> pd.DataFrame:
+    """The history rows of one date: one per scored account, measure values as JSON text
+    (the measures differ between configurations; JSON keeps one schema for all of them)."""
+    frame = scored.reset_index(drop=True)
+    out = pd.DataFrame({"account_id": frame["account_id"].astype(str)})
+    out.insert(0, "as_of", as_of.isoformat())
+    for column in SNAPSHOT_COLUMNS[2:-2]:
+        out[column] = frame.get(column, None)
+    present = [m for m in measures if m in frame]
+    values = frame[present].astype(object).to_numpy()
+    out["measures"] = [
+        json.dumps({name: _plain(v) for name, v in zip(present, row, strict=True)}, default=str)
+        for row in values
+    ]
+    out["config_hash"] = config_hash
+    for column in NUMBER_COLUMNS:
+        out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+    out["phase_delayed"] = out["phase_delayed"].astype("boolean")
+    for column in ("next_action_date", "renewal_date"):
+        out[column] = _day(out[column])
+    for column in TEXT_COLUMNS:
+        out[column] = out[column].astype(object).where(out[column].notna(), None)
+    return out[list(SNAPSHOT_COLUMNS)]
+
+
+def previous_values(snapshot: pd.DataFrame) -> pd.DataFrame:
+    """A stored snapshot as the prev_* columns a run reads from the records (for backfill),
+    indexed by account_id."""
+    prev = snapshot.set_index("account_id")[list(STORED_OUTPUTS)]
+    return prev.rename(columns={name: f"prev_{name}" for name in STORED_OUTPUTS})
+
+
+@dataclass
+class RunRecord:
+    """One row of the runs table: every run, backfilled date and failure leaves one."""
+
+    run_id: str
+    kind: str  # run | backfill
+    as_of: date
+    started_at: datetime
+    finished_at: datetime
+    status: str  # ok | partial | failed | skipped
+    config_hash: str
+    accounts: int = 0
+    fields_written: int = 0
+    tasks_created: int = 0
+    tasks_closed: int = 0
+    errors: int = 0
+    warnings: int = 0
+    detail: str = ""
+
+    def as_row(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in RUN_COLUMNS}
+
+
+RUN_COLUMNS = tuple(RunRecord.__dataclass_fields__)

@@ -1,0 +1,116 @@
+"""The history store: rows per date replaced atomically, reads back what was written."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from connectors.history_store import HistoryStore
+from cs_sync.errors import CsSyncError
+from cs_sync.history import RunRecord, previous_values, snapshot_rows
+
+DAY = date(2026, 11, 24)
+
+
+def scored(score_a: float = 80.5) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "account_id": ["001000000000001AAA", "001000000000002AAA"],
+            "name": ['=HYPERLINK("http://x","y")', "Beta"],
+            "segment": ["High Touch", None],
+            "owner_id": ["005000000000001AAA"] * 2,
+            "arr": [1_200_000.0, None],
+            "seats": [10, 20],
+            "score": [score_a, None],
+            "grade": ["A", None],
+            "computed_grade": ["A", None],
+            "trend": ["up", None],
+            "reasons": ["", "no usage"],
+            "coverage": [1.0, 0.0],
+            "phase": ["Adoption", "Onboarding"],
+            "phase_delayed": [False, True],
+            "phase_change": [None, "up"],
+            "renewal_strategy": [None, "Rescue"],
+            "next_action": [None, "value review"],
+            "next_action_date": [pd.NaT, pd.Timestamp("2026-12-01")],
+            "renewal_date": ["2027-01-01", None],
+            "days_to_renewal": [38, None],
+            "active_ratio": [0.5, float("nan")],
+        }
+    )
+
+
+def kpis(value: float) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"date": [DAY.isoformat()], "metric": ["accounts"], "dimension": ["all"], "value": [value]}
+    )
+
+
+def run(run_id: str, kind: str = "run", as_of: date = DAY, status: str = "ok") -> RunRecord:
+    now = datetime(2026, 11, 24, 7, 0)
+    return RunRecord(run_id, kind, as_of, now, now, status, "cfg123", accounts=2)
+
+
+def test_measures_are_json_and_values_plain() -> None:
+    rows = snapshot_rows(scored(), ["active_ratio", "not_a_column"], "cfg123", DAY)
+    assert [json.loads(m) for m in rows["measures"]] == [
+        {"active_ratio": 0.5},
+        {"active_ratio": None},
+    ]
+    assert rows["next_action_date"].tolist() == [None, "2026-12-01"]
+    assert rows["name"][0] == '=HYPERLINK("http://x","y")'  # kept as text, untouched
+
+
+def test_rewriting_a_date_replaces_its_rows(tmp_path: Path) -> None:
+    with HistoryStore(tmp_path / "h.duckdb") as store:
+        store.write_date(DAY, snapshot_rows(scored(), [], "cfg123", DAY), kpis(2), run("a"))
+        store.write_date(DAY, snapshot_rows(scored(70.0), [], "cfg123", DAY), kpis(3), run("b"))
+        snapshot = store.snapshot(DAY)
+        assert len(snapshot) == 2 and snapshot["score"].iloc[0] == 70.0
+        assert store.kpis()["value"].tolist() == [3.0]
+        assert store.runs()["run_id"].tolist() == ["a", "b"]  # every run is recorded
+        assert store.dates() == [DAY]
+
+
+def test_a_failed_write_leaves_the_previous_rows(tmp_path: Path) -> None:
+    with HistoryStore(tmp_path / "h.duckdb") as store:
+        store.write_date(DAY, snapshot_rows(scored(), [], "cfg123", DAY), kpis(2), run("a"))
+        broken = kpis(5).drop(columns=["value"])  # fails after the accounts were replaced
+        with pytest.raises(KeyError):
+            store.write_date(DAY, snapshot_rows(scored(10.0), [], "cfg123", DAY), broken, run("b"))
+        assert store.snapshot(DAY)["score"].iloc[0] == 80.5
+        assert store.runs()["run_id"].tolist() == ["a"]
+
+
+def test_latest_before_and_previous_values(tmp_path: Path) -> None:
+    earlier = date(2026, 11, 17)
+    with HistoryStore(tmp_path / "h.duckdb") as store:
+        store.write_date(
+            earlier, snapshot_rows(scored(60.0), [], "cfg123", earlier), kpis(2), run("a")
+        )
+        store.write_date(DAY, snapshot_rows(scored(), [], "cfg123", DAY), kpis(2), run("b"))
+        assert store.latest_before(earlier).empty
+        prev = previous_values(store.latest_before(DAY))
+        assert prev.loc["001000000000001AAA", "prev_score"] == 60.0
+        assert prev.loc["001000000000002AAA", "prev_phase"] == "Onboarding"
+
+
+def test_backfilled_dates_are_the_checkpoint(tmp_path: Path) -> None:
+    other = date(2026, 11, 17)
+    with HistoryStore(tmp_path / "h.duckdb") as store:
+        store.record_run(run("a", "backfill", other))
+        store.record_run(run("b", "backfill", DAY, status="failed"))
+        store.record_run(run("c", "run", DAY))
+        assert store.backfilled("cfg123") == {other}
+        assert store.backfilled("another") == set()
+
+
+def test_a_file_that_is_not_a_store_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "h.duckdb"
+    path.write_text("not a database")
+    with pytest.raises(CsSyncError, match="h.duckdb"):
+        HistoryStore(path)
