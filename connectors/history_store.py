@@ -145,6 +145,13 @@ class HistoryStore:
     def runs(self) -> pd.DataFrame:
         return self._frame("SELECT * FROM runs ORDER BY started_at, run_id", [])
 
+    def run_dates(self) -> set[date]:
+        """Dates whose snapshot a real run wrote (a backfill leaves those alone)."""
+        rows = self.db.execute(
+            "SELECT DISTINCT as_of FROM runs WHERE kind = 'run' AND status IN ('ok', 'partial')"
+        ).fetchall()
+        return {row[0] for row in rows}
+
     def backfilled(self, config_hash: str) -> set[date]:
         """Dates a backfill with this configuration completed (its checkpoint)."""
         rows = self.db.execute(

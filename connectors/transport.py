@@ -9,6 +9,7 @@ knows it is talking to a stand-in.
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections import Counter
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -38,12 +39,29 @@ def is_loopback_url(url: str) -> bool:
 class _TimeoutAdapter(HTTPAdapter):
     """Applies a default timeout (requests has none) and, optionally, routes to a local server."""
 
-    def __init__(self, timeout: tuple[float, float], route_to: str | None) -> None:
+    def __init__(
+        self,
+        timeout: tuple[float, float],
+        route_to: str | None,
+        max_calls_per_minute: float | None = None,
+    ) -> None:
         super().__init__(max_retries=0)
         self.timeout = timeout
         self.route_to = urlsplit(route_to) if route_to else None
+        self.spacing_s = 60.0 / max_calls_per_minute if max_calls_per_minute else 0.0
+        self.next_allowed = 0.0
+
+    def _pace(self) -> None:
+        """Keep calls at least `spacing_s` apart (a rate cap for long backfills)."""
+        if not self.spacing_s:
+            return
+        now = time.monotonic()
+        if now < self.next_allowed:
+            time.sleep(self.next_allowed - now)
+        self.next_allowed = max(now, self.next_allowed) + self.spacing_s
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self._pace()
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
         if self.route_to is not None:
@@ -83,12 +101,13 @@ def build_session(
     target_url: str | None,
     counter: CallCounter | None = None,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    max_calls_per_minute: float | None = None,
 ) -> requests.Session:
-    """A session with timeouts; when `target_url` is a loopback URL, the Salesforce and Google
-    hosts are routed there over plain HTTP."""
+    """A session with timeouts and an optional rate cap; when `target_url` is a loopback URL,
+    the Salesforce and Google hosts are routed there over plain HTTP."""
     session = requests.Session()
     route_to = target_url if target_url and is_loopback_url(target_url) else None
-    adapter = _TimeoutAdapter(timeout, route_to)
+    adapter = _TimeoutAdapter(timeout, route_to, max_calls_per_minute)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     if counter is not None:

@@ -191,6 +191,46 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_CONNECT if any(c.name == "Salesforce login" for c in failed) else EXIT_BAD_INPUT
 
 
+def _date_arg(text: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CsSyncError(f"{flag}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from cs_sync.backfill import backfill_dates, run_backfill
+    from cs_sync.config import load_config
+    from cs_sync.report import backfill_text
+    from cs_sync.worker import RunLock, StopFlag
+
+    try:
+        config = load_config(args.config)
+        today = _today(config.timezone)
+        until = _date_arg(args.until, "--until") if args.until else today
+        dates = backfill_dates(_date_arg(args.since, "--since"), until, args.every)
+        assert config.worker is not None  # noqa: S101 - parse_config always sets it
+        with StopFlag() as stop, RunLock(config.worker.lock_file):
+            result = run_backfill(
+                config,
+                dates,
+                today,
+                write_salesforce=args.write_salesforce,
+                dry_run=args.dry_run,
+                restart=args.restart,
+                max_calls_per_minute=args.max_calls_per_minute,
+                progress=not args.no_progress and not args.json,
+                stop_requested=stop,
+            )
+    except CsSyncError as error:
+        return _emit_failure(error, args.json, None)
+    if args.json:
+        print(json.dumps(result.as_json(), ensure_ascii=False, default=str))
+    else:
+        print(backfill_text(result, config))
+    return result.exit_code
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from cs_sync.config import load_config
     from cs_sync.worker import StopFlag, serve
@@ -331,6 +371,31 @@ def build_parser() -> argparse.ArgumentParser:
     with_run_options(plan)
     plan.set_defaults(dry_run=False, force=False)
 
+    backfill = commands.add_parser(
+        "backfill",
+        help="fill the history store with past dates; optionally write today's values to all",
+    )
+    backfill.add_argument("--config", required=True)
+    backfill.add_argument("--since", required=True, help="first date (YYYY-MM-DD)")
+    backfill.add_argument("--until", help="last date (YYYY-MM-DD); default today")
+    backfill.add_argument("--every", choices=["week", "month"], default="week")
+    backfill.add_argument(
+        "--write-salesforce",
+        action="store_true",
+        help="then write today's values to every account (first install; Bulk API 2.0)",
+    )
+    backfill.add_argument("--dry-run", action="store_true", help="compute, write nothing")
+    backfill.add_argument(
+        "--restart", action="store_true", help="recompute dates a previous backfill finished"
+    )
+    backfill.add_argument(
+        "--max-calls-per-minute",
+        type=float,
+        help="cap on Salesforce API calls a minute (leave room for other integrations)",
+    )
+    backfill.add_argument("--no-progress", action="store_true", help="no progress bar")
+    backfill.add_argument("--json", action="store_true", help="print one JSON object")
+
     worker = commands.add_parser(
         "worker", help="run on the [worker] schedule until stopped (SIGTERM finishes cleanly)"
     )
@@ -401,6 +466,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "setup": lambda: cmd_setup(args),
         "doctor": lambda: cmd_doctor(args),
         "worker": lambda: cmd_worker(args),
+        "backfill": lambda: cmd_backfill(args),
     }
     if args.command == "sandbox":
         return int(

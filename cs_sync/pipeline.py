@@ -361,7 +361,7 @@ def _dashboard_accounts(plan: Plan) -> pd.DataFrame:
     return plan.scored[columns].copy()
 
 
-def _summarise(plan: Plan, config: Config, result: RunResult) -> None:
+def summarise(plan: Plan, config: Config, result: RunResult) -> None:
     for problem in plan.problems:
         target = result.warnings if problem.kind in WARNING_KINDS else result.errors
         target.append(problem)
@@ -459,7 +459,7 @@ def run_once(
         result.accounts_read = len(extracted.accounts)
         plan = compute_plan(extracted, config, as_of)
         result.plan = plan
-        _summarise(plan, config, result)
+        summarise(plan, config, result)
         plan.brakes = check_brakes(plan.scored, plan.tasks_wanted, config.brakes)
         if not dry_run:
             if any(check.fired for check in plan.brakes) and not force:

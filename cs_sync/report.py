@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from cs_sync.backfill import BackfillResult
+from cs_sync.config import Config
 from cs_sync.pipeline import RunResult
 
 
@@ -74,6 +76,8 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
     )
     if result.dashboard:
         rows.append(("dashboard", _shown_path(result.dashboard)))
+    if result.history:
+        rows.append(("history", _shown_path(result.history)))
     rows.append(("took", f"{result.duration_s:.1f} s"))
     width = max(len(label) for label, _ in rows)
     lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
@@ -82,4 +86,23 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
     hidden = len(result.errors) + len(result.warnings) - 10
     if hidden > 0:
         lines.append(f"  ... and {hidden} more (use --json for all)")
+    return "\n".join(lines)
+
+
+def backfill_text(result: BackfillResult, config: Config) -> str:
+    lines = [
+        f"cs-sync backfill: {result.status}"
+        + (" (dry run: nothing written)" if result.dry_run else ""),
+        f"  dates         {result.dates} ({result.dates_written} computed, "
+        f"{result.dates_skipped} already done or kept from a daily run)",
+        f"  accounts      up to {result.accounts} a date",
+        f"  history       {_shown_path(str(config.history.path))}",
+        f"  took          {result.duration_s:.1f} s",
+    ]
+    if result.salesforce is not None:
+        lines.append(summary_text(result.salesforce, "  Salesforce, today's values,"))
+    for problem in result.errors[:10]:
+        lines.append(f"  ! {problem.kind} {problem.record or ''}: {problem.message}")
+    if len(result.errors) > 10:
+        lines.append(f"  ... and {len(result.errors) - 10} more (use --json for all)")
     return "\n".join(lines)
