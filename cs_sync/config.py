@@ -146,6 +146,7 @@ class SalesforceConfig:
     fields: SalesforceFields
     bulk_threshold: int = 2000
     bulk_query_threshold: int = 10000
+    write_step_records: int = 10000  # records per write step; SIGTERM waits for one step
     write_allowlist: tuple[str, ...] = ()  # Account fields cs-sync may write
     renewal_types: tuple[str, ...] = ("Renewal",)
     expansion_types: tuple[str, ...] = ("Upsell", "Existing Business")
@@ -483,6 +484,7 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
     reserve = reader.number("api_reserve_share", 0.2, 0, 0.9)
     bulk_threshold = reader.number("bulk_threshold", 2000, 1)
     bulk_query_threshold = reader.number("bulk_query_threshold", 10000, 1)
+    write_step = reader.number("write_step_records", 10000, 10, 1_000_000)
     fields_reader = reader.sub("fields")
     defaults = SalesforceFields()
     fields = SalesforceFields(
@@ -537,6 +539,7 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
         api_reserve_share=float(reserve),
         bulk_threshold=int(bulk_threshold),
         bulk_query_threshold=int(bulk_query_threshold),
+        write_step_records=int(write_step),
         write_allowlist=allowlist,
         renewal_types=renewal_types,
         expansion_types=expansion_types,

@@ -218,9 +218,6 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
 # ---------------------------------------------------------------- apply
 
 
-APPLY_BATCH = 10_000  # records per write step; a stop request is honoured between steps
-
-
 class Interrupted(CsSyncError):
     """A stop was requested (SIGTERM); the run ended between two write steps."""
 
@@ -238,15 +235,16 @@ def apply_plan(
     config: Config,
     result: RunResult,
     stop_requested: Callable[[], bool] = lambda: False,
-    batch_size: int = APPLY_BATCH,
+    batch_size: int | None = None,
 ) -> None:
-    """Write the plan in steps of `batch_size` records: Tasks to create first, then Tasks to
-    close, then the Account fields. Tasks go first because the field values are what the next
-    run compares against: a run cut short after its fields but before its Tasks would lose the
-    Tasks of edge triggers; cut short the other way round, the rerun finds the Tasks by key
-    and does not create them again. Between steps, `stop_requested()` is asked; when it says
-    yes the run ends there with nothing half written."""
+    """Write the plan in steps of `batch_size` records (salesforce.write_step_records): Tasks
+    to create first, then Tasks to close, then the Account fields. Tasks go first because the
+    field values are what the next run compares against: a run cut short after its fields but
+    before its Tasks would lose the Tasks of edge triggers; cut short the other way round, the
+    rerun finds the Tasks by key and does not create them again. Between steps,
+    `stop_requested()` is asked; when it says yes the run ends there, nothing half written."""
     f = config.salesforce.fields
+    batch_size = batch_size or config.salesforce.write_step_records
     steps: list[tuple[str, Callable[[], None]]] = []
     task_records = [
         {
@@ -439,7 +437,7 @@ def run_once(
     dry_run: bool,
     force: bool = False,
     stop_requested: Callable[[], bool] = lambda: False,
-    batch_size: int = APPLY_BATCH,
+    batch_size: int | None = None,
 ) -> RunResult:
     """Extract, plan, check the brakes and (unless dry_run) apply, then keep the history and
     refresh the dashboard. A failure that stops the run (cannot connect, allowance used up, a

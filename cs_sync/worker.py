@@ -116,11 +116,16 @@ def next_run(schedule: str, timezone: str, after: datetime) -> datetime:
 
 
 def write_status(path: Path, status: dict[str, Any]) -> None:
-    """Replace the status file in one step, so a monitor never reads half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_text(json.dumps(status, ensure_ascii=False, indent=2, default=str), "utf-8")
-    os.replace(partial, path)
+    """Replace the status file in one step, so a monitor never reads half of it. A status
+    that cannot be written is logged; it never stops the worker."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(status, ensure_ascii=False, indent=2, default=str)
+        partial.write_text(text, "utf-8")
+        os.replace(partial, path)
+    except OSError as error:
+        log.error("cannot write the status file %s: %s", path, error)
 
 
 def scheduled_run(config_path: Path, stop: StopFlag, today: Callable[[str], Any]) -> dict[str, Any]:
