@@ -543,3 +543,34 @@ def test_explain_says_why_no_new_task(
     assert code == 0
     outcome = {t["rule"]: t["outcome"] for t in explained["tasks"]}["reonboard"]
     assert outcome == f"no new Task: this month's {task['CS_Sync_Key__c']} exists"
+
+
+def test_the_brake_stops_a_mass_regrade_and_force_passes_it(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = demo
+    config = str(folder.config_path)
+    code, first = run_json(capsys, "run", "--config", config)
+    assert code == 0 and first["brakes"][0]["changed"] == 0  # a first fill is no change
+    before = login(sandbox).query_all("SELECT Id, CS_Health_Grade__c FROM Account")["records"]
+    text = folder.config_path.read_text("utf-8")
+    folder.config_path.write_text(  # a slip of the finger: A now needs 99 points
+        text.replace(
+            "[dashboard]", "[health]\ngrades = { A = 99, B = 60, C = 40, D = 0 }\n\n[dashboard]"
+        ),
+        encoding="utf-8",
+    )
+    code, plan = run_json(capsys, "plan", "--config", config)
+    assert code == 0 and plan["plan"]["brakes"][0]["fired"]
+    assert any(c["field"] == "CS_Health_Grade__c" for c in plan["plan"]["field_changes"])
+    code, stopped = run_json(capsys, "run", "--config", config)
+    assert code == 4 and stopped["status"] == "failed"
+    message = stopped["errors"][-1]["message"]
+    assert stopped["errors"][-1]["kind"] == "brake" and "grade_changes" in message
+    assert "--force" in message and stopped["fields_written"] == 0
+    assert (
+        login(sandbox).query_all("SELECT Id, CS_Health_Grade__c FROM Account")["records"] == before
+    )
+    code, forced = run_json(capsys, "run", "--config", config, "--force")
+    assert code == 0 and forced["fields_written"] > 0
+    assert forced["brakes"][0]["fired"]  # still reported, passed on purpose
