@@ -414,3 +414,41 @@ description = { ja = "y", fr = "z" }
     assert "tasks.stale.trigger: an edge trigger compares with the last run" in text
     assert "tasks.rule[2].description: expected { ja" in text
     assert "tasks.stale.subject.en: unknown field {colour}" in text
+
+
+def test_history_brakes_and_worker_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.history.path == tmp_path / "cs-sync-history.duckdb"
+    assert config.brakes.max_grade_change_share == 0.25 and config.brakes.max_new_tasks == 500
+    assert config.worker.schedule == "0 7 * * 1-5" and config.worker.timezone == "Asia/Tokyo"
+    assert config.worker.lock_file == tmp_path / "cs-sync.lock"
+    off = load_config(write(tmp_path, MINIMAL + '\n[history]\npath = ""\n'))
+    assert off.history.path is None
+
+
+def test_worker_and_brake_mistakes_are_named(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        MINIMAL
+        + """
+[brakes]
+max_grade_change_share = 25
+max_new_tasks = -1
+
+[worker]
+schedule = "every morning"
+timezone = "Tokyo"
+""",
+    )
+    text = "\n".join(found)
+    assert "brakes.max_grade_change_share: 25 is out of range; expected between 0.0 and 1.0" in text
+    assert "brakes.max_new_tasks" in text
+    assert "worker.schedule: 'every morning' is not a cron expression" in text
+    assert "worker.timezone: 'Tokyo' is not a time zone name" in text
+
+
+def test_the_config_hash_follows_the_content(tmp_path: Path) -> None:
+    first = load_config(write(tmp_path, MINIMAL)).version_hash
+    assert first == load_config(write(tmp_path, "\n" + MINIMAL + "\n")).version_hash
+    changed = load_config(write(tmp_path, MINIMAL + "\n[health]\ntrend_threshold = 6\n"))
+    assert changed.version_hash != first and len(first) == 12
