@@ -196,7 +196,7 @@ def run_backfill(
             extracted = extract(client, config, today)
         result.errors.extend(p for p in extracted.problems if p.kind != "usage_unknown_account")
         with HistoryStore(config.history.path) as store:
-            _fill_history(
+            fill_history(
                 store, config, extracted, dates, result, restart, progress, stop_requested
             )
         if write_salesforce and result.status == "ok":
@@ -216,7 +216,7 @@ def run_backfill(
     return result
 
 
-def _fill_history(
+def fill_history(
     store: HistoryStore,
     config: Config,
     extracted: Extracted,

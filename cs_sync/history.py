@@ -7,8 +7,6 @@ back; the store that keeps them is connectors/history_store.py.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -72,16 +70,6 @@ TEXT_COLUMNS = (
 NUMBER_COLUMNS = ("arr", "seats", "score", "coverage", "days_to_renewal")
 
 
-def _plain(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
 def _day(values: pd.Series) -> pd.Series:
     stamps = pd.to_datetime(values, errors="coerce", format="ISO8601")
     return stamps.dt.strftime("%Y-%m-%d").astype(object).where(stamps.notna(), None)
@@ -98,11 +86,11 @@ def snapshot_rows(
     for column in SNAPSHOT_COLUMNS[2:-2]:
         out[column] = frame.get(column, None)
     present = [m for m in measures if m in frame]
-    values = frame[present].astype(object).to_numpy()
-    out["measures"] = [
-        json.dumps({name: _plain(v) for name, v in zip(present, row, strict=True)}, default=str)
-        for row in values
-    ]
+    if present and len(frame):  # pandas' C JSON writer: NaN and None become null
+        lines = frame[present].to_json(orient="records", lines=True, double_precision=10)
+        out["measures"] = lines.rstrip("\n").split("\n")
+    else:
+        out["measures"] = "{}"
     out["config_hash"] = config_hash
     for column in NUMBER_COLUMNS:
         out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
