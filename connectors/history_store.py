@@ -1,4 +1,5 @@
-"""The history store: a local DuckDB file holding every run's account snapshot, KPI rows and
+"""The history store: a local DuckDB file (the default; BigQuery is in bigquery_history.py)
+holding every run's account snapshot, KPI rows and
 run record.
 
 Writes are per date and atomic: the rows of a date are replaced in one transaction, so a rerun
@@ -17,8 +18,9 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from cs_sync.config import HistoryConfig
 from cs_sync.errors import CsSyncError
-from cs_sync.history import RUN_COLUMNS, SNAPSHOT_COLUMNS, RunRecord
+from cs_sync.history import RUN_COLUMNS, SNAPSHOT_COLUMNS, History, RunRecord
 
 SCHEMA_VERSION = "1"
 SCHEMA = """
@@ -167,3 +169,14 @@ class HistoryStore:
 
 def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def open_history(settings: HistoryConfig) -> History:
+    """The configured history store, open."""
+    if settings.backend == "bigquery":
+        from connectors.bigquery_history import BigQueryHistory
+
+        return BigQueryHistory(settings)
+    if settings.path is None:
+        raise CsSyncError("[history] path is empty: the history store is off")
+    return HistoryStore(settings.path)

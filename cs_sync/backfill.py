@@ -30,13 +30,13 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from connectors.history_store import HistoryStore
+from connectors.history_store import open_history
 from connectors.salesforce import connect
 from connectors.transport import CallCounter, build_session
 from cs_sync.config import Config
 from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, CsSyncError
 from cs_sync.extract import Extracted, extract
-from cs_sync.history import STORED_OUTPUTS, RunRecord, previous_values, snapshot_rows
+from cs_sync.history import STORED_OUTPUTS, History, RunRecord, previous_values, snapshot_rows
 from cs_sync.pipeline import RunResult, apply_plan, day_kpis, score_accounts, summarise
 from cs_sync.plan import Problem, build_plan
 
@@ -181,7 +181,7 @@ def run_backfill(
 ) -> BackfillResult:
     started = time.monotonic()
     result = BackfillResult(status="ok", dates=len(dates), dry_run=dry_run)
-    if config.history.path is None:
+    if not config.history.enabled:
         raise CsSyncError(f"{config.path}: [history] path is empty; a backfill fills it")
     counter = CallCounter()
     session = build_session(
@@ -195,10 +195,8 @@ def run_backfill(
         if extracted is None:
             extracted = extract(client, config, today)
         result.errors.extend(p for p in extracted.problems if p.kind != "usage_unknown_account")
-        with HistoryStore(config.history.path) as store:
-            fill_history(
-                store, config, extracted, dates, result, restart, progress, stop_requested
-            )
+        with open_history(config.history) as store:
+            fill_history(store, config, extracted, dates, result, restart, progress, stop_requested)
         if write_salesforce and result.status == "ok":
             result.salesforce = _write_current(client, config, extracted, today, dry_run, counter)
             result.errors.extend(result.salesforce.errors)
@@ -217,7 +215,7 @@ def run_backfill(
 
 
 def fill_history(
-    store: HistoryStore,
+    store: History,
     config: Config,
     extracted: Extracted,
     dates: list[date],

@@ -227,9 +227,25 @@ class DashboardConfig:
 
 @dataclass(frozen=True)
 class HistoryConfig:
-    """Where each run's per-account snapshot, KPI rows and run record are kept (DuckDB)."""
+    """Where each run's per-account snapshot, KPI rows and run record are kept: a local
+    DuckDB file, or BigQuery tables partitioned by date."""
 
-    path: Path | None  # None: history off
+    path: Path | None  # duckdb: the file; None with backend duckdb: history off
+    backend: str = "duckdb"  # duckdb | bigquery
+    project: str | None = None  # bigquery: the project that holds the dataset and pays
+    dataset: str | None = None
+    location: str | None = None  # e.g. "asia-northeast1"; None: the dataset's
+    credentials_file: Path | None = None  # a service-account key; None: the environment's
+    maximum_bytes_billed: int = 10_000_000_000  # per query; above it BigQuery refuses
+
+    @property
+    def enabled(self) -> bool:
+        return self.backend == "bigquery" or self.path is not None
+
+    def describe(self) -> str:
+        if self.backend == "bigquery":
+            return f"bigquery:{self.project}.{self.dataset}"
+        return str(self.path)
 
 
 @dataclass(frozen=True)
@@ -985,6 +1001,36 @@ def _settings(reader: _Reader, defaults: Any, ranges: dict[str, tuple[float, flo
     return type(defaults)(**values)
 
 
+def _history(reader: _Reader, base: Path) -> HistoryConfig:
+    backend = str(reader.text("backend", "duckdb", ("duckdb", "bigquery")))
+    path = reader.text("path", "cs-sync-history.duckdb")
+    project = reader.text("project")
+    dataset = reader.text("dataset")
+    location = reader.text("location")
+    credentials = reader.text("credentials_file")
+    limit = reader.number("maximum_bytes_billed", 10_000_000_000, 10_000_000)
+    if backend == "bigquery":
+        for name, value in (("project", project), ("dataset", dataset)):
+            if not value:
+                reader.problems.append(
+                    f'history.{name}: missing; backend = "bigquery" needs the project and '
+                    "dataset that hold cs-sync's history tables"
+                )
+        if dataset and not re.fullmatch(r"[A-Za-z0-9_]{1,1024}", dataset):
+            reader.problems.append(
+                f"history.dataset: {dataset!r} is not a dataset id (letters, digits, _)"
+            )
+    return HistoryConfig(
+        path=_resolve(base, path) if path and backend == "duckdb" else None,
+        backend=backend,
+        project=project,
+        dataset=dataset,
+        location=location,
+        credentials_file=_resolve(base, credentials) if credentials else None,
+        maximum_bytes_billed=int(limit),
+    )
+
+
 def _worker(reader: _Reader, base: Path, run_timezone: str, problems: list[str]) -> WorkerConfig:
     schedule = str(reader.text("schedule", "0 7 * * 1-5"))
     if not croniter.is_valid(schedule):
@@ -1074,7 +1120,7 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
     local_dir = dash_reader.text("local_dir", "dashboard")
     dash_reader.finish()
     history_reader = root.sub("history")
-    history_path = history_reader.text("path", "cs-sync-history.duckdb")
+    history = _history(history_reader, base)
     history_reader.finish()
     brakes_reader = root.sub("brakes")
     brakes = _settings(
@@ -1117,7 +1163,7 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
         phases=phases,
         features=features,
         renewal=renewal,
-        history=HistoryConfig(_resolve(base, history_path) if history_path else None),
+        history=history,
         brakes=brakes,
         worker=worker,
     )

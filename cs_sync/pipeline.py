@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from connectors.history_store import HistoryStore
+from connectors.history_store import open_history
 from connectors.local_dashboard import write_local_dashboard
 from connectors.salesforce import SalesforceClient, connect
 from connectors.transport import CallCounter, build_session
@@ -396,7 +396,7 @@ def _record_history(
 ) -> None:
     """The run's record, and (when it got through) its snapshot, in the history store. A store
     that cannot be written is an error of this run, not a reason to lose the run's result."""
-    if config.history.path is None or result.dry_run:
+    if not config.history.enabled or result.dry_run:
         return
     record = RunRecord(
         run_id=result.run_id,
@@ -415,7 +415,7 @@ def _record_history(
         detail="; ".join(e.message.splitlines()[0] for e in result.errors[:3]),
     )
     try:
-        with HistoryStore(config.history.path) as store:
+        with open_history(config.history) as store:
             if kpis is not None and result.plan is not None:
                 rows = snapshot_rows(
                     result.plan.scored,
@@ -424,7 +424,7 @@ def _record_history(
                     result.as_of,
                 )
                 store.write_date(result.as_of, rows, kpis, record)
-                result.history = str(config.history.path)
+                result.history = config.history.describe()
             else:
                 store.record_run(record)
     except (CsSyncError, duckdb.Error) as error:

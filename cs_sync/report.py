@@ -77,7 +77,8 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
     if result.dashboard:
         rows.append(("dashboard", _shown_path(result.dashboard)))
     if result.history:
-        rows.append(("history", _shown_path(result.history)))
+        shown = result.history
+        rows.append(("history", shown if shown.startswith("bigquery:") else _shown_path(shown)))
     rows.append(("took", f"{result.duration_s:.1f} s"))
     width = max(len(label) for label, _ in rows)
     lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
@@ -89,6 +90,12 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
     return "\n".join(lines)
 
 
+def _history_place(config: Config) -> str:
+    if config.history.backend == "duckdb":
+        return _shown_path(str(config.history.path))
+    return config.history.describe()
+
+
 def backfill_text(result: BackfillResult, config: Config) -> str:
     lines = [
         f"cs-sync backfill: {result.status}"
@@ -96,7 +103,7 @@ def backfill_text(result: BackfillResult, config: Config) -> str:
         f"  dates         {result.dates} ({result.dates_written} computed, "
         f"{result.dates_skipped} already done or kept from a daily run)",
         f"  accounts      up to {result.accounts} a date",
-        f"  history       {_shown_path(str(config.history.path))}",
+        f"  history       {_history_place(config)}",
         f"  took          {result.duration_s:.1f} s",
     ]
     if result.salesforce is not None:

@@ -452,3 +452,18 @@ def test_the_config_hash_follows_the_content(tmp_path: Path) -> None:
     assert first == load_config(write(tmp_path, "\n" + MINIMAL + "\n")).version_hash
     changed = load_config(write(tmp_path, MINIMAL + "\n[health]\ntrend_threshold = 6\n"))
     assert changed.version_hash != first and len(first) == 12
+
+
+def test_bigquery_history_needs_project_and_dataset(tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL + '\n[history]\nbackend = "bigquery"\ndataset = "cs-sync"\n')
+    text = "\n".join(found)
+    assert "history.project: missing" in text
+    assert "history.dataset: 'cs-sync' is not a dataset id" in text
+    config = load_config(
+        write(
+            tmp_path,
+            MINIMAL + '\n[history]\nbackend = "bigquery"\nproject = "acme"\ndataset = "cs_sync"\n',
+        )
+    )
+    assert config.history.enabled and config.history.path is None
+    assert config.history.describe() == "bigquery:acme.cs_sync"

@@ -1,0 +1,297 @@
+"""The history store in BigQuery: the same three tables as the DuckDB file, partitioned by date.
+
+- A date's account and KPI rows are written with one load job each into that date's
+  partition (`table$YYYYMMDD`) with WRITE_TRUNCATE: a rerun replaces the partition, never
+  adds to it, and a reader sees the old partition or the new one, never a mix. The run record
+  goes last (WRITE_APPEND): it is the backfill's checkpoint, so a date cut short before it is
+  simply computed again.
+- Load jobs create the tables on first use (partitioned by the date column, clustered by
+  account), so the service account needs BigQuery Data Editor on the dataset and Job User on
+  the project; nothing to set up by hand beyond the dataset.
+- Every query is parameterised, filtered on the partition column and capped by
+  `maximum_bytes_billed`; "the previous snapshot" is found with one query over the date column
+  alone, then read from its single partition.
+- google-cloud-bigquery retries transient errors itself (bounded by its deadline); what is
+  left is translated into cs-sync's errors here.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from cs_sync.config import HistoryConfig
+from cs_sync.errors import AuthError, ConnectError, CsSyncError
+from cs_sync.history import RUN_COLUMNS, SNAPSHOT_COLUMNS, RunRecord
+
+try:  # an optional extra: pip install 'cs-sync[bigquery]'
+    from google.api_core import exceptions as google_errors
+    from google.cloud import bigquery
+except ImportError:  # pragma: no cover - exercised only without the extra
+    bigquery = None
+
+DATE_COLUMNS = {"as_of", "next_action_date", "renewal_date", "date"}
+FLOAT_COLUMNS = {"arr", "seats", "score", "coverage", "days_to_renewal", "value"}
+INT_COLUMNS = {
+    "accounts",
+    "fields_written",
+    "tasks_created",
+    "tasks_closed",
+    "errors",
+    "warnings",
+}
+
+
+def _type(column: str) -> str:
+    if column in DATE_COLUMNS:
+        return "DATE"
+    if column in FLOAT_COLUMNS:
+        return "FLOAT64"
+    if column in INT_COLUMNS:
+        return "INT64"
+    if column == "phase_delayed":
+        return "BOOL"
+    if column in ("started_at", "finished_at"):
+        return "TIMESTAMP"
+    return "STRING"
+
+
+TABLES: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
+    # name: (columns, partition column, clustering)
+    "account_history": (SNAPSHOT_COLUMNS, "as_of", ("account_id",)),
+    "kpi_history": (("date", "metric", "dimension", "value"), "date", ("metric",)),
+    "runs": (RUN_COLUMNS, "as_of", ()),
+}
+
+
+def _client(settings: HistoryConfig) -> Any:
+    if bigquery is None:
+        raise CsSyncError(
+            'history.backend = "bigquery" needs google-cloud-bigquery: install cs-sync with '
+            "pip install 'cs-sync[bigquery]'"
+        )
+    credentials = None
+    if settings.credentials_file is not None:
+        from google.oauth2 import service_account
+
+        try:
+            credentials = service_account.Credentials.from_service_account_file(
+                str(settings.credentials_file),
+                scopes=["https://www.googleapis.com/auth/bigquery"],
+            )
+        except (OSError, ValueError) as error:
+            raise AuthError(
+                f"history.credentials_file {settings.credentials_file}: not a readable "
+                f"service-account key ({type(error).__name__}); download a JSON key for the "
+                "service account, or leave the key out to use the environment's credentials"
+            ) from None
+    return bigquery.Client(
+        project=settings.project, credentials=credentials, location=settings.location
+    )
+
+
+class BigQueryHistory:
+    def __init__(self, settings: HistoryConfig, client: Any | None = None) -> None:
+        self.settings = settings
+        self.client = client if client is not None else _client(settings)
+        self.prefix = f"{settings.project}.{settings.dataset}"
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> BigQueryHistory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ writing
+
+    def write_date(
+        self, as_of: date, accounts: pd.DataFrame, kpis: pd.DataFrame, run: RunRecord
+    ) -> None:
+        self._load("account_history", accounts[list(SNAPSHOT_COLUMNS)], as_of)
+        self._load("kpi_history", kpis[["date", "metric", "dimension", "value"]], as_of)
+        self.record_run(run)
+
+    def record_run(self, run: RunRecord) -> None:
+        self._load("runs", pd.DataFrame([run.as_row()], columns=list(RUN_COLUMNS)), None)
+
+    def _load(self, table: str, frame: pd.DataFrame, partition: date | None) -> None:
+        columns, partition_column, clustering = TABLES[table]
+        destination = f"{self.prefix}.{table}"
+        if partition is not None:
+            destination += f"${partition:%Y%m%d}"
+        body = _ndjson(frame)
+        config = bigquery.LoadJobConfig(
+            schema=[bigquery.SchemaField(c, _type(c)) for c in columns],
+            source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+            write_disposition=(
+                bigquery.WriteDisposition.WRITE_TRUNCATE
+                if partition is not None
+                else bigquery.WriteDisposition.WRITE_APPEND
+            ),
+            create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+            time_partitioning=bigquery.TimePartitioning(field=partition_column),
+            clustering_fields=list(clustering) or None,
+        )
+        with _translated(f"writing {destination}"):
+            job = self.client.load_table_from_file(
+                io.BytesIO(body),
+                destination,
+                size=len(body),
+                job_config=config,
+                location=self.settings.location,
+            )
+            job.result()
+
+    # ------------------------------------------------------------ reading
+
+    def _query(self, sql: str, parameters: list[tuple[str, str, Any]]) -> pd.DataFrame | None:
+        """Rows as a frame; None when the table does not exist yet (nothing written)."""
+        config = bigquery.QueryJobConfig(
+            query_parameters=[bigquery.ScalarQueryParameter(*p) for p in parameters],
+            maximum_bytes_billed=self.settings.maximum_bytes_billed,
+        )
+        try:
+            with _translated("reading the history"):
+                rows = self.client.query_and_wait(
+                    sql, job_config=config, location=self.settings.location
+                )
+                return pd.DataFrame([dict(row.items()) for row in rows])
+        except _Missing:
+            return None
+
+    def _table(self, name: str) -> str:
+        return f"`{self.prefix}.{name}`"
+
+    def snapshot(self, as_of: date) -> pd.DataFrame:
+        found = self._query(
+            f"SELECT * FROM {self._table('account_history')} WHERE as_of = @as_of "  # noqa: S608
+            "ORDER BY account_id",
+            [("as_of", "DATE", as_of)],
+        )
+        return _shaped(found, SNAPSHOT_COLUMNS)
+
+    def latest_before(self, as_of: date) -> pd.DataFrame:
+        found = self._query(
+            f"SELECT MAX(as_of) AS latest FROM {self._table('account_history')} "  # noqa: S608
+            "WHERE as_of < @as_of",
+            [("as_of", "DATE", as_of)],
+        )
+        if found is None or found.empty or pd.isna(found["latest"].iloc[0]):
+            return _shaped(None, SNAPSHOT_COLUMNS)
+        return self.snapshot(found["latest"].iloc[0])
+
+    def dates(self) -> list[date]:
+        found = self._query(
+            f"SELECT DISTINCT as_of FROM {self._table('account_history')} "  # noqa: S608
+            "WHERE as_of IS NOT NULL ORDER BY as_of",
+            [],
+        )
+        return [] if found is None or found.empty else list(found["as_of"])
+
+    def kpis(self, since: date | None = None) -> pd.DataFrame:
+        found = self._query(
+            f"SELECT date, metric, dimension, value FROM {self._table('kpi_history')} "  # noqa: S608
+            "WHERE date >= @since ORDER BY date, metric, dimension",
+            [("since", "DATE", since or date(1900, 1, 1))],
+        )
+        return _shaped(found, ("date", "metric", "dimension", "value"))
+
+    def runs(self) -> pd.DataFrame:
+        found = self._query(
+            f"SELECT * FROM {self._table('runs')} WHERE as_of IS NOT NULL "  # noqa: S608
+            "ORDER BY started_at, run_id",
+            [],
+        )
+        return _shaped(found, RUN_COLUMNS)
+
+    def run_dates(self) -> set[date]:
+        return self._run_dates("kind = 'run' AND status IN ('ok', 'partial')", [])
+
+    def backfilled(self, config_hash: str) -> set[date]:
+        return self._run_dates(
+            "kind = 'backfill' AND status = 'ok' AND config_hash = @config_hash",
+            [("config_hash", "STRING", config_hash)],
+        )
+
+    def _run_dates(self, condition: str, parameters: list[tuple[str, str, Any]]) -> set[date]:
+        found = self._query(
+            f"SELECT DISTINCT as_of FROM {self._table('runs')} "  # noqa: S608
+            f"WHERE as_of IS NOT NULL AND {condition}",
+            parameters,
+        )
+        return set() if found is None or found.empty else set(found["as_of"])
+
+
+def _ndjson(frame: pd.DataFrame) -> bytes:
+    """One JSON object a line; dates as YYYY-MM-DD, times as ISO, NaN as null."""
+    out = frame.copy()
+    for column in out.columns:
+        if column in DATE_COLUMNS:
+            stamps = pd.to_datetime(out[column], errors="coerce", format="mixed")
+            out[column] = stamps.dt.strftime("%Y-%m-%d").astype(object).where(stamps.notna())
+        elif column in ("started_at", "finished_at"):
+            stamps = pd.to_datetime(out[column], errors="coerce")
+            out[column] = stamps.dt.strftime("%Y-%m-%d %H:%M:%S.%f").astype(object)
+    if out.empty:
+        return b""
+    return out.to_json(orient="records", lines=True, force_ascii=False).encode("utf-8")
+
+
+def _shaped(found: pd.DataFrame | None, columns: tuple[str, ...]) -> pd.DataFrame:
+    if found is None or found.empty:
+        return pd.DataFrame(columns=list(columns))
+    for column in DATE_COLUMNS & set(found.columns):
+        found[column] = pd.to_datetime(found[column])
+    return found
+
+
+class _Missing(Exception):
+    """The table is not there yet: nothing was ever written to it."""
+
+
+class _translated:
+    """Google API errors become cs-sync's own, named by what was being done."""
+
+    def __init__(self, doing: str) -> None:
+        self.doing = doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, error: BaseException | None, tb: object) -> bool:
+        if error is None or bigquery is None:
+            return False
+        reasons = {e.get("reason") for e in getattr(error, "errors", None) or []}
+        if isinstance(error, google_errors.NotFound) and "Not found: Table" in str(error):
+            raise _Missing from None
+        if isinstance(error, google_errors.Forbidden | google_errors.Unauthorized):
+            raise AuthError(
+                f"BigQuery refused {self.doing}: {_reason(error)}. Give the service account "
+                "BigQuery Data Editor on the dataset and BigQuery Job User on the project"
+            ) from None
+        if "bytesBilledLimitExceeded" in reasons:
+            raise CsSyncError(
+                f"BigQuery: {self.doing} would bill more than history.maximum_bytes_billed "
+                f"({_reason(error)}); raise the limit if that is expected"
+            ) from None
+        if isinstance(error, google_errors.NotFound):
+            raise CsSyncError(
+                f"BigQuery: {self.doing}: {_reason(error)}; check history.project and "
+                "history.dataset (the dataset must exist)"
+            ) from None
+        if isinstance(error, google_errors.GoogleAPICallError):
+            raise CsSyncError(f"BigQuery: {self.doing}: {_reason(error)}") from None
+        if isinstance(error, google_errors.RetryError | OSError):
+            raise ConnectError(f"cannot reach BigQuery while {self.doing}: {error}") from None
+        return False
+
+
+def _reason(error: BaseException) -> str:
+    message = getattr(error, "message", None) or str(error)
+    return str(message).splitlines()[0]
