@@ -140,6 +140,10 @@ def describe_plan(plan: Plan, limit: int = 20) -> str:
         lines.append(f"  - Task {close.key} for {close.account_name}: condition cleared, close")
     for problem in plan.problems:
         lines.append(f"  ! {problem.kind} {problem.record}: {problem.message}")
+    lines.append(
+        f"History and dashboard: {len(plan.scored)} account row(s) and the KPI rows of "
+        f"{plan.as_of.isoformat()} (replacing that date's, if any)"
+    )
     if plan.brakes:
         lines.append("Brakes (run refuses to apply when one is over its limit, unless --force):")
         lines.extend(f"  {'!' if check.fired else ' '} {check.describe()}" for check in plan.brakes)
