@@ -3,7 +3,9 @@ today's values to every account.
 
 Salesforce and the usage source are read once. Each past date is then scored from the data as
 it stood on that date, as far as the records tell:
-- accounts whose contract had not started are left out;
+- accounts whose contract had not started are left out, and so are former customers (read
+  with salesforce.former_customer_filter) after their contract ended; before it, their ARR is
+  their last won renewal's amount;
 - usage after the date is not seen (the features read complete months before it);
 - an opportunity closed after the date counts as still open, stage unknown;
 - the renewal date is the first renewal opportunity closing on or after the date, else the
@@ -22,7 +24,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -99,6 +101,55 @@ def _minus_years(stamps: pd.Series, years: np.ndarray) -> pd.Series:
     return out
 
 
+def _former(accounts: pd.DataFrame) -> pd.Series:
+    if "former" not in accounts:
+        return pd.Series(False, index=accounts.index)
+    return accounts["former"].fillna(False).astype(bool)
+
+
+def contract_end(
+    accounts: pd.DataFrame, opportunities: pd.DataFrame, renewal_types: tuple[str, ...]
+) -> pd.Series:
+    """When each former customer's contract ended (NaT for current customers): its renewal
+    date, which Salesforce leaves at the end of the last term, else the close date of its last
+    lost renewal."""
+    former = _former(accounts)
+    renewal = pd.to_datetime(accounts["renewal_date"], format="ISO8601", errors="coerce")
+    lost = opportunities[
+        opportunities["type"].isin(renewal_types)
+        & opportunities["is_closed"].astype(bool)
+        & ~opportunities["is_won"].astype(bool)
+    ]
+    fallback = pd.Series(pd.NaT, index=accounts.index, dtype="datetime64[ns]")
+    if len(lost):
+        closed = pd.to_datetime(lost["close_date"], format="ISO8601", errors="coerce")
+        lost_on = closed.groupby(lost["account_id"]).max()
+        fallback = pd.to_datetime(accounts["account_id"].map(lost_on))
+    return renewal.where(renewal.notna(), fallback).where(former)
+
+
+def _arr_on(
+    accounts: pd.DataFrame,
+    opportunities: pd.DataFrame,
+    renewal_types: tuple[str, ...],
+    day: pd.Timestamp,
+) -> pd.Series:
+    """A former customer's ARR on `day` (Salesforce keeps 0 after it left): the amount of the
+    last renewal won by then, else of the first renewal still to come."""
+    renewals = opportunities[opportunities["type"].isin(renewal_types)]
+    renewals = renewals.assign(
+        close=pd.to_datetime(renewals["close_date"], format="ISO8601", errors="coerce"),
+        amount=pd.to_numeric(renewals["amount"], errors="coerce"),
+        won=renewals["is_won"].astype(bool),
+    ).sort_values("close")
+    done = renewals[renewals["won"] & (renewals["close"] <= day)]
+    last_won = done.groupby("account_id")["amount"].last()
+    upcoming = renewals[renewals["close"] > day].groupby("account_id")["amount"].first()
+    ids = accounts["account_id"]
+    found = ids.map(last_won)
+    return found.where(found.notna(), ids.map(upcoming)).astype(object)
+
+
 def as_of_view(
     extracted: Extracted,
     as_of: date,
@@ -110,7 +161,14 @@ def as_of_view(
     day = pd.Timestamp(as_of)
     accounts = extracted.accounts
     start = pd.to_datetime(accounts["contract_start"], format="ISO8601", errors="coerce")
-    accounts = accounts[~(start > day)].copy()
+    ended = contract_end(accounts, extracted.opportunities, renewal_types)
+    accounts = accounts[~(start > day) & ~(ended <= day)].copy()
+    former = _former(accounts)
+    if former.any():
+        accounts["arr"] = accounts["arr"].astype(object)
+        accounts.loc[former, "arr"] = _arr_on(
+            accounts[former], extracted.opportunities, renewal_types, day
+        )
     opportunities = extracted.opportunities.copy()
     close = pd.to_datetime(opportunities["close_date"], format="ISO8601", errors="coerce")
     later = opportunities["is_closed"].astype(bool) & (close > day)
@@ -193,7 +251,7 @@ def run_backfill(
     try:
         client = connect(config.salesforce, session, counter)
         if extracted is None:
-            extracted = extract(client, config, today)
+            extracted = extract(client, config, today, include_former=True)
         result.errors.extend(p for p in extracted.problems if p.kind != "usage_unknown_account")
         with open_history(config.history) as store:
             fill_history(store, config, extracted, dates, result, restart, progress, stop_requested)
@@ -290,7 +348,10 @@ def _write_current(
     that, under its caps and brakes."""
     started = time.monotonic()
     result = RunResult(status="ok", as_of=today, dry_run=dry_run)
-    scored = score_accounts(extracted, config, today).reset_index(drop=True)
+    current = replace(
+        extracted, accounts=extracted.accounts[~_former(extracted.accounts)].reset_index(drop=True)
+    )
+    scored = score_accounts(current, config, today).reset_index(drop=True)
     plan = build_plan(scored, pd.DataFrame(columns=["key"]), config.salesforce.fields, today)
     result.plan = plan
     result.accounts_read = len(scored)

@@ -147,6 +147,7 @@ class SalesforceConfig:
     bulk_threshold: int = 2000
     bulk_query_threshold: int = 10000
     write_step_records: int = 10000  # records per write step; SIGTERM waits for one step
+    former_customer_filter: str = "Type = 'Former Customer'"  # read by backfill and backtest
     write_allowlist: tuple[str, ...] = ()  # Account fields cs-sync may write
     renewal_types: tuple[str, ...] = ("Renewal",)
     expansion_types: tuple[str, ...] = ("Upsell", "Existing Business")
@@ -501,6 +502,7 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
     bulk_threshold = reader.number("bulk_threshold", 2000, 1)
     bulk_query_threshold = reader.number("bulk_query_threshold", 10000, 1)
     write_step = reader.number("write_step_records", 10000, 10, 1_000_000)
+    former_filter = reader.text("former_customer_filter", "Type = 'Former Customer'")
     fields_reader = reader.sub("fields")
     defaults = SalesforceFields()
     fields = SalesforceFields(
@@ -556,6 +558,7 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
         bulk_threshold=int(bulk_threshold),
         bulk_query_threshold=int(bulk_query_threshold),
         write_step_records=int(write_step),
+        former_customer_filter=str(former_filter),
         write_allowlist=allowlist,
         renewal_types=renewal_types,
         expansion_types=expansion_types,

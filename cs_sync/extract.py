@@ -74,7 +74,7 @@ def _sub_csm_relationship(config: Config) -> str:
     return config.salesforce.fields.sub_csm.removesuffix("__c") + "__r"
 
 
-def _account_query(config: Config) -> str:
+def _account_query(config: Config, condition: str) -> str:
     f = config.salesforce.fields
     columns = [
         "Id",
@@ -86,8 +86,8 @@ def _account_query(config: Config) -> str:
         *(getattr(f, key) for key in ACCOUNT_FIELDS.values()),
     ]
     query = f"SELECT {', '.join(columns)} FROM Account"
-    if config.salesforce.account_filter.strip():
-        query += f" WHERE {config.salesforce.account_filter}"
+    if condition.strip():
+        query += f" WHERE {condition}"
     return query + " ORDER BY Id"
 
 
@@ -96,7 +96,26 @@ def _nested(record: dict[str, Any], relationship: str, name: str) -> Any:
     return parent.get(name) if isinstance(parent, dict) else None
 
 
-def read_accounts(client: SalesforceClient, config: Config) -> pd.DataFrame:
+def read_accounts(
+    client: SalesforceClient, config: Config, include_former: bool = False
+) -> pd.DataFrame:
+    """The accounts cs-sync scores (salesforce.account_filter), `former` False; with
+    `include_former`, also the former customers (salesforce.former_customer_filter), `former`
+    True, for the backfill and the backtest, which need the accounts that left."""
+    frame = _read_accounts(client, config, config.salesforce.account_filter, "Accounts")
+    frame["former"] = False
+    former_filter = config.salesforce.former_customer_filter.strip()
+    if include_former and former_filter:
+        former = _read_accounts(client, config, former_filter, "former customers")
+        former = former[~former["account_id"].isin(frame["account_id"])]
+        former["former"] = True
+        frame = pd.concat([frame, former], ignore_index=True) if len(former) else frame
+    return frame
+
+
+def _read_accounts(
+    client: SalesforceClient, config: Config, condition: str, what: str
+) -> pd.DataFrame:
     f = config.salesforce.fields
     sub_relationship = _sub_csm_relationship(config)
     rows = [
@@ -109,7 +128,7 @@ def read_accounts(client: SalesforceClient, config: Config) -> pd.DataFrame:
             "sub_csm_active": bool(_nested(record, sub_relationship, "IsActive")),
             **{column: record.get(getattr(f, key)) for column, key in ACCOUNT_FIELDS.items()},
         }
-        for record in client.query(_account_query(config), "Accounts")
+        for record in client.query(_account_query(config, condition), what)
     ]
     return pd.DataFrame(rows, columns=ACCOUNT_COLUMNS)
 
@@ -244,8 +263,10 @@ def join_usage(
     return matched.dropna(subset=["account_id"]), problems
 
 
-def extract(client: SalesforceClient, config: Config, as_of: date) -> Extracted:
-    accounts = read_accounts(client, config)
+def extract(
+    client: SalesforceClient, config: Config, as_of: date, include_former: bool = False
+) -> Extracted:
+    accounts = read_accounts(client, config, include_former)
     usage_table = read_usage_csv(
         config.usage.path, as_of, config.usage.account_key, config.usage.on_bad_rows
     )

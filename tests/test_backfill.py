@@ -153,3 +153,37 @@ def test_cli_backfill_writes_salesforce_once_and_keeps_real_runs(
         # the daily run's own snapshot of 2026-11-02 is kept, not replaced by a reconstruction
         kept = runs[runs["as_of"] == pd.Timestamp("2026-11-02")]
         assert kept["kind"].tolist() == ["run"]
+
+
+def test_former_customers_until_their_contract_ended() -> None:
+    book = extracted()
+    book.accounts["former"] = False
+    book.accounts["arr"] = [100.0, 200.0, 300.0, 400.0]
+    gone = {
+        "account_id": "E",
+        "contract_start": "2023-03-01",
+        "renewal_date": "2026-03-01",  # the end of its last term
+        "arr": 0.0,  # Salesforce keeps 0 after it left
+        "former": True,
+    }
+    book.accounts = pd.concat([book.accounts, pd.DataFrame([gone])], ignore_index=True)
+    lost_and_won = pd.DataFrame(
+        {
+            "opportunity_id": ["o3", "o4", "o5"],
+            "account_id": ["E", "E", "E"],
+            "type": ["Renewal"] * 3,
+            "stage": ["Closed Won", "Closed Won", "Closed Lost"],
+            "close_date": ["2024-03-01", "2025-02-25", "2026-02-20"],
+            "amount": [300.0, 350.0, 360.0],
+            "is_closed": [True, True, True],
+            "is_won": [True, True, False],
+        }
+    )
+    book.opportunities = pd.concat([book.opportunities, lost_and_won], ignore_index=True)
+    before = as_of_view(book, date(2026, 1, 15), None, ("Renewal",)).accounts
+    row = before.set_index("account_id").loc["E"]
+    assert row["arr"] == 350.0  # the last renewal won by then
+    assert row["renewal_date"] == "2026-02-20"  # the renewal that was then ahead (and lost)
+    assert before.set_index("account_id").loc["A", "arr"] == 100.0  # current customers as read
+    after = as_of_view(book, date(2026, 3, 1), None, ("Renewal",)).accounts
+    assert "E" not in set(after["account_id"])
