@@ -15,6 +15,21 @@ from typing import Any
 
 import pandas as pd
 
+PAGE_STYLE = """<style>
+body { font-family: system-ui, "Hiragino Sans", "Noto Sans JP", sans-serif; margin: 24px;
+       color: #212121; background: #fafafa; }
+h1 { font-size: 22px; margin: 0 0 4px; } .sub { color: #616161; margin-bottom: 16px; }
+.cards { display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 20px; }
+.card { background: #fff; border: 1px solid #e0e0e0; border-radius: 8px; padding: 12px 16px;
+         min-width: 150px; }
+.label { color: #616161; font-size: 12px; } .value { font-size: 22px; font-weight: 600; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 16px; }
+section { background: #fff; border: 1px solid #e0e0e0; border-radius: 8px; padding: 12px 16px; }
+h2 { font-size: 15px; margin: 0 0 8px; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { border-bottom: 1px solid #eee; padding: 6px; text-align: left; vertical-align: top; }
+.gC { color: #f57f17; font-weight: 600; } .gD { color: #c62828; font-weight: 600; }
+</style>"""
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _GRADE_COLOURS = {"A": "#2e7d32", "B": "#7cb342", "C": "#f9a825", "D": "#c62828", "none": "#9e9e9e"}
 
@@ -63,7 +78,7 @@ def _metric(kpis: pd.DataFrame, metric: str, dimension: str = "all") -> float:
     return float(match["value"].iloc[0]) if len(match) else 0.0
 
 
-def _yen(value: float) -> str:
+def yen(value: float) -> str:
     if value >= 100_000_000:
         return f"¥{value / 100_000_000:.2f}億"
     if value >= 10_000:
@@ -82,7 +97,13 @@ def _bars(items: list[tuple[str, float, str]], width: int = 420, unit: str = "")
     for index, (label, value, colour) in enumerate(items):
         y = index * row + 2
         length = (width - 190) * value / top
-        shown = _yen(value) if unit == "yen" else f"{value:,.0f}"
+        shown = (
+            yen(value)
+            if unit == "yen"
+            else f"{value:.0%}"
+            if unit == "percent"
+            else f"{value:,.0f}"
+        )
         parts.append(
             f'<text x="0" y="{y + 17}" font-size="13">{html.escape(label)}</text>'
             f'<rect x="90" y="{y + 4}" width="{length:.1f}" height="18" fill="{colour}">'
@@ -151,7 +172,7 @@ def render_html(accounts: pd.DataFrame, kpis: pd.DataFrame, title: str) -> str:
     risky = risky.sort_values("arr", ascending=False).head(25)
     rows = "".join(
         f"<tr><td>{html.escape(str(r.name))}</td><td class=g{html.escape(str(r.grade))}>"
-        f"{html.escape(str(r.grade))}</td><td>{r.score:.0f}</td><td>{_yen(float(r.arr or 0))}"
+        f"{html.escape(str(r.grade))}</td><td>{r.score:.0f}</td><td>{yen(float(r.arr or 0))}"
         f"</td><td>{int(r.days_to_renewal)}</td><td>{html.escape(str(r.reasons or ''))}</td></tr>"
         for r in risky.itertuples(index=False)
     )
@@ -159,9 +180,9 @@ def render_html(accounts: pd.DataFrame, kpis: pd.DataFrame, title: str) -> str:
         f'<div class="card"><div class="label">{label}</div><div class="value">{value}</div></div>'
         for label, value in [
             ("Accounts", f"{_metric(kpis, 'accounts'):,.0f}"),
-            ("ARR", _yen(_metric(kpis, "arr"))),
+            ("ARR", yen(_metric(kpis, "arr"))),
             ("Average health", f"{_metric(kpis, 'health_score_avg'):.1f}"),
-            ("ARR at risk (120 days)", _yen(_metric(kpis, "renewal_arr_at_risk_120d"))),
+            ("ARR at risk (120 days)", yen(_metric(kpis, "renewal_arr_at_risk_120d"))),
             ("Tasks created", f"{_metric(kpis, 'tasks_created'):,.0f}"),
         ]
         + (
@@ -177,21 +198,7 @@ def render_html(accounts: pd.DataFrame, kpis: pd.DataFrame, title: str) -> str:
 <html lang="ja"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title)}</title>
-<style>
-body {{ font-family: system-ui, "Hiragino Sans", "Noto Sans JP", sans-serif; margin: 24px;
-       color: #212121; background: #fafafa; }}
-h1 {{ font-size: 22px; margin: 0 0 4px; }} .sub {{ color: #616161; margin-bottom: 16px; }}
-.cards {{ display: flex; flex-wrap: wrap; gap: 12px; margin-bottom: 20px; }}
-.card {{ background: #fff; border: 1px solid #e0e0e0; border-radius: 8px; padding: 12px 16px;
-         min-width: 150px; }}
-.label {{ color: #616161; font-size: 12px; }} .value {{ font-size: 22px; font-weight: 600; }}
-.grid {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 16px; }}
-section {{ background: #fff; border: 1px solid #e0e0e0; border-radius: 8px; padding: 12px 16px; }}
-h2 {{ font-size: 15px; margin: 0 0 8px; }}
-table {{ border-collapse: collapse; width: 100%; font-size: 13px; }}
-th, td {{ border-bottom: 1px solid #eee; padding: 6px; text-align: left; vertical-align: top; }}
-.gC {{ color: #f57f17; font-weight: 600; }} .gD {{ color: #c62828; font-weight: 600; }}
-</style></head><body>
+{PAGE_STYLE}</head><body>
 <h1>{html.escape(title)}</h1>
 <div class="sub">As of {html.escape(as_of)} · generated by cs-sync · data in kpi_daily.csv,
 accounts.csv and tasks.csv beside this page</div>
@@ -210,3 +217,53 @@ accounts.csv and tasks.csv beside this page</div>
 </section>
 </body></html>
 """
+
+
+def write_backtest_page(path: Path, report: dict[str, Any]) -> Path:
+    """The backtest as a page that opens offline: the headline measures, churn rate by grade
+    and by score band for each configuration (`report` is BacktestResult.as_json())."""
+    configs = [report["config"]] + ([report["candidate"]] if "candidate" in report else [])
+    sections = []
+    for config in configs:
+        name = html.escape(Path(config["path"]).name)
+        grades = _bars(
+            [
+                (
+                    f"Grade {row['grade']}" if row["grade"] != "none" else "No data",
+                    row["churn_rate"] or 0.0,
+                    _GRADE_COLOURS.get(row["grade"], "#607d8b"),
+                )
+                for row in config["by_grade"]
+            ],
+            unit="percent",
+        )
+        bands = _bars(
+            [
+                (f"score {band['band']}", band["churn_rate"] or 0.0, "#1565c0")
+                for band in config["calibration"]
+            ],
+            unit="percent",
+        )
+        auc = "-" if config["auc"] is None else f"{config['auc']:.2f}"
+        lift = "-" if config["worst_grade_lift"] is None else f"{config['worst_grade_lift']:.1f}x"
+        sections.append(
+            f'<section><h2>{name}: ROC AUC <span class="auc">{auc}</span>, worst-grade lift '
+            f"{lift}, churn {'rises' if config['monotonic'] else 'does NOT rise'} as grades "
+            f"fall</h2><h3>Churn rate by grade</h3>{grades}"
+            f"<h3>Churn rate by score band (calibration)</h3>{bands}</section>"
+        )
+    dates = report["dates"]
+    page = f"""<!doctype html>
+<html lang="ja"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>cs-sync backtest</title>
+{PAGE_STYLE}</head><body>
+<h1>cs-sync backtest</h1>
+<div class="sub">{len(dates)} monthly dates {html.escape(dates[0])} to {html.escape(dates[-1])};
+churn ({html.escape(", ".join(report["churn"]))}) within {report["horizon_days"]} days after
+each date · generated by cs-sync</div>
+<div class="grid">{"".join(sections)}</div>
+</body></html>
+"""
+    _write_atomic(path, page)
+    return path

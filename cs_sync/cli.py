@@ -231,6 +231,48 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from connectors.local_dashboard import write_backtest_page
+    from cs_sync.backtest import run_backtest
+    from cs_sync.config import load_config
+    from cs_sync.report import backtest_text
+
+    try:
+        config = load_config(args.config)
+        candidate = load_config(args.compare) if args.compare else None
+        settings = config.backtest
+        if args.horizon_days is not None:
+            settings = replace(settings, horizon_days=args.horizon_days)
+        if args.months is not None:
+            settings = replace(settings, months=args.months)
+        today = _as_of(args.as_of, config.timezone)
+        result = run_backtest(
+            config,
+            today,
+            settings,
+            candidate=candidate,
+            since=_date_arg(args.since, "--since") if args.since else None,
+            until=_date_arg(args.until, "--until") if args.until else None,
+        )
+    except CsSyncError as error:
+        return _emit_failure(error, args.json, None)
+    report = result.as_json()
+    page = Path(args.html) if args.html else None
+    if page is None and config.dashboard.local_dir is not None:
+        page = config.dashboard.local_dir / "backtest.html"
+    if page is not None:
+        report["html"] = str(write_backtest_page(page, report))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, default=str))
+    else:
+        print(backtest_text(result))
+        if page is not None:
+            print(f"Charts: {page}")
+    return EXIT_OK
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from cs_sync.config import load_config
     from cs_sync.worker import StopFlag, serve
@@ -396,6 +438,20 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--no-progress", action="store_true", help="no progress bar")
     backfill.add_argument("--json", action="store_true", help="print one JSON object")
 
+    backtest = commands.add_parser(
+        "backtest",
+        help="how well the health score predicted churn on past dates; --compare a candidate",
+    )
+    backtest.add_argument("--config", required=True)
+    backtest.add_argument("--compare", help="a candidate configuration to put beside it")
+    backtest.add_argument("--since", help="first snapshot date (default: [backtest] months ago)")
+    backtest.add_argument("--until", help="last snapshot date (default: horizon before today)")
+    backtest.add_argument("--horizon-days", type=int, help="churn within this many days counts")
+    backtest.add_argument("--months", type=int, help="how many monthly snapshot dates")
+    backtest.add_argument("--html", help="where to write the charts (default: dashboard folder)")
+    backtest.add_argument("--json", action="store_true", help="print one JSON object")
+    backtest.add_argument("--as-of", help=argparse.SUPPRESS)
+
     worker = commands.add_parser(
         "worker", help="run on the [worker] schedule until stopped (SIGTERM finishes cleanly)"
     )
@@ -467,6 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "doctor": lambda: cmd_doctor(args),
         "worker": lambda: cmd_worker(args),
         "backfill": lambda: cmd_backfill(args),
+        "backtest": lambda: cmd_backtest(args),
     }
     if args.command == "sandbox":
         return int(

@@ -259,6 +259,20 @@ class BrakesConfig:
     min_accounts: int = 10  # the share brakes fire only when at least this many change
 
 
+CHURN_EVENTS = ("lost_renewal", "contract_ended", "arr_zero")
+
+
+@dataclass(frozen=True)
+class BacktestSettings:
+    """`cs-sync backtest`: which past dates, what counts as churn, which alert to judge."""
+
+    horizon_days: int = 180  # churn within this many days after a date counts
+    months: int = 12  # snapshot dates: one a month over this many months
+    churn: tuple[str, ...] = ("lost_renewal", "contract_ended")  # of CHURN_EVENTS
+    at_risk_grades: tuple[str, ...] = ()  # () = the two worst grades
+    alert_window_days: int = 90
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     """`cs-sync worker`: when to run, and the files it shares with other processes."""
@@ -301,6 +315,7 @@ class Config:
     history: HistoryConfig = field(default_factory=lambda: HistoryConfig(None))
     brakes: BrakesConfig = field(default_factory=BrakesConfig)
     worker: WorkerConfig | None = None
+    backtest: BacktestSettings = field(default_factory=BacktestSettings)
 
     @property
     def version_hash(self) -> str:
@@ -1034,6 +1049,32 @@ def _history(reader: _Reader, base: Path) -> HistoryConfig:
     )
 
 
+def _backtest(reader: _Reader, grades: list[str]) -> BacktestSettings:
+    defaults = BacktestSettings()
+    churn = _text_list(reader, "churn", defaults.churn)
+    for kind in churn:
+        if kind not in CHURN_EVENTS:
+            reader.problems.append(
+                f"backtest.churn: {kind!r} is not one of {', '.join(CHURN_EVENTS)}"
+            )
+    at_risk = _text_list(reader, "at_risk_grades", ())
+    for grade in at_risk:
+        if grades and grade not in grades:
+            reader.problems.append(
+                f"backtest.at_risk_grades: {grade!r} is not a grade in health.grades "
+                f"({', '.join(grades)})"
+            )
+    return BacktestSettings(
+        horizon_days=int(reader.number("horizon_days", defaults.horizon_days, 7, 1095)),
+        months=int(reader.number("months", defaults.months, 1, 120)),
+        churn=tuple(k for k in churn if k in CHURN_EVENTS) or defaults.churn,
+        at_risk_grades=at_risk,
+        alert_window_days=int(
+            reader.number("alert_window_days", defaults.alert_window_days, 1, 365)
+        ),
+    )
+
+
 def _worker(reader: _Reader, base: Path, run_timezone: str, problems: list[str]) -> WorkerConfig:
     schedule = str(reader.text("schedule", "0 7 * * 1-5"))
     if not croniter.is_valid(schedule):
@@ -1137,6 +1178,9 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
         },
     )
     brakes_reader.finish()
+    backtest_reader = root.sub("backtest")
+    backtest = _backtest(backtest_reader, [g for g, _ in health.grades])
+    backtest_reader.finish()
     worker_reader = root.sub("worker")
     worker = _worker(worker_reader, base, str(timezone), problems)
     worker_reader.finish()
@@ -1169,4 +1213,5 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
         history=history,
         brakes=brakes,
         worker=worker,
+        backtest=backtest,
     )

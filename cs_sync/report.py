@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
+from connectors.local_dashboard import yen
 from cs_sync.backfill import BackfillResult
+from cs_sync.backtest import BacktestResult
 from cs_sync.config import Config
 from cs_sync.pipeline import RunResult
 
@@ -112,4 +114,99 @@ def backfill_text(result: BackfillResult, config: Config) -> str:
         lines.append(f"  ! {problem.kind} {problem.record or ''}: {problem.message}")
     if len(result.errors) > 10:
         lines.append(f"  ... and {len(result.errors) - 10} more (use --json for all)")
+    return "\n".join(lines)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _number(value: float | None, form: str = "{:.2f}") -> str:
+    return "-" if value is None else form.format(value)
+
+
+def backtest_text(result: BacktestResult) -> str:
+    """The backtest report: the headline measures side by side, then each configuration's
+    churn by grade, calibration and segments, then what switching would do today."""
+    scored = [result.base] + ([result.candidate] if result.candidate else [])
+    names = [_shown_path(str(s.config.path)) for s in scored]
+    churn = ", ".join(kind.replace("_", " ") for kind in result.churn)
+    dates = result.dates
+    lines = [
+        f"cs-sync backtest: {len(dates)} monthly date(s) {dates[0]} to {dates[-1]}; churn = "
+        f"{churn} within {result.horizon_days} days after each date",
+        "",
+    ]
+    width = max(14, *(len(n) for n in names))
+    reports = [s.report for s in scored]
+    alert = reports[0]["renewal_alert"]
+    rows = [
+        ("", names),
+        ("observations", [f"{r['observations']:,} ({r['accounts']:,} accounts)" for r in reports]),
+        ("churned", [f"{r['churned']:,} ({_share(r['base_rate'])})" for r in reports]),
+        ("contracted", [f"{r['contracted']:,}" for r in reports]),
+        ("ROC AUC", [_number(r["auc"]) for r in reports]),
+        ("worst-grade lift", [_number(r["worst_grade_lift"], "{:.1f}x") for r in reports]),
+        ("rises as grades fall", ["yes" if r["monotonic"] else "NO" for r in reports]),
+        (
+            "renewal alert",
+            [
+                f"precision {_share(r['renewal_alert']['precision'])}, "
+                f"recall {_share(r['renewal_alert']['recall'])}"
+                for r in reports
+            ],
+        ),
+    ]
+    for label, values in rows:
+        lines.append(f"  {label:<22}" + "".join(f"{v:<{width + 2}}" for v in values).rstrip())
+    lines.append(
+        f"  (the alert: grade {' or '.join(alert['grades'])} within {alert['window_days']} days "
+        f"of renewal, judged on the {alert['population']:,} observations that close to it)"
+    )
+    for one, name in zip(scored, names, strict=True):
+        lines += ["", f"Churn by grade, {name}:"]
+        lines.append("  grade  accounts  churned   rate        ARR   churned ARR  contracted")
+        for row in one.report["by_grade"]:
+            lines.append(
+                f"  {row['grade']:<5}  {row['accounts']:>8,}  {row['churned']:>7,}  "
+                f"{_share(row['churn_rate']):>5}  {yen(row['arr']):>9}  "
+                f"{yen(row['churned_arr']):>12}  {row['contracted']:>10,}"
+            )
+        lines.append(
+            "  calibration (score band: churn rate, accounts): "
+            + " · ".join(
+                f"{band['band']}: {_share(band['churn_rate'])} ({band['accounts']:,})"
+                for band in one.report["calibration"]
+            )
+        )
+        lines.append(
+            "  by segment (AUC, churn rate): "
+            + " · ".join(
+                f"{segment} {_number(report['auc'])}, {_share(report['base_rate'])}"
+                for segment, report in one.by_segment.items()
+            )
+        )
+    if result.candidate is not None and result.changes:
+        changes = result.changes
+        flows = ", ".join(f"{k} {v}" for k, v in list(changes["grade_flows"].items())[:8])
+        tasks = changes["tasks"]
+        lines += [
+            "",
+            f"Switching to {names[1]} today ({changes['as_of']}): "
+            f"{changes['grade_changes']:,} of {changes['accounts']:,} accounts change grade"
+            + (f" ({flows})" if flows else ""),
+            f"  tasks this run: {tasks['config']['create']} created and "
+            f"{tasks['config']['close']} closed now; {tasks['candidate']['create']} created and "
+            f"{tasks['candidate']['close']} closed with the candidate "
+            f"(before the per-run caps: {tasks['config']['wanted']} vs "
+            f"{tasks['candidate']['wanted']} wanted)",
+        ]
+        for example in changes["examples"][:10]:
+            lines.append(
+                f"  ~ {example['name']} [{example['account_id']}]: "
+                f"{example['from'] or '-'} -> {example['to'] or '-'}"
+            )
+    for warning in result.warnings:
+        lines.append(f"  ! {warning}")
+    lines.append(f"\n(took {result.duration_s:.1f} s)")
     return "\n".join(lines)

@@ -1,0 +1,393 @@
+"""`cs-sync backtest`: replay past dates through a configuration and score it against what
+really happened; `--compare` puts a candidate configuration beside it.
+
+Salesforce and the usage data are read once (former customers included). Each snapshot date
+is scored from the records as they stood then, the way the backfill does (cs_sync/backfill.py),
+so two configurations are judged on exactly the same accounts and dates. An account churned
+within the horizon after a date when, in that window, a renewal opportunity closed lost, its
+contract ended (a former customer's renewal date), or (with the history store) its recorded
+ARR fell to zero. Contraction (a renewal won for less than the one before) is counted apart.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+
+from connectors.history_store import open_history
+from connectors.salesforce import connect
+from connectors.transport import CallCounter, build_session
+from cs_sync.backfill import _former, as_of_view, backfill_dates, contract_end
+from cs_sync.config import CHURN_EVENTS, BacktestSettings, Config
+from cs_sync.errors import InputError
+from cs_sync.extract import Extracted, extract
+from cs_sync.pipeline import compute_plan, score_accounts
+from rules.backtest import evaluate, evaluate_by_segment
+
+CHURN_KINDS = CHURN_EVENTS
+
+
+@dataclass
+class Scored:
+    """One configuration's observations and their measures."""
+
+    config: Config
+    observations: pd.DataFrame
+    report: dict[str, Any]
+    by_segment: dict[str, dict[str, Any]]
+
+
+@dataclass
+class BacktestResult:
+    dates: list[date]
+    horizon_days: int
+    churn: tuple[str, ...]
+    base: Scored
+    candidate: Scored | None = None
+    changes: dict[str, Any] = field(default_factory=dict)  # --compare: today's differences
+    warnings: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "dates": [d.isoformat() for d in self.dates],
+            "horizon_days": self.horizon_days,
+            "churn": list(self.churn),
+            "config": _config_json(self.base),
+            "warnings": self.warnings,
+            "duration_s": round(self.duration_s, 2),
+        }
+        if self.candidate is not None:
+            out["candidate"] = _config_json(self.candidate)
+            out["changes"] = self.changes
+        return out
+
+
+def _config_json(scored: Scored) -> dict[str, Any]:
+    return {
+        "path": str(scored.config.path),
+        "config_hash": scored.config.version_hash,
+        **scored.report,
+        "by_segment": scored.by_segment,
+    }
+
+
+# ---------------------------------------------------------------- dates and outcomes
+
+
+def snapshot_dates(
+    today: date, settings: BacktestSettings, since: date | None, until: date | None
+) -> list[date]:
+    """Monthly dates whose whole horizon has passed: by default the `months` months ending
+    `horizon_days` before today."""
+    latest = today - timedelta(days=settings.horizon_days)
+    until = until or latest
+    if until > latest:
+        raise InputError(
+            f"--until {until} plus the {settings.horizon_days}-day horizon reaches past today "
+            f"({today}): what happened after it is not known yet. Use --until {latest} or "
+            "earlier, or a shorter --horizon-days"
+        )
+    since = since or _months_before(until, settings.months - 1)
+    return backfill_dates(since, until, "month")
+
+
+def _months_before(day: date, months: int) -> date:
+    month = day.month - 1 - months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, 28))
+
+
+def churn_events(
+    extracted: Extracted,
+    kinds: tuple[str, ...],
+    renewal_types: tuple[str, ...],
+    arr_history: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """Every churn event: (account_id, on, reason)."""
+    events = []
+    opportunities = extracted.opportunities
+    if "lost_renewal" in kinds:
+        lost = opportunities[
+            opportunities["type"].isin(renewal_types)
+            & opportunities["is_closed"].astype(bool)
+            & ~opportunities["is_won"].astype(bool)
+        ]
+        events.append(
+            pd.DataFrame(
+                {
+                    "account_id": lost["account_id"],
+                    "on": pd.to_datetime(lost["close_date"], format="ISO8601", errors="coerce"),
+                    "reason": "lost_renewal",
+                }
+            )
+        )
+    if "contract_ended" in kinds:
+        ended = contract_end(extracted.accounts, opportunities, renewal_types)
+        events.append(
+            pd.DataFrame(
+                {
+                    "account_id": extracted.accounts["account_id"],
+                    "on": ended,
+                    "reason": "contract_ended",
+                }
+            )
+        )
+    if "arr_zero" in kinds and arr_history is not None and len(arr_history):
+        zero = arr_history[pd.to_numeric(arr_history["arr"], errors="coerce") == 0]
+        events.append(
+            pd.DataFrame(
+                {
+                    "account_id": zero["account_id"],
+                    "on": pd.to_datetime(zero["as_of"]),
+                    "reason": "arr_zero",
+                }
+            )
+        )
+    if not events:
+        return pd.DataFrame(columns=["account_id", "on", "reason"])
+    table = pd.concat(events, ignore_index=True).dropna(subset=["on"])
+    table["on"] = table["on"].astype("datetime64[ns]")
+    return table
+
+
+def contraction_events(extracted: Extracted, renewal_types: tuple[str, ...]) -> pd.DataFrame:
+    """Renewals won for less than the renewal won before them: (account_id, on)."""
+    opportunities = extracted.opportunities
+    won = opportunities[
+        opportunities["type"].isin(renewal_types) & opportunities["is_won"].astype(bool)
+    ].assign(
+        on=lambda t: pd.to_datetime(t["close_date"], format="ISO8601", errors="coerce"),
+        amount=lambda t: pd.to_numeric(t["amount"], errors="coerce"),
+    )
+    won = won.sort_values(["account_id", "on"])
+    before = won.groupby("account_id")["amount"].shift()
+    shrunk = won[won["amount"] < before]
+    return pd.DataFrame({"account_id": shrunk["account_id"], "on": shrunk["on"]}).astype(
+        {"on": "datetime64[ns]"}
+    )
+
+
+def _next_event_within(
+    observations: pd.DataFrame, events: pd.DataFrame, horizon_days: int
+) -> tuple[pd.Series, pd.Series]:
+    """For each observation: whether an event falls after its date and within the horizon,
+    and the first such event's reason."""
+    left = observations[["account_id", "date"]].assign(
+        row=range(len(observations)), date=lambda t: t["date"].astype("datetime64[ns]")
+    )
+    if events.empty:
+        return (
+            pd.Series(False, index=observations.index),
+            pd.Series(None, index=observations.index, dtype=object),
+        )
+    right = events.rename(columns={"on": "event_on"}).sort_values("event_on")
+    right = right.assign(key=right["event_on"])
+    matched = pd.merge_asof(
+        left.sort_values("date"),
+        right,
+        left_on="date",
+        right_on="key",
+        by="account_id",
+        direction="forward",
+        allow_exact_matches=False,
+    ).sort_values("row")
+    within = matched["event_on"].notna() & (
+        matched["event_on"] <= matched["date"] + pd.Timedelta(days=horizon_days)
+    )
+    reason = matched["reason"] if "reason" in matched else pd.Series(None, index=matched.index)
+    return (
+        pd.Series(within.to_numpy(), index=observations.index),
+        pd.Series(
+            reason.astype(object).where(within, None).to_numpy(),
+            index=observations.index,
+            dtype=object,
+        ),
+    )
+
+
+# ---------------------------------------------------------------- observations
+
+
+OBSERVATION_COLUMNS = [
+    "date",
+    "account_id",
+    "name",
+    "segment",
+    "arr",
+    "score",
+    "grade",
+    "days_to_renewal",
+]
+
+
+def observe(extracted: Extracted, config: Config, dates: list[date]) -> pd.DataFrame:
+    """Each account's score and grade on each date, scored from the records as they stood."""
+    frames = []
+    for day in dates:
+        view = as_of_view(extracted, day, None, config.salesforce.renewal_types)
+        scored = score_accounts(view, config, day).reset_index(drop=True)
+        frame = scored[OBSERVATION_COLUMNS[1:]].copy()
+        frame.insert(0, "date", pd.Timestamp(day))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def with_outcomes(
+    observations: pd.DataFrame,
+    churn: pd.DataFrame,
+    contraction: pd.DataFrame,
+    horizon_days: int,
+) -> pd.DataFrame:
+    out = observations.copy()
+    out["churned"], out["churn_reason"] = _next_event_within(out, churn, horizon_days)
+    out["contracted"], _ = _next_event_within(out, contraction, horizon_days)
+    return out
+
+
+def _at_risk(config: Config, settings: BacktestSettings) -> tuple[str, ...]:
+    grades = [g for g, _ in config.health.grades]
+    return settings.at_risk_grades or tuple(grades[-2:])
+
+
+def _score(
+    config: Config,
+    extracted: Extracted,
+    dates: list[date],
+    churn: pd.DataFrame,
+    contraction: pd.DataFrame,
+    settings: BacktestSettings,
+) -> Scored:
+    observations = with_outcomes(
+        observe(extracted, config, dates), churn, contraction, settings.horizon_days
+    )
+    grades = [g for g, _ in config.health.grades]
+    at_risk = _at_risk(config, settings)
+    return Scored(
+        config,
+        observations,
+        evaluate(observations, grades, at_risk, settings.alert_window_days),
+        evaluate_by_segment(observations, grades, at_risk, settings.alert_window_days),
+    )
+
+
+def today_differences(
+    extracted: Extracted, base: Config, candidate: Config, today: date, limit: int = 20
+) -> dict[str, Any]:
+    """What switching would do today: accounts whose grade changes, Tasks created and closed
+    under each configuration."""
+    current = replace(
+        extracted, accounts=extracted.accounts[~_former(extracted.accounts)].reset_index(drop=True)
+    )
+    plans = {
+        name: compute_plan(current, config, today)
+        for name, config in (("config", base), ("candidate", candidate))
+    }
+    before = plans["config"].scored.set_index("account_id")
+    after = plans["candidate"].scored.set_index("account_id")
+    old = before["grade"].astype(object).where(before["grade"].notna(), None)
+    new = after["grade"].astype(object).reindex(old.index)
+    new = new.where(new.notna(), None)
+    moved = old.index[old.to_numpy() != new.to_numpy()]
+    rows = [
+        {"account_id": a, "name": before.loc[a, "name"], "from": old[a], "to": new[a]}
+        for a in moved
+    ]
+    flows = pd.Series([f"{r['from']}->{r['to']}" for r in rows]).value_counts()
+    return {
+        "as_of": today.isoformat(),
+        "accounts": len(before),
+        "grade_changes": len(rows),
+        "grade_flows": {str(k): int(v) for k, v in flows.items()},
+        "examples": rows[:limit],
+        "tasks": {
+            name: {
+                "create": len(plan.tasks),
+                "close": len(plan.closes),
+                "wanted": plan.tasks_wanted,
+            }
+            for name, plan in plans.items()
+        },
+    }
+
+
+def run_backtest(
+    config: Config,
+    today: date,
+    settings: BacktestSettings,
+    *,
+    candidate: Config | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    extracted: Extracted | None = None,
+) -> BacktestResult:
+    started = time.monotonic()
+    dates = snapshot_dates(today, settings, since, until)
+    unknown = set(settings.churn) - set(CHURN_KINDS)
+    if unknown:
+        raise InputError(
+            f"--churn: {', '.join(sorted(unknown))} unknown; choose from {', '.join(CHURN_KINDS)}"
+        )
+    warnings: list[str] = []
+    if extracted is None:
+        counter = CallCounter()
+        session = build_session(
+            config.salesforce.instance_url, counter, timeout=(10.0, config.salesforce.timeout_s)
+        )
+        try:
+            client = connect(config.salesforce, session, counter)
+            extracted = extract(client, config, today, include_former=True)
+        finally:
+            session.close()
+    _check_data(extracted, dates)
+    arr_history = None
+    if "arr_zero" in settings.churn:
+        arr_history = _arr_history(config, warnings)
+    renewal_types = config.salesforce.renewal_types
+    churn = churn_events(extracted, settings.churn, renewal_types, arr_history)
+    contraction = contraction_events(extracted, renewal_types)
+    base = _score(config, extracted, dates, churn, contraction, settings)
+    result = BacktestResult(dates, settings.horizon_days, settings.churn, base, warnings=warnings)
+    if base.report["churned"] == 0:
+        warnings.append(
+            "no account churned within the horizon after any snapshot date: the AUC and lift "
+            "cannot be computed. Check salesforce.former_customer_filter (churned accounts "
+            "must be read) and the renewal opportunity types"
+        )
+    if candidate is not None:
+        result.candidate = _score(candidate, extracted, dates, churn, contraction, settings)
+        result.changes = today_differences(extracted, config, candidate, today)
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+def _check_data(extracted: Extracted, dates: list[date]) -> None:
+    usage = extracted.usage
+    if extracted.accounts.empty:
+        raise InputError("no accounts were read: check salesforce.account_filter")
+    if usage.empty:
+        raise InputError(
+            "no usage rows: a backtest scores past dates from usage history (usage.path)"
+        )
+    first = pd.to_datetime(usage["month"]).min().date()
+    if first > dates[0]:
+        raise InputError(
+            f"the usage data starts in {first:%Y-%m}, after the first snapshot date "
+            f"{dates[0]}: there is no history to score it from. Use --since {first} or later"
+        )
+
+
+def _arr_history(config: Config, warnings: list[str]) -> pd.DataFrame | None:
+    if not config.history.enabled:
+        warnings.append("arr_zero needs the history store ([history]); it was skipped")
+        return None
+    with open_history(config.history) as store:
+        frames = [store.snapshot(day)[["as_of", "account_id", "arr"]] for day in store.dates()]
+    if not frames:
+        warnings.append("arr_zero: the history store is empty; it was skipped")
+        return None
+    return pd.concat(frames, ignore_index=True)

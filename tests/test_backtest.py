@@ -1,0 +1,151 @@
+"""The backtest: churn outcomes by hand, bad input named, and the demo book end to end."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cs_sync.backtest import (
+    churn_events,
+    contraction_events,
+    snapshot_dates,
+    with_outcomes,
+)
+from cs_sync.cli import main
+from cs_sync.config import BacktestSettings
+from cs_sync.demo import prepare_demo
+from cs_sync.errors import InputError
+from cs_sync.extract import Extracted
+from cs_sync.sandbox.server import Sandbox
+from tests.conftest import AS_OF
+
+
+def book() -> Extracted:
+    accounts = pd.DataFrame(
+        {
+            "account_id": ["A", "B", "C"],
+            "renewal_date": ["2027-01-01", "2026-04-30", "2026-09-01"],
+            "former": [False, True, False],
+        }
+    )
+    opportunities = pd.DataFrame(
+        {
+            "opportunity_id": ["o1", "o2", "o3", "o4"],
+            "account_id": ["A", "B", "C", "C"],
+            "type": ["Renewal"] * 4,
+            "stage": ["Closed Lost", "Closed Won", "Closed Won", "Closed Won"],
+            "close_date": ["2026-03-01", "2025-04-30", "2025-09-01", "2026-09-01"],
+            "amount": [100.0, 200.0, 300.0, 250.0],
+            "is_closed": [True] * 4,
+            "is_won": [False, True, True, True],
+        }
+    )
+    empty = pd.DataFrame()
+    return Extracted(accounts, empty, empty, opportunities, empty)
+
+
+def outcomes(day: str, horizon: int = 180) -> dict[str, tuple[bool, str | None, bool]]:
+    extracted = book()
+    kinds = ("lost_renewal", "contract_ended")
+    frame = with_outcomes(
+        pd.DataFrame({"account_id": ["A", "B", "C"], "date": pd.Timestamp(day)}),
+        churn_events(extracted, kinds, ("Renewal",), None),
+        contraction_events(extracted, ("Renewal",)),
+        horizon,
+    )
+    return {
+        r.account_id: (bool(r.churned), r.churn_reason, bool(r.contracted))
+        for r in frame.itertuples()
+    }
+
+
+def test_churn_and_contraction_windows_by_hand() -> None:
+    # A's renewal was lost on 2026-03-01; B (a former customer) ended on 2026-04-30; C renewed
+    # on 2026-09-01 for 250 after 300: a contraction, not a churn.
+    seen = outcomes("2026-01-01")
+    assert seen["A"] == (True, "lost_renewal", False)
+    assert seen["B"] == (True, "contract_ended", False)
+    assert seen["C"] == (False, None, False)  # 2026-09-01 is 243 days away
+    assert outcomes("2026-03-05")["C"] == (False, None, True)  # within 180 days
+    assert outcomes("2026-03-01")["A"][0] is False  # an event on the date itself is the past
+    assert outcomes("2025-09-02")["A"][0] is True  # exactly 180 days before: counted
+    assert outcomes("2025-09-01")["A"][0] is False  # 181 days before: not
+
+
+def test_dates_and_the_horizon() -> None:
+    settings = BacktestSettings(horizon_days=180, months=3)
+    dates = snapshot_dates(date(2026, 11, 24), settings, None, None)
+    assert dates == [date(2026, 3, 28), date(2026, 4, 28), date(2026, 5, 28)]  # 180 days back
+    with pytest.raises(InputError, match="reaches past today") as raised:
+        snapshot_dates(date(2026, 11, 24), settings, None, date(2026, 8, 1))
+    assert "Use --until 2026-05-28 or earlier" in str(raised.value)
+
+
+@pytest.fixture
+def served(tmp_path: Path):  # type: ignore[no-untyped-def]
+    folder = prepare_demo(tmp_path / "demo", 150, AS_OF)
+    with Sandbox(folder.database, port=folder.port):
+        yield folder
+
+
+def backtest(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
+    code = main(["backtest", *args, "--json", "--as-of", AS_OF.isoformat()])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_the_demo_book_separates_churners_and_an_unrelated_score_does_not(
+    served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    candidate = tmp_path / "seats_only.toml"
+    candidate.write_text(
+        served.config_path.read_text("utf-8").replace(
+            "[dashboard]",
+            '[health]\nmeasures = [ { name = "seats", weight = 100, bad = 10, good = 300 } ]'
+            "\n\n[dashboard]",
+        ),
+        encoding="utf-8",
+    )
+    page = tmp_path / "backtest.html"
+    code, report = backtest(
+        capsys,
+        "--config",
+        str(served.config_path),
+        "--compare",
+        str(candidate),
+        "--html",
+        str(page),
+    )
+    assert code == 0, report
+    base, other = report["config"], report["candidate"]
+    assert base["churned"] > 20 and len(report["dates"]) == 12
+    assert base["auc"] > 0.8 and base["monotonic"]
+    assert 0.35 < other["auc"] < 0.65  # seats say nothing about churn here
+    assert base["observations"] == other["observations"]  # the same snapshots
+    assert set(base["by_segment"]) >= {"High Touch", "Low Touch", "Tech Touch"}
+    changes = report["changes"]
+    assert changes["grade_changes"] > 0 and changes["examples"]
+    assert set(changes["tasks"]) == {"config", "candidate"}
+    html = page.read_text("utf-8")
+    assert html.count("<svg") >= 4 and "ROC AUC" in html and "http" not in html
+
+
+def test_text_report(served, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest", "--config", str(served.config_path), "--as-of", "2026-11-24"]) == 0
+    out = capsys.readouterr().out
+    assert "ROC AUC" in out and "Churn by grade" in out and "calibration" in out
+
+
+def test_bad_input_is_named(served, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(served.config_path)
+    code, report = backtest(capsys, "--config", config, "--until", "2026-10-01")
+    assert code == 2 and "reaches past today" in report["errors"][0]["message"]
+    code, report = backtest(capsys, "--config", config, "--since", "2020-01-01")
+    assert code == 2 and "the usage data starts in" in report["errors"][0]["message"]
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[health]\ngrades = { A = "high" }\n', encoding="utf-8")
+    code, report = backtest(capsys, "--config", config, "--compare", str(broken))
+    assert code == 2 and "broken.toml" in report["errors"][0]["message"]
