@@ -149,3 +149,22 @@ def test_bad_input_is_named(served, tmp_path: Path, capsys: pytest.CaptureFixtur
     broken.write_text('[health]\ngrades = { A = "high" }\n', encoding="utf-8")
     code, report = backtest(capsys, "--config", config, "--compare", str(broken))
     assert code == 2 and "broken.toml" in report["errors"][0]["message"]
+
+
+def test_arr_falling_to_zero_in_the_history_is_churn() -> None:
+    history = pd.DataFrame(
+        {
+            "as_of": pd.to_datetime(["2026-01-05", "2026-02-02", "2026-02-02"]),
+            "account_id": ["C", "C", "A"],
+            "arr": [300.0, 0.0, 100.0],
+        }
+    )
+    extracted = book()
+    frame = with_outcomes(
+        pd.DataFrame({"account_id": ["A", "C"], "date": pd.Timestamp("2026-01-10")}),
+        churn_events(extracted, ("arr_zero",), ("Renewal",), history),
+        contraction_events(extracted, ("Renewal",)),
+        180,
+    )
+    assert frame["churned"].tolist() == [False, True]  # A's lost renewal is not counted here
+    assert frame["churn_reason"].tolist() == [None, "arr_zero"]
