@@ -101,10 +101,16 @@ def _minus_years(stamps: pd.Series, years: np.ndarray) -> pd.Series:
     return out
 
 
-def _former(accounts: pd.DataFrame) -> pd.Series:
+def is_former(accounts: pd.DataFrame) -> pd.Series:
     if "former" not in accounts:
         return pd.Series(False, index=accounts.index)
     return accounts["former"].fillna(False).astype(bool)
+
+
+def current_customers(extracted: Extracted) -> Extracted:
+    """The tables without the former customers: the accounts a run may write to."""
+    current = extracted.accounts[~is_former(extracted.accounts)].reset_index(drop=True)
+    return replace(extracted, accounts=current)
 
 
 def contract_end(
@@ -113,7 +119,7 @@ def contract_end(
     """When each former customer's contract ended (NaT for current customers): its renewal
     date, which Salesforce leaves at the end of the last term, else the close date of its last
     lost renewal."""
-    former = _former(accounts)
+    former = is_former(accounts)
     renewal = pd.to_datetime(accounts["renewal_date"], format="ISO8601", errors="coerce")
     lost = opportunities[
         opportunities["type"].isin(renewal_types)
@@ -163,7 +169,7 @@ def as_of_view(
     start = pd.to_datetime(accounts["contract_start"], format="ISO8601", errors="coerce")
     ended = contract_end(accounts, extracted.opportunities, renewal_types)
     accounts = accounts[~(start > day) & ~(ended <= day)].copy()
-    former = _former(accounts)
+    former = is_former(accounts)
     if former.any():
         accounts["arr"] = accounts["arr"].astype(object)
         accounts.loc[former, "arr"] = _arr_on(
@@ -348,10 +354,7 @@ def _write_current(
     that, under its caps and brakes."""
     started = time.monotonic()
     result = RunResult(status="ok", as_of=today, dry_run=dry_run)
-    current = replace(
-        extracted, accounts=extracted.accounts[~_former(extracted.accounts)].reset_index(drop=True)
-    )
-    scored = score_accounts(current, config, today).reset_index(drop=True)
+    scored = score_accounts(current_customers(extracted), config, today).reset_index(drop=True)
     plan = build_plan(scored, pd.DataFrame(columns=["key"]), config.salesforce.fields, today)
     result.plan = plan
     result.accounts_read = len(scored)

@@ -12,7 +12,7 @@ ARR fell to zero. Contraction (a renewal won for less than the one before) is co
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ import pandas as pd
 from connectors.history_store import open_history
 from connectors.salesforce import connect
 from connectors.transport import CallCounter, build_session
-from cs_sync.backfill import _former, as_of_view, backfill_dates, contract_end
+from cs_sync.backfill import as_of_view, backfill_dates, contract_end, current_customers
 from cs_sync.config import CHURN_EVENTS, BacktestSettings, Config
 from cs_sync.errors import InputError
 from cs_sync.extract import Extracted, extract
@@ -280,9 +280,7 @@ def today_differences(
 ) -> dict[str, Any]:
     """What switching would do today: accounts whose grade changes, Tasks created and closed
     under each configuration."""
-    current = replace(
-        extracted, accounts=extracted.accounts[~_former(extracted.accounts)].reset_index(drop=True)
-    )
+    current = current_customers(extracted)
     plans = {
         name: compute_plan(current, config, today)
         for name, config in (("config", base), ("candidate", candidate))
