@@ -26,6 +26,7 @@ h1 { font-size: 22px; margin: 0 0 4px; } .sub { color: #616161; margin-bottom: 1
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 16px; }
 section { background: #fff; border: 1px solid #e0e0e0; border-radius: 8px; padding: 12px 16px; }
 h2 { font-size: 15px; margin: 0 0 8px; }
+h3 { font-size: 13px; margin: 12px 0 4px; color: #616161; font-weight: 600; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { border-bottom: 1px solid #eee; padding: 6px; text-align: left; vertical-align: top; }
 .gC { color: #f57f17; font-weight: 600; } .gD { color: #c62828; font-weight: 600; }
@@ -239,7 +240,7 @@ def write_backtest_page(path: Path, report: dict[str, Any]) -> Path:
         )
         bands = _bars(
             [
-                (f"score {band['band']}", band["churn_rate"] or 0.0, "#1565c0")
+                (band["band"], band["churn_rate"] or 0.0, "#1565c0")
                 for band in config["calibration"]
             ],
             unit="percent",
