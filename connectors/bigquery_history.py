@@ -11,8 +11,8 @@
 - Every query is parameterised, filtered on the partition column and capped by
   `maximum_bytes_billed`; "the previous snapshot" is found with one query over the date column
   alone, then read from its single partition.
-- google-cloud-bigquery retries transient errors itself (bounded by its deadline); what is
-  left is translated into cs-sync's errors here.
+- google-cloud-bigquery retries transient errors itself; cs-sync bounds that at two minutes
+  (its own default is ten) and translates what is left into cs-sync's errors here.
 """
 
 from __future__ import annotations
@@ -25,14 +25,16 @@ import pandas as pd
 
 from cs_sync.config import HistoryConfig
 from cs_sync.errors import AuthError, ConnectError, CsSyncError
-from cs_sync.history import RUN_COLUMNS, SNAPSHOT_COLUMNS, RunRecord
+from cs_sync.history import RUN_COLUMNS, SERIES_COLUMNS, SNAPSHOT_COLUMNS, RunRecord
 
 try:  # an optional extra: pip install 'cs-sync[bigquery]'
     from google.api_core import exceptions as google_errors
     from google.cloud import bigquery
+    from google.cloud.bigquery import retry as bq_retry
 except ImportError:  # pragma: no cover - exercised only without the extra
     bigquery = None
 
+RETRY_DEADLINE_S = 120.0  # transient errors are retried for this long, then reported
 DATE_COLUMNS = {"as_of", "next_action_date", "renewal_date", "date"}
 FLOAT_COLUMNS = {"arr", "seats", "score", "coverage", "days_to_renewal", "value"}
 INT_COLUMNS = {
@@ -143,10 +145,15 @@ class BigQueryHistory:
                 io.BytesIO(body),
                 destination,
                 size=len(body),
+                num_retries=4,
                 job_config=config,
                 location=self.settings.location,
+                timeout=60.0,
             )
-            job.result()
+            job.result(
+                retry=bq_retry.DEFAULT_RETRY.with_deadline(RETRY_DEADLINE_S),
+                timeout=RETRY_DEADLINE_S * 5,
+            )
 
     # ------------------------------------------------------------ reading
 
@@ -159,7 +166,13 @@ class BigQueryHistory:
         try:
             with _translated("reading the history"):
                 rows = self.client.query_and_wait(
-                    sql, job_config=config, location=self.settings.location
+                    sql,
+                    job_config=config,
+                    location=self.settings.location,
+                    api_timeout=60.0,
+                    wait_timeout=RETRY_DEADLINE_S * 5,
+                    retry=bq_retry.DEFAULT_RETRY.with_deadline(RETRY_DEADLINE_S),
+                    job_retry=bq_retry.DEFAULT_JOB_RETRY.with_deadline(RETRY_DEADLINE_S),
                 )
                 return pd.DataFrame([dict(row.items()) for row in rows])
         except _Missing:
@@ -185,6 +198,14 @@ class BigQueryHistory:
         if found is None or found.empty or pd.isna(found["latest"].iloc[0]):
             return _shaped(None, SNAPSHOT_COLUMNS)
         return self.snapshot(found["latest"].iloc[0])
+
+    def series(self, since: date) -> pd.DataFrame:
+        found = self._query(
+            f"SELECT {', '.join(SERIES_COLUMNS)} FROM "  # noqa: S608
+            f"{self._table('account_history')} WHERE as_of >= @since",
+            [("since", "DATE", since)],
+        )
+        return _shaped(found, SERIES_COLUMNS)
 
     def dates(self) -> list[date]:
         found = self._query(
@@ -287,7 +308,7 @@ class _translated:
             ) from None
         if isinstance(error, google_errors.GoogleAPICallError):
             raise CsSyncError(f"BigQuery: {self.doing}: {_reason(error)}") from None
-        if isinstance(error, google_errors.RetryError | OSError):
+        if isinstance(error, google_errors.RetryError | OSError | TimeoutError):
             raise ConnectError(f"cannot reach BigQuery while {self.doing}: {error}") from None
         return False
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from cs_sync.config import HistoryConfig
 from cs_sync.errors import CsSyncError
-from cs_sync.history import RUN_COLUMNS, SNAPSHOT_COLUMNS, History, RunRecord
+from cs_sync.history import RUN_COLUMNS, SERIES_COLUMNS, SNAPSHOT_COLUMNS, History, RunRecord
 
 SCHEMA_VERSION = "1"
 SCHEMA = """
@@ -130,6 +130,14 @@ class HistoryStore:
         if found is None or found[0] is None:
             return self._frame("SELECT * FROM account_history WHERE false", [])
         return self.snapshot(found[0])
+
+    def series(self, since: date) -> pd.DataFrame:
+        """The columns KPIs over time need, for every snapshot since `since`."""
+        return self._frame(
+            f"SELECT {', '.join(SERIES_COLUMNS)} FROM account_history WHERE as_of >= ? "  # noqa: S608
+            "ORDER BY as_of, account_id",
+            [since],
+        )
 
     def dates(self) -> list[date]:
         rows = self.db.execute(

@@ -63,15 +63,67 @@ def _csv(frame: pd.DataFrame) -> str:
 
 
 def write_local_dashboard(
-    folder: Path, accounts: pd.DataFrame, kpis: pd.DataFrame, tasks: pd.DataFrame, title: str
+    folder: Path,
+    accounts: pd.DataFrame,
+    kpis: pd.DataFrame,
+    tasks: pd.DataFrame,
+    title: str,
+    monthly: pd.DataFrame | None = None,
 ) -> Path:
-    """Write accounts.csv, kpi_daily.csv, tasks.csv and index.html; returns index.html."""
+    """Write accounts.csv, kpi_daily.csv, kpi_monthly.csv (with a history), tasks.csv and
+    index.html; returns index.html."""
     _write_atomic(folder / "accounts.csv", _csv(accounts))
     _write_atomic(folder / "kpi_daily.csv", _csv(kpis))
     _write_atomic(folder / "tasks.csv", _csv(tasks))
+    if monthly is not None:
+        _write_atomic(folder / "kpi_monthly.csv", _csv(monthly))
     page = folder / "index.html"
-    _write_atomic(page, render_html(accounts, kpis, title))
+    _write_atomic(page, render_html(accounts, kpis, title, monthly))
     return page
+
+
+MONTHLY_HEADLINE = (
+    ("nrr", "NRR"),
+    ("grr", "GRR"),
+    ("revenue_churn_rate", "Revenue churn"),
+    ("logo_churn_rate", "Logo churn"),
+    ("renewal_rate", "Renewal rate"),
+)
+
+
+def _monthly_section(monthly: pd.DataFrame | None) -> str:
+    """NRR and churn: the last complete month and the twelve months to it, then NRR by
+    month as bars. Empty without a history."""
+    if monthly is None or monthly.empty:
+        return (
+            '<section style="margin-top:16px"><h2>NRR and churn by month</h2>'
+            "<p>Needs the history: appears after runs in two calendar months, or at once after "
+            "<code>cs-sync backfill</code>.</p></section>"
+        )
+    last = monthly["period"].max()
+    latest = monthly[monthly["period"] == last].set_index(["dimension", "metric"])["value"]
+    cells = []
+    for metric, label in MONTHLY_HEADLINE:
+        for dimension, when in (("month", last[:7]), ("ttm", "12 months")):
+            if (dimension, metric) in latest:
+                cells.append(
+                    f'<div class="card"><div class="label">{label} ({html.escape(when)})</div>'
+                    f'<div class="value">{latest[(dimension, metric)]:.1%}</div></div>'
+                )
+    nrr = monthly[(monthly["metric"] == "nrr") & (monthly["dimension"] == "month")]
+    bars = _bars(
+        [
+            (str(p)[:7], float(v), "#1565c0")
+            for p, v in zip(nrr["period"], nrr["value"], strict=True)
+        ],
+        unit="percent",
+    )
+    return (
+        '<section style="margin-top:16px"><h2>NRR and churn by month</h2>'
+        f'<div class="cards">{"".join(cells)}</div><h3>NRR by month</h3>{bars}'
+        "<p>Cohort: accounts paying at the start of the period; data in kpi_monthly.csv.</p>"
+        "</section>"
+    )
 
 
 def _metric(kpis: pd.DataFrame, metric: str, dimension: str = "all") -> float:
@@ -115,7 +167,9 @@ def _bars(items: list[tuple[str, float, str]], width: int = 420, unit: str = "")
     return "".join(parts)
 
 
-def render_html(accounts: pd.DataFrame, kpis: pd.DataFrame, title: str) -> str:
+def render_html(
+    accounts: pd.DataFrame, kpis: pd.DataFrame, title: str, monthly: pd.DataFrame | None = None
+) -> str:
     grades = [d for d in kpis[kpis["metric"] == "accounts_by_grade"]["dimension"]]
     as_of = str(kpis["date"].iloc[0]) if len(kpis) else ""
     by_grade = _bars(
@@ -212,6 +266,7 @@ accounts.csv and tasks.csv beside this page</div>
 {f"<section><h2>Lifecycle phase (accounts)</h2>{by_phase}</section>" if phases else ""}
 {strategy_section}
 </div>
+{_monthly_section(monthly)}
 <section style="margin-top:16px"><h2>Renewals at risk in the next 120 days</h2>
 <table><thead><tr><th>Account</th><th>Grade</th><th>Score</th><th>ARR</th><th>Days to renewal</th>
 <th>Why</th></tr></thead><tbody>{rows or '<tr><td colspan="6">None</td></tr>'}</tbody></table>

@@ -67,3 +67,97 @@ def snapshot_kpis(
     frame = pd.DataFrame(rows, columns=["metric", "dimension", "value"])
     frame.insert(0, "date", as_of.isoformat())
     return frame
+
+
+# ---------------------------------------------------------------- over time, from the history
+
+MONTHLY_COLUMNS = ["period", "metric", "dimension", "value"]
+
+
+def _state_on(history: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame | None:
+    """The accounts as the latest snapshot on or before `day` recorded them (None: none)."""
+    dates = history["as_of"][history["as_of"] <= day]
+    if dates.empty:
+        return None
+    latest = dates.max()
+    return history[history["as_of"] == latest].set_index("account_id")
+
+
+def arr_movements(
+    start: pd.DataFrame, end: pd.DataFrame, phases: list[str] | None = None
+) -> dict[str, float]:
+    """ARR movements of the cohort paying at the start (ARR > 0) by the end: an account
+    absent from the end snapshot, or at 0, churned; accounts new since the start are left
+    out (DOMAIN.md's definitions). `start` / `end`: snapshots indexed by account_id."""
+    start_arr = pd.to_numeric(start["arr"], errors="coerce").fillna(0.0)
+    cohort = start_arr[start_arr > 0]
+    end_arr = pd.to_numeric(end["arr"], errors="coerce").reindex(cohort.index).fillna(0.0)
+    churned = end_arr <= 0
+    change = end_arr - cohort
+    starting = float(cohort.sum())
+    churned_arr = float(cohort[churned].sum())
+    expansion = float(change[~churned & (change > 0)].sum())
+    contraction = float(-change[~churned & (change < 0)].sum())
+    out = {
+        "starting_arr": starting,
+        "starting_accounts": float(len(cohort)),
+        "expansion_arr": expansion,
+        "contraction_arr": contraction,
+        "churned_arr": churned_arr,
+        "accounts_lost": float(churned.sum()),
+        "accounts_expanded": float((~churned & (change > 0)).sum()),
+        "accounts_contracted": float((~churned & (change < 0)).sum()),
+    }
+    if starting > 0:
+        out["nrr"] = (starting + expansion - contraction - churned_arr) / starting
+        out["grr"] = (starting - contraction - churned_arr) / starting
+        out["revenue_churn_rate"] = (churned_arr + contraction) / starting
+        out["logo_churn_rate"] = float(churned.sum()) / len(cohort)
+    renewal = pd.to_datetime(start.get("renewal_date"), errors="coerce")
+    if renewal is not None and "as_of" in end:
+        ending = end["as_of"].max()
+        due = renewal.reindex(cohort.index).between(start["as_of"].max(), ending, "right")
+        if due.any():
+            out["renewals_due"] = float(due.sum())
+            out["renewal_rate"] = float((due & ~churned).sum()) / float(due.sum())
+    if phases and "phase" in start and "phase" in end:
+        step = {name: index for index, name in enumerate(phases)}
+        before = start["phase"].map(step)
+        after = end["phase"].map(step).reindex(before.index)
+        out["phase_ups"] = float((after > before).sum())
+        out["phase_downs"] = float((after < before).sum())
+    return out
+
+
+def monthly_kpis(
+    history: pd.DataFrame, until: date, phases: list[str] | None = None, months: int = 13
+) -> pd.DataFrame:
+    """NRR, GRR, revenue and logo churn, expansion, contraction, renewal rate and phase moves
+    for each complete month before `until` (dimension "month"), and over the twelve months
+    ending with it (dimension "ttm"), from history rows (as_of, account_id, arr, phase,
+    renewal_date). A month needs a snapshot on or before its first day and one within it;
+    months without them are left out, not shown as zero."""
+    if history.empty:
+        return pd.DataFrame(columns=MONTHLY_COLUMNS)
+    history = history.assign(as_of=pd.to_datetime(history["as_of"]))
+    rows: list[tuple[str, str, str, float]] = []
+    first_of_this_month = pd.Timestamp(until.year, until.month, 1)
+    for back in range(months, 0, -1):
+        start = first_of_this_month - pd.DateOffset(months=back)
+        end = start + pd.DateOffset(months=1) - pd.Timedelta(days=1)
+        period = start.strftime("%Y-%m-%d")
+        for dimension, opening in (("month", start), ("ttm", end - pd.DateOffset(years=1))):
+            before = _state_on(history, opening)
+            after = _state_on(history, end)
+            if before is None or after is None or before["as_of"].max() == after["as_of"].max():
+                continue
+            if after["as_of"].max() < start:  # nothing recorded in this month
+                continue
+            for metric, value in arr_movements(before, after, phases).items():
+                rows.append((period, metric, dimension, float(value)))
+    frame = pd.DataFrame(rows, columns=MONTHLY_COLUMNS)
+    annual = frame[(frame["metric"] == "revenue_churn_rate") & (frame["dimension"] == "month")]
+    extra = annual.assign(metric="revenue_churn_annualised", value=1 - (1 - annual["value"]) ** 12)
+    return pd.concat([frame, extra], ignore_index=True).sort_values(
+        ["period", "dimension", "metric"], ignore_index=True
+    )

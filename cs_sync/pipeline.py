@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -24,7 +24,7 @@ from cs_sync.config import Config
 from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, BrakeError, ConfigError, CsSyncError
 from cs_sync.extract import Extracted, extract
 from cs_sync.history import RunRecord, snapshot_rows
-from cs_sync.kpis import snapshot_kpis
+from cs_sync.kpis import monthly_kpis, snapshot_kpis
 from cs_sync.plan import Plan, Problem, build_plan
 from rules.calendar import closed_days
 from rules.expressions import ExpressionError
@@ -41,6 +41,7 @@ from rules.renewal import assign_renewal
 from rules.tasks import new_tasks, tasks_to_close, wanted_pairs
 
 WARNING_KINDS = {"usage_unknown_account", "task_cap"}
+MONTHLY_HISTORY_DAYS = 26 * 31  # thirteen months, each with its twelve-month opening
 
 
 @dataclass
@@ -393,11 +394,12 @@ def day_kpis(scored: pd.DataFrame, config: Config, as_of: date, tasks_created: i
 
 def _record_history(
     config: Config, result: RunResult, started_at: datetime, kpis: pd.DataFrame | None
-) -> None:
-    """The run's record, and (when it got through) its snapshot, in the history store. A store
-    that cannot be written is an error of this run, not a reason to lose the run's result."""
+) -> pd.DataFrame | None:
+    """The run's record, and (when it got through) its snapshot, in the history store; then
+    the monthly KPIs read back from it. A store that cannot be written is an error of this
+    run, not a reason to lose the run's result."""
     if not config.history.enabled or result.dry_run:
-        return
+        return None
     record = RunRecord(
         run_id=result.run_id,
         kind="run",
@@ -425,10 +427,14 @@ def _record_history(
                 )
                 store.write_date(result.as_of, rows, kpis, record)
                 result.history = config.history.describe()
-            else:
-                store.record_run(record)
+                since = result.as_of - timedelta(days=MONTHLY_HISTORY_DAYS)
+                return monthly_kpis(
+                    store.series(since), result.as_of, phase_order(config.phases.phases)
+                )
+            store.record_run(record)
     except (CsSyncError, duckdb.Error) as error:
         result.errors.append(Problem("history", None, str(error).splitlines()[0]))
+    return None
 
 
 def run_once(
@@ -464,15 +470,6 @@ def run_once(
                 raise BrakeError(brake_message(plan.brakes))
             apply_plan(client, plan, config, result, stop_requested, batch_size)
             kpis = day_kpis(plan.scored, config, as_of, result.tasks_created)
-            if config.dashboard.local_dir is not None:
-                page = write_local_dashboard(
-                    config.dashboard.local_dir,
-                    _dashboard_accounts(plan),
-                    kpis,
-                    plan.tasks,
-                    "cs-sync KPI dashboard",
-                )
-                result.dashboard = str(page)
     except CsSyncError as error:
         result.status = "interrupted" if isinstance(error, Interrupted) else "failed"
         result.exit_code = error.exit_code
@@ -487,7 +484,17 @@ def run_once(
     if result.errors and result.status == "ok":
         result.status = "partial"
         result.exit_code = EXIT_PARTIAL
-    _record_history(config, result, started_at, kpis)
+    monthly = _record_history(config, result, started_at, kpis)
+    if kpis is not None and result.plan is not None and config.dashboard.local_dir is not None:
+        page = write_local_dashboard(
+            config.dashboard.local_dir,
+            _dashboard_accounts(result.plan),
+            kpis,
+            result.plan.tasks,
+            "cs-sync KPI dashboard",
+            monthly,
+        )
+        result.dashboard = str(page)
     if result.errors and result.status == "ok":  # the history store failed
         result.status = "partial"
         result.exit_code = EXIT_PARTIAL

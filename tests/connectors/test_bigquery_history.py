@@ -285,6 +285,11 @@ def test_a_run_keeps_its_history_in_bigquery(tmp_path: Any, capsys: Any) -> None
             json={"access_token": "ya29.test", "expires_in": 3600, "token_type": "Bearer"},
         )
         mock.add_callback(responses.POST, UPLOAD, callback=done_job)
+        mock.add(  # the monthly KPIs read the history back: nothing before today
+            responses.POST,
+            QUERIES,
+            json=query_response([{"name": "as_of", "type": "DATE"}], []),
+        )
         code = main(["run", "--config", str(folder.config_path), "--json", "--as-of", "2026-11-24"])
         result = json.loads(capsys.readouterr().out)
         uploads = [c for c in mock.calls if "upload/bigquery" in c.request.url]
