@@ -105,8 +105,19 @@ def build_session(
 ) -> requests.Session:
     """A session with timeouts and an optional rate cap; when `target_url` is a loopback URL,
     the Salesforce and Google hosts are routed there over plain HTTP."""
-    session = requests.Session()
     route_to = target_url if target_url and is_loopback_url(target_url) else None
+    return configure_session(requests.Session(), route_to, counter, timeout, max_calls_per_minute)
+
+
+def configure_session(
+    session: requests.Session,
+    route_to: str | None,
+    counter: CallCounter | None,
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    max_calls_per_minute: float | None = None,
+) -> requests.Session:
+    """Mount cs-sync's adapter (timeouts, routing, rate cap) and call counting on a session,
+    including one a vendor library made (google-auth's AuthorizedSession)."""
     adapter = _TimeoutAdapter(timeout, route_to, max_calls_per_minute)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

@@ -224,6 +224,9 @@ class FeatureDefinition:
 @dataclass(frozen=True)
 class DashboardConfig:
     local_dir: Path | None
+    spreadsheet_id: str | None = None  # the Google Sheets dashboard; None: not written
+    credentials_file: Path | None = None  # service-account key; None: the environment's
+    looker_template_id: str | None = None  # the report `cs-sync dashboard link` copies
 
 
 @dataclass(frozen=True)
@@ -1162,6 +1165,14 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
     _check_columns(health, features, phases, renewal, tasks, problems)
     dash_reader = root.sub("dashboard")
     local_dir = dash_reader.text("local_dir", "dashboard")
+    spreadsheet_id = dash_reader.text("spreadsheet_id")
+    if spreadsheet_id is not None and not re.fullmatch(r"[A-Za-z0-9_-]{10,}", spreadsheet_id):
+        problems.append(
+            f"dashboard.spreadsheet_id: {spreadsheet_id!r} is not a spreadsheet id (the part "
+            "of its address between /d/ and /edit)"
+        )
+    dash_credentials = dash_reader.text("credentials_file")
+    template = dash_reader.text("looker_template_id")
     dash_reader.finish()
     history_reader = root.sub("history")
     history = _history(history_reader, base)
@@ -1202,7 +1213,12 @@ def parse_config(data: dict[str, Any], config_path: Path) -> Config:
         usage=usage,
         health=health,
         tasks=tasks,
-        dashboard=DashboardConfig(_resolve(base, local_dir) if local_dir else None),
+        dashboard=DashboardConfig(
+            _resolve(base, local_dir) if local_dir else None,
+            spreadsheet_id or None,
+            _resolve(base, dash_credentials) if dash_credentials else None,
+            template or None,
+        ),
         sandbox=SandboxConfig(_resolve(base, database) if database else None),
         raw=data,
         holiday_country=holiday_country or None,

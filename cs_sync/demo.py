@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from cs_sync.sandbox.seed import SANDBOX_PASSWORD, SANDBOX_TOKEN, SANDBOX_USERNAME, seed_book
+from cs_sync.sandbox.seed import (
+    DASHBOARD_SPREADSHEET_ID,
+    SANDBOX_PASSWORD,
+    SANDBOX_TOKEN,
+    SANDBOX_USERNAME,
+    seed_book,
+)
 from cs_sync.sandbox.store import OrgStore
 
 DEFAULT_PORT = 8765
@@ -94,6 +100,9 @@ default_owner_id = "{default_owner_id}"
 
 [dashboard]
 local_dir = "dashboard"
+# The sandbox serves this Google Sheets spreadsheet too; a real one is shared with the
+# service account named by dashboard.credentials_file.
+spreadsheet_id = "{DASHBOARD_SPREADSHEET_ID}"
 
 [sandbox]
 database = "sandbox.db"

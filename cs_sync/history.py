@@ -51,7 +51,18 @@ SNAPSHOT_COLUMNS = (
     "measures",
     "config_hash",
 )
-SERIES_COLUMNS = ("as_of", "account_id", "arr", "grade", "phase", "renewal_date")
+SERIES_COLUMNS = (
+    "as_of",
+    "account_id",
+    "name",
+    "segment",
+    "arr",
+    "score",
+    "grade",
+    "phase",
+    "renewal_strategy",
+    "renewal_date",
+)
 TEXT_COLUMNS = (
     "account_id",
     "name",

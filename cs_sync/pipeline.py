@@ -18,6 +18,7 @@ import pandas as pd
 from connectors.history_store import open_history
 from connectors.local_dashboard import write_local_dashboard
 from connectors.salesforce import SalesforceClient, connect
+from connectors.sheets_dashboard import refresh_sheets, sheet_tabs, sheets_client
 from connectors.transport import CallCounter, build_session
 from cs_sync.brakes import brake_message, check_brakes
 from cs_sync.config import Config
@@ -392,12 +393,22 @@ def day_kpis(scored: pd.DataFrame, config: Config, as_of: date, tasks_created: i
     )
 
 
+@dataclass
+class HistoryView:
+    """What the dashboards show over time, read back from the history store after a run."""
+
+    monthly: pd.DataFrame
+    kpis: pd.DataFrame  # every date's KPI rows
+    series: pd.DataFrame  # per account per date: the health_history tab
+    runs: pd.DataFrame
+
+
 def _record_history(
     config: Config, result: RunResult, started_at: datetime, kpis: pd.DataFrame | None
-) -> pd.DataFrame | None:
+) -> HistoryView | None:
     """The run's record, and (when it got through) its snapshot, in the history store; then
-    the monthly KPIs read back from it. A store that cannot be written is an error of this
-    run, not a reason to lose the run's result."""
+    what the dashboards show over time, read back from it. A store that cannot be written is
+    an error of this run, not a reason to lose the run's result."""
     if not config.history.enabled or result.dry_run:
         return None
     record = RunRecord(
@@ -427,14 +438,57 @@ def _record_history(
                 )
                 store.write_date(result.as_of, rows, kpis, record)
                 result.history = config.history.describe()
-                since = result.as_of - timedelta(days=MONTHLY_HISTORY_DAYS)
-                return monthly_kpis(
-                    store.series(since), result.as_of, phase_order(config.phases.phases)
+                series = store.series(result.as_of - timedelta(days=MONTHLY_HISTORY_DAYS))
+                return HistoryView(
+                    monthly_kpis(series, result.as_of, phase_order(config.phases.phases)),
+                    store.kpis(),
+                    series,
+                    store.runs(),
                 )
             store.record_run(record)
     except (CsSyncError, duckdb.Error) as error:
         result.errors.append(Problem("history", None, str(error).splitlines()[0]))
     return None
+
+
+def _refresh_dashboards(
+    config: Config,
+    result: RunResult,
+    kpis: pd.DataFrame,
+    view: HistoryView | None,
+    counter: CallCounter,
+) -> None:
+    """The local files and the Google Sheets tabs; a dashboard that cannot be written is an
+    error of the run (exit 1), after everything in Salesforce and the history is done."""
+    assert result.plan is not None  # noqa: S101 - called only with a plan
+    accounts = _dashboard_accounts(result.plan)
+    monthly = view.monthly if view is not None else None
+    if config.dashboard.local_dir is not None:
+        try:
+            page = write_local_dashboard(
+                config.dashboard.local_dir,
+                accounts,
+                kpis,
+                result.plan.tasks,
+                "cs-sync KPI dashboard",
+                monthly,
+            )
+            result.dashboard = str(page)
+        except OSError as error:
+            result.errors.append(Problem("dashboard", None, f"local dashboard: {error}"))
+    if config.dashboard.spreadsheet_id is not None:
+        try:
+            warnings = refresh_sheets(
+                sheets_client(
+                    config.dashboard.credentials_file, config.salesforce.instance_url, counter
+                ),
+                config.dashboard.spreadsheet_id,
+                sheet_tabs(accounts, kpis, view),
+            )
+            result.warnings.extend(Problem("sheets_cells", None, w) for w in warnings)
+        except CsSyncError as error:
+            result.errors.append(Problem("dashboard", None, str(error)))
+        result.sheets_api_calls = counter.calls["sheets"]
 
 
 def run_once(
@@ -484,18 +538,10 @@ def run_once(
     if result.errors and result.status == "ok":
         result.status = "partial"
         result.exit_code = EXIT_PARTIAL
-    monthly = _record_history(config, result, started_at, kpis)
-    if kpis is not None and result.plan is not None and config.dashboard.local_dir is not None:
-        page = write_local_dashboard(
-            config.dashboard.local_dir,
-            _dashboard_accounts(result.plan),
-            kpis,
-            result.plan.tasks,
-            "cs-sync KPI dashboard",
-            monthly,
-        )
-        result.dashboard = str(page)
-    if result.errors and result.status == "ok":  # the history store failed
+    view = _record_history(config, result, started_at, kpis)
+    if kpis is not None and result.plan is not None:
+        _refresh_dashboards(config, result, kpis, view, counter)
+    if result.errors and result.status == "ok":  # the history store or a dashboard failed
         result.status = "partial"
         result.exit_code = EXIT_PARTIAL
     result.duration_s = time.monotonic() - started

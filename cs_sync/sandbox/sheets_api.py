@@ -245,11 +245,53 @@ class SheetsApi:
                         destination = destination.setdefault(parent, {})
                     if leaf in source:
                         destination[leaf] = source[leaf]
+                _fit_cells(target)  # a smaller grid drops the cells outside it, as Sheets does
                 _check_cells(book)
+                replies.append({})
+            elif kind == "copyPaste":
+                self.copy_paste(book, spec)
                 replies.append({})
             else:
                 raise SheetsError(400, f"The sandbox does not support the {kind} request")
         return Response.of_json(200, {"spreadsheetId": book["spreadsheetId"], "replies": replies})
+
+    def copy_paste(self, book: dict[str, Any], spec: dict[str, Any]) -> None:
+        """copyPaste of a block of values (PASTE_VALUES or PASTE_NORMAL) to a destination
+        anchored at its top-left cell; the destination grid must be large enough."""
+        if spec.get("pasteType", "PASTE_NORMAL") not in ("PASTE_NORMAL", "PASTE_VALUES"):
+            raise SheetsError(400, f"The sandbox does not support pasteType {spec['pasteType']}")
+        source, destination = spec.get("source") or {}, spec.get("destination") or {}
+        sheets = {s["properties"]["sheetId"]: s for s in book["sheets"]}
+        for grid in (source, destination):
+            if grid.get("sheetId", 0) not in sheets:
+                raise SheetsError(400, f"No grid with id: {grid.get('sheetId')}")
+        origin, target = sheets[source.get("sheetId", 0)], sheets[destination.get("sheetId", 0)]
+        size = origin["properties"]["gridProperties"]
+        r0, r1 = source.get("startRowIndex", 0), source.get("endRowIndex", size["rowCount"])
+        c0, c1 = (
+            source.get("startColumnIndex", 0),
+            source.get("endColumnIndex", size["columnCount"]),
+        )
+        block = [
+            [
+                origin["cells"][r][c]
+                if r < len(origin["cells"]) and c < len(origin["cells"][r])
+                else None
+                for c in range(c0, c1)
+            ]
+            for r in range(r0, r1)
+        ]
+        d0, e0 = destination.get("startRowIndex", 0), destination.get("startColumnIndex", 0)
+        limits = target["properties"]["gridProperties"]
+        if d0 + len(block) > limits["rowCount"] or e0 + (c1 - c0) > limits["columnCount"]:
+            raise SheetsError(
+                400,
+                f"Invalid requests[0].copyPaste: the paste would go past the grid limits "
+                f"(max rows: {limits['rowCount']}, max columns: {limits['columnCount']})",
+            )
+        for r, row in enumerate(block):
+            for c, value in enumerate(row):
+                _put(target["cells"], d0 + r, e0 + c, value)
 
     # ------------------------------------------------------------ values
 
@@ -407,6 +449,13 @@ def _metadata(book: dict[str, Any]) -> dict[str, Any]:
         "sheets": [{"properties": s["properties"]} for s in book["sheets"]],
         "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{book['spreadsheetId']}",
     }
+
+
+def _fit_cells(sheet: dict[str, Any]) -> None:
+    grid = sheet["properties"]["gridProperties"]
+    del sheet["cells"][grid["rowCount"] :]
+    for row in sheet["cells"]:
+        del row[grid["columnCount"] :]
 
 
 def _check_cells(book: dict[str, Any]) -> None:

@@ -1,0 +1,359 @@
+"""The Google Sheets dashboard: the tabs a Looker Studio report reads, refreshed every run.
+
+Each tab is rebuilt whole from the history store (kpi_daily, kpi_monthly, health_history,
+runs) or from the run (accounts), so rerunning a date gives the same rows, never duplicates.
+How a tab is replaced without a reader ever seeing it empty or half written:
+
+1. the new rows go to a hidden staging tab (`<tab>__staging`), in requests under 2 MB;
+2. one spreadsheets.batchUpdate then, for every tab, grows the live tab, pastes the staging
+   block over it (copyPaste, values only) and shrinks it to the new size. Sheets applies a
+   batchUpdate whole or not at all: a run cut short anywhere before it leaves the previous
+   complete set of tabs, a reader never sees some tabs new and others old, and each live tab
+   keeps its id, which the Looker Studio data source points at. About seven calls a run.
+
+Every value is written RAW: a CRM string such as `=HYPERLINK(...)` stays text, never becomes
+a formula. 429 and 5xx answers are retried a bounded number of times (tenacity); the
+10,000,000-cell limit is watched before writing (see `fit_rows`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import gspread
+import pandas as pd
+from tenacity import (
+    retry,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from connectors.transport import CallCounter, build_session, configure_session, is_loopback_url
+from cs_sync.errors import AuthError, ConnectError, CsSyncError
+
+log = logging.getLogger(__name__)
+
+SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
+CELL_LIMIT = 10_000_000
+CELL_BUDGET = 8_000_000  # leave room for the admin's own tabs and formulas
+REQUEST_BYTES = 1_500_000  # each values request stays well under the 2 MB advice
+STAGING_SUFFIX = "__staging"
+
+
+def _transient(error: BaseException) -> bool:
+    return isinstance(error, gspread.exceptions.APIError) and (
+        error.code == 429 or 500 <= error.code < 600
+    )
+
+
+_retry = retry(
+    retry=retry_if_exception(_transient),
+    stop=stop_after_attempt(5),
+    wait=wait_exponential_jitter(initial=1, max=30),
+    reraise=True,
+)
+
+
+def cell_value(value: Any) -> Any:
+    """A JSON value for the Sheets API: numbers as numbers, dates as YYYY-MM-DD text, missing
+    as empty."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return ""
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def frame_rows(frame: pd.DataFrame) -> list[list[Any]]:
+    """The header, then every row as API values."""
+    rows = [list(map(str, frame.columns))]
+    rows.extend([cell_value(v) for v in row] for row in frame.itertuples(index=False))
+    return rows
+
+
+def _chunks(rows: list[list[Any]]) -> list[tuple[int, list[list[Any]]]]:
+    """(first row index, rows) blocks of at most REQUEST_BYTES of JSON each."""
+    blocks: list[tuple[int, list[list[Any]]]] = []
+    start, size, current = 0, 0, []
+    for index, row in enumerate(rows):
+        length = len(json.dumps(row, ensure_ascii=False)) + 1
+        if current and size + length > REQUEST_BYTES:
+            blocks.append((start, current))
+            start, size, current = index, 0, []
+        current.append(row)
+        size += length
+    if current:
+        blocks.append((start, current))
+    return blocks
+
+
+def _packed(ranges: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Ranges grouped into requests of at most REQUEST_BYTES of JSON each."""
+    batches: list[list[dict[str, Any]]] = []
+    size = 0
+    for item in ranges:
+        length = len(json.dumps(item["values"], ensure_ascii=False))
+        if not batches or size + length > REQUEST_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(item)
+        size += length
+    return batches
+
+
+def _column(index: int) -> str:
+    name = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        name = chr(65 + rest) + name
+    return name
+
+
+class SheetsDashboard:
+    def __init__(self, client: gspread.Client, spreadsheet_id: str) -> None:
+        self.client = client
+        self.spreadsheet_id = spreadsheet_id
+        try:
+            self.book = _retry(client.open_by_key)(spreadsheet_id)
+        except gspread.exceptions.SpreadsheetNotFound:
+            raise CsSyncError(
+                f"dashboard.spreadsheet_id {spreadsheet_id}: no such spreadsheet, or it is not "
+                "shared with cs-sync's service account (share it as Editor)"
+            ) from None
+        except gspread.exceptions.APIError as error:
+            raise _translated(error, "opening the dashboard spreadsheet") from None
+
+    def _sheets(self) -> dict[str, dict[str, Any]]:
+        metadata = _retry(self.book.fetch_sheet_metadata)()
+        return {s["properties"]["title"]: s["properties"] for s in metadata["sheets"]}
+
+    def cells_in_use(self, leaving_out: Sequence[str] = ()) -> int:
+        return sum(
+            p["gridProperties"]["rowCount"] * p["gridProperties"]["columnCount"]
+            for title, p in self._sheets().items()
+            if title not in leaving_out and not title.endswith(STAGING_SUFFIX)
+        )
+
+    def replace_tabs(self, tabs: dict[str, list[list[Any]]]) -> None:
+        """Make each tab hold exactly its rows (header first), all tabs switched in one
+        batchUpdate, so a reader sees the old set or the new set, never a mix."""
+        try:
+            self._replace(tabs)
+        except gspread.exceptions.APIError as error:
+            raise _translated(error, f"writing the tabs {', '.join(tabs)}") from None
+
+    def _replace(self, tabs: dict[str, list[list[Any]]]) -> None:
+        sheets = self._sheets()
+        adds = []
+        for title in tabs:
+            if title not in sheets:
+                adds.append({"addSheet": {"properties": {"title": title}}})
+            if title + STAGING_SUFFIX not in sheets:
+                adds.append(
+                    {"addSheet": {"properties": {"title": title + STAGING_SUFFIX, "hidden": True}}}
+                )
+        if adds:
+            _retry(self.book.batch_update)({"requests": adds})
+            sheets = self._sheets()
+        sizes = {
+            title: {
+                "rowCount": max(len(rows), 1),
+                "columnCount": max((len(r) for r in rows), default=1),
+            }
+            for title, rows in tabs.items()
+        }
+        _retry(self.book.batch_update)(  # cells outside the new sizes go; the rest are rewritten
+            {
+                "requests": [
+                    _resize(sheets[title + STAGING_SUFFIX]["sheetId"], sizes[title])
+                    for title in tabs
+                ]
+            }
+        )
+        ranges = [
+            {
+                "range": f"'{title}{STAGING_SUFFIX}'!A{start + 1}:"
+                f"{_column(sizes[title]['columnCount'] - 1)}{start + len(block)}",
+                "values": block,
+            }
+            for title, rows in tabs.items()
+            for start, block in _chunks(rows)
+        ]
+        for batch in _packed(ranges):  # each request under the size limit
+            _retry(self.book.values_batch_update)({"valueInputOption": "RAW", "data": batch})
+        swap: list[dict[str, Any]] = []
+        for title in tabs:
+            live, size = sheets[title], sizes[title]
+            old = live["gridProperties"]
+            roomy = {
+                "rowCount": max(size["rowCount"], old["rowCount"]),
+                "columnCount": max(size["columnCount"], old["columnCount"]),
+            }
+            swap += [
+                _resize(live["sheetId"], roomy),
+                {
+                    "copyPaste": {
+                        "source": {
+                            "sheetId": sheets[title + STAGING_SUFFIX]["sheetId"],
+                            "startRowIndex": 0,
+                            "endRowIndex": size["rowCount"],
+                            "startColumnIndex": 0,
+                            "endColumnIndex": size["columnCount"],
+                        },
+                        "destination": {
+                            "sheetId": live["sheetId"],
+                            "startRowIndex": 0,
+                            "startColumnIndex": 0,
+                        },
+                        "pasteType": "PASTE_VALUES",
+                    }
+                },
+                _resize(live["sheetId"], size),
+            ]
+        _retry(self.book.batch_update)({"requests": swap})
+
+    def tab_ids(self) -> dict[str, int]:
+        return {title: int(p["sheetId"]) for title, p in self._sheets().items()}
+
+
+def _resize(sheet_id: int, grid: dict[str, int]) -> dict[str, Any]:
+    return {
+        "updateSheetProperties": {
+            "properties": {"sheetId": sheet_id, "gridProperties": grid},
+            "fields": "gridProperties.rowCount,gridProperties.columnCount",
+        }
+    }
+
+
+def _translated(error: gspread.exceptions.APIError, doing: str) -> CsSyncError:
+    code = error.code
+    message = str(getattr(error, "error", {}).get("message", "")) or str(error)
+    if code in (401, 403):
+        return AuthError(
+            f"Google Sheets refused {doing} ({code}: {message}); share the spreadsheet with "
+            "the service account as Editor, and enable the Sheets API for its project"
+        )
+    if code == 429 or code >= 500:
+        return ConnectError(f"Google Sheets kept failing while {doing} ({code}: {message})")
+    return CsSyncError(f"Google Sheets: {doing}: {code}: {message}")
+
+
+def fit_rows(
+    tabs: dict[str, pd.DataFrame], budget: int, date_column: dict[str, str]
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Keep the tabs within `budget` cells: when they would not fit, the tabs that have a date
+    column keep every date of the last 35 days and one date a month before that (the first
+    of each month), then drop their oldest months until they fit. Returns the tabs and a
+    warning per tab cut."""
+
+    def cells(frames: dict[str, pd.DataFrame]) -> int:
+        return sum((len(f) + 1) * max(len(f.columns), 1) for f in frames.values())
+
+    if cells(tabs) <= budget:
+        return tabs, []
+    out, warnings = dict(tabs), []
+    for name, column in date_column.items():
+        frame = out[name]
+        days = pd.to_datetime(frame[column])
+        latest = days.max()
+        recent = days >= latest - pd.Timedelta(days=35)
+        first_of_month = days == days.groupby(days.dt.to_period("M")).transform("min")
+        kept = frame[recent | first_of_month]
+        months = sorted(pd.to_datetime(kept[column]).dt.to_period("M").unique())
+        while cells({**out, name: kept}) > budget and len(months) > 2:
+            months = months[1:]
+            kept = kept[pd.to_datetime(kept[column]).dt.to_period("M") >= months[0]]
+        if len(kept) < len(frame):
+            warnings.append(
+                f"the {name} tab would pass Google Sheets' cell limit: it keeps every date of "
+                f"the last 35 days and the first date of each month since {months[0]} "
+                f"({len(kept):,} of {len(frame):,} rows); the history store has them all"
+            )
+        out[name] = kept
+    return out, warnings
+
+
+def sheets_client(
+    credentials_file: Path | None, instance_url: str, counter: CallCounter | None
+) -> gspread.Client:
+    """A gspread client with cs-sync's timeouts and call counting. With a sandbox config
+    (a loopback instance_url) it talks to the sandbox, with no Google credentials."""
+    if is_loopback_url(instance_url):
+        client = gspread.Client(auth=None, session=build_session(instance_url, counter))  # type: ignore[arg-type]
+        client.set_timeout(30)
+        return client
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+    from google.auth.transport.requests import AuthorizedSession
+    from google.oauth2 import service_account
+
+    try:
+        if credentials_file is not None:
+            credentials = service_account.Credentials.from_service_account_file(
+                str(credentials_file), scopes=SCOPES
+            )
+        else:
+            credentials, _ = google.auth.default(scopes=SCOPES)
+    except (OSError, ValueError, DefaultCredentialsError) as error:
+        raise AuthError(
+            f"dashboard: no usable Google credentials ({type(error).__name__}); set "
+            "dashboard.credentials_file to a service-account key, or run where the "
+            "environment provides credentials"
+        ) from None
+    session = AuthorizedSession(credentials)
+    configure_session(session, None, counter)
+    client = gspread.Client(auth=credentials, session=session)
+    client.set_timeout(30)
+    return client
+
+
+TAB_DATES = {"kpi_daily": "date", "health_history": "as_of"}
+
+
+def sheet_tabs(accounts: pd.DataFrame, kpis: pd.DataFrame, view: Any) -> dict[str, pd.DataFrame]:
+    """The dashboard's tabs: today's accounts, and from the history (when kept) every date's
+    KPIs, the monthly KPIs, each account's health by date, and the runs."""
+    if view is None:
+        return {"accounts": accounts, "kpi_daily": kpis}
+    series = view.series.copy()
+    series["as_of"] = pd.to_datetime(series["as_of"]).dt.strftime("%Y-%m-%d")
+    daily = view.kpis.copy()
+    daily["date"] = pd.to_datetime(daily["date"]).dt.strftime("%Y-%m-%d")
+    return {
+        "accounts": accounts,
+        "kpi_daily": daily,
+        "kpi_monthly": view.monthly,
+        "health_history": series,
+        "runs": view.runs,
+    }
+
+
+def refresh_sheets(
+    client: gspread.Client, spreadsheet_id: str, tabs: dict[str, pd.DataFrame]
+) -> list[str]:
+    """Replace each tab (see the module docstring); returns warnings (tabs cut to fit)."""
+    sink = SheetsDashboard(client, spreadsheet_id)
+    others = sink.cells_in_use(leaving_out=list(tabs))
+    fitted, warnings = fit_rows(
+        tabs, max(CELL_BUDGET - others, 0), {k: v for k, v in TAB_DATES.items() if k in tabs}
+    )
+    sink.replace_tabs({title: frame_rows(frame) for title, frame in fitted.items()})
+    for warning in warnings:
+        log.warning("%s", warning)
+    return warnings

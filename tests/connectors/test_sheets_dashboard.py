@@ -1,0 +1,106 @@
+"""The Google Sheets dashboard against the sandbox (gspread over real HTTP): RAW text, reruns
+that replace rather than add, and a write cut short that leaves the previous tabs whole."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gspread
+import pandas as pd
+import pytest
+
+from connectors.sheets_dashboard import fit_rows, frame_rows, refresh_sheets
+from connectors.transport import build_session
+from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
+from cs_sync.sandbox.server import Sandbox
+
+INJECTION = '=HYPERLINK("http://x","y")'
+
+
+def tabs(version: int, accounts: int = 3) -> dict[str, pd.DataFrame]:
+    return {
+        "accounts": pd.DataFrame(
+            {
+                "account_id": [f"001{i:015d}" for i in range(accounts)],
+                "name": [INJECTION] + [f"株式会社{i}" for i in range(1, accounts)],
+                "score": [10.5 * version] * accounts,
+                "grade": ["D"] * accounts,
+            }
+        ),
+        "kpi_daily": pd.DataFrame(
+            {
+                "date": ["2026-11-24"] * 2,
+                "metric": ["accounts", "arr"],
+                "dimension": ["all", "all"],
+                "value": [float(accounts), 1000.0 * version],
+            }
+        ),
+    }
+
+
+def read(gc: gspread.Client, title: str, render: str = "FORMATTED_VALUE") -> list[list[Any]]:
+    sheet = gc.open_by_key(DASHBOARD_SPREADSHEET_ID).worksheet(title)
+    return sheet.get(value_render_option=render)
+
+
+def test_crm_text_stays_text_and_a_rerun_replaces(gc: gspread.Client) -> None:
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, tabs(1))
+    rows = read(gc, "accounts", "FORMULA")
+    assert rows[0] == ["account_id", "name", "score", "grade"]
+    assert rows[1][1] == INJECTION  # a string, not a formula
+    assert read(gc, "accounts")[1][1] == INJECTION  # and shown as typed, not "#NAME?"
+    assert read(gc, "accounts", "UNFORMATTED_VALUE")[1][2] == 10.5  # numbers stay numbers
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, tabs(1))
+    assert len(read(gc, "accounts")) == 4 and len(read(gc, "kpi_daily")) == 3
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, tabs(2, accounts=2))  # fewer rows: trimmed
+    assert len(read(gc, "accounts")) == 3
+    grid = gc.open_by_key(DASHBOARD_SPREADSHEET_ID).worksheet("accounts")
+    assert grid.row_count == 3  # no stale rows below
+
+
+class Crash(BaseException):
+    """The process dying mid-write: nothing after it runs."""
+
+
+def test_a_write_cut_short_leaves_the_previous_tabs(sandbox: Sandbox, gc: gspread.Client) -> None:
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, tabs(1))
+    before = {title: read(gc, title) for title in ("accounts", "kpi_daily")}
+    # open, metadata, staging resize, staged values, swap: a crash after any call but the
+    # swap leaves the old tabs; the swap is one call, applied whole
+    for calls_before_crash in range(4):
+        session = build_session(sandbox.url)
+        seen = []
+
+        def crash(
+            response: Any, *args: Any, seen: list = seen, limit: int = calls_before_crash, **kw: Any
+        ) -> None:  # noqa: E501
+            seen.append(response.request.url)
+            if len(seen) > limit:
+                response.close()
+                raise Crash
+
+        session.hooks["response"].append(crash)
+        doomed = gspread.Client(auth=None, session=session)  # type: ignore[arg-type]
+        with pytest.raises(Crash):
+            refresh_sheets(doomed, DASHBOARD_SPREADSHEET_ID, tabs(2, accounts=5))
+        session.close()
+        for title, rows in before.items():
+            assert read(gc, title) == rows, (calls_before_crash, title)
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, tabs(2, accounts=5))
+    assert len(read(gc, "accounts")) == 6 and read(gc, "kpi_daily")[2][3] == "2000"
+
+
+def test_requests_stay_small_and_tabs_fit_the_cell_limit() -> None:
+    rows = frame_rows(pd.DataFrame({"a": [None, float("nan")], "b": ["x", 1]}))
+    assert rows == [["a", "b"], ["", "x"], ["", 1]]
+    history = pd.DataFrame(
+        {
+            "as_of": pd.date_range("2024-01-01", "2026-11-24", freq="D").strftime("%Y-%m-%d"),
+            "score": 1.0,
+        }
+    )
+    fitted, warnings = fit_rows({"health_history": history}, 400 * 2, {"health_history": "as_of"})
+    kept = fitted["health_history"]
+    assert (len(kept) + 1) * 2 <= 800 and len(kept) < len(history)
+    assert kept["as_of"].max() == "2026-11-24"  # the recent days are kept
+    assert "cell limit" in warnings[0]
