@@ -61,6 +61,16 @@ def _type(column: str) -> str:
     return "STRING"
 
 
+def _frame_type(column: str, values: pd.Series) -> str:
+    if column in DATE_COLUMNS or column == "period":
+        return "DATE"
+    if pd.api.types.is_bool_dtype(values):
+        return "BOOL"
+    if pd.api.types.is_numeric_dtype(values):
+        return "FLOAT64"
+    return "STRING"
+
+
 TABLES: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
     # name: (columns, partition column, clustering)
     "account_history": (SNAPSHOT_COLUMNS, "as_of", ("account_id",)),
@@ -140,6 +150,10 @@ class BigQueryHistory:
             time_partitioning=bigquery.TimePartitioning(field=partition_column),
             clustering_fields=list(clustering) or None,
         )
+        self._run_load(body, destination, config)
+
+    def _run_load(self, body: bytes, destination: str, config: Any) -> None:
+        """One load job from newline-delimited JSON, waited for (bounded retries)."""
         with _translated(f"writing {destination}"):
             job = self.client.load_table_from_file(
                 io.BytesIO(body),
@@ -154,6 +168,25 @@ class BigQueryHistory:
                 retry=bq_retry.DEFAULT_RETRY.with_deadline(RETRY_DEADLINE_S),
                 timeout=RETRY_DEADLINE_S * 5,
             )
+
+    def replace_table(self, table: str, frame: pd.DataFrame) -> None:
+        """A dashboard table replaced whole (kpi_monthly, accounts), by one load job."""
+        schema = [bigquery.SchemaField(c, _frame_type(c, frame[c])) for c in frame.columns]
+        config = bigquery.LoadJobConfig(
+            schema=schema,
+            source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+            schema_update_options=None,
+        )
+        out = frame.copy()
+        for column in out.columns:
+            if _frame_type(column, out[column]) == "STRING":
+                out[column] = out[column].astype(object).where(out[column].notna(), None)
+                out[column] = out[column].map(lambda v: v if v is None else str(v))
+        body = _ndjson(out)
+        destination = f"{self.prefix}.{table}"
+        self._run_load(body, destination, config)
 
     # ------------------------------------------------------------ reading
 
@@ -253,7 +286,7 @@ def _ndjson(frame: pd.DataFrame) -> bytes:
     """One JSON object a line; dates as YYYY-MM-DD, times as ISO, NaN as null."""
     out = frame.copy()
     for column in out.columns:
-        if column in DATE_COLUMNS:
+        if column in DATE_COLUMNS or column == "period":
             stamps = pd.to_datetime(out[column], errors="coerce", format="mixed")
             out[column] = stamps.dt.strftime("%Y-%m-%d").astype(object).where(stamps.notna())
         elif column in ("started_at", "finished_at"):

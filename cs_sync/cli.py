@@ -273,6 +273,43 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_dashboard_link(args: argparse.Namespace) -> int:
+    from connectors.sheets_dashboard import SheetsDashboard, sheets_client
+    from cs_sync.config import load_config
+    from cs_sync.looker import bigquery_link, sheets_link
+
+    try:
+        config = load_config(args.config)
+        template = args.template or config.dashboard.looker_template_id
+        if not template:
+            raise CsSyncError(
+                f"{args.config}: set dashboard.looker_template_id (or pass --template) to the "
+                "id of your copy of the cs-sync Looker Studio report (docs/looker-studio.md)"
+            )
+        if config.dashboard.spreadsheet_id is not None and args.source != "bigquery":
+            client = sheets_client(
+                config.dashboard.credentials_file, config.salesforce.instance_url, None
+            )
+            tabs = SheetsDashboard(client, config.dashboard.spreadsheet_id).tab_ids()
+            try:
+                link = sheets_link(template, config.dashboard.spreadsheet_id, tabs, args.name)
+            except ValueError as error:
+                raise CsSyncError(str(error)) from None
+        elif config.history.backend == "bigquery":
+            link = bigquery_link(
+                template, str(config.history.project), str(config.history.dataset), args.name
+            )
+        else:
+            raise CsSyncError(
+                f"{args.config}: the report needs a data source: set dashboard.spreadsheet_id, "
+                'or [history] backend = "bigquery"'
+            )
+    except CsSyncError as error:
+        return _emit_failure(error, False, None)
+    print(link)
+    return EXIT_OK
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from cs_sync.config import load_config
     from cs_sync.worker import StopFlag, serve
@@ -438,6 +475,21 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--no-progress", action="store_true", help="no progress bar")
     backfill.add_argument("--json", action="store_true", help="print one JSON object")
 
+    dashboard = commands.add_parser("dashboard", help="the Looker Studio report")
+    dashboard_commands = dashboard.add_subparsers(dest="dashboard_command", required=True)
+    link = dashboard_commands.add_parser(
+        "link",
+        help="print the Looker Studio address that creates the report on your data",
+    )
+    link.add_argument("--config", required=True)
+    link.add_argument("--template", help="the template report id (default: the config's)")
+    link.add_argument("--name", default="cs-sync KPI dashboard", help="the new report's name")
+    link.add_argument(
+        "--source",
+        choices=["sheets", "bigquery"],
+        help="which data to use when both are set (default: sheets)",
+    )
+
     backtest = commands.add_parser(
         "backtest",
         help="how well the health score predicted churn on past dates; --compare a candidate",
@@ -524,6 +576,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "worker": lambda: cmd_worker(args),
         "backfill": lambda: cmd_backfill(args),
         "backtest": lambda: cmd_backtest(args),
+        "dashboard": lambda: cmd_dashboard_link(args),
     }
     if args.command == "sandbox":
         return int(

@@ -476,6 +476,15 @@ def _refresh_dashboards(
             result.dashboard = str(page)
         except OSError as error:
             result.errors.append(Problem("dashboard", None, f"local dashboard: {error}"))
+    if config.history.backend == "bigquery" and view is not None:
+        from connectors.bigquery_history import BigQueryHistory
+
+        try:
+            with BigQueryHistory(config.history) as bigquery_store:
+                bigquery_store.replace_table("kpi_monthly", view.monthly)
+                bigquery_store.replace_table("accounts", accounts)
+        except CsSyncError as error:
+            result.errors.append(Problem("dashboard", None, str(error)))
     if config.dashboard.spreadsheet_id is not None:
         try:
             warnings = refresh_sheets(

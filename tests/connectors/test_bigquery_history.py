@@ -294,7 +294,17 @@ def test_a_run_keeps_its_history_in_bigquery(tmp_path: Any, capsys: Any) -> None
         result = json.loads(capsys.readouterr().out)
         uploads = [c for c in mock.calls if "upload/bigquery" in c.request.url]
     assert code == 0 and result["history"] == "bigquery:acme-cs.cs_sync", result["errors"]
-    assert len(uploads) == 3
+    tables = [
+        json.loads(_parts(u.request)[0])["configuration"]["load"]["destinationTable"]["tableId"]
+        for u in uploads
+    ]
+    assert tables == [
+        "account_history$20261124",
+        "kpi_history$20261124",
+        "runs",
+        "kpi_monthly",  # the dashboard tables Looker Studio reads, replaced whole
+        "accounts",
+    ]
     assert uploads[0].request.headers["Authorization"] == "Bearer ya29.test"
     accounts = _parts(uploads[0].request)[1].decode("utf-8").splitlines()
     assert len(accounts) == result["accounts_read"]

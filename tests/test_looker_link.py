@@ -1,0 +1,59 @@
+"""`cs-sync dashboard link`: the Linking API address, with the real tab ids read from the
+sandbox's spreadsheet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from cs_sync.cli import main
+from cs_sync.demo import prepare_demo
+from cs_sync.looker import bigquery_link, sheets_link
+from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
+from cs_sync.sandbox.server import Sandbox
+from tests.conftest import AS_OF
+
+
+def query(link: str) -> dict[str, str]:
+    parts = urlsplit(link)
+    assert (parts.scheme, parts.netloc, parts.path) == (
+        "https",
+        "lookerstudio.google.com",
+        "/reporting/create",
+    )
+    return {k: v[0] for k, v in parse_qs(parts.query).items()}
+
+
+def test_sheets_and_bigquery_links() -> None:
+    tabs = {"kpi_daily": 11, "kpi_monthly": 12, "accounts": 13, "health_history": 14}
+    found = query(sheets_link("tmpl-1", "sheet-9", tabs, "CS 週次レビュー"))
+    assert found["c.reportId"] == "tmpl-1" and found["r.reportName"] == "CS 週次レビュー"
+    assert found["ds.ds0.connector"] == "googleSheets"
+    assert (found["ds.ds0.spreadsheetId"], found["ds.ds0.worksheetId"]) == ("sheet-9", "11")
+    assert found["ds.ds3.worksheetId"] == "14"
+    with pytest.raises(ValueError, match="run `cs-sync run` once"):
+        sheets_link("tmpl-1", "sheet-9", {"accounts": 1}, "x")
+    found = query(bigquery_link("tmpl-1", "acme-cs", "cs_sync", "x"))
+    assert found["ds.ds0.connector"] == "bigQuery" and found["ds.ds0.type"] == "TABLE"
+    assert (found["ds.ds0.projectId"], found["ds.ds0.datasetId"]) == ("acme-cs", "cs_sync")
+    assert found["ds.ds0.tableId"] == "kpi_history"
+    assert found["ds.ds3.tableId"] == "account_history"
+
+
+def test_the_command_reads_the_tab_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = prepare_demo(tmp_path / "demo", 20, AS_OF)
+    config = str(folder.config_path)
+    with Sandbox(folder.database, port=folder.port):
+        assert main(["dashboard", "link", "--config", config]) == 2
+        assert "dashboard.looker_template_id" in capsys.readouterr().err
+        assert main(["dashboard", "link", "--config", config, "--template", "t"]) == 2
+        assert "run `cs-sync run` once" in capsys.readouterr().err
+        assert main(["run", "--config", config, "--as-of", AS_OF.isoformat()]) == 0
+        capsys.readouterr()
+        assert main(["dashboard", "link", "--config", config, "--template", "t"]) == 0
+        found = query(capsys.readouterr().out.strip())
+    assert found["ds.ds0.spreadsheetId"] == DASHBOARD_SPREADSHEET_ID
+    ids = {found[f"ds.ds{i}.worksheetId"] for i in range(4)}
+    assert len(ids) == 4 and all(i.isdigit() for i in ids)
