@@ -80,29 +80,32 @@ TABLES: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
 
 
 def _client(settings: HistoryConfig) -> Any:
+    return bigquery_client(settings.project, settings.location, settings.credentials_file)
+
+
+def bigquery_client(project: str | None, location: str | None, credentials_file: Any) -> Any:
+    """A BigQuery client: a service-account key file, or the environment's credentials."""
     if bigquery is None:
         raise CsSyncError(
             'history.backend = "bigquery" needs google-cloud-bigquery: install cs-sync with '
             "pip install 'cs-sync[bigquery]'"
         )
     credentials = None
-    if settings.credentials_file is not None:
+    if credentials_file is not None:
         from google.oauth2 import service_account
 
         try:
             credentials = service_account.Credentials.from_service_account_file(
-                str(settings.credentials_file),
+                str(credentials_file),
                 scopes=["https://www.googleapis.com/auth/bigquery"],
             )
         except (OSError, ValueError) as error:
             raise AuthError(
-                f"history.credentials_file {settings.credentials_file}: not a readable "
+                f"credentials_file {credentials_file}: not a readable "
                 f"service-account key ({type(error).__name__}); download a JSON key for the "
                 "service account, or leave the key out to use the environment's credentials"
             ) from None
-    return bigquery.Client(
-        project=settings.project, credentials=credentials, location=settings.location
-    )
+    return bigquery.Client(project=project, credentials=credentials, location=location)
 
 
 class BigQueryHistory:
@@ -154,7 +157,7 @@ class BigQueryHistory:
 
     def _run_load(self, body: bytes, destination: str, config: Any) -> None:
         """One load job from newline-delimited JSON, waited for (bounded retries)."""
-        with _translated(f"writing {destination}"):
+        with translated_errors(f"writing {destination}"):
             job = self.client.load_table_from_file(
                 io.BytesIO(body),
                 destination,
@@ -192,22 +195,16 @@ class BigQueryHistory:
 
     def _query(self, sql: str, parameters: list[tuple[str, str, Any]]) -> pd.DataFrame | None:
         """Rows as a frame; None when the table does not exist yet (nothing written)."""
-        config = bigquery.QueryJobConfig(
-            query_parameters=[bigquery.ScalarQueryParameter(*p) for p in parameters],
-            maximum_bytes_billed=self.settings.maximum_bytes_billed,
-        )
         try:
-            with _translated("reading the history"):
-                rows = self.client.query_and_wait(
-                    sql,
-                    job_config=config,
-                    location=self.settings.location,
-                    api_timeout=60.0,
-                    wait_timeout=RETRY_DEADLINE_S * 5,
-                    retry=bq_retry.DEFAULT_RETRY.with_deadline(RETRY_DEADLINE_S),
-                    job_retry=bq_retry.DEFAULT_JOB_RETRY.with_deadline(RETRY_DEADLINE_S),
-                )
-                return pd.DataFrame([dict(row.items()) for row in rows])
+            return run_query(
+                self.client,
+                sql,
+                parameters,
+                self.settings.maximum_bytes_billed,
+                self.settings.location,
+                "reading the history",
+                "history.maximum_bytes_billed",
+            )
         except _Missing:
             return None
 
@@ -282,6 +279,33 @@ class BigQueryHistory:
         return set() if found is None or found.empty else set(found["as_of"])
 
 
+def run_query(
+    client: Any,
+    sql: str,
+    parameters: list[tuple[str, str, Any]],
+    maximum_bytes_billed: int,
+    location: str | None,
+    doing: str,
+    limit_key: str,
+) -> pd.DataFrame:
+    """A parameterised query, capped by `maximum_bytes_billed`, its rows as a frame."""
+    config = bigquery.QueryJobConfig(
+        query_parameters=[bigquery.ScalarQueryParameter(*p) for p in parameters],
+        maximum_bytes_billed=maximum_bytes_billed,
+    )
+    with translated_errors(doing, limit_key):
+        rows = client.query_and_wait(
+            sql,
+            job_config=config,
+            location=location,
+            api_timeout=60.0,
+            wait_timeout=RETRY_DEADLINE_S * 5,
+            retry=bq_retry.DEFAULT_RETRY.with_deadline(RETRY_DEADLINE_S),
+            job_retry=bq_retry.DEFAULT_JOB_RETRY.with_deadline(RETRY_DEADLINE_S),
+        )
+        return pd.DataFrame([dict(row.items()) for row in rows])
+
+
 def _ndjson(frame: pd.DataFrame) -> bytes:
     """One JSON object a line; dates as YYYY-MM-DD, times as ISO, NaN as null."""
     out = frame.copy()
@@ -309,11 +333,12 @@ class _Missing(Exception):
     """The table is not there yet: nothing was ever written to it."""
 
 
-class _translated:
+class translated_errors:
     """Google API errors become cs-sync's own, named by what was being done."""
 
-    def __init__(self, doing: str) -> None:
+    def __init__(self, doing: str, limit_key: str = "history.maximum_bytes_billed") -> None:
         self.doing = doing
+        self.limit_key = limit_key
 
     def __enter__(self) -> None:
         return None
@@ -331,7 +356,7 @@ class _translated:
             ) from None
         if "bytesBilledLimitExceeded" in reasons:
             raise CsSyncError(
-                f"BigQuery: {self.doing} would bill more than history.maximum_bytes_billed "
+                f"BigQuery: {self.doing} would bill more than {self.limit_key} "
                 f"({_reason(error)}); raise the limit if that is expected"
             ) from None
         if isinstance(error, google_errors.NotFound):

@@ -1,8 +1,10 @@
-"""Usage from a CSV file (the embedded default source): one row per account and month.
+"""Usage from a file, CSV (the embedded default) or Parquet, and the checks every usage source
+shares (`validate_usage`): one row per account and month.
 
 Columns: account_id (a Salesforce id, 15 or 18 characters in any case, or the external key),
-month (YYYY-MM), then the metrics. Ids stay strings. Every bad row is reported by its line
-number and column; with `on_bad_rows = "skip"` the rest are used, with "stop" nothing is.
+month (YYYY-MM, or a date in the month), then the metrics. Ids stay strings. Every bad row is
+reported by its line number and column; with `on_bad_rows = "skip"` the rest are used, with
+"stop" nothing is.
 """
 
 from __future__ import annotations
@@ -30,13 +32,14 @@ METRIC_COLUMNS = (
 
 @dataclass
 class UsageProblem:
-    line: int | None  # line number in the file (the header is line 1)
+    line: int | None  # line number in the file (the header is line 1), or row number
     column: str | None
     key: str | None
     message: str
+    unit: str = "line"  # "line" (files, sheets) or "row" (query results)
 
     def __str__(self) -> str:
-        where = f"line {self.line}" if self.line else "file"
+        where = f"{self.unit} {self.line}" if self.line else "file"
         column = f", column {self.column}" if self.column else ""
         key = f" (account {self.key})" if self.key else ""
         return f"{where}{column}{key}: {self.message}"
@@ -68,17 +71,64 @@ def read_usage_csv(path: Path, as_of: date, account_key: str, on_bad_rows: str) 
             f"({KEY_COLUMN},{MONTH_COLUMN},...) and one row per account and "
             "month"
         ) from None
+    return validate_usage(raw, f"usage file {path}", as_of, account_key, on_bad_rows)
+
+
+def read_usage_parquet(path: Path, as_of: date, account_key: str, on_bad_rows: str) -> UsageTable:
+    """A Parquet file with the same columns, read by DuckDB (no pyarrow needed); every value
+    is taken as text first, so ids are never turned into numbers."""
+    import duckdb
+
+    if not path.exists():
+        raise InputError(f"usage file {path} does not exist; check usage.path in the configuration")
+    try:
+        relation = duckdb.sql("SELECT * FROM read_parquet(?)", params=[str(path)])
+        columns = relation.columns
+        casts = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in columns)
+        raw = duckdb.sql(
+            f"SELECT {casts} FROM read_parquet(?)",
+            params=[str(path)],  # noqa: S608
+        ).df()
+    except duckdb.Error as exc:
+        raise InputError(f"usage file {path} is not a readable Parquet file: {exc}") from None
+    raw = raw.astype(object).where(raw.notna(), "")
+    return validate_usage(raw, f"usage file {path}", as_of, account_key, on_bad_rows)
+
+
+def _month(text: pd.Series) -> pd.Series:
+    """YYYY-MM, or a date in that month (YYYY-MM-DD, YYYY/MM/DD, YYYY/MM) as spreadsheets and
+    warehouses write it; anything else is missing."""
+    cleaned = text.str.strip().str.replace("/", "-", regex=False)
+    month = pd.to_datetime(cleaned, format="%Y-%m", errors="coerce")
+    day = pd.to_datetime(cleaned.str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+    return month.fillna(day.dt.to_period("M").dt.to_timestamp())
+
+
+def validate_usage(
+    raw: pd.DataFrame,
+    source: str,
+    as_of: date,
+    account_key: str,
+    on_bad_rows: str,
+    first_line: int = 2,
+    unit: str = "line",
+) -> UsageTable:
+    """Check and type rows given as text (any source): every bad row is reported by its line
+    (or row) number, column and account key; "skip" uses the rest, "stop" nothing."""
+    if len(raw):
+        raw = raw.astype(object).where(raw.notna(), "").astype(str)
+    path = source
     missing = [c for c in (KEY_COLUMN, MONTH_COLUMN, *METRIC_COLUMNS) if c not in raw.columns]
     if missing:
         raise InputError(
-            f"usage file {path}: missing column(s) {', '.join(missing)}; the "
+            f"{path}: missing column(s) {', '.join(missing)}; the "
             f"header must name {KEY_COLUMN}, {MONTH_COLUMN}, "
             f"{', '.join(METRIC_COLUMNS)}"
         )
     if raw.empty:
-        raise InputError(f"usage file {path} has a header but no rows")
+        raise InputError(f"{path} has a header but no rows")
     problems: list[UsageProblem] = []
-    lines = pd.Series(range(2, len(raw) + 2), index=raw.index)
+    lines = pd.Series(range(first_line, len(raw) + first_line), index=raw.index)
     bad = pd.Series(False, index=raw.index)
 
     keys = raw[KEY_COLUMN].str.strip()
@@ -100,7 +150,7 @@ def read_usage_csv(path: Path, as_of: date, account_key: str, on_bad_rows: str) 
             problems.append(UsageProblem(int(lines[index]), KEY_COLUMN, None, "empty key"))
         bad |= keys == ""
 
-    months = pd.to_datetime(raw[MONTH_COLUMN].str.strip(), format="%Y-%m", errors="coerce")
+    months = _month(raw[MONTH_COLUMN])
     for index in raw.index[months.isna()]:
         problems.append(
             UsageProblem(
@@ -158,7 +208,9 @@ def read_usage_csv(path: Path, as_of: date, account_key: str, on_bad_rows: str) 
         listed = "\n".join(f"  - {p}" for p in problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         raise InputError(
-            f"usage file {path}: {len(problems)} bad row(s); nothing was "
+            f"{path}: {len(problems)} bad row(s); nothing was "
             f'used (usage.on_bad_rows = "stop"):\n{listed}{more}'
         )
-    return UsageTable(frame=clean[~bad].reset_index(drop=True), problems=problems, source=str(path))
+    for problem in problems:
+        problem.unit = unit
+    return UsageTable(frame=clean[~bad].reset_index(drop=True), problems=problems, source=source)

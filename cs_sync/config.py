@@ -155,14 +155,34 @@ class SalesforceConfig:
 
 
 @dataclass(frozen=True)
+class BigQueryUsage:
+    """[usage.bigquery]: the events or daily table the usage is aggregated from, in BigQuery."""
+
+    table: str  # project.dataset.table
+    key_column: str = "account_id"
+    date_column: str = "day"  # a DATE or TIMESTAMP column
+    columns: dict[str, str] = field(default_factory=dict)  # metric -> the table's column
+    aggregate: dict[str, str] = field(default_factory=dict)  # metric -> sum|max|avg|last
+    months: int = 27  # how far back to read
+    project: str | None = None  # the project that runs (and pays for) the query
+    location: str | None = None
+    credentials_file: Path | None = None
+    maximum_bytes_billed: int = 10_000_000_000
+
+
+@dataclass(frozen=True)
 class UsageConfig:
-    source: str  # csv
+    source: str  # csv | parquet | sheets | bigquery
     path: Path
     account_key: str  # salesforce_id | external_key
     on_bad_rows: str  # skip | stop
     monthly_feature: str = "payslips_sent"  # used every month: missing months are a risk
     seasonal_feature: str = "year_end_adjustments"  # used once a year, central to the value
     season_months: tuple[int, ...] = (11, 12)  # when it is used, in order
+    spreadsheet_id: str | None = None  # source "sheets"
+    worksheet: str = "usage"
+    credentials_file: Path | None = None  # sheets: a service-account key
+    bigquery: BigQueryUsage | None = None  # source "bigquery"
 
 
 @dataclass(frozen=True)
@@ -586,8 +606,14 @@ def _salesforce(reader: _Reader, base: Path) -> SalesforceConfig:
 
 
 def _usage(reader: _Reader, base: Path) -> UsageConfig:
-    source = reader.text("source", "csv", ("csv",))
-    path_text = reader.text("path", _REQUIRED)
+    source = reader.text("source", "csv", ("csv", "parquet", "sheets", "bigquery"))
+    path_text = reader.text("path", _REQUIRED if source in ("csv", "parquet") else None)
+    spreadsheet_id = reader.text("spreadsheet_id", _REQUIRED if source == "sheets" else None)
+    worksheet = reader.text("worksheet", "usage")
+    credentials = reader.text("credentials_file")
+    bigquery = _usage_bigquery(reader.sub("bigquery"), base) if source == "bigquery" else None
+    if source != "bigquery" and "bigquery" in reader.table:
+        reader.problems.append('usage.bigquery: set only with usage.source = "bigquery"')
     account_key = reader.text("account_key", "salesforce_id", ("salesforce_id", "external_key"))
     on_bad = reader.text("on_bad_rows", "skip", ("skip", "stop"))
     monthly = reader.text("monthly_feature", "payslips_sent", USAGE_METRICS)
@@ -608,7 +634,49 @@ def _usage(reader: _Reader, base: Path) -> UsageConfig:
         monthly_feature=str(monthly),
         seasonal_feature=str(seasonal),
         season_months=tuple(months),
+        spreadsheet_id=spreadsheet_id,
+        worksheet=str(worksheet),
+        credentials_file=_resolve(base, credentials) if credentials else None,
+        bigquery=bigquery,
     )
+
+
+USAGE_AGGREGATES = {"seats": "max", "active_users": "max"}  # the rest are summed
+
+
+def _usage_bigquery(reader: _Reader, base: Path) -> BigQueryUsage:
+    table = str(reader.text("table", _REQUIRED) or "")
+    raw_columns = reader.get("columns", (dict,), {}, "a table of metric = column")
+    columns = {metric: str(raw_columns.get(metric, metric)) for metric in USAGE_METRICS}
+    unknown = sorted(set(raw_columns) - set(USAGE_METRICS))
+    if unknown:
+        reader.problems.append(
+            f"usage.bigquery.columns: {', '.join(unknown)} not a usage metric; the metrics "
+            f"are {', '.join(USAGE_METRICS)}"
+        )
+    raw_aggregate = reader.get("aggregate", (dict,), {}, "a table of metric = sum|max|avg|last")
+    aggregate = {**USAGE_AGGREGATES, **{str(k): str(v) for k, v in raw_aggregate.items()}}
+    for metric, how in aggregate.items():
+        if how not in ("sum", "max", "avg", "last") or metric not in USAGE_METRICS:
+            reader.problems.append(
+                f"usage.bigquery.aggregate.{metric}: {how!r}; use sum, max, avg or last for one "
+                f"of {', '.join(USAGE_METRICS)}"
+            )
+    credentials = reader.text("credentials_file")
+    settings = BigQueryUsage(
+        table=table,
+        key_column=str(reader.text("key_column", "account_id")),
+        date_column=str(reader.text("date_column", "day")),
+        columns=columns,
+        aggregate=aggregate,
+        months=int(reader.number("months", 27, 13, 120)),
+        project=reader.text("project"),
+        location=reader.text("location"),
+        credentials_file=_resolve(base, credentials) if credentials else None,
+        maximum_bytes_billed=int(reader.number("maximum_bytes_billed", 10_000_000_000, 10_000_000)),
+    )
+    reader.finish()
+    return settings
 
 
 def _health(reader: _Reader) -> HealthConfig:

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from connectors.salesforce import SalesforceClient, soql
-from connectors.usage_csv import read_usage_csv
+from connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
 from cs_sync.config import Config
 from cs_sync.plan import Problem
 from cs_sync.sfid import try_to18
@@ -263,13 +263,36 @@ def join_usage(
     return matched.dropna(subset=["account_id"]), problems
 
 
+def read_usage(config: Config, as_of: date) -> UsageTable:
+    """Monthly usage from the configured source, checked the same way whatever the source."""
+    usage = config.usage
+    if usage.source == "parquet":
+        return read_usage_parquet(usage.path, as_of, usage.account_key, usage.on_bad_rows)
+    if usage.source == "sheets":
+        from connectors.sheets_dashboard import sheets_client
+        from connectors.usage_sheets import read_usage_sheet
+
+        client = sheets_client(usage.credentials_file, config.salesforce.instance_url, None)
+        return read_usage_sheet(
+            client,
+            str(usage.spreadsheet_id),
+            usage.worksheet,
+            as_of,
+            usage.account_key,
+            usage.on_bad_rows,
+        )
+    if usage.source == "bigquery" and usage.bigquery is not None:
+        from connectors.usage_bigquery import read_usage_bigquery
+
+        return read_usage_bigquery(usage.bigquery, as_of, usage.account_key, usage.on_bad_rows)
+    return read_usage_csv(usage.path, as_of, usage.account_key, usage.on_bad_rows)
+
+
 def extract(
     client: SalesforceClient, config: Config, as_of: date, include_former: bool = False
 ) -> Extracted:
     accounts = read_accounts(client, config, include_former)
-    usage_table = read_usage_csv(
-        config.usage.path, as_of, config.usage.account_key, config.usage.on_bad_rows
-    )
+    usage_table = read_usage(config, as_of)
     problems = [
         Problem("usage_row", p.key, f"{usage_table.source} {p}") for p in usage_table.problems
     ]

@@ -1,0 +1,67 @@
+"""Usage from a Google Sheets tab: the same columns as the CSV (account_id, month, metrics).
+
+Values are read unformatted, so a number is a number whatever the sheet's locale shows
+("1,234" or "1.234"), and every cell is then handled as text by the shared checks: an id
+typed as 00123 stays "00123" when the column is formatted as plain text, and a Salesforce id
+is never turned into a number. Months may be typed as 2026-10 or as any date in the month.
+Lines in problems are the sheet's own row numbers.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import gspread
+import pandas as pd
+
+from connectors.usage_csv import UsageTable, validate_usage
+from cs_sync.errors import InputError
+
+
+def read_usage_sheet(
+    client: gspread.Client,
+    spreadsheet_id: str,
+    worksheet: str,
+    as_of: date,
+    account_key: str,
+    on_bad_rows: str,
+) -> UsageTable:
+    source = f"usage sheet {spreadsheet_id} tab {worksheet!r}"
+    try:
+        tab = client.open_by_key(spreadsheet_id).worksheet(worksheet)
+        values = tab.get(
+            value_render_option=gspread.utils.ValueRenderOption.unformatted,
+            date_time_render_option=gspread.utils.DateTimeOption.formatted_string,
+        )
+    except gspread.exceptions.SpreadsheetNotFound:
+        raise InputError(
+            f"{source}: no such spreadsheet, or it is not shared with cs-sync's service account"
+        ) from None
+    except gspread.exceptions.WorksheetNotFound:
+        raise InputError(f"{source}: the spreadsheet has no such tab (usage.worksheet)") from None
+    except gspread.exceptions.APIError as error:
+        raise InputError(f"{source}: Google Sheets answered {error.code}: {error}") from None
+    rows = [list(row) for row in values]
+    if not rows or not any(str(cell).strip() for cell in rows[0]):
+        raise InputError(
+            f"{source} is empty; its first row must name the columns account_id, month and "
+            "the metrics, then one row per account and month"
+        )
+    header = [str(cell).strip() for cell in rows[0]]
+    duplicated = sorted({name for name in header if name and header.count(name) > 1})
+    if duplicated:
+        raise InputError(f"{source}: the header names {', '.join(duplicated)} more than once")
+    width = len(header)
+    body = [[_text(cell) for cell in row[:width]] + [""] * (width - len(row)) for row in rows[1:]]
+    raw = pd.DataFrame(body, columns=header, dtype=object)
+    raw = raw[[name for name in header if name]]
+    return validate_usage(raw, source, as_of, account_key, on_bad_rows)
+
+
+def _text(cell: object) -> str:
+    """A cell as text: whole numbers without ".0", others as Python writes them."""
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    if isinstance(cell, bool):
+        return "TRUE" if cell else "FALSE"
+    return "" if cell is None else str(cell)

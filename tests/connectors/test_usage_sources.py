@@ -1,0 +1,150 @@
+"""Usage from Parquet, Google Sheets (sandbox, real HTTP) and BigQuery (responses payloads):
+the same checks as the CSV, with the source's own numbering."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import gspread
+import pytest
+import responses
+
+from connectors.usage_csv import read_usage_parquet
+from connectors.usage_sheets import read_usage_sheet
+from cs_sync.config import BigQueryUsage
+from cs_sync.errors import InputError
+from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
+
+AS_OF = date(2026, 11, 24)
+COLUMNS = [
+    "account_id",
+    "month",
+    "seats",
+    "active_users",
+    "logins",
+    "payslips_sent",
+    "year_end_adjustments",
+    "surveys_run",
+]
+
+
+def test_parquet_keeps_ids_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "usage.parquet"
+    duckdb.sql(
+        "COPY (SELECT * FROM (VALUES ('00123', DATE '2026-10-01', 10, 5, 50, 5, 0, 0), "
+        "('00124', DATE '2026-12-01', 10, 5, 50, 5, 0, 0)) AS t("
+        + ", ".join(COLUMNS)
+        + f")) TO '{path}' (FORMAT parquet)"
+    )
+    table = read_usage_parquet(path, AS_OF, "external_key", "skip")
+    assert table.frame["account_key"].tolist() == ["00123"]  # a date column read as its month
+    assert table.frame["month"].dt.strftime("%Y-%m").tolist() == ["2026-10"]
+    assert "line 3" in str(table.problems[0]) and "after the run date" in str(table.problems[0])
+    with pytest.raises(InputError, match="not a readable Parquet"):
+        (tmp_path / "bad.parquet").write_text("nope")
+        read_usage_parquet(tmp_path / "bad.parquet", AS_OF, "external_key", "skip")
+
+
+def usage_tab(gc: gspread.Client, rows: list[list[object]]) -> None:
+    book = gc.open_by_key(DASHBOARD_SPREADSHEET_ID)
+    tab = book.add_worksheet("usage", rows=len(rows) + 5, cols=len(COLUMNS))
+    tab.update(rows, "A1", value_input_option="USER_ENTERED")
+
+
+def test_a_sheet_is_read_with_its_row_numbers(gc: gspread.Client) -> None:
+    usage_tab(
+        gc,
+        [
+            COLUMNS,
+            ["'00123", "2026-10", 10, 5, "1,200", 5, 0, 0],  # typed as text; a formatted number
+            ["00124", "2026/10/01", 10, "lots", 50, 5, 0, 0],
+            ["00125", "2026-10", 12, 6, 60, 6, 0, 0],
+            ["00125", "2026-10", 12, 6, 60, 6, 0, 0],
+        ],
+    )
+    table = read_usage_sheet(gc, DASHBOARD_SPREADSHEET_ID, "usage", AS_OF, "external_key", "skip")
+    assert table.frame["account_key"].tolist() == ["00123"]
+    assert table.frame["logins"].tolist() == [1200]
+    messages = [str(p) for p in table.problems]
+    # typed without the apostrophe into a plain cell, Sheets itself made 00124 the number 124
+    assert any("line 3, column active_users (account 124)" in m for m in messages)
+    assert sum("more than one row for this account and month" in m for m in messages) == 2
+    assert "tab 'usage'" in table.source
+    with pytest.raises(InputError, match="bad row"):
+        read_usage_sheet(gc, DASHBOARD_SPREADSHEET_ID, "usage", AS_OF, "external_key", "stop")
+
+
+def test_sheet_header_and_empty_tab(gc: gspread.Client) -> None:
+    book = gc.open_by_key(DASHBOARD_SPREADSHEET_ID)
+    book.add_worksheet("empty", rows=5, cols=5)
+    with pytest.raises(InputError, match="is empty; its first row must name"):
+        read_usage_sheet(gc, DASHBOARD_SPREADSHEET_ID, "empty", AS_OF, "external_key", "skip")
+    usage_tab(gc, [["account_id", "month", "seats"], ["1", "2026-10", 3]])
+    with pytest.raises(InputError, match="missing column"):
+        read_usage_sheet(gc, DASHBOARD_SPREADSHEET_ID, "usage", AS_OF, "external_key", "skip")
+    with pytest.raises(InputError, match="no such tab"):
+        read_usage_sheet(gc, DASHBOARD_SPREADSHEET_ID, "nope", AS_OF, "external_key", "skip")
+
+
+bigquery = pytest.importorskip("google.cloud.bigquery")
+
+
+@responses.activate
+def test_bigquery_aggregates_inside_bigquery() -> None:
+    from google.auth.credentials import AnonymousCredentials
+
+    from connectors.usage_bigquery import read_usage_bigquery
+
+    fields = [
+        {"name": name, "type": "STRING" if i < 2 else "FLOAT", "mode": "NULLABLE"}
+        for i, name in enumerate(COLUMNS)
+    ]
+    rows = [
+        ["001A000001HbB2zIAF", "2026-10", "100", "80", "900", "80", "0", "1"],
+        ["001A000001HbB2z", "2026-11", "100", "81", "950", "82", "0", "1"],
+        ["not-an-id", "2026-10", "1", "1", "1", "1", "0", "0"],
+    ]
+    responses.add(
+        responses.POST,
+        "https://bigquery.googleapis.com/bigquery/v2/projects/acme-cs/queries",
+        json={
+            "kind": "bigquery#queryResponse",
+            "schema": {"fields": fields},
+            "jobReference": {"projectId": "acme-cs", "jobId": "q1", "location": "US"},
+            "totalRows": str(len(rows)),
+            "rows": [{"f": [{"v": v} for v in row]} for row in rows],
+            "jobComplete": True,
+        },
+    )
+    settings = BigQueryUsage(
+        table="acme-cs.product.daily_usage",
+        key_column="sf_account_id",
+        date_column="event_date",
+        columns={name: name for name in COLUMNS[2:]} | {"logins": "login_count"},
+        aggregate={"seats": "max", "active_users": "max"},
+        project="acme-cs",
+        maximum_bytes_billed=50_000_000,
+    )
+    client = bigquery.Client(project="acme-cs", credentials=AnonymousCredentials())
+    table = read_usage_bigquery(settings, AS_OF, "salesforce_id", "skip", client=client)
+    assert table.frame["account_key"].tolist() == ["001A000001HbB2zIAF"] * 2
+    assert "row 3, column account_id" in str(table.problems[0])
+    sent = json.loads(responses.calls[0].request.body)
+    query = sent["query"]
+    assert "SUM(`login_count`) AS logins" in query and "MAX(`seats`) AS seats" in query
+    assert "FROM `acme-cs.product.daily_usage`" in query and "GROUP BY account_id, month" in query
+    assert sent["maximumBytesBilled"] == "50000000"
+    bounds = {p["name"]: p["parameterValue"]["value"] for p in sent["queryParameters"]}
+    assert bounds == {"since": "2024-08-01", "until": "2026-12-01"}  # 27 months; no future
+
+
+def test_bigquery_names_are_checked() -> None:
+    from connectors.usage_bigquery import usage_query
+
+    with pytest.raises(Exception, match="not a column name"):
+        usage_query(BigQueryUsage(table="acme-cs.p.t", key_column="id; DROP TABLE x"))
+    with pytest.raises(Exception, match="project.dataset.table"):
+        usage_query(BigQueryUsage(table="t"))
