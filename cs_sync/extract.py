@@ -133,7 +133,17 @@ def _read_accounts(
     return pd.DataFrame(rows, columns=ACCOUNT_COLUMNS)
 
 
-TASK_COLUMNS = ["task_id", "key", "rule", "account_id", "is_closed", "description", "created_date"]
+TASK_COLUMNS = [
+    "task_id",
+    "key",
+    "rule",
+    "account_id",
+    "is_closed",
+    "description",
+    "created_date",
+    "owner_id",
+    "activity_date",
+]
 
 
 def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.DataFrame:
@@ -142,7 +152,8 @@ def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.Data
     key = config.salesforce.fields.task_key
     since = as_of - timedelta(days=config.tasks.longest_cooldown + 1)
     query = soql(
-        f"SELECT Id, {key}, WhatId, IsClosed, Description, CreatedDate FROM Task "
+        f"SELECT Id, {key}, WhatId, IsClosed, Description, CreatedDate, OwnerId, ActivityDate "
+        "FROM Task "
         f"WHERE {key} LIKE {{period}} OR ({key} LIKE {{any}} AND (IsClosed = false "
         f"OR CreatedDate >= {since.isoformat()}T00:00:00Z))",
         period=f"cs-sync:%:{task_period(as_of)}",
@@ -163,6 +174,8 @@ def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.Data
                 "is_closed": bool(record.get("IsClosed")),
                 "description": record.get("Description"),
                 "created_date": record.get("CreatedDate"),
+                "owner_id": record.get("OwnerId"),
+                "activity_date": record.get("ActivityDate"),
             }
         )
     return pd.DataFrame(rows, columns=TASK_COLUMNS)

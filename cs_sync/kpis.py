@@ -63,10 +63,57 @@ def snapshot_kpis(
             rows.append(("renewal_arr_by_strategy", strategy, float(arr[mask].sum())))
         overdue = scored["next_action_overdue"].astype(bool)
         rows.append(("renewal_actions_overdue", "all", float(overdue.sum())))
+    if "grade" in scored:
+        for window in RENEWAL_WINDOWS:
+            due = (days >= 0) & (days <= window)
+            for grade in grades:
+                mask = due & (scored["grade"] == grade)
+                rows.append((f"renewal_arr_due_{window}d", grade, float(arr[mask].sum())))
     rows.append(("tasks_created", "all", float(tasks_created)))
     frame = pd.DataFrame(rows, columns=["metric", "dimension", "value"])
     frame.insert(0, "date", as_of.isoformat())
     return frame
+
+
+def task_kpis(new_tasks: pd.DataFrame, tasks: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """Per CSM (the Task owner's id): Tasks created this run, cs-sync Tasks open, and those
+    open past their due date. `tasks`: cs-sync's Tasks as read before the run."""
+    rows: list[tuple[str, str, float]] = []
+    if len(new_tasks):
+        for owner, count in new_tasks["owner_id"].value_counts().sort_index().items():
+            rows.append(("tasks_created", str(owner), float(count)))
+    if len(tasks) and "owner_id" in tasks:
+        still_open = tasks[~tasks["is_closed"].astype(bool)]
+        due = pd.to_datetime(still_open["activity_date"], errors="coerce")
+        late = still_open[due < pd.Timestamp(as_of)]
+        for metric, frame in (("tasks_open", still_open), ("tasks_overdue", late)):
+            for owner, count in frame["owner_id"].value_counts().sort_index().items():
+                rows.append((metric, str(owner), float(count)))
+            rows.append((metric, "all", float(len(frame))))
+    table = pd.DataFrame(rows, columns=["metric", "dimension", "value"])
+    table.insert(0, "date", as_of.isoformat())
+    return table
+
+
+def onboarding_kpis(scored: pd.DataFrame, window_months: int, as_of: date) -> pd.DataFrame:
+    """Onboarding completed within its window, for the accounts whose window ended in the
+    last twelve months: the loose definition (enough seats active), counted when reached no
+    later than `window_months` after the contract start."""
+    months = pd.to_numeric(scored["months_since_start"], errors="coerce")
+    ended = (months >= window_months) & (months < window_months + 12)
+    after = pd.to_numeric(scored["onboarded_after_months"], errors="coerce")
+    onboarded = scored["onboarded"].astype(bool)
+    in_time = onboarded & (after.isna() | (after <= window_months))
+    cohort = int(ended.sum())
+    rows = [
+        ("onboarding_cohort", "all", float(cohort)),
+        ("onboarding_completed_in_window", "all", float((ended & in_time).sum())),
+    ]
+    if cohort:
+        rows.append(("onboarding_completion_rate", "all", float((ended & in_time).sum()) / cohort))
+    table = pd.DataFrame(rows, columns=["metric", "dimension", "value"])
+    table.insert(0, "date", as_of.isoformat())
+    return table
 
 
 # ---------------------------------------------------------------- over time, from the history

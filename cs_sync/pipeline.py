@@ -25,7 +25,7 @@ from cs_sync.config import Config
 from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, BrakeError, ConfigError, CsSyncError
 from cs_sync.extract import Extracted, extract
 from cs_sync.history import RunRecord, snapshot_rows
-from cs_sync.kpis import monthly_kpis, snapshot_kpis
+from cs_sync.kpis import monthly_kpis, onboarding_kpis, snapshot_kpis, task_kpis
 from cs_sync.plan import Plan, Problem, build_plan
 from rules.calendar import closed_days
 from rules.expressions import ExpressionError
@@ -382,15 +382,29 @@ def summarise(plan: Plan, config: Config, result: RunResult) -> None:
     }
 
 
-def day_kpis(scored: pd.DataFrame, config: Config, as_of: date, tasks_created: int) -> pd.DataFrame:
-    return snapshot_kpis(
-        scored,
-        [g for g, _ in config.health.grades],
-        as_of,
-        tasks_created,
-        phase_order(config.phases.phases),
-        [s.name for s in config.renewal.strategies],
-    )
+def day_kpis(
+    scored: pd.DataFrame,
+    config: Config,
+    as_of: date,
+    tasks_created: int,
+    new: pd.DataFrame | None = None,
+    tasks: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The day's KPI rows: the book's state, onboarding, and (for a run) Tasks per CSM."""
+    frames = [
+        snapshot_kpis(
+            scored,
+            [g for g, _ in config.health.grades],
+            as_of,
+            tasks_created,
+            phase_order(config.phases.phases),
+            [s.name for s in config.renewal.strategies],
+        ),
+        onboarding_kpis(scored, config.phases.settings.onboarding_window_months, as_of),
+    ]
+    if new is not None and tasks is not None:
+        frames.append(task_kpis(new, tasks, as_of))
+    return pd.concat(frames, ignore_index=True)
 
 
 @dataclass
@@ -532,7 +546,9 @@ def run_once(
             if any(check.fired for check in plan.brakes) and not force:
                 raise BrakeError(brake_message(plan.brakes))
             apply_plan(client, plan, config, result, stop_requested, batch_size)
-            kpis = day_kpis(plan.scored, config, as_of, result.tasks_created)
+            kpis = day_kpis(
+                plan.scored, config, as_of, result.tasks_created, plan.tasks, extracted.tasks
+            )
     except CsSyncError as error:
         result.status = "interrupted" if isinstance(error, Interrupted) else "failed"
         result.exit_code = error.exit_code

@@ -91,3 +91,34 @@ def test_monthly_and_trailing_twelve_months() -> None:
 
 def test_no_history_no_rows() -> None:
     assert monthly_kpis(pd.DataFrame(), date(2026, 11, 25)).empty
+
+
+def test_tasks_per_csm_and_onboarding_by_hand() -> None:
+    from cs_sync.kpis import onboarding_kpis, task_kpis
+
+    new = pd.DataFrame({"owner_id": ["005A", "005A", "005B"]})
+    read = pd.DataFrame(
+        {
+            "owner_id": ["005A", "005A", "005B", "005B"],
+            "is_closed": [False, False, False, True],
+            "activity_date": ["2026-11-20", "2026-12-01", "2026-11-01", "2026-10-01"],
+        }
+    )
+    table = task_kpis(new, read, date(2026, 11, 24))
+    found = {(r.metric, r.dimension): r.value for r in table.itertuples()}
+    assert found[("tasks_created", "005A")] == 2 and found[("tasks_created", "005B")] == 1
+    assert found[("tasks_open", "005A")] == 2 and found[("tasks_open", "all")] == 3
+    assert found[("tasks_overdue", "005A")] == 1 and found[("tasks_overdue", "005B")] == 1
+    assert ("tasks_open", "005B") in found and found[("tasks_overdue", "all")] == 2
+    # window 3 months; cohort: windows that ended in the last 12 months (3 <= months < 15)
+    scored = pd.DataFrame(
+        {
+            "months_since_start": [2, 4, 6, 10, 20],
+            "onboarded": [True, True, True, False, True],
+            "onboarded_after_months": [1, 2, 5, None, 1],
+        }
+    )
+    rows = onboarding_kpis(scored, 3, date(2026, 11, 24)).set_index("metric")["value"]
+    assert rows["onboarding_cohort"] == 3  # 4, 6 and 10 months in
+    assert rows["onboarding_completed_in_window"] == 1  # only the one done in 2 months
+    assert rows["onboarding_completion_rate"] == pytest.approx(1 / 3)
