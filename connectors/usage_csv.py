@@ -9,6 +9,7 @@ reported by its line number and column; with `on_bad_rows = "skip"` the rest are
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -95,6 +96,14 @@ def read_usage_parquet(path: Path, as_of: date, account_key: str, on_bad_rows: s
     return validate_usage(raw, f"usage file {path}", as_of, account_key, on_bad_rows)
 
 
+def _per_value(column: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """`convert` applied once per distinct value, then spread back: a usage column repeats
+    its values (12 months, a few thousand seat counts) across a million rows."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    converted = convert(pd.Series(uniques, dtype=object).astype(str)).to_numpy()
+    return pd.Series(converted[codes], index=column.index)
+
+
 def _month(text: pd.Series) -> pd.Series:
     """YYYY-MM, or a date in that month (YYYY-MM-DD, YYYY/MM/DD, YYYY/MM) as spreadsheets and
     warehouses write it; anything else is missing."""
@@ -131,7 +140,7 @@ def validate_usage(
     lines = pd.Series(range(first_line, len(raw) + first_line), index=raw.index)
     bad = pd.Series(False, index=raw.index)
 
-    keys = raw[KEY_COLUMN].str.strip()
+    keys = _per_value(raw[KEY_COLUMN], lambda v: v.str.strip())
     if account_key == "salesforce_id":
         canonical = {key: try_to18(key) or "" for key in keys.unique()}  # once per account
         keys = keys.map(canonical)
@@ -150,7 +159,7 @@ def validate_usage(
             problems.append(UsageProblem(int(lines[index]), KEY_COLUMN, None, "empty key"))
         bad |= keys == ""
 
-    months = _month(raw[MONTH_COLUMN])
+    months = pd.to_datetime(_per_value(raw[MONTH_COLUMN], _month))
     for index in raw.index[months.isna()]:
         problems.append(
             UsageProblem(
@@ -176,8 +185,14 @@ def validate_usage(
 
     clean = pd.DataFrame({"account_key": keys, "month": months, "line": lines})
     for column in METRIC_COLUMNS:
-        text = raw[column].str.strip()
-        values = pd.to_numeric(text.where(text != ""), errors="coerce")
+        text = _per_value(raw[column], lambda v: v.str.strip())
+        values = pd.to_numeric(
+            _per_value(
+                raw[column],
+                lambda v: pd.to_numeric(v.str.strip().replace("", None), errors="coerce"),
+            ),
+            errors="coerce",
+        )
         wrong = values.isna() & (text != "")
         negative = values < 0
         for index in raw.index[wrong | negative]:
