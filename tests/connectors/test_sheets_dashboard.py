@@ -104,3 +104,10 @@ def test_requests_stay_small_and_tabs_fit_the_cell_limit() -> None:
     assert (len(kept) + 1) * 2 <= 800 and len(kept) < len(history)
     assert kept["as_of"].max() == "2026-11-24"  # the recent days are kept
     assert "cell limit" in warnings[0]
+
+
+def test_rate_limits_are_waited_out(sandbox: Sandbox, gc: gspread.Client) -> None:
+    sandbox.faults.set(sheets_rate_limit=2)  # the next two Sheets requests answer 429
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, tabs(1))
+    assert len(read(gc, "accounts")) == 4
+    assert sandbox.faults.sheets_rate_limit == 0
