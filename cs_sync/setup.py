@@ -5,16 +5,19 @@ Both print one line per item with what to do about anything that is not right.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
+from connectors.history_store import open_history
 from connectors.salesforce import SalesforceClient, connect, soql
+from connectors.sheets_dashboard import SheetsDashboard, sheets_client
 from connectors.transport import CallCounter, build_session
-from connectors.usage_csv import read_usage_csv
 from cs_sync.config import Config
 from cs_sync.errors import CsSyncError
+from cs_sync.extract import read_usage
 from cs_sync.org_fields import FieldSpec, input_fields, required_fields
+from rules.calendar import last_complete_month
 from rules.phases import phase_order
 
 PERMISSION_STEP = (
@@ -289,21 +292,65 @@ def run_doctor(config: Config, as_of: date) -> list[Check]:
 def _local_checks(config: Config, as_of: date) -> list[Check]:
     checks = []
     try:
-        usage = read_usage_csv(config.usage.path, as_of, config.usage.account_key, "skip")
+        lenient = replace(config, usage=replace(config.usage, on_bad_rows="skip"))
+        usage = read_usage(lenient, as_of)
         months = usage.frame["month"]
         latest = months.max().strftime("%Y-%m") if len(months) else "-"
         checks.append(
             Check(
                 "usage source",
                 not usage.problems,
-                f"{len(usage.frame)} good rows, latest month {latest}, "
+                f"{usage.source}: {len(usage.frame)} good rows, latest month {latest}, "
                 f"{len(usage.problems)} bad row(s)"
                 + (f"; first: {usage.problems[0]}" if usage.problems else ""),
                 'correct the rows named above (cs-sync skips them with usage.on_bad_rows = "skip")',
             )
         )
+        expected = last_complete_month(as_of)
+        checks.append(
+            Check(
+                "usage is up to date",
+                len(months) > 0 and months.max() >= expected,
+                f"latest month {latest}, last complete month {expected:%Y-%m}",
+                f"load the usage of {expected:%Y-%m}: without it every account looks idle and "
+                "the brakes stop the run",
+            )
+        )
     except CsSyncError as error:
-        checks.append(Check("usage source", False, str(error), "fix usage.path or the file"))
+        checks.append(Check("usage source", False, str(error), "fix the [usage] settings"))
+    if config.history.enabled:
+        try:
+            with open_history(config.history) as store:
+                dates = store.dates()
+            checks.append(
+                Check(
+                    "history store",
+                    True,
+                    f"{config.history.describe()}: {len(dates)} date(s)"
+                    + (f", latest {dates[-1]}" if dates else "; run `cs-sync backfill` to fill it"),
+                )
+            )
+        except (CsSyncError, OSError) as error:
+            checks.append(
+                Check("history store", False, str(error).splitlines()[0], "fix [history]")
+            )
+    if config.dashboard.spreadsheet_id is not None:
+        try:
+            sink = SheetsDashboard(
+                sheets_client(
+                    config.dashboard.credentials_file, config.salesforce.instance_url, None
+                ),
+                config.dashboard.spreadsheet_id,
+            )
+            checks.append(
+                Check(
+                    "Sheets dashboard", True, f"{len(sink.tab_ids())} tab(s), writable by cs-sync"
+                )
+            )
+        except CsSyncError as error:
+            checks.append(
+                Check("Sheets dashboard", False, str(error), "fix dashboard.spreadsheet_id")
+            )
     folder = config.dashboard.local_dir
     if folder is not None:
         try:

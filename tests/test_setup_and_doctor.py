@@ -85,7 +85,10 @@ def test_doctor_names_each_problem_and_its_fix(
     assert "[FAIL] cs-sync fields: 0 of 18 present" in out
     assert "fix: run `cs-sync setup salesforce" in out
     assert "[FAIL] usage source:" in out and "'not-an-id' is not a Salesforce id" in out
+    assert "usage is up to date: latest month 2026-10" in out  # ok or not: today decides
     assert "[ok  ] dashboard folder" in out
+    assert "[ok  ] history store" in out and "run `cs-sync backfill` to fill it" in out
+    assert "[ok  ] Sheets dashboard" in out
 
 
 def test_doctor_with_a_wrong_password(
