@@ -39,7 +39,14 @@ from cs_sync.config import Config
 from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, CsSyncError
 from cs_sync.extract import Extracted, extract
 from cs_sync.history import STORED_OUTPUTS, History, RunRecord, previous_values, snapshot_rows
-from cs_sync.pipeline import RunResult, apply_plan, day_kpis, score_accounts, summarise
+from cs_sync.pipeline import (
+    WARNING_KINDS,
+    RunResult,
+    apply_plan,
+    day_kpis,
+    score_accounts,
+    summarise,
+)
 from cs_sync.plan import Problem, build_plan
 
 EVERY = ("week", "month")
@@ -258,7 +265,7 @@ def run_backfill(
         client = connect(config.salesforce, session, counter)
         if extracted is None:
             extracted = extract(client, config, today, include_former=True)
-        result.errors.extend(p for p in extracted.problems if p.kind != "usage_unknown_account")
+        result.errors.extend(p for p in extracted.problems if p.kind not in WARNING_KINDS)
         with open_history(config.history) as store:
             fill_history(store, config, extracted, dates, result, restart, progress, stop_requested)
         if write_salesforce and result.status == "ok":

@@ -309,6 +309,18 @@ def extract(
     problems = [
         Problem("usage_row", p.key, f"{usage_table.source} {p}") for p in usage_table.problems
     ]
+    expected = last_complete_month(as_of)
+    months = usage_table.frame["month"]
+    if len(months) and months.max() < expected:
+        problems.append(
+            Problem(
+                "usage_stale",
+                None,
+                f"{usage_table.source} has no usage for {expected:%Y-%m} yet (latest "
+                f"{months.max():%Y-%m}): every account looks idle that month, so scores drop; "
+                "load it before the run (the brakes stop a mass regrade)",
+            )
+        )
     usage, join_problems = join_usage(
         accounts, usage_table.frame, config.usage.account_key, usage_table.source, as_of
     )

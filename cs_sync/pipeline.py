@@ -41,7 +41,7 @@ from rules.phases import assign_phases, phase_order
 from rules.renewal import assign_renewal
 from rules.tasks import new_tasks, tasks_to_close, wanted_pairs
 
-WARNING_KINDS = {"usage_unknown_account", "task_cap"}
+WARNING_KINDS = {"usage_unknown_account", "task_cap", "usage_stale"}
 MONTHLY_HISTORY_DAYS = 26 * 31  # thirteen months, each with its twelve-month opening
 
 

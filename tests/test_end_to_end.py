@@ -272,7 +272,11 @@ def test_next_month_keeps_open_tasks_and_closes_cleared_ones(
     # The seeded usage ends in October, so in December every account misses November's
     # usage and most regrade: the brake stops that, and --force lets it through.
     assert main(["run", "--config", config, "--json", "--as-of", "2026-12-02"]) == 4
-    assert json.loads(capsys.readouterr().out)["errors"][-1]["kind"] == "brake"
+    stopped = json.loads(capsys.readouterr().out)
+    assert stopped["errors"][-1]["kind"] == "brake"
+    assert any(
+        w["kind"] == "usage_stale" and "2026-11" in w["message"] for w in stopped["warnings"]
+    )
     main(["run", "--config", config, "--json", "--as-of", "2026-12-02", "--force"])
     later = json.loads(capsys.readouterr().out)
     assert later["status"] == "ok"
