@@ -229,11 +229,11 @@ class BigQueryHistory:
             return _shaped(None, SNAPSHOT_COLUMNS)
         return self.snapshot(found["latest"].iloc[0])
 
-    def series(self, since: date) -> pd.DataFrame:
+    def series(self, dates: list[date]) -> pd.DataFrame:
         found = self._query(
             f"SELECT {', '.join(SERIES_COLUMNS)} FROM "  # noqa: S608
-            f"{self._table('account_history')} WHERE as_of >= @since",
-            [("since", "DATE", since)],
+            f"{self._table('account_history')} WHERE as_of IN UNNEST(@dates)",
+            [("dates", "DATE", list(dates))],
         )
         return _shaped(found, SERIES_COLUMNS)
 
@@ -290,7 +290,12 @@ def run_query(
 ) -> pd.DataFrame:
     """A parameterised query, capped by `maximum_bytes_billed`, its rows as a frame."""
     config = bigquery.QueryJobConfig(
-        query_parameters=[bigquery.ScalarQueryParameter(*p) for p in parameters],
+        query_parameters=[
+            bigquery.ArrayQueryParameter(name, kind, value)
+            if isinstance(value, list)
+            else bigquery.ScalarQueryParameter(name, kind, value)
+            for name, kind, value in parameters
+        ],
         maximum_bytes_billed=maximum_bytes_billed,
     )
     with translated_errors(doing, limit_key):

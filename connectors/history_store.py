@@ -131,12 +131,12 @@ class HistoryStore:
             return self._frame("SELECT * FROM account_history WHERE false", [])
         return self.snapshot(found[0])
 
-    def series(self, since: date) -> pd.DataFrame:
-        """The columns KPIs over time need, for every snapshot since `since`."""
+    def series(self, dates: list[date]) -> pd.DataFrame:
+        """The columns KPIs over time need, for the snapshots of these dates only."""
         return self._frame(
-            f"SELECT {', '.join(SERIES_COLUMNS)} FROM account_history WHERE as_of >= ? "  # noqa: S608
-            "ORDER BY as_of, account_id",
-            [since],
+            f"SELECT {', '.join(SERIES_COLUMNS)} FROM account_history "  # noqa: S608
+            "WHERE list_contains(?::DATE[], as_of) ORDER BY as_of, account_id",
+            [list(dates)],
         )
 
     def dates(self) -> list[date]:

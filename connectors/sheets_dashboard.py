@@ -326,6 +326,19 @@ def sheets_client(
 TAB_DATES = {"kpi_daily": "date", "health_history": "as_of"}
 
 
+def health_tab_dates(dates: list[date], accounts: int, columns: int) -> list[date]:
+    """The snapshot dates the health_history tab can show: every date of the last 35 days and
+    the first of each month, newest first, as many as the cell budget allows for this book."""
+    if not dates:
+        return []
+    days = pd.Series(pd.to_datetime(sorted(set(dates))))
+    recent = days[days >= days.max() - pd.Timedelta(days=35)]
+    firsts = days.groupby(days.dt.to_period("M")).min()
+    candidates = sorted(set(recent) | set(firsts), reverse=True)
+    room = CELL_BUDGET // max(columns, 1) // max(accounts, 1)
+    return sorted(day.date() for day in candidates[: max(room, 1)])
+
+
 def sheet_tabs(accounts: pd.DataFrame, kpis: pd.DataFrame, view: Any) -> dict[str, pd.DataFrame]:
     """The dashboard's tabs: today's accounts, and from the history (when kept) every date's
     KPIs, the monthly KPIs, each account's health by date, and the runs."""

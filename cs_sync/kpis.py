@@ -176,6 +176,30 @@ def arr_movements(
     return out
 
 
+def _month_bounds(until: date, months: int) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """(first day, last day) of each complete month before `until`, oldest first."""
+    first_of_this_month = pd.Timestamp(until.year, until.month, 1)
+    bounds = []
+    for back in range(months, 0, -1):
+        start = first_of_this_month - pd.DateOffset(months=back)
+        bounds.append((start, start + pd.DateOffset(months=1) - pd.Timedelta(days=1)))
+    return bounds
+
+
+def kpi_dates(dates: list[date], until: date, months: int = 13) -> list[date]:
+    """The only snapshot dates `monthly_kpis` looks at: for each month, the latest on or before
+    its first day, its last day, and the same day a year earlier. Reading these alone keeps
+    the KPIs cheap however long the daily history grows."""
+    known = pd.Series(pd.to_datetime(sorted(set(dates))))
+    wanted = set()
+    for start, end in _month_bounds(until, months):
+        for boundary in (start, end, end - pd.DateOffset(years=1)):
+            before = known[known <= boundary]
+            if len(before):
+                wanted.add(before.iloc[-1].date())
+    return sorted(wanted)
+
+
 def monthly_kpis(
     history: pd.DataFrame, until: date, phases: list[str] | None = None, months: int = 13
 ) -> pd.DataFrame:
@@ -188,10 +212,7 @@ def monthly_kpis(
         return pd.DataFrame(columns=MONTHLY_COLUMNS)
     history = history.assign(as_of=pd.to_datetime(history["as_of"]))
     rows: list[tuple[str, str, str, float]] = []
-    first_of_this_month = pd.Timestamp(until.year, until.month, 1)
-    for back in range(months, 0, -1):
-        start = first_of_this_month - pd.DateOffset(months=back)
-        end = start + pd.DateOffset(months=1) - pd.Timedelta(days=1)
+    for start, end in _month_bounds(until, months):
         period = start.strftime("%Y-%m-%d")
         for dimension, opening in (("month", start), ("ttm", end - pd.DateOffset(years=1))):
             before = _state_on(history, opening)

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import duckdb
@@ -18,14 +18,19 @@ import pandas as pd
 from connectors.history_store import open_history
 from connectors.local_dashboard import write_local_dashboard
 from connectors.salesforce import SalesforceClient, connect
-from connectors.sheets_dashboard import refresh_sheets, sheet_tabs, sheets_client
+from connectors.sheets_dashboard import (
+    health_tab_dates,
+    refresh_sheets,
+    sheet_tabs,
+    sheets_client,
+)
 from connectors.transport import CallCounter, build_session
 from cs_sync.brakes import brake_message, check_brakes
 from cs_sync.config import Config
 from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, BrakeError, ConfigError, CsSyncError
 from cs_sync.extract import Extracted, extract
-from cs_sync.history import RunRecord, snapshot_rows
-from cs_sync.kpis import monthly_kpis, onboarding_kpis, snapshot_kpis, task_kpis
+from cs_sync.history import SERIES_COLUMNS, RunRecord, snapshot_rows
+from cs_sync.kpis import kpi_dates, monthly_kpis, onboarding_kpis, snapshot_kpis, task_kpis
 from cs_sync.plan import Plan, Problem, build_plan
 from rules.calendar import closed_days
 from rules.expressions import ExpressionError
@@ -42,7 +47,6 @@ from rules.renewal import assign_renewal
 from rules.tasks import new_tasks, tasks_to_close, wanted_pairs
 
 WARNING_KINDS = {"usage_unknown_account", "task_cap", "usage_stale"}
-MONTHLY_HISTORY_DAYS = 26 * 31  # thirteen months, each with its twelve-month opening
 
 
 @dataclass
@@ -452,11 +456,19 @@ def _record_history(
                 )
                 store.write_date(result.as_of, rows, kpis, record)
                 result.history = config.history.describe()
-                series = store.series(result.as_of - timedelta(days=MONTHLY_HISTORY_DAYS))
+                dates = store.dates()
+                needed = kpi_dates(dates, result.as_of)
+                shown = (
+                    health_tab_dates(dates, len(rows), len(SERIES_COLUMNS))
+                    if config.dashboard.spreadsheet_id is not None
+                    else []
+                )
+                series = store.series(sorted(set(needed) | set(shown)))
+                in_tab = pd.to_datetime(series["as_of"]).isin(pd.to_datetime(shown))
                 return HistoryView(
                     monthly_kpis(series, result.as_of, phase_order(config.phases.phases)),
                     store.kpis(),
-                    series,
+                    series[in_tab].reset_index(drop=True),
                     store.runs(),
                 )
             store.record_run(record)

@@ -99,6 +99,16 @@ def test_latest_before_and_previous_values(tmp_path: Path) -> None:
         assert prev.loc["001000000000002AAA", "prev_phase"] == "Onboarding"
 
 
+def test_series_reads_only_the_dates_asked(tmp_path: Path) -> None:
+    earlier = date(2026, 11, 17)
+    with HistoryStore(tmp_path / "h.duckdb") as store:
+        store.write_date(earlier, snapshot_rows(scored(60.0), [], "c", earlier), kpis(2), run("a"))
+        store.write_date(DAY, snapshot_rows(scored(), [], "c", DAY), kpis(2), run("b"))
+        series = store.series([earlier])
+        assert set(series["as_of"]) == {pd.Timestamp(earlier)} and len(series) == 2
+        assert store.series([]).empty
+
+
 def test_backfilled_dates_are_the_checkpoint(tmp_path: Path) -> None:
     other = date(2026, 11, 17)
     with HistoryStore(tmp_path / "h.duckdb") as store:

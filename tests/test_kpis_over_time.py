@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -122,3 +123,49 @@ def test_tasks_per_csm_and_onboarding_by_hand() -> None:
     assert rows["onboarding_cohort"] == 3  # 4, 6 and 10 months in
     assert rows["onboarding_completed_in_window"] == 1  # only the one done in 2 months
     assert rows["onboarding_completion_rate"] == pytest.approx(1 / 3)
+
+
+def test_reading_only_the_boundary_snapshots_gives_the_same_kpis() -> None:
+    from cs_sync.kpis import kpi_dates
+
+    days = pd.date_range("2025-01-01", "2026-11-20", freq="7D")
+    rng = np.random.default_rng(3)
+    frames = []
+    for day in days:
+        arr = rng.choice([0.0, 100.0, 150.0, 200.0], size=30, p=[0.1, 0.3, 0.3, 0.3])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "as_of": day,
+                    "account_id": [f"a{i}" for i in range(30)],
+                    "arr": arr,
+                    "phase": rng.choice(PHASES, size=30),
+                    "renewal_date": None,
+                }
+            )
+        )
+    history = pd.concat(frames, ignore_index=True)
+    full = monthly_kpis(history, date(2026, 11, 25), PHASES)
+    needed = kpi_dates(list(days.date), date(2026, 11, 25))
+    assert len(needed) < len(days) / 2
+    part = monthly_kpis(
+        history[history["as_of"].isin(pd.to_datetime(needed))], date(2026, 11, 25), PHASES
+    )
+    pd.testing.assert_frame_equal(full, part)
+    assert len(full) > 0 and set(full["dimension"]) == {"month", "ttm"}
+
+
+def test_health_tab_dates_fit_the_book() -> None:
+    from connectors.sheets_dashboard import health_tab_dates
+
+    days = list(pd.date_range("2025-01-01", "2026-11-20", freq="D").date)
+    small = health_tab_dates(days, accounts=50, columns=10)
+    assert date(2026, 11, 20) in small and date(2026, 10, 16) in small  # the last 35 days
+    assert date(2025, 3, 1) in small and date(2025, 3, 2) not in small  # firsts of months
+    large = health_tab_dates(days, accounts=200_000, columns=10)
+    assert large == [
+        date(2026, 11, 17),
+        date(2026, 11, 18),
+        date(2026, 11, 19),
+        date(2026, 11, 20),
+    ]  # 8M cells / 10 columns / 200,000 accounts = 4 dates
