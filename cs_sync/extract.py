@@ -64,8 +64,10 @@ ACCOUNT_COLUMNS = [
     "name",
     "owner_id",
     "owner_active",
+    "owner_name",
     "sub_csm_id",
     "sub_csm_active",
+    "sub_csm_name",
     *ACCOUNT_FIELDS,
 ]
 
@@ -81,8 +83,10 @@ def _account_query(config: Config, condition: str) -> str:
         "Name",
         "OwnerId",
         "Owner.IsActive",
+        "Owner.Name",
         f.sub_csm,
         f"{_sub_csm_relationship(config)}.IsActive",
+        f"{_sub_csm_relationship(config)}.Name",
         *(getattr(f, key) for key in ACCOUNT_FIELDS.values()),
     ]
     query = f"SELECT {', '.join(columns)} FROM Account"
@@ -124,8 +128,10 @@ def _read_accounts(
             "name": record.get("Name"),
             "owner_id": record.get("OwnerId"),
             "owner_active": bool(_nested(record, "Owner", "IsActive")),
+            "owner_name": _nested(record, "Owner", "Name"),
             "sub_csm_id": record.get(f.sub_csm),
             "sub_csm_active": bool(_nested(record, sub_relationship, "IsActive")),
+            "sub_csm_name": _nested(record, sub_relationship, "Name"),
             **{column: record.get(getattr(f, key)) for column, key in ACCOUNT_FIELDS.items()},
         }
         for record in client.query(_account_query(config, condition), what)
@@ -142,6 +148,7 @@ TASK_COLUMNS = [
     "description",
     "created_date",
     "owner_id",
+    "owner_name",
     "activity_date",
 ]
 
@@ -152,8 +159,8 @@ def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.Data
     key = config.salesforce.fields.task_key
     since = as_of - timedelta(days=config.tasks.longest_cooldown + 1)
     query = soql(
-        f"SELECT Id, {key}, WhatId, IsClosed, Description, CreatedDate, OwnerId, ActivityDate "
-        "FROM Task "
+        f"SELECT Id, {key}, WhatId, IsClosed, Description, CreatedDate, OwnerId, Owner.Name, "
+        "ActivityDate FROM Task "
         f"WHERE {key} LIKE {{period}} OR ({key} LIKE {{any}} AND (IsClosed = false "
         f"OR CreatedDate >= {since.isoformat()}T00:00:00Z))",
         period=f"cs-sync:%:{task_period(as_of)}",
@@ -175,6 +182,7 @@ def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.Data
                 "description": record.get("Description"),
                 "created_date": record.get("CreatedDate"),
                 "owner_id": record.get("OwnerId"),
+                "owner_name": _nested(record, "Owner", "Name"),
                 "activity_date": record.get("ActivityDate"),
             }
         )

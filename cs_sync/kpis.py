@@ -75,20 +75,46 @@ def snapshot_kpis(
     return frame
 
 
-def task_kpis(new_tasks: pd.DataFrame, tasks: pd.DataFrame, as_of: date) -> pd.DataFrame:
-    """Per CSM (the Task owner's id): Tasks created this run, cs-sync Tasks open, and those
-    open past their due date. `tasks`: cs-sync's Tasks as read before the run."""
+def owner_labels(pairs: list[tuple[pd.Series, pd.Series]]) -> dict[str, str]:
+    """User id -> the name managers know the CSM by; "Name (id)" when two users share a
+    name; the id alone when no name was read. `pairs`: (ids, names) columns."""
+    names: dict[str, str] = {}
+    for ids, labels in pairs:
+        for user, name in zip(ids, labels, strict=True):
+            if isinstance(user, str) and isinstance(name, str) and name.strip():
+                names.setdefault(user, name.strip())
+    counts = pd.Series(list(names.values())).value_counts()
+    return {
+        user: name if counts.get(name, 0) == 1 else f"{name} ({user})"
+        for user, name in names.items()
+    }
+
+
+def task_kpis(
+    new_tasks: pd.DataFrame,
+    tasks: pd.DataFrame,
+    as_of: date,
+    labels: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """Per CSM (the Task owner, by name when known): Tasks created this run, cs-sync Tasks
+    open, and those open past their due date. `tasks`: cs-sync's Tasks as read before the
+    run."""
+    labels = labels or {}
     rows: list[tuple[str, str, float]] = []
+
+    def per_owner(metric: str, owners: pd.Series) -> None:
+        named = owners.map(lambda user: labels.get(user, str(user)))
+        for owner, count in named.value_counts().sort_index().items():
+            rows.append((metric, str(owner), float(count)))
+
     if len(new_tasks):
-        for owner, count in new_tasks["owner_id"].value_counts().sort_index().items():
-            rows.append(("tasks_created", str(owner), float(count)))
+        per_owner("tasks_created", new_tasks["owner_id"])
     if len(tasks) and "owner_id" in tasks:
         still_open = tasks[~tasks["is_closed"].astype(bool)]
         due = pd.to_datetime(still_open["activity_date"], errors="coerce")
         late = still_open[due < pd.Timestamp(as_of)]
         for metric, frame in (("tasks_open", still_open), ("tasks_overdue", late)):
-            for owner, count in frame["owner_id"].value_counts().sort_index().items():
-                rows.append((metric, str(owner), float(count)))
+            per_owner(metric, frame["owner_id"])
             rows.append((metric, "all", float(len(frame))))
     table = pd.DataFrame(rows, columns=["metric", "dimension", "value"])
     table.insert(0, "date", as_of.isoformat())

@@ -30,7 +30,14 @@ from cs_sync.config import Config
 from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, BrakeError, ConfigError, CsSyncError
 from cs_sync.extract import Extracted, extract
 from cs_sync.history import SERIES_COLUMNS, RunRecord, snapshot_rows
-from cs_sync.kpis import kpi_dates, monthly_kpis, onboarding_kpis, snapshot_kpis, task_kpis
+from cs_sync.kpis import (
+    kpi_dates,
+    monthly_kpis,
+    onboarding_kpis,
+    owner_labels,
+    snapshot_kpis,
+    task_kpis,
+)
 from cs_sync.plan import Plan, Problem, build_plan
 from rules.calendar import closed_days
 from rules.expressions import ExpressionError
@@ -393,6 +400,7 @@ def day_kpis(
     tasks_created: int,
     new: pd.DataFrame | None = None,
     tasks: pd.DataFrame | None = None,
+    labels: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """The day's KPI rows: the book's state, onboarding, and (for a run) Tasks per CSM."""
     frames = [
@@ -407,7 +415,7 @@ def day_kpis(
         onboarding_kpis(scored, config.phases.settings.onboarding_window_months, as_of),
     ]
     if new is not None and tasks is not None:
-        frames.append(task_kpis(new, tasks, as_of))
+        frames.append(task_kpis(new, tasks, as_of, labels))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -558,8 +566,22 @@ def run_once(
             if any(check.fired for check in plan.brakes) and not force:
                 raise BrakeError(brake_message(plan.brakes))
             apply_plan(client, plan, config, result, stop_requested, batch_size)
+            accounts = extracted.accounts
+            labels = owner_labels(
+                [
+                    (accounts["owner_id"], accounts["owner_name"]),
+                    (accounts["sub_csm_id"], accounts["sub_csm_name"]),
+                    (extracted.tasks["owner_id"], extracted.tasks["owner_name"]),
+                ]
+            )
             kpis = day_kpis(
-                plan.scored, config, as_of, result.tasks_created, plan.tasks, extracted.tasks
+                plan.scored,
+                config,
+                as_of,
+                result.tasks_created,
+                plan.tasks,
+                extracted.tasks,
+                labels,
             )
     except CsSyncError as error:
         result.status = "interrupted" if isinstance(error, Interrupted) else "failed"

@@ -107,6 +107,8 @@ def test_tasks_per_csm_and_onboarding_by_hand() -> None:
     )
     table = task_kpis(new, read, date(2026, 11, 24))
     found = {(r.metric, r.dimension): r.value for r in table.itertuples()}
+    named = task_kpis(new, read, date(2026, 11, 24), {"005A": "佐藤 花子"})
+    assert ("tasks_created", "佐藤 花子") in set(zip(named["metric"], named["dimension"]))
     assert found[("tasks_created", "005A")] == 2 and found[("tasks_created", "005B")] == 1
     assert found[("tasks_open", "005A")] == 2 and found[("tasks_open", "all")] == 3
     assert found[("tasks_overdue", "005A")] == 1 and found[("tasks_overdue", "005B")] == 1
@@ -169,3 +171,20 @@ def test_health_tab_dates_fit_the_book() -> None:
         date(2026, 11, 19),
         date(2026, 11, 20),
     ]  # 8M cells / 10 columns / 200,000 accounts = 4 dates
+
+
+def test_owner_labels_name_the_csm_and_tell_namesakes_apart() -> None:
+    from cs_sync.kpis import owner_labels
+
+    labels = owner_labels(
+        [
+            (
+                pd.Series(["005A", "005B", "005C"]),
+                pd.Series(["佐藤 花子", "鈴木 一郎", "佐藤 花子"]),
+            ),
+            (pd.Series(["005D", None]), pd.Series([None, "x"])),
+        ]
+    )
+    assert labels["005B"] == "鈴木 一郎"
+    assert labels["005A"] == "佐藤 花子 (005A)" and labels["005C"] == "佐藤 花子 (005C)"
+    assert "005D" not in labels  # no name read: the id is used as it is
