@@ -19,7 +19,6 @@ import pandas as pd
 from connectors.bigquery_history import bigquery_client, run_query
 from connectors.usage_csv import (
     KEY_COLUMN,
-    METRIC_COLUMNS,
     MONTH_COLUMN,
     UsageTable,
     validate_usage,
@@ -82,8 +81,16 @@ def read_usage_bigquery(
         f"reading usage from {settings.table}",
         "usage.bigquery.maximum_bytes_billed",
     )
+    metrics = tuple(settings.columns)
     if frame.empty:
-        frame = pd.DataFrame(columns=[KEY_COLUMN, MONTH_COLUMN, *METRIC_COLUMNS])
+        frame = pd.DataFrame(columns=[KEY_COLUMN, MONTH_COLUMN, *metrics])
     return validate_usage(
-        frame, f"usage query on {settings.table}", as_of, account_key, on_bad_rows, 1, "row"
+        frame,
+        f"usage query on {settings.table}",
+        as_of,
+        account_key,
+        on_bad_rows,
+        1,
+        "row",
+        metrics=metrics,
     )

@@ -21,7 +21,8 @@ from cs_sync.sfid import try_to18
 
 KEY_COLUMN = "account_id"
 MONTH_COLUMN = "month"
-METRIC_COLUMNS = (
+CORE_METRICS = ("seats", "active_users", "logins")  # what the built-in features read
+METRIC_COLUMNS = (  # the demo book's columns, and the defaults
     "seats",
     "active_users",
     "logins",
@@ -55,7 +56,14 @@ class UsageTable:
     source: str = ""
 
 
-def read_usage_csv(path: Path, as_of: date, account_key: str, on_bad_rows: str) -> UsageTable:
+def read_usage_csv(
+    path: Path,
+    as_of: date,
+    account_key: str,
+    on_bad_rows: str,
+    metrics: tuple[str, ...] = METRIC_COLUMNS,
+    columns: dict[str, str] | None = None,
+) -> UsageTable:
     """Read and validate. `account_key` is "salesforce_id" (ids normalised to 18 characters)
     or "external_key" (kept as written)."""
     try:
@@ -72,10 +80,19 @@ def read_usage_csv(path: Path, as_of: date, account_key: str, on_bad_rows: str) 
             f"({KEY_COLUMN},{MONTH_COLUMN},...) and one row per account and "
             "month"
         ) from None
-    return validate_usage(raw, f"usage file {path}", as_of, account_key, on_bad_rows)
+    return validate_usage(
+        raw, f"usage file {path}", as_of, account_key, on_bad_rows, metrics=metrics, columns=columns
+    )
 
 
-def read_usage_parquet(path: Path, as_of: date, account_key: str, on_bad_rows: str) -> UsageTable:
+def read_usage_parquet(
+    path: Path,
+    as_of: date,
+    account_key: str,
+    on_bad_rows: str,
+    metrics: tuple[str, ...] = METRIC_COLUMNS,
+    columns: dict[str, str] | None = None,
+) -> UsageTable:
     """A Parquet file with the same columns, read by DuckDB (no pyarrow needed); every value
     is taken as text first, so ids are never turned into numbers."""
     import duckdb
@@ -84,8 +101,7 @@ def read_usage_parquet(path: Path, as_of: date, account_key: str, on_bad_rows: s
         raise InputError(f"usage file {path} does not exist; check usage.path in the configuration")
     try:
         relation = duckdb.sql("SELECT * FROM read_parquet(?)", params=[str(path)])
-        columns = relation.columns
-        casts = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in columns)
+        casts = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in relation.columns)
         raw = duckdb.sql(
             f"SELECT {casts} FROM read_parquet(?)",
             params=[str(path)],  # noqa: S608
@@ -93,7 +109,9 @@ def read_usage_parquet(path: Path, as_of: date, account_key: str, on_bad_rows: s
     except duckdb.Error as exc:
         raise InputError(f"usage file {path} is not a readable Parquet file: {exc}") from None
     raw = raw.astype(object).where(raw.notna(), "")
-    return validate_usage(raw, f"usage file {path}", as_of, account_key, on_bad_rows)
+    return validate_usage(
+        raw, f"usage file {path}", as_of, account_key, on_bad_rows, metrics=metrics, columns=columns
+    )
 
 
 def _per_value(column: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> pd.Series:
@@ -121,19 +139,25 @@ def validate_usage(
     on_bad_rows: str,
     first_line: int = 2,
     unit: str = "line",
+    metrics: tuple[str, ...] = METRIC_COLUMNS,
+    columns: dict[str, str] | None = None,
 ) -> UsageTable:
     """Check and type rows given as text (any source): every bad row is reported by its line
-    (or row) number, column and account key; "skip" uses the rest, "stop" nothing."""
+    (or row) number, column and account key; "skip" uses the rest, "stop" nothing.
+    `metrics`: the usage columns the rules read; `columns`: metric -> the source's own name
+    for it (usage.columns), when they differ."""
+    named = {metric: (columns or {}).get(metric, metric) for metric in metrics}
     if len(raw):
         raw = raw.astype(object).where(raw.notna(), "").astype(str)
     path = source
-    missing = [c for c in (KEY_COLUMN, MONTH_COLUMN, *METRIC_COLUMNS) if c not in raw.columns]
+    wanted = [KEY_COLUMN, MONTH_COLUMN, *named.values()]
+    missing = [c for c in wanted if c not in raw.columns]
     if missing:
         raise InputError(
-            f"{path}: missing column(s) {', '.join(missing)}; the "
-            f"header must name {KEY_COLUMN}, {MONTH_COLUMN}, "
-            f"{', '.join(METRIC_COLUMNS)}"
+            f"{path}: missing column(s) {', '.join(missing)}; the header must name "
+            f"{', '.join(wanted)} (map other names with usage.columns)"
         )
+    raw = raw.rename(columns={source: metric for metric, source in named.items()})
     if raw.empty:
         raise InputError(f"{path} has a header but no rows")
     problems: list[UsageProblem] = []
@@ -184,7 +208,7 @@ def validate_usage(
     bad |= future.fillna(False)
 
     clean = pd.DataFrame({"account_key": keys, "month": months, "line": lines})
-    for column in METRIC_COLUMNS:
+    for column in metrics:
         text = _per_value(raw[column], lambda v: v.str.strip())
         values = pd.to_numeric(
             _per_value(

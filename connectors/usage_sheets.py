@@ -14,7 +14,7 @@ from datetime import date
 import gspread
 import pandas as pd
 
-from connectors.usage_csv import UsageTable, validate_usage
+from connectors.usage_csv import METRIC_COLUMNS, UsageTable, validate_usage
 from cs_sync.errors import InputError
 
 
@@ -25,6 +25,8 @@ def read_usage_sheet(
     as_of: date,
     account_key: str,
     on_bad_rows: str,
+    metrics: tuple[str, ...] = METRIC_COLUMNS,
+    columns: dict[str, str] | None = None,
 ) -> UsageTable:
     source = f"usage sheet {spreadsheet_id} tab {worksheet!r}"
     try:
@@ -55,7 +57,9 @@ def read_usage_sheet(
     body = [[_text(cell) for cell in row[:width]] + [""] * (width - len(row)) for row in rows[1:]]
     raw = pd.DataFrame(body, columns=header, dtype=object)
     raw = raw[[name for name in header if name]]
-    return validate_usage(raw, source, as_of, account_key, on_bad_rows)
+    return validate_usage(
+        raw, source, as_of, account_key, on_bad_rows, metrics=metrics, columns=columns
+    )
 
 
 def _text(cell: object) -> str:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
-from connectors.usage_csv import METRIC_COLUMNS as USAGE_METRICS
+from connectors.usage_csv import CORE_METRICS
 from cs_sync.errors import AuthError, ConfigError
 from rules.expressions import Expression, ExpressionError, compile_expression
 from rules.features import ACCOUNT_INPUTS, FEATURE_COLUMNS
@@ -177,12 +177,20 @@ class UsageConfig:
     account_key: str  # salesforce_id | external_key
     on_bad_rows: str  # skip | stop
     monthly_feature: str = "payslips_sent"  # used every month: missing months are a risk
-    seasonal_feature: str = "year_end_adjustments"  # used once a year, central to the value
+    seasonal_feature: str | None = "year_end_adjustments"  # used once a year; None: no season
     season_months: tuple[int, ...] = (11, 12)  # when it is used, in order
     spreadsheet_id: str | None = None  # source "sheets"
     worksheet: str = "usage"
     credentials_file: Path | None = None  # sheets: a service-account key
     bigquery: BigQueryUsage | None = None  # source "bigquery"
+    columns: dict[str, str] = field(default_factory=dict)  # metric -> the source's name
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The usage columns the rules read: seats, active users, logins, and the monthly and
+        seasonal features."""
+        seasonal = [self.seasonal_feature] if self.seasonal_feature else []
+        return tuple(dict.fromkeys([*CORE_METRICS, self.monthly_feature, *seasonal]))
 
 
 @dataclass(frozen=True)
@@ -611,13 +619,28 @@ def _usage(reader: _Reader, base: Path) -> UsageConfig:
     spreadsheet_id = reader.text("spreadsheet_id", _REQUIRED if source == "sheets" else None)
     worksheet = reader.text("worksheet", "usage")
     credentials = reader.text("credentials_file")
-    bigquery = _usage_bigquery(reader.sub("bigquery"), base) if source == "bigquery" else None
-    if source != "bigquery" and "bigquery" in reader.table:
-        reader.problems.append('usage.bigquery: set only with usage.source = "bigquery"')
     account_key = reader.text("account_key", "salesforce_id", ("salesforce_id", "external_key"))
     on_bad = reader.text("on_bad_rows", "skip", ("skip", "stop"))
-    monthly = reader.text("monthly_feature", "payslips_sent", USAGE_METRICS)
-    seasonal = reader.text("seasonal_feature", "year_end_adjustments", USAGE_METRICS)
+    monthly = str(reader.text("monthly_feature", "payslips_sent"))
+    seasonal = str(reader.text("seasonal_feature", "year_end_adjustments"))
+    for key, name in (("monthly_feature", monthly), ("seasonal_feature", seasonal)):
+        if name and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            reader.problems.append(
+                f"usage.{key}: {name!r} is not a column name (letters, digits, _)"
+            )
+    if not monthly:
+        reader.problems.append(
+            "usage.monthly_feature: name the usage column of the feature customers use every month"
+        )
+    raw_columns = reader.get("columns", (dict,), {}, "a table of metric = your column name")
+    metrics = tuple(dict.fromkeys([*CORE_METRICS, monthly, *([seasonal] if seasonal else [])]))
+    columns = {str(k): str(v) for k, v in raw_columns.items()}
+    unknown = sorted(set(columns) - set(metrics))
+    if unknown:
+        reader.problems.append(
+            f"usage.columns: {', '.join(unknown)} is not a usage metric; the metrics are "
+            f"{', '.join(metrics)}"
+        )
     raw_months = reader.get("season_months", (list,), [11, 12], "a list of months (1-12)")
     months = [m for m in raw_months if isinstance(m, int) and not isinstance(m, bool)]
     if len(months) != len(raw_months) or not all(1 <= m <= 12 for m in months):
@@ -626,41 +649,44 @@ def _usage(reader: _Reader, base: Path) -> UsageConfig:
         )
     elif len(set(months)) != len(months) or len(months) > 11:
         reader.problems.append("usage.season_months: each month once, and not the whole year")
+    bigquery = (
+        _usage_bigquery(reader.sub("bigquery"), base, metrics, columns)
+        if source == "bigquery"
+        else None
+    )
+    if source != "bigquery" and "bigquery" in reader.table:
+        reader.problems.append('usage.bigquery: set only with usage.source = "bigquery"')
     return UsageConfig(
         source=str(source),
         path=_resolve(base, path_text or "."),
         account_key=str(account_key),
         on_bad_rows=str(on_bad),
-        monthly_feature=str(monthly),
-        seasonal_feature=str(seasonal),
+        monthly_feature=monthly,
+        seasonal_feature=seasonal or None,
         season_months=tuple(months),
         spreadsheet_id=spreadsheet_id,
         worksheet=str(worksheet),
         credentials_file=_resolve(base, credentials) if credentials else None,
         bigquery=bigquery,
+        columns=columns,
     )
 
 
 USAGE_AGGREGATES = {"seats": "max", "active_users": "max"}  # the rest are summed
 
 
-def _usage_bigquery(reader: _Reader, base: Path) -> BigQueryUsage:
+def _usage_bigquery(
+    reader: _Reader, base: Path, metrics: tuple[str, ...], renamed: dict[str, str]
+) -> BigQueryUsage:
     table = str(reader.text("table", _REQUIRED) or "")
-    raw_columns = reader.get("columns", (dict,), {}, "a table of metric = column")
-    columns = {metric: str(raw_columns.get(metric, metric)) for metric in USAGE_METRICS}
-    unknown = sorted(set(raw_columns) - set(USAGE_METRICS))
-    if unknown:
-        reader.problems.append(
-            f"usage.bigquery.columns: {', '.join(unknown)} not a usage metric; the metrics "
-            f"are {', '.join(USAGE_METRICS)}"
-        )
+    columns = {metric: renamed.get(metric, metric) for metric in metrics}
     raw_aggregate = reader.get("aggregate", (dict,), {}, "a table of metric = sum|max|avg|last")
     aggregate = {**USAGE_AGGREGATES, **{str(k): str(v) for k, v in raw_aggregate.items()}}
     for metric, how in aggregate.items():
-        if how not in ("sum", "max", "avg", "last") or metric not in USAGE_METRICS:
+        if how not in ("sum", "max", "avg", "last") or metric not in metrics:
             reader.problems.append(
                 f"usage.bigquery.aggregate.{metric}: {how!r}; use sum, max, avg or last for one "
-                f"of {', '.join(USAGE_METRICS)}"
+                f"of {', '.join(metrics)}"
             )
     credentials = reader.text("credentials_file")
     settings = BigQueryUsage(

@@ -287,8 +287,9 @@ def join_usage(
 def read_usage(config: Config, as_of: date) -> UsageTable:
     """Monthly usage from the configured source, checked the same way whatever the source."""
     usage = config.usage
+    shape = {"metrics": usage.metrics, "columns": usage.columns}
     if usage.source == "parquet":
-        return read_usage_parquet(usage.path, as_of, usage.account_key, usage.on_bad_rows)
+        return read_usage_parquet(usage.path, as_of, usage.account_key, usage.on_bad_rows, **shape)
     if usage.source == "sheets":
         from connectors.sheets_dashboard import sheets_client
         from connectors.usage_sheets import read_usage_sheet
@@ -301,12 +302,13 @@ def read_usage(config: Config, as_of: date) -> UsageTable:
             as_of,
             usage.account_key,
             usage.on_bad_rows,
+            **shape,
         )
     if usage.source == "bigquery" and usage.bigquery is not None:
         from connectors.usage_bigquery import read_usage_bigquery
 
         return read_usage_bigquery(usage.bigquery, as_of, usage.account_key, usage.on_bad_rows)
-    return read_usage_csv(usage.path, as_of, usage.account_key, usage.on_bad_rows)
+    return read_usage_csv(usage.path, as_of, usage.account_key, usage.on_bad_rows, **shape)
 
 
 def extract(

@@ -467,3 +467,16 @@ def test_bigquery_history_needs_project_and_dataset(tmp_path: Path) -> None:
     )
     assert config.history.enabled and config.history.path is None
     assert config.history.describe() == "bigquery:acme.cs_sync"
+
+
+def test_usage_columns_name_only_the_metrics_the_rules_read(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        MINIMAL.replace(
+            'path = "usage.csv"',
+            'path = "usage.csv"\ncolumns = { clicks = "c" }\nmonthly_feature = "reports run"',
+        ),
+    )
+    text = "\n".join(found)
+    assert "usage.columns: clicks is not a usage metric" in text
+    assert "usage.monthly_feature: 'reports run' is not a column name" in text

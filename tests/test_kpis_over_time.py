@@ -108,7 +108,9 @@ def test_tasks_per_csm_and_onboarding_by_hand() -> None:
     table = task_kpis(new, read, date(2026, 11, 24))
     found = {(r.metric, r.dimension): r.value for r in table.itertuples()}
     named = task_kpis(new, read, date(2026, 11, 24), {"005A": "佐藤 花子"})
-    assert ("tasks_created", "佐藤 花子") in set(zip(named["metric"], named["dimension"]))
+    assert ("tasks_created", "佐藤 花子") in set(
+        zip(named["metric"], named["dimension"], strict=True)
+    )
     assert found[("tasks_created", "005A")] == 2 and found[("tasks_created", "005B")] == 1
     assert found[("tasks_open", "005A")] == 2 and found[("tasks_open", "all")] == 3
     assert found[("tasks_overdue", "005A")] == 1 and found[("tasks_overdue", "005B")] == 1

@@ -99,3 +99,35 @@ def test_unusable_files(tmp_path: Path, content: str, message: str) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist; check usage.path"):
         read_usage_csv(tmp_path / "nope.csv", AS_OF, "salesforce_id", "skip")
+
+
+def test_your_own_column_names_and_features(tmp_path: Path) -> None:
+    """A product that is not payroll: seats are "licences", the monthly feature is reports,
+    no seasonal feature; the config says so and the same checks apply."""
+    from cs_sync.config import load_config
+    from cs_sync.extract import read_usage
+
+    (tmp_path / "usage.csv").write_text(
+        "account_id,month,licences,active_users,logins,reports_run\n"
+        "00123,2026-10,10,8,90,4\n00123,2026-09,10,7,80,x\n",
+        encoding="utf-8",
+    )
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(
+        '[salesforce]\ninstance_url = "https://acme.my.salesforce.com"\n'
+        'username = "u"\npassword_env = "P"\nsecurity_token_env = "T"\n\n'
+        '[usage]\npath = "usage.csv"\naccount_key = "external_key"\n'
+        'monthly_feature = "reports_run"\nseasonal_feature = ""\n'
+        'columns = { seats = "licences" }\n',
+        encoding="utf-8",
+    )
+    config = load_config(config_path)
+    assert config.usage.metrics == ("seats", "active_users", "logins", "reports_run")
+    table = read_usage(config, AS_OF)
+    assert table.frame[["seats", "reports_run"]].values.tolist() == [[10, 4]]
+    assert "line 3, column reports_run (account 00123)" in str(table.problems[0])
+    config_path.write_text(
+        config_path.read_text("utf-8").replace('"licences"', '"seat_count"'), encoding="utf-8"
+    )
+    with pytest.raises(InputError, match="missing column.*seat_count.*usage.columns"):
+        read_usage(load_config(config_path), AS_OF)
