@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cs_sync import __version__
-from cs_sync.errors import EXIT_BAD_INPUT, EXIT_CONNECT, EXIT_OK, CsSyncError
+from cs_sync.errors import EXIT_BAD_INPUT, EXIT_CONNECT, EXIT_OK, EXIT_PARTIAL, CsSyncError
 from cs_sync.logs import configure_logging
 
 log = logging.getLogger("cs_sync")
@@ -310,6 +310,24 @@ def cmd_dashboard_link(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from cs_sync.config import load_config
+    from cs_sync.status import check_health, health_text
+
+    try:
+        config = load_config(args.config)
+        health = check_health(
+            config, datetime.now(ZoneInfo("UTC")), args.max_age_hours, args.strict
+        )
+    except CsSyncError as error:
+        return _emit_failure(error, args.json, None)
+    if args.json:
+        print(json.dumps(health.as_json(), ensure_ascii=False, default=str))
+    else:
+        print(health_text(health))
+    return EXIT_OK if health.healthy else EXIT_PARTIAL
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from cs_sync.config import load_config
     from cs_sync.worker import StopFlag, serve
@@ -475,6 +493,19 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--no-progress", action="store_true", help="no progress bar")
     backfill.add_argument("--json", action="store_true", help="print one JSON object")
 
+    status = commands.add_parser(
+        "status", help="is the sync healthy? (for monitors: exit 0 yes, 1 no)"
+    )
+    status.add_argument("--config", required=True)
+    status.add_argument(
+        "--max-age-hours",
+        type=float,
+        default=26.0,
+        help="unhealthy when the last run finished longer ago than this (default 26)",
+    )
+    status.add_argument("--strict", action="store_true", help="count a partial run as a failure")
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+
     dashboard = commands.add_parser("dashboard", help="the Looker Studio report")
     dashboard_commands = dashboard.add_subparsers(dest="dashboard_command", required=True)
     link = dashboard_commands.add_parser(
@@ -577,6 +608,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "backfill": lambda: cmd_backfill(args),
         "backtest": lambda: cmd_backtest(args),
         "dashboard": lambda: cmd_dashboard_link(args),
+        "status": lambda: cmd_status(args),
     }
     if args.command == "sandbox":
         return int(

@@ -1,0 +1,93 @@
+"""`cs-sync status`: is the sync healthy? For a monitor (exit code) and for people (text).
+
+Reads the last runs from the history store (every `run`, scheduled or not, records one) and,
+when a worker runs, its status file. Healthy means: the last run ended ok (or partial, which
+`--strict` counts as a failure) and finished less than `max_age_hours` ago.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from connectors.history_store import open_history
+from cs_sync.config import Config
+
+
+@dataclass
+class Health:
+    healthy: bool
+    reasons: list[str] = field(default_factory=list)
+    last_run: dict[str, Any] | None = None
+    worker: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "healthy": self.healthy,
+            "reasons": self.reasons,
+            "last_run": self.last_run,
+            "worker": self.worker,
+        }
+
+
+def check_health(config: Config, now: datetime, max_age_hours: float, strict: bool) -> Health:
+    health = Health(healthy=True)
+    if config.worker is not None and config.worker.status_file.exists():
+        try:
+            health.worker = json.loads(config.worker.status_file.read_text("utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            health.reasons.append(f"the worker's status file cannot be read: {error}")
+    runs = pd.DataFrame()
+    if config.history.enabled:
+        with open_history(config.history) as store:
+            runs = store.runs()
+    runs = runs[runs["kind"] == "run"] if len(runs) else runs
+    if runs.empty:
+        health.healthy = False
+        health.reasons.append("no run is recorded in the history store yet")
+        return health
+    last = runs.sort_values("finished_at").iloc[-1]
+    finished = pd.Timestamp(last["finished_at"]).to_pydatetime().replace(tzinfo=UTC)
+    health.last_run = {
+        "run_id": last["run_id"],
+        "as_of": str(pd.Timestamp(last["as_of"]).date()),
+        "status": last["status"],
+        "finished_at": finished.isoformat(timespec="seconds"),
+        "accounts": int(last["accounts"]),
+        "errors": int(last["errors"]),
+        "detail": last["detail"] or "",
+    }
+    bad = {"failed", "interrupted"} | ({"partial"} if strict else set())
+    if last["status"] in bad:
+        health.healthy = False
+        health.reasons.append(f"the last run ended {last['status']}: {last['detail'] or '-'}")
+    age = now - finished
+    if age > timedelta(hours=max_age_hours):
+        health.healthy = False
+        hours = age.total_seconds() / 3600
+        health.reasons.append(
+            f"the last run finished {hours:.0f} hours ago (more than {max_age_hours:g})"
+        )
+    return health
+
+
+def health_text(health: Health) -> str:
+    lines = [f"cs-sync status: {'healthy' if health.healthy else 'NOT healthy'}"]
+    if health.last_run:
+        run = health.last_run
+        lines.append(
+            f"  last run {run['run_id']} for {run['as_of']}: {run['status']}, finished "
+            f"{run['finished_at']}, {run['accounts']} accounts, {run['errors']} error(s)"
+        )
+    if health.worker:
+        worker = health.worker
+        lines.append(
+            f"  worker: {worker.get('state')}, next run {worker.get('next_run') or '-'}, "
+            f"{worker.get('consecutive_failures', 0)} consecutive failure(s)"
+        )
+    lines += [f"  ! {reason}" for reason in health.reasons]
+    return "\n".join(lines)
