@@ -237,6 +237,31 @@ def observe(extracted: Extracted, config: Config, dates: list[date]) -> pd.DataF
     return pd.concat(frames, ignore_index=True)
 
 
+def observe_history(config: Config, dates: list[date]) -> tuple[pd.DataFrame, list[str]]:
+    """Each account's score and grade as the runs (or the backfill) recorded them: for each
+    date, the latest snapshot on or before it, if one is less than a month old then."""
+    frames, warnings = [], []
+    with open_history(config.history) as store:
+        for day in dates:
+            snapshot = store.latest_before(day + timedelta(days=1))
+            if snapshot.empty:
+                warnings.append(f"no snapshot on or before {day} in the history: left out")
+                continue
+            taken = pd.Timestamp(snapshot["as_of"].max()).date()
+            if (day - taken).days > 31:
+                warnings.append(f"the snapshot nearest {day} is from {taken}: left out")
+                continue
+            frame = snapshot[OBSERVATION_COLUMNS[1:]].copy()
+            frame.insert(0, "date", pd.Timestamp(day))
+            frames.append(frame)
+    if not frames:
+        raise InputError(
+            "the history store has no snapshots for these dates: run `cs-sync backfill` "
+            "first, or leave out --from-history to recompute them"
+        )
+    return pd.concat(frames, ignore_index=True), warnings
+
+
 def with_outcomes(
     observations: pd.DataFrame,
     churn: pd.DataFrame,
@@ -261,10 +286,11 @@ def _score(
     churn: pd.DataFrame,
     contraction: pd.DataFrame,
     settings: BacktestSettings,
+    observed: pd.DataFrame | None = None,
 ) -> Scored:
-    observations = with_outcomes(
-        observe(extracted, config, dates), churn, contraction, settings.horizon_days
-    )
+    if observed is None:
+        observed = observe(extracted, config, dates)
+    observations = with_outcomes(observed, churn, contraction, settings.horizon_days)
     grades = [g for g, _ in config.health.grades]
     at_risk = _at_risk(config, settings)
     return Scored(
@@ -322,6 +348,7 @@ def run_backtest(
     since: date | None = None,
     until: date | None = None,
     extracted: Extracted | None = None,
+    from_history: bool = False,
 ) -> BacktestResult:
     started = time.monotonic()
     dates = snapshot_dates(today, settings, since, until)
@@ -348,7 +375,16 @@ def run_backtest(
     renewal_types = config.salesforce.renewal_types
     churn = churn_events(extracted, settings.churn, renewal_types, arr_history)
     contraction = contraction_events(extracted, renewal_types)
-    base = _score(config, extracted, dates, churn, contraction, settings)
+    observed = None
+    if from_history:
+        if candidate is not None:
+            raise InputError(
+                "--from-history reads the scores as they ran; a candidate never ran, so "
+                "--compare recomputes both: leave out one of the two options"
+            )
+        observed, found = observe_history(config, dates)
+        warnings.extend(found)
+    base = _score(config, extracted, dates, churn, contraction, settings, observed)
     result = BacktestResult(dates, settings.horizon_days, settings.churn, base, warnings=warnings)
     if base.report["churned"] == 0:
         warnings.append(

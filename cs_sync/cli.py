@@ -255,6 +255,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             candidate=candidate,
             since=_date_arg(args.since, "--since") if args.since else None,
             until=_date_arg(args.until, "--until") if args.until else None,
+            from_history=args.from_history,
         )
     except CsSyncError as error:
         return _emit_failure(error, args.json, None)
@@ -531,6 +532,11 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--until", help="last snapshot date (default: horizon before today)")
     backtest.add_argument("--horizon-days", type=int, help="churn within this many days counts")
     backtest.add_argument("--months", type=int, help="how many monthly snapshot dates")
+    backtest.add_argument(
+        "--from-history",
+        action="store_true",
+        help="judge the scores as the runs recorded them (overrides included), not recomputed",
+    )
     backtest.add_argument("--html", help="where to write the charts (default: dashboard folder)")
     backtest.add_argument("--json", action="store_true", help="print one JSON object")
     backtest.add_argument("--as-of", help=argparse.SUPPRESS)

@@ -168,3 +168,35 @@ def test_arr_falling_to_zero_in_the_history_is_churn() -> None:
     )
     assert frame["churned"].tolist() == [False, True]  # A's lost renewal is not counted here
     assert frame["churn_reason"].tolist() == [None, "arr_zero"]
+
+
+def test_scores_as_they_ran_from_the_history(served, capsys: pytest.CaptureFixture[str]) -> None:
+    config = str(served.config_path)
+    code, report = backtest(capsys, "--config", config, "--from-history")
+    assert code == 2 and "run `cs-sync backfill` first" in report["errors"][0]["message"]
+    code, report = backtest(capsys, "--config", config, "--from-history", "--compare", config)
+    assert code == 2 and "leave out one of the two" in report["errors"][0]["message"]
+    assert (
+        main(
+            [
+                "backfill",
+                "--config",
+                config,
+                "--since",
+                "2025-06-28",
+                "--until",
+                "2026-05-28",
+                "--every",
+                "month",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    code, recorded = backtest(capsys, "--config", config, "--from-history")
+    code, recomputed = backtest(capsys, "--config", config)
+    assert code == 0
+    # the backfill recorded what the backtest recomputes: the same judgement
+    assert recorded["config"]["auc"] == pytest.approx(recomputed["config"]["auc"])
+    assert recorded["config"]["observations"] == recomputed["config"]["observations"]
