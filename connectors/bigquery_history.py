@@ -180,7 +180,6 @@ class BigQueryHistory:
             source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
             create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
-            schema_update_options=None,
         )
         out = frame.copy()
         for column in out.columns:

@@ -79,8 +79,7 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
     if result.dashboard:
         rows.append(("dashboard", _shown_path(result.dashboard)))
     if result.history:
-        shown = result.history
-        rows.append(("history", shown if shown.startswith("bigquery:") else _shown_path(shown)))
+        rows.append(("history", _history_place(result.history)))
     rows.append(("took", f"{result.duration_s:.1f} s"))
     width = max(len(label) for label, _ in rows)
     lines += [f"  {label.ljust(width)}  {value}" for label, value in rows]
@@ -92,10 +91,9 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
     return "\n".join(lines)
 
 
-def _history_place(config: Config) -> str:
-    if config.history.backend == "duckdb":
-        return _shown_path(str(config.history.path))
-    return config.history.describe()
+def _history_place(described: str) -> str:
+    """HistoryConfig.describe(): a file path (shown short) or bigquery:project.dataset."""
+    return described if described.startswith("bigquery:") else _shown_path(described)
 
 
 def backfill_text(result: BackfillResult, config: Config) -> str:
@@ -105,7 +103,7 @@ def backfill_text(result: BackfillResult, config: Config) -> str:
         f"  dates         {result.dates} ({result.dates_written} computed, "
         f"{result.dates_skipped} already done or kept from a daily run)",
         f"  accounts      up to {result.accounts} a date",
-        f"  history       {_history_place(config)}",
+        f"  history       {_history_place(config.history.describe())}",
         f"  took          {result.duration_s:.1f} s",
     ]
     if result.salesforce is not None:
