@@ -29,14 +29,6 @@ from cs_sync.extract import join_usage
 from cs_sync.pipeline import account_features
 
 AS_OF = date(2026, 11, 24)
-METRICS = [
-    "seats",
-    "active_users",
-    "logins",
-    "payslips_sent",
-    "year_end_adjustments",
-    "surveys_run",
-]
 
 
 def write_csv(path: Path, accounts: int, months: int) -> int:

@@ -36,6 +36,7 @@ from tenacity import (
 )
 
 from connectors.transport import CallCounter, build_session, configure_session, is_loopback_url
+from cs_sync.config import DashboardConfig
 from cs_sync.errors import AuthError, ConnectError, CsSyncError
 
 log = logging.getLogger(__name__)
@@ -355,6 +356,21 @@ def sheet_tabs(accounts: pd.DataFrame, kpis: pd.DataFrame, view: Any) -> dict[st
         "health_history": series,
         "runs": view.runs,
     }
+
+
+def dashboard_client(
+    settings: DashboardConfig, instance_url: str, counter: CallCounter | None
+) -> gspread.Client:
+    """A client with the dashboard's credentials (dashboard.credentials_file)."""
+    return sheets_client(settings.credentials_file, instance_url, counter)
+
+
+def open_dashboard(
+    settings: DashboardConfig, instance_url: str, counter: CallCounter | None
+) -> SheetsDashboard:
+    """The configured dashboard spreadsheet, open (dashboard.spreadsheet_id must be set)."""
+    client = dashboard_client(settings, instance_url, counter)
+    return SheetsDashboard(client, str(settings.spreadsheet_id))
 
 
 def refresh_sheets(

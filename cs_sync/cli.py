@@ -275,7 +275,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard_link(args: argparse.Namespace) -> int:
-    from connectors.sheets_dashboard import SheetsDashboard, sheets_client
+    from connectors.sheets_dashboard import open_dashboard
     from cs_sync.config import load_config
     from cs_sync.looker import bigquery_link, sheets_link
 
@@ -288,10 +288,8 @@ def cmd_dashboard_link(args: argparse.Namespace) -> int:
                 "id of your copy of the cs-sync Looker Studio report (docs/looker-studio.md)"
             )
         if config.dashboard.spreadsheet_id is not None and args.source != "bigquery":
-            client = sheets_client(
-                config.dashboard.credentials_file, config.salesforce.instance_url, None
-            )
-            tabs = SheetsDashboard(client, config.dashboard.spreadsheet_id).tab_ids()
+            sink = open_dashboard(config.dashboard, config.salesforce.instance_url, None)
+            tabs = sink.tab_ids()
             try:
                 link = sheets_link(template, config.dashboard.spreadsheet_id, tabs, args.name)
             except ValueError as error:

@@ -15,14 +15,15 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from connectors.bigquery_history import BigQueryHistory
 from connectors.history_store import open_history
 from connectors.local_dashboard import write_local_dashboard
 from connectors.salesforce import SalesforceClient, connect
 from connectors.sheets_dashboard import (
+    dashboard_client,
     health_tab_dates,
     refresh_sheets,
     sheet_tabs,
-    sheets_client,
 )
 from connectors.transport import CallCounter, build_session
 from cs_sync.brakes import brake_message, check_brakes
@@ -473,12 +474,19 @@ def _record_history(
                 )
                 series = store.series(sorted(set(needed) | set(shown)))
                 in_tab = pd.to_datetime(series["as_of"]).isin(pd.to_datetime(shown))
-                return HistoryView(
+                view = HistoryView(
                     monthly_kpis(series, result.as_of, phase_order(config.phases.phases)),
                     store.kpis(),
                     series[in_tab].reset_index(drop=True),
                     store.runs(),
                 )
+                if isinstance(store, BigQueryHistory):  # Looker Studio reads these tables too
+                    try:
+                        store.replace_table("kpi_monthly", view.monthly)
+                        store.replace_table("accounts", _dashboard_accounts(result.plan))
+                    except CsSyncError as error:
+                        result.errors.append(Problem("dashboard", None, str(error)))
+                return view
             store.record_run(record)
     except (CsSyncError, duckdb.Error) as error:
         result.errors.append(Problem("history", None, str(error).splitlines()[0]))
@@ -510,21 +518,10 @@ def _refresh_dashboards(
             result.dashboard = str(page)
         except OSError as error:
             result.errors.append(Problem("dashboard", None, f"local dashboard: {error}"))
-    if config.history.backend == "bigquery" and view is not None:
-        from connectors.bigquery_history import BigQueryHistory
-
-        try:
-            with BigQueryHistory(config.history) as bigquery_store:
-                bigquery_store.replace_table("kpi_monthly", view.monthly)
-                bigquery_store.replace_table("accounts", accounts)
-        except CsSyncError as error:
-            result.errors.append(Problem("dashboard", None, str(error)))
     if config.dashboard.spreadsheet_id is not None:
         try:
             warnings = refresh_sheets(
-                sheets_client(
-                    config.dashboard.credentials_file, config.salesforce.instance_url, counter
-                ),
+                dashboard_client(config.dashboard, config.salesforce.instance_url, counter),
                 config.dashboard.spreadsheet_id,
                 sheet_tabs(accounts, kpis, view),
             )

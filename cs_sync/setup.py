@@ -11,7 +11,7 @@ from typing import Any
 
 from connectors.history_store import open_history
 from connectors.salesforce import SalesforceClient, connect, soql
-from connectors.sheets_dashboard import SheetsDashboard, sheets_client
+from connectors.sheets_dashboard import open_dashboard
 from connectors.transport import CallCounter, build_session
 from cs_sync.config import Config
 from cs_sync.errors import CsSyncError
@@ -336,16 +336,9 @@ def _local_checks(config: Config, as_of: date) -> list[Check]:
             )
     if config.dashboard.spreadsheet_id is not None:
         try:
-            sink = SheetsDashboard(
-                sheets_client(
-                    config.dashboard.credentials_file, config.salesforce.instance_url, None
-                ),
-                config.dashboard.spreadsheet_id,
-            )
+            sink = open_dashboard(config.dashboard, config.salesforce.instance_url, None)
             checks.append(
-                Check(
-                    "Sheets dashboard", True, f"{len(sink.tab_ids())} tab(s), writable by cs-sync"
-                )
+                Check("Sheets dashboard", True, f"{len(sink.tab_ids())} tab(s), open to cs-sync")
             )
         except CsSyncError as error:
             checks.append(

@@ -12,23 +12,14 @@ import gspread
 import pytest
 import responses
 
-from connectors.usage_csv import read_usage_parquet
+from connectors.usage_csv import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN, read_usage_parquet
 from connectors.usage_sheets import read_usage_sheet
 from cs_sync.config import BigQueryUsage
 from cs_sync.errors import InputError
 from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
 
 AS_OF = date(2026, 11, 24)
-COLUMNS = [
-    "account_id",
-    "month",
-    "seats",
-    "active_users",
-    "logins",
-    "payslips_sent",
-    "year_end_adjustments",
-    "surveys_run",
-]
+COLUMNS = [KEY_COLUMN, MONTH_COLUMN, *METRIC_COLUMNS]
 
 
 def test_parquet_keeps_ids_as_text(tmp_path: Path) -> None:
