@@ -16,15 +16,14 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
 from benchmarks.rules_stage import ROOT, PeakMemory, _rss, synthetic_book
-from connectors.history_store import HistoryStore
 from cs_sync import backfill as backfill_module
 from cs_sync.backfill import BackfillResult, fill_history
 from cs_sync.config import HistoryConfig, load_config
+from cs_sync.connectors.history_store import HistoryStore
 
 UNTIL = date(2026, 11, 23)
 
@@ -37,9 +36,8 @@ def main() -> None:
     book = synthetic_book(args.accounts)
     dates = [UNTIL - timedelta(weeks=k) for k in range(args.dates)][::-1]
     folder = Path(tempfile.mkdtemp(prefix="cs-sync-backfill-"))
-    config = replace(
-        load_config(ROOT / "config.example.toml"),
-        history=HistoryConfig(folder / "history.duckdb"),
+    config = load_config(ROOT / "config.example.toml").replace_sections(
+        history=HistoryConfig(path=folder / "history.duckdb")
     )
 
     spent = {"score": 0.0, "write": 0.0}

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.rules_stage import ROOT, PeakMemory, _rss, synthetic_book
-from connectors.usage_csv import read_usage_csv
 from cs_sync.config import load_config
+from cs_sync.connectors.usage_csv import read_usage_csv
 from cs_sync.extract import join_usage
 from cs_sync.pipeline import account_features
 

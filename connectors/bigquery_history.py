@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from cs_sync.config import HistoryConfig
+from cs_sync.connectors.settings import HistoryConfig
 from cs_sync.errors import AuthError, ConnectError, CsSyncError
 from cs_sync.history import RUN_COLUMNS, SERIES_COLUMNS, SNAPSHOT_COLUMNS, RunRecord
 

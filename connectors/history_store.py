@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from cs_sync.config import HistoryConfig
+from cs_sync.connectors.settings import HistoryConfig
 from cs_sync.errors import CsSyncError
 from cs_sync.history import RUN_COLUMNS, SERIES_COLUMNS, SNAPSHOT_COLUMNS, History, RunRecord
 
@@ -182,7 +182,7 @@ def _first_line(error: Exception) -> str:
 def open_history(settings: HistoryConfig) -> History:
     """The configured history store, open."""
     if settings.backend == "bigquery":
-        from connectors.bigquery_history import BigQueryHistory
+        from cs_sync.connectors.bigquery_history import BigQueryHistory
 
         return BigQueryHistory(settings)
     if settings.path is None:

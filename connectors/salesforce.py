@@ -33,8 +33,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from connectors.transport import CallCounter
-from cs_sync.config import SalesforceConfig
+from cs_sync.connectors.settings import SalesforceConfig
+from cs_sync.connectors.transport import CallCounter
 from cs_sync.errors import (
     AuthError,
     BudgetExhausted,
@@ -326,7 +326,7 @@ class SalesforceClient:
         """What cs-sync may write: the configured Account allowlist; Task's standard fields and
         the key field. Nothing else, on any object."""
         if sobject == "Account":
-            return frozenset(self.config.write_allowlist)
+            return frozenset(self.config.writable)
         if sobject == "Task":
             return TASK_FIELDS | {self.config.fields.task_key}
         return frozenset()

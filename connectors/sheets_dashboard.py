@@ -35,8 +35,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from connectors.transport import CallCounter, build_session, configure_session, is_loopback_url
-from cs_sync.config import DashboardConfig
+from cs_sync.connectors.settings import DashboardConfig
+from cs_sync.connectors.transport import CallCounter, build_session, configure_session
 from cs_sync.errors import AuthError, ConnectError, CsSyncError
 
 log = logging.getLogger(__name__)
@@ -291,12 +291,12 @@ def fit_rows(
 
 
 def sheets_client(
-    credentials_file: Path | None, instance_url: str, counter: CallCounter | None
+    credentials_file: Path | None, sandbox_url: str | None, counter: CallCounter | None
 ) -> gspread.Client:
-    """A gspread client with cs-sync's timeouts and call counting. With a sandbox config
-    (a loopback instance_url) it talks to the sandbox, with no Google credentials."""
-    if is_loopback_url(instance_url):
-        client = gspread.Client(auth=None, session=build_session(instance_url, counter))  # type: ignore[arg-type]
+    """A gspread client with cs-sync's timeouts and call counting. With the sandbox's address
+    (config [sandbox] url) it talks to the sandbox, with no Google credentials."""
+    if sandbox_url is not None:
+        client = gspread.Client(auth=None, session=build_session(sandbox_url, counter))  # type: ignore[arg-type]
         client.set_timeout(30)
         return client
     import google.auth
@@ -359,17 +359,17 @@ def sheet_tabs(accounts: pd.DataFrame, kpis: pd.DataFrame, view: Any) -> dict[st
 
 
 def dashboard_client(
-    settings: DashboardConfig, instance_url: str, counter: CallCounter | None
+    settings: DashboardConfig, sandbox_url: str | None, counter: CallCounter | None
 ) -> gspread.Client:
     """A client with the dashboard's credentials (dashboard.credentials_file)."""
-    return sheets_client(settings.credentials_file, instance_url, counter)
+    return sheets_client(settings.credentials_file, sandbox_url, counter)
 
 
 def open_dashboard(
-    settings: DashboardConfig, instance_url: str, counter: CallCounter | None
+    settings: DashboardConfig, sandbox_url: str | None, counter: CallCounter | None
 ) -> SheetsDashboard:
     """The configured dashboard spreadsheet, open (dashboard.spreadsheet_id must be set)."""
-    client = dashboard_client(settings, instance_url, counter)
+    client = dashboard_client(settings, sandbox_url, counter)
     return SheetsDashboard(client, str(settings.spreadsheet_id))
 
 

@@ -1,5 +1,5 @@
 """HTTP sessions for the vendor clients: default timeouts, call counting, and routing of the
-real service hosts to a local sandbox when the config points at one.
+real service hosts to a local sandbox when the config's [sandbox] url names one.
 
 simple-salesforce and gspread both accept a `requests.Session`; this is the one seam through
 which the demo and the end-to-end tests reach the sandbox, so nothing else in the connectors
@@ -98,14 +98,14 @@ class CallCounter:
 
 
 def build_session(
-    target_url: str | None,
+    route_to: str | None,
     counter: CallCounter | None = None,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     max_calls_per_minute: float | None = None,
 ) -> requests.Session:
-    """A session with timeouts and an optional rate cap; when `target_url` is a loopback URL,
-    the Salesforce and Google hosts are routed there over plain HTTP."""
-    route_to = target_url if target_url and is_loopback_url(target_url) else None
+    """A session with timeouts and an optional rate cap; with `route_to` (the sandbox's
+    address, config [sandbox] url), the Salesforce and Google hosts are routed there over
+    plain HTTP and nothing else is reached."""
     return configure_session(requests.Session(), route_to, counter, timeout, max_calls_per_minute)
 
 

@@ -16,14 +16,14 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.bigquery_history import bigquery_client, run_query
-from connectors.usage_csv import (
+from cs_sync.connectors.bigquery_history import bigquery_client, run_query
+from cs_sync.connectors.settings import BigQueryUsage
+from cs_sync.connectors.usage_csv import (
     KEY_COLUMN,
     MONTH_COLUMN,
     UsageTable,
     validate_usage,
 )
-from cs_sync.config import BigQueryUsage
 from cs_sync.errors import ConfigError
 
 AGGREGATES = {"sum": "SUM", "max": "MAX", "avg": "AVG", "last": "ANY_VALUE"}
@@ -31,18 +31,18 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,299}")
 _TABLE = re.compile(r"[a-z][a-z0-9-]{4,29}\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_$-]{1,1024}")
 
 
-def usage_query(settings: BigQueryUsage) -> str:
+def usage_query(settings: BigQueryUsage, columns: dict[str, str]) -> str:
     """The aggregation, one row per account and month, dates bounded by @since / @until."""
     if not _TABLE.fullmatch(settings.table):
         raise ConfigError(
             "usage.bigquery.table", [f"{settings.table!r} is not project.dataset.table"]
         )
-    for name in (settings.key_column, settings.date_column, *settings.columns.values()):
+    for name in (settings.key_column, settings.date_column, *columns.values()):
         if not _IDENTIFIER.fullmatch(name):
             raise ConfigError("usage.bigquery", [f"{name!r} is not a column name"])
     metrics = ",\n  ".join(
-        f"{AGGREGATES[settings.aggregate.get(metric, 'sum')]}(`{column}`) AS {metric}"
-        for metric, column in settings.columns.items()
+        f"{AGGREGATES[settings.how(metric)]}(`{column}`) AS {metric}"
+        for metric, column in columns.items()
     )
     day = f"DATE(`{settings.date_column}`)"
     return (
@@ -64,6 +64,7 @@ def months_window(as_of: date, months: int) -> tuple[date, date]:
 
 def read_usage_bigquery(
     settings: BigQueryUsage,
+    columns: dict[str, str],
     as_of: date,
     account_key: str,
     on_bad_rows: str,
@@ -74,14 +75,14 @@ def read_usage_bigquery(
     since, until = months_window(as_of, settings.months)
     frame = run_query(
         client,
-        usage_query(settings),
+        usage_query(settings, columns),
         [("since", "DATE", since), ("until", "DATE", until)],
         settings.maximum_bytes_billed,
         settings.location,
         f"reading usage from {settings.table}",
         "usage.bigquery.maximum_bytes_billed",
     )
-    metrics = tuple(settings.columns)
+    metrics = tuple(columns)
     if frame.empty:
         frame = pd.DataFrame(columns=[KEY_COLUMN, MONTH_COLUMN, *metrics])
     return validate_usage(

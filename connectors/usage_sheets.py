@@ -14,7 +14,7 @@ from datetime import date
 import gspread
 import pandas as pd
 
-from connectors.usage_csv import METRIC_COLUMNS, UsageTable, validate_usage
+from cs_sync.connectors.usage_csv import METRIC_COLUMNS, UsageTable, validate_usage
 from cs_sync.errors import InputError
 
 

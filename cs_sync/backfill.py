@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from connectors.history_store import open_history
-from connectors.salesforce import connect
-from connectors.transport import CallCounter, build_session
 from cs_sync.config import Config
+from cs_sync.connectors.history_store import open_history
+from cs_sync.connectors.salesforce import connect
+from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, CsSyncError
 from cs_sync.extract import Extracted, extract
 from cs_sync.history import STORED_OUTPUTS, History, RunRecord, previous_values, snapshot_rows

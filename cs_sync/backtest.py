@@ -18,15 +18,15 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.history_store import open_history
-from connectors.salesforce import connect
-from connectors.transport import CallCounter, build_session
 from cs_sync.backfill import as_of_view, backfill_dates, contract_end, current_customers
-from cs_sync.config import CHURN_EVENTS, BacktestSettings, Config
+from cs_sync.config import Config
+from cs_sync.connectors.history_store import open_history
+from cs_sync.connectors.salesforce import connect
+from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import InputError
 from cs_sync.extract import Extracted, extract
 from cs_sync.pipeline import compute_plan, score_accounts
-from rules.backtest import evaluate, evaluate_by_segment
+from cs_sync.rules.backtest import CHURN_EVENTS, BacktestSettings, evaluate, evaluate_by_segment
 
 CHURN_KINDS = CHURN_EVENTS
 
@@ -274,11 +274,6 @@ def with_outcomes(
     return out
 
 
-def _at_risk(config: Config, settings: BacktestSettings) -> tuple[str, ...]:
-    grades = [g for g, _ in config.health.grades]
-    return settings.at_risk_grades or tuple(grades[-2:])
-
-
 def _score(
     config: Config,
     extracted: Extracted,
@@ -292,7 +287,7 @@ def _score(
         observed = observe(extracted, config, dates)
     observations = with_outcomes(observed, churn, contraction, settings.horizon_days)
     grades = [g for g, _ in config.health.grades]
-    at_risk = _at_risk(config, settings)
+    at_risk = config.health.at_risk
     return Scored(
         config,
         observations,
@@ -361,7 +356,7 @@ def run_backtest(
     if extracted is None:
         counter = CallCounter()
         session = build_session(
-            config.salesforce.instance_url, counter, timeout=(10.0, config.salesforce.timeout_s)
+            config.sandbox.url, counter, timeout=(10.0, config.salesforce.timeout_s)
         )
         try:
             client = connect(config.salesforce, session, counter)

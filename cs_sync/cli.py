@@ -232,11 +232,10 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from dataclasses import replace
 
-    from connectors.local_dashboard import write_backtest_page
     from cs_sync.backtest import run_backtest
     from cs_sync.config import load_config
+    from cs_sync.connectors.local_dashboard import write_backtest_page
     from cs_sync.report import backtest_text
 
     try:
@@ -244,9 +243,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         candidate = load_config(args.compare) if args.compare else None
         settings = config.backtest
         if args.horizon_days is not None:
-            settings = replace(settings, horizon_days=args.horizon_days)
+            settings = settings.model_copy(update={"horizon_days": args.horizon_days})
         if args.months is not None:
-            settings = replace(settings, months=args.months)
+            settings = settings.model_copy(update={"months": args.months})
         today = _as_of(args.as_of, config.timezone)
         result = run_backtest(
             config,
@@ -275,8 +274,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard_link(args: argparse.Namespace) -> int:
-    from connectors.sheets_dashboard import open_dashboard
     from cs_sync.config import load_config
+    from cs_sync.connectors.sheets_dashboard import open_dashboard
     from cs_sync.looker import bigquery_link, sheets_link
 
     try:
@@ -288,7 +287,7 @@ def cmd_dashboard_link(args: argparse.Namespace) -> int:
                 "id of your copy of the cs-sync Looker Studio report (docs/looker-studio.md)"
             )
         if config.dashboard.spreadsheet_id is not None and args.source != "bigquery":
-            sink = open_dashboard(config.dashboard, config.salesforce.instance_url, None)
+            sink = open_dashboard(config.dashboard, config.sandbox.url, None)
             tabs = sink.tab_ids()
             try:
                 link = sheets_link(template, config.dashboard.spreadsheet_id, tabs, args.name)
@@ -369,10 +368,10 @@ def cmd_sandbox_serve(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except CsSyncError as error:
         return _emit_failure(error, False, None)
-    parts = urlsplit(config.salesforce.instance_url)
+    parts = urlsplit(config.sandbox.url or "")
     if parts.hostname not in ("127.0.0.1", "localhost") or not parts.port:
         print(
-            f"cs-sync: {args.config}: salesforce.instance_url must be http://127.0.0.1:PORT "
+            f'cs-sync: {args.config}: [sandbox] url must be "http://127.0.0.1:PORT" '
             "to serve a sandbox",
             file=sys.stderr,
         )

@@ -55,7 +55,7 @@ def _existing_port(config_path: Path) -> int | None:
     import tomllib
 
     try:
-        url = tomllib.loads(config_path.read_text("utf-8"))["salesforce"]["instance_url"]
+        url = tomllib.loads(config_path.read_text("utf-8"))["sandbox"]["url"]
         return int(str(url).rsplit(":", 1)[1].strip("/"))
     except (KeyError, ValueError, IndexError, tomllib.TOMLDecodeError):
         return None
@@ -77,7 +77,6 @@ language = "ja"
 timezone = "Asia/Tokyo"
 
 [salesforce]
-# A loopback address means "the local sandbox": the Salesforce and Google hosts are routed there.
 instance_url = "http://127.0.0.1:{port}"
 api_version = "62.0"
 auth = "password"
@@ -105,6 +104,9 @@ local_dir = "dashboard"
 spreadsheet_id = "{DASHBOARD_SPREADSHEET_ID}"
 
 [sandbox]
+# The local stand-in for Salesforce and Google: every Salesforce and Google call goes to this
+# address. Leave [sandbox] out to talk to the real services.
+url = "http://127.0.0.1:{port}"
 database = "sandbox.db"
 """
 

@@ -13,13 +13,14 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.salesforce import SalesforceClient, soql
-from connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
 from cs_sync.config import Config
+from cs_sync.connectors.salesforce import SalesforceClient, soql
+from cs_sync.connectors.settings import BigQueryUsageSource, ParquetUsage, SheetsUsage
+from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
 from cs_sync.plan import Problem
+from cs_sync.rules.calendar import last_complete_month
+from cs_sync.rules.tasks import parse_key, task_period
 from cs_sync.sfid import try_to18
-from rules.calendar import last_complete_month
-from rules.tasks import parse_key, task_period
 
 log = logging.getLogger(__name__)
 
@@ -288,26 +289,28 @@ def read_usage(config: Config, as_of: date) -> UsageTable:
     """Monthly usage from the configured source, checked the same way whatever the source."""
     usage = config.usage
     shape = {"metrics": usage.metrics, "columns": usage.columns}
-    if usage.source == "parquet":
+    if isinstance(usage, ParquetUsage):
         return read_usage_parquet(usage.path, as_of, usage.account_key, usage.on_bad_rows, **shape)
-    if usage.source == "sheets":
-        from connectors.sheets_dashboard import sheets_client
-        from connectors.usage_sheets import read_usage_sheet
+    if isinstance(usage, SheetsUsage):
+        from cs_sync.connectors.sheets_dashboard import sheets_client
+        from cs_sync.connectors.usage_sheets import read_usage_sheet
 
-        client = sheets_client(usage.credentials_file, config.salesforce.instance_url, None)
+        client = sheets_client(usage.credentials_file, config.sandbox.url, None)
         return read_usage_sheet(
             client,
-            str(usage.spreadsheet_id),
+            usage.spreadsheet_id,
             usage.worksheet,
             as_of,
             usage.account_key,
             usage.on_bad_rows,
             **shape,
         )
-    if usage.source == "bigquery" and usage.bigquery is not None:
-        from connectors.usage_bigquery import read_usage_bigquery
+    if isinstance(usage, BigQueryUsageSource):
+        from cs_sync.connectors.usage_bigquery import read_usage_bigquery
 
-        return read_usage_bigquery(usage.bigquery, as_of, usage.account_key, usage.on_bad_rows)
+        return read_usage_bigquery(
+            usage.bigquery, usage.table_columns(), as_of, usage.account_key, usage.on_bad_rows
+        )
     return read_usage_csv(usage.path, as_of, usage.account_key, usage.on_bad_rows, **shape)
 
 

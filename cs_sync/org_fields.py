@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cs_sync.config import SalesforceFields
-from rules.renewal import DEFAULT_STRATEGIES
+from cs_sync.rules.renewal import DEFAULT_STRATEGIES
 
 TRENDS = ("Up", "Flat", "Down", "New")
 # The lifecycle preset's phases in the order rules.phases.phase_order lists them.

@@ -15,19 +15,19 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from connectors.bigquery_history import BigQueryHistory
-from connectors.history_store import open_history
-from connectors.local_dashboard import write_local_dashboard
-from connectors.salesforce import SalesforceClient, connect
-from connectors.sheets_dashboard import (
+from cs_sync.brakes import brake_message, check_brakes
+from cs_sync.config import Config
+from cs_sync.connectors.bigquery_history import BigQueryHistory
+from cs_sync.connectors.history_store import open_history
+from cs_sync.connectors.local_dashboard import write_local_dashboard
+from cs_sync.connectors.salesforce import SalesforceClient, connect
+from cs_sync.connectors.sheets_dashboard import (
     dashboard_client,
     health_tab_dates,
     refresh_sheets,
     sheet_tabs,
 )
-from connectors.transport import CallCounter, build_session
-from cs_sync.brakes import brake_message, check_brakes
-from cs_sync.config import Config
+from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, BrakeError, ConfigError, CsSyncError
 from cs_sync.extract import Extracted, extract
 from cs_sync.history import SERIES_COLUMNS, RunRecord, snapshot_rows
@@ -40,19 +40,19 @@ from cs_sync.kpis import (
     task_kpis,
 )
 from cs_sync.plan import Plan, Problem, build_plan
-from rules.calendar import closed_days
-from rules.expressions import ExpressionError
-from rules.features import (
+from cs_sync.rules.calendar import closed_days
+from cs_sync.rules.expressions import ExpressionError
+from cs_sync.rules.features import (
     STAKEHOLDERS,
     FeatureSettings,
     build_features,
     renewal_features,
     stakeholder_features,
 )
-from rules.health import score_health
-from rules.phases import assign_phases, phase_order
-from rules.renewal import assign_renewal
-from rules.tasks import new_tasks, tasks_to_close, wanted_pairs
+from cs_sync.rules.health import score_health
+from cs_sync.rules.phases import assign_phases, phase_order
+from cs_sync.rules.renewal import assign_renewal
+from cs_sync.rules.tasks import new_tasks, tasks_to_close, wanted_pairs
 
 WARNING_KINDS = {"usage_unknown_account", "task_cap", "usage_stale"}
 
@@ -521,7 +521,7 @@ def _refresh_dashboards(
     if config.dashboard.spreadsheet_id is not None:
         try:
             warnings = refresh_sheets(
-                dashboard_client(config.dashboard, config.salesforce.instance_url, counter),
+                dashboard_client(config.dashboard, config.sandbox.url, counter),
                 config.dashboard.spreadsheet_id,
                 sheet_tabs(accounts, kpis, view),
             )
@@ -548,7 +548,7 @@ def run_once(
     result = RunResult(status="ok", as_of=as_of, dry_run=dry_run, run_id=uuid.uuid4().hex[:16])
     counter = CallCounter()
     session = build_session(
-        config.salesforce.instance_url, counter, timeout=(10.0, config.salesforce.timeout_s)
+        config.sandbox.url, counter, timeout=(10.0, config.salesforce.timeout_s)
     )
     kpis = None
     try:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from connectors.local_dashboard import yen
 from cs_sync.backfill import BackfillResult
 from cs_sync.backtest import BacktestResult
 from cs_sync.config import Config
+from cs_sync.connectors.local_dashboard import yen
 from cs_sync.pipeline import RunResult
 
 

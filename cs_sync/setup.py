@@ -5,20 +5,20 @@ Both print one line per item with what to do about anything that is not right.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from connectors.history_store import open_history
-from connectors.salesforce import SalesforceClient, connect, soql
-from connectors.sheets_dashboard import open_dashboard
-from connectors.transport import CallCounter, build_session
 from cs_sync.config import Config
+from cs_sync.connectors.history_store import open_history
+from cs_sync.connectors.salesforce import SalesforceClient, connect, soql
+from cs_sync.connectors.sheets_dashboard import open_dashboard
+from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import CsSyncError
 from cs_sync.extract import read_usage
 from cs_sync.org_fields import FieldSpec, input_fields, required_fields
-from rules.calendar import last_complete_month
-from rules.phases import phase_order
+from cs_sync.rules.calendar import last_complete_month
+from cs_sync.rules.phases import phase_order
 
 PERMISSION_STEP = (
     "Next: give the integration user access to these fields. In Setup > Permission Sets, "
@@ -58,7 +58,7 @@ class SetupReport:
 def _client(config: Config) -> tuple[SalesforceClient, CallCounter]:
     counter = CallCounter()
     session = build_session(
-        config.salesforce.instance_url, counter, timeout=(10.0, config.salesforce.timeout_s)
+        config.sandbox.url, counter, timeout=(10.0, config.salesforce.timeout_s)
     )
     return connect(config.salesforce, session, counter), counter
 
@@ -292,7 +292,9 @@ def run_doctor(config: Config, as_of: date) -> list[Check]:
 def _local_checks(config: Config, as_of: date) -> list[Check]:
     checks = []
     try:
-        lenient = replace(config, usage=replace(config.usage, on_bad_rows="skip"))
+        lenient = config.replace_sections(
+            usage=config.usage.model_copy(update={"on_bad_rows": "skip"})
+        )
         usage = read_usage(lenient, as_of)
         months = usage.frame["month"]
         latest = months.max().strftime("%Y-%m") if len(months) else "-"
@@ -336,7 +338,7 @@ def _local_checks(config: Config, as_of: date) -> list[Check]:
             )
     if config.dashboard.spreadsheet_id is not None:
         try:
-            sink = open_dashboard(config.dashboard, config.salesforce.instance_url, None)
+            sink = open_dashboard(config.dashboard, config.sandbox.url, None)
             checks.append(
                 Check("Sheets dashboard", True, f"{len(sink.tab_ids())} tab(s), open to cs-sync")
             )

@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from connectors.history_store import open_history
 from cs_sync.config import Config
+from cs_sync.connectors.history_store import open_history
 
 
 @dataclass

@@ -184,8 +184,6 @@ def scheduled_run(config_path: Path, stop: StopFlag, today: Callable[[str], Any]
 
 
 def _worker_config(config: Config) -> WorkerConfig:
-    if config.worker is None:  # parse_config always sets it; a hand-made Config may not
-        raise CsSyncError(f"{config.path}: no [worker] settings")
     return config.worker
 
 

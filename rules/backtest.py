@@ -8,12 +8,33 @@ measures describe the score's ranking and calibration, not a statistical test.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
+
+from cs_sync.settings import Between, Settings
 
 CALIBRATION_EDGES = (0, 20, 40, 60, 80, 100)
+CHURN_EVENTS = ("lost_renewal", "contract_ended", "arr_zero")
+ChurnEvent = Literal["lost_renewal", "contract_ended", "arr_zero"]
+
+
+class BacktestSettings(Settings):
+    """`cs-sync backtest`: which past dates, what counts as churn, which alert to judge."""
+
+    horizon_days: Annotated[int, Between(7, 1095)] = 180
+    """Churn within this many days after a date counts."""
+    months: Annotated[int, Between(1, 120)] = 12
+    """Snapshot dates: one a month over this many months."""
+    churn: tuple[ChurnEvent, ...] = Field(("lost_renewal", "contract_ended"), strict=False)
+    """What counts as churn: lost_renewal (a renewal opportunity closed lost),
+    contract_ended (a former customer's renewal date passed), arr_zero (the ARR recorded in
+    the history fell to 0)."""
+    alert_window_days: Annotated[int, Between(1, 365)] = 90
+    """The alert judged: an at-risk grade (health.at_risk_grades) within this many days of
+    renewal."""
 
 
 def roc_auc(scores: pd.Series, churned: pd.Series) -> float | None:

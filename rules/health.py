@@ -9,13 +9,185 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import BeforeValidator, Strict, WithJsonSchema
 
-if TYPE_CHECKING:  # rules stay free of cs_sync at run time
-    from cs_sync.config import HealthConfig, Measure
+from cs_sync.settings import Between, Settings
+
+
+def _bands(value: Any) -> Any:
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"expected a list of [threshold, share] pairs, got {value!r}")
+    for pair in value:
+        if not (
+            isinstance(pair, list | tuple)
+            and len(pair) == 2
+            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in pair)
+            and 0 <= pair[1] <= 1
+        ):
+            raise ValueError(f"{list(pair)!r} is not [threshold, share] with a share from 0 to 1")
+    return tuple((float(t), float(s)) for t, s in value)
+
+
+def _shares(value: Any) -> Any:
+    pairs = value.items() if isinstance(value, dict) else value
+    if not isinstance(pairs, tuple) and not isinstance(value, dict):
+        raise ValueError(f"expected a table of text = share, got {value!r}")
+    for text, share in pairs:
+        if not isinstance(share, int | float) or isinstance(share, bool) or not 0 <= share <= 1:
+            raise ValueError(f"{text}: expected a share from 0 to 1")
+    return tuple((str(text), float(share)) for text, share in pairs)
+
+
+def _labels(value: Any) -> Any:
+    if isinstance(value, str):
+        return (("ja", value), ("en", value))
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return tuple((str(k), v) for k, v in value.items())
+    if isinstance(value, tuple):
+        return value
+    raise ValueError(f'expected text, or {{ ja = "...", en = "..." }}, got {value!r}')
+
+
+def _grades(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a table of grade = minimum score, got {value!r}")
+    grades = []
+    for grade, low in value.items():
+        if not isinstance(low, int | float) or isinstance(low, bool) or not 0 <= low <= 100:
+            raise ValueError(f"{grade}: expected a minimum score from 0 to 100, got {low!r}")
+        grades.append((str(grade), float(low)))
+    return tuple(sorted(grades, key=lambda g: -g[1]))
+
+
+_SHARE = {"type": "number", "minimum": 0, "maximum": 1}
+_LANGUAGES = {"type": "object", "additionalProperties": {"type": "string"}}
+
+
+class Measure(Settings):
+    """One input of the health score. Scaled to a share of its weight (0 to 1) by one of:
+    linear between `bad` and `good`; `bands` [(threshold, share)] checked in order (value at
+    least the threshold, or at most with direction "lower"); `values` {text: share}."""
+
+    name: str
+    """A feature column (the built-in features or your own [[features]])."""
+    weight: Annotated[float, Between(0)]
+    """The measure's weight; weights are relative to each other."""
+    bad: float = 0.0
+    """Linear: the value that earns nothing."""
+    good: float = 1.0
+    """Linear: the value that earns the whole weight."""
+    bands: Annotated[
+        tuple[tuple[float, float], ...],
+        BeforeValidator(_bands),
+        WithJsonSchema(
+            {
+                "type": "array",
+                "items": {
+                    "type": "array",
+                    "prefixItems": [{"type": "number"}, _SHARE],
+                    "minItems": 2,
+                    "maxItems": 2,
+                },
+            }
+        ),
+    ] = ()
+    """[[threshold, share], ...]: the first threshold the value reaches gives its share."""
+    direction: Literal["higher", "lower"] = "higher"
+    """Bands: "higher" means at least the threshold, "lower" at most."""
+    values: Annotated[
+        tuple[tuple[str, float], ...],
+        BeforeValidator(_shares),
+        WithJsonSchema({"type": "object", "additionalProperties": _SHARE}),
+    ] = ()
+    """For text: { Secured = 1.0, Planned = 0.7, Unknown = 0.4, Cut = 0 }."""
+    missing: Literal["skip", "neutral", "worst"] = "skip"
+    """No data: skip (the others are reweighted), neutral (half the weight), worst (none)."""
+    label: Annotated[
+        tuple[tuple[str, str], ...],
+        BeforeValidator(_labels),
+        WithJsonSchema({"anyOf": [{"type": "string"}, _LANGUAGES]}),
+    ] = ()
+    """The name in the reason sentence: text, or { ja = "...", en = "..." }."""
+
+    @classmethod
+    def check(cls, data: dict[str, Any]) -> list[str]:
+        given = [k for k in ("bands", "values") if k in data]
+        if "bad" in data or "good" in data:
+            given.append("bad/good")
+        if len(given) != 1:
+            return ["give one way to scale it: bad and good (linear), bands, or values"]
+        if given == ["bad/good"]:
+            if "bad" not in data or "good" not in data:
+                return ["a linear measure needs both bad and good"]
+            if data["bad"] == data["good"]:
+                return ["bad and good must differ"]
+        return []
+
+    @property
+    def kind(self) -> str:
+        return "bands" if self.bands else "values" if self.values else "linear"
+
+
+DEFAULT_MEASURES = (
+    Measure(name="active_ratio", weight=40, bad=0.2, good=0.8),
+    Measure(name="login_trend", weight=20, bad=0.5, good=1.0),
+    Measure(name="monthly_feature", weight=20, bad=3, good=0),
+    Measure(name="seasonal_dropped", weight=20, bad=1, good=0),
+)
+
+
+class HealthConfig(Settings):
+    """[health]: the measures, the grades and when a score change is a trend."""
+
+    measures: Annotated[tuple[Measure, ...], Strict(False)] = DEFAULT_MEASURES
+    """The measures of the score ([[health.measures]]); at least one."""
+    grades: Annotated[
+        tuple[tuple[str, float], ...],
+        BeforeValidator(_grades),
+        WithJsonSchema(
+            {
+                "type": "object",
+                "additionalProperties": {"type": "number", "minimum": 0, "maximum": 100},
+            }
+        ),
+    ] = (("A", 80.0), ("B", 60.0), ("C", 40.0), ("D", 0.0))
+    """Grades and the minimum score of each; the lowest must start at 0."""
+    trend_threshold: Annotated[float, Between(0, 100)] = 5
+    """A score change of at least this many points marks the trend Up or Down."""
+    at_risk_grades: Annotated[tuple[str, ...], Strict(False)] = ()
+    """The grades that count as at risk in KPIs, dashboards and the backtest ([]: the two
+    worst)."""
+
+    @classmethod
+    def check(cls, data: dict[str, Any]) -> list[str]:
+        problems = []
+        if data.get("measures") == []:
+            problems.append("measures: at least one measure is needed")
+        grades = data.get("grades")
+        lows = list(grades.values()) if isinstance(grades, dict) else []
+        if lows and min(lows, key=lambda v: v if isinstance(v, int | float) else 0) != 0:
+            problems.append("grades: the lowest grade must start at 0 (e.g. D = 0)")
+        if len(set(lows)) != len(lows):
+            problems.append("grades: two grades share the same minimum score")
+        names = list(grades) if isinstance(grades, dict) else ["A", "B", "C", "D"]
+        at_risk = data.get("at_risk_grades", [])
+        problems += [
+            f"at_risk_grades: {g!r} is not a grade in health.grades ({', '.join(names)})"
+            for g in (at_risk if isinstance(at_risk, list) else [])
+            if g not in names
+        ]
+        return problems
+
+    @property
+    def at_risk(self) -> tuple[str, ...]:
+        """The at-risk grades: as configured, else the two worst."""
+        return self.at_risk_grades or tuple(g for g, _ in self.grades[-2:])
 
 
 # Columns score_health adds, which phase and task conditions can name.

@@ -14,11 +14,13 @@ Moving between steps since the value on the record is an "up" or a "down" (the m
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 
-from rules.expressions import Columns, Expression, compile_expression
+from cs_sync.rules.expressions import Columns, Expression, compile_expression
+from cs_sync.settings import Between, Settings
 
 # Columns assign_phases adds, which later rules (renewal axes, task triggers) can name.
 PHASE_COLUMNS = ("phase", "phase_step", "expected_step", "phase_delayed", "phase_change")
@@ -32,16 +34,22 @@ class Phase:
     expected_by_month: int | None = None
 
 
-@dataclass(frozen=True)
-class PhaseSettings:
+class PhaseSettings(Settings):
     """The numbers the presets are written with; shown in config.example.toml."""
 
-    onboarding_active_ratio: float = 0.8  # the loose definition of "onboarded"
-    onboarding_window_months: int = 3
-    renewal_window_days: int = 90
-    dormant_after_months: int = 2  # months in a row without a login
-    self_running_by_month: int = 9
-    advocate_min_months: int = 12
+    onboarding_active_ratio: Annotated[float, Between(0.05, 1)] = 0.8
+    """Onboarding is done (the loose definition) the first month this share of seats is
+    active."""
+    onboarding_window_months: Annotated[int, Between(1, 36)] = 3
+    """Onboarding is expected within this many months of contract start, else delayed."""
+    renewal_window_days: Annotated[int, Between(1, 366)] = 90
+    """Days before the renewal date that count as the renewal window."""
+    dormant_after_months: Annotated[int, Between(1, 12)] = 2
+    """Months in a row without any login that make an account dormant."""
+    self_running_by_month: Annotated[int, Between(1, 120)] = 9
+    """Month by which an account should be self-running (lifecycle); later is delayed."""
+    advocate_min_months: Annotated[int, Between(0, 120)] = 12
+    """Months since contract start before an account can count as an advocate."""
 
 
 def lifecycle_preset(s: PhaseSettings) -> list[tuple[str, str, int | None, int | None]]:

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 
-from rules.expressions import Columns, Expression, compile_expression
+from cs_sync.rules.expressions import Columns, Expression, compile_expression
+from cs_sync.settings import Between, Settings
 
 
 @dataclass(frozen=True)
@@ -40,18 +42,29 @@ class Strategy:
     when: Expression
 
 
-@dataclass(frozen=True)
-class RenewalSettings:
-    plan_days: int = 180  # renewals this close get a strategy and a plan
-    default_approval_lead_days: int = 30
-    quote_days: int = 14  # the quote goes out this many days before approval starts
-    proposal_days: int = 21  # the proposal, this many days before the quote
-    value_review_days: int = 30  # the value review, this many days before the proposal
-    # The renewal opportunity's stage that shows each step under way.
+class RenewalSettings(Settings):
+    """How the renewal plan is counted back from the renewal date, and which opportunity
+    stages show each step under way."""
+
+    plan_days: Annotated[int, Between(1, 730)] = 180
+    """Renewals within this many days get a strategy, a plan and a next action."""
+    default_approval_lead_days: Annotated[int, Between(0, 365)] = 30
+    """The customer's approval starts this many days before renewal when
+    CS_Approval_Lead_Days__c is empty."""
+    quote_days: Annotated[int, Between(0, 180)] = 14
+    """The quote goes out this many days before approval starts."""
+    proposal_days: Annotated[int, Between(0, 180)] = 21
+    """The proposal, this many days before the quote."""
+    value_review_days: Annotated[int, Between(0, 180)] = 30
+    """The value review, this many days before the proposal."""
     stage_value_review: str = "Value Review"
+    """The renewal opportunity's StageName that shows the value review under way."""
     stage_proposal: str = "Proposal"
+    """The StageName that shows the proposal under way."""
     stage_quote: str = "Quote"
+    """The StageName that shows the quote under way."""
     stage_approval: str = "Customer Approval"
+    """The StageName that shows the customer's approval under way."""
 
 
 DEFAULT_AXES = (

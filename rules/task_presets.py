@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rules.expressions import compile_expression
-from rules.phases import PhaseSettings
-from rules.tasks import LANGUAGES, TaskRule, Template
+from cs_sync.rules.expressions import compile_expression
+from cs_sync.rules.phases import PhaseSettings
+from cs_sync.rules.tasks import LANGUAGES, TaskRule, Template
 
 PERSONAL = ("High Touch", "Low Touch")
 SIGNATURE = {"ja": "\n（cs-sync が自動作成）", "en": "\n(created by cs-sync)"}

@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ConfigDict
 
-from rules.calendar import add_business_days
-from rules.expressions import Columns, Expression, ExpressionError
+from cs_sync.rules.calendar import add_business_days
+from cs_sync.rules.expressions import Columns, Expression, ExpressionError
+from cs_sync.settings import Between, Settings
 
 NEW_TASK_COLUMNS = [  # a Task to create (extract.TASK_COLUMNS: one read back)
     "key",
@@ -101,14 +103,29 @@ class TaskRule:
     auto_close: bool = True
 
 
-@dataclass(frozen=True)
-class TaskSettings:
+class TaskLimits(Settings):
+    """Who gets a Task when nobody else can, how many a run may create, and how one closes."""
+
     enabled: bool = True
+    """Create and close follow-up Tasks at all."""
     default_owner_id: str | None = None
-    max_per_run: int = 200
-    max_per_owner: int = 0  # 0: no cap per owner
+    """Owner when the account owner and the sub CSM are both inactive (a User id); unset:
+    the task is reported instead of created."""
+    max_per_run: Annotated[int, Between(0)] = 200
+    """Never create more new Tasks in one run (0: no limit); the rest come in later runs."""
+    max_per_owner: Annotated[int, Between(0)] = 0
+    """Never create more new Tasks for one owner in one run (0: no limit)."""
     closed_status: str = "Completed"
-    rules: tuple[TaskRule, ...] = field(default_factory=tuple)
+    """The Task status that means "closed" in your org."""
+
+
+class TaskSettings(TaskLimits):
+    """The limits and the compiled rules (the presets chosen and the admin's own)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    rules: tuple[TaskRule, ...] = ()
+    """The rules, in the order their Tasks are served under the caps."""
 
     @property
     def longest_cooldown(self) -> int:

@@ -10,7 +10,7 @@ import gspread
 import pytest
 from simple_salesforce import Salesforce, SalesforceLogin
 
-from connectors.transport import CallCounter, build_session
+from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.sandbox.seed import SANDBOX_PASSWORD, SANDBOX_TOKEN, SANDBOX_USERNAME, seed_book
 from cs_sync.sandbox.server import Sandbox
 from cs_sync.sandbox.store import OrgStore

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from connectors.history_store import HistoryStore
 from cs_sync.backfill import as_of_view, backfill_dates, run_backfill
 from cs_sync.cli import main
 from cs_sync.config import load_config
+from cs_sync.connectors.history_store import HistoryStore
 from cs_sync.demo import prepare_demo
 from cs_sync.errors import CsSyncError
 from cs_sync.extract import Extracted

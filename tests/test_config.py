@@ -200,8 +200,8 @@ def test_jwt_needs_consumer_key_and_private_key(tmp_path: Path) -> None:
 
 def test_write_allowlist_defaults_to_what_cs_sync_owns(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL))
-    assert "CS_Health_Grade__c" in config.salesforce.write_allowlist
-    assert "CS_Override_Grade__c" not in config.salesforce.write_allowlist
+    assert "CS_Health_Grade__c" in config.salesforce.writable
+    assert "CS_Override_Grade__c" not in config.salesforce.writable
     found = "\n".join(
         problems(
             tmp_path,

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from connectors.salesforce import connect
-from connectors.transport import build_session
 from cs_sync.cli import main
 from cs_sync.config import load_config
+from cs_sync.connectors.salesforce import connect
+from cs_sync.connectors.transport import build_session
 from cs_sync.demo import DemoFolder, prepare_demo
 from cs_sync.sandbox.server import Sandbox
 from tests.conftest import AS_OF, login
@@ -126,7 +126,7 @@ def test_failed_records_give_partial_and_a_rerun_finishes(
 def test_expired_session_is_renewed_once(demo: tuple[DemoFolder, Sandbox]) -> None:
     folder, sandbox = demo
     config = load_config(folder.config_path)
-    client = connect(config.salesforce, build_session(config.salesforce.instance_url))
+    client = connect(config.salesforce, build_session(config.sandbox.url))
     sandbox.faults.set(expire_sessions=True)
     records = list(client.query("SELECT Id FROM User", "Users"))
     assert len(records) > 5

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from connectors.history_store import HistoryStore
+from cs_sync.connectors.history_store import HistoryStore
 from cs_sync.errors import CsSyncError
 from cs_sync.history import RunRecord, previous_values, snapshot_rows
 

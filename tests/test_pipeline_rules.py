@@ -19,8 +19,8 @@ from cs_sync.extract import (
     Extracted,
 )
 from cs_sync.pipeline import score_accounts
-from rules.features import ACCOUNT_INPUTS, FEATURE_COLUMNS
-from rules.health import HEALTH_COLUMNS
+from cs_sync.rules.features import ACCOUNT_INPUTS, FEATURE_COLUMNS
+from cs_sync.rules.health import HEALTH_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = date(2026, 11, 24)

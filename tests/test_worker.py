@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from cs_sync.cli import main
-from cs_sync.config import load_config
+from cs_sync.config import Config, load_config
 from cs_sync.demo import prepare_demo
 from cs_sync.errors import LockHeld
 from cs_sync.pipeline import run_once
@@ -83,6 +83,14 @@ def state(sandbox: Sandbox) -> tuple[list[Any], list[Any]]:
     return strip(accounts), strip(tasks)
 
 
+def elsewhere(config: Config, url: str) -> Config:
+    """The same configuration for the same org served at another address."""
+    return config.replace_sections(
+        salesforce=config.salesforce.model_copy(update={"instance_url": url}),
+        sandbox=config.sandbox.model_copy(update={"url": url}),
+    )
+
+
 class Crash(BaseException):
     """Stands in for the process dying: nothing after it runs."""
 
@@ -93,10 +101,7 @@ def test_a_crash_between_batches_then_a_rerun_equals_one_clean_run(tmp_path: Pat
     shutil.copy(folder.database, reference_db)
     config = load_config(folder.config_path)
     with Sandbox(reference_db) as reference:
-        ref_config = load_config(folder.config_path)
-        object.__setattr__(
-            ref_config.salesforce, "instance_url", reference.url
-        )  # the same org, another port
+        ref_config = elsewhere(load_config(folder.config_path), reference.url)
         clean = run_once(ref_config, AS_OF, dry_run=False)
         assert clean.status == "ok" and clean.tasks_created > 0
         expected = state(reference)
@@ -131,8 +136,7 @@ def test_sigterm_stops_between_steps_and_the_rerun_finishes(tmp_path: Path) -> N
     reference_db = tmp_path / "reference.db"
     shutil.copy(folder.database, reference_db)
     with Sandbox(reference_db) as reference:
-        ref_config = load_config(folder.config_path)
-        object.__setattr__(ref_config.salesforce, "instance_url", reference.url)
+        ref_config = elsewhere(load_config(folder.config_path), reference.url)
         assert run_once(ref_config, AS_OF, dry_run=False).status == "ok"
         expected = state(reference)
     command = [

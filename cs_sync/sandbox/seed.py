@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors.usage_csv import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
+from cs_sync.connectors.usage_csv import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
 from cs_sync.sandbox.schema import cs_sync_account_fields
 from cs_sync.sandbox.sheets_api import new_spreadsheet
 from cs_sync.sandbox.store import OrgStore

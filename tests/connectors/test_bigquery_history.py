@@ -15,8 +15,8 @@ import responses
 bigquery = pytest.importorskip("google.cloud.bigquery")
 from google.auth.credentials import AnonymousCredentials  # noqa: E402
 
-from connectors.bigquery_history import BigQueryHistory  # noqa: E402
 from cs_sync.config import HistoryConfig  # noqa: E402
+from cs_sync.connectors.bigquery_history import BigQueryHistory  # noqa: E402
 from cs_sync.errors import AuthError, CsSyncError  # noqa: E402
 from cs_sync.history import RunRecord, snapshot_rows  # noqa: E402
 
@@ -24,7 +24,9 @@ API = "https://bigquery.googleapis.com"
 UPLOAD = re.compile(rf"{API}/upload/bigquery/v2/projects/acme-cs/jobs\?uploadType=multipart")
 QUERIES = f"{API}/bigquery/v2/projects/acme-cs/queries"
 DAY = date(2026, 11, 24)
-SETTINGS = HistoryConfig(None, "bigquery", "acme-cs", "cs_sync", "asia-northeast1")
+SETTINGS = HistoryConfig(
+    path=None, backend="bigquery", project="acme-cs", dataset="cs_sync", location="asia-northeast1"
+)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from connectors.local_dashboard import write_local_dashboard
+from cs_sync.connectors.local_dashboard import write_local_dashboard
 from cs_sync.kpis import snapshot_kpis
 from tests.connectors.test_local_dashboard import accounts
 

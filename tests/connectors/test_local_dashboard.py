@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from connectors.local_dashboard import neutralise, write_local_dashboard
+from cs_sync.connectors.local_dashboard import neutralise, write_local_dashboard
 from cs_sync.kpis import snapshot_kpis
 
 

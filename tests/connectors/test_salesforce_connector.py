@@ -3,7 +3,6 @@ retries of what is transient only, and errors translated into the project's own.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
@@ -12,29 +11,18 @@ import requests
 import responses
 from simple_salesforce import Salesforce
 
-from connectors.salesforce import SalesforceClient
-from cs_sync.config import SalesforceConfig, SalesforceFields
+from cs_sync.config import SalesforceConfig
+from cs_sync.connectors.salesforce import SalesforceClient
 from cs_sync.errors import AuthError, BudgetExhausted, ConnectError, SetupError
 
 BASE = "https://acme.my.salesforce.com/services/data/v62.0"
 LIMIT_HEADER = {"Sforce-Limit-Info": "api-usage=18/15000"}
 CONFIG = SalesforceConfig(
     instance_url="https://acme.my.salesforce.com",
-    api_version="62.0",
     auth="session",
-    username=None,
-    domain="login",
-    password=None,
-    security_token=None,
-    session_id=None,
+    session_id_env="CS_SYNC_TEST_SESSION",
     account_filter="",
-    query_batch_size=2000,
-    api_reserve_share=0.2,
-    write_allowlist=SalesforceFields().owned(),
-    consumer_key=None,
-    private_key=None,
     timeout_s=5,
-    fields=SalesforceFields(),
 )
 
 
@@ -301,8 +289,8 @@ def test_upsert_reports_created_and_the_key_of_failures() -> None:
 
 @responses.activate
 def test_budget_reserve_stops_before_the_call() -> None:
-    from connectors.salesforce import ApiBudget
-    from connectors.transport import CallCounter
+    from cs_sync.connectors.salesforce import ApiBudget
+    from cs_sync.connectors.transport import CallCounter
 
     counter = CallCounter()
     session = requests.Session()
@@ -380,7 +368,7 @@ def test_bulk_update_reports_failed_rows_from_the_results_csv() -> None:
     )
     sf_client = client()
     sf_client.bulk_poll_s = 0.01
-    sf_client.config = dataclasses.replace(CONFIG, bulk_threshold=2)
+    sf_client.config = CONFIG.model_copy(update={"bulk_threshold": 2})
     report = sf_client.update(
         "Account",
         {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.usage_csv import read_usage_csv
+from cs_sync.connectors.usage_csv import read_usage_csv
 from cs_sync.errors import InputError
 
 AS_OF = date(2026, 11, 24)

@@ -12,9 +12,14 @@ import gspread
 import pytest
 import responses
 
-from connectors.usage_csv import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN, read_usage_parquet
-from connectors.usage_sheets import read_usage_sheet
 from cs_sync.config import BigQueryUsage
+from cs_sync.connectors.usage_csv import (
+    KEY_COLUMN,
+    METRIC_COLUMNS,
+    MONTH_COLUMN,
+    read_usage_parquet,
+)
+from cs_sync.connectors.usage_sheets import read_usage_sheet
 from cs_sync.errors import InputError
 from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
 
@@ -87,7 +92,7 @@ bigquery = pytest.importorskip("google.cloud.bigquery")
 def test_bigquery_aggregates_inside_bigquery() -> None:
     from google.auth.credentials import AnonymousCredentials
 
-    from connectors.usage_bigquery import read_usage_bigquery
+    from cs_sync.connectors.usage_bigquery import read_usage_bigquery
 
     fields = [
         {"name": name, "type": "STRING" if i < 2 else "FLOAT", "mode": "NULLABLE"}
@@ -114,13 +119,13 @@ def test_bigquery_aggregates_inside_bigquery() -> None:
         table="acme-cs.product.daily_usage",
         key_column="sf_account_id",
         date_column="event_date",
-        columns={name: name for name in COLUMNS[2:]} | {"logins": "login_count"},
         aggregate={"seats": "max", "active_users": "max"},
         project="acme-cs",
         maximum_bytes_billed=50_000_000,
     )
     client = bigquery.Client(project="acme-cs", credentials=AnonymousCredentials())
-    table = read_usage_bigquery(settings, AS_OF, "salesforce_id", "skip", client=client)
+    columns = {name: name for name in COLUMNS[2:]} | {"logins": "login_count"}
+    table = read_usage_bigquery(settings, columns, AS_OF, "salesforce_id", "skip", client=client)
     assert table.frame["account_key"].tolist() == ["001A000001HbB2zIAF"] * 2
     assert "row 3, column account_id" in str(table.problems[0])
     sent = json.loads(responses.calls[0].request.body)
@@ -133,9 +138,9 @@ def test_bigquery_aggregates_inside_bigquery() -> None:
 
 
 def test_bigquery_names_are_checked() -> None:
-    from connectors.usage_bigquery import usage_query
+    from cs_sync.connectors.usage_bigquery import usage_query
 
     with pytest.raises(Exception, match="not a column name"):
-        usage_query(BigQueryUsage(table="acme-cs.p.t", key_column="id; DROP TABLE x"))
+        usage_query(BigQueryUsage(table="acme-cs.p.t", key_column="id; DROP TABLE x"), {})
     with pytest.raises(Exception, match="project.dataset.table"):
-        usage_query(BigQueryUsage(table="t"))
+        usage_query(BigQueryUsage(table="t"), {})

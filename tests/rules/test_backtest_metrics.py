@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.backtest import (
+from cs_sync.rules.backtest import (
     by_grade,
     calibration,
     evaluate,

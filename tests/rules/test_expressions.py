@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.expressions import ExpressionError, compile_expression
+from cs_sync.rules.expressions import ExpressionError, compile_expression
 
 NAN = np.nan
 TABLE = pd.DataFrame(

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rules.calendar import add_business_days, closed_days
-from rules.features import build_features
+from cs_sync.rules.calendar import add_business_days, closed_days
+from cs_sync.rules.features import build_features
 
 AS_OF = date(2026, 11, 24)  # last complete month: 2026-10
 
@@ -131,7 +131,7 @@ def test_business_days(start: date, days: int, closed: frozenset[date], expected
 
 
 def test_renewal_features() -> None:
-    from rules.features import renewal_features
+    from cs_sync.rules.features import renewal_features
 
     accounts = pd.DataFrame({"account_id": ["a", "b", "c"]})
     opps = pd.DataFrame(
@@ -196,7 +196,7 @@ def test_renewal_features() -> None:
 
 
 def test_stakeholders_are_mapped_from_role_values() -> None:
-    from rules.features import stakeholder_features
+    from cs_sync.rules.features import stakeholder_features
 
     accounts = pd.DataFrame({"account_id": ["a", "b"]})
     roles = pd.DataFrame(
@@ -306,7 +306,7 @@ def test_account_without_usage_has_no_usage_features() -> None:
 def seasonal(uses: dict[str, int], as_of: date, months: tuple[int, ...] = (11, 12)) -> pd.Series:
     """One account with usage every month from 2024-01 to the month before `as_of`; the
     seasonal feature used in the months given."""
-    from rules.features import FeatureSettings
+    from cs_sync.rules.features import FeatureSettings
 
     last = pd.Timestamp(as_of.year, as_of.month, 1) - pd.DateOffset(months=1)
     rows = [

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from cs_sync.config import DEFAULT_MEASURES, HealthConfig, Measure
-from rules.health import score_health
+from cs_sync.rules.health import score_health
 
 AS_OF = date(2026, 11, 24)
 CONFIG = HealthConfig(
@@ -149,7 +149,9 @@ def test_override_is_respected_until_it_expires(expiry: str | None, grade: str) 
 
 def test_reverse_direction_measure() -> None:
     config = HealthConfig(
-        measures=(Measure("monthly_feature", 1, 3, 0),), grades=CONFIG.grades, trend_threshold=5
+        measures=(Measure(name="monthly_feature", weight=1, bad=3, good=0),),
+        grades=CONFIG.grades,
+        trend_threshold=5,
     )
     features = pd.DataFrame(
         [
@@ -183,15 +185,15 @@ def scored_with(measures: tuple[Measure, ...], **values: object) -> pd.Series:
 
 
 LOGIN_BANDS = Measure(
-    "months_without_login",
-    50,
+    name="months_without_login",
+    weight=50,
     bands=((0, 1.0), (1, 0.5), (2, 0.2)),
     direction="lower",
     label=(("en", "months without a login"), ("ja", "ログインなし月数")),
 )
 BUDGET = Measure(
-    "budget_status",
-    50,
+    name="budget_status",
+    weight=50,
     values=(("Secured", 1.0), ("Planned", 0.7), ("Unknown", 0.4), ("Cut", 0.0)),
     label=(("en", "budget"), ("ja", "予算")),
 )
@@ -244,6 +246,8 @@ def test_bands_and_text_values(months: int, budget: str, score: float, reasons: 
     ],
 )
 def test_missing_data_policy(policy: str, score: float, coverage: float, reasons: str) -> None:
-    budget = Measure("budget_status", 50, values=BUDGET.values, missing=policy, label=BUDGET.label)
+    budget = Measure(
+        name="budget_status", weight=50, values=BUDGET.values, missing=policy, label=BUDGET.label
+    )
     row = scored_with((LOGIN_BANDS, budget), months_without_login=0, budget_status=None)
     assert (row["score"], row["coverage"], row["reasons"]) == (score, coverage, reasons)

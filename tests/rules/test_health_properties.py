@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cs_sync.config import DEFAULT_MEASURES, HealthConfig
-from rules.health import score_health
+from cs_sync.rules.health import score_health
 
 AS_OF = date(2026, 11, 24)
 CONFIG = HealthConfig(

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules.phases import PRESETS, PhaseSettings, assign_phases, build_phases, phase_order
+from cs_sync.rules.phases import PRESETS, PhaseSettings, assign_phases, build_phases, phase_order
 
 NAN = np.nan
 LIFECYCLE = build_phases(PRESETS["lifecycle"](PhaseSettings()))

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cs_sync.config import YEAR_END_BREAK
-from rules.calendar import closed_days
-from rules.renewal import (
+from cs_sync.rules.calendar import closed_days
+from cs_sync.rules.renewal import (
     DEFAULT_AXES,
     DEFAULT_STRATEGIES,
     RenewalSettings,

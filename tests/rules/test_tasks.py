@@ -11,11 +11,11 @@ import pytest
 
 from cs_sync.config import YEAR_END_BREAK
 from cs_sync.extract import TASK_COLUMNS
-from rules.calendar import closed_days
-from rules.expressions import ExpressionError
-from rules.phases import PhaseSettings
-from rules.task_presets import build_rule, preset_rules
-from rules.tasks import (
+from cs_sync.rules.calendar import closed_days
+from cs_sync.rules.expressions import ExpressionError
+from cs_sync.rules.phases import PhaseSettings
+from cs_sync.rules.task_presets import build_rule, preset_rules
+from cs_sync.rules.tasks import (
     TaskSettings,
     Template,
     choose_owners,

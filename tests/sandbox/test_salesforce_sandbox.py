@@ -17,7 +17,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
-from connectors.transport import CallCounter, build_session
+from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.sandbox.seed import SANDBOX_USERNAME
 from cs_sync.sandbox.server import Sandbox, set_faults
 from tests.conftest import API_VERSION, login, seed_database

@@ -1,0 +1,504 @@
+"""The connectors' own settings: the [salesforce], [usage], [dashboard] and [history] tables
+of the configuration, typed, with their defaults and what each key means.
+
+A cross-key problem is raised as lines of "key: what is wrong"; the configuration loader
+reports each line under the table's path, beside every other problem of the file.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
+
+from cs_sync.connectors.usage_csv import CORE_METRICS
+from cs_sync.secrets import ENV_NAME, Secret
+from cs_sync.settings import Between, ConfigPath, OptionalPath, OptionalText, Settings, Texts
+
+_FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _field_name(value: str) -> str:
+    if not _FIELD_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a Salesforce field API name")
+    return value
+
+
+def _column_name(value: str) -> str:
+    if value and not _COLUMN_NAME.fullmatch(value):
+        raise ValueError(f"{value!r} is not a column name (letters, digits, _)")
+    return value
+
+
+FieldName = Annotated[str, AfterValidator(_field_name)]
+
+
+class SalesforceFields(Settings):
+    """API names of the Account fields cs-sync reads (inputs) and writes (outputs). The
+    defaults are the fields `cs-sync setup salesforce` creates."""
+
+    arr: FieldName = "CS_ARR__c"
+    """Annual recurring revenue (currency)."""
+    seats: FieldName = "CS_Seats__c"
+    """Contracted seats (number)."""
+    contract_start: FieldName = "CS_Contract_Start__c"
+    """First contract start (date)."""
+    renewal_date: FieldName = "CS_Renewal_Date__c"
+    """Next renewal date (date)."""
+    segment: FieldName = "CS_Segment__c"
+    """High Touch / Low Touch / Tech Touch (picklist)."""
+    sub_csm: FieldName = "CS_Sub_CSM__c"
+    """The backup CSM (lookup to User)."""
+    external_key: FieldName = "CS_External_Key__c"
+    """Your customer key, if usage data uses it (text)."""
+    budget_status: FieldName = "CS_Budget_Status__c"
+    """Secured / Planned / Unknown / Cut (picklist), filled in by CSMs."""
+    sentiment: FieldName = "CS_Sentiment__c"
+    """Positive / Neutral / Negative (picklist), filled in by CSMs."""
+    busy_months: FieldName = "CS_Busy_Months__c"
+    """Months nothing can be asked of the customer, e.g. "3,12" (text)."""
+    approval_lead_days: FieldName = "CS_Approval_Lead_Days__c"
+    """Days the customer's internal approval takes (number)."""
+    score: FieldName = "CS_Health_Score__c"
+    """Output: the health score, 0-100 (number)."""
+    grade: FieldName = "CS_Health_Grade__c"
+    """Output: the health grade (picklist)."""
+    trend: FieldName = "CS_Health_Trend__c"
+    """Output: Up / Flat / Down / New (picklist)."""
+    reasons: FieldName = "CS_Health_Reasons__c"
+    """Output: why, in one sentence (long text)."""
+    phase: FieldName = "CS_Phase__c"
+    """Output: the lifecycle phase (picklist)."""
+    phase_delayed: FieldName = "CS_Phase_Delayed__c"
+    """Output: the phase milestone is behind schedule (checkbox)."""
+    renewal_strategy: FieldName = "CS_Renewal_Strategy__c"
+    """Output: the renewal strategy (picklist)."""
+    next_action: FieldName = "CS_Next_Action__c"
+    """Output: the next renewal step (text)."""
+    next_action_date: FieldName = "CS_Next_Action_Date__c"
+    """Output: when the next renewal step is due (date)."""
+    last_synced: FieldName = "CS_Last_Synced__c"
+    """Output: when cs-sync last changed the account (date/time)."""
+    override_grade: FieldName = "CS_Override_Grade__c"
+    """A CSM's grade override; cs-sync never writes it."""
+    override_reason: FieldName = "CS_Override_Reason__c"
+    """Why the CSM overrode the grade."""
+    override_expiry: FieldName = "CS_Override_Expiry__c"
+    """The override counts until this date (inclusive)."""
+    task_key: FieldName = "CS_Sync_Key__c"
+    """On Task: the external-id field that keeps every follow-up unique."""
+
+    def owned(self) -> tuple[str, ...]:
+        """The Account fields cs-sync owns and may write (the default write allowlist)."""
+        return (
+            self.score,
+            self.grade,
+            self.trend,
+            self.reasons,
+            self.phase,
+            self.phase_delayed,
+            self.renewal_strategy,
+            self.next_action,
+            self.next_action_date,
+            self.last_synced,
+        )
+
+
+class OpportunityTypes(Settings):
+    """Which Opportunity Type values mean a renewal and an expansion (org-specific)."""
+
+    renewal_types: Texts = ("Renewal",)
+    """Type values of renewal opportunities."""
+    expansion_types: Texts = ("Upsell", "Existing Business")
+    """Type values of expansion opportunities."""
+
+
+class StakeholderRoles(Settings):
+    """Which OpportunityContactRole.Role values make a contact each stakeholder."""
+
+    economic_buyer: Texts = ("Economic Buyer", "Economic Decision Maker", "Decision Maker")
+    """Roles of the economic buyer."""
+    champion: Texts = ("Champion",)
+    """Roles of the champion ("Champion" is not a standard value: add it to the picklist)."""
+    administrator: Texts = ("Technical Buyer",)
+    """Roles of the customer's administrator."""
+    end_user: Texts = ("Business User",)
+    """Roles of end users."""
+
+    def pairs(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(stakeholder, role values) in the order the rules list the stakeholders."""
+        return tuple((name, getattr(self, name)) for name in type(self).model_fields)
+
+
+# The secrets [salesforce] may name, each by <name>_env or <name>_file.
+SALESFORCE_SECRETS = ("password", "security_token", "session_id", "private_key")
+
+
+class SalesforceConfig(Settings):
+    """The org cs-sync reads and writes, how it logs in, and how it spends the API."""
+
+    instance_url: str
+    """The org's base URL (My Domain), e.g. "https://acme.my.salesforce.com"."""
+    api_version: str = "62.0"
+    """API version, pinned so that a library upgrade never changes what cs-sync talks to."""
+    auth: Literal["password", "jwt", "session"] = "password"
+    """password: username + password + security token; jwt: OAuth 2.0 JWT bearer flow with
+    a connected app; session: an existing session id."""
+    username: str | None = None
+    """The integration user cs-sync logs in as (password and jwt)."""
+    domain: str = "login"
+    """Where logins go: "login", "test" or your My Domain prefix such as "acme.my"."""
+    password_env: str | None = None
+    """Environment variable holding the password."""
+    password_file: OptionalPath = None
+    """File holding the password."""
+    security_token_env: str | None = None
+    """Environment variable holding the security token."""
+    security_token_file: OptionalPath = None
+    """File holding the security token."""
+    session_id_env: str | None = None
+    """Environment variable holding a session id (auth = "session")."""
+    session_id_file: OptionalPath = None
+    """File holding a session id (auth = "session")."""
+    consumer_key: str | None = None
+    """The connected app's consumer key (auth = "jwt"; an identifier, not a secret)."""
+    private_key_env: str | None = None
+    """Environment variable holding the JWT private key (PEM text)."""
+    private_key_file: OptionalPath = None
+    """File holding the JWT private key."""
+    account_filter: str = "Type = 'Customer - Direct'"
+    """SOQL condition choosing the accounts cs-sync scores."""
+    former_customer_filter: str = "Type = 'Former Customer'"
+    """SOQL condition choosing former customers (read by backfill and backtest; "": none)."""
+    query_batch_size: Annotated[int, Between(200, 2000)] = 2000
+    """Records per query page."""
+    timeout_s: Annotated[float, Between(1, 600)] = 120
+    """Seconds to wait for one Salesforce answer before retrying."""
+    api_reserve_share: Annotated[float, Between(0, 0.9)] = 0.2
+    """Share of the org's daily API allowance left for your other integrations."""
+    bulk_threshold: Annotated[int, Between(1)] = 2000
+    """Above this many records to write in one object, one Bulk API 2.0 job is used."""
+    bulk_query_threshold: Annotated[int, Between(1)] = 10000
+    """A query whose first page reports more records reads the rest with Bulk API 2.0."""
+    write_step_records: Annotated[int, Between(10, 1_000_000)] = 10000
+    """A run writes in steps of this many records; a stop request waits for one step."""
+    write_allowlist: tuple[FieldName, ...] | None = Field(None, strict=False)
+    """The only Account fields cs-sync may write (default: the fields it owns)."""
+    fields: SalesforceFields = SalesforceFields()
+    """API names of the Account fields cs-sync reads and writes."""
+    opportunities: OpportunityTypes = OpportunityTypes()
+    """Opportunity Type values of renewals and expansions."""
+    roles: StakeholderRoles = StakeholderRoles()
+    """Contact role values of each stakeholder."""
+
+    @classmethod
+    def check(cls, data: dict[str, Any]) -> list[str]:
+        problems: list[str] = []
+        url = data.get("instance_url")
+        if isinstance(url, str) and not re.fullmatch(r"https?://[^/\s]+/?", url):
+            problems.append(
+                "instance_url: expected the org's base URL such as "
+                '"https://acme.my.salesforce.com"'
+            )
+        version = data.get("api_version")
+        if isinstance(version, str) and not re.fullmatch(r"\d{2,3}\.0", version):
+            problems.append(f'api_version: {version!r} is not an API version such as "62.0"')
+        auth = data.get("auth", "password")
+        required = {"password": "password", "session": "session_id", "jwt": "private_key"}
+        for name in SALESFORCE_SECRETS:
+            env, file = data.get(f"{name}_env"), data.get(f"{name}_file")
+            if env and file:
+                problems.append(f"{name}: set either {name}_env or {name}_file, not both")
+            elif isinstance(env, str) and env and not ENV_NAME.fullmatch(env):
+                problems.append(f"{name}_env: {env!r} is not an environment variable name")
+            elif not env and not file and required.get(auth) == name:
+                problems.append(
+                    f'{name}: missing; set {name}_env = "VARIABLE_NAME" or '
+                    f'{name}_file = "path/to/file"'
+                )
+        if auth in ("password", "jwt") and not data.get("username"):
+            problems.append(
+                f"username: missing; {auth} login needs the integration user's username"
+            )
+        if auth == "jwt" and not data.get("consumer_key"):
+            problems.append(
+                "consumer_key: missing; JWT login needs the connected app's consumer key"
+            )
+        allowlist, fields = data.get("write_allowlist"), data.get("fields", {})
+        if isinstance(allowlist, list) and isinstance(fields, dict):
+            defaults = SalesforceFields.model_fields
+            needed = [
+                fields.get(n, defaults[n].default) for n in ("score", "grade", "trend", "reasons")
+            ]
+            lacking = [str(n) for n in needed if n not in allowlist]
+            if lacking:
+                problems.append(
+                    "write_allowlist: cs-sync cannot do its job without writing "
+                    f"{', '.join(lacking)}; add them"
+                )
+        return problems
+
+    def _secret(self, name: str) -> Secret | None:
+        env, file = getattr(self, f"{name}_env"), getattr(self, f"{name}_file")
+        return Secret(f"salesforce.{name}", env=env, file=file) if env or file else None
+
+    @property
+    def password(self) -> Secret | None:
+        return self._secret("password")
+
+    @property
+    def security_token(self) -> Secret | None:
+        return self._secret("security_token")
+
+    @property
+    def session_id(self) -> Secret | None:
+        return self._secret("session_id")
+
+    @property
+    def private_key(self) -> Secret | None:
+        return self._secret("private_key")
+
+    @property
+    def writable(self) -> tuple[str, ...]:
+        """The Account fields cs-sync may write."""
+        return self.write_allowlist if self.write_allowlist is not None else self.fields.owned()
+
+    @property
+    def renewal_types(self) -> tuple[str, ...]:
+        return self.opportunities.renewal_types
+
+    @property
+    def expansion_types(self) -> tuple[str, ...]:
+        return self.opportunities.expansion_types
+
+
+# How a month of a metric is aggregated in BigQuery when usage.bigquery.aggregate is silent.
+USAGE_AGGREGATES = {"seats": "max", "active_users": "max"}  # the rest are summed
+
+
+class BigQueryUsage(Settings):
+    """[usage.bigquery]: the events or daily table usage is aggregated from, in BigQuery."""
+
+    table: str
+    """The table, as project.dataset.table."""
+    key_column: str = "account_id"
+    """The column naming the account."""
+    date_column: str = "day"
+    """A DATE or TIMESTAMP column."""
+    aggregate: dict[str, Literal["sum", "max", "avg", "last"]] = {}
+    """How a month of each metric is aggregated (seats and active_users: max; others: sum)."""
+    months: Annotated[int, Between(13, 120)] = 27
+    """How far back to read (the seasonal feature needs two years)."""
+    project: str | None = None
+    """The project that runs (and pays for) the query."""
+    location: str | None = None
+    """The dataset's location, e.g. "asia-northeast1"."""
+    credentials_file: OptionalPath = None
+    """A service account's JSON key; leave out for the environment's credentials."""
+    maximum_bytes_billed: Annotated[int, Between(10_000_000)] = 10_000_000_000
+    """BigQuery refuses the query above this many bytes billed."""
+
+    def how(self, metric: str) -> str:
+        """sum, max, avg or last: how a month of `metric` is aggregated."""
+        return self.aggregate.get(metric, USAGE_AGGREGATES.get(metric, "sum"))
+
+
+class UsageBase(Settings):
+    """What every usage source shares: how rows name the account, what a bad row does, and
+    which usage columns are the monthly and the seasonal feature."""
+
+    account_key: Literal["salesforce_id", "external_key"] = "salesforce_id"
+    """How usage rows name the account: a Salesforce id or salesforce.fields.external_key."""
+    on_bad_rows: Literal["skip", "stop"] = "skip"
+    """A bad row: skip it and report it, or stop the run before anything is written."""
+    monthly_feature: Annotated[str, AfterValidator(_column_name)] = "payslips_sent"
+    """The usage column of the feature customers use every month."""
+    seasonal_feature: Annotated[OptionalText, AfterValidator(_column_name)] = "year_end_adjustments"
+    """The usage column of the feature used once a year ("": none)."""
+    season_months: Annotated[tuple[Annotated[int, Between(1, 12)], ...], Field(strict=False)] = (
+        11,
+        12,
+    )
+    """When the seasonal feature is used, months in order (may cross the new year)."""
+    columns: dict[str, str] = {}
+    """metric = your column name, when the source names them otherwise."""
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """The usage columns the rules read: seats, active users, logins, and the monthly and
+        seasonal features."""
+        seasonal = [self.seasonal_feature] if self.seasonal_feature else []
+        return tuple(dict.fromkeys([*CORE_METRICS, self.monthly_feature, *seasonal]))
+
+    @classmethod
+    def check(cls, data: dict[str, Any]) -> list[str]:
+        problems = []
+        monthly = data.get("monthly_feature", "payslips_sent")
+        seasonal = data.get("seasonal_feature", "year_end_adjustments")
+        if monthly == "":
+            problems.append(
+                "monthly_feature: name the usage column of the feature customers use every month"
+            )
+        months = data.get("season_months")
+        if isinstance(months, list) and (len(set(months)) != len(months) or len(months) > 11):
+            problems.append("season_months: each month once, and not the whole year")
+        metrics = [*CORE_METRICS, monthly, *([seasonal] if seasonal else [])]
+        columns = data.get("columns", {})
+        unknown = sorted(set(columns) - set(metrics)) if isinstance(columns, dict) else []
+        if unknown:
+            problems.append(
+                f"columns: {', '.join(unknown)} is not a usage metric; the metrics are "
+                f"{', '.join(dict.fromkeys(metrics))}"
+            )
+        return problems
+
+
+class CsvUsage(UsageBase):
+    source: Literal["csv"] = "csv"
+    """Usage from a CSV file."""
+    path: ConfigPath
+    """The file, relative to this configuration file."""
+
+
+class ParquetUsage(UsageBase):
+    source: Literal["parquet"]
+    """Usage from a Parquet file."""
+    path: ConfigPath
+    """The file, relative to this configuration file."""
+
+
+class SheetsUsage(UsageBase):
+    source: Literal["sheets"]
+    """Usage from a Google Sheets tab (format id columns as plain text)."""
+    spreadsheet_id: str
+    """The spreadsheet's id (between /d/ and /edit in its address)."""
+    worksheet: str = "usage"
+    """The tab's name."""
+    credentials_file: OptionalPath = None
+    """A service account's JSON key; leave out for the environment's credentials."""
+
+
+class BigQueryUsageSource(UsageBase):
+    source: Literal["bigquery"]
+    """Usage aggregated inside BigQuery: one row per account and month comes back."""
+    bigquery: BigQueryUsage
+    """The table and how it is aggregated."""
+
+    @classmethod
+    def check(cls, data: dict[str, Any]) -> list[str]:
+        problems = super().check(data)
+        table = data.get("bigquery")
+        aggregate = table.get("aggregate", {}) if isinstance(table, dict) else {}
+        monthly = data.get("monthly_feature", "payslips_sent")
+        seasonal = data.get("seasonal_feature", "year_end_adjustments")
+        metrics = [*CORE_METRICS, monthly, *([seasonal] if seasonal else [])]
+        problems += [
+            f"bigquery.aggregate.{name}: not a metric; aggregate one of {', '.join(metrics)}"
+            for name in (aggregate if isinstance(aggregate, dict) else {})
+            if name not in metrics
+        ]
+        return problems
+
+    def table_columns(self) -> dict[str, str]:
+        """metric -> the table's column."""
+        return {metric: self.columns.get(metric, metric) for metric in self.metrics}
+
+
+def _usage_source(value: Any) -> str:
+    source = value.get("source", "csv") if isinstance(value, dict) else value.source
+    return source if source in ("csv", "parquet", "sheets", "bigquery") else "unknown"
+
+
+UsageConfig = Annotated[
+    Annotated[CsvUsage, Tag("csv")]
+    | Annotated[ParquetUsage, Tag("parquet")]
+    | Annotated[SheetsUsage, Tag("sheets")]
+    | Annotated[BigQueryUsageSource, Tag("bigquery")],
+    Discriminator(
+        _usage_source,
+        custom_error_type="usage_source",
+        custom_error_message="source: expected one of 'csv', 'parquet', 'sheets', 'bigquery'",
+    ),
+]
+"""[usage]: where product usage comes from (usage.source chooses the kind)."""
+USAGE_SOURCES = ("csv", "parquet", "sheets", "bigquery")
+
+
+class DashboardConfig(Settings):
+    """Where the KPI dashboard goes: local files, a Google Sheets spreadsheet, or both."""
+
+    local_dir: OptionalPath = Field("dashboard", validate_default=True)
+    """Folder for the local dashboard: CSV tables and an offline index.html ("": none)."""
+    spreadsheet_id: OptionalText = None
+    """The Google Sheets spreadsheet Looker Studio reads (between /d/ and /edit)."""
+    credentials_file: OptionalPath = None
+    """A service account's JSON key; leave out for the environment's credentials."""
+    looker_template_id: OptionalText = None
+    """The Looker Studio report `cs-sync dashboard link` copies."""
+
+    @classmethod
+    def check(cls, data: dict[str, Any]) -> list[str]:
+        given = data.get("spreadsheet_id")
+        if isinstance(given, str) and given and not re.fullmatch(r"[A-Za-z0-9_-]{10,}", given):
+            return [
+                f"spreadsheet_id: {given!r} is not a spreadsheet id (the part of its address "
+                "between /d/ and /edit)"
+            ]
+        return []
+
+
+class HistoryConfig(Settings):
+    """Where each run's per-account snapshot, KPI rows and run record are kept: a local
+    DuckDB file, or BigQuery tables partitioned by date."""
+
+    backend: Literal["duckdb", "bigquery"] = "duckdb"
+    """duckdb: a local file (path); bigquery: tables in `dataset`."""
+    path: OptionalPath = Field("cs-sync-history.duckdb", validate_default=True)
+    """duckdb: the file ("": history off). Keep it on storage that survives between runs."""
+    project: str | None = None
+    """bigquery: the project that holds the dataset and pays for queries."""
+    dataset: str | None = None
+    """bigquery: the dataset of cs-sync's history tables."""
+    location: str | None = None
+    """bigquery: e.g. "asia-northeast1"; leave out for the dataset's."""
+    credentials_file: OptionalPath = None
+    """bigquery: a service account's JSON key; leave out for the environment's credentials."""
+    maximum_bytes_billed: Annotated[int, Between(10_000_000)] = 10_000_000_000
+    """bigquery: every history query is refused above this many bytes billed."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_file_in_bigquery(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("backend") == "bigquery" and "path" not in data:
+            return {**data, "path": ""}
+        return data
+
+    @classmethod
+    def check(cls, data: dict[str, Any]) -> list[str]:
+        if data.get("backend") != "bigquery":
+            return []
+        problems = [
+            f'{name}: missing; backend = "bigquery" needs the project and dataset that hold '
+            "cs-sync's history tables"
+            for name in ("project", "dataset")
+            if not data.get(name)
+        ]
+        dataset = data.get("dataset")
+        if (
+            isinstance(dataset, str)
+            and dataset
+            and not re.fullmatch(r"[A-Za-z0-9_]{1,1024}", dataset)
+        ):
+            problems.append(f"dataset: {dataset!r} is not a dataset id (letters, digits, _)")
+        return problems
+
+    @property
+    def enabled(self) -> bool:
+        return self.backend == "bigquery" or self.path is not None
+
+    def describe(self) -> str:
+        if self.backend == "bigquery":
+            return f"bigquery:{self.project}.{self.dataset}"
+        return str(self.path)

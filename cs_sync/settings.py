@@ -1,0 +1,121 @@
+"""Building blocks of the typed settings every layer declares: a strict, frozen pydantic base
+that refuses unknown keys, number ranges that say both bounds, paths taken from the config
+file's folder, and texts where "" means "none".
+
+Neutral: rules, connectors and the app all build their settings from these, and this module
+imports nothing of the project.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
+
+
+class Settings(BaseModel):
+    """A table of the configuration: every key declared with a default and a description,
+    unknown keys refused, numbers and texts taken only as TOML wrote them (2.5 is not a
+    whole number, "5" is not a number)."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, use_attribute_docstrings=True
+    )
+
+    @classmethod
+    def check(cls, data: dict[str, Any]) -> list[str]:
+        """Problems across keys, read from the table as written, so that they are reported
+        beside a wrong type elsewhere in it; each one "key: what is wrong"."""
+        return []
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        problems = cls.check(data) if isinstance(data, dict) else []
+        try:
+            model = handler(data)
+        except ValidationError as error:
+            if not problems:
+                raise
+            details: list[Any] = [
+                {key: e[key] for key in ("type", "loc", "input", "ctx") if key in e}
+                for e in error.errors(include_url=False)
+            ]
+            details += [
+                {"type": "value_error", "loc": (), "input": data, "ctx": {"error": p}}
+                for p in problems
+            ]
+            raise ValidationError.from_exception_data(cls.__name__, details) from None
+        if problems:
+            raise ValueError("\n".join(problems))
+        return model
+
+
+@dataclass(frozen=True)
+class Between:
+    """A number within [low, high] (high None: no upper bound); the message names both."""
+
+    low: float
+    high: float | None = None
+
+    def _check(self, value: Any) -> Any:
+        if value < self.low or (self.high is not None and value > self.high):
+            bounds = (
+                f"between {self.low} and {self.high}"
+                if self.high is not None
+                else f"at least {self.low}"
+            )
+            shown = int(value) if isinstance(value, float) and value.is_integer() else value
+            raise ValueError(f"{shown} is out of range; expected {bounds}")
+        return value
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        value = handler(schema)
+        value["minimum"] = self.low
+        if self.high is not None:
+            value["maximum"] = self.high
+        return value
+
+
+def _from_config_folder(value: Path, info: ValidationInfo) -> Path:
+    """`~` expanded; a relative path is taken from the configuration file's folder."""
+    path = value.expanduser()
+    base = (info.context or {}).get("base")
+    return path if path.is_absolute() or base is None else Path(base) / path
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+# A path in the configuration: text in the file, relative to the file's folder.
+ConfigPath = Annotated[Path, Strict(False), AfterValidator(_from_config_folder)]
+# The same, where "" (or leaving the key out) means "none".
+OptionalPath = Annotated[ConfigPath | None, BeforeValidator(_blank_is_none)]
+# A text where "" means "none".
+OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
+# A list in the file, kept as a tuple (lists of texts are compared and hashed as values).
+Texts = Annotated[tuple[str, ...], Strict(False)]
