@@ -26,12 +26,12 @@ import pandas as pd
 
 from cs_sync.config import Config, load_config
 from cs_sync.extract import ACCOUNT_COLUMNS, TASK_COLUMNS, Extracted
-from cs_sync.pipeline import account_features
 from cs_sync.rules.calendar import closed_days
 from cs_sync.rules.health import score_health
 from cs_sync.rules.phases import assign_phases
 from cs_sync.rules.renewal import assign_renewal
 from cs_sync.rules.tasks import new_tasks, wanted_pairs
+from cs_sync.score import account_features
 
 AS_OF = date(2026, 11, 24)
 ROOT = Path(__file__).resolve().parents[1]

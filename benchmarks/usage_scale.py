@@ -26,7 +26,7 @@ from benchmarks.rules_stage import ROOT, PeakMemory, _rss, synthetic_book
 from cs_sync.config import load_config
 from cs_sync.connectors.usage_csv import read_usage_csv
 from cs_sync.extract import join_usage
-from cs_sync.pipeline import account_features
+from cs_sync.score import account_features
 
 AS_OF = date(2026, 11, 24)
 

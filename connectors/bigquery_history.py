@@ -172,6 +172,11 @@ class BigQueryHistory:
                 timeout=RETRY_DEADLINE_S * 5,
             )
 
+    def publish_tables(self, tables: dict[str, pd.DataFrame]) -> None:
+        """Looker Studio reads kpi_monthly and accounts beside the history tables."""
+        for name, frame in tables.items():
+            self.replace_table(name, frame)
+
     def replace_table(self, table: str, frame: pd.DataFrame) -> None:
         """A dashboard table replaced whole (kpi_monthly, accounts), by one load job."""
         schema = [bigquery.SchemaField(c, _frame_type(c, frame[c])) for c in frame.columns]

@@ -77,11 +77,14 @@ class HistoryStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        """All or nothing; DuckDB's errors become cs-sync's, naming the file."""
         self.db.execute("BEGIN TRANSACTION")
         try:
             yield
-        except BaseException:
+        except BaseException as error:
             self.db.execute("ROLLBACK")
+            if isinstance(error, duckdb.Error):
+                raise CsSyncError(f"history store {self.path}: {_first_line(error)}") from None
             raise
         self.db.execute("COMMIT")
 
@@ -102,6 +105,9 @@ class HistoryStore:
         """A run that left no snapshot (failed, skipped, or a dry run) is still recorded."""
         with self._transaction():
             self._insert_run(run)
+
+    def publish_tables(self, tables: dict[str, pd.DataFrame]) -> None:
+        """No dashboard reads a local DuckDB file: the local dashboard has its own CSVs."""
 
     def _insert_run(self, run: RunRecord) -> None:
         self._insert("runs", pd.DataFrame([run.as_row()], columns=list(RUN_COLUMNS)))
@@ -124,7 +130,7 @@ class HistoryStore:
 
     def latest_before(self, as_of: date) -> pd.DataFrame:
         """The most recent snapshot strictly before `as_of` (empty when there is none)."""
-        found = self.db.execute(
+        found = self._execute(
             "SELECT max(as_of) FROM account_history WHERE as_of < ?", [as_of]
         ).fetchone()
         if found is None or found[0] is None:
@@ -140,9 +146,7 @@ class HistoryStore:
         )
 
     def dates(self) -> list[date]:
-        rows = self.db.execute(
-            "SELECT DISTINCT as_of FROM account_history ORDER BY as_of"
-        ).fetchall()
+        rows = self._execute("SELECT DISTINCT as_of FROM account_history ORDER BY as_of").fetchall()
         return [row[0] for row in rows]
 
     def kpis(self, since: date | None = None) -> pd.DataFrame:
@@ -157,14 +161,14 @@ class HistoryStore:
 
     def run_dates(self) -> set[date]:
         """Dates whose snapshot a real run wrote (a backfill leaves those alone)."""
-        rows = self.db.execute(
+        rows = self._execute(
             "SELECT DISTINCT as_of FROM runs WHERE kind = 'run' AND status IN ('ok', 'partial')"
         ).fetchall()
         return {row[0] for row in rows}
 
     def backfilled(self, config_hash: str) -> set[date]:
         """Dates a backfill with this configuration completed (its checkpoint)."""
-        rows = self.db.execute(
+        rows = self._execute(
             "SELECT DISTINCT as_of FROM runs WHERE kind = 'backfill' AND status = 'ok' "
             "AND config_hash = ?",
             [config_hash],
@@ -172,7 +176,16 @@ class HistoryStore:
         return {row[0] for row in rows}
 
     def _frame(self, query: str, parameters: list[object]) -> pd.DataFrame:
-        return self.db.execute(query, parameters).df()
+        return self._execute(query, parameters).df()
+
+    def _execute(
+        self, query: str, parameters: list[object] | None = None
+    ) -> duckdb.DuckDBPyConnection:
+        """A read; DuckDB's errors become cs-sync's, naming the file."""
+        try:
+            return self.db.execute(query, parameters or [])
+        except duckdb.Error as error:
+            raise CsSyncError(f"history store {self.path}: {_first_line(error)}") from None
 
 
 def _first_line(error: Exception) -> str:

@@ -69,16 +69,17 @@ def write_local_dashboard(
     tasks: pd.DataFrame,
     title: str,
     monthly: pd.DataFrame | None = None,
+    at_risk: tuple[str, ...] = ("C", "D"),
 ) -> Path:
     """Write accounts.csv, kpi_daily.csv, kpi_monthly.csv (with a history), tasks.csv and
-    index.html; returns index.html."""
+    index.html; returns index.html. `at_risk`: the grades the ARR-at-risk KPIs counted."""
     _write_atomic(folder / "accounts.csv", _csv(accounts))
     _write_atomic(folder / "kpi_daily.csv", _csv(kpis))
     _write_atomic(folder / "tasks.csv", _csv(tasks))
     if monthly is not None:
         _write_atomic(folder / "kpi_monthly.csv", _csv(monthly))
     page = folder / "index.html"
-    _write_atomic(page, render_html(accounts, kpis, title, monthly))
+    _write_atomic(page, render_html(accounts, kpis, title, monthly, at_risk))
     return page
 
 
@@ -168,7 +169,11 @@ def _bars(items: list[tuple[str, float, str]], width: int = 420, unit: str = "")
 
 
 def render_html(
-    accounts: pd.DataFrame, kpis: pd.DataFrame, title: str, monthly: pd.DataFrame | None = None
+    accounts: pd.DataFrame,
+    kpis: pd.DataFrame,
+    title: str,
+    monthly: pd.DataFrame | None = None,
+    at_risk_grades: tuple[str, ...] = ("C", "D"),
 ) -> str:
     grades = [d for d in kpis[kpis["metric"] == "accounts_by_grade"]["dimension"]]
     as_of = str(kpis["date"].iloc[0]) if len(kpis) else ""
@@ -249,6 +254,7 @@ def render_html(
             else []
         )
     )
+    risky_grades = html.escape(" / ".join(at_risk_grades))
     return f"""<!doctype html>
 <html lang="ja"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -262,7 +268,7 @@ accounts.csv and tasks.csv beside this page</div>
 <section><h2>Health distribution (accounts)</h2>{by_grade}</section>
 <section><h2>Health distribution (ARR)</h2>{arr_by_grade}</section>
 <section><h2>Renewals coming due (ARR)</h2>{renewals}</section>
-<section><h2>Renewal ARR at risk (grade C or D)</h2>{at_risk}</section>
+<section><h2>Renewal ARR at risk (grade {risky_grades})</h2>{at_risk}</section>
 {f"<section><h2>Lifecycle phase (accounts)</h2>{by_phase}</section>" if phases else ""}
 {strategy_section}
 </div>

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from cs_sync.apply import apply_plan
 from cs_sync.config import Config
 from cs_sync.connectors.history_store import open_history
 from cs_sync.connectors.salesforce import connect
@@ -39,15 +40,9 @@ from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, CsSyncError
 from cs_sync.extract import Extracted, extract
 from cs_sync.history import STORED_OUTPUTS, History, RunRecord, previous_values, snapshot_rows
-from cs_sync.pipeline import (
-    WARNING_KINDS,
-    RunResult,
-    apply_plan,
-    day_kpis,
-    score_accounts,
-    summarise,
-)
 from cs_sync.plan import Problem, build_plan
+from cs_sync.result import WARNING_KINDS, RunResult, summarise
+from cs_sync.score import day_kpis, score_accounts
 
 EVERY = ("week", "month")
 
@@ -256,7 +251,7 @@ def run_backfill(
         raise CsSyncError(f"{config.path}: [history] path is empty; a backfill fills it")
     counter = CallCounter()
     session = build_session(
-        config.salesforce.instance_url,
+        config.sandbox.url,
         counter,
         timeout=(10.0, config.salesforce.timeout_s),
         max_calls_per_minute=max_calls_per_minute,

@@ -25,8 +25,8 @@ from cs_sync.connectors.salesforce import connect
 from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import InputError
 from cs_sync.extract import Extracted, extract
-from cs_sync.pipeline import compute_plan, score_accounts
 from cs_sync.rules.backtest import CHURN_EVENTS, BacktestSettings, evaluate, evaluate_by_segment
+from cs_sync.score import compute_plan, score_accounts
 
 CHURN_KINDS = CHURN_EVENTS
 

@@ -7,7 +7,6 @@ are joined to the accounts read. Nothing here decides anything: the rules do.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,19 +19,10 @@ from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_
 from cs_sync.plan import Problem
 from cs_sync.rules.calendar import last_complete_month
 from cs_sync.rules.tasks import parse_key, task_period
+from cs_sync.score import Extracted
 from cs_sync.sfid import try_to18
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Extracted:
-    accounts: pd.DataFrame
-    usage: pd.DataFrame
-    tasks: pd.DataFrame  # cs-sync Tasks read from Salesforce (see read_tasks)
-    opportunities: pd.DataFrame  # see read_opportunities
-    contact_roles: pd.DataFrame  # see read_contact_roles
-    problems: list[Problem] = field(default_factory=list)
 
 
 # Account table column → the [salesforce.fields] key that names its API field.

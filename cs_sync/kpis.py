@@ -10,19 +10,20 @@ from datetime import date
 import pandas as pd
 
 RENEWAL_WINDOWS = (30, 60, 90, 120)
-AT_RISK_GRADES = ("C", "D")
 
 
 def snapshot_kpis(
     scored: pd.DataFrame,
     grades: list[str],
+    at_risk: tuple[str, ...],
     as_of: date,
     tasks_created: int,
     phases: list[str] | None = None,
     strategies: list[str] | None = None,
 ) -> pd.DataFrame:
     """KPIs that need only today's scored accounts. Phase moves are those since the value on
-    the record (the previous run)."""
+    the record (the previous run); ARR at risk is renewal ARR of the `at_risk` grades
+    (health.at_risk_grades)."""
     rows: list[tuple[str, str, float]] = []
     arr = pd.to_numeric(scored["arr"], errors="coerce").fillna(0)
     rows.append(("accounts", "all", float(len(scored))))
@@ -44,7 +45,7 @@ def snapshot_kpis(
         due = (days >= 0) & (days <= window)
         rows.append((f"renewals_due_{window}d", "all", float(due.sum())))
         rows.append((f"renewal_arr_due_{window}d", "all", float(arr[due].sum())))
-        risky = due & scored["grade"].isin(AT_RISK_GRADES)
+        risky = due & scored["grade"].isin(at_risk)
         rows.append((f"renewal_arr_at_risk_{window}d", "all", float(arr[risky].sum())))
     for segment, count in scored["segment"].fillna("(none)").value_counts().sort_index().items():
         rows.append(("accounts_by_segment", str(segment), float(count)))

@@ -8,7 +8,7 @@ from cs_sync.backfill import BackfillResult
 from cs_sync.backtest import BacktestResult
 from cs_sync.config import Config
 from cs_sync.connectors.local_dashboard import yen
-from cs_sync.pipeline import RunResult
+from cs_sync.result import RunResult
 
 
 def _shown_path(path: str) -> str:

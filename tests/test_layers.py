@@ -141,6 +141,7 @@ def test_loading_the_run_commands_loads_no_sandbox_module() -> None:
     code = (
         "import sys\n"
         + "".join(f"import {name}\n" for name in RUN_PATH)
+        + "import cs_sync.cli\ncs_sync.cli.build_parser()\n"
         + "print(sorted(m for m in sys.modules if m.startswith('cs_sync.sandbox')))"
     )
     out = subprocess.run(  # noqa: S603 - our own interpreter

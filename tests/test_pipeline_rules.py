@@ -18,9 +18,9 @@ from cs_sync.extract import (
     TASK_COLUMNS,
     Extracted,
 )
-from cs_sync.pipeline import score_accounts
 from cs_sync.rules.features import ACCOUNT_INPUTS, FEATURE_COLUMNS
 from cs_sync.rules.health import HEALTH_COLUMNS
+from cs_sync.score import score_accounts
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = date(2026, 11, 24)

@@ -52,7 +52,9 @@ def open_in_browser(page: Path, profile: Path) -> str:
 
 def test_the_dashboard_draws_its_charts_offline(tmp_path: Path) -> None:
     frame = accounts().assign(phase="Adoption", phase_delayed=False, phase_change=None)
-    kpis = snapshot_kpis(frame, ["A", "B", "C", "D"], date(2026, 11, 24), 1, ["Adoption"])
+    kpis = snapshot_kpis(
+        frame, ["A", "B", "C", "D"], ("C", "D"), date(2026, 11, 24), 1, ["Adoption"]
+    )
     monthly = pd.DataFrame(
         {
             "period": ["2026-10-01"] * 2,

@@ -57,7 +57,9 @@ def accounts() -> pd.DataFrame:
 
 def test_files_are_written_safely(tmp_path: Path) -> None:
     frame = accounts()
-    kpis = snapshot_kpis(frame, ["A", "B", "C", "D"], date(2026, 11, 24), tasks_created=1)
+    kpis = snapshot_kpis(
+        frame, ["A", "B", "C", "D"], ("C", "D"), date(2026, 11, 24), tasks_created=1
+    )
     page = write_local_dashboard(tmp_path, frame, kpis, pd.DataFrame(), "KPI")
     html = page.read_text("utf-8")
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
@@ -74,7 +76,9 @@ def test_files_are_written_safely(tmp_path: Path) -> None:
 
 
 def test_kpis_by_hand() -> None:
-    kpis = snapshot_kpis(accounts(), ["A", "B", "C", "D"], date(2026, 11, 24), tasks_created=1)
+    kpis = snapshot_kpis(
+        accounts(), ["A", "B", "C", "D"], ("C", "D"), date(2026, 11, 24), tasks_created=1
+    )
     value = {(r.metric, r.dimension): r.value for r in kpis.itertuples()}
     assert value[("accounts", "all")] == 2
     assert value[("arr", "all")] == 4_800_000

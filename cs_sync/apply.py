@@ -1,0 +1,110 @@
+"""Apply a plan to Salesforce: Tasks to create, Tasks to close, then Account fields, in steps
+that a stop request can fall between, with every record's outcome counted on the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cs_sync.config import Config
+from cs_sync.connectors.salesforce import SalesforceClient, WriteReport
+from cs_sync.errors import EXIT_PARTIAL, CsSyncError
+from cs_sync.plan import Plan, Problem
+
+
+class Interrupted(CsSyncError):
+    """A stop was requested (SIGTERM); the run ended between two write steps."""
+
+    exit_code = EXIT_PARTIAL
+    kind = "interrupted"
+
+
+@dataclass
+class Written:
+    """What the writes of a run did, record by record."""
+
+    accounts_changed: int = 0
+    fields_written: int = 0
+    tasks_created: int = 0
+    tasks_closed: int = 0
+    errors: list[Problem] = field(default_factory=list)
+
+
+def _batches(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def apply_plan(
+    client: SalesforceClient,
+    plan: Plan,
+    config: Config,
+    written: Written,
+    stop_requested: Callable[[], bool] = lambda: False,
+    batch_size: int | None = None,
+) -> None:
+    """Write the plan in steps of `batch_size` records (salesforce.write_step_records): Tasks
+    to create first, then Tasks to close, then the Account fields. Tasks go first because the
+    field values are what the next run compares against: a run cut short after its fields but
+    before its Tasks would lose the Tasks of edge triggers; cut short the other way round, the
+    rerun finds the Tasks by key and does not create them again. Between steps,
+    `stop_requested()` is asked; when it says yes the run ends there, nothing half written."""
+    f = config.salesforce.fields
+    batch_size = batch_size or config.salesforce.write_step_records
+    task_records = [
+        {
+            f.task_key: task.key,
+            "Subject": task.subject,
+            "Description": task.description,
+            "OwnerId": task.owner_id,
+            "WhatId": task.account_id,
+            "ActivityDate": task.due_date.isoformat(),
+            "Priority": task.priority,
+            "Status": "Not Started",
+        }
+        for task in plan.tasks.itertuples(index=False)
+    ]
+    closes = [
+        (row.task_id, {"Status": config.tasks.closed_status, "Description": row.description})
+        for row in plan.closes.itertuples(index=False)
+    ]
+    steps: list[tuple[str, Callable[[], WriteReport]]] = []
+    for chunk in _batches(task_records, batch_size):
+        steps.append(("create Tasks", lambda c=chunk: client.upsert("Task", f.task_key, c)))
+    for chunk in _batches(closes, batch_size):
+        steps.append(("close Tasks", lambda c=chunk: client.update("Task", dict(c))))
+    for chunk in _batches(list(plan.updates.items()), batch_size):
+        steps.append(("update Accounts", lambda c=chunk: client.update("Account", dict(c))))
+    for done, (what, step) in enumerate(steps):
+        if stop_requested():
+            raise Interrupted(
+                f"stopped on request after {done} of {len(steps)} write step(s), before "
+                f"'{what}'; every step sent was written whole, and the next run continues "
+                "from what is in Salesforce"
+            )
+        count(written, what, step())
+
+
+def count(written: Written, what: str, report: WriteReport) -> None:
+    """Add one write step's outcome to the run; a failure that stopped the step ends the run
+    after what it wrote is counted."""
+    if what == "create Tasks":
+        written.tasks_created += sum(1 for r in report.succeeded if r.get("created"))
+    elif what == "close Tasks":
+        written.tasks_closed += len(report.succeeded)
+    else:
+        written.fields_written += report.fields_written
+        written.accounts_changed += len(report.succeeded)
+    kind = "salesforce_record" if what == "update Accounts" else "salesforce_task"
+    for failure in report.failed:
+        if kind == "salesforce_record":
+            where = f" on {', '.join(failure.fields) or '-'}"
+            written.errors.append(
+                Problem(kind, failure.record_id, f"{failure.code}{where}: {failure.message}")
+            )
+        else:
+            record = failure.key if what == "create Tasks" else failure.record_id
+            written.errors.append(Problem(kind, record, f"{failure.code}: {failure.message}"))
+    if report.stopped_by is not None:
+        raise report.stopped_by

@@ -1,0 +1,76 @@
+"""What the commands share: the run's date, dates from flags, and failure output (one JSON
+object under --json, one line on stderr otherwise)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from cs_sync.errors import CsSyncError
+
+Subparsers = Any  # argparse's private _SubParsersAction
+
+
+def today(timezone: str) -> date:
+    """Today in the given time zone: the clock is read here and nowhere else."""
+    return datetime.now(ZoneInfo(timezone)).date()
+
+
+def now_utc() -> datetime:
+    return datetime.now(ZoneInfo("UTC"))
+
+
+def as_of(text: str | None, timezone: str) -> date:
+    """--as-of, or today in the run's time zone."""
+    if text is None:
+        return today(timezone)
+    return date_arg(text, "--as-of")
+
+
+def date_arg(text: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CsSyncError(f"{flag}: {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def emit_failure(error: CsSyncError, as_json: bool, run_date: date | None) -> int:
+    """Report a failure that ended the command; returns its exit code."""
+    if as_json:
+        print_json(
+            {
+                "status": "failed",
+                "as_of": run_date.isoformat() if run_date else None,
+                "accounts_read": 0,
+                "accounts_changed": 0,
+                "fields_written": 0,
+                "tasks_created": 0,
+                "tasks_closed": 0,
+                "errors": [{"kind": error.kind, "record": None, "message": str(error)}],
+                "salesforce_api_calls": 0,
+                "sheets_api_calls": 0,
+                "duration_s": 0.0,
+            }
+        )
+    else:
+        print(f"cs-sync: {error}", file=sys.stderr)
+    return error.exit_code
+
+
+def run_options(sub: argparse.ArgumentParser) -> None:
+    """--config, --json and --as-of, as run, plan and explain take them."""
+    sub.add_argument("--config", required=True, help="the TOML configuration file")
+    sub.add_argument(
+        "--json", action="store_true", help="print one JSON object on stdout (logs stay on stderr)"
+    )
+    sub.add_argument(
+        "--as-of", help="run as of this date (YYYY-MM-DD); default today in run.timezone"
+    )

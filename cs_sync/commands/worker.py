@@ -1,0 +1,49 @@
+"""`cs-sync worker`: run on the [worker] schedule until stopped (SIGTERM finishes cleanly)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from cs_sync.commands.common import Subparsers, emit_failure, today
+from cs_sync.config import load_config
+from cs_sync.errors import CsSyncError
+from cs_sync.logs import configure_logging
+from cs_sync.worker import StopFlag, serve
+
+log = logging.getLogger("cs_sync")
+
+
+def register(commands: Subparsers) -> None:
+    worker = commands.add_parser(
+        "worker", help="run on the [worker] schedule until stopped (SIGTERM finishes cleanly)"
+    )
+    worker.add_argument("--config", required=True)
+    worker.add_argument(
+        "--run-at-start", action="store_true", help="run once right away, then on schedule"
+    )
+    worker.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except CsSyncError as error:
+        return emit_failure(error, False, None)
+    worker = config.worker
+    configure_logging(
+        min(logging.getLogger().level, logging.INFO), args.json_logs or worker.json_logs
+    )
+    log.info(
+        "worker started: schedule %r in %s, lock %s, status %s",
+        worker.schedule,
+        worker.timezone,
+        worker.lock_file,
+        worker.status_file,
+    )
+    try:
+        with StopFlag() as stop:
+            return serve(Path(args.config), stop, today, args.run_at_start)
+    except CsSyncError as error:
+        return emit_failure(error, False, None)

@@ -1,0 +1,191 @@
+"""After the writes: the run's record and snapshot in the history store, then the dashboards
+(local files, Google Sheets tabs, and the tables a history store serves to Looker Studio).
+
+A store or a dashboard that cannot be written is an error of the run, never a reason to lose
+what the run did in Salesforce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pandas as pd
+
+from cs_sync.config import Config
+from cs_sync.connectors.history_store import open_history
+from cs_sync.connectors.local_dashboard import write_local_dashboard
+from cs_sync.connectors.sheets_dashboard import (
+    dashboard_client,
+    health_tab_dates,
+    refresh_sheets,
+    sheet_tabs,
+)
+from cs_sync.connectors.transport import CallCounter
+from cs_sync.errors import CsSyncError
+from cs_sync.history import SERIES_COLUMNS, History, RunRecord, snapshot_rows
+from cs_sync.kpis import kpi_dates, monthly_kpis
+from cs_sync.plan import Plan, Problem
+from cs_sync.result import RunResult
+from cs_sync.rules.features import STAKEHOLDERS
+from cs_sync.rules.phases import phase_order
+
+DASHBOARD_COLUMNS = (
+    "account_id",
+    "name",
+    "segment",
+    "arr",
+    "seats",
+    "score",
+    "grade",
+    "computed_grade",
+    "trend",
+    "phase",
+    "phase_delayed",
+    "phase_change",
+    "stakeholders",
+    "evaluation",
+    "budget",
+    "renewal_strategy",
+    "next_action",
+    "next_action_date",
+    "coverage",
+    "reasons",
+    "renewal_date",
+    "days_to_renewal",
+    "active_ratio",
+    "login_trend",
+    "monthly_feature",
+    "renewal_stage",
+    "renewal_amount",
+    "renewal_close_date",
+    "last_renewal_won",
+    *STAKEHOLDERS,
+)
+
+
+@dataclass
+class HistoryView:
+    """What the dashboards show over time, read back from the history store after a run."""
+
+    monthly: pd.DataFrame
+    kpis: pd.DataFrame  # every date's KPI rows
+    series: pd.DataFrame  # per account per date: the health_history tab
+    runs: pd.DataFrame
+
+
+def dashboard_accounts(plan: Plan) -> pd.DataFrame:
+    """The accounts table of every dashboard."""
+    return plan.scored[list(DASHBOARD_COLUMNS)].copy()
+
+
+def run_record(config: Config, result: RunResult, started_at: datetime) -> RunRecord:
+    return RunRecord(
+        run_id=result.run_id,
+        kind="run",
+        as_of=result.as_of,
+        started_at=started_at,
+        finished_at=datetime.now(UTC).replace(tzinfo=None),
+        status=result.status,
+        config_hash=config.version_hash,
+        accounts=result.accounts_read,
+        fields_written=result.fields_written,
+        tasks_created=result.tasks_created,
+        tasks_closed=result.tasks_closed,
+        errors=len(result.errors),
+        warnings=len(result.warnings),
+        detail="; ".join(e.message.splitlines()[0] for e in result.errors[:3]),
+    )
+
+
+def record_history(
+    config: Config, result: RunResult, started_at: datetime, kpis: pd.DataFrame | None
+) -> HistoryView | None:
+    """The run's record, and (when it got through) its snapshot, in the history store; then
+    what the dashboards show over time, read back from it."""
+    if not config.history.enabled or result.dry_run:
+        return None
+    record = run_record(config, result, started_at)
+    try:
+        with open_history(config.history) as store:
+            if kpis is None or result.plan is None:
+                store.record_run(record)
+                return None
+            return _write_snapshot(store, config, result, result.plan, kpis, record)
+    except CsSyncError as error:
+        result.errors.append(Problem("history", None, str(error).splitlines()[0]))
+    return None
+
+
+def _write_snapshot(
+    store: History,
+    config: Config,
+    result: RunResult,
+    plan: Plan,
+    kpis: pd.DataFrame,
+    record: RunRecord,
+) -> HistoryView:
+    rows = snapshot_rows(
+        plan.scored, [m.name for m in config.health.measures], config.version_hash, result.as_of
+    )
+    store.write_date(result.as_of, rows, kpis, record)
+    result.history = config.history.describe()
+    dates = store.dates()
+    shown = (
+        health_tab_dates(dates, len(rows), len(SERIES_COLUMNS))
+        if config.dashboard.spreadsheet_id is not None
+        else []
+    )
+    series = store.series(sorted(set(kpi_dates(dates, result.as_of)) | set(shown)))
+    in_tab = pd.to_datetime(series["as_of"]).isin(pd.to_datetime(shown))
+    view = HistoryView(
+        monthly_kpis(series, result.as_of, phase_order(config.phases.phases)),
+        store.kpis(),
+        series[in_tab].reset_index(drop=True),
+        store.runs(),
+    )
+    try:  # a store that Looker Studio reads (BigQuery) keeps these tables too
+        store.publish_tables({"kpi_monthly": view.monthly, "accounts": dashboard_accounts(plan)})
+    except CsSyncError as error:
+        result.errors.append(Problem("dashboard", None, str(error)))
+    return view
+
+
+def refresh_dashboards(
+    config: Config,
+    result: RunResult,
+    kpis: pd.DataFrame,
+    view: HistoryView | None,
+    counter: CallCounter,
+) -> None:
+    """The local files and the Google Sheets tabs; a dashboard that cannot be written is an
+    error of the run (exit 1), after everything in Salesforce and the history is done."""
+    if result.plan is None:
+        return
+    accounts = dashboard_accounts(result.plan)
+    monthly = view.monthly if view is not None else None
+    if config.dashboard.local_dir is not None:
+        try:
+            page = write_local_dashboard(
+                config.dashboard.local_dir,
+                accounts,
+                kpis,
+                result.plan.tasks,
+                "cs-sync KPI dashboard",
+                monthly,
+                config.health.at_risk,
+            )
+            result.dashboard = str(page)
+        except OSError as error:
+            result.errors.append(Problem("dashboard", None, f"local dashboard: {error}"))
+    if config.dashboard.spreadsheet_id is not None:
+        try:
+            warnings = refresh_sheets(
+                dashboard_client(config.dashboard, config.sandbox.url, counter),
+                config.dashboard.spreadsheet_id,
+                sheet_tabs(accounts, kpis, view),
+            )
+            result.warnings.extend(Problem("sheets_cells", None, w) for w in warnings)
+        except CsSyncError as error:
+            result.errors.append(Problem("dashboard", None, str(error)))
+        result.sheets_api_calls = counter.calls["sheets"]

@@ -1,0 +1,181 @@
+"""The pure middle of a run: extracted tables → features → rules → plan.
+
+A function of tables, the configuration and the run's date, nothing else: no connector, no
+clock. `run`, `plan`, `backfill`, `backtest` and `explain` all score through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from cs_sync.config import Config
+from cs_sync.errors import ConfigError
+from cs_sync.kpis import onboarding_kpis, snapshot_kpis, task_kpis
+from cs_sync.plan import Plan, Problem, build_plan
+from cs_sync.rules.calendar import closed_days
+from cs_sync.rules.expressions import ExpressionError
+from cs_sync.rules.features import (
+    FeatureSettings,
+    build_features,
+    renewal_features,
+    stakeholder_features,
+)
+from cs_sync.rules.health import score_health
+from cs_sync.rules.phases import assign_phases, phase_order
+from cs_sync.rules.renewal import assign_renewal
+from cs_sync.rules.tasks import new_tasks, tasks_to_close, wanted_pairs
+
+
+@dataclass
+class Extracted:
+    """What a run reads: the book of business, its usage, and cs-sync's open Tasks."""
+
+    accounts: pd.DataFrame
+    usage: pd.DataFrame
+    tasks: pd.DataFrame  # cs-sync Tasks read from Salesforce (see extract.read_tasks)
+    opportunities: pd.DataFrame  # see extract.read_opportunities
+    contact_roles: pd.DataFrame  # see extract.read_contact_roles
+    problems: list[Problem] = field(default_factory=list)
+
+
+def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
+    """Every rule's inputs, one row per account: the built-in features, then the admin's."""
+    features = build_features(
+        extracted.accounts,
+        extracted.usage,
+        as_of,
+        FeatureSettings(
+            onboarding_active_ratio=config.phases.settings.onboarding_active_ratio,
+            onboarding_window_months=config.phases.settings.onboarding_window_months,
+            monthly_feature=config.usage.monthly_feature,
+            seasonal_feature=config.usage.seasonal_feature,
+            season_months=config.usage.season_months,
+        ),
+    )
+    features = features.join(
+        renewal_features(
+            extracted.accounts, extracted.opportunities, config.salesforce.renewal_types, as_of
+        )
+    )
+    features = features.join(
+        stakeholder_features(extracted.accounts, extracted.contact_roles, config.salesforce.roles)
+    )
+    for definition in config.features:  # names and columns were checked at load
+        features[definition.name] = _checked(
+            lambda d=definition: d.expression.evaluate(features), config
+        )
+    return features
+
+
+def _checked(evaluate: Callable[[], Any], config: Config) -> Any:
+    """An expression's value; its error becomes a configuration error (exit code 2)."""
+    try:
+        return evaluate()
+    except ExpressionError as error:
+        raise ConfigError(str(config.path), [str(error)]) from None
+
+
+def closed_days_for(config: Config, as_of: date) -> frozenset[date]:
+    """Public holidays and company closures for the run's year and the next."""
+    return closed_days(
+        config.holiday_country, config.company_closed, range(as_of.year, as_of.year + 2)
+    )
+
+
+def score_accounts(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
+    """Features, health, phase and renewal strategy for every account read."""
+    features = account_features(extracted, config, as_of)
+    scored = score_health(features, config.health, as_of, config.language)
+    phases = config.phases.phases
+    scored = scored.join(_checked(lambda: assign_phases(scored, phases), config))
+    renewal = config.renewal
+    closed = closed_days_for(config, as_of)
+    return scored.join(
+        _checked(
+            lambda: assign_renewal(
+                scored,
+                renewal.axes,
+                renewal.strategies,
+                renewal.settings,
+                as_of,
+                config.language,
+                closed,
+            ),
+            config,
+        )
+    )
+
+
+def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
+    scored = score_accounts(extracted, config, as_of).reset_index(drop=True)
+    settings = config.tasks
+    wanted = _checked(lambda: wanted_pairs(scored, settings), config)
+    made = new_tasks(
+        wanted,
+        scored,
+        extracted.tasks,
+        settings,
+        as_of,
+        config.language,
+        closed_days_for(config, as_of),
+    )
+    plan = build_plan(scored, made.tasks, config.salesforce.fields, as_of)
+    plan.existing_tasks = extracted.tasks
+    plan.tasks_wanted = len(made.tasks) + sum(made.held_back.values())
+    plan.problems = extracted.problems + [
+        Problem(
+            "task_owner",
+            account,
+            f"no active owner for the task on {name}: the owner and sub CSM are inactive "
+            "and tasks.default_owner_id is not set",
+        )
+        for account, name in made.no_owner
+    ]
+    if made.held_back:
+        # The caps limit new tasks, not what the rules want: the rest come in later runs,
+        # and their accounts' open tasks are not mistaken for cleared conditions.
+        held = ", ".join(f"{rule} {n}" for rule, n in made.held_back.items())
+        plan.problems.append(
+            Problem(
+                "task_cap",
+                None,
+                f"{sum(made.held_back.values())} more task(s) wanted than tasks.max_per_run = "
+                f"{settings.max_per_run} / max_per_owner = {settings.max_per_owner} allow "
+                f"({held}); they are created in the next runs",
+            )
+        )
+    open_tasks = extracted.tasks[~extracted.tasks["is_closed"].astype(bool)]
+    plan.closes = tasks_to_close(open_tasks, wanted, plan.scored, settings, as_of, config.language)
+    return plan
+
+
+def day_kpis(
+    scored: pd.DataFrame,
+    config: Config,
+    as_of: date,
+    tasks_created: int,
+    new: pd.DataFrame | None = None,
+    tasks: pd.DataFrame | None = None,
+    labels: dict[str, str] | None = None,
+) -> pd.DataFrame:
+    """The day's KPI rows: the book's state, onboarding, and (for a run) Tasks per CSM."""
+    frames = [
+        snapshot_kpis(
+            scored,
+            [g for g, _ in config.health.grades],
+            config.health.at_risk,
+            as_of,
+            tasks_created,
+            phase_order(config.phases.phases),
+            [s.name for s in config.renewal.strategies],
+        ),
+        onboarding_kpis(scored, config.phases.settings.onboarding_window_months, as_of),
+    ]
+    if new is not None and tasks is not None:
+        frames.append(task_kpis(new, tasks, as_of, labels))
+    return pd.concat(frames, ignore_index=True)
