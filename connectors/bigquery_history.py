@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import io
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -32,7 +32,7 @@ try:  # an optional extra: pip install 'cs-sync[bigquery]'
     from google.cloud import bigquery
     from google.cloud.bigquery import retry as bq_retry
 except ImportError:  # pragma: no cover - exercised only without the extra
-    bigquery = None
+    bigquery = None  # type: ignore[assignment]
 
 RETRY_DEADLINE_S = 120.0  # transient errors are retried for this long, then reported
 DATE_COLUMNS = {"as_of", "next_action_date", "renewal_date", "date"}
@@ -352,7 +352,9 @@ class translated_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type | None, error: BaseException | None, tb: object) -> bool:
+    def __exit__(
+        self, kind: type | None, error: BaseException | None, tb: object
+    ) -> Literal[False]:
         if error is None or bigquery is None:
             return False
         reasons = {e.get("reason") for e in getattr(error, "errors", None) or []}

@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -171,6 +172,20 @@ class ApiBudget:
             self.counter.api_used = int(daily["Max"]) - int(daily["Remaining"])
 
 
+# One API call each, for SalesforceClient.call (bound with functools.partial).
+def _restful(sf: Salesforce, path: str, method: str = "GET", body: Any = None) -> Any:
+    return sf.restful(path, method=method, json=body) if body is not None else sf.restful(path)
+
+
+def _query_more(sf: Salesforce, url: str, headers: dict[str, str] | None) -> Any:
+    return sf.query_more(url, identifier_is_url=True, headers=headers)
+
+
+def _bulk_results(sf: Salesforce, sobject: str, job_id: str, failed: bool) -> Any:
+    jobs = getattr(sf.bulk2, sobject)
+    return jobs.get_failed_records(job_id) if failed else jobs.get_successful_records(job_id)
+
+
 class SalesforceClient:
     """The worker's view of one Salesforce org. Build it with `connect(...)`."""
 
@@ -244,9 +259,7 @@ class SalesforceClient:
                 return
             page = self.call(
                 f"reading {what}",
-                lambda sf, url=next_url: sf.query_more(
-                    url, identifier_is_url=True, headers=headers
-                ),
+                partial(_query_more, url=next_url, headers=headers),
             )
 
     def _bulk_query(self, soql: str, what: str) -> Iterator[dict[str, Any]]:
@@ -305,20 +318,19 @@ class SalesforceClient:
 
     def describe(self, sobject: str) -> dict[str, Any]:
         """The object's fields as the integration user sees them (field-level security)."""
-        return dict(
-            self.call(
-                f"describing {sobject}", lambda sf: sf.restful(f"sobjects/{sobject}/describe")
-            )
+        found = self.call(
+            f"describing {sobject}", partial(_restful, path=f"sobjects/{sobject}/describe")
         )
+        return dict(found or {})
 
     def create_custom_field(self, full_name: str, metadata: dict[str, Any]) -> str:
         """Create one custom field with the Tooling API; returns its id."""
         body = {"FullName": full_name, "Metadata": metadata}
         created = self.call(
             f"creating the field {full_name}",
-            lambda sf: sf.restful("tooling/sobjects/CustomField", method="POST", json=body),
+            partial(_restful, path="tooling/sobjects/CustomField", method="POST", body=body),
         )
-        return str(created.get("id", ""))
+        return str((created or {}).get("id", ""))
 
     # ------------------------------------------------------------ writes
 
@@ -411,14 +423,14 @@ class SalesforceClient:
                 results += _csv_rows(
                     self.call(
                         f"reading the results of Bulk job {job_id}",
-                        lambda sf, j=job_id: getattr(sf.bulk2, sobject).get_successful_records(j),
+                        partial(_bulk_results, sobject=sobject, job_id=job_id, failed=False),
                     )
                 )
                 if int(job.get("numberRecordsFailed", 0)):
                     failures += _csv_rows(
                         self.call(
                             f"reading the failures of Bulk job {job_id}",
-                            lambda sf, j=job_id: getattr(sf.bulk2, sobject).get_failed_records(j),
+                            partial(_bulk_results, sobject=sobject, job_id=job_id, failed=True),
                         )
                     )
         except CsSyncError as error:
@@ -449,7 +461,7 @@ class SalesforceClient:
         if retry:
             log.info("%d record(s) locked during the Bulk job; retrying them alone", len(retry))
             index_by = key_field if operation == "upsert" else "Id"
-            originals = {str(row.get(index_by)): row for row in rows}
+            originals = {str(row.get(str(index_by))): row for row in rows}
             again = [originals[row[str(index_by)]] for row in retry]
             if operation == "upsert":
                 second = self._upsert_collections(sobject, str(key_field), again)
@@ -478,7 +490,7 @@ class SalesforceClient:
                 body = {"allOrNone": False, "records": pending}
                 try:
                     results = self.call(
-                        doing, lambda sf, b=body: sf.restful(path, method=method, json=b)
+                        doing, partial(_restful, path=path, method=method, body=body)
                     )
                 except CsSyncError as error:
                     report.stopped_by = error  # what was written before stays reported

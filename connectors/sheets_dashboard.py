@@ -90,7 +90,8 @@ def frame_rows(frame: pd.DataFrame) -> list[list[Any]]:
 def _chunks(rows: list[list[Any]]) -> list[tuple[int, list[list[Any]]]]:
     """(first row index, rows) blocks of at most REQUEST_BYTES of JSON each."""
     blocks: list[tuple[int, list[list[Any]]]] = []
-    start, size, current = 0, 0, []
+    start, size = 0, 0
+    current: list[Any] = []
     for index, row in enumerate(rows):
         length = len(json.dumps(row, ensure_ascii=False)) + 1
         if current and size + length > REQUEST_BYTES:
@@ -161,7 +162,7 @@ class SheetsDashboard:
 
     def _replace(self, tabs: dict[str, list[list[Any]]]) -> None:
         sheets = self._sheets()
-        adds = []
+        adds: list[dict[str, Any]] = []
         for title in tabs:
             if title not in sheets:
                 adds.append({"addSheet": {"properties": {"title": title}}})

@@ -60,7 +60,9 @@ class _TimeoutAdapter(HTTPAdapter):
             time.sleep(self.next_allowed - now)
         self.next_allowed = max(now, self.next_allowed) + self.spacing_s
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(  # type: ignore[override]  # passes requests' keyword arguments through
+        self, request: requests.PreparedRequest, **kwargs: Any
+    ) -> requests.Response:
         self._pace()
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -85,6 +86,15 @@ def read_usage_csv(
     )
 
 
+def _select(query: str, path: str) -> Any:
+    import duckdb
+
+    relation = duckdb.sql(query, params=[path])
+    if relation is None:  # only statements that return nothing give None
+        raise duckdb.Error(f"no result from {query}")
+    return relation
+
+
 def read_usage_parquet(
     path: Path,
     as_of: date,
@@ -100,12 +110,9 @@ def read_usage_parquet(
     if not path.exists():
         raise InputError(f"usage file {path} does not exist; check usage.path in the configuration")
     try:
-        relation = duckdb.sql("SELECT * FROM read_parquet(?)", params=[str(path)])
-        casts = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in relation.columns)
-        raw = duckdb.sql(
-            f"SELECT {casts} FROM read_parquet(?)",
-            params=[str(path)],  # noqa: S608
-        ).df()
+        found = _select("SELECT * FROM read_parquet(?)", str(path)).columns
+        casts = ", ".join(f'CAST("{c}" AS VARCHAR) AS "{c}"' for c in found)
+        raw = _select(f"SELECT {casts} FROM read_parquet(?)", str(path)).df()  # noqa: S608
     except duckdb.Error as exc:
         raise InputError(f"usage file {path} is not a readable Parquet file: {exc}") from None
     raw = raw.astype(object).where(raw.notna(), "")

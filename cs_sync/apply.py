@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from cs_sync.config import Config
@@ -71,11 +72,11 @@ def apply_plan(
     ]
     steps: list[tuple[str, Callable[[], WriteReport]]] = []
     for chunk in _batches(task_records, batch_size):
-        steps.append(("create Tasks", lambda c=chunk: client.upsert("Task", f.task_key, c)))
-    for chunk in _batches(closes, batch_size):
-        steps.append(("close Tasks", lambda c=chunk: client.update("Task", dict(c))))
-    for chunk in _batches(list(plan.updates.items()), batch_size):
-        steps.append(("update Accounts", lambda c=chunk: client.update("Account", dict(c))))
+        steps.append(("create Tasks", partial(client.upsert, "Task", f.task_key, chunk)))
+    for pairs in _batches(closes, batch_size):
+        steps.append(("close Tasks", partial(client.update, "Task", dict(pairs))))
+    for pairs in _batches(list(plan.updates.items()), batch_size):
+        steps.append(("update Accounts", partial(client.update, "Account", dict(pairs))))
     for done, (what, step) in enumerate(steps):
         if stop_requested():
             raise Interrupted(

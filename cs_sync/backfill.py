@@ -56,7 +56,7 @@ def backfill_dates(since: date, until: date, every: str) -> list[date]:
         raise CsSyncError(f"--since {since} is after --until {until}")
     if every == "week":
         return [since + timedelta(weeks=k) for k in range((until - since).days // 7 + 1)]
-    dates = []
+    dates: list[date] = []
     k = 0
     while True:
         month = since.month - 1 + k

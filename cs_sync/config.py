@@ -531,7 +531,7 @@ def parse_config(data: dict[str, Any], config_path: Path, text: str = "") -> Con
         try:
             sections[name] = adapter.validate_python(value, context=context)
         except ValidationError as error:
-            errors = error.errors(include_url=False)
+            errors: list[Any] = list(error.errors(include_url=False))
             if name == "usage":  # the first step of a usage error is the source's tag
                 errors = [{**e, "loc": e["loc"][1:]} for e in errors if e["loc"]] + [
                     e for e in errors if not e["loc"]
@@ -635,8 +635,10 @@ def _renewal(file: RenewalFile, problems: list[str]) -> RenewalConfig:
         levels = getattr(file, name)
         rows = tuple(levels.items()) if levels else default_levels
         axes.extend(_collect(problems, build_axes, ((name, rows),)))
-    rows = [(s.name, s.when) for s in file.strategy] if file.strategy else DEFAULT_STRATEGIES
-    strategies = [s for row in rows for s in _collect(problems, build_strategies, (row,))]
+    strategy_rows = (
+        [(s.name, s.when) for s in file.strategy] if file.strategy else list(DEFAULT_STRATEGIES)
+    )
+    strategies = [s for row in strategy_rows for s in _collect(problems, build_strategies, (row,))]
     return RenewalConfig(settings, tuple(axes), tuple(strategies))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -63,11 +64,13 @@ def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.Da
         )
     )
     features = features.join(
-        stakeholder_features(extracted.accounts, extracted.contact_roles, config.salesforce.roles)
+        stakeholder_features(
+            extracted.accounts, extracted.contact_roles, config.salesforce.roles.pairs()
+        )
     )
     for definition in config.features:  # names and columns were checked at load
         features[definition.name] = _checked(
-            lambda d=definition: d.expression.evaluate(features), config
+            partial(definition.expression.evaluate, features), config
         )
     return features
 

@@ -217,7 +217,7 @@ def serve(
             status["consecutive_failures"] = status["consecutive_failures"] + 1 if failed else 0
             if stop():
                 break
-        upcoming = next_run(worker.schedule, worker.timezone, clock())
+        upcoming = next_run(worker.schedule, worker.timezone or config.timezone, clock())
         status |= {"state": "idle", "next_run": upcoming.isoformat()}
         write_status(worker.status_file, status)
         log.info("next run at %s", upcoming.isoformat())

@@ -316,7 +316,9 @@ class Expression:
         columns = {str(c) for c in available}
         unknown = self.names - columns
         if unknown:
-            first = min(unknown, key=lambda name: _offset(self.text, _first_name(self.tree, name)))
+            first = min(
+                unknown, key=lambda name: _offset(self.text, _first_name(self.tree, name)) or 0
+            )
             listed = ", ".join(sorted(columns))
             raise self._error(
                 f"unknown column {first!r}; the columns are: {listed}",
@@ -351,7 +353,8 @@ def _offset(text: str, node: ast.AST | None) -> int | None:
     lines = text.split("\n")
     before = sum(len(line) + 1 for line in lines[: node.lineno - 1])
     line = lines[node.lineno - 1].encode("utf-8")
-    return before + len(line[: node.col_offset].decode("utf-8", errors="ignore"))
+    column = getattr(node, "col_offset", 0)
+    return before + len(line[:column].decode("utf-8", errors="ignore"))
 
 
 def _first_name(tree: ast.AST, name: str) -> ast.AST | None:

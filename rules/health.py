@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -117,7 +118,7 @@ class Measure(Settings):
 
     @classmethod
     def check(cls, data: dict[str, Any]) -> list[str]:
-        given = [k for k in ("bands", "values") if k in data]
+        given: list[str] = [k for k in ("bands", "values") if k in data]
         if "bad" in data or "good" in data:
             given.append("bad/good")
         if len(given) != 1:
@@ -250,6 +251,11 @@ def _display_key(measure: Measure, values: np.ndarray) -> np.ndarray:
     if measure.name == "monthly_feature":
         return np.trunc(values)  # whole months
     return np.round(values, 2) + 0.0
+
+
+def _piece(key: complex, measure: Measure, language: str, unit: str) -> str:
+    """One measure's part of the reason: its value, and the points it cost."""
+    return f"{_describe(measure, key.real, language)} −{key.imag:.0f}{unit}"
 
 
 def _describe(measure: Measure, key: float, language: str) -> str:
@@ -394,7 +400,7 @@ def _reasons(
         key = values[listed, j] + 1j * np.round(points[listed, j])
         pieces[listed, j] = _texts_by_key(
             key,
-            lambda k, m=measure: f"{_describe(m, k.real, language)} −{k.imag:.0f}{unit}",
+            partial(_piece, measure=measure, language=language, unit=unit),
         )
     everyone = np.arange(rows)
     first, second = order[:, 0], order[:, 1] if len(measures) > 1 else order[:, 0]

@@ -143,7 +143,9 @@ def assign_phases(table: pd.DataFrame, phases: tuple[Phase, ...]) -> pd.DataFram
     previous = table["prev_phase"].map(steps) if "prev_phase" in table else np.nan
     previous = pd.to_numeric(pd.Series(previous, index=table.index), errors="coerce")
     current = step.where(~taken)
-    change = np.where(current > previous, "up", np.where(current < previous, "down", None))
+    change = np.where(
+        current > previous, "up", np.where(current < previous, "down", np.array(None))
+    )
 
     out["phase"] = name
     out["phase_step"] = step.astype(int)

@@ -58,8 +58,8 @@ class Template:
     def __init__(self, rule: str, text: str) -> None:
         self.rule = rule
         self.text = text
-        names = []
-        stripped = self._FIELD.sub(lambda m: names.append(m.group(1)) or "", text)
+        names = [match.group(1) for match in self._FIELD.finditer(text)]
+        stripped = self._FIELD.sub("", text)
         if "{" in stripped or "}" in stripped:
             position = text.index("{" if "{" in stripped else "}")
             raise ExpressionError(

@@ -120,9 +120,10 @@ class BulkIngestApi:
                 self.query_jobs[job.id] = job
             return Response.of_json(200, job.info(version))
         with self.lock:
-            job = self.query_jobs.get(parts[0]) if parts else None
-        if job is None:
+            found = self.query_jobs.get(parts[0]) if parts else None
+        if found is None:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        job = found
         if parts[1:] == [] and request.method == "GET":
             if job.state == "UploadComplete":
                 job.rows = [

@@ -358,8 +358,8 @@ class SalesforceApi:
             record_id = self.store.insert(sobject, record)
             return Response.of_json(201, {"id": record_id, "success": True, "errors": []})
         if len(parts) == 2:
-            record_id = try_to18(parts[1])
-            found = self.store.get(record_id) if record_id else None
+            given = try_to18(parts[1])
+            found = self.store.get(given) if given else None
             if found is None or found[0] != sobject:
                 return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
             if request.method == "GET":

@@ -76,7 +76,7 @@ class Field:
 
 
 def _system_fields() -> list[Field]:
-    ro = {"createable": False, "updateable": False}
+    ro: dict[str, Any] = {"createable": False, "updateable": False}
     return [
         Field("Id", "id", length=18, nillable=False, **ro),
         Field("CreatedDate", "datetime", nillable=False, **ro),
@@ -151,7 +151,7 @@ def remove_cs_sync_fields(objects: dict[str, dict[str, Field]]) -> None:
 
 def build_schema() -> dict[str, dict[str, Field]]:
     """Every object in the sandbox org with its fields, keyed by API name."""
-    c = {"custom": True}
+    c: dict[str, Any] = {"custom": True}
     objects: dict[str, list[Field]] = {
         "User": [
             Field("Name", "string", length=121, createable=False, updateable=False),

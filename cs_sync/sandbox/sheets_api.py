@@ -160,9 +160,9 @@ class SheetsApi:
                 body = self.body(request, "ValueRange")
                 return self.append(book, target.removesuffix(":append"), body, request), True
             if target.endswith(":clear") and method == "POST":
-                cleared = self.clear(book, target.removesuffix(":clear"))
+                one = self.clear(book, target.removesuffix(":clear"))
                 return Response.of_json(
-                    200, {"spreadsheetId": book["spreadsheetId"], "clearedRange": cleared}
+                    200, {"spreadsheetId": book["spreadsheetId"], "clearedRange": one}
                 ), True
             if method == "GET":
                 return Response.of_json(200, self.read(book, target, request)), False

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 from cs_sync.sandbox.schema import Field, Schema
@@ -482,6 +483,10 @@ def parse(text: str, schema: Schema) -> Query:
 Resolver = Callable[[dict[str, Any], Path], Any]
 
 
+def _sort_key(record: dict[str, Any], resolve: Resolver, path: Path, kind: str) -> Any:
+    return _typed(resolve(record, path), kind)
+
+
 def _typed(value: Any, definition_type: str) -> Any:
     if value is None:
         return None
@@ -550,7 +555,8 @@ def sort_records(
         present = [r for r in result if resolve(r, item.path) is not None]
         missing = [r for r in result if resolve(r, item.path) is None]
         present.sort(
-            key=lambda r, p=item.path, k=kind: _typed(resolve(r, p), k), reverse=item.descending
+            key=partial(_sort_key, resolve=resolve, path=item.path, kind=kind),
+            reverse=item.descending,
         )
         result = missing + present if item.nulls_first else present + missing
     return result

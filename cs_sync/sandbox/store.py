@@ -160,7 +160,7 @@ class OrgStore:
         remove_cs_sync_fields(self.schema.objects)
 
     def _custom_fields(self) -> list[tuple[str, str, dict[str, Any]]]:
-        return [tuple(item) for item in self.get_meta("custom_fields", [])]  # type: ignore[misc]
+        return [tuple(item) for item in self.get_meta("custom_fields", [])]
 
     def add_custom_field(self, sobject: str, name: str, metadata: dict[str, Any]) -> None:
         definition = field_from_tooling(metadata, name)
