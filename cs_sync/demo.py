@@ -19,6 +19,7 @@ from cs_sync.sandbox.seed import (
     SANDBOX_USERNAME,
     seed_book,
 )
+from cs_sync.sandbox.server import Sandbox
 from cs_sync.sandbox.store import OrgStore
 
 DEFAULT_PORT = 8765
@@ -111,8 +112,10 @@ database = "sandbox.db"
 """
 
 
-def prepare_demo(workdir: Path, accounts: int, as_of: date) -> DemoFolder:
-    """Seed (when needed) and write the config; returns where everything is."""
+def prepare_demo(workdir: Path, accounts: int, as_of: date, port: int | None = None) -> DemoFolder:
+    """Seed (when needed) and write the config; returns where everything is. The sandbox's
+    port: `port`, else the one the config already names, else 8765 when free, else any free
+    one; `start_sandbox` rewrites it when the sandbox ends up elsewhere."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "config.toml"
     database = workdir / "sandbox.db"
@@ -135,9 +138,10 @@ def prepare_demo(workdir: Path, accounts: int, as_of: date) -> DemoFolder:
     store = OrgStore(database)
     default_owner = str(store.get_meta("default_owner_id"))
     store.close()
-    port = _existing_port(config_path) or DEFAULT_PORT
-    if not _port_free(port):
-        port = _free_port()
+    if port is None:
+        port = _existing_port(config_path) or DEFAULT_PORT
+        if not _port_free(port):
+            port = _free_port()
     _write_secret(workdir / "secrets" / "salesforce_password", SANDBOX_PASSWORD)
     _write_secret(workdir / "secrets" / "salesforce_token", SANDBOX_TOKEN)
     config_path.write_text(demo_config_text(port, default_owner), encoding="utf-8")
@@ -149,6 +153,28 @@ def prepare_demo(workdir: Path, accounts: int, as_of: date) -> DemoFolder:
         port=port,
         seeded_now=seeded_now,
     )
+
+
+def write_demo_config(folder: DemoFolder, port: int) -> None:
+    """Point the demo config at the sandbox on `port`; the rest of the file, edits included,
+    stays as it is."""
+    text = folder.config_path.read_text("utf-8")
+    text = text.replace(f"http://127.0.0.1:{folder.port}", f"http://127.0.0.1:{port}")
+    folder.config_path.write_text(text, encoding="utf-8")
+    folder.port = port
+
+
+def start_sandbox(folder: DemoFolder, port: int | None = None) -> Sandbox:
+    """The folder's sandbox, listening: on `port` (default: the config's) or, when that is
+    taken, on any free port; the config is then rewritten to name the port it got. Bound
+    first, written second, so no other process can take the port in between."""
+    try:
+        sandbox = Sandbox(folder.database, port=folder.port if port is None else port)
+    except OSError:
+        sandbox = Sandbox(folder.database, port=0)
+    if sandbox.port != folder.port:
+        write_demo_config(folder, sandbox.port)
+    return sandbox
 
 
 def relative(path: Path) -> str:

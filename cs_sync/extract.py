@@ -18,7 +18,7 @@ from cs_sync.connectors.settings import BigQueryUsageSource, ParquetUsage, Sheet
 from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
 from cs_sync.plan import Problem
 from cs_sync.rules.calendar import last_complete_month
-from cs_sync.rules.tasks import parse_key, task_period
+from cs_sync.rules.tasks import key_pattern, parse_key
 from cs_sync.score import Extracted
 from cs_sync.sfid import try_to18
 
@@ -154,8 +154,8 @@ def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.Data
         "ActivityDate FROM Task "
         f"WHERE {key} LIKE {{period}} OR ({key} LIKE {{any}} AND (IsClosed = false "
         f"OR CreatedDate >= {since.isoformat()}T00:00:00Z))",
-        period=f"cs-sync:%:{task_period(as_of)}",
-        any="cs-sync:%",
+        period=key_pattern(as_of),
+        any=key_pattern(),
     )
     rows = []
     for record in client.query(query, "cs-sync Tasks"):

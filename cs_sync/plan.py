@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -76,6 +76,8 @@ def _clean(value: Any) -> Any:
         return None
     if isinstance(value, pd.Timestamp | np.datetime64):
         return pd.Timestamp(value).date().isoformat()  # Salesforce Date fields read back so
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.isoformat()
     if hasattr(value, "item"):  # numpy scalars become plain Python values for JSON
         return value.item()
     return value

@@ -137,15 +137,24 @@ def task_period(as_of: date) -> str:
     return f"{as_of:%Y-%m}"
 
 
-def task_key(rule: str, account_id: str, as_of: date) -> str:
-    """One Task's key (new_tasks builds the same text for many at once)."""
-    return f"cs-sync:{rule}:{account_id}:{task_period(as_of)}"
+# A Task's key, on the Task's external-id field: cs-sync:<rule>:<account id>:<YYYY-MM>.
+KEY_PREFIX = "cs-sync"
+
+
+def task_key(rule: Any, account_id: Any, as_of: date) -> Any:
+    """The key of one Task (texts), or of many at once (Series of rules and account ids)."""
+    return KEY_PREFIX + ":" + rule + ":" + account_id + ":" + task_period(as_of)
+
+
+def key_pattern(as_of: date | None = None) -> str:
+    """A SOQL LIKE pattern for cs-sync's keys: every one, or those of `as_of`'s period."""
+    return f"{KEY_PREFIX}:%" + (f":{task_period(as_of)}" if as_of is not None else "")
 
 
 def parse_key(key: str) -> tuple[str, str, str] | None:
     """(rule, account id, period) of a cs-sync key, or None for a key of another shape."""
     parts = key.split(":")
-    if len(parts) != 4 or parts[0] != "cs-sync":
+    if len(parts) != 4 or parts[0] != KEY_PREFIX:
         return None
     return parts[1], parts[2], parts[3]
 
@@ -213,9 +222,7 @@ def new_tasks(
     empty = NewTasks(pd.DataFrame(columns=NEW_TASK_COLUMNS), {}, [])
     if wanted.empty:
         return empty
-    candidates = wanted.assign(
-        key=("cs-sync:" + wanted["rule"] + ":" + wanted["account_id"] + ":" + task_period(as_of))
-    )
+    candidates = wanted.assign(key=task_key(wanted["rule"], wanted["account_id"], as_of))
     candidates = candidates[~candidates["key"].isin(set(existing["key"]))]
     blocked = _blocked_pairs(existing, rules, as_of)
     pairs = list(zip(candidates["rule"], candidates["account_id"], strict=True))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 from simple_salesforce import Salesforce, SalesforceLogin
 
 from cs_sync.connectors.transport import CallCounter, build_session
+from cs_sync.demo import DemoFolder, start_sandbox
 from cs_sync.sandbox.seed import SANDBOX_PASSWORD, SANDBOX_TOKEN, SANDBOX_USERNAME, seed_book
 from cs_sync.sandbox.server import Sandbox
 from cs_sync.sandbox.store import OrgStore
@@ -37,6 +40,23 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     database, _ = seed_database(tmp_path, 40)
     with Sandbox(database) as running:
         yield running
+
+
+@contextmanager
+def served(folder: DemoFolder) -> Iterator[Sandbox]:
+    """The demo folder's sandbox on a port the system picks (bound first, then written into
+    the folder's config), so no test depends on a fixed port being free."""
+    with start_sandbox(folder, port=0) as running:
+        yield running
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port nothing answers on: bound by the test, so no other process can take it, and
+    never listening, so a connection to it is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])
 
 
 def login(sandbox: Sandbox, counter: CallCounter | None = None) -> Salesforce:

@@ -16,8 +16,7 @@ from cs_sync.connectors.history_store import HistoryStore
 from cs_sync.demo import prepare_demo
 from cs_sync.errors import CsSyncError
 from cs_sync.extract import Extracted
-from cs_sync.sandbox.server import Sandbox
-from tests.conftest import AS_OF, login
+from tests.conftest import AS_OF, login, served
 
 
 def test_weekly_and_monthly_dates() -> None:
@@ -93,10 +92,10 @@ def history(path: Path) -> pd.DataFrame:
 
 
 def test_an_interrupted_backfill_resumes_to_the_same_history(tmp_path: Path) -> None:
-    folder = prepare_demo(tmp_path / "demo", 60, AS_OF)
-    config = load_config(folder.config_path)
+    folder = prepare_demo(tmp_path / "demo", 60, AS_OF, port=0)
     dates = backfill_dates(date(2026, 5, 4), AS_OF, "week")
-    with Sandbox(folder.database, port=folder.port):
+    with served(folder):
+        config = load_config(folder.config_path)
         whole = run_backfill(config, dates, AS_OF, progress=False)
         assert whole.status == "ok" and whole.dates_written == len(dates) == 30
         reference = history(config.history.path)
@@ -122,9 +121,9 @@ def test_an_interrupted_backfill_resumes_to_the_same_history(tmp_path: Path) -> 
 def test_cli_backfill_writes_salesforce_once_and_keeps_real_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder = prepare_demo(tmp_path / "demo", 40, AS_OF)
+    folder = prepare_demo(tmp_path / "demo", 40, AS_OF, port=0)
     config = str(folder.config_path)
-    with Sandbox(folder.database, port=folder.port) as sandbox:
+    with served(folder) as sandbox:
         assert main(["run", "--config", config, "--as-of", "2026-11-02", "--json"]) == 0
         capsys.readouterr()
         args = ["backfill", "--config", config, "--since", "2026-10-05", "--until", "2026-11-23"]

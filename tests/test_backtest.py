@@ -20,8 +20,8 @@ from cs_sync.config import BacktestSettings
 from cs_sync.demo import prepare_demo
 from cs_sync.errors import InputError
 from cs_sync.extract import Extracted
-from cs_sync.sandbox.server import Sandbox
 from tests.conftest import AS_OF
+from tests.conftest import served as serving
 
 
 def book() -> Extracted:
@@ -87,8 +87,8 @@ def test_dates_and_the_horizon() -> None:
 
 @pytest.fixture
 def served(tmp_path: Path):  # type: ignore[no-untyped-def]
-    folder = prepare_demo(tmp_path / "demo", 150, AS_OF)
-    with Sandbox(folder.database, port=folder.port):
+    folder = prepare_demo(tmp_path / "demo", 150, AS_OF, port=0)
+    with serving(folder):
         yield folder
 
 

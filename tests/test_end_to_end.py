@@ -19,7 +19,7 @@ from cs_sync.connectors.salesforce import connect
 from cs_sync.connectors.transport import build_session
 from cs_sync.demo import DemoFolder, prepare_demo
 from cs_sync.sandbox.server import Sandbox
-from tests.conftest import AS_OF, login
+from tests.conftest import AS_OF, login, served
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[tuple[DemoFolder, Sandbox]]:
-    folder = prepare_demo(tmp_path / "demo", 60, AS_OF)
-    with Sandbox(folder.database, port=folder.port) as sandbox:
+    folder = prepare_demo(tmp_path / "demo", 60, AS_OF, port=0)
+    with served(folder) as sandbox:
         yield folder, sandbox
 
 
@@ -168,14 +168,17 @@ def test_wrong_password_exits_3_without_leaking_it(
     assert "wrong-Pa55word-x" not in captured.out + captured.err
 
 
-def test_unreachable_sandbox_exits_3(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = prepare_demo(tmp_path / "demo", 5, AS_OF)  # prepared but not served
+def test_unreachable_sandbox_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], closed_port: int
+) -> None:
+    folder = prepare_demo(tmp_path / "demo", 5, AS_OF, port=closed_port)  # never served
     code, result = run_json(capsys, "run", "--config", str(folder.config_path))
     assert code == 3
     assert "cannot reach Salesforce" in result["errors"][0]["message"]
 
 
 CLI = [sys.executable, "-m", "cs_sync"]
+AT = ("--as-of", AS_OF.isoformat())  # the date the book is seeded on
 
 
 def cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -187,7 +190,7 @@ def cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_demo_command_from_a_fresh_folder(tmp_path: Path) -> None:
-    completed = cli(tmp_path, "demo", "--accounts", "50", "--workdir", "demo")
+    completed = cli(tmp_path, "demo", "--accounts", "50", "--workdir", "demo", *AT)
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
     assert "Sandbox org seeded: 50 accounts" in out
@@ -198,14 +201,14 @@ def test_demo_command_from_a_fresh_folder(tmp_path: Path) -> None:
     assert 'src="http' not in html and 'href="http' not in html  # works offline
     for name in ("accounts.csv", "kpi_daily.csv", "tasks.csv"):
         assert (tmp_path / "demo" / "dashboard" / name).exists()
-    again = cli(tmp_path, "demo", "--accounts", "50", "--workdir", "demo")
+    again = cli(tmp_path, "demo", "--accounts", "50", "--workdir", "demo", *AT)
     assert again.returncode == 0 and "Sandbox org reused" in again.stdout
     assert "0 field(s) written" in again.stdout
 
 
 def test_served_sandbox_and_separate_runs(tmp_path: Path) -> None:
     """The README's flow with real processes: demo --no-run, sandbox serve, run twice."""
-    prepared = cli(tmp_path, "demo", "--accounts", "40", "--workdir", "demo", "--no-run")
+    prepared = cli(tmp_path, "demo", "--accounts", "40", "--workdir", "demo", "--no-run", *AT)
     assert prepared.returncode == 0, prepared.stderr
     assert "sandbox serve --config demo/config.toml" in prepared.stdout
     with subprocess.Popen(
@@ -219,10 +222,10 @@ def test_served_sandbox_and_separate_runs(tmp_path: Path) -> None:
         try:
             assert server.stdout is not None
             assert "Sandbox serving" in server.stdout.readline()
-            first = cli(tmp_path, "run", "--config", "demo/config.toml", "--json")
+            first = cli(tmp_path, "run", "--config", "demo/config.toml", "--json", *AT)
             assert first.returncode == 0, first.stderr
             assert json.loads(first.stdout)["fields_written"] > 0
-            second = cli(tmp_path, "run", "--config", "demo/config.toml", "--json")
+            second = cli(tmp_path, "run", "--config", "demo/config.toml", "--json", *AT)
             assert second.returncode == 0, second.stderr
             result = json.loads(second.stdout)
             assert (result["fields_written"], result["tasks_created"]) == (0, 0)
@@ -234,13 +237,13 @@ def test_served_sandbox_and_separate_runs(tmp_path: Path) -> None:
 def test_allowance_running_out_mid_run_keeps_finished_batches(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder = prepare_demo(tmp_path / "demo", 250, AS_OF)
+    folder = prepare_demo(tmp_path / "demo", 250, AS_OF, port=0)
     text = folder.config_path.read_text("utf-8")
     folder.config_path.write_text(
         text.replace("account_filter =", "api_reserve_share = 0\naccount_filter ="),
         encoding="utf-8",
     )
-    with Sandbox(folder.database, port=folder.port) as sandbox:
+    with served(folder) as sandbox:
         # limits, accounts, tasks, opportunities, contact roles, the new Tasks (one call of up
         # to 200, written first) and the first batch of 200 updates; then nothing is left
         sandbox.faults.set(daily_api_max=7)
@@ -457,9 +460,9 @@ def test_bulk_api_above_the_threshold(
 def test_bulk_query_reads_the_same_as_rest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder = prepare_demo(tmp_path / "demo", 250, AS_OF)
+    folder = prepare_demo(tmp_path / "demo", 250, AS_OF, port=0)
     config = str(folder.config_path)
-    with Sandbox(folder.database, port=folder.port) as sandbox:
+    with served(folder) as sandbox:
         code, first = run_json(capsys, "run", "--config", config)  # REST pages
         assert code == 0 and first["fields_written"] > 0
         table = folder.workdir / "dashboard" / "accounts.csv"

@@ -12,8 +12,7 @@ from cs_sync.cli import main
 from cs_sync.demo import prepare_demo
 from cs_sync.looker import bigquery_link, sheets_link
 from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
-from cs_sync.sandbox.server import Sandbox
-from tests.conftest import AS_OF
+from tests.conftest import AS_OF, served
 
 
 def query(link: str) -> dict[str, str]:
@@ -43,9 +42,9 @@ def test_sheets_and_bigquery_links() -> None:
 
 
 def test_the_command_reads_the_tab_ids(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = prepare_demo(tmp_path / "demo", 20, AS_OF)
+    folder = prepare_demo(tmp_path / "demo", 20, AS_OF, port=0)
     config = str(folder.config_path)
-    with Sandbox(folder.database, port=folder.port):
+    with served(folder):
         assert main(["dashboard", "link", "--config", config]) == 2
         assert "dashboard.looker_template_id" in capsys.readouterr().err
         assert main(["dashboard", "link", "--config", config, "--template", "t"]) == 2

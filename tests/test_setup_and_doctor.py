@@ -14,19 +14,19 @@ from cs_sync.org_fields import required_fields
 from cs_sync.sandbox.seed import seed_book
 from cs_sync.sandbox.server import Sandbox
 from cs_sync.sandbox.store import OrgStore
-from tests.conftest import AS_OF, login
+from tests.conftest import AS_OF, login, served
 
 
 @pytest.fixture
 def bare(tmp_path: Path) -> Iterator[tuple[DemoFolder, Sandbox]]:
     """A demo folder whose org has none of cs-sync's fields yet."""
-    folder = prepare_demo(tmp_path / "demo", 5, AS_OF)
+    folder = prepare_demo(tmp_path / "demo", 5, AS_OF, port=0)
     for suffix in ("", "-wal", "-shm"):
         Path(f"{folder.database}{suffix}").unlink(missing_ok=True)
     store = OrgStore(folder.database)
     seed_book(store, folder.usage_path, 20, AS_OF, bare=True)
     store.close()
-    with Sandbox(folder.database, port=folder.port) as sandbox:
+    with served(folder) as sandbox:
         yield folder, sandbox
 
 
@@ -51,7 +51,7 @@ def test_setup_lists_then_creates_then_sync_runs(
 ) -> None:
     folder, sandbox = bare
     config = str(folder.config_path)
-    assert main(["run", "--config", config]) == 2  # the org is not set up yet
+    assert main(["run", "--config", config, "--as-of", AS_OF.isoformat()]) == 2  # not set up
     assert "cs-sync setup salesforce" in capsys.readouterr().out
 
     assert main(["setup", "salesforce", "--config", config]) == 2
@@ -69,7 +69,7 @@ def test_setup_lists_then_creates_then_sync_runs(
 
     assert main(["setup", "salesforce", "--config", config]) == 0
     assert "All of cs-sync's fields are in place." in capsys.readouterr().out
-    assert main(["run", "--config", config]) == 0
+    assert main(["run", "--config", config, "--as-of", AS_OF.isoformat()]) == 0
     assert "errors            0" in capsys.readouterr().out
 
 

@@ -10,10 +10,9 @@ import pytest
 
 from cs_sync.cli import main
 from cs_sync.config import load_config
-from cs_sync.demo import prepare_demo
-from cs_sync.sandbox.server import Sandbox
+from cs_sync.demo import prepare_demo, write_demo_config
 from cs_sync.status import check_health
-from tests.conftest import AS_OF
+from tests.conftest import AS_OF, served
 
 
 def status(capsys: pytest.CaptureFixture[str], config: str, *extra: str) -> tuple[int, dict]:
@@ -21,17 +20,20 @@ def status(capsys: pytest.CaptureFixture[str], config: str, *extra: str) -> tupl
     return code, json.loads(capsys.readouterr().out)
 
 
-def test_status_follows_the_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = prepare_demo(tmp_path / "demo", 20, AS_OF)
+def test_status_follows_the_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], closed_port: int
+) -> None:
+    folder = prepare_demo(tmp_path / "demo", 20, AS_OF, port=0)
     config = str(folder.config_path)
     code, report = status(capsys, config)
     assert code == 1 and "no run is recorded" in report["reasons"][0]
-    with Sandbox(folder.database, port=folder.port):
+    with served(folder):
         assert main(["run", "--config", config, "--as-of", AS_OF.isoformat()]) == 0
     capsys.readouterr()
     code, report = status(capsys, config)
     assert code == 0 and report["healthy"] and report["last_run"]["status"] == "ok"
-    assert main(["run", "--config", config, "--as-of", AS_OF.isoformat()]) == 3  # not served
+    write_demo_config(folder, closed_port)  # no longer served
+    assert main(["run", "--config", config, "--as-of", AS_OF.isoformat()]) == 3
     capsys.readouterr()
     code, report = status(capsys, config)
     assert code == 1 and "the last run ended failed" in report["reasons"][0]

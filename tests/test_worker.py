@@ -22,10 +22,11 @@ from cs_sync.errors import LockHeld
 from cs_sync.pipeline import run_once
 from cs_sync.sandbox.server import Sandbox
 from cs_sync.worker import RunLock, next_run
-from tests.conftest import AS_OF, login
+from tests.conftest import AS_OF, login, served
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+AT = ("--as-of", AS_OF.isoformat())  # the date the book is seeded on
 
 
 def test_next_run_follows_cron_in_the_time_zone() -> None:
@@ -96,16 +97,16 @@ class Crash(BaseException):
 
 
 def test_a_crash_between_batches_then_a_rerun_equals_one_clean_run(tmp_path: Path) -> None:
-    folder = prepare_demo(tmp_path / "demo", 80, AS_OF)
+    folder = prepare_demo(tmp_path / "demo", 80, AS_OF, port=0)
     reference_db = tmp_path / "reference.db"
     shutil.copy(folder.database, reference_db)
-    config = load_config(folder.config_path)
     with Sandbox(reference_db) as reference:
         ref_config = elsewhere(load_config(folder.config_path), reference.url)
         clean = run_once(ref_config, AS_OF, dry_run=False)
         assert clean.status == "ok" and clean.tasks_created > 0
         expected = state(reference)
-    with Sandbox(folder.database, port=folder.port) as sandbox:
+    with served(folder) as sandbox:
+        config = load_config(folder.config_path)
         steps = []
 
         def crash_on_third_step() -> bool:
@@ -128,7 +129,7 @@ def test_a_crash_between_batches_then_a_rerun_equals_one_clean_run(tmp_path: Pat
 
 def test_sigterm_stops_between_steps_and_the_rerun_finishes(tmp_path: Path) -> None:
     """A real `cs-sync run` process, slowed down and stopped with SIGTERM, then killed -9."""
-    folder = prepare_demo(tmp_path / "demo", 80, AS_OF)
+    folder = prepare_demo(tmp_path / "demo", 80, AS_OF, port=0)
     text = folder.config_path.read_text("utf-8")
     folder.config_path.write_text(
         text.replace("account_filter =", "write_step_records = 10\naccount_filter =")
@@ -150,7 +151,7 @@ def test_sigterm_stops_between_steps_and_the_rerun_finishes(tmp_path: Path) -> N
         AS_OF.isoformat(),
         "--json",
     ]
-    with Sandbox(folder.database, port=folder.port) as sandbox:
+    with served(folder) as sandbox:
         sandbox.faults.set(latency_ms=400)
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=ENV)
         sf = login(sandbox)
@@ -166,8 +167,11 @@ def test_sigterm_stops_between_steps_and_the_rerun_finishes(tmp_path: Path) -> N
         assert "stopped on request after " in result["errors"][-1]["message"]
         assert result["fields_written"] > 0 or result["tasks_created"] > 0
         # a second run is killed outright while writing
+        before = state(sandbox)
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=ENV)
-        time.sleep(2.5)
+        while state(sandbox) == before:  # until its first write step is in
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.05)
         process.kill()
         process.communicate(timeout=10)
         sandbox.faults.set(latency_ms=0)
@@ -176,11 +180,11 @@ def test_sigterm_stops_between_steps_and_the_rerun_finishes(tmp_path: Path) -> N
 
 
 def test_two_runs_at_once_one_skips(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    folder = prepare_demo(tmp_path / "demo", 30, AS_OF)
-    config = load_config(folder.config_path)
-    with Sandbox(folder.database, port=folder.port) as sandbox:
+    folder = prepare_demo(tmp_path / "demo", 30, AS_OF, port=0)
+    with served(folder) as sandbox:
+        config = load_config(folder.config_path)
         with RunLock(config.worker.lock_file):
-            code = main(["run", "--config", str(folder.config_path), "--json"])
+            code = main(["run", "--config", str(folder.config_path), "--json", *AT])
             out = json.loads(capsys.readouterr().out)
         assert code == 5 and out["errors"][0]["kind"] == "locked"
         assert "another cs-sync run holds the lock" in out["errors"][0]["message"]
@@ -196,22 +200,23 @@ def test_two_runs_at_once_one_skips(tmp_path: Path, capsys: pytest.CaptureFixtur
             "--config",
             str(folder.config_path),
             "--run-at-start",
+            *AT,
         ]
-        workers = [
-            subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=ENV) for _ in range(2)
-        ]
+        paths = [tmp_path / f"worker-{n}.log" for n in range(2)]
+        sinks = [path.open("w") for path in paths]
+        workers = [subprocess.Popen(command, stderr=sink, text=True, env=ENV) for sink in sinks]
         status_file = config.worker.status_file
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            if status_file.exists() and _idle_with_result(status_file):
-                break
-        time.sleep(3)  # let the other one finish too
+        while not all(_run_ended(path) for path in paths):  # each one's run is logged
+            assert time.monotonic() < deadline and all(w.poll() is None for w in workers)
+            time.sleep(0.1)
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         logs = []
-        for worker in workers:
-            _, err = worker.communicate(timeout=60)
+        for worker, path, sink in zip(workers, paths, sinks, strict=True):
+            worker.wait(timeout=60)
+            sink.close()
+            err = path.read_text("utf-8")
             assert worker.returncode == 0, err
             logs.append([json.loads(line) for line in err.splitlines() if line.startswith("{")])
     messages = [" ".join(entry["message"] for entry in log) for log in logs]
@@ -223,6 +228,12 @@ def test_two_runs_at_once_one_skips(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert status["state"] == "stopped"
 
 
+def _run_ended(log: Path) -> bool:
+    """The worker's JSON log says its first run ended (ran, or skipped for the lock)."""
+    text = log.read_text("utf-8") if log.exists() else ""
+    return ": ok," in text or "another cs-sync run holds the lock" in text
+
+
 def _idle_with_result(path: Path) -> bool:
     try:
         status = json.loads(path.read_text())
@@ -231,8 +242,8 @@ def _idle_with_result(path: Path) -> bool:
     return status.get("state") == "idle" and status.get("last_run") is not None
 
 
-def test_worker_status_and_a_failing_run_do_not_kill_it(tmp_path: Path) -> None:
-    folder = prepare_demo(tmp_path / "demo", 20, AS_OF)  # not served: every run fails
+def test_worker_status_and_a_failing_run_do_not_kill_it(tmp_path: Path, closed_port: int) -> None:
+    folder = prepare_demo(tmp_path / "demo", 20, AS_OF, port=closed_port)  # every run fails
     config = load_config(folder.config_path)
     worker = subprocess.Popen(
         [
@@ -243,6 +254,7 @@ def test_worker_status_and_a_failing_run_do_not_kill_it(tmp_path: Path) -> None:
             "--config",
             str(folder.config_path),
             "--run-at-start",
+            *AT,
         ],
         stderr=subprocess.PIPE,
         text=True,

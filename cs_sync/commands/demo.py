@@ -26,8 +26,7 @@ def register(commands: Subparsers) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from cs_sync.demo import prepare_demo, relative  # the sandbox: loaded by this command only
-    from cs_sync.sandbox.server import Sandbox
+    from cs_sync.demo import prepare_demo, relative, start_sandbox  # loads the sandbox
 
     run_date = as_of(args.as_of, "Asia/Tokyo")
     folder = prepare_demo(Path(args.workdir), args.accounts, run_date)
@@ -45,8 +44,8 @@ def main(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     try:
-        config = load_config(folder.config_path)
-        with Sandbox(folder.database, port=folder.port):
+        with start_sandbox(folder):
+            config = load_config(folder.config_path)
             result = run_once(config, run_date, dry_run=False)
     except CsSyncError as error:
         return emit_failure(error, False, run_date)

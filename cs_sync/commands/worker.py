@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+from functools import partial
 from pathlib import Path
 
-from cs_sync.commands.common import Subparsers, emit_failure, today
+from cs_sync.commands.common import Subparsers, as_of, emit_failure, today
 from cs_sync.config import load_config
 from cs_sync.errors import CsSyncError
 from cs_sync.logs import configure_logging
@@ -23,6 +24,7 @@ def register(commands: Subparsers) -> None:
     worker.add_argument(
         "--run-at-start", action="store_true", help="run once right away, then on schedule"
     )
+    worker.add_argument("--as-of", help=argparse.SUPPRESS)  # every run on this date (tests)
     worker.set_defaults(handler=main)
 
 
@@ -44,6 +46,7 @@ def main(args: argparse.Namespace) -> int:
     )
     try:
         with StopFlag() as stop:
-            return serve(Path(args.config), stop, today, args.run_at_start)
+            run_date = today if args.as_of is None else partial(as_of, args.as_of)
+            return serve(Path(args.config), stop, run_date, args.run_at_start)
     except CsSyncError as error:
         return emit_failure(error, False, None)

@@ -256,10 +256,9 @@ def test_a_run_keeps_its_history_in_bigquery(tmp_path: Any, capsys: Any) -> None
 
     from cs_sync.cli import main
     from cs_sync.demo import prepare_demo
-    from cs_sync.sandbox.server import Sandbox
-    from tests.conftest import AS_OF
+    from tests.conftest import AS_OF, served
 
-    folder = prepare_demo(tmp_path / "demo", 30, AS_OF)
+    folder = prepare_demo(tmp_path / "demo", 30, AS_OF, port=0)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -279,7 +278,7 @@ def test_a_run_keeps_its_history_in_bigquery(tmp_path: Any, capsys: Any) -> None
             '\n[history]\nbackend = "bigquery"\nproject = "acme-cs"\ndataset = "cs_sync"\n'
             f'location = "asia-northeast1"\ncredentials_file = "{tmp_path / "sa.json"}"\n'
         )
-    with Sandbox(folder.database, port=folder.port), responses.RequestsMock() as mock:
+    with served(folder), responses.RequestsMock() as mock:
         mock.add_passthru("http://127.0.0.1")
         mock.add(
             responses.POST,
