@@ -22,37 +22,32 @@ from typing import Annotated, Any, Literal, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 
 from cs_sync.config_report import Loc, problems_of, sentences
+from cs_sync.config_rules import (
+    FeatureDefinition,
+    FeatureRow,
+    PhasesConfig,
+    PhasesFile,
+    RenewalConfig,
+    RenewalFile,
+    TasksFile,
+    compile_rules,
+)
 from cs_sync.connectors.settings import (
     BigQueryUsage,
     DashboardConfig,
     HistoryConfig,
     SalesforceConfig,
     SalesforceFields,
+    USAGE_SOURCES,
     UsageConfig,
 )
 from cs_sync.errors import ConfigError
 from cs_sync.rules.backtest import BacktestSettings
-from cs_sync.rules.expressions import Expression, ExpressionError, compile_expression
-from cs_sync.rules.features import ACCOUNT_INPUTS, FEATURE_COLUMNS
-from cs_sync.rules.health import DEFAULT_MEASURES, HEALTH_COLUMNS, HealthConfig, Measure
-from cs_sync.rules.phases import PHASE_COLUMNS, PRESETS, Phase, PhaseSettings, build_phases
-from cs_sync.rules.renewal import (
-    AXIS_NAMES,
-    DEFAULT_AXES,
-    DEFAULT_STRATEGIES,
-    Axis,
-    RenewalSettings,
-    Strategy,
-    build_axes,
-    build_strategies,
-)
-from cs_sync.rules.renewal import OUTPUT_COLUMNS as RENEWAL_COLUMNS
-from cs_sync.rules.task_presets import build_rule, preset_rules
-from cs_sync.rules.tasks import STORED as STORED_OUTPUTS
-from cs_sync.rules.tasks import TaskLimits, TaskSettings
+from cs_sync.rules.health import DEFAULT_MEASURES, HealthConfig, Measure
+from cs_sync.rules.tasks import TaskSettings
 from cs_sync.settings import Between, ConfigPath, OptionalPath, Settings, Texts
 
 __all__ = [  # the settings types, for callers that build a Config's parts by hand
@@ -175,235 +170,40 @@ class SandboxConfig(Settings):
         return []
 
 
-def _condition(value: Any) -> Any:
-    if not isinstance(value, str):
-        raise ValueError("expected a condition (an expression in quotes)")
-    return value
-
-
-def _by_language(value: Any) -> Any:
-    if isinstance(value, str) or (
-        isinstance(value, dict)
-        and all(k in ("ja", "en") and isinstance(v, str) for k, v in value.items())
-    ):
-        return value
-    raise ValueError('expected { ja = "...", en = "..." } or text')
-
-
-def _rule_name(name: str) -> str:
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
-        raise ValueError(
-            f"{name!r} must be lower case letters, digits and _ (at most 40; it becomes part "
-            "of each Task's key)"
-        )
-    return name
-
-
-def _feature_name(name: str) -> str:
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-        raise ValueError(
-            f"{name!r} must be lower case letters, digits and _ (it becomes a column name in "
-            "expressions)"
-        )
-    return name
-
-
-Condition = Annotated[str, BeforeValidator(_condition)]
-ByLanguage = Annotated[str | dict[str, str], BeforeValidator(_by_language)]
-
-
-class PhaseRow(Settings):
-    """[[phases.phase]]: one of your own phases."""
-
-    name: Annotated[str, Field(min_length=1, max_length=255)]
-    """The phase's name, as the picklist shows it."""
-    when: Condition = "true"
-    """The condition (an expression) under which the account is in this phase."""
-    step: Annotated[int, Between(1)] | None = None
-    """Its place in the order (1 the first); without a step the phase is an overlay."""
-    expected_by_month: int | None = None
-    """An account this many months in that is below this step is delayed."""
-
-    @classmethod
-    def check(cls, data: dict[str, Any]) -> list[str]:
-        if "expected_by_month" in data and "step" not in data:
-            return [
-                "expected_by_month: only a step (a phase with step = N) can be expected by a "
-                "month; overlays have none"
-            ]
-        return []
-
-
-class PhasesFile(PhaseSettings):
-    """[phases]: the lifecycle phase and whether the account is behind schedule."""
-
-    preset: Literal["lifecycle", "staging", "custom"] | None = None
-    """lifecycle or staging; custom (or leaving it out) with your own [[phases.phase]]."""
-    phase: Annotated[tuple[PhaseRow, ...], Field(strict=False)] | None = None
-    """Your own phases, replacing the preset."""
-
-    @classmethod
-    def check(cls, data: dict[str, Any]) -> list[str]:
-        preset, rows = data.get("preset"), data.get("phase")
-        rows = rows if isinstance(rows, list) else []
-        problems = []
-        if rows and preset not in (None, "custom"):
-            problems.append(
-                f"preset: {preset!r} and a [[phases.phase]] list were both given; the list "
-                'replaces the preset, so delete preset (or set it to "custom")'
-            )
-        if preset == "custom" and not rows:
-            problems.append('preset: "custom" needs a [[phases.phase]] list')
-        names = [r.get("name") for r in rows if isinstance(r, dict)]
-        problems += [
-            f"phase: the name {n!r} is used twice"
-            for n in sorted({n for n in names if names.count(n) > 1 and isinstance(n, str)})
-        ]
-        steps = [r["step"] for r in rows if isinstance(r, dict) and "step" in r]
-        if rows and not steps:
-            problems.append("phase: at least one phase needs a step (step = 1 for the first)")
-        problems += [
-            f"phase: two phases have step = {s}"
-            for s in sorted({s for s in steps if steps.count(s) > 1})
-        ]
-        return problems
-
-
-class StrategyRow(Settings):
-    """[[renewal.strategy]]: a renewal strategy; the first whose condition holds wins."""
-
-    name: str
-    """The strategy's name, as the picklist shows it."""
-    when: Condition = "true"
-    """The condition over the axes (stakeholders, evaluation, budget) and the features."""
-
-
-AxisLevels = Annotated[dict[str, Condition], Field(strict=False)]
-
-
-class RenewalFile(RenewalSettings):
-    """[renewal]: the strategy and the plan of renewals within plan_days."""
-
-    stakeholders: AxisLevels | None = None
-    """Levels of the stakeholders axis, first met wins (default: strong, partial, weak)."""
-    evaluation: AxisLevels | None = None
-    """Levels of the evaluation axis (default: poor, good, fair)."""
-    budget: AxisLevels | None = None
-    """Levels of the budget axis (default: cut, secured, planned, unknown)."""
-    strategy: Annotated[tuple[StrategyRow, ...], Field(strict=False)] | None = None
-    """The strategies, exceptions first (default: Rescue, Very aggressive, Aggressive,
-    Passive)."""
-
-
-class TaskRuleRow(Settings):
-    """[[tasks.rule]]: your own follow-up rule (a rule named like a preset replaces it)."""
-
-    name: Annotated[str, AfterValidator(_rule_name)]
-    """Lower case letters, digits and _; part of each Task's key."""
-    when: Condition
-    """The condition (an expression) that calls for the Task."""
-    subject: ByLanguage
-    """The Task's subject; {column} fields, text or { ja = "...", en = "..." }."""
-    description: ByLanguage
-    """The Task's description; {column} fields, text or { ja = "...", en = "..." }."""
-    label: ByLanguage | None = None
-    """What the rule is for, in one phrase."""
-    trigger: Literal["level", "edge"] = "level"
-    """level: while the condition holds; edge: when it becomes true since the last run."""
-    cooldown_days: Annotated[int, Between(0, 730)] | None = None
-    """Days between two Tasks of a level rule (default: tasks.cooldown_days)."""
-    due_in_business_days: Annotated[int, Between(0, 60)] | None = None
-    """Due date in business days after the run (default: tasks.due_in_business_days)."""
-    segments: Texts | None = None
-    """Only accounts of these segments (default: every segment)."""
-    priority: Literal["High", "Normal", "Low"] | None = None
-    """The Task's priority (default: tasks.priority)."""
-    auto_close: bool | None = None
-    """Close the open Task once the condition clears (default: tasks.auto_close)."""
-
-
-PRESET_NAMES = tuple(preset_rules(PhaseSettings()))
-
-
-class TasksFile(TaskLimits):
-    """[tasks]: follow-up Tasks in Salesforce, keyed so that each is created once."""
-
-    presets: Texts = PRESET_NAMES
-    """The rules cs-sync ships (remove a name to switch it off), served in this order."""
-    due_in_business_days: Annotated[int, Between(0, 60)] = 5
-    """Due date in business days after the run, for rules that do not say."""
-    priority: Literal["High", "Normal", "Low"] = "Normal"
-    """Priority of Tasks of rules that do not say."""
-    cooldown_days: Annotated[int, Between(0, 730)] = 30
-    """A level rule creates no new Task while one is open or within this many days."""
-    auto_close: bool = True
-    """Close an open Task, with a note saying why, once its condition clears."""
-    rule: Annotated[tuple[TaskRuleRow, ...], Field(strict=False)] = ()
-    """Your own rules."""
-
-    @classmethod
-    def check(cls, data: dict[str, Any]) -> list[str]:
-        presets = data.get("presets", [])
-        return [
-            f"presets: {name!r} is not a preset; the presets are: {', '.join(PRESET_NAMES)}"
-            for name in (presets if isinstance(presets, list) else [])
-            if name not in PRESET_NAMES
-        ]
-
-
-class FeatureRow(Settings):
-    """[[features]]: a column computed from the others, usable in every condition."""
-
-    name: Annotated[str, AfterValidator(_feature_name)]
-    """The column's name."""
-    expression: str
-    """How it is computed (the safe expression language of config.example.toml)."""
-
-
 class ConfigFile(Settings):
     """The whole configuration file. Paths are relative to the file."""
 
     run: RunConfig = RunConfig()
+    """The language cs-sync writes in, the time zone of "today", and business days."""
     salesforce: SalesforceConfig
+    """The org: how cs-sync logs in, what it reads and which fields it writes."""
     usage: UsageConfig
+    """Where product usage comes from (a file, a Google Sheets tab or BigQuery)."""
     health: HealthConfig = HealthConfig()
+    """The health score's measures, the grades and the at-risk grades."""
     phases: PhasesFile = PhasesFile()
+    """The lifecycle phase: a preset or your own phases."""
     features: Annotated[tuple[FeatureRow, ...], Field(strict=False)] = ()
+    """Your own features: columns computed from the others ([[features]])."""
     renewal: RenewalFile = RenewalFile()
+    """The renewal strategy and the plan counted back from the renewal date."""
     tasks: TasksFile = TasksFile()
+    """Follow-up Tasks: the presets, your own rules and the caps."""
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    """The KPI dashboard: local files and a Google Sheets spreadsheet."""
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    """Where each run's snapshot is kept: a DuckDB file or BigQuery."""
     brakes: BrakesConfig = BrakesConfig()
+    """When `cs-sync run` refuses to write because too much would change at once."""
     backtest: BacktestSettings = BacktestSettings()
+    """`cs-sync backtest`: past dates, what counts as churn, the alert judged."""
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
+    """`cs-sync worker`: the schedule, the lock and the status file."""
     sandbox: SandboxConfig = SandboxConfig()
+    """Only for the local sandbox of the demo and the tests."""
 
 
 # ---------------------------------------------------------------- the loaded configuration
-
-
-@dataclass(frozen=True)
-class PhasesConfig:
-    preset: str  # lifecycle | staging | custom
-    settings: PhaseSettings
-    phases: tuple[Phase, ...]
-
-
-@dataclass(frozen=True)
-class RenewalConfig:
-    settings: RenewalSettings
-    axes: tuple[Axis, ...]
-    strategies: tuple[Strategy, ...]
-
-
-@dataclass(frozen=True)
-class FeatureDefinition:
-    """An admin's extra feature: a column computed from the others, usable by every rule."""
-
-    name: str
-    expression: Expression
-
-
 @dataclass(frozen=True)
 class Config:
     """The validated file, with its expressions compiled into the rules' own objects."""
@@ -503,6 +303,16 @@ def _section_types() -> dict[str, TypeAdapter[Any]]:
     return {name: TypeAdapter(hints[name]) for name in ConfigFile.model_fields}
 
 
+def _usage_error(error: dict[str, Any]) -> dict[str, Any]:
+    """A [usage] error without the source's tag in its location; an unknown source named."""
+    if error["type"] == "usage_source":
+        given = error["input"].get("source") if isinstance(error["input"], dict) else None
+        sources = ", ".join(repr(s) for s in USAGE_SOURCES)
+        message = f"source: {given!r} is not one of {sources}"
+        return {"type": "value_error", "loc": (), "ctx": {"error": message}}
+    return {**error, "loc": error["loc"][1:]}
+
+
 def load_config(path: str | Path) -> Config:
     """Load and validate; raises ConfigError listing every problem found."""
     config_path = Path(path)
@@ -533,204 +343,14 @@ def parse_config(data: dict[str, Any], config_path: Path, text: str = "") -> Con
         except ValidationError as error:
             errors: list[Any] = list(error.errors(include_url=False))
             if name == "usage":  # the first step of a usage error is the source's tag
-                errors = [{**e, "loc": e["loc"][1:]} for e in errors if e["loc"]] + [
-                    e for e in errors if not e["loc"]
-                ]
+                errors = [_usage_error(e) for e in errors]
             found += problems_of(errors, (name,))
     for name in data:
         if name not in ConfigFile.model_fields:
             found += problems_of([{"type": "extra_forbidden", "loc": (name,)}], ())
     problems = sentences(found, text)
-    compiled = _compile(sections, data, context, problems)
+    compiled = compile_rules(sections, data, context, problems)
     if problems:
         raise ConfigError(str(config_path), problems)
     file = ConfigFile.model_construct(**sections)
     return Config(config_path, file, *compiled, raw=data)
-
-
-def _compile(
-    sections: dict[str, Any], data: dict[str, Any], context: dict[str, Any], problems: list[str]
-) -> tuple[PhasesConfig, RenewalConfig, TaskSettings, tuple[FeatureDefinition, ...]]:
-    """The expressions of phases, renewal, tasks and features, compiled and checked against
-    the columns each may name; a table that failed validation counts as its defaults."""
-    part = _salvage(sections, data, context)
-    phases = _phases(part("phases", PhasesFile), problems)
-    renewal = _renewal(part("renewal", RenewalFile), problems)
-    tasks = _tasks(part("tasks", TasksFile), phases.settings, problems)
-    features = _features(
-        sections.get("features") or _rows(data.get("features"), FeatureRow), problems
-    )
-    measures = part("health", HealthConfig).measures
-    _check_columns(measures, features, phases, renewal, tasks, problems)
-    return phases, renewal, tasks, features
-
-
-def _salvage(sections: dict[str, Any], data: dict[str, Any], context: dict[str, Any]) -> Any:
-    """A table as validated, or, when it failed, built from the keys (and the rows of its
-    arrays) that validate on their own, so their expressions are still checked."""
-
-    def part(name: str, model: type[Settings]) -> Any:
-        if name in sections:
-            return sections[name]
-        raw = data.get(name)
-        if not isinstance(raw, dict):
-            return model.model_construct()
-        hints = get_type_hints(model, include_extras=True)
-        good: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key not in hints:
-                continue
-            adapter = TypeAdapter(hints[key])
-            if isinstance(value, list):
-                value = [v for v in value if _valid(adapter, [v], context)]
-            elif isinstance(value, dict) and key in ("stakeholders", "evaluation", "budget"):
-                value = {k: v for k, v in value.items() if _valid(adapter, {k: v}, context)}
-            if _valid(adapter, value, context):
-                good[key] = adapter.validate_python(value, context=context)
-        return model.model_construct(**good)
-
-    return part
-
-
-def _valid(adapter: TypeAdapter[Any], value: Any, context: dict[str, Any]) -> bool:
-    try:
-        adapter.validate_python(value, context=context)
-    except ValidationError:
-        return False
-    return True
-
-
-def _rows(raw: Any, model: type[Settings]) -> tuple[Any, ...]:
-    adapter = TypeAdapter(model)
-    return tuple(
-        adapter.validate_python(row)
-        for row in (raw if isinstance(raw, list) else [])
-        if _valid(adapter, row, {})
-    )
-
-
-def _collect(problems: list[str], build: Any, *args: Any) -> Any:
-    try:
-        return build(*args)
-    except ExpressionError as error:
-        problems.append(str(error))
-        return ()
-
-
-def _phases(file: PhasesFile, problems: list[str]) -> PhasesConfig:
-    settings = PhaseSettings(**{k: getattr(file, k) for k in PhaseSettings.model_fields})
-    if file.phase:
-        rows = [(r.name, r.when, r.step, r.expected_by_month) for r in file.phase]
-    else:
-        rows = PRESETS[file.preset if file.preset in PRESETS else "lifecycle"](settings)
-    phases = [p for row in rows for p in _collect(problems, build_phases, [row])]
-    preset = "custom" if file.phase else str(file.preset or "lifecycle")
-    return PhasesConfig(preset, settings, tuple(phases))
-
-
-def _renewal(file: RenewalFile, problems: list[str]) -> RenewalConfig:
-    settings = RenewalSettings(**{k: getattr(file, k) for k in RenewalSettings.model_fields})
-    axes: list[Axis] = []
-    for name, default_levels in DEFAULT_AXES:
-        levels = getattr(file, name)
-        rows = tuple(levels.items()) if levels else default_levels
-        axes.extend(_collect(problems, build_axes, ((name, rows),)))
-    strategy_rows = (
-        [(s.name, s.when) for s in file.strategy] if file.strategy else list(DEFAULT_STRATEGIES)
-    )
-    strategies = [s for row in strategy_rows for s in _collect(problems, build_strategies, (row,))]
-    return RenewalConfig(settings, tuple(axes), tuple(strategies))
-
-
-def _tasks(file: TasksFile, phase_settings: PhaseSettings, problems: list[str]) -> TaskSettings:
-    presets = preset_rules(phase_settings)
-    definitions = {name: presets[name] for name in file.presets if name in presets}
-    for row in file.rule:  # a rule named like a preset replaces it
-        definitions[row.name] = row.model_dump(exclude_none=True, exclude={"name"})
-    defaults = {
-        "due_in_business_days": file.due_in_business_days,
-        "priority": file.priority,
-        "auto_close": file.auto_close,
-        "cooldown_days": file.cooldown_days,
-    }
-    rules = []
-    for name, raw in definitions.items():
-        try:
-            rule = build_rule(name, raw, defaults)
-        except ExpressionError as error:
-            problems.append(str(error))
-            continue
-        if rule.trigger == "edge" and not rule.when.names & set(STORED_OUTPUTS):
-            problems.append(
-                f"tasks.{name}.trigger: an edge trigger compares with the last run, which "
-                f"cs-sync knows only for {', '.join(STORED_OUTPUTS)}; this condition names "
-                'none of them, so use trigger = "level" with a cooldown_days'
-            )
-        rules.append(rule)
-    limits = {k: getattr(file, k) for k in TaskLimits.model_fields}
-    return TaskSettings(**limits, rules=tuple(rules))
-
-
-def _features(rows: tuple[FeatureRow, ...], problems: list[str]) -> tuple[FeatureDefinition, ...]:
-    definitions: list[FeatureDefinition] = []
-    for index, row in enumerate(rows):
-        if any(d.name == row.name for d in definitions):
-            problems.append(f"features[{index}].name: {row.name!r} is defined twice")
-            continue
-        expression = _collect(problems, compile_expression, f"features.{row.name}", row.expression)
-        if expression:
-            definitions.append(FeatureDefinition(row.name, expression))
-    return tuple(definitions)
-
-
-def _check_columns(
-    measures: tuple[Measure, ...],
-    features: tuple[FeatureDefinition, ...],
-    phases: PhasesConfig,
-    renewal: RenewalConfig,
-    tasks: TaskSettings,
-    problems: list[str],
-) -> None:
-    """Every column an expression names exists: a feature sees the built-in features and
-    the admin features above it; a phase condition also sees the health results; a renewal
-    axis also sees the phase; a strategy also sees the axes."""
-    known = [*ACCOUNT_INPUTS, *FEATURE_COLUMNS]
-    admin = [d.name for d in features]
-    for index, measure in enumerate(measures):
-        if measure.name not in known + admin:
-            problems.append(
-                f"health.measures[{index}].name: {measure.name!r} is not a feature; the "
-                f"features are: {', '.join(sorted(known + admin))}"
-            )
-    for definition in features:
-        if definition.name in known:
-            problems.append(
-                f"features.{definition.name}: a built-in feature has this name; pick another"
-            )
-            continue
-        _check(known, [definition.expression], problems)
-        known.append(definition.name)
-    known += HEALTH_COLUMNS
-    _check(known, [p.when for p in phases.phases], problems)
-    known += PHASE_COLUMNS
-    _check(known, [e for axis in renewal.axes for _, e in axis.levels], problems)
-    known += AXIS_NAMES
-    _check(known, [s.when for s in renewal.strategies], problems)
-    known += [c for c in RENEWAL_COLUMNS if c not in known]
-    _check(known, [r.when for r in tasks.rules], problems)
-    for rule in tasks.rules:
-        for template in (*rule.subject.values(), *rule.description.values()):
-            unknown = sorted(template.names - set(known))
-            if unknown:
-                problems.append(
-                    f"{template.rule}: unknown field {{{unknown[0]}}}; the fields are the "
-                    f"columns: {', '.join(sorted(known))}"
-                )
-
-
-def _check(known: list[str], expressions: list[Expression], problems: list[str]) -> None:
-    for expression in expressions:
-        try:
-            expression.check_columns(known)
-        except ExpressionError as error:
-            problems.append(str(error))

@@ -173,3 +173,20 @@ def test_nothing_imports_the_folders_under_their_bare_names() -> None:
                     if n.split(".")[0] in ("rules", "connectors")
                 ]
     assert not bare
+
+
+def test_one_top_level_package_with_the_folders_inside() -> None:
+    """The wheel holds cs_sync alone: rules/ and connectors/ go in as cs_sync.rules and
+    cs_sync.connectors, through the links inside cs_sync/ (see the README's layout)."""
+    import tomllib
+
+    from setuptools import find_packages
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    include = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    found = find_packages(str(ROOT), include=include)
+    assert {name.split(".")[0] for name in found} == {"cs_sync"}
+    assert {"cs_sync.rules", "cs_sync.connectors"} <= set(found)
+    for name in ("rules", "connectors"):
+        link = ROOT / "cs_sync" / name
+        assert link.is_symlink() and link.resolve() == (ROOT / name).resolve()
