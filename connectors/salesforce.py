@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,23 +21,14 @@ import requests
 from simple_salesforce import Salesforce, SalesforceLogin, format_soql
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
-    SalesforceError,
     SalesforceExpiredSession,
-    SalesforceMalformedRequest,
-    SalesforceRefusedRequest,
-)
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
 )
 
+from cs_sync.connectors.bulk_csv import bulk_cell, parse_csv_rows, record_from_csv
+from cs_sync.connectors.salesforce_calls import ApiBudget, translate, with_retries
 from cs_sync.connectors.settings import SalesforceConfig
 from cs_sync.connectors.transport import CallCounter
 from cs_sync.errors import (
-    AuthError,
-    BudgetExhausted,
     ConnectError,
     CsSyncError,
     SetupError,
@@ -71,105 +61,6 @@ class WriteReport:
     failed: list[RecordFailure] = field(default_factory=list)
     fields_written: int = 0
     stopped_by: CsSyncError | None = None  # the whole-request failure that ended the writes
-
-
-def _error_list(error: SalesforceError) -> list[dict[str, Any]]:
-    content = error.content
-    return content if isinstance(content, list) else []
-
-
-def _error_code(error: SalesforceError) -> str:
-    items = _error_list(error)
-    return str(items[0].get("errorCode", "")) if items else ""
-
-
-def _error_message(error: SalesforceError) -> str:
-    items = _error_list(error)
-    return str(items[0].get("message", "")) if items else str(error.content)[:300]
-
-
-def translate(error: Exception, doing: str) -> CsSyncError:
-    """One place where vendor errors become the project's errors."""
-    if isinstance(error, CsSyncError):
-        return error
-    if isinstance(error, SalesforceAuthenticationFailed):
-        detail = getattr(error, "auth_message", "") or ""
-        return AuthError(
-            f"Salesforce refused the login ({error.code}: {detail.strip()[:200]}). Check "
-            "salesforce.username, salesforce.domain and the login secrets (password and "
-            "security token, or consumer_key and private key)."
-        )
-    if isinstance(error, SalesforceExpiredSession):
-        return AuthError(
-            f"Salesforce session expired or invalid while {doing}; with "
-            'auth = "session" provide a fresh session id, or use password login.'
-        )
-    if isinstance(error, SalesforceRefusedRequest):
-        message = _error_message(error)
-        if _error_code(error) == "REQUEST_LIMIT_EXCEEDED" and "TotalRequests" in message:
-            return BudgetExhausted(
-                f"the org's daily API allowance is used up ({message}); "
-                "cs-sync stopped without using more. Rerun after the "
-                "allowance resets (24-hour rolling window)."
-            )
-        if _error_code(error) == "REQUEST_LIMIT_EXCEEDED":
-            return TransientError(f"Salesforce is busy while {doing}: {message}")
-        return AuthError(
-            f"Salesforce refused {doing} ({_error_code(error)}: {message}); check "
-            "that the integration user has API access and the needed permissions."
-        )
-    if isinstance(error, SalesforceMalformedRequest):
-        code = _error_code(error)
-        message = _error_message(error)
-        if code in ("INVALID_FIELD", "INVALID_TYPE"):
-            return SetupError(
-                f"Salesforce rejected {doing}: {message} Run `cs-sync setup "
-                "salesforce --apply` or ask an admin to grant the integration "
-                "user field-level security on cs-sync's fields."
-            )
-        return CsSyncError(f"Salesforce rejected {doing} ({code}): {message}")
-    if isinstance(error, SalesforceError):
-        if error.status >= 500:
-            return TransientError(f"Salesforce answered HTTP {error.status} while {doing}")
-        return CsSyncError(
-            f"Salesforce error while {doing}: HTTP {error.status} {_error_message(error)}"
-        )
-    if isinstance(error, requests.Timeout):
-        return TransientError(f"Salesforce did not answer in time while {doing}")
-    if isinstance(error, requests.ConnectionError):
-        return TransientError(f"cannot reach Salesforce while {doing}: {error}")
-    return CsSyncError(f"unexpected error while {doing}: {error!r}")
-
-
-@dataclass
-class ApiBudget:
-    """Keeps a share of the org's daily API allowance for everything else the company runs.
-
-    The reading comes from the `Sforce-Limit-Info` header of every response (and `/limits`
-    at the start); a call that would dip into the reserve is not made."""
-
-    reserve_share: float
-    counter: CallCounter | None = None
-
-    def check(self, doing: str) -> None:
-        if self.counter is None or self.counter.api_max is None or self.counter.api_used is None:
-            return
-        maximum = self.counter.api_max
-        remaining = maximum - self.counter.api_used
-        reserve = math.ceil(maximum * self.reserve_share)
-        if remaining <= reserve:
-            raise BudgetExhausted(
-                f"stopped before {doing}: {remaining} of the org's {maximum} daily API calls are "
-                f"left and {reserve} ({self.reserve_share:.0%}) are kept for other integrations "
-                "(salesforce.api_reserve_share). Everything written so far is kept; rerun when "
-                "the allowance has recovered and cs-sync continues where it stopped."
-            )
-
-    def observe_limits(self, limits: dict[str, Any]) -> None:
-        daily = limits.get("DailyApiRequests") or {}
-        if self.counter is not None and "Max" in daily and "Remaining" in daily:
-            self.counter.api_max = int(daily["Max"])
-            self.counter.api_used = int(daily["Max"]) - int(daily["Remaining"])
 
 
 # One API call each, for SalesforceClient.call (bound with functools.partial).
@@ -281,7 +172,7 @@ class SalesforceClient:
             if types is None:
                 types = self._column_types(sobject, list(reader.fieldnames or []))
             for row in reader:
-                yield _record_from_csv(row, types)
+                yield record_from_csv(row, types)
 
     def _column_types(self, sobject: str, columns: list[str]) -> dict[str, str]:
         """Field types of CSV columns such as Name or Owner.IsActive, from describe (cached)."""
@@ -402,7 +293,7 @@ class SalesforceClient:
         """One Bulk API 2.0 ingest job; failed rows are fetched and reported, locked rows are
         retried on their own through sObject Collections (bounded retries, never another job)."""
         report = WriteReport()
-        csv_rows = [{name: _bulk_cell(value) for name, value in row.items()} for row in rows]
+        csv_rows = [{name: bulk_cell(value) for name, value in row.items()} for row in rows]
 
         def run_job(sf: Salesforce) -> list[dict[str, Any]]:
             handler = getattr(sf.bulk2, sobject)
@@ -420,14 +311,14 @@ class SalesforceClient:
             failures: list[dict[str, str]] = []
             for job in jobs:
                 job_id = job["job_id"]
-                results += _csv_rows(
+                results += parse_csv_rows(
                     self.call(
                         f"reading the results of Bulk job {job_id}",
                         partial(_bulk_results, sobject=sobject, job_id=job_id, failed=False),
                     )
                 )
                 if int(job.get("numberRecordsFailed", 0)):
-                    failures += _csv_rows(
+                    failures += parse_csv_rows(
                         self.call(
                             f"reading the failures of Bulk job {job_id}",
                             partial(_bulk_results, sobject=sobject, job_id=job_id, failed=True),
@@ -529,43 +420,6 @@ class SalesforceClient:
         return report
 
 
-def _bulk_cell(value: Any) -> str:
-    """A CSV cell as Bulk API 2.0 reads it: an empty cell means unchanged, #N/A means null."""
-    if value is None:
-        return "#N/A"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _record_from_csv(row: dict[str, str], types: dict[str, str]) -> dict[str, Any]:
-    """A Bulk query CSV row shaped like a REST record: typed values, parents nested."""
-    record: dict[str, Any] = {}
-    for column, text in row.items():
-        kind = types.get(column, "string")
-        value: Any
-        if text == "":
-            value = None
-        elif kind == "boolean":
-            value = text.lower() == "true"
-        elif kind in ("double", "currency", "percent"):
-            value = float(text)
-        elif kind == "int":
-            value = int(float(text))
-        else:
-            value = text
-        *relationships, name = column.split(".")
-        target = record
-        for relationship in relationships:
-            target = target.setdefault(relationship, {})
-        target[name] = value
-    return record
-
-
-def _csv_rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
-
-
 def connect(
     config: SalesforceConfig,
     session: requests.Session,
@@ -645,24 +499,6 @@ def connect(
     )
     client.limits()
     return client
-
-
-def with_retries(
-    action: Callable[[], T], max_attempts: int, wait_max_s: float, on_retry: Callable[[Any], None]
-) -> T:
-    """The one retry policy: TransientError only, bounded attempts, exponential backoff with
-    full jitter; after the last attempt the failure becomes a ConnectError (exit 3)."""
-    retrying = Retrying(
-        retry=retry_if_exception_type(TransientError),
-        stop=stop_after_attempt(max_attempts),
-        wait=wait_random_exponential(multiplier=0.5, max=wait_max_s),
-        reraise=True,
-        before_sleep=on_retry,
-    )
-    try:
-        return retrying(action)
-    except TransientError as exc:
-        raise ConnectError(f"{exc} (gave up after {max_attempts} attempts)") from None
 
 
 def soql(template: str, **values: Any) -> str:

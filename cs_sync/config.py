@@ -36,12 +36,12 @@ from cs_sync.config_rules import (
     compile_rules,
 )
 from cs_sync.connectors.settings import (
+    USAGE_SOURCES,
     BigQueryUsage,
     DashboardConfig,
     HistoryConfig,
     SalesforceConfig,
     SalesforceFields,
-    USAGE_SOURCES,
     UsageConfig,
 )
 from cs_sync.errors import ConfigError

@@ -289,7 +289,7 @@ def test_upsert_reports_created_and_the_key_of_failures() -> None:
 
 @responses.activate
 def test_budget_reserve_stops_before_the_call() -> None:
-    from cs_sync.connectors.salesforce import ApiBudget
+    from cs_sync.connectors.salesforce_calls import ApiBudget
     from cs_sync.connectors.transport import CallCounter
 
     counter = CallCounter()
