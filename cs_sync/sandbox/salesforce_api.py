@@ -1,8 +1,8 @@
 """The Salesforce endpoints the worker uses, answered as shared reference/salesforce.md says.
 
-Login (SOAP, as simple-salesforce performs it), query / queryMore, describe, single-record
-create / read / update, sObject Collections create / update / upsert, limits, and Tooling API
-CustomField creation. Every REST response carries `Sforce-Limit-Info` with a daily counter.
+Query / queryMore, describe, single-record create / read / update, sObject Collections create
+/ update / upsert, limits, and Tooling API CustomField creation (login is in login_api.py).
+Every REST response carries `Sforce-Limit-Info` with a daily counter.
 """
 
 from __future__ import annotations
@@ -12,21 +12,18 @@ import secrets
 import threading
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, quote
-from xml.etree import ElementTree
-
-import jwt
+from urllib.parse import quote
 
 from cs_sync.sandbox import soql
 from cs_sync.sandbox.bulk_api import BulkIngestApi
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response, sf_error
+from cs_sync.sandbox.login_api import jwt_login, soap_login
 from cs_sync.sandbox.records import RecordError, prepare
 from cs_sync.sandbox.schema import KEY_PREFIXES
 from cs_sync.sandbox.store import OrgStore
 from cs_sync.sfid import try_to18
 
-ORG_ID = "00D5g000004SANDBX"
 COLLECTION_LIMIT = 200
 _DATA = re.compile(r"^/services/data/v(?P<version>\d+\.\d)(?P<rest>/.*)?$")
 _SOAP_LOGIN = re.compile(r"^/services/Soap/u/(?P<version>\d+\.\d)/?$")
@@ -48,9 +45,9 @@ class SalesforceApi:
     def handle(self, request: Request, host: str) -> Response:
         login = _SOAP_LOGIN.match(request.path)
         if login and request.method == "POST":
-            return self.soap_login(request, host, login.group("version"))
+            return soap_login(self.store, request, host, login.group("version"))
         if request.path == "/services/oauth2/token" and request.method == "POST":
-            return self.jwt_login(request, host)
+            return jwt_login(self.store, request, host)
         data = _DATA.match(request.path)
         if not data:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
@@ -109,78 +106,6 @@ class SalesforceApi:
         if head == "tooling" and parts[1:3] == ["sobjects", "CustomField"] and method == "POST":
             return self.create_custom_field(request)
         return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
-
-    # ------------------------------------------------------------ login
-
-    def soap_login(self, request: Request, host: str, version: str) -> Response:
-        try:
-            # Loopback-only stand-in; the body comes from the local client library.
-            tree = ElementTree.fromstring(request.body)  # noqa: S314
-        except ElementTree.ParseError:
-            return _soap_fault("INVALID_LOGIN", "Invalid request body")
-        username = _find_text(tree, "username")
-        password = _find_text(tree, "password")
-        user_id = self.store.check_login(username or "", password or "")
-        if user_id is None:
-            return _soap_fault(
-                "INVALID_LOGIN",
-                "INVALID_LOGIN: Invalid username, password, security token; or user locked out.",
-            )
-        token = f"{ORG_ID}!{secrets.token_urlsafe(24)}"
-        self.store.open_session(token, username or "")
-        server = f"https://{host}/services/Soap/u/{version}/{ORG_ID}"
-        body = (
-            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
-            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-            'xmlns="urn:partner.soap.sforce.com"><soapenv:Body><loginResponse><result>'
-            f"<metadataServerUrl>https://{host}/services/Soap/m/{version}/{ORG_ID}"
-            "</metadataServerUrl><passwordExpired>false</passwordExpired><sandbox>true</sandbox>"
-            f"<serverUrl>{server}</serverUrl><sessionId>{token}</sessionId>"
-            f"<userId>{user_id}</userId></result></loginResponse></soapenv:Body>"
-            "</soapenv:Envelope>"
-        )
-        return Response.of_xml(200, body)
-
-    def jwt_login(self, request: Request, host: str) -> Response:
-        """OAuth 2.0 JWT bearer flow: an assertion signed with the connected app's key."""
-        form = parse_qs(request.body.decode("utf-8"))
-        grant = (form.get("grant_type") or [""])[0]
-        assertion = (form.get("assertion") or [""])[0]
-        if grant != "urn:ietf:params:oauth:grant-type:jwt-bearer":
-            return _oauth_error("unsupported_grant_type", "grant type not supported")
-        try:
-            unverified = jwt.decode(assertion, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            return _oauth_error("invalid_grant", "invalid assertion")
-        public_key = self.store.get_meta("connected_apps", {}).get(str(unverified.get("iss")))
-        if public_key is None:
-            return _oauth_error("invalid_client_id", "client identifier invalid")
-        try:
-            claims = jwt.decode(
-                assertion,
-                public_key,
-                algorithms=["RS256"],
-                audience=["https://login.salesforce.com", "https://test.salesforce.com"],
-            )
-        except jwt.ExpiredSignatureError:
-            return _oauth_error("invalid_grant", "expired authorization code")
-        except jwt.PyJWTError:
-            return _oauth_error("invalid_grant", "invalid assertion")
-        user_id = self.store.user_for_login(str(claims.get("sub")))
-        if user_id is None:
-            return _oauth_error("invalid_grant", "user hasn't approved this consumer")
-        token = f"{ORG_ID}!{secrets.token_urlsafe(24)}"
-        self.store.open_session(token, str(claims["sub"]))
-        return Response.of_json(
-            200,
-            {
-                "access_token": token,
-                "scope": "api",
-                "instance_url": f"https://{host}",
-                "id": f"https://login.salesforce.com/id/{ORG_ID}/{user_id}",
-                "token_type": "Bearer",
-            },
-        )
 
     # ------------------------------------------------------------ limits
 
@@ -587,30 +512,4 @@ def _locked(record_id: str | None) -> RecordError:
         "UNABLE_TO_LOCK_ROW",
         "unable to obtain exclusive access to this record "
         f"or 1 records: {record_id or 'new record'}",
-    )
-
-
-def _find_text(tree: ElementTree.Element, local_name: str) -> str | None:
-    for element in tree.iter():
-        if element.tag.rsplit("}", 1)[-1] == local_name:
-            return element.text
-    return None
-
-
-def _oauth_error(code: str, description: str) -> Response:
-    return Response.of_json(400, {"error": code, "error_description": description})
-
-
-def _soap_fault(code: str, message: str) -> Response:
-    return Response.of_xml(
-        500,
-        (
-            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
-            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
-            'xmlns:sf="urn:fault.partner.soap.sforce.com"><soapenv:Body><soapenv:Fault>'
-            f"<faultcode>sf:{code}</faultcode><faultstring>{message}</faultstring><detail>"
-            f"<sf:LoginFault><sf:exceptionCode>{code}</sf:exceptionCode>"
-            f"<sf:exceptionMessage>{message}</sf:exceptionMessage></sf:LoginFault></detail>"
-            "</soapenv:Fault></soapenv:Body></soapenv:Envelope>"
-        ),
     )

@@ -17,6 +17,19 @@ from typing import Any
 
 from cs_sync.connectors.usage_csv import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
 from cs_sync.sandbox.schema import cs_sync_account_fields
+from cs_sync.sandbox.seed_data import (
+    CSMS,
+    GIVEN,
+    INDUSTRY_BY_TAIL,
+    NAME_HEADS,
+    NAME_TAILS,
+    PREFECTURES,
+    SURNAMES,
+    add_months,
+    month_start,
+    pick_profile,
+    stage_for,
+)
 from cs_sync.sandbox.sheets_api import new_spreadsheet
 from cs_sync.sandbox.store import OrgStore
 
@@ -25,110 +38,6 @@ SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the sandbox's own throwawa
 SANDBOX_TOKEN = "SANDBOXTOKEN00"  # noqa: S105
 DASHBOARD_SPREADSHEET_ID = "sandbox-kpi-dashboard"
 USAGE_COLUMNS = (KEY_COLUMN, MONTH_COLUMN, *METRIC_COLUMNS)
-
-_CSMS = [
-    ("佐藤", "美咲", True),
-    ("鈴木", "健太", True),
-    ("高橋", "彩", True),
-    ("田中", "翔", True),
-    ("伊藤", "結衣", True),
-    ("渡辺", "大輔", True),
-    ("山本", "奈々", True),
-    ("中村", "拓也", True),
-    ("小林", "真由", False),
-    ("加藤", "亮", False),
-]
-_NAME_HEADS = [
-    "サクラ",
-    "ミドリ",
-    "アオバ",
-    "ヒカリ",
-    "ツバサ",
-    "ヤマト",
-    "フジ",
-    "カエデ",
-    "アサヒ",
-    "ミナト",
-    "コダマ",
-    "ハヤテ",
-    "スバル",
-    "イロハ",
-    "ナギサ",
-    "トキワ",
-    "シラカバ",
-    "ホクト",
-    "ワカバ",
-    "ユウヒ",
-    "タチバナ",
-    "アカツキ",
-    "ミズホ",
-    "ヒバリ",
-]
-_NAME_TAILS = [
-    "製作所",
-    "商事",
-    "物流",
-    "建設",
-    "ホールディングス",
-    "システムズ",
-    "フーズ",
-    "メディカル",
-    "工業",
-    "不動産",
-    "電機",
-    "ホテルズ",
-    "学園",
-    "精機",
-    "ファーマ",
-]
-_INDUSTRY_BY_TAIL = {
-    "製作所": "Manufacturing",
-    "商事": "Retail",
-    "物流": "Logistics",
-    "建設": "Construction",
-    "ホールディングス": "Finance",
-    "システムズ": "Technology",
-    "フーズ": "Retail",
-    "メディカル": "Healthcare",
-    "工業": "Manufacturing",
-    "不動産": "Professional Services",
-    "電機": "Manufacturing",
-    "ホテルズ": "Hospitality",
-    "学園": "Education",
-    "精機": "Manufacturing",
-    "ファーマ": "Healthcare",
-}
-_PREFECTURES = ["東京都", "大阪府", "愛知県", "福岡県", "北海道", "神奈川県", "宮城県", "広島県"]
-_SURNAMES = [
-    "井上",
-    "木村",
-    "林",
-    "斎藤",
-    "清水",
-    "山口",
-    "松本",
-    "森",
-    "池田",
-    "橋本",
-    "石川",
-    "前田",
-    "藤田",
-    "後藤",
-    "岡田",
-    "長谷川",
-    "村上",
-    "近藤",
-    "坂本",
-    "遠藤",
-]
-_GIVEN = ["直樹", "由美", "隆", "恵", "誠", "久美子", "浩二", "智子", "剛", "麻衣", "修", "陽子"]
-PROFILES = (
-    ("healthy", 0.42),
-    ("steady", 0.20),
-    ("declining", 0.13),
-    ("churned", 0.13),
-    ("new", 0.12),
-)
 
 
 @dataclass
@@ -140,51 +49,6 @@ class SeedResult:
     opportunities: int
     usage_rows: int
     usage_path: Path
-
-
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
-def add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    last = [
-        31,
-        29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28,
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ][month]
-    return date(year, month + 1, min(day.day, last))
-
-
-def _pick_profile(rng: random.Random) -> str:
-    roll = rng.random()
-    for name, share in PROFILES:
-        if roll < share:
-            return name
-        roll -= share
-    return PROFILES[0][0]
-
-
-def _stage_for(days_to_renewal: int) -> str:
-    if days_to_renewal > 120:
-        return "Prospecting"
-    if days_to_renewal > 90:
-        return "Value Review"
-    if days_to_renewal > 60:
-        return "Proposal"
-    if days_to_renewal > 30:
-        return "Quote"
-    return "Customer Approval"
 
 
 class _BookBuilder:
@@ -228,7 +92,7 @@ class _BookBuilder:
         self.store.add_login(SANDBOX_USERNAME, SANDBOX_PASSWORD + SANDBOX_TOKEN, integration)
         self.store.set_meta("default_owner_id", manager)
         csms = []
-        for index, (last, first, active) in enumerate(_CSMS):
+        for index, (last, first, active) in enumerate(CSMS):
             user_id = self.store.insert(
                 "User",
                 {
@@ -258,8 +122,8 @@ class _BookBuilder:
 
     def _company_name(self) -> str:
         """A unique company name; large books fall back to branch offices, then divisions."""
-        name = f"株式会社{self.rng.choice(_NAME_HEADS)}{self.rng.choice(_NAME_TAILS)}"
-        branch = f"{name}{self.rng.choice(_PREFECTURES)[:-1]}支社"
+        name = f"株式会社{self.rng.choice(NAME_HEADS)}{self.rng.choice(NAME_TAILS)}"
+        branch = f"{name}{self.rng.choice(PREFECTURES)[:-1]}支社"
         for candidate in (name, branch):
             if candidate not in self.names:
                 self.names.add(candidate)
@@ -273,9 +137,9 @@ class _BookBuilder:
 
     def _account(self, index: int, owner: str, sub: str) -> bool:
         rng = self.rng
-        profile = _pick_profile(rng)
+        profile = pick_profile(rng)
         name = self._company_name()
-        tail = next(t for t in _NAME_TAILS if name.endswith(t) or t in name)
+        tail = next(t for t in NAME_TAILS if name.endswith(t) or t in name)
         employees = int(min(8000, max(15, rng.lognormvariate(5.0, 1.0))))
         seats = max(10, int(employees * rng.uniform(0.7, 1.0)))
         unit_price = rng.choice([400, 500, 600])  # JPY per seat per month
@@ -336,9 +200,9 @@ class _BookBuilder:
         record: dict[str, Any] = {
             "Name": name,
             "Type": "Former Customer" if churn_date else "Customer - Direct",
-            "Industry": _INDUSTRY_BY_TAIL[tail],
+            "Industry": INDUSTRY_BY_TAIL[tail],
             "NumberOfEmployees": employees,
-            "BillingState": rng.choice(_PREFECTURES),
+            "BillingState": rng.choice(PREFECTURES),
             "OwnerId": owner,
             "CS_External_Key__c": f"C-{index + 1:06d}",
             "CS_Segment__c": segment,
@@ -441,7 +305,7 @@ class _BookBuilder:
                     "Renewal",
                     f"{name} 更新 {renewal.year}",
                     renewal,
-                    _stage_for(days),
+                    stage_for(days),
                     current_seats * unit_price * 12,
                 )
             )
@@ -476,8 +340,8 @@ class _BookBuilder:
                 "Contact",
                 {
                     "AccountId": account_id,
-                    "LastName": rng.choice(_SURNAMES),
-                    "FirstName": rng.choice(_GIVEN),
+                    "LastName": rng.choice(SURNAMES),
+                    "FirstName": rng.choice(GIVEN),
                     "Title": title,
                     "Email": f"{role.split()[0].lower()}.{account_id[-6:].lower()}"
                     "@customer.example",
