@@ -12,10 +12,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
 
-from cs_sync.connectors.usage_csv import CORE_METRICS
 from cs_sync.secrets import ENV_NAME, Secret
 from cs_sync.settings import Between, ConfigPath, OptionalPath, OptionalText, Settings, Texts
 
+# The usage table every source gives: one row per account and month, then the metrics.
+KEY_COLUMN = "account_id"
+MONTH_COLUMN = "month"
+CORE_METRICS = ("seats", "active_users", "logins")  # what the built-in features read
+METRIC_COLUMNS = (  # the demo book's columns, and the defaults
+    "seats",
+    "active_users",
+    "logins",
+    "payslips_sent",
+    "year_end_adjustments",
+    "surveys_run",
+)
 _FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

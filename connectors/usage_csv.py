@@ -17,20 +17,11 @@ from typing import Any
 
 import pandas as pd
 
+from cs_sync.connectors.settings import CORE_METRICS, KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
 from cs_sync.errors import InputError
 from cs_sync.sfid import try_to18
 
-KEY_COLUMN = "account_id"
-MONTH_COLUMN = "month"
-CORE_METRICS = ("seats", "active_users", "logins")  # what the built-in features read
-METRIC_COLUMNS = (  # the demo book's columns, and the defaults
-    "seats",
-    "active_users",
-    "logins",
-    "payslips_sent",
-    "year_end_adjustments",
-    "surveys_run",
-)
+__all__ = ["CORE_METRICS", "KEY_COLUMN", "METRIC_COLUMNS", "MONTH_COLUMN"]
 
 
 @dataclass

@@ -124,16 +124,32 @@ def test_no_import_cycles() -> None:
             visit(name, [name])
 
 
-def test_run_path_never_reaches_the_sandbox() -> None:
+def _reached(start: str) -> set[str]:
     reached: set[str] = set()
-    todo = [name for name in RUN_PATH]
-    assert all(name in MODULES for name in todo), "the run path's modules were renamed"
+    todo = [start]
     while todo:
         name = todo.pop()
-        if name in reached:
-            continue
-        reached.add(name)
-        todo.extend(_imports(name, False))
+        if name not in reached:
+            reached.add(name)
+            todo.extend(_imports(name, False))
+    return reached
+
+
+@pytest.mark.parametrize("name", ["cs_sync.score", "cs_sync.plan", "cs_sync.kpis"])
+def test_the_pure_middle_reaches_no_adapter(name: str) -> None:
+    """Scoring reads the configuration (whose connector tables are plain settings) and
+    nothing that talks to a system."""
+    adapters = sorted(
+        m
+        for m in _reached(name)
+        if _layer(m) == "cs_sync.connectors" and m != "cs_sync.connectors.settings"
+    )
+    assert adapters == []
+
+
+def test_run_path_never_reaches_the_sandbox() -> None:
+    assert all(name in MODULES for name in RUN_PATH), "the run path's modules were renamed"
+    reached = set().union(*(_reached(name) for name in RUN_PATH))
     assert not sorted(m for m in reached if _layer(m) == "cs_sync.sandbox")
 
 
