@@ -1,5 +1,5 @@
-"""Safety brakes: a plan that regrades or re-phases too many accounts at once, or wants too many
-new Tasks, is refused (exit 4) unless the admin passes --force.
+"""Safety brakes: a plan that regrades or re-phases too many accounts at once, or would create
+too many new Tasks in this run, is refused (exit 4) unless the admin passes --force.
 
 A mistyped threshold should cost a look at `cs-sync plan`, not a morning of confused CSMs.
 Only accounts that already had a value count as changed: the first fill after install is not
@@ -14,6 +14,9 @@ from typing import Any
 import pandas as pd
 
 from cs_sync.config import BrakesConfig
+
+# How a run stopped by a brake begins its message (and so its history record's detail).
+BRAKE_PREFIX = "safety brake:"
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,12 @@ def _changed(scored: pd.DataFrame, column: str) -> tuple[int, int]:
     return int(changed.sum()), int(had.sum())
 
 
-def check_brakes(scored: pd.DataFrame, tasks_wanted: int, brakes: BrakesConfig) -> list[BrakeCheck]:
+def check_brakes(
+    scored: pd.DataFrame, tasks_to_create: int, brakes: BrakesConfig
+) -> list[BrakeCheck]:
+    """Each brake on what this run would write: grades and phases changed, and the Tasks it
+    would create (after tasks.max_per_run and max_per_owner; what the caps hold back comes in
+    later runs and is no reason to stop this one)."""
     checks = []
     for name, column, limit in (
         ("grade_changes", "grade", brakes.max_grade_change_share),
@@ -65,10 +73,10 @@ def check_brakes(scored: pd.DataFrame, tasks_wanted: int, brakes: BrakesConfig) 
     checks.append(
         BrakeCheck(
             "new_tasks",
-            tasks_wanted,
+            tasks_to_create,
             None,
             brakes.max_new_tasks,
-            tasks_wanted > brakes.max_new_tasks,
+            tasks_to_create > brakes.max_new_tasks,
         )
     )
     return checks
@@ -78,7 +86,26 @@ def brake_message(checks: list[BrakeCheck]) -> str:
     fired = [c for c in checks if c.fired]
     lines = "; ".join(c.describe() for c in fired)
     return (
-        f"safety brake: {lines}. Nothing was written. Check the plan with `cs-sync plan` "
+        f"{BRAKE_PREFIX} {lines}. Nothing was written. Check the plan with `cs-sync plan` "
         "(a changed threshold in [health], [phases] or [tasks]?); if the change is meant, "
         "run again with --force, or raise the limits in [brakes]"
     )
+
+
+def brake_streak(runs: pd.DataFrame) -> tuple[int, str]:
+    """How many of the latest runs in a row a brake stopped, and the latest one's detail; a
+    scheduled run stopped every time writes nothing until someone looks."""
+    if runs.empty:
+        return 0, ""
+    latest = runs[runs["kind"] == "run"].sort_values("finished_at", ascending=False)
+    stopped = 0
+    for detail in latest["detail"].fillna(""):
+        if not str(detail).startswith(BRAKE_PREFIX):
+            break
+        stopped += 1
+    return stopped, str(latest["detail"].iloc[0]) if stopped else ""
+
+
+def brake_summary(detail: str) -> str:
+    """The brakes a stopped run names, without the advice around them."""
+    return detail.removeprefix(BRAKE_PREFIX).split(". Nothing was written")[0].strip()

@@ -131,7 +131,7 @@ class BrakesConfig(Settings):
     max_phase_change_share: Annotated[float, Between(0.0, 1.0)] = 0.25
     """Largest share of the accounts that already had a phase allowed to change phase."""
     max_new_tasks: Annotated[int, Between(0, 1_000_000)] = 500
-    """Most new Tasks the rules may want in one run (counted before tasks.max_per_run)."""
+    """Most new Tasks one run may create (after tasks.max_per_run and max_per_owner)."""
     min_accounts: Annotated[int, Between(0, 1_000_000)] = 10
     """The share brakes fire only when at least this many accounts change."""
 

@@ -53,7 +53,7 @@ def run_once(
         result.accounts_read = len(extracted.accounts)
         plan = result.plan = compute_plan(extracted, config, as_of)
         summarise(plan, config, result)
-        plan.brakes = check_brakes(plan.scored, plan.tasks_wanted, config.brakes)
+        plan.brakes = check_brakes(plan.scored, len(plan.tasks), config.brakes)
         if not dry_run:
             if any(check.fired for check in plan.brakes) and not force:
                 raise BrakeError(brake_message(plan.brakes))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from cs_sync.brakes import brake_streak, brake_summary
 from cs_sync.config import Config
 from cs_sync.connectors.history_store import open_history
 from cs_sync.connectors.salesforce import SalesforceClient, connect, soql
@@ -323,7 +324,19 @@ def _local_checks(config: Config, as_of: date) -> list[Check]:
     if config.history.enabled:
         try:
             with open_history(config.history) as store:
-                dates = store.dates()
+                dates, runs = store.dates(), store.runs()
+            stopped, detail = brake_streak(runs)
+            if stopped:
+                checks.append(
+                    Check(
+                        "recent runs",
+                        False,
+                        f"the last {stopped} run(s) stopped on a safety brake and wrote "
+                        f"nothing: {brake_summary(detail)}",
+                        "check `cs-sync plan`; if the change is meant, run once with --force, "
+                        "or raise the limits in [brakes]",
+                    )
+                )
             checks.append(
                 Check(
                     "history store",

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from cs_sync.brakes import brake_streak, brake_summary
 from cs_sync.config import Config
 from cs_sync.connectors.history_store import open_history
 
@@ -61,6 +62,13 @@ def check_health(config: Config, now: datetime, max_age_hours: float, strict: bo
         "errors": int(last["errors"]),
         "detail": last["detail"] or "",
     }
+    stopped, detail = brake_streak(runs)
+    if stopped >= 2:
+        health.reasons.append(
+            f"the last {stopped} runs all stopped on a safety brake and wrote nothing "
+            f"({brake_summary(detail)}); check `cs-sync plan`, then run once with --force or "
+            "raise the limits in [brakes]"
+        )
     bad = {"failed", "interrupted"} | ({"partial"} if strict else set())
     if last["status"] in bad:
         health.healthy = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cs_sync.brakes import brake_message, check_brakes
+from cs_sync.brakes import BrakeCheck, brake_message, brake_streak, brake_summary, check_brakes
 from cs_sync.config import BrakesConfig
 
 
@@ -47,3 +47,23 @@ def test_new_task_cap() -> None:
     assert not by_name(check_brakes(table([], []), 100, brakes))["new_tasks"].fired
     fired = by_name(check_brakes(table([], []), 101, brakes))["new_tasks"]
     assert fired.fired and "--force" in brake_message([fired])
+
+
+def runs(*details: str) -> pd.DataFrame:
+    """Run records, the latest first, each with its detail line."""
+    stamps = pd.date_range("2026-11-24 07:00", periods=len(details), freq="-1D")
+    return pd.DataFrame(
+        {"kind": "run", "finished_at": stamps, "detail": list(details), "status": "failed"}
+    )
+
+
+STOPPED = brake_message([BrakeCheck("grade_changes", 40, 100, 0.25, True)])
+
+
+def test_a_streak_of_runs_stopped_by_a_brake_is_counted() -> None:
+    assert brake_streak(runs()) == (0, "")
+    assert brake_streak(runs("", STOPPED))[0] == 0  # the latest run got through
+    stopped, detail = brake_streak(runs(STOPPED, STOPPED, "", STOPPED))
+    assert stopped == 2 and brake_summary(detail) == (
+        "grade_changes: 40 of 100 accounts (40%; limit 25%) over the limit"
+    )

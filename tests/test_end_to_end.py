@@ -583,3 +583,30 @@ def test_the_brake_stops_a_mass_regrade_and_force_passes_it(
     code, forced = run_json(capsys, "run", "--config", config, "--force")
     assert code == 0 and forced["fields_written"] > 0
     assert forced["brakes"][0]["fired"]  # still reported, passed on purpose
+
+
+@pytest.mark.e2e
+def test_a_default_book_of_5000_converges_under_plain_scheduled_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The book a team starts with: the caps let a few hundred Tasks through a run, the rest
+    come in the next runs; no run stops on a brake, none needs --force, and once everything
+    wanted is there a rerun writes nothing. Writes above the Bulk threshold go through Bulk."""
+    folder = prepare_demo(tmp_path / "demo", 5000, AS_OF, port=0)
+    runs: list[dict[str, Any]] = []
+    with served(folder):
+        config = str(folder.config_path)
+        for _ in range(12):
+            code, result = run_json(capsys, "run", "--config", config)
+            assert code == 0, result["errors"]
+            assert not any(check["fired"] for check in result["brakes"])
+            runs.append(result)
+            if result["fields_written"] == 0 and result["tasks_created"] == 0:
+                break
+    first, last = runs[0], runs[-1]
+    assert first["accounts_read"] > 4000 and first["accounts_changed"] == first["accounts_read"]
+    assert first["salesforce_api_calls"] < 40  # Bulk jobs, not 200-record calls
+    assert (last["fields_written"], last["tasks_created"], last["tasks_closed"]) == (0, 0, 0)
+    assert len(runs) >= 3  # the caps really held Tasks back for later runs
+    created = sum(r["tasks_created"] for r in runs)
+    assert created == sum(r["tasks_planned"] for r in runs)

@@ -8,11 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from cs_sync.brakes import BrakeCheck, brake_message
 from cs_sync.cli import main
 from cs_sync.config import load_config
+from cs_sync.connectors.history_store import HistoryStore
 from cs_sync.demo import prepare_demo, write_demo_config
+from cs_sync.history import RunRecord
+from cs_sync.setup import run_doctor
 from cs_sync.status import check_health
 from tests.conftest import AS_OF, served
+from tests.test_config import MINIMAL, write
 
 
 def status(capsys: pytest.CaptureFixture[str], config: str, *extra: str) -> tuple[int, dict]:
@@ -41,3 +46,30 @@ def test_status_follows_the_runs(
     later = datetime.now(UTC) + timedelta(hours=30)
     stale = check_health(load_config(config), later, 26, strict=False)
     assert not stale.healthy and any("hours ago" in r for r in stale.reasons)
+
+
+def test_status_and_doctor_say_when_runs_keep_stopping_on_a_brake(
+    tmp_path: Path, closed_port: int
+) -> None:
+    text = MINIMAL + f'\n[sandbox]\nurl = "http://127.0.0.1:{closed_port}"\n'
+    config = load_config(write(tmp_path, text))
+    stopped = brake_message([BrakeCheck("new_tasks", 1573, None, 500, True)])
+    assert config.history.path is not None
+    with HistoryStore(config.history.path) as store:
+        for day in (22, 23, 24):
+            finished = datetime(2026, 11, day, 7, 1)
+            store.record_run(
+                RunRecord(
+                    f"r{day}", "run", AS_OF, finished, finished, "failed", "c", detail=stopped
+                )
+            )
+    health = check_health(config, datetime(2026, 11, 24, 8, tzinfo=UTC), 26, strict=False)
+    assert not health.healthy
+    assert any(
+        "the last 3 runs all stopped on a safety brake and wrote nothing "
+        "(new_tasks: 1573 (limit 500) over the limit)" in reason
+        for reason in health.reasons
+    )
+    checks = {check.name: check for check in run_doctor(config, AS_OF)}
+    assert not checks["recent runs"].ok and "--force" in checks["recent runs"].fix
+    assert "the last 3 run(s) stopped on a safety brake" in checks["recent runs"].detail
