@@ -26,7 +26,7 @@ from simple_salesforce.exceptions import (
 
 from cs_sync.connectors.bulk_csv import bulk_cell, parse_csv_rows, record_from_csv
 from cs_sync.connectors.salesforce_calls import ApiBudget, translate, with_retries
-from cs_sync.connectors.settings import SalesforceConfig
+from cs_sync.connectors.settings import LOGIN_RETIREMENT, SalesforceConfig, my_domain
 from cs_sync.connectors.transport import CallCounter
 from cs_sync.errors import (
     ConnectError,
@@ -441,16 +441,37 @@ def connect(
             )
         # Log in ourselves and hand simple-salesforce the session: its own re-login on 401
         # can loop, and drops custom headers; SalesforceClient.call re-logs in once instead.
+        if config.auth == "client_credentials":
+            assert config.client_secret is not None
+            # Client credentials flow: the app's id and secret (HTTP Basic) posted to
+            # https://{My Domain}.salesforce.com/services/oauth2/token; the session is the
+            # app's run-as user's.
+            session_id, instance = SalesforceLogin(
+                consumer_key=config.client_id,
+                consumer_secret=config.client_secret.read(),
+                domain=login_domain(config),
+                sf_version=version,
+                session=session,
+            )
+            return Salesforce(
+                session_id=session_id, instance=instance, version=version, session=session
+            )
         if config.auth == "jwt":
             assert config.private_key is not None
             # JWT bearer flow: simple-salesforce signs the assertion with the connected app's
             # private key and posts it to https://{domain}.salesforce.com/services/oauth2/token.
             credentials: dict[str, Any] = {
-                "consumer_key": config.consumer_key,
+                "consumer_key": config.client_id,
                 "privatekey": config.private_key.read(),
             }
         else:
             assert config.password is not None
+            log.warning(
+                'salesforce.auth = "password" logs in with SOAP login(), which Salesforce '
+                'retires for every API version in %s; move to auth = "client_credentials" '
+                "with an External Client App (see the README)",
+                LOGIN_RETIREMENT,
+            )
             credentials = {
                 "password": config.password.read(),
                 "security_token": config.security_token.read() if config.security_token else "",
@@ -492,13 +513,21 @@ def connect(
     client = SalesforceClient(
         sf,
         config,
-        login=checked_login if config.auth in ("password", "jwt") else None,
+        login=checked_login if config.auth != "session" else None,
         max_attempts=max_attempts,
         wait_max_s=wait_max_s,
         budget=ApiBudget(config.api_reserve_share, counter),
     )
     client.limits()
     return client
+
+
+def login_domain(config: SalesforceConfig) -> str:
+    """Where a token request goes: salesforce.domain when it names a My Domain, else the My
+    Domain of instance_url (the client credentials flow takes no other)."""
+    if config.domain not in ("login", "test"):
+        return config.domain
+    return my_domain(config.instance_url) or config.domain
 
 
 def soql(template: str, **values: Any) -> str:

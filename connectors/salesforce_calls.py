@@ -62,8 +62,9 @@ def translate(error: Exception, doing: str) -> CsSyncError:
         detail = getattr(error, "auth_message", "") or ""
         return AuthError(
             f"Salesforce refused the login ({error.code}: {detail.strip()[:200]}). Check "
-            "salesforce.username, salesforce.domain and the login secrets (password and "
-            "security token, or consumer_key and private key)."
+            "salesforce.auth and its settings: client_id and the client secret (and that the "
+            "app's client credentials flow has a run-as user), or client_id, username and the "
+            "private key (jwt), or username, password and security token (password)."
         )
     if isinstance(error, SalesforceExpiredSession):
         return AuthError(

@@ -117,6 +117,13 @@ class SalesforceFields(Settings):
         )
 
 
+def _version_at_least(version: Any, least: float) -> bool:
+    try:
+        return float(version if version is not None else API_VERSION) >= least
+    except (TypeError, ValueError):
+        return False
+
+
 class OpportunityTypes(Settings):
     """Which Opportunity Type values mean a renewal and an expansion (org-specific)."""
 
@@ -144,7 +151,19 @@ class StakeholderRoles(Settings):
 
 
 # The secrets [salesforce] may name, each by <name>_env or <name>_file.
-SALESFORCE_SECRETS = ("password", "security_token", "session_id", "private_key")
+SALESFORCE_SECRETS = ("client_secret", "private_key", "password", "security_token", "session_id")
+# The API version cs-sync talks by default: the current release (Winter '27).
+API_VERSION = "68.0"
+# SOAP login() (auth = "password"): not offered from API 65.0, retired for every version with
+# Summer '27 (SOAP API End-of-Life Policy; Platform SOAP API login() Retirement).
+LOGIN_LAST_VERSION = 64.0
+LOGIN_RETIREMENT = "Summer '27 (June 2027)"
+
+
+def my_domain(instance_url: str) -> str | None:
+    """ "acme.my" for https://acme.my.salesforce.com (and sandboxes' ...sandbox.my...)."""
+    host = re.sub(r"^https?://", "", instance_url).split("/")[0].split(":")[0]
+    return host.removesuffix(".salesforce.com") if host.endswith(".my.salesforce.com") else None
 
 
 class SalesforceConfig(Settings):
@@ -152,15 +171,24 @@ class SalesforceConfig(Settings):
 
     instance_url: str
     """The org's base URL (My Domain), e.g. "https://acme.my.salesforce.com"."""
-    api_version: str = "62.0"
+    api_version: str = API_VERSION
     """API version, pinned so that a library upgrade never changes what cs-sync talks to."""
-    auth: Literal["password", "jwt", "session"] = "password"
-    """password: username + password + security token; jwt: OAuth 2.0 JWT bearer flow with
-    a connected app; session: an existing session id."""
+    auth: Literal["client_credentials", "jwt", "password", "session"] = "client_credentials"
+    """client_credentials: OAuth 2.0 client credentials flow of an External Client App (or
+    connected app) with a run-as user, at your My Domain; jwt: OAuth 2.0 JWT bearer flow;
+    password: SOAP login() with username, password and security token (legacy: not offered
+    from API 65.0, retired in Summer '27); session: an existing session id."""
     username: str | None = None
     """The integration user cs-sync logs in as (password and jwt)."""
     domain: str = "login"
     """Where logins go: "login", "test" or your My Domain prefix such as "acme.my"."""
+    client_id: str | None = None
+    """The External Client App's (or connected app's) consumer key, the OAuth client_id, for
+    client_credentials and jwt (an identifier, not a secret)."""
+    client_secret_env: str | None = None
+    """Environment variable holding the app's consumer secret (client_credentials)."""
+    client_secret_file: OptionalPath = None
+    """File holding the app's consumer secret (client_credentials)."""
     password_env: str | None = None
     """Environment variable holding the password."""
     password_file: OptionalPath = None
@@ -173,8 +201,6 @@ class SalesforceConfig(Settings):
     """Environment variable holding a session id (auth = "session")."""
     session_id_file: OptionalPath = None
     """File holding a session id (auth = "session")."""
-    consumer_key: str | None = None
-    """The connected app's consumer key (auth = "jwt"; an identifier, not a secret)."""
     private_key_env: str | None = None
     """Environment variable holding the JWT private key (PEM text)."""
     private_key_file: OptionalPath = None
@@ -216,8 +242,13 @@ class SalesforceConfig(Settings):
         version = data.get("api_version")
         if isinstance(version, str) and not re.fullmatch(r"\d{2,3}\.0", version):
             problems.append(f'api_version: {version!r} is not an API version such as "62.0"')
-        auth = data.get("auth", "password")
-        required = {"password": "password", "session": "session_id", "jwt": "private_key"}
+        auth = data.get("auth", "client_credentials")
+        required = {
+            "client_credentials": "client_secret",
+            "password": "password",
+            "session": "session_id",
+            "jwt": "private_key",
+        }
         for name in SALESFORCE_SECRETS:
             env, file = data.get(f"{name}_env"), data.get(f"{name}_file")
             if env and file:
@@ -233,9 +264,26 @@ class SalesforceConfig(Settings):
             problems.append(
                 f"username: missing; {auth} login needs the integration user's username"
             )
-        if auth == "jwt" and not data.get("consumer_key"):
+        if auth in ("client_credentials", "jwt") and not data.get("client_id"):
             problems.append(
-                "consumer_key: missing; JWT login needs the connected app's consumer key"
+                f"client_id: missing; {auth} login needs the app's consumer key (its client_id)"
+            )
+        if (
+            auth == "client_credentials"
+            and isinstance(url, str)
+            and my_domain(url) is None
+            and data.get("domain", "login") in ("login", "test")
+        ):
+            problems.append(
+                "instance_url: the client credentials flow logs in at your My Domain; set "
+                'instance_url = "https://<your domain>.my.salesforce.com" (Setup > My Domain)'
+            )
+        if auth == "password" and _version_at_least(version, LOGIN_LAST_VERSION + 1):
+            problems.append(
+                f'auth: SOAP login() (auth = "password") is not offered from API 65.0 and is '
+                f"retired for every version in {LOGIN_RETIREMENT}; use auth = "
+                '"client_credentials" with an External Client App (see the README), or pin '
+                'api_version = "64.0" until you move'
             )
         allowlist, fields = data.get("write_allowlist"), data.get("fields", {})
         if isinstance(allowlist, list) and isinstance(fields, dict):
@@ -254,6 +302,10 @@ class SalesforceConfig(Settings):
     def _secret(self, name: str) -> Secret | None:
         env, file = getattr(self, f"{name}_env"), getattr(self, f"{name}_file")
         return Secret(f"salesforce.{name}", env=env, file=file) if env or file else None
+
+    @property
+    def client_secret(self) -> Secret | None:
+        return self._secret("client_secret")
 
     @property
     def password(self) -> Secret | None:

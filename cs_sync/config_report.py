@@ -21,6 +21,9 @@ REMOVED_KEYS = {
         'grades add a [[tasks.rule]] with when = \'grade in ["C", "D"]\' (see '
         "config.example.toml), then delete tasks.grades"
     ),
+    ("salesforce", "consumer_key"): (
+        "renamed to client_id (the app's consumer key is its OAuth client_id); rename the key"
+    ),
     ("backtest", "at_risk_grades"): (
         "moved to health.at_risk_grades, which the KPIs and dashboards use too; move the list there"
     ),

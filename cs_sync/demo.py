@@ -14,9 +14,9 @@ from pathlib import Path
 
 from cs_sync.sandbox.seed import (
     DASHBOARD_SPREADSHEET_ID,
-    SANDBOX_PASSWORD,
-    SANDBOX_TOKEN,
-    SANDBOX_USERNAME,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_CLIENT_SECRET,
+    SEED_FORMAT,
     seed_book,
 )
 from cs_sync.sandbox.server import Sandbox
@@ -78,13 +78,14 @@ language = "ja"
 timezone = "Asia/Tokyo"
 
 [salesforce]
-instance_url = "http://127.0.0.1:{port}"
-api_version = "62.0"
-auth = "password"
-username = "{SANDBOX_USERNAME}"
-# Secrets are read from files (or environment variables), never from this file.
-password_file = "secrets/salesforce_password"
-security_token_file = "secrets/salesforce_token"
+# The org's My Domain; [sandbox] below routes it to the local sandbox.
+instance_url = "https://cs-sync-demo.my.salesforce.com"
+api_version = "68.0"
+# OAuth 2.0 client credentials of the org's External Client App (its run-as user is the
+# integration user). Secrets are read from files (or environment variables), never from here.
+auth = "client_credentials"
+client_id = "{SANDBOX_CLIENT_ID}"
+client_secret_file = "secrets/salesforce_client_secret"
 account_filter = "Type = 'Customer - Direct'"
 
 [usage]
@@ -125,7 +126,11 @@ def prepare_demo(workdir: Path, accounts: int, as_of: date, port: int | None = N
         store = OrgStore(database)
         seeded = store.get_meta("seeded", {})
         store.close()
-        if seeded.get("accounts") != accounts or seeded.get("as_of") != as_of.isoformat():
+        if (seeded.get("accounts"), seeded.get("as_of"), seeded.get("format")) != (
+            accounts,
+            as_of.isoformat(),
+            SEED_FORMAT,
+        ):
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{database}{suffix}").unlink(missing_ok=True)
     if not database.exists():
@@ -142,8 +147,7 @@ def prepare_demo(workdir: Path, accounts: int, as_of: date, port: int | None = N
         port = _existing_port(config_path) or DEFAULT_PORT
         if not _port_free(port):
             port = _free_port()
-    _write_secret(workdir / "secrets" / "salesforce_password", SANDBOX_PASSWORD)
-    _write_secret(workdir / "secrets" / "salesforce_token", SANDBOX_TOKEN)
+    _write_secret(workdir / "secrets" / "salesforce_client_secret", SANDBOX_CLIENT_SECRET)
     config_path.write_text(demo_config_text(port, default_owner), encoding="utf-8")
     return DemoFolder(
         workdir=workdir,

@@ -161,7 +161,7 @@ def describe_setup(report: SetupReport, config: Config, apply: bool) -> str:
             f"salesforce --config {config.path} --apply` (uses the Tooling API)."
         )
     if apply and report.created:
-        user = config.salesforce.username or "the integration user"
+        user = config.salesforce.username or "the integration user (your app's run-as user)"
         lines.append("\n" + PERMISSION_STEP.format(user=user))
     if not missing and not wrong and not report.failed:
         lines.append("\nAll of cs-sync's fields are in place.")
@@ -197,7 +197,13 @@ def run_doctor(config: Config, as_of: date) -> list[Check]:
         Check(
             "Salesforce login",
             True,
-            f"logged in as {config.salesforce.username or 'the session user'}",
+            f"logged in ({config.salesforce.auth}) as "
+            + (
+                config.salesforce.username
+                or {"client_credentials": "the app's run-as user"}.get(
+                    config.salesforce.auth, "the session user"
+                )
+            ),
         )
     )
     if counter.api_max is not None and counter.api_used is not None:

@@ -14,6 +14,18 @@ ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = """
 [salesforce]
 instance_url = "https://acme.my.salesforce.com"
+client_id = "3MVG9-acme-cs-sync"
+client_secret_env = "CS_SYNC_SF_CLIENT_SECRET"
+
+[usage]
+path = "usage.csv"
+"""
+# The legacy SOAP login, on the last API version that offers it.
+PASSWORD = """
+[salesforce]
+instance_url = "https://acme.my.salesforce.com"
+api_version = "64.0"
+auth = "password"
 username = "cs-sync@acme.example"
 password_env = "CS_SYNC_SF_PASSWORD"
 security_token_env = "CS_SYNC_SF_TOKEN"
@@ -38,7 +50,7 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 def test_example_config_loads(tmp_path: Path) -> None:
     shutil.copy(ROOT / "config.example.toml", tmp_path / "config.toml")
     config = load_config(tmp_path / "config.toml")
-    assert config.salesforce.api_version == "62.0"
+    assert config.salesforce.api_version == "68.0"
     assert config.usage.path == tmp_path / "usage.csv"
     assert [g for g, _ in config.health.grades] == ["A", "B", "C", "D"]
 
@@ -100,7 +112,7 @@ presets = ["reonboard", "upsell"]
 
 @pytest.mark.parametrize("key", ["password", "security_token", "session_id"])
 def test_literal_secret_is_refused_with_a_way_out(tmp_path: Path, key: str) -> None:
-    text = MINIMAL.replace(
+    text = PASSWORD.replace(
         'password_env = "CS_SYNC_SF_PASSWORD"\n',
         f'password_env = "CS_SYNC_SF_PASSWORD"\n{key} = "hunter2-secret"\n',
     )
@@ -117,7 +129,7 @@ def test_secret_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     config = load_config(
         write(
             tmp_path,
-            MINIMAL.replace(
+            PASSWORD.replace(
                 'security_token_env = "CS_SYNC_SF_TOKEN"', 'security_token_file = "token"'
             ),
         )
@@ -133,7 +145,7 @@ def test_missing_secret_names_the_variable_not_a_value(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("CS_SYNC_SF_PASSWORD", raising=False)
-    config = load_config(write(tmp_path, MINIMAL))
+    config = load_config(write(tmp_path, PASSWORD))
     assert config.salesforce.password is not None
     with pytest.raises(AuthError, match="CS_SYNC_SF_PASSWORD is not set"):
         config.salesforce.password.read()
@@ -191,10 +203,12 @@ def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
         load_config(write(tmp_path, "[salesforce\n"))
 
 
-def test_jwt_needs_consumer_key_and_private_key(tmp_path: Path) -> None:
-    text = MINIMAL.replace('password_env = "CS_SYNC_SF_PASSWORD"\n', 'auth = "jwt"\n')
+def test_jwt_needs_client_id_and_private_key(tmp_path: Path) -> None:
+    text = PASSWORD.replace('password_env = "CS_SYNC_SF_PASSWORD"\n', 'auth = "jwt"\n').replace(
+        'auth = "password"\n', ""
+    )
     found = "\n".join(problems(tmp_path, text))
-    assert "salesforce.consumer_key: missing" in found
+    assert "salesforce.client_id: missing" in found
     assert "salesforce.private_key: missing; set private_key_env" in found
 
 
@@ -205,9 +219,10 @@ def test_write_allowlist_defaults_to_what_cs_sync_owns(tmp_path: Path) -> None:
     found = "\n".join(
         problems(
             tmp_path,
-            MINIMAL.replace("[usage]", "[usage]\n").replace(
-                'security_token_env = "CS_SYNC_SF_TOKEN"',
-                'security_token_env = "CS_SYNC_SF_TOKEN"\nwrite_allowlist = ["CS_Health_Score__c"]',
+            MINIMAL.replace(
+                'client_secret_env = "CS_SYNC_SF_CLIENT_SECRET"',
+                'client_secret_env = "CS_SYNC_SF_CLIENT_SECRET"\n'
+                'write_allowlist = ["CS_Health_Score__c"]',
             ),
         )
     )
@@ -480,3 +495,27 @@ def test_usage_columns_name_only_the_metrics_the_rules_read(tmp_path: Path) -> N
     text = "\n".join(found)
     assert "usage.columns: clicks is not a usage metric" in text
     assert "usage.monthly_feature: 'reports run' is not a column name" in text
+
+
+def test_logins_a_real_org_accepts(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.salesforce.auth == "client_credentials"
+    assert config.salesforce.api_version == "68.0"  # the current release, pinned
+    assert config.salesforce.client_secret is not None
+    assert config.salesforce.client_secret.label == "salesforce.client_secret"
+    # SOAP login() is not offered from API 65.0: the legacy choice must pin an older version
+    legacy = PASSWORD.replace('api_version = "64.0"\n', "")
+    found = "\n".join(problems(tmp_path, legacy))
+    assert 'salesforce.auth: SOAP login() (auth = "password") is not offered from API 65.0' in found
+    assert "Summer '27 (June 2027)" in found and 'auth = "client_credentials"' in found
+    # the client credentials flow needs the org's My Domain
+    elsewhere = MINIMAL.replace("acme.my.salesforce.com", "login.salesforce.com")
+    found = "\n".join(problems(tmp_path, elsewhere))
+    assert "salesforce.instance_url: the client credentials flow logs in at your My Domain" in found
+    renamed = MINIMAL.replace('client_id = "3MVG9-acme-cs-sync"', 'consumer_key = "3MVG9"')
+    found = "\n".join(problems(tmp_path, renamed))
+    assert "salesforce.consumer_key: renamed to client_id" in found
+    literal = MINIMAL + ""
+    literal = literal.replace("[usage]", 'client_secret = "s3cr3t-value"\n\n[usage]')
+    found = "\n".join(problems(tmp_path, literal))
+    assert "salesforce.client_secret: secrets are never read" in found and "s3cr3t" not in found

@@ -75,9 +75,15 @@ def test_every_key_is_described() -> None:
     assert undescribed == [] and top == []
 
 
+def line_of(text: str, line: str) -> int:
+    return text.splitlines().index(line) + 1
+
+
 def test_a_whole_number_is_not_silently_cut(tmp_path: Path) -> None:
-    found = problems(tmp_path, MINIMAL + "\n[brakes]\nmax_new_tasks = 2.5\n")
-    assert found == ["brakes.max_new_tasks: expected a whole number, got 2.5 (line 12)"]
+    text = MINIMAL + "\n[brakes]\nmax_new_tasks = 2.5\n"
+    at = line_of(text, "max_new_tasks = 2.5")
+    found = problems(tmp_path, text)
+    assert found == [f"brakes.max_new_tasks: expected a whole number, got 2.5 (line {at})"]
 
 
 def test_problems_name_their_line(tmp_path: Path) -> None:
@@ -85,8 +91,10 @@ def test_problems_name_their_line(tmp_path: Path) -> None:
         MINIMAL + '\n[[health.measures]]\nname = "active_ratio"\nweight = -1\nbad = 0\ngood = 1\n'
     )
     found = problems(tmp_path, text)
-    assert found == ["health.measures[0].weight: -1 is out of range; expected at least 0 (line 13)"]
-    assert text.splitlines()[13 - 1] == "weight = -1"
+    at = line_of(text, "weight = -1")
+    assert found == [
+        f"health.measures[0].weight: -1 is out of range; expected at least 0 (line {at})"
+    ]
 
 
 def test_removed_and_misplaced_keys_say_where_they_went(tmp_path: Path) -> None:
@@ -114,12 +122,14 @@ def test_config_check_validates_without_connecting(
     report = json.loads(capsys.readouterr().out)
     assert report["status"] == "ok" and report["measures"][0] == "active_ratio"
     assert report["sandbox"] is False
-    bad = write(tmp_path, MINIMAL + "\n[brakes]\nmax_new_tasks = 2.5\n")
+    text = MINIMAL + "\n[brakes]\nmax_new_tasks = 2.5\n"
+    bad = write(tmp_path, text)
     assert main(["config", "check", str(bad), "--json"]) == 2
     report = json.loads(capsys.readouterr().out)
     assert report["status"] == "failed"
+    at = line_of(text, "max_new_tasks = 2.5")
     assert report["problems"] == [
-        "brakes.max_new_tasks: expected a whole number, got 2.5 (line 12)"
+        f"brakes.max_new_tasks: expected a whole number, got 2.5 (line {at})"
     ]
     assert main(["config", "check", str(bad)]) == 2
     assert "max_new_tasks" in capsys.readouterr().err

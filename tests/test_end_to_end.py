@@ -18,6 +18,7 @@ from cs_sync.config import load_config
 from cs_sync.connectors.salesforce import connect
 from cs_sync.connectors.transport import build_session
 from cs_sync.demo import DemoFolder, prepare_demo
+from cs_sync.sandbox.seed import SANDBOX_CLIENT_ID, SANDBOX_USERNAME
 from cs_sync.sandbox.server import Sandbox
 from tests.conftest import AS_OF, login, served
 
@@ -154,18 +155,18 @@ def test_bad_config_exits_2_with_one_json_object(
     assert "hunter2" not in json.dumps(result)
 
 
-def test_wrong_password_exits_3_without_leaking_it(
+def test_wrong_client_secret_exits_3_without_leaking_it(
     demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder, _ = demo
-    (folder.workdir / "secrets" / "salesforce_password").write_text("wrong-Pa55word-x\n")
-    code = main(["-v", "run", "--config", str(folder.config_path), "--json"])
+    (folder.workdir / "secrets" / "salesforce_client_secret").write_text("wrong-Secr3t-x\n")
+    code = main(["-v", "run", "--config", str(folder.config_path), "--json", *AT])
     captured = capsys.readouterr()
     assert code == 3
     result = json.loads(captured.out)
     assert result["errors"][0]["kind"] == "auth"
-    assert "INVALID_LOGIN" in result["errors"][0]["message"]
-    assert "wrong-Pa55word-x" not in captured.out + captured.err
+    assert "invalid_client" in result["errors"][0]["message"]
+    assert "wrong-Secr3t-x" not in captured.out + captured.err
 
 
 def test_unreachable_sandbox_exits_3(
@@ -326,10 +327,14 @@ def test_jwt_bearer_login(
     )
     sandbox.store.register_connected_app("3MVG9-cs-sync", public.decode())
     (tmp_path / "server.key").write_text(pem, encoding="utf-8")
-    text = folder.config_path.read_text("utf-8").replace('auth = "password"', 'auth = "jwt"')
-    text = text.replace('password_file = "secrets/salesforce_password"\n', "").replace(
-        'security_token_file = "secrets/salesforce_token"\n',
-        f'consumer_key = "3MVG9-cs-sync"\nprivate_key_file = "{tmp_path / "server.key"}"\n',
+    text = folder.config_path.read_text("utf-8").replace(
+        'auth = "client_credentials"', f'auth = "jwt"\nusername = "{SANDBOX_USERNAME}"'
+    )
+    text = text.replace(
+        f'client_id = "{SANDBOX_CLIENT_ID}"', 'client_id = "3MVG9-cs-sync"'
+    ).replace(
+        'client_secret_file = "secrets/salesforce_client_secret"',
+        f'private_key_file = "{tmp_path / "server.key"}"',
     )
     folder.config_path.write_text(text, encoding="utf-8")
     code, result = run_json(capsys, "run", "--config", str(folder.config_path))
@@ -409,20 +414,20 @@ def test_secrets_never_reach_logs_or_json(
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from cs_sync.sandbox.seed import SANDBOX_PASSWORD, SANDBOX_TOKEN
+    from cs_sync.sandbox.seed import SANDBOX_CLIENT_SECRET
 
     folder, sandbox = demo
     caplog.set_level(logging.DEBUG)
     assert main(["-vv", "run", "--config", str(folder.config_path), "--json"]) == 0
     sandbox.faults.set(server_errors=1, expire_sessions_after=3)
     assert main(["-vv", "run", "--config", str(folder.config_path), "--json"]) == 0
-    (folder.workdir / "secrets" / "salesforce_password").write_text("Wr0ng-but-secret\n")
+    (folder.workdir / "secrets" / "salesforce_client_secret").write_text("Wr0ng-but-secret\n")
     assert main(["-vv", "run", "--config", str(folder.config_path), "--json"]) == 3
     captured = capsys.readouterr()
     everything = captured.out + captured.err + caplog.text
     assert "retrying Salesforce" in caplog.text and "logging in again" in caplog.text
     assert "Authorization" not in everything
-    for secret in (SANDBOX_PASSWORD, SANDBOX_TOKEN, "Wr0ng-but-secret", "00D5g000004SANDBX!"):
+    for secret in (SANDBOX_CLIENT_SECRET, "Wr0ng-but-secret", "00D5g000004SANDBX!"):
         assert secret not in everything
 
 

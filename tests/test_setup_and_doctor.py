@@ -63,7 +63,7 @@ def test_setup_lists_then_creates_then_sync_runs(
     assert main(["setup", "salesforce", "--config", config, "--apply"]) == 0
     applied = capsys.readouterr().out
     assert applied.count("created") == 18
-    assert "Permission Sets" in applied and "cs-sync@example.co.jp" in applied
+    assert "Permission Sets" in applied and "app's run-as user" in applied
     task_fields = {f["name"]: f for f in login(sandbox).Task.describe()["fields"]}
     assert task_fields["CS_Sync_Key__c"]["externalId"] is True
 
@@ -91,13 +91,13 @@ def test_doctor_names_each_problem_and_its_fix(
     assert "[ok  ] Sheets dashboard" in out
 
 
-def test_doctor_with_a_wrong_password(
+def test_doctor_with_a_wrong_client_secret(
     bare: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder, _ = bare
-    (folder.workdir / "secrets" / "salesforce_password").write_text("nope-s3cret\n")
+    (folder.workdir / "secrets" / "salesforce_client_secret").write_text("nope-s3cret\n")
     assert main(["doctor", "--config", str(folder.config_path)]) == 3
     out = capsys.readouterr().out
-    assert "[FAIL] Salesforce login" in out and "INVALID_LOGIN" in out
+    assert "[FAIL] Salesforce login" in out and "invalid_client" in out
     assert "nope-s3cret" not in out
     assert "[ok  ] usage source" in out

@@ -86,10 +86,7 @@ def state(sandbox: Sandbox) -> tuple[list[Any], list[Any]]:
 
 def elsewhere(config: Config, url: str) -> Config:
     """The same configuration for the same org served at another address."""
-    return config.replace_sections(
-        salesforce=config.salesforce.model_copy(update={"instance_url": url}),
-        sandbox=config.sandbox.model_copy(update={"url": url}),
-    )
+    return config.replace_sections(sandbox=config.sandbox.model_copy(update={"url": url}))
 
 
 class Crash(BaseException):

@@ -3,7 +3,10 @@ OAuth 2.0 JWT bearer flow, answering as Salesforce does, session ids included.""
 
 from __future__ import annotations
 
+import base64
+import hmac
 import secrets
+import time
 from urllib.parse import parse_qs
 from xml.etree import ElementTree
 
@@ -13,10 +16,24 @@ from cs_sync.sandbox.http_types import Request, Response
 from cs_sync.sandbox.store import OrgStore
 
 ORG_ID = "00D5g000004SANDBX"
+# API versions the org serves (SOAP API End-of-Life Policy): 21.0-30.0 retired since Summer
+# '25, 68.0 (Winter '27) the newest. SOAP login() is not offered from 65.0.
+OLDEST_VERSION, NEWEST_VERSION, FIRST_WITHOUT_LOGIN = 31.0, 68.0, 65.0
+
+
+def retired(version: str) -> bool:
+    return float(version) < OLDEST_VERSION
 
 
 def soap_login(store: OrgStore, request: Request, host: str, version: str) -> Response:
     """SOAP login() with username and password + security token, as simple-salesforce sends it."""
+    if retired(version) or float(version) > NEWEST_VERSION:
+        return _soap_fault("UNSUPPORTED_API_VERSION", f"UNSUPPORTED_API_VERSION: {version}")
+    if float(version) >= FIRST_WITHOUT_LOGIN:
+        return _soap_fault(
+            "UNSUPPORTED_API_VERSION",
+            f"login() is not available in API version {version}; use OAuth 2.0",
+        )
     try:
         # Loopback-only stand-in; the body comes from the local client library.
         tree = ElementTree.fromstring(request.body)  # noqa: S314
@@ -46,13 +63,61 @@ def soap_login(store: OrgStore, request: Request, host: str, version: str) -> Re
     return Response.of_xml(200, body)
 
 
-def jwt_login(store: OrgStore, request: Request, host: str) -> Response:
-    """OAuth 2.0 JWT bearer flow: an assertion signed with the connected app's key."""
+def oauth_token(store: OrgStore, request: Request, host: str) -> Response:
+    """POST /services/oauth2/token: the JWT bearer and the client credentials grants."""
     form = parse_qs(request.body.decode("utf-8"))
     grant = (form.get("grant_type") or [""])[0]
-    assertion = (form.get("assertion") or [""])[0]
-    if grant != "urn:ietf:params:oauth:grant-type:jwt-bearer":
-        return _oauth_error("unsupported_grant_type", "grant type not supported")
+    if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
+        return _jwt_bearer(store, (form.get("assertion") or [""])[0], host)
+    if grant == "client_credentials":
+        return _client_credentials(store, request, form, host)
+    return _oauth_error("unsupported_grant_type", "grant type not supported")
+
+
+def _client_credentials(
+    store: OrgStore, request: Request, form: dict[str, list[str]], host: str
+) -> Response:
+    """Client credentials flow: the app's id and secret, in an HTTP Basic header or the form;
+    the session belongs to the app's run-as user."""
+    client_id = (form.get("client_id") or [""])[0]
+    secret = (form.get("client_secret") or [""])[0]
+    basic = request.headers.get("authorization", "")
+    if basic.lower().startswith("basic "):
+        try:
+            client_id, _, secret = base64.b64decode(basic[6:]).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return _oauth_error("invalid_client", "invalid client credentials")
+    app = store.get_meta("client_apps", {}).get(client_id)
+    if app is None:
+        return _oauth_error("invalid_client_id", "client identifier invalid")
+    if not hmac.compare_digest(str(app["secret"]), secret):
+        return _oauth_error("invalid_client", "invalid client credentials")
+    run_as = app.get("run_as")
+    user_id = store.user_for_login(str(run_as)) if run_as else None
+    if user_id is None:
+        return _oauth_error("invalid_grant", "no client credentials user enabled")
+    return _token(store, str(run_as), user_id, host)
+
+
+def _token(store: OrgStore, username: str, user_id: str, host: str) -> Response:
+    token = f"{ORG_ID}!{secrets.token_urlsafe(24)}"
+    store.open_session(token, username)
+    return Response.of_json(
+        200,
+        {
+            "access_token": token,
+            "scope": "api",
+            "instance_url": f"https://{host}",
+            "id": f"https://login.salesforce.com/id/{ORG_ID}/{user_id}",
+            "token_type": "Bearer",
+            "issued_at": str(int(time.time() * 1000)),
+            "signature": secrets.token_urlsafe(32),
+        },
+    )
+
+
+def _jwt_bearer(store: OrgStore, assertion: str, host: str) -> Response:
+    """OAuth 2.0 JWT bearer flow: an assertion signed with the connected app's key."""
     try:
         unverified = jwt.decode(assertion, options={"verify_signature": False})
     except jwt.PyJWTError:
@@ -74,18 +139,7 @@ def jwt_login(store: OrgStore, request: Request, host: str) -> Response:
     user_id = store.user_for_login(str(claims.get("sub")))
     if user_id is None:
         return _oauth_error("invalid_grant", "user hasn't approved this consumer")
-    token = f"{ORG_ID}!{secrets.token_urlsafe(24)}"
-    store.open_session(token, str(claims["sub"]))
-    return Response.of_json(
-        200,
-        {
-            "access_token": token,
-            "scope": "api",
-            "instance_url": f"https://{host}",
-            "id": f"https://login.salesforce.com/id/{ORG_ID}/{user_id}",
-            "token_type": "Bearer",
-        },
-    )
+    return _token(store, str(claims["sub"]), user_id, host)
 
 
 def _find_text(tree: ElementTree.Element, local_name: str) -> str | None:

@@ -18,7 +18,7 @@ from cs_sync.sandbox import soql
 from cs_sync.sandbox.bulk_api import BulkIngestApi
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response, sf_error
-from cs_sync.sandbox.login_api import jwt_login, soap_login
+from cs_sync.sandbox.login_api import NEWEST_VERSION, oauth_token, retired, soap_login
 from cs_sync.sandbox.records import RecordError, prepare
 from cs_sync.sandbox.schema import KEY_PREFIXES
 from cs_sync.sandbox.store import OrgStore
@@ -47,10 +47,12 @@ class SalesforceApi:
         if login and request.method == "POST":
             return soap_login(self.store, request, host, login.group("version"))
         if request.path == "/services/oauth2/token" and request.method == "POST":
-            return jwt_login(self.store, request, host)
+            return oauth_token(self.store, request, host)
         data = _DATA.match(request.path)
-        if not data:
+        if not data or float(data.group("version")) > NEWEST_VERSION:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
+        if retired(data.group("version")):
+            return sf_error(410, "GONE", f"API version {data.group('version')} is retired")
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not token or not self.store.session_valid(token):
             return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")

@@ -36,6 +36,11 @@ from cs_sync.sandbox.store import OrgStore
 SANDBOX_USERNAME = "cs-sync@example.co.jp"
 SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the sandbox's own throwaway login
 SANDBOX_TOKEN = "SANDBOXTOKEN00"  # noqa: S105
+# Raised when a seeded org changes shape, so that `cs-sync demo` seeds an old folder anew.
+SEED_FORMAT = 2
+# The org's External Client App: its client credentials flow runs as the integration user.
+SANDBOX_CLIENT_ID = "3MVG9cs-sync-sandbox-app"
+SANDBOX_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - the sandbox's own throwaway
 DASHBOARD_SPREADSHEET_ID = "sandbox-kpi-dashboard"
 USAGE_COLUMNS = (KEY_COLUMN, MONTH_COLUMN, *METRIC_COLUMNS)
 
@@ -90,6 +95,7 @@ class _BookBuilder:
             },
         )
         self.store.add_login(SANDBOX_USERNAME, SANDBOX_PASSWORD + SANDBOX_TOKEN, integration)
+        self.store.register_client_app(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_USERNAME)
         self.store.set_meta("default_owner_id", manager)
         csms = []
         for index, (last, first, active) in enumerate(CSMS):
@@ -469,7 +475,10 @@ def seed_book(
             DASHBOARD_SPREADSHEET_ID,
             new_spreadsheet(DASHBOARD_SPREADSHEET_ID, "cs-sync KPI dashboard", ["Sheet1"]),
         )
-        store.set_meta("seeded", {"accounts": accounts, "as_of": as_of.isoformat(), "seed": seed})
+        store.set_meta(
+            "seeded",
+            {"accounts": accounts, "as_of": as_of.isoformat(), "seed": seed, "format": SEED_FORMAT},
+        )
         if bare:
             store.make_bare()
             own = {f.name for f in cs_sync_account_fields()}

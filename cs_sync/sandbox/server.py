@@ -85,6 +85,12 @@ class Sandbox:
                     status = self.faults.server_error_status
                     if api is self.sheets:
                         return google_error(status, "The service is currently unavailable.")
+                    if request.path.startswith("/services/oauth2/"):  # the login servers' page
+                        return Response(
+                            status,
+                            b"<html><body>Service Unavailable</body></html>",
+                            {"Content-Type": "text/html"},
+                        )
                     return sf_error(
                         status, "SERVER_UNAVAILABLE", "Server unavailable, please try again later."
                     )

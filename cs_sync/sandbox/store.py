@@ -199,6 +199,13 @@ class OrgStore:
             apps[consumer_key] = public_key_pem
             self.set_meta("connected_apps", apps)
 
+    def register_client_app(self, client_id: str, secret: str, run_as: str | None) -> None:
+        """An External Client App whose client credentials flow runs as `run_as`."""
+        with self.lock:
+            apps = self.get_meta("client_apps", {})
+            apps[client_id] = {"secret": secret, "run_as": run_as}
+            self.set_meta("client_apps", apps)
+
     def open_session(self, token: str, username: str) -> None:
         with self.lock:
             self.db.execute("INSERT INTO sessions VALUES (?, ?)", (token, username))

@@ -115,7 +115,7 @@ def test_your_own_column_names_and_features(tmp_path: Path) -> None:
     config_path = tmp_path / "config.toml"
     config_path.write_text(
         '[salesforce]\ninstance_url = "https://acme.my.salesforce.com"\n'
-        'username = "u"\npassword_env = "P"\nsecurity_token_env = "T"\n\n'
+        'client_id = "c"\nclient_secret_env = "S"\n\n'
         '[usage]\npath = "usage.csv"\naccount_key = "external_key"\n'
         'monthly_feature = "reports_run"\nseasonal_feature = ""\n'
         'columns = { seats = "licences" }\n',

@@ -18,7 +18,7 @@ from simple_salesforce.exceptions import (
 )
 
 from cs_sync.connectors.transport import CallCounter, build_session
-from cs_sync.sandbox.seed import SANDBOX_USERNAME
+from cs_sync.sandbox.seed import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_USERNAME
 from cs_sync.sandbox.server import Sandbox, set_faults
 from tests.conftest import API_VERSION, login, seed_database
 
@@ -45,6 +45,73 @@ def test_wrong_password_is_refused(sandbox: Sandbox) -> None:
             session=build_session(sandbox.url),
         )
     assert raised.value.code == "INVALID_LOGIN"
+
+
+def test_client_credentials_give_the_run_as_users_session(sandbox: Sandbox) -> None:
+    """The client credentials flow at the org's My Domain (the secret in HTTP Basic)."""
+    session = build_session(sandbox.url)
+    session_id, instance = SalesforceLogin(
+        consumer_key=SANDBOX_CLIENT_ID,
+        consumer_secret=SANDBOX_CLIENT_SECRET,
+        domain="cs-sync-demo.my",
+        sf_version="68.0",
+        session=session,
+    )
+    sf = Salesforce(session_id=session_id, instance=instance, version="68.0", session=session)
+    assert sf.query("SELECT Id FROM Account LIMIT 1")["totalSize"] == 1
+    token = f"http://127.0.0.1:{sandbox.port}/services/oauth2/token"
+    answers = [
+        requests.post(token, data={"grant_type": "client_credentials", **form}, timeout=10)
+        for form in (
+            {"client_id": SANDBOX_CLIENT_ID, "client_secret": "wrong"},
+            {"client_id": "3MVG9-nobody", "client_secret": SANDBOX_CLIENT_SECRET},
+            {"client_id": SANDBOX_CLIENT_ID, "client_secret": SANDBOX_CLIENT_SECRET},
+        )
+    ]
+    assert [(a.status_code, a.json().get("error")) for a in answers] == [
+        (400, "invalid_client"),
+        (400, "invalid_client_id"),
+        (200, None),
+    ]
+    assert {"access_token", "instance_url", "id", "token_type", "issued_at"} <= set(
+        answers[2].json()
+    )
+
+
+@pytest.mark.parametrize(
+    ("version", "code"),
+    [("64.0", None), ("65.0", "UNSUPPORTED_API_VERSION"), ("30.0", "UNSUPPORTED_API_VERSION")],
+)
+def test_soap_login_only_where_salesforce_still_offers_it(
+    sandbox: Sandbox, version: str, code: str | None
+) -> None:
+    """SOAP login() is not offered from API 65.0; 21.0-30.0 are retired altogether."""
+    if code is None:
+        assert SalesforceLogin(
+            username=SANDBOX_USERNAME,
+            password="sandbox-password",
+            security_token="SANDBOXTOKEN00",
+            sf_version=version,
+            session=build_session(sandbox.url),
+        )[0].startswith("00D")
+        return
+    with pytest.raises(SalesforceAuthenticationFailed) as raised:
+        SalesforceLogin(
+            username=SANDBOX_USERNAME,
+            password="sandbox-password",
+            security_token="SANDBOXTOKEN00",
+            sf_version=version,
+            session=build_session(sandbox.url),
+        )
+    assert raised.value.code == code
+
+
+def test_retired_and_unknown_rest_versions(sf: Salesforce, sandbox: Sandbox) -> None:
+    headers = {"Authorization": f"Bearer {sf.session_id}"}
+    base = f"http://127.0.0.1:{sandbox.port}/services/data"
+    assert requests.get(f"{base}/v30.0/limits", headers=headers, timeout=10).status_code == 410
+    assert requests.get(f"{base}/v69.0/limits", headers=headers, timeout=10).status_code == 404
+    assert requests.get(f"{base}/v31.0/limits", headers=headers, timeout=10).status_code == 200
 
 
 @pytest.fixture(scope="module")
