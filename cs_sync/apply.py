@@ -91,7 +91,10 @@ def count(written: Written, what: str, report: WriteReport) -> None:
     """Add one write step's outcome to the run; a failure that stopped the step ends the run
     after what it wrote is counted."""
     if what == "create Tasks":
-        written.tasks_created += sum(1 for r in report.succeeded if r.get("created"))
+        # Every planned Task's key was new when the run read the org (and the run lock keeps
+        # other runs out), so each success is a Task this run created: a retried upsert whose
+        # first answer was lost reports "updated", not "created", for the same new Task.
+        written.tasks_created += len(report.succeeded)
     elif what == "close Tasks":
         written.tasks_closed += len(report.succeeded)
     else:

@@ -100,6 +100,26 @@ def test_transient_faults_are_absorbed(
     assert result["fields_written"] > 0
 
 
+def test_task_counts_are_right_when_an_answer_is_lost(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first write (the Tasks) is carried out but its answer lost: the retry finds the
+    Tasks by key, creates none twice, and the run still counts every Task it created."""
+    folder, sandbox = demo
+    sandbox.faults.set(lost_responses=1)
+    code, result = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 0 and result["errors"] == []
+    keys = [
+        t["CS_Sync_Key__c"]
+        for t in login(sandbox).query_all(
+            "SELECT CS_Sync_Key__c FROM Task WHERE CS_Sync_Key__c LIKE 'cs-sync:%'"
+        )["records"]
+    ]
+    assert len(keys) == len(set(keys)) > 0
+    assert result["tasks_created"] == result["tasks_planned"] == len(keys)
+    assert sandbox.faults.lost_responses == 0  # the fault really fired
+
+
 def test_failed_records_give_partial_and_a_rerun_finishes(
     demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
 ) -> None:

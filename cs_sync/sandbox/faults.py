@@ -24,6 +24,8 @@ class Faults:
     lock_ids: list[str] = field(default_factory=list)  # these ids fail once each with it
     validation_error_ids: list[str] = field(default_factory=list)  # always fail these records
     #   with FIELD_CUSTOM_VALIDATION_EXCEPTION, as an org's validation rule would
+    lost_responses: int = 0  # the next N REST writes are carried out, then the connection is
+    #   closed without an answer, as when a response is lost on the way back
     latency_ms: int = 0  # added to every request while set
     sheets_rate_limit: int = 0  # the next N Sheets requests answer 429
     daily_api_max: int = 15000  # the org's daily allowance (Developer Edition default)

@@ -21,6 +21,9 @@ from cs_sync.sandbox.store import OrgStore
 log = logging.getLogger("cs_sync.sandbox")
 
 
+# The answer to a request whose response is lost (fault switch `lost_responses`).
+LOST = Response(0)
+
 class Sandbox:
     """Start with `with Sandbox(db_path) as sandbox:`; `sandbox.url` is http://127.0.0.1:PORT."""
 
@@ -94,7 +97,14 @@ class Sandbox:
                     return sf_error(
                         status, "SERVER_UNAVAILABLE", "Server unavailable, please try again later."
                     )
-                return api.handle(request, host)
+                response = api.handle(request, host)
+                if (
+                    request.method in ("POST", "PATCH", "PUT")
+                    and request.path.startswith("/services/data/")
+                    and self.faults.take("lost_responses")
+                ):
+                    return LOST
+                return response
         return Response.of_json(404, {"error": f"the sandbox does not serve {request.path}"})
 
     def control(self, request: Request) -> Response:
@@ -131,6 +141,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:  # the sandbox must answer, as the real service would, with a 500
             log.exception("sandbox failed on %s %s", self.command, self.path)
             response = sf_error(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred.")
+        if response is LOST:  # done, but the answer never reaches the client
+            self.close_connection = True
+            return
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
