@@ -273,6 +273,7 @@ def run_doctor(config: Config, as_of: date) -> list[Check]:
                     "fix salesforce.account_filter (a SOQL condition)",
                 )
             )
+        checks.append(_closed_status_check(client, config.tasks.closed_status))
         owner = config.tasks.default_owner_id
         if owner:
             users = list(
@@ -294,6 +295,28 @@ def run_doctor(config: Config, as_of: date) -> list[Check]:
         checks.append(Check("Salesforce checks", False, str(error)))
     checks += _local_checks(config, as_of)
     return checks
+
+
+def _closed_status_check(client: SalesforceClient, closed_status: str) -> Check:
+    """tasks.closed_status must be one of the org's Task statuses that close a Task."""
+    statuses = list(
+        client.query("SELECT MasterLabel, IsClosed FROM TaskStatus", "the Task status values")
+    )
+    closing = [str(s["MasterLabel"]) for s in statuses if s.get("IsClosed")]
+    known = {str(s["MasterLabel"]): bool(s.get("IsClosed")) for s in statuses}
+    if known.get(closed_status):
+        return Check("Task closed status", True, f"{closed_status!r} closes a Task in this org")
+    detail = (
+        f"{closed_status!r} is a Task status that does not close a Task"
+        if closed_status in known
+        else f"{closed_status!r} is not a Task status in this org"
+    )
+    return Check(
+        "Task closed status",
+        False,
+        detail,
+        f"set tasks.closed_status to one of: {', '.join(closing) or '(none: add one in Setup)'}",
+    )
 
 
 def _local_checks(config: Config, as_of: date) -> list[Check]:

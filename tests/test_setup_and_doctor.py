@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from cs_sync.cli import main
 from cs_sync.config import SalesforceFields
@@ -89,6 +90,43 @@ def test_doctor_names_each_problem_and_its_fix(
     assert "[ok  ] dashboard folder" in out
     assert "[ok  ] history store" in out and "run `cs-sync backfill` to fill it" in out
     assert "[ok  ] Sheets dashboard" in out
+    assert "[ok  ] Task closed status: 'Completed' closes a Task in this org" in out
+
+
+@pytest.mark.parametrize(
+    ("status", "detail"),
+    [
+        ("Done", "'Done' is not a Task status in this org"),
+        ("Deferred", "'Deferred' is a Task status that does not close a Task"),
+    ],
+)
+def test_doctor_checks_the_closed_status_against_the_org(
+    bare: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str], status: str, detail: str
+) -> None:
+    folder, _ = bare
+    text = folder.config_path.read_text("utf-8")
+    folder.config_path.write_text(
+        text.replace("[tasks]\n", f'[tasks]\nclosed_status = "{status}"\n')
+    )
+    main(["doctor", "--config", str(folder.config_path)])
+    out = capsys.readouterr().out
+    assert f"[FAIL] Task closed status: {detail}" in out
+    assert "fix: set tasks.closed_status to one of: Completed" in out
+
+
+def test_tasks_take_the_orgs_status_and_priority_values(sandbox: Sandbox) -> None:
+    """Status and Priority are restricted picklists; IsClosed follows the status."""
+    sf = login(sandbox)
+    owner = sf.query("SELECT Id FROM User LIMIT 1")["records"][0]["Id"]
+    with pytest.raises(SalesforceMalformedRequest) as raised:
+        sf.Task.create({"Subject": "x", "OwnerId": owner, "Status": "Done"})
+    assert raised.value.content[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    with pytest.raises(SalesforceMalformedRequest):
+        sf.Task.create({"Subject": "x", "OwnerId": owner, "Priority": "Urgent"})
+    task = sf.Task.create({"Subject": "x", "OwnerId": owner, "Status": "Completed"})["id"]
+    assert sf.Task.get(task)["IsClosed"] is True
+    closing = sf.query("SELECT MasterLabel FROM TaskStatus WHERE IsClosed = true")["records"]
+    assert [s["MasterLabel"] for s in closing] == ["Completed"]
 
 
 def test_doctor_with_a_wrong_client_secret(

@@ -19,6 +19,7 @@ KEY_PREFIXES = {
     "Contract": "800",
     "CustomField": "00N",
     "AsyncApexJob": "750",
+    "TaskStatus": "01J",
 }
 
 
@@ -103,6 +104,7 @@ OPPORTUNITY_STAGES = (
 )
 TASK_STATUSES = ("Not Started", "In Progress", "Waiting on someone else", "Deferred", "Completed")
 CLOSED_TASK_STATUSES = ("Completed",)
+TASK_PRIORITIES = ("High", "Normal", "Low")
 CONTACT_ROLES = (
     "Business User",
     "Decision Maker",
@@ -152,6 +154,7 @@ def remove_cs_sync_fields(objects: dict[str, dict[str, Field]]) -> None:
 def build_schema() -> dict[str, dict[str, Field]]:
     """Every object in the sandbox org with its fields, keyed by API name."""
     c: dict[str, Any] = {"custom": True}
+    ro: dict[str, Any] = {"createable": False, "updateable": False}
     objects: dict[str, list[Field]] = {
         "User": [
             Field("Name", "string", length=121, createable=False, updateable=False),
@@ -238,18 +241,33 @@ def build_schema() -> dict[str, dict[str, Field]]:
             _ref("WhoId", "Contact", "Who"),
             Field("ActivityDate", "date"),
             Field(
-                "Status", "picklist", picklist=TASK_STATUSES, nillable=False, default="Not Started"
+                "Status",
+                "picklist",
+                picklist=TASK_STATUSES,
+                restricted=True,
+                nillable=False,
+                default="Not Started",
             ),
             Field(
                 "Priority",
                 "picklist",
-                picklist=("High", "Normal", "Low"),
+                picklist=TASK_PRIORITIES,
+                restricted=True,
                 nillable=False,
                 default="Normal",
             ),
             Field("Description", "textarea", length=32000),
             Field("IsClosed", "boolean", createable=False, updateable=False, nillable=False),
             *_cs_sync_fields("Task"),
+        ],
+        # The org's Task status values, as Setup > Task Fields > Status defines them; a
+        # Task's IsClosed follows its status.
+        "TaskStatus": [
+            Field("MasterLabel", "string", length=255, **ro),
+            Field("ApiName", "string", length=255, **ro),
+            Field("IsClosed", "boolean", nillable=False, **ro),
+            Field("IsDefault", "boolean", nillable=False, **ro),
+            Field("SortOrder", "int", **ro),
         ],
     }
     return {

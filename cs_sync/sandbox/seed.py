@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cs_sync.connectors.usage_csv import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
-from cs_sync.sandbox.schema import cs_sync_account_fields
+from cs_sync.sandbox.schema import CLOSED_TASK_STATUSES, TASK_STATUSES, cs_sync_account_fields
 from cs_sync.sandbox.seed_data import (
     CSMS,
     GIVEN,
@@ -37,7 +37,7 @@ SANDBOX_USERNAME = "cs-sync@example.co.jp"
 SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the sandbox's own throwaway login
 SANDBOX_TOKEN = "SANDBOXTOKEN00"  # noqa: S105
 # Raised when a seeded org changes shape, so that `cs-sync demo` seeds an old folder anew.
-SEED_FORMAT = 2
+SEED_FORMAT = 3
 # The org's External Client App: its client credentials flow runs as the integration user.
 SANDBOX_CLIENT_ID = "3MVG9cs-sync-sandbox-app"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - the sandbox's own throwaway
@@ -95,6 +95,17 @@ class _BookBuilder:
             },
         )
         self.store.add_login(SANDBOX_USERNAME, SANDBOX_PASSWORD + SANDBOX_TOKEN, integration)
+        for order, status in enumerate(TASK_STATUSES, start=1):
+            self.store.insert(
+                "TaskStatus",
+                {
+                    "MasterLabel": status,
+                    "ApiName": status,
+                    "IsClosed": status in CLOSED_TASK_STATUSES,
+                    "IsDefault": order == 1,
+                    "SortOrder": order,
+                },
+            )
         self.store.register_client_app(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_USERNAME)
         self.store.set_meta("default_owner_id", manager)
         csms = []

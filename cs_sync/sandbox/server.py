@@ -24,6 +24,7 @@ log = logging.getLogger("cs_sync.sandbox")
 # The answer to a request whose response is lost (fault switch `lost_responses`).
 LOST = Response(0)
 
+
 class Sandbox:
     """Start with `with Sandbox(db_path) as sandbox:`; `sandbox.url` is http://127.0.0.1:PORT."""
 
