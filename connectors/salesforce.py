@@ -202,6 +202,16 @@ class SalesforceClient:
             }
         return self._describes[sobject]
 
+    def field_scales(self, sobject: str) -> dict[str, int]:
+        """Decimal places each number field keeps (whole numbers: 0), from describe (cached):
+        the org rounds what it stores to them."""
+        numeric = {"double": None, "currency": None, "percent": None, "int": 0}
+        return {
+            str(f["name"]): int(f.get("scale") or 0) if numeric[f["type"]] is None else 0
+            for f in self._describe_fields(sobject).values()
+            if f.get("type") in numeric
+        }
+
     def limits(self) -> dict[str, Any]:
         limits = dict(self.call("reading API limits", lambda sf: sf.limits()))
         self.budget.observe_limits(limits)

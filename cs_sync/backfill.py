@@ -357,7 +357,13 @@ def _write_current(
     started = time.monotonic()
     result = RunResult(status="ok", as_of=today, dry_run=dry_run)
     scored = score_accounts(current_customers(extracted), config, today).reset_index(drop=True)
-    plan = build_plan(scored, pd.DataFrame(columns=["key"]), config.salesforce.fields, today)
+    plan = build_plan(
+        scored,
+        pd.DataFrame(columns=["key"]),
+        config.salesforce.fields,
+        today,
+        extracted.field_scales,
+    )
     result.plan = plan
     result.accounts_read = len(scored)
     summarise(plan, config, result)

@@ -330,7 +330,15 @@ def extract(
     tasks = read_tasks(client, config, as_of)
     opportunities = read_opportunities(client, config)
     contact_roles = read_contact_roles(client, config)
-    return Extracted(accounts, usage, tasks, opportunities, contact_roles, problems + join_problems)
+    return Extracted(
+        accounts,
+        usage,
+        tasks,
+        opportunities,
+        contact_roles,
+        problems + join_problems,
+        client.field_scales("Account"),
+    )
 
 
 # ---------------------------------------------------------------- pure middle

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
@@ -83,14 +84,27 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _stored(value: Any, scale: int | None) -> Any:
+    """A number as a field of `scale` decimal places keeps it (half away from zero, as
+    Salesforce rounds); anything else as it is."""
+    if scale is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+    return int(rounded) if scale == 0 else float(rounded)
+
+
 def build_plan(
     scored: pd.DataFrame,
     tasks: pd.DataFrame,
     fields: SalesforceFields,
     as_of: date,
+    scales: dict[str, int] | None = None,
 ) -> Plan:
     """Field changes per account against the values read in the same run, and the Tasks the
-    rules create (already checked against existing ones: see rules.tasks.new_tasks)."""
+    rules create (already checked against existing ones: see rules.tasks.new_tasks). A number
+    is compared and sent as the org will store it: rounded to its field's scale (`scales`, by
+    API name, from describe), so a score mapped to a whole-number field is not rewritten by
+    every run."""
     outputs = {
         fields.score: "score",
         fields.grade: "grade",
@@ -106,7 +120,7 @@ def build_plan(
     changes: list[FieldChange] = []
     for row in scored.itertuples(index=False):
         for api_name, column in outputs.items():
-            new = _clean(getattr(row, column))
+            new = _stored(_clean(getattr(row, column)), (scales or {}).get(api_name))
             old = _clean(getattr(row, f"prev_{column}"))
             if not same_value(old, new):
                 updates.setdefault(row.account_id, {})[api_name] = new

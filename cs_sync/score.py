@@ -42,6 +42,7 @@ class Extracted:
     opportunities: pd.DataFrame  # see extract.read_opportunities
     contact_roles: pd.DataFrame  # see extract.read_contact_roles
     problems: list[Problem] = field(default_factory=list)
+    field_scales: dict[str, int] = field(default_factory=dict)  # Account number field -> scale
 
 
 def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
@@ -127,7 +128,7 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
         config.language,
         closed_days_for(config, as_of),
     )
-    plan = build_plan(scored, made.tasks, config.salesforce.fields, as_of)
+    plan = build_plan(scored, made.tasks, config.salesforce.fields, as_of, extracted.field_scales)
     plan.existing_tasks = extracted.tasks
     plan.tasks_wanted = len(made.tasks) + sum(made.held_back.values())
     plan.problems = extracted.problems + [

@@ -265,13 +265,14 @@ def test_allowance_running_out_mid_run_keeps_finished_batches(
         encoding="utf-8",
     )
     with served(folder) as sandbox:
-        # limits, accounts, tasks, opportunities, contact roles, the new Tasks (one call of up
-        # to 200, written first) and the first batch of 200 updates; then nothing is left
-        sandbox.faults.set(daily_api_max=7)
+        # limits, accounts, tasks, opportunities, contact roles, describe Account (the number
+        # fields' scales), the new Tasks (one call of up to 200, written first) and the first
+        # batch of 200 updates; then nothing is left
+        sandbox.faults.set(daily_api_max=8)
         code, stopped = run_json(capsys, "run", "--config", str(folder.config_path))
         assert code == 4 and stopped["status"] == "failed"
         assert stopped["errors"][-1]["kind"] == "api_budget"
-        assert "0 of the org's 7 daily API calls are left" in stopped["errors"][-1]["message"]
+        assert "0 of the org's 8 daily API calls are left" in stopped["errors"][-1]["message"]
         # a first run writes score, grade, trend, reasons and phase of every account in the
         # batch, and phase_delayed, strategy, next action and its date where they apply
         assert stopped["accounts_changed"] == 200
@@ -363,8 +364,9 @@ def test_jwt_bearer_login(
     sandbox.faults.set(expire_sessions_after=3)
     code, again = run_json(capsys, "run", "--config", str(folder.config_path))
     assert code == 0 and again["fields_written"] == 0
-    # login, limits, accounts (401), login again, accounts, tasks, opportunities, contact roles
-    assert again["salesforce_api_calls"] == 8
+    # login, limits, accounts (401), login again, accounts, tasks, opportunities, contact
+    # roles, describe Account
+    assert again["salesforce_api_calls"] == 9
 
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     (tmp_path / "server.key").write_text(
@@ -401,7 +403,7 @@ def test_a_permanent_record_error_is_reported_once_and_the_rest_written(
         }
     ]
     assert result["accounts_changed"] == result["accounts_read"] - 1
-    assert result["salesforce_api_calls"] == 8
+    assert result["salesforce_api_calls"] == 9  # describe Account included (number scales)
     served = sandbox.requests_served - served_before
     assert served == result["salesforce_api_calls"] + result["sheets_api_calls"]
     sandbox.faults.set(validation_error_ids=[])
@@ -635,3 +637,27 @@ def test_a_default_book_of_5000_converges_under_plain_scheduled_runs(
     assert len(runs) >= 3  # the caps really held Tasks back for later runs
     created = sum(r["tasks_created"] for r in runs)
     assert created == sum(r["tasks_planned"] for r in runs)
+
+
+def test_a_score_on_a_whole_number_field_is_not_rewritten_every_run(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The admin maps the score to a whole-number field: the org rounds what it stores, and
+    the plan compares as the org stores, so the rerun writes nothing."""
+    folder, sandbox = demo
+    text = folder.config_path.read_text("utf-8")
+    folder.config_path.write_text(text + '\n[salesforce.fields]\nscore = "NumberOfEmployees"\n')
+    code, first = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 0 and first["fields_written"] > 0
+    stored = [
+        r["NumberOfEmployees"]
+        for r in login(sandbox).query_all(
+            "SELECT NumberOfEmployees FROM Account WHERE CS_Health_Grade__c != null"
+        )["records"]
+    ]
+    assert stored and all(float(v).is_integer() for v in stored)
+    # the field held employee counts before: the first run's trends compared with those
+    code, settled = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 0
+    code, again = run_json(capsys, "run", "--config", str(folder.config_path))
+    assert code == 0 and (again["fields_written"], again["accounts_changed"]) == (0, 0)

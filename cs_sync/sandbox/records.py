@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from cs_sync.sandbox.schema import Field, derived_values
@@ -58,7 +60,7 @@ def _check_value(sobject: str, definition: Field, value: Any, store: OrgStore) -
     if kind in ("double", "currency", "percent", "int"):
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise wrong
-        return value
+        return _number(definition, value)
     if kind == "boolean":
         if not isinstance(value, bool):
             raise wrong
@@ -87,6 +89,23 @@ def _check_value(sobject: str, definition: Field, value: Any, store: OrgStore) -
             )
         return canonical
     raise wrong
+
+
+def _number(definition: Field, value: float) -> float | int:
+    """As the org stores a number: rounded half away from zero to the field's scale; more
+    whole digits than precision - scale allow is refused."""
+    if not definition.precision or not math.isfinite(value):
+        return value
+    scale = 0 if definition.type == "int" else definition.scale
+    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP)
+    if abs(rounded) >= Decimal(10) ** (definition.precision - scale):
+        label = definition.name.removesuffix("__c").replace("_", " ")
+        raise RecordError(
+            "NUMBER_OUTSIDE_VALID_RANGE",
+            f"{label}: value outside of valid range on numeric field: {value}",
+            [definition.name],
+        )
+    return int(rounded) if scale == 0 else float(rounded)
 
 
 def prepare(

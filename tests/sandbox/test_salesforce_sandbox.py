@@ -427,3 +427,25 @@ def test_state_survives_a_restart(tmp_path) -> None:
         sf.Account.update(account, {"CS_Health_Grade__c": "C"})
     with Sandbox(database) as again:
         assert login(again).Account.get(account)["CS_Health_Grade__c"] == "C"
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"), [(12.345, 12.3), (12.35, 12.4), (-12.35, -12.4), (9999.94, 9999.9), (7, 7)]
+)
+def test_numbers_are_rounded_to_the_fields_scale(
+    sf: Salesforce, sent: float, stored: float
+) -> None:
+    """CS_Health_Score__c is Number(4,1): four whole digits, one decimal place (precision 5)."""
+    account = sf.query("SELECT Id FROM Account LIMIT 1")["records"][0]["Id"]
+    sf.Account.update(account, {"CS_Health_Score__c": sent})
+    assert sf.Account.get(account)["CS_Health_Score__c"] == stored
+
+
+@pytest.mark.parametrize("sent", [123456.7, 10000, 9999.96, -10000.0])
+def test_a_number_too_large_for_its_field_is_refused(sf: Salesforce, sent: float) -> None:
+    account = sf.query("SELECT Id FROM Account LIMIT 1")["records"][0]["Id"]
+    with pytest.raises(SalesforceMalformedRequest) as raised:
+        sf.Account.update(account, {"CS_Health_Score__c": sent})
+    error = raised.value.content[0]
+    assert error["errorCode"] == "NUMBER_OUTSIDE_VALID_RANGE"
+    assert error["fields"] == ["CS_Health_Score__c"]
