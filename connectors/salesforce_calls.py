@@ -94,6 +94,12 @@ def translate(error: Exception, doing: str) -> CsSyncError:
                 "salesforce --apply` or ask an admin to grant the integration "
                 "user field-level security on cs-sync's fields."
             )
+        if code == "JSON_PARSER_ERROR":
+            return SetupError(
+                f"Salesforce rejected {doing}: {message}. A field mapped in [salesforce.fields] "
+                "has another type than cs-sync writes; `cs-sync doctor` names the field and "
+                "the type it needs. Nothing in this request was written."
+            )
         return CsSyncError(f"Salesforce rejected {doing} ({code}): {message}")
     if isinstance(error, SalesforceError):
         if error.status >= 500:

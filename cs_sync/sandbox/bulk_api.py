@@ -320,7 +320,7 @@ class BulkIngestApi:
                 "the contract start (validation rule CS_Renewal_After_Start)",
                 [],
             )
-        record = prepare(self.store, job.sobject, values, existing)
+        record = prepare(self.store, job.sobject, values, existing, json_body=False)
         if existing is None:
             return self.store.insert(job.sobject, record), True
         self.store.replace(existing["Id"], record)

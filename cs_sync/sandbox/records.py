@@ -29,6 +29,55 @@ class RecordError(Exception):
         }
 
 
+_JSON_KINDS = {
+    "double": "double",
+    "currency": "double",
+    "percent": "double",
+    "int": "int",
+    "boolean": "boolean",
+    "date": "date",
+}
+
+
+def _json_value_ok(kind: str, value: Any) -> bool:
+    if value is None:
+        return True
+    if kind in ("double", "currency", "percent", "int"):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "date":
+        try:
+            date.fromisoformat(str(value))
+        except ValueError:
+            return False
+    return True
+
+
+def request_error(store: OrgStore, sobject: str, values: dict[str, Any]) -> RecordError | None:
+    """What fails a whole request before any record is looked at, as Salesforce reads the
+    body: a field the object does not have (INVALID_FIELD), or a value JSON cannot turn into
+    the field's type (JSON_PARSER_ERROR)."""
+    for name, value in values.items():
+        if name in ("attributes", "Id", "id"):
+            continue
+        definition = store.schema.lookup_field(sobject, name)
+        if definition is None:
+            return RecordError(
+                "INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject}", [name]
+            )
+        json_kind = _JSON_KINDS.get(definition.type)
+        if json_kind and not _json_value_ok(definition.type, value):
+            shown = "VALUE_STRING" if isinstance(value, str) else type(value).__name__.upper()
+            return RecordError(
+                "JSON_PARSER_ERROR",
+                f"Cannot deserialize instance of {json_kind} from {shown} value {value} or "
+                "request may be missing a required field",
+                [definition.name],
+            )
+    return None
+
+
 def _check_value(sobject: str, definition: Field, value: Any, store: OrgStore) -> Any:
     name = definition.name
     kind = definition.type
@@ -109,10 +158,19 @@ def _number(definition: Field, value: float) -> float | int:
 
 
 def prepare(
-    store: OrgStore, sobject: str, values: dict[str, Any], existing: dict[str, Any] | None
+    store: OrgStore,
+    sobject: str,
+    values: dict[str, Any],
+    existing: dict[str, Any] | None,
+    json_body: bool = True,
 ) -> dict[str, Any]:
-    """The record after applying `values` (create when `existing` is None), or RecordError."""
+    """The record after applying `values` (create when `existing` is None), or RecordError.
+    A JSON body's unknown field or unreadable value is the request's error; a Bulk CSV row's
+    (json_body False) is that row's, as the per-field checks report it."""
     fields = store.schema.objects[sobject]
+    broken = request_error(store, sobject, values) if json_body else None
+    if broken is not None:
+        raise broken
     result = dict(existing) if existing else {}
     for raw_name, value in values.items():
         if raw_name in ("attributes", "Id", "id"):

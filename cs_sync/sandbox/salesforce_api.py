@@ -19,7 +19,7 @@ from cs_sync.sandbox.bulk_api import BulkIngestApi
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response, sf_error
 from cs_sync.sandbox.login_api import NEWEST_VERSION, oauth_token, retired, soap_login
-from cs_sync.sandbox.records import RecordError, prepare
+from cs_sync.sandbox.records import RecordError, prepare, request_error
 from cs_sync.sandbox.schema import KEY_PREFIXES
 from cs_sync.sandbox.store import OrgStore
 from cs_sync.sfid import try_to18
@@ -362,6 +362,14 @@ class SalesforceApi:
             return sf_error(
                 405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed."
             )
+        for item in records:  # Salesforce reads the whole body before any record
+            attributes = item.get("attributes") if isinstance(item, dict) else None
+            sobject = self.store.schema.lookup_object(
+                str((attributes or {}).get("type") if isinstance(attributes, dict) else "")
+            )
+            broken = request_error(self.store, sobject, item) if sobject else None
+            if broken is not None:
+                return sf_error(400, broken.code, broken.message)
         results: list[dict[str, Any]] = []
         try:
             with self.store.transaction():

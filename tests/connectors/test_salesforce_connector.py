@@ -13,7 +13,7 @@ from simple_salesforce import Salesforce
 
 from cs_sync.config import SalesforceConfig
 from cs_sync.connectors.salesforce import SalesforceClient
-from cs_sync.errors import AuthError, BudgetExhausted, ConnectError, SetupError
+from cs_sync.errors import AuthError, BudgetExhausted, ConnectError, CsSyncError, SetupError
 
 BASE = "https://acme.my.salesforce.com/services/data/v62.0"
 LIMIT_HEADER = {"Sforce-Limit-Info": "api-usage=18/15000"}
@@ -247,6 +247,38 @@ def test_missing_field_says_how_to_fix_it() -> None:
     )
     with pytest.raises(SetupError, match=r"CS_Health_Grade__c.*cs-sync setup salesforce"):
         list(client().query("SELECT CS_Health_Grade__c FROM Account", "Accounts"))
+    assert len(responses.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "kind"),
+    [
+        ("INVALID_FIELD", "No such column 'CS_Phase__c' on sobject of type Account", SetupError),
+        (
+            "JSON_PARSER_ERROR",
+            "Cannot deserialize instance of double from VALUE_STRING value high",
+            SetupError,
+        ),
+    ],
+)
+@responses.activate
+def test_a_whole_request_failure_stops_the_writes_with_the_field_named(
+    code: str, message: str, kind: type[CsSyncError]
+) -> None:
+    """Salesforce fails a whole Collections request for an unknown field or an unreadable
+    value: no record result comes back, the writes stop there, the error names the field or
+    value and what to do, never "unexpected"."""
+    responses.patch(
+        f"{BASE}/composite/sobjects",
+        status=400,
+        json=rest_error(code, message),
+        headers=LIMIT_HEADER,
+    )
+    report = client().update("Account", {f"001{n:012d}AAA": {"CS_Phase__c": "x"} for n in range(3)})
+    assert report.succeeded == [] and report.failed == []
+    assert isinstance(report.stopped_by, kind) and message in str(report.stopped_by)
+    assert "unexpected" not in str(report.stopped_by)
+    assert report.stopped_by.exit_code == 2
     assert len(responses.calls) == 1
 
 

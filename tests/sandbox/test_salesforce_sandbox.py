@@ -238,30 +238,54 @@ def _collection_update(sf: Salesforce, records: list[dict]) -> list[dict]:
 
 
 def test_collections_report_each_record(sandbox: Sandbox, sf: Salesforce) -> None:
+    """Errors of a record's values fail that record; the others are written."""
     ids = [r["Id"] for r in sf.query("SELECT Id FROM Account ORDER BY Id LIMIT 5")["records"]]
     records = [
         {"attributes": {"type": "Account"}, "id": ids[0], "CS_Health_Grade__c": "A"},
         {"attributes": {"type": "Account"}, "id": ids[1], "CS_Health_Grade__c": "E"},
         {"attributes": {"type": "Account"}, "id": ids[2], "CS_Health_Reasons__c": "x" * 1001},
-        {"attributes": {"type": "Account"}, "id": ids[3], "Nope__c": 1},
-        {"attributes": {"type": "Account"}, "id": ids[4], "CS_Health_Score__c": "high"},
+        {"attributes": {"type": "Account"}, "id": ids[3], "CS_Health_Score__c": 123456.7},
         {"attributes": {"type": "Account"}, "id": "001bad", "CS_Health_Grade__c": "A"},
     ]
     results = _collection_update(sf, records)
-    assert len(results) == 6
+    assert len(results) == 5
     assert results[0] == {"id": ids[0], "success": True, "errors": []}
     codes = [r["errors"][0]["statusCode"] if not r["success"] else None for r in results]
     assert codes == [
         None,
         "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
         "STRING_TOO_LONG",
-        "INVALID_FIELD",
-        "INVALID_TYPE_ON_FIELD_IN_RECORD",
+        "NUMBER_OUTSIDE_VALID_RANGE",
         "MALFORMED_ID",
     ]
     assert results[1]["errors"][0]["fields"] == ["CS_Health_Grade__c"]
     assert sf.Account.get(ids[0])["CS_Health_Grade__c"] == "A"
     assert sf.Account.get(ids[1]).get("CS_Health_Grade__c") is None
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        ({"Nope__c": 1}, "INVALID_FIELD"),
+        ({"CS_Health_Score__c": "high"}, "JSON_PARSER_ERROR"),
+        ({"CS_Phase_Delayed__c": "yes"}, "JSON_PARSER_ERROR"),
+        ({"CS_Next_Action_Date__c": "2026-13-01"}, "JSON_PARSER_ERROR"),
+    ],
+)
+def test_what_json_cannot_read_fails_the_whole_request(
+    sf: Salesforce, bad: dict[str, object], code: str
+) -> None:
+    """An unknown field or a value of the wrong JSON type anywhere in a Collections request
+    fails the request: 400, nothing written, not one result per record."""
+    ids = [r["Id"] for r in sf.query("SELECT Id FROM Account ORDER BY Id LIMIT 2")["records"]]
+    records = [
+        {"attributes": {"type": "Account"}, "id": ids[0], "CS_Health_Grade__c": "A"},
+        {"attributes": {"type": "Account"}, "id": ids[1], **bad},
+    ]
+    with pytest.raises(SalesforceMalformedRequest) as raised:
+        _collection_update(sf, records)
+    assert raised.value.content[0]["errorCode"] == code
+    assert sf.Account.get(ids[0]).get("CS_Health_Grade__c") is None
 
 
 def test_all_or_none_rolls_back_the_valid_records(sf: Salesforce) -> None:
