@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,
     SalesforceMalformedRequest,
+    SalesforceOperationError,
     SalesforceRefusedRequest,
 )
 from tenacity import (
@@ -101,6 +103,22 @@ def translate(error: Exception, doing: str) -> CsSyncError:
                 "the type it needs. Nothing in this request was written."
             )
         return CsSyncError(f"Salesforce rejected {doing} ({code}): {message}")
+    if isinstance(error, SalesforceOperationError):  # a Bulk job that failed or never ended
+        detail = str(error).removeprefix("Job failure. Response content: ")
+        if "Job timeout" in detail:
+            return TransientError(f"a Bulk job did not finish in time while {doing}: {detail}")
+        missing = re.search(r"Field name not found : (\S+)", detail)
+        if missing:
+            return SetupError(
+                f"Salesforce failed the whole Bulk job while {doing}: {detail}. The field "
+                f"{missing.group(1)} is missing or hidden from the integration user: run "
+                "`cs-sync doctor`, then `cs-sync setup salesforce --apply` or grant it in a "
+                "permission set. Nothing of this job was written."
+            )
+        return SetupError(
+            f"Salesforce failed the whole Bulk job while {doing}: {detail}. Nothing of this "
+            "job was written."
+        )
     if isinstance(error, SalesforceError):
         if error.status >= 500:
             return TransientError(f"Salesforce answered HTTP {error.status} while {doing}")

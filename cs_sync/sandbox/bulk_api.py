@@ -58,10 +58,14 @@ class IngestJob:
     successes: list[dict[str, str]] = field(default_factory=list)
     failures: list[dict[str, str]] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
+    line_ending: str = "LF"
+    error_message: str = ""  # why the whole job failed (state Failed)
 
     def info(self, version: str) -> dict[str, Any]:
         return {
             **_job_info(self.id, self.operation, self.sobject, self.created, self.state, version),
+            **({"errorMessage": self.error_message} if self.error_message else {}),
+            "lineEnding": self.line_ending,
             "externalIdFieldName": self.external_id,
             "contentUrl": f"services/data/v{version}/jobs/ingest/{self.id}/batches",
             "numberRecordsProcessed": len(self.successes) + len(self.failures),
@@ -220,12 +224,16 @@ class BulkIngestApi:
             return sf_error(
                 400, "INVALIDJOB", "InvalidJob : the sandbox accepts CSV with COMMA delimiters only"
             )
+        line_ending = str(body.get("lineEnding", "LF"))
+        if line_ending not in ("LF", "CRLF"):
+            return sf_error(400, "INVALIDJOB", f"InvalidJob : Invalid lineEnding: {line_ending}")
         job = IngestJob(
             id=self.store.new_id("AsyncApexJob"),
             sobject=sobject,
             operation=str(operation),
             external_id=external,
             created=now_stamp(),
+            line_ending=line_ending,
         )
         with self.lock:
             self.jobs[job.id] = job
@@ -234,6 +242,12 @@ class BulkIngestApi:
     def upload(self, job: IngestJob, request: Request) -> Response:
         if job.state != "Open":
             return sf_error(400, "INVALIDJOBSTATE", f"Job {job.id} is not open for uploads")
+        if job.data:  # Bulk API 2.0 takes one upload per job
+            return sf_error(
+                400,
+                "INVALIDJOBSTATE",
+                f"Job {job.id}: only one upload of data is allowed per job; create another job",
+            )
         if len(request.body) > MAX_UPLOAD_BYTES:
             return sf_error(400, "INVALIDBATCH", "the upload exceeds 100 MB")
         job.data.append(request.body)
@@ -252,10 +266,34 @@ class BulkIngestApi:
     def advance(self, job: IngestJob) -> None:
         """The first poll after upload shows InProgress (and processes); the next, the end."""
         if job.state == "UploadComplete":
+            job.error_message = self.job_error(job)
+            if job.error_message:  # the whole job fails; no row is processed
+                job.state = "Failed"
+                return
             self.process(job)
             job.state = "InProgress"
         elif job.state == "InProgress":
             job.state = "JobComplete"
+
+    def job_error(self, job: IngestJob) -> str:
+        """What fails a whole ingest job before any row: line endings other than the job
+        declared, a column the object does not have."""
+        text = b"".join(job.data).decode("utf-8", errors="replace")
+        end = text.find("\n")  # the header's line end (a header holds no line break)
+        crlf = end > 0 and text[end - 1] == "\r"
+        if end > 0 and crlf != (job.line_ending == "CRLF"):
+            return (
+                "ClientInputError : LineEnding is invalid on user data. Current LineEnding "
+                f"setting is {job.line_ending}"
+            )
+        header = next(csv.reader(io.StringIO(text)), [])
+        for name in header:
+            if (
+                name not in ("Id", "id")
+                and self.store.schema.lookup_field(job.sobject, name) is None
+            ):
+                return f"InvalidBatch : Field name not found : {name}"
+        return ""
 
     def process(self, job: IngestJob) -> None:
         rows: list[dict[str, str]] = []

@@ -10,10 +10,19 @@ import pytest
 import requests
 import responses
 from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceOperationError
 
 from cs_sync.config import SalesforceConfig
 from cs_sync.connectors.salesforce import SalesforceClient
-from cs_sync.errors import AuthError, BudgetExhausted, ConnectError, CsSyncError, SetupError
+from cs_sync.connectors.salesforce_calls import translate
+from cs_sync.errors import (
+    AuthError,
+    BudgetExhausted,
+    ConnectError,
+    CsSyncError,
+    SetupError,
+    TransientError,
+)
 
 BASE = "https://acme.my.salesforce.com/services/data/v62.0"
 LIMIT_HEADER = {"Sforce-Limit-Info": "api-usage=18/15000"}
@@ -419,3 +428,20 @@ def test_bulk_update_reports_failed_rows_from_the_results_csv() -> None:
         "Renewal date must be after the contract start",
         ["CS_Health_Grade__c"],
     )
+
+
+@pytest.mark.parametrize(
+    ("detail", "kind", "named"),
+    [
+        ("InvalidBatch : Field name not found : CS_Gone__c", SetupError, "CS_Gone__c"),
+        ("ClientInputError : LineEnding is invalid on user data", SetupError, "LineEnding"),
+        ("Job timeout. Job status: InProgress", TransientError, "did not finish"),
+    ],
+)
+def test_a_failed_bulk_job_is_named_never_unexpected(
+    detail: str, kind: type[CsSyncError], named: str
+) -> None:
+    prefix = "" if detail.startswith("Job timeout") else "Job failure. Response content: "
+    error = translate(SalesforceOperationError(prefix + detail), "updating Account (Bulk API)")
+    assert isinstance(error, kind) and named in str(error)
+    assert "unexpected" not in str(error)

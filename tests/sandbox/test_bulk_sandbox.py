@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
+import requests
 from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceOperationError
 
 from cs_sync.sandbox.server import Sandbox
 
@@ -92,3 +95,37 @@ def test_query_job_pages_csv_with_locators(sandbox: Sandbox, sf: Salesforce) -> 
     assert {r["IsWon"] for r in rows} <= {"true", "false"}
     rest = sf.query_all("SELECT Id FROM Opportunity ORDER BY Id")["records"]
     assert [r["Id"] for r in rows] == [r["Id"] for r in rest]
+
+
+def test_an_unknown_column_fails_the_whole_job(sf: Salesforce) -> None:
+    """Bulk API 2.0 reads the header first: a column the object does not have fails the job
+    (state Failed, errorMessage), and no row is written."""
+    ids = _accounts(sf, 2)
+    records = [
+        {"Id": ids[0], "CS_Health_Grade__c": "A", "CS_Gone__c": "x"},
+        {"Id": ids[1], "CS_Health_Grade__c": "B", "CS_Gone__c": "y"},
+    ]
+    with pytest.raises(SalesforceOperationError, match="Field name not found : CS_Gone__c"):
+        sf.bulk2.Account.update(records=records, wait=0.05)
+    assert sf.Account.get(ids[0]).get("CS_Health_Grade__c") is None
+
+
+def test_line_endings_must_be_the_jobs(sandbox: Sandbox, sf: Salesforce) -> None:
+    base = f"http://127.0.0.1:{sandbox.port}/services/data/v62.0/jobs/ingest"
+    headers = {"Authorization": f"Bearer {sf.session_id}", "Content-Type": "application/json"}
+    job = requests.post(
+        base, json={"object": "Account", "operation": "update"}, headers=headers, timeout=10
+    ).json()
+    assert job["lineEnding"] == "LF"
+    upload = f"{base}/{job['id']}/batches"
+    body = f"Id,CS_Health_Grade__c\r\n{_accounts(sf, 1)[0]},A\r\n".encode()
+    csv_headers = {**headers, "Content-Type": "text/csv"}
+    assert requests.put(upload, data=body, headers=csv_headers, timeout=10).status_code == 201
+    again = requests.put(upload, data=body, headers=csv_headers, timeout=10)
+    assert again.status_code == 400  # one upload per job
+    closed = requests.patch(
+        f"{base}/{job['id']}/", json={"state": "UploadComplete"}, headers=headers, timeout=10
+    )
+    assert closed.status_code == 200
+    info = requests.get(f"{base}/{job['id']}/", headers=headers, timeout=10).json()
+    assert info["state"] == "Failed" and "LineEnding is invalid" in info["errorMessage"]
