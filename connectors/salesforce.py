@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import random
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -97,6 +99,10 @@ class SalesforceClient:
         self.wait_max_s = wait_max_s
         self.retries = 0
         self.bulk_poll_s = 1.0  # first wait before polling a Bulk job (then it backs off)
+        # Records locked by another process are retried after a short jittered pause, so that
+        # the lock's holder (a flow, a trigger, another integration) can finish first.
+        self.lock_pause_s = 1.0
+        self.sleep: Callable[[float], None] = time.sleep
         self._describes: dict[str, dict[str, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------ the call boundary
@@ -361,6 +367,7 @@ class SalesforceClient:
             )
         if retry:
             log.info("%d record(s) locked during the Bulk job; retrying them alone", len(retry))
+            self._pause_for_locks(0)
             index_by = key_field if operation == "upsert" else "Id"
             originals = {str(row.get(str(index_by))): row for row in rows}
             again = [originals[row[str(index_by)]] for row in retry]
@@ -426,8 +433,13 @@ class SalesforceClient:
                 if not locked:
                     break
                 log.info("%d record(s) locked by another process; retrying them alone", len(locked))
+                self._pause_for_locks(attempt)
                 pending = locked
         return report
+
+    def _pause_for_locks(self, attempt: int) -> None:
+        """Wait before retrying locked records: longer each attempt, with full jitter."""
+        self.sleep(self.lock_pause_s * (attempt + 1) * random.uniform(0.5, 1.5))  # noqa: S311
 
 
 def connect(

@@ -154,7 +154,10 @@ def test_locked_rows_are_retried_alone() -> None:
         return 200, LIMIT_HEADER, json.dumps(results)
 
     responses.add_callback(responses.PATCH, f"{BASE}/composite/sobjects", callback=answer)
-    report = client().update(
+    sf_client = client()
+    pauses: list[float] = []
+    sf_client.sleep = pauses.append
+    report = sf_client.update(
         "Account", {f"001{n:012d}AAA": {"CS_Health_Grade__c": "B"} for n in range(3)}
     )
     assert bodies == [
@@ -162,6 +165,8 @@ def test_locked_rows_are_retried_alone() -> None:
         ["001000000000000AAA"],
     ]
     assert report.failed == [] and len(report.succeeded) == 3
+    # one pause before the locked record's retry, jittered around the configured second
+    assert len(pauses) == 1 and 0.5 <= pauses[0] <= 1.5
 
 
 @responses.activate
