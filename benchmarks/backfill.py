@@ -22,8 +22,9 @@ from pathlib import Path
 from benchmarks.rules_stage import ROOT, PeakMemory, _rss, synthetic_book
 from cs_sync import backfill as backfill_module
 from cs_sync.backfill import BackfillResult, fill_history
-from cs_sync.config import HistoryConfig, load_config
+from cs_sync.config import load_config
 from cs_sync.connectors.history_store import HistoryStore
+from cs_sync.connectors.settings import HistoryConfig
 
 UNTIL = date(2026, 11, 23)
 

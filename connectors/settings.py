@@ -1,5 +1,6 @@
-"""The connectors' own settings: the [salesforce], [usage], [dashboard] and [history] tables
-of the configuration, typed, with their defaults and what each key means.
+"""The connectors' own settings: the [salesforce], [dashboard] and [history] tables of the
+configuration, typed, with their defaults and what each key means ([usage] is in
+usage_settings.py).
 
 A cross-key problem is raised as lines of "key: what is wrong"; the configuration loader
 reports each line under the table's path, beside every other problem of the file.
@@ -10,36 +11,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from cs_sync.secrets import ENV_NAME, Secret
-from cs_sync.settings import Between, ConfigPath, OptionalPath, OptionalText, Settings, Texts
+from cs_sync.settings import Between, OptionalPath, OptionalText, Settings, Texts
 
-# The usage table every source gives: one row per account and month, then the metrics.
-KEY_COLUMN = "account_id"
-MONTH_COLUMN = "month"
-CORE_METRICS = ("seats", "active_users", "logins")  # what the built-in features read
-METRIC_COLUMNS = (  # the demo book's columns, and the defaults
-    "seats",
-    "active_users",
-    "logins",
-    "payslips_sent",
-    "year_end_adjustments",
-    "surveys_run",
-)
 _FIELD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _field_name(value: str) -> str:
     if not _FIELD_NAME.fullmatch(value):
         raise ValueError(f"{value!r} is not a Salesforce field API name")
-    return value
-
-
-def _column_name(value: str) -> str:
-    if value and not _COLUMN_NAME.fullmatch(value):
-        raise ValueError(f"{value!r} is not a column name (letters, digits, _)")
     return value
 
 
@@ -241,7 +223,7 @@ class SalesforceConfig(Settings):
             )
         version = data.get("api_version")
         if isinstance(version, str) and not re.fullmatch(r"\d{2,3}\.0", version):
-            problems.append(f'api_version: {version!r} is not an API version such as "62.0"')
+            problems.append(f'api_version: {version!r} is not an API version such as "68.0"')
         auth = data.get("auth", "client_credentials")
         required = {
             "client_credentials": "client_secret",
@@ -335,158 +317,6 @@ class SalesforceConfig(Settings):
     @property
     def expansion_types(self) -> tuple[str, ...]:
         return self.opportunities.expansion_types
-
-
-# How a month of a metric is aggregated in BigQuery when usage.bigquery.aggregate is silent.
-USAGE_AGGREGATES = {"seats": "max", "active_users": "max"}  # the rest are summed
-
-
-class BigQueryUsage(Settings):
-    """[usage.bigquery]: the events or daily table usage is aggregated from, in BigQuery."""
-
-    table: str
-    """The table, as project.dataset.table."""
-    key_column: str = "account_id"
-    """The column naming the account."""
-    date_column: str = "day"
-    """A DATE or TIMESTAMP column."""
-    aggregate: dict[str, Literal["sum", "max", "avg", "last"]] = {}
-    """How a month of each metric is aggregated (seats and active_users: max; others: sum)."""
-    months: Annotated[int, Between(13, 120)] = 27
-    """How far back to read (the seasonal feature needs two years)."""
-    project: str | None = None
-    """The project that runs (and pays for) the query."""
-    location: str | None = None
-    """The dataset's location, e.g. "asia-northeast1"."""
-    credentials_file: OptionalPath = None
-    """A service account's JSON key; leave out for the environment's credentials."""
-    maximum_bytes_billed: Annotated[int, Between(10_000_000)] = 10_000_000_000
-    """BigQuery refuses the query above this many bytes billed."""
-
-    def how(self, metric: str) -> str:
-        """sum, max, avg or last: how a month of `metric` is aggregated."""
-        return self.aggregate.get(metric, USAGE_AGGREGATES.get(metric, "sum"))
-
-
-class UsageBase(Settings):
-    """What every usage source shares: how rows name the account, what a bad row does, and
-    which usage columns are the monthly and the seasonal feature."""
-
-    account_key: Literal["salesforce_id", "external_key"] = "salesforce_id"
-    """How usage rows name the account: a Salesforce id or salesforce.fields.external_key."""
-    on_bad_rows: Literal["skip", "stop"] = "skip"
-    """A bad row: skip it and report it, or stop the run before anything is written."""
-    monthly_feature: Annotated[str, AfterValidator(_column_name)] = "payslips_sent"
-    """The usage column of the feature customers use every month."""
-    seasonal_feature: Annotated[OptionalText, AfterValidator(_column_name)] = "year_end_adjustments"
-    """The usage column of the feature used once a year ("": none)."""
-    season_months: Annotated[tuple[Annotated[int, Between(1, 12)], ...], Field(strict=False)] = (
-        11,
-        12,
-    )
-    """When the seasonal feature is used, months in order (may cross the new year)."""
-    columns: dict[str, str] = {}
-    """metric = your column name, when the source names them otherwise."""
-
-    @property
-    def metrics(self) -> tuple[str, ...]:
-        """The usage columns the rules read: seats, active users, logins, and the monthly and
-        seasonal features."""
-        seasonal = [self.seasonal_feature] if self.seasonal_feature else []
-        return tuple(dict.fromkeys([*CORE_METRICS, self.monthly_feature, *seasonal]))
-
-    @classmethod
-    def check(cls, data: dict[str, Any]) -> list[str]:
-        problems = []
-        monthly = data.get("monthly_feature", "payslips_sent")
-        seasonal = data.get("seasonal_feature", "year_end_adjustments")
-        if monthly == "":
-            problems.append(
-                "monthly_feature: name the usage column of the feature customers use every month"
-            )
-        months = data.get("season_months")
-        if isinstance(months, list) and (len(set(months)) != len(months) or len(months) > 11):
-            problems.append("season_months: each month once, and not the whole year")
-        metrics = [*CORE_METRICS, monthly, *([seasonal] if seasonal else [])]
-        columns = data.get("columns", {})
-        unknown = sorted(set(columns) - set(metrics)) if isinstance(columns, dict) else []
-        if unknown:
-            problems.append(
-                f"columns: {', '.join(unknown)} is not a usage metric; the metrics are "
-                f"{', '.join(dict.fromkeys(metrics))}"
-            )
-        return problems
-
-
-class CsvUsage(UsageBase):
-    source: Literal["csv"] = "csv"
-    """Usage from a CSV file."""
-    path: ConfigPath
-    """The file, relative to this configuration file."""
-
-
-class ParquetUsage(UsageBase):
-    source: Literal["parquet"]
-    """Usage from a Parquet file."""
-    path: ConfigPath
-    """The file, relative to this configuration file."""
-
-
-class SheetsUsage(UsageBase):
-    source: Literal["sheets"]
-    """Usage from a Google Sheets tab (format id columns as plain text)."""
-    spreadsheet_id: str
-    """The spreadsheet's id (between /d/ and /edit in its address)."""
-    worksheet: str = "usage"
-    """The tab's name."""
-    credentials_file: OptionalPath = None
-    """A service account's JSON key; leave out for the environment's credentials."""
-
-
-class BigQueryUsageSource(UsageBase):
-    source: Literal["bigquery"]
-    """Usage aggregated inside BigQuery: one row per account and month comes back."""
-    bigquery: BigQueryUsage
-    """The table and how it is aggregated."""
-
-    @classmethod
-    def check(cls, data: dict[str, Any]) -> list[str]:
-        problems = super().check(data)
-        table = data.get("bigquery")
-        aggregate = table.get("aggregate", {}) if isinstance(table, dict) else {}
-        monthly = data.get("monthly_feature", "payslips_sent")
-        seasonal = data.get("seasonal_feature", "year_end_adjustments")
-        metrics = [*CORE_METRICS, monthly, *([seasonal] if seasonal else [])]
-        problems += [
-            f"bigquery.aggregate.{name}: not a metric; aggregate one of {', '.join(metrics)}"
-            for name in (aggregate if isinstance(aggregate, dict) else {})
-            if name not in metrics
-        ]
-        return problems
-
-    def table_columns(self) -> dict[str, str]:
-        """metric -> the table's column."""
-        return {metric: self.columns.get(metric, metric) for metric in self.metrics}
-
-
-def _usage_source(value: Any) -> str:
-    source = value.get("source", "csv") if isinstance(value, dict) else value.source
-    return source if source in ("csv", "parquet", "sheets", "bigquery") else "unknown"
-
-
-UsageConfig = Annotated[
-    Annotated[CsvUsage, Tag("csv")]
-    | Annotated[ParquetUsage, Tag("parquet")]
-    | Annotated[SheetsUsage, Tag("sheets")]
-    | Annotated[BigQueryUsageSource, Tag("bigquery")],
-    Discriminator(
-        _usage_source,
-        custom_error_type="usage_source",
-        custom_error_message="source: expected one of 'csv', 'parquet', 'sheets', 'bigquery'",
-    ),
-]
-"""[usage]: where product usage comes from (usage.source chooses the kind)."""
-USAGE_SOURCES = ("csv", "parquet", "sheets", "bigquery")
 
 
 class DashboardConfig(Settings):

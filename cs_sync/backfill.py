@@ -35,7 +35,7 @@ from tqdm import tqdm
 from cs_sync.apply import apply_plan
 from cs_sync.config import Config
 from cs_sync.connectors.history_store import open_history
-from cs_sync.connectors.salesforce import connect
+from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, CsSyncError
 from cs_sync.extract import Extracted, extract

@@ -21,7 +21,7 @@ import pandas as pd
 from cs_sync.backfill import as_of_view, backfill_dates, contract_end, current_customers
 from cs_sync.config import Config
 from cs_sync.connectors.history_store import open_history
-from cs_sync.connectors.salesforce import connect
+from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import InputError
 from cs_sync.extract import Extracted, extract

@@ -35,32 +35,13 @@ from cs_sync.config_rules import (
     TasksFile,
     compile_rules,
 )
-from cs_sync.connectors.settings import (
-    USAGE_SOURCES,
-    BigQueryUsage,
-    DashboardConfig,
-    HistoryConfig,
-    SalesforceConfig,
-    SalesforceFields,
-    UsageConfig,
-)
+from cs_sync.connectors.settings import DashboardConfig, HistoryConfig, SalesforceConfig
+from cs_sync.connectors.usage_settings import USAGE_SOURCES, UsageConfig
 from cs_sync.errors import ConfigError
 from cs_sync.rules.backtest import BacktestSettings
-from cs_sync.rules.health import DEFAULT_MEASURES, HealthConfig, Measure
+from cs_sync.rules.health import HealthConfig
 from cs_sync.rules.tasks import TaskSettings
 from cs_sync.settings import Between, ConfigPath, OptionalPath, Settings, Texts
-
-__all__ = [  # the settings types, for callers that build a Config's parts by hand
-    "BacktestSettings",
-    "BigQueryUsage",
-    "DEFAULT_MEASURES",
-    "DashboardConfig",
-    "HealthConfig",
-    "HistoryConfig",
-    "Measure",
-    "SalesforceConfig",
-    "SalesforceFields",
-]
 
 # 年末年始: most Japanese companies close from Dec 29 to Jan 3 (Jan 1 is a public holiday).
 YEAR_END_BREAK = ("12-29", "12-30", "12-31", "01-02", "01-03")

@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cs_sync.config import Config, Measure
+from cs_sync.config import Config
 from cs_sync.errors import InputError
 from cs_sync.plan import Plan
-from cs_sync.rules.health import measure_share
+from cs_sync.rules.health import Measure, measure_share
 from cs_sync.rules.tasks import TaskRule, task_period, wanted_pairs
 from cs_sync.sfid import try_to18
 

@@ -14,8 +14,8 @@ import pandas as pd
 
 from cs_sync.config import Config
 from cs_sync.connectors.salesforce import SalesforceClient, soql
-from cs_sync.connectors.settings import BigQueryUsageSource, ParquetUsage, SheetsUsage
 from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
+from cs_sync.connectors.usage_settings import BigQueryUsageSource, ParquetUsage, SheetsUsage
 from cs_sync.plan import Problem
 from cs_sync.rules.calendar import last_complete_month
 from cs_sync.rules.tasks import key_pattern, parse_key

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cs_sync.config import SalesforceFields
+from cs_sync.connectors.settings import SalesforceFields
 from cs_sync.rules.renewal import DEFAULT_STRATEGIES
 
 TRENDS = ("Up", "Flat", "Down", "New")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cs_sync.config import SalesforceFields
+from cs_sync.connectors.settings import SalesforceFields
 
 
 @dataclass(frozen=True)

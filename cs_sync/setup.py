@@ -12,7 +12,8 @@ from typing import Any
 from cs_sync.brakes import brake_streak, brake_summary
 from cs_sync.config import Config
 from cs_sync.connectors.history_store import open_history
-from cs_sync.connectors.salesforce import SalesforceClient, connect, soql
+from cs_sync.connectors.salesforce import SalesforceClient, soql
+from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.sheets_dashboard import open_dashboard
 from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import CsSyncError

@@ -16,10 +16,10 @@ from cs_sync.backtest import (
     with_outcomes,
 )
 from cs_sync.cli import main
-from cs_sync.config import BacktestSettings
 from cs_sync.demo import prepare_demo
 from cs_sync.errors import InputError
 from cs_sync.extract import Extracted
+from cs_sync.rules.backtest import BacktestSettings
 from tests.conftest import AS_OF
 from tests.conftest import served as serving
 

@@ -15,7 +15,7 @@ import pytest
 
 from cs_sync.cli import main
 from cs_sync.config import load_config
-from cs_sync.connectors.salesforce import connect
+from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import build_session
 from cs_sync.demo import DemoFolder, prepare_demo
 from cs_sync.sandbox.seed import SANDBOX_CLIENT_ID, SANDBOX_USERNAME

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cs_sync.config import SalesforceFields
+from cs_sync.connectors.settings import SalesforceFields
 from cs_sync.plan import build_plan
 
 FIELDS = SalesforceFields()

@@ -9,7 +9,7 @@ import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from cs_sync.cli import main
-from cs_sync.config import SalesforceFields
+from cs_sync.connectors.settings import SalesforceFields
 from cs_sync.demo import DemoFolder, prepare_demo
 from cs_sync.org_fields import required_fields
 from cs_sync.sandbox.seed import seed_book

@@ -120,7 +120,7 @@ CONTACT_ROLES = (
 
 
 def _cs_sync_fields(sobject: str) -> list[Field]:
-    from cs_sync.config import SalesforceFields
+    from cs_sync.connectors.settings import SalesforceFields
     from cs_sync.org_fields import required_fields
     from cs_sync.rules.phases import PRESETS, PhaseSettings, build_phases, phase_order
 

@@ -15,8 +15,8 @@ import responses
 bigquery = pytest.importorskip("google.cloud.bigquery")
 from google.auth.credentials import AnonymousCredentials  # noqa: E402
 
-from cs_sync.config import HistoryConfig  # noqa: E402
 from cs_sync.connectors.bigquery_history import BigQueryHistory  # noqa: E402
+from cs_sync.connectors.settings import HistoryConfig  # noqa: E402
 from cs_sync.errors import AuthError, CsSyncError  # noqa: E402
 from cs_sync.history import RunRecord, snapshot_rows  # noqa: E402
 

@@ -12,9 +12,9 @@ import responses
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceOperationError
 
-from cs_sync.config import SalesforceConfig
 from cs_sync.connectors.salesforce import SalesforceClient
 from cs_sync.connectors.salesforce_calls import translate
+from cs_sync.connectors.settings import SalesforceConfig
 from cs_sync.errors import (
     AuthError,
     BudgetExhausted,

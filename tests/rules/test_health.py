@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cs_sync.config import DEFAULT_MEASURES, HealthConfig, Measure
-from cs_sync.rules.health import score_health
+from cs_sync.rules.health import DEFAULT_MEASURES, HealthConfig, Measure, score_health
 
 AS_OF = date(2026, 11, 24)
 CONFIG = HealthConfig(

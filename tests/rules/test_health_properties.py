@@ -9,8 +9,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cs_sync.config import DEFAULT_MEASURES, HealthConfig
-from cs_sync.rules.health import score_health
+from cs_sync.rules.health import DEFAULT_MEASURES, HealthConfig, score_health
 
 AS_OF = date(2026, 11, 24)
 CONFIG = HealthConfig(
