@@ -86,23 +86,21 @@ def test_soap_login_only_where_salesforce_still_offers_it(
     sandbox: Sandbox, version: str, code: str | None
 ) -> None:
     """SOAP login() is not offered from API 65.0; 21.0-30.0 are retired altogether."""
-    if code is None:
-        assert SalesforceLogin(
-            username=SANDBOX_USERNAME,
-            password="sandbox-password",
-            security_token="SANDBOXTOKEN00",
-            sf_version=version,
-            session=build_session(sandbox.url),
-        )[0].startswith("00D")
-        return
-    with pytest.raises(SalesforceAuthenticationFailed) as raised:
-        SalesforceLogin(
+
+    def soap_login() -> tuple[str, str]:
+        return SalesforceLogin(
             username=SANDBOX_USERNAME,
             password="sandbox-password",
             security_token="SANDBOXTOKEN00",
             sf_version=version,
             session=build_session(sandbox.url),
         )
+
+    if code is None:
+        assert soap_login()[0].startswith("00D")
+        return
+    with pytest.raises(SalesforceAuthenticationFailed) as raised:
+        soap_login()
     assert raised.value.code == code
 
 
