@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import (
@@ -38,6 +39,9 @@ T = TypeVar("T")
 COLLECTION_SIZE = 200
 BULK_QUERY_PAGE = 50_000
 LOCK_RETRIES = 3
+# A REST request's address may hold 16,384 characters (REST API Developer Guide: URI length);
+# a query whose encoded SOQL leaves less room than this goes through Bulk API 2.0 instead.
+URI_QUERY_ROOM = 16_000
 TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"}
 TASK_FIELDS = frozenset(
     {"Subject", "Description", "OwnerId", "WhatId", "WhoId", "ActivityDate", "Status", "Priority"}
@@ -137,6 +141,9 @@ class SalesforceClient:
         """All records of a query: REST pages of up to 2,000 (query, then queryMore); when the
         first page reports more than salesforce.bulk_query_threshold records, the rest comes
         from one Bulk API 2.0 query job instead (far fewer calls for big objects)."""
+        if len(quote(soql)) > URI_QUERY_ROOM:  # Salesforce answers 414 to a longer address
+            yield from self._bulk_query(soql, what)  # a Bulk query takes the SOQL in its body
+            return
         headers = {"Sforce-Query-Options": f"batchSize={self.config.query_batch_size}"}
         page = self.call(f"reading {what}", lambda sf: sf.query(soql, headers=headers))
         if (

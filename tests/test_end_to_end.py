@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from cs_sync.cli import main
 from cs_sync.config import load_config
@@ -661,3 +662,26 @@ def test_a_score_on_a_whole_number_field_is_not_rewritten_every_run(
     assert code == 0
     code, again = run_json(capsys, "run", "--config", str(folder.config_path))
     assert code == 0 and (again["fields_written"], again["accounts_changed"]) == (0, 0)
+
+
+def test_a_filter_too_long_for_an_address_is_read_through_bulk(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An admin's account_filter can outgrow a request's address (16,384 characters): the
+    sandbox answers such a GET 414 as Salesforce does, and cs-sync sends that SOQL in the
+    body of a Bulk query instead."""
+    folder, sandbox = demo
+    names = ", ".join(f"'nobody-{n}'" for n in range(1500))
+    long_get = requests.get(
+        f"{sandbox.url}/services/data/v68.0/query/", params={"q": names * 3}, timeout=10
+    )
+    assert long_get.status_code == 414
+    code, plain = run_json(capsys, "plan", "--config", str(folder.config_path))
+    text = folder.config_path.read_text("utf-8").replace(
+        "account_filter = \"Type = 'Customer - Direct'\"",
+        f"account_filter = \"Type = 'Customer - Direct' AND Name NOT IN ({names})\"",
+    )
+    folder.config_path.write_text(text, encoding="utf-8")
+    code, filtered = run_json(capsys, "plan", "--config", str(folder.config_path))
+    assert code == 0 and filtered["errors"] == []
+    assert filtered["accounts_read"] == plain["accounts_read"] > 0

@@ -21,6 +21,8 @@ from cs_sync.sandbox.store import OrgStore
 log = logging.getLogger("cs_sync.sandbox")
 
 
+# The longest request address (path and query) Salesforce accepts: 16,384 characters.
+MAX_URI = 16_384
 # The answer to a request whose response is lost (fault switch `lost_responses`).
 LOST = Response(0)
 
@@ -126,6 +128,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def _serve(self) -> None:
+        if len(self.path) > MAX_URI:  # Salesforce's limit on a request's address
+            self.close_connection = True
+            self.send_response(414)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
