@@ -39,9 +39,10 @@ T = TypeVar("T")
 COLLECTION_SIZE = 200
 BULK_QUERY_PAGE = 50_000
 LOCK_RETRIES = 3
-# A REST request's address may hold 16,384 characters (REST API Developer Guide: URI length);
-# a query whose encoded SOQL leaves less room than this goes through Bulk API 2.0 instead.
-URI_QUERY_ROOM = 16_000
+# A REST call's address and headers together may hold 16,384 bytes (a longer address: 414,
+# longer headers: 431; Knowledge Article 000386264). A query whose encoded SOQL is longer
+# than this goes through Bulk API 2.0 instead, with the SOQL in the request body.
+URI_QUERY_ROOM = 8_000
 TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"}
 TASK_FIELDS = frozenset(
     {"Subject", "Description", "OwnerId", "WhatId", "WhoId", "ActivityDate", "Status", "Priority"}
