@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from cs_sync.sandbox.schema import Field, Schema
+from cs_sync.sfid import try_to18
 
 
 class SoqlError(Exception):
@@ -224,6 +225,7 @@ class _Parser:
         self.i = 0
         self.schema = schema
         self.sobject = ""
+        self.joined_by_and = False  # did the last conjunction parsed join terms with AND
 
     def peek(self, offset: int = 0) -> Token | None:
         index = self.i + offset
@@ -282,6 +284,11 @@ class _Parser:
             )
         self.sobject = sobject
         fields = tuple(self.path(name) for name in raw_fields)
+        seen: set[str] = set()
+        for name, field_path in zip(raw_fields, fields, strict=True):
+            if ".".join(field_path.parts).lower() in seen:
+                raise malformed(f"duplicate field selected: {name}")
+            seen.add(".".join(field_path.parts).lower())
         where = None
         if self.accept_kw("WHERE"):
             where = self.expression()
@@ -353,15 +360,22 @@ class _Parser:
         return definition
 
     def expression(self) -> Any:
+        """AND and OR may not mix at one level without parentheses: `a AND b OR c` is refused,
+        as Salesforce refuses it, since its meaning would be a guess."""
         items = [self.conjunction()]
+        had_and = self.joined_by_and
         while self.accept_kw("OR"):
             items.append(self.conjunction())
+            had_and = had_and or self.joined_by_and
+        if len(items) > 1 and had_and:
+            raise malformed("unexpected token: 'OR' (mix AND and OR only inside parentheses)")
         return items[0] if len(items) == 1 else BoolOp("OR", tuple(items))
 
     def conjunction(self) -> Any:
         items = [self.unary()]
         while self.accept_kw("AND"):
             items.append(self.unary())
+        self.joined_by_and = len(items) > 1  # at this level, not inside parentheses
         return items[0] if len(items) == 1 else BoolOp("AND", tuple(items))
 
     def unary(self) -> Any:
@@ -377,6 +391,11 @@ class _Parser:
     def condition(self) -> Any:
         path = self.path(self.ident())
         definition = self.field_of(path)
+        if definition.type == "textarea" and definition.length > 255:
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"field '{definition.name}' can not be filtered in a query call",
+            )
         token = self.next()
         if token.kind == "op":
             value = self.literal(definition)
@@ -431,7 +450,10 @@ class _Parser:
                     f"value of filter criterion for field '{definition.name}' must be "
                     f"of type {kind} and should not be enclosed in quotes"
                 )
-            return _unescape(token.value, allow_like=False)
+            text = _unescape(token.value, allow_like=False)
+            if kind in ("id", "reference") and try_to18(text) is None:
+                raise SoqlError("INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {text}")
+            return text
         if token.kind == "number":
             if kind not in _NUMERIC:
                 raise malformed(

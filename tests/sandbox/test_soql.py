@@ -172,3 +172,55 @@ def test_parent_paths_are_canonicalised() -> None:
         ("Owner", "Email"),
         ("CS_Sub_CSM__r", "IsActive"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # SOQL and SOSL Reference, "Condition Expression Syntax (WHERE Clause)": AND and OR
+        # mixed at one level need parentheses
+        pytest.param(
+            "SELECT Id FROM Account WHERE Name = 'a' AND Type = 'b' OR CS_ARR__c > 1",
+            "MALFORMED_QUERY",
+            id="and-or-mixed",
+        ),
+        pytest.param(
+            "SELECT Id FROM Account WHERE Name = 'a' OR Type = 'b' AND CS_ARR__c > 1",
+            "MALFORMED_QUERY",
+            id="or-and-mixed",
+        ),
+        # "SELECT": a field may be selected once
+        pytest.param("SELECT Id, Name, name FROM Account", "MALFORMED_QUERY", id="duplicate"),
+        # an id compared with text that is no id
+        pytest.param(
+            "SELECT Id FROM Account WHERE Id = 'abc'",
+            "INVALID_QUERY_FILTER_OPERATOR",
+            id="malformed-id",
+        ),
+        pytest.param(
+            "SELECT Id FROM Account WHERE OwnerId IN ('005000000000001', 'x')",
+            "INVALID_QUERY_FILTER_OPERATOR",
+            id="malformed-id-in-list",
+        ),
+        # Long text area fields can't be filtered (Text Area (Long) field type)
+        pytest.param(
+            "SELECT Id FROM Task WHERE Description = 'x'", "INVALID_FIELD", id="long-text"
+        ),
+    ],
+)
+def test_what_salesforce_refuses_is_refused(text: str, code: str) -> None:
+    with pytest.raises(soql.SoqlError) as raised:
+        soql.parse(text, SCHEMA)
+    assert raised.value.code == code
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "(Name = 'Alpha' AND Type = 'Customer - Direct') OR CS_ARR__c > 2000",
+        "Name = 'Alpha' AND (Type = 'Customer - Direct' OR CS_ARR__c > 2000)",
+        "NOT (Name = 'beta' OR CS_ARR__c = null) AND CS_ARR__c > 500",
+    ],
+)
+def test_parentheses_make_mixed_conditions_valid(where: str) -> None:
+    assert run(f"SELECT Id FROM Account WHERE {where}")
