@@ -12,11 +12,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
 from cs_sync.sandbox.schema import Field, Schema
+from cs_sync.sandbox.soql_dates import PATTERN as DATE_LITERALS
+from cs_sync.sandbox.soql_dates import DateLiteral
 from cs_sync.sfid import try_to18
 
 
@@ -37,11 +39,12 @@ _TOKEN = re.compile(
     | (?P<date>\d{4}-\d{2}-\d{2})(?![\w:])
     | (?P<number>-?\d+(?:\.\d+)?)(?![\w])
     | (?P<string>'(?:[^'\\]|\\.)*')
+    | (?P<datelit>(?i:{DATE_LITERALS}))(?![\w:])
     | (?P<op>!=|<>|<=|>=|=|<|>)
     | (?P<punct>[(),])
     | (?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
     | (?P<other>\S)
-    )""",
+    )""".replace("{DATE_LITERALS}", DATE_LITERALS),
     re.VERBOSE,
 )
 _KEYWORDS = {
@@ -145,6 +148,8 @@ def tokenize(text: str) -> list[Token]:
                 tokens.append(Token("date", raw, date.fromisoformat(raw)))
             except ValueError as exc:
                 raise malformed(f"invalid date literal {raw}") from exc
+        elif kind == "datelit":
+            tokens.append(Token("datelit", raw.upper(), DateLiteral(raw.upper())))
         elif kind == "datetime":
             try:
                 tokens.append(Token("datetime", raw, parse_datetime(raw)))
@@ -461,6 +466,12 @@ class _Parser:
                     f"be of type {kind}"
                 )
             return token.value
+        if token.kind == "datelit":  # TODAY, LAST_N_DAYS:30, ...: a range of days
+            if kind in ("date", "datetime"):
+                return token.value
+            raise malformed(
+                f"value of filter criterion for field '{definition.name}' must be of type {kind}"
+            )
         if token.kind == "date":
             if kind == "date":
                 return token.value
@@ -530,15 +541,21 @@ def _literal_key(value: Any, definition_type: str) -> Any:
 
 
 def evaluate(
-    node: Any, record: dict[str, Any], resolve: Resolver, type_of: Callable[[Path], str]
+    node: Any,
+    record: dict[str, Any],
+    resolve: Resolver,
+    type_of: Callable[[Path], str],
+    today: date | None = None,
 ) -> bool:
+    """Does the record meet the condition? `today` dates literals such as TODAY (default: the
+    current day in UTC)."""
     if node is None:
         return True
     if isinstance(node, BoolOp):
-        results = (evaluate(item, record, resolve, type_of) for item in node.items)
+        results = (evaluate(item, record, resolve, type_of, today) for item in node.items)
         return all(results) if node.op == "AND" else any(results)
     if isinstance(node, Not):
-        return not evaluate(node.item, record, resolve, type_of)
+        return not evaluate(node.item, record, resolve, type_of, today)
     kind = type_of(node.path)
     actual = _typed(resolve(record, node.path), kind)
     if isinstance(node, Like):
@@ -547,6 +564,8 @@ def evaluate(
         found = actual in {_literal_key(v, kind) for v in node.values}
         return not found if node.negated else found
     assert isinstance(node, Comparison)
+    if isinstance(node.value, DateLiteral):
+        return _in_days(actual, node.op, node.value.days(today or datetime.now(UTC).date()))
     expected = _literal_key(node.value, kind)
     if node.op == "=":
         return actual == expected
@@ -563,6 +582,23 @@ def evaluate(
         }[node.op]
     except TypeError as exc:  # e.g. naive vs aware datetimes
         raise malformed(f"cannot compare {node.path.parts[-1]} with {node.value!r}") from exc
+
+
+def _in_days(actual: Any, op: str, days: tuple[date, date]) -> bool:
+    """A date (or the UTC day of a datetime) against a literal's range of days: = inside it,
+    < before its first day, > after its last."""
+    if actual is None:
+        return op == "!="
+    day = actual.astimezone(UTC).date() if isinstance(actual, datetime) else actual
+    first, last = days
+    return {
+        "=": first <= day <= last,
+        "!=": not first <= day <= last,
+        "<": day < first,
+        "<=": day <= last,
+        ">": day > last,
+        ">=": day >= first,
+    }[op]
 
 
 def sort_records(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -44,7 +45,7 @@ ACCOUNTS = [
 ]
 
 
-def run(text: str) -> list[str]:
+def run(text: str, today: date | None = None) -> list[str]:
     query = soql.parse(text, SCHEMA)
     assert query.sobject == "Account"
 
@@ -56,7 +57,7 @@ def run(text: str) -> list[str]:
         assert field is not None
         return field.type
 
-    rows = [r for r in ACCOUNTS if soql.evaluate(query.where, r, resolve, type_of)]
+    rows = [r for r in ACCOUNTS if soql.evaluate(query.where, r, resolve, type_of, today)]
     rows = soql.sort_records(rows, query.order, resolve, type_of)
     if query.limit is not None:
         rows = rows[: query.limit]
@@ -126,7 +127,10 @@ def test_limit() -> None:
         pytest.param("SELECT Id, (SELECT Id FROM Opportunities) FROM Account", id="subquery"),
         pytest.param("SELECT Id FROM Account GROUP BY Name", id="group-by"),
         pytest.param("SELECT Id FROM Account LIMIT 10 OFFSET 5", id="offset"),
-        pytest.param("SELECT Id FROM Account WHERE CS_Renewal_Date__c = TODAY", id="date-literal"),
+        pytest.param("SELECT Id FROM Account WHERE Name = TODAY", id="date-literal-on-text"),
+        pytest.param(
+            "SELECT Id FROM Account WHERE CS_Renewal_Date__c = LAST_N_DAYS", id="n-missing"
+        ),
         pytest.param(
             "SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact)", id="semi-join"
         ),
@@ -224,3 +228,26 @@ def test_what_salesforce_refuses_is_refused(text: str, code: str) -> None:
 )
 def test_parentheses_make_mixed_conditions_valid(where: str) -> None:
     assert run(f"SELECT Id FROM Account WHERE {where}")
+
+
+@pytest.mark.parametrize(
+    ("where", "expected"),
+    [
+        # SOQL and SOSL Reference, "Date Formats and Date Literals"; today is 2026-11-24
+        ("CS_Renewal_Date__c = NEXT_N_DAYS:90", ["Alpha", "Gamma 100%"]),
+        ("CS_Renewal_Date__c > NEXT_N_DAYS:7", ["Alpha"]),
+        ("CS_Renewal_Date__c = THIS_MONTH", []),
+        ("CS_Renewal_Date__c = NEXT_MONTH", ["Gamma 100%"]),
+        ("CS_Renewal_Date__c != TODAY", ["Alpha", "beta", "Gamma 100%"]),
+        ("CreatedDate = THIS_YEAR", ["Alpha", "beta", "Gamma 100%"]),
+        ("CreatedDate = THIS_FISCAL_YEAR", ["Alpha", "beta", "Gamma 100%"]),
+        ("CreatedDate < LAST_N_DAYS:200", ["Alpha", "Gamma 100%"]),
+        ("CreatedDate = N_MONTHS_AGO:5", ["beta"]),
+        ("CreatedDate = LAST_N_MONTHS:6", ["beta"]),
+        ("CreatedDate >= THIS_QUARTER", []),
+        ("CreatedDate <= last_quarter", ["Alpha", "beta", "Gamma 100%"]),
+    ],
+)
+def test_date_literals_are_ranges_of_days(where: str, expected: list[str]) -> None:
+    query = f"SELECT Id FROM Account WHERE {where} ORDER BY Name"
+    assert run(query, today=date(2026, 11, 24)) == expected
