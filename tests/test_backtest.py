@@ -149,6 +149,12 @@ def test_bad_input_is_named(served, tmp_path: Path, capsys: pytest.CaptureFixtur
     broken.write_text('[health]\ngrades = { A = "high" }\n', encoding="utf-8")
     code, report = backtest(capsys, "--config", config, "--compare", str(broken))
     assert code == 2 and "broken.toml" in report["errors"][0]["message"]
+    code, report = backtest(capsys, "--config", config, "--horizon-days", "0")
+    assert code == 2
+    assert (
+        report["errors"][0]["message"]
+        == "--horizon-days: 0 is out of range; expected between 7 and 1095"
+    )
 
 
 def test_arr_falling_to_zero_in_the_history_is_churn() -> None:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from cs_sync.backtest import run_backtest
 from cs_sync.commands.common import Subparsers, as_of, date_arg, emit_failure, print_json
 from cs_sync.config import load_config
 from cs_sync.connectors.local_dashboard import write_backtest_page
-from cs_sync.errors import EXIT_OK, CsSyncError
+from cs_sync.errors import EXIT_OK, CsSyncError, InputError
 from cs_sync.report import backtest_text
+from cs_sync.rules.backtest import BacktestSettings
 
 
 def register(commands: Subparsers) -> None:
@@ -36,6 +39,18 @@ def register(commands: Subparsers) -> None:
     backtest.set_defaults(handler=main)
 
 
+def _with_flags(settings: BacktestSettings, changed: dict[str, int]) -> BacktestSettings:
+    """[backtest] with --horizon-days / --months in place, checked as the file's keys are."""
+    try:
+        return settings.model_validate(settings.model_dump() | changed)
+    except ValidationError as error:
+        problems = [
+            f"--{str(e['loc'][0]).replace('_', '-')}: {e.get('ctx', {}).get('error', e['msg'])}"
+            for e in error.errors(include_url=False)
+        ]
+        raise InputError("; ".join(problems)) from None
+
+
 def main(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
@@ -45,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
             for key, value in (("horizon_days", args.horizon_days), ("months", args.months))
             if value is not None
         }
-        settings = config.backtest.model_validate(config.backtest.model_dump() | changed)
+        settings = _with_flags(config.backtest, changed)
         result = run_backtest(
             config,
             as_of(args.as_of, config.timezone),
