@@ -123,7 +123,7 @@ class WorkerConfig(Settings):
     schedule: Annotated[str, AfterValidator(_cron)] = "0 7 * * 1-5"
     """Cron schedule: minute hour day-of-month month day-of-week."""
     timezone: TimeZone | None = None
-    """The schedule's time zone (default: run.timezone)."""
+    """The schedule's time zone (default: run.timezone, filled in when the file is loaded)."""
     lock_file: ConfigPath = Field(Path("cs-sync.lock"), validate_default=True)
     """Held while a run writes; a second run started meanwhile is skipped (exit 5)."""
     status_file: ConfigPath = Field(Path("cs-sync-status.json"), validate_default=True)
@@ -243,8 +243,7 @@ class Config:
 
     @property
     def worker(self) -> WorkerConfig:
-        worker = self.file.worker
-        return worker.model_copy(update={"timezone": worker.timezone or self.timezone})
+        return self.file.worker
 
     @property
     def sandbox(self) -> SandboxConfig:
@@ -333,5 +332,9 @@ def parse_config(data: dict[str, Any], config_path: Path, text: str = "") -> Con
     compiled = compile_rules(sections, data, context, problems)
     if problems:
         raise ConfigError(str(config_path), problems)
+    worker = sections["worker"]  # the schedule's time zone defaults to the run's
+    sections["worker"] = worker.model_copy(
+        update={"timezone": worker.timezone or sections["run"].timezone}
+    )
     file = ConfigFile.model_construct(**sections)
     return Config(config_path, file, *compiled, raw=data)

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from cs_sync.config import Config, WorkerConfig, load_config
+from cs_sync.config import load_config
 from cs_sync.errors import EXIT_OK, CsSyncError, LockHeld
 
 log = logging.getLogger("cs_sync.worker")
@@ -137,7 +137,7 @@ def scheduled_run(config_path: Path, stop: StopFlag, today: Callable[[str], Any]
     report: dict[str, Any] = {"started_at": started.isoformat(timespec="seconds")}
     try:
         config = load_config(config_path)
-        worker = _worker_config(config)
+        worker = config.worker
         with RunLock(worker.lock_file):
             as_of = today(config.timezone)
             result = run_once(config, as_of, dry_run=False, stop_requested=stop)
@@ -183,10 +183,6 @@ def scheduled_run(config_path: Path, stop: StopFlag, today: Callable[[str], Any]
     return report
 
 
-def _worker_config(config: Config) -> WorkerConfig:
-    return config.worker
-
-
 def serve(
     config_path: Path,
     stop: StopFlag,
@@ -196,7 +192,7 @@ def serve(
 ) -> int:
     """Wait for each scheduled time and run; return when the stop flag is set."""
     config = load_config(config_path)  # a broken config stops the worker at start
-    worker = _worker_config(config)
+    worker = config.worker
     status: dict[str, Any] = {
         "pid": os.getpid(),
         "schedule": worker.schedule,
@@ -217,14 +213,14 @@ def serve(
             status["consecutive_failures"] = status["consecutive_failures"] + 1 if failed else 0
             if stop():
                 break
-        upcoming = next_run(worker.schedule, worker.timezone or config.timezone, clock())
+        upcoming = next_run(worker.schedule, str(worker.timezone), clock())
         status |= {"state": "idle", "next_run": upcoming.isoformat()}
         write_status(worker.status_file, status)
         log.info("next run at %s", upcoming.isoformat())
         wait_s = max((upcoming - clock()).total_seconds(), 0.0)
         due_now = not stop.event.wait(timeout=wait_s)
         try:  # pick up a changed schedule or status file for the next wait
-            worker = _worker_config(load_config(config_path))
+            worker = load_config(config_path).worker
         except CsSyncError as error:
             log.error("configuration no longer loads; keeping the last good schedule: %s", error)
     status |= {"state": "stopped", "next_run": None}

@@ -171,8 +171,12 @@ class HealthConfig(Settings):
         if data.get("measures") == []:
             problems.append("measures: at least one measure is needed")
         grades = data.get("grades")
-        lows = list(grades.values()) if isinstance(grades, dict) else []
-        if lows and min(lows, key=lambda v: v if isinstance(v, int | float) else 0) != 0:
+        lows = [
+            v
+            for v in (grades.values() if isinstance(grades, dict) else [])
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        ]  # a minimum that is no number is reported by the field itself
+        if lows and min(lows) != 0:
             problems.append("grades: the lowest grade must start at 0 (e.g. D = 0)")
         if len(set(lows)) != len(lows):
             problems.append("grades: two grades share the same minimum score")
