@@ -17,11 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from cs_sync.connectors.usage_settings import CORE_METRICS, KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
+from cs_sync.connectors.usage_settings import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
 from cs_sync.errors import InputError
 from cs_sync.sfid import try_to18
-
-__all__ = ["CORE_METRICS", "KEY_COLUMN", "METRIC_COLUMNS", "MONTH_COLUMN"]
 
 
 @dataclass

@@ -14,7 +14,8 @@ from datetime import date
 import gspread
 import pandas as pd
 
-from cs_sync.connectors.usage_csv import METRIC_COLUMNS, UsageTable, validate_usage
+from cs_sync.connectors.usage_csv import UsageTable, validate_usage
+from cs_sync.connectors.usage_settings import METRIC_COLUMNS
 from cs_sync.errors import InputError
 
 

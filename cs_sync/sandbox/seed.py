@@ -15,7 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from cs_sync.connectors.usage_csv import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
+from cs_sync.connectors.usage_settings import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
 from cs_sync.sandbox.schema import CLOSED_TASK_STATUSES, TASK_STATUSES, cs_sync_account_fields
 from cs_sync.sandbox.seed_data import (
     CSMS,

@@ -12,13 +12,13 @@ import gspread
 import pytest
 import responses
 
-from cs_sync.connectors.usage_csv import (
+from cs_sync.connectors.usage_csv import read_usage_parquet
+from cs_sync.connectors.usage_settings import (
     KEY_COLUMN,
     METRIC_COLUMNS,
     MONTH_COLUMN,
-    read_usage_parquet,
+    BigQueryUsage,
 )
-from cs_sync.connectors.usage_settings import BigQueryUsage
 from cs_sync.connectors.usage_sheets import read_usage_sheet
 from cs_sync.errors import InputError
 from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
