@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cs_sync.sandbox import soql
+from cs_sync.sandbox.access import visible_ids
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response, sf_error
 from cs_sync.sandbox.records import RecordError, prepare
@@ -113,6 +114,13 @@ class BulkIngestApi:
                     400, "INVALIDJOB", "InvalidJob : operation must be query or queryAll"
                 )
             parsed = soql.parse(str(body.get("query", "")), self.store.schema)
+            if parsed.grouped or parsed.count_only:
+                return sf_error(
+                    400,
+                    "API_ERROR",
+                    "Aggregate queries (COUNT(), GROUP BY, aggregate functions) are not "
+                    "supported by Bulk API 2.0 query jobs",
+                )
             job = QueryJob(
                 id=self.store.new_id("AsyncApexJob"),
                 sobject=parsed.sobject,
@@ -340,7 +348,11 @@ class BulkIngestApi:
             existing = found[1]
         elif job.operation == "upsert":
             assert job.external_id is not None
-            matches = self.store.find_ids(job.sobject, job.external_id, values.get(job.external_id))
+            matches = visible_ids(
+                self.store,
+                job.sobject,
+                self.store.find_ids(job.sobject, job.external_id, values.get(job.external_id)),
+            )
             if matches:
                 found = self.store.get(matches[0])
                 existing = found[1] if found else None

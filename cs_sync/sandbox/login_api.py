@@ -142,6 +142,30 @@ def _jwt_bearer(store: OrgStore, assertion: str, host: str) -> Response:
     return _token(store, str(claims["sub"]), user_id, host)
 
 
+def userinfo(store: OrgStore, request: Request) -> Response:
+    """GET /services/oauth2/userinfo: the OpenID Connect claims of the token's user."""
+    token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    user_id = store.session_user(token) if token else None
+    found = store.get(user_id) if user_id else None
+    if found is None:
+        return Response.of_json(
+            403, {"error": "invalid_token", "error_description": "Bad_OAuth_Token"}
+        )
+    user = found[1]
+    return Response.of_json(
+        200,
+        {
+            "sub": f"https://login.salesforce.com/id/{ORG_ID}/{user_id}",
+            "user_id": user_id,
+            "organization_id": ORG_ID,
+            "preferred_username": user.get("Username"),
+            "name": user.get("Name"),
+            "email": user.get("Email"),
+            "active": bool(user.get("IsActive", True)),
+        },
+    )
+
+
 def _find_text(tree: ElementTree.Element, local_name: str) -> str | None:
     for element in tree.iter():
         if element.tag.rsplit("}", 1)[-1] == local_name:

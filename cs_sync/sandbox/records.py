@@ -7,8 +7,9 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from cs_sync.sandbox.access import current, reference_hidden, write_refusal
 from cs_sync.sandbox.schema import Field, derived_values
-from cs_sync.sandbox.soql import parse_datetime
+from cs_sync.sandbox.soql_syntax import parse_datetime
 from cs_sync.sandbox.store import OrgStore
 from cs_sync.sfid import try_to18
 
@@ -88,6 +89,19 @@ def _check_value(sobject: str, definition: Field, value: Any, store: OrgStore) -
         f"{definition.name}: value not of required type: {value}",
         [name],
     )
+    if kind == "multipicklist":
+        if not isinstance(value, str):
+            raise wrong
+        chosen = [part for part in value.split(";") if part]
+        unknown = [part for part in chosen if part not in definition.picklist]
+        if definition.restricted and unknown:
+            label = definition.name.removesuffix("__c").replace("_", " ")
+            raise RecordError(
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"{label}: bad value for restricted picklist field: {unknown[0]}",
+                [name],
+            )
+        return ";".join(chosen) or None
     if kind in ("string", "textarea", "email", "picklist"):
         if not isinstance(value, str):
             raise wrong
@@ -131,6 +145,12 @@ def _check_value(sobject: str, definition: Field, value: Any, store: OrgStore) -
         if target is None or target[0] not in definition.reference_to:
             raise RecordError(
                 "INVALID_CROSS_REFERENCE_KEY", f"invalid cross reference id: {value}", [name]
+            )
+        if reference_hidden(store, target):
+            raise RecordError(
+                "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY",
+                f"insufficient access rights on cross-reference id: {value}",
+                [name],
             )
         if name == "OwnerId" and target[0] == "User" and not target[1].get("IsActive", True):
             raise RecordError(
@@ -197,6 +217,9 @@ def prepare(
         for definition in fields.values():
             if definition.name not in result and definition.default is not None:
                 result[definition.name] = definition.default
+        caller = current()
+        if "OwnerId" in fields and result.get("OwnerId") is None and caller is not None:
+            result["OwnerId"] = caller.user_id  # a new record belongs to its creator
         missing = [
             f.name
             for f in fields.values()
@@ -226,4 +249,7 @@ def prepare(
                     [definition.name],
                 )
     result.update(derived_values(sobject, result))
+    refused = write_refusal(store, sobject, result, existing)
+    if refused is not None:
+        raise RecordError(*refused)
     return result

@@ -10,18 +10,22 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from cs_sync.sandbox import soql
+from cs_sync.sandbox import soql, soql_eval
+from cs_sync.sandbox.access import acting_as, current, load_access, visible_ids
 from cs_sync.sandbox.bulk_api import BulkIngestApi
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response, sf_error
-from cs_sync.sandbox.login_api import NEWEST_VERSION, oauth_token, retired, soap_login
+from cs_sync.sandbox.login_api import NEWEST_VERSION, oauth_token, retired, soap_login, userinfo
 from cs_sync.sandbox.records import RecordError, prepare, request_error
-from cs_sync.sandbox.schema import KEY_PREFIXES
+from cs_sync.sandbox.schema import KEY_PREFIXES, target_of
 from cs_sync.sandbox.store import OrgStore
+from cs_sync.sandbox.tooling_api import tooling
 from cs_sync.sfid import try_to18
 
 COLLECTION_LIMIT = 200
@@ -48,13 +52,16 @@ class SalesforceApi:
             return soap_login(self.store, request, host, login.group("version"))
         if request.path == "/services/oauth2/token" and request.method == "POST":
             return oauth_token(self.store, request, host)
+        if request.path == "/services/oauth2/userinfo" and request.method == "GET":
+            return userinfo(self.store, request)
         data = _DATA.match(request.path)
         if not data or float(data.group("version")) > NEWEST_VERSION:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         if retired(data.group("version")):
             return sf_error(410, "GONE", f"API version {data.group('version')} is retired")
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not token or not self.store.session_valid(token):
+        user_id = self.store.session_user(token) if token else None
+        if user_id is None:
             return sf_error(401, "INVALID_SESSION_ID", "Session expired or invalid")
         today = datetime.now(UTC).date()
         used = self.store.api_calls_today(today)
@@ -70,7 +77,8 @@ class SalesforceApi:
             version = data.group("version")
             rest = (data.group("rest") or "/").rstrip("/")
             try:
-                response = self.route(request, version, rest)
+                with acting_as(load_access(self.store, user_id)):
+                    response = self.route(request, version, rest)
             except soql.SoqlError as exc:
                 response = sf_error(400, exc.code, exc.message)
             except (ValueError, KeyError, TypeError) as exc:
@@ -105,8 +113,8 @@ class SalesforceApi:
             return self.bulk.route(request, version, parts[2:])
         if head == "jobs" and len(parts) >= 2 and parts[1] == "query":
             return self.bulk.route_query(request, version, parts[2:])
-        if head == "tooling" and parts[1:3] == ["sobjects", "CustomField"] and method == "POST":
-            return self.create_custom_field(request)
+        if head == "tooling":
+            return tooling(self.store, request, version, parts[1:])
         return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
 
     # ------------------------------------------------------------ limits
@@ -130,7 +138,14 @@ class SalesforceApi:
         if text is None:
             return sf_error(400, "MALFORMED_QUERY", "A query string has to be specified")
         parsed = soql.parse(text, self.store.schema)
+        if parsed.count_only:  # SELECT COUNT(): the count is totalSize, with no records
+            total = len(self._matching(parsed)[: parsed.limit])
+            return Response.of_json(200, {"totalSize": total, "done": True, "records": []})
         records = self._run(parsed, version)
+        if parsed.grouped:  # aggregate results come in one answer: no queryMore
+            return Response.of_json(
+                200, {"totalSize": len(records), "done": True, "records": records}
+            )
         batch = 2000
         options = request.headers.get("sforce-query-options", "")
         match = re.search(r"batchSize=(\d+)", options)
@@ -172,16 +187,15 @@ class SalesforceApi:
                 self.cursors.pop(cursor_id, None)
         return Response.of_json(200, body)
 
-    def _run(self, query: soql.Query, version: str) -> list[dict[str, Any]]:
+    def _resolvers(self, query: soql.Query) -> Resolvers:
         schema = self.store.schema
-        cache: dict[str, dict[str, Any] | None] = {}
+        cache: dict[str, tuple[str, dict[str, Any]] | None] = {}
 
-        def parent(record_id: str | None) -> dict[str, Any] | None:
+        def parent(record_id: str | None) -> tuple[str, dict[str, Any]] | None:
             if not record_id:
                 return None
             if record_id not in cache:
-                found = self.store.get(record_id)
-                cache[record_id] = found[1] if found else None
+                cache[record_id] = self.store.get(record_id)
             return cache[record_id]
 
         def object_of(path: soql.Path) -> list[str]:
@@ -189,45 +203,67 @@ class SalesforceApi:
             for relationship in path.parts[:-1]:
                 ref = schema.lookup_relationship(sobjects[-1], relationship)
                 assert ref is not None
-                sobjects.append(ref.reference_to[0])
+                sobjects.append(target_of(ref))
             return sobjects
 
         def resolve(record: dict[str, Any], path: soql.Path) -> Any:
-            current: dict[str, Any] | None = record
-            sobject = query.sobject
+            current: tuple[str, dict[str, Any]] | None = (query.sobject, record)
             for relationship in path.parts[:-1]:
-                ref = schema.lookup_relationship(sobject, relationship)
-                assert ref is not None and current is not None
-                current = parent(current.get(ref.name))
-                sobject = ref.reference_to[0]
+                assert current is not None
+                ref = schema.lookup_relationship(current[0], relationship)
+                assert ref is not None
+                current = parent(current[1].get(ref.name))
                 if current is None:
                     return None
-            return current.get(path.parts[-1]) if current is not None else None
+            assert current is not None
+            if path.parts[-1] == "Type" and len(path.parts) > 1 and object_of(path)[-1] == "Name":
+                return current[0]  # a polymorphic lookup's Type is the record's object
+            return current[1].get(path.parts[-1])
 
         def type_of(path: soql.Path) -> str:
             definition = schema.lookup_field(object_of(path)[-1], path.parts[-1])
             assert definition is not None
             return definition.type
 
-        rows = [
+        return Resolvers(resolve, type_of, object_of, parent)
+
+    def _matching(self, query: soql.Query) -> list[dict[str, Any]]:
+        """The records the caller can see that meet the WHERE clause (semi-joins run first)."""
+        on = self._resolvers(query)
+        where = soql_eval.bind_semi_joins(
+            query.where,
+            lambda inner: [r.get(inner.fields[0].parts[0]) for r in self._matching(inner)],
+        )
+        access = current()
+        return [
             r
             for r in self.store.all(query.sobject)
-            if soql.evaluate(query.where, r, resolve, type_of)
+            if (access is None or access.sees(query.sobject, r, self.store.get))
+            and soql_eval.evaluate(where, r, on.resolve, on.type_of)
         ]
-        rows = soql.sort_records(rows, query.order, resolve, type_of)
+
+    def _run(self, query: soql.Query, version: str) -> list[dict[str, Any]]:
+        on = self._resolvers(query)
+        rows = self._matching(query)
+        if query.grouped:
+            results = soql_eval.aggregate(query, rows, on.resolve, on.type_of)
+            group_keys = {".".join(p.parts).lower(): p.parts[-1] for p in query.group_by}
+
+            def by_name(result: dict[str, Any], path: soql.Path) -> Any:
+                return result.get(group_keys[".".join(path.parts).lower()])
+
+            results = soql_eval.sort_records(results, query.order, by_name, on.type_of)
+            return results[: query.limit]
+        rows = soql_eval.sort_records(rows, query.order, on.resolve, on.type_of)
         if query.limit is not None:
             rows = rows[: query.limit]
-        return [self._shape(query, row, resolve, object_of, parent, version) for row in rows]
+        return [self._shape(query, row, on, version) for row in rows]
 
     def _shape(
-        self,
-        query: soql.Query,
-        row: dict[str, Any],
-        resolve: Any,
-        object_of: Any,
-        parent: Any,
-        version: str,
+        self, query: soql.Query, row: dict[str, Any], on: Resolvers, version: str
     ) -> dict[str, Any]:
+        """A record as the REST API returns it: selected fields, parent fields nested under
+        their relationship with the parent's attributes (null when there is no parent)."""
         out: dict[str, Any] = {"attributes": _attributes(query.sobject, row["Id"], version)}
         schema = self.store.schema
         for path in query.fields:
@@ -237,24 +273,24 @@ class SalesforceApi:
                 )
                 continue
             target = out
-            current: dict[str, Any] | None = row
-            sobjects = object_of(path)
+            current: tuple[str, dict[str, Any]] | None = (query.sobject, row)
+            sobjects = on.object_of(path)
             for depth, relationship in enumerate(path.parts[:-1]):
                 ref = schema.lookup_relationship(sobjects[depth], relationship)
                 assert ref is not None
-                current = parent(current.get(ref.name)) if current is not None else None
+                current = on.parent(current[1].get(ref.name)) if current is not None else None
                 if current is None:
                     target.setdefault(relationship, None)
                     break
                 nested = target.get(relationship)
                 if nested is None:
-                    nested = {
-                        "attributes": _attributes(sobjects[depth + 1], current["Id"], version)
-                    }
+                    nested = {"attributes": _attributes(current[0], current[1]["Id"], version)}
+                    if sobjects[depth + 1] == "Name":
+                        nested["attributes"]["type"] = "Name"
                     target[relationship] = nested
                 target = nested
             else:
-                value = current.get(path.parts[-1]) if current else None
+                value = on.resolve(row, path)
                 target[path.parts[-1]] = _json_value(value, sobjects[-1], path.parts[-1], schema)
         return out
 
@@ -287,7 +323,12 @@ class SalesforceApi:
         if len(parts) == 2:
             given = try_to18(parts[1])
             found = self.store.get(given) if given else None
-            if found is None or found[0] != sobject:
+            access = current()
+            if (
+                found is None
+                or found[0] != sobject
+                or (access is not None and not access.sees(sobject, found[1], self.store.get))
+            ):
                 return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
             if request.method == "GET":
                 return Response.of_json(
@@ -437,7 +478,9 @@ class SalesforceApi:
                     f"Required fields are missing: [{key_field}]",
                     [key_field],
                 )
-            matches = self.store.find_ids(sobject, key_field, key_value)
+            matches = visible_ids(
+                self.store, sobject, self.store.find_ids(sobject, key_field, key_value)
+            )
             if len(matches) > 1:
                 raise RecordError(
                     "DUPLICATE_EXTERNAL_ID",
@@ -462,39 +505,6 @@ class SalesforceApi:
         record = prepare(self.store, sobject, values, existing)
         return sobject, existing["Id"] if existing else None, record, existing is None
 
-    # ------------------------------------------------------------ Tooling API
-
-    def create_custom_field(self, request: Request) -> Response:
-        body = request.json() or {}
-        full_name = str(body.get("FullName", ""))
-        metadata = body.get("Metadata")
-        sobject_name, _, field_name = full_name.partition(".")
-        if sobject_name == "Activity":  # custom activity fields are defined on Activity
-            sobject_name = "Task"
-        sobject = self.store.schema.lookup_object(sobject_name)
-        if sobject is None or not field_name.endswith("__c") or not isinstance(metadata, dict):
-            return sf_error(
-                400,
-                "INVALID_INPUT",
-                "FullName must be Object.Field__c and Metadata an object",
-                ["FullName"],
-            )
-        if self.store.schema.lookup_field(sobject, field_name) is not None:
-            return sf_error(
-                400,
-                "DUPLICATE_DEVELOPER_NAME",
-                f"There is already a field named {field_name} on {sobject}.",
-                ["FullName"],
-            )
-        try:
-            self.store.add_custom_field(sobject, field_name, metadata)
-        except ValueError as exc:
-            return sf_error(400, "INVALID_INPUT", str(exc), ["Metadata"])
-        field_id = self.store.new_id("CustomField")
-        return Response.of_json(
-            201, {"id": field_id, "success": True, "errors": [], "warnings": [], "infos": []}
-        )
-
 
 def _json_value(value: Any, sobject: str, name: str, schema: Any) -> Any:
     """As Salesforce's JSON has it: double, currency and percent fields are always floats."""
@@ -503,6 +513,17 @@ def _json_value(value: Any, sobject: str, name: str, schema: Any) -> Any:
         if definition is not None and definition.type in ("double", "currency", "percent"):
             return float(value)
     return value
+
+
+@dataclass(frozen=True)
+class Resolvers:
+    """How a query reads its records: field values along relationship paths, field types,
+    the objects a path passes through, and parent records (cached per query)."""
+
+    resolve: Callable[[dict[str, Any], soql.Path], Any]
+    type_of: Callable[[soql.Path], str]
+    object_of: Callable[[soql.Path], list[str]]
+    parent: Callable[[str | None], tuple[str, dict[str, Any]] | None]
 
 
 class _RolledBack(Exception):

@@ -20,6 +20,10 @@ KEY_PREFIXES = {
     "CustomField": "00N",
     "AsyncApexJob": "750",
     "TaskStatus": "01J",
+    "PermissionSet": "0PS",
+    "PermissionSetAssignment": "0Pa",
+    "FieldPermissions": "01k",
+    "ObjectPermissions": "110",
 }
 
 
@@ -27,7 +31,7 @@ KEY_PREFIXES = {
 class Field:
     name: str
     type: str  # id string textarea email double currency percent int date datetime boolean
-    #            picklist reference
+    #            picklist multipicklist reference
     length: int = 0
     precision: int = 0
     scale: int = 0
@@ -43,6 +47,7 @@ class Field:
     label: str = ""
     custom: bool = False
     default: Any = None
+    polymorphic: bool = False  # a lookup to several objects (Task.What): read through Name
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -61,6 +66,9 @@ class Field:
             "idLookup": self.name == "Id" or self.external_id,
             "referenceTo": list(self.reference_to),
             "relationshipName": self.relationship_name,
+            "polymorphicForeignKey": self.polymorphic,
+            "filterable": not (self.type == "textarea" and self.length > 255),
+            "groupable": self.type not in UNGROUPABLE,
             "restrictedPicklist": self.restricted,
             "defaultValue": self.default,
             "picklistValues": [
@@ -74,6 +82,33 @@ class Field:
                 for value in self.picklist
             ],
         }
+
+
+# What describe calls groupable: false, as GROUP BY refuses it.
+UNGROUPABLE = frozenset({"double", "currency", "percent", "datetime", "textarea", "multipicklist"})
+
+# Fields read through a polymorphic lookup (Task.What.Type) are those of the Name object.
+NAME_FIELDS = {
+    f.name: f
+    for f in (
+        Field("Id", "id", length=18),
+        Field("Name", "string", length=255),
+        Field("Type", "string", length=40),
+        Field("Alias", "string", length=8),
+        Field("Email", "email", length=80),
+        Field("FirstName", "string", length=40),
+        Field("LastName", "string", length=80),
+        Field("IsActive", "boolean"),
+        Field("Title", "string", length=80),
+        Field("Username", "string", length=80),
+    )
+}
+
+
+def target_of(reference: Field) -> str:
+    """The object a relationship path continues on: the referenced one, or Name for a
+    polymorphic lookup."""
+    return "Name" if reference.polymorphic else reference.reference_to[0]
 
 
 def _system_fields() -> list[Field]:
@@ -102,6 +137,7 @@ OPPORTUNITY_STAGES = (
     "Closed Won",
     "Closed Lost",
 )
+MODULES = ("Payroll", "Year-end adjustment", "Attendance", "Labor", "Talent")
 TASK_STATUSES = ("Not Started", "In Progress", "Waiting on someone else", "Deferred", "Completed")
 CLOSED_TASK_STATUSES = ("Completed",)
 TASK_PRIORITIES = ("High", "Normal", "Low")
@@ -204,6 +240,8 @@ def build_schema() -> dict[str, dict[str, Field]]:
             Field("CS_Contract_Start__c", "date", **c),
             Field("CS_Renewal_Date__c", "date", **c),
             _ref("CS_Sub_CSM__c", "User", "CS_Sub_CSM__r", **c),
+            # The modules in the contract: a multi-select picklist, as admins often keep them.
+            Field("CS_Modules__c", "multipicklist", picklist=MODULES, restricted=True, **c),
             *cs_sync_account_fields(),
         ],
         "Contact": [
@@ -236,9 +274,16 @@ def build_schema() -> dict[str, dict[str, Field]]:
         ],
         "Task": [
             Field("Subject", "string", length=255),
-            _ref("OwnerId", "User", "Owner", nillable=False),
-            _ref("WhatId", "Account", "What"),
-            _ref("WhoId", "Contact", "Who"),
+            _ref("OwnerId", "User", "Owner", nillable=False, polymorphic=True),
+            Field(
+                "WhatId",
+                "reference",
+                length=18,
+                reference_to=("Account", "Opportunity"),
+                relationship_name="What",
+                polymorphic=True,
+            ),
+            _ref("WhoId", "Contact", "Who", polymorphic=True),
             Field("ActivityDate", "date"),
             Field(
                 "Status",
@@ -269,9 +314,53 @@ def build_schema() -> dict[str, dict[str, Field]]:
             Field("IsDefault", "boolean", nillable=False, **ro),
             Field("SortOrder", "int", **ro),
         ],
+        **_permission_objects(),
     }
     return {
         name: {f.name: f for f in _system_fields() + fields} for name, fields in objects.items()
+    }
+
+
+PERMISSIONS = (
+    "PermissionsViewAllData",
+    "PermissionsModifyAllData",
+    "PermissionsCustomizeApplication",
+    "PermissionsAssignPermissionSets",
+    "PermissionsManageProfilesPermissionsets",
+)
+
+
+def _permission_objects() -> dict[str, list[Field]]:
+    """Who may see and change what: permission sets (a profile owns one too), their field and
+    object permissions, and their assignments to users (Object Reference: PermissionSet,
+    FieldPermissions, ObjectPermissions, PermissionSetAssignment)."""
+    flag: dict[str, Any] = {"nillable": False, "default": False}
+    return {
+        "PermissionSet": [
+            Field("Name", "string", length=80, nillable=False, unique=True),
+            Field("Label", "string", length=80, nillable=False),
+            Field("IsOwnedByProfile", "boolean", createable=False, updateable=False, **flag),
+            *(Field(name, "boolean", **flag) for name in PERMISSIONS),
+        ],
+        "PermissionSetAssignment": [
+            _ref("PermissionSetId", "PermissionSet", "PermissionSet", nillable=False),
+            _ref("AssigneeId", "User", "Assignee", nillable=False),
+        ],
+        "FieldPermissions": [
+            _ref("ParentId", "PermissionSet", "Parent", nillable=False),
+            Field("SobjectType", "string", length=40, nillable=False),
+            Field("Field", "string", length=120, nillable=False),
+            Field("PermissionsRead", "boolean", **flag),
+            Field("PermissionsEdit", "boolean", **flag),
+        ],
+        "ObjectPermissions": [
+            _ref("ParentId", "PermissionSet", "Parent", nillable=False),
+            Field("SobjectType", "string", length=40, nillable=False),
+            *(
+                Field(f"Permissions{name}", "boolean", **flag)
+                for name in ("Read", "Create", "Edit", "ViewAllRecords", "ModifyAllRecords")
+            ),
+        ],
     }
 
 
@@ -344,7 +433,7 @@ class Schema:
         return None
 
     def lookup_field(self, sobject: str, name: str) -> Field | None:
-        fields = self.objects[sobject]
+        fields = NAME_FIELDS if sobject == "Name" else self.objects[sobject]
         if name in fields:
             return fields[name]
         lowered = name.lower()
@@ -355,7 +444,7 @@ class Schema:
 
     def lookup_relationship(self, sobject: str, name: str) -> Field | None:
         lowered = name.lower()
-        for definition in self.objects[sobject].values():
+        for definition in self.objects.get(sobject, {}).values():
             if definition.relationship_name and definition.relationship_name.lower() == lowered:
                 return definition
         return None

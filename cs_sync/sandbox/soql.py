@@ -1,235 +1,54 @@
-"""A strict subset of SOQL for the sandbox: parse, validate against the schema, evaluate.
+"""A strict subset of SOQL for the sandbox: parse and validate against the schema.
 
-Supported: SELECT lists of fields and parent fields (Owner.Email), FROM one object, WHERE with
-= != <> < > <= >= IN, NOT IN, LIKE, AND / OR / NOT and parentheses, null, booleans, numbers,
-strings, date and datetime literals; ORDER BY with ASC/DESC and NULLS FIRST/LAST; LIMIT.
-Anything else raises SoqlError("MALFORMED_QUERY"): the sandbox refuses what it does not
-understand rather than return wrong rows.
+Supported: SELECT lists of fields and parent fields (Owner.Email), COUNT() alone, aggregate
+functions (COUNT, COUNT_DISTINCT, SUM, AVG, MIN, MAX) with GROUP BY; FROM one object; WHERE
+with = != <> < > <= >= IN, NOT IN, LIKE, INCLUDES / EXCLUDES, semi-joins and anti-joins
+(`Id IN (SELECT AccountId FROM Opportunity ...)`), AND / OR / NOT and parentheses, null,
+booleans, numbers, strings, date and datetime literals and date literals (TODAY, LAST_N_DAYS:n);
+ORDER BY with ASC/DESC and NULLS FIRST/LAST; LIMIT. What Salesforce refuses is refused with its
+error code; anything else the sandbox does not understand raises SoqlError("MALFORMED_QUERY")
+rather than return wrong rows. Evaluation is in soql_eval.py.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from functools import partial
 from typing import Any
 
-from cs_sync.sandbox.schema import Field, Schema
-from cs_sync.sandbox.soql_dates import PATTERN as DATE_LITERALS
-from cs_sync.sandbox.soql_dates import DateLiteral
+from cs_sync.sandbox.schema import UNGROUPABLE, Field, Schema, target_of
+from cs_sync.sandbox.soql_syntax import (
+    AGGREGATES,
+    NUMERIC,
+    STRINGISH,
+    Aggregate,
+    BoolOp,
+    Comparison,
+    Includes,
+    Like,
+    Membership,
+    Not,
+    Order,
+    Path,
+    Query,
+    SemiJoin,
+    SoqlError,
+    Token,
+    like_pattern,
+    malformed,
+    picks,
+    tokenize,
+    unescape,
+)
 from cs_sync.sfid import try_to18
 
 
-class SoqlError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def malformed(message: str) -> SoqlError:
-    return SoqlError("MALFORMED_QUERY", message)
-
-
-_TOKEN = re.compile(
-    r"""\s*(?:
-      (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:?\d{2}))
-    | (?P<date>\d{4}-\d{2}-\d{2})(?![\w:])
-    | (?P<number>-?\d+(?:\.\d+)?)(?![\w])
-    | (?P<string>'(?:[^'\\]|\\.)*')
-    | (?P<datelit>(?i:{DATE_LITERALS}))(?![\w:])
-    | (?P<op>!=|<>|<=|>=|=|<|>)
-    | (?P<punct>[(),])
-    | (?P<ident>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)
-    | (?P<other>\S)
-    )""".replace("{DATE_LITERALS}", DATE_LITERALS),
-    re.VERBOSE,
-)
-_KEYWORDS = {
-    "SELECT",
-    "FROM",
-    "WHERE",
-    "AND",
-    "OR",
-    "NOT",
-    "IN",
-    "LIKE",
-    "ORDER",
-    "BY",
-    "ASC",
-    "DESC",
-    "NULLS",
-    "FIRST",
-    "LAST",
-    "LIMIT",
-    "NULL",
-    "TRUE",
-    "FALSE",
-}
-_UNSUPPORTED = {
-    "GROUP",
-    "HAVING",
-    "OFFSET",
-    "WITH",
-    "FOR",
-    "USING",
-    "TYPEOF",
-    "INCLUDES",
-    "EXCLUDES",
-    "ROLLUP",
-    "CUBE",
-    "FIELDS",
-    "COUNT",
-    "UPDATE",
-    "VIEW",
-    "REFERENCE",
-    "TRACKING",
-    "VIEWSTAT",
-    "SCOPE",
-}
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f", '"': '"', "'": "'", "\\": "\\"}
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str
-    text: str
-    value: Any = None
-
-
-def _unescape(body: str, allow_like: bool) -> str:
-    out = []
-    i = 0
-    while i < len(body):
-        char = body[i]
-        if char != "\\":
-            out.append(char)
-            i += 1
-            continue
-        nxt = body[i + 1] if i + 1 < len(body) else ""
-        if nxt in _ESCAPES:
-            out.append(_ESCAPES[nxt])
-            i += 2
-        elif nxt == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", body[i + 2 : i + 6]):
-            out.append(chr(int(body[i + 2 : i + 6], 16)))
-            i += 6
-        elif nxt in "%_" and allow_like:
-            out.append("\\" + nxt)  # kept escaped for the LIKE matcher
-            i += 2
-        else:
-            raise malformed(f"invalid escape sequence \\{nxt} in string literal")
-    return "".join(out)
-
-
-def tokenize(text: str) -> list[Token]:
-    tokens: list[Token] = []
-    position = 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None or match.end() == position:
-            break
-        position = match.end()
-        kind = match.lastgroup
-        raw = match.group(kind) if kind else ""
-        if kind == "other":
-            raise malformed(f"unexpected character {raw!r} in query")
-        if kind == "ident" and raw.upper() in _KEYWORDS:
-            tokens.append(Token("kw", raw.upper()))
-        elif kind == "ident" and raw.upper() in _UNSUPPORTED:
-            raise malformed(f"{raw.upper()} is not supported by the sandbox")
-        elif kind == "string":
-            tokens.append(Token("string", raw, raw[1:-1]))
-        elif kind == "number":
-            tokens.append(Token("number", raw, float(raw) if "." in raw else int(raw)))
-        elif kind == "date":
-            try:
-                tokens.append(Token("date", raw, date.fromisoformat(raw)))
-            except ValueError as exc:
-                raise malformed(f"invalid date literal {raw}") from exc
-        elif kind == "datelit":
-            tokens.append(Token("datelit", raw.upper(), DateLiteral(raw.upper())))
-        elif kind == "datetime":
-            try:
-                tokens.append(Token("datetime", raw, parse_datetime(raw)))
-            except ValueError as exc:
-                raise malformed(f"invalid datetime literal {raw}") from exc
-        elif kind is not None:
-            tokens.append(Token(kind, raw))
-    if text[position:].strip():
-        raise malformed(f"unexpected text near {text[position : position + 20]!r}")
-    return tokens
-
-
-def parse_datetime(text: str) -> datetime:
-    """Salesforce datetimes: 2026-11-23T10:00:00Z, …T10:00:00.000+0000, …+09:00."""
-    value = text.replace("Z", "+00:00")
-    value = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", value)
-    return datetime.fromisoformat(value)
-
-
-# ---------------------------------------------------------------- the query as data
-
-
-@dataclass(frozen=True)
-class Path:
-    parts: tuple[str, ...]  # relationship names then a field name, canonical casing
-
-
-@dataclass(frozen=True)
-class Comparison:
-    path: Path
-    op: str
-    value: Any
-
-
-@dataclass(frozen=True)
-class Membership:
-    path: Path
-    values: tuple[Any, ...]
-    negated: bool
-
-
-@dataclass(frozen=True)
-class Like:
-    path: Path
-    pattern: re.Pattern[str]
-
-
-@dataclass(frozen=True)
-class BoolOp:
-    op: str  # AND | OR
-    items: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class Not:
-    item: Any
-
-
-@dataclass(frozen=True)
-class Order:
-    path: Path
-    descending: bool
-    nulls_first: bool
-
-
-@dataclass(frozen=True)
-class Query:
-    sobject: str
-    fields: tuple[Path, ...]
-    where: Any
-    order: tuple[Order, ...]
-    limit: int | None
-
-
 class _Parser:
-    def __init__(self, tokens: list[Token], schema: Schema) -> None:
+    def __init__(self, tokens: list[Token], schema: Schema, inner: bool = False) -> None:
         self.tokens = tokens
         self.i = 0
         self.schema = schema
         self.sobject = ""
+        self.inner = inner  # parsing a semi-join's subquery
+        self.joins = 0  # semi- and anti-joins in this WHERE clause
         self.joined_by_and = False  # did the last conjunction parsed join terms with AND
 
     def peek(self, offset: int = 0) -> Token | None:
@@ -264,18 +83,7 @@ class _Parser:
 
     def parse(self) -> Query:
         self.expect_kw("SELECT")
-        raw_fields: list[str] = []
-        while True:
-            token = self.next()
-            if token.kind == "punct" and token.text == "(":
-                raise malformed("subqueries are not supported by the sandbox: query each object")
-            if token.kind != "ident":
-                raise malformed(f"expected a field name but found {token.text}")
-            if self.accept_punct("("):
-                raise malformed(f"function {token.text}() is not supported by the sandbox")
-            raw_fields.append(token.text)
-            if not self.accept_punct(","):
-                break
+        selected = self.select_list()
         self.expect_kw("FROM")
         token = self.next()
         if token.kind != "ident" or "." in token.text:
@@ -288,33 +96,16 @@ class _Parser:
                 "custom object, be sure to append the '__c' after the entity name.",
             )
         self.sobject = sobject
-        fields = tuple(self.path(name) for name in raw_fields)
-        seen: set[str] = set()
-        for name, field_path in zip(raw_fields, fields, strict=True):
-            if ".".join(field_path.parts).lower() in seen:
-                raise malformed(f"duplicate field selected: {name}")
-            seen.add(".".join(field_path.parts).lower())
+        count_only = selected == [("COUNT", None, None)]
+        fields, aggregates = self.resolve_selected([] if count_only else selected)
         where = None
         if self.accept_kw("WHERE"):
             where = self.expression()
-        order: list[Order] = []
-        if self.accept_kw("ORDER"):
+        group_by: list[Path] = []
+        if self.accept_kw("GROUP"):
             self.expect_kw("BY")
-            while True:
-                path = self.path(self.ident())
-                descending = self.accept_kw("DESC")
-                if not descending:
-                    self.accept_kw("ASC")
-                nulls_first = not descending
-                if self.accept_kw("NULLS"):
-                    if self.accept_kw("FIRST"):
-                        nulls_first = True
-                    else:
-                        self.expect_kw("LAST")
-                        nulls_first = False
-                order.append(Order(path, descending, nulls_first))
-                if not self.accept_punct(","):
-                    break
+            group_by = self.group_list()
+        order = self.order_list()
         limit = None
         if self.accept_kw("LIMIT"):
             token = self.next()
@@ -323,7 +114,103 @@ class _Parser:
             limit = token.value
         if self.peek() is not None:
             raise malformed(f"unexpected token {self.peek().text!r}")  # type: ignore[union-attr]
-        return Query(sobject, fields, where, tuple(order), limit)
+        query = Query(sobject, fields, where, order, limit, aggregates, tuple(group_by), count_only)
+        check_grouping(query, [] if count_only else selected)
+        return query
+
+    def select_list(self) -> list[tuple[str, str | None, str | None]]:
+        """(field, None, None) or (FUNCTION, field or None, alias) per item."""
+        items: list[tuple[str, str | None, str | None]] = []
+        while True:
+            token = self.next()
+            if token.kind == "punct" and token.text == "(":
+                raise malformed("subqueries are not supported by the sandbox: query each object")
+            if token.kind != "ident":
+                raise malformed(f"expected a field name but found {token.text}")
+            if not self.accept_punct("("):
+                items.append((token.text, None, None))
+            else:
+                function = token.text.upper()
+                if function not in AGGREGATES:
+                    raise malformed(f"function {token.text}() is not supported by the sandbox")
+                argument = None if self.accept_punct(")") else self.ident()
+                if argument is not None and not self.accept_punct(")"):
+                    raise malformed(f"missing closing parenthesis after {function}(")
+                if argument is None and function != "COUNT":
+                    raise malformed(f"{function}() needs a field")
+                alias = None
+                following = self.peek()
+                if following is not None and following.kind == "ident":
+                    alias = self.next().text
+                items.append((function, argument, alias))
+            if not self.accept_punct(","):
+                break
+        if ("COUNT", None, None) in items and len(items) > 1:
+            raise malformed("COUNT() must be the only element in the SELECT list")
+        return items
+
+    def resolve_selected(
+        self, selected: list[tuple[str, str | None, str | None]]
+    ) -> tuple[tuple[Path, ...], tuple[Aggregate, ...]]:
+        fields: list[Path] = []
+        aggregates: list[Aggregate] = []
+        seen: set[str] = set()
+        for name, argument, alias in selected:
+            if argument is None and alias is None and name.upper() not in AGGREGATES:
+                path = self.path(name)
+                key = ".".join(path.parts).lower()
+                if key in seen:
+                    raise malformed(f"duplicate field selected: {name}")
+                seen.add(key)
+                fields.append(path)
+                continue
+            if argument is None:
+                raise malformed("COUNT() must be the only element in the SELECT list")
+            path = self.path(argument)
+            check_aggregate(name, self.field_of(path))
+            label = alias or f"expr{len(aggregates)}"
+            if label.lower() in seen:
+                raise malformed(f"duplicate alias: {label}")
+            seen.add(label.lower())
+            aggregates.append(Aggregate(name, path, label))
+        return tuple(fields), tuple(aggregates)
+
+    def group_list(self) -> list[Path]:
+        paths: list[Path] = []
+        while True:
+            path = self.path(self.ident())
+            definition = self.field_of(path)
+            if definition.type in UNGROUPABLE:
+                raise SoqlError(
+                    "INVALID_FIELD", f"field '{definition.name}' can not be grouped in a query call"
+                )
+            paths.append(path)
+            if not self.accept_punct(","):
+                return paths
+
+    def order_list(self) -> tuple[Order, ...]:
+        order: list[Order] = []
+        if not self.accept_kw("ORDER"):
+            return ()
+        self.expect_kw("BY")
+        while True:
+            name = self.ident()
+            if self.accept_punct("("):
+                raise malformed("ORDER BY an aggregate is not supported by the sandbox")
+            path = self.path(name)
+            descending = self.accept_kw("DESC")
+            if not descending:
+                self.accept_kw("ASC")
+            nulls_first = not descending
+            if self.accept_kw("NULLS"):
+                if self.accept_kw("FIRST"):
+                    nulls_first = True
+                else:
+                    self.expect_kw("LAST")
+                    nulls_first = False
+            order.append(Order(path, descending, nulls_first))
+            if not self.accept_punct(","):
+                return tuple(order)
 
     def ident(self) -> str:
         token = self.next()
@@ -347,7 +234,7 @@ class _Parser:
                     "the custom relationship name.",
                 )
             canonical.append(ref.relationship_name or relationship)
-            sobject = ref.reference_to[0]
+            sobject = target_of(ref)
         definition = self.schema.lookup_field(sobject, parts[-1])
         if definition is None:
             raise SoqlError("INVALID_FIELD", f"No such column '{parts[-1]}' on entity '{sobject}'.")
@@ -359,7 +246,7 @@ class _Parser:
         for relationship in path.parts[:-1]:
             ref = self.schema.lookup_relationship(sobject, relationship)
             assert ref is not None
-            sobject = ref.reference_to[0]
+            sobject = target_of(ref)
         definition = self.schema.lookup_field(sobject, path.parts[-1])
         assert definition is not None
         return definition
@@ -374,6 +261,8 @@ class _Parser:
             had_and = had_and or self.joined_by_and
         if len(items) > 1 and had_and:
             raise malformed("unexpected token: 'OR' (mix AND and OR only inside parentheses)")
+        if len(items) > 1 and any(_has_join(item) for item in items):
+            raise malformed("Semi join sub-selects are not allowed with the 'OR' operator")
         return items[0] if len(items) == 1 else BoolOp("OR", tuple(items))
 
     def conjunction(self) -> Any:
@@ -385,7 +274,10 @@ class _Parser:
 
     def unary(self) -> Any:
         if self.accept_kw("NOT"):
-            return Not(self.unary())
+            item = self.unary()
+            if _has_join(item):
+                raise malformed("NOT cannot be applied to a semi join: use NOT IN (SELECT ...)")
+            return Not(item)
         if self.accept_punct("("):
             inner = self.expression()
             if not self.accept_punct(")"):
@@ -421,21 +313,92 @@ class _Parser:
                 raise malformed("IN needs a parenthesised list of values")
             peeked = self.peek()
             if peeked is not None and peeked.kind == "kw" and peeked.text == "SELECT":
-                raise malformed("semi-join subqueries are not supported by the sandbox")
+                return self.semi_join(path, definition, negated)
             values = [self.literal(definition)]
             while self.accept_punct(","):
                 values.append(self.literal(definition))
             if not self.accept_punct(")"):
                 raise malformed("missing closing parenthesis after IN list")
             return Membership(path, tuple(values), negated)
+        if token.kind == "kw" and token.text in ("INCLUDES", "EXCLUDES"):
+            if definition.type != "multipicklist":
+                raise malformed(
+                    f"{token.text} operator is only valid on multipicklist field {definition.name}"
+                )
+            if not self.accept_punct("("):
+                raise malformed(f"{token.text} needs a parenthesised list of values")
+            groups = [self.value_set()]
+            while self.accept_punct(","):
+                groups.append(self.value_set())
+            if not self.accept_punct(")"):
+                raise malformed(f"missing closing parenthesis after {token.text} list")
+            return Includes(path, tuple(groups), token.text == "EXCLUDES")
         if token.kind == "kw" and token.text == "LIKE":
             literal = self.next()
             if literal.kind != "string":
                 raise malformed("LIKE needs a string literal")
-            if definition.type not in _STRINGISH:
+            if definition.type not in STRINGISH:
                 raise malformed(f"LIKE is not valid for field {definition.name}")
-            return Like(path, _like_pattern(_unescape(literal.value, allow_like=True)))
+            return Like(path, like_pattern(unescape(literal.value, allow_like=True)))
         raise malformed(f"unexpected {token.text!r} after field {definition.name}")
+
+    def value_set(self) -> frozenset[str]:
+        token = self.next()
+        if token.kind != "string":
+            raise malformed("INCLUDES and EXCLUDES take string values")
+        return frozenset(picks(unescape(token.value, allow_like=False)))
+
+    def semi_join(self, path: Path, definition: Field, negated: bool) -> SemiJoin:
+        """`field [NOT] IN (SELECT one id or reference FROM another object WHERE ...)`, with
+        the limits the SOQL reference sets on semi-joins and anti-joins."""
+        if self.inner:
+            raise malformed("Nesting of semi join sub-selects is not supported")
+        if definition.type not in ("id", "reference"):
+            raise malformed(
+                f"semi join sub-selects are only valid on ID and reference fields, "
+                f"not {definition.name}"
+            )
+        self.joins += 1
+        if self.joins > 2:
+            raise malformed("no more than two semi join or anti join sub-selects are allowed")
+        depth, start = 1, self.i
+        while depth:
+            token = self.next()
+            if token.kind == "punct" and token.text in "()":
+                depth += 1 if token.text == "(" else -1
+        inner = _Parser(self.tokens[start : self.i - 1], self.schema, inner=True).parse()
+        if inner.sobject in ("Task", "Event"):
+            raise malformed(
+                f"Entity '{inner.sobject}' is not supported for semi join inner selects"
+            )
+        if inner.sobject == self.sobject:
+            raise malformed("The inner and outer selects should not be on the same object type")
+        if inner.grouped or inner.count_only or inner.order or inner.limit is not None:
+            raise malformed(
+                "COUNT, GROUP BY, ORDER BY and LIMIT are not allowed in semi join sub-selects"
+            )
+        if len(inner.fields) != 1 or len(inner.fields[0].parts) != 1:
+            raise malformed("a semi join sub-select must select exactly one field of its object")
+        selected = self.schema.lookup_field(inner.sobject, inner.fields[0].parts[0])
+        assert selected is not None
+        inner_targets = {inner.sobject} if selected.type == "id" else set(selected.reference_to)
+        outer_targets = (
+            {self.owner_of(path)} if definition.type == "id" else set(definition.reference_to)
+        )
+        if selected.type not in ("id", "reference") or not inner_targets & outer_targets:
+            raise malformed(
+                f"the sub-select's field {selected.name} does not reference the same object as "
+                f"{definition.name}"
+            )
+        return SemiJoin(path, inner, negated)
+
+    def owner_of(self, path: Path) -> str:
+        sobject = self.sobject
+        for relationship in path.parts[:-1]:
+            ref = self.schema.lookup_relationship(sobject, relationship)
+            assert ref is not None
+            sobject = target_of(ref)
+        return sobject
 
     def literal(self, definition: Field) -> Any:
         token = self.next()
@@ -449,18 +412,20 @@ class _Parser:
                     f"be of type {kind}"
                 )
             return token.text == "TRUE"
+        if token.kind == "string" and kind == "multipicklist":
+            return frozenset(picks(unescape(token.value, allow_like=False)))
         if token.kind == "string":
-            if kind not in _STRINGISH:
+            if kind not in STRINGISH:
                 raise malformed(
                     f"value of filter criterion for field '{definition.name}' must be "
                     f"of type {kind} and should not be enclosed in quotes"
                 )
-            text = _unescape(token.value, allow_like=False)
+            text = unescape(token.value, allow_like=False)
             if kind in ("id", "reference") and try_to18(text) is None:
                 raise SoqlError("INVALID_QUERY_FILTER_OPERATOR", f"invalid ID field: {text}")
             return text
         if token.kind == "number":
-            if kind not in _NUMERIC:
+            if kind not in NUMERIC:
                 raise malformed(
                     f"value of filter criterion for field '{definition.name}' must "
                     f"be of type {kind}"
@@ -487,134 +452,41 @@ class _Parser:
         raise malformed(f"unexpected {token.text!r} where a value was expected")
 
 
-_STRINGISH = {"string", "textarea", "email", "picklist", "reference", "id"}
-_NUMERIC = {"double", "currency", "percent", "int"}
+def check_aggregate(function: str, definition: Field) -> None:
+    if function in ("SUM", "AVG") and definition.type not in NUMERIC:
+        raise SoqlError(
+            "INVALID_FIELD",
+            f"field {definition.name} does not support aggregate operator {function}",
+        )
+    if definition.type == "textarea" and definition.length > 255:
+        raise SoqlError(
+            "INVALID_FIELD",
+            f"field {definition.name} does not support aggregate operator {function}",
+        )
 
 
-def _like_pattern(pattern: str) -> re.Pattern[str]:
-    out = []
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if char == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if char == "%" else "." if char == "_" else re.escape(char))
-        i += 1
-    return re.compile("^" + "".join(out) + "$", re.IGNORECASE | re.DOTALL)
+def check_grouping(query: Query, selected: list[tuple[str, str | None, str | None]]) -> None:
+    """In an aggregate query every plain field, selected or ordered by, must be grouped."""
+    if not query.grouped:
+        return
+    grouped = {".".join(p.parts).lower() for p in query.group_by}
+    for path in query.fields:
+        if ".".join(path.parts).lower() not in grouped:
+            raise malformed(f"Field must be grouped or aggregated: {path.parts[-1]}")
+    for item in query.order:
+        if ".".join(item.path.parts).lower() not in grouped:
+            raise malformed(f"Ordered field must be grouped or aggregated: {item.path.parts[-1]}")
+
+
+def _has_join(node: Any) -> bool:
+    if isinstance(node, SemiJoin):
+        return True
+    if isinstance(node, BoolOp):
+        return any(_has_join(item) for item in node.items)
+    return isinstance(node, Not) and _has_join(node.item)
 
 
 def parse(text: str, schema: Schema) -> Query:
     if not text or not text.strip():
         raise malformed("empty query")
     return _Parser(tokenize(text), schema).parse()
-
-
-# ---------------------------------------------------------------- evaluation
-
-Resolver = Callable[[dict[str, Any], Path], Any]
-
-
-def _sort_key(record: dict[str, Any], resolve: Resolver, path: Path, kind: str) -> Any:
-    return _typed(resolve(record, path), kind)
-
-
-def _typed(value: Any, definition_type: str) -> Any:
-    if value is None:
-        return None
-    if definition_type == "date" and isinstance(value, str):
-        return date.fromisoformat(value[:10])
-    if definition_type == "datetime" and isinstance(value, str):
-        return parse_datetime(value)
-    if definition_type in _STRINGISH and definition_type not in ("reference", "id"):
-        return str(value).lower()
-    if definition_type in ("reference", "id"):
-        return str(value)[:15]
-    return value
-
-
-def _literal_key(value: Any, definition_type: str) -> Any:
-    if isinstance(value, str):
-        return value[:15] if definition_type in ("reference", "id") else value.lower()
-    return value
-
-
-def evaluate(
-    node: Any,
-    record: dict[str, Any],
-    resolve: Resolver,
-    type_of: Callable[[Path], str],
-    today: date | None = None,
-) -> bool:
-    """Does the record meet the condition? `today` dates literals such as TODAY (default: the
-    current day in UTC)."""
-    if node is None:
-        return True
-    if isinstance(node, BoolOp):
-        results = (evaluate(item, record, resolve, type_of, today) for item in node.items)
-        return all(results) if node.op == "AND" else any(results)
-    if isinstance(node, Not):
-        return not evaluate(node.item, record, resolve, type_of, today)
-    kind = type_of(node.path)
-    actual = _typed(resolve(record, node.path), kind)
-    if isinstance(node, Like):
-        return actual is not None and bool(node.pattern.match(str(resolve(record, node.path))))
-    if isinstance(node, Membership):
-        found = actual in {_literal_key(v, kind) for v in node.values}
-        return not found if node.negated else found
-    assert isinstance(node, Comparison)
-    if isinstance(node.value, DateLiteral):
-        return _in_days(actual, node.op, node.value.days(today or datetime.now(UTC).date()))
-    expected = _literal_key(node.value, kind)
-    if node.op == "=":
-        return actual == expected
-    if node.op == "!=":
-        return actual != expected
-    if actual is None:
-        return False
-    try:
-        return {
-            "<": actual < expected,
-            ">": actual > expected,
-            "<=": actual <= expected,
-            ">=": actual >= expected,
-        }[node.op]
-    except TypeError as exc:  # e.g. naive vs aware datetimes
-        raise malformed(f"cannot compare {node.path.parts[-1]} with {node.value!r}") from exc
-
-
-def _in_days(actual: Any, op: str, days: tuple[date, date]) -> bool:
-    """A date (or the UTC day of a datetime) against a literal's range of days: = inside it,
-    < before its first day, > after its last."""
-    if actual is None:
-        return op == "!="
-    day = actual.astimezone(UTC).date() if isinstance(actual, datetime) else actual
-    first, last = days
-    return {
-        "=": first <= day <= last,
-        "!=": not first <= day <= last,
-        "<": day < first,
-        "<=": day <= last,
-        ">": day > last,
-        ">=": day >= first,
-    }[op]
-
-
-def sort_records(
-    records: list[dict[str, Any]],
-    order: Iterable[Order],
-    resolve: Resolver,
-    type_of: Callable[[Path], str],
-) -> list[dict[str, Any]]:
-    result = list(records)
-    for item in reversed(list(order)):  # stable sorts, last key first
-        kind = type_of(item.path)
-        present = [r for r in result if resolve(r, item.path) is not None]
-        missing = [r for r in result if resolve(r, item.path) is None]
-        present.sort(
-            key=partial(_sort_key, resolve=resolve, path=item.path, kind=kind),
-            reverse=item.descending,
-        )
-        result = missing + present if item.nulls_first else present + missing
-    return result

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from cs_sync.sandbox.access import current
 from cs_sync.sandbox.schema import (
     KEY_PREFIXES,
     Schema,
@@ -50,11 +51,17 @@ class OrgStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_TABLES)
-        self.schema = Schema()
+        self.org_schema = Schema()
         if self.get_meta("bare_org", False):
-            remove_cs_sync_fields(self.schema.objects)
+            remove_cs_sync_fields(self.org_schema.objects)
         for sobject, name, metadata in self._custom_fields():
-            self.schema.objects[sobject][name] = field_from_tooling(metadata, name)
+            self.org_schema.objects[sobject][name] = field_from_tooling(metadata, name)
+
+    @property
+    def schema(self) -> Schema:
+        """The org as the calling user sees it (every field when no request is being served)."""
+        access = current()
+        return access.schema if access is not None else self.org_schema
 
     def close(self) -> None:
         with self.lock:
@@ -157,7 +164,7 @@ class OrgStore:
     def make_bare(self) -> None:
         """Remove cs-sync's own fields, as in an org where setup has not run yet."""
         self.set_meta("bare_org", True)
-        remove_cs_sync_fields(self.schema.objects)
+        remove_cs_sync_fields(self.org_schema.objects)
 
     def _custom_fields(self) -> list[tuple[str, str, dict[str, Any]]]:
         return [tuple(item) for item in self.get_meta("custom_fields", [])]
@@ -168,7 +175,7 @@ class OrgStore:
             fields = self.get_meta("custom_fields", [])
             fields.append([sobject, name, metadata])
             self.set_meta("custom_fields", fields)
-            self.schema.objects[sobject][name] = definition
+            self.org_schema.objects[sobject][name] = definition
 
     # ------------------------------------------------------------ logins and sessions
 
@@ -209,6 +216,16 @@ class OrgStore:
     def open_session(self, token: str, username: str) -> None:
         with self.lock:
             self.db.execute("INSERT INTO sessions VALUES (?, ?)", (token, username))
+
+    def session_user(self, token: str) -> str | None:
+        """The id of the user a session belongs to, or None for an unknown session."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT l.user_id FROM sessions s JOIN logins l ON l.username = s.username "
+                "WHERE s.token = ?",
+                (token,),
+            ).fetchone()
+        return row[0] if row else None
 
     def session_valid(self, token: str) -> bool:
         with self.lock:

@@ -414,27 +414,6 @@ def test_locked_rows_fail_alone(sandbox: Sandbox, sf: Salesforce) -> None:
     assert results[1]["errors"][0]["statusCode"] == "UNABLE_TO_LOCK_ROW"
 
 
-def test_tooling_custom_field_creation(sf: Salesforce) -> None:
-    created = sf.restful(
-        "tooling/sobjects/CustomField",
-        method="POST",
-        json={
-            "FullName": "Account.CS_Test_Score__c",
-            "Metadata": {"label": "Test score", "type": "Number", "precision": 5, "scale": 1},
-        },
-    )
-    assert created["success"] is True and created["id"].startswith("00N")
-    fields = {f["name"] for f in sf.Account.describe()["fields"]}
-    assert "CS_Test_Score__c" in fields
-    with pytest.raises(SalesforceMalformedRequest) as raised:
-        sf.restful(
-            "tooling/sobjects/CustomField",
-            method="POST",
-            json={"FullName": "Account.CS_Test_Score__c", "Metadata": {"type": "Number"}},
-        )
-    assert raised.value.content[0]["errorCode"] == "DUPLICATE_DEVELOPER_NAME"
-
-
 def test_requests_without_session_are_401(sandbox: Sandbox) -> None:
     response = requests.get(f"{sandbox.url}/services/data/v{API_VERSION}/limits", timeout=5)
     assert response.status_code == 401
