@@ -33,6 +33,7 @@ from cs_sync.errors import (
     BudgetExhausted,
     ConnectError,
     CsSyncError,
+    PermissionDenied,
     SetupError,
     TransientError,
 )
@@ -72,6 +73,11 @@ def translate(error: Exception, doing: str) -> CsSyncError:
         return AuthError(
             f"Salesforce session expired or invalid while {doing}; with "
             'auth = "session" provide a fresh session id, or use password login.'
+        )
+    if isinstance(error, SalesforceError) and _error_code(error).startswith("INSUFFICIENT_ACCESS"):
+        return PermissionDenied(
+            f"Salesforce refused {doing}: the integration user lacks the permission "
+            f"({_error_code(error)}: {_error_message(error)})"
         )
     if isinstance(error, SalesforceRefusedRequest):
         message = _error_message(error)

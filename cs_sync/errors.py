@@ -45,6 +45,10 @@ class SetupError(CsSyncError):
     kind = "setup"
 
 
+class PermissionDenied(SetupError):
+    """The integration user lacks a permission the call needs (INSUFFICIENT_ACCESS...)."""
+
+
 class ConnectError(CsSyncError):
     """A service cannot be reached, even after bounded retries."""
 

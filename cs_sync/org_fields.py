@@ -13,6 +13,10 @@ from typing import Any
 from cs_sync.connectors.settings import SalesforceFields
 from cs_sync.rules.renewal import DEFAULT_STRATEGIES
 
+# The permission set `cs-sync setup salesforce --apply` creates to give the integration user
+# Read and Edit on these fields (a new field is hidden from every user until granted).
+PERMISSION_SET = "CS_Sync_Integration"
+PERMISSION_SET_LABEL = "cs-sync integration"
 TRENDS = ("Up", "Flat", "Down", "New")
 # The lifecycle preset's phases in the order rules.phases.phase_order lists them.
 PHASES = ("Onboarding", "Adoption", "Self-running", "Advocate", "Dormant", "Renewal window")

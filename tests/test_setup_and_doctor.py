@@ -64,14 +64,91 @@ def test_setup_lists_then_creates_then_sync_runs(
     assert main(["setup", "salesforce", "--config", config, "--apply"]) == 0
     applied = capsys.readouterr().out
     assert applied.count("created") == 18
-    assert "Permission Sets" in applied and "app's run-as user" in applied
+    assert "Created the permission set CS_Sync_Integration." in applied
+    assert "Granted 18 field(s) in CS_Sync_Integration." in applied
+    assert "Assigned CS_Sync_Integration to cs-sync@example.co.jp." in applied
     task_fields = {f["name"]: f for f in login(sandbox).Task.describe()["fields"]}
     assert task_fields["CS_Sync_Key__c"]["externalId"] is True
+    assert task_fields["CS_Sync_Key__c"]["updateable"] is True
 
-    assert main(["setup", "salesforce", "--config", config]) == 0
-    assert "All of cs-sync's fields are in place." in capsys.readouterr().out
+    assert main(["setup", "salesforce", "--config", config, "--apply"]) == 0
+    again = capsys.readouterr().out
+    assert "All of cs-sync's fields are in place and open to the integration user." in again
+    assert "created" not in again and "Granted" not in again  # nothing done twice
     assert main(["run", "--config", config, "--as-of", AS_OF.isoformat()]) == 0
     assert "errors            0" in capsys.readouterr().out
+
+
+def _profile(sandbox: Sandbox, **flags: bool) -> None:
+    """Change the integration user's profile, as an admin would in Setup."""
+    store = sandbox.store
+    profile = store.find_ids("PermissionSet", "Name", "X00e5g000000SysAdmin")[0]
+    found = store.get(profile)
+    assert found is not None
+    store.replace(profile, {**found[1], **flags})
+
+
+def test_setup_without_the_right_to_grant_prints_the_steps_and_never_recreates(
+    bare: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = bare
+    config = str(folder.config_path)
+    _profile(
+        sandbox,
+        PermissionsManageProfilesPermissionsets=False,
+        PermissionsAssignPermissionSets=False,
+    )
+    assert main(["setup", "salesforce", "--config", config, "--apply"]) == 2
+    refused = capsys.readouterr().out
+    assert refused.count("created") == 18
+    assert "may not grant field access itself (" in refused
+    assert (
+        "1. Setup > Permission Sets > New" in refused and "API Name CS_Sync_Integration" in refused
+    )
+    assert "Read and Edit: Account.CS_Health_Score__c" in refused
+    assert "     Read: Account.CS_Override_Grade__c, " in refused
+    assert "Add Assignment: cs-sync@example.co.jp" in refused
+
+    # a rerun sees the hidden fields and does not try to create them again
+    assert main(["setup", "salesforce", "--config", config, "--apply"]) == 2
+    rerun = capsys.readouterr().out
+    assert rerun.count("hidden (exists; the integration user cannot see it)") == 18
+    assert "could not create" not in rerun and "DUPLICATE" not in rerun
+    assert main(["doctor", "--config", config]) == 2
+    assert "Account.CS_Health_Score__c hidden" in capsys.readouterr().out
+
+    # once an admin lets it manage permission sets, setup grants what it created before
+    _profile(
+        sandbox, PermissionsManageProfilesPermissionsets=True, PermissionsAssignPermissionSets=True
+    )
+    assert main(["setup", "salesforce", "--config", config, "--apply"]) == 0
+    assert "Granted 18 field(s)" in capsys.readouterr().out
+    assert main(["run", "--config", config, "--as-of", AS_OF.isoformat()]) == 0
+
+
+def test_doctor_says_when_the_integration_user_cannot_see_the_whole_book(
+    bare: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = bare
+    main(["doctor", "--config", str(folder.config_path)])
+    assert "[ok  ] record access: cs-sync@example.co.jp can see and update the whole book" in (
+        capsys.readouterr().out
+    )
+    _profile(sandbox, PermissionsViewAllData=False, PermissionsModifyAllData=False)
+    store = sandbox.store
+    for grant in store.all("ObjectPermissions"):
+        if grant["SobjectType"] in ("Account", "Task"):
+            store.replace(
+                grant["Id"],
+                {**grant, "PermissionsViewAllRecords": False, "PermissionsModifyAllRecords": False},
+            )
+    main(["doctor", "--config", str(folder.config_path)])
+    out = capsys.readouterr().out
+    assert (
+        "[FAIL] record access: cs-sync@example.co.jp lacks Modify All on Account, Modify All on "
+        "Task: Salesforce would hide every record not shared with it"
+    ) in out
+    assert "fix: in a permission set assigned to the integration user" in out
 
 
 def test_doctor_names_each_problem_and_its_fix(

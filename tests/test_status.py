@@ -13,8 +13,8 @@ from cs_sync.cli import main
 from cs_sync.config import load_config
 from cs_sync.connectors.history_store import HistoryStore
 from cs_sync.demo import prepare_demo, write_demo_config
+from cs_sync.doctor import run_doctor
 from cs_sync.history import RunRecord
-from cs_sync.setup import run_doctor
 from cs_sync.status import check_health
 from tests.conftest import AS_OF, served
 from tests.test_config import MINIMAL, write

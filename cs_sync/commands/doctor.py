@@ -6,8 +6,8 @@ import argparse
 
 from cs_sync.commands.common import Subparsers, emit_failure, today
 from cs_sync.config import load_config
+from cs_sync.doctor import run_doctor
 from cs_sync.errors import EXIT_BAD_INPUT, EXIT_CONNECT, EXIT_OK, CsSyncError
-from cs_sync.setup import run_doctor
 
 
 def register(commands: Subparsers) -> None:
