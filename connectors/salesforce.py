@@ -25,7 +25,8 @@ from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
 )
 
-from cs_sync.connectors.bulk_csv import bulk_cell, parse_csv_rows, record_from_csv
+from cs_sync.connectors.bulk_csv import parse_csv_rows, record_from_csv
+from cs_sync.connectors.bulk_jobs import run_ingest_job
 from cs_sync.connectors.salesforce_calls import ApiBudget, translate, with_retries
 from cs_sync.connectors.settings import SalesforceConfig
 from cs_sync.errors import (
@@ -310,40 +311,29 @@ class SalesforceClient:
         doing: str,
         key_field: str | None,
     ) -> WriteReport:
-        """One Bulk API 2.0 ingest job; failed rows are fetched and reported, locked rows are
-        retried on their own through sObject Collections (bounded retries, never another job)."""
+        """One Bulk API 2.0 ingest job, run step by step (bulk_jobs.py); failed rows are fetched
+        and reported, locked rows are retried on their own through sObject Collections
+        (bounded retries, never another job)."""
         report = WriteReport()
-        csv_rows = [{name: bulk_cell(value) for name, value in row.items()} for row in rows]
-
-        def run_job(sf: Salesforce) -> list[dict[str, Any]]:
-            handler = getattr(sf.bulk2, sobject)
-            if operation == "upsert":
-                return list(
-                    handler.upsert(
-                        records=csv_rows, external_id_field=key_field, wait=self.bulk_poll_s
-                    )
-                )
-            return list(handler.update(records=csv_rows, wait=self.bulk_poll_s))
-
         try:
-            jobs = self.call(doing, run_job)
-            results: list[dict[str, str]] = []
+            job = run_ingest_job(
+                self.call, self.sleep, self.bulk_poll_s, sobject, operation, rows, key_field
+            )
+            job_id = str(job["id"])
+            results = parse_csv_rows(
+                self.call(
+                    f"reading the results of Bulk job {job_id}",
+                    partial(_bulk_results, sobject=sobject, job_id=job_id, failed=False),
+                )
+            )
             failures: list[dict[str, str]] = []
-            for job in jobs:
-                job_id = job["job_id"]
-                results += parse_csv_rows(
+            if int(job.get("numberRecordsFailed", 0)):
+                failures = parse_csv_rows(
                     self.call(
-                        f"reading the results of Bulk job {job_id}",
-                        partial(_bulk_results, sobject=sobject, job_id=job_id, failed=False),
+                        f"reading the failures of Bulk job {job_id}",
+                        partial(_bulk_results, sobject=sobject, job_id=job_id, failed=True),
                     )
                 )
-                if int(job.get("numberRecordsFailed", 0)):
-                    failures += parse_csv_rows(
-                        self.call(
-                            f"reading the failures of Bulk job {job_id}",
-                            partial(_bulk_results, sobject=sobject, job_id=job_id, failed=True),
-                        )
-                    )
         except CsSyncError as error:
             report.stopped_by = error
             return report

@@ -26,6 +26,8 @@ class Faults:
     #   with FIELD_CUSTOM_VALIDATION_EXCEPTION, as an org's validation rule would
     lost_responses: int = 0  # the next N REST writes are carried out, then the connection is
     #   closed without an answer, as when a response is lost on the way back
+    only_on: str = ""  # when set, server_errors and lost_responses count only the requests
+    #   whose "METHOD path" this regular expression finds (e.g. "GET .*/jobs/ingest/")
     latency_ms: int = 0  # added to every request while set
     sheets_rate_limit: int = 0  # the next N Sheets requests answer 429
     daily_api_max: int = 15000  # the org's daily allowance (Developer Edition default)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,7 +88,10 @@ class Sandbox:
                 if self.faults.expire_sessions or self.faults.count_down_expiry():
                     self.store.expire_sessions()
                     self.faults.expire_sessions = False
-                if self.faults.take("server_errors"):
+                targeted = not self.faults.only_on or re.search(
+                    self.faults.only_on, f"{request.method} {request.path}"
+                )
+                if targeted and self.faults.take("server_errors"):
                     status = self.faults.server_error_status
                     if api is self.sheets:
                         return google_error(status, "The service is currently unavailable.")
@@ -104,6 +108,7 @@ class Sandbox:
                 if (
                     request.method in ("POST", "PATCH", "PUT")
                     and request.path.startswith("/services/data/")
+                    and targeted
                     and self.faults.take("lost_responses")
                 ):
                     return LOST

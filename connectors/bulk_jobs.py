@@ -1,0 +1,116 @@
+"""Bulk API 2.0 ingest jobs, step by step: create, upload, close, poll.
+
+Each step is its own API call with its own bounded retries, so a transient failure repeats
+that step alone, never the whole job: a job started again from scratch would write every row a
+second time and spend its calls again. A retried step that finds its first attempt took effect
+(the answer was lost on the way back) goes on from there: a second upload refused as such, or a
+close refused because the job is already closed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import Any
+
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceOperationError
+from simple_salesforce.util import call_salesforce
+
+from cs_sync.connectors.bulk_csv import bulk_cell
+from cs_sync.connectors.salesforce_calls import translate
+
+Call = Callable[[str, Callable[[Salesforce], Any]], Any]
+
+POLL_MAX_S = 10.0  # the longest wait between two polls of a job
+JOB_WAIT_S = 3600.0  # give up on a job still running after this much waiting (retried later)
+
+
+def csv_body(rows: list[dict[str, Any]]) -> str:
+    """The upload: a header with every column any row has, LF line endings."""
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({name: bulk_cell(value) for name, value in row.items()} for row in rows)
+    return out.getvalue()
+
+
+def run_ingest_job(
+    call: Call,
+    sleep: Callable[[float], None],
+    first_poll_s: float,
+    sobject: str,
+    operation: str,
+    rows: list[dict[str, Any]],
+    key_field: str | None,
+) -> dict[str, Any]:
+    """Run one ingest job to its end; its final state (id, numberRecordsFailed, ...). A job
+    that fails as a whole raises (translated by `call`) with Salesforce's errorMessage."""
+    spec: dict[str, Any] = {
+        "object": sobject,
+        "operation": operation,
+        "contentType": "CSV",
+        "columnDelimiter": "COMMA",
+        "lineEnding": "LF",
+    }
+    if key_field:
+        spec["externalIdFieldName"] = key_field
+    job = call(
+        f"creating a Bulk {operation} job for {sobject}",
+        lambda sf: sf.restful("jobs/ingest", method="POST", json=spec),
+    )
+    job_id = str(job["id"])
+    attempts = {"upload": 0, "close": 0}
+
+    def upload(sf: Salesforce) -> None:
+        attempts["upload"] += 1
+        try:
+            call_salesforce(
+                url=f"{sf.base_url}jobs/ingest/{job_id}/batches",
+                method="PUT",
+                session=sf.session,
+                headers={**sf.headers, "Content-Type": "text/csv"},
+                data=csv_body(rows).encode("utf-8"),
+            )
+        except SalesforceMalformedRequest as refused:
+            if attempts["upload"] == 1 or "INVALIDJOBSTATE" not in str(refused.content):
+                raise
+            # the first upload arrived; only its answer was lost
+
+    def close(sf: Salesforce) -> None:
+        attempts["close"] += 1
+        try:
+            sf.restful(f"jobs/ingest/{job_id}", method="PATCH", json={"state": "UploadComplete"})
+        except SalesforceMalformedRequest:
+            state = (sf.restful(f"jobs/ingest/{job_id}") or {}).get("state")
+            if attempts["close"] == 1 or state == "Open":
+                raise
+
+    call(f"uploading the rows of Bulk job {job_id}", upload)
+    call(f"closing Bulk job {job_id}", close)
+    waited, pause = 0.0, first_poll_s
+    while True:
+        sleep(pause)
+        waited += pause
+        info = call(
+            f"waiting for Bulk job {job_id}", lambda sf: sf.restful(f"jobs/ingest/{job_id}")
+        )
+        state = info.get("state")
+        if state == "JobComplete":
+            return dict(info)
+        if state in ("Failed", "Aborted"):
+            message = info.get("errorMessage") or state
+            raise translate(
+                SalesforceOperationError(f"Job failure. Response content: {message}"),
+                f"running Bulk job {job_id}",
+            )
+        if waited >= JOB_WAIT_S:
+            raise translate(
+                SalesforceOperationError(f"Job timeout. Job status: {state}"),
+                f"waiting for Bulk job {job_id}",
+            )
+        pause = min(POLL_MAX_S, pause * 1.5)

@@ -1,0 +1,92 @@
+"""A Bulk API 2.0 ingest job is run step by step against the sandbox: a transient failure at
+any step repeats that step alone, so one job is created whatever fails, and every row is
+written once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cs_sync.config import load_config
+from cs_sync.connectors.salesforce import SalesforceClient
+from cs_sync.connectors.salesforce_login import connect
+from cs_sync.connectors.transport import CallCounter, build_session
+from cs_sync.demo import prepare_demo
+from cs_sync.sandbox.server import Sandbox
+from tests.conftest import AS_OF, served
+
+
+@pytest.fixture
+def bulk(tmp_path: Path) -> Iterator[tuple[SalesforceClient, Sandbox, CallCounter]]:
+    folder = prepare_demo(tmp_path / "demo", 30, AS_OF, port=0)
+    with served(folder) as sandbox:
+        config = load_config(folder.config_path)
+        counter = CallCounter()
+        client = connect(
+            config.salesforce.model_copy(update={"bulk_threshold": 5}),
+            build_session(config.sandbox.url, counter),
+            counter,
+            wait_max_s=0.01,
+        )
+        client.bulk_poll_s = 0.001
+        client.sleep = lambda _: None
+        yield client, sandbox, counter
+
+
+def _grades(client: SalesforceClient) -> dict[str, str]:
+    return {
+        r["Id"]: r["CS_Health_Grade__c"]
+        for r in client.query("SELECT Id, CS_Health_Grade__c FROM Account", "grades")
+    }
+
+
+@pytest.mark.parametrize(
+    ("step", "fault"),
+    [
+        pytest.param("POST .*/jobs/ingest$", "server_errors", id="create-503"),
+        pytest.param("PUT .*/batches$", "server_errors", id="upload-503"),
+        pytest.param("PUT .*/batches$", "lost_responses", id="upload-answer-lost"),
+        pytest.param("PATCH .*/jobs/ingest/[^/]+$", "lost_responses", id="close-answer-lost"),
+        pytest.param("GET .*/jobs/ingest/[^/]+$", "server_errors", id="poll-503"),
+        pytest.param("GET .*/successfulResults$", "server_errors", id="results-503"),
+    ],
+)
+def test_a_failed_step_is_repeated_alone(
+    bulk: tuple[SalesforceClient, Sandbox, CallCounter], step: str, fault: str
+) -> None:
+    client, sandbox, _ = bulk
+    accounts = sorted(_grades(client))
+    changes = {account: {"CS_Health_Grade__c": "D"} for account in accounts}
+    jobs_before = set(sandbox.salesforce.bulk.jobs)
+    sandbox.faults.set(only_on=step, **{fault: 1})
+    report = client.update("Account", changes)
+    sandbox.faults.set(only_on="", server_errors=0, lost_responses=0)
+    assert report.stopped_by is None and not report.failed
+    assert len(report.succeeded) == len(accounts)
+    jobs = set(sandbox.salesforce.bulk.jobs) - jobs_before
+    assert len(jobs) == 1, "the job was started again instead of the step"
+    assert set(_grades(client).values()) == {"D"}
+    assert client.retries == 1
+
+
+def test_a_job_salesforce_fails_is_not_retried(
+    bulk: tuple[SalesforceClient, Sandbox, CallCounter],
+) -> None:
+    """A field hidden from the integration user fails the whole job: named, not retried."""
+    client, sandbox, _ = bulk
+    store = sandbox.store
+    for grant in store.all("FieldPermissions"):
+        if grant["Field"] == "Account.CS_Health_Grade__c":
+            store.replace(
+                grant["Id"], {**grant, "PermissionsRead": False, "PermissionsEdit": False}
+            )
+    accounts = [r["Id"] for r in client.query("SELECT Id FROM Account", "accounts")]
+    jobs_before = set(sandbox.salesforce.bulk.jobs)
+    report = client.update("Account", {a: {"CS_Health_Grade__c": "D"} for a in accounts})
+    assert report.stopped_by is not None and not report.succeeded
+    assert "Field name not found : CS_Health_Grade__c" in str(report.stopped_by)
+    assert "cs-sync setup salesforce --apply" in str(report.stopped_by)
+    assert len(set(sandbox.salesforce.bulk.jobs) - jobs_before) == 1
+    assert client.retries == 0
