@@ -2,7 +2,8 @@
 
 For the demo and for admins previewing what the Looker Studio dashboard will show. Files are
 written to a temporary name and renamed, so a reader never sees a half-written file.
-CRM-sourced strings are neutralised in CSV (a leading = + - @ tab or CR gets a ' prefix).
+CRM-sourced strings are neutralised in CSV (formula_safe.py: a leading = + - @, after any
+spaces or line breaks, gets a ' prefix), and a cell holding a line break is quoted.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from cs_sync.connectors.formula_safe import CSV_LINE_END, neutralise
 
 PAGE_STYLE = """<style>
 body { font-family: system-ui, "Hiragino Sans", "Noto Sans JP", sans-serif; margin: 24px;
@@ -31,15 +34,7 @@ table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { border-bottom: 1px solid #eee; padding: 6px; text-align: left; vertical-align: top; }
 .gC { color: #f57f17; font-weight: 600; } .gD { color: #c62828; font-weight: 600; }
 </style>"""
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _GRADE_COLOURS = {"A": "#2e7d32", "B": "#7cb342", "C": "#f9a825", "D": "#c62828", "none": "#9e9e9e"}
-
-
-def neutralise(value: Any) -> Any:
-    """OWASP CSV-injection guidance: text that a spreadsheet would run as a formula gets a '."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -59,7 +54,7 @@ def _csv(frame: pd.DataFrame) -> str:
     for column in safe.columns:
         if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
             safe[column] = safe[column].map(neutralise)
-    return str(safe.to_csv(index=False))
+    return str(safe.to_csv(index=False, lineterminator=CSV_LINE_END))
 
 
 def write_local_dashboard(

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cs_sync.connectors.local_dashboard import neutralise, write_local_dashboard
+from cs_sync.connectors.formula_safe import neutralise
+from cs_sync.connectors.local_dashboard import write_local_dashboard
 from cs_sync.kpis import snapshot_kpis
 
 
@@ -90,3 +91,54 @@ def test_kpis_by_hand() -> None:
     assert value[("renewal_arr_due_120d", "all")] == 3_600_000
     assert value[("tasks_created", "all")] == 1
     assert set(kpis.columns) == {"date", "metric", "dimension", "value"}
+
+
+# OWASP CSV Injection payloads, and the ways a line break or blank hides one.
+PAYLOADS = [
+    "=cmd|' /C calc'!A0",
+    '=HYPERLINK("http://evil.example","click")',
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "+1+1",
+    "-2+3+cmd|' /C calc'!A0",
+    "=10+20+cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+    "\n=1+1",
+    "   =1+1",
+    "\u3000=1+1",
+    "＝1+1",
+    "株式会社サクラ\r=1+1",
+    "株式会社サクラ\n@SUM(A1)",
+    "Alpha\r\n-1+1",
+]
+
+
+def test_no_payload_survives_a_round_trip(tmp_path: Path) -> None:
+    """Written as the dashboard CSV, read back by Python's csv module: one row per account
+    (no line break starts a row of its own), and no cell a spreadsheet would run."""
+    import csv
+
+    template = accounts().iloc[0]
+    frame = pd.DataFrame([template] * len(PAYLOADS)).reset_index(drop=True)
+    frame["account_id"] = [f"001{i:03d}" for i in range(len(PAYLOADS))]
+    frame["name"] = PAYLOADS
+    path = tmp_path / "accounts.csv"
+    kpis = snapshot_kpis(frame, ["A", "B", "C", "D"], ("C", "D"), date(2026, 11, 24), 0)
+    write_local_dashboard(tmp_path, frame, kpis, pd.DataFrame(), "t")
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["account_id"] for r in rows] == frame["account_id"].tolist()
+    for row, sent in zip(rows, PAYLOADS, strict=True):
+        cell = row["name"]
+        assert cell.replace("'", "", 1) == sent  # only the apostrophe is added
+        first_line_starts = [line.lstrip(" \t\u3000")[:1] for line in cell.splitlines() or [""]]
+        assert cell.startswith("'") or first_line_starts[0] not in "=+-@＝＋－＠", sent
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_sheets_cells_are_inert_too(payload: str) -> None:
+    from cs_sync.connectors.sheets_dashboard import cell_value
+
+    assert not payload.lstrip(" \t\r\n\u3000").startswith(tuple("=+-@＝＋－＠")) or (
+        cell_value(payload) == "'" + payload
+    )

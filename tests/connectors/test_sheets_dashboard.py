@@ -47,8 +47,10 @@ def test_crm_text_stays_text_and_a_rerun_replaces(gc: gspread.Client) -> None:
     refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, tabs(1))
     rows = read(gc, "accounts", "FORMULA")
     assert rows[0] == ["account_id", "name", "score", "grade"]
-    assert rows[1][1] == INJECTION  # a string, not a formula
-    assert read(gc, "accounts")[1][1] == INJECTION  # and shown as typed, not "#NAME?"
+    # written RAW, a string and never a formula; with a ' in front, so that it stays inert
+    # once the tab is downloaded as CSV and opened in a spreadsheet app
+    assert rows[1][1] == "'" + INJECTION
+    assert read(gc, "accounts")[1][1] == "'" + INJECTION  # shown as text, not "#NAME?"
     assert read(gc, "accounts", "UNFORMATTED_VALUE")[1][2] == 10.5  # numbers stay numbers
     refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, tabs(1))
     assert len(read(gc, "accounts")) == 4 and len(read(gc, "kpi_daily")) == 3
