@@ -1,25 +1,34 @@
 """Usage from a file, CSV (the embedded default) or Parquet, and the checks every usage source
 shares (`validate_usage`): one row per account and month.
 
-Columns: account_id (a Salesforce id, 15 or 18 characters in any case, or the external key),
-month (YYYY-MM, or a date in the month), then the metrics. Ids stay strings. Every bad row is
-reported by its line number and column; with `on_bad_rows = "skip"` the rest are used, with
-"stop" nothing is.
+Columns: account_id (a Salesforce id: 18 characters in any case, or 15 exactly as Salesforce
+writes them, since case tells 15-character ids apart; or the external key), month (YYYY-MM, or a
+date in the month), then the metrics. Ids stay strings. Every bad row (a value that is no
+finite non-negative number, a month that is none, a duplicated account and month) is reported
+by its line number and column; with `on_bad_rows = "skip"` the rest are used, with "stop"
+nothing is. A blank cell is no bad row: it is an unknown value, reported once per column, and
+the measures that use it count that month as missing data.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cs_sync.connectors.usage_settings import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
 from cs_sync.errors import InputError
 from cs_sync.sfid import try_to18
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,6 +53,7 @@ class UsageTable:
     frame: pd.DataFrame
     problems: list[UsageProblem] = field(default_factory=list)
     source: str = ""
+    blanks: list[UsageProblem] = field(default_factory=list)  # one per metric with blanks
 
 
 def read_usage_csv(
@@ -53,26 +63,88 @@ def read_usage_csv(
     on_bad_rows: str,
     metrics: tuple[str, ...] = METRIC_COLUMNS,
     columns: dict[str, str] | None = None,
+    encoding: str = "auto",
+    delimiter: str = "auto",
 ) -> UsageTable:
     """Read and validate. `account_key` is "salesforce_id" (ids normalised to 18 characters)
-    or "external_key" (kept as written)."""
+    or "external_key" (kept as written). `encoding` "auto" takes UTF-8 (with or without a
+    BOM), then CP932 (what Excel in Japan saves); `delimiter` "auto" reads it from the header."""
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise InputError(
             f"usage file {path} does not exist; check usage.path in the configuration"
         ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"usage file {path} is not a readable UTF-8 CSV: {exc}") from None
-    except pd.errors.EmptyDataError:
+    except OSError as exc:
+        raise InputError(f"usage file {path} cannot be read: {exc.strerror}") from None
+    text = _decode(data, path, encoding)
+    header_line = text.split("\n", 1)[0].rstrip("\r")
+    if not header_line.strip():
         raise InputError(
             f"usage file {path} is empty; it needs a header row "
-            f"({KEY_COLUMN},{MONTH_COLUMN},...) and one row per account and "
-            "month"
-        ) from None
+            f"({KEY_COLUMN},{MONTH_COLUMN},...) and one row per account and month"
+        )
+    separator = _delimiter(header_line, path, delimiter)
+    header = next(csv.reader([header_line], delimiter=separator))
+    names = [name.strip() for name in header]
+    twice = sorted({name for name in names if name and names.count(name) > 1})
+    if twice:
+        raise InputError(
+            f"usage file {path}, line 1: the header names {', '.join(twice)} more than once; "
+            "each column once"
+        )
+    try:
+        raw = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as exc:
+        raise InputError(f"usage file {path} is not a readable CSV: {exc}") from None
+    raw.columns = [str(c).strip() for c in raw.columns]
     return validate_usage(
         raw, f"usage file {path}", as_of, account_key, on_bad_rows, metrics=metrics, columns=columns
     )
+
+
+def _decode(data: bytes, path: Path, encoding: str) -> str:
+    if encoding != "auto":
+        try:
+            return data.decode(encoding).removeprefix("\ufeff")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"usage file {path}: not {encoding} text ({_where(data, exc.start)}); save it "
+                'as UTF-8, or set usage.encoding to what it is ("utf-8" or "cp932")'
+            ) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as first:
+        try:
+            text = data.decode("cp932")
+        except UnicodeDecodeError:
+            raise InputError(
+                f"usage file {path}: neither UTF-8 nor CP932 (Shift-JIS) text "
+                f"({_where(data, first.start)}); save it as CSV UTF-8"
+            ) from None
+        log.info("usage file %s read as CP932 (Shift-JIS), as Excel in Japan saves CSV", path)
+        return text
+
+
+def _where(data: bytes, offset: int) -> str:
+    line = data.count(b"\n", 0, offset) + 1
+    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    return f"line {line}, byte {column}"
+
+
+_SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs"}
+
+
+def _delimiter(header: str, path: Path, setting: str) -> str:
+    """The column separator: as set, or the one the header uses (commas first)."""
+    if setting != "auto":
+        return setting
+    for separator in _SEPARATORS:
+        if separator in header:
+            if separator != ",":
+                log.info("usage file %s: columns separated by %s", path, _SEPARATORS[separator])
+            return separator
+    return ","
 
 
 def _select(query: str, path: str) -> Any:
@@ -155,8 +227,9 @@ def validate_usage(
         )
     raw = raw.rename(columns={source: metric for metric, source in named.items()})
     if raw.empty:
-        raise InputError(f"{path} has a header but no rows")
+        raise InputError(f"{path} has a header but no rows: add one row per account and month")
     problems: list[UsageProblem] = []
+    blanks: list[UsageProblem] = []
     lines = pd.Series(range(first_line, len(raw) + first_line), index=raw.index)
     bad = pd.Series(False, index=raw.index)
 
@@ -213,7 +286,7 @@ def validate_usage(
             ),
             errors="coerce",
         )
-        wrong = values.isna() & (text != "")
+        wrong = (values.isna() & (text != "")) | values.isin([np.inf, -np.inf])
         negative = values < 0
         for index in raw.index[wrong | negative]:
             problems.append(
@@ -221,10 +294,22 @@ def validate_usage(
                     int(lines[index]),
                     column,
                     keys[index] or None,
-                    f"{raw.at[index, column]!r} is not a non-negative number",
+                    f"{raw.at[index, column]!r} is not a finite non-negative number",
                 )
             )
         bad |= wrong | negative
+        blank = text == ""
+        if blank.any():
+            first = raw.index[blank][0]
+            blanks.append(
+                UsageProblem(
+                    int(lines[first]),
+                    column,
+                    keys[first] or None,
+                    f"{int(blank.sum())} blank cell(s) in {column}, the first here: read as "
+                    "unknown, so the measures that use that month count it as missing data",
+                )
+            )
         clean[column] = values
 
     duplicated = clean.duplicated(["account_key", "month"], keep=False) & ~bad
@@ -246,6 +331,8 @@ def validate_usage(
             f"{path}: {len(problems)} bad row(s); nothing was "
             f'used (usage.on_bad_rows = "stop"):\n{listed}{more}'
         )
-    for problem in problems:
+    for problem in problems + blanks:
         problem.unit = unit
-    return UsageTable(frame=clean[~bad].reset_index(drop=True), problems=problems, source=source)
+    return UsageTable(
+        frame=clean[~bad].reset_index(drop=True), problems=problems, source=source, blanks=blanks
+    )

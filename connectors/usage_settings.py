@@ -118,6 +118,11 @@ class CsvUsage(UsageBase):
     """Usage from a CSV file."""
     path: ConfigPath
     """The file, relative to this configuration file."""
+    encoding: Literal["auto", "utf-8", "cp932"] = "auto"
+    """The file's text encoding: "auto" reads UTF-8 (with or without a BOM), then CP932
+    (Shift-JIS, what Excel in Japan saves as CSV)."""
+    delimiter: Literal["auto", ",", ";", "\t"] = "auto"
+    """The column separator: "auto" takes the one the header row uses."""
 
 
 class ParquetUsage(UsageBase):

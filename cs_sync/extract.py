@@ -301,7 +301,15 @@ def read_usage(config: Config, as_of: date) -> UsageTable:
         return read_usage_bigquery(
             usage.bigquery, usage.table_columns(), as_of, usage.account_key, usage.on_bad_rows
         )
-    return read_usage_csv(usage.path, as_of, usage.account_key, usage.on_bad_rows, **shape)
+    return read_usage_csv(
+        usage.path,
+        as_of,
+        usage.account_key,
+        usage.on_bad_rows,
+        **shape,
+        encoding=usage.encoding,
+        delimiter=usage.delimiter,
+    )
 
 
 def extract(
@@ -311,7 +319,7 @@ def extract(
     usage_table = read_usage(config, as_of)
     problems = [
         Problem("usage_row", p.key, f"{usage_table.source} {p}") for p in usage_table.problems
-    ]
+    ] + [Problem("usage_blank", p.key, f"{usage_table.source} {p}") for p in usage_table.blanks]
     expected = last_complete_month(as_of)
     months = usage_table.frame["month"]
     if len(months) and months.max() < expected:

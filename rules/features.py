@@ -174,12 +174,13 @@ def build_features(
     recent = rows.total(np.nan_to_num(logins), recent_rows)
     prior = rows.total(np.nan_to_num(logins), prior_rows)
     full_prior = rows.count(prior_rows) == TREND_WINDOW_MONTHS
+    blank = rows.count((recent_rows | prior_rows) & np.isnan(logins)) > 0  # unknown months
     with np.errstate(divide="ignore", invalid="ignore"):
         trend = recent / np.where(prior > 0, prior, np.nan)
-    features["login_trend"] = np.where(full_prior, trend, np.nan)
+    features["login_trend"] = np.where(full_prior & ~blank, trend, np.nan)
 
     for column, values in (("monthly_feature", key_feature), ("months_without_login", logins)):
-        features[column] = _months_without(rows, values > 0, past, last, no_usage)
+        features[column] = _months_without(rows, values, past, last, no_usage)
     features["feature_months_used"] = rows.count(past & (key_feature > 0))
 
     reached = (
@@ -222,13 +223,18 @@ def _seasonal(
         start -= 12  # the latest season that has begun by the last complete month
     this_season = [start + k for k in offsets if start + k <= last]
     season_over = start + max(offsets) <= last
-    values = np.nan_to_num(rows.column(settings.seasonal_feature))
-    this = rows.total(values, np.isin(rows.month, this_season))
+    raw = rows.column(settings.seasonal_feature)
+    values = np.nan_to_num(raw)
+    current = np.isin(rows.month, this_season)
+    this = rows.total(values, current)
     before = np.isin(rows.month, [m - 12 for m in this_season])
     previous = rows.total(values, before)
-    had_data = rows.count(before) > 0
+    blank = np.isnan(raw)
+    had_data = (rows.count(before) > 0) & (rows.count(before & blank) == 0)
+    no_usage = no_usage | (rows.count(current & blank) > 0)  # this season cannot be told
     used_before = had_data & (previous > 0)
     dropped = np.where(this > 0, 0.0, 1.0 if season_over else np.nan)
+    dropped = np.where(no_usage, np.nan, dropped)
     features["seasonal_this_season"] = np.where(no_usage, np.nan, this)
     features["seasonal_last_season"] = np.where(had_data, previous, np.nan)
     features["seasonal_dropped"] = np.where(used_before, dropped, np.nan)
@@ -239,14 +245,16 @@ def _seasonal(
 
 
 def _months_without(
-    rows: _PerAccount, used: np.ndarray, past: np.ndarray, last: int, no_usage: np.ndarray
+    rows: _PerAccount, values: np.ndarray, past: np.ndarray, last: int, no_usage: np.ndarray
 ) -> np.ndarray:
     """How many months in a row, ending with `last`, the metric was zero or not reported
-    (at most MAX_MISSING_MONTHS); NaN for accounts without usage."""
+    (at most MAX_MISSING_MONTHS); NaN for accounts without usage, and where a blank cell
+    (a value nobody knows) comes after the latest month of use: the count cannot be told."""
     window = past & (rows.month > last - MAX_MISSING_MONTHS)
-    latest_use = rows.last_month(window & used)
+    latest_use = rows.last_month(window & (values > 0))
+    latest_blank = rows.last_month(window & np.isnan(values))
     months = np.where(latest_use >= 0, last - latest_use, MAX_MISSING_MONTHS).astype(float)
-    months[no_usage] = np.nan
+    months[no_usage | (latest_blank > latest_use)] = np.nan
     return months
 
 

@@ -61,9 +61,9 @@ def test_bad_rows_are_named_and_skipped(tmp_path: Path) -> None:
         "line 7, column month (account 001A000001HbB2zIAF): 2027-01 is after the run date "
         "2026-11-24",
         "line 5, column active_users (account 001A000001HbB2zIAF): 'lots' is not a "
-        "non-negative number",
+        "finite non-negative number",
         "line 6, column active_users (account 001A000001HbB2zIAF): '-1' is not a "
-        "non-negative number",
+        "finite non-negative number",
         "line 8, column month (account 001A000001HbB2zIAF): more than one row for this "
         "account and month",
         "line 9, column month (account 001A000001HbB2zIAF): more than one row for this "
@@ -131,3 +131,64 @@ def test_your_own_column_names_and_features(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match="missing column.*seat_count.*usage.columns"):
         read_usage(load_config(config_path), AS_OF)
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e400", "NaN", "Infinity"])
+def test_numbers_that_are_no_numbers_are_bad_rows(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, f"001A000001HbB2z,2026-10,100,80,{value},80,0,1\n")
+    table = read_usage_csv(path, AS_OF, "salesforce_id", "skip")
+    assert [str(p) for p in table.problems] == [
+        f"line 2, column logins (account 001A000001HbB2zIAF): {value!r} is not a finite "
+        "non-negative number"
+    ]
+    assert table.frame.empty
+
+
+def test_blank_cells_are_unknown_not_bad(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "001A000001HbB2z,2026-10,100,80,,80,0,1\n001A000001HbB2z,2026-09,100,80,,80,0,1\n",
+    )
+    for policy in ("skip", "stop"):
+        table = read_usage_csv(path, AS_OF, "salesforce_id", policy)
+        assert table.problems == [] and len(table.frame) == 2
+        assert table.frame["logins"].isna().all()
+        assert [str(b) for b in table.blanks] == [
+            "line 2, column logins (account 001A000001HbB2zIAF): 2 blank cell(s) in logins, "
+            "the first here: read as unknown, so the measures that use that month count it "
+            "as missing data"
+        ]
+
+
+def test_a_duplicated_header_stops_the_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "001A000001HbB2z,2026-10,100,80,900,80,0,1,1\n",
+        HEADER.replace("surveys_run", "surveys_run,seats"),
+    )
+    with pytest.raises(InputError, match="line 1: the header names seats more than once"):
+        read_usage_csv(path, AS_OF, "salesforce_id", "skip")
+
+
+def test_excel_japan_files_and_other_separators(tmp_path: Path) -> None:
+    """CP932 (what Excel in Japan saves), semicolons and tabs are read; the rows are the same."""
+    body = "001A000001HbB2z,2026-10,100,80,900,80,0,1\n"
+    expected = read_usage_csv(write(tmp_path, body), AS_OF, "salesforce_id", "skip").frame
+    path = tmp_path / "usage.csv"
+    for encoding, separator in (("cp932", ","), ("utf-8-sig", ";"), ("utf-8", "\t")):
+        rows = (HEADER + body).replace(",", separator)
+        path.write_bytes(rows.encode(encoding))
+        table = read_usage_csv(path, AS_OF, "salesforce_id", "skip")
+        assert table.frame.equals(expected), (encoding, separator)
+    path.write_bytes((HEADER.replace("seats", "席数") + body).encode("cp932"))
+    with pytest.raises(InputError, match="missing column.*seats"):
+        read_usage_csv(path, AS_OF, "salesforce_id", "skip")  # decoded: the name is readable
+    with pytest.raises(InputError, match="not utf-8 text \\(line 1, byte"):
+        read_usage_csv(path, AS_OF, "salesforce_id", "skip", encoding="utf-8")
+
+
+def test_bytes_that_are_no_text_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "usage.csv"
+    path.write_bytes(HEADER.encode() + b"\x81\x7f\xff\xfe,2026-10\n")
+    with pytest.raises(InputError, match="neither UTF-8 nor CP932.*line 2, byte 1"):
+        read_usage_csv(path, AS_OF, "salesforce_id", "skip")

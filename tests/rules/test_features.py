@@ -396,3 +396,62 @@ def test_seasonal_feature_this_season_against_the_same_season_last_year(
 )
 def test_days_to_the_next_season(as_of: date, days: int) -> None:
     assert seasonal({}, as_of)["days_to_season"] == days
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("logins", "payslips", "trend_known", "without_login", "without_feature"),
+    [
+        pytest.param([5, 5, 5, 5, 5, NAN], [1] * 6, False, NAN, 0, id="blank login after a use"),
+        pytest.param([5, 5, 5, 5, 5, 5], [1, 1, 1, 1, 0, NAN], True, 0, NAN, id="blank feature"),
+        pytest.param([5, 5, 5, NAN, 5, 5], [1] * 6, False, 0, 0, id="blank inside the window"),
+        pytest.param([5, 5, NAN, 5, 0, 0], [1] * 6, False, 2, 0, id="blank before the last use"),
+    ],
+)
+def test_a_blank_cell_is_unknown_never_zero(
+    logins: list[float],
+    payslips: list[float],
+    trend_known: bool,
+    without_login: float,
+    without_feature: float,
+) -> None:
+    """A blank usage cell (NaN) is a value nobody knows: a trend over it, or a count of months
+    without use that runs across it, is missing (the measure's missing-data policy applies),
+    never the zero that would lower the grade."""
+    rows = usage_rows("a", MONTHS[:6], [50] * 6, logins, payslips)  # type: ignore[arg-type]
+    row = build(rows, ["a"]).loc["a"]
+    assert (not np.isnan(row["login_trend"])) is trend_known
+    assert row["months_without_login"] == without_login or (
+        np.isnan(without_login) and np.isnan(row["months_without_login"])
+    )
+    assert row["monthly_feature"] == without_feature or (
+        np.isnan(without_feature) and np.isnan(row["monthly_feature"])
+    )
+
+
+def test_a_blank_in_the_season_leaves_the_season_unknown() -> None:
+    known = seasonal({"2025-11": 3, "2025-12": 2}, date(2027, 1, 10))
+    assert known["seasonal_dropped"] == 1  # used last season, not this one
+    from cs_sync.rules.features import FeatureSettings
+
+    rows = [
+        {
+            "account_id": "a",
+            "month": month,
+            "seats": 10,
+            "active_users": 8,
+            "logins": 50,
+            "payslips_sent": 8,
+            "year_end_adjustments": {"2025-11": 3.0, "2025-12": 2.0, "2026-12": NAN}.get(
+                f"{month:%Y-%m}", 0.0
+            ),
+        }
+        for month in pd.date_range("2024-01-01", "2026-12-01", freq="MS")
+    ]
+    frame = pd.DataFrame(
+        [{"account_id": "a", "renewal_date": "2027-05-01", "contract_start": "2023-04-01"}]
+    )
+    row = build_features(frame, pd.DataFrame(rows), date(2027, 1, 10), FeatureSettings()).loc["a"]
+    assert np.isnan(row["seasonal_dropped"]) and np.isnan(row["seasonal_this_season"])
