@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from cs_sync.connectors.google_calls import GoogleTarget, google_error
 from cs_sync.connectors.settings import HistoryConfig
 from cs_sync.errors import AuthError, ConnectError, CsSyncError
 from cs_sync.history import RUN_COLUMNS, SERIES_COLUMNS, SNAPSHOT_COLUMNS, RunRecord
@@ -260,6 +261,7 @@ class BigQueryHistory:
     def runs(self) -> pd.DataFrame:
         found = self._query(
             f"SELECT * FROM {self._table('runs')} WHERE as_of IS NOT NULL "  # noqa: S608
+            "QUALIFY ROW_NUMBER() OVER (PARTITION BY run_id ORDER BY finished_at DESC) = 1 "
             "ORDER BY started_at, run_id",
             [],
         )
@@ -291,8 +293,10 @@ def run_query(
     location: str | None,
     doing: str,
     limit_key: str,
+    errors: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
-    """A parameterised query, capped by `maximum_bytes_billed`, its rows as a frame."""
+    """A parameterised query, capped by `maximum_bytes_billed`, its rows as a frame; `errors`
+    tunes translated_errors (the setting and role named, whether a missing table is empty)."""
     config = bigquery.QueryJobConfig(
         query_parameters=[
             bigquery.ArrayQueryParameter(name, kind, value)
@@ -302,7 +306,7 @@ def run_query(
         ],
         maximum_bytes_billed=maximum_bytes_billed,
     )
-    with translated_errors(doing, limit_key):
+    with translated_errors(doing, limit_key, **(errors or {})):
         rows = client.query_and_wait(
             sql,
             job_config=config,
@@ -342,12 +346,25 @@ class _Missing(Exception):
     """The table is not there yet: nothing was ever written to it."""
 
 
-class translated_errors:
-    """Google API errors become cs-sync's own, named by what was being done."""
+HISTORY_ACCESS = "BigQuery Data Editor on the dataset and BigQuery Job User on the project"
 
-    def __init__(self, doing: str, limit_key: str = "history.maximum_bytes_billed") -> None:
+
+class translated_errors:
+    """Google API errors become cs-sync's own (google_calls.google_error), named by what was
+    being done; a table that does not exist yet is _Missing where that means "empty"."""
+
+    def __init__(
+        self,
+        doing: str,
+        limit_key: str = "history.maximum_bytes_billed",
+        setting: str = "history.project and history.dataset (the dataset must exist)",
+        role: str = HISTORY_ACCESS,
+        missing_is_empty: bool = True,
+    ) -> None:
         self.doing = doing
         self.limit_key = limit_key
+        self.target = GoogleTarget("BigQuery", "the service account", role, setting)
+        self.missing_is_empty = missing_is_empty
 
     def __enter__(self) -> None:
         return None
@@ -355,31 +372,23 @@ class translated_errors:
     def __exit__(
         self, kind: type | None, error: BaseException | None, tb: object
     ) -> Literal[False]:
-        if error is None or bigquery is None:
+        if error is None or bigquery is None or not isinstance(error, Exception):
             return False
         reasons = {e.get("reason") for e in getattr(error, "errors", None) or []}
-        if isinstance(error, google_errors.NotFound) and "Not found: Table" in str(error):
+        if (
+            self.missing_is_empty
+            and isinstance(error, google_errors.NotFound)
+            and "Not found: Table" in str(error)
+        ):
             raise _Missing from None
-        if isinstance(error, google_errors.Forbidden | google_errors.Unauthorized):
-            raise AuthError(
-                f"BigQuery refused {self.doing}: {_reason(error)}. Give the service account "
-                "BigQuery Data Editor on the dataset and BigQuery Job User on the project"
-            ) from None
         if "bytesBilledLimitExceeded" in reasons:
             raise CsSyncError(
                 f"BigQuery: {self.doing} would bill more than {self.limit_key} "
                 f"({_reason(error)}); raise the limit if that is expected"
             ) from None
-        if isinstance(error, google_errors.NotFound):
-            raise CsSyncError(
-                f"BigQuery: {self.doing}: {_reason(error)}; check history.project and "
-                "history.dataset (the dataset must exist)"
-            ) from None
-        if isinstance(error, google_errors.GoogleAPICallError):
-            raise CsSyncError(f"BigQuery: {self.doing}: {_reason(error)}") from None
-        if isinstance(error, google_errors.RetryError | OSError | TimeoutError):
-            raise ConnectError(f"cannot reach BigQuery while {self.doing}: {error}") from None
-        return False
+        if isinstance(error, google_errors.RetryError):  # BigQuery's own retries ran out
+            raise ConnectError(f"BigQuery: {self.doing}: {_reason(error)}") from None
+        raise google_error(error, self.doing, self.target) from None
 
 
 def _reason(error: BaseException) -> str:

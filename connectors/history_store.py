@@ -157,7 +157,12 @@ class HistoryStore:
         )
 
     def runs(self) -> pd.DataFrame:
-        return self._frame("SELECT * FROM runs ORDER BY started_at, run_id", [])
+        """One row per run: its last record (a run may add a record with its final status)."""
+        return self._frame(
+            "SELECT * FROM runs QUALIFY row_number() OVER "
+            "(PARTITION BY run_id ORDER BY finished_at DESC) = 1 ORDER BY started_at, run_id",
+            [],
+        )
 
     def run_dates(self) -> set[date]:
         """Dates whose snapshot a real run wrote (a backfill leaves those alone)."""

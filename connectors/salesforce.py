@@ -27,7 +27,8 @@ from simple_salesforce.exceptions import (
 
 from cs_sync.connectors.bulk_csv import parse_csv_rows, record_from_csv
 from cs_sync.connectors.bulk_jobs import run_ingest_job
-from cs_sync.connectors.salesforce_calls import ApiBudget, translate, with_retries
+from cs_sync.connectors.retries import with_retries
+from cs_sync.connectors.salesforce_calls import ApiBudget, translate
 from cs_sync.connectors.settings import SalesforceConfig
 from cs_sync.errors import (
     ConnectError,
@@ -79,6 +80,17 @@ def _query_more(sf: Salesforce, url: str, headers: dict[str, str] | None) -> Any
 def _bulk_results(sf: Salesforce, sobject: str, job_id: str, failed: bool) -> Any:
     jobs = getattr(sf.bulk2, sobject)
     return jobs.get_failed_records(job_id) if failed else jobs.get_successful_records(job_id)
+
+
+def _records(page: Any, what: str) -> list[dict[str, Any]]:
+    """A query page's records; a page without them is a failure, named, never a crash."""
+    records = page.get("records") if isinstance(page, dict) else None
+    if not isinstance(records, list):
+        raise ConnectError(
+            f"Salesforce answered a page of {what} without its records (a proxy or an outage "
+            "page in between?); nothing was changed by this read"
+        )
+    return records
 
 
 class SalesforceClient:
@@ -148,6 +160,7 @@ class SalesforceClient:
             return
         headers = {"Sforce-Query-Options": f"batchSize={self.config.query_batch_size}"}
         page = self.call(f"reading {what}", lambda sf: sf.query(soql, headers=headers))
+        _records(page, what)
         if (
             not page.get("done", True)
             and page.get("totalSize", 0) > self.config.bulk_query_threshold
@@ -155,7 +168,7 @@ class SalesforceClient:
             yield from self._bulk_query(soql, what)
             return
         while True:
-            yield from page["records"]
+            yield from _records(page, what)
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return

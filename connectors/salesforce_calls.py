@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -20,18 +19,11 @@ from simple_salesforce.exceptions import (
     SalesforceOperationError,
     SalesforceRefusedRequest,
 )
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
 
 from cs_sync.connectors.transport import CallCounter
 from cs_sync.errors import (
     AuthError,
     BudgetExhausted,
-    ConnectError,
     CsSyncError,
     PermissionDenied,
     SetupError,
@@ -167,21 +159,3 @@ class ApiBudget:
         if self.counter is not None and "Max" in daily and "Remaining" in daily:
             self.counter.api_max = int(daily["Max"])
             self.counter.api_used = int(daily["Max"]) - int(daily["Remaining"])
-
-
-def with_retries(
-    action: Callable[[], T], max_attempts: int, wait_max_s: float, on_retry: Callable[[Any], None]
-) -> T:
-    """The one retry policy: TransientError only, bounded attempts, exponential backoff with
-    full jitter; after the last attempt the failure becomes a ConnectError (exit 3)."""
-    retrying = Retrying(
-        retry=retry_if_exception_type(TransientError),
-        stop=stop_after_attempt(max_attempts),
-        wait=wait_random_exponential(multiplier=0.5, max=wait_max_s),
-        reraise=True,
-        before_sleep=on_retry,
-    )
-    try:
-        return retrying(action)
-    except TransientError as exc:
-        raise ConnectError(f"{exc} (gave up after {max_attempts} attempts)") from None

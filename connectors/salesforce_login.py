@@ -11,8 +11,9 @@ import requests
 from simple_salesforce import Salesforce, SalesforceLogin
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed
 
+from cs_sync.connectors.retries import with_retries
 from cs_sync.connectors.salesforce import SalesforceClient
-from cs_sync.connectors.salesforce_calls import ApiBudget, translate, with_retries
+from cs_sync.connectors.salesforce_calls import ApiBudget, translate
 from cs_sync.connectors.settings import LOGIN_RETIREMENT, SalesforceConfig, my_domain
 from cs_sync.connectors.transport import CallCounter
 from cs_sync.errors import CsSyncError, TransientError

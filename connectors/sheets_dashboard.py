@@ -12,7 +12,8 @@ How a tab is replaced without a reader ever seeing it empty or half written:
    keeps its id, which the Looker Studio data source points at. About seven calls a run.
 
 Every value is written RAW: a CRM string such as `=HYPERLINK(...)` stays text, never becomes
-a formula. 429 and 5xx answers are retried a bounded number of times (tenacity); the
+a formula. Every call goes through google_calls.py: 429, 5xx, rate limits, connection resets
+and timeouts are retried a bounded number of times, and every error is named; the
 10,000,000-cell limit is watched before writing (see `fit_rows`).
 """
 
@@ -21,25 +22,22 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gspread
 import pandas as pd
-from tenacity import (
-    retry,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
+from cs_sync.connectors.formula_safe import neutralise
+from cs_sync.connectors.google_calls import GoogleTarget, account_of, call_google
 from cs_sync.connectors.settings import DashboardConfig
 from cs_sync.connectors.transport import CallCounter, build_session, configure_session
-from cs_sync.errors import AuthError, ConnectError, CsSyncError
+from cs_sync.errors import AuthError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
 CELL_LIMIT = 10_000_000
@@ -48,23 +46,10 @@ REQUEST_BYTES = 1_500_000  # each values request stays well under the 2 MB advic
 STAGING_SUFFIX = "__staging"
 
 
-def _transient(error: BaseException) -> bool:
-    return isinstance(error, gspread.exceptions.APIError) and (
-        error.code == 429 or 500 <= error.code < 600
-    )
-
-
-_retry = retry(
-    retry=retry_if_exception(_transient),
-    stop=stop_after_attempt(5),
-    wait=wait_exponential_jitter(initial=1, max=30),
-    reraise=True,
-)
-
-
 def cell_value(value: Any) -> Any:
     """A JSON value for the Sheets API: numbers as numbers, dates as YYYY-MM-DD text, missing
-    as empty."""
+    as empty, text that a spreadsheet would run as a formula made inert (also once the sheet
+    is downloaded as CSV)."""
     if value is None or value is pd.NA or value is pd.NaT:
         return ""
     if hasattr(value, "item"):
@@ -75,9 +60,11 @@ def cell_value(value: Any) -> Any:
         return value.strftime("%Y-%m-%d")
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, bool | int | float | str):
+    if isinstance(value, str):
+        return neutralise(value)
+    if isinstance(value, bool | int | float):
         return value
-    return str(value)
+    return neutralise(str(value))
 
 
 def frame_rows(frame: pd.DataFrame) -> list[list[Any]]:
@@ -131,18 +118,21 @@ class SheetsDashboard:
     def __init__(self, client: gspread.Client, spreadsheet_id: str) -> None:
         self.client = client
         self.spreadsheet_id = spreadsheet_id
-        try:
-            self.book = _retry(client.open_by_key)(spreadsheet_id)
-        except gspread.exceptions.SpreadsheetNotFound:
-            raise CsSyncError(
-                f"dashboard.spreadsheet_id {spreadsheet_id}: no such spreadsheet, or it is not "
-                "shared with cs-sync's service account (share it as Editor)"
-            ) from None
-        except gspread.exceptions.APIError as error:
-            raise _translated(error, "opening the dashboard spreadsheet") from None
+        self.target = GoogleTarget(
+            "Google Sheets",
+            account_of(getattr(client.http_client.session, "credentials", None)),
+            "Editor on the dashboard spreadsheet (Share)",
+            f"dashboard.spreadsheet_id ({spreadsheet_id})",
+        )
+        self.book = self._call(
+            "opening the dashboard spreadsheet", lambda: client.open_by_key(spreadsheet_id)
+        )
+
+    def _call(self, doing: str, action: Callable[[], T]) -> T:
+        return call_google(action, doing, self.target)
 
     def _sheets(self) -> dict[str, dict[str, Any]]:
-        metadata = _retry(self.book.fetch_sheet_metadata)()
+        metadata = self._call("reading the tabs", self.book.fetch_sheet_metadata)
         return {s["properties"]["title"]: s["properties"] for s in metadata["sheets"]}
 
     def cells_in_use(self, leaving_out: Sequence[str] = ()) -> int:
@@ -155,10 +145,7 @@ class SheetsDashboard:
     def replace_tabs(self, tabs: dict[str, list[list[Any]]]) -> None:
         """Make each tab hold exactly its rows (header first), all tabs switched in one
         batchUpdate, so a reader sees the old set or the new set, never a mix."""
-        try:
-            self._replace(tabs)
-        except gspread.exceptions.APIError as error:
-            raise _translated(error, f"writing the tabs {', '.join(tabs)}") from None
+        self._replace(tabs)
 
     def _replace(self, tabs: dict[str, list[list[Any]]]) -> None:
         sheets = self._sheets()
@@ -171,7 +158,7 @@ class SheetsDashboard:
                     {"addSheet": {"properties": {"title": title + STAGING_SUFFIX, "hidden": True}}}
                 )
         if adds:
-            _retry(self.book.batch_update)({"requests": adds})
+            self._call("adding tabs", lambda: self.book.batch_update({"requests": adds}))
             sheets = self._sheets()
         sizes = {
             title: {
@@ -180,14 +167,10 @@ class SheetsDashboard:
             }
             for title, rows in tabs.items()
         }
-        _retry(self.book.batch_update)(  # cells outside the new sizes go; the rest are rewritten
-            {
-                "requests": [
-                    _resize(sheets[title + STAGING_SUFFIX]["sheetId"], sizes[title])
-                    for title in tabs
-                ]
-            }
-        )
+        resizes = [  # cells outside the new sizes go; the rest are rewritten
+            _resize(sheets[title + STAGING_SUFFIX]["sheetId"], sizes[title]) for title in tabs
+        ]
+        self._call("sizing the staging tabs", lambda: self.book.batch_update({"requests": resizes}))
         ranges = [
             {
                 "range": f"'{title}{STAGING_SUFFIX}'!A{start + 1}:"
@@ -198,7 +181,11 @@ class SheetsDashboard:
             for start, block in _chunks(rows)
         ]
         for batch in _packed(ranges):  # each request under the size limit
-            _retry(self.book.values_batch_update)({"valueInputOption": "RAW", "data": batch})
+            body = {"valueInputOption": "RAW", "data": batch}
+            self._call(
+                "writing the staging tabs",
+                lambda body=body: self.book.values_batch_update(body),  # type: ignore[misc]
+            )
         swap: list[dict[str, Any]] = []
         for title in tabs:
             live, size = sheets[title], sizes[title]
@@ -228,7 +215,10 @@ class SheetsDashboard:
                 },
                 _resize(live["sheetId"], size),
             ]
-        _retry(self.book.batch_update)({"requests": swap})
+        self._call(
+            f"switching the tabs {', '.join(tabs)}",
+            lambda: self.book.batch_update({"requests": swap}),
+        )
 
     def tab_ids(self) -> dict[str, int]:
         return {title: int(p["sheetId"]) for title, p in self._sheets().items()}
@@ -241,19 +231,6 @@ def _resize(sheet_id: int, grid: dict[str, int]) -> dict[str, Any]:
             "fields": "gridProperties.rowCount,gridProperties.columnCount",
         }
     }
-
-
-def _translated(error: gspread.exceptions.APIError, doing: str) -> CsSyncError:
-    code = error.code
-    message = str(getattr(error, "error", {}).get("message", "")) or str(error)
-    if code in (401, 403):
-        return AuthError(
-            f"Google Sheets refused {doing} ({code}: {message}); share the spreadsheet with "
-            "the service account as Editor, and enable the Sheets API for its project"
-        )
-    if code == 429 or code >= 500:
-        return ConnectError(f"Google Sheets kept failing while {doing} ({code}: {message})")
-    return CsSyncError(f"Google Sheets: {doing}: {code}: {message}")
 
 
 def fit_rows(

@@ -21,7 +21,7 @@ from cs_sync.connectors.usage_csv import UsageTable, validate_usage
 from cs_sync.connectors.usage_settings import KEY_COLUMN, MONTH_COLUMN, BigQueryUsage
 from cs_sync.errors import ConfigError
 
-AGGREGATES = {"sum": "SUM", "max": "MAX", "avg": "AVG", "last": "ANY_VALUE"}
+AGGREGATES = {"sum": "SUM", "max": "MAX", "avg": "AVG"}  # and "last": the latest day's value
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,299}")
 _TABLE = re.compile(r"[a-z][a-z0-9-]{4,29}\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_$-]{1,1024}")
 
@@ -35,18 +35,30 @@ def usage_query(settings: BigQueryUsage, columns: dict[str, str]) -> str:
     for name in (settings.key_column, settings.date_column, *columns.values()):
         if not _IDENTIFIER.fullmatch(name):
             raise ConfigError("usage.bigquery", [f"{name!r} is not a column name"])
+    day = f"DATE(`{settings.date_column}`)"
     metrics = ",\n  ".join(
-        f"{AGGREGATES[settings.how(metric)]}(`{column}`) AS {metric}"
+        f"{_aggregate(settings.how(metric), column, settings.date_column)} AS {metric}"
         for metric, column in columns.items()
     )
-    day = f"DATE(`{settings.date_column}`)"
     return (
         f"SELECT\n  CAST(`{settings.key_column}` AS STRING) AS {KEY_COLUMN},\n"
         f"  FORMAT_DATE('%Y-%m', DATE_TRUNC({day}, MONTH)) AS {MONTH_COLUMN},\n  {metrics}\n"
         f"FROM `{settings.table}`\n"
         f"WHERE {day} >= @since AND {day} < @until\n"
-        f"GROUP BY {KEY_COLUMN}, {MONTH_COLUMN}\nORDER BY {KEY_COLUMN}, {MONTH_COLUMN}"
+        # by position: an alias that is also a column name (month) is ambiguous to BigQuery
+        "GROUP BY 1, 2\nORDER BY 1, 2"
     )
+
+
+def _aggregate(how: str, column: str, date_column: str) -> str:
+    """A month's value of a metric; `last` is the value of the month's latest day that has
+    one (ANY_VALUE would give any day's)."""
+    if how == "last":
+        return (
+            f"ARRAY_AGG(`{column}` IGNORE NULLS ORDER BY `{date_column}` DESC LIMIT 1)"
+            "[SAFE_OFFSET(0)]"
+        )
+    return f"{AGGREGATES[how]}(`{column}`)"
 
 
 def months_window(as_of: date, months: int) -> tuple[date, date]:
@@ -76,6 +88,12 @@ def read_usage_bigquery(
         settings.location,
         f"reading usage from {settings.table}",
         "usage.bigquery.maximum_bytes_billed",
+        {
+            "setting": f"usage.bigquery.table ({settings.table}) and usage.bigquery.location",
+            "role": "BigQuery Data Viewer on the table's dataset and BigQuery Job User on the "
+            "project",
+            "missing_is_empty": False,
+        },
     )
     metrics = tuple(columns)
     if frame.empty:

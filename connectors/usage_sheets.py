@@ -14,6 +14,7 @@ from datetime import date
 import gspread
 import pandas as pd
 
+from cs_sync.connectors.google_calls import GoogleTarget, account_of, call_google
 from cs_sync.connectors.usage_csv import UsageTable, validate_usage
 from cs_sync.connectors.usage_settings import METRIC_COLUMNS
 from cs_sync.errors import InputError
@@ -30,20 +31,23 @@ def read_usage_sheet(
     columns: dict[str, str] | None = None,
 ) -> UsageTable:
     source = f"usage sheet {spreadsheet_id} tab {worksheet!r}"
-    try:
+    target = GoogleTarget(
+        "Google Sheets",
+        account_of(getattr(client.http_client.session, "credentials", None)),
+        "Viewer on the usage spreadsheet (Share)",
+        f"usage.spreadsheet_id ({spreadsheet_id}) and usage.worksheet ({worksheet!r})",
+    )
+
+    def read() -> list[list[object]]:
         tab = client.open_by_key(spreadsheet_id).worksheet(worksheet)
-        values = tab.get(
-            value_render_option=gspread.utils.ValueRenderOption.unformatted,
-            date_time_render_option=gspread.utils.DateTimeOption.formatted_string,
+        return list(
+            tab.get(
+                value_render_option=gspread.utils.ValueRenderOption.unformatted,
+                date_time_render_option=gspread.utils.DateTimeOption.formatted_string,
+            )
         )
-    except gspread.exceptions.SpreadsheetNotFound:
-        raise InputError(
-            f"{source}: no such spreadsheet, or it is not shared with cs-sync's service account"
-        ) from None
-    except gspread.exceptions.WorksheetNotFound:
-        raise InputError(f"{source}: the spreadsheet has no such tab (usage.worksheet)") from None
-    except gspread.exceptions.APIError as error:
-        raise InputError(f"{source}: Google Sheets answered {error.code}: {error}") from None
+
+    values = call_google(read, f"reading the {source}", target)
     rows = [list(row) for row in values]
     if not rows or not any(str(cell).strip() for cell in rows[0]):
         raise InputError(

@@ -1,7 +1,8 @@
 """The `cs-sync` command line: the parser and the dispatch; each command lives in its own
 module under cs_sync/commands/.
 
-Exit codes: 0 ok; 1 partial (some records failed, or stopped by SIGTERM between steps); 2 bad
+Exit codes: 0 ok; 1 partial (some records failed, a dashboard or history step failed, stopped by
+SIGTERM between steps, or an internal error); 2 bad
 config or input; 3 cannot connect or authenticate; 4 a safety brake or the API reserve stopped the
 run; 5 skipped because another run holds the lock. With --json, exactly one JSON object is printed
 on stdout; logs go to stderr.
@@ -15,7 +16,11 @@ import logging
 from collections.abc import Sequence
 
 from cs_sync import __version__
+from cs_sync.commands.common import emit_failure
+from cs_sync.errors import CsSyncError, InternalError
 from cs_sync.logs import configure_logging
+
+log = logging.getLogger("cs_sync")
 
 # In the order `cs-sync --help` lists them. Their modules load nothing heavy at import: the
 # sandbox, for one, is imported only when `demo` or `sandbox` runs, never by a run.
@@ -65,7 +70,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     configure_logging(level, args.json_logs)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except CsSyncError as error:  # a command that let its own error through
+        return emit_failure(error, bool(getattr(args, "json", False)), None)
+    except Exception as error:  # a bug: named, never a bare traceback (that is for -vv)
+        log.debug("cs-sync stopped on an internal error", exc_info=True)
+        crash = InternalError(
+            f"internal error: {type(error).__name__}: {error}. Anything written before it is "
+            "kept; rerun with -vv for the traceback, and please report it"
+        )
+        return emit_failure(crash, bool(getattr(args, "json", False)), None)
 
 
 if __name__ == "__main__":

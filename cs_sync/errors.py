@@ -49,6 +49,13 @@ class PermissionDenied(SetupError):
     """The integration user lacks a permission the call needs (INSUFFICIENT_ACCESS...)."""
 
 
+class InternalError(CsSyncError):
+    """Something nobody foresaw (a bug): named, with the traceback in the debug log (-vv)."""
+
+    exit_code = EXIT_PARTIAL
+    kind = "internal"
+
+
 class ConnectError(CsSyncError):
     """A service cannot be reached, even after bounded retries."""
 

@@ -6,10 +6,12 @@ Only extract, apply and publish do I/O; score is a function of tables and `as_of
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import TypeVar
 
 import pandas as pd
 
@@ -22,11 +24,13 @@ from cs_sync.errors import EXIT_PARTIAL, BrakeError, CsSyncError
 from cs_sync.extract import Extracted, extract
 from cs_sync.kpis import owner_labels
 from cs_sync.plan import Plan, Problem
-from cs_sync.publish import record_history, refresh_dashboards
+from cs_sync.publish import record_final_status, record_history, refresh_dashboards
 from cs_sync.result import RunResult, summarise
 from cs_sync.score import compute_plan, day_kpis
 
 __all__ = ["RunResult", "run_once"]
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def run_once(
@@ -68,12 +72,36 @@ def run_once(
         _count_calls(result, counter)
         session.close()
     _partial_if_errors(result)
-    view = record_history(config, result, started_at, kpis)
+    recorded = result.status
+    view = _guarded(result, "history", lambda: record_history(config, result, started_at, kpis))
     if kpis is not None:
-        refresh_dashboards(config, result, kpis, view, counter)
+        _guarded(
+            result, "dashboard", lambda: refresh_dashboards(config, result, kpis, view, counter)
+        )
     _partial_if_errors(result)  # the history store or a dashboard may have failed
+    if result.status != recorded:  # the history keeps the run's final word
+        _guarded(result, "history", lambda: record_final_status(config, result, started_at))
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _guarded(result: RunResult, step: str, action: Callable[[], T]) -> T | None:
+    """A publishing step that fails in a way nobody foresaw (a bug) is an error of the run,
+    named, with the traceback in the debug log: the Salesforce writes before it are done
+    and counted, and --json still prints its one object."""
+    try:
+        return action()
+    except Exception as error:
+        log.debug("the %s step failed", step, exc_info=True)
+        result.errors.append(
+            Problem(
+                step,
+                None,
+                f"internal error while publishing the {step}: {type(error).__name__}: {error} "
+                "(rerun with -vv for the traceback)",
+            )
+        )
+        return None
 
 
 def _run_kpis(extracted: Extracted, plan: Plan, config: Config, result: RunResult) -> pd.DataFrame:

@@ -7,6 +7,7 @@ what the run did in Salesforce.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -63,6 +64,8 @@ DASHBOARD_COLUMNS = (
     *STAKEHOLDERS,
 )
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class HistoryView:
@@ -115,6 +118,19 @@ def record_history(
     except CsSyncError as error:
         result.errors.append(Problem("history", None, str(error).splitlines()[0]))
     return None
+
+
+def record_final_status(config: Config, result: RunResult, started_at: datetime) -> None:
+    """The run's record again, with the status it ended with: a dashboard or history step
+    that failed after the snapshot makes an ok run partial. The runs table keeps the last
+    record of each run id."""
+    if not config.history.enabled or result.dry_run:
+        return
+    try:
+        with open_history(config.history) as store:
+            store.record_run(run_record(config, result, started_at))
+    except CsSyncError as error:
+        log.warning("the history could not record the run's final status: %s", error)
 
 
 def _write_snapshot(

@@ -124,3 +124,19 @@ def test_a_file_that_is_not_a_store_is_named(tmp_path: Path) -> None:
     path.write_text("not a database")
     with pytest.raises(CsSyncError, match="h.duckdb"):
         HistoryStore(path)
+
+
+def test_a_run_keeps_its_last_record(tmp_path: Path) -> None:
+    """A run whose dashboard failed after its snapshot adds its final record: one row per run,
+    the last one, so status and the brake streak read the run's final word."""
+    first = run("r1")
+    final = RunRecord(
+        "r1", "run", DAY, first.started_at, datetime(2026, 11, 24, 7, 5), "partial", "cfg123"
+    )
+    with HistoryStore(tmp_path / "h.duckdb") as store:
+        store.record_run(first)
+        store.record_run(run("r0", as_of=date(2026, 11, 23)))
+        store.record_run(final)
+        runs = store.runs()
+    assert sorted(runs["run_id"]) == ["r0", "r1"]
+    assert runs.set_index("run_id").loc["r1", "status"] == "partial"

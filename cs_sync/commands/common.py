@@ -11,6 +11,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cs_sync.errors import CsSyncError
+from cs_sync.plan import Problem
+from cs_sync.result import RunResult
 
 Subparsers = Any  # argparse's private _SubParsersAction
 
@@ -43,23 +45,18 @@ def print_json(value: Any) -> None:
 
 
 def emit_failure(error: CsSyncError, as_json: bool, run_date: date | None) -> int:
-    """Report a failure that ended the command; returns its exit code."""
+    """Report a failure that ended the command; returns its exit code. Under --json the one
+    object has every key a run's has, so a reader never meets a missing one."""
     if as_json:
-        print_json(
-            {
-                "status": "failed",
-                "as_of": run_date.isoformat() if run_date else None,
-                "accounts_read": 0,
-                "accounts_changed": 0,
-                "fields_written": 0,
-                "tasks_created": 0,
-                "tasks_closed": 0,
-                "errors": [{"kind": error.kind, "record": None, "message": str(error)}],
-                "salesforce_api_calls": 0,
-                "sheets_api_calls": 0,
-                "duration_s": 0.0,
-            }
-        )
+        failed = RunResult(
+            status="failed",
+            as_of=run_date or date.min,
+            dry_run=False,
+            errors=[Problem(error.kind, None, str(error))],
+            exit_code=error.exit_code,
+        ).as_json()
+        failed["as_of"] = run_date.isoformat() if run_date else None
+        print_json(failed)
     else:
         print(f"cs-sync: {error}", file=sys.stderr)
     return error.exit_code

@@ -88,6 +88,8 @@ class Sandbox:
                 if self.faults.expire_sessions or self.faults.count_down_expiry():
                     self.store.expire_sessions()
                     self.faults.expire_sessions = False
+                if api is self.sheets and self.faults.take("sheets_resets"):
+                    return LOST
                 targeted = not self.faults.only_on or re.search(
                     self.faults.only_on, f"{request.method} {request.path}"
                 )

@@ -20,7 +20,7 @@ from cs_sync.connectors.usage_settings import (
     BigQueryUsage,
 )
 from cs_sync.connectors.usage_sheets import read_usage_sheet
-from cs_sync.errors import InputError
+from cs_sync.errors import CsSyncError, InputError
 from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
 
 AS_OF = date(2026, 11, 24)
@@ -131,10 +131,57 @@ def test_bigquery_aggregates_inside_bigquery() -> None:
     sent = json.loads(responses.calls[0].request.body)
     query = sent["query"]
     assert "SUM(`login_count`) AS logins" in query and "MAX(`seats`) AS seats" in query
-    assert "FROM `acme-cs.product.daily_usage`" in query and "GROUP BY account_id, month" in query
+    assert "FROM `acme-cs.product.daily_usage`" in query and "GROUP BY 1, 2" in query
     assert sent["maximumBytesBilled"] == "50000000"
     bounds = {p["name"]: p["parameterValue"]["value"] for p in sent["queryParameters"]}
     assert bounds == {"since": "2024-08-01", "until": "2026-12-01"}  # 27 months; no future
+
+
+def test_last_is_the_latest_days_value() -> None:
+    from cs_sync.connectors.usage_bigquery import usage_query
+
+    query = usage_query(
+        BigQueryUsage(table="acme-cs.p.t", date_column="month", aggregate={"seats": "last"}),
+        {"seats": "seats"},
+    )
+    assert "ARRAY_AGG(`seats` IGNORE NULLS ORDER BY `month` DESC LIMIT 1)[SAFE_OFFSET(0)]" in query
+    assert "ANY_VALUE" not in query and "GROUP BY 1, 2" in query
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("status", "reason", "message", "kind", "named"),
+    [
+        (
+            404,
+            "notFound",
+            "Not found: Table acme-cs:product.daily_usage",
+            "input",
+            "usage.bigquery.table (acme-cs.product.daily_usage)",
+        ),
+        (404, "notFound", "Not found: Dataset acme-cs:product", "input", "usage.bigquery.table"),
+        (403, "accessDenied", "Access Denied: Table", "auth", "BigQuery Data Viewer"),
+    ],
+)
+def test_bigquery_usage_errors_are_named(
+    status: int, reason: str, message: str, kind: str, named: str
+) -> None:
+    from google.auth.credentials import AnonymousCredentials
+
+    from cs_sync.connectors.usage_bigquery import read_usage_bigquery
+
+    responses.add(
+        responses.POST,
+        "https://bigquery.googleapis.com/bigquery/v2/projects/acme-cs/queries",
+        status=status,
+        json={"error": {"code": status, "message": message, "errors": [{"reason": reason}]}},
+    )
+    settings = BigQueryUsage(table="acme-cs.product.daily_usage", project="acme-cs")
+    client = bigquery.Client(project="acme-cs", credentials=AnonymousCredentials())
+    with pytest.raises(CsSyncError) as raised:
+        read_usage_bigquery(settings, {"seats": "seats"}, AS_OF, "salesforce_id", "skip", client)
+    assert raised.value.kind == kind
+    assert named in str(raised.value)
 
 
 def test_bigquery_names_are_checked() -> None:

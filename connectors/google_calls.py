@@ -1,0 +1,143 @@
+"""How every Google call is judged (Sheets through gspread, BigQuery through
+google-cloud-bigquery): the vendor's errors become cs-sync's own, named by what was being done
+and what to fix, and what is transient is retried with the project's one retry policy.
+
+- transient, retried then reported as a connection failure (exit 3): 429, 408, 5xx, a 403
+  whose reason is a rate or quota limit, connection resets, timeouts, and a credentials
+  refresh that could not reach Google;
+- refused access (exit 3): 401, and a 403 that is not a limit, naming the account and the role
+  it needs; refused credentials;
+- not found (exit 2): named with the setting that points at it;
+- anything else: fatal, named with Google's own message.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import gspread
+import requests
+from google.api_core import exceptions as api_core
+from google.auth import exceptions as auth_errors
+
+from cs_sync.connectors.retries import with_retries
+from cs_sync.errors import AuthError, CsSyncError, InputError, TransientError
+
+log = logging.getLogger("cs_sync.connectors.google")
+T = TypeVar("T")
+
+# Reasons Google gives with a 403 (or 429) that mean "slow down", not "no access".
+LIMIT_REASONS = frozenset(
+    {
+        "ratelimitexceeded",
+        "userratelimitexceeded",
+        "quotaexceeded",
+        "resource_exhausted",
+        "rate_limit_exceeded",
+        "backenderror",
+        "internalerror",
+    }
+)
+
+
+@dataclass(frozen=True)
+class GoogleTarget:
+    """What a call reaches, for the messages: the service, the account calling it, the role
+    the account needs, and the setting that names the thing (spreadsheet, table)."""
+
+    service: str  # "Google Sheets" or "BigQuery"
+    account: str  # the service account's e-mail, or "the application default credentials"
+    role: str  # e.g. "Editor on the spreadsheet"
+    setting: str  # e.g. "dashboard.spreadsheet_id"
+
+
+def _details(error: BaseException) -> tuple[int, set[str], str]:
+    """The HTTP status, the reasons (lower case) and the message of a Google error."""
+    if isinstance(error, gspread.exceptions.APIError):
+        body = dict(error.error)
+        reasons = {str(body.get("status", ""))}
+        for item in list(body.get("errors") or []) + list(body.get("details") or []):
+            if isinstance(item, dict):
+                reasons.add(str(item.get("reason", "")))
+        return int(error.code), {r.lower() for r in reasons if r}, str(body.get("message", ""))
+    if isinstance(error, api_core.GoogleAPICallError):
+        reasons = {str(e.get("reason", "")).lower() for e in error.errors or []}
+        return int(error.code or 0), reasons - {""}, str(error.message).splitlines()[0]
+    return 0, set(), str(error)
+
+
+def google_error(error: BaseException, doing: str, target: GoogleTarget) -> CsSyncError:
+    """One place where Google's errors become the project's."""
+    if isinstance(error, CsSyncError):
+        return error
+    where = f"{target.service}: {doing}"
+    if isinstance(error, auth_errors.RefreshError):
+        return AuthError(
+            f"{where}: Google refused the credentials of {target.account} ({error}); check the "
+            "service-account key (it may have been deleted or disabled)"
+        )
+    if isinstance(
+        error,
+        requests.ConnectionError
+        | requests.Timeout
+        | auth_errors.TransportError
+        | http.client.HTTPException
+        | ConnectionError
+        | TimeoutError,
+    ):
+        return TransientError(f"{where}: cannot reach Google ({type(error).__name__}: {error})")
+    if isinstance(error, gspread.exceptions.WorksheetNotFound):
+        return InputError(
+            f"{where}: the spreadsheet has no such tab {error}; check {target.setting}"
+        )
+    if isinstance(error, gspread.exceptions.SpreadsheetNotFound):
+        return InputError(
+            f"{where}: no such spreadsheet, or it is not shared with {target.account}; check "
+            f"{target.setting}, and give the account {target.role}"
+        )
+    status, reasons, message = _details(error)
+    if status == 0:
+        return CsSyncError(f"{where}: unexpected error {error!r}")
+    shown = f"{status} {', '.join(sorted(reasons)) or ''}: {message}".replace(" :", ":")
+    if status in (408, 429) or status >= 500 or (status == 403 and reasons & LIMIT_REASONS):
+        return TransientError(f"{where}: Google is busy or limiting requests ({shown})")
+    if status in (401, 403):
+        return AuthError(
+            f"{where}: Google refused {target.account} ({shown}); give it {target.role}, and "
+            f"enable the {target.service} API in its project"
+        )
+    if status == 404:
+        return InputError(f"{where}: not found ({shown}); check {target.setting}")
+    return CsSyncError(f"{where}: Google answered {shown}")
+
+
+def call_google(
+    action: Callable[[], T],
+    doing: str,
+    target: GoogleTarget,
+    max_attempts: int = 5,
+    wait_max_s: float = 20.0,
+) -> T:
+    """Run one Google call: transient failures retried (bounded, with backoff), every error
+    translated."""
+
+    def attempt() -> T:
+        try:
+            return action()
+        except Exception as exc:
+            raise google_error(exc, doing, target) from None
+
+    def note(state: Any) -> None:
+        log.warning("retrying %s call after: %s", target.service, state.outcome.exception())
+
+    return with_retries(attempt, max_attempts, wait_max_s, note)
+
+
+def account_of(credentials: Any) -> str:
+    """The e-mail of a service account's credentials, for messages."""
+    email = getattr(credentials, "service_account_email", None)
+    return str(email) if email else "the application default credentials"
