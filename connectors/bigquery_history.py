@@ -11,31 +11,30 @@
 - Every query is parameterised, filtered on the partition column and capped by
   `maximum_bytes_billed`; "the previous snapshot" is found with one query over the date column
   alone, then read from its single partition.
-- google-cloud-bigquery retries transient errors itself; cs-sync bounds that at two minutes
-  (its own default is ten) and translates what is left into cs-sync's errors here.
+- The client, queries and error translation are shared with the usage source
+  (bigquery_calls.py).
 """
 
 from __future__ import annotations
 
 import io
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
-from cs_sync.connectors.google_calls import GoogleTarget, google_error
+from cs_sync.connectors.bigquery_calls import (
+    RETRY_DEADLINE_S,
+    Missing,
+    bigquery,
+    bigquery_client,
+    bq_retry,
+    run_query,
+    translated_errors,
+)
 from cs_sync.connectors.settings import HistoryConfig
-from cs_sync.errors import AuthError, ConnectError, CsSyncError
 from cs_sync.history import RUN_COLUMNS, SERIES_COLUMNS, SNAPSHOT_COLUMNS, RunRecord
 
-try:  # an optional extra: pip install 'cs-sync[bigquery]'
-    from google.api_core import exceptions as google_errors
-    from google.cloud import bigquery
-    from google.cloud.bigquery import retry as bq_retry
-except ImportError:  # pragma: no cover - exercised only without the extra
-    bigquery = None  # type: ignore[assignment]
-
-RETRY_DEADLINE_S = 120.0  # transient errors are retried for this long, then reported
 DATE_COLUMNS = {"as_of", "next_action_date", "renewal_date", "date"}
 FLOAT_COLUMNS = {"arr", "seats", "score", "coverage", "days_to_renewal", "value"}
 INT_COLUMNS = {
@@ -82,31 +81,6 @@ TABLES: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
 
 def _client(settings: HistoryConfig) -> Any:
     return bigquery_client(settings.project, settings.location, settings.credentials_file)
-
-
-def bigquery_client(project: str | None, location: str | None, credentials_file: Any) -> Any:
-    """A BigQuery client: a service-account key file, or the environment's credentials."""
-    if bigquery is None:
-        raise CsSyncError(
-            'history.backend = "bigquery" needs google-cloud-bigquery: install cs-sync with '
-            "pip install 'cs-sync[bigquery]'"
-        )
-    credentials = None
-    if credentials_file is not None:
-        from google.oauth2 import service_account
-
-        try:
-            credentials = service_account.Credentials.from_service_account_file(
-                str(credentials_file),
-                scopes=["https://www.googleapis.com/auth/bigquery"],
-            )
-        except (OSError, ValueError) as error:
-            raise AuthError(
-                f"credentials_file {credentials_file}: not a readable "
-                f"service-account key ({type(error).__name__}); download a JSON key for the "
-                "service account, or leave the key out to use the environment's credentials"
-            ) from None
-    return bigquery.Client(project=project, credentials=credentials, location=location)
 
 
 class BigQueryHistory:
@@ -210,7 +184,7 @@ class BigQueryHistory:
                 "reading the history",
                 "history.maximum_bytes_billed",
             )
-        except _Missing:
+        except Missing:
             return None
 
     def _table(self, name: str) -> str:
@@ -285,40 +259,6 @@ class BigQueryHistory:
         return set() if found is None or found.empty else set(found["as_of"])
 
 
-def run_query(
-    client: Any,
-    sql: str,
-    parameters: list[tuple[str, str, Any]],
-    maximum_bytes_billed: int,
-    location: str | None,
-    doing: str,
-    limit_key: str,
-    errors: dict[str, Any] | None = None,
-) -> pd.DataFrame:
-    """A parameterised query, capped by `maximum_bytes_billed`, its rows as a frame; `errors`
-    tunes translated_errors (the setting and role named, whether a missing table is empty)."""
-    config = bigquery.QueryJobConfig(
-        query_parameters=[
-            bigquery.ArrayQueryParameter(name, kind, value)
-            if isinstance(value, list)
-            else bigquery.ScalarQueryParameter(name, kind, value)
-            for name, kind, value in parameters
-        ],
-        maximum_bytes_billed=maximum_bytes_billed,
-    )
-    with translated_errors(doing, limit_key, **(errors or {})):
-        rows = client.query_and_wait(
-            sql,
-            job_config=config,
-            location=location,
-            api_timeout=60.0,
-            wait_timeout=RETRY_DEADLINE_S * 5,
-            retry=bq_retry.DEFAULT_RETRY.with_deadline(RETRY_DEADLINE_S),
-            job_retry=bq_retry.DEFAULT_JOB_RETRY.with_deadline(RETRY_DEADLINE_S),
-        )
-        return pd.DataFrame([dict(row.items()) for row in rows])
-
-
 def _ndjson(frame: pd.DataFrame) -> bytes:
     """One JSON object a line; dates as YYYY-MM-DD, times as ISO, NaN as null."""
     out = frame.copy()
@@ -340,57 +280,3 @@ def _shaped(found: pd.DataFrame | None, columns: tuple[str, ...]) -> pd.DataFram
     for column in DATE_COLUMNS & set(found.columns):
         found[column] = pd.to_datetime(found[column])
     return found
-
-
-class _Missing(Exception):
-    """The table is not there yet: nothing was ever written to it."""
-
-
-HISTORY_ACCESS = "BigQuery Data Editor on the dataset and BigQuery Job User on the project"
-
-
-class translated_errors:
-    """Google API errors become cs-sync's own (google_calls.google_error), named by what was
-    being done; a table that does not exist yet is _Missing where that means "empty"."""
-
-    def __init__(
-        self,
-        doing: str,
-        limit_key: str = "history.maximum_bytes_billed",
-        setting: str = "history.project and history.dataset (the dataset must exist)",
-        role: str = HISTORY_ACCESS,
-        missing_is_empty: bool = True,
-    ) -> None:
-        self.doing = doing
-        self.limit_key = limit_key
-        self.target = GoogleTarget("BigQuery", "the service account", role, setting)
-        self.missing_is_empty = missing_is_empty
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type | None, error: BaseException | None, tb: object
-    ) -> Literal[False]:
-        if error is None or bigquery is None or not isinstance(error, Exception):
-            return False
-        reasons = {e.get("reason") for e in getattr(error, "errors", None) or []}
-        if (
-            self.missing_is_empty
-            and isinstance(error, google_errors.NotFound)
-            and "Not found: Table" in str(error)
-        ):
-            raise _Missing from None
-        if "bytesBilledLimitExceeded" in reasons:
-            raise CsSyncError(
-                f"BigQuery: {self.doing} would bill more than {self.limit_key} "
-                f"({_reason(error)}); raise the limit if that is expected"
-            ) from None
-        if isinstance(error, google_errors.RetryError):  # BigQuery's own retries ran out
-            raise ConnectError(f"BigQuery: {self.doing}: {_reason(error)}") from None
-        raise google_error(error, self.doing, self.target) from None
-
-
-def _reason(error: BaseException) -> str:
-    message = getattr(error, "message", None) or str(error)
-    return str(message).splitlines()[0]

@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from cs_sync.connectors.duck import connect
 from cs_sync.connectors.settings import HistoryConfig
 from cs_sync.errors import CsSyncError
 from cs_sync.history import RUN_COLUMNS, SERIES_COLUMNS, SNAPSHOT_COLUMNS, History, RunRecord
@@ -50,17 +51,19 @@ class HistoryStore:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = duckdb.connect(str(path))
+            self.db = connect(str(path))
         except duckdb.Error as error:
-            raise CsSyncError(
-                f"history store {path}: cannot open it ({_first_line(error)}); another "
-                "process may have it open, or it is not a DuckDB file ([history] path)"
-            ) from None
-        self.db.execute(SCHEMA)
-        version = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        if version is None:
-            self.db.execute("INSERT INTO meta VALUES ('schema', ?)", [SCHEMA_VERSION])
-        elif version[0] != SCHEMA_VERSION:
+            raise CsSyncError(_cannot_open(path, error)) from None
+        try:
+            self.db.execute(SCHEMA)
+            version = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if version is None:
+                self.db.execute("INSERT INTO meta VALUES ('schema', ?)", [SCHEMA_VERSION])
+        except duckdb.Error as error:
+            self.db.close()
+            raise CsSyncError(_cannot_open(path, error)) from None
+        if version is not None and version[0] != SCHEMA_VERSION:
+            self.db.close()
             raise CsSyncError(
                 f"history store {path}: schema version {version[0]}, this cs-sync reads "
                 f"version {SCHEMA_VERSION}; upgrade cs-sync or point [history] path elsewhere"
@@ -191,6 +194,22 @@ class HistoryStore:
             return self.db.execute(query, parameters or [])
         except duckdb.Error as error:
             raise CsSyncError(f"history store {self.path}: {_first_line(error)}") from None
+
+
+def _cannot_open(path: Path, error: Exception) -> str:
+    """Why the store cannot be opened, and what to do, by what DuckDB said."""
+    detail = _first_line(error)
+    if "lock" in detail.lower():
+        return (
+            f"history store {path}: another process holds it ({detail}); close the DuckDB "
+            "client or the other cs-sync that has it open, then rerun (nothing is lost: the "
+            "next run writes this date again)"
+        )
+    return (
+        f"history store {path}: cannot open it ({detail}); it is damaged or not a DuckDB file. "
+        "Move it aside and set [history] path to a new file (cs-sync backfill refills it), or "
+        "restore it from a backup"
+    )
 
 
 def _first_line(error: Exception) -> str:

@@ -219,6 +219,11 @@ class SalesforceClient:
             types[column] = found["type"] if found else "string"
         return types
 
+    def described_fields(self, sobject: str) -> dict[str, dict[str, Any]]:
+        """The object's fields the integration user can see, by lower-cased API name (one
+        describe per object and client)."""
+        return self._describe_fields(sobject)
+
     def _describe_fields(self, sobject: str) -> dict[str, dict[str, Any]]:
         if sobject not in self._describes:
             self._describes[sobject] = {

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from cs_sync.connectors.bigquery_history import bigquery_client, run_query
+from cs_sync.connectors.bigquery_calls import bigquery_client, run_query
 from cs_sync.connectors.usage_csv import UsageTable, validate_usage
 from cs_sync.connectors.usage_settings import KEY_COLUMN, MONTH_COLUMN, BigQueryUsage
 from cs_sync.errors import ConfigError

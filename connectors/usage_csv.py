@@ -150,7 +150,9 @@ def _delimiter(header: str, path: Path, setting: str) -> str:
 def _select(query: str, path: str) -> Any:
     import duckdb
 
-    relation = duckdb.sql(query, params=[path])
+    from cs_sync.connectors.duck import connect
+
+    relation = connect().sql(query, params=[path])
     if relation is None:  # only statements that return nothing give None
         raise duckdb.Error(f"no result from {query}")
     return relation

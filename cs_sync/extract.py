@@ -16,6 +16,8 @@ from cs_sync.config import Config
 from cs_sync.connectors.salesforce import SalesforceClient, soql
 from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
 from cs_sync.connectors.usage_settings import BigQueryUsageSource, ParquetUsage, SheetsUsage
+from cs_sync.errors import CsSyncError, SetupError
+from cs_sync.org_fields import input_fields, required_fields
 from cs_sync.plan import Problem
 from cs_sync.rules.calendar import last_complete_month
 from cs_sync.rules.tasks import key_pattern, parse_key
@@ -97,11 +99,15 @@ def read_accounts(
     """The accounts cs-sync scores (salesforce.account_filter), `former` False; with
     `include_former`, also the former customers (salesforce.former_customer_filter), `former`
     True, for the backfill and the backtest, which need the accounts that left."""
-    frame = _read_accounts(client, config, config.salesforce.account_filter, "Accounts")
+    frame = _read_accounts(
+        client, config, config.salesforce.account_filter, "Accounts", "salesforce.account_filter"
+    )
     frame["former"] = False
     former_filter = config.salesforce.former_customer_filter.strip()
     if include_former and former_filter:
-        former = _read_accounts(client, config, former_filter, "former customers")
+        former = _read_accounts(
+            client, config, former_filter, "former customers", "salesforce.former_customer_filter"
+        )
         former = former[~former["account_id"].isin(frame["account_id"])]
         former["former"] = True
         frame = pd.concat([frame, former], ignore_index=True) if len(former) else frame
@@ -109,10 +115,20 @@ def read_accounts(
 
 
 def _read_accounts(
-    client: SalesforceClient, config: Config, condition: str, what: str
+    client: SalesforceClient, config: Config, condition: str, what: str, key: str
 ) -> pd.DataFrame:
     f = config.salesforce.fields
     sub_relationship = _sub_csm_relationship(config)
+    try:
+        records = list(client.query(_account_query(config, condition), what))
+    except CsSyncError as error:
+        if type(error) not in (CsSyncError, SetupError) or not condition.strip():
+            raise
+        # the fields were checked first: what Salesforce refuses now is the condition
+        raise SetupError(
+            f"{key} = {condition.strip()!r}: Salesforce refused it as a SOQL condition on "
+            f"Account ({error}). Fix it in {config.path}; `cs-sync doctor` tries it alone"
+        ) from None
     rows = [
         {
             "account_id": try_to18(record["Id"]) or record["Id"],
@@ -125,7 +141,7 @@ def _read_accounts(
             "sub_csm_name": _nested(record, sub_relationship, "Name"),
             **{column: record.get(getattr(f, key)) for column, key in ACCOUNT_FIELDS.items()},
         }
-        for record in client.query(_account_query(config, condition), what)
+        for record in records
     ]
     return pd.DataFrame(rows, columns=ACCOUNT_COLUMNS)
 
@@ -312,9 +328,41 @@ def read_usage(config: Config, as_of: date) -> UsageTable:
     )
 
 
+def check_account_fields(client: SalesforceClient, config: Config) -> None:
+    """Every Account field the run reads or writes, against what the integration user sees
+    (the describe the run makes anyway): a wrong mapping is named by its config key, a field of
+    cs-sync's own sends the admin to setup, before any query fails on it."""
+    seen = client.described_fields("Account")
+    config_path = config.path
+    mapped = [
+        f"salesforce.fields.{key} = {name!r}"
+        for key, name in input_fields(config.salesforce.fields)
+        if name and name.lower() not in seen
+    ]
+    if mapped:
+        raise SetupError(
+            f"{', '.join(mapped)}: Account has no such field that the integration user can "
+            f"see. Correct the API name in [salesforce.fields] of {config_path}, or grant the "
+            "integration user Read on it in a permission set; `cs-sync doctor` lists the "
+            "fields it checks"
+        )
+    own = [
+        spec.name
+        for spec in required_fields(config.salesforce.fields)
+        if spec.sobject == "Account" and spec.name.lower() not in seen
+    ]
+    if own:
+        raise SetupError(
+            f"cs-sync's own Account field(s) {', '.join(own)} are missing or hidden from the "
+            f"integration user. Run `cs-sync setup salesforce --config {config_path} --apply`: "
+            "it creates the missing fields and grants access to them"
+        )
+
+
 def extract(
     client: SalesforceClient, config: Config, as_of: date, include_former: bool = False
 ) -> Extracted:
+    check_account_fields(client, config)
     accounts = read_accounts(client, config, include_former)
     usage_table = read_usage(config, as_of)
     problems = [

@@ -195,11 +195,24 @@ def refresh_dashboards(
         except OSError as error:
             result.errors.append(Problem("dashboard", None, f"local dashboard: {error}"))
     if config.dashboard.spreadsheet_id is not None:
+        tabs = sheet_tabs(accounts, kpis, view)
+        if view is None and config.history.enabled:
+            # the history could not be read: the KPI tabs keep their complete previous rows
+            # rather than be replaced by today's alone
+            tabs = {"accounts": accounts}
+            result.warnings.append(
+                Problem(
+                    "dashboard_partial",
+                    None,
+                    "only the accounts tab was refreshed: the KPI tabs keep their previous rows "
+                    "until the history store can be read again",
+                )
+            )
         try:
             warnings = refresh_sheets(
                 dashboard_client(config.dashboard, config.sandbox.url, counter),
                 config.dashboard.spreadsheet_id,
-                sheet_tabs(accounts, kpis, view),
+                tabs,
             )
             result.warnings.extend(Problem("sheets_cells", None, w) for w in warnings)
         except CsSyncError as error:

@@ -14,7 +14,13 @@ from cs_sync.plan import Plan, Problem
 from cs_sync.rules.phases import phase_order
 
 # Problems that leave the run's status ok: they are reported, not failures.
-WARNING_KINDS = {"usage_unknown_account", "task_cap", "usage_stale", "usage_blank"}
+WARNING_KINDS = {
+    "usage_unknown_account",
+    "task_cap",
+    "usage_stale",
+    "usage_blank",
+    "dashboard_partial",
+}
 
 
 @dataclass(kw_only=True)

@@ -17,6 +17,7 @@ import pandas as pd
 from cs_sync.brakes import brake_streak, brake_summary
 from cs_sync.config import Config
 from cs_sync.connectors.history_store import open_history
+from cs_sync.errors import CsSyncError
 
 
 @dataclass
@@ -44,8 +45,13 @@ def check_health(config: Config, now: datetime, max_age_hours: float, strict: bo
             health.reasons.append(f"the worker's status file cannot be read: {error}")
     runs = pd.DataFrame()
     if config.history.enabled:
-        with open_history(config.history) as store:
-            runs = store.runs()
+        try:
+            with open_history(config.history) as store:
+                runs = store.runs()
+        except CsSyncError as error:
+            health.healthy = False
+            health.reasons.append(f"the history store cannot be read: {error}")
+            return health
     runs = runs[runs["kind"] == "run"] if len(runs) else runs
     if runs.empty:
         health.healthy = False

@@ -5,6 +5,7 @@ history and `status` saying so."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,3 +111,44 @@ def test_an_internal_error_is_named_with_one_json_object(
     assert failed["errors"][0]["kind"] == "internal"
     assert "KeyError" in failed["errors"][0]["message"]
     assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("setting", "named", "not_said"),
+    [
+        pytest.param(
+            '[salesforce.fields]\narr = "CS_ARRR__c"',
+            "salesforce.fields.arr = 'CS_ARRR__c': Account has no such field",
+            "--apply",
+            id="mistyped-mapping",
+        ),
+        pytest.param(
+            'account_filter = "Type = Customer"',
+            "salesforce.account_filter = 'Type = Customer': Salesforce refused it",
+            "--apply",
+            id="bad-filter",
+        ),
+    ],
+)
+def test_run_names_the_setting_and_the_fix(
+    demo: tuple[DemoFolder, Sandbox],
+    capsys: pytest.CaptureFixture[str],
+    setting: str,
+    named: str,
+    not_said: str,
+) -> None:
+    folder, _ = demo
+    text = folder.config_path.read_text("utf-8")
+    if setting.startswith("["):
+        text += "\n" + setting + "\n"
+    else:
+        text = re.sub(r"(?m)^account_filter = .*$", lambda _: setting, text, count=1)
+        assert setting in text
+    folder.config_path.write_text(text, "utf-8")
+    code = main(["run", "--config", str(folder.config_path), "--json"])
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
+    assert code == 2 and result["errors"][0]["kind"] == "setup"
+    message = result["errors"][0]["message"]
+    assert named in message and not_said not in message
+    assert named in captured.err  # said on stderr too, where a scheduler's log looks

@@ -140,3 +140,50 @@ def test_a_run_keeps_its_last_record(tmp_path: Path) -> None:
         runs = store.runs()
     assert sorted(runs["run_id"]) == ["r0", "r1"]
     assert runs.set_index("run_id").loc["r1", "status"] == "partial"
+
+
+def test_a_damaged_store_is_named_never_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "h.duckdb"
+    with HistoryStore(path) as store:
+        store.record_run(run("r1"))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(CsSyncError, match="damaged or not a DuckDB file.*backfill refills it"):
+        HistoryStore(path)
+
+
+def test_a_sqlite_file_is_refused_offline(tmp_path: Path) -> None:
+    """DuckDB would fetch its SQLite extension from the internet to read such a file; the
+    store is opened with extensions off, so it is a named error instead."""
+    import sqlite3
+
+    path = tmp_path / "h.duckdb"
+    sqlite3.connect(path).execute("CREATE TABLE t (x INTEGER)").connection.commit()
+    with pytest.raises(CsSyncError, match="h.duckdb: cannot open it"):
+        HistoryStore(path)
+
+
+def test_a_store_held_by_another_process_says_so(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "h.duckdb"
+    with HistoryStore(path):
+        pass
+    holder = subprocess.Popen(  # a DuckDB client keeping the file open, as an analyst might
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({str(path)!r}); print('ready', flush=True);"
+            " sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(CsSyncError, match="another process holds it.*close the DuckDB"):
+            HistoryStore(path)
+    finally:
+        holder.communicate("")

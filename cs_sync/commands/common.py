@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from datetime import date, datetime
 from typing import Any
@@ -13,6 +14,8 @@ from zoneinfo import ZoneInfo
 from cs_sync.errors import CsSyncError
 from cs_sync.plan import Problem
 from cs_sync.result import RunResult
+
+log = logging.getLogger("cs_sync")
 
 Subparsers = Any  # argparse's private _SubParsersAction
 
@@ -57,6 +60,7 @@ def emit_failure(error: CsSyncError, as_json: bool, run_date: date | None) -> in
         ).as_json()
         failed["as_of"] = run_date.isoformat() if run_date else None
         print_json(failed)
+        log.error("%s", error)  # the same words on stderr, where the logs go
     else:
         print(f"cs-sync: {error}", file=sys.stderr)
     return error.exit_code

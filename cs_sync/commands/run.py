@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from datetime import date
 
 from cs_sync.commands.common import Subparsers, as_of, emit_failure, print_json, run_options
@@ -12,6 +13,8 @@ from cs_sync.pipeline import run_once
 from cs_sync.plan import describe_plan, plan_json
 from cs_sync.report import summary_text
 from cs_sync.worker import RunLock, StopFlag
+
+log = logging.getLogger("cs_sync")
 
 
 def register(commands: Subparsers) -> None:
@@ -41,6 +44,8 @@ def run_or_plan(args: argparse.Namespace, dry_run: bool) -> int:
     except CsSyncError as error:
         return emit_failure(error, args.json, run_date)
     if args.json:
+        for problem in result.errors:  # stdout holds the one object; the log says it too
+            log.error("%s", problem.message)
         output = result.as_json()
         if result.dry_run and result.plan is not None:
             output["plan"] = plan_json(result.plan)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from cs_sync.commands.common import Subparsers, emit_failure, now_utc, print_json
+from cs_sync.commands.common import Subparsers, now_utc, print_json
 from cs_sync.config import load_config
 from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, CsSyncError
-from cs_sync.status import check_health, health_text
+from cs_sync.status import Health, check_health, health_text
 
 
 def register(commands: Subparsers) -> None:
@@ -27,11 +27,13 @@ def register(commands: Subparsers) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    """Always its own answer, 0 or 1: a configuration or history store that cannot be read is
+    a reason the sync is not healthy, not another kind of failure."""
     try:
         config = load_config(args.config)
         health = check_health(config, now_utc(), args.max_age_hours, args.strict)
     except CsSyncError as error:
-        return emit_failure(error, args.json, None)
+        health = Health(healthy=False, reasons=[str(error)])
     if args.json:
         print_json(health.as_json())
     else:
