@@ -5,16 +5,19 @@ runs) or from the run (accounts), so rerunning a date gives the same rows, never
 How a tab is replaced without a reader ever seeing it empty or half written:
 
 1. the new rows go to a hidden staging tab (`<tab>__staging`), in requests under 2 MB;
-2. one spreadsheets.batchUpdate then, for every tab, grows the live tab, pastes the staging
-   block over it (copyPaste, values only) and shrinks it to the new size. Sheets applies a
-   batchUpdate whole or not at all: a run cut short anywhere before it leaves the previous
-   complete set of tabs, a reader never sees some tabs new and others old, and each live tab
-   keeps its id, which the Looker Studio data source points at. About seven calls a run.
+2. one spreadsheets.batchUpdate then, for every tab, sizes the live tab to the new rows,
+   pastes the staging block over it (copyPaste, values only) and shrinks the staging tab to one
+   cell. Sheets applies a batchUpdate whole or not at all: a run cut short anywhere before it
+   leaves the previous complete set of tabs, a reader never sees some tabs new and others old,
+   and each live tab keeps its id, which the Looker Studio data source points at. About seven
+   calls a run.
 
 Every value is written RAW: a CRM string such as `=HYPERLINK(...)` stays text, never becomes
 a formula. Every call goes through google_calls.py: 429, 5xx, rate limits, connection resets
-and timeouts are retried a bounded number of times, and every error is named; the
-10,000,000-cell limit is watched before writing (see `fit_rows`).
+and timeouts are retried a bounded number of times, and every error is named. Google's
+10,000,000-cell limit counts every sheet, hidden ones included, at every step: new tabs are
+made one cell big, and the tabs' rows are cut to what fits while the staging copies sit beside
+the live tabs (`tab_budget`, `fit_rows`), with 20% of the limit left to the admin's own tabs.
 """
 
 from __future__ import annotations
@@ -135,12 +138,18 @@ class SheetsDashboard:
         metadata = self._call("reading the tabs", self.book.fetch_sheet_metadata)
         return {s["properties"]["title"]: s["properties"] for s in metadata["sheets"]}
 
-    def cells_in_use(self, leaving_out: Sequence[str] = ()) -> int:
-        return sum(
-            p["gridProperties"]["rowCount"] * p["gridProperties"]["columnCount"]
-            for title, p in self._sheets().items()
-            if title not in leaving_out and not title.endswith(STAGING_SUFFIX)
-        )
+    def tab_budget(self, titles: Sequence[str], limit: int) -> int:
+        """Cells the new tabs may hold so that the spreadsheet never passes `limit`: while a
+        refresh runs, the staging copies are full beside the live tabs (still at their old
+        size, then at the new), so the tabs get at most half of what the other sheets leave,
+        and no more than that room less the live tabs' present size."""
+        sheets = self._sheets()
+        ours = set(titles) | {t + STAGING_SUFFIX for t in titles}
+        others = sum(_cells(p) for title, p in sheets.items() if title not in ours)
+        live = sum(_cells(sheets[t]) for t in titles if t in sheets)
+        staging = sum(1 for t in titles if t + STAGING_SUFFIX in sheets)  # 1x1 between runs
+        room = limit - others - staging
+        return max(0, min(room - live, room // 2))
 
     def replace_tabs(self, tabs: dict[str, list[list[Any]]]) -> None:
         """Make each tab hold exactly its rows (header first), all tabs switched in one
@@ -150,13 +159,13 @@ class SheetsDashboard:
     def _replace(self, tabs: dict[str, list[list[Any]]]) -> None:
         sheets = self._sheets()
         adds: list[dict[str, Any]] = []
+        tiny = {"rowCount": 1, "columnCount": 1}  # a new tab is sized exactly, later
         for title in tabs:
             if title not in sheets:
-                adds.append({"addSheet": {"properties": {"title": title}}})
+                adds.append({"addSheet": {"properties": {"title": title, "gridProperties": tiny}}})
             if title + STAGING_SUFFIX not in sheets:
-                adds.append(
-                    {"addSheet": {"properties": {"title": title + STAGING_SUFFIX, "hidden": True}}}
-                )
+                staging = {"title": title + STAGING_SUFFIX, "hidden": True, "gridProperties": tiny}
+                adds.append({"addSheet": {"properties": staging}})
         if adds:
             self._call("adding tabs", lambda: self.book.batch_update({"requests": adds}))
             sheets = self._sheets()
@@ -189,13 +198,8 @@ class SheetsDashboard:
         swap: list[dict[str, Any]] = []
         for title in tabs:
             live, size = sheets[title], sizes[title]
-            old = live["gridProperties"]
-            roomy = {
-                "rowCount": max(size["rowCount"], old["rowCount"]),
-                "columnCount": max(size["columnCount"], old["columnCount"]),
-            }
             swap += [
-                _resize(live["sheetId"], roomy),
+                _resize(live["sheetId"], size),  # the paste covers every cell of the new size
                 {
                     "copyPaste": {
                         "source": {
@@ -213,7 +217,8 @@ class SheetsDashboard:
                         "pasteType": "PASTE_VALUES",
                     }
                 },
-                _resize(live["sheetId"], size),
+                # the copy is not kept between runs: it would double the cells in use
+                _resize(sheets[title + STAGING_SUFFIX]["sheetId"], tiny),
             ]
         self._call(
             f"switching the tabs {', '.join(tabs)}",
@@ -222,6 +227,11 @@ class SheetsDashboard:
 
     def tab_ids(self) -> dict[str, int]:
         return {title: int(p["sheetId"]) for title, p in self._sheets().items()}
+
+
+def _cells(properties: dict[str, Any]) -> int:
+    grid = properties["gridProperties"]
+    return int(grid["rowCount"]) * int(grid["columnCount"])
 
 
 def _resize(sheet_id: int, grid: dict[str, int]) -> dict[str, Any]:
@@ -314,7 +324,7 @@ def health_tab_dates(dates: list[date], accounts: int, columns: int) -> list[dat
     recent = days[days >= days.max() - pd.Timedelta(days=35)]
     firsts = days.groupby(days.dt.to_period("M")).min()
     candidates = sorted(set(recent) | set(firsts), reverse=True)
-    room = CELL_BUDGET // max(columns, 1) // max(accounts, 1)
+    room = CELL_BUDGET // 2 // max(columns, 1) // max(accounts, 1)  # a staging copy beside
     return sorted(day.date() for day in candidates[: max(room, 1)])
 
 
@@ -352,14 +362,17 @@ def open_dashboard(
 
 
 def refresh_sheets(
-    client: gspread.Client, spreadsheet_id: str, tabs: dict[str, pd.DataFrame]
+    client: gspread.Client,
+    spreadsheet_id: str,
+    tabs: dict[str, pd.DataFrame],
+    cell_limit: int = CELL_BUDGET,
 ) -> list[str]:
-    """Replace each tab (see the module docstring); returns warnings (tabs cut to fit)."""
+    """Replace each tab (see the module docstring); returns warnings (tabs cut to fit).
+    `cell_limit`: the cells the spreadsheet may hold at any moment of the refresh (Google's
+    limit less the room kept for the admin's own tabs)."""
     sink = SheetsDashboard(client, spreadsheet_id)
-    others = sink.cells_in_use(leaving_out=list(tabs))
-    fitted, warnings = fit_rows(
-        tabs, max(CELL_BUDGET - others, 0), {k: v for k, v in TAB_DATES.items() if k in tabs}
-    )
+    budget = sink.tab_budget(list(tabs), cell_limit)
+    fitted, warnings = fit_rows(tabs, budget, {k: v for k, v in TAB_DATES.items() if k in tabs})
     sink.replace_tabs({title: frame_rows(frame) for title, frame in fitted.items()})
     for warning in warnings:
         log.warning("%s", warning)

@@ -30,6 +30,8 @@ class Faults:
     #   whose "METHOD path" this regular expression finds (e.g. "GET .*/jobs/ingest/")
     latency_ms: int = 0  # added to every request while set
     sheets_rate_limit: int = 0  # the next N Sheets requests answer 429
+    sheets_cell_limit: int = 10_000_000  # Google's cells per spreadsheet; lower it to test a
+    #   book at scale (1:100) without writing millions of cells
     sheets_resets: int = 0  # the next N Sheets requests: the connection is closed unanswered
     #   (and the request not carried out), as on a connection reset
     daily_api_max: int = 15000  # the org's daily allowance (Developer Edition default)

@@ -212,7 +212,7 @@ class SheetsApi:
                 )
                 book["next_sheet_id"] += 1
                 book["sheets"].append(sheet)
-                _check_cells(book)
+                _check_cells(book, self.faults.sheets_cell_limit)
                 replies.append({"addSheet": {"properties": sheet["properties"]}})
             elif kind == "deleteSheet":
                 before = len(book["sheets"])
@@ -246,7 +246,7 @@ class SheetsApi:
                     if leaf in source:
                         destination[leaf] = source[leaf]
                 _fit_cells(target)  # a smaller grid drops the cells outside it, as Sheets does
-                _check_cells(book)
+                _check_cells(book, self.faults.sheets_cell_limit)
                 replies.append({})
             elif kind == "copyPaste":
                 self.copy_paste(book, spec)
@@ -361,7 +361,7 @@ class SheetsApi:
         width = max((len(row) for row in values), default=0)
         if width > grid_props["columnCount"]:
             grid_props["columnCount"] = width
-        _check_cells(book)
+        _check_cells(book, self.faults.sheets_cell_limit)
         for r, row in enumerate(values):
             for c, value in enumerate(row):
                 _put(cells, start + r, c, _input(value, option))
@@ -458,17 +458,19 @@ def _fit_cells(sheet: dict[str, Any]) -> None:
         del row[grid["columnCount"] :]
 
 
-def _check_cells(book: dict[str, Any]) -> None:
+def _check_cells(book: dict[str, Any], limit: int = CELL_LIMIT) -> None:
+    """Every sheet counts, hidden ones too, after each request of a batch (a batch that
+    passes the limit midway fails whole)."""
     total = sum(
         s["properties"]["gridProperties"]["rowCount"]
         * s["properties"]["gridProperties"]["columnCount"]
         for s in book["sheets"]
     )
-    if total > CELL_LIMIT:
+    if total > limit:
         raise SheetsError(
             400,
             "This action would increase the number of cells in the workbook "
-            f"above the limit of {CELL_LIMIT} cells.",
+            f"above the limit of {limit} cells.",
         )
 
 

@@ -113,3 +113,71 @@ def test_rate_limits_are_waited_out(sandbox: Sandbox, gc: gspread.Client) -> Non
     refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, tabs(1))
     assert len(read(gc, "accounts")) == 4
     assert sandbox.faults.sheets_rate_limit == 0
+
+
+def big_tabs(days: int, accounts: int) -> dict[str, pd.DataFrame]:
+    """A dashboard at 1:100 of a 10,000-account book with a year of backfilled history."""
+    dates = pd.date_range("2025-11-01", periods=days, freq="D").strftime("%Y-%m-%d")
+    return {
+        "accounts": pd.DataFrame({f"c{i}": [f"v{i}"] * accounts for i in range(10)}),
+        "kpi_daily": pd.DataFrame(
+            {"date": list(dates) * 10, "metric": "m", "dimension": "all", "value": 1.0}
+        ),
+        "health_history": pd.DataFrame(
+            {
+                "as_of": [d for d in dates for _ in range(accounts)],
+                "account_id": [f"a{i}" for _ in dates for i in range(accounts)],
+                **{name: 1.0 for name in ("score", "grade", "phase", "arr")},
+            }
+        ),
+    }
+
+
+def workbook_cells(gc: gspread.Client) -> int:
+    book = gc.open_by_key(DASHBOARD_SPREADSHEET_ID).fetch_sheet_metadata()
+    return sum(
+        s["properties"]["gridProperties"]["rowCount"]
+        * s["properties"]["gridProperties"]["columnCount"]
+        for s in book["sheets"]
+    )
+
+
+def test_the_dashboard_never_asks_for_more_than_the_cell_limit(
+    sandbox: Sandbox, gc: gspread.Client
+) -> None:
+    """Google's limit counts every sheet at every step, the staging copies and the admin's
+    own tab included. At 1:100 (an 80,000-cell limit beside a 26,000-cell tab of the
+    admin's), with the sandbox refusing any request that would pass it, a first write and every
+    rerun go through, the history tabs cut to their recent dates with a warning."""
+    limit = 80_000
+    sandbox.faults.set(sheets_cell_limit=limit)  # any step above it fails, as Google does
+    assert workbook_cells(gc) == 26_000  # the admin's Sheet1: 1000 rows x 26 columns
+    first = refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, big_tabs(365, 100), cell_limit=limit)
+    assert any("health_history" in w for w in first)
+    for days in (366, 367, 30, 400):  # steady state, a smaller history, a bigger one
+        refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, big_tabs(days, 100), cell_limit=limit)
+        # between runs the staging copies hold one cell each: the tabs have half the room
+        assert workbook_cells(gc) - 26_000 <= (limit - 26_000) // 2 + 3
+    kept = read(gc, "health_history")
+    assert kept[-1][0] == "2026-12-05" and len(kept) > 1
+
+
+def test_the_sandbox_counts_hidden_sheets_too(sandbox: Sandbox, gc: gspread.Client) -> None:
+    sandbox.faults.set(sheets_cell_limit=30_000)
+    book = gc.open_by_key(DASHBOARD_SPREADSHEET_ID)
+    with pytest.raises(gspread.exceptions.APIError, match="above the limit of 30000 cells"):
+        book.batch_update(
+            {
+                "requests": [
+                    {
+                        "addSheet": {
+                            "properties": {
+                                "title": "hidden",
+                                "hidden": True,
+                                "gridProperties": {"rowCount": 200, "columnCount": 26},
+                            }
+                        }
+                    }
+                ]
+            }
+        )
