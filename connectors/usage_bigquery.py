@@ -11,23 +11,35 @@ numbered by result row.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from cs_sync.connectors.bigquery_calls import bigquery_client, run_query
+from cs_sync.connectors.bigquery_calls import bigquery_client, run_query, translated_errors
 from cs_sync.connectors.usage_csv import UsageTable, validate_usage
 from cs_sync.connectors.usage_settings import KEY_COLUMN, MONTH_COLUMN, BigQueryUsage
 from cs_sync.errors import ConfigError
 
 AGGREGATES = {"sum": "SUM", "max": "MAX", "avg": "AVG"}  # and "last": the latest day's value
+USAGE_ACCESS = "BigQuery Data Viewer on the table's dataset and BigQuery Job User on the project"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,299}")
 _TABLE = re.compile(r"[a-z][a-z0-9-]{4,29}\.[A-Za-z0-9_]{1,1024}\.[A-Za-z0-9_$-]{1,1024}")
 
 
-def usage_query(settings: BigQueryUsage, columns: dict[str, str]) -> str:
-    """The aggregation, one row per account and month, dates bounded by @since / @until."""
+# How each type of date column becomes the day of a usage row (in the run's time zone for a
+# TIMESTAMP) and is bounded on the raw column, so BigQuery prunes the table's partitions.
+DAY_OF = {
+    "DATE": ("{col}", "{col} >= @since AND {col} < @until"),
+    "DATETIME": ("DATE({col})", "{col} >= @since_dt AND {col} < @until_dt"),
+    "TIMESTAMP": ("DATE({col}, @tz)", "{col} >= @since_ts AND {col} < @until_ts"),
+}
+
+
+def usage_query(settings: BigQueryUsage, columns: dict[str, str], date_type: str = "DATE") -> str:
+    """The aggregation, one row per account and month of the run's time zone, bounded by
+    parameters on the date column itself (DATE, DATETIME or TIMESTAMP)."""
     if not _TABLE.fullmatch(settings.table):
         raise ConfigError(
             "usage.bigquery.table", [f"{settings.table!r} is not project.dataset.table"]
@@ -35,30 +47,83 @@ def usage_query(settings: BigQueryUsage, columns: dict[str, str]) -> str:
     for name in (settings.key_column, settings.date_column, *columns.values()):
         if not _IDENTIFIER.fullmatch(name):
             raise ConfigError("usage.bigquery", [f"{name!r} is not a column name"])
-    day = f"DATE(`{settings.date_column}`)"
+    day_of, bounds = DAY_OF[date_type]
+    column = f"`{settings.date_column}`"
+    day = day_of.format(col=column)
     metrics = ",\n  ".join(
-        f"{_aggregate(settings.how(metric), column, settings.date_column)} AS {metric}"
-        for metric, column in columns.items()
+        f"{_aggregate(settings.how(metric), source, settings.date_column)} AS {metric}"
+        for metric, source in columns.items()
     )
     return (
         f"SELECT\n  CAST(`{settings.key_column}` AS STRING) AS {KEY_COLUMN},\n"
         f"  FORMAT_DATE('%Y-%m', DATE_TRUNC({day}, MONTH)) AS {MONTH_COLUMN},\n  {metrics}\n"
         f"FROM `{settings.table}`\n"
-        f"WHERE {day} >= @since AND {day} < @until\n"
+        f"WHERE {bounds.format(col=column)}\n"
         # by position: an alias that is also a column name (month) is ambiguous to BigQuery
         "GROUP BY 1, 2\nORDER BY 1, 2"
     )
 
 
+def query_parameters(
+    date_type: str, since: date, until: date, timezone: str
+) -> list[tuple[str, str, Any]]:
+    """The bounds as the date column's type needs them: a TIMESTAMP bound is the start of the
+    day in the run's time zone."""
+    if date_type == "TIMESTAMP":
+        zone = ZoneInfo(timezone)
+        return [
+            ("tz", "STRING", timezone),
+            ("since_ts", "TIMESTAMP", datetime.combine(since, time(), zone)),
+            ("until_ts", "TIMESTAMP", datetime.combine(until, time(), zone)),
+        ]
+    if date_type == "DATETIME":
+        return [
+            ("since_dt", "DATETIME", datetime.combine(since, time())),
+            ("until_dt", "DATETIME", datetime.combine(until, time())),
+        ]
+    return [("since", "DATE", since), ("until", "DATE", until)]
+
+
 def _aggregate(how: str, column: str, date_column: str) -> str:
-    """A month's value of a metric; `last` is the value of the month's latest day that has
-    one (ANY_VALUE would give any day's)."""
+    """A month's value of a metric; `last` is the value of the month's latest day (ANY_VALUE
+    would give any day's)."""
     if how == "last":
-        return (
-            f"ARRAY_AGG(`{column}` IGNORE NULLS ORDER BY `{date_column}` DESC LIMIT 1)"
-            "[SAFE_OFFSET(0)]"
-        )
+        return f"MAX_BY(`{column}`, `{date_column}`)"
     return f"{AGGREGATES[how]}(`{column}`)"
+
+
+def column_types(client: Any, settings: BigQueryUsage, columns: dict[str, str]) -> dict[str, str]:
+    """The table's column types (one metadata read, no bytes billed); a column the settings
+    name that the table lacks, or a date column of another type, is a named error."""
+    with translated_errors(
+        f"reading the columns of {settings.table}",
+        setting=f"usage.bigquery.table ({settings.table})",
+        role=USAGE_ACCESS,
+        missing_is_empty=False,
+    ):
+        table = client.get_table(settings.table)
+    types = {field.name: str(field.field_type).upper() for field in table.schema}
+    wanted = {
+        "usage.bigquery.key_column": settings.key_column,
+        "usage.bigquery.date_column": settings.date_column,
+        **{f"usage.bigquery.columns.{metric}": name for metric, name in columns.items()},
+    }
+    missing = [f"{key} = {name!r}" for key, name in wanted.items() if name not in types]
+    if missing:
+        raise ConfigError(
+            "usage.bigquery",
+            [f"{m}: {settings.table} has no such column" for m in missing],
+        )
+    date_type = types[settings.date_column]
+    if date_type not in DAY_OF:
+        raise ConfigError(
+            "usage.bigquery.date_column",
+            [
+                f"{settings.date_column!r} is {date_type} in {settings.table}; cs-sync reads "
+                "DATE, DATETIME or TIMESTAMP"
+            ],
+        )
+    return types
 
 
 def months_window(as_of: date, months: int) -> tuple[date, date]:
@@ -76,22 +141,25 @@ def read_usage_bigquery(
     account_key: str,
     on_bad_rows: str,
     client: Any | None = None,
+    timezone: str = "UTC",
 ) -> UsageTable:
+    """Usage months in `timezone` (the run's): a TIMESTAMP event at 00:30 on the 1st in Tokyo
+    belongs to that month, not to the one before as it is in UTC."""
     if client is None:
         client = bigquery_client(settings.project, settings.location, settings.credentials_file)
+    date_type = column_types(client, settings, columns)[settings.date_column]
     since, until = months_window(as_of, settings.months)
     frame = run_query(
         client,
-        usage_query(settings, columns),
-        [("since", "DATE", since), ("until", "DATE", until)],
+        usage_query(settings, columns, date_type),
+        query_parameters(date_type, since, until, timezone),
         settings.maximum_bytes_billed,
         settings.location,
         f"reading usage from {settings.table}",
         "usage.bigquery.maximum_bytes_billed",
         {
             "setting": f"usage.bigquery.table ({settings.table}) and usage.bigquery.location",
-            "role": "BigQuery Data Viewer on the table's dataset and BigQuery Job User on the "
-            "project",
+            "role": USAGE_ACCESS,
             "missing_is_empty": False,
         },
     )

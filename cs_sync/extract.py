@@ -315,7 +315,12 @@ def read_usage(config: Config, as_of: date) -> UsageTable:
         from cs_sync.connectors.usage_bigquery import read_usage_bigquery
 
         return read_usage_bigquery(
-            usage.bigquery, usage.table_columns(), as_of, usage.account_key, usage.on_bad_rows
+            usage.bigquery,
+            usage.table_columns(),
+            as_of,
+            usage.account_key,
+            usage.on_bad_rows,
+            timezone=config.timezone,
         )
     return read_usage_csv(
         usage.path,

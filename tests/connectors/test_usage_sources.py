@@ -88,6 +88,21 @@ def test_sheet_header_and_empty_tab(gc: gspread.Client) -> None:
 bigquery = pytest.importorskip("google.cloud.bigquery")
 
 
+def table_metadata(columns: dict[str, str], table: str = "daily_usage") -> None:
+    """tables.get: the usage table's schema, as BigQuery describes it."""
+    responses.add(
+        responses.GET,
+        f"https://bigquery.googleapis.com/bigquery/v2/projects/acme-cs/datasets/product/tables/{table}",
+        json={
+            "kind": "bigquery#table",
+            "tableReference": {"projectId": "acme-cs", "datasetId": "product", "tableId": table},
+            "schema": {
+                "fields": [{"name": n, "type": t, "mode": "NULLABLE"} for n, t in columns.items()]
+            },
+        },
+    )
+
+
 @responses.activate
 def test_bigquery_aggregates_inside_bigquery() -> None:
     from google.auth.credentials import AnonymousCredentials
@@ -103,6 +118,10 @@ def test_bigquery_aggregates_inside_bigquery() -> None:
         ["001A000001HbB2z", "2026-11", "100", "81", "950", "82", "0", "1"],
         ["not-an-id", "2026-10", "1", "1", "1", "1", "0", "0"],
     ]
+    table_metadata(
+        {"sf_account_id": "STRING", "event_date": "DATE", "login_count": "INTEGER"}
+        | {name: "INTEGER" for name in COLUMNS[2:]}
+    )
     responses.add(
         responses.POST,
         "https://bigquery.googleapis.com/bigquery/v2/projects/acme-cs/queries",
@@ -128,24 +147,13 @@ def test_bigquery_aggregates_inside_bigquery() -> None:
     table = read_usage_bigquery(settings, columns, AS_OF, "salesforce_id", "skip", client=client)
     assert table.frame["account_key"].tolist() == ["001A000001HbB2zIAF"] * 2
     assert "row 3, column account_id" in str(table.problems[0])
-    sent = json.loads(responses.calls[0].request.body)
+    sent = json.loads(responses.calls[1].request.body)
     query = sent["query"]
     assert "SUM(`login_count`) AS logins" in query and "MAX(`seats`) AS seats" in query
     assert "FROM `acme-cs.product.daily_usage`" in query and "GROUP BY 1, 2" in query
     assert sent["maximumBytesBilled"] == "50000000"
     bounds = {p["name"]: p["parameterValue"]["value"] for p in sent["queryParameters"]}
     assert bounds == {"since": "2024-08-01", "until": "2026-12-01"}  # 27 months; no future
-
-
-def test_last_is_the_latest_days_value() -> None:
-    from cs_sync.connectors.usage_bigquery import usage_query
-
-    query = usage_query(
-        BigQueryUsage(table="acme-cs.p.t", date_column="month", aggregate={"seats": "last"}),
-        {"seats": "seats"},
-    )
-    assert "ARRAY_AGG(`seats` IGNORE NULLS ORDER BY `month` DESC LIMIT 1)[SAFE_OFFSET(0)]" in query
-    assert "ANY_VALUE" not in query and "GROUP BY 1, 2" in query
 
 
 @responses.activate
@@ -171,8 +179,8 @@ def test_bigquery_usage_errors_are_named(
     from cs_sync.connectors.usage_bigquery import read_usage_bigquery
 
     responses.add(
-        responses.POST,
-        "https://bigquery.googleapis.com/bigquery/v2/projects/acme-cs/queries",
+        responses.GET,
+        "https://bigquery.googleapis.com/bigquery/v2/projects/acme-cs/datasets/product/tables/daily_usage",
         status=status,
         json={"error": {"code": status, "message": message, "errors": [{"reason": reason}]}},
     )
