@@ -5,9 +5,12 @@
   adds to it, and a reader sees the old partition or the new one, never a mix. The run record
   goes last (WRITE_APPEND): it is the backfill's checkpoint, so a date cut short before it is
   simply computed again.
-- Load jobs create the tables on first use (partitioned by the date column, clustered by
-  account), so the service account needs BigQuery Data Editor on the dataset and Job User on
-  the project; nothing to set up by hand beyond the dataset.
+- Each table is created before its first load (tables.insert, once per run and table:
+  partitioned by its date column, clustered by account), so the service account needs
+  BigQuery Data Editor on the dataset and Job User on the project; nothing to set up by hand
+  beyond the dataset. Every table has a fixed schema, the dashboard tables included (their
+  column kinds come from the app): a column's type never depends on a run's values, and
+  floats keep every digit.
 - Every query is parameterised, filtered on the partition column and capped by
   `maximum_bytes_billed`; "the previous snapshot" is found with one query over the date column
   alone, then read from its single partition.
@@ -18,6 +21,8 @@
 from __future__ import annotations
 
 import io
+import json
+import math
 from datetime import date
 from typing import Any
 
@@ -61,14 +66,33 @@ def _type(column: str) -> str:
     return "STRING"
 
 
-def _frame_type(column: str, values: pd.Series) -> str:
-    if column in DATE_COLUMNS or column == "period":
-        return "DATE"
-    if pd.api.types.is_bool_dtype(values):
-        return "BOOL"
-    if pd.api.types.is_numeric_dtype(values):
-        return "FLOAT64"
-    return "STRING"
+# The column kinds the app declares for the dashboard tables, as BigQuery types.
+KIND_TYPES = {"number": "FLOAT64", "date": "DATE", "bool": "BOOL"}
+
+
+def _typed(frame: pd.DataFrame, types: dict[str, str]) -> dict[str, list[object]]:
+    """Every value as its column's type will take it: numbers or null, dates as YYYY-MM-DD,
+    booleans, text."""
+    out: dict[str, list[object]] = {}  # lists, not a frame: a frame turns None back into NaN
+    for column, kind in types.items():
+        values = frame[column]
+        if kind in ("FLOAT64", "INT64"):
+            numbers = pd.to_numeric(values, errors="coerce")
+            cast = int if kind == "INT64" else float
+            out[column] = [cast(v) if math.isfinite(v) else None for v in numbers]
+        elif kind in ("DATE", "TIMESTAMP"):
+            stamps = pd.to_datetime(values, errors="coerce", format="mixed")
+            shape = "%Y-%m-%d" if kind == "DATE" else "%Y-%m-%d %H:%M:%S.%f"
+            out[column] = [None if pd.isna(v) else v.strftime(shape) for v in stamps]
+        elif kind == "BOOL":
+            out[column] = [None if _missing(v) else bool(v) for v in values]
+        else:
+            out[column] = [None if _missing(v) else str(v) for v in values]
+    return out
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
 
 TABLES: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
@@ -88,6 +112,7 @@ class BigQueryHistory:
         self.settings = settings
         self.client = client if client is not None else _client(settings)
         self.prefix = f"{settings.project}.{settings.dataset}"
+        self._ready: set[str] = set()  # tables known to exist
 
     def close(self) -> None:
         self.client.close()
@@ -115,7 +140,8 @@ class BigQueryHistory:
         destination = f"{self.prefix}.{table}"
         if partition is not None:
             destination += f"${partition:%Y%m%d}"
-        body = _ndjson(frame)
+        body = _ndjson(frame, {c: _type(c) for c in columns})
+        self._ensure_table(table)
         config = bigquery.LoadJobConfig(
             schema=[bigquery.SchemaField(c, _type(c)) for c in columns],
             source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
@@ -129,6 +155,21 @@ class BigQueryHistory:
             clustering_fields=list(clustering) or None,
         )
         self._run_load(body, destination, config)
+
+    def _ensure_table(self, table: str) -> None:
+        """Create a history table, partitioned by its date column and clustered, before its
+        first load (a load into a partition decorator would not make it so); once per run."""
+        if table in self._ready:
+            return
+        columns, partition_column, clustering = TABLES[table]
+        definition = bigquery.Table(
+            f"{self.prefix}.{table}", schema=[bigquery.SchemaField(c, _type(c)) for c in columns]
+        )
+        definition.time_partitioning = bigquery.TimePartitioning(field=partition_column)
+        definition.clustering_fields = list(clustering) or None
+        with translated_errors(f"creating {self.prefix}.{table}", missing_is_empty=False):
+            self.client.create_table(definition, exists_ok=True, timeout=60.0)
+        self._ready.add(table)
 
     def _run_load(self, body: bytes, destination: str, config: Any) -> None:
         """One load job from newline-delimited JSON, waited for (bounded retries)."""
@@ -147,28 +188,25 @@ class BigQueryHistory:
                 timeout=RETRY_DEADLINE_S * 5,
             )
 
-    def publish_tables(self, tables: dict[str, pd.DataFrame]) -> None:
+    def publish_tables(
+        self, tables: dict[str, pd.DataFrame], kinds: dict[str, dict[str, str]]
+    ) -> None:
         """Looker Studio reads kpi_monthly and accounts beside the history tables."""
         for name, frame in tables.items():
-            self.replace_table(name, frame)
+            self.replace_table(name, frame, kinds.get(name, {}))
 
-    def replace_table(self, table: str, frame: pd.DataFrame) -> None:
-        """A dashboard table replaced whole (kpi_monthly, accounts), by one load job."""
-        schema = [bigquery.SchemaField(c, _frame_type(c, frame[c])) for c in frame.columns]
+    def replace_table(self, table: str, frame: pd.DataFrame, kinds: dict[str, str]) -> None:
+        """A dashboard table replaced whole, by one load job, with each column's type fixed
+        by its declared kind (text when none), never guessed from today's values: a column
+        empty in one run would otherwise turn from FLOAT64 into STRING."""
+        types = {c: KIND_TYPES.get(kinds.get(c, ""), "STRING") for c in frame.columns}
         config = bigquery.LoadJobConfig(
-            schema=schema,
+            schema=[bigquery.SchemaField(c, kind) for c, kind in types.items()],
             source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
             create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
         )
-        out = frame.copy()
-        for column in out.columns:
-            if _frame_type(column, out[column]) == "STRING":
-                out[column] = out[column].astype(object).where(out[column].notna(), None)
-                out[column] = out[column].map(lambda v: v if v is None else str(v))
-        body = _ndjson(out)
-        destination = f"{self.prefix}.{table}"
-        self._run_load(body, destination, config)
+        self._run_load(_ndjson(frame, types), f"{self.prefix}.{table}", config)
 
     # ------------------------------------------------------------ reading
 
@@ -259,19 +297,15 @@ class BigQueryHistory:
         return set() if found is None or found.empty else set(found["as_of"])
 
 
-def _ndjson(frame: pd.DataFrame) -> bytes:
-    """One JSON object a line; dates as YYYY-MM-DD, times as ISO, NaN as null."""
-    out = frame.copy()
-    for column in out.columns:
-        if column in DATE_COLUMNS or column == "period":
-            stamps = pd.to_datetime(out[column], errors="coerce", format="mixed")
-            out[column] = stamps.dt.strftime("%Y-%m-%d").astype(object).where(stamps.notna())
-        elif column in ("started_at", "finished_at"):
-            stamps = pd.to_datetime(out[column], errors="coerce")
-            out[column] = stamps.dt.strftime("%Y-%m-%d %H:%M:%S.%f").astype(object)
-    if out.empty:
-        return b""
-    return out.to_json(orient="records", lines=True, force_ascii=False).encode("utf-8")
+def _ndjson(frame: pd.DataFrame, types: dict[str, str]) -> bytes:
+    """One JSON object a line, each value as its column's type takes it. Floats keep every
+    digit (Python's shortest exact repr; pandas' JSON writer rounds to 10 or 15)."""
+    out = _typed(frame, types)
+    lines = (
+        json.dumps(dict(zip(out, row, strict=True)), ensure_ascii=False, allow_nan=False)
+        for row in zip(*out.values(), strict=True)
+    )
+    return "".join(line + "\n" for line in lines).encode("utf-8")
 
 
 def _shaped(found: pd.DataFrame | None, columns: tuple[str, ...]) -> pd.DataFrame:

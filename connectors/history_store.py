@@ -109,7 +109,9 @@ class HistoryStore:
         with self._transaction():
             self._insert_run(run)
 
-    def publish_tables(self, tables: dict[str, pd.DataFrame]) -> None:
+    def publish_tables(
+        self, tables: dict[str, pd.DataFrame], kinds: dict[str, dict[str, str]]
+    ) -> None:
         """No dashboard reads a local DuckDB file: the local dashboard has its own CSVs."""
 
     def _insert_run(self, run: RunRecord) -> None:

@@ -64,6 +64,31 @@ DASHBOARD_COLUMNS = (
     *STAKEHOLDERS,
 )
 
+# Each dashboard table column's kind, fixed whatever a run's values (a store that keeps typed
+# tables, BigQuery, takes them from here); the columns not named are text.
+DASHBOARD_KINDS: dict[str, dict[str, str]] = {
+    "kpi_monthly": {"period": "date", "value": "number"},
+    "accounts": {
+        **dict.fromkeys(
+            (
+                "arr",
+                "seats",
+                "score",
+                "coverage",
+                "days_to_renewal",
+                "active_ratio",
+                "login_trend",
+                "monthly_feature",
+                "renewal_amount",
+                *STAKEHOLDERS,
+            ),
+            "number",
+        ),
+        **dict.fromkeys(("next_action_date", "renewal_date", "renewal_close_date"), "date"),
+        **dict.fromkeys(("phase_delayed", "last_renewal_won"), "bool"),
+    },
+}
+
 log = logging.getLogger(__name__)
 
 
@@ -161,7 +186,9 @@ def _write_snapshot(
         store.runs(),
     )
     try:  # a store that Looker Studio reads (BigQuery) keeps these tables too
-        store.publish_tables({"kpi_monthly": view.monthly, "accounts": dashboard_accounts(plan)})
+        store.publish_tables(
+            {"kpi_monthly": view.monthly, "accounts": dashboard_accounts(plan)}, DASHBOARD_KINDS
+        )
     except CsSyncError as error:
         result.errors.append(Problem("dashboard", None, str(error)))
     return view

@@ -23,6 +23,14 @@ from cs_sync.history import RunRecord, snapshot_rows  # noqa: E402
 API = "https://bigquery.googleapis.com"
 UPLOAD = re.compile(rf"{API}/upload/bigquery/v2/projects/acme-cs/jobs\?uploadType=multipart")
 QUERIES = f"{API}/bigquery/v2/projects/acme-cs/queries"
+TABLES = f"{API}/bigquery/v2/projects/acme-cs/datasets/cs_sync/tables"
+
+
+def created_table(request: Any) -> tuple[int, dict[str, str], str]:
+    """tables.insert: the table as asked for."""
+    return 200, {"Content-Type": "application/json"}, request.body
+
+
 DAY = date(2026, 11, 24)
 SETTINGS = HistoryConfig(
     path=None, backend="bigquery", project="acme-cs", dataset="cs_sync", location="asia-northeast1"
@@ -103,6 +111,7 @@ def scored() -> pd.DataFrame:
 @responses.activate
 def test_a_date_goes_to_its_partition_with_truncate(store: BigQueryHistory) -> None:
     responses.add_callback(responses.POST, UPLOAD, callback=done_job)
+    responses.add_callback(responses.POST, TABLES, callback=created_table)
     rows = snapshot_rows(scored(), ["active_ratio"], "cfg123", DAY)
     kpis = pd.DataFrame(
         {"date": [DAY.isoformat()], "metric": ["accounts"], "dimension": ["all"], "value": [2.0]}
@@ -118,8 +127,21 @@ def test_a_date_goes_to_its_partition_with_truncate(store: BigQueryHistory) -> N
         accounts=2,
     )
     store.write_date(DAY, rows, kpis, run)
-    assert len(responses.calls) == 3  # accounts, KPIs, then the run record (the checkpoint)
-    loads = [_parts(call.request) for call in responses.calls]
+    calls = responses.calls
+    creates = [json.loads(c.request.body) for c in calls if c.request.url.startswith(TABLES)]
+    uploads = [c for c in responses.calls if "upload/bigquery" in c.request.url]
+    assert len(uploads) == 3  # accounts, KPIs, then the run record (the checkpoint)
+    # each table is made before its first load, partitioned and clustered, once per run
+    assert [c["tableReference"]["tableId"] for c in creates] == [
+        "account_history",
+        "kpi_history",
+        "runs",
+    ]
+    assert creates[0]["timePartitioning"] == {"type": "DAY", "field": "as_of"}
+    assert creates[0]["clustering"] == {"fields": ["account_id"]}
+    store.record_run(run)
+    assert sum(c.request.url.startswith(TABLES) for c in responses.calls) == 3
+    loads = [_parts(call.request) for call in uploads]
     configs = [json.loads(parts[0])["configuration"]["load"] for parts in loads]
     tables = [c["destinationTable"]["tableId"] for c in configs]
     assert tables == ["account_history$20261124", "kpi_history$20261124", "runs"]
@@ -243,6 +265,7 @@ def test_a_failed_load_job_is_reported(store: BigQueryHistory) -> None:
         return status, headers, json.dumps(job)
 
     responses.add_callback(responses.POST, UPLOAD, callback=failed)
+    responses.add_callback(responses.POST, TABLES, callback=created_table)
     run = RunRecord("r1", "run", DAY, datetime(2026, 11, 24), datetime(2026, 11, 24), "ok", "c")
     with pytest.raises(CsSyncError, match="writing acme-cs.cs_sync.runs.*JSON parsing error"):
         store.record_run(run)
@@ -286,6 +309,7 @@ def test_a_run_keeps_its_history_in_bigquery(tmp_path: Any, capsys: Any) -> None
             json={"access_token": "ya29.test", "expires_in": 3600, "token_type": "Bearer"},
         )
         mock.add_callback(responses.POST, UPLOAD, callback=done_job)
+        mock.add_callback(responses.POST, TABLES, callback=created_table)
         mock.add(  # the monthly KPIs read the history back: nothing before today
             responses.POST,
             QUERIES,
@@ -310,3 +334,46 @@ def test_a_run_keeps_its_history_in_bigquery(tmp_path: Any, capsys: Any) -> None
     accounts = _parts(uploads[0].request)[1].decode("utf-8").splitlines()
     assert len(accounts) == result["accounts_read"]
     assert "ya29.test" not in json.dumps(result) and "PRIVATE KEY" not in json.dumps(result)
+
+
+@responses.activate
+def test_dashboard_tables_keep_their_types_and_every_digit(store: BigQueryHistory) -> None:
+    """A column empty in one run stays FLOAT64, a date stays DATE, a float keeps all 17
+    significant digits (pandas' JSON writer would round it)."""
+    responses.add_callback(responses.POST, UPLOAD, callback=done_job)
+    monthly = pd.DataFrame(
+        {"period": ["2026-10-01"], "metric": ["nrr"], "dimension": ["all"], "value": [0.1 + 0.2]}
+    )
+    accounts = pd.DataFrame(
+        {"account_id": ["001A"], "arr": [None], "renewal_date": [None], "phase_delayed": [None]}
+    )
+    from cs_sync.publish import DASHBOARD_KINDS
+
+    store.publish_tables({"kpi_monthly": monthly, "accounts": accounts}, DASHBOARD_KINDS)
+    loads = [_parts(call.request) for call in responses.calls]
+    schemas = [
+        {
+            f["name"]: f["type"]
+            for f in json.loads(p[0])["configuration"]["load"]["schema"]["fields"]
+        }
+        for p in loads
+    ]
+    assert schemas[0] == {
+        "period": "DATE",
+        "metric": "STRING",
+        "dimension": "STRING",
+        "value": "FLOAT64",
+    }
+    assert schemas[1] == {
+        "account_id": "STRING",
+        "arr": "FLOAT64",
+        "renewal_date": "DATE",
+        "phase_delayed": "BOOL",
+    }
+    assert json.loads(loads[0][1])["value"] == 0.30000000000000004
+    assert json.loads(loads[1][1]) == {
+        "account_id": "001A",
+        "arr": None,
+        "renewal_date": None,
+        "phase_delayed": None,
+    }
