@@ -13,7 +13,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from cs_sync.connectors.google_calls import GoogleTarget, google_error
-from cs_sync.errors import AuthError, ConnectError, CsSyncError
+from cs_sync.errors import ConnectError, CsSyncError
 
 try:  # an optional extra: pip install 'cs-sync[bigquery]'
     from google.api_core import exceptions as google_errors
@@ -23,31 +23,6 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     bigquery = None  # type: ignore[assignment]
 
 RETRY_DEADLINE_S = 120.0  # transient errors are retried for this long, then reported
-
-
-def bigquery_client(project: str | None, location: str | None, credentials_file: Any) -> Any:
-    """A BigQuery client: a service-account key file, or the environment's credentials."""
-    if bigquery is None:
-        raise CsSyncError(
-            'BigQuery (history.backend or usage.source = "bigquery") needs '
-            "google-cloud-bigquery: install cs-sync with pip install 'cs-sync[bigquery]'"
-        )
-    credentials = None
-    if credentials_file is not None:
-        from google.oauth2 import service_account
-
-        try:
-            credentials = service_account.Credentials.from_service_account_file(
-                str(credentials_file),
-                scopes=["https://www.googleapis.com/auth/bigquery"],
-            )
-        except (OSError, ValueError) as error:
-            raise AuthError(
-                f"credentials_file {credentials_file}: not a readable "
-                f"service-account key ({type(error).__name__}); download a JSON key for the "
-                "service account, or leave the key out to use the environment's credentials"
-            ) from None
-    return bigquery.Client(project=project, credentials=credentials, location=location)
 
 
 def run_query(

@@ -32,11 +32,11 @@ from cs_sync.connectors.bigquery_calls import (
     RETRY_DEADLINE_S,
     Missing,
     bigquery,
-    bigquery_client,
     bq_retry,
     run_query,
     translated_errors,
 )
+from cs_sync.connectors.google_calls import bigquery_client
 from cs_sync.connectors.settings import HistoryConfig
 from cs_sync.history import RUN_COLUMNS, SERIES_COLUMNS, SNAPSHOT_COLUMNS, RunRecord
 
@@ -104,7 +104,9 @@ TABLES: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
 
 
 def _client(settings: HistoryConfig) -> Any:
-    return bigquery_client(settings.project, settings.location, settings.credentials_file)
+    return bigquery_client(
+        settings.project, settings.location, settings.credentials_file, "history.credentials_file"
+    )
 
 
 class BigQueryHistory:

@@ -1,6 +1,8 @@
-"""How every Google call is judged (Sheets through gspread, BigQuery through
-google-cloud-bigquery): the vendor's errors become cs-sync's own, named by what was being done
-and what to fix, and what is transient is retried with the project's one retry policy.
+"""Google for cs-sync, in one place (Sheets through gspread, BigQuery through
+google-cloud-bigquery): the credentials (a service-account key file named in config, or the
+environment's), the clients, and how every call is judged: the vendor's errors become
+cs-sync's own, named by what was being done and what to fix, and what is transient is retried
+with the project's one retry policy.
 
 - transient, retried then reported as a connection failure (exit 3): 429, 408, 5xx, a 403
   whose reason is a rate or quota limit, connection resets, timeouts, and a credentials
@@ -17,6 +19,7 @@ import http.client
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import gspread
@@ -25,6 +28,7 @@ from google.api_core import exceptions as api_core
 from google.auth import exceptions as auth_errors
 
 from cs_sync.connectors.retries import with_retries
+from cs_sync.connectors.transport import CallCounter, build_session, configure_session
 from cs_sync.errors import AuthError, CsSyncError, InputError, TransientError
 
 log = logging.getLogger("cs_sync.connectors.google")
@@ -135,6 +139,75 @@ def call_google(
         log.warning("retrying %s call after: %s", target.service, state.outcome.exception())
 
     return with_retries(attempt, max_attempts, wait_max_s, note)
+
+
+SHEETS_SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
+BIGQUERY_SCOPES = ["https://www.googleapis.com/auth/bigquery"]
+
+
+def google_credentials(credentials_file: Path | None, scopes: list[str], setting: str) -> Any:
+    """A service account's key file, or the environment's credentials (on Google Cloud, the
+    job's own service account); a key that cannot be used names the setting."""
+    import google.auth
+    from google.oauth2 import service_account
+
+    try:
+        if credentials_file is not None:
+            return service_account.Credentials.from_service_account_file(
+                str(credentials_file), scopes=scopes
+            )
+        credentials, _ = google.auth.default(scopes=scopes)
+        return credentials
+    except (OSError, ValueError, auth_errors.DefaultCredentialsError) as error:
+        raise AuthError(
+            f"{setting}: no usable Google credentials ({type(error).__name__}); set it to a "
+            "service-account JSON key, or leave it out where the environment provides "
+            "credentials"
+        ) from None
+
+
+def sheets_client(
+    credentials_file: Path | None,
+    sandbox_url: str | None,
+    counter: CallCounter | None,
+    setting: str = "dashboard.credentials_file",
+) -> gspread.Client:
+    """A gspread client with cs-sync's timeouts and call counting. With the sandbox's address
+    (config [sandbox] url) it talks to the sandbox, with no Google credentials."""
+    if sandbox_url is not None:
+        client = gspread.Client(auth=None, session=build_session(sandbox_url, counter))  # type: ignore[arg-type]
+        client.set_timeout(30)
+        return client
+    from google.auth.transport.requests import AuthorizedSession
+
+    credentials = google_credentials(credentials_file, SHEETS_SCOPES, setting)
+    session = AuthorizedSession(credentials)
+    configure_session(session, None, counter)
+    client = gspread.Client(auth=credentials, session=session)
+    client.set_timeout(30)
+    return client
+
+
+def bigquery_client(
+    project: str | None,
+    location: str | None,
+    credentials_file: Path | None,
+    setting: str = "credentials_file",
+) -> Any:
+    """A BigQuery client (google-cloud-bigquery is the optional extra cs-sync[bigquery])."""
+    try:
+        from google.cloud import bigquery
+    except ImportError:  # pragma: no cover - exercised only without the extra
+        raise CsSyncError(
+            'BigQuery (history.backend or usage.source = "bigquery") needs '
+            "google-cloud-bigquery: install cs-sync with pip install 'cs-sync[bigquery]'"
+        ) from None
+    credentials = (
+        google_credentials(credentials_file, BIGQUERY_SCOPES, setting)
+        if credentials_file is not None
+        else None
+    )
+    return bigquery.Client(project=project, credentials=credentials, location=location)
 
 
 def account_of(credentials: Any) -> str:

@@ -27,22 +27,19 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import gspread
 import pandas as pd
 
 from cs_sync.connectors.formula_safe import neutralise
-from cs_sync.connectors.google_calls import GoogleTarget, account_of, call_google
+from cs_sync.connectors.google_calls import GoogleTarget, account_of, call_google, sheets_client
 from cs_sync.connectors.settings import DashboardConfig
-from cs_sync.connectors.transport import CallCounter, build_session, configure_session
-from cs_sync.errors import AuthError
+from cs_sync.connectors.transport import CallCounter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCOPES = ["https://www.googleapis.com/auth/spreadsheets"]
 CELL_LIMIT = 10_000_000
 CELL_BUDGET = 8_000_000  # leave room for the admin's own tabs and formulas
 REQUEST_BYTES = 1_500_000  # each values request stays well under the 2 MB advice
@@ -276,40 +273,6 @@ def fit_rows(
             )
         out[name] = kept
     return out, warnings
-
-
-def sheets_client(
-    credentials_file: Path | None, sandbox_url: str | None, counter: CallCounter | None
-) -> gspread.Client:
-    """A gspread client with cs-sync's timeouts and call counting. With the sandbox's address
-    (config [sandbox] url) it talks to the sandbox, with no Google credentials."""
-    if sandbox_url is not None:
-        client = gspread.Client(auth=None, session=build_session(sandbox_url, counter))  # type: ignore[arg-type]
-        client.set_timeout(30)
-        return client
-    import google.auth
-    from google.auth.exceptions import DefaultCredentialsError
-    from google.auth.transport.requests import AuthorizedSession
-    from google.oauth2 import service_account
-
-    try:
-        if credentials_file is not None:
-            credentials = service_account.Credentials.from_service_account_file(
-                str(credentials_file), scopes=SCOPES
-            )
-        else:
-            credentials, _ = google.auth.default(scopes=SCOPES)
-    except (OSError, ValueError, DefaultCredentialsError) as error:
-        raise AuthError(
-            f"dashboard: no usable Google credentials ({type(error).__name__}); set "
-            "dashboard.credentials_file to a service-account key, or run where the "
-            "environment provides credentials"
-        ) from None
-    session = AuthorizedSession(credentials)
-    configure_session(session, None, counter)
-    client = gspread.Client(auth=credentials, session=session)
-    client.set_timeout(30)
-    return client
 
 
 TAB_DATES = {"kpi_daily": "date", "health_history": "as_of"}

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from cs_sync.connectors.bigquery_calls import bigquery_client, run_query, translated_errors
+from cs_sync.connectors.bigquery_calls import run_query, translated_errors
+from cs_sync.connectors.google_calls import bigquery_client
 from cs_sync.connectors.usage_csv import UsageTable, validate_usage
 from cs_sync.connectors.usage_settings import KEY_COLUMN, MONTH_COLUMN, BigQueryUsage
 from cs_sync.errors import ConfigError
@@ -146,7 +147,12 @@ def read_usage_bigquery(
     """Usage months in `timezone` (the run's): a TIMESTAMP event at 00:30 on the 1st in Tokyo
     belongs to that month, not to the one before as it is in UTC."""
     if client is None:
-        client = bigquery_client(settings.project, settings.location, settings.credentials_file)
+        client = bigquery_client(
+            settings.project,
+            settings.location,
+            settings.credentials_file,
+            "usage.bigquery.credentials_file",
+        )
     date_type = column_types(client, settings, columns)[settings.date_column]
     since, until = months_window(as_of, settings.months)
     frame = run_query(

@@ -298,10 +298,12 @@ def read_usage(config: Config, as_of: date) -> UsageTable:
     if isinstance(usage, ParquetUsage):
         return read_usage_parquet(usage.path, as_of, usage.account_key, usage.on_bad_rows, **shape)
     if isinstance(usage, SheetsUsage):
-        from cs_sync.connectors.sheets_dashboard import sheets_client
+        from cs_sync.connectors.google_calls import sheets_client
         from cs_sync.connectors.usage_sheets import read_usage_sheet
 
-        client = sheets_client(usage.credentials_file, config.sandbox.url, None)
+        client = sheets_client(
+            usage.credentials_file, config.sandbox.url, None, "usage.credentials_file"
+        )
         return read_usage_sheet(
             client,
             usage.spreadsheet_id,

@@ -1,0 +1,109 @@
+"""A stand-in for google.cloud.bigquery.Client that executes what it is sent, for the tests:
+tables made with their schema, load jobs (NDJSON, a partition decorator with WRITE_TRUNCATE
+replacing that date's rows), and queries in BigQuery's dialect transpiled to DuckDB's by
+sqlglot and run with their parameters. It answers the SQL cs-sync writes, so a query BigQuery
+would answer differently from the DuckDB store shows up as a difference between the stores."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import duckdb
+import sqlglot
+from google.api_core import exceptions as google_errors
+from google.cloud import bigquery
+
+DUCK = {
+    "STRING": "VARCHAR",
+    "FLOAT64": "DOUBLE",
+    "INT64": "BIGINT",
+    "BOOL": "BOOLEAN",
+    "DATE": "DATE",
+    "TIMESTAMP": "TIMESTAMP",
+}
+
+
+class _Done:
+    def result(self, **_: Any) -> _Done:
+        return self
+
+
+class _Row(dict[str, Any]):
+    """What query_and_wait yields: rows whose items() are (column, value)."""
+
+
+class DuckBigQuery:
+    def __init__(self) -> None:
+        self.db = duckdb.connect(config={"autoinstall_known_extensions": False})
+        self.partition: dict[str, str | None] = {}  # table -> its partition column
+        self.queries: list[str] = []
+
+    def close(self) -> None:
+        """The store closes its client after each use; the stand-in keeps its tables."""
+
+    def _quoted(self, name: str) -> str:
+        project, dataset, table = name.split(".")
+        attached = {
+            r[0] for r in self.db.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+        }
+        if project not in attached:
+            self.db.execute(f"ATTACH ':memory:' AS \"{project}\"")
+        self.db.execute(f'CREATE SCHEMA IF NOT EXISTS "{project}"."{dataset}"')
+        return f'"{project}"."{dataset}"."{table}"'
+
+    def _create(self, name: str, schema: list[Any], partition: str | None) -> None:
+        columns = ", ".join(f'"{f.name}" {DUCK[f.field_type]}' for f in schema)
+        self.db.execute(f"CREATE TABLE {self._quoted(name)} ({columns})")
+        self.partition[name] = partition
+
+    def create_table(self, table: bigquery.Table, exists_ok: bool = False, **_: Any) -> None:
+        name = f"{table.project}.{table.dataset_id}.{table.table_id}"
+        if name in self.partition:
+            if exists_ok:
+                return
+            raise google_errors.Conflict(f"Already Exists: Table {name}")
+        field = table.time_partitioning.field if table.time_partitioning else None
+        self._create(name, table.schema, field)
+
+    def load_table_from_file(self, file: Any, destination: str, job_config: Any, **_: Any) -> _Done:
+        name, _, decorator = destination.partition("$")
+        if name not in self.partition:
+            self._create(name, job_config.schema, None)
+        table = self._quoted(name)
+        if job_config.write_disposition == bigquery.WriteDisposition.WRITE_TRUNCATE:
+            if decorator:
+                day = date(int(decorator[:4]), int(decorator[4:6]), int(decorator[6:]))
+                self.db.execute(f'DELETE FROM {table} WHERE "{self.partition[name]}" = ?', [day])
+            else:
+                self.db.execute(f"DELETE FROM {table}")
+        names = [f.name for f in job_config.schema]
+        rows = [json.loads(line) for line in file.read().decode("utf-8").splitlines() if line]
+        if rows:
+            marks = ", ".join("?" for _ in names)
+            quoted = ", ".join(f'"{n}"' for n in names)
+            self.db.executemany(
+                f"INSERT INTO {table} ({quoted}) VALUES ({marks})",
+                [[row.get(n) for n in names] for row in rows],
+            )
+        return _Done()
+
+    def query_and_wait(self, sql: str, job_config: Any, **_: Any) -> list[_Row]:
+        self.queries.append(sql)
+        duck = sqlglot.transpile(sql, read="bigquery", write="duckdb")[0]
+        parameters = {}
+        for p in job_config.query_parameters:
+            parameters[p.name] = (
+                p.values if isinstance(p, bigquery.ArrayQueryParameter) else p.value
+            )
+        for name in self.partition:  # the SQL names tables with backquotes; DuckDB quotes parts
+            duck = duck.replace(
+                ".".join(f'"{part}"' for part in name.split(".")), self._quoted(name)
+            )
+        try:
+            cursor = self.db.execute(duck, {k: v for k, v in parameters.items() if f"${k}" in duck})
+        except duckdb.CatalogException as error:
+            raise google_errors.NotFound(f"Not found: Table ({error})") from None
+        columns = [d[0] for d in cursor.description or []]
+        return [_Row(zip(columns, row, strict=True)) for row in cursor.fetchall()]
