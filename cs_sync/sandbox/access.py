@@ -304,3 +304,39 @@ def add_permission_set(
     for user_id in assignees:
         store.insert("PermissionSetAssignment", {"PermissionSetId": set_id, "AssigneeId": user_id})
     return set_id
+
+
+def grant_seeded_access(store: OrgStore, username: str, with_cs_sync_fields: bool) -> None:
+    """The integration user's profile is a System Administrator's (every user permission, all
+    records, the org's own custom fields); cs-sync's fields are granted by the permission set
+    `cs-sync setup salesforce --apply` creates, assigned to the integration user."""
+    integration = store.user_for_login(username)
+    assert integration is not None
+    from cs_sync.connectors.settings import SalesforceFields
+    from cs_sync.org_fields import PERMISSION_SET, PERMISSION_SET_LABEL, required_fields
+
+    own = {(s.sobject, s.name) for s in required_fields(SalesforceFields())}
+    custom = [
+        (sobject, name)
+        for sobject, fields in store.org_schema.objects.items()
+        for name, definition in fields.items()
+        if definition.custom
+    ]
+    add_permission_set(
+        store,
+        "X00e5g000000SysAdmin",
+        "System Administrator",
+        profile=True,
+        permissions=PERMISSIONS,
+        view_all=("Account", "Opportunity", "Task", "Contact"),
+        fields=[f"{o}.{n}" for o, n in custom if (o, n) not in own],
+        assignees=[integration],
+    )
+    if with_cs_sync_fields:
+        add_permission_set(
+            store,
+            PERMISSION_SET,
+            PERMISSION_SET_LABEL,
+            fields=[f"{o}.{n}" for o, n in custom if (o, n) in own],
+            assignees=[integration],
+        )

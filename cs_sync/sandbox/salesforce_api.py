@@ -1,29 +1,26 @@
 """The Salesforce endpoints the worker uses, answered as shared reference/salesforce.md says.
 
-Query / queryMore, describe, single-record create / read / update, sObject Collections create
-/ update / upsert, limits, and Tooling API CustomField creation (login is in login_api.py).
-Every REST response carries `Sforce-Limit-Info` with a daily counter.
+The dispatch (session, API version, daily allowance, the caller's access), describe,
+single-record create / read / update, sObject Collections create / update / upsert and limits;
+queries are in query_api.py, Bulk jobs in bulk_api.py, the Tooling API in tooling_api.py, login
+in login_api.py. Every REST response carries `Sforce-Limit-Info` with a daily counter.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
-from cs_sync.sandbox import soql, soql_eval
+from cs_sync.sandbox import soql
 from cs_sync.sandbox.access import acting_as, current, load_access, visible_ids
 from cs_sync.sandbox.bulk_api import BulkIngestApi
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response, sf_error
 from cs_sync.sandbox.login_api import NEWEST_VERSION, oauth_token, retired, soap_login, userinfo
+from cs_sync.sandbox.query_api import QueryApi, attributes
 from cs_sync.sandbox.records import RecordError, prepare, request_error
-from cs_sync.sandbox.schema import KEY_PREFIXES, target_of
+from cs_sync.sandbox.schema import KEY_PREFIXES
 from cs_sync.sandbox.store import OrgStore
 from cs_sync.sandbox.tooling_api import tooling
 from cs_sync.sfid import try_to18
@@ -37,9 +34,8 @@ class SalesforceApi:
     def __init__(self, store: OrgStore, faults: Faults) -> None:
         self.store = store
         self.faults = faults
-        self.cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}
-        self.bulk = BulkIngestApi(store, faults, self._run)
-        self.cursor_lock = threading.Lock()
+        self.queries = QueryApi(store)
+        self.bulk = BulkIngestApi(store, faults, self.queries.run)
 
     # ------------------------------------------------------------ dispatch
 
@@ -103,8 +99,8 @@ class SalesforceApi:
             return self.limits()
         if head in ("query", "queryAll") and method == "GET":
             if len(parts) == 2:
-                return self.query_more(version, parts[1])
-            return self.query(request, version)
+                return self.queries.query_more(version, parts[1])
+            return self.queries.query(request, version)
         if head == "sobjects":
             return self.sobjects(request, version, parts[1:])
         if head == "composite" and len(parts) >= 2 and parts[1] == "sobjects":
@@ -130,169 +126,6 @@ class SalesforceApi:
                 "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
             },
         )
-
-    # ------------------------------------------------------------ query
-
-    def query(self, request: Request, version: str) -> Response:
-        text = request.param("q")
-        if text is None:
-            return sf_error(400, "MALFORMED_QUERY", "A query string has to be specified")
-        parsed = soql.parse(text, self.store.schema)
-        if parsed.count_only:  # SELECT COUNT(): the count is totalSize, with no records
-            total = len(self._matching(parsed)[: parsed.limit])
-            return Response.of_json(200, {"totalSize": total, "done": True, "records": []})
-        records = self._run(parsed, version)
-        if parsed.grouped:  # aggregate results come in one answer: no queryMore
-            return Response.of_json(
-                200, {"totalSize": len(records), "done": True, "records": records}
-            )
-        batch = 2000
-        options = request.headers.get("sforce-query-options", "")
-        match = re.search(r"batchSize=(\d+)", options)
-        if match:
-            batch = min(2000, max(200, int(match.group(1))))
-        return self._page(version, records, 0, batch, total=len(records))
-
-    def query_more(self, version: str, locator: str) -> Response:
-        cursor_id, _, offset_text = locator.rpartition("-")
-        with self.cursor_lock:
-            cursor = self.cursors.get(cursor_id)
-        if cursor is None or not offset_text.isdigit():
-            return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        records, batch = cursor
-        return self._page(
-            version, records, int(offset_text), batch, total=len(records), cursor_id=cursor_id
-        )
-
-    def _page(
-        self,
-        version: str,
-        records: list[dict[str, Any]],
-        offset: int,
-        batch: int,
-        total: int,
-        cursor_id: str | None = None,
-    ) -> Response:
-        page = records[offset : offset + batch]
-        done = offset + batch >= len(records)
-        body: dict[str, Any] = {"totalSize": total, "done": done, "records": page}
-        if not done:
-            if cursor_id is None:
-                cursor_id = "01g" + secrets.token_hex(8)[:15].upper()
-                with self.cursor_lock:
-                    self.cursors[cursor_id] = (records, batch)
-            body["nextRecordsUrl"] = f"/services/data/v{version}/query/{cursor_id}-{offset + batch}"
-        elif cursor_id is not None:
-            with self.cursor_lock:
-                self.cursors.pop(cursor_id, None)
-        return Response.of_json(200, body)
-
-    def _resolvers(self, query: soql.Query) -> Resolvers:
-        schema = self.store.schema
-        cache: dict[str, tuple[str, dict[str, Any]] | None] = {}
-
-        def parent(record_id: str | None) -> tuple[str, dict[str, Any]] | None:
-            if not record_id:
-                return None
-            if record_id not in cache:
-                cache[record_id] = self.store.get(record_id)
-            return cache[record_id]
-
-        def object_of(path: soql.Path) -> list[str]:
-            sobjects = [query.sobject]
-            for relationship in path.parts[:-1]:
-                ref = schema.lookup_relationship(sobjects[-1], relationship)
-                assert ref is not None
-                sobjects.append(target_of(ref))
-            return sobjects
-
-        def resolve(record: dict[str, Any], path: soql.Path) -> Any:
-            current: tuple[str, dict[str, Any]] | None = (query.sobject, record)
-            for relationship in path.parts[:-1]:
-                assert current is not None
-                ref = schema.lookup_relationship(current[0], relationship)
-                assert ref is not None
-                current = parent(current[1].get(ref.name))
-                if current is None:
-                    return None
-            assert current is not None
-            if path.parts[-1] == "Type" and len(path.parts) > 1 and object_of(path)[-1] == "Name":
-                return current[0]  # a polymorphic lookup's Type is the record's object
-            return current[1].get(path.parts[-1])
-
-        def type_of(path: soql.Path) -> str:
-            definition = schema.lookup_field(object_of(path)[-1], path.parts[-1])
-            assert definition is not None
-            return definition.type
-
-        return Resolvers(resolve, type_of, object_of, parent)
-
-    def _matching(self, query: soql.Query) -> list[dict[str, Any]]:
-        """The records the caller can see that meet the WHERE clause (semi-joins run first)."""
-        on = self._resolvers(query)
-        where = soql_eval.bind_semi_joins(
-            query.where,
-            lambda inner: [r.get(inner.fields[0].parts[0]) for r in self._matching(inner)],
-        )
-        access = current()
-        return [
-            r
-            for r in self.store.all(query.sobject)
-            if (access is None or access.sees(query.sobject, r, self.store.get))
-            and soql_eval.evaluate(where, r, on.resolve, on.type_of)
-        ]
-
-    def _run(self, query: soql.Query, version: str) -> list[dict[str, Any]]:
-        on = self._resolvers(query)
-        rows = self._matching(query)
-        if query.grouped:
-            results = soql_eval.aggregate(query, rows, on.resolve, on.type_of)
-            group_keys = {".".join(p.parts).lower(): p.parts[-1] for p in query.group_by}
-
-            def by_name(result: dict[str, Any], path: soql.Path) -> Any:
-                return result.get(group_keys[".".join(path.parts).lower()])
-
-            results = soql_eval.sort_records(results, query.order, by_name, on.type_of)
-            return results[: query.limit]
-        rows = soql_eval.sort_records(rows, query.order, on.resolve, on.type_of)
-        if query.limit is not None:
-            rows = rows[: query.limit]
-        return [self._shape(query, row, on, version) for row in rows]
-
-    def _shape(
-        self, query: soql.Query, row: dict[str, Any], on: Resolvers, version: str
-    ) -> dict[str, Any]:
-        """A record as the REST API returns it: selected fields, parent fields nested under
-        their relationship with the parent's attributes (null when there is no parent)."""
-        out: dict[str, Any] = {"attributes": _attributes(query.sobject, row["Id"], version)}
-        schema = self.store.schema
-        for path in query.fields:
-            if len(path.parts) == 1:
-                out[path.parts[0]] = _json_value(
-                    row.get(path.parts[0]), query.sobject, path.parts[0], schema
-                )
-                continue
-            target = out
-            current: tuple[str, dict[str, Any]] | None = (query.sobject, row)
-            sobjects = on.object_of(path)
-            for depth, relationship in enumerate(path.parts[:-1]):
-                ref = schema.lookup_relationship(sobjects[depth], relationship)
-                assert ref is not None
-                current = on.parent(current[1].get(ref.name)) if current is not None else None
-                if current is None:
-                    target.setdefault(relationship, None)
-                    break
-                nested = target.get(relationship)
-                if nested is None:
-                    nested = {"attributes": _attributes(current[0], current[1]["Id"], version)}
-                    if sobjects[depth + 1] == "Name":
-                        nested["attributes"]["type"] = "Name"
-                    target[relationship] = nested
-                target = nested
-            else:
-                value = on.resolve(row, path)
-                target[path.parts[-1]] = _json_value(value, sobjects[-1], path.parts[-1], schema)
-        return out
 
     # ------------------------------------------------------------ sobjects
 
@@ -333,7 +166,7 @@ class SalesforceApi:
             if request.method == "GET":
                 return Response.of_json(
                     200,
-                    {"attributes": _attributes(sobject, found[1]["Id"], f"v{version}"), **found[1]},
+                    {"attributes": attributes(sobject, found[1]["Id"], f"v{version}"), **found[1]},
                 )
             if request.method == "PATCH":
                 try:
@@ -506,36 +339,8 @@ class SalesforceApi:
         return sobject, existing["Id"] if existing else None, record, existing is None
 
 
-def _json_value(value: Any, sobject: str, name: str, schema: Any) -> Any:
-    """As Salesforce's JSON has it: double, currency and percent fields are always floats."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        definition = schema.lookup_field(sobject, name)
-        if definition is not None and definition.type in ("double", "currency", "percent"):
-            return float(value)
-    return value
-
-
-@dataclass(frozen=True)
-class Resolvers:
-    """How a query reads its records: field values along relationship paths, field types,
-    the objects a path passes through, and parent records (cached per query)."""
-
-    resolve: Callable[[dict[str, Any], soql.Path], Any]
-    type_of: Callable[[soql.Path], str]
-    object_of: Callable[[soql.Path], list[str]]
-    parent: Callable[[str | None], tuple[str, dict[str, Any]] | None]
-
-
 class _RolledBack(Exception):
     """Raised inside a collection's transaction to undo it (allOrNone)."""
-
-
-def _attributes(sobject: str, record_id: str, version: str) -> dict[str, str]:
-    version = version if version.startswith("v") else f"v{version}"
-    return {
-        "type": sobject,
-        "url": f"/services/data/{version}/sobjects/{sobject}/{quote(record_id)}",
-    }
 
 
 def _locked(record_id: str | None) -> RecordError:

@@ -15,13 +15,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from cs_sync.connectors.settings import SalesforceFields
 from cs_sync.connectors.usage_settings import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
-from cs_sync.org_fields import PERMISSION_SET, PERMISSION_SET_LABEL, required_fields
-from cs_sync.sandbox.access import add_permission_set
+from cs_sync.sandbox.access import grant_seeded_access
 from cs_sync.sandbox.schema import (
     CLOSED_TASK_STATUSES,
-    PERMISSIONS,
     TASK_STATUSES,
     cs_sync_account_fields,
 )
@@ -470,39 +467,6 @@ class _BookBuilder:
             month = add_months(month, 1)
 
 
-def _grant_access(store: OrgStore, with_cs_sync_fields: bool) -> None:
-    """The integration user's profile is a System Administrator's (every user permission, all
-    records, the org's own custom fields); cs-sync's fields are granted by the permission set
-    `cs-sync setup salesforce --apply` creates, assigned to the integration user."""
-    integration = store.user_for_login(SANDBOX_USERNAME)
-    assert integration is not None
-    own = {(s.sobject, s.name) for s in required_fields(SalesforceFields())}
-    custom = [
-        (sobject, name)
-        for sobject, fields in store.org_schema.objects.items()
-        for name, definition in fields.items()
-        if definition.custom
-    ]
-    add_permission_set(
-        store,
-        "X00e5g000000SysAdmin",
-        "System Administrator",
-        profile=True,
-        permissions=PERMISSIONS,
-        view_all=("Account", "Opportunity", "Task", "Contact"),
-        fields=[f"{o}.{n}" for o, n in custom if (o, n) not in own],
-        assignees=[integration],
-    )
-    if with_cs_sync_fields:
-        add_permission_set(
-            store,
-            PERMISSION_SET,
-            PERMISSION_SET_LABEL,
-            fields=[f"{o}.{n}" for o, n in custom if (o, n) in own],
-            assignees=[integration],
-        )
-
-
 def seed_book(
     store: OrgStore,
     usage_path: Path,
@@ -536,7 +500,7 @@ def seed_book(
             own = {f.name for f in cs_sync_account_fields()}
             for record in store.all("Account"):
                 store.replace(record["Id"], {k: v for k, v in record.items() if k not in own})
-        _grant_access(store, with_cs_sync_fields=not bare)
+        grant_seeded_access(store, SANDBOX_USERNAME, with_cs_sync_fields=not bare)
     usage_path.parent.mkdir(parents=True, exist_ok=True)
     with usage_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=USAGE_COLUMNS)

@@ -84,6 +84,32 @@ def test_query_follows_next_records_url() -> None:
     assert responses.calls[0].request.headers["Sforce-Query-Options"] == "batchSize=2000"
 
 
+@responses.activate
+@pytest.mark.parametrize(
+    "second_page",
+    [
+        {"totalSize": 3, "done": True},  # no records key
+        {"totalSize": 3, "done": True, "records": None},
+        ["not", "a", "page"],
+    ],
+)
+def test_a_page_without_records_is_a_named_failure(second_page: Any) -> None:
+    """A proxy's or an outage page's body in place of a query page: named, never a crash."""
+    responses.get(
+        f"{BASE}/query/",
+        json={
+            "totalSize": 3,
+            "done": False,
+            "nextRecordsUrl": "/services/data/v62.0/query/01gD0000002HU6KIAW-2",
+            "records": [account(1), account(2)],
+        },
+        headers=LIMIT_HEADER,
+    )
+    responses.get(f"{BASE}/query/01gD0000002HU6KIAW-2", json=second_page, headers=LIMIT_HEADER)
+    with pytest.raises(ConnectError, match="a page of Accounts without its records"):
+        list(client().query("SELECT Id, Name FROM Account", "Accounts"))
+
+
 def _result(record_id: str) -> dict[str, Any]:
     return {"id": record_id, "success": True, "errors": []}
 
