@@ -9,7 +9,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Discriminator, Field, Tag
 
-from cs_sync.settings import Between, ConfigPath, OptionalPath, OptionalText, Settings
+from cs_sync.settings import (
+    Between,
+    ConfigPath,
+    MonthList,
+    OptionalPath,
+    OptionalText,
+    Settings,
+    parse_months,
+)
 
 # The usage table every source gives: one row per account and month, then the metrics.
 KEY_COLUMN = "account_id"
@@ -75,11 +83,9 @@ class UsageBase(Settings):
     """The usage column of the feature customers use every month."""
     seasonal_feature: Annotated[OptionalText, AfterValidator(_column_name)] = "year_end_adjustments"
     """The usage column of the feature used once a year ("": none)."""
-    season_months: Annotated[tuple[Annotated[int, Between(1, 12)], ...], Field(strict=False)] = (
-        11,
-        12,
-    )
-    """When the seasonal feature is used, months in order (may cross the new year)."""
+    season_months: Annotated[MonthList, Field(strict=False)] = (11, 12)
+    """When the seasonal feature is used, months in order (may cross the new year): [11, 12],
+    or text as typed in Japan ("11,12", "１１月・１２月", "11-12")."""
     columns: dict[str, str] = {}
     """metric = your column name, when the source names them otherwise."""
 
@@ -100,6 +106,8 @@ class UsageBase(Settings):
                 "monthly_feature: name the usage column of the feature customers use every month"
             )
         months = data.get("season_months")
+        if isinstance(months, str):
+            months = parse_months(months)[0]
         if isinstance(months, list) and (len(set(months)) != len(months) or len(months) > 11):
             problems.append("season_months: each month once, and not the whole year")
         metrics = [*CORE_METRICS, monthly, *([seasonal] if seasonal else [])]

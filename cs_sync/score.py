@@ -28,7 +28,7 @@ from cs_sync.rules.features import (
 )
 from cs_sync.rules.health import score_health
 from cs_sync.rules.phases import assign_phases, phase_order
-from cs_sync.rules.renewal import assign_renewal
+from cs_sync.rules.renewal import assign_renewal, busy_month_problems
 from cs_sync.rules.tasks import new_tasks, tasks_to_close, wanted_pairs
 
 
@@ -139,6 +139,17 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
             "and tasks.default_owner_id is not set",
         )
         for account, name in made.no_owner
+    ]
+    field = config.salesforce.fields.busy_months
+    plan.problems += [
+        Problem(
+            "busy_months",
+            account,
+            f"{field} = {text!r}: {', '.join(repr(b) for b in bad)} is not a month, so the "
+            "renewal plan leaves it out; write busy months as 3,12 or 3月・12月 (ranges such "
+            "as 11-2 work too)",
+        )
+        for account, text, bad in busy_month_problems(extracted.accounts)
     ]
     if made.held_back:
         # The caps limit new tasks, not what the rules want: the rest come in later runs,

@@ -8,6 +8,7 @@ imports nothing of the project.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -119,3 +121,58 @@ OptionalPath = Annotated[ConfigPath | None, BeforeValidator(_blank_is_none)]
 OptionalText = Annotated[str | None, BeforeValidator(_blank_is_none)]
 # A list in the file, kept as a tuple (lists of texts are compared and hashed as values).
 Texts = Annotated[tuple[str, ...], Strict(False)]
+
+
+# ---------------------------------------------------------------- months as people type them
+
+_MONTH_SEPARATORS = str.maketrans({c: "," for c in "、・/;； \t"})
+_RANGE = ("-", "〜", "~", "－")  # NFKC folds the full-width tilde into "~"
+
+
+def parse_months(text: str) -> tuple[list[int], list[str]]:
+    """Months from text as teams type them: "3,12", "３，１２", "3月・12月", "3、12", "3月",
+    "11-2" (a range, which may cross the new year). Returns the months in the order written
+    and the parts that are no month, for the caller to name; nothing is dropped silently."""
+    folded = unicodedata.normalize("NFKC", text).translate(_MONTH_SEPARATORS)
+    months: list[int] = []
+    bad: list[str] = []
+    for raw in folded.split(","):
+        part = raw.strip().replace("月", "")
+        if not part:
+            continue
+        bounds = next((part.split(dash) for dash in _RANGE if dash in part), [part])
+        numbers = [b.strip() for b in bounds]
+        if len(numbers) > 2 or not all(n.isdigit() and 1 <= int(n) <= 12 for n in numbers):
+            bad.append(raw.strip())
+            continue
+        first, last = int(numbers[0]), int(numbers[-1])
+        span = (last - first) % 12
+        months += [(first - 1 + k) % 12 + 1 for k in range(span + 1)]
+    return list(dict.fromkeys(months)), bad
+
+
+def _months_value(value: Any) -> Any:
+    """season_months as a list of numbers, or as text such as "11,12" or "１１月・１２月"."""
+    if isinstance(value, str):
+        months, bad = parse_months(value)
+        if bad or not months:
+            raise ValueError(
+                f"{value!r}: {', '.join(repr(b) for b in bad) or 'nothing'} is not a month; "
+                'write the months as [11, 12] or "11,12"'
+            )
+        return tuple(months)
+    return value
+
+
+MonthList = Annotated[
+    tuple[Annotated[int, Between(1, 12)], ...],
+    BeforeValidator(_months_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 12}},
+                {"type": "string"},
+            ]
+        }
+    ),
+]

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from cs_sync.rules.expressions import Columns, Expression, compile_expression
-from cs_sync.settings import Between, Settings
+from cs_sync.settings import Between, Settings, parse_months
 
 
 @dataclass(frozen=True)
@@ -234,20 +234,32 @@ def assign_renewal(
 
 
 def _busy_masks(texts: pd.Series) -> np.ndarray:
-    """A 12-bit mask of busy months per account, from text such as "3,12" (bad parts are
-    ignored: an admin's typo must not stop the plan)."""
+    """A 12-bit mask of busy months per account, from text as teams type it ("3,12",
+    "３，１２", "3月・12月", "11-2"). A part that is no month does not stop the plan; the
+    run reports it by account (busy_month_problems)."""
 
     def mask(text: object) -> int:
         bits = 0
-        for part in str(text or "").replace("、", ",").split(","):
-            part = part.strip()
-            if part.isdigit() and 1 <= int(part) <= 12:
-                bits |= 1 << (int(part) - 1)
+        for month in parse_months(str(text or ""))[0]:
+            bits |= 1 << (month - 1)
         return bits
 
     codes, distinct = pd.factorize(texts.fillna(""))
     table = np.array([mask(text) for text in distinct] + [0], dtype=np.int64)
     return table[codes]  # code -1 (missing) picks the trailing 0
+
+
+def busy_month_problems(accounts: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
+    """(account_id, the text, its parts that are no month) for every account whose busy
+    months cannot all be read."""
+    found = []
+    texts = accounts["busy_months"].fillna("").astype(str)
+    for text in texts.unique():
+        bad = parse_months(text)[1] if text.strip() else []
+        if bad:
+            for account in accounts.loc[texts == text, "account_id"]:
+                found.append((str(account), text, bad))
+    return found
 
 
 def _workable(days: np.ndarray, busy: np.ndarray, holidays: np.ndarray) -> np.ndarray:

@@ -519,3 +519,24 @@ def test_logins_a_real_org_accepts(tmp_path: Path) -> None:
     literal = literal.replace("[usage]", 'client_secret = "s3cr3t-value"\n\n[usage]')
     found = "\n".join(problems(tmp_path, literal))
     assert "salesforce.client_secret: secrets are never read" in found and "s3cr3t" not in found
+
+
+@pytest.mark.parametrize(
+    ("written", "months"),
+    [
+        ("[11, 12]", (11, 12)),
+        ('"11,12"', (11, 12)),
+        ('"１２月・１月・２月"', (12, 1, 2)),
+        ('"12-2"', (12, 1, 2)),
+    ],
+)
+def test_season_months_as_typed_in_japan(
+    tmp_path: Path, written: str, months: tuple[int, ...]
+) -> None:
+    config = load_config(write(tmp_path, MINIMAL + f"season_months = {written}\n"))
+    assert config.usage.season_months == months
+
+
+def test_season_months_that_are_no_months_are_named(tmp_path: Path) -> None:
+    found = problems(tmp_path, MINIMAL + 'season_months = "11月と12月"\n')
+    assert any("'11月と12月' is not a month" in p and "season_months" in p for p in found), found

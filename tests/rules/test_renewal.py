@@ -20,7 +20,9 @@ from cs_sync.rules.renewal import (
     assign_renewal,
     build_axes,
     build_strategies,
+    busy_month_problems,
 )
+from cs_sync.settings import parse_months
 
 AS_OF = date(2026, 11, 25)  # a Wednesday
 AXES = build_axes(DEFAULT_AXES)
@@ -190,9 +192,33 @@ def test_no_plan_outside_the_window() -> None:
     assert pd.isna(row["plan_approval"])
 
 
-def test_busy_month_typos_are_ignored() -> None:
+def test_busy_months_as_teams_type_them() -> None:
+    """Full-width digits and separators, 月, ranges: the same plan as "3,12"; a part that is
+    no month leaves the plan to the rest and is reported (busy_month_problems)."""
+    expected = dates(plan(busy_months="3,12"))
+    for typed in ("3、12", "３，１２", "3月・12月", "３月 １２月", "12,3"):
+        assert dates(plan(busy_months=typed)) == expected, typed
+    assert dates(plan(busy_months="11-2")) == dates(plan(busy_months="11,12,1,2"))
     assert dates(plan(busy_months="3, 13, x,")) == dates(plan(busy_months="3"))
-    assert dates(plan(busy_months="3、12")) == dates(plan(busy_months="3,12"))
+    accounts = pd.DataFrame(
+        {"account_id": ["a", "b", "c"], "busy_months": ["3, 13, x", "3月・12月", None]}
+    )
+    assert busy_month_problems(accounts) == [("a", "3, 13, x", ["13", "x"])]
+
+
+@pytest.mark.parametrize(
+    ("text", "months", "bad"),
+    [
+        ("3,12", [3, 12], []),
+        ("１１月・１２月", [11, 12], []),
+        ("11〜2", [11, 12, 1, 2], []),
+        ("3月と12月", [], ["3月と12月"]),
+        ("0, 4", [4], ["0"]),
+        ("", [], []),
+    ],
+)
+def test_parse_months(text: str, months: list[int], bad: list[str]) -> None:
+    assert parse_months(text) == (months, bad)
 
 
 maybe_number = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=False, width=32))
