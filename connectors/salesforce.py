@@ -205,7 +205,7 @@ class SalesforceClient:
             current = sobject
             *relationships, name = column.split(".")
             for relationship in relationships:
-                fields = self._describe_fields(current)
+                fields = self.described_fields(current)
                 ref = next(
                     (
                         f
@@ -215,16 +215,13 @@ class SalesforceClient:
                     None,
                 )
                 current = ref["referenceTo"][0] if ref and ref.get("referenceTo") else current
-            found = self._describe_fields(current).get(name.lower())
+            found = self.described_fields(current).get(name.lower())
             types[column] = found["type"] if found else "string"
         return types
 
     def described_fields(self, sobject: str) -> dict[str, dict[str, Any]]:
         """The object's fields the integration user can see, by lower-cased API name (one
         describe per object and client)."""
-        return self._describe_fields(sobject)
-
-    def _describe_fields(self, sobject: str) -> dict[str, dict[str, Any]]:
         if sobject not in self._describes:
             self._describes[sobject] = {
                 f["name"].lower(): f for f in self.describe(sobject)["fields"]
@@ -237,7 +234,7 @@ class SalesforceClient:
         numeric = {"double": None, "currency": None, "percent": None, "int": 0}
         return {
             str(f["name"]): int(f.get("scale") or 0) if numeric[f["type"]] is None else 0
-            for f in self._describe_fields(sobject).values()
+            for f in self.described_fields(sobject).values()
             if f.get("type") in numeric
         }
 

@@ -19,7 +19,7 @@ from cs_sync.connectors.sheets_dashboard import open_dashboard
 from cs_sync.errors import CsSyncError
 from cs_sync.extract import read_usage
 from cs_sync.org_access import record_access_gaps
-from cs_sync.org_fields import PERMISSION_SET, input_fields
+from cs_sync.org_fields import PERMISSION_SET, unseen_inputs
 from cs_sync.rules.calendar import last_complete_month
 from cs_sync.setup import client_for, described_fields, field_states, specs_for
 
@@ -98,9 +98,7 @@ def run_doctor(config: Config, as_of: date) -> list[Check]:
         checks.append(_record_access_check(client))
         account = described_fields(client, "Account")
         missing_inputs = [
-            f"{key} = {name}"
-            for key, name in input_fields(config.salesforce.fields)
-            if name.lower() not in account
+            f"{key} = {name}" for key, name in unseen_inputs(config.salesforce.fields, account)
         ]
         checks.append(
             Check(

@@ -17,7 +17,7 @@ from cs_sync.connectors.salesforce import SalesforceClient, soql
 from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
 from cs_sync.connectors.usage_settings import BigQueryUsageSource, ParquetUsage, SheetsUsage
 from cs_sync.errors import CsSyncError, SetupError
-from cs_sync.org_fields import input_fields, required_fields
+from cs_sync.org_fields import required_fields, unseen_inputs
 from cs_sync.plan import Problem
 from cs_sync.rules.calendar import last_complete_month
 from cs_sync.rules.tasks import key_pattern, parse_key
@@ -343,8 +343,7 @@ def check_account_fields(client: SalesforceClient, config: Config) -> None:
     config_path = config.path
     mapped = [
         f"salesforce.fields.{key} = {name!r}"
-        for key, name in input_fields(config.salesforce.fields)
-        if name and name.lower() not in seen
+        for key, name in unseen_inputs(config.salesforce.fields, seen)
     ]
     if mapped:
         raise SetupError(

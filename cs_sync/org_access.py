@@ -74,12 +74,10 @@ def grant_fields(client: SalesforceClient, specs: list[FieldSpec], user_id: str)
                 if result.get("success"):
                     report.granted.append(str(values["Field"]))
                     continue
-                error = (result.get("errors") or [{}])[0]
-                if str(error.get("statusCode", "")).startswith("INSUFFICIENT_ACCESS"):
-                    raise PermissionDenied(str(error.get("message", "")))
-                report.failed.append(
-                    (str(values["Field"]), f"{error.get('statusCode')}: {error.get('message')}")
-                )
+                code, message = _failure(result)
+                if code.startswith("INSUFFICIENT_ACCESS"):
+                    raise PermissionDenied(message)
+                report.failed.append((str(values["Field"]), f"{code}: {message}"))
         assigned = list(
             client.query(
                 soql(
@@ -98,8 +96,7 @@ def grant_fields(client: SalesforceClient, specs: list[FieldSpec], user_id: str)
                 [{"PermissionSetId": set_id, "AssigneeId": user_id}],
             )[0]
             if not created.get("success"):
-                error = (created.get("errors") or [{}])[0]
-                raise PermissionDenied(f"{error.get('statusCode')}: {error.get('message')}")
+                raise PermissionDenied("{}: {}".format(*_failure(created)))
             report.assigned = True
     except PermissionDenied as denied:
         report.refused = str(denied)
@@ -119,10 +116,16 @@ def _permission_set(client: SalesforceClient, report: GrantReport) -> str:
         client, "PermissionSet", [{"Name": PERMISSION_SET, "Label": PERMISSION_SET_LABEL}]
     )[0]
     if not created.get("success"):
-        error = (created.get("errors") or [{}])[0]
-        raise PermissionDenied(f"{error.get('statusCode')}: {error.get('message')}")
+        raise PermissionDenied("{}: {}".format(*_failure(created)))
     report.set_created = True
     return str(created["id"])
+
+
+def _failure(result: dict[str, object]) -> tuple[str, str]:
+    """The status code and message of a record that Salesforce did not write."""
+    errors = result.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors else {}
+    return str(first.get("statusCode", "UNKNOWN")), str(first.get("message", ""))
 
 
 def grant_steps(specs: list[FieldSpec], user: str) -> str:

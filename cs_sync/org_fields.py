@@ -6,7 +6,7 @@ One definition serves `cs-sync setup salesforce` (which creates what is missing)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -287,3 +287,9 @@ def input_fields(fields: SalesforceFields) -> list[tuple[str, str]]:
             "external_key",
         )
     ]
+
+
+def unseen_inputs(fields: SalesforceFields, seen: Collection[str]) -> list[tuple[str, str]]:
+    """The mapped input fields (key, API name) absent from `seen`, the lower-cased names of
+    the fields the integration user can see on Account (its describe)."""
+    return [(key, name) for key, name in input_fields(fields) if name and name.lower() not in seen]

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import gspread
 import pytest
 from simple_salesforce import Salesforce, SalesforceLogin
 
 from cs_sync.connectors.transport import CallCounter, build_session
-from cs_sync.demo import DemoFolder, start_sandbox
+from cs_sync.demo import DemoFolder, prepare_demo, start_sandbox
 from cs_sync.sandbox.seed import SANDBOX_PASSWORD, SANDBOX_TOKEN, SANDBOX_USERNAME, seed_book
 from cs_sync.sandbox.server import Sandbox
 from cs_sync.sandbox.store import OrgStore
@@ -83,3 +87,42 @@ def gc(sandbox: Sandbox) -> gspread.Client:
     client = gspread.Client(auth=None, session=build_session(sandbox.url))  # type: ignore[arg-type]
     client.set_timeout(10)
     return client
+
+
+def one_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
+    """The command run with --json: its exit code and the one JSON object it must print."""
+    from cs_sync.cli import main
+
+    code = main([*args, "--json"])
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1, out  # exactly one JSON object, on one line
+    return code, json.loads(out)
+
+
+@pytest.fixture
+def demo40(tmp_path: Path) -> Iterator[tuple[DemoFolder, Sandbox]]:
+    """A demo folder of 40 accounts, its sandbox served."""
+    folder = prepare_demo(tmp_path / "demo", 40, AS_OF, port=0)
+    with served(folder) as sandbox:
+        yield folder, sandbox
+
+
+@contextmanager
+def held_by_another_process(path: Path) -> Iterator[None]:
+    """A DuckDB client in another process keeping the file open, as an analyst's might."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({str(path)!r}); print('ready', flush=True);"
+            " sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        holder.communicate("")

@@ -6,65 +6,49 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from cs_sync.cli import main
-from cs_sync.demo import DemoFolder, prepare_demo
+from cs_sync.demo import DemoFolder
 from cs_sync.result import RunResult
 from cs_sync.sandbox.server import Sandbox
-from tests.conftest import AS_OF, served
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[tuple[DemoFolder, Sandbox]]:
-    folder = prepare_demo(tmp_path / "demo", 40, AS_OF, port=0)
-    with served(folder) as sandbox:
-        yield folder, sandbox
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
-    code = main([*args, "--json"])
-    out = capsys.readouterr().out
-    assert out.count("\n") == 1, out  # exactly one JSON object
-    return code, json.loads(out)
+from tests.conftest import AS_OF, one_json
 
 
 def test_a_reset_connection_to_sheets_is_retried(
-    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+    demo40: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder, sandbox = demo
+    folder, sandbox = demo40
     sandbox.faults.set(sheets_resets=2)
-    code, result = run_json(capsys, "run", "--config", str(folder.config_path))
+    code, result = one_json(capsys, "run", "--config", str(folder.config_path))
     assert (code, result["status"], result["errors"]) == (0, "ok", [])
     assert sandbox.faults.sheets_resets == 0
 
 
 def test_a_sheets_outage_makes_the_run_partial_everywhere(
-    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+    demo40: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder, sandbox = demo
+    folder, sandbox = demo40
     config = str(folder.config_path)
     sandbox.faults.set(sheets_resets=1000)
-    code, result = run_json(capsys, "run", "--config", config, "--as-of", AS_OF.isoformat())
+    code, result = one_json(capsys, "run", "--config", config, "--as-of", AS_OF.isoformat())
     sandbox.faults.set(sheets_resets=0)
     assert (code, result["status"]) == (1, "partial")
     assert result["fields_written"] > 0  # the Salesforce writes are done and counted
     dashboard = [e for e in result["errors"] if e["kind"] == "dashboard"]
     assert dashboard and "cannot reach Google" in dashboard[0]["message"]
     assert "gave up after 5 attempts" in dashboard[0]["message"]
-    code, status = run_json(capsys, "status", "--config", config)
+    code, status = one_json(capsys, "status", "--config", config)
     assert status["last_run"]["status"] == "partial"
     assert status["last_run"]["run_id"] == result["run_id"]
 
 
 def test_sheets_usage_outage_is_a_connection_failure_not_bad_input(
-    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+    demo40: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    folder, sandbox = demo
+    folder, sandbox = demo40
     text = folder.config_path.read_text("utf-8")
     usage = text[text.index("[usage]") :].split("\n\n")[0]
     folder.config_path.write_text(
@@ -76,18 +60,18 @@ def test_sheets_usage_outage_is_a_connection_failure_not_bad_input(
         "utf-8",
     )
     sandbox.faults.set(server_errors=1000, only_on="/v4/spreadsheets")
-    code, result = run_json(capsys, "plan", "--config", str(folder.config_path))
+    code, result = one_json(capsys, "plan", "--config", str(folder.config_path))
     assert code == 3, result
     assert result["errors"][0]["kind"] == "connect"
     assert "Google is busy" in result["errors"][0]["message"]
 
 
 def test_a_failure_prints_every_key_a_run_prints(
-    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str], tmp_path: Path
+    demo40: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     broken = tmp_path / "broken.toml"
     broken.write_text("[salesforce]\nnope = 1\n", "utf-8")
-    code, failed = run_json(capsys, "run", "--config", str(broken))
+    code, failed = one_json(capsys, "run", "--config", str(broken))
     assert code == 2 and failed["status"] == "failed"
     every = set(RunResult(status="ok", as_of=AS_OF, dry_run=False).as_json())
     assert set(failed) == every
@@ -131,13 +115,13 @@ def test_an_internal_error_is_named_with_one_json_object(
     ],
 )
 def test_run_names_the_setting_and_the_fix(
-    demo: tuple[DemoFolder, Sandbox],
+    demo40: tuple[DemoFolder, Sandbox],
     capsys: pytest.CaptureFixture[str],
     setting: str,
     named: str,
     not_said: str,
 ) -> None:
-    folder, _ = demo
+    folder, _ = demo40
     text = folder.config_path.read_text("utf-8")
     if setting.startswith("["):
         text += "\n" + setting + "\n"

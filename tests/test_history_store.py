@@ -12,6 +12,7 @@ import pytest
 from cs_sync.connectors.history_store import HistoryStore
 from cs_sync.errors import CsSyncError
 from cs_sync.history import RunRecord, previous_values, snapshot_rows
+from tests.conftest import held_by_another_process
 
 DAY = date(2026, 11, 24)
 
@@ -161,29 +162,21 @@ def test_a_sqlite_file_is_refused_offline(tmp_path: Path) -> None:
     sqlite3.connect(path).execute("CREATE TABLE t (x INTEGER)").connection.commit()
     with pytest.raises(CsSyncError, match="h.duckdb: cannot open it"):
         HistoryStore(path)
+    # the refusal comes from the store's own settings, not from a machine without a network
+    with HistoryStore(tmp_path / "good.duckdb") as store:
+        offline = store.db.execute(
+            "SELECT current_setting('autoinstall_known_extensions'), "
+            "current_setting('autoload_known_extensions')"
+        ).fetchone()
+    assert offline == (False, False)
 
 
 def test_a_store_held_by_another_process_says_so(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     path = tmp_path / "h.duckdb"
     with HistoryStore(path):
         pass
-    holder = subprocess.Popen(  # a DuckDB client keeping the file open, as an analyst might
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb, sys; c = duckdb.connect({str(path)!r}); print('ready', flush=True);"
-            " sys.stdin.read()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
-        with pytest.raises(CsSyncError, match="another process holds it.*close the DuckDB"):
-            HistoryStore(path)
-    finally:
-        holder.communicate("")
+    with (
+        held_by_another_process(path),
+        pytest.raises(CsSyncError, match="another process holds it.*close the DuckDB"),
+    ):
+        HistoryStore(path)

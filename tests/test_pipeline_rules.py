@@ -144,3 +144,17 @@ def test_the_columns_config_is_checked_against_are_the_real_ones(tmp_path: Path)
     scored = score_accounts(extracted(), config_with(tmp_path), AS_OF)
     promised = {*ACCOUNT_INPUTS, *FEATURE_COLUMNS, *HEALTH_COLUMNS}
     assert sorted(promised - set(scored.columns)) == []
+
+
+def test_busy_months_that_are_no_months_are_reported_by_account(tmp_path: Path) -> None:
+    """The plan uses the months it can read, and the run names each account whose busy
+    months hold something else, with the field and the fix."""
+    from cs_sync.score import compute_plan
+
+    data = extracted()
+    data.accounts.loc[0, "busy_months"] = "3月と12月"
+    data.accounts.loc[1, "busy_months"] = "３月・１２月"
+    plan = compute_plan(data, config_with(tmp_path), AS_OF)
+    found = [p for p in plan.problems if p.kind == "busy_months"]
+    assert [p.record for p in found] == [data.accounts.loc[0, "account_id"]]
+    assert "CS_Busy_Months__c = '3月と12月': '3月と12月' is not a month" in found[0].message

@@ -62,8 +62,11 @@ def account(n: int) -> dict[str, Any]:
     }
 
 
-@responses.activate
-def test_query_follows_next_records_url() -> None:
+NEXT_PAGE = f"{BASE}/query/01gD0000002HU6KIAW-2"
+
+
+def first_of_two_pages() -> None:
+    """The first page of a query of three Accounts, pointing at the next."""
     responses.get(
         f"{BASE}/query/",
         json={
@@ -74,8 +77,13 @@ def test_query_follows_next_records_url() -> None:
         },
         headers=LIMIT_HEADER,
     )
+
+
+@responses.activate
+def test_query_follows_next_records_url() -> None:
+    first_of_two_pages()
     responses.get(
-        f"{BASE}/query/01gD0000002HU6KIAW-2",
+        NEXT_PAGE,
         json={"totalSize": 3, "done": True, "records": [account(3)]},
         headers=LIMIT_HEADER,
     )
@@ -95,17 +103,8 @@ def test_query_follows_next_records_url() -> None:
 )
 def test_a_page_without_records_is_a_named_failure(second_page: Any) -> None:
     """A proxy's or an outage page's body in place of a query page: named, never a crash."""
-    responses.get(
-        f"{BASE}/query/",
-        json={
-            "totalSize": 3,
-            "done": False,
-            "nextRecordsUrl": "/services/data/v62.0/query/01gD0000002HU6KIAW-2",
-            "records": [account(1), account(2)],
-        },
-        headers=LIMIT_HEADER,
-    )
-    responses.get(f"{BASE}/query/01gD0000002HU6KIAW-2", json=second_page, headers=LIMIT_HEADER)
+    first_of_two_pages()
+    responses.get(NEXT_PAGE, json=second_page, headers=LIMIT_HEADER)
     with pytest.raises(ConnectError, match="a page of Accounts without its records"):
         list(client().query("SELECT Id, Name FROM Account", "Accounts"))
 
