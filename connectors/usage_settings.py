@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Discriminator, Field, Tag
+from pydantic import AfterValidator, Discriminator, Field, Strict, Tag
 
 from cs_sync.settings import (
     Between,
@@ -71,6 +71,15 @@ class BigQueryUsage(Settings):
         return self.aggregate.get(metric, USAGE_AGGREGATES.get(metric, "sum"))
 
 
+def metrics_of(data: dict[str, Any]) -> list[str]:
+    """The metrics a [usage] table as written reads (see UsageBase.all_metrics)."""
+    monthly = data.get("monthly_feature", "payslips_sent")
+    seasonal = data.get("seasonal_feature", "year_end_adjustments")
+    own = data.get("metrics", [])
+    own = [m for m in own if isinstance(m, str)] if isinstance(own, list) else []
+    return list(dict.fromkeys([*CORE_METRICS, monthly, *([seasonal] if seasonal else []), *own]))
+
+
 class UsageBase(Settings):
     """What every usage source shares: how rows name the account, what a bad row does, and
     which usage columns are the monthly and the seasonal feature."""
@@ -86,21 +95,26 @@ class UsageBase(Settings):
     season_months: Annotated[MonthList, Field(strict=False)] = (11, 12)
     """When the seasonal feature is used, months in order (may cross the new year): [11, 12],
     or text as typed in Japan ("11,12", "１１月・１２月", "11-12")."""
+    metrics: Annotated[tuple[Annotated[str, AfterValidator(_column_name)], ...], Strict(False)] = ()
+    """Your own usage metrics beyond these (e.g. ["surveys_run", "candidate_requests"]):
+    numeric columns read and checked like the others, for [[features]] with metric = ..."""
     columns: dict[str, str] = {}
     """metric = your column name, when the source names them otherwise."""
 
     @property
-    def metrics(self) -> tuple[str, ...]:
-        """The usage columns the rules read: seats, active users, logins, and the monthly and
-        seasonal features."""
+    def all_metrics(self) -> tuple[str, ...]:
+        """The usage columns cs-sync reads: seats, active users, logins, the monthly and
+        seasonal features, and usage.metrics."""
         seasonal = [self.seasonal_feature] if self.seasonal_feature else []
-        return tuple(dict.fromkeys([*CORE_METRICS, self.monthly_feature, *seasonal]))
+        return tuple(dict.fromkeys([*CORE_METRICS, self.monthly_feature, *seasonal, *self.metrics]))
 
     @classmethod
     def check(cls, data: dict[str, Any]) -> list[str]:
         problems = []
         monthly = data.get("monthly_feature", "payslips_sent")
-        seasonal = data.get("seasonal_feature", "year_end_adjustments")
+        own = data.get("metrics", [])
+        if isinstance(own, list) and len(set(map(str, own))) != len(own):
+            problems.append("metrics: each metric once")
         if monthly == "":
             problems.append(
                 "monthly_feature: name the usage column of the feature customers use every month"
@@ -110,7 +124,7 @@ class UsageBase(Settings):
             months = parse_months(months)[0]
         if isinstance(months, list) and (len(set(months)) != len(months) or len(months) > 11):
             problems.append("season_months: each month once, and not the whole year")
-        metrics = [*CORE_METRICS, monthly, *([seasonal] if seasonal else [])]
+        metrics = metrics_of(data)
         columns = data.get("columns", {})
         unknown = sorted(set(columns) - set(metrics)) if isinstance(columns, dict) else []
         if unknown:
@@ -162,9 +176,7 @@ class BigQueryUsageSource(UsageBase):
         problems = super().check(data)
         table = data.get("bigquery")
         aggregate = table.get("aggregate", {}) if isinstance(table, dict) else {}
-        monthly = data.get("monthly_feature", "payslips_sent")
-        seasonal = data.get("seasonal_feature", "year_end_adjustments")
-        metrics = [*CORE_METRICS, monthly, *([seasonal] if seasonal else [])]
+        metrics = metrics_of(data)
         problems += [
             f"bigquery.aggregate.{name}: not a metric; aggregate one of {', '.join(metrics)}"
             for name in (aggregate if isinstance(aggregate, dict) else {})
@@ -174,7 +186,7 @@ class BigQueryUsageSource(UsageBase):
 
     def table_columns(self) -> dict[str, str]:
         """metric -> the table's column."""
-        return {metric: self.columns.get(metric, metric) for metric in self.metrics}
+        return {metric: self.columns.get(metric, metric) for metric in self.all_metrics}
 
 
 def _usage_source(value: Any) -> str:

@@ -293,7 +293,7 @@ def fill_history(
     config_hash = config.version_hash
     done = set() if restart else store.backfilled(config_hash)
     kept = store.run_dates()  # a real run's snapshot is better than a reconstruction
-    measures = [m.name for m in config.health.measures]
+    measures = list(dict.fromkeys(m.name for m in config.health.every_measure()))
     previous: pd.DataFrame | None = None
     bar = tqdm(
         total=len(dates), unit="date", disable=not progress, file=sys.stderr, desc="backfill"

@@ -36,7 +36,7 @@ from cs_sync.config_rules import (
     compile_rules,
 )
 from cs_sync.connectors.settings import DashboardConfig, HistoryConfig, SalesforceConfig
-from cs_sync.connectors.usage_settings import USAGE_SOURCES, UsageConfig
+from cs_sync.connectors.usage_settings import USAGE_SOURCES, UsageConfig, metrics_of
 from cs_sync.errors import ConfigError
 from cs_sync.rules.backtest import BacktestSettings
 from cs_sync.rules.health import HealthConfig
@@ -293,6 +293,17 @@ def _usage_error(error: dict[str, Any]) -> dict[str, Any]:
     return {**error, "loc": error["loc"][1:]}
 
 
+def _unknown_metrics(
+    features: tuple[FeatureDefinition, ...], metrics: tuple[str, ...]
+) -> list[str]:
+    return [
+        f"features.{d.name}.metric: {d.metric.metric!r} is not a usage metric; declare it in "
+        f"usage.metrics (the metrics read now: {', '.join(metrics)})"
+        for d in features
+        if d.metric is not None and d.metric.metric not in metrics
+    ]
+
+
 def load_config(path: str | Path) -> Config:
     """Load and validate; raises ConfigError listing every problem found."""
     config_path = Path(path)
@@ -330,6 +341,9 @@ def parse_config(data: dict[str, Any], config_path: Path, text: str = "") -> Con
             found += problems_of([{"type": "extra_forbidden", "loc": (name,)}], ())
     problems = sentences(found, text)
     compiled = compile_rules(sections, data, context, problems)
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        problems += _unknown_metrics(compiled[3], tuple(metrics_of(usage)))
     if problems:
         raise ConfigError(str(config_path), problems)
     worker = sections["worker"]  # the schedule's time zone defaults to the run's

@@ -32,7 +32,8 @@ from cs_sync.rules.renewal import OUTPUT_COLUMNS as RENEWAL_COLUMNS
 from cs_sync.rules.task_presets import build_rule, preset_rules
 from cs_sync.rules.tasks import STORED as STORED_OUTPUTS
 from cs_sync.rules.tasks import TaskLimits, TaskSettings
-from cs_sync.settings import Between, Settings, Texts
+from cs_sync.rules.usage_metrics import SEASON_FUNCTIONS, Function, MetricFeature
+from cs_sync.settings import Between, MonthList, Settings, Texts
 
 
 def _condition(value: Any) -> Any:
@@ -212,12 +213,47 @@ class TasksFile(TaskLimits):
 
 
 class FeatureRow(Settings):
-    """[[features]]: a column computed from the others, usable in every condition."""
+    """[[features]]: a column computed from the others by an expression, or from one usage
+    metric by a function; usable in every measure and condition."""
 
     name: Annotated[str, AfterValidator(_feature_name)]
     """The column's name."""
-    expression: str
-    """How it is computed (the safe expression language of config.example.toml)."""
+    expression: str | None = None
+    """How it is computed from other columns (the safe expression language)."""
+    metric: str | None = None
+    """Or: the usage metric it is computed from (a column of usage.metrics, or seats,
+    active_users, logins, usage.monthly_feature, usage.seasonal_feature)."""
+    function: Function = "last"
+    """With metric: last (the last complete month), total / average / trend (over `months`),
+    months_without (in a row, up to 12), months_since_use (since the last month of use),
+    season_total / season_change / season_dropped (over `season`), months_to_level (from the
+    contract start to the first month it reached `level`)."""
+    months: Annotated[int, Between(1, 24)] = 3
+    """total, average, trend: the months counted (trend: against as many months before)."""
+    season: Annotated[MonthList, Field(strict=False)] = ()
+    """The season functions: the metric's season, months in order ([11, 12] or "11,12")."""
+    level: float = 1.0
+    """months_to_level: the monthly value that counts as reached (e.g. 1 first request)."""
+
+    @classmethod
+    def check(cls, data: dict[str, Any]) -> list[str]:
+        has_expression, has_metric = "expression" in data, "metric" in data
+        if has_expression == has_metric:
+            return [
+                "give either expression (computed from other columns) or metric (a usage "
+                "metric, with a function), not both"
+                if has_expression
+                else "expression or metric: missing; say how the feature is computed"
+            ]
+        if has_expression:
+            extra = [k for k in ("function", "months", "season", "level") if k in data]
+            return [f"{k}: only a feature of a metric takes {k}" for k in extra]
+        function = data.get("function", "last")
+        if function in SEASON_FUNCTIONS and not data.get("season"):
+            return [f"season: {function} needs the metric's season, e.g. season = [11, 12]"]
+        if "season" in data and function not in SEASON_FUNCTIONS:
+            return [f"season: {function!r} takes no season; the season functions do"]
+        return []
 
 
 @dataclass(frozen=True)
@@ -236,10 +272,12 @@ class RenewalConfig:
 
 @dataclass(frozen=True)
 class FeatureDefinition:
-    """An admin's extra feature: a column computed from the others, usable by every rule."""
+    """An admin's extra feature, usable by every rule: a column computed from the others
+    (expression), or from one usage metric (metric)."""
 
     name: str
-    expression: Expression
+    expression: Expression | None = None
+    metric: MetricFeature | None = None
 
 
 def compile_rules(
@@ -254,7 +292,12 @@ def compile_rules(
     features = _features(
         sections.get("features") or _rows(data.get("features"), FeatureRow), problems
     )
-    measures = part("health", HealthConfig).measures
+    health = part("health", HealthConfig)
+    measures = [(f"health.measures[{i}]", m) for i, m in enumerate(health.measures)] + [
+        (f"health.scorecards[{j}].measures[{i}]", m)
+        for j, card in enumerate(health.scorecards)
+        for i, m in enumerate(card.measures)
+    ]
     _check_columns(measures, features, phases, renewal, tasks, problems)
     return phases, renewal, tasks, features
 
@@ -371,14 +414,22 @@ def _features(rows: tuple[FeatureRow, ...], problems: list[str]) -> tuple[Featur
         if any(d.name == row.name for d in definitions):
             problems.append(f"features[{index}].name: {row.name!r} is defined twice")
             continue
-        expression = _collect(problems, compile_expression, f"features.{row.name}", row.expression)
+        if row.metric is not None:
+            metric = MetricFeature(
+                row.name, row.metric, row.function, row.months, row.season, row.level
+            )
+            definitions.append(FeatureDefinition(row.name, metric=metric))
+            continue
+        expression = _collect(
+            problems, compile_expression, f"features.{row.name}", row.expression or ""
+        )
         if expression:
             definitions.append(FeatureDefinition(row.name, expression))
     return tuple(definitions)
 
 
 def _check_columns(
-    measures: tuple[Measure, ...],
+    measures: list[tuple[str, Measure]],
     features: tuple[FeatureDefinition, ...],
     phases: PhasesConfig,
     renewal: RenewalConfig,
@@ -390,19 +441,27 @@ def _check_columns(
     axis also sees the phase; a strategy also sees the axes."""
     known = [*ACCOUNT_INPUTS, *FEATURE_COLUMNS]
     admin = [d.name for d in features]
-    for index, measure in enumerate(measures):
+    # features of usage metrics need no other column: every condition can name them
+    known += [d.name for d in features if d.metric is not None and d.name not in known]
+    for path, measure in measures:
         if measure.name not in known + admin:
             problems.append(
-                f"health.measures[{index}].name: {measure.name!r} is not a feature; the "
+                f"{path}.name: {measure.name!r} is not a feature; the "
                 f"features are: {', '.join(sorted(known + admin))}"
             )
     for definition in features:
+        if definition.metric is not None:
+            if definition.name in FEATURE_COLUMNS or definition.name in ACCOUNT_INPUTS:
+                problems.append(
+                    f"features.{definition.name}: a built-in feature has this name; pick another"
+                )
+            continue
         if definition.name in known:
             problems.append(
                 f"features.{definition.name}: a built-in feature has this name; pick another"
             )
             continue
-        _check(known, [definition.expression], problems)
+        _check(known, [definition.expression] if definition.expression else [], problems)
         known.append(definition.name)
     known += HEALTH_COLUMNS
     _check(known, [p.when for p in phases.phases], problems)

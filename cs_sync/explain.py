@@ -68,18 +68,17 @@ def explain_account(plan: Plan, config: Config, account_id: str) -> dict[str, An
 
 def _health(rows: pd.DataFrame, config: Config) -> dict[str, Any]:
     row = rows.iloc[0]
+    card = config.health.measures_of(row.get("scorecard"))
     shares = []
-    for measure in config.health.measures:
+    for measure in card:
         share = float(measure_share(measure, rows[measure.name])[0][0])
         policy = measure.missing
         if np.isnan(share) and policy != "skip":
             share = 0.5 if policy == "neutral" else 0.0
         shares.append(share)
-    counted = sum(
-        m.weight for m, s in zip(config.health.measures, shares, strict=True) if not np.isnan(s)
-    )
+    counted = sum(m.weight for m, s in zip(card, shares, strict=True) if not np.isnan(s))
     measures = []
-    for measure, share in zip(config.health.measures, shares, strict=True):
+    for measure, share in zip(card, shares, strict=True):
         used = not np.isnan(share)
         measures.append(
             {
@@ -106,6 +105,7 @@ def _health(rows: pd.DataFrame, config: Config) -> dict[str, Any]:
             "expiry": _plain(row.get("override_expiry")),
         },
         "coverage": _plain(row["coverage"]),
+        "scorecard": _plain(row.get("scorecard")),
         "trend": _plain(row["trend"]),
         "previous_score": _plain(row.get("prev_score")),
         "reasons": _plain(row["reasons"]),

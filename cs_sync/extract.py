@@ -294,7 +294,7 @@ def join_usage(
 def read_usage(config: Config, as_of: date) -> UsageTable:
     """Monthly usage from the configured source, checked the same way whatever the source."""
     usage = config.usage
-    shape: dict[str, Any] = {"metrics": usage.metrics, "columns": usage.columns}
+    shape: dict[str, Any] = {"metrics": usage.all_metrics, "columns": usage.columns}
     if isinstance(usage, ParquetUsage):
         return read_usage_parquet(usage.path, as_of, usage.account_key, usage.on_bad_rows, **shape)
     if isinstance(usage, SheetsUsage):

@@ -167,7 +167,10 @@ def _write_snapshot(
     record: RunRecord,
 ) -> HistoryView:
     rows = snapshot_rows(
-        plan.scored, [m.name for m in config.health.measures], config.version_hash, result.as_of
+        plan.scored,
+        list(dict.fromkeys(m.name for m in config.health.every_measure())),
+        config.version_hash,
+        result.as_of,
     )
     store.write_date(result.as_of, rows, kpis, record)
     result.history = config.history.describe()

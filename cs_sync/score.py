@@ -27,6 +27,7 @@ from cs_sync.rules.features import (
     stakeholder_features,
 )
 from cs_sync.rules.health import score_health
+from cs_sync.rules.health_reasons import metric_shapes
 from cs_sync.rules.phases import assign_phases, phase_order
 from cs_sync.rules.renewal import assign_renewal, busy_month_problems
 from cs_sync.rules.tasks import new_tasks, tasks_to_close, wanted_pairs
@@ -57,6 +58,7 @@ def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.Da
             monthly_feature=config.usage.monthly_feature,
             seasonal_feature=config.usage.seasonal_feature,
             season_months=config.usage.season_months,
+            metric_features=tuple(d.metric for d in config.features if d.metric),
         ),
     )
     features = features.join(
@@ -70,9 +72,10 @@ def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.Da
         )
     )
     for definition in config.features:  # names and columns were checked at load
-        features[definition.name] = _checked(
-            partial(definition.expression.evaluate, features), config
-        )
+        if definition.expression is not None:
+            features[definition.name] = _checked(
+                partial(definition.expression.evaluate, features), config
+            )
     return features
 
 
@@ -94,7 +97,8 @@ def closed_days_for(config: Config, as_of: date) -> frozenset[date]:
 def score_accounts(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
     """Features, health, phase and renewal strategy for every account read."""
     features = account_features(extracted, config, as_of)
-    scored = score_health(features, config.health, as_of, config.language)
+    shapes = metric_shapes(d.metric for d in config.features if d.metric)
+    scored = score_health(features, config.health, as_of, config.language, shapes)
     phases = config.phases.phases
     scored = scored.join(_checked(lambda: assign_phases(scored, phases), config))
     renewal = config.renewal

@@ -8,6 +8,17 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from cs_sync.rules.usage_metrics import (
+    MetricFeature,
+    PerAccount,
+    metric_feature,
+    month_number,
+    months_without,
+    positions,
+    season,
+    trend,
+)
+
 STAKEHOLDERS = ("economic_buyer", "champion", "administrator", "end_user")
 SEASONAL_COLUMNS = (
     "seasonal_this_season",
@@ -50,72 +61,6 @@ FEATURE_COLUMNS = (
     *SEASONAL_COLUMNS,
 )
 TREND_WINDOW_MONTHS = 3
-MAX_MISSING_MONTHS = 12
-
-
-def positions(index: pd.Index, keys: pd.Series) -> np.ndarray:
-    """Each key's position in `index` (-1 where absent). Rows of one account usually come
-    together, so only the first key of each run is looked up."""
-    values = keys.to_numpy(dtype=object)
-    if len(values) == 0:
-        return np.empty(0, dtype=np.int64)
-    starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
-    found = index.get_indexer(values[starts])
-    return np.repeat(found, np.diff(np.append(starts, len(values))))
-
-
-class _PerAccount:
-    """Usage rows grouped by account position (an index into the accounts table): the
-    aggregations below are single numpy passes, so a million accounts take seconds."""
-
-    def __init__(self, accounts: pd.Index, usage: pd.DataFrame) -> None:
-        # 32-bit positions, months and metrics keep a million accounts' usage well under
-        # a gigabyte; counts stay exact (below 16 million) and sums are taken in 64 bits.
-        position = positions(accounts, usage["account_id"]).astype(np.int32)
-        self.known = position >= 0
-        self.size = len(accounts)
-        self.position = position[self.known]
-        month = usage["month"].to_numpy(dtype="datetime64[M]")[self.known]
-        self.month = month.astype(np.int64).astype(np.int32)
-        self.usage = usage
-
-    def column(self, name: str) -> np.ndarray:
-        values = self.usage[name]
-        if not pd.api.types.is_numeric_dtype(values):
-            values = pd.to_numeric(values, errors="coerce")
-        return values.to_numpy(dtype=np.float32)[self.known]
-
-    def count(self, rows: np.ndarray) -> np.ndarray:
-        return np.bincount(self.position[rows], minlength=self.size)
-
-    def total(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return np.bincount(self.position[rows], weights=values[rows], minlength=self.size)
-
-    def latest(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """The value in each account's row among `rows` (one per account), else NaN."""
-        out = np.full(self.size, np.nan)
-        out[self.position[rows]] = values[rows]
-        return out
-
-    def last_month(self, rows: np.ndarray) -> np.ndarray:
-        """Each account's latest month number among `rows`; -1 where none."""
-        out = np.full(self.size, -1, dtype=np.int32)
-        np.maximum.at(out, self.position[rows], self.month[rows])
-        return out
-
-    def first_month(self, rows: np.ndarray) -> np.ndarray:
-        """Each account's earliest month number among `rows`; a huge number where none."""
-        out = np.full(self.size, np.iinfo(np.int32).max, dtype=np.int32)
-        np.minimum.at(out, self.position[rows], self.month[rows])
-        return out
-
-
-def _month_number(stamps: pd.Series) -> np.ndarray:
-    """Months since 1970-01 (NaN where the date is missing), for month arithmetic."""
-    values = stamps.to_numpy(dtype="datetime64[ns]")
-    numbers = values.astype("datetime64[M]").astype(np.int64).astype(float)
-    numbers[np.isnat(values)] = np.nan
-    return numbers
 
 
 @dataclass(frozen=True)
@@ -125,6 +70,7 @@ class FeatureSettings:
     monthly_feature: str = "payslips_sent"  # usage column of the feature used every month
     seasonal_feature: str | None = "year_end_adjustments"  # used once a year
     season_months: tuple[int, ...] = (11, 12)  # its season, in order (may wrap the year)
+    metric_features: tuple[MetricFeature, ...] = ()  # the admin's features of usage metrics
 
 
 def build_features(
@@ -147,16 +93,14 @@ def build_features(
     today = pd.Timestamp(as_of)
     renewal = pd.to_datetime(features["renewal_date"], format="ISO8601")
     features["days_to_renewal"] = (renewal - today).dt.days
-    start = _month_number(pd.to_datetime(features["contract_start"], format="ISO8601"))
+    start = month_number(pd.to_datetime(features["contract_start"], format="ISO8601"))
     this_month = (as_of.year - 1970) * 12 + as_of.month - 1
     features["months_since_start"] = this_month - start
 
     last = this_month - 1  # the last complete month
-    rows = _PerAccount(features.index, usage)
-    past = rows.month <= last
-    count = rows.count(past)
-    no_usage = count == 0
-    features["usage_months"] = count
+    rows = PerAccount(features.index, usage, last)
+    no_usage = rows.no_usage
+    features["usage_months"] = rows.count(rows.past)
 
     seats, active = rows.column("seats"), rows.column("active_users")
     logins, key_feature = rows.column("logins"), rows.column(settings.monthly_feature)
@@ -166,25 +110,13 @@ def build_features(
         features["active_ratio"] = np.minimum(
             active_now / np.where(seats_now > 0, seats_now, np.nan), 1.0
         )
-
-    recent_from = last - TREND_WINDOW_MONTHS + 1
-    prior_from = recent_from - TREND_WINDOW_MONTHS
-    recent_rows = past & (rows.month >= recent_from)
-    prior_rows = (rows.month >= prior_from) & (rows.month < recent_from)
-    recent = rows.total(np.nan_to_num(logins), recent_rows)
-    prior = rows.total(np.nan_to_num(logins), prior_rows)
-    full_prior = rows.count(prior_rows) == TREND_WINDOW_MONTHS
-    blank = rows.count((recent_rows | prior_rows) & np.isnan(logins)) > 0  # unknown months
-    with np.errstate(divide="ignore", invalid="ignore"):
-        trend = recent / np.where(prior > 0, prior, np.nan)
-    features["login_trend"] = np.where(full_prior & ~blank, trend, np.nan)
-
-    for column, values in (("monthly_feature", key_feature), ("months_without_login", logins)):
-        features[column] = _months_without(rows, values, past, last, no_usage)
-    features["feature_months_used"] = rows.count(past & (key_feature > 0))
+    features["login_trend"] = trend(rows, logins, TREND_WINDOW_MONTHS)
+    features["monthly_feature"] = months_without(rows, key_feature)
+    features["months_without_login"] = months_without(rows, logins)
+    features["feature_months_used"] = rows.count(rows.past & (key_feature > 0))
 
     reached = (
-        past
+        rows.past
         & (seats > 0)
         & (active.astype(np.float64) >= settings.onboarding_active_ratio * seats.astype(np.float64))
     )
@@ -192,70 +124,30 @@ def build_features(
     first_reached[first_reached > last] = np.nan
     after = np.maximum(first_reached - start, 0)
     window = settings.onboarding_window_months
-    before_the_data = ~no_usage & (rows.first_month(past) > start + window)
+    before_the_data = ~no_usage & (rows.first_month(rows.past) > start + window)
     features["onboarded_after_months"] = np.where(before_the_data, np.nan, after)
     features["onboarded"] = ~np.isnan(after) | before_the_data
-    _seasonal(features, rows, settings, last, as_of, no_usage)
+    _seasonal(features, rows, settings, as_of)
+    for metric in settings.metric_features:
+        features[metric.name] = metric_feature(rows, metric, start, as_of)
     return features
 
 
 def _seasonal(
-    features: pd.DataFrame,
-    rows: _PerAccount,
-    settings: FeatureSettings,
-    last: int,
-    as_of: date,
-    no_usage: np.ndarray,
+    features: pd.DataFrame, rows: PerAccount, settings: FeatureSettings, as_of: date
 ) -> None:
-    """The feature used once a year: this season (so far) against the same months a year
-    earlier. `seasonal_dropped` is 1 when it was used last season and not at all this season
-    once the season is over, 0 when it is used again, missing when there is nothing to judge
-    (not used last season, or the season still under way without a use so far)."""
-    months = settings.season_months
-    if not settings.seasonal_feature or not months or settings.seasonal_feature not in rows.usage:
+    """The feature used once a year (usage.seasonal_feature): this season (so far) against
+    the same months a year earlier (see usage_metrics.season)."""
+    name, months = settings.seasonal_feature, settings.season_months
+    if not name or not months or name not in rows.usage:
         for column in SEASONAL_COLUMNS:
             features[column] = np.nan
         return
-    first = months[0]
-    offsets = [(m - first) % 12 for m in months]  # months after the season's first month
-    start = (last // 12) * 12 + (first - 1)
-    if start > last:
-        start -= 12  # the latest season that has begun by the last complete month
-    this_season = [start + k for k in offsets if start + k <= last]
-    season_over = start + max(offsets) <= last
-    raw = rows.column(settings.seasonal_feature)
-    values = np.nan_to_num(raw)
-    current = np.isin(rows.month, this_season)
-    this = rows.total(values, current)
-    before = np.isin(rows.month, [m - 12 for m in this_season])
-    previous = rows.total(values, before)
-    blank = np.isnan(raw)
-    had_data = (rows.count(before) > 0) & (rows.count(before & blank) == 0)
-    no_usage = no_usage | (rows.count(current & blank) > 0)  # this season cannot be told
-    used_before = had_data & (previous > 0)
-    dropped = np.where(this > 0, 0.0, 1.0 if season_over else np.nan)
-    dropped = np.where(no_usage, np.nan, dropped)
-    features["seasonal_this_season"] = np.where(no_usage, np.nan, this)
-    features["seasonal_last_season"] = np.where(had_data, previous, np.nan)
-    features["seasonal_dropped"] = np.where(used_before, dropped, np.nan)
-    next_start = date(as_of.year, first, 1)
-    if next_start <= as_of:
-        next_start = date(as_of.year + 1, first, 1)
-    features["days_to_season"] = (next_start - as_of).days
-
-
-def _months_without(
-    rows: _PerAccount, values: np.ndarray, past: np.ndarray, last: int, no_usage: np.ndarray
-) -> np.ndarray:
-    """How many months in a row, ending with `last`, the metric was zero or not reported
-    (at most MAX_MISSING_MONTHS); NaN for accounts without usage, and where a blank cell
-    (a value nobody knows) comes after the latest month of use: the count cannot be told."""
-    window = past & (rows.month > last - MAX_MISSING_MONTHS)
-    latest_use = rows.last_month(window & (values > 0))
-    latest_blank = rows.last_month(window & np.isnan(values))
-    months = np.where(latest_use >= 0, last - latest_use, MAX_MISSING_MONTHS).astype(float)
-    months[no_usage | (latest_blank > latest_use)] = np.nan
-    return months
+    found = season(rows, rows.column(name), months, as_of)
+    features["seasonal_this_season"] = found.this
+    features["seasonal_last_season"] = found.last
+    features["seasonal_dropped"] = found.dropped
+    features["days_to_season"] = found.days_to_next
 
 
 def renewal_features(

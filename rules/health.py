@@ -7,14 +7,13 @@ how much of the weight had data). A CSM's override grade is respected until it e
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import date
-from functools import partial
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BeforeValidator, Strict, WithJsonSchema
+from pydantic import BeforeValidator, Field, Strict, WithJsonSchema
 
 from cs_sync.settings import Between, Settings
 
@@ -135,6 +134,51 @@ class Measure(Settings):
         return "bands" if self.bands else "values" if self.values else "linear"
 
 
+def _twice(rows: list[Any]) -> list[str]:
+    """The names given to more than one row of an array of tables."""
+    names = [r.get("name") for r in rows if isinstance(r, dict)]
+    return sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
+
+
+def _no_duplicate_names(measures: Any) -> list[str]:
+    return [
+        f"measures: {n!r} is measured twice; give it one weight"
+        for n in _twice(measures if isinstance(measures, list) else [])
+    ]
+
+
+class Scorecard(Settings):
+    """[[health.scorecards]]: other measures and weights for some segments (and/or the phases
+    on the record from the last run); the first that matches an account scores it, the
+    [[health.measures]] score the rest."""
+
+    name: Annotated[str, Field(min_length=1, max_length=40)]
+    """Shown in explain, the dashboard and the history (e.g. "high_touch")."""
+    segments: Annotated[tuple[str, ...], Strict(False)] = ()
+    """The segments it scores (e.g. ["High Touch"]); [] = any segment."""
+    phases: Annotated[tuple[str, ...], Strict(False)] = ()
+    """The phases it scores, as the account's record shows them from the last run; [] = any."""
+    measures: Annotated[tuple[Measure, ...], Strict(False)]
+    """Its measures ([[health.scorecards.measures]], the same keys as [[health.measures]])."""
+
+    @classmethod
+    def check(cls, data: dict[str, Any]) -> list[str]:
+        problems = _no_duplicate_names(data.get("measures"))
+        if not data.get("segments") and not data.get("phases"):
+            problems.append("segments or phases: say which accounts this scorecard scores")
+        if data.get("measures") == []:
+            problems.append("measures: at least one measure is needed")
+        return problems
+
+    def matches(self, segment: pd.Series, phase: pd.Series) -> np.ndarray:
+        chosen = np.ones(len(segment), dtype=bool)
+        if self.segments:
+            chosen &= segment.isin(self.segments).to_numpy()
+        if self.phases:
+            chosen &= phase.isin(self.phases).to_numpy()
+        return chosen
+
+
 DEFAULT_MEASURES = (
     Measure(name="active_ratio", weight=40, bad=0.2, good=0.8),
     Measure(name="login_trend", weight=20, bad=0.5, good=1.0),
@@ -164,12 +208,20 @@ class HealthConfig(Settings):
     at_risk_grades: Annotated[tuple[str, ...], Strict(False)] = ()
     """The grades that count as at risk in KPIs, dashboards and the backtest ([]: the two
     worst)."""
+    scorecards: Annotated[tuple[Scorecard, ...], Strict(False)] = ()
+    """Other measures for some segments or phases; the first that matches wins, the measures
+    above score every other account."""
 
     @classmethod
     def check(cls, data: dict[str, Any]) -> list[str]:
-        problems = []
+        problems = _no_duplicate_names(data.get("measures"))
         if data.get("measures") == []:
             problems.append("measures: at least one measure is needed")
+        cards = data.get("scorecards", [])
+        problems += [
+            f"scorecards: the name {n!r} is used twice"
+            for n in _twice(cards if isinstance(cards, list) else [])
+        ]
         grades = data.get("grades")
         lows = [
             v
@@ -189,6 +241,13 @@ class HealthConfig(Settings):
         ]
         return problems
 
+    def measures_of(self, scorecard: str | None) -> tuple[Measure, ...]:
+        """The measures of a scorecard by name (the default measures for DEFAULT_SCORECARD)."""
+        return next((c.measures for c in self.scorecards if c.name == scorecard), self.measures)
+
+    def every_measure(self) -> tuple[Measure, ...]:
+        return (*self.measures, *(m for c in self.scorecards for m in c.measures))
+
     @property
     def at_risk(self) -> tuple[str, ...]:
         """The at-risk grades: as configured, else the two worst."""
@@ -204,25 +263,14 @@ HEALTH_COLUMNS = (
     "trend",
     "reasons",
     "override_active",
+    "scorecard",
 )
-
-
-BUILT_IN_LABELS = {
-    "active_ratio": {"ja": "アクティブ率", "en": "active users"},
-    "login_trend": {"ja": "ログイン数", "en": "logins"},
-    "monthly_feature": {"ja": "毎月利用機能", "en": "monthly feature"},
-    "seasonal_dropped": {"ja": "年次の重要機能", "en": "yearly key feature"},
-}
-
-
-def _label(measure: Measure, language: str) -> str:
-    own = dict(measure.label)
-    return own.get(language) or BUILT_IN_LABELS.get(measure.name, {}).get(language) or measure.name
+DEFAULT_SCORECARD = "default"
 
 
 def measure_share(measure: Measure, raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The share of the weight earned (0 to 1, NaN where no data) and the number the reason
-    sentence shows (NaN where no data; for a text measure, the index of its value)."""
+    """The share of the weight earned (0 to 1, NaN where no data) and the value as a number
+    (NaN where no data; for a text measure, the index of its value in the table)."""
     if measure.kind == "values":
         shares = dict(measure.values)
         names = [text for text, _ in measure.values]
@@ -241,99 +289,48 @@ def measure_share(measure: Measure, raw: pd.Series) -> tuple[np.ndarray, np.ndar
     else:
         with np.errstate(invalid="ignore"):
             share = np.clip((values - measure.bad) / (measure.good - measure.bad), 0, 1)
-    return share, _display_key(measure, values)
-
-
-def _display_key(measure: Measure, values: np.ndarray) -> np.ndarray:
-    """What the reason sentence shows of a raw value, as a number (so equal texts share it)."""
-    if measure.name == "active_ratio":
-        return np.round(values * 100) + 0.0  # a percentage; + 0.0 turns -0 into 0
-    if measure.name == "login_trend":
-        return np.round((values - 1) * 100) + 0.0  # the change, in percent
-    if measure.name == "seasonal_dropped":
-        return np.where(np.isnan(values), np.nan, 0.0)  # the sentence says it all
-    if measure.name == "monthly_feature":
-        return np.trunc(values)  # whole months
-    return np.round(values, 2) + 0.0
-
-
-def _piece(key: complex, measure: Measure, language: str, unit: str) -> str:
-    """One measure's part of the reason: its value, and the points it cost."""
-    return f"{_describe(measure, key.real, language)} −{key.imag:.0f}{unit}"
-
-
-def _describe(measure: Measure, key: float, language: str) -> str:
-    label = _label(measure, language)
-    if np.isnan(key):
-        return f"{label}：データなし" if language == "ja" else f"{label}: no data"
-    if measure.kind == "values":
-        return (
-            f"{label}：{measure.values[int(key)][0]}"
-            if language == "ja"
-            else (f"{label}: {measure.values[int(key)][0]}")
-        )
-    if measure.name == "active_ratio" and measure.kind == "linear":
-        target = f"{measure.good:.0%}"
-        if language == "ja":
-            return f"アクティブ率 {key:.0f}%（目標 {target}）"
-        return f"active users {key:.0f}% of seats (target {target})"
-    if measure.name == "login_trend":
-        if language == "ja":
-            return f"ログイン数 前3か月比 {key:+.0f}%"
-        return f"logins {key:+.0f}% vs the prior 3 months"
-    if measure.name == "seasonal_dropped":
-        if language == "ja":
-            return "年次の重要機能を今季未使用（昨季は利用）"
-        return "yearly key feature unused this season (used last season)"
-    if measure.name == "monthly_feature":
-        if language == "ja":
-            return f"毎月利用機能が{key:.0f}か月未使用"
-        return f"monthly feature unused for {key:.0f} month(s)"
-    if measure.name == "active_ratio":
-        return f"アクティブ率 {key:.0f}%" if language == "ja" else f"active users {key:.0f}%"
-    return f"{label} {key:g}"
-
-
-def _texts_by_key(keys: np.ndarray, render: Callable[[complex], str]) -> np.ndarray:
-    """`render` once per distinct key, spread back to every row (an object array)."""
-    if len(keys) == 0:
-        return np.array([], dtype=object)
-    distinct, inverse = np.unique(keys, return_inverse=True)
-    texts = np.array([render(key) for key in distinct], dtype=object)
-    return texts[inverse.reshape(-1)]
+    return share, values
 
 
 def score_health(
-    features: pd.DataFrame, config: HealthConfig, as_of: date, language: str
+    features: pd.DataFrame,
+    config: HealthConfig,
+    as_of: date,
+    language: str,
+    shapes: Mapping[str, tuple[str, int]] | None = None,
 ) -> pd.DataFrame:
-    """Adds score, grade, computed_grade, trend, reasons, coverage to a copy of `features`.
+    """Adds score, grade, computed_grade, trend, reasons, coverage and scorecard to a copy of
+    `features`. Each account is scored by the first scorecard that matches it, else by the
+    default measures. `shapes`: how the admin's features read in the reason sentence (see
+    health_reasons.BUILT_IN_SHAPES).
 
-    Needs columns named after each measure, plus prev_score, prev_trend, override_grade,
-    override_reason, override_expiry (any may be empty)."""
+    Needs columns named after each measure, plus segment, prev_phase, prev_score, prev_trend,
+    override_grade, override_reason, override_expiry (any may be empty)."""
+    from cs_sync.rules.health_reasons import BUILT_IN_SHAPES, reasons
+
     out = features.copy(deep=False)  # copy on write: the caller's frame never changes
-    total_weight = sum(m.weight for m in config.measures)
     rows = len(out)
-    earned = np.zeros(rows)
-    counted = np.zeros(rows)  # weight in the score: with data, or filled by the missing policy
-    with_data = np.zeros(rows)
-    lost: dict[str, np.ndarray] = {}
-    shown: dict[str, np.ndarray] = {}
-    for measure in config.measures:
-        share, shown[measure.name] = measure_share(measure, out[measure.name])
-        present = ~np.isnan(share)
-        if measure.missing != "skip":
-            share = np.where(present, share, 0.5 if measure.missing == "neutral" else 0.0)
-        used = ~np.isnan(share)
-        earned += np.where(used, share * measure.weight, 0.0)
-        counted += np.where(used, measure.weight, 0.0)
-        with_data += np.where(present, measure.weight, 0.0)
-        lost[measure.name] = np.where(used, (1 - share) * measure.weight, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        score = np.where(with_data > 0, 100 * earned / counted, np.nan)
+    chosen = np.full(rows, -1)
+    segment = out.get("segment", pd.Series(None, index=out.index, dtype=object))
+    phase = out.get("prev_phase", pd.Series(None, index=out.index, dtype=object))
+    for index, card in reversed(list(enumerate(config.scorecards))):  # the first match wins
+        chosen = np.where(card.matches(segment, phase), index, chosen)
+    cards = [(DEFAULT_SCORECARD, config.measures)] + [
+        (c.name, c.measures) for c in config.scorecards
+    ]
+    score = np.full(rows, np.nan)
+    coverage = np.zeros(rows)
+    parts = []
+    for index, (_, measures) in enumerate(cards):
+        members = np.flatnonzero(chosen == index - 1)
+        if len(members) == 0:
+            continue
+        part = _score_part(out.iloc[members], measures)
+        score[members], coverage[members] = part[0], part[1]
+        parts.append((members, measures, part[2], part[3]))
     out["score"] = pd.Series(score, index=out.index).round(1)
-    out["coverage"] = (
-        pd.Series(with_data / total_weight, index=out.index).round(2) if total_weight else 0.0
-    )
+    out["coverage"] = pd.Series(coverage, index=out.index).round(2)
+    out["scorecard"] = np.array([name for name, _ in cards], dtype=object)[chosen + 1]
 
     out["computed_grade"] = _grade(out["score"], config.grades)
     expiry = pd.to_datetime(out.get("override_expiry"), errors="coerce")
@@ -345,10 +342,51 @@ def score_health(
     )
     out["override_active"] = active_override
     out["grade"] = out["computed_grade"].where(~active_override, override)
-
     out["trend"] = _trend(out, config.trend_threshold)
-    out["reasons"] = _reasons(out, config, lost, shown, language)
+
+    text = np.full(rows, "", dtype=object)
+    rounded = out["score"].to_numpy(dtype=float)
+    every_shape = {**BUILT_IN_SHAPES, **(shapes or {})}
+    for members, measures, lost, shown in parts:
+        text[members] = reasons(
+            rounded[members],
+            out["computed_grade"].iloc[members],
+            measures,
+            lost,
+            shown,
+            language,
+            every_shape,
+        )
+    out["reasons"] = _with_overrides(pd.Series(text, index=out.index, dtype=object), out, language)
     return out
+
+
+def _score_part(
+    frame: pd.DataFrame, measures: tuple[Measure, ...]
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """One scorecard's rows: score, coverage, and per measure the points lost and the value
+    the sentence shows."""
+    total_weight = sum(m.weight for m in measures)
+    rows = len(frame)
+    earned = np.zeros(rows)
+    counted = np.zeros(rows)  # weight in the score: with data, or filled by the missing policy
+    with_data = np.zeros(rows)
+    lost: dict[str, np.ndarray] = {}
+    shown: dict[str, np.ndarray] = {}
+    for measure in measures:
+        share, shown[measure.name] = measure_share(measure, frame[measure.name])
+        present = ~np.isnan(share)
+        if measure.missing != "skip":
+            share = np.where(present, share, 0.5 if measure.missing == "neutral" else 0.0)
+        used = ~np.isnan(share)
+        earned += np.where(used, share * measure.weight, 0.0)
+        counted += np.where(used, measure.weight, 0.0)
+        with_data += np.where(present, measure.weight, 0.0)
+        lost[measure.name] = np.where(used, (1 - share) * measure.weight, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.where(with_data > 0, 100 * earned / counted, np.nan)
+    coverage = with_data / total_weight if total_weight else np.zeros(rows)
+    return score, coverage, lost, shown
 
 
 def _grade(score: pd.Series, grades: tuple[tuple[str, float], ...]) -> pd.Series:
@@ -375,62 +413,10 @@ def _trend(out: pd.DataFrame, threshold: float) -> pd.Series:
     return trend.astype(object).where(out["score"].notna(), None)
 
 
-def _reasons(
-    out: pd.DataFrame,
-    config: HealthConfig,
-    lost: dict[str, np.ndarray],
-    shown: dict[str, np.ndarray],
-    language: str,
-) -> pd.Series:
-    """ "B (72): active users 45% of seats (target 80%) −16 pts; …": the grade and score, then
-    the two measures that cost the most points (at least 1), built a column at a time."""
+def _with_overrides(reasons: pd.Series, out: pd.DataFrame, language: str) -> pd.Series:
+    """A CSM's active override leads the sentence, with its note, before the computed one."""
     ja = language == "ja"
-    measures = config.measures
-    rows = len(out)
-    values = np.column_stack([shown[m.name] for m in measures]).reshape(rows, len(measures))
-    lost_points = np.column_stack([lost[m.name] for m in measures]).reshape(rows, len(measures))
-    available = np.nansum(
-        np.where(np.isnan(lost_points), 0.0, 1.0) * [m.weight for m in measures], axis=1
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        points = 100 * lost_points / available[:, None]
-    counts = np.nan_to_num(points, nan=-1.0) >= 1
-    order = np.argsort(np.where(counts, -points, np.inf), axis=1, kind="stable")
-
-    unit = "点" if ja else " pts"
-    pieces = np.full((rows, len(measures)), "", dtype=object)
-    for j, measure in enumerate(measures):
-        listed = counts[:, j]
-        key = values[listed, j] + 1j * np.round(points[listed, j])
-        pieces[listed, j] = _texts_by_key(
-            key,
-            partial(_piece, measure=measure, language=language, unit=unit),
-        )
-    everyone = np.arange(rows)
-    first, second = order[:, 0], order[:, 1] if len(measures) > 1 else order[:, 0]
-    has_first = counts[everyone, first]
-    has_second = counts[everyone, second] & (second != first)
-    parts = np.where(
-        has_first, pieces[everyone, first], "全指標が目標水準" if ja else "all measures on target"
-    )
-    parts = np.where(has_second, parts + ("、" if ja else "; ") + pieces[everyone, second], parts)
-
-    score = out["score"].to_numpy(dtype=float)
-    scored = ~np.isnan(score)
-    grade_codes, grade_names = pd.factorize(out["computed_grade"])
-    head_key = grade_codes[scored] + 1j * np.round(score[scored])
-    heads = np.full(rows, "", dtype=object)
-    heads[scored] = _texts_by_key(
-        head_key,
-        lambda k: (
-            f"{grade_names[int(k.real)]}（{k.imag:.0f}点）："
-            if ja
-            else f"{grade_names[int(k.real)]} ({k.imag:.0f}): "
-        ),
-    )
-    text = np.where(scored, heads + parts, "利用データなし" if ja else "no usage data")
-
-    reasons = pd.Series(text, index=out.index, dtype=object)
+    scored = out["score"].notna().to_numpy()
     for index in out.index[out["override_active"].to_numpy(dtype=bool) & scored]:
         note = out.at[index, "override_reason"] or ""
         grade = out.at[index, "grade"]

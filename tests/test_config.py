@@ -540,3 +540,74 @@ def test_season_months_as_typed_in_japan(
 def test_season_months_that_are_no_months_are_named(tmp_path: Path) -> None:
     found = problems(tmp_path, MINIMAL + 'season_months = "11月と12月"\n')
     assert any("'11月と12月' is not a month" in p and "season_months" in p for p in found), found
+
+
+OWN_SIGNALS = """
+[usage]
+path = "usage.csv"
+metrics = ["candidate_requests", "surveys_run"]
+columns = { candidate_requests = "requests" }
+
+[[features]]
+name = "requests_trend"
+metric = "candidate_requests"
+function = "trend"
+months = 6
+
+[[features]]
+name = "months_to_first_request"
+metric = "candidate_requests"
+function = "months_to_level"
+level = 1
+
+[[features]]
+name = "reports_dropped"
+metric = "surveys_run"
+function = "season_dropped"
+season = "３月・４月"
+
+[[features]]
+name = "fast_start"
+expression = "months_to_first_request <= 2"
+
+[[health.measures]]
+name = "requests_trend"
+weight = 2
+bad = 0.5
+good = 1
+
+[[health.scorecards]]
+name = "high_touch"
+segments = ["High Touch"]
+[[health.scorecards.measures]]
+name = "months_to_first_request"
+weight = 1
+bad = 6
+good = 1
+"""
+
+
+def test_features_of_your_own_usage_metrics(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL.split("[usage]")[0] + OWN_SIGNALS))
+    assert config.usage.all_metrics[-2:] == ("candidate_requests", "surveys_run")
+    metrics = {d.name: d.metric for d in config.features if d.metric}
+    assert metrics["requests_trend"].months == 6
+    assert metrics["reports_dropped"].season == (3, 4)
+    assert config.health.scorecards[0].measures[0].name == "months_to_first_request"
+
+
+def test_features_of_metrics_are_checked(tmp_path: Path) -> None:
+    text = MINIMAL.split("[usage]")[0] + OWN_SIGNALS.replace(
+        'metrics = ["candidate_requests", "surveys_run"]', 'metrics = ["surveys_run"]'
+    ).replace('season = "３月・４月"', "").replace(
+        'name = "months_to_first_request"\nweight', 'name = "time_to_value"\nweight'
+    )
+    text += '\n[[features]]\nname = "both"\nexpression = "1"\nmetric = "logins"\n'
+    found = "\n".join(problems(tmp_path, text))
+    assert (
+        "features.requests_trend.metric: 'candidate_requests' is not a usage metric; "
+        "declare it in usage.metrics" in found
+    )
+    assert "season: season_dropped needs the metric's season" in found
+    assert "give either expression (computed from other columns) or metric" in found
+    assert "health.scorecards[0].measures[0].name: 'time_to_value' is not a feature" in found

@@ -122,7 +122,7 @@ def test_your_own_column_names_and_features(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     config = load_config(config_path)
-    assert config.usage.metrics == ("seats", "active_users", "logins", "reports_run")
+    assert config.usage.all_metrics == ("seats", "active_users", "logins", "reports_run")
     table = read_usage(config, AS_OF)
     assert table.frame[["seats", "reports_run"]].values.tolist() == [[10, 4]]
     assert "line 3, column reports_run (account 00123)" in str(table.problems[0])

@@ -250,3 +250,78 @@ def test_missing_data_policy(policy: str, score: float, coverage: float, reasons
     )
     row = scored_with((LOGIN_BANDS, budget), months_without_login=0, budget_status=None)
     assert (row["score"], row["coverage"], row["reasons"]) == (score, coverage, reasons)
+
+
+def test_each_segment_is_scored_by_its_own_scorecard() -> None:
+    from cs_sync.rules.health import Scorecard
+
+    meetings = Measure(name="days_since_touch", weight=1, bad=60, good=14)
+    config = CONFIG.model_copy(
+        update={
+            "scorecards": (
+                Scorecard(name="high_touch", segments=("High Touch",), measures=(meetings,)),
+                Scorecard(name="renewing", phases=("Renewal window",), measures=(meetings,)),
+            )
+        }
+    )
+    features = pd.DataFrame(
+        {
+            "account_id": ["h", "l", "r"],
+            "segment": ["High Touch", "Low Touch", "Low Touch"],
+            "prev_phase": ["Adoption", "Adoption", "Renewal window"],
+            "active_ratio": [0.2, 0.8, 0.8],
+            "login_trend": [0.5, 1.0, 1.0],
+            "monthly_feature": [3, 0, 0],
+            "seasonal_dropped": [1, 0, 0],
+            "days_since_touch": [14, 90, 37],
+            "prev_score": None,
+            "prev_trend": None,
+            "override_grade": None,
+            "override_reason": None,
+            "override_expiry": None,
+        }
+    )
+    scored = score_health(features, config, AS_OF, "en").set_index("account_id")
+    # the high-touch account has poor usage but a CSM met it two weeks ago: its scorecard
+    # only weighs the touch; the low-touch one is scored on usage whatever its touches
+    assert scored.loc["h", ["score", "scorecard"]].tolist() == [100.0, "high_touch"]
+    assert scored.loc["l", ["score", "scorecard"]].tolist() == [100.0, "default"]
+    assert scored.loc["r", ["score", "scorecard"]].tolist() == [50.0, "renewing"]
+    assert scored.loc["r", "reasons"] == "C (50): days_since_touch 37 −50 pts"
+
+
+@pytest.mark.parametrize(
+    ("shape", "value", "reason"),
+    [
+        pytest.param(("change", 6), 0.5, "requests -50% vs the prior 6 months", id="trend"),
+        pytest.param(("change", 0), 0.5, "requests -50% vs last season", id="season-change"),
+        pytest.param(("unused_months", 0), 4, "requests unused for 4 month(s)", id="unused"),
+        pytest.param(("months", 0), 4, "requests: 4 month(s)", id="time-to-value"),
+        pytest.param(
+            ("dropped", 0), 1, "requests unused this season (used last season)", id="dropped"
+        ),
+    ],
+)
+def test_a_features_function_decides_how_its_reason_reads(
+    shape: tuple[str, int], value: float, reason: str
+) -> None:
+    measure = Measure(name="requests_signal", weight=1, bad=value, good=value + 1)
+    if shape[0] in ("unused_months", "months", "dropped"):
+        measure = Measure(name="requests_signal", weight=1, bad=value, good=value - 1)
+    features = pd.DataFrame(
+        [
+            {
+                "account_id": "001",
+                "requests_signal": value,
+                "prev_score": None,
+                "prev_trend": None,
+                "override_grade": None,
+                "override_reason": None,
+                "override_expiry": None,
+            }
+        ]
+    )
+    labelled = measure.model_copy(update={"label": (("en", "requests"),)})
+    config = CONFIG.model_copy(update={"measures": (labelled,)})
+    scored = score_health(features, config, AS_OF, "en", {"requests_signal": shape})
+    assert scored.iloc[0]["reasons"] == f"D (0): {reason} −100 pts"

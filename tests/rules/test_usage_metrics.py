@@ -1,0 +1,149 @@
+"""Features of any usage metric: each function on a small history a CS lead can check by hand,
+with blank cells (unknown) kept apart from zeros."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cs_sync.rules.features import FeatureSettings, build_features
+from cs_sync.rules.usage_metrics import MetricFeature
+
+AS_OF = date(2026, 11, 24)  # last complete month: 2026-10
+NAN = np.nan
+
+
+def months_back(count: int) -> list[str]:
+    """`count` months ending with 2026-10, oldest first."""
+    periods = pd.period_range(end="2026-10", periods=count, freq="M")
+    return [str(p) for p in periods]
+
+
+def value_of(
+    values: list[float],
+    feature: MetricFeature,
+    contract_start: str = "2024-04-01",
+    months: list[str] | None = None,
+) -> float:
+    """The feature for one account whose metric `requests` has `values` (oldest first) in
+    the months ending with the last complete month."""
+    months = months or months_back(len(values))
+    usage = pd.DataFrame(
+        [
+            {
+                "account_id": "a",
+                "month": pd.Timestamp(f"{m}-01"),
+                "seats": 10,
+                "active_users": 5,
+                "logins": 10,
+                "payslips_sent": 1,
+                "requests": v,
+            }
+            for m, v in zip(months, values, strict=True)
+        ]
+    )
+    accounts = pd.DataFrame(
+        [{"account_id": "a", "renewal_date": "2027-06-30", "contract_start": contract_start}]
+    )
+    settings = FeatureSettings(seasonal_feature=None, metric_features=(feature,))
+    return float(build_features(accounts, usage, AS_OF, settings).loc["a", feature.name])
+
+
+def feature(function: str, **options: object) -> MetricFeature:
+    return MetricFeature("f", "requests", function, **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("values", "made", "expected"),
+    [
+        pytest.param([3, 4, 7], feature("last"), 7, id="last-month"),
+        pytest.param([3, 4, NAN], feature("last"), NAN, id="last-month-blank-is-unknown"),
+        pytest.param([3, 4, 7], feature("total", months=2), 11, id="total-of-two-months"),
+        pytest.param([3, NAN, 7], feature("total", months=2), NAN, id="total-with-a-blank"),
+        pytest.param([3, 4, 8], feature("average", months=2), 6, id="average"),
+        pytest.param([2, 2, 1, 1], feature("trend", months=2), 0.5, id="trend-halved"),
+        pytest.param([1, 1], feature("trend", months=2), NAN, id="trend-without-earlier-months"),
+        pytest.param([0, 0, 1, 1], feature("trend", months=2), NAN, id="trend-from-nothing"),
+        pytest.param([5, 0, 0, 0], feature("months_without"), 3, id="three-months-without"),
+        pytest.param([0] * 14, feature("months_without"), 12, id="without-caps-at-12"),
+        pytest.param([5, 0, NAN, 0], feature("months_without"), NAN, id="without-blank"),
+        pytest.param([5] + [0] * 13, feature("months_since_use"), 13, id="since-use-no-cap"),
+        pytest.param([0] * 5, feature("months_since_use"), NAN, id="since-use-never-used"),
+    ],
+)
+def test_functions_over_the_last_complete_months(
+    values: list[float], made: MetricFeature, expected: float
+) -> None:
+    assert value_of(values, made) == pytest.approx(expected, nan_ok=True)
+
+
+def test_a_month_without_a_row_counts_as_nothing_used_in_totals() -> None:
+    got = value_of([4, 6], feature("total", months=3), months=["2026-08", "2026-10"])
+    assert got == 10
+
+
+def test_the_latest_season_that_has_begun_is_this_season() -> None:
+    # by October 2026 the latest Nov-Dec season that has begun is 2025's: it was used
+    # (4 + 6), and Nov-Dec 2024 is not in the data, so a drop cannot be judged
+    months = months_back(12)  # 2025-11 .. 2026-10
+    values = [4, 6] + [0] * 10
+    assert value_of(values, feature("season_total", season=(11, 12)), months=months) == 10
+    dropped = value_of(values, feature("season_dropped", season=(11, 12)), months=months)
+    assert np.isnan(dropped)
+
+
+def test_season_against_last_season_in_its_own_months() -> None:
+    # the 3-4 season (fiscal year-end reports): 2025 used 10 + 10, 2026 used 5 + 0
+    values = {"2025-03": 10, "2025-04": 10, "2026-03": 5, "2026-04": 0}
+    months = months_back(20)  # 2025-03 .. 2026-10
+    series = [values.get(m, 0) for m in months]
+    assert value_of(series, feature("season_total", season=(3, 4)), months=months) == 5
+    assert value_of(series, feature("season_change", season=(3, 4)), months=months) == 0.25
+    assert value_of(series, feature("season_dropped", season=(3, 4)), months=months) == 0
+    series = [0 if m.startswith("2026") else v for m, v in zip(months, series, strict=True)]
+    assert value_of(series, feature("season_dropped", season=(3, 4)), months=months) == 1
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param([0, 0, 1, 3], 2, id="first-request-in-the-third-month"),
+        pytest.param([2, 0, 0, 0], 0, id="in-the-first-month"),
+        pytest.param([0, 0, 0, 0], 4, id="not-yet-four-months-so-far"),
+    ],
+)
+def test_months_to_level_counts_from_the_contract_start(
+    values: list[float], expected: float
+) -> None:
+    got = value_of(values, feature("months_to_level", level=1), contract_start="2026-07-10")
+    assert got == expected
+
+
+def test_no_usage_at_all_is_unknown_for_every_function() -> None:
+    usage = pd.DataFrame(
+        [
+            {
+                "account_id": "b",
+                "month": pd.Timestamp("2026-10-01"),
+                "seats": 1,
+                "active_users": 1,
+                "logins": 1,
+                "payslips_sent": 1,
+                "requests": 3,
+            }
+        ]
+    )
+    accounts = pd.DataFrame(
+        [
+            {"account_id": a, "renewal_date": "2027-06-30", "contract_start": "2026-01-01"}
+            for a in ("a", "b")
+        ]
+    )
+    functions = ["last", "total", "trend", "months_without", "months_since_use", "months_to_level"]
+    made = tuple(MetricFeature(f, "requests", f) for f in functions)  # type: ignore[arg-type]
+    built = build_features(accounts, usage, AS_OF, FeatureSettings(metric_features=made))
+    assert built.loc["a", functions].isna().all()
+    assert built.loc["b", "last"] == 3
