@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from cs_sync.secrets import ENV_NAME, Secret
 from cs_sync.settings import Between, OptionalPath, OptionalText, Settings, Texts
@@ -28,9 +28,36 @@ def _field_name(value: str) -> str:
 FieldName = Annotated[str, AfterValidator(_field_name)]
 
 
+_INPUT_KEY = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
 class SalesforceFields(Settings):
     """API names of the Account fields cs-sync reads (inputs) and writes (outputs). The
-    defaults are the fields `cs-sync setup salesforce` creates."""
+    defaults are the fields `cs-sync setup salesforce` creates. Any other key maps one more
+    Account field of yours (number, currency, percent, checkbox, date, picklist, text) to a
+    column of that name that features, measures and conditions can use, e.g.
+    nps = "NPS__c"; a date field also gives days_since_<key>."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @classmethod
+    def check(cls, data: dict[str, Any]) -> list[str]:
+        problems = []
+        for key, value in data.items():
+            if key in cls.model_fields:
+                continue
+            if not _INPUT_KEY.fullmatch(key):
+                problems.append(
+                    f"{key}: your own field's key becomes a column name: lower case letters, "
+                    "digits and _ (at most 40)"
+                )
+            elif not isinstance(value, str) or not _FIELD_NAME.fullmatch(value):
+                problems.append(f"{key}: {value!r} is not a Salesforce field API name")
+        return problems
+
+    def own_inputs(self) -> dict[str, str]:
+        """Your own Account fields: column -> API name."""
+        return {key: str(value) for key, value in (self.model_extra or {}).items()}
 
     arr: FieldName = "CS_ARR__c"
     """Annual recurring revenue (currency)."""
@@ -99,6 +126,25 @@ class SalesforceFields(Settings):
         )
 
 
+# The inputs read as text whose values a mapping may translate (and your own fields).
+MAPPABLE_INPUTS = ("segment", "budget_status", "sentiment")
+
+
+def _value_mapping_problems(data: dict[str, Any]) -> list[str]:
+    values, fields = data.get("values", {}), data.get("fields", {})
+    own = (
+        [k for k in fields if k not in SalesforceFields.model_fields]
+        if isinstance(fields, dict)
+        else []
+    )
+    return [
+        f"values.{key}: not an input field cs-sync reads as text; map the values of "
+        f"{', '.join([*MAPPABLE_INPUTS, *own])}"
+        for key in (values if isinstance(values, dict) else {})
+        if key not in MAPPABLE_INPUTS and key not in own
+    ]
+
+
 def _version_at_least(version: Any, least: float) -> bool:
     try:
         return float(version if version is not None else API_VERSION) >= least
@@ -130,6 +176,37 @@ class StakeholderRoles(Settings):
     def pairs(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """(stakeholder, role values) in the order the rules list the stakeholders."""
         return tuple((name, getattr(self, name)) for name in type(self).model_fields)
+
+
+class ActivitySettings(Settings):
+    """[salesforce.activity]: CSM activity on each account, from completed Tasks and past
+    Events (one query each, grouped per account by cs-sync), read when a measure or a
+    condition names an activity feature."""
+
+    enabled: bool = True
+    """Read activity; false leaves the activity features empty (no data)."""
+    days: Annotated[int, Between(30, 730)] = 180
+    """How far back to read; an account without a touch in this window counts as this many
+    days since one."""
+    meeting_types: Texts = ("Meeting",)
+    """Event Type values that count as a meeting ([] = every event)."""
+    task_types: Texts = ()
+    """Completed Task Type values that count as a touch ([] = every completed Task that is
+    not one of cs-sync's own follow-ups left unworked)."""
+
+
+class CaseSettings(Settings):
+    """[salesforce.cases]: support load on each account, from Case (one query), read when a
+    measure or a condition names a case feature."""
+
+    enabled: bool = True
+    """Read cases; false leaves the case features empty (no data)."""
+    days: Annotated[int, Between(1, 365)] = 30
+    """The window of the recent-case features (cases, high-priority, escalated)."""
+    high_priorities: Texts = ("High",)
+    """Case Priority values that count as high priority."""
+    escalated_statuses: Texts = ("Escalated",)
+    """Case Status values that count as escalated (as does IsEscalated)."""
 
 
 # The secrets [salesforce] may name, each by <name>_env or <name>_file.
@@ -211,6 +288,13 @@ class SalesforceConfig(Settings):
     """Opportunity Type values of renewals and expansions."""
     roles: StakeholderRoles = StakeholderRoles()
     """Contact role values of each stakeholder."""
+    activity: ActivitySettings = ActivitySettings()
+    """CSM activity: completed Tasks and past Events on each account."""
+    cases: CaseSettings = CaseSettings()
+    """Support cases on each account."""
+    values: dict[str, dict[str, str]] = {}
+    """Picklist (or text) values as your org spells them, mapped to the values cs-sync's
+    rules use, per input field: segment = { "ハイタッチ" = "High Touch" }."""
 
     @classmethod
     def check(cls, data: dict[str, Any]) -> list[str]:
@@ -267,6 +351,7 @@ class SalesforceConfig(Settings):
                 '"client_credentials" with an External Client App (see the README), or pin '
                 'api_version = "64.0" until you move'
             )
+        problems += _value_mapping_problems(data)
         allowlist, fields = data.get("write_allowlist"), data.get("fields", {})
         if isinstance(allowlist, list) and isinstance(fields, dict):
             defaults = SalesforceFields.model_fields

@@ -199,6 +199,8 @@ def as_of_view(
         tasks=extracted.tasks.iloc[0:0],
         opportunities=opportunities,
         contact_roles=extracted.contact_roles,
+        activities=extracted.activities,
+        cases=extracted.cases,
     )
 
 
@@ -259,7 +261,9 @@ def run_backfill(
     try:
         client = connect(config.salesforce, session, counter)
         if extracted is None:
-            extracted = extract(client, config, today, include_former=True)
+            extracted = extract(
+                client, config, today, include_former=True, since=min(dates, default=None)
+            )
         result.errors.extend(p for p in extracted.problems if p.kind not in WARNING_KINDS)
         with open_history(config.history) as store:
             fill_history(store, config, extracted, dates, result, restart, progress, stop_requested)

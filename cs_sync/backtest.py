@@ -360,7 +360,9 @@ def run_backtest(
         )
         try:
             client = connect(config.salesforce, session, counter)
-            extracted = extract(client, config, today, include_former=True)
+            extracted = extract(
+                client, config, today, include_former=True, since=min(dates, default=None)
+            )
         finally:
             session.close()
     _check_data(extracted, dates)

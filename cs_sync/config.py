@@ -197,6 +197,24 @@ class Config:
     features: tuple[FeatureDefinition, ...] = ()
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
+    def names_any(self, columns: tuple[str, ...]) -> bool:
+        """Whether a measure, a feature or a condition names one of `columns` (so the records
+        they come from are worth reading)."""
+        wanted = set(columns)
+        if any(m.name in wanted for m in self.health.every_measure()):
+            return True
+        expressions = [d.expression for d in self.features if d.expression is not None]
+        expressions += [p.when for p in self.phases.phases]
+        expressions += [e for axis in self.renewal.axes for _, e in axis.levels]
+        expressions += [s.when for s in self.renewal.strategies]
+        expressions += [r.when for r in self.tasks.rules]
+        templates = [
+            t for r in self.tasks.rules for t in (*r.subject.values(), *r.description.values())
+        ]
+        return any(wanted & e.names for e in expressions) or any(
+            wanted & t.names for t in templates
+        )
+
     @property
     def language(self) -> str:
         return self.file.run.language

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, get_type_hints
 
 from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 
+from cs_sync.connectors.settings import SalesforceFields
 from cs_sync.rules.expressions import Expression, ExpressionError, compile_expression
 from cs_sync.rules.features import ACCOUNT_INPUTS, FEATURE_COLUMNS
 from cs_sync.rules.health import HEALTH_COLUMNS, HealthConfig, Measure
@@ -298,7 +299,8 @@ def compile_rules(
         for j, card in enumerate(health.scorecards)
         for i, m in enumerate(card.measures)
     ]
-    _check_columns(measures, features, phases, renewal, tasks, problems)
+    own = own_account_columns(data)
+    _check_columns(measures, features, phases, renewal, tasks, problems, own)
     return phases, renewal, tasks, features
 
 
@@ -428,6 +430,19 @@ def _features(rows: tuple[FeatureRow, ...], problems: list[str]) -> tuple[Featur
     return tuple(definitions)
 
 
+def own_account_columns(data: dict[str, Any]) -> list[str]:
+    """The columns of the admin's own Account fields ([salesforce.fields] beyond cs-sync's
+    keys): each key, and days_since_<key> (filled for date fields)."""
+    salesforce = data.get("salesforce")
+    fields = salesforce.get("fields") if isinstance(salesforce, dict) else None
+    keys = (
+        [k for k in fields if k not in SalesforceFields.model_fields]
+        if isinstance(fields, dict)
+        else []
+    )
+    return [c for key in keys for c in (key, f"days_since_{key}")]
+
+
 def _check_columns(
     measures: list[tuple[str, Measure]],
     features: tuple[FeatureDefinition, ...],
@@ -435,11 +450,18 @@ def _check_columns(
     renewal: RenewalConfig,
     tasks: TaskSettings,
     problems: list[str],
+    own: list[str],
 ) -> None:
     """Every column an expression names exists: a feature sees the built-in features and
     the admin features above it; a phase condition also sees the health results; a renewal
     axis also sees the phase; a strategy also sees the axes."""
     known = [*ACCOUNT_INPUTS, *FEATURE_COLUMNS]
+    problems += [
+        f"salesforce.fields.{c}: a built-in column has this name; pick another key"
+        for c in own
+        if c in known
+    ]
+    known += [c for c in own if c not in known]
     admin = [d.name for d in features]
     # features of usage metrics need no other column: every condition can name them
     known += [d.name for d in features if d.metric is not None and d.name not in known]
@@ -466,6 +488,13 @@ def _check_columns(
     known += HEALTH_COLUMNS
     _check(known, [p.when for p in phases.phases], problems)
     known += PHASE_COLUMNS
+    fiscal = renewal.settings.fiscal_year_end
+    if fiscal and fiscal not in known:
+        problems.append(
+            f"renewal.fiscal_year_end: {fiscal!r} is not a column; map the Account field that "
+            "holds the fiscal-year-end month in [salesforce.fields] (e.g. fiscal_year_end = "
+            '"FiscalYearEnd__c") and name its key here'
+        )
     _check(known, [e for axis in renewal.axes for _, e in axis.levels], problems)
     known += AXIS_NAMES
     _check(known, [s.when for s in renewal.strategies], problems)

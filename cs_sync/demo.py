@@ -88,11 +88,141 @@ client_id = "{SANDBOX_CLIENT_ID}"
 client_secret_file = "secrets/salesforce_client_secret"
 account_filter = "Type = 'Customer - Direct'"
 
+[salesforce.fields]
+# Account fields of the team's own, read as signals (each key becomes a column):
+fiscal_year_end = "CS_Fiscal_Year_End__c"   # 決算月, "3月"
+support_plan = "CS_Support_Plan__c"         # Standard / Premium
+risk_flag = "CS_Risk_Flag__c"               # set by CSMs (checkbox)
+last_qbr = "CS_Last_QBR__c"                 # last business review (date: days_since_last_qbr)
+
 [usage]
 source = "csv"
 path = "usage.csv"
 account_key = "salesforce_id"
 on_bad_rows = "skip"
+# a product metric beyond the core ones: surveys customers ran (the survey product)
+metrics = ["surveys_run"]
+
+[[features]]
+name = "surveys_3m"
+metric = "surveys_run"
+function = "total"
+months = 3
+
+[renewal]
+# no renewal step in the customer's fiscal-year-end month or the month after (closing)
+fiscal_year_end = "fiscal_year_end"
+fiscal_busy_months = [0, 1]
+
+# The score: product usage first, then the CSM's contact and the support load.
+[[health.measures]]
+name = "active_ratio"
+weight = 30
+bad = 0.2
+good = 0.8
+
+[[health.measures]]
+name = "login_trend"
+weight = 15
+bad = 0.5
+good = 1.0
+
+[[health.measures]]
+name = "monthly_feature"
+weight = 15
+bad = 3
+good = 0
+
+[[health.measures]]
+name = "seasonal_dropped"
+weight = 15
+bad = 1
+good = 0
+
+[[health.measures]]
+name = "surveys_3m"
+weight = 10
+bad = 0
+good = 3
+label = {{ ja = "サーベイ実施数（3か月）", en = "surveys run (3 months)" }}
+
+[[health.measures]]
+name = "high_priority_cases"
+weight = 10
+bad = 2
+good = 0
+label = {{ ja = "優先度高の問い合わせ（30日）", en = "high-priority cases (30 days)" }}
+
+[[health.measures]]
+name = "risk_flag"
+weight = 5
+bad = 1
+good = 0
+label = {{ ja = "リスクフラグ", en = "risk flag" }}
+
+# High Touch accounts are also judged on their CSM's contact.
+[[health.scorecards]]
+name = "high_touch"
+segments = ["High Touch"]
+
+[[health.scorecards.measures]]
+name = "active_ratio"
+weight = 25
+bad = 0.2
+good = 0.8
+
+[[health.scorecards.measures]]
+name = "login_trend"
+weight = 10
+bad = 0.5
+good = 1.0
+
+[[health.scorecards.measures]]
+name = "monthly_feature"
+weight = 10
+bad = 3
+good = 0
+
+[[health.scorecards.measures]]
+name = "seasonal_dropped"
+weight = 10
+bad = 1
+good = 0
+
+[[health.scorecards.measures]]
+name = "days_since_meeting"
+weight = 15
+bad = 120
+good = 45
+label = {{ ja = "最終面談", en = "last meeting" }}
+
+[[health.scorecards.measures]]
+name = "days_since_last_qbr"
+weight = 10
+bad = 180
+good = 90
+label = {{ ja = "前回QBR", en = "last business review" }}
+
+[[health.scorecards.measures]]
+name = "high_priority_cases"
+weight = 10
+bad = 2
+good = 0
+label = {{ ja = "優先度高の問い合わせ（30日）", en = "high-priority cases (30 days)" }}
+
+[[health.scorecards.measures]]
+name = "surveys_3m"
+weight = 5
+bad = 0
+good = 3
+label = {{ ja = "サーベイ実施数（3か月）", en = "surveys run (3 months)" }}
+
+[[health.scorecards.measures]]
+name = "risk_flag"
+weight = 5
+bad = 1
+good = 0
+label = {{ ja = "リスクフラグ", en = "risk flag" }}
 
 [tasks]
 # every preset rule (see config.example.toml); at most 25 new Tasks per CSM per run

@@ -17,6 +17,7 @@ from cs_sync.connectors.salesforce import SalesforceClient, soql
 from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
 from cs_sync.connectors.usage_settings import BigQueryUsageSource, ParquetUsage, SheetsUsage
 from cs_sync.errors import CsSyncError, SetupError
+from cs_sync.extract_signals import read_activity, read_cases
 from cs_sync.org_fields import required_fields, unseen_inputs
 from cs_sync.plan import Problem
 from cs_sync.rules.calendar import last_complete_month
@@ -81,6 +82,7 @@ def _account_query(config: Config, condition: str) -> str:
         f"{_sub_csm_relationship(config)}.IsActive",
         f"{_sub_csm_relationship(config)}.Name",
         *(getattr(f, key) for key in ACCOUNT_FIELDS.values()),
+        *f.own_inputs().values(),
     ]
     query = f"SELECT {', '.join(columns)} FROM Account"
     if condition.strip():
@@ -140,10 +142,36 @@ def _read_accounts(
             "sub_csm_active": bool(_nested(record, sub_relationship, "IsActive")),
             "sub_csm_name": _nested(record, sub_relationship, "Name"),
             **{column: record.get(getattr(f, key)) for column, key in ACCOUNT_FIELDS.items()},
+            **{column: record.get(name) for column, name in f.own_inputs().items()},
         }
         for record in records
     ]
-    return pd.DataFrame(rows, columns=ACCOUNT_COLUMNS)
+    frame = pd.DataFrame(rows, columns=[*ACCOUNT_COLUMNS, *f.own_inputs()])
+    described = client.described_fields("Account")
+    for column, name in f.own_inputs().items():
+        frame[column] = _typed(frame[column], described[name.lower()]["type"])
+    for column, mapping in config.salesforce.values.items():
+        frame[column] = frame[column].map(
+            lambda v, m=mapping: m.get(v, v) if isinstance(v, str) else v
+        )
+    return frame
+
+
+NUMBER_TYPES = ("double", "currency", "percent", "int", "long")
+
+
+def _typed(values: pd.Series, field_type: str) -> pd.Series:
+    """An Account field of the admin's, as the rules use it: numbers as floats (missing:
+    NaN), a checkbox as True/False, a date as a timestamp, anything else as text."""
+    if field_type in NUMBER_TYPES:
+        return pd.to_numeric(values, errors="coerce").astype(float)
+    if field_type == "boolean":
+        return values.fillna(False).astype(bool)
+    if field_type == "date":
+        return pd.to_datetime(values, errors="coerce", format="ISO8601")
+    if field_type == "datetime":  # as the UTC day
+        return pd.to_datetime(values, errors="coerce", utc=True).dt.tz_localize(None)
+    return values.astype(object).where(values.notna(), None)
 
 
 TASK_COLUMNS = [
@@ -366,8 +394,14 @@ def check_account_fields(client: SalesforceClient, config: Config) -> None:
 
 
 def extract(
-    client: SalesforceClient, config: Config, as_of: date, include_former: bool = False
+    client: SalesforceClient,
+    config: Config,
+    as_of: date,
+    include_former: bool = False,
+    since: date | None = None,
 ) -> Extracted:
+    """What a run reads; `since`: the earliest date a backfill or backtest scores, so that
+    activity and cases are read far enough back for it."""
     check_account_fields(client, config)
     accounts = read_accounts(client, config, include_former)
     usage_table = read_usage(config, as_of)
@@ -400,6 +434,8 @@ def extract(
         contact_roles,
         problems + join_problems,
         client.field_scales("Account"),
+        activities=read_activity(client, config, as_of, since),
+        cases=read_cases(client, config, as_of, since),
     )
 
 

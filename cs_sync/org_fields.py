@@ -286,7 +286,7 @@ def input_fields(fields: SalesforceFields) -> list[tuple[str, str]]:
             "sub_csm",
             "external_key",
         )
-    ]
+    ] + list(fields.own_inputs().items())
 
 
 def unseen_inputs(fields: SalesforceFields, seen: Collection[str]) -> list[tuple[str, str]]:

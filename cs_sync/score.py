@@ -18,6 +18,7 @@ from cs_sync.config import Config
 from cs_sync.errors import ConfigError
 from cs_sync.kpis import onboarding_kpis, snapshot_kpis, task_kpis
 from cs_sync.plan import Plan, Problem, build_plan
+from cs_sync.rules.activity import activity_features, case_features
 from cs_sync.rules.calendar import closed_days
 from cs_sync.rules.expressions import ExpressionError
 from cs_sync.rules.features import (
@@ -30,6 +31,7 @@ from cs_sync.rules.health import score_health
 from cs_sync.rules.health_reasons import metric_shapes
 from cs_sync.rules.phases import assign_phases, phase_order
 from cs_sync.rules.renewal import assign_renewal, busy_month_problems
+from cs_sync.rules.task_presets import SEGMENTS
 from cs_sync.rules.tasks import new_tasks, tasks_to_close, wanted_pairs
 
 
@@ -44,6 +46,8 @@ class Extracted:
     contact_roles: pd.DataFrame  # see extract.read_contact_roles
     problems: list[Problem] = field(default_factory=list)
     field_scales: dict[str, int] = field(default_factory=dict)  # Account number field -> scale
+    activities: pd.DataFrame | None = None  # see extract_signals.read_activity (None: not read)
+    cases: pd.DataFrame | None = None  # see extract_signals.read_cases (None: not read)
 
 
 def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
@@ -71,6 +75,15 @@ def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.Da
             extracted.accounts, extracted.contact_roles, config.salesforce.roles.pairs()
         )
     )
+    salesforce = config.salesforce
+    features = features.join(
+        activity_features(extracted.accounts, extracted.activities, as_of, salesforce.activity.days)
+    ).join(case_features(extracted.accounts, extracted.cases, as_of, salesforce.cases.days))
+    today = pd.Timestamp(as_of)
+    for key in config.salesforce.fields.own_inputs():
+        values = features[key]
+        dated = pd.api.types.is_datetime64_any_dtype(values)
+        features[f"days_since_{key}"] = (today - values).dt.days if dated else float("nan")
     for definition in config.features:  # names and columns were checked at load
         if definition.expression is not None:
             features[definition.name] = _checked(
@@ -98,6 +111,9 @@ def score_accounts(extracted: Extracted, config: Config, as_of: date) -> pd.Data
     """Features, health, phase and renewal strategy for every account read."""
     features = account_features(extracted, config, as_of)
     shapes = metric_shapes(d.metric for d in config.features if d.metric)
+    shapes |= {
+        f"days_since_{key}": ("days_ago", 0) for key in config.salesforce.fields.own_inputs()
+    }
     scored = score_health(features, config.health, as_of, config.language, shapes)
     phases = config.phases.phases
     scored = scored.join(_checked(lambda: assign_phases(scored, phases), config))
@@ -155,6 +171,18 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
         )
         for account, text, bad in busy_month_problems(extracted.accounts)
     ]
+    fiscal = config.renewal.settings.fiscal_year_end
+    if fiscal in extracted.accounts:
+        plan.problems += [
+            Problem(
+                "busy_months",
+                account,
+                f"{fiscal} = {text!r} (renewal.fiscal_year_end): not one month, so no busy "
+                "months come from it; write the fiscal-year-end month as 3 or 3月",
+            )
+            for account, text, _ in busy_month_problems(extracted.accounts, fiscal, single=True)
+        ]
+    plan.problems += unknown_values(plan.scored, config)
     if made.held_back:
         # The caps limit new tasks, not what the rules want: the rest come in later runs,
         # and their accounts' open tasks are not mistaken for cleared conditions.
@@ -171,6 +199,47 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
     open_tasks = extracted.tasks[~extracted.tasks["is_closed"].astype(bool)]
     plan.closes = tasks_to_close(open_tasks, wanted, plan.scored, settings, as_of, config.language)
     return plan
+
+
+def unknown_values(scored: pd.DataFrame, config: Config) -> list[Problem]:
+    """Values no rule understands, one problem per value: a segment the presets and rules do
+    not serve, or a value a text measure has no share for. Both would silently count for
+    nothing, so each is named with its fix."""
+    fields = config.salesforce.fields
+    api_names = {
+        "segment": fields.segment,
+        "budget_status": fields.budget_status,
+        "sentiment": fields.sentiment,
+        **fields.own_inputs(),
+    }
+    served = {*SEGMENTS, *(s for r in config.tasks.rules for s in r.segments)}
+    served |= {s for card in config.health.scorecards for s in card.segments}
+    checks = [("segment", sorted(served))] + [
+        (m.name, [text for text, _ in m.values])
+        for m in config.health.every_measure()
+        if m.kind == "values"
+    ]
+    problems = []
+    for column, known in dict(checks).items():
+        values = scored[column].dropna()
+        values = values[values.astype(str) != ""]
+        for value, count in values[~values.isin(known)].value_counts().items():
+            example = scored.loc[values.index[values == value][0], "name"]
+            if column in api_names:
+                where = f"Account field {api_names[column]}"
+                fix = f'map it in [salesforce.values] as {column} = {{ {value!r} = "..." }}'
+            else:
+                where = f"feature {column}"
+                fix = "give it a share in the measure's values"
+            problems.append(
+                Problem(
+                    "unknown_value",
+                    None,
+                    f"{where} = {value!r} on {count} account(s) (e.g. {example}): no rule "
+                    f"knows this value (known: {', '.join(map(str, known))}); {fix}",
+                )
+            )
+    return problems
 
 
 def day_kpis(

@@ -8,6 +8,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from cs_sync.rules.activity import ACTIVITY_COLUMNS, CASE_COLUMNS
 from cs_sync.rules.usage_metrics import (
     MetricFeature,
     PerAccount,
@@ -59,6 +60,8 @@ FEATURE_COLUMNS = (
     "last_renewal_won",
     *STAKEHOLDERS,
     *SEASONAL_COLUMNS,
+    *ACTIVITY_COLUMNS,
+    *CASE_COLUMNS,
 )
 TREND_WINDOW_MONTHS = 3
 

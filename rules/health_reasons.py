@@ -15,7 +15,7 @@ from cs_sync.rules.usage_metrics import MetricFeature
 
 # How a feature's value reads in a sentence: (shape, months) where shape is one of share,
 # change (against `months` months before; 0: against last season), unused_months, dropped,
-# months, number. Features not listed read as numbers; text measures read as their value.
+# months, days_ago, number. Features not listed read as numbers; text measures read as their value.
 Shape = tuple[str, int]
 BUILT_IN_SHAPES: dict[str, Shape] = {
     "active_ratio": ("share", 0),
@@ -23,12 +23,18 @@ BUILT_IN_SHAPES: dict[str, Shape] = {
     "monthly_feature": ("unused_months", 0),
     "seasonal_dropped": ("dropped", 0),
     "onboarded_after_months": ("months", 0),
+    "days_since_meeting": ("days_ago", 0),
+    "days_since_touch": ("days_ago", 0),
 }
 BUILT_IN_LABELS = {
     "active_ratio": {"ja": "アクティブ率", "en": "active users"},
     "login_trend": {"ja": "ログイン数", "en": "logins"},
     "monthly_feature": {"ja": "毎月利用機能", "en": "monthly feature"},
     "seasonal_dropped": {"ja": "年次の重要機能", "en": "yearly key feature"},
+    "days_since_meeting": {"ja": "最終面談", "en": "last meeting"},
+    "days_since_touch": {"ja": "最終接点", "en": "last CSM touch"},
+    "high_priority_cases": {"ja": "優先度高の問い合わせ", "en": "high-priority cases"},
+    "open_cases": {"ja": "未解決の問い合わせ", "en": "open cases"},
 }
 
 
@@ -64,7 +70,7 @@ def display_key(shape: Shape, values: np.ndarray) -> np.ndarray:
         return np.round((values - 1) * 100) + 0.0  # the change, in percent
     if kind == "dropped":
         return np.where(np.isnan(values), np.nan, 0.0)  # the sentence says it all
-    if kind in ("unused_months", "months"):
+    if kind in ("unused_months", "months", "days_ago"):
         return np.trunc(values)  # whole months
     return np.round(values, 2) + 0.0
 
@@ -108,6 +114,8 @@ def describe(measure: Measure, shape: Shape, key: float, language: str) -> str:
             if ja
             else f"{name} unused this season (used last season)"
         )
+    if kind == "days_ago":
+        return f"{name} {key:.0f}日前" if ja else f"{name} {key:.0f} days ago"
     if kind == "months":
         return f"{name}：{key:.0f}か月" if ja else f"{name}: {key:.0f} month(s)"
     return f"{name} {key:g}"

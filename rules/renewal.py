@@ -25,6 +25,7 @@ from typing import Annotated
 
 import numpy as np
 import pandas as pd
+from pydantic import Strict
 
 from cs_sync.rules.expressions import Columns, Expression, compile_expression
 from cs_sync.settings import Between, Settings, parse_months
@@ -65,6 +66,14 @@ class RenewalSettings(Settings):
     """The StageName that shows the quote under way."""
     stage_approval: str = "Customer Approval"
     """The StageName that shows the customer's approval under way."""
+    fiscal_year_end: str = ""
+    """The column holding each customer's fiscal-year-end month (決算月: 3, "3月", "３"), e.g.
+    your own Account field mapped as salesforce.fields.fiscal_year_end; "" for none."""
+    fiscal_busy_months: Annotated[tuple[Annotated[int, Between(-11, 11)], ...], Strict(False)] = (
+        0,
+    )
+    """Which months around the fiscal-year end count as busy: 0 the month itself, 1 the
+    next (closing the books), -1 the one before."""
 
 
 DEFAULT_AXES = (
@@ -190,6 +199,8 @@ def assign_renewal(
 
     holidays = np.array(sorted(closed), dtype="datetime64[D]")
     busy = _busy_masks(table["busy_months"])
+    if settings.fiscal_year_end:
+        busy |= _fiscal_masks(table[settings.fiscal_year_end], settings.fiscal_busy_months)
     lead = pd.to_numeric(table["approval_lead_days"], errors="coerce").to_numpy(dtype=float)
     lead = np.where(np.isnan(lead) | (lead < 0), settings.default_approval_lead_days, lead)
     lead = np.minimum(lead, MAX_LEAD_DAYS)  # a typo of 3000 days must not plan years ahead
@@ -249,13 +260,39 @@ def _busy_masks(texts: pd.Series) -> np.ndarray:
     return table[codes]  # code -1 (missing) picks the trailing 0
 
 
-def busy_month_problems(accounts: pd.DataFrame) -> list[tuple[str, str, list[str]]]:
+def _fiscal_masks(months: pd.Series, offsets: tuple[int, ...]) -> np.ndarray:
+    """The busy months around each customer's fiscal-year-end month (none where unknown)."""
+
+    def mask(value: object) -> int:
+        found = parse_months(_month_text(value))[0]
+        if len(found) != 1:
+            return 0
+        return sum(1 << ((found[0] - 1 + offset) % 12) for offset in set(offsets))
+
+    codes, distinct = pd.factorize(months)
+    table = np.array([mask(value) for value in distinct] + [0], dtype=np.int64)
+    return table[codes]
+
+
+def _month_text(value: object) -> str:
+    """A month as a number field holds it (3.0) or as text ("3月")."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "" if value is None or value != value else str(value)
+
+
+def busy_month_problems(
+    accounts: pd.DataFrame, column: str = "busy_months", single: bool = False
+) -> list[tuple[str, str, list[str]]]:
     """(account_id, the text, its parts that are no month) for every account whose busy
-    months cannot all be read."""
+    months (in `column`) cannot all be read; `single`: the column holds one month (the
+    fiscal-year end), so several months are wrong too."""
     found = []
-    texts = accounts["busy_months"].fillna("").astype(str)
+    texts = accounts[column].map(_month_text)
     for text in texts.unique():
-        bad = parse_months(text)[1] if text.strip() else []
+        months, bad = parse_months(text) if text.strip() else ([], [])
+        if single and len(months) > 1:
+            bad = [text]
         if bad:
             for account in accounts.loc[texts == text, "account_id"]:
                 found.append((str(account), text, bad))

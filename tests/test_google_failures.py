@@ -55,7 +55,7 @@ def test_sheets_usage_outage_is_a_connection_failure_not_bad_input(
         text.replace(
             usage,
             '[usage]\nsource = "sheets"\nspreadsheet_id = "sandbox-kpi-dashboard"\n'
-            'worksheet = "usage"',
+            'worksheet = "usage"\nmetrics = ["surveys_run"]',
         ),
         "utf-8",
     )
@@ -124,7 +124,9 @@ def test_run_names_the_setting_and_the_fix(
     folder, _ = demo40
     text = folder.config_path.read_text("utf-8")
     if setting.startswith("["):
-        text += "\n" + setting + "\n"
+        table, line = setting.split("\n")
+        text = text.replace(table + "\n", setting + "\n", 1)
+        assert setting in text
     else:
         text = re.sub(r"(?m)^account_filter = .*$", lambda _: setting, text, count=1)
         assert setting in text

@@ -153,7 +153,9 @@ def test_sigterm_stops_between_steps_and_the_rerun_finishes(tmp_path: Path) -> N
         process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=ENV)
         sf = login(sandbox)
         deadline = time.monotonic() + 60
-        while sf.query("SELECT Id FROM Task")["totalSize"] == 0:  # its first write step
+        while (
+            sf.query("SELECT Id FROM Task WHERE CS_Sync_Key__c != null")["totalSize"] == 0
+        ):  # its first write step
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
@@ -185,7 +187,10 @@ def test_two_runs_at_once_one_skips(tmp_path: Path, capsys: pytest.CaptureFixtur
             out = json.loads(capsys.readouterr().out)
         assert code == 5 and out["errors"][0]["kind"] == "locked"
         assert "another cs-sync run holds the lock" in out["errors"][0]["message"]
-        assert login(sandbox).query("SELECT Id FROM Task")["totalSize"] == 0
+        assert (
+            login(sandbox).query("SELECT Id FROM Task WHERE CS_Sync_Key__c != null")["totalSize"]
+            == 0
+        )
         # two worker processes started together on a slow org: one runs, one skips
         sandbox.faults.set(latency_ms=300)
         command = [

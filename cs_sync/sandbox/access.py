@@ -34,6 +34,7 @@ _PARENTS = {
     "Contact": "AccountId",
     "OpportunityContactRole": "OpportunityId",
     "Task": "WhatId",
+    "Event": "WhatId",
 }
 
 
@@ -99,7 +100,7 @@ class Access:
         return self._seen[key]
 
 
-_OWNED = frozenset({"Account", "Opportunity", "Task"})
+_OWNED = frozenset({"Account", "Opportunity", "Task", "Event", "Case"})
 
 
 def load_access(store: OrgStore, user_id: str) -> Access:
@@ -328,7 +329,7 @@ def grant_seeded_access(store: OrgStore, username: str, with_cs_sync_fields: boo
         "System Administrator",
         profile=True,
         permissions=PERMISSIONS,
-        view_all=("Account", "Opportunity", "Task", "Contact"),
+        view_all=("Account", "Opportunity", "Task", "Event", "Case", "Contact"),
         fields=[f"{o}.{n}" for o, n in custom if (o, n) not in own],
         assignees=[integration],
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ class QueryApi:
         self.store = store
         self.cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}
         self.cursor_lock = threading.Lock()
+        self.objects_queried: Counter[str] = Counter()  # queries run per object (REST or Bulk)
 
     def query(self, request: Request, version: str) -> Response:
         text = request.param("q")
@@ -137,6 +139,7 @@ class QueryApi:
         ]
 
     def run(self, query: soql.Query, version: str) -> list[dict[str, Any]]:
+        self.objects_queried[query.sobject] += 1
         on = self._resolvers(query)
         rows = self._matching(query)
         if query.grouped:

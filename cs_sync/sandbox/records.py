@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
 from typing import Any
 
 from cs_sync.sandbox.access import current, reference_hidden, write_refusal
@@ -248,8 +249,14 @@ def prepare(
                     f"record with id: {clash[0]}",
                     [definition.name],
                 )
-    result.update(derived_values(sobject, result))
+    result.update(derived_values(sobject, result, partial(_account_of, store)))
     refused = write_refusal(store, sobject, result, existing)
     if refused is not None:
         raise RecordError(*refused)
     return result
+
+
+def _account_of(store: Any, record_id: str) -> str | None:
+    """The AccountId of a stored record (an opportunity or a contact), else None."""
+    found = store.get(record_id)
+    return found[1].get("AccountId") if found else None

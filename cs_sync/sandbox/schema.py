@@ -16,6 +16,8 @@ KEY_PREFIXES = {
     "Opportunity": "006",
     "OpportunityContactRole": "00K",
     "Task": "00T",
+    "Event": "00U",
+    "Case": "500",
     "Contract": "800",
     "CustomField": "00N",
     "AsyncApexJob": "750",
@@ -141,6 +143,12 @@ MODULES = ("Payroll", "Year-end adjustment", "Attendance", "Labor", "Talent")
 TASK_STATUSES = ("Not Started", "In Progress", "Waiting on someone else", "Deferred", "Completed")
 CLOSED_TASK_STATUSES = ("Completed",)
 TASK_PRIORITIES = ("High", "Normal", "Low")
+ACTIVITY_TYPES = ("Call", "Email", "Meeting", "Other")
+CASE_STATUSES = ("New", "Working", "Escalated", "Closed")
+CLOSED_CASE_STATUSES = ("Closed",)
+CASE_PRIORITIES = ("High", "Medium", "Low")
+FISCAL_MONTHS = tuple(f"{m}月" for m in range(1, 13))
+SUPPORT_PLANS = ("Standard", "Premium")
 CONTACT_ROLES = (
     "Business User",
     "Decision Maker",
@@ -185,6 +193,12 @@ def remove_cs_sync_fields(objects: dict[str, dict[str, Field]]) -> None:
         objects["Account"].pop(definition.name, None)
     for definition in _cs_sync_fields("Task"):
         objects["Task"].pop(definition.name, None)
+
+
+def _account_of_activity() -> Field:
+    """Task.AccountId / Event.AccountId: set by Salesforce from WhatId (an account, or the
+    account of an opportunity) or the contact in WhoId; read-only."""
+    return _ref("AccountId", "Account", "Account", createable=False, updateable=False)
 
 
 def build_schema() -> dict[str, dict[str, Field]]:
@@ -242,6 +256,13 @@ def build_schema() -> dict[str, dict[str, Field]]:
             _ref("CS_Sub_CSM__c", "User", "CS_Sub_CSM__r", **c),
             # The modules in the contract: a multi-select picklist, as admins often keep them.
             Field("CS_Modules__c", "multipicklist", picklist=MODULES, restricted=True, **c),
+            # Fields a team keeps of its own, which cs-sync can read as signals: the
+            # customer's fiscal-year-end month (決算月), their support plan, a risk flag CSMs
+            # set, and the date of the last business review.
+            Field("CS_Fiscal_Year_End__c", "picklist", picklist=FISCAL_MONTHS, **c),
+            Field("CS_Support_Plan__c", "picklist", picklist=SUPPORT_PLANS, **c),
+            Field("CS_Risk_Flag__c", "boolean", nillable=False, default=False, **c),
+            Field("CS_Last_QBR__c", "date", **c),
             *cs_sync_account_fields(),
         ],
         "Contact": [
@@ -303,7 +324,40 @@ def build_schema() -> dict[str, dict[str, Field]]:
             ),
             Field("Description", "textarea", length=32000),
             Field("IsClosed", "boolean", createable=False, updateable=False, nillable=False),
+            Field("Type", "picklist", picklist=ACTIVITY_TYPES),
+            _account_of_activity(),
             *_cs_sync_fields("Task"),
+        ],
+        # Calendar events: meetings with the customer (Object Reference: Event).
+        "Event": [
+            Field("Subject", "string", length=255),
+            _ref("OwnerId", "User", "Owner", nillable=False, polymorphic=True),
+            Field(
+                "WhatId",
+                "reference",
+                length=18,
+                reference_to=("Account", "Opportunity"),
+                relationship_name="What",
+                polymorphic=True,
+            ),
+            _ref("WhoId", "Contact", "Who", polymorphic=True),
+            Field("ActivityDate", "date", createable=False, updateable=False),
+            Field("ActivityDateTime", "datetime"),
+            Field("DurationInMinutes", "int", precision=8),
+            Field("Type", "picklist", picklist=ACTIVITY_TYPES),
+            _account_of_activity(),
+        ],
+        # Support cases (Object Reference: Case); IsClosed follows the status.
+        "Case": [
+            _ref("AccountId", "Account", "Account"),
+            _ref("ContactId", "Contact", "Contact"),
+            _ref("OwnerId", "User", "Owner", nillable=False, polymorphic=True),
+            Field("Subject", "string", length=255),
+            Field("Status", "picklist", picklist=CASE_STATUSES, nillable=False, default="New"),
+            Field("Priority", "picklist", picklist=CASE_PRIORITIES, default="Medium"),
+            Field("IsEscalated", "boolean", nillable=False, default=False),
+            Field("IsClosed", "boolean", createable=False, updateable=False, nillable=False),
+            Field("ClosedDate", "datetime", createable=False, updateable=False),
         ],
         # The org's Task status values, as Setup > Task Fields > Status defines them; a
         # Task's IsClosed follows its status.
@@ -364,16 +418,36 @@ def _permission_objects() -> dict[str, list[Field]]:
     }
 
 
-def derived_values(sobject: str, record: dict[str, Any]) -> dict[str, Any]:
-    """Fields Salesforce computes on save (read-only formula-like fields)."""
+def derived_values(sobject: str, record: dict[str, Any], account_of: Any = None) -> dict[str, Any]:
+    """Fields Salesforce computes on save (read-only formula-like fields). `account_of(id)`:
+    the AccountId of a stored Opportunity or Contact (for an activity's AccountId)."""
+    if sobject in ("Task", "Event"):
+        found = _activity_account(record, account_of)
+        if sobject == "Event":
+            when = str(record.get("ActivityDateTime") or "")
+            found["ActivityDate"] = when[:10] or None
+        if sobject == "Task":
+            found["IsClosed"] = record.get("Status") in CLOSED_TASK_STATUSES
+        return found
+    if sobject == "Case":
+        closed = record.get("Status") in CLOSED_CASE_STATUSES
+        return {"IsClosed": closed, "ClosedDate": record.get("ClosedDate") if closed else None}
     if sobject == "Opportunity":
         stage = record.get("StageName")
         return {"IsClosed": stage in ("Closed Won", "Closed Lost"), "IsWon": stage == "Closed Won"}
-    if sobject == "Task":
-        return {"IsClosed": record.get("Status") in CLOSED_TASK_STATUSES}
     if sobject == "User":
         return {"Name": " ".join(p for p in (record.get("FirstName"), record.get("LastName")) if p)}
     return {}
+
+
+def _activity_account(record: dict[str, Any], account_of: Any) -> dict[str, Any]:
+    what, who = str(record.get("WhatId") or ""), str(record.get("WhoId") or "")
+    if what.startswith(KEY_PREFIXES["Account"]):
+        return {"AccountId": what}
+    for parent in (what, who):
+        if parent and account_of is not None and account_of(parent):
+            return {"AccountId": account_of(parent)}
+    return {"AccountId": None}
 
 
 def field_from_tooling(metadata: dict[str, Any], api_name: str) -> Field:

@@ -35,6 +35,7 @@ from cs_sync.sandbox.seed_data import (
     pick_profile,
     stage_for,
 )
+from cs_sync.sandbox.seed_signals import account_fields, seed_activity, signal_stream
 from cs_sync.sandbox.sheets_api import new_spreadsheet
 from cs_sync.sandbox.store import OrgStore
 
@@ -42,7 +43,7 @@ SANDBOX_USERNAME = "cs-sync@example.co.jp"
 SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the sandbox's own throwaway login
 SANDBOX_TOKEN = "SANDBOXTOKEN00"  # noqa: S105
 # Raised when a seeded org changes shape, so that `cs-sync demo` seeds an old folder anew.
-SEED_FORMAT = 4
+SEED_FORMAT = 5
 # The org's External Client App: its client credentials flow runs as the integration user.
 SANDBOX_CLIENT_ID = "3MVG9cs-sync-sandbox-app"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - the sandbox's own throwaway
@@ -67,6 +68,8 @@ class _BookBuilder:
         self.count = accounts
         self.as_of = as_of
         self.rng = random.Random(f"cs-sync-book:{seed}:{accounts}:{as_of.isoformat()}")
+        self.seed = seed
+        self.activities = 0
         self.last_month = add_months(month_start(as_of), -1)  # the last complete month
         self.first_month = add_months(self.last_month, -26)  # 27 months of history
         self.usage: list[dict[str, Any]] = []
@@ -219,6 +222,7 @@ class _BookBuilder:
             "new": ("Positive", "Neutral"),
         }[profile]
         busy = sorted({3, *rng.sample([4, 6, 9, 12], rng.randint(0, 2))})
+        signals = signal_stream(self.seed, index)
         record: dict[str, Any] = {
             "Name": name,
             "Type": "Former Customer" if churn_date else "Customer - Direct",
@@ -238,6 +242,7 @@ class _BookBuilder:
             "CS_Budget_Status__c": rng.choice(budget),
             "CS_Sentiment__c": rng.choice(sentiment),
             "CS_Phase_Delayed__c": False,
+            **account_fields(signals, profile, segment, self.as_of),
         }
         if profile in ("declining", "steady") and rng.random() < 0.04:
             record.update(
@@ -262,6 +267,17 @@ class _BookBuilder:
             profile,
         )
         self._usage(account_id, profile, start, churn_date, seats, current_seats)
+        # a former customer's story ends on its churn date, fading as a declining one does
+        self.activities += seed_activity(
+            self.store,
+            signals,
+            account_id,
+            owner,
+            "declining" if churn_date else profile,
+            segment,
+            churn_date or self.as_of,
+            start,
+        )
         return churn_date is not None
 
     def _opportunities(

@@ -287,7 +287,7 @@ def test_each_segment_is_scored_by_its_own_scorecard() -> None:
     assert scored.loc["h", ["score", "scorecard"]].tolist() == [100.0, "high_touch"]
     assert scored.loc["l", ["score", "scorecard"]].tolist() == [100.0, "default"]
     assert scored.loc["r", ["score", "scorecard"]].tolist() == [50.0, "renewing"]
-    assert scored.loc["r", "reasons"] == "C (50): days_since_touch 37 −50 pts"
+    assert scored.loc["r", "reasons"] == "C (50): last CSM touch 37 days ago −50 pts"
 
 
 @pytest.mark.parametrize(

@@ -258,3 +258,22 @@ def test_plans_never_raise_and_steps_stay_in_order(rows: list[dict]) -> None:
     assert result.equals(
         assign_renewal(table, AXES, STRATEGIES, RenewalSettings(), AS_OF, "en", CLOSED)
     )
+
+
+def test_busy_months_from_the_fiscal_year_end() -> None:
+    """A customer closing its year in March is busy in March (and April, closing the books):
+    the same plan as busy months "3,4", whether the month is 3, 3.0, "3月" or "３"."""
+    settings = RenewalSettings(fiscal_year_end="fiscal_year_end", fiscal_busy_months=(0, 1))
+    expected = dates(plan(busy_months="3,4"))
+    assert expected != dates(plan())  # the renewal of 04-30 does move
+
+    def planned(fiscal: Any) -> Any:
+        table = pd.DataFrame([{**BASE, "fiscal_year_end": fiscal}], index=["001"])
+        row = assign_renewal(table, AXES, STRATEGIES, settings, AS_OF, "en", CLOSED).iloc[0]
+        return dates(row)
+
+    for typed in (3, 3.0, "3月", "３"):
+        assert planned(typed) == expected, typed
+    assert planned(None) == dates(plan())  # unknown: no busy months from it
+    accounts = pd.DataFrame({"account_id": ["a", "b", "c"], "fy": ["3月", "3,9", 12.0]})
+    assert busy_month_problems(accounts, "fy", single=True) == [("b", "3,9", ["3,9"])]

@@ -1,0 +1,130 @@
+"""Extract the signals beyond usage: CSM activity (completed Tasks, past Events) and support
+Cases, one query per object, each record reduced to what the rules count.
+
+The picklist values named in config are checked against the org's describe first, so a
+value the org does not have is named by its setting instead of silently matching nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+
+from cs_sync.config import Config
+from cs_sync.connectors.salesforce import SalesforceClient, soql
+from cs_sync.errors import SetupError
+from cs_sync.rules.activity import ACTIVITY_COLUMNS as ACTIVITY_FEATURES
+from cs_sync.rules.activity import CASE_COLUMNS as CASE_FEATURES
+from cs_sync.sfid import try_to18
+
+ACTIVITY_COLUMNS = ["account_id", "day", "meeting"]
+CASE_COLUMNS = ["account_id", "created", "closed", "is_closed", "high", "escalated"]
+
+
+def check_values(
+    client: SalesforceClient, config: Config, sobject: str, field: str, setting: str
+) -> None:
+    """Every value of `setting` is one of the org's values of sobject.field."""
+    wanted = _setting(config, setting)
+    if not wanted:
+        return
+    described = client.described_fields(sobject).get(field.lower())
+    if described is None:
+        raise SetupError(
+            f"salesforce.{setting}: the integration user cannot see {sobject}.{field}; grant "
+            f"Read on {sobject} to the integration user, or set salesforce.{setting.split('.')[0]}"
+            ".enabled = false"
+        )
+    values = [str(v["value"]) for v in described.get("picklistValues") or []]
+    unknown = [v for v in wanted if v not in values]
+    if unknown:
+        raise SetupError(
+            f"salesforce.{setting} = {list(wanted)!r}: {', '.join(map(repr, unknown))} is not a "
+            f"{sobject}.{field} value in this org (its values: {', '.join(values)}). Fix it "
+            f"in {config.path}"
+        )
+
+
+def _setting(config: Config, setting: str) -> tuple[str, ...]:
+    table, key = setting.split(".")
+    return tuple(getattr(getattr(config.salesforce, table), key))
+
+
+def read_activity(
+    client: SalesforceClient, config: Config, as_of: date, since: date | None = None
+) -> pd.DataFrame | None:
+    """Touches on each account within salesforce.activity.days of the run date (or of
+    `since`, the earliest date a backfill scores): completed Tasks (not cs-sync's own
+    follow-ups) and Events up to the run date. Read only when a measure or condition names an
+    activity feature, else None."""
+    settings = config.salesforce.activity
+    if not settings.enabled or not config.names_any(ACTIVITY_FEATURES):
+        return None
+    check_values(client, config, "Event", "Type", "activity.meeting_types")
+    check_values(client, config, "Task", "Type", "activity.task_types")
+    since = min(since or as_of, as_of) - timedelta(days=settings.days)
+    key = config.salesforce.fields.task_key
+    task_filter = " AND Type IN {types}" if settings.task_types else ""
+    tasks = soql(
+        "SELECT AccountId, ActivityDate FROM Task WHERE IsClosed = true AND AccountId != null "
+        f"AND ActivityDate >= {{since}} AND ActivityDate <= {{today}} AND {key} = null"
+        + task_filter,
+        since=since,
+        today=as_of,
+        types=list(settings.task_types),
+    )
+    events = soql(
+        "SELECT AccountId, ActivityDate, Type FROM Event WHERE AccountId != null "
+        "AND ActivityDate >= {since} AND ActivityDate <= {today}",
+        since=since,
+        today=as_of,
+    )
+    meeting_types = set(settings.meeting_types)
+    rows = [
+        (record["AccountId"], record.get("ActivityDate"), False)
+        for record in client.query(tasks, "completed Tasks")
+    ] + [
+        (
+            record["AccountId"],
+            record.get("ActivityDate"),
+            not meeting_types or record.get("Type") in meeting_types,
+        )
+        for record in client.query(events, "Events")
+    ]
+    frame = pd.DataFrame(rows, columns=ACTIVITY_COLUMNS)
+    frame["account_id"] = frame["account_id"].map(lambda i: try_to18(str(i)) or i)
+    return frame
+
+
+def read_cases(
+    client: SalesforceClient, config: Config, as_of: date, since: date | None = None
+) -> pd.DataFrame | None:
+    """Open Cases, and the Cases opened or closed within salesforce.cases.days of the run
+    date (or of `since`, for a backfill); read only when a measure or condition names a case
+    feature, else None."""
+    settings = config.salesforce.cases
+    if not settings.enabled or not config.names_any(CASE_FEATURES):
+        return None
+    check_values(client, config, "Case", "Priority", "cases.high_priorities")
+    check_values(client, config, "Case", "Status", "cases.escalated_statuses")
+    start = (min(since or as_of, as_of) - timedelta(days=settings.days)).isoformat()
+    start += "T00:00:00Z"
+    query = (
+        "SELECT AccountId, CreatedDate, ClosedDate, IsClosed, Priority, Status, IsEscalated "
+        f"FROM Case WHERE AccountId != null AND (IsClosed = false OR CreatedDate >= {start} "
+        f"OR ClosedDate >= {start})"
+    )
+    high, escalated = set(settings.high_priorities), set(settings.escalated_statuses)
+    rows = [
+        (
+            try_to18(str(record["AccountId"])) or record["AccountId"],
+            record.get("CreatedDate"),
+            record.get("ClosedDate"),
+            bool(record.get("IsClosed")),
+            record.get("Priority") in high,
+            bool(record.get("IsEscalated")) or record.get("Status") in escalated,
+        )
+        for record in client.query(query, "Cases")
+    ]
+    return pd.DataFrame(rows, columns=CASE_COLUMNS)

@@ -1,0 +1,163 @@
+"""The seeded book's signals beyond usage: the Account fields a team keeps of its own (the
+fiscal-year-end month, the support plan, a risk flag, the last business review), the CSMs'
+completed calls and meetings, and support cases, each telling the account's story.
+
+Drawn from a random stream of their own per account, so the rest of the book (names, usage,
+opportunities) stays as it was before these signals existed.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from typing import Any
+
+from cs_sync.sandbox.schema import FISCAL_MONTHS
+from cs_sync.sandbox.store import OrgStore
+
+# How often each story meets its CSM, in meetings over the last half year, by segment.
+MEETINGS = {
+    "High Touch": {"healthy": (3, 6), "steady": (2, 4), "new": (3, 6), "declining": (0, 2)},
+    "Low Touch": {"healthy": (1, 2), "steady": (0, 2), "new": (1, 3), "declining": (0, 1)},
+    "Tech Touch": {"healthy": (0, 1), "steady": (0, 1), "new": (0, 1), "declining": (0, 0)},
+}
+OPEN_CASES = {"healthy": (0, 1), "steady": (0, 1), "new": (0, 2), "declining": (1, 3)}
+
+
+def signal_stream(seed: int, index: int) -> random.Random:
+    return random.Random(f"cs-sync-signals:{seed}:{index}")
+
+
+def account_fields(rng: random.Random, profile: str, segment: str, as_of: date) -> dict[str, Any]:
+    """The Account fields of the team's own: most Japanese companies close their year in
+    March, some in December."""
+    fiscal = 3 if rng.random() < 0.6 else 12 if rng.random() < 0.5 else rng.randint(1, 12)
+    qbr = None
+    if segment == "High Touch" and profile != "churned":
+        ago = rng.randint(20, 110) if profile != "declining" else rng.randint(120, 300)
+        qbr = (as_of - timedelta(days=ago)).isoformat()
+    risky = {"declining": 0.35, "churned": 0.5}.get(profile, 0.03)
+    return {
+        "CS_Fiscal_Year_End__c": FISCAL_MONTHS[fiscal - 1],
+        "CS_Support_Plan__c": "Premium"
+        if segment == "High Touch" and rng.random() < 0.7
+        else "Standard",
+        "CS_Risk_Flag__c": rng.random() < risky,
+        "CS_Last_QBR__c": qbr,
+    }
+
+
+HISTORY_DAYS = 540  # activity and cases go back this far (a backtest's dates need them)
+
+
+def seed_activity(
+    store: OrgStore,
+    rng: random.Random,
+    account_id: str,
+    owner: str,
+    profile: str,
+    segment: str,
+    as_of: date,
+    start: date,
+) -> int:
+    """Completed calls and emails, past (and a few planned) meetings, and cases of one
+    customer from its contract start (at most HISTORY_DAYS) to `as_of` (the run date, or the
+    day a former customer left). Returns how many records were made."""
+    made = 0
+    span = max(1, min(HISTORY_DAYS, (as_of - start).days))
+    halves = span / 180  # the rates below are per half year
+    low, high = MEETINGS[segment].get(profile, (0, 1))
+    for _ in range(round(rng.randint(low, high) * halves)):
+        day = as_of - timedelta(days=rng.randint(1, span))
+        hour = rng.choice([1, 4, 6])  # 10:00, 13:00, 15:00 in Tokyo
+        store.insert(
+            "Event",
+            {
+                "Subject": "定例ミーティング",
+                "OwnerId": owner,
+                "WhatId": account_id,
+                "AccountId": account_id,
+                "ActivityDateTime": f"{day.isoformat()}T{hour:02d}:00:00.000+0000",
+                "ActivityDate": day.isoformat(),
+                "DurationInMinutes": 60,
+                "Type": "Meeting",
+            },
+        )
+        made += 1
+    if segment != "Tech Touch" and rng.random() < 0.3:  # a meeting booked for next month
+        day = as_of + timedelta(days=rng.randint(7, 30))
+        store.insert(
+            "Event",
+            {
+                "Subject": "次回定例",
+                "OwnerId": owner,
+                "WhatId": account_id,
+                "AccountId": account_id,
+                "ActivityDateTime": f"{day.isoformat()}T10:00:00.000+0000",
+                "ActivityDate": day.isoformat(),
+                "DurationInMinutes": 60,
+                "Type": "Meeting",
+            },
+        )
+        made += 1
+    calls = round(rng.randint(0, 4 if profile != "declining" else 1) * halves)
+    for _ in range(calls if segment != "Tech Touch" else 0):
+        day = as_of - timedelta(days=rng.randint(1, span))
+        store.insert(
+            "Task",
+            {
+                "Subject": rng.choice(["電話フォロー", "メールでのご案内"]),
+                "OwnerId": owner,
+                "WhatId": account_id,
+                "AccountId": account_id,
+                "ActivityDate": day.isoformat(),
+                "Status": "Completed",
+                "IsClosed": True,
+                "Priority": "Normal",
+                "Type": rng.choice(["Call", "Email"]),
+            },
+        )
+        made += 1
+    return made + _cases(store, rng, account_id, owner, profile, as_of, span)
+
+
+def _cases(
+    store: OrgStore,
+    rng: random.Random,
+    account_id: str,
+    owner: str,
+    profile: str,
+    as_of: date,
+    span: int,
+) -> int:
+    low, high = OPEN_CASES.get(profile, (0, 1))
+    opened = rng.randint(low, high)
+    closed = round(rng.randint(0, 3) * span / 120)
+    for number in range(opened + closed):
+        still_open = number < opened
+        ago = rng.randint(0, min(span, 45 if still_open else span))
+        created = as_of - timedelta(days=ago)
+        urgent = profile == "declining" and rng.random() < 0.5
+        status = (
+            ("Escalated" if urgent and rng.random() < 0.5 else rng.choice(["New", "Working"]))
+            if still_open
+            else "Closed"
+        )
+        store.insert(
+            "Case",
+            {
+                "AccountId": account_id,
+                "OwnerId": owner,
+                "Subject": rng.choice(["ログインできない", "給与計算の設定", "CSV取込エラー"]),
+                "Status": status,
+                "Priority": "High" if urgent else rng.choice(["Medium", "Low"]),
+                "IsEscalated": status == "Escalated",
+                "IsClosed": not still_open,
+                "CreatedDate": f"{created.isoformat()}T01:00:00.000+0000",
+                "ClosedDate": None
+                if still_open
+                else f"{min(as_of, created + timedelta(days=rng.randint(1, 10))).isoformat()}"
+                "T09:00:00.000+0000",
+            },
+        )
+    return opened + closed
