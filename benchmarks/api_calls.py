@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import math
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
-from benchmarks.book import run_twice
+from benchmarks.book import AS_OF, run_twice
 from cs_sync.config import Config
 from cs_sync.sandbox.server import Sandbox
 
@@ -31,6 +32,36 @@ def floor_calls(reads: list[int], changed: int, tasks: int, bulk_threshold: int)
     return 2 + pages + writes(changed) + writes(tasks)  # 2: login and /limits
 
 
+def signal_records(sandbox: Sandbox, config: Config) -> dict[str, int]:
+    """The records the activity and case reads match (see extract_signals), counted in the
+    store: completed Tasks that are not cs-sync's and Events within the activity window,
+    open Cases and those opened or closed within the cases window; and what the book holds."""
+    since = (AS_OF - timedelta(days=config.salesforce.activity.days)).isoformat()
+    cases_since = (AS_OF - timedelta(days=config.salesforce.cases.days)).isoformat()
+    today = AS_OF.isoformat()
+    tasks = sandbox.store.all("Task")
+    events = sandbox.store.all("Event")
+    cases = sandbox.store.all("Case")
+
+    def within(day: object) -> bool:
+        return since <= str(day or "")[:10] <= today
+
+    return {
+        "tasks": len(tasks),
+        "events": len(events),
+        "cases": len(cases),
+        "read_tasks": sum(1 for t in tasks if t.get("IsClosed") and within(t.get("ActivityDate"))),
+        "read_events": sum(1 for e in events if within(e.get("ActivityDate"))),
+        "read_cases": sum(
+            1
+            for c in cases
+            if not c.get("IsClosed")
+            or str(c.get("CreatedDate"))[:10] >= cases_since
+            or str(c.get("ClosedDate") or "")[:10] >= cases_since
+        ),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
@@ -43,6 +74,7 @@ def main() -> None:
         counts["opportunities"] = len(opportunities)
         counts["read_opps"] = sum(1 for o in opportunities if o.get("Type") in types)
         counts["read_roles"] = sandbox.store.count("OpportunityContactRole")
+        counts.update(signal_records(sandbox, config))
 
     with tempfile.TemporaryDirectory() as temporary:
         runs = run_twice(args.accounts, Path(temporary) / "book", count)
@@ -50,7 +82,9 @@ def main() -> None:
     first_s, second_s, seeded = runs.first_s, runs.second_s, runs.seed_s
     read_opps, read_roles = counts["read_opps"], counts["read_roles"]
     threshold = config.salesforce.bulk_threshold
-    reads = [first.accounts_read, 0, read_opps, read_roles]  # accounts, tasks, opps, roles
+    signals = [counts["read_tasks"], counts["read_events"], counts["read_cases"]]
+    # accounts, cs-sync tasks, opportunities, contact roles, completed tasks, events, cases
+    reads = [first.accounts_read, 0, read_opps, read_roles, *signals]
     first_floor = floor_calls(reads, first.accounts_changed, first.tasks_created, threshold)
     reads[1] = first.tasks_created  # the rerun reads the tasks the first run opened
     second_floor = floor_calls(reads, 0, second.tasks_created, threshold)
@@ -58,7 +92,14 @@ def main() -> None:
     print(
         f"book: {args.accounts} accounts ({first.accounts_read} scored), "
         f"{counts['opportunities']} opportunities ({read_opps} renewal or expansion), "
-        f"{read_roles} contact roles; seeded in {seeded:.0f} s"
+        f"{read_roles} contact roles, {counts['tasks']} Tasks and {counts['events']} Events "
+        f"({counts['read_tasks'] + counts['read_events']} in the activity window), "
+        f"{counts['cases']} Cases ({counts['read_cases']} open or recent); seeded in "
+        f"{seeded:.0f} s"
+    )
+    print(
+        "extra calls per describe: Event and Case (their picklist values), counted in the "
+        "calls, not in the floor"
     )
     print(
         f"{'run':<18} {'calls':>6} {'floor':>6} {'naive loop':>11} {'fields':>8} "

@@ -2,9 +2,12 @@
 
     python -m benchmarks.rules_stage --accounts 100000 1000000
 
-Inputs are generated in memory first (13 months of usage per account, a renewal opportunity
-and two contact roles each), shaped as `extract` returns them; then each step of the pure
-middle is timed, and the process's resident memory is sampled every 5 ms while it runs. Each
+Inputs are generated in memory first (13 months of usage per account with two metrics of the
+team's own, a renewal opportunity, two contact roles, three CSM touches and a support case
+each, and two Account fields of the team's own), shaped as `extract` returns them; the score
+has 20 measures over every kind of signal (usage, features of own metrics, activity, cases,
+own fields, a text field) plus a High Touch scorecard. Then each step of the pure middle is
+timed, and the process's resident memory is sampled every 5 ms while it runs. Each
 size runs in a fresh process, so memory figures do not carry over; the last line compares the
 time per account across sizes (1.0 = linear). The target for 1,000,000 accounts is under 10 s
 and under 2 GiB for the whole stage.
@@ -16,6 +19,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import date
@@ -28,6 +32,7 @@ from cs_sync.config import Config, load_config
 from cs_sync.extract import ACCOUNT_COLUMNS, TASK_COLUMNS, Extracted
 from cs_sync.rules.calendar import closed_days
 from cs_sync.rules.health import score_health
+from cs_sync.rules.health_reasons import metric_shapes
 from cs_sync.rules.phases import assign_phases
 from cs_sync.rules.renewal import assign_renewal
 from cs_sync.rules.tasks import new_tasks, wanted_pairs
@@ -91,6 +96,8 @@ def synthetic_book(accounts: int, seed: int = 7) -> Extracted:
     frame["approval_lead_days"] = rng.choice([14.0, 30.0, 60.0], accounts)
     frame["prev_score"] = rng.uniform(0, 100, accounts).round(1)
     frame["prev_trend"] = "Flat"
+    frame["nps"] = np.where(rng.random(accounts) < 0.7, rng.integers(-100, 101, accounts), np.nan)
+    frame["risk_flag"] = rng.random(accounts) < 0.1
 
     months = pd.date_range("2025-10-01", "2026-10-01", freq="MS")
     level = rng.uniform(0.1, 1.0, accounts)
@@ -106,6 +113,30 @@ def synthetic_book(accounts: int, seed: int = 7) -> Extracted:
             "active_users": active,
             "logins": active * 10,
             "payslips_sent": np.where(rng.random(rows) < 0.9, active, 0),
+            "year_end_adjustments": np.where(
+                np.tile(months.month.isin([11, 12]), accounts), active, 0
+            ),
+            "surveys_run": rng.integers(0, 3, rows),
+            "candidate_requests": rng.integers(0, 5, rows),
+        }
+    )
+    touches = np.repeat(ids, 3)
+    activities = pd.DataFrame(
+        {
+            "account_id": touches,
+            "day": (pd.Timestamp(AS_OF) - pd.to_timedelta(rng.integers(1, 180, len(touches)), "D")),
+            "meeting": rng.random(len(touches)) < 0.4,
+        }
+    )
+    created = pd.Timestamp(AS_OF, tz="UTC") - pd.to_timedelta(rng.integers(0, 60, accounts), "D")
+    cases = pd.DataFrame(
+        {
+            "account_id": ids,
+            "created": created,
+            "closed": pd.NaT,
+            "is_closed": rng.random(accounts) < 0.5,
+            "high": rng.random(accounts) < 0.2,
+            "escalated": rng.random(accounts) < 0.05,
         }
     )
     opportunities = pd.DataFrame(
@@ -128,7 +159,9 @@ def synthetic_book(accounts: int, seed: int = 7) -> Extracted:
         }
     )
     empty_tasks = pd.DataFrame(columns=TASK_COLUMNS)
-    return Extracted(frame, usage, empty_tasks, opportunities, roles)
+    return Extracted(
+        frame, usage, empty_tasks, opportunities, roles, activities=activities, cases=cases
+    )
 
 
 def run_stage(book: Extracted, config: Config) -> dict[str, float]:
@@ -138,7 +171,8 @@ def run_stage(book: Extracted, config: Config) -> dict[str, float]:
     timings["features"] = time.perf_counter() - started
 
     mark = time.perf_counter()
-    scored = score_health(features, config.health, AS_OF, config.language)
+    shapes = metric_shapes(d.metric for d in config.features if d.metric)
+    scored = score_health(features, config.health, AS_OF, config.language, shapes)
     timings["health"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -172,8 +206,79 @@ def run_stage(book: Extracted, config: Config) -> dict[str, float]:
     return timings
 
 
+SIGNALS = """
+[[features]]
+name = "surveys_3m"
+metric = "surveys_run"
+function = "total"
+[[features]]
+name = "requests_trend"
+metric = "candidate_requests"
+function = "trend"
+months = 3
+[[features]]
+name = "requests_without"
+metric = "candidate_requests"
+function = "months_without"
+[[features]]
+name = "first_request"
+metric = "candidate_requests"
+function = "months_to_level"
+level = 3
+[[features]]
+name = "requests_season"
+metric = "candidate_requests"
+function = "season_change"
+season = [3, 4]
+[[features]]
+name = "requests_avg"
+metric = "candidate_requests"
+function = "average"
+months = 6
+"""
+MEASURES = [  # name, bad, good: with the four default measures, 20
+    ("surveys_3m", 0, 3),
+    ("requests_trend", 0.5, 1),
+    ("requests_without", 3, 0),
+    ("first_request", 6, 1),
+    ("requests_season", 0.5, 1),
+    ("requests_avg", 0, 3),
+    ("days_since_meeting", 120, 30),
+    ("meetings_90d", 0, 3),
+    ("days_since_touch", 60, 7),
+    ("touches_90d", 0, 6),
+    ("open_cases", 3, 0),
+    ("recent_cases", 4, 0),
+    ("high_priority_cases", 2, 0),
+    ("escalated_cases", 1, 0),
+    ("nps", -50, 50),
+]
+
+
+def signals_config(folder: Path) -> Config:
+    """config.example.toml with the team's own signals: 20 measures and a scorecard."""
+    text = (ROOT / "config.example.toml").read_text("utf-8")
+    text = text.replace(
+        "[salesforce.fields]\n", '[salesforce.fields]\nnps = "NPS__c"\nrisk_flag = "Risk__c"\n'
+    ).replace("metrics = []", 'metrics = ["surveys_run", "candidate_requests"]')
+    rows = [f'name = "{n}"\nweight = 5\nbad = {b}\ngood = {g}' for n, b, g in MEASURES]
+    rows.append(
+        'name = "budget_status"\nweight = 5\nvalues = { Secured = 1.0, Planned = 0.7, '
+        "Unknown = 0.4, Cut = 0 }"
+    )
+    text += SIGNALS + "".join(f"\n[[health.measures]]\n{row}\n" for row in rows)
+    text += '\n[[health.scorecards]]\nname = "high_touch"\nsegments = ["High Touch"]\n'
+    text += "".join(f"\n[[health.scorecards.measures]]\n{row}\n" for row in rows[6:])
+    path = folder / "signals.toml"
+    path.write_text(text, "utf-8")
+    config = load_config(path)
+    assert len(config.health.measures) == 20, len(config.health.measures)
+    return config
+
+
 def measure(accounts: int) -> dict[str, float]:
-    config = load_config(ROOT / "config.example.toml")
+    with tempfile.TemporaryDirectory() as folder:
+        config = signals_config(Path(folder))
     started = time.perf_counter()
     book = synthetic_book(accounts)
     generated = time.perf_counter() - started

@@ -77,7 +77,7 @@ def read_usage_csv(
         ) from None
     except OSError as exc:
         raise InputError(f"usage file {path} cannot be read: {exc.strerror}") from None
-    text = _decode(data, path, encoding)
+    text = decode_text(data, path, encoding)
     header_line = text.split("\n", 1)[0].rstrip("\r")
     if not header_line.strip():
         raise InputError(
@@ -103,14 +103,18 @@ def read_usage_csv(
     )
 
 
-def _decode(data: bytes, path: Path, encoding: str) -> str:
+def decode_text(
+    data: bytes, path: Path, encoding: str, what: str = "usage file", setting: str = "usage"
+) -> str:
+    """A CSV file's text: in `encoding`, or with "auto" UTF-8 (with or without a BOM), then
+    CP932 (what Excel in Japan saves); undecodable bytes are named by line and byte."""
     if encoding != "auto":
         try:
             return data.decode(encoding).removeprefix("\ufeff")
         except UnicodeDecodeError as exc:
             raise InputError(
-                f"usage file {path}: not {encoding} text ({_where(data, exc.start)}); save it "
-                'as UTF-8, or set usage.encoding to what it is ("utf-8" or "cp932")'
+                f"{what} {path}: not {encoding} text ({_where(data, exc.start)}); save it "
+                f'as UTF-8, or set {setting}.encoding to what it is ("utf-8" or "cp932")'
             ) from None
     try:
         return data.decode("utf-8-sig")
@@ -119,10 +123,10 @@ def _decode(data: bytes, path: Path, encoding: str) -> str:
             text = data.decode("cp932")
         except UnicodeDecodeError:
             raise InputError(
-                f"usage file {path}: neither UTF-8 nor CP932 (Shift-JIS) text "
+                f"{what} {path}: neither UTF-8 nor CP932 (Shift-JIS) text "
                 f"({_where(data, first.start)}); save it as CSV UTF-8"
             ) from None
-        log.info("usage file %s read as CP932 (Shift-JIS), as Excel in Japan saves CSV", path)
+        log.info("%s %s read as CP932 (Shift-JIS), as Excel in Japan saves CSV", what, path)
         return text
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Discriminator, Field, Strict, Tag
 
+from cs_sync.connectors.settings import FieldName
 from cs_sync.settings import (
     Between,
     ConfigPath,
@@ -207,3 +208,33 @@ UsageConfig = Annotated[
 ]
 """[usage]: where product usage comes from (usage.source chooses the kind)."""
 USAGE_SOURCES = ("csv", "parquet", "sheets", "bigquery")
+
+
+class SurveysConfig(Settings):
+    """[surveys]: NPS or CSAT answers per contact, rolled up to the account (survey_score,
+    detractor_share, survey_contacts, days_since_survey), from a Contact field or a CSV file.
+    Read only when a measure or condition names one of those columns."""
+
+    source: Literal["none", "contact_field", "csv"] = "none"
+    """contact_field: the latest answer kept on each Contact; csv: one row per answer
+    (account_id, contact_id, answered, score); none: no surveys."""
+    contact_field: FieldName | None = None
+    """contact_field: the Contact field holding the contact's latest score (number)."""
+    date_field: FieldName | None = None
+    """contact_field: the Contact field holding when it was given (date); leave out when the
+    org keeps none (every answer then counts, whatever its age)."""
+    path: OptionalPath = None
+    """csv: the file, relative to this configuration file (UTF-8 or CP932)."""
+    scale: Literal["nps", "csat"] = "nps"
+    """nps: 0-10 (promoters 9-10, detractors 0-6); csat: 1-5 (satisfied 4-5, dissatisfied 1-2)."""
+    months: Annotated[int, Between(1, 36)] = 12
+    """Answers older than this many months do not count."""
+
+    @classmethod
+    def check(cls, data: dict[str, Any]) -> list[str]:
+        source = data.get("source", "none")
+        if source == "contact_field" and not data.get("contact_field"):
+            return ['contact_field: missing; name the Contact field of the score, e.g. "NPS__c"']
+        if source == "csv" and not data.get("path"):
+            return ["path: missing; name the CSV file of the answers"]
+        return []

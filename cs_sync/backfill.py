@@ -201,6 +201,7 @@ def as_of_view(
         contact_roles=extracted.contact_roles,
         activities=extracted.activities,
         cases=extracted.cases,
+        surveys=extracted.surveys,
     )
 
 

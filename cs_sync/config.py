@@ -36,7 +36,12 @@ from cs_sync.config_rules import (
     compile_rules,
 )
 from cs_sync.connectors.settings import DashboardConfig, HistoryConfig, SalesforceConfig
-from cs_sync.connectors.usage_settings import USAGE_SOURCES, UsageConfig, metrics_of
+from cs_sync.connectors.usage_settings import (
+    USAGE_SOURCES,
+    SurveysConfig,
+    UsageConfig,
+    metrics_of,
+)
 from cs_sync.errors import ConfigError
 from cs_sync.rules.backtest import BacktestSettings
 from cs_sync.rules.health import HealthConfig
@@ -160,6 +165,8 @@ class ConfigFile(Settings):
     """The org: how cs-sync logs in, what it reads and which fields it writes."""
     usage: UsageConfig
     """Where product usage comes from (a file, a Google Sheets tab or BigQuery)."""
+    surveys: SurveysConfig = SurveysConfig()
+    """NPS or CSAT answers per contact (a Contact field or a CSV file)."""
     health: HealthConfig = HealthConfig()
     """The health score's measures, the grades and the at-risk grades."""
     phases: PhasesFile = PhasesFile()
@@ -238,6 +245,10 @@ class Config:
     @property
     def usage(self) -> UsageConfig:
         return self.file.usage
+
+    @property
+    def surveys(self) -> SurveysConfig:
+        return self.file.surveys
 
     @property
     def health(self) -> HealthConfig:

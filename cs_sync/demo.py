@@ -103,6 +103,12 @@ on_bad_rows = "skip"
 # a product metric beyond the core ones: surveys customers ran (the survey product)
 metrics = ["surveys_run"]
 
+[surveys]
+# the latest NPS answer each contact gave, kept on the Contact (score 0-10 and its date)
+source = "contact_field"
+contact_field = "CS_NPS__c"
+date_field = "CS_NPS_Date__c"
+
 [[features]]
 name = "surveys_3m"
 metric = "surveys_run"
@@ -152,6 +158,13 @@ weight = 10
 bad = 2
 good = 0
 label = {{ ja = "優先度高の問い合わせ（30日）", en = "high-priority cases (30 days)" }}
+
+[[health.measures]]
+name = "survey_score"
+weight = 5
+bad = -50
+good = 30
+label = {{ ja = "NPS", en = "NPS" }}
 
 [[health.measures]]
 name = "risk_flag"
@@ -216,6 +229,13 @@ weight = 5
 bad = 0
 good = 3
 label = {{ ja = "サーベイ実施数（3か月）", en = "surveys run (3 months)" }}
+
+[[health.scorecards.measures]]
+name = "detractor_share"
+weight = 5
+bad = 0.5
+good = 0
+label = {{ ja = "批判者の割合（NPS）", en = "share of detractors (NPS)" }}
 
 [[health.scorecards.measures]]
 name = "risk_flag"

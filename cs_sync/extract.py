@@ -17,7 +17,7 @@ from cs_sync.connectors.salesforce import SalesforceClient, soql
 from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
 from cs_sync.connectors.usage_settings import BigQueryUsageSource, ParquetUsage, SheetsUsage
 from cs_sync.errors import CsSyncError, SetupError
-from cs_sync.extract_signals import read_activity, read_cases
+from cs_sync.extract_signals import read_activity, read_cases, read_surveys
 from cs_sync.org_fields import required_fields, unseen_inputs
 from cs_sync.plan import Problem
 from cs_sync.rules.calendar import last_complete_month
@@ -426,16 +426,18 @@ def extract(
     tasks = read_tasks(client, config, as_of)
     opportunities = read_opportunities(client, config)
     contact_roles = read_contact_roles(client, config)
+    surveys, survey_problems = read_surveys(client, config)
     return Extracted(
         accounts,
         usage,
         tasks,
         opportunities,
         contact_roles,
-        problems + join_problems,
+        problems + join_problems + survey_problems,
         client.field_scales("Account"),
         activities=read_activity(client, config, as_of, since),
         cases=read_cases(client, config, as_of, since),
+        surveys=surveys,
     )
 
 

@@ -13,9 +13,12 @@ import pandas as pd
 
 from cs_sync.config import Config
 from cs_sync.connectors.salesforce import SalesforceClient, soql
+from cs_sync.connectors.surveys_csv import read_survey_csv
 from cs_sync.errors import SetupError
+from cs_sync.plan import Problem
 from cs_sync.rules.activity import ACTIVITY_COLUMNS as ACTIVITY_FEATURES
 from cs_sync.rules.activity import CASE_COLUMNS as CASE_FEATURES
+from cs_sync.rules.surveys import SURVEY_COLUMNS as SURVEY_FEATURES
 from cs_sync.sfid import try_to18
 
 ACTIVITY_COLUMNS = ["account_id", "day", "meeting"]
@@ -128,3 +131,48 @@ def read_cases(
         for record in client.query(query, "Cases")
     ]
     return pd.DataFrame(rows, columns=CASE_COLUMNS)
+
+
+SURVEY_COLUMNS = ["account_id", "contact_id", "day", "score"]
+
+
+def read_surveys(
+    client: SalesforceClient, config: Config
+) -> tuple[pd.DataFrame | None, list[Problem]]:
+    """Survey answers per contact (surveys.source), read only when a measure or condition
+    names a survey feature; None when not read. A CSV file's bad rows come back as problems."""
+    surveys = config.surveys
+    if surveys.source == "none" or not config.names_any(SURVEY_FEATURES):
+        return None, []
+    if surveys.source == "csv":
+        assert surveys.path is not None  # checked when the config loads
+        answers, bad = read_survey_csv(surveys.path, surveys.scale)
+        return answers, [
+            Problem("survey_row", None, f"survey file {surveys.path} {line}; row left out")
+            for line in bad
+        ]
+    seen = client.described_fields("Contact")
+    fields = [f for f in (surveys.contact_field, surveys.date_field) if f]
+    for key, name in zip(("contact_field", "date_field"), fields, strict=False):
+        if name.lower() not in seen:
+            raise SetupError(
+                f"surveys.{key} = {name!r}: Contact has no such field that the integration "
+                f"user can see. Correct it in {config.path}, or grant the integration user "
+                "Read on it in a permission set"
+            )
+    score_field = str(surveys.contact_field)
+    date_field = surveys.date_field or ""
+    query = (
+        f"SELECT Id, AccountId, {', '.join(fields)} FROM Contact "
+        f"WHERE AccountId != null AND {score_field} != null"
+    )
+    rows = [
+        (
+            try_to18(str(record["AccountId"])) or record["AccountId"],
+            record["Id"],
+            record.get(date_field) if date_field else None,
+            record.get(score_field),
+        )
+        for record in client.query(query, "survey answers on Contact")
+    ]
+    return pd.DataFrame(rows, columns=SURVEY_COLUMNS), []

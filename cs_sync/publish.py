@@ -51,6 +51,7 @@ DASHBOARD_COLUMNS = (
     "next_action",
     "next_action_date",
     "coverage",
+    "scorecard",
     "reasons",
     "renewal_date",
     "days_to_renewal",
@@ -62,6 +63,10 @@ DASHBOARD_COLUMNS = (
     "renewal_close_date",
     "last_renewal_won",
     *STAKEHOLDERS,
+    "days_since_touch",
+    "meetings_90d",
+    "open_cases",
+    "high_priority_cases",
 )
 
 # Each dashboard table column's kind, fixed whatever a run's values (a store that keeps typed
@@ -81,6 +86,10 @@ DASHBOARD_KINDS: dict[str, dict[str, str]] = {
                 "monthly_feature",
                 "renewal_amount",
                 *STAKEHOLDERS,
+                "days_since_touch",
+                "meetings_90d",
+                "open_cases",
+                "high_priority_cases",
             ),
             "number",
         ),

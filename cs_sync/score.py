@@ -31,6 +31,7 @@ from cs_sync.rules.health import score_health
 from cs_sync.rules.health_reasons import metric_shapes
 from cs_sync.rules.phases import assign_phases, phase_order
 from cs_sync.rules.renewal import assign_renewal, busy_month_problems
+from cs_sync.rules.surveys import survey_features
 from cs_sync.rules.task_presets import SEGMENTS
 from cs_sync.rules.tasks import new_tasks, tasks_to_close, wanted_pairs
 
@@ -48,6 +49,7 @@ class Extracted:
     field_scales: dict[str, int] = field(default_factory=dict)  # Account number field -> scale
     activities: pd.DataFrame | None = None  # see extract_signals.read_activity (None: not read)
     cases: pd.DataFrame | None = None  # see extract_signals.read_cases (None: not read)
+    surveys: pd.DataFrame | None = None  # see extract_signals.read_surveys (None: not read)
 
 
 def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
@@ -79,6 +81,10 @@ def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.Da
     features = features.join(
         activity_features(extracted.accounts, extracted.activities, as_of, salesforce.activity.days)
     ).join(case_features(extracted.accounts, extracted.cases, as_of, salesforce.cases.days))
+    surveys = config.surveys
+    features = features.join(
+        survey_features(extracted.accounts, extracted.surveys, as_of, surveys.months, surveys.scale)
+    )
     today = pd.Timestamp(as_of)
     for key in config.salesforce.fields.own_inputs():
         values = features[key]

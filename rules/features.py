@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cs_sync.rules.activity import ACTIVITY_COLUMNS, CASE_COLUMNS
+from cs_sync.rules.surveys import SURVEY_COLUMNS
 from cs_sync.rules.usage_metrics import (
     MetricFeature,
     PerAccount,
@@ -62,6 +63,7 @@ FEATURE_COLUMNS = (
     *SEASONAL_COLUMNS,
     *ACTIVITY_COLUMNS,
     *CASE_COLUMNS,
+    *SURVEY_COLUMNS,
 )
 TREND_WINDOW_MONTHS = 3
 

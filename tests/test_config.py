@@ -628,3 +628,15 @@ def test_own_account_fields_become_columns(tmp_path: Path) -> None:
     assert "salesforce.values.region: not an input field cs-sync reads as text" in found
     assert "renewal.fiscal_year_end: 'fy' is not a column" in found
     assert "days_since_nps" not in found  # a date field of your own gives days_since_<key>
+
+
+def test_surveys_need_their_source(tmp_path: Path) -> None:
+    found = "\n".join(
+        problems(tmp_path, MINIMAL + '\n[surveys]\nsource = "contact_field"\nscale = "ces"\n')
+    )
+    assert "surveys.contact_field: missing; name the Contact field of the score" in found
+    assert "surveys.scale: 'ces' is not one of 'nps', 'csat'" in found
+    config = load_config(
+        write(tmp_path, MINIMAL + '\n[surveys]\nsource = "csv"\npath = "nps.csv"\n')
+    )
+    assert config.surveys.path == tmp_path / "nps.csv"

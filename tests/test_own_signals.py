@@ -28,6 +28,7 @@ def test_the_demo_scores_on_activity_cases_and_its_own_fields(
     assert (code, result["status"], result["errors"]) == (0, "ok", [])
     # one query per object: cs-sync's Tasks and the completed ones are two questions of Task
     assert (queried["Event"], queried["Case"], queried["Task"]) == (1, 1, 2)
+    assert queried["Contact"] == 1  # the NPS answers kept on contacts
     high_touch = next(
         a["Id"]
         for a in sandbox.store.all("Account")
@@ -42,6 +43,7 @@ def test_the_demo_scores_on_activity_cases_and_its_own_fields(
     assert 0 <= values["days_since_meeting"] <= 180
     assert values["high_priority_cases"] >= 0 and values["surveys_3m"] >= 0
     assert isinstance(values["risk_flag"], bool)
+    assert values["detractor_share"] is None or 0 <= values["detractor_share"] <= 1
     assert 20 <= values["days_since_last_qbr"] <= 300  # a date field, as days since
 
 
@@ -113,3 +115,21 @@ def test_picklist_values_as_the_org_spells_them_are_mapped_or_named(
     config = _append(folder, '\n[salesforce.values]\nsupport_plan = { "プレミアム" = "Premium" }\n')
     code, result = one_json(capsys, "plan", "--config", config, "--as-of", AS_OF.isoformat())
     assert [p for p in result["errors"] if p["kind"] == "unknown_value"] == []
+
+
+def test_a_survey_field_the_org_lacks_is_named(
+    demo40: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = demo40
+    text = folder.config_path.read_text("utf-8")
+    folder.config_path.write_text(
+        text.replace('contact_field = "CS_NPS__c"', 'contact_field = "NPS__c"'), "utf-8"
+    )
+    code, result = one_json(
+        capsys, "run", "--config", str(folder.config_path), "--as-of", AS_OF.isoformat()
+    )
+    assert code == 2
+    assert (
+        "surveys.contact_field = 'NPS__c': Contact has no such field"
+        in (result["errors"][0]["message"])
+    )

@@ -271,6 +271,9 @@ def build_schema() -> dict[str, dict[str, Field]]:
             Field("LastName", "string", length=80, nillable=False),
             Field("Email", "email", length=80),
             Field("Title", "string", length=128),
+            # the contact's latest NPS answer (0-10) and when it was given
+            Field("CS_NPS__c", "double", precision=2, scale=0, custom=True),
+            Field("CS_NPS_Date__c", "date", custom=True),
         ],
         "Opportunity": [
             _ref("AccountId", "Account", "Account"),

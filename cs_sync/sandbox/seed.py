@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,12 @@ from cs_sync.sandbox.seed_data import (
     pick_profile,
     stage_for,
 )
-from cs_sync.sandbox.seed_signals import account_fields, seed_activity, signal_stream
+from cs_sync.sandbox.seed_signals import (
+    account_fields,
+    seed_activity,
+    signal_stream,
+    survey_answer,
+)
 from cs_sync.sandbox.sheets_api import new_spreadsheet
 from cs_sync.sandbox.store import OrgStore
 
@@ -265,6 +272,7 @@ class _BookBuilder:
             current_seats,
             unit_price,
             profile,
+            partial(survey_answer, signals, profile, churn_date or self.as_of),
         )
         self._usage(account_id, profile, start, churn_date, seats, current_seats)
         # a former customer's story ends on its churn date, fading as a declining one does
@@ -293,6 +301,7 @@ class _BookBuilder:
         current_seats: int,
         unit_price: int,
         profile: str,
+        contact_fields: Callable[[], dict[str, Any]] = dict,
     ) -> None:
         rng = self.rng
         opps = [
@@ -383,6 +392,7 @@ class _BookBuilder:
                     "Title": title,
                     "Email": f"{role.split()[0].lower()}.{account_id[-6:].lower()}"
                     "@customer.example",
+                    **contact_fields(),
                 },
             )
             self.store.insert(

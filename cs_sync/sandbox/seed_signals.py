@@ -50,6 +50,25 @@ def account_fields(rng: random.Random, profile: str, segment: str, as_of: date) 
 HISTORY_DAYS = 540  # activity and cases go back this far (a backtest's dates need them)
 
 
+NPS_BY_PROFILE = {
+    "healthy": (7, 10),
+    "steady": (5, 9),
+    "new": (6, 10),
+    "declining": (1, 7),
+    "churned": (0, 6),
+}
+
+
+def survey_answer(rng: random.Random, profile: str, as_of: date) -> dict[str, Any]:
+    """A contact's latest NPS answer (0-10) and its date, for the six contacts in ten who
+    answered the survey."""
+    if rng.random() >= 0.6:
+        return {}
+    low, high = NPS_BY_PROFILE.get(profile, (5, 9))
+    answered = as_of - timedelta(days=rng.randint(5, 300))
+    return {"CS_NPS__c": rng.randint(low, high), "CS_NPS_Date__c": answered.isoformat()}
+
+
 def seed_activity(
     store: OrgStore,
     rng: random.Random,
@@ -100,7 +119,7 @@ def seed_activity(
             },
         )
         made += 1
-    calls = round(rng.randint(0, 4 if profile != "declining" else 1) * halves)
+    calls = round(rng.randint(2, 8 if profile != "declining" else 3) * halves)
     for _ in range(calls if segment != "Tech Touch" else 0):
         day = as_of - timedelta(days=rng.randint(1, span))
         store.insert(
@@ -132,7 +151,7 @@ def _cases(
 ) -> int:
     low, high = OPEN_CASES.get(profile, (0, 1))
     opened = rng.randint(low, high)
-    closed = round(rng.randint(0, 3) * span / 120)
+    closed = round(rng.randint(0, 2) * span / 360)
     for number in range(opened + closed):
         still_open = number < opened
         ago = rng.randint(0, min(span, 45 if still_open else span))

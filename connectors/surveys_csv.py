@@ -1,0 +1,64 @@
+"""Survey answers from a CSV file: one row per answer, with the columns account_id (a
+Salesforce id), contact_id (any key of the person), answered (a date) and score (a number).
+Every bad row is named by its line and column and left out; the rest is used."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from cs_sync.connectors.usage_csv import decode_text
+from cs_sync.errors import InputError
+from cs_sync.sfid import try_to18
+
+COLUMNS = ("account_id", "contact_id", "answered", "score")
+SCALES = {"nps": (0, 10), "csat": (1, 5)}
+
+
+def read_survey_csv(path: Path, scale: str) -> tuple[pd.DataFrame, list[str]]:
+    """The answers (account_id, contact_id, day, score) and the bad rows, each as
+    "line N, column: what is wrong"."""
+    what = "survey file"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(
+            f"{what} {path}: cannot read it ({exc.strerror}); check surveys.path"
+        ) from None
+    text = decode_text(data, path, "auto", what, "surveys")
+    raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    missing = [c for c in COLUMNS if c not in raw.columns]
+    if missing:
+        raise InputError(
+            f"{what} {path}: missing column(s) {', '.join(missing)}; the header must name "
+            f"{', '.join(COLUMNS)}"
+        )
+    lines = pd.Series(range(2, len(raw) + 2), index=raw.index)
+    account = raw["account_id"].str.strip().map(lambda k: try_to18(k) or "")
+    day = pd.to_datetime(raw["answered"].str.strip(), errors="coerce", format="ISO8601")
+    score = pd.to_numeric(raw["score"].str.strip(), errors="coerce")
+    low, high = SCALES[scale]
+    checks = [
+        ("account_id", account == "", "is not a Salesforce id"),
+        ("contact_id", raw["contact_id"].str.strip() == "", "is empty"),
+        ("answered", day.isna(), "is not a date (YYYY-MM-DD)"),
+        ("score", ~score.between(low, high), f"is not a {scale.upper()} score ({low}-{high})"),
+    ]
+    problems = []
+    bad = pd.Series(False, index=raw.index)
+    for column, wrong, why in checks:
+        for index in raw.index[wrong]:
+            problems.append(f"line {lines[index]}, {column}: {raw.at[index, column]!r} {why}")
+        bad |= wrong
+    answers = pd.DataFrame(
+        {
+            "account_id": account,
+            "contact_id": raw["contact_id"].str.strip(),
+            "day": day,
+            "score": score,
+        }
+    )[~bad]
+    return answers.reset_index(drop=True), problems
