@@ -18,6 +18,7 @@ from cs_sync.connectors.salesforce_admin import current_user
 from cs_sync.connectors.sheets_dashboard import open_dashboard
 from cs_sync.errors import CsSyncError
 from cs_sync.extract import read_usage
+from cs_sync.extract_signals import signal_checks
 from cs_sync.org_access import record_access_gaps
 from cs_sync.org_fields import PERMISSION_SET, unseen_inputs
 from cs_sync.rules.calendar import last_complete_month
@@ -133,6 +134,15 @@ def run_doctor(config: Config, as_of: date) -> list[Check]:
                 )
             )
         checks.append(_closed_status_check(client, config.tasks.closed_status))
+        for name, problem in signal_checks(client, config):
+            checks.append(
+                Check(
+                    name,
+                    problem is None,
+                    problem or "the fields and values the configuration names are there",
+                    "fix the setting named above",
+                )
+            )
         owner = config.tasks.default_owner_id
         if owner:
             users = list(

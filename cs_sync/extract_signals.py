@@ -136,6 +136,63 @@ def read_cases(
 SURVEY_COLUMNS = ["account_id", "contact_id", "day", "score"]
 
 
+def check_survey_fields(client: SalesforceClient, config: Config) -> list[str]:
+    """The Contact fields surveys.contact_field and date_field, each visible to the
+    integration user (else a SetupError naming the setting)."""
+    surveys = config.surveys
+    seen = client.described_fields("Contact")
+    named = [(k, getattr(surveys, k)) for k in ("contact_field", "date_field")]
+    for key, name in named:
+        if name and name.lower() not in seen:
+            raise SetupError(
+                f"surveys.{key} = {name!r}: Contact has no such field that the integration "
+                f"user can see. Correct it in {config.path}, or grant the integration user "
+                "Read on it in a permission set"
+            )
+    return [name for _, name in named if name]
+
+
+def signal_checks(client: SalesforceClient, config: Config) -> list[tuple[str, str | None]]:
+    """What `doctor` says of the signals beyond usage: (name, None when fine, else what is
+    wrong), for each one the configuration reads."""
+    checks: list[tuple[str, list[tuple[str, str, str]]]] = []
+    if config.salesforce.activity.enabled and config.names_any(ACTIVITY_FEATURES):
+        checks.append(
+            (
+                "activity (Task, Event)",
+                [
+                    ("Event", "Type", "activity.meeting_types"),
+                    ("Task", "Type", "activity.task_types"),
+                ],
+            )
+        )
+    if config.salesforce.cases.enabled and config.names_any(CASE_FEATURES):
+        checks.append(
+            (
+                "support cases (Case)",
+                [
+                    ("Case", "Priority", "cases.high_priorities"),
+                    ("Case", "Status", "cases.escalated_statuses"),
+                ],
+            )
+        )
+    found: list[tuple[str, str | None]] = []
+    for name, values in checks:
+        try:
+            for sobject, field, setting in values:
+                check_values(client, config, sobject, field, setting)
+            found.append((name, None))
+        except SetupError as error:
+            found.append((name, str(error)))
+    if config.surveys.source == "contact_field" and config.names_any(SURVEY_FEATURES):
+        try:
+            check_survey_fields(client, config)
+            found.append(("surveys (Contact)", None))
+        except SetupError as error:
+            found.append(("surveys (Contact)", str(error)))
+    return found
+
+
 def read_surveys(
     client: SalesforceClient, config: Config
 ) -> tuple[pd.DataFrame | None, list[Problem]]:
@@ -151,15 +208,7 @@ def read_surveys(
             Problem("survey_row", None, f"survey file {surveys.path} {line}; row left out")
             for line in bad
         ]
-    seen = client.described_fields("Contact")
-    fields = [f for f in (surveys.contact_field, surveys.date_field) if f]
-    for key, name in zip(("contact_field", "date_field"), fields, strict=False):
-        if name.lower() not in seen:
-            raise SetupError(
-                f"surveys.{key} = {name!r}: Contact has no such field that the integration "
-                f"user can see. Correct it in {config.path}, or grant the integration user "
-                "Read on it in a permission set"
-            )
+    fields = check_survey_fields(client, config)
     score_field = str(surveys.contact_field)
     date_field = surveys.date_field or ""
     query = (

@@ -216,3 +216,23 @@ def test_doctor_with_a_wrong_client_secret(
     assert "[FAIL] Salesforce login" in out and "invalid_client" in out
     assert "nope-s3cret" not in out
     assert "[ok  ] usage source" in out
+
+
+def test_doctor_checks_the_signals_the_config_reads(
+    demo40: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = demo40
+    main(["doctor", "--config", str(folder.config_path)])
+    out = capsys.readouterr().out
+    for name in ("activity (Task, Event)", "support cases (Case)", "surveys (Contact)"):
+        assert f"[ok  ] {name}: the fields and values the configuration names are there" in out
+    text = folder.config_path.read_text("utf-8")
+    folder.config_path.write_text(
+        text.replace('date_field = "CS_NPS_Date__c"', 'date_field = "NPS_When__c"')
+        + '\n[salesforce.cases]\nescalated_statuses = ["On Fire"]\n',
+        "utf-8",
+    )
+    main(["doctor", "--config", str(folder.config_path)])
+    out = capsys.readouterr().out
+    assert "[FAIL] support cases (Case): salesforce.cases.escalated_statuses = ['On Fire']" in out
+    assert "[FAIL] surveys (Contact): surveys.date_field = 'NPS_When__c'" in out
