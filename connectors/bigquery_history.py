@@ -38,7 +38,13 @@ from cs_sync.connectors.bigquery_calls import (
 )
 from cs_sync.connectors.google_calls import bigquery_client
 from cs_sync.connectors.settings import HistoryConfig
-from cs_sync.history import RUN_COLUMNS, SERIES_COLUMNS, SNAPSHOT_COLUMNS, RunRecord
+from cs_sync.history import (
+    RUN_COLUMNS,
+    SERIES_COLUMNS,
+    SNAPSHOT_COLUMNS,
+    SPONSOR_COLUMNS,
+    RunRecord,
+)
 
 DATE_COLUMNS = {"as_of", "next_action_date", "renewal_date", "date"}
 FLOAT_COLUMNS = {"arr", "seats", "score", "coverage", "days_to_renewal", "value"}
@@ -100,6 +106,7 @@ TABLES: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
     "account_history": (SNAPSHOT_COLUMNS, "as_of", ("account_id",)),
     "kpi_history": (("date", "metric", "dimension", "value"), "date", ("metric",)),
     "runs": (RUN_COLUMNS, "as_of", ()),
+    "sponsor_history": (SPONSOR_COLUMNS, "as_of", ("account_id",)),
 }
 
 
@@ -128,9 +135,16 @@ class BigQueryHistory:
     # ------------------------------------------------------------ writing
 
     def write_date(
-        self, as_of: date, accounts: pd.DataFrame, kpis: pd.DataFrame, run: RunRecord
+        self,
+        as_of: date,
+        accounts: pd.DataFrame,
+        kpis: pd.DataFrame,
+        run: RunRecord,
+        sponsors: pd.DataFrame | None = None,
     ) -> None:
         self._load("account_history", accounts[list(SNAPSHOT_COLUMNS)], as_of)
+        if sponsors is not None:
+            self._load("sponsor_history", sponsors[list(SPONSOR_COLUMNS)], as_of)
         self._load("kpi_history", kpis[["date", "metric", "dimension", "value"]], as_of)
         self.record_run(run)
 
@@ -247,6 +261,15 @@ class BigQueryHistory:
         if found is None or found.empty or pd.isna(found["latest"].iloc[0]):
             return _shaped(None, SNAPSHOT_COLUMNS)
         return self.snapshot(found["latest"].iloc[0])
+
+    def sponsors_before(self, as_of: date) -> pd.DataFrame:
+        table = self._table("sponsor_history")
+        found = self._query(
+            f"SELECT * FROM {table} WHERE as_of = (SELECT MAX(as_of) FROM {table} "  # noqa: S608
+            "WHERE as_of < @as_of) ORDER BY account_id, role, contact_id",
+            [("as_of", "DATE", as_of)],
+        )
+        return _shaped(found, SPONSOR_COLUMNS)
 
     def series(self, dates: list[date]) -> pd.DataFrame:
         found = self._query(

@@ -21,7 +21,14 @@ import pandas as pd
 from cs_sync.connectors.duck import connect
 from cs_sync.connectors.settings import HistoryConfig
 from cs_sync.errors import CsSyncError
-from cs_sync.history import RUN_COLUMNS, SERIES_COLUMNS, SNAPSHOT_COLUMNS, History, RunRecord
+from cs_sync.history import (
+    RUN_COLUMNS,
+    SERIES_COLUMNS,
+    SNAPSHOT_COLUMNS,
+    SPONSOR_COLUMNS,
+    History,
+    RunRecord,
+)
 
 SCHEMA_VERSION = "1"
 SCHEMA = """
@@ -33,6 +40,10 @@ CREATE TABLE IF NOT EXISTS account_history (
     phase_delayed BOOLEAN, phase_change VARCHAR, renewal_strategy VARCHAR, next_action VARCHAR,
     next_action_date DATE, renewal_date DATE, days_to_renewal DOUBLE, measures VARCHAR,
     config_hash VARCHAR
+);
+CREATE TABLE IF NOT EXISTS sponsor_history (
+    as_of DATE NOT NULL, account_id VARCHAR NOT NULL, role VARCHAR, contact_id VARCHAR,
+    contact_name VARCHAR
 );
 CREATE TABLE IF NOT EXISTS kpi_history (
     date DATE NOT NULL, metric VARCHAR NOT NULL, dimension VARCHAR NOT NULL, value DOUBLE
@@ -94,12 +105,20 @@ class HistoryStore:
     # ------------------------------------------------------------ writing
 
     def write_date(
-        self, as_of: date, accounts: pd.DataFrame, kpis: pd.DataFrame, run: RunRecord
+        self,
+        as_of: date,
+        accounts: pd.DataFrame,
+        kpis: pd.DataFrame,
+        run: RunRecord,
+        sponsors: pd.DataFrame | None = None,
     ) -> None:
         """Replace the rows of `as_of` with these, and record the run, all or nothing."""
         with self._transaction():
             self.db.execute("DELETE FROM account_history WHERE as_of = ?", [as_of])
             self._insert("account_history", accounts[list(SNAPSHOT_COLUMNS)])
+            if sponsors is not None:
+                self.db.execute("DELETE FROM sponsor_history WHERE as_of = ?", [as_of])
+                self._insert("sponsor_history", sponsors[list(SPONSOR_COLUMNS)])
             self.db.execute("DELETE FROM kpi_history WHERE date = ?", [as_of])
             self._insert("kpi_history", kpis[["date", "metric", "dimension", "value"]])
             self._insert_run(run)
@@ -141,6 +160,13 @@ class HistoryStore:
         if found is None or found[0] is None:
             return self._frame("SELECT * FROM account_history WHERE false", [])
         return self.snapshot(found[0])
+
+    def sponsors_before(self, as_of: date) -> pd.DataFrame:
+        return self._frame(
+            "SELECT * FROM sponsor_history WHERE as_of = (SELECT max(as_of) FROM "
+            "sponsor_history WHERE as_of < ?) ORDER BY account_id, role, contact_id",
+            [as_of],
+        )
 
     def series(self, dates: list[date]) -> pd.DataFrame:
         """The columns KPIs over time need, for the snapshots of these dates only."""

@@ -106,6 +106,7 @@ def _health(rows: pd.DataFrame, config: Config) -> dict[str, Any]:
         },
         "coverage": _plain(row["coverage"]),
         "scorecard": _plain(row.get("scorecard")),
+        "sponsors_left": _plain(row.get("sponsors_left")),
         "trend": _plain(row["trend"]),
         "previous_score": _plain(row.get("prev_score")),
         "reasons": _plain(row["reasons"]),

@@ -234,7 +234,7 @@ OPPORTUNITY_COLUMNS = [
     "is_closed",
     "is_won",
 ]
-CONTACT_ROLE_COLUMNS = ["account_id", "contact_id", "role"]
+CONTACT_ROLE_COLUMNS = ["account_id", "contact_id", "role", "contact_name"]
 
 
 def read_opportunities(client: SalesforceClient, config: Config) -> pd.DataFrame:
@@ -265,7 +265,7 @@ def read_contact_roles(client: SalesforceClient, config: Config) -> pd.DataFrame
     """Contact roles whose value config maps to a stakeholder (Economic Buyer, Champion…)."""
     values = sorted({v for _, mapped in config.salesforce.roles for v in mapped})
     query = soql(
-        "SELECT ContactId, Role, Opportunity.AccountId FROM OpportunityContactRole "
+        "SELECT ContactId, Contact.Name, Role, Opportunity.AccountId FROM OpportunityContactRole "
         "WHERE Role IN {values}",
         values=values,
     )
@@ -278,6 +278,7 @@ def read_contact_roles(client: SalesforceClient, config: Config) -> pd.DataFrame
                     "account_id": try_to18(account) or account,
                     "contact_id": record.get("ContactId"),
                     "role": record.get("Role"),
+                    "contact_name": _nested(record, "Contact", "Name"),
                 }
             )
     return pd.DataFrame(rows, columns=CONTACT_ROLE_COLUMNS)

@@ -80,6 +80,9 @@ TEXT_COLUMNS = (
     "config_hash",
 )
 NUMBER_COLUMNS = ("arr", "seats", "score", "coverage", "days_to_renewal")
+# Who held a sponsor's role (economic buyer, champion) on each account at each date, so the
+# next run can tell who left.
+SPONSOR_COLUMNS = ("as_of", "account_id", "role", "contact_id", "contact_name")
 
 
 def _day(values: pd.Series) -> pd.Series:
@@ -151,11 +154,20 @@ class History(Protocol):
     """What the pipeline, the backfill and the backtest need of a history store."""
 
     def write_date(
-        self, as_of: date, accounts: pd.DataFrame, kpis: pd.DataFrame, run: RunRecord
+        self,
+        as_of: date,
+        accounts: pd.DataFrame,
+        kpis: pd.DataFrame,
+        run: RunRecord,
+        sponsors: pd.DataFrame | None = None,
     ) -> None: ...
     def record_run(self, run: RunRecord) -> None: ...
     def snapshot(self, as_of: date) -> pd.DataFrame: ...
     def latest_before(self, as_of: date) -> pd.DataFrame: ...
+    def sponsors_before(self, as_of: date) -> pd.DataFrame:
+        """The sponsors (SPONSOR_COLUMNS) of the latest date before `as_of` that has any."""
+        ...
+
     def series(self, dates: list[date]) -> pd.DataFrame: ...
     def dates(self) -> list[date]: ...
     def kpis(self, since: date | None = None) -> pd.DataFrame: ...

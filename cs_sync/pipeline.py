@@ -24,7 +24,12 @@ from cs_sync.errors import EXIT_PARTIAL, BrakeError, CsSyncError
 from cs_sync.extract import Extracted, extract
 from cs_sync.kpis import owner_labels
 from cs_sync.plan import Plan, Problem
-from cs_sync.publish import record_final_status, record_history, refresh_dashboards
+from cs_sync.publish import (
+    previous_sponsors,
+    record_final_status,
+    record_history,
+    refresh_dashboards,
+)
 from cs_sync.result import RunResult, summarise
 from cs_sync.score import compute_plan, day_kpis
 
@@ -54,6 +59,7 @@ def run_once(
     try:
         client = connect(config.salesforce, session, counter)
         extracted = extract(client, config, as_of)
+        extracted.previous_sponsors = previous_sponsors(config, as_of, extracted.problems)
         result.accounts_read = len(extracted.accounts)
         plan = result.plan = compute_plan(extracted, config, as_of)
         summarise(plan, config, result)

@@ -49,6 +49,7 @@ class Plan:
     existing_tasks: pd.DataFrame = field(default_factory=pd.DataFrame)  # as read this run
     tasks_wanted: int = 0  # new tasks the rules want, before tasks.max_per_run / max_per_owner
     brakes: list[Any] = field(default_factory=list)  # cs_sync.brakes.BrakeCheck, when checked
+    sponsors: pd.DataFrame | None = None  # who holds the sponsor roles now (for the history)
 
     @property
     def fields_to_write(self) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pandas as pd
 
@@ -30,6 +30,7 @@ from cs_sync.plan import Plan, Problem
 from cs_sync.result import RunResult
 from cs_sync.rules.features import STAKEHOLDERS
 from cs_sync.rules.phases import phase_order
+from cs_sync.rules.sponsors import SPONSOR_FEATURES
 
 DASHBOARD_COLUMNS = (
     "account_id",
@@ -167,6 +168,27 @@ def record_final_status(config: Config, result: RunResult, started_at: datetime)
         log.warning("the history could not record the run's final status: %s", error)
 
 
+def previous_sponsors(config: Config, as_of: date, problems: list[Problem]) -> pd.DataFrame | None:
+    """Who held the sponsor roles at the last run before `as_of`, from the history store;
+    None when nothing names the sponsor features, without a history, or when the history
+    cannot be read (a warning then says the changes are not known this run)."""
+    if not config.history.enabled or not config.names_any(SPONSOR_FEATURES):
+        return None
+    try:
+        with open_history(config.history) as store:
+            return store.sponsors_before(as_of)
+    except CsSyncError as error:
+        problems.append(
+            Problem(
+                "sponsors_unknown",
+                None,
+                f"the history store could not be read ({error}); who left the sponsor "
+                "roles since the last run is not known this run",
+            )
+        )
+        return None
+
+
 def _write_snapshot(
     store: History,
     config: Config,
@@ -181,7 +203,7 @@ def _write_snapshot(
         config.version_hash,
         result.as_of,
     )
-    store.write_date(result.as_of, rows, kpis, record)
+    store.write_date(result.as_of, rows, kpis, record, plan.sponsors)
     result.history = config.history.describe()
     dates = store.dates()
     shown = (

@@ -20,6 +20,7 @@ WARNING_KINDS = {
     "usage_stale",
     "usage_blank",
     "dashboard_partial",
+    "sponsors_unknown",
 }
 
 

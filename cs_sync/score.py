@@ -31,6 +31,7 @@ from cs_sync.rules.health import score_health
 from cs_sync.rules.health_reasons import metric_shapes
 from cs_sync.rules.phases import assign_phases, phase_order
 from cs_sync.rules.renewal import assign_renewal, busy_month_problems
+from cs_sync.rules.sponsors import current_sponsors, sponsor_features
 from cs_sync.rules.surveys import survey_features
 from cs_sync.rules.task_presets import SEGMENTS
 from cs_sync.rules.tasks import new_tasks, tasks_to_close, wanted_pairs
@@ -50,6 +51,7 @@ class Extracted:
     activities: pd.DataFrame | None = None  # see extract_signals.read_activity (None: not read)
     cases: pd.DataFrame | None = None  # see extract_signals.read_cases (None: not read)
     surveys: pd.DataFrame | None = None  # see extract_signals.read_surveys (None: not read)
+    previous_sponsors: pd.DataFrame | None = None  # the last run's, from the history store
 
 
 def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
@@ -85,6 +87,11 @@ def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.Da
     features = features.join(
         survey_features(extracted.accounts, extracted.surveys, as_of, surveys.months, surveys.scale)
     )
+    features = features.join(
+        sponsor_features(
+            extracted.accounts, sponsors_now(extracted, config, as_of), extracted.previous_sponsors
+        )
+    )
     today = pd.Timestamp(as_of)
     for key in config.salesforce.fields.own_inputs():
         values = features[key]
@@ -96,6 +103,11 @@ def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.Da
                 partial(definition.expression.evaluate, features), config
             )
     return features
+
+
+def sponsors_now(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
+    """Who holds the economic buyer's and the champion's roles on each account now."""
+    return current_sponsors(extracted.contact_roles, config.salesforce.roles.pairs(), as_of)
 
 
 def _checked(evaluate: Callable[[], Any], config: Config) -> Any:
@@ -156,6 +168,7 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
     )
     plan = build_plan(scored, made.tasks, config.salesforce.fields, as_of, extracted.field_scales)
     plan.existing_tasks = extracted.tasks
+    plan.sponsors = sponsors_now(extracted, config, as_of)
     plan.tasks_wanted = len(made.tasks) + sum(made.held_back.values())
     plan.problems = extracted.problems + [
         Problem(

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cs_sync.rules.activity import ACTIVITY_COLUMNS, CASE_COLUMNS
+from cs_sync.rules.sponsors import SPONSOR_FEATURES
 from cs_sync.rules.surveys import SURVEY_COLUMNS
 from cs_sync.rules.usage_metrics import (
     MetricFeature,
@@ -64,6 +65,7 @@ FEATURE_COLUMNS = (
     *ACTIVITY_COLUMNS,
     *CASE_COLUMNS,
     *SURVEY_COLUMNS,
+    *SPONSOR_FEATURES,
 )
 TREND_WINDOW_MONTHS = 3
 

@@ -118,6 +118,25 @@ def preset_rules(settings: PhaseSettings) -> dict[str, dict[str, Any]]:
                 "({next_action_date}). Health: {reasons}",
             },
         },
+        "sponsor_left": {
+            "label": {"ja": "キーパーソン離脱", "en": "Sponsor left"},
+            "when": "sponsors_lost >= 1",
+            "cooldown_days": 30,
+            "segments": PERSONAL,
+            "priority": "High",
+            "subject": {
+                "ja": "【cs-sync】キーパーソン離脱：{name}（{sponsors_left}）",
+                "en": "[cs-sync] Sponsor left: {name} ({sponsors_left})",
+            },
+            "description": {
+                "ja": "前回の同期から、経済的意思決定者またはチャンピオンの役割を持つ方が"
+                "外れました：{sponsors_left}。後任を確認し、関係づくりの場を設定してください。"
+                "ヘルス：{reasons}",
+                "en": "Since the last sync, an economic buyer or champion no longer holds the "
+                "role: {sponsors_left}. Find out who takes over and meet them. Health: "
+                "{reasons}",
+            },
+        },
         "seasonal_checkin": {
             "label": {"ja": "年次機能の利用確認", "en": "Seasonal feature check-in"},
             "when": "days_to_season <= 30 and seasonal_last_season > 0",

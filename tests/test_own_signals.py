@@ -4,11 +4,13 @@ mapped, and every setting the org cannot satisfy named with its fix."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from cs_sync.demo import DemoFolder
 from cs_sync.sandbox.server import Sandbox
-from tests.conftest import AS_OF, one_json
+from tests.conftest import AS_OF, login, one_json
 
 
 def _append(folder: DemoFolder, text: str) -> str:
@@ -133,3 +135,31 @@ def test_a_survey_field_the_org_lacks_is_named(
         "surveys.contact_field = 'NPS__c': Contact has no such field"
         in (result["errors"][0]["message"])
     )
+
+
+def test_a_sponsor_who_left_since_the_last_run_gets_a_task_and_is_named(
+    demo40: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = demo40
+    config = str(folder.config_path)
+    code, _ = one_json(capsys, "run", "--config", config, "--as-of", AS_OF.isoformat())
+    assert code == 0
+    sf = login(sandbox)
+    role = sf.query(
+        "SELECT Id, Contact.Name, Opportunity.AccountId FROM OpportunityContactRole "
+        "WHERE Role = 'Economic Buyer' AND Opportunity.Account.CS_Segment__c = 'High Touch' "
+        "AND Opportunity.Account.Type = 'Customer - Direct' LIMIT 1"
+    )["records"][0]
+    account = role["Opportunity"]["AccountId"]
+    sf.OpportunityContactRole.update(role["Id"], {"Role": "Other"})  # no longer the EB
+    next_day = (AS_OF + timedelta(days=1)).isoformat()
+    code, result = one_json(capsys, "run", "--config", config, "--as-of", next_day)
+    assert code == 0, result["errors"]
+    made = sf.query_all(
+        f"SELECT Subject FROM Task WHERE CS_Sync_Key__c LIKE 'cs-sync:sponsor_left:%' "
+        f"AND WhatId = '{account}'"
+    )["records"]
+    name = role["Contact"]["Name"]
+    assert len(made) == 1 and name in made[0]["Subject"]
+    code, explained = one_json(capsys, "explain", account, "--config", config, "--as-of", next_day)
+    assert explained["health"]["sponsors_left"] == f"{name} (economic_buyer)"

@@ -267,6 +267,7 @@ def build_schema() -> dict[str, dict[str, Field]]:
         ],
         "Contact": [
             _ref("AccountId", "Account", "Account"),
+            Field("Name", "string", length=121, createable=False, updateable=False),
             Field("FirstName", "string", length=40),
             Field("LastName", "string", length=80, nillable=False),
             Field("Email", "email", length=80),
@@ -438,7 +439,7 @@ def derived_values(sobject: str, record: dict[str, Any], account_of: Any = None)
     if sobject == "Opportunity":
         stage = record.get("StageName")
         return {"IsClosed": stage in ("Closed Won", "Closed Lost"), "IsWon": stage == "Closed Won"}
-    if sobject == "User":
+    if sobject in ("User", "Contact"):
         return {"Name": " ".join(p for p in (record.get("FirstName"), record.get("LastName")) if p)}
     return {}
 

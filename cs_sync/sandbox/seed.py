@@ -387,8 +387,7 @@ class _BookBuilder:
                 "Contact",
                 {
                     "AccountId": account_id,
-                    "LastName": rng.choice(SURNAMES),
-                    "FirstName": rng.choice(GIVEN),
+                    **_person(rng.choice(SURNAMES), rng.choice(GIVEN)),
                     "Title": title,
                     "Email": f"{role.split()[0].lower()}.{account_id[-6:].lower()}"
                     "@customer.example",
@@ -491,6 +490,11 @@ class _BookBuilder:
                 }
             )
             month = add_months(month, 1)
+
+
+def _person(last: str, first: str) -> dict[str, str]:
+    """A Japanese name as a Japanese org shows it: family name first."""
+    return {"LastName": last, "FirstName": first, "Name": f"{last} {first}"}
 
 
 def seed_book(

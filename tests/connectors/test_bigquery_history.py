@@ -325,6 +325,7 @@ def test_a_run_keeps_its_history_in_bigquery(tmp_path: Any, capsys: Any) -> None
     ]
     assert tables == [
         "account_history$20261124",
+        "sponsor_history$20261124",  # who held the sponsor roles, for the next run
         "kpi_history$20261124",
         "runs",
         "kpi_monthly",  # the dashboard tables Looker Studio reads, replaced whole

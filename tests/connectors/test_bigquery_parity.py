@@ -4,7 +4,7 @@ from recorded responses."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -73,7 +73,18 @@ def fill(store: object) -> None:
             "cfg",
             accounts=2,
         )
-        store.write_date(day, rows, kpis, run)  # type: ignore[attr-defined]
+        sponsors = pd.DataFrame(
+            {
+                "as_of": [day.isoformat()],
+                "account_id": ["001A"],
+                "role": ["economic_buyer"],
+                "contact_id": [f"003{index}"],
+                "contact_name": [f"山田 {index}"],
+            }
+        )
+        # the last date keeps no sponsors (a backfilled date): the latest before it is read
+        sponsors = sponsors if index < 2 else None
+        store.write_date(day, rows, kpis, run, sponsors)  # type: ignore[attr-defined]
     # a run's final word, and a backfill checkpoint
     store.record_run(
         RunRecord(
@@ -125,6 +136,7 @@ def test_both_stores_give_the_same_answers(tmp_path: Path) -> None:
         lambda s: s.series([DAYS[0], DAYS[2]]),
         lambda s: s.kpis(DAYS[1]),
         lambda s: s.runs(),
+        lambda s: s.sponsors_before(DAYS[2] + timedelta(days=1)),
     ):
         pd.testing.assert_frame_equal(
             normal(read(remote)), normal(read(local)), check_dtype=False, check_like=True
@@ -133,6 +145,8 @@ def test_both_stores_give_the_same_answers(tmp_path: Path) -> None:
     assert remote.backfilled("cfg") == local.backfilled("cfg") == {date(2026, 10, 1)}
     assert remote.snapshot(DAYS[2])["score"].iloc[0] == 0.1 + 0.2 + 24  # every digit kept
     assert remote.runs().set_index("run_id").loc["r2", "status"] == "partial"
+    assert remote.sponsors_before(DAYS[2])["contact_name"].tolist() == ["山田 1"]
+    assert remote.sponsors_before(DAYS[0]).empty
     local.close()
 
 

@@ -54,6 +54,8 @@ BASE: dict[str, Any] = {
     "days_to_season": 120,
     "seasonal_last_season": 40.0,
     "champion": 1,
+    "sponsors_lost": 0.0,
+    "sponsors_left": None,
     "phase": "Self-running",
     "prev_grade": "B",
     "prev_score": 72.0,
@@ -106,6 +108,12 @@ def fired(settings: TaskSettings = SETTINGS, **situation: Any) -> list[str]:
             {"days_to_renewal": 90}, ["renewal_review"], id="renewal window: value review"
         ),
         pytest.param({"days_to_renewal": -3}, [], id="renewal date passed"),
+        pytest.param(
+            {"sponsors_lost": 1.0, "sponsors_left": "山田 太郎 (economic_buyer)"},
+            ["sponsor_left"],
+            id="the economic buyer left since the last run: meet whoever takes over",
+        ),
+        pytest.param({"sponsors_lost": NAN}, [], id="no earlier run to compare: nothing"),
         pytest.param(
             {"days_to_season": 30},
             ["seasonal_checkin"],
