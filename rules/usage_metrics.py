@@ -15,18 +15,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-FUNCTIONS = (
-    "last",
-    "total",
-    "average",
-    "trend",
-    "months_without",
-    "months_since_use",
-    "season_total",
-    "season_change",
-    "season_dropped",
-    "months_to_level",
-)
 Function = Literal[
     "last",
     "total",

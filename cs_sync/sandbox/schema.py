@@ -195,6 +195,24 @@ def remove_cs_sync_fields(objects: dict[str, dict[str, Field]]) -> None:
         objects["Task"].pop(definition.name, None)
 
 
+def _activity_fields() -> list[Field]:
+    """What a Task and an Event share: the subject, the owner, and what and whom it is about
+    (polymorphic lookups, read through the Name object)."""
+    return [
+        Field("Subject", "string", length=255),
+        _ref("OwnerId", "User", "Owner", nillable=False, polymorphic=True),
+        Field(
+            "WhatId",
+            "reference",
+            length=18,
+            reference_to=("Account", "Opportunity"),
+            relationship_name="What",
+            polymorphic=True,
+        ),
+        _ref("WhoId", "Contact", "Who", polymorphic=True),
+    ]
+
+
 def _account_of_activity() -> Field:
     """Task.AccountId / Event.AccountId: set by Salesforce from WhatId (an account, or the
     account of an opportunity) or the contact in WhoId; read-only."""
@@ -298,17 +316,7 @@ def build_schema() -> dict[str, dict[str, Field]]:
             Field("IsPrimary", "boolean", nillable=False, default=False),
         ],
         "Task": [
-            Field("Subject", "string", length=255),
-            _ref("OwnerId", "User", "Owner", nillable=False, polymorphic=True),
-            Field(
-                "WhatId",
-                "reference",
-                length=18,
-                reference_to=("Account", "Opportunity"),
-                relationship_name="What",
-                polymorphic=True,
-            ),
-            _ref("WhoId", "Contact", "Who", polymorphic=True),
+            *_activity_fields(),
             Field("ActivityDate", "date"),
             Field(
                 "Status",
@@ -334,17 +342,7 @@ def build_schema() -> dict[str, dict[str, Field]]:
         ],
         # Calendar events: meetings with the customer (Object Reference: Event).
         "Event": [
-            Field("Subject", "string", length=255),
-            _ref("OwnerId", "User", "Owner", nillable=False, polymorphic=True),
-            Field(
-                "WhatId",
-                "reference",
-                length=18,
-                reference_to=("Account", "Opportunity"),
-                relationship_name="What",
-                polymorphic=True,
-            ),
-            _ref("WhoId", "Contact", "Who", polymorphic=True),
+            *_activity_fields(),
             Field("ActivityDate", "date", createable=False, updateable=False),
             Field("ActivityDateTime", "datetime"),
             Field("DurationInMinutes", "int", precision=8),
