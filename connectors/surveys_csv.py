@@ -1,6 +1,7 @@
-"""Survey answers from a CSV file: one row per answer, with the columns account_id (a
-Salesforce id), contact_id (any key of the person), answered (a date) and score (a number).
-Every bad row is named by its line and column and left out; the rest is used."""
+"""Survey answers from a CSV file or a Google Sheets tab: one row per answer, with the columns
+account_id (a Salesforce id), contact_id (any key of the person), answered (a date,
+2026-10-01 or 2026/10/01) and score (a number). Every bad row is named by its line and column
+and left out; the rest is used."""
 
 from __future__ import annotations
 
@@ -30,15 +31,22 @@ def read_survey_csv(path: Path, scale: str) -> tuple[pd.DataFrame, list[str]]:
     text = decode_text(data, path, "auto", what, "surveys")
     raw = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     raw.columns = [str(c).strip() for c in raw.columns]
+    return validate_answers(raw, f"{what} {path}", scale)
+
+
+def validate_answers(raw: pd.DataFrame, source: str, scale: str) -> tuple[pd.DataFrame, list[str]]:
+    """Answers given as text (a CSV file or a Sheets tab): the good ones typed, the bad rows
+    named by line (the sheet's or file's own, the header being line 1) and column."""
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
         raise InputError(
-            f"{what} {path}: missing column(s) {', '.join(missing)}; the header must name "
+            f"{source}: missing column(s) {', '.join(missing)}; the header must name "
             f"{', '.join(COLUMNS)}"
         )
     lines = pd.Series(range(2, len(raw) + 2), index=raw.index)
     account = raw["account_id"].str.strip().map(lambda k: try_to18(k) or "")
-    day = pd.to_datetime(raw["answered"].str.strip(), errors="coerce", format="ISO8601")
+    typed_day = raw["answered"].str.strip().str.replace("/", "-", regex=False)
+    day = pd.to_datetime(typed_day, errors="coerce", format="ISO8601")
     score = pd.to_numeric(raw["score"].str.strip(), errors="coerce")
     low, high = SCALES[scale]
     checks = [

@@ -215,9 +215,9 @@ class SurveysConfig(Settings):
     detractor_share, survey_contacts, days_since_survey), from a Contact field or a CSV file.
     Read only when a measure or condition names one of those columns."""
 
-    source: Literal["none", "contact_field", "csv"] = "none"
-    """contact_field: the latest answer kept on each Contact; csv: one row per answer
-    (account_id, contact_id, answered, score); none: no surveys."""
+    source: Literal["none", "contact_field", "csv", "sheets"] = "none"
+    """contact_field: the latest answer kept on each Contact; csv or sheets: one row per
+    answer (account_id, contact_id, answered, score); none: no surveys."""
     contact_field: FieldName | None = None
     """contact_field: the Contact field holding the contact's latest score (number)."""
     date_field: FieldName | None = None
@@ -225,6 +225,12 @@ class SurveysConfig(Settings):
     org keeps none (every answer then counts, whatever its age)."""
     path: OptionalPath = None
     """csv: the file, relative to this configuration file (UTF-8 or CP932)."""
+    spreadsheet_id: OptionalText = None
+    """sheets: the spreadsheet's id (between /d/ and /edit in its address)."""
+    worksheet: str = "surveys"
+    """sheets: the tab's name."""
+    credentials_file: OptionalPath = None
+    """sheets: a service account's JSON key; leave out for the environment's credentials."""
     scale: Literal["nps", "csat"] = "nps"
     """nps: 0-10 (promoters 9-10, detractors 0-6); csat: 1-5 (satisfied 4-5, dissatisfied 1-2)."""
     months: Annotated[int, Between(1, 36)] = 12
@@ -237,4 +243,6 @@ class SurveysConfig(Settings):
             return ['contact_field: missing; name the Contact field of the score, e.g. "NPS__c"']
         if source == "csv" and not data.get("path"):
             return ["path: missing; name the CSV file of the answers"]
+        if source == "sheets" and not data.get("spreadsheet_id"):
+            return ["spreadsheet_id: missing; name the spreadsheet of the answers"]
         return []

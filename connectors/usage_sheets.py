@@ -31,11 +31,35 @@ def read_usage_sheet(
     columns: dict[str, str] | None = None,
 ) -> UsageTable:
     source = f"usage sheet {spreadsheet_id} tab {worksheet!r}"
+    raw = read_tab(
+        client,
+        spreadsheet_id,
+        worksheet,
+        source,
+        "usage",
+        "account_id, month and the metrics, then one row per account and month",
+    )
+    return validate_usage(
+        raw, source, as_of, account_key, on_bad_rows, metrics=metrics, columns=columns
+    )
+
+
+def read_tab(
+    client: gspread.Client,
+    spreadsheet_id: str,
+    worksheet: str,
+    source: str,
+    table: str,
+    expected: str,
+) -> pd.DataFrame:
+    """A tab's rows as text under its header row (unformatted values, whole numbers without
+    ".0"); `table` is the config table whose spreadsheet_id and worksheet name the tab, and
+    `expected` what its first row should name."""
     target = GoogleTarget(
         "Google Sheets",
         account_of(getattr(client.http_client.session, "credentials", None)),
-        "Viewer on the usage spreadsheet (Share)",
-        f"usage.spreadsheet_id ({spreadsheet_id}) and usage.worksheet ({worksheet!r})",
+        f"Viewer on the {table} spreadsheet (Share)",
+        f"{table}.spreadsheet_id ({spreadsheet_id}) and {table}.worksheet ({worksheet!r})",
     )
 
     def read() -> list[list[object]]:
@@ -50,10 +74,7 @@ def read_usage_sheet(
     values = call_google(read, f"reading the {source}", target)
     rows = [list(row) for row in values]
     if not rows or not any(str(cell).strip() for cell in rows[0]):
-        raise InputError(
-            f"{source} is empty; its first row must name the columns account_id, month and "
-            "the metrics, then one row per account and month"
-        )
+        raise InputError(f"{source} is empty; its first row must name the columns {expected}")
     header = [str(cell).strip() for cell in rows[0]]
     duplicated = sorted({name for name in header if name and header.count(name) > 1})
     if duplicated:
@@ -61,10 +82,7 @@ def read_usage_sheet(
     width = len(header)
     body = [[_text(cell) for cell in row[:width]] + [""] * (width - len(row)) for row in rows[1:]]
     raw = pd.DataFrame(body, columns=header, dtype=object)
-    raw = raw[[name for name in header if name]]
-    return validate_usage(
-        raw, source, as_of, account_key, on_bad_rows, metrics=metrics, columns=columns
-    )
+    return raw[[name for name in header if name]]
 
 
 def _text(cell: object) -> str:

@@ -13,7 +13,7 @@ import pandas as pd
 
 from cs_sync.config import Config
 from cs_sync.connectors.salesforce import SalesforceClient, soql
-from cs_sync.connectors.surveys_csv import read_survey_csv
+from cs_sync.connectors.surveys_csv import read_survey_csv, validate_answers
 from cs_sync.errors import SetupError
 from cs_sync.plan import Problem
 from cs_sync.rules.activity import ACTIVITY_COLUMNS as ACTIVITY_FEATURES
@@ -193,6 +193,30 @@ def signal_checks(client: SalesforceClient, config: Config) -> list[tuple[str, s
     return found
 
 
+def _survey_rows(config: Config) -> tuple[pd.DataFrame, list[str], str]:
+    """Answers from the survey file or tab: the good rows, the bad ones, and the source."""
+    surveys = config.surveys
+    if surveys.source == "csv":
+        assert surveys.path is not None  # checked when the config loads
+        return (*read_survey_csv(surveys.path, surveys.scale), f"survey file {surveys.path}")
+    from cs_sync.connectors.google_calls import sheets_client
+    from cs_sync.connectors.usage_sheets import read_tab
+
+    client = sheets_client(
+        surveys.credentials_file, config.sandbox.url, None, "surveys.credentials_file"
+    )
+    source = f"survey sheet {surveys.spreadsheet_id} tab {surveys.worksheet!r}"
+    raw = read_tab(
+        client,
+        str(surveys.spreadsheet_id),
+        surveys.worksheet,
+        source,
+        "surveys",
+        "account_id, contact_id, answered and score, then one row per answer",
+    )
+    return (*validate_answers(raw, source, surveys.scale), source)
+
+
 def read_surveys(
     client: SalesforceClient, config: Config
 ) -> tuple[pd.DataFrame | None, list[Problem]]:
@@ -201,12 +225,10 @@ def read_surveys(
     surveys = config.surveys
     if surveys.source == "none" or not config.names_any(SURVEY_FEATURES):
         return None, []
-    if surveys.source == "csv":
-        assert surveys.path is not None  # checked when the config loads
-        answers, bad = read_survey_csv(surveys.path, surveys.scale)
+    if surveys.source in ("csv", "sheets"):
+        answers, bad, source = _survey_rows(config)
         return answers, [
-            Problem("survey_row", None, f"survey file {surveys.path} {line}; row left out")
-            for line in bad
+            Problem("survey_row", None, f"{source} {line}; row left out") for line in bad
         ]
     fields = check_survey_fields(client, config)
     score_field = str(surveys.contact_field)

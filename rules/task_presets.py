@@ -19,6 +19,7 @@ from cs_sync.rules.tasks import LANGUAGES, TaskRule, Template
 
 SEGMENTS = ("High Touch", "Low Touch", "Tech Touch")  # the values the presets serve by
 PERSONAL = SEGMENTS[:2]
+NO_TOUCH_DAYS = 60  # a high-touch account this long without a CSM's touch gets a check-in
 SIGNATURE = {"ja": "\n（cs-sync が自動作成）", "en": "\n(created by cs-sync)"}
 
 
@@ -116,6 +117,22 @@ def preset_rules(settings: PhaseSettings) -> dict[str, dict[str, Any]]:
                 "en": "{days_to_renewal:.0f} days to renewal. Book a value review with the "
                 "Economic Buyer. Strategy: {renewal_strategy}. Next step: {next_action} "
                 "({next_action_date}). Health: {reasons}",
+            },
+        },
+        "no_touch": {
+            "label": {"ja": "接点なし", "en": "No CSM touch"},
+            "when": f"days_since_touch >= {NO_TOUCH_DAYS}",
+            "cooldown_days": NO_TOUCH_DAYS,
+            "segments": ("High Touch",),
+            "subject": {
+                "ja": "【cs-sync】{days_since_touch:.0f}日間接点なし：{name}",
+                "en": "[cs-sync] No touch for {days_since_touch:.0f} days: {name}",
+            },
+            "description": {
+                "ja": "ハイタッチのお客様ですが、{days_since_touch:.0f}日間、面談・電話などの"
+                "記録がありません。近況を伺う場を設定してください。ヘルス：{reasons}",
+                "en": "A high-touch customer with no meeting, call or other completed activity "
+                "for {days_since_touch:.0f} days. Book a check-in. Health: {reasons}",
             },
         },
         "sponsor_left": {

@@ -199,3 +199,27 @@ def test_bigquery_names_are_checked() -> None:
         usage_query(BigQueryUsage(table="acme-cs.p.t", key_column="id; DROP TABLE x"), {})
     with pytest.raises(Exception, match="project.dataset.table"):
         usage_query(BigQueryUsage(table="t"), {})
+
+
+def test_survey_answers_from_a_sheet(gc: gspread.Client) -> None:
+    from cs_sync.connectors.surveys_csv import validate_answers
+    from cs_sync.connectors.usage_sheets import read_tab
+
+    book = gc.open_by_key(DASHBOARD_SPREADSHEET_ID)
+    tab = book.add_worksheet("surveys", rows=5, cols=4)
+    account = "0015g00000000GpAAI"
+    tab.update(
+        [
+            ["account_id", "contact_id", "answered", "score"],
+            [account, "c1", "2026/10/01", 9],
+            [account, "c2", "2026-10-02", "とても良い"],
+        ],
+        "A1",
+        value_input_option="USER_ENTERED",
+    )
+    source = "survey sheet"
+    raw = read_tab(gc, DASHBOARD_SPREADSHEET_ID, "surveys", source, "surveys", "the columns")
+    answers, bad = validate_answers(raw, source, "nps")
+    assert answers[["contact_id", "score"]].values.tolist() == [["c1", 9]]
+    assert str(answers["day"].iloc[0].date()) == "2026-10-01"
+    assert bad == ["line 3, score: 'とても良い' is not a NPS score (0-10)"]

@@ -55,6 +55,7 @@ BASE: dict[str, Any] = {
     "seasonal_last_season": 40.0,
     "champion": 1,
     "sponsors_lost": 0.0,
+    "days_since_touch": 20.0,
     "sponsors_left": None,
     "phase": "Self-running",
     "prev_grade": "B",
@@ -114,6 +115,14 @@ def fired(settings: TaskSettings = SETTINGS, **situation: Any) -> list[str]:
             id="the economic buyer left since the last run: meet whoever takes over",
         ),
         pytest.param({"sponsors_lost": NAN}, [], id="no earlier run to compare: nothing"),
+        pytest.param(
+            {"days_since_touch": 75.0}, ["no_touch"], id="high touch, no touch for 75 days"
+        ),
+        pytest.param(
+            {"days_since_touch": 75.0, "segment": "Low Touch"},
+            [],
+            id="no touch matters for high touch only",
+        ),
         pytest.param(
             {"days_to_season": 30},
             ["seasonal_checkin"],
