@@ -69,29 +69,21 @@ def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.Da
             metric_features=tuple(d.metric for d in config.features if d.metric),
         ),
     )
-    features = features.join(
-        renewal_features(
-            extracted.accounts, extracted.opportunities, config.salesforce.renewal_types, as_of
-        )
-    )
-    features = features.join(
-        stakeholder_features(
-            extracted.accounts, extracted.contact_roles, config.salesforce.roles.pairs()
-        )
-    )
-    salesforce = config.salesforce
-    features = features.join(
-        activity_features(extracted.accounts, extracted.activities, as_of, salesforce.activity.days)
-    ).join(case_features(extracted.accounts, extracted.cases, as_of, salesforce.cases.days))
-    surveys = config.surveys
-    features = features.join(
-        survey_features(extracted.accounts, extracted.surveys, as_of, surveys.months, surveys.scale)
-    )
-    features = features.join(
-        sponsor_features(
-            extracted.accounts, sponsors_now(extracted, config, as_of), extracted.previous_sponsors
-        )
-    )
+    accounts, salesforce, surveys = extracted.accounts, config.salesforce, config.surveys
+    previous = extracted.previous_sponsors
+    compared = previous is not None and not previous.empty
+    current = sponsors_now(extracted, config, as_of) if compared else None
+    parts = [
+        renewal_features(accounts, extracted.opportunities, salesforce.renewal_types, as_of),
+        stakeholder_features(accounts, extracted.contact_roles, salesforce.roles.pairs()),
+        activity_features(accounts, extracted.activities, as_of, salesforce.activity.days),
+        case_features(accounts, extracted.cases, as_of, salesforce.cases.days),
+        survey_features(accounts, extracted.surveys, as_of, surveys.months, surveys.scale),
+        sponsor_features(accounts, current, previous),
+    ]
+    # each part is indexed by account_id in the accounts' order: one concatenation, not a
+    # join (and a copy of every column) per part
+    features = pd.concat([features, *parts], axis=1)
     today = pd.Timestamp(as_of)
     for key in config.salesforce.fields.own_inputs():
         values = features[key]

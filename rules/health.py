@@ -325,7 +325,7 @@ def score_health(
         members = np.flatnonzero(chosen == index - 1)
         if len(members) == 0:
             continue
-        part = _score_part(out.iloc[members], measures)
+        part = _score_part(out[[m.name for m in measures]].iloc[members], measures)
         score[members], coverage[members] = part[0], part[1]
         parts.append((members, measures, part[2], part[3]))
     out["score"] = pd.Series(score, index=out.index).round(1)

@@ -148,14 +148,6 @@ def reasons(
     measures that cost the most points (at least 1), built a column at a time."""
     ja = language == "ja"
     rows = len(score)
-    values = np.column_stack(
-        [
-            shown[m.name]
-            if m.kind == "values"
-            else display_key(shapes.get(m.name, ("number", 0)), shown[m.name])
-            for m in measures
-        ]
-    ).reshape(rows, len(measures))
     lost_points = np.column_stack([lost[m.name] for m in measures]).reshape(rows, len(measures))
     available = np.nansum(
         np.where(np.isnan(lost_points), 0.0, 1.0) * [m.weight for m in measures], axis=1
@@ -163,25 +155,33 @@ def reasons(
     with np.errstate(divide="ignore", invalid="ignore"):
         points = 100 * lost_points / available[:, None]
     counts = np.nan_to_num(points, nan=-1.0) >= 1
-    order = np.argsort(np.where(counts, -points, np.inf), axis=1, kind="stable")
+    # the two costliest measures of each row (ties: the one listed first), without sorting
+    ranked = np.where(counts, points, -np.inf)
+    everyone = np.arange(rows)
+    first = np.argmax(ranked, axis=1) if len(measures) else np.zeros(rows, dtype=np.int64)
+    if len(measures) > 1:
+        ranked[everyone, first] = -np.inf
+        second = np.argmax(ranked, axis=1)
+    else:
+        second = first
 
     unit = "点" if ja else " pts"
-    pieces = np.full((rows, len(measures)), "", dtype=object)
-    for j, measure in enumerate(measures):
-        listed = counts[:, j]
-        key = values[listed, j] + 1j * np.round(points[listed, j])
-        shape = shapes.get(measure.name, ("number", 0))
-        pieces[listed, j] = texts_by_key(
-            key, partial(_piece, measure=measure, shape=shape, language=language, unit=unit)
-        )
-    everyone = np.arange(rows)
-    first, second = order[:, 0], order[:, 1] if len(measures) > 1 else order[:, 0]
     has_first = counts[everyone, first]
     has_second = counts[everyone, second] & (second != first)
-    parts = np.where(
-        has_first, pieces[everyone, first], "全指標が目標水準" if ja else "all measures on target"
-    )
-    parts = np.where(has_second, parts + ("、" if ja else "; ") + pieces[everyone, second], parts)
+    # only the two pieces each row shows are rendered, one measure at a time
+    shown_first = np.full(rows, "", dtype=object)
+    shown_second = np.full(rows, "", dtype=object)
+    for j, measure in enumerate(measures):
+        shape = shapes.get(measure.name, ("number", 0))
+        render = partial(_piece, measure=measure, shape=shape, language=language, unit=unit)
+        for target, rank, present in (
+            (shown_first, first, has_first),
+            (shown_second, second, has_second),
+        ):
+            listed = present & (rank == j)
+            raw = shown[measure.name][listed]
+            value = raw if measure.kind == "values" else display_key(shape, raw)
+            target[listed] = texts_by_key(value + 1j * np.round(points[listed, j]), render)
 
     scored = ~np.isnan(score)
     grade_codes, grade_names = pd.factorize(computed_grade)
@@ -195,4 +195,24 @@ def reasons(
             else f"{grade_names[int(k.real)]} ({k.imag:.0f}): "
         ),
     )
-    return np.where(scored, heads + parts, "利用データなし" if ja else "no usage data")
+    on_target = "全指標が目標水準" if ja else "all measures on target"
+    no_data = "利用データなし" if ja else "no usage data"
+    between = "、" if ja else "; "
+    # one pass of plain Python over the rows: faster than a numpy pass per concatenation
+    return np.array(
+        [
+            (head + (one if has_one else on_target) + (between + two if has_two else ""))
+            if known
+            else no_data
+            for head, one, two, has_one, has_two, known in zip(
+                heads,
+                shown_first,
+                shown_second,
+                has_first.tolist(),
+                has_second.tolist(),
+                scored.tolist(),
+                strict=True,
+            )
+        ],
+        dtype=object,
+    )

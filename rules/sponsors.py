@@ -41,19 +41,20 @@ def current_sponsors(
             )
         )
     found = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEY)
-    found = found.drop_duplicates(KEY).sort_values(KEY, ignore_index=True)
+    found = found.drop_duplicates(KEY, ignore_index=True)
     found.insert(0, "as_of", as_of.isoformat())
     return found
 
 
 def sponsor_features(
-    accounts: pd.DataFrame, current: pd.DataFrame, previous: pd.DataFrame | None
+    accounts: pd.DataFrame, current: pd.DataFrame | None, previous: pd.DataFrame | None
 ) -> pd.DataFrame:
     """sponsors_lost: how many of the last run's sponsors no longer hold their role;
-    sponsors_left: who, as "name (role)" text. Missing without an earlier run."""
+    sponsors_left: who, as "name (role)" text. Missing without an earlier run (or without
+    the current sponsors)."""
     index = pd.Index(accounts["account_id"])
     out = pd.DataFrame({c: np.nan for c in SPONSOR_FEATURES}, index=index)
-    if previous is None or previous.empty:
+    if current is None or previous is None or previous.empty:
         out["sponsors_left"] = None
         return out
     now = set(map(tuple, current[KEY].astype(str).to_numpy()))

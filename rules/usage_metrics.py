@@ -81,12 +81,18 @@ class PerAccount:
         self.last = last
         self.past = self.month <= last
         self.no_usage = self.count(self.past) == 0
+        # several features read the same metric over the same months: each column and each
+        # window is worked out once (a million accounts' rows are large)
+        self._columns: dict[str, np.ndarray] = {}
+        self._windows: dict[tuple[int, int], np.ndarray] = {}
 
     def column(self, name: str) -> np.ndarray:
-        values = self.usage[name]
-        if not pd.api.types.is_numeric_dtype(values):
-            values = pd.to_numeric(values, errors="coerce")
-        return values.to_numpy(dtype=np.float32)[self.known]
+        if name not in self._columns:
+            values = self.usage[name]
+            if not pd.api.types.is_numeric_dtype(values):
+                values = pd.to_numeric(values, errors="coerce")
+            self._columns[name] = values.to_numpy(dtype=np.float32)[self.known]
+        return self._columns[name]
 
     def count(self, rows: np.ndarray) -> np.ndarray:
         return np.bincount(self.position[rows], minlength=self.size)
@@ -113,7 +119,9 @@ class PerAccount:
         return out
 
     def window(self, first: int, last: int) -> np.ndarray:
-        return (self.month >= first) & (self.month <= last)
+        if (first, last) not in self._windows:
+            self._windows[(first, last)] = (self.month >= first) & (self.month <= last)
+        return self._windows[(first, last)]
 
     def blank_in(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Accounts with a blank (unknown) cell among `rows`."""
