@@ -77,22 +77,38 @@ def test_a_value_the_org_does_not_have_is_named(
     assert named in result["errors"][0]["message"]
 
 
-def test_an_own_field_the_org_lacks_is_named_by_its_key(
-    demo40: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("typed", "instead", "named"),
+    [
+        pytest.param(
+            "[salesforce.fields]\n",
+            '[salesforce.fields]\nnps = "NPS__c"\n',
+            "salesforce.fields.nps = 'NPS__c': Account has no such field",
+            id="own-account-field",
+        ),
+        pytest.param(
+            'contact_field = "CS_NPS__c"',
+            'contact_field = "NPS__c"',
+            "surveys.contact_field = 'NPS__c': Contact has no such field",
+            id="survey-contact-field",
+        ),
+    ],
+)
+def test_a_field_the_org_lacks_is_named_by_its_setting(
+    demo40: tuple[DemoFolder, Sandbox],
+    capsys: pytest.CaptureFixture[str],
+    typed: str,
+    instead: str,
+    named: str,
 ) -> None:
     folder, _ = demo40
     text = folder.config_path.read_text("utf-8")
-    folder.config_path.write_text(
-        text.replace("[salesforce.fields]\n", '[salesforce.fields]\nnps = "NPS__c"\n'), "utf-8"
-    )
+    assert typed in text
+    folder.config_path.write_text(text.replace(typed, instead, 1), "utf-8")
     code, result = one_json(
         capsys, "run", "--config", str(folder.config_path), "--as-of", AS_OF.isoformat()
     )
-    assert code == 2
-    assert (
-        "salesforce.fields.nps = 'NPS__c': Account has no such field"
-        in (result["errors"][0]["message"])
-    )
+    assert code == 2 and named in result["errors"][0]["message"]
 
 
 def test_picklist_values_as_the_org_spells_them_are_mapped_or_named(
@@ -117,24 +133,6 @@ def test_picklist_values_as_the_org_spells_them_are_mapped_or_named(
     config = _append(folder, '\n[salesforce.values]\nsupport_plan = { "プレミアム" = "Premium" }\n')
     code, result = one_json(capsys, "plan", "--config", config, "--as-of", AS_OF.isoformat())
     assert [p for p in result["errors"] if p["kind"] == "unknown_value"] == []
-
-
-def test_a_survey_field_the_org_lacks_is_named(
-    demo40: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
-) -> None:
-    folder, _ = demo40
-    text = folder.config_path.read_text("utf-8")
-    folder.config_path.write_text(
-        text.replace('contact_field = "CS_NPS__c"', 'contact_field = "NPS__c"'), "utf-8"
-    )
-    code, result = one_json(
-        capsys, "run", "--config", str(folder.config_path), "--as-of", AS_OF.isoformat()
-    )
-    assert code == 2
-    assert (
-        "surveys.contact_field = 'NPS__c': Contact has no such field"
-        in (result["errors"][0]["message"])
-    )
 
 
 def test_a_sponsor_who_left_since_the_last_run_gets_a_task_and_is_named(
