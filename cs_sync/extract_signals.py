@@ -1,8 +1,10 @@
-"""Extract the signals beyond usage: CSM activity (completed Tasks, past Events) and support
-Cases, one query per object, each record reduced to what the rules count.
+"""Extract the signals beyond usage: CSM activity (completed Tasks, past Events), support
+Cases and survey answers (a Contact field, a CSV file or a Sheets tab), one query per object,
+each record reduced to what the rules count; and what `doctor` says of their settings.
 
-The picklist values named in config are checked against the org's describe first, so a
-value the org does not have is named by its setting instead of silently matching nothing.
+The picklist values and fields named in config are checked against the org's describe first,
+so a value or field the org does not have is named by its setting instead of silently
+matching nothing.
 """
 
 from __future__ import annotations
