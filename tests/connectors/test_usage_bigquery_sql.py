@@ -96,3 +96,23 @@ def test_the_bounds_are_the_window_of_months() -> None:
 def test_a_date_column_named_month_is_not_ambiguous() -> None:
     rows = run([("001A", "2026-10-03", 2.0, 5.0)], "DATE", date_column="month")
     assert rows == [("001A", "2026-10", 2.0, 5.0)]
+
+
+def test_your_own_metrics_are_aggregated_too() -> None:
+    """usage.metrics come back from BigQuery like the core ones, under their own column names
+    and with their own aggregate."""
+    from cs_sync.connectors.usage_settings import BigQueryUsageSource
+
+    source = BigQueryUsageSource.model_validate(
+        {
+            "source": "bigquery",
+            "metrics": ["candidate_requests"],
+            "columns": {"candidate_requests": "requests"},
+            "bigquery": {"table": TABLE, "aggregate": {"candidate_requests": "max"}},
+        },
+        context={},
+    )
+    columns = source.table_columns()
+    assert columns["candidate_requests"] == "requests"
+    sql = usage_query(source.bigquery, columns, "DATE")
+    assert "MAX(`requests`) AS candidate_requests" in " ".join(sql.split())
