@@ -231,7 +231,7 @@ def unknown_values(scored: pd.DataFrame, config: Config) -> list[Problem]:
         if m.kind == "values"
     ]
     problems = []
-    for column, known in dict(checks).items():
+    for column, known in checks:  # a segment measured by values is checked both ways
         values = scored[column].dropna()
         values = values[values.astype(str) != ""]
         for value, count in values[~values.isin(known)].value_counts().items():

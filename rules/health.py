@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BeforeValidator, Field, Strict, WithJsonSchema
 
+from cs_sync.rules.health_reasons import BUILT_IN_SHAPES, reasons
 from cs_sync.settings import Between, Settings
 
 
@@ -306,8 +307,6 @@ def score_health(
 
     Needs columns named after each measure, plus segment, prev_phase, prev_score, prev_trend,
     override_grade, override_reason, override_expiry (any may be empty)."""
-    from cs_sync.rules.health_reasons import BUILT_IN_SHAPES, reasons
-
     out = features.copy(deep=False)  # copy on write: the caller's frame never changes
     rows = len(out)
     chosen = np.full(rows, -1)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from cs_sync.rules.health import Measure
 from cs_sync.rules.usage_metrics import MetricFeature
+
+if TYPE_CHECKING:  # health.py scores through this module
+    from cs_sync.rules.health import Measure
 
 # How a feature's value reads in a sentence: (shape, months) where shape is one of share,
 # change (against `months` months before; 0: against last season), unused_months, dropped,

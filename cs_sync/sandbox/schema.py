@@ -7,6 +7,7 @@ Standard objects carry the fields the worker reads; the cs-sync custom fields ar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 KEY_PREFIXES = {
@@ -343,7 +344,7 @@ def build_schema() -> dict[str, dict[str, Field]]:
         # Calendar events: meetings with the customer (Object Reference: Event).
         "Event": [
             *_activity_fields(),
-            Field("ActivityDate", "date", createable=False, updateable=False),
+            Field("ActivityDate", "date"),  # written for all-day events
             Field("ActivityDateTime", "datetime"),
             Field("DurationInMinutes", "int", precision=8),
             Field("Type", "picklist", picklist=ACTIVITY_TYPES),
@@ -425,15 +426,15 @@ def derived_values(sobject: str, record: dict[str, Any], account_of: Any = None)
     the AccountId of a stored Opportunity or Contact (for an activity's AccountId)."""
     if sobject in ("Task", "Event"):
         found = _activity_account(record, account_of)
-        if sobject == "Event":
-            when = str(record.get("ActivityDateTime") or "")
-            found["ActivityDate"] = when[:10] or None
+        if sobject == "Event" and record.get("ActivityDateTime"):
+            found["ActivityDate"] = str(record["ActivityDateTime"])[:10]
         if sobject == "Task":
             found["IsClosed"] = record.get("Status") in CLOSED_TASK_STATUSES
         return found
     if sobject == "Case":
         closed = record.get("Status") in CLOSED_CASE_STATUSES
-        return {"IsClosed": closed, "ClosedDate": record.get("ClosedDate") if closed else None}
+        when = record.get("ClosedDate") or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        return {"IsClosed": closed, "ClosedDate": when if closed else None}
     if sobject == "Opportunity":
         stage = record.get("StageName")
         return {"IsClosed": stage in ("Closed Won", "Closed Lost"), "IsWon": stage == "Closed Won"}
