@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import holidays
+import numpy as np
 import pandas as pd
+
+NAT = np.iinfo(np.int64).min  # NaT's integer
 
 
 def month_floor(day: date) -> pd.Timestamp:
@@ -15,6 +18,21 @@ def month_floor(day: date) -> pd.Timestamp:
 def last_complete_month(as_of: date) -> pd.Timestamp:
     """Usage for the run's own month is still arriving: measures read the month before."""
     return month_floor(as_of) - pd.DateOffset(months=1)
+
+
+def month_numbers(days: np.ndarray) -> np.ndarray:
+    """Months since 1970-01 of each day (datetime64[D]; NaT gives a meaningless number the
+    caller masks). Many rows hold few distinct days, so each day in the range is converted
+    once, through a table: a calendar conversion per row costs ten times more."""
+    numbers = days.astype("datetime64[D]").view(np.int64)
+    known = numbers[numbers != NAT]
+    if len(known) == 0:
+        return np.zeros(len(numbers), dtype=np.int64)
+    low, high = int(known.min()), int(known.max())
+    if high - low > 200_000:  # centuries apart: the conversion per row instead
+        return days.astype("datetime64[M]").astype(np.int64)
+    table = np.arange(low, high + 1).astype("datetime64[D]").astype("datetime64[M]")
+    return table.astype(np.int64)[np.clip(numbers - low, 0, high - low)]
 
 
 def closed_days(

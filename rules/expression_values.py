@@ -93,6 +93,15 @@ def compare(
     return pd.Series(pd.arrays.BooleanArray(values, mask), index=index)
 
 
+def equal_text(
+    codes: np.ndarray, distinct: np.ndarray, text: str, negate: bool, index: pd.Index
+) -> pd.Series:
+    """`column == text` (or !=) from the column's codes: missing where the column is."""
+    hits = np.append(distinct == text, False)  # code -1 (missing) reads the last entry
+    values = hits[codes] != negate
+    return pd.Series(pd.arrays.BooleanArray(values, codes < 0), index=index)
+
+
 def membership(
     left: Value,
     choices: list[Any],

@@ -38,6 +38,7 @@ from cs_sync.rules.expression_values import (
     as_bool,
     as_number,
     compare,
+    equal_text,
     is_missing,
     is_text,
     kleene,
@@ -78,6 +79,7 @@ class Columns:
         self.base = base
         self._prepared: dict[str, pd.Series] = {}
         self._missing: dict[int, np.ndarray] = {}  # by id of a Series kept in _prepared
+        self._codes: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # the same, text columns
 
     def with_columns(self, extra: pd.DataFrame) -> Columns:
         return Columns(extra, base=self)
@@ -91,14 +93,31 @@ class Columns:
         each prepared column however many comparisons read it."""
         if not isinstance(value, pd.Series):
             return bool(is_missing(value)) or value is pd.NA
-        owner: Columns | None = self
-        while owner is not None and not any(value is c for c in owner._prepared.values()):
-            owner = owner.base
+        owner = self._owner(value)
         if owner is None:
             return value.isna().to_numpy(dtype=bool)  # an intermediate result
         if id(value) not in owner._missing:
             owner._missing[id(value)] = value.isna().to_numpy(dtype=bool)
         return owner._missing[id(value)]
+
+    def codes(self, value: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+        """A prepared text column as codes into its distinct values (-1: missing), worked
+        out once: comparing a million rows with a text is then a look-up per distinct value.
+        None for anything else."""
+        owner = self._owner(value)
+        if owner is None or not is_text(value):
+            return None
+        if id(value) not in owner._codes:
+            codes, distinct = pd.factorize(value)
+            owner._codes[id(value)] = (codes, np.asarray(distinct, dtype=object))
+        return owner._codes[id(value)]
+
+    def _owner(self, value: pd.Series) -> Columns | None:
+        """The Columns that prepared `value`, if any."""
+        owner: Columns | None = self
+        while owner is not None and not any(value is c for c in owner._prepared.values()):
+            owner = owner.base
+        return owner
 
     def get(self, name: str) -> pd.Series:
         if name not in self.table.columns and self.base is not None:
@@ -350,11 +369,21 @@ class _Evaluator:
             right = self.visit(comparator)
             if isinstance(op, ast.In | ast.NotIn):
                 part = membership(left, right, isinstance(op, ast.NotIn), self.columns.missing)
+            elif isinstance(op, ast.Eq | ast.NotEq) and (found := self._text_equal(left, right)):
+                codes, distinct, text = found
+                part = equal_text(codes, distinct, text, isinstance(op, ast.NotEq), left.index)
             else:
                 part = compare(COMPARE[type(op)], left, right, self.columns.missing)
             result = kleene(result, part, True)
             left = right
         return result
+
+    def _text_equal(self, left: Value, right: Value) -> tuple[np.ndarray, np.ndarray, str] | None:
+        """A prepared text column compared with a text: its codes, its values and the text."""
+        if not isinstance(left, pd.Series) or not isinstance(right, str):
+            return None
+        coded = self.columns.codes(left)
+        return None if coded is None else (*coded, right)
 
     def visit_IfExp(self, node: ast.IfExp) -> Value:
         return where(self.visit(node.test), self.visit(node.body), self.visit(node.orelse))

@@ -12,10 +12,13 @@ from cs_sync.rules.activity import ACTIVITY_COLUMNS, CASE_COLUMNS
 from cs_sync.rules.sponsors import SPONSOR_FEATURES
 from cs_sync.rules.surveys import SURVEY_COLUMNS
 from cs_sync.rules.usage_metrics import (
+    MAX_MISSING_MONTHS,
+    SEASON_SPAN,
     MetricFeature,
     PerAccount,
     metric_feature,
     month_number,
+    months_needed,
     months_without,
     positions,
     season,
@@ -105,14 +108,17 @@ def build_features(
     features["months_since_start"] = this_month - start
 
     last = this_month - 1  # the last complete month
-    rows = PerAccount(features.index, usage, last)
+    span = max(
+        (2 * TREND_WINDOW_MONTHS, MAX_MISSING_MONTHS, SEASON_SPAN)
+        + tuple(months_needed(metric) for metric in settings.metric_features)
+    )
+    rows = PerAccount(features.index, usage, last, span)
     no_usage = rows.no_usage
-    features["usage_months"] = rows.count(rows.past)
+    features["usage_months"] = rows.months_used
 
     seats, active = rows.column("seats"), rows.column("active_users")
     logins, key_feature = rows.column("logins"), rows.column(settings.monthly_feature)
-    seats_now = rows.latest(seats, rows.month == last)  # per account, in 64 bits
-    active_now = rows.latest(active, rows.month == last)
+    seats_now, active_now = rows.latest(seats), rows.latest(active)
     with np.errstate(divide="ignore", invalid="ignore"):
         features["active_ratio"] = np.minimum(
             active_now / np.where(seats_now > 0, seats_now, np.nan), 1.0
@@ -120,12 +126,13 @@ def build_features(
     features["login_trend"] = trend(rows, logins, TREND_WINDOW_MONTHS)
     features["monthly_feature"] = months_without(rows, key_feature)
     features["months_without_login"] = months_without(rows, logins)
-    features["feature_months_used"] = rows.count(rows.past & (key_feature > 0))
+    features["feature_months_used"] = rows.count(rows.past & (key_feature.values > 0))
 
+    ratio = settings.onboarding_active_ratio
     reached = (
         rows.past
-        & (seats > 0)
-        & (active.astype(np.float64) >= settings.onboarding_active_ratio * seats.astype(np.float64))
+        & (seats.values > 0)
+        & (active.values.astype(np.float64) >= ratio * seats.values.astype(np.float64))
     )
     first_reached = rows.first_month(reached).astype(float)
     first_reached[first_reached > last] = np.nan
@@ -219,9 +226,11 @@ def stakeholder_features(
     out = pd.DataFrame(index=index)
     position = positions(index, contact_roles["account_id"])
     contact, _ = pd.factorize(contact_roles["contact_id"])
+    role, role_names = pd.factorize(contact_roles["role"])  # a few values on many rows
     width = int(contact.max()) + 1 if len(contact) else 1
     for stakeholder, values in roles:
-        rows = (position >= 0) & (contact >= 0) & contact_roles["role"].isin(values).to_numpy()
+        held = np.isin(role, np.flatnonzero(role_names.isin(values)))
+        rows = (position >= 0) & (contact >= 0) & held
         pairs = pd.unique(position[rows].astype(np.int64) * width + contact[rows])
         out[stakeholder] = np.bincount(pairs // width, minlength=len(index))
     return out

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BeforeValidator, Field, Strict, WithJsonSchema
 
+from cs_sync.rules.arrays import lookup
 from cs_sync.rules.health_reasons import BUILT_IN_SHAPES, reasons
 from cs_sync.settings import Between, Settings
 
@@ -275,9 +276,8 @@ def measure_share(measure: Measure, raw: pd.Series) -> tuple[np.ndarray, np.ndar
     if measure.kind == "values":
         shares = dict(measure.values)
         names = [text for text, _ in measure.values]
-        index = raw.map({text: i for i, text in enumerate(names)}).to_numpy(dtype=float)
-        share = raw.map(shares).to_numpy(dtype=float)
-        return share, index
+        index = lookup(raw, {text: i for i, text in enumerate(names)})
+        return lookup(raw, shares), index
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
     if measure.kind == "bands":
         share = np.zeros(len(values))

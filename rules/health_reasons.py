@@ -129,13 +129,14 @@ def _piece(key: complex, measure: Measure, shape: Shape, language: str, unit: st
     return f"{describe(measure, shape, key.real, language)} −{key.imag:.0f}{unit}"
 
 
-def texts_by_key(keys: np.ndarray, render: Callable[[complex], str]) -> np.ndarray:
-    """`render` once per distinct key, spread back to every row (an object array)."""
+def codes_by_key(
+    keys: np.ndarray, render: Callable[[complex], str]
+) -> tuple[np.ndarray, list[str]]:
+    """Each row's code into a table of texts, `render` called once per distinct key."""
     if len(keys) == 0:
-        return np.array([], dtype=object)
+        return np.empty(0, dtype=np.int64), []
     distinct, inverse = np.unique(keys, return_inverse=True)
-    texts = np.array([render(key) for key in distinct], dtype=object)
-    return texts[inverse.reshape(-1)]
+    return inverse.reshape(-1), [render(key) for key in distinct]
 
 
 def reasons(
@@ -151,71 +152,70 @@ def reasons(
     measures that cost the most points (at least 1), built a column at a time."""
     ja = language == "ja"
     rows = len(score)
-    lost_points = np.column_stack([lost[m.name] for m in measures]).reshape(rows, len(measures))
-    available = np.nansum(
-        np.where(np.isnan(lost_points), 0.0, 1.0) * [m.weight for m in measures], axis=1
-    )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        points = 100 * lost_points / available[:, None]
-    counts = np.nan_to_num(points, nan=-1.0) >= 1
-    # the two costliest measures of each row (ties: the one listed first), without sorting
-    ranked = np.where(counts, points, -np.inf)
-    everyone = np.arange(rows)
-    first = np.argmax(ranked, axis=1) if len(measures) else np.zeros(rows, dtype=np.int64)
-    if len(measures) > 1:
-        ranked[everyone, first] = -np.inf
-        second = np.argmax(ranked, axis=1)
-    else:
-        second = first
+    available = np.zeros(rows)
+    for m in measures:
+        available += np.where(np.isnan(lost[m.name]), 0.0, m.weight)
+    # the two costliest measures of each row (at least 1 point; ties: the one listed first),
+    # one column at a time: no rows × measures table of a million rows
+    best, runner_up = np.full(rows, -np.inf), np.full(rows, -np.inf)
+    first, second = np.zeros(rows, dtype=np.int64), np.zeros(rows, dtype=np.int64)
+    points: list[np.ndarray] = []
+    for j, m in enumerate(measures):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cost = 100 * lost[m.name] / available
+        points.append(cost)
+        cost = np.where(cost >= 1, cost, -np.inf)  # NaN compares false: not counted
+        top = cost > best
+        runner = ~top & (cost > runner_up)
+        runner_up = np.where(top, best, np.where(runner, cost, runner_up))
+        second = np.where(top, first, np.where(runner, j, second))
+        best = np.where(top, cost, best)
+        first = np.where(top, j, first)
 
+    # only the two pieces each row shows are rendered, once per distinct value and points
     unit = "点" if ja else " pts"
-    has_first = counts[everyone, first]
-    has_second = counts[everyone, second] & (second != first)
-    # only the two pieces each row shows are rendered, one measure at a time
-    shown_first = np.full(rows, "", dtype=object)
-    shown_second = np.full(rows, "", dtype=object)
+    pieces: list[str] = []
+    first_code, second_code = np.full(rows, -1), np.full(rows, -1)
     for j, measure in enumerate(measures):
         shape = shapes.get(measure.name, ("number", 0))
         render = partial(_piece, measure=measure, shape=shape, language=language, unit=unit)
-        for target, rank, present in (
-            (shown_first, first, has_first),
-            (shown_second, second, has_second),
+        for code, rank, present in (
+            (first_code, first, best > -np.inf),
+            (second_code, second, runner_up > -np.inf),
         ):
             listed = present & (rank == j)
             raw = shown[measure.name][listed]
             value = raw if measure.kind == "values" else display_key(shape, raw)
-            target[listed] = texts_by_key(value + 1j * np.round(points[listed, j]), render)
+            codes, texts = codes_by_key(value + 1j * np.round(points[j][listed]), render)
+            code[listed] = codes + len(pieces)
+            pieces += texts
 
     scored = ~np.isnan(score)
     grade_codes, grade_names = pd.factorize(computed_grade)
-    head_key = grade_codes[scored] + 1j * np.round(score[scored])
-    heads = np.full(rows, "", dtype=object)
-    heads[scored] = texts_by_key(
-        head_key,
+    head_code = np.full(rows, -1)
+    head_code[scored], heads = codes_by_key(
+        grade_codes[scored] + 1j * np.round(score[scored]),
         lambda k: (
             f"{grade_names[int(k.real)]}（{k.imag:.0f}点）："
             if ja
             else f"{grade_names[int(k.real)]} ({k.imag:.0f}): "
         ),
     )
+    # a sentence per distinct (head, first piece, second piece): rows share most of them,
+    # and a million new strings cost more than the rest of the score
+    width = len(pieces) + 1
+    combined = ((head_code + 1) * width + (first_code + 1)) * width + (second_code + 1)
+    distinct, inverse = np.unique(combined, return_inverse=True)
     on_target = "全指標が目標水準" if ja else "all measures on target"
     no_data = "利用データなし" if ja else "no usage data"
     between = "、" if ja else "; "
-    # one pass of plain Python over the rows: faster than a numpy pass per concatenation
-    return np.array(
-        [
-            (head + (one if has_one else on_target) + (between + two if has_two else ""))
-            if known
-            else no_data
-            for head, one, two, has_one, has_two, known in zip(
-                heads,
-                shown_first,
-                shown_second,
-                has_first.tolist(),
-                has_second.tolist(),
-                scored.tolist(),
-                strict=True,
-            )
-        ],
-        dtype=object,
-    )
+    sentences = np.empty(len(distinct), dtype=object)
+    for n, key in enumerate(distinct.tolist()):
+        head, rest = divmod(key, width * width)
+        one, two = divmod(rest, width)
+        if head == 0:
+            sentences[n] = no_data
+            continue
+        text = heads[head - 1] + (pieces[one - 1] if one else on_target)
+        sentences[n] = text + between + pieces[two - 1] if two else text
+    return sentences[inverse.reshape(-1)]

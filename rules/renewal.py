@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from pydantic import Strict
 
+from cs_sync.rules.arrays import lookup
+from cs_sync.rules.calendar import month_numbers
 from cs_sync.rules.expressions import Columns, Expression, compile_expression
 from cs_sync.settings import Between, Settings, parse_months
 
@@ -165,13 +167,17 @@ def build_strategies(rows: tuple[tuple[str, str], ...]) -> tuple[Strategy, ...]:
 
 
 def _first_met(columns: Columns, choices: list[tuple[str, Expression]]) -> pd.Series:
-    result = np.full(len(columns.index), None, dtype=object)
+    """The first choice whose condition each row meets (missing where none)."""
+    names = list(dict.fromkeys(value for value, _ in choices))
+    codes = np.full(len(columns.index), -1, dtype=np.int64)
     undecided = np.ones(len(columns.index), dtype=bool)
     for value, condition in choices:
         met = undecided & condition.condition(columns).to_numpy()
-        result[met] = value
+        codes[met] = names.index(value)
         undecided &= ~met
-    return pd.Series(pd.Categorical(result), index=columns.index)
+    held = sorted({names[c] for c in np.unique(codes[codes >= 0])})  # as pd.Categorical sorts
+    position = np.array([held.index(n) if n in held else -1 for n in names] + [-1])
+    return pd.Series(pd.Categorical.from_codes(position[codes], held), index=columns.index)
 
 
 def assign_renewal(
@@ -304,12 +310,12 @@ def _workable(days: np.ndarray, busy: np.ndarray, holidays: np.ndarray) -> np.nd
     days = days.astype("datetime64[D]")
     for _ in range(14):  # at most 12 busy months in a row, plus a business-day roll
         days = np.busday_offset(days, 0, roll="backward", holidays=holidays)
-        month_start = days.astype("datetime64[M]")
-        month = month_start.astype(np.int64) % 12  # 0 = January
-        in_busy = (busy >> month) & 1 == 1
+        months = month_numbers(days)
+        in_busy = (busy >> (months % 12)) & 1 == 1  # bit 0 = January
         if not in_busy.any():
             break
-        days = np.where(in_busy, month_start.astype("datetime64[D]") - 1, days)
+        month_start = months[in_busy].astype("datetime64[M]").astype("datetime64[D]")
+        days[in_busy] = month_start - 1
     return days
 
 
@@ -321,4 +327,4 @@ def _step_under_way(stages: pd.Series, settings: RenewalSettings) -> np.ndarray:
         settings.stage_quote: 2,
         settings.stage_approval: 3,
     }
-    return stages.map(by_stage).fillna(-1).to_numpy(dtype=np.int64)
+    return lookup(stages, by_stage, missing=-1).astype(np.int64)

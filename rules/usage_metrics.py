@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+
+from cs_sync.rules.calendar import month_numbers
 
 Function = Literal[
     "last",
@@ -29,6 +32,7 @@ Function = Literal[
 ]
 SEASON_FUNCTIONS = ("season_total", "season_change", "season_dropped")
 MAX_MISSING_MONTHS = 12  # months_without counts at most this far back
+SEASON_SPAN = 24  # a season begun within 12 months, and the same months a year before
 
 
 @dataclass(frozen=True)
@@ -58,53 +62,115 @@ def positions(index: pd.Index, keys: pd.Series) -> np.ndarray:
 def month_number(stamps: pd.Series) -> np.ndarray:
     """Months since 1970-01 (NaN where the date is missing), for month arithmetic."""
     values = stamps.to_numpy(dtype="datetime64[ns]")
-    numbers = values.astype("datetime64[M]").astype(np.int64).astype(float)
+    numbers = month_numbers(values.astype("datetime64[D]")).astype(float)
     numbers[np.isnat(values)] = np.nan
     return numbers
 
 
-class PerAccount:
-    """Usage rows grouped by account position (an index into the accounts table), up to the
-    last complete month `last`: the aggregations are single numpy passes, so a million
-    accounts take seconds."""
+class Metric:
+    """One usage column on the usage rows (float32, NaN where the cell was blank); `grid` is
+    set by PerAccount.grid the first time a window function reads it."""
 
-    def __init__(self, accounts: pd.Index, usage: pd.DataFrame, last: int) -> None:
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+        self.grid: np.ndarray | None = None
+
+    @cached_property
+    def blank(self) -> np.ndarray:
+        return np.isnan(self.values)
+
+
+def months_needed(feature: MetricFeature) -> int:
+    """How many months back from the last complete month `feature` reads (its grid span);
+    0 for the functions that read the whole history from the rows."""
+    if feature.function == "trend":
+        return 2 * feature.months
+    if feature.function in ("total", "average"):
+        return feature.months
+    if feature.function == "months_without":
+        return MAX_MISSING_MONTHS
+    if feature.function in SEASON_FUNCTIONS:
+        return SEASON_SPAN
+    return 1 if feature.function == "last" else 0
+
+
+class PerAccount:
+    """Usage rows by account position (an index into the accounts table), up to the last
+    complete month `last`. Functions over the whole history make single numpy passes over
+    the rows; windows of recent months read a grid of accounts × the `span` months ending with
+    `last` (a row's cell; no row: 0 and not present), so a window total is a sum over a few
+    columns rather than a pass over every row: a million accounts take seconds."""
+
+    def __init__(self, accounts: pd.Index, usage: pd.DataFrame, last: int, span: int) -> None:
         # 32-bit positions, months and metrics keep a million accounts' usage well under
         # a gigabyte; counts stay exact (below 16 million) and sums are taken in 64 bits.
         position = positions(accounts, usage["account_id"]).astype(np.int32)
         self.known = position >= 0
+        self.all_known = bool(self.known.all())
         self.size = len(accounts)
-        self.position = position[self.known]
-        month = usage["month"].to_numpy(dtype="datetime64[M]")[self.known]
-        self.month = month.astype(np.int64).astype(np.int32)
+        self.position = position if self.all_known else position[self.known]
+        month = month_number(usage["month"])
+        self.month = (month if self.all_known else month[self.known]).astype(np.int32)
         self.usage = usage
         self.last = last
         self.past = self.month <= last
-        self.no_usage = self.count(self.past) == 0
-        # several features read the same metric over the same months: each column and each
-        # window is worked out once (a million accounts' rows are large)
-        self._columns: dict[str, np.ndarray] = {}
-        self._windows: dict[tuple[int, int], np.ndarray] = {}
+        self.months_used = self.count(self.past)  # rows up to the last complete month
+        self.no_usage = self.months_used == 0
+        # the grid: the span's months, or fewer when the usage begins later
+        earliest = int(self.month.min()) if len(self.month) else last
+        self.first = max(last - max(span, 1) + 1, min(earliest, last))
+        self.cut_short = self.first > earliest  # rows before the grid exist
+        width = last - self.first + 1
+        in_grid = self.past & (self.month >= self.first)
+        self._in_grid = None if in_grid.all() else in_grid  # None: every row
+        position, month = self.position, self.month
+        if self._in_grid is not None:
+            position, month = position[in_grid], month[in_grid]
+        self._cells = position.astype(np.int64) * width + (month - self.first)
+        per_cell = np.bincount(self._cells, minlength=self.size * width)
+        self._repeated = bool(len(per_cell) and per_cell.max() > 1)  # keys mapped together
+        self.present = (per_cell > 0).reshape(self.size, width)
+        self._columns: dict[str, Metric] = {}  # each column prepared once
 
-    def column(self, name: str) -> np.ndarray:
+    def column(self, name: str) -> Metric:
         if name not in self._columns:
             values = self.usage[name]
             if not pd.api.types.is_numeric_dtype(values):
                 values = pd.to_numeric(values, errors="coerce")
-            self._columns[name] = values.to_numpy(dtype=np.float32)[self.known]
+            array = values.to_numpy(dtype=np.float32)
+            self._columns[name] = Metric(array if self.all_known else array[self.known])
         return self._columns[name]
 
+    def grid(self, metric: Metric) -> np.ndarray:
+        """accounts × months: the cell's value (NaN when blank), 0 where no row."""
+        if metric.grid is None:
+            width = self.present.shape[1]
+            values = metric.values if self._in_grid is None else metric.values[self._in_grid]
+            if self._repeated:  # several rows in one cell add up, as everywhere else
+                flat = np.bincount(self._cells, weights=values, minlength=self.size * width)
+                cells = flat.astype(np.float32)
+            else:
+                cells = np.zeros(self.size * width, dtype=np.float32)
+                cells[self._cells] = values
+            metric.grid = cells.reshape(self.size, width)
+        return metric.grid
+
+    def columns(self, first: int, last: int) -> slice:
+        """The grid's columns of months `first` to `last` (months before the usage began have
+        no column: nothing was used then)."""
+        if first < self.first and self.cut_short:
+            raise ValueError(f"month {first} is before the grid's first month {self.first}")
+        return slice(max(first - self.first, 0), max(last - self.first + 1, 0))
+
     def count(self, rows: np.ndarray) -> np.ndarray:
+        """How many of `rows` each account has."""
+        if rows.all():
+            return np.bincount(self.position, minlength=self.size)
         return np.bincount(self.position[rows], minlength=self.size)
 
-    def total(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        return np.bincount(self.position[rows], weights=values[rows], minlength=self.size)
-
-    def latest(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """The value in each account's row among `rows` (one per account), else NaN."""
-        out = np.full(self.size, np.nan)
-        out[self.position[rows]] = values[rows]
-        return out
+    def latest(self, metric: Metric) -> np.ndarray:
+        """The value in each account's row of the last complete month, else NaN."""
+        return np.where(self.present[:, -1], self.grid(metric)[:, -1], np.nan)
 
     def last_month(self, rows: np.ndarray) -> np.ndarray:
         """Each account's latest month number among `rows`; -1 where none."""
@@ -118,49 +184,56 @@ class PerAccount:
         np.minimum.at(out, self.position[rows], self.month[rows])
         return out
 
-    def window(self, first: int, last: int) -> np.ndarray:
-        if (first, last) not in self._windows:
-            self._windows[(first, last)] = (self.month >= first) & (self.month <= last)
-        return self._windows[(first, last)]
 
-    def blank_in(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Accounts with a blank (unknown) cell among `rows`."""
-        return self.count(rows & np.isnan(values)) > 0
+def _last_column(cells: np.ndarray) -> np.ndarray:
+    """Each row's last True column, -1 where none."""
+    found = cells.any(axis=1)
+    last = cells.shape[1] - 1 - np.argmax(cells[:, ::-1], axis=1)
+    return np.where(found, last, -1)
 
 
-def window_total(rows: PerAccount, values: np.ndarray, months: int, end: int) -> np.ndarray:
+def window_total(rows: PerAccount, metric: Metric, months: int, end: int) -> np.ndarray:
     """The metric summed over `months` months ending with `end`; a month without a row counts
     as nothing used, a blank cell makes the total unknown, and so does having no usage."""
-    window = rows.window(end - months + 1, end)
-    total = rows.total(np.nan_to_num(values), window)
-    return np.where(rows.no_usage | rows.blank_in(values, window), np.nan, total)
+    cells = rows.grid(metric)[:, rows.columns(end - months + 1, end)]
+    total = cells.sum(axis=1, dtype=np.float64)  # NaN where a cell is blank
+    return np.where(rows.no_usage, np.nan, total)
 
 
-def trend(rows: PerAccount, values: np.ndarray, months: int) -> np.ndarray:
+def trend(rows: PerAccount, metric: Metric, months: int) -> np.ndarray:
     """The last `months` complete months against the `months` before (1.0: held); unknown
     without a full earlier window, with a blank cell, or when the earlier total is 0."""
     recent_from = rows.last - months + 1
-    prior_rows = rows.window(recent_from - months, recent_from - 1)
-    recent = window_total(rows, values, months, rows.last)
-    prior = window_total(rows, values, months, recent_from - 1)
-    full_prior = rows.count(prior_rows) == months
+    prior_rows = rows.present[:, rows.columns(recent_from - months, recent_from - 1)]
+    recent = window_total(rows, metric, months, rows.last)
+    prior = window_total(rows, metric, months, recent_from - 1)
+    full_prior = prior_rows.sum(axis=1) == months
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = recent / np.where(prior > 0, prior, np.nan)
     return np.where(full_prior, ratio, np.nan)
 
 
 def months_without(
-    rows: PerAccount, values: np.ndarray, cap: int | None = MAX_MISSING_MONTHS
+    rows: PerAccount, metric: Metric, cap: int | None = MAX_MISSING_MONTHS
 ) -> np.ndarray:
     """How many months in a row, ending with the last complete month, the metric was zero or
     not reported (at most `cap`; None: back to the first usage row, and never used is
     unknown). Unknown for accounts without usage, and where a blank cell comes after the
     latest month of use: the count cannot be told."""
-    window = rows.past & (rows.month > rows.last - cap) if cap else rows.past
-    latest_use = rows.last_month(window & (values > 0))
-    latest_blank = rows.last_month(window & np.isnan(values))
-    never = cap if cap else np.nan
-    months = np.where(latest_use >= 0, rows.last - latest_use, never).astype(float)
+    if cap is None:  # the whole history: the rows
+        latest_use = rows.last_month(rows.past & (metric.values > 0))
+        latest_blank = rows.last_month(rows.past & metric.blank)
+        months = np.where(latest_use >= 0, rows.last - latest_use, np.nan).astype(float)
+    else:
+        window = rows.columns(rows.last - cap + 1, rows.last)
+        cells = rows.grid(metric)[:, window]
+        first = rows.last - cells.shape[1] + 1  # the month of the window's first column
+        latest_use = _last_column(cells > 0) + first
+        latest_blank = _last_column(np.isnan(cells)) + first
+        used = latest_use >= first
+        months = np.where(used, rows.last - latest_use, cap).astype(float)
+        latest_use = np.where(used, latest_use, -1)
+        latest_blank = np.where(latest_blank >= first, latest_blank, -1)
     months[rows.no_usage | (latest_blank > latest_use)] = np.nan
     return months
 
@@ -175,9 +248,7 @@ class Season:
     days_to_next: int  # days from the run date to the next season's first day
 
 
-def season(
-    rows: PerAccount, values_raw: np.ndarray, months: tuple[int, ...], as_of: date
-) -> Season:
+def season(rows: PerAccount, metric: Metric, months: tuple[int, ...], as_of: date) -> Season:
     """`dropped` is missing when there is nothing to judge (not used last season, or the
     season still under way without a use so far)."""
     first = months[0]
@@ -188,14 +259,16 @@ def season(
         start -= 12  # the latest season that has begun by the last complete month
     this_season = [start + k for k in offsets if start + k <= last]
     season_over = start + max(offsets) <= last
-    values = np.nan_to_num(values_raw)
-    current = np.isin(rows.month, this_season)
-    this = rows.total(values, current)
-    before = np.isin(rows.month, [m - 12 for m in this_season])
-    previous = rows.total(values, before)
-    blank = np.isnan(values_raw)
-    had_data = (rows.count(before) > 0) & (rows.count(before & blank) == 0)
-    unknown = rows.no_usage | (rows.count(current & blank) > 0)  # this season cannot be told
+    grid = rows.grid(metric)
+
+    def cells_of(months: list[int]) -> list[int]:
+        return [rows.columns(m, m).start for m in months if m >= rows.first]
+
+    current, before = cells_of(this_season), cells_of([m - 12 for m in this_season])
+    this = grid[:, current].sum(axis=1, dtype=np.float64)  # NaN: a blank cell this season
+    previous = grid[:, before].sum(axis=1, dtype=np.float64)
+    had_data = rows.present[:, before].any(axis=1) & ~np.isnan(previous)
+    unknown = rows.no_usage | np.isnan(this)  # this season cannot be told
     used_before = had_data & (previous > 0)
     dropped = np.where(this > 0, 0.0, 1.0 if season_over else np.nan)
     dropped = np.where(unknown, np.nan, dropped)
@@ -211,12 +284,12 @@ def season(
 
 
 def months_to_level(
-    rows: PerAccount, values: np.ndarray, level: float, start: np.ndarray
+    rows: PerAccount, metric: Metric, level: float, start: np.ndarray
 ) -> np.ndarray:
     """Months from the contract's start month to the first month the metric reached `level`
     (time to value). Not reached yet: the months so far (it has taken at least that long);
     unknown without usage or a start date."""
-    reached = rows.first_month(rows.past & (values >= level)).astype(float)
+    reached = rows.first_month(rows.past & (metric.values >= level)).astype(float)
     reached[reached > rows.last] = np.nan
     so_far = rows.last + 1 - start
     months = np.where(np.isnan(reached), so_far, reached - start)
@@ -228,22 +301,22 @@ def metric_feature(
     rows: PerAccount, feature: MetricFeature, start: np.ndarray, as_of: date
 ) -> np.ndarray:
     """One MetricFeature's value for every account."""
-    values = rows.column(feature.metric)
+    metric = rows.column(feature.metric)
     function = feature.function
     if function == "last":
-        return np.where(rows.no_usage, np.nan, rows.latest(values, rows.month == rows.last))
+        return np.where(rows.no_usage, np.nan, rows.latest(metric))
     if function in ("total", "average"):
-        total = window_total(rows, values, feature.months, rows.last)
+        total = window_total(rows, metric, feature.months, rows.last)
         return total if function == "total" else total / feature.months
     if function == "trend":
-        return trend(rows, values, feature.months)
+        return trend(rows, metric, feature.months)
     if function == "months_without":
-        return months_without(rows, values)
+        return months_without(rows, metric)
     if function == "months_since_use":
-        return months_without(rows, values, cap=None)
+        return months_without(rows, metric, cap=None)
     if function == "months_to_level":
-        return months_to_level(rows, values, feature.level, start)
-    seasonal = season(rows, values, feature.season, as_of)
+        return months_to_level(rows, metric, feature.level, start)
+    seasonal = season(rows, metric, feature.season, as_of)
     if function == "season_total":
         return seasonal.this
     if function == "season_dropped":

@@ -185,3 +185,18 @@ def test_never_raises_on_missing_or_odd_numbers(rows: list[tuple[float, float]])
         assert not np.isinf(result.astype(float)).any()
     condition = compile_expression("rule", "x > y or not (x <= 0) and missing(y)")
     assert condition.condition(table).dtype == bool
+
+
+text_cells = st.sampled_from(["A", "B", "", None, "a", "Ａ", "A "])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(text_cells, min_size=1, max_size=20), st.sampled_from(["A", "", "a", "Z"]))
+def test_text_equality_by_codes_matches_row_by_row(cells: list[str | None], text: str) -> None:
+    # a text column compared with a text is looked up per distinct value; the answer,
+    # unknowns included, is the row-by-row comparison's ("" is missing, so never equal)
+    table = pd.DataFrame({"grade": cells})
+    for op, compare in (("==", lambda a, b: a == b), ("!=", lambda a, b: a != b)):
+        got = compile_expression("rule", f'grade {op} "{text}"').evaluate(table)
+        expected = [None if c in (None, "") else compare(c, text) for c in cells]
+        assert [None if pd.isna(v) else bool(v) for v in got] == expected

@@ -147,3 +147,36 @@ def test_no_usage_at_all_is_unknown_for_every_function() -> None:
     built = build_features(accounts, usage, AS_OF, FeatureSettings(metric_features=made))
     assert built.loc["a", functions].isna().all()
     assert built.loc["b", "last"] == 3
+
+
+def test_a_long_trend_reads_back_further_than_the_built_in_windows() -> None:
+    # 40 months of history: the last 18 against the 18 before, 36 months back
+    values = [9] * 4 + [2] * 18 + [1] * 18
+    assert value_of(values, feature("trend", months=18)) == 0.5
+    assert value_of(values[-24:], feature("average", months=24)) == 1.25
+
+
+def test_months_without_looks_only_at_its_window() -> None:
+    # a blank cell 14 months back is outside the 12 months counted
+    assert value_of([NAN, 5] + [0] * 12, feature("months_without")) == 12
+    assert value_of([NAN, 5] + [0] * 12, feature("months_since_use")) == 12
+
+
+def test_rows_of_one_account_and_month_add_up() -> None:
+    # two usage keys mapped to one account: their rows in a month count together
+    row = {"account_id": "a", "seats": 10, "active_users": 5, "logins": 10, "payslips_sent": 1}
+    usage = pd.DataFrame(
+        [
+            {**row, "month": pd.Timestamp("2026-10-01"), "requests": 2},
+            {**row, "month": pd.Timestamp("2026-10-01"), "requests": 3},
+            {**row, "month": pd.Timestamp("2026-09-01"), "requests": 1},
+        ]
+    )
+    accounts = pd.DataFrame(
+        [{"account_id": "a", "renewal_date": "2027-06-30", "contract_start": "2024-04-01"}]
+    )
+    made = (feature("total", months=2), MetricFeature("l", "requests", "last"))
+    settings = FeatureSettings(seasonal_feature=None, metric_features=made)
+    built = build_features(accounts, usage, AS_OF, settings)
+    assert built.loc["a", "f"] == 6
+    assert built.loc["a", "l"] == 5
