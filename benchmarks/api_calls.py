@@ -6,7 +6,7 @@ REST, and ceil(changed / 200) per object written, or one Bulk API 2.0 job counte
 plus the login and the /limits reading. The naive figure is counted, not run: the same reads,
 then one REST update per changed account and one create per task.
 
-    .venv/bin/python -m benchmarks.api_calls --accounts 100000
+    .venv/bin/python -m benchmarks.api_calls --accounts 100000 --activities 1000000
 """
 
 from __future__ import annotations
@@ -62,13 +62,48 @@ def signal_records(sandbox: Sandbox, config: Config) -> dict[str, int]:
     }
 
 
+def pad_activity(sandbox: Sandbox, config: Config, total: int) -> int:
+    """Completed calls on the book's accounts, dated within the activity window (so the run
+    reads every one), until the org holds `total` Tasks and Events; returns how many."""
+    store = sandbox.store
+    missing = total - store.count("Task") - store.count("Event")
+    accounts = [(a["Id"], a["OwnerId"]) for a in store.all("Account")]
+    days = config.salesforce.activity.days
+    for n in range(max(missing, 0)):
+        account, owner = accounts[n % len(accounts)]
+        day = AS_OF - timedelta(days=1 + n % (days - 1))
+        store.insert(
+            "Task",
+            {
+                "Subject": "電話フォロー",
+                "OwnerId": owner,
+                "WhatId": account,
+                "AccountId": account,
+                "ActivityDate": day.isoformat(),
+                "Status": "Completed",
+                "IsClosed": True,
+                "Priority": "Normal",
+                "Type": "Call",
+            },
+        )
+    return max(missing, 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument(
+        "--activities",
+        type=int,
+        default=0,
+        help="pad the org with completed calls in the activity window up to this many Tasks "
+        "and Events in all (the seed makes about 8 an account)",
+    )
     args = parser.parse_args()
     counts: dict[str, int] = {}
 
     def count(sandbox: Sandbox, config: Config) -> None:
+        counts["padded"] = pad_activity(sandbox, config, args.activities)
         types = (*config.salesforce.renewal_types, *config.salesforce.expansion_types)
         opportunities = sandbox.store.all("Opportunity")
         counts["opportunities"] = len(opportunities)
@@ -93,7 +128,8 @@ def main() -> None:
         f"book: {args.accounts} accounts ({first.accounts_read} scored), "
         f"{counts['opportunities']} opportunities ({read_opps} renewal or expansion), "
         f"{read_roles} contact roles, {counts['tasks']} Tasks and {counts['events']} Events "
-        f"({counts['read_tasks'] + counts['read_events']} in the activity window), "
+        f"({counts['read_tasks'] + counts['read_events']} in the activity window, "
+        f"{counts['padded']} of them added to the seed), "
         f"{counts['cases']} Cases ({counts['read_cases']} open or recent); seeded in "
         f"{seeded:.0f} s"
     )

@@ -1,4 +1,5 @@
-"""Survey answers from a CSV file or a Google Sheets tab: one row per answer, with the columns
+"""Survey answers from a CSV file or a Google Sheets tab (and the checks a BigQuery table's
+answers get too): one row per answer, with the columns
 account_id (a Salesforce id), contact_id (any key of the person), answered (a date,
 2026-10-01 or 2026/10/01) and score (a number). Every bad row is named by its line and column
 and left out; the rest is used."""
@@ -34,16 +35,20 @@ def read_survey_csv(path: Path, scale: str) -> tuple[pd.DataFrame, list[str]]:
     return validate_answers(raw, f"{what} {path}", scale)
 
 
-def validate_answers(raw: pd.DataFrame, source: str, scale: str) -> tuple[pd.DataFrame, list[str]]:
-    """Answers given as text (a CSV file or a Sheets tab): the good ones typed, the bad rows
-    named by line (the sheet's or file's own, the header being line 1) and column."""
+def validate_answers(
+    raw: pd.DataFrame, source: str, scale: str, first_row: int = 0
+) -> tuple[pd.DataFrame, list[str]]:
+    """Answers given as text (a CSV file, a Sheets tab, a query's rows): the good ones
+    typed, the bad rows named by line (the sheet's or file's own, the header being line 1)
+    and column, or by row from `first_row` (a query's result)."""
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
         raise InputError(
             f"{source}: missing column(s) {', '.join(missing)}; the header must name "
             f"{', '.join(COLUMNS)}"
         )
-    lines = pd.Series(range(2, len(raw) + 2), index=raw.index)
+    start, unit = (first_row, "row") if first_row else (2, "line")
+    lines = pd.Series(range(start, len(raw) + start), index=raw.index)
     account = raw["account_id"].str.strip().map(lambda k: try_to18(k) or "")
     typed_day = raw["answered"].str.strip().str.replace("/", "-", regex=False)
     day = pd.to_datetime(typed_day, errors="coerce", format="ISO8601")
@@ -59,7 +64,7 @@ def validate_answers(raw: pd.DataFrame, source: str, scale: str) -> tuple[pd.Dat
     bad = pd.Series(False, index=raw.index)
     for column, wrong, why in checks:
         for index in raw.index[wrong]:
-            problems.append(f"line {lines[index]}, {column}: {raw.at[index, column]!r} {why}")
+            problems.append(f"{unit} {lines[index]}, {column}: {raw.at[index, column]!r} {why}")
         bad |= wrong
     answers = pd.DataFrame(
         {

@@ -38,16 +38,28 @@ DAY_OF = {
 }
 
 
+def check_names(table: str, table_key: str, columns: list[tuple[str, str]]) -> None:
+    """Table and column names go into the SQL text (BigQuery takes no parameters for them):
+    each must be a plain identifier, else a configuration error naming its setting.
+    `columns`: (setting, column name) pairs."""
+    if not _TABLE.fullmatch(table):
+        raise ConfigError(table_key, [f"{table!r} is not project.dataset.table"])
+    for key, name in columns:
+        if not _IDENTIFIER.fullmatch(name):
+            raise ConfigError(key, [f"{name!r} is not a column name"])
+
+
 def usage_query(settings: BigQueryUsage, columns: dict[str, str], date_type: str = "DATE") -> str:
     """The aggregation, one row per account and month of the run's time zone, bounded by
     parameters on the date column itself (DATE, DATETIME or TIMESTAMP)."""
-    if not _TABLE.fullmatch(settings.table):
-        raise ConfigError(
-            "usage.bigquery.table", [f"{settings.table!r} is not project.dataset.table"]
-        )
-    for name in (settings.key_column, settings.date_column, *columns.values()):
-        if not _IDENTIFIER.fullmatch(name):
-            raise ConfigError("usage.bigquery", [f"{name!r} is not a column name"])
+    check_names(
+        settings.table,
+        "usage.bigquery.table",
+        [
+            ("usage.bigquery", name)
+            for name in (settings.key_column, settings.date_column, *columns.values())
+        ],
+    )
     day_of, bounds = DAY_OF[date_type]
     column = f"`{settings.date_column}`"
     day = day_of.format(col=column)
@@ -93,38 +105,35 @@ def _aggregate(how: str, column: str, date_column: str) -> str:
     return f"{AGGREGATES[how]}(`{column}`)"
 
 
-def column_types(client: Any, settings: BigQueryUsage, columns: dict[str, str]) -> dict[str, str]:
-    """The table's column types (one metadata read, no bytes billed); a column the settings
-    name that the table lacks, or a date column of another type, is a named error."""
+def date_column_type(
+    client: Any, table: str, wanted: dict[str, str], date_key: str, role: str
+) -> str:
+    """The type of the date column (`wanted[date_key]`) after checking that the table has
+    every column `wanted` names (setting key -> column): one metadata read, no bytes billed.
+    A missing column, or a date column of another type, is a named error."""
     with translated_errors(
-        f"reading the columns of {settings.table}",
-        setting=f"usage.bigquery.table ({settings.table})",
-        role=USAGE_ACCESS,
+        f"reading the columns of {table}",
+        setting=f"{date_key.rsplit('.', 1)[0]}.table ({table})",
+        role=role,
         missing_is_empty=False,
     ):
-        table = client.get_table(settings.table)
-    types = {field.name: str(field.field_type).upper() for field in table.schema}
-    wanted = {
-        "usage.bigquery.key_column": settings.key_column,
-        "usage.bigquery.date_column": settings.date_column,
-        **{f"usage.bigquery.columns.{metric}": name for metric, name in columns.items()},
-    }
+        found = client.get_table(table)
+    types = {field.name: str(field.field_type).upper() for field in found.schema}
     missing = [f"{key} = {name!r}" for key, name in wanted.items() if name not in types]
     if missing:
         raise ConfigError(
-            "usage.bigquery",
-            [f"{m}: {settings.table} has no such column" for m in missing],
+            date_key.rsplit(".", 1)[0], [f"{m}: {table} has no such column" for m in missing]
         )
-    date_type = types[settings.date_column]
-    if date_type not in DAY_OF:
+    date_column = wanted[date_key]
+    if types[date_column] not in DAY_OF:
         raise ConfigError(
-            "usage.bigquery.date_column",
+            date_key,
             [
-                f"{settings.date_column!r} is {date_type} in {settings.table}; cs-sync reads "
+                f"{date_column!r} is {types[date_column]} in {table}; cs-sync reads "
                 "DATE, DATETIME or TIMESTAMP"
             ],
         )
-    return types
+    return types[date_column]
 
 
 def months_window(as_of: date, months: int) -> tuple[date, date]:
@@ -153,7 +162,14 @@ def read_usage_bigquery(
             settings.credentials_file,
             "usage.bigquery.credentials_file",
         )
-    date_type = column_types(client, settings, columns)[settings.date_column]
+    wanted = {
+        "usage.bigquery.key_column": settings.key_column,
+        "usage.bigquery.date_column": settings.date_column,
+        **{f"usage.bigquery.columns.{metric}": name for metric, name in columns.items()},
+    }
+    date_type = date_column_type(
+        client, settings.table, wanted, "usage.bigquery.date_column", USAGE_ACCESS
+    )
     since, until = months_window(as_of, settings.months)
     frame = run_query(
         client,

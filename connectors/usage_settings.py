@@ -210,14 +210,36 @@ UsageConfig = Annotated[
 USAGE_SOURCES = ("csv", "parquet", "sheets", "bigquery")
 
 
+class SurveysBigQuery(Settings):
+    """[surveys.bigquery]: the table of survey answers in BigQuery, one row per answer."""
+
+    table: str
+    """The table, as project.dataset.table."""
+    account_column: str = "account_id"
+    """The column holding the account's Salesforce id."""
+    contact_column: str = "contact_id"
+    """The column naming the person who answered (any key)."""
+    date_column: str = "answered"
+    """When the answer was given: a DATE, DATETIME or TIMESTAMP column."""
+    score_column: str = "score"
+    """The answer's score (a number)."""
+    project: str | None = None
+    """The project that runs (and pays for) the query."""
+    location: str | None = None
+    """The dataset's location, e.g. "asia-northeast1"."""
+    maximum_bytes_billed: Annotated[int, Between(10_000_000)] = 1_000_000_000
+    """BigQuery refuses the query above this many bytes billed."""
+
+
 class SurveysConfig(Settings):
     """[surveys]: NPS or CSAT answers per contact, rolled up to the account (survey_score,
-    detractor_share, survey_contacts, days_since_survey), from a Contact field or a CSV file.
-    Read only when a measure or condition names one of those columns."""
+    detractor_share, survey_contacts, days_since_survey), from a Contact field, a CSV file,
+    a Sheets tab or a BigQuery table. Read only when a measure or condition names one of
+    those columns."""
 
-    source: Literal["none", "contact_field", "csv", "sheets"] = "none"
-    """contact_field: the latest answer kept on each Contact; csv or sheets: one row per
-    answer (account_id, contact_id, answered, score); none: no surveys."""
+    source: Literal["none", "contact_field", "csv", "sheets", "bigquery"] = "none"
+    """contact_field: the latest answer kept on each Contact; csv, sheets or bigquery: one
+    row per answer (account, contact, when, score); none: no surveys."""
     contact_field: FieldName | None = None
     """contact_field: the Contact field holding the contact's latest score (number)."""
     date_field: FieldName | None = None
@@ -229,8 +251,11 @@ class SurveysConfig(Settings):
     """sheets: the spreadsheet's id (between /d/ and /edit in its address)."""
     worksheet: str = "surveys"
     """sheets: the tab's name."""
+    bigquery: SurveysBigQuery | None = None
+    """bigquery: the table of answers and its columns."""
     credentials_file: OptionalPath = None
-    """sheets: a service account's JSON key; leave out for the environment's credentials."""
+    """sheets or bigquery: a service account's JSON key; leave out for the environment's
+    credentials."""
     scale: Literal["nps", "csat"] = "nps"
     """nps: 0-10 (promoters 9-10, detractors 0-6); csat: 1-5 (satisfied 4-5, dissatisfied 1-2)."""
     months: Annotated[int, Between(1, 36)] = 12
@@ -245,4 +270,8 @@ class SurveysConfig(Settings):
             return ["path: missing; name the CSV file of the answers"]
         if source == "sheets" and not data.get("spreadsheet_id"):
             return ["spreadsheet_id: missing; name the spreadsheet of the answers"]
+        if source == "bigquery" and not isinstance(data.get("bigquery"), dict):
+            return [
+                'bigquery: missing; add [surveys.bigquery] with table = "project.dataset.table"'
+            ]
         return []

@@ -427,7 +427,7 @@ def extract(
     tasks = read_tasks(client, config, as_of)
     opportunities = read_opportunities(client, config)
     contact_roles = read_contact_roles(client, config)
-    surveys, survey_problems = read_surveys(client, config)
+    surveys, survey_problems = read_surveys(client, config, as_of, since)
     return Extracted(
         accounts,
         usage,

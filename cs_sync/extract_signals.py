@@ -195,12 +195,29 @@ def signal_checks(client: SalesforceClient, config: Config) -> list[tuple[str, s
     return found
 
 
-def _survey_rows(config: Config) -> tuple[pd.DataFrame, list[str], str]:
-    """Answers from the survey file or tab: the good rows, the bad ones, and the source."""
+def _survey_rows(
+    config: Config, as_of: date, since: date | None
+) -> tuple[pd.DataFrame, list[str], str]:
+    """Answers from the survey file, tab or table: the good rows, the bad ones, and the
+    source."""
     surveys = config.surveys
     if surveys.source == "csv":
         assert surveys.path is not None  # checked when the config loads
         return (*read_survey_csv(surveys.path, surveys.scale), f"survey file {surveys.path}")
+    if surveys.source == "bigquery":
+        from cs_sync.connectors.surveys_bigquery import read_surveys_bigquery
+
+        assert surveys.bigquery is not None  # checked when the config loads
+        answers, bad = read_surveys_bigquery(
+            surveys.bigquery,
+            surveys.credentials_file,
+            surveys.scale,
+            surveys.months,
+            as_of,
+            since,
+            config.timezone,
+        )
+        return answers, bad, f"survey query on {surveys.bigquery.table}"
     from cs_sync.connectors.google_calls import sheets_client
     from cs_sync.connectors.usage_sheets import read_tab
 
@@ -220,15 +237,17 @@ def _survey_rows(config: Config) -> tuple[pd.DataFrame, list[str], str]:
 
 
 def read_surveys(
-    client: SalesforceClient, config: Config
+    client: SalesforceClient, config: Config, as_of: date, since: date | None = None
 ) -> tuple[pd.DataFrame | None, list[Problem]]:
     """Survey answers per contact (surveys.source), read only when a measure or condition
-    names a survey feature; None when not read. A CSV file's bad rows come back as problems."""
+    names a survey feature; None when not read. Bad rows of a file, tab or table come back
+    as problems. `since`: a backfill's earliest date (a table is then read back to its
+    window)."""
     surveys = config.surveys
     if surveys.source == "none" or not config.names_any(SURVEY_FEATURES):
         return None, []
-    if surveys.source in ("csv", "sheets"):
-        answers, bad, source = _survey_rows(config)
+    if surveys.source in ("csv", "sheets", "bigquery"):
+        answers, bad, source = _survey_rows(config, as_of, since)
         return answers, [
             Problem("survey_row", None, f"{source} {line}; row left out") for line in bad
         ]

@@ -52,6 +52,9 @@ class Extracted:
     cases: pd.DataFrame | None = None  # see extract_signals.read_cases (None: not read)
     surveys: pd.DataFrame | None = None  # see extract_signals.read_surveys (None: not read)
     previous_sponsors: pd.DataFrame | None = None  # the last run's, from the history store
+    # who holds the sponsors' roles, by run date: worked out once for the features and the
+    # history record
+    sponsors_by_date: dict[date, pd.DataFrame] = field(default_factory=dict, repr=False)
 
 
 def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
@@ -99,7 +102,12 @@ def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.Da
 
 def sponsors_now(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
     """Who holds the economic buyer's and the champion's roles on each account now."""
-    return current_sponsors(extracted.contact_roles, config.salesforce.roles.pairs(), as_of)
+    if as_of not in extracted.sponsors_by_date:
+        extracted.sponsors_by_date.clear()  # one date kept: a backfill moves on
+        extracted.sponsors_by_date[as_of] = current_sponsors(
+            extracted.contact_roles, config.salesforce.roles.pairs(), as_of
+        )
+    return extracted.sponsors_by_date[as_of]
 
 
 def _checked(evaluate: Callable[[], Any], config: Config) -> Any:

@@ -36,9 +36,28 @@ class _Row(dict[str, Any]):
 
 class DuckBigQuery:
     def __init__(self) -> None:
-        self.db = duckdb.connect(config={"autoinstall_known_extensions": False})
+        self.db = duckdb.connect(config={"autoinstall_known_extensions": False, "TimeZone": "UTC"})
         self.partition: dict[str, str | None] = {}  # table -> its partition column
+        self.schemas: dict[str, list[bigquery.SchemaField]] = {}  # tables a test added
         self.queries: list[str] = []
+
+    def add_table(self, name: str, columns: dict[str, str], rows: list[tuple[Any, ...]]) -> None:
+        """A source table (column -> BigQuery type) holding `rows`: a TIMESTAMP is an instant
+        (DuckDB's TIMESTAMPTZ), a DATETIME a wall-clock time (DuckDB's TIMESTAMP)."""
+        types = {**DUCK, "TIMESTAMP": "TIMESTAMPTZ", "DATETIME": "TIMESTAMP"}
+        listed = ", ".join(f'"{column}" {types[kind]}' for column, kind in columns.items())
+        table = self._quoted(name)
+        self.db.execute(f"CREATE TABLE {table} ({listed})")
+        if rows:
+            marks = ", ".join("?" for _ in columns)
+            self.db.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+        self.partition[name] = None
+        self.schemas[name] = [bigquery.SchemaField(c, kind) for c, kind in columns.items()]
+
+    def get_table(self, name: str, **_: Any) -> bigquery.Table:
+        if name not in self.schemas:
+            raise google_errors.NotFound(f"Not found: Table {name}")
+        return bigquery.Table(name.replace(":", "."), schema=self.schemas[name])
 
     def close(self) -> None:
         """The store closes its client after each use; the stand-in keeps its tables."""

@@ -640,3 +640,15 @@ def test_surveys_need_their_source(tmp_path: Path) -> None:
         write(tmp_path, MINIMAL + '\n[surveys]\nsource = "csv"\npath = "nps.csv"\n')
     )
     assert config.surveys.path == tmp_path / "nps.csv"
+
+
+def test_surveys_from_bigquery_need_their_table(tmp_path: Path) -> None:
+    found = "\n".join(problems(tmp_path, MINIMAL + '\n[surveys]\nsource = "bigquery"\n'))
+    assert 'surveys.bigquery: missing; add [surveys.bigquery] with table = "project' in found
+    text = '\n[surveys]\nsource = "bigquery"\n[surveys.bigquery]\ntable = "acme-cs.f.nps"\n'
+    config = load_config(write(tmp_path, MINIMAL + text))
+    assert config.surveys.bigquery is not None
+    assert (config.surveys.bigquery.table, config.surveys.bigquery.score_column) == (
+        "acme-cs.f.nps",
+        "score",
+    )
