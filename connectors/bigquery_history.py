@@ -207,7 +207,7 @@ class BigQueryHistory:
     def publish_tables(
         self, tables: dict[str, pd.DataFrame], kinds: dict[str, dict[str, str]]
     ) -> None:
-        """Looker Studio reads kpi_monthly and accounts beside the history tables."""
+        """Looker Studio reads kpi_periods and accounts beside the history tables."""
         for name, frame in tables.items():
             self.replace_table(name, frame, kinds.get(name, {}))
 

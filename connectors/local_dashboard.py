@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from cs_sync.connectors.formula_safe import CSV_LINE_END, neutralise
+from cs_sync.connectors.page_charts import bars, lines, shown, yen
 
 PAGE_STYLE = """<style>
 body { font-family: system-ui, "Hiragino Sans", "Noto Sans JP", sans-serif; margin: 24px;
@@ -32,6 +33,7 @@ h2 { font-size: 15px; margin: 0 0 8px; }
 h3 { font-size: 13px; margin: 12px 0 4px; color: #616161; font-weight: 600; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { border-bottom: 1px solid #eee; padding: 6px; text-align: left; vertical-align: top; }
+.scroll { overflow-x: auto; } table.kpi td { text-align: right; white-space: nowrap; }
 .gC { color: #f57f17; font-weight: 600; } .gD { color: #c62828; font-weight: 600; }
 </style>"""
 _GRADE_COLOURS = {"A": "#2e7d32", "B": "#7cb342", "C": "#f9a825", "D": "#c62828", "none": "#9e9e9e"}
@@ -63,62 +65,85 @@ def write_local_dashboard(
     kpis: pd.DataFrame,
     tasks: pd.DataFrame,
     title: str,
-    monthly: pd.DataFrame | None = None,
+    revenue: pd.DataFrame | None = None,
     at_risk: tuple[str, ...] = ("C", "D"),
 ) -> Path:
-    """Write accounts.csv, kpi_daily.csv, kpi_monthly.csv (with a history), tasks.csv and
+    """Write accounts.csv, kpi_daily.csv, kpi_periods.csv (the revenue KPIs), tasks.csv and
     index.html; returns index.html. `at_risk`: the grades the ARR-at-risk KPIs counted."""
     _write_atomic(folder / "accounts.csv", _csv(accounts))
     _write_atomic(folder / "kpi_daily.csv", _csv(kpis))
     _write_atomic(folder / "tasks.csv", _csv(tasks))
-    if monthly is not None:
-        _write_atomic(folder / "kpi_monthly.csv", _csv(monthly))
+    if revenue is not None:
+        _write_atomic(folder / "kpi_periods.csv", _csv(revenue))
     page = folder / "index.html"
-    _write_atomic(page, render_html(accounts, kpis, title, monthly, at_risk))
+    _write_atomic(page, render_html(accounts, kpis, title, revenue, at_risk))
     return page
 
 
-MONTHLY_HEADLINE = (
-    ("nrr", "NRR"),
-    ("grr", "GRR"),
-    ("revenue_churn_rate", "Revenue churn"),
-    ("logo_churn_rate", "Logo churn"),
-    ("renewal_rate", "Renewal rate"),
+REVENUE_HEADLINE = (
+    ("nrr", "NRR", "rate"),
+    ("grr", "GRR", "rate"),
+    ("expansion_arr", "Expansion", "yen"),
+    ("churned_arr", "Churned ARR", "yen"),
+    ("revenue_churn_rate", "Revenue churn", "rate"),
+    ("logo_churn_rate", "Logo churn", "rate"),
+    ("renewal_rate", "Renewal rate", "rate"),
 )
 
 
-def _monthly_section(monthly: pd.DataFrame | None) -> str:
-    """NRR and churn: the last complete month and the twelve months to it, then NRR by
-    month as bars. Empty without a history."""
-    if monthly is None or monthly.empty:
+def _revenue_section(revenue: pd.DataFrame | None) -> str:
+    """NRR, GRR, expansion and churn this fiscal year so far, last fiscal year, the last
+    complete month and the twelve months to it; then NRR and GRR by month as lines."""
+    heading = '<section style="margin-top:16px"><h2>NRR, expansion and churn</h2>'
+    if revenue is None or revenue.empty:
         return (
-            '<section style="margin-top:16px"><h2>NRR and churn by month</h2>'
-            "<p>Needs the history: appears after runs in two calendar months, or at once after "
-            "<code>cs-sync backfill</code>.</p></section>"
+            f"{heading}<p>No closed renewal, expansion or first-contract opportunity was read: "
+            "check salesforce.opportunities.</p></section>"
         )
-    last = monthly["period"].max()
-    latest = monthly[monthly["period"] == last].set_index(["dimension", "metric"])["value"]
-    cells = []
-    for metric, label in MONTHLY_HEADLINE:
-        for dimension, when in (("month", last[:7]), ("ttm", "12 months")):
-            if (dimension, metric) in latest:
-                cells.append(
-                    f'<div class="card"><div class="label">{label} ({html.escape(when)})</div>'
-                    f'<div class="value">{latest[(dimension, metric)]:.1%}</div></div>'
-                )
-    nrr = monthly[(monthly["metric"] == "nrr") & (monthly["dimension"] == "month")]
-    bars = _bars(
+    columns = []
+    years = revenue[revenue["grain"] == "fiscal_year"].drop_duplicates("period")
+    for year in years.sort_values("period_start", ascending=False).itertuples():
+        columns.append((str(year.period), "so far" if not year.complete else ""))
+    months = revenue[(revenue["grain"] == "month") & revenue["complete"]]
+    if len(months):
+        columns.append((str(months["period"].iloc[-1]), ""))
+    ttm = revenue[revenue["grain"] == "ttm"]
+    if len(ttm):
+        columns.append((str(ttm["period"].iloc[-1]), ""))
+    values = revenue.set_index(["period", "metric"])["value"]
+    basis = revenue.drop_duplicates("period").set_index("period")["basis"]
+    head = "".join(
+        f"<th>{html.escape(period)}{' ' + note if note else ''}"
+        f'<div class="label">{html.escape(str(basis.get(period, "")))}</div></th>'
+        for period, note in columns
+    )
+    body = "".join(
+        f"<tr><th>{label}</th>"
+        + "".join(
+            f"<td>{shown(float(values[(p, metric)]), unit)}</td>"
+            if (p, metric) in values
+            else "<td>-</td>"
+            for p, _ in columns
+        )
+        + "</tr>"
+        for metric, label, unit in REVENUE_HEADLINE
+    )
+    by_month = months.pivot_table(index="period", columns="metric", values="value")
+    chart = lines(
+        list(by_month.index),
         [
-            (str(p)[:7], float(v), "#1565c0")
-            for p, v in zip(nrr["period"], nrr["value"], strict=True)
+            (name, [None if v != v else float(v) for v in by_month.get(metric, [])], colour)
+            for metric, name, colour in (("nrr", "NRR", "#1565c0"), ("grr", "GRR", "#ef6c00"))
         ],
-        unit="percent",
+        unit="rate",
     )
     return (
-        '<section style="margin-top:16px"><h2>NRR and churn by month</h2>'
-        f'<div class="cards">{"".join(cells)}</div><h3>NRR by month</h3>{bars}'
-        "<p>Cohort: accounts paying at the start of the period; data in kpi_monthly.csv.</p>"
-        "</section>"
+        f'{heading}<div class="scroll"><table class="kpi"><thead><tr><th></th>{head}</tr>'
+        f"</thead><tbody>{body}</tbody></table></div><h3>NRR and GRR by month</h3>{chart}"
+        "<p>Cohort: accounts paying when the period starts. Under each period, its basis: "
+        "<em>opportunities</em> (closed renewal, expansion and first-contract opportunities) "
+        "until the history's snapshots cover the period, then <em>history</em>. Data in "
+        "kpi_periods.csv.</p></section>"
     )
 
 
@@ -127,52 +152,16 @@ def _metric(kpis: pd.DataFrame, metric: str, dimension: str = "all") -> float:
     return float(match["value"].iloc[0]) if len(match) else 0.0
 
 
-def yen(value: float) -> str:
-    if value >= 100_000_000:
-        return f"¥{value / 100_000_000:.2f}億"
-    if value >= 10_000:
-        return f"¥{value / 10_000:,.0f}万"
-    return f"¥{value:,.0f}"
-
-
-def _bars(items: list[tuple[str, float, str]], width: int = 420, unit: str = "") -> str:
-    """A horizontal bar chart as inline SVG: (label, value, colour)."""
-    top = max((v for _, v, _ in items), default=0) or 1
-    row = 28
-    parts = [
-        f'<svg role="img" width="{width}" height="{row * len(items) + 4}" '
-        f'viewBox="0 0 {width} {row * len(items) + 4}">'
-    ]
-    for index, (label, value, colour) in enumerate(items):
-        y = index * row + 2
-        length = (width - 190) * value / top
-        shown = (
-            yen(value)
-            if unit == "yen"
-            else f"{value:.0%}"
-            if unit == "percent"
-            else f"{value:,.0f}"
-        )
-        parts.append(
-            f'<text x="0" y="{y + 17}" font-size="13">{html.escape(label)}</text>'
-            f'<rect x="90" y="{y + 4}" width="{length:.1f}" height="18" fill="{colour}">'
-            f"<title>{html.escape(label)}: {shown}</title></rect>"
-            f'<text x="{96 + length:.1f}" y="{y + 17}" font-size="12">{shown}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 def render_html(
     accounts: pd.DataFrame,
     kpis: pd.DataFrame,
     title: str,
-    monthly: pd.DataFrame | None = None,
+    revenue: pd.DataFrame | None = None,
     at_risk_grades: tuple[str, ...] = ("C", "D"),
 ) -> str:
     grades = [d for d in kpis[kpis["metric"] == "accounts_by_grade"]["dimension"]]
     as_of = str(kpis["date"].iloc[0]) if len(kpis) else ""
-    by_grade = _bars(
+    by_grade = bars(
         [
             (
                 f"Grade {g}" if g != "none" else "No data",
@@ -182,7 +171,7 @@ def render_html(
             for g in grades
         ]
     )
-    arr_by_grade = _bars(
+    arr_by_grade = bars(
         [
             (
                 f"Grade {g}" if g != "none" else "No data",
@@ -193,14 +182,14 @@ def render_html(
         ],
         unit="yen",
     )
-    renewals = _bars(
+    renewals = bars(
         [
             (f"≤ {w} days", _metric(kpis, f"renewal_arr_due_{w}d"), "#1565c0")
             for w in (30, 60, 90, 120)
         ],
         unit="yen",
     )
-    at_risk = _bars(
+    at_risk = bars(
         [
             (f"≤ {w} days", _metric(kpis, f"renewal_arr_at_risk_{w}d"), "#c62828")
             for w in (30, 60, 90, 120)
@@ -208,9 +197,9 @@ def render_html(
         unit="yen",
     )
     phases = [d for d in kpis[kpis["metric"] == "accounts_by_phase"]["dimension"]]
-    by_phase = _bars([(p, _metric(kpis, "accounts_by_phase", p), "#00897b") for p in phases])
+    by_phase = bars([(p, _metric(kpis, "accounts_by_phase", p), "#00897b") for p in phases])
     strategies = [d for d in kpis[kpis["metric"] == "renewal_arr_by_strategy"]["dimension"]]
-    by_strategy = _bars(
+    by_strategy = bars(
         [(s, _metric(kpis, "renewal_arr_by_strategy", s), "#6a1b9a") for s in strategies],
         unit="yen",
     )
@@ -267,7 +256,7 @@ accounts.csv and tasks.csv beside this page</div>
 {f"<section><h2>Lifecycle phase (accounts)</h2>{by_phase}</section>" if phases else ""}
 {strategy_section}
 </div>
-{_monthly_section(monthly)}
+{_revenue_section(revenue)}
 <section style="margin-top:16px"><h2>Renewals at risk in the next 120 days</h2>
 <table><thead><tr><th>Account</th><th>Grade</th><th>Score</th><th>ARR</th><th>Days to renewal</th>
 <th>Why</th></tr></thead><tbody>{rows or '<tr><td colspan="6">None</td></tr>'}</tbody></table>
@@ -283,7 +272,7 @@ def write_backtest_page(path: Path, report: dict[str, Any]) -> Path:
     sections = []
     for config in configs:
         name = html.escape(Path(config["path"]).name)
-        grades = _bars(
+        grades = bars(
             [
                 (
                     f"Grade {row['grade']}" if row["grade"] != "none" else "No data",
@@ -294,7 +283,7 @@ def write_backtest_page(path: Path, report: dict[str, Any]) -> Path:
             ],
             unit="percent",
         )
-        bands = _bars(
+        bands = bars(
             [
                 (band["band"], band["churn_rate"] or 0.0, "#1565c0")
                 for band in config["calibration"]

@@ -159,6 +159,9 @@ class OpportunityTypes(Settings):
     """Type values of renewal opportunities."""
     expansion_types: Texts = ("Upsell", "Existing Business")
     """Type values of expansion opportunities."""
+    new_business_types: Texts = ("New Business",)
+    """Type values of a customer's first contract: its amount is the ARR the customer
+    started with (the dashboard's revenue KPIs)."""
 
 
 class StakeholderRoles(Settings):
@@ -402,6 +405,10 @@ class SalesforceConfig(Settings):
     @property
     def expansion_types(self) -> tuple[str, ...]:
         return self.opportunities.expansion_types
+
+    @property
+    def new_business_types(self) -> tuple[str, ...]:
+        return self.opportunities.new_business_types
 
 
 class DashboardConfig(Settings):

@@ -1,6 +1,6 @@
 """The Google Sheets dashboard: the tabs a Looker Studio report reads, refreshed every run.
 
-Each tab is rebuilt whole from the history store (kpi_daily, kpi_monthly, health_history,
+Each tab is rebuilt whole from the history store (kpi_daily, kpi_periods, health_history,
 runs) or from the run (accounts), so rerunning a date gives the same rows, never duplicates.
 How a tab is replaced without a reader ever seeing it empty or half written:
 
@@ -291,11 +291,16 @@ def health_tab_dates(dates: list[date], accounts: int, columns: int) -> list[dat
     return sorted(day.date() for day in candidates[: max(room, 1)])
 
 
-def sheet_tabs(accounts: pd.DataFrame, kpis: pd.DataFrame, view: Any) -> dict[str, pd.DataFrame]:
-    """The dashboard's tabs: today's accounts, and from the history (when kept) every date's
-    KPIs, the monthly KPIs, each account's health by date, and the runs."""
+def sheet_tabs(
+    accounts: pd.DataFrame, kpis: pd.DataFrame, revenue: pd.DataFrame, view: Any
+) -> dict[str, pd.DataFrame]:
+    """The dashboard's tabs: today's accounts and the revenue KPIs by period, and from the
+    history (when kept) every date's KPIs, each account's health by date, and the runs."""
+    periods = revenue.copy()
+    for column in ("period_start", "period_end"):
+        periods[column] = pd.to_datetime(periods[column]).dt.strftime("%Y-%m-%d")
     if view is None:
-        return {"accounts": accounts, "kpi_daily": kpis}
+        return {"accounts": accounts, "kpi_daily": kpis, "kpi_periods": periods}
     series = view.series.copy()
     series["as_of"] = pd.to_datetime(series["as_of"]).dt.strftime("%Y-%m-%d")
     daily = view.kpis.copy()
@@ -303,7 +308,7 @@ def sheet_tabs(accounts: pd.DataFrame, kpis: pd.DataFrame, view: Any) -> dict[st
     return {
         "accounts": accounts,
         "kpi_daily": daily,
-        "kpi_monthly": view.monthly,
+        "kpi_periods": periods,
         "health_history": series,
         "runs": view.runs,
     }

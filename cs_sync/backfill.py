@@ -4,8 +4,10 @@ today's values to every account.
 Salesforce and the usage source are read once. Each past date is then scored from the data as
 it stood on that date, as far as the records tell:
 - accounts whose contract had not started are left out, and so are former customers (read
-  with salesforce.former_customer_filter) after their contract ended; before it, their ARR is
-  their last won renewal's amount;
+  with salesforce.former_customer_filter) after their contract ended;
+- every account's ARR is its ARR on that date as its closed opportunities tell it
+  (revenue.arr_timeline: first contract, renewals, expansions, a lost renewal), so the
+  history's NRR sees the upsells;
 - usage after the date is not seen (the features read complete months before it);
 - an opportunity closed after the date counts as still open, stage unknown;
 - the renewal date is the first renewal opportunity closing on or after the date, else the
@@ -40,9 +42,11 @@ from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, CsSyncError
 from cs_sync.extract import Extracted, extract
 from cs_sync.history import STORED_OUTPUTS, History, RunRecord, previous_values, snapshot_rows
-from cs_sync.plan import Problem, build_plan
+from cs_sync.plan import Plan, Problem, build_plan
+from cs_sync.publish import publish_backfilled
 from cs_sync.result import WARNING_KINDS, RunResult, summarise
-from cs_sync.score import day_kpis, score_accounts
+from cs_sync.revenue import Timeline
+from cs_sync.score import day_kpis, score_accounts, timeline_of
 
 EVERY = ("week", "month")
 
@@ -136,47 +140,23 @@ def contract_end(
     return renewal.where(renewal.notna(), fallback).where(former)
 
 
-def _arr_on(
-    accounts: pd.DataFrame,
-    opportunities: pd.DataFrame,
-    renewal_types: tuple[str, ...],
-    day: pd.Timestamp,
-) -> pd.Series:
-    """A former customer's ARR on `day` (Salesforce keeps 0 after it left): the amount of the
-    last renewal won by then, else of the first renewal still to come."""
-    renewals = opportunities[opportunities["type"].isin(renewal_types)]
-    renewals = renewals.assign(
-        close=pd.to_datetime(renewals["close_date"], format="ISO8601", errors="coerce"),
-        amount=pd.to_numeric(renewals["amount"], errors="coerce"),
-        won=renewals["is_won"].astype(bool),
-    ).sort_values("close")
-    done = renewals[renewals["won"] & (renewals["close"] <= day)]
-    last_won = done.groupby("account_id")["amount"].last()
-    upcoming = renewals[renewals["close"] > day].groupby("account_id")["amount"].first()
-    ids = accounts["account_id"]
-    found = ids.map(last_won)
-    return found.where(found.notna(), ids.map(upcoming)).astype(object)
-
-
 def as_of_view(
     extracted: Extracted,
     as_of: date,
     previous: pd.DataFrame | None,
     renewal_types: tuple[str, ...],
+    timeline: Timeline,
 ) -> Extracted:
     """The extracted tables as they stood on `as_of` (see the module's docstring);
-    `previous` is the previous date's snapshot rows, or None for the first date."""
+    `previous` is the previous date's snapshot rows, or None for the first date;
+    `timeline`: every account's ARR over time (score.timeline_of)."""
     day = pd.Timestamp(as_of)
     accounts = extracted.accounts
     start = pd.to_datetime(accounts["contract_start"], format="ISO8601", errors="coerce")
     ended = contract_end(accounts, extracted.opportunities, renewal_types)
     accounts = accounts[~(start > day) & ~(ended <= day)].copy()
-    former = is_former(accounts)
-    if former.any():
-        accounts["arr"] = accounts["arr"].astype(object)
-        accounts.loc[former, "arr"] = _arr_on(
-            accounts[former], extracted.opportunities, renewal_types, day
-        )
+    arr_then = accounts["account_id"].map(timeline.arr_on(as_of))
+    accounts["arr"] = arr_then.where(arr_then.notna(), accounts["arr"]).astype(object)
     opportunities = extracted.opportunities.copy()
     close = pd.to_datetime(opportunities["close_date"], format="ISO8601", errors="coerce")
     later = opportunities["is_closed"].astype(bool) & (close > day)
@@ -218,7 +198,9 @@ class BackfillResult:
     dry_run: bool = False
     duration_s: float = 0.0
     salesforce: RunResult | None = None
+    dashboard: str | None = None  # the local page, refreshed when the backfill ends
     errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     exit_code: int = EXIT_OK
 
     def as_json(self) -> dict[str, Any]:
@@ -231,7 +213,9 @@ class BackfillResult:
             "dry_run": self.dry_run,
             "duration_s": round(self.duration_s, 2),
             "salesforce": self.salesforce.as_json() if self.salesforce else None,
+            "dashboard": self.dashboard,
             "errors": [e.as_dict() for e in self.errors],
+            "warnings": [w.as_dict() for w in self.warnings],
         }
 
 
@@ -268,9 +252,18 @@ def run_backfill(
         result.errors.extend(p for p in extracted.problems if p.kind not in WARNING_KINDS)
         with open_history(config.history) as store:
             fill_history(store, config, extracted, dates, result, restart, progress, stop_requested)
+        plan = None
         if write_salesforce and result.status == "ok":
             result.salesforce = _write_current(client, config, extracted, today, dry_run, counter)
             result.errors.extend(result.salesforce.errors)
+            plan = result.salesforce.plan
+        if not dry_run and result.status == "ok":
+            plan = plan or today_plan(config, extracted, today)
+            kpis = day_kpis(plan.scored, config, today, 0)
+            shown = publish_backfilled(config, plan, kpis, counter)
+            result.errors.extend(shown.errors)
+            result.warnings.extend(shown.warnings)
+            result.dashboard = shown.dashboard
     except CsSyncError as error:
         result.status = "failed"
         result.exit_code = error.exit_code
@@ -324,7 +317,13 @@ def fill_history(
             if previous is None:
                 stored = store.latest_before(day)
                 previous = None if stored.empty else stored
-            view = as_of_view(extracted, day, previous, config.salesforce.renewal_types)
+            view = as_of_view(
+                extracted,
+                day,
+                previous,
+                config.salesforce.renewal_types,
+                timeline_of(extracted, config),
+            )
             scored = score_accounts(view, config, day).reset_index(drop=True)
             rows = snapshot_rows(scored, measures, config_hash, day)
             result.accounts = max(result.accounts, len(rows))
@@ -348,6 +347,22 @@ def fill_history(
         bar.close()
 
 
+def today_plan(config: Config, extracted: Extracted, today: date) -> Plan:
+    """Today's values of the current customers, and no Task (the daily run makes those)."""
+    current = current_customers(extracted)
+    current.timeline = timeline_of(extracted, config)  # every account's, former ones too
+    scored = score_accounts(current, config, today).reset_index(drop=True)
+    plan = build_plan(
+        scored,
+        pd.DataFrame(columns=["key"]),
+        config.salesforce.fields,
+        today,
+        extracted.field_scales,
+    )
+    plan.timeline = current.timeline
+    return plan
+
+
 def _write_current(
     client: Any,
     config: Config,
@@ -361,16 +376,8 @@ def _write_current(
     that, under its caps and brakes."""
     started = time.monotonic()
     result = RunResult(status="ok", as_of=today, dry_run=dry_run)
-    scored = score_accounts(current_customers(extracted), config, today).reset_index(drop=True)
-    plan = build_plan(
-        scored,
-        pd.DataFrame(columns=["key"]),
-        config.salesforce.fields,
-        today,
-        extracted.field_scales,
-    )
-    result.plan = plan
-    result.accounts_read = len(scored)
+    plan = result.plan = today_plan(config, extracted, today)
+    result.accounts_read = len(plan.scored)
     summarise(plan, config, result)
     if not dry_run:
         apply_plan(client, plan, config, result)

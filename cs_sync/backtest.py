@@ -26,7 +26,7 @@ from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import InputError
 from cs_sync.extract import Extracted, extract
 from cs_sync.rules.backtest import CHURN_EVENTS, BacktestSettings, evaluate, evaluate_by_segment
-from cs_sync.score import compute_plan, score_accounts
+from cs_sync.score import compute_plan, score_accounts, timeline_of
 
 CHURN_KINDS = CHURN_EVENTS
 
@@ -229,7 +229,9 @@ def observe(extracted: Extracted, config: Config, dates: list[date]) -> pd.DataF
     """Each account's score and grade on each date, scored from the records as they stood."""
     frames = []
     for day in dates:
-        view = as_of_view(extracted, day, None, config.salesforce.renewal_types)
+        view = as_of_view(
+            extracted, day, None, config.salesforce.renewal_types, timeline_of(extracted, config)
+        )
         scored = score_accounts(view, config, day).reset_index(drop=True)
         frame = scored[OBSERVATION_COLUMNS[1:]].copy()
         frame.insert(0, "date", pd.Timestamp(day))

@@ -106,6 +106,9 @@ class RunConfig(Settings):
     company_closed: Annotated[Texts, AfterValidator(_month_days)] = YEAR_END_BREAK
     """The company's own closed days, MM-DD every year (default: the Japanese year-end
     break)."""
+    fiscal_year_start_month: Annotated[int, Between(1, 12)] = 4
+    """The month your fiscal year starts (4: April, as most Japanese companies): the
+    dashboard's fiscal quarters and years (FY2026 = April 2026 to March 2027)."""
 
 
 class BrakesConfig(Settings):
@@ -229,6 +232,11 @@ class Config:
     @property
     def timezone(self) -> str:
         return self.file.run.timezone
+
+    @property
+    def fiscal_start(self) -> int:
+        """The month the fiscal year starts (run.fiscal_year_start_month)."""
+        return self.file.run.fiscal_year_start_month
 
     @property
     def holiday_country(self) -> str | None:

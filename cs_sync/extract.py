@@ -238,8 +238,10 @@ CONTACT_ROLE_COLUMNS = ["account_id", "contact_id", "role", "contact_name"]
 
 
 def read_opportunities(client: SalesforceClient, config: Config) -> pd.DataFrame:
-    """Renewal and expansion opportunities (types from config), open and closed."""
-    types = (*config.salesforce.renewal_types, *config.salesforce.expansion_types)
+    """Renewal, expansion and new business opportunities (types from config), open and
+    closed."""
+    salesforce = config.salesforce
+    types = (*salesforce.renewal_types, *salesforce.expansion_types, *salesforce.new_business_types)
     query = soql(
         "SELECT Id, AccountId, Type, StageName, CloseDate, Amount, IsClosed, IsWon "
         "FROM Opportunity WHERE AccountId != null AND Type IN {types}",

@@ -177,7 +177,7 @@ class History(Protocol):
     def publish_tables(
         self, tables: dict[str, pd.DataFrame], kinds: dict[str, dict[str, str]]
     ) -> None:
-        """Replace the tables a dashboard reads from this store (kpi_monthly, accounts), each
+        """Replace the tables a dashboard reads from this store (kpi_periods, accounts), each
         column of the kind given ("number", "date", "bool", anything else text), whatever
         today's values; a store no dashboard reads keeps nothing."""
         ...

@@ -145,10 +145,8 @@ def onboarding_kpis(scored: pd.DataFrame, window_months: int, as_of: date) -> pd
 
 # ---------------------------------------------------------------- over time, from the history
 
-MONTHLY_COLUMNS = ["period", "metric", "dimension", "value"]
 
-
-def _state_on(history: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame | None:
+def state_on(history: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame | None:
     """The accounts as the latest snapshot on or before `day` recorded them (None: none)."""
     dates = history["as_of"][history["as_of"] <= day]
     if dates.empty:
@@ -201,58 +199,3 @@ def arr_movements(
         out["phase_ups"] = float((after > before).sum())
         out["phase_downs"] = float((after < before).sum())
     return out
-
-
-def _month_bounds(until: date, months: int) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """(first day, last day) of each complete month before `until`, oldest first."""
-    first_of_this_month = pd.Timestamp(until.year, until.month, 1)
-    bounds = []
-    for back in range(months, 0, -1):
-        start = first_of_this_month - pd.DateOffset(months=back)
-        bounds.append((start, start + pd.DateOffset(months=1) - pd.Timedelta(days=1)))
-    return bounds
-
-
-def kpi_dates(dates: list[date], until: date, months: int = 13) -> list[date]:
-    """The only snapshot dates `monthly_kpis` looks at: for each month, the latest on or before
-    its first day, its last day, and the same day a year earlier. Reading these alone keeps
-    the KPIs cheap however long the daily history grows."""
-    known = pd.Series(pd.to_datetime(sorted(set(dates))))
-    wanted = set()
-    for start, end in _month_bounds(until, months):
-        for boundary in (start, end, end - pd.DateOffset(years=1)):
-            before = known[known <= boundary]
-            if len(before):
-                wanted.add(before.iloc[-1].date())
-    return sorted(wanted)
-
-
-def monthly_kpis(
-    history: pd.DataFrame, until: date, phases: list[str] | None = None, months: int = 13
-) -> pd.DataFrame:
-    """NRR, GRR, revenue and logo churn, expansion, contraction, renewal rate and phase moves
-    for each complete month before `until` (dimension "month"), and over the twelve months
-    ending with it (dimension "ttm"), from history rows (as_of, account_id, arr, phase,
-    renewal_date). A month needs a snapshot on or before its first day and one within it;
-    months without them are left out, not shown as zero."""
-    if history.empty:
-        return pd.DataFrame(columns=MONTHLY_COLUMNS)
-    history = history.assign(as_of=pd.to_datetime(history["as_of"]))
-    rows: list[tuple[str, str, str, float]] = []
-    for start, end in _month_bounds(until, months):
-        period = start.strftime("%Y-%m-%d")
-        for dimension, opening in (("month", start), ("ttm", end - pd.DateOffset(years=1))):
-            before = _state_on(history, opening)
-            after = _state_on(history, end)
-            if before is None or after is None or before["as_of"].max() == after["as_of"].max():
-                continue
-            if after["as_of"].max() < start:  # nothing recorded in this month
-                continue
-            for metric, value in arr_movements(before, after, phases).items():
-                rows.append((period, metric, dimension, float(value)))
-    frame = pd.DataFrame(rows, columns=MONTHLY_COLUMNS)
-    annual = frame[(frame["metric"] == "revenue_churn_rate") & (frame["dimension"] == "month")]
-    extra = annual.assign(metric="revenue_churn_annualised", value=1 - (1 - annual["value"]) ** 12)
-    return pd.concat([frame, extra], ignore_index=True).sort_values(
-        ["period", "dimension", "metric"], ignore_index=True
-    )

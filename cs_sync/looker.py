@@ -14,7 +14,7 @@ LINK_BASE = "https://lookerstudio.google.com/reporting/create"
 # alias in the template -> (Sheets tab, BigQuery table)
 DATA_SOURCES = (
     ("ds0", "kpi_daily", "kpi_history"),
-    ("ds1", "kpi_monthly", "kpi_monthly"),
+    ("ds1", "kpi_periods", "kpi_periods"),
     ("ds2", "accounts", "accounts"),
     ("ds3", "health_history", "account_history"),
 )

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cs_sync.connectors.settings import SalesforceFields
+from cs_sync.revenue import Timeline
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Plan:
     tasks_wanted: int = 0  # new tasks the rules want, before tasks.max_per_run / max_per_owner
     brakes: list[Any] = field(default_factory=list)  # cs_sync.brakes.BrakeCheck, when checked
     sponsors: pd.DataFrame | None = None  # who holds the sponsor roles now (for the history)
+    timeline: Timeline | None = None  # each account's ARR over time (the revenue KPIs)
 
     @property
     def fields_to_write(self) -> int:

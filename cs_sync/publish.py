@@ -25,9 +25,9 @@ from cs_sync.connectors.sheets_dashboard import (
 from cs_sync.connectors.transport import CallCounter
 from cs_sync.errors import CsSyncError
 from cs_sync.history import SERIES_COLUMNS, History, RunRecord, snapshot_rows
-from cs_sync.kpis import kpi_dates, monthly_kpis
 from cs_sync.plan import Plan, Problem
 from cs_sync.result import RunResult
+from cs_sync.revenue import history_movements, kpi_dates, period_kpis, periods
 from cs_sync.rules.features import STAKEHOLDERS
 from cs_sync.rules.phases import phase_order
 from cs_sync.rules.sponsors import SPONSOR_FEATURES
@@ -73,7 +73,12 @@ DASHBOARD_COLUMNS = (
 # Each dashboard table column's kind, fixed whatever a run's values (a store that keeps typed
 # tables, BigQuery, takes them from here); the columns not named are text.
 DASHBOARD_KINDS: dict[str, dict[str, str]] = {
-    "kpi_monthly": {"period": "date", "value": "number"},
+    "kpi_periods": {
+        "period_start": "date",
+        "period_end": "date",
+        "complete": "bool",
+        "value": "number",
+    },
     "accounts": {
         **dict.fromkeys(
             (
@@ -106,7 +111,7 @@ log = logging.getLogger(__name__)
 class HistoryView:
     """What the dashboards show over time, read back from the history store after a run."""
 
-    monthly: pd.DataFrame
+    periods: pd.DataFrame  # revenue KPIs by period (revenue.period_kpis)
     kpis: pd.DataFrame  # every date's KPI rows
     series: pd.DataFrame  # per account per date: the health_history tab
     runs: pd.DataFrame
@@ -205,27 +210,60 @@ def _write_snapshot(
     )
     store.write_date(result.as_of, rows, kpis, record, plan.sponsors)
     result.history = config.history.describe()
+    view = history_view(store, config, plan, result.as_of)
+    _publish_tables(store, view, plan, result)
+    return view
+
+
+def _publish_tables(store: History, view: HistoryView, plan: Plan, result: RunResult) -> None:
+    """A store that Looker Studio reads (BigQuery) keeps the dashboard's tables too."""
+    try:
+        store.publish_tables(
+            {"kpi_periods": view.periods, "accounts": dashboard_accounts(plan)}, DASHBOARD_KINDS
+        )
+    except CsSyncError as error:
+        result.errors.append(Problem("dashboard", None, str(error)))
+
+
+def publish_backfilled(
+    config: Config, plan: Plan, kpis: pd.DataFrame, counter: CallCounter
+) -> RunResult:
+    """The dashboards once a backfill has filled the history: today's accounts (`plan`,
+    nothing written to Salesforce), the KPIs of every date, the revenue KPIs by period.
+    Returns the step's result (its errors, warnings and the local page)."""
+    result = RunResult(status="ok", as_of=plan.as_of, dry_run=False)
+    result.plan = plan
+    view = None
+    try:
+        with open_history(config.history) as store:
+            view = history_view(store, config, plan, plan.as_of)
+            _publish_tables(store, view, plan, result)
+    except CsSyncError as error:
+        result.errors.append(Problem("history", None, str(error).splitlines()[0]))
+    refresh_dashboards(config, result, kpis, view, counter)
+    return result
+
+
+def history_view(store: History, config: Config, plan: Plan, as_of: date) -> HistoryView:
+    """What the dashboards show over time, read back from the history store: the revenue KPIs
+    by period (from the history's snapshots where they cover a period, else the
+    opportunities), every date's KPIs, the health tab's dates, the runs."""
     dates = store.dates()
     shown = (
-        health_tab_dates(dates, len(rows), len(SERIES_COLUMNS))
+        health_tab_dates(dates, len(plan.scored), len(SERIES_COLUMNS))
         if config.dashboard.spreadsheet_id is not None
         else []
     )
-    series = store.series(sorted(set(kpi_dates(dates, result.as_of)) | set(shown)))
+    shown_periods = periods(as_of, config.fiscal_start)
+    series = store.series(sorted(set(kpi_dates(dates, shown_periods)) | set(shown)))
     in_tab = pd.to_datetime(series["as_of"]).isin(pd.to_datetime(shown))
-    view = HistoryView(
-        monthly_kpis(series, result.as_of, phase_order(config.phases.phases)),
+    moves = history_movements(series, shown_periods, phase_order(config.phases.phases))
+    return HistoryView(
+        period_kpis(plan.timeline, shown_periods, moves),
         store.kpis(),
         series[in_tab].reset_index(drop=True),
         store.runs(),
     )
-    try:  # a store that Looker Studio reads (BigQuery) keeps these tables too
-        store.publish_tables(
-            {"kpi_monthly": view.monthly, "accounts": dashboard_accounts(plan)}, DASHBOARD_KINDS
-        )
-    except CsSyncError as error:
-        result.errors.append(Problem("dashboard", None, str(error)))
-    return view
 
 
 def refresh_dashboards(
@@ -240,7 +278,11 @@ def refresh_dashboards(
     if result.plan is None:
         return
     accounts = dashboard_accounts(result.plan)
-    monthly = view.monthly if view is not None else None
+    if view is not None:
+        revenue = view.periods
+    else:  # no history: the opportunities alone
+        shown = periods(result.as_of, config.fiscal_start)
+        revenue = period_kpis(result.plan.timeline, shown)
     if config.dashboard.local_dir is not None:
         try:
             page = write_local_dashboard(
@@ -249,14 +291,14 @@ def refresh_dashboards(
                 kpis,
                 result.plan.tasks,
                 "cs-sync KPI dashboard",
-                monthly,
+                revenue,
                 config.health.at_risk,
             )
             result.dashboard = str(page)
         except OSError as error:
             result.errors.append(Problem("dashboard", None, f"local dashboard: {error}"))
     if config.dashboard.spreadsheet_id is not None:
-        tabs = sheet_tabs(accounts, kpis, view)
+        tabs = sheet_tabs(accounts, kpis, revenue, view)
         if view is None and config.history.enabled:
             # the history could not be read: the KPI tabs keep their complete previous rows
             # rather than be replaced by today's alone

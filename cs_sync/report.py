@@ -7,7 +7,7 @@ import os
 from cs_sync.backfill import BackfillResult
 from cs_sync.backtest import BacktestResult
 from cs_sync.config import Config
-from cs_sync.connectors.local_dashboard import yen
+from cs_sync.connectors.page_charts import yen
 from cs_sync.result import RunResult
 
 
@@ -104,8 +104,13 @@ def backfill_text(result: BackfillResult, config: Config) -> str:
         f"{result.dates_skipped} already done or kept from a daily run)",
         f"  accounts      up to {result.accounts} a date",
         f"  history       {_history_place(config.history.describe())}",
-        f"  took          {result.duration_s:.1f} s",
     ]
+    if result.dashboard or config.dashboard.spreadsheet_id:
+        places = [p for p in (result.dashboard, config.dashboard.spreadsheet_id and "Sheets") if p]
+        failed = any(p.kind in ("dashboard", "history") for p in result.errors)
+        state = "not refreshed (see below)" if failed else f"refreshed ({', '.join(places)})"
+        lines.append(f"  dashboard     {state}")
+    lines.append(f"  took          {result.duration_s:.1f} s")
     if result.salesforce is not None:
         lines.append(summary_text(result.salesforce, "  Salesforce, today's values,"))
     for problem in result.errors[:10]:

@@ -18,6 +18,7 @@ from cs_sync.config import Config
 from cs_sync.errors import ConfigError
 from cs_sync.kpis import onboarding_kpis, snapshot_kpis, task_kpis
 from cs_sync.plan import Plan, Problem, build_plan
+from cs_sync.revenue import Timeline, arr_timeline
 from cs_sync.rules.activity import activity_features, case_features
 from cs_sync.rules.calendar import closed_days
 from cs_sync.rules.expressions import ExpressionError
@@ -55,6 +56,7 @@ class Extracted:
     # who holds the sponsors' roles, by run date: worked out once for the features and the
     # history record
     sponsors_by_date: dict[date, pd.DataFrame] = field(default_factory=dict, repr=False)
+    timeline: Timeline | None = None  # each account's ARR over time (see timeline_of)
 
 
 def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
@@ -108,6 +110,20 @@ def sponsors_now(extracted: Extracted, config: Config, as_of: date) -> pd.DataFr
             extracted.contact_roles, config.salesforce.roles.pairs(), as_of
         )
     return extracted.sponsors_by_date[as_of]
+
+
+def timeline_of(extracted: Extracted, config: Config) -> Timeline:
+    """Each account's ARR over time, read off the opportunities (worked out once)."""
+    if extracted.timeline is None:
+        salesforce = config.salesforce
+        extracted.timeline = arr_timeline(
+            extracted.opportunities,
+            extracted.accounts,
+            salesforce.renewal_types,
+            salesforce.expansion_types,
+            salesforce.new_business_types,
+        )
+    return extracted.timeline
 
 
 def _checked(evaluate: Callable[[], Any], config: Config) -> Any:
@@ -169,6 +185,7 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
     plan = build_plan(scored, made.tasks, config.salesforce.fields, as_of, extracted.field_scales)
     plan.existing_tasks = extracted.tasks
     plan.sponsors = sponsors_now(extracted, config, as_of)
+    plan.timeline = timeline_of(extracted, config)
     plan.tasks_wanted = len(made.tasks) + sum(made.held_back.values())
     plan.problems = extracted.problems + [
         Problem(

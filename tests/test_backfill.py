@@ -16,6 +16,7 @@ from cs_sync.connectors.history_store import HistoryStore
 from cs_sync.demo import prepare_demo
 from cs_sync.errors import CsSyncError
 from cs_sync.extract import Extracted
+from cs_sync.revenue import arr_timeline
 from tests.conftest import AS_OF, login, served
 
 
@@ -41,6 +42,7 @@ def extracted() -> Extracted:
     accounts = pd.DataFrame(
         {
             "account_id": ["A", "B", "C", "D"],
+            "arr": [150.0, 80.0, 200.0, 50.0],
             "contract_start": ["2024-04-01", "2026-06-01", "2023-01-01", None],
             "renewal_date": ["2027-04-01", "2027-06-01", "2027-02-28", "2026-12-31"],
             "override_grade": ["A", None, None, None],
@@ -51,22 +53,30 @@ def extracted() -> Extracted:
     )
     opportunities = pd.DataFrame(
         {
-            "opportunity_id": ["o1", "o2"],
-            "account_id": ["A", "C"],
-            "type": ["Renewal", "Renewal"],
-            "stage": ["Closed Won", "Negotiation"],
-            "close_date": ["2026-04-01", "2027-02-28"],
-            "amount": [100.0, 200.0],
-            "is_closed": [True, False],
-            "is_won": [True, False],
+            "opportunity_id": ["o1", "o2", "o3"],
+            "account_id": ["A", "C", "A"],
+            "type": ["Renewal", "Renewal", "Upsell"],
+            "stage": ["Closed Won", "Negotiation", "Closed Won"],
+            "close_date": ["2026-04-01", "2027-02-28", "2026-05-01"],
+            "amount": [100.0, 200.0, 50.0],
+            "is_closed": [True, False, True],
+            "is_won": [True, False, True],
         }
     )
     empty = pd.DataFrame(columns=["task_id"])
     return Extracted(accounts, pd.DataFrame(), empty, opportunities, pd.DataFrame())
 
 
+def view_on(day: date) -> Extracted:
+    book = extracted()
+    timeline = arr_timeline(
+        book.opportunities, book.accounts, ("Renewal",), ("Upsell",), ("New Business",)
+    )
+    return as_of_view(book, day, None, ("Renewal",), timeline)
+
+
 def test_the_records_as_they_stood() -> None:
-    view = as_of_view(extracted(), date(2026, 1, 15), None, ("Renewal",))
+    view = view_on(date(2026, 1, 15))
     accounts = view.accounts.set_index("account_id")
     assert list(accounts.index) == ["A", "C", "D"]  # B's contract had not started
     # A: the renewal won in April 2026 was still ahead, so it was open and the renewal date
@@ -78,9 +88,13 @@ def test_the_records_as_they_stood() -> None:
     assert accounts.loc["D", "renewal_date"] == "2026-12-31"
     assert accounts["override_grade"].isna().all()
     assert accounts["prev_score"].isna().all()  # no previous date: no previous values
-    later = as_of_view(extracted(), date(2025, 12, 31), None, ("Renewal",))
+    # ARR as the opportunities tell it: A before its upsell (renewing at the same 100), C and
+    # D without a closed opportunity keep their ARR field
+    assert accounts["arr"].to_dict() == {"A": 100.0, "C": 200.0, "D": 50.0}
+    assert view_on(date(2026, 5, 2)).accounts.set_index("account_id").loc["A", "arr"] == 150
+    later = view_on(date(2025, 12, 31))
     assert later.accounts.set_index("account_id").loc["D", "renewal_date"] == "2026-12-31"
-    earlier = as_of_view(extracted(), date(2025, 12, 30), None, ("Renewal",))
+    earlier = view_on(date(2025, 12, 30))
     assert earlier.accounts.set_index("account_id").loc["D", "renewal_date"] == "2025-12-31"
 
 
@@ -179,10 +193,37 @@ def test_former_customers_until_their_contract_ended() -> None:
         }
     )
     book.opportunities = pd.concat([book.opportunities, lost_and_won], ignore_index=True)
-    before = as_of_view(book, date(2026, 1, 15), None, ("Renewal",)).accounts
+    timeline = arr_timeline(book.opportunities, book.accounts, ("Renewal",), (), ())
+    before = as_of_view(book, date(2026, 1, 15), None, ("Renewal",), timeline).accounts
     row = before.set_index("account_id").loc["E"]
     assert row["arr"] == 350.0  # the last renewal won by then
     assert row["renewal_date"] == "2026-02-20"  # the renewal that was then ahead (and lost)
-    assert before.set_index("account_id").loc["A", "arr"] == 100.0  # current customers as read
-    after = as_of_view(book, date(2026, 3, 1), None, ("Renewal",)).accounts
+    assert before.set_index("account_id").loc["A", "arr"] == 100.0  # before its renewal
+    after = as_of_view(book, date(2026, 3, 1), None, ("Renewal",), timeline).accounts
     assert "E" not in set(after["account_id"])
+
+
+def test_a_year_backfilled_refreshes_the_dashboard_with_the_upsells(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A monthly backfill of one year, as the README tells admins: when it ends the local
+    dashboard is refreshed, the months it covers are figured from the history, and each
+    date's ARR is the ARR of that date, so NRR counts the upsells won (it is not GRR)."""
+    folder = prepare_demo(tmp_path / "demo", 120, AS_OF, port=0)
+    config = str(folder.config_path)
+    with served(folder):
+        args = ["backfill", "--config", config, "--since", "2025-11-24", "--every", "month"]
+        assert main([*args, "--until", "2026-11-24", "--json"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["status"] == "ok" and done["dates_written"] == 13
+    page = Path(done["dashboard"])
+    periods = pd.read_csv(page.parent / "kpi_periods.csv")
+    months = periods[(periods["grain"] == "month") & (periods["basis"] == "history")]
+    assert len(months["period"].unique()) >= 11  # every month the backfill's dates bracket
+    year = periods[(periods["grain"] == "ttm") | (periods["grain"] == "fiscal_year")]
+    nrr = year[year["metric"] == "nrr"].set_index("period")["value"]
+    grr = year[year["metric"] == "grr"].set_index("period")["value"]
+    assert (nrr > grr).any()  # the seed's upsells, in the twelve-month figures
+    history_months = months.pivot_table(index="period", columns="metric", values="value")
+    assert (history_months["expansion_arr"] > 0).any()  # seen by the history's snapshots
+    assert "NRR, expansion and churn" in page.read_text("utf-8")

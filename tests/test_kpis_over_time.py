@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cs_sync.kpis import arr_movements, monthly_kpis
+from cs_sync.kpis import arr_movements
+from cs_sync.revenue import history_movements, kpi_dates, periods
 
 
 def snapshot(day: str, rows: dict[str, tuple[float, str, str | None]]) -> pd.DataFrame:
@@ -80,18 +81,17 @@ def test_monthly_and_trailing_twelve_months() -> None:
         ],
         ignore_index=True,
     )
-    table = monthly_kpis(history, date(2026, 11, 25), PHASES)
-    october = table[table["period"] == "2026-10-01"].set_index(["dimension", "metric"])["value"]
-    assert october[("month", "nrr")] == pytest.approx(0.66)
-    assert october[("month", "revenue_churn_annualised")] == pytest.approx(1 - 0.6**12)
+    moves = history_movements(history, periods(date(2026, 11, 25)), PHASES)
+    assert moves[("month", "2026-10")]["nrr"] == pytest.approx(0.66)
     # the twelve months to 31 October open with the 2025-10-01 snapshot: same cohort
-    assert october[("ttm", "grr")] == pytest.approx(0.60)
-    # November is not complete on the 25th; September has no snapshot inside it
-    assert set(table["period"]) == {"2026-10-01"}
+    assert moves[("ttm", "TTM 2026-10")]["grr"] == pytest.approx(0.60)
+    # November so far has a snapshot within it; September has none
+    months = {label for grain, label in moves if grain == "month"}
+    assert months == {"2026-10", "2026-11"}
 
 
 def test_no_history_no_rows() -> None:
-    assert monthly_kpis(pd.DataFrame(), date(2026, 11, 25)).empty
+    assert history_movements(pd.DataFrame(), periods(date(2026, 11, 25))) == {}
 
 
 def test_tasks_per_csm_and_onboarding_by_hand() -> None:
@@ -130,8 +130,6 @@ def test_tasks_per_csm_and_onboarding_by_hand() -> None:
 
 
 def test_reading_only_the_boundary_snapshots_gives_the_same_kpis() -> None:
-    from cs_sync.kpis import kpi_dates
-
     days = pd.date_range("2025-01-01", "2026-11-20", freq="7D")
     rng = np.random.default_rng(3)
     frames = []
@@ -149,14 +147,13 @@ def test_reading_only_the_boundary_snapshots_gives_the_same_kpis() -> None:
             )
         )
     history = pd.concat(frames, ignore_index=True)
-    full = monthly_kpis(history, date(2026, 11, 25), PHASES)
-    needed = kpi_dates(list(days.date), date(2026, 11, 25))
+    shown = periods(date(2026, 11, 25))
+    full = history_movements(history, shown, PHASES)
+    needed = kpi_dates(list(days.date), shown)
     assert len(needed) < len(days) / 2
-    part = monthly_kpis(
-        history[history["as_of"].isin(pd.to_datetime(needed))], date(2026, 11, 25), PHASES
-    )
-    pd.testing.assert_frame_equal(full, part)
-    assert len(full) > 0 and set(full["dimension"]) == {"month", "ttm"}
+    part = history_movements(history[history["as_of"].isin(pd.to_datetime(needed))], shown, PHASES)
+    assert part == full
+    assert {grain for grain, _ in full} == {"month", "quarter", "fiscal_year", "ttm"}
 
 
 def test_health_tab_dates_fit_the_book() -> None:

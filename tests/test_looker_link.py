@@ -26,7 +26,7 @@ def query(link: str) -> dict[str, str]:
 
 
 def test_sheets_and_bigquery_links() -> None:
-    tabs = {"kpi_daily": 11, "kpi_monthly": 12, "accounts": 13, "health_history": 14}
+    tabs = {"kpi_daily": 11, "kpi_periods": 12, "accounts": 13, "health_history": 14}
     found = query(sheets_link("tmpl-1", "sheet-9", tabs, "CS 週次レビュー"))
     assert found["c.reportId"] == "tmpl-1" and found["r.reportName"] == "CS 週次レビュー"
     assert found["ds.ds0.connector"] == "googleSheets"

@@ -328,7 +328,7 @@ def test_a_run_keeps_its_history_in_bigquery(tmp_path: Any, capsys: Any) -> None
         "sponsor_history$20261124",  # who held the sponsor roles, for the next run
         "kpi_history$20261124",
         "runs",
-        "kpi_monthly",  # the dashboard tables Looker Studio reads, replaced whole
+        "kpi_periods",  # the dashboard tables Looker Studio reads, replaced whole
         "accounts",
     ]
     assert uploads[0].request.headers["Authorization"] == "Bearer ya29.test"
@@ -342,15 +342,24 @@ def test_dashboard_tables_keep_their_types_and_every_digit(store: BigQueryHistor
     """A column empty in one run stays FLOAT64, a date stays DATE, a float keeps all 17
     significant digits (pandas' JSON writer would round it)."""
     responses.add_callback(responses.POST, UPLOAD, callback=done_job)
-    monthly = pd.DataFrame(
-        {"period": ["2026-10-01"], "metric": ["nrr"], "dimension": ["all"], "value": [0.1 + 0.2]}
+    periods = pd.DataFrame(
+        {
+            "period_start": ["2026-10-01"],
+            "period_end": ["2026-10-31"],
+            "period": ["2026-10"],
+            "grain": ["month"],
+            "complete": [True],
+            "metric": ["nrr"],
+            "value": [0.1 + 0.2],
+            "basis": ["opportunities"],
+        }
     )
     accounts = pd.DataFrame(
         {"account_id": ["001A"], "arr": [None], "renewal_date": [None], "phase_delayed": [None]}
     )
     from cs_sync.publish import DASHBOARD_KINDS
 
-    store.publish_tables({"kpi_monthly": monthly, "accounts": accounts}, DASHBOARD_KINDS)
+    store.publish_tables({"kpi_periods": periods, "accounts": accounts}, DASHBOARD_KINDS)
     loads = [_parts(call.request) for call in responses.calls]
     schemas = [
         {
@@ -360,10 +369,14 @@ def test_dashboard_tables_keep_their_types_and_every_digit(store: BigQueryHistor
         for p in loads
     ]
     assert schemas[0] == {
-        "period": "DATE",
+        "period_start": "DATE",
+        "period_end": "DATE",
+        "period": "STRING",
+        "grain": "STRING",
+        "complete": "BOOL",
         "metric": "STRING",
-        "dimension": "STRING",
         "value": "FLOAT64",
+        "basis": "STRING",
     }
     assert schemas[1] == {
         "account_id": "STRING",

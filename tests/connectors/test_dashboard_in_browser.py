@@ -14,7 +14,10 @@ import pytest
 
 from cs_sync.connectors.local_dashboard import write_local_dashboard
 from cs_sync.kpis import snapshot_kpis
+from cs_sync.revenue import period_kpis, periods
 from tests.connectors.test_local_dashboard import accounts
+from tests.test_revenue import AS_OF as REVENUE_AS_OF
+from tests.test_revenue import timeline
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if CHROMIUM is None and os.environ.get("CI"):
@@ -55,17 +58,12 @@ def test_the_dashboard_draws_its_charts_offline(tmp_path: Path) -> None:
     kpis = snapshot_kpis(
         frame, ["A", "B", "C", "D"], ("C", "D"), date(2026, 11, 24), 1, ["Adoption"]
     )
-    monthly = pd.DataFrame(
-        {
-            "period": ["2026-10-01"] * 2,
-            "metric": ["nrr", "grr"],
-            "dimension": ["month"] * 2,
-            "value": [1.02, 0.95],
-        }
-    )
-    page = write_local_dashboard(tmp_path, frame, kpis, pd.DataFrame(), "cs-sync", monthly)
+    revenue = period_kpis(timeline(), periods(REVENUE_AS_OF))
+    page = write_local_dashboard(tmp_path, frame, kpis, pd.DataFrame(), "cs-sync", revenue)
     dom = open_in_browser(page, tmp_path / "profile")
-    assert "Health distribution (accounts)" in dom and "NRR (2026-10)" in dom
+    assert "Health distribution (accounts)" in dom and "NRR, expansion and churn" in dom
     assert dom.count("<svg") >= 6 and dom.count("<rect") >= 10
-    assert "102.0%" in dom  # the NRR card, computed into the page
+    # last fiscal year's NRR with its upsells, beside this year's so far
+    assert "<th>FY2025" in dom and "<td>115.0%</td>" in dom and "FY2026 so far" in dom
+    assert dom.count("<polyline") == 2  # NRR and GRR by month
     assert "<script>alert(1)</script>" not in dom  # CRM text stays text

@@ -1,0 +1,304 @@
+"""Revenue KPIs by period from Salesforce's own opportunities, right on the first run: NRR,
+GRR, expansion, contraction, revenue and logo churn, renewal rate, by month, fiscal
+quarter and fiscal year and over twelve months (shared/DOMAIN.md's definitions; the cohort
+is the accounts paying when the period starts).
+
+Each account's ARR over time is read off its closed opportunities, in close-date order:
+a won New Business or renewal opportunity sets the ARR to its amount (a renewal's amount is
+the next term's ARR), a won expansion adds its amount, a lost renewal ends it. Before the
+first of them, or where an amount cannot be placed, the ARR is worked back from the
+Account's ARR field today (an expansion subtracted, a renewal taken as renewing at the same
+ARR). A period's movements are then those of the accounts between its two ends, exactly as
+the history's snapshots give them (kpis.arr_movements), which replace these figures where
+the history covers a period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from cs_sync.kpis import arr_movements, state_on
+
+GRAINS = ("month", "quarter", "fiscal_year", "ttm")
+PERIOD_COLUMNS = [
+    "period_start",
+    "period_end",
+    "period",
+    "grain",
+    "complete",
+    "metric",
+    "value",
+    "basis",
+]
+
+
+@dataclass(frozen=True)
+class Period:
+    grain: str  # month, quarter, fiscal_year, ttm
+    label: str  # 2026-10, FY2026 Q3, FY2026, TTM 2026-10
+    start: date
+    end: date  # the last day counted: the run date for a period under way
+    complete: bool
+
+
+def _month_start(day: date, back: int = 0) -> date:
+    index = day.year * 12 + day.month - 1 - back
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _month_end(start: date, months: int) -> date:
+    return _month_start(start, -months) - timedelta(days=1)
+
+
+def fiscal_year_of(day: date, start_month: int) -> int:
+    """The fiscal year `day` falls in, named by the calendar year it starts in (2026年度 runs
+    from April 2026 to March 2027 when the year starts in April)."""
+    return day.year if day.month >= start_month else day.year - 1
+
+
+def periods(as_of: date, fiscal_start: int = 4, months: int = 13) -> list[Period]:
+    """The periods a dashboard shows on `as_of`: the last `months` complete months and the
+    one under way, the fiscal quarters of the last year and the one under way, the last
+    complete fiscal year and the one under way, and the twelve months ending with each
+    complete month."""
+    this_month = _month_start(as_of)
+    found = []
+    for back in range(months, -1, -1):
+        start = _month_start(as_of, back)
+        end = min(_month_end(start, 1), as_of)
+        found.append(Period("month", f"{start:%Y-%m}", start, end, start < this_month))
+    year = fiscal_year_of(as_of, fiscal_start)
+    fiscal_start_day = date(year, fiscal_start, 1)
+    quarter_now = (this_month.year * 12 + this_month.month - fiscal_start_day.month) % 12 // 3
+    current_quarter = _month_start(fiscal_start_day, -3 * quarter_now)
+    for back in range(4, -1, -1):
+        start = _month_start(current_quarter, 3 * back)
+        end = min(_month_end(start, 3), as_of)
+        number = (start.year * 12 + start.month - fiscal_start) % 12 // 3 + 1
+        label = f"FY{fiscal_year_of(start, fiscal_start)} Q{number}"
+        found.append(Period("quarter", label, start, end, back > 0))
+    for fiscal_year in (year - 1, year):
+        start = date(fiscal_year, fiscal_start, 1)
+        end = min(_month_end(start, 12), as_of)
+        found.append(Period("fiscal_year", f"FY{fiscal_year}", start, end, fiscal_year < year))
+    for back in range(months, 0, -1):
+        last = _month_start(as_of, back)
+        start = _month_start(last, 11)
+        found.append(Period("ttm", f"TTM {last:%Y-%m}", start, _month_end(last, 1), True))
+    return found
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """Each account's ARR after each of its closed opportunities (`steps`: account_id, day,
+    arr, in order), and its ARR before the first of them (`before`, by account_id);
+    `renewals`: the closed renewals (account_id, day, won) for the renewal rate."""
+
+    steps: pd.DataFrame
+    before: pd.Series
+    renewals: pd.DataFrame
+    contract_start: pd.Series  # by account_id; NaT when unknown
+
+    def arr_on(self, day: date) -> pd.Series:
+        """Each account's ARR at the end of `day`, by account_id (nothing before its
+        contract started, when the Account says when that was)."""
+        done = self.steps[self.steps["day"] <= pd.Timestamp(day)]
+        latest = done.groupby("account_id", sort=False)["arr"].last()
+        started = self.contract_start.reindex(self.before.index)
+        arr = self.before.where(~(started > pd.Timestamp(day)), 0.0)
+        arr.loc[latest.index] = latest
+        return arr
+
+
+def arr_timeline(
+    opportunities: pd.DataFrame,
+    accounts: pd.DataFrame,
+    renewal_types: tuple[str, ...],
+    expansion_types: tuple[str, ...],
+    new_business_types: tuple[str, ...],
+) -> Timeline:
+    """`opportunities`: account_id, type, close_date, amount, is_closed, is_won (as read);
+    `accounts`: account_id, arr (the ARR field today) and contract_start of the accounts
+    read."""
+    kinds = {
+        **dict.fromkeys(new_business_types, 0),
+        **dict.fromkeys(renewal_types, 1),
+        **dict.fromkeys(expansion_types, 2),
+    }
+    closed = opportunities[opportunities["is_closed"].astype(bool)]
+    closed = closed[closed["type"].isin(list(kinds))]
+    events = pd.DataFrame(
+        {
+            "account_id": closed["account_id"].astype(str),
+            "day": pd.to_datetime(closed["close_date"], errors="coerce"),
+            "kind": closed["type"].map(kinds),
+            "won": closed["is_won"].astype(bool),
+            "amount": pd.to_numeric(closed["amount"], errors="coerce"),
+        }
+    )
+    # a lost New Business or expansion changes nothing; an amount-less win is not placed
+    events = events[events["day"].notna() & (events["won"] | (events["kind"] == 1))]
+    events = events.sort_values(["account_id", "day", "kind"], kind="stable")
+    now = pd.to_numeric(accounts.set_index("account_id")["arr"], errors="coerce")
+    now = now[~now.index.duplicated()]
+
+    arr_after: list[float] = []
+    before: dict[str, float] = {}
+    columns = (events[c].tolist() for c in ("account_id", "kind", "won", "amount"))
+    rows = list(zip(*columns, strict=True))
+    start = 0
+    while start < len(rows):
+        account = rows[start][0]
+        end = start
+        while end < len(rows) and rows[end][0] == account:
+            end += 1
+        after, first = _account_steps(rows[start:end], now.get(account, np.nan))
+        arr_after += after
+        before[account] = first
+        start = end
+    steps = events.assign(arr=arr_after)[["account_id", "day", "arr"]].reset_index(drop=True)
+    known = now.fillna(0.0)
+    base = pd.Series(before, dtype=float)
+    base = pd.concat([base, known[~known.index.isin(base.index)]])  # no opportunity at all
+    renewals = events[events["kind"] == 1][["account_id", "day", "won"]].reset_index(drop=True)
+    starts = accounts.set_index("account_id").get("contract_start")
+    started = pd.to_datetime(starts, errors="coerce") if starts is not None else None
+    if started is None:
+        started = pd.Series(pd.NaT, index=now.index)
+    return Timeline(steps, base, renewals, started[~started.index.duplicated()])
+
+
+def _account_steps(
+    rows: list[tuple[str, int, bool, float]], arr_now: float
+) -> tuple[list[float], float]:
+    """One account's ARR after each event (kinds: 0 New Business, 1 renewal, 2 expansion)
+    and before the first: forward where an amount sets it, then back from today's ARR field
+    where it cannot."""
+    after: list[float | None] = []
+    arr: float | None = None
+    for _, kind, won, amount in rows:
+        value = None if amount != amount else float(amount)  # NaN: no amount
+        if kind in (0, 1) and won:
+            arr = value
+        elif kind == 1:  # a lost renewal: nothing is paid after it
+            arr = 0.0
+        elif arr is not None and value is not None:
+            arr += value
+        else:
+            arr = None
+        after.append(arr)
+    known_now = arr_now == arr_now  # not NaN
+    current = after[-1] if after[-1] is not None else (arr_now if known_now else 0.0)
+    for index in range(len(rows) - 1, -1, -1):
+        if after[index] is None:
+            after[index] = current
+        current = after[index] or 0.0
+        earlier = after[index - 1] if index > 0 else None
+        if earlier is not None:
+            current = earlier
+            continue
+        _, kind, won, amount = rows[index]
+        value = 0.0 if amount != amount else float(amount)
+        if kind == 0:
+            current = 0.0  # nothing was paid before the first contract
+        elif kind == 1 and not won:
+            current = value  # the ARR that was up for renewal
+        elif kind == 2:
+            current = max(current - value, 0.0)
+        # a won renewal whose earlier ARR is not known renews at the same ARR
+    return [float(a or 0.0) for a in after], current
+
+
+def revenue_movements(timeline: Timeline, period: Period) -> dict[str, float]:
+    """The period's movements from the opportunities (see kpis.arr_movements), with the
+    renewal rate of the cohort's renewals closed in the period."""
+    opening = timeline.arr_on(period.start - timedelta(days=1))
+    closing = timeline.arr_on(period.end)
+    start = pd.DataFrame({"arr": opening})
+    end = pd.DataFrame({"arr": closing.reindex(opening.index).fillna(0.0)})
+    out = arr_movements(start, end)
+    renewals = timeline.renewals
+    cohort = opening[opening > 0].index
+    within = renewals[
+        renewals["day"].between(pd.Timestamp(period.start), pd.Timestamp(period.end))
+        & renewals["account_id"].isin(cohort)
+    ]
+    if len(within):
+        out["renewals_due"] = float(len(within))
+        out["renewal_rate"] = float(within["won"].sum()) / len(within)
+    return out
+
+
+def kpi_dates(dates: list[date], shown: list[Period]) -> list[date]:
+    """The only snapshot dates `history_movements` looks at: for each period the latest on or
+    before its first day and its last. Reading these alone keeps the KPIs cheap however long
+    the daily history grows."""
+    known = pd.Series(pd.to_datetime(sorted(set(dates))))
+    wanted = set()
+    for period in shown:
+        for boundary in (period.start, period.end):
+            before = known[known <= pd.Timestamp(boundary)]
+            if len(before):
+                wanted.add(before.iloc[-1].date())
+    return sorted(wanted)
+
+
+def history_movements(
+    history: pd.DataFrame, shown: list[Period], phases: list[str] | None = None
+) -> dict[tuple[str, str], dict[str, float]]:
+    """The movements of each period the history covers, from its snapshots (as_of,
+    account_id, arr, phase, renewal_date): one on or before the period's first day and one
+    within it (the latest by its end). A period without them is left out."""
+    if history.empty:
+        return {}
+    history = history.assign(as_of=pd.to_datetime(history["as_of"]))
+    found = {}
+    for period in shown:
+        before = state_on(history, pd.Timestamp(period.start))
+        after = state_on(history, pd.Timestamp(period.end))
+        if before is None or after is None or before["as_of"].max() == after["as_of"].max():
+            continue
+        if after["as_of"].max() < pd.Timestamp(period.start):  # nothing recorded within
+            continue
+        found[(period.grain, period.label)] = arr_movements(before, after, phases)
+    return found
+
+
+def period_kpis(
+    timeline: Timeline | None,
+    shown: list[Period],
+    from_history: dict[tuple[str, str], dict[str, float]] | None = None,
+) -> pd.DataFrame:
+    """One row per period and metric; `from_history`: (grain, label) -> the movements the
+    history's snapshots give, used where present (basis "history"); the others come from
+    `timeline` (basis "opportunities"), or are left out without one."""
+    rows = []
+    for period in shown:
+        found = (from_history or {}).get((period.grain, period.label))
+        if found:
+            basis, values = "history", found
+        elif timeline is not None:
+            basis, values = "opportunities", revenue_movements(timeline, period)
+        else:
+            continue
+        if period.grain == "month" and "revenue_churn_rate" in values:
+            churn = values["revenue_churn_rate"]
+            values = {**values, "revenue_churn_annualised": 1 - (1 - churn) ** 12}
+        for metric, value in values.items():
+            rows.append(
+                (
+                    period.start,
+                    period.end,
+                    period.label,
+                    period.grain,
+                    period.complete,
+                    metric,
+                    float(value),
+                    basis,
+                )
+            )
+    return pd.DataFrame(rows, columns=PERIOD_COLUMNS)

@@ -1,0 +1,126 @@
+"""Revenue KPIs from opportunities alone, on a book small enough to check by hand: ARR read
+off won and lost opportunities in close-date order, worked back from the ARR field where no
+amount says it, and the period movements the definitions give."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from cs_sync.revenue import arr_timeline, period_kpis, periods, revenue_movements
+
+AS_OF = date(2026, 6, 30)
+OPPORTUNITIES = [
+    # account, type, close date, amount, won (all closed)
+    ("A", "New Business", "2024-04-01", 1_200_000, True),
+    ("A", "Renewal", "2025-04-01", 1_200_000, True),
+    ("A", "Upsell", "2026-02-10", 300_000, True),
+    ("A", "Renewal", "2026-04-01", 1_500_000, True),
+    ("B", "New Business", "2024-06-01", 600_000, True),
+    ("B", "Renewal", "2026-05-20", 600_000, False),
+    ("D", "Renewal", "2025-09-01", 1_000_000, True),  # no New Business in the org
+    ("D", "Upsell", "2026-03-01", 200_000, True),
+    ("E", "Upsell", "2026-01-15", 100_000, True),  # the only one: worked back from the field
+    ("E", "Upsell", "2025-12-01", 999_000, False),  # lost: changes nothing
+]
+ACCOUNTS = [  # account, ARR field today, contract start
+    ("A", 1_500_000, "2024-04-01"),
+    ("B", 0, "2024-06-01"),
+    ("C", 800_000, "2023-01-01"),  # no opportunity at all: the field, since its start
+    ("D", 1_200_000, "2024-09-01"),
+    ("E", 500_000, "2025-01-01"),
+    ("F", 900_000, "2026-05-01"),  # started within the year: not in its cohort
+]
+
+
+def timeline():  # type: ignore[no-untyped-def]
+    opportunities = pd.DataFrame(
+        [
+            {
+                "account_id": a,
+                "type": t,
+                "close_date": d,
+                "amount": m,
+                "is_closed": True,
+                "is_won": w,
+            }
+            for a, t, d, m, w in OPPORTUNITIES
+        ]
+    )
+    accounts = pd.DataFrame(ACCOUNTS, columns=["account_id", "arr", "contract_start"])
+    return arr_timeline(opportunities, accounts, ("Renewal",), ("Upsell",), ("New Business",))
+
+
+def period(label: str):  # type: ignore[no-untyped-def]
+    return next(p for p in periods(AS_OF) if p.label == label)
+
+
+def test_arr_on_a_day_follows_the_opportunities() -> None:
+    arr = timeline().arr_on(date(2025, 3, 31))
+    assert arr.to_dict() == {
+        "A": 1_200_000,  # its New Business
+        "B": 600_000,
+        "C": 800_000,
+        "D": 1_000_000,  # before its first renewal: renewing at the same ARR
+        "E": 400_000,  # today's 500,000 less the upsell won since
+        "F": 0,  # not started yet
+    }
+
+
+def test_last_fiscal_year_nrr_counts_the_upsells() -> None:
+    found = revenue_movements(timeline(), period("FY2025"))
+    assert found["starting_arr"] == 4_000_000
+    assert found["expansion_arr"] == 600_000
+    assert found["nrr"] == pytest.approx(1.15)
+    assert found["grr"] == 1.0
+    assert (found["renewals_due"], found["renewal_rate"]) == (2, 1.0)
+
+
+def test_this_fiscal_year_so_far_loses_an_account() -> None:
+    found = revenue_movements(timeline(), period("FY2026"))
+    assert found["starting_arr"] == 4_600_000
+    assert found["churned_arr"] == 600_000
+    assert found["nrr"] == pytest.approx(4_000_000 / 4_600_000)
+    assert found["logo_churn_rate"] == pytest.approx(1 / 5)
+    assert found["renewal_rate"] == 0.5  # A renewed, B did not
+
+
+def test_periods_by_month_fiscal_quarter_and_year() -> None:
+    shown = periods(AS_OF, fiscal_start=4)
+    by_grain = {g: [p.label for p in shown if p.grain == g] for g in ("quarter", "fiscal_year")}
+    assert by_grain["quarter"] == [
+        "FY2025 Q1",
+        "FY2025 Q2",
+        "FY2025 Q3",
+        "FY2025 Q4",
+        "FY2026 Q1",
+    ]
+    assert by_grain["fiscal_year"] == ["FY2025", "FY2026"]
+    q4 = next(p for p in shown if p.label == "FY2025 Q4")
+    assert (q4.start, q4.end, q4.complete) == (date(2026, 1, 1), date(2026, 3, 31), True)
+    now = next(p for p in shown if p.label == "FY2026 Q1")
+    assert (now.start, now.end, now.complete) == (date(2026, 4, 1), AS_OF, False)
+    months = [p for p in shown if p.grain == "month"]
+    assert (months[0].label, months[-1].label, months[-1].complete) == ("2025-05", "2026-06", False)
+    ttm = [p for p in shown if p.grain == "ttm"]
+    assert (ttm[-1].start, ttm[-1].end) == (date(2025, 6, 1), date(2026, 5, 31))
+
+
+def test_a_calendar_fiscal_year() -> None:
+    years = [p for p in periods(AS_OF, fiscal_start=1) if p.grain == "fiscal_year"]
+    assert [(p.label, p.start) for p in years] == [
+        ("FY2025", date(2025, 1, 1)),
+        ("FY2026", date(2026, 1, 1)),
+    ]
+
+
+def test_the_history_replaces_a_period_it_covers() -> None:
+    shown = [period("FY2025"), period("FY2026")]
+    table = period_kpis(timeline(), shown, {("fiscal_year", "FY2026"): {"nrr": 0.9}})
+    nrr = table[table["metric"] == "nrr"].set_index("period")
+    assert nrr.loc["FY2026", "basis"] == "history"
+    assert nrr.loc["FY2026", "value"] == 0.9
+    assert nrr.loc["FY2025", "basis"] == "opportunities"
+    assert nrr.loc["FY2025", "value"] == pytest.approx(1.15)
