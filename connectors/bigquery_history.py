@@ -39,11 +39,13 @@ from cs_sync.connectors.bigquery_calls import (
 from cs_sync.connectors.google_calls import bigquery_client
 from cs_sync.connectors.settings import HistoryConfig
 from cs_sync.history import (
+    PHASE_SINCE_COLUMNS,
     RUN_COLUMNS,
     SERIES_COLUMNS,
     SNAPSHOT_COLUMNS,
     SPONSOR_COLUMNS,
     RunRecord,
+    phase_since_sql,
 )
 
 DATE_COLUMNS = {"as_of", "next_action_date", "renewal_date", "date"}
@@ -278,6 +280,10 @@ class BigQueryHistory:
             [("dates", "DATE", list(dates))],
         )
         return _shaped(found, SERIES_COLUMNS)
+
+    def phase_since(self, as_of: date) -> pd.DataFrame:
+        sql = phase_since_sql(self._table("account_history"), "@as_of")
+        return _shaped(self._query(sql, [("as_of", "DATE", as_of)]), PHASE_SINCE_COLUMNS)
 
     def dates(self) -> list[date]:
         found = self._query(

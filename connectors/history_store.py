@@ -28,6 +28,7 @@ from cs_sync.history import (
     SPONSOR_COLUMNS,
     History,
     RunRecord,
+    phase_since_sql,
 )
 
 SCHEMA_VERSION = "1"
@@ -175,6 +176,9 @@ class HistoryStore:
             "WHERE list_contains(?::DATE[], as_of) ORDER BY as_of, account_id",
             [list(dates)],
         )
+
+    def phase_since(self, as_of: date) -> pd.DataFrame:
+        return self._frame(phase_since_sql("account_history", "$1"), [as_of])
 
     def dates(self) -> list[date]:
         rows = self._execute("SELECT DISTINCT as_of FROM account_history ORDER BY as_of").fetchall()

@@ -100,6 +100,7 @@ def _revenue_section(revenue: pd.DataFrame | None) -> str:
             f"{heading}<p>No closed renewal, expansion or first-contract opportunity was read: "
             "check salesforce.opportunities.</p></section>"
         )
+    revenue = revenue[revenue["dimension"] == "all"]
     columns = []
     years = revenue[revenue["grain"] == "fiscal_year"].drop_duplicates("period")
     for year in years.sort_values("period_start", ascending=False).itertuples():
@@ -144,6 +145,29 @@ def _revenue_section(revenue: pd.DataFrame | None) -> str:
         "<em>opportunities</em> (closed renewal, expansion and first-contract opportunities) "
         "until the history's snapshots cover the period, then <em>history</em>. Data in "
         "kpi_periods.csv.</p></section>"
+    )
+
+
+def _time_in_phase(accounts: pd.DataFrame, phases: list[str]) -> str:
+    """Per phase: its accounts, and the median and longest days they have been in it (from
+    the history: empty until it knows since when)."""
+    if "days_in_phase" not in accounts:
+        return ""
+    days = pd.to_numeric(accounts["days_in_phase"], errors="coerce")
+    if days.isna().all():
+        return ""
+    rows = []
+    for phase in phases:
+        these = days[accounts["phase"] == phase].dropna()
+        if len(these):
+            rows.append(
+                f"<tr><td>{html.escape(phase)}</td><td>{len(these):,}</td>"
+                f"<td>{these.median():,.0f}</td><td>{these.max():,.0f}</td></tr>"
+            )
+    return (
+        "<h3>Days in the current phase (since the history first saw it)</h3><table>"
+        "<thead><tr><th>Phase</th><th>Accounts</th><th>Median</th><th>Longest</th></tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -239,6 +263,12 @@ def render_html(
         )
     )
     risky_grades = html.escape(" / ".join(at_risk_grades))
+    phase_section = (
+        f"<section><h2>Lifecycle phase (accounts)</h2>{by_phase}"
+        f"{_time_in_phase(accounts, phases)}</section>"
+        if phases
+        else ""
+    )
     return f"""<!doctype html>
 <html lang="ja"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -253,7 +283,7 @@ accounts.csv and tasks.csv beside this page</div>
 <section><h2>Health distribution (ARR)</h2>{arr_by_grade}</section>
 <section><h2>Renewals coming due (ARR)</h2>{renewals}</section>
 <section><h2>Renewal ARR at risk (grade {risky_grades})</h2>{at_risk}</section>
-{f"<section><h2>Lifecycle phase (accounts)</h2>{by_phase}</section>" if phases else ""}
+{phase_section}
 {strategy_section}
 </div>
 {_revenue_section(revenue)}

@@ -150,6 +150,28 @@ class RunRecord:
 RUN_COLUMNS = tuple(RunRecord.__dataclass_fields__)
 
 
+PHASE_SINCE_COLUMNS = ("account_id", "phase_since")
+
+
+def phase_since_sql(table: str, day: str) -> str:
+    """For each account of the latest snapshot on or before `day`, the first date of the
+    unbroken run of its phase that ends with that snapshot (the same SQL in DuckDB and
+    BigQuery; `day` is the parameter's placeholder, `table` the account history's quoted
+    name)."""
+    return (
+        f"WITH latest AS (SELECT MAX(as_of) AS as_of FROM {table} WHERE as_of <= {day}), "  # noqa: S608
+        f"cur AS (SELECT h.account_id, h.phase, h.as_of FROM {table} h "
+        "JOIN latest ON h.as_of = latest.as_of), "
+        f"other AS (SELECT h.account_id, MAX(h.as_of) AS last_other FROM {table} h "
+        "JOIN cur ON h.account_id = cur.account_id WHERE h.as_of < cur.as_of "
+        "AND h.phase IS DISTINCT FROM cur.phase GROUP BY h.account_id) "
+        f"SELECT cur.account_id, MIN(h.as_of) AS phase_since FROM cur JOIN {table} h "
+        "ON h.account_id = cur.account_id LEFT JOIN other o ON o.account_id = cur.account_id "
+        "WHERE h.as_of <= cur.as_of AND (o.last_other IS NULL OR h.as_of > o.last_other) "
+        "GROUP BY cur.account_id ORDER BY cur.account_id"
+    )
+
+
 class History(Protocol):
     """What the pipeline, the backfill and the backtest need of a history store."""
 
@@ -169,6 +191,11 @@ class History(Protocol):
         ...
 
     def series(self, dates: list[date]) -> pd.DataFrame: ...
+    def phase_since(self, as_of: date) -> pd.DataFrame:
+        """PHASE_SINCE_COLUMNS for the accounts of the latest snapshot by `as_of`
+        (phase_since_sql)."""
+        ...
+
     def dates(self) -> list[date]: ...
     def kpis(self, since: date | None = None) -> pd.DataFrame: ...
     def runs(self) -> pd.DataFrame: ...

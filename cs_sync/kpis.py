@@ -9,6 +9,8 @@ from datetime import date
 
 import pandas as pd
 
+from cs_sync.rules.phases import Phase
+
 RENEWAL_WINDOWS = (30, 60, 90, 120)
 
 
@@ -155,9 +157,7 @@ def state_on(history: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame | None:
     return history[history["as_of"] == latest].set_index("account_id")
 
 
-def arr_movements(
-    start: pd.DataFrame, end: pd.DataFrame, phases: list[str] | None = None
-) -> dict[str, float]:
+def arr_movements(start: pd.DataFrame, end: pd.DataFrame) -> dict[str, float]:
     """ARR movements of the cohort paying at the start (ARR > 0) by the end: an account
     absent from the end snapshot, or at 0, churned; accounts new since the start are left
     out (DOMAIN.md's definitions). `start` / `end`: snapshots indexed by account_id."""
@@ -192,10 +192,26 @@ def arr_movements(
         if due.any():
             out["renewals_due"] = float(due.sum())
             out["renewal_rate"] = float((due & ~churned).sum()) / float(due.sum())
-    if phases and "phase" in start and "phase" in end:
-        step = {name: index for index, name in enumerate(phases)}
-        before = start["phase"].map(step)
-        after = end["phase"].map(step).reindex(before.index)
-        out["phase_ups"] = float((after > before).sum())
-        out["phase_downs"] = float((after < before).sum())
+    return out
+
+
+def phase_moves(
+    start: pd.DataFrame, end: pd.DataFrame, phases: tuple[Phase, ...]
+) -> dict[tuple[str, str], float]:
+    """Moves between two snapshots along the lifecycle's ladder (an account on a step at both
+    ends, higher or lower at the end), and entries into each overlay (Dormant, Renewal
+    window: on it at the end, not at the start), which are no move up or down. Accounts in
+    both snapshots; (metric, dimension) -> count."""
+    ladder = {p.name: p.step for p in phases if p.step is not None}
+    before = start["phase"].map(ladder)
+    after = end["phase"].reindex(start.index).map(ladder)
+    out = {
+        ("phase_ups", "all"): float((after > before).sum()),
+        ("phase_downs", "all"): float((after < before).sum()),
+    }
+    was, now = start["phase"], end["phase"].reindex(start.index)
+    for phase in phases:
+        if phase.step is None:
+            entered = (was != phase.name) & (now == phase.name)
+            out[("overlay_entries", phase.name)] = float(entered.sum())
     return out

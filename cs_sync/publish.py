@@ -29,7 +29,6 @@ from cs_sync.plan import Plan, Problem
 from cs_sync.result import RunResult
 from cs_sync.revenue import history_movements, kpi_dates, period_kpis, periods
 from cs_sync.rules.features import STAKEHOLDERS
-from cs_sync.rules.phases import phase_order
 from cs_sync.rules.sponsors import SPONSOR_FEATURES
 
 DASHBOARD_COLUMNS = (
@@ -45,6 +44,7 @@ DASHBOARD_COLUMNS = (
     "phase",
     "phase_delayed",
     "phase_change",
+    "days_in_phase",
     "stakeholders",
     "evaluation",
     "budget",
@@ -86,6 +86,7 @@ DASHBOARD_KINDS: dict[str, dict[str, str]] = {
                 "seats",
                 "score",
                 "coverage",
+                "days_in_phase",
                 "days_to_renewal",
                 "active_ratio",
                 "login_trend",
@@ -115,11 +116,17 @@ class HistoryView:
     kpis: pd.DataFrame  # every date's KPI rows
     series: pd.DataFrame  # per account per date: the health_history tab
     runs: pd.DataFrame
+    phase_since: pd.Series  # by account_id: the first date of its current phase's run
 
 
-def dashboard_accounts(plan: Plan) -> pd.DataFrame:
-    """The accounts table of every dashboard."""
-    return plan.scored[list(DASHBOARD_COLUMNS)].copy()
+def dashboard_accounts(plan: Plan, view: HistoryView | None) -> pd.DataFrame:
+    """The accounts table of every dashboard; days in the current phase when the history
+    says since when (else unknown)."""
+    accounts = plan.scored.assign(days_in_phase=float("nan"))
+    if view is not None and len(view.phase_since):
+        since = pd.to_datetime(accounts["account_id"].map(view.phase_since))
+        accounts["days_in_phase"] = (pd.Timestamp(plan.as_of) - since).dt.days.astype(float)
+    return accounts[list(DASHBOARD_COLUMNS)].copy()
 
 
 def run_record(config: Config, result: RunResult, started_at: datetime) -> RunRecord:
@@ -219,7 +226,8 @@ def _publish_tables(store: History, view: HistoryView, plan: Plan, result: RunRe
     """A store that Looker Studio reads (BigQuery) keeps the dashboard's tables too."""
     try:
         store.publish_tables(
-            {"kpi_periods": view.periods, "accounts": dashboard_accounts(plan)}, DASHBOARD_KINDS
+            {"kpi_periods": view.periods, "accounts": dashboard_accounts(plan, view)},
+            DASHBOARD_KINDS,
         )
     except CsSyncError as error:
         result.errors.append(Problem("dashboard", None, str(error)))
@@ -257,12 +265,13 @@ def history_view(store: History, config: Config, plan: Plan, as_of: date) -> His
     shown_periods = periods(as_of, config.fiscal_start)
     series = store.series(sorted(set(kpi_dates(dates, shown_periods)) | set(shown)))
     in_tab = pd.to_datetime(series["as_of"]).isin(pd.to_datetime(shown))
-    moves = history_movements(series, shown_periods, phase_order(config.phases.phases))
+    moves = history_movements(series, shown_periods, config.phases.phases)
     return HistoryView(
         period_kpis(plan.timeline, shown_periods, moves),
         store.kpis(),
         series[in_tab].reset_index(drop=True),
         store.runs(),
+        store.phase_since(as_of).set_index("account_id")["phase_since"],
     )
 
 
@@ -277,7 +286,7 @@ def refresh_dashboards(
     error of the run (exit 1), after everything in Salesforce and the history is done."""
     if result.plan is None:
         return
-    accounts = dashboard_accounts(result.plan)
+    accounts = dashboard_accounts(result.plan, view)
     if view is not None:
         revenue = view.periods
     else:  # no history: the opportunities alone

@@ -21,7 +21,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from cs_sync.kpis import arr_movements, state_on
+from cs_sync.kpis import arr_movements, phase_moves, state_on
+from cs_sync.rules.phases import Phase
 
 GRAINS = ("month", "quarter", "fiscal_year", "ttm")
 PERIOD_COLUMNS = [
@@ -31,9 +32,11 @@ PERIOD_COLUMNS = [
     "grain",
     "complete",
     "metric",
+    "dimension",
     "value",
     "basis",
 ]
+Movements = dict[tuple[str, str], float]  # (metric, dimension) -> value
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,7 @@ def _account_steps(
     return [float(a or 0.0) for a in after], current
 
 
-def revenue_movements(timeline: Timeline, period: Period) -> dict[str, float]:
+def revenue_movements(timeline: Timeline, period: Period) -> Movements:
     """The period's movements from the opportunities (see kpis.arr_movements), with the
     renewal rate of the cohort's renewals closed in the period."""
     opening = timeline.arr_on(period.start - timedelta(days=1))
@@ -230,7 +233,7 @@ def revenue_movements(timeline: Timeline, period: Period) -> dict[str, float]:
     if len(within):
         out["renewals_due"] = float(len(within))
         out["renewal_rate"] = float(within["won"].sum()) / len(within)
-    return out
+    return {(metric, "all"): value for metric, value in out.items()}
 
 
 def kpi_dates(dates: list[date], shown: list[Period]) -> list[date]:
@@ -248,11 +251,12 @@ def kpi_dates(dates: list[date], shown: list[Period]) -> list[date]:
 
 
 def history_movements(
-    history: pd.DataFrame, shown: list[Period], phases: list[str] | None = None
-) -> dict[tuple[str, str], dict[str, float]]:
+    history: pd.DataFrame, shown: list[Period], phases: tuple[Phase, ...] = ()
+) -> dict[tuple[str, str], Movements]:
     """The movements of each period the history covers, from its snapshots (as_of,
     account_id, arr, phase, renewal_date): one on or before the period's first day and one
-    within it (the latest by its end). A period without them is left out."""
+    within it (the latest by its end), with the phase moves (kpis.phase_moves). A period
+    without them is left out."""
     if history.empty:
         return {}
     history = history.assign(as_of=pd.to_datetime(history["as_of"]))
@@ -264,14 +268,17 @@ def history_movements(
             continue
         if after["as_of"].max() < pd.Timestamp(period.start):  # nothing recorded within
             continue
-        found[(period.grain, period.label)] = arr_movements(before, after, phases)
+        moves = {(m, "all"): v for m, v in arr_movements(before, after).items()}
+        if phases and "phase" in before and "phase" in after:
+            moves |= phase_moves(before, after, phases)
+        found[(period.grain, period.label)] = moves
     return found
 
 
 def period_kpis(
     timeline: Timeline | None,
     shown: list[Period],
-    from_history: dict[tuple[str, str], dict[str, float]] | None = None,
+    from_history: dict[tuple[str, str], Movements] | None = None,
 ) -> pd.DataFrame:
     """One row per period and metric; `from_history`: (grain, label) -> the movements the
     history's snapshots give, used where present (basis "history"); the others come from
@@ -285,10 +292,10 @@ def period_kpis(
             basis, values = "opportunities", revenue_movements(timeline, period)
         else:
             continue
-        if period.grain == "month" and "revenue_churn_rate" in values:
-            churn = values["revenue_churn_rate"]
-            values = {**values, "revenue_churn_annualised": 1 - (1 - churn) ** 12}
-        for metric, value in values.items():
+        churn = values.get(("revenue_churn_rate", "all"))
+        if period.grain == "month" and churn is not None:
+            values = {**values, ("revenue_churn_annualised", "all"): 1 - (1 - churn) ** 12}
+        for (metric, dimension), value in values.items():
             rows.append(
                 (
                     period.start,
@@ -297,6 +304,7 @@ def period_kpis(
                     period.grain,
                     period.complete,
                     metric,
+                    dimension,
                     float(value),
                     basis,
                 )

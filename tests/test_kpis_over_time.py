@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cs_sync.kpis import arr_movements
+from cs_sync.kpis import arr_movements, phase_moves
 from cs_sync.revenue import history_movements, kpi_dates, periods
+from cs_sync.rules.phases import PhaseSettings, build_phases, lifecycle_preset
 
 
 def snapshot(day: str, rows: dict[str, tuple[float, str, str | None]]) -> pd.DataFrame:
@@ -42,13 +43,13 @@ OCTOBER_31 = {
     "D": (200.0, "Adoption", "2027-06-01"),
     "E": (50.0, "Onboarding", "2027-10-01"),
 }
-PHASES = ["Onboarding", "Adoption", "Self-running", "Advocate"]
+PHASES = build_phases(lifecycle_preset(PhaseSettings()))  # Dormant, Renewal window overlays
 
 
 def test_one_month_by_hand() -> None:
     start = snapshot("2026-10-01", OCTOBER_1).set_index("account_id")
     end = snapshot("2026-10-31", OCTOBER_31).set_index("account_id")
-    moves = arr_movements(start, end, PHASES)
+    moves = arr_movements(start, end)
     assert moves["starting_arr"] == 1000 and moves["starting_accounts"] == 4
     assert (moves["expansion_arr"], moves["contraction_arr"], moves["churned_arr"]) == (
         60,
@@ -61,7 +62,35 @@ def test_one_month_by_hand() -> None:
     assert moves["logo_churn_rate"] == pytest.approx(1 / 4)  # E, new, is not counted
     # B and C were due to renew in October: C renewed, B did not
     assert (moves["renewals_due"], moves["renewal_rate"]) == (2, 0.5)
-    assert (moves["phase_ups"], moves["phase_downs"]) == (1, 1)  # A up; D down
+    phases = phase_moves(start, end, PHASES)
+    assert (phases[("phase_ups", "all")], phases[("phase_downs", "all")]) == (1, 1)  # A; D
+
+
+def test_overlays_are_no_move_up_or_down() -> None:
+    """Advocate to Dormant is not a move up, entering the renewal window is no move at all:
+    each is counted apart as an entry into its overlay."""
+    start = snapshot(
+        "2026-10-01",
+        {
+            "A": (100.0, "Advocate", None),
+            "B": (100.0, "Adoption", None),
+            "C": (100.0, "Dormant", None),
+            "D": (100.0, "Onboarding", None),
+        },
+    ).set_index("account_id")
+    end = snapshot(
+        "2026-10-31",
+        {
+            "A": (100.0, "Dormant", None),
+            "B": (100.0, "Renewal window", None),
+            "C": (100.0, "Self-running", None),  # out of an overlay: not a move either
+            "D": (100.0, "Adoption", None),  # the only move up
+        },
+    ).set_index("account_id")
+    moves = phase_moves(start, end, PHASES)
+    assert (moves[("phase_ups", "all")], moves[("phase_downs", "all")]) == (1, 0)
+    assert moves[("overlay_entries", "Dormant")] == 1
+    assert moves[("overlay_entries", "Renewal window")] == 1
 
 
 def test_grr_never_above_one_even_when_expansion_covers_churn() -> None:
@@ -82,9 +111,10 @@ def test_monthly_and_trailing_twelve_months() -> None:
         ignore_index=True,
     )
     moves = history_movements(history, periods(date(2026, 11, 25)), PHASES)
-    assert moves[("month", "2026-10")]["nrr"] == pytest.approx(0.66)
+    assert moves[("month", "2026-10")][("nrr", "all")] == pytest.approx(0.66)
+    assert moves[("month", "2026-10")][("phase_ups", "all")] == 1
     # the twelve months to 31 October open with the 2025-10-01 snapshot: same cohort
-    assert moves[("ttm", "TTM 2026-10")]["grr"] == pytest.approx(0.60)
+    assert moves[("ttm", "TTM 2026-10")][("grr", "all")] == pytest.approx(0.60)
     # November so far has a snapshot within it; September has none
     months = {label for grain, label in moves if grain == "month"}
     assert months == {"2026-10", "2026-11"}
@@ -141,7 +171,7 @@ def test_reading_only_the_boundary_snapshots_gives_the_same_kpis() -> None:
                     "as_of": day,
                     "account_id": [f"a{i}" for i in range(30)],
                     "arr": arr,
-                    "phase": rng.choice(PHASES, size=30),
+                    "phase": rng.choice([p.name for p in PHASES], size=30),
                     "renewal_date": None,
                 }
             )

@@ -69,8 +69,14 @@ def test_arr_on_a_day_follows_the_opportunities() -> None:
     }
 
 
+def movements(label: str) -> dict[str, float]:
+    found = revenue_movements(timeline(), period(label))
+    assert {dimension for _, dimension in found} == {"all"}
+    return {metric: value for (metric, _), value in found.items()}
+
+
 def test_last_fiscal_year_nrr_counts_the_upsells() -> None:
-    found = revenue_movements(timeline(), period("FY2025"))
+    found = movements("FY2025")
     assert found["starting_arr"] == 4_000_000
     assert found["expansion_arr"] == 600_000
     assert found["nrr"] == pytest.approx(1.15)
@@ -79,7 +85,7 @@ def test_last_fiscal_year_nrr_counts_the_upsells() -> None:
 
 
 def test_this_fiscal_year_so_far_loses_an_account() -> None:
-    found = revenue_movements(timeline(), period("FY2026"))
+    found = movements("FY2026")
     assert found["starting_arr"] == 4_600_000
     assert found["churned_arr"] == 600_000
     assert found["nrr"] == pytest.approx(4_000_000 / 4_600_000)
@@ -118,7 +124,7 @@ def test_a_calendar_fiscal_year() -> None:
 
 def test_the_history_replaces_a_period_it_covers() -> None:
     shown = [period("FY2025"), period("FY2026")]
-    table = period_kpis(timeline(), shown, {("fiscal_year", "FY2026"): {"nrr": 0.9}})
+    table = period_kpis(timeline(), shown, {("fiscal_year", "FY2026"): {("nrr", "all"): 0.9}})
     nrr = table[table["metric"] == "nrr"].set_index("period")
     assert nrr.loc["FY2026", "basis"] == "history"
     assert nrr.loc["FY2026", "value"] == 0.9

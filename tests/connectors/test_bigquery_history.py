@@ -350,6 +350,7 @@ def test_dashboard_tables_keep_their_types_and_every_digit(store: BigQueryHistor
             "grain": ["month"],
             "complete": [True],
             "metric": ["nrr"],
+            "dimension": ["all"],
             "value": [0.1 + 0.2],
             "basis": ["opportunities"],
         }
@@ -375,6 +376,7 @@ def test_dashboard_tables_keep_their_types_and_every_digit(store: BigQueryHistor
         "grain": "STRING",
         "complete": "BOOL",
         "metric": "STRING",
+        "dimension": "STRING",
         "value": "FLOAT64",
         "basis": "STRING",
     }

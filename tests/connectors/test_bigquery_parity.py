@@ -39,7 +39,8 @@ def scored(day: date) -> pd.DataFrame:
             "trend": ["Up", "New"],
             "reasons": ["ok", "low"],
             "coverage": [1.0, 0.5],
-            "phase": ["Adoption", "Onboarding"],
+            # 001A: no phase on the 23rd; 001B: moves up on the 23rd
+            "phase": [None if n == 23 else "Adoption", "Onboarding" if n < 23 else "Adoption"],
             "phase_delayed": [False, True],
             "phase_change": [None, "down"],
             "renewal_strategy": ["keep", None],
@@ -114,7 +115,7 @@ def fill(store: object) -> None:
 def normal(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.reset_index(drop=True).copy()
     for column in out.columns:
-        if column in ("as_of", "date", "next_action_date", "renewal_date"):
+        if column in ("as_of", "date", "next_action_date", "renewal_date", "phase_since"):
             out[column] = pd.to_datetime(out[column]).dt.date
         elif column in ("started_at", "finished_at"):
             out[column] = pd.to_datetime(out[column])
@@ -137,6 +138,9 @@ def test_both_stores_give_the_same_answers(tmp_path: Path) -> None:
         lambda s: s.kpis(DAYS[1]),
         lambda s: s.runs(),
         lambda s: s.sponsors_before(DAYS[2] + timedelta(days=1)),
+        lambda s: s.phase_since(DAYS[2]),
+        lambda s: s.phase_since(DAYS[0]),
+        lambda s: s.phase_since(DAYS[2] + timedelta(days=5)),  # the latest snapshot by then
     ):
         pd.testing.assert_frame_equal(
             normal(read(remote)), normal(read(local)), check_dtype=False, check_like=True
@@ -147,6 +151,8 @@ def test_both_stores_give_the_same_answers(tmp_path: Path) -> None:
     assert remote.runs().set_index("run_id").loc["r2", "status"] == "partial"
     assert remote.sponsors_before(DAYS[2])["contact_name"].tolist() == ["山田 1"]
     assert remote.sponsors_before(DAYS[0]).empty
+    since = remote.phase_since(DAYS[2]).set_index("account_id")["phase_since"]
+    assert [pd.Timestamp(d).date() for d in since] == [DAYS[2], DAYS[1]]  # after the break
     local.close()
 
 
