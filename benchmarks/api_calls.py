@@ -104,7 +104,12 @@ def main() -> None:
 
     def count(sandbox: Sandbox, config: Config) -> None:
         counts["padded"] = pad_activity(sandbox, config, args.activities)
-        types = (*config.salesforce.renewal_types, *config.salesforce.expansion_types)
+        salesforce = config.salesforce
+        types = (
+            *salesforce.renewal_types,
+            *salesforce.expansion_types,
+            *salesforce.new_business_types,
+        )
         opportunities = sandbox.store.all("Opportunity")
         counts["opportunities"] = len(opportunities)
         counts["read_opps"] = sum(1 for o in opportunities if o.get("Type") in types)
@@ -126,7 +131,8 @@ def main() -> None:
     naive = floor_calls(reads, 0, 0, threshold) + first.accounts_changed + first.tasks_created
     print(
         f"book: {args.accounts} accounts ({first.accounts_read} scored), "
-        f"{counts['opportunities']} opportunities ({read_opps} renewal or expansion), "
+        f"{counts['opportunities']} opportunities ({read_opps} renewal, expansion or first "
+        "contract), "
         f"{read_roles} contact roles, {counts['tasks']} Tasks and {counts['events']} Events "
         f"({counts['read_tasks'] + counts['read_events']} in the activity window, "
         f"{counts['padded']} of them added to the seed), "

@@ -33,7 +33,10 @@ h2 { font-size: 15px; margin: 0 0 8px; }
 h3 { font-size: 13px; margin: 12px 0 4px; color: #616161; font-weight: 600; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { border-bottom: 1px solid #eee; padding: 6px; text-align: left; vertical-align: top; }
-.scroll { overflow-x: auto; } table.kpi td { text-align: right; white-space: nowrap; }
+.scroll { overflow-x: auto; }
+.target.met { border-left: 6px solid #2e7d32; } .target.missed { border-left: 6px solid #c62828; }
+.target.unknown { border-left: 6px solid #9e9e9e; }
+table.kpi td { text-align: right; white-space: nowrap; }
 .gC { color: #f57f17; font-weight: 600; } .gD { color: #c62828; font-weight: 600; }
 </style>"""
 _GRADE_COLOURS = {"A": "#2e7d32", "B": "#7cb342", "C": "#f9a825", "D": "#c62828", "none": "#9e9e9e"}
@@ -67,16 +70,20 @@ def write_local_dashboard(
     title: str,
     revenue: pd.DataFrame | None = None,
     at_risk: tuple[str, ...] = ("C", "D"),
+    targets: pd.DataFrame | None = None,
 ) -> Path:
-    """Write accounts.csv, kpi_daily.csv, kpi_periods.csv (the revenue KPIs), tasks.csv and
-    index.html; returns index.html. `at_risk`: the grades the ARR-at-risk KPIs counted."""
+    """Write accounts.csv, kpi_daily.csv, kpi_periods.csv (the revenue KPIs), kpi_targets.csv
+    (the targets against the actuals), tasks.csv and index.html; returns index.html.
+    `at_risk`: the grades the ARR-at-risk KPIs counted."""
     _write_atomic(folder / "accounts.csv", _csv(accounts))
     _write_atomic(folder / "kpi_daily.csv", _csv(kpis))
     _write_atomic(folder / "tasks.csv", _csv(tasks))
     if revenue is not None:
         _write_atomic(folder / "kpi_periods.csv", _csv(revenue))
+    if targets is not None:
+        _write_atomic(folder / "kpi_targets.csv", _csv(targets))
     page = folder / "index.html"
-    _write_atomic(page, render_html(accounts, kpis, title, revenue, at_risk))
+    _write_atomic(page, render_html(accounts, kpis, title, revenue, at_risk, targets))
     return page
 
 
@@ -148,13 +155,67 @@ def _revenue_section(revenue: pd.DataFrame | None) -> str:
     )
 
 
+RATE_METRICS = {"nrr", "grr", "renewal_rate", "onboarding_completion_rate"}
+METRIC_LABELS = {
+    "nrr": "NRR",
+    "grr": "GRR",
+    "expansion_arr": "Expansion",
+    "churned_arr": "Churned ARR",
+    "revenue_churn_rate": "Revenue churn",
+    "logo_churn_rate": "Logo churn",
+    "renewal_rate": "Renewal rate",
+    "onboarding_completion_rate": "Onboarding in time",
+    "phase_ups": "Phase-ups",
+    "tasks_overdue": "Tasks overdue",
+    "health_score_avg": "Average health",
+}
+
+
+def _target_value(metric: str, value: float) -> str:
+    if metric.endswith("_arr") or metric.startswith(("arr", "renewal_arr")):
+        return yen(value)
+    if metric in RATE_METRICS or metric.endswith("_rate") or metric.endswith("_annualised"):
+        return shown(value, "rate")
+    return f"{value:,.1f}".removesuffix(".0")
+
+
+def _targets_section(targets: pd.DataFrame | None) -> str:
+    """Each target against its actual, with the gap: green when met, red when not, grey
+    while the KPI has no value for the period."""
+    if targets is None or targets.empty:
+        return ""
+    cards = []
+    for row in targets.itertuples():
+        metric = str(row.metric)
+        sign = "≥" if row.direction == "at_least" else "≤"
+        if row.actual is None or row.actual != row.actual:
+            state, actual, gap = "unknown", "-", "no value yet"
+        else:
+            state = "met" if row.met else "missed"
+            actual = _target_value(metric, float(row.actual))
+            gap = ("+" if row.gap >= 0 else "−") + _target_value(metric, abs(float(row.gap)))
+        dimension = "" if row.dimension == "all" else f" · {row.dimension}"
+        under_way = "" if row.complete else " (so far)"
+        cards.append(
+            f'<div class="card target {state}"><div class="label">'
+            f"{html.escape(METRIC_LABELS.get(metric, metric))}{html.escape(dimension)} · "
+            f"{html.escape(str(row.period))}{under_way}</div>"
+            f'<div class="value">{actual}</div><div class="label">target {sign} '
+            f"{_target_value(metric, float(row.target))} · gap {gap}</div></div>"
+        )
+    return (
+        '<section style="margin-bottom:16px"><h2>Targets</h2>'
+        f'<div class="cards">{"".join(cards)}</div></section>'
+    )
+
+
 def _time_in_phase(accounts: pd.DataFrame, phases: list[str]) -> str:
     """Per phase: its accounts, and the median and longest days they have been in it (from
     the history: empty until it knows since when)."""
     if "days_in_phase" not in accounts:
         return ""
     days = pd.to_numeric(accounts["days_in_phase"], errors="coerce")
-    if days.isna().all():
+    if not (days > 0).any():  # the history has one date so far: nothing to tell yet
         return ""
     rows = []
     for phase in phases:
@@ -182,6 +243,7 @@ def render_html(
     title: str,
     revenue: pd.DataFrame | None = None,
     at_risk_grades: tuple[str, ...] = ("C", "D"),
+    targets: pd.DataFrame | None = None,
 ) -> str:
     grades = [d for d in kpis[kpis["metric"] == "accounts_by_grade"]["dimension"]]
     as_of = str(kpis["date"].iloc[0]) if len(kpis) else ""
@@ -278,6 +340,7 @@ def render_html(
 <div class="sub">As of {html.escape(as_of)} · generated by cs-sync · data in kpi_daily.csv,
 accounts.csv and tasks.csv beside this page</div>
 <div class="cards">{cards}</div>
+{_targets_section(targets)}
 <div class="grid">
 <section><h2>Health distribution (accounts)</h2>{by_grade}</section>
 <section><h2>Health distribution (ARR)</h2>{arr_by_grade}</section>

@@ -86,11 +86,15 @@ def lines(
             f"{shown(value, unit)}</text>"
         )
     every = max(1, len(labels) // 6)  # a readable number of x labels
+    last = len(labels) - 1
     for index, label in enumerate(labels):
-        if index % every == 0 or index == len(labels) - 1:
+        if index % every == 0 or index == last:
+            if 0 < last - index < every:
+                continue  # too close to the last label, which is always shown
+            anchor = "end" if index == last and last else "start" if index == 0 else "middle"
             parts.append(
                 f'<text x="{x(index):.1f}" y="{height - 8}" font-size="11" '
-                f'text-anchor="middle">{html.escape(label)}</text>'
+                f'text-anchor="{anchor}">{html.escape(label)}</text>'
             )
     for number, (name, values, colour) in enumerate(series):
         runs: list[list[tuple[float, float]]] = [[]]

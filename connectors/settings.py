@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    model_validator,
+)
 
 from cs_sync.secrets import ENV_NAME, Secret
 from cs_sync.settings import Between, OptionalPath, OptionalText, Settings, Texts
@@ -411,6 +418,47 @@ class SalesforceConfig(Settings):
         return self.opportunities.new_business_types
 
 
+def _share(value: object) -> object:
+    """A target as written: a number (1.1) or a percentage ("110%", "１１０％")."""
+    if isinstance(value, str):
+        text = value.strip().translate(str.maketrans("０１２３４５６７８９．％", "0123456789.%"))
+        if text.endswith("%"):
+            try:
+                return float(text[:-1]) / 100
+            except ValueError:
+                pass
+    return value
+
+
+TargetValue = Annotated[float | None, BeforeValidator(_share)]
+
+
+class KpiTarget(Settings):
+    """[[dashboard.targets]]: one KPI's target for a kind of period, shown against the actual
+    with the gap on every dashboard."""
+
+    metric: str
+    """The KPI: nrr, grr, expansion_arr, revenue_churn_rate, logo_churn_rate, renewal_rate,
+    phase_ups … (by period), or with period = "day" one of the day's: onboarding_completion_rate,
+    health_score_avg, renewal_arr_at_risk_120d, tasks_overdue …"""
+    period: Literal["day", "month", "quarter", "fiscal_year", "ttm"] = "fiscal_year"
+    """The periods it applies to (this one under way and the last complete one; ttm: the
+    twelve months to the last complete month; day: the run's)."""
+    dimension: str = "all"
+    """For a KPI by dimension: which one (a grade, a segment, a CSM's name); else all."""
+    at_least: TargetValue = None
+    """Met at this value or above: a number, or a percentage ("110%")."""
+    at_most: TargetValue = None
+    """Met at this value or below (churn, overdue tasks)."""
+
+    @classmethod
+    def check(cls, data: dict[str, Any]) -> list[str]:
+        given = [key for key in ("at_least", "at_most") if data.get(key) is not None]
+        if len(given) != 1:
+            return ['give one of at_least or at_most, e.g. at_least = "110%"']
+        return []
+
+
 class DashboardConfig(Settings):
     """Where the KPI dashboard goes: local files, a Google Sheets spreadsheet, or both."""
 
@@ -422,6 +470,8 @@ class DashboardConfig(Settings):
     """A service account's JSON key; leave out for the environment's credentials."""
     looker_template_id: OptionalText = None
     """The Looker Studio report `cs-sync dashboard link` copies."""
+    targets: Annotated[tuple[KpiTarget, ...], Strict(False)] = ()
+    """KPI targets, e.g. NRR at least 110% this fiscal year ([[dashboard.targets]])."""
 
     @classmethod
     def check(cls, data: dict[str, Any]) -> list[str]:

@@ -292,15 +292,25 @@ def health_tab_dates(dates: list[date], accounts: int, columns: int) -> list[dat
 
 
 def sheet_tabs(
-    accounts: pd.DataFrame, kpis: pd.DataFrame, revenue: pd.DataFrame, view: Any
+    accounts: pd.DataFrame,
+    kpis: pd.DataFrame,
+    revenue: pd.DataFrame,
+    targets: pd.DataFrame,
+    view: Any,
 ) -> dict[str, pd.DataFrame]:
-    """The dashboard's tabs: today's accounts and the revenue KPIs by period, and from the
-    history (when kept) every date's KPIs, each account's health by date, and the runs."""
+    """The dashboard's tabs: today's accounts, the revenue KPIs by period and the targets,
+    and from the history (when kept) every date's KPIs, each account's health by date, and
+    the runs."""
     periods = revenue.copy()
     for column in ("period_start", "period_end"):
         periods[column] = pd.to_datetime(periods[column]).dt.strftime("%Y-%m-%d")
     if view is None:
-        return {"accounts": accounts, "kpi_daily": kpis, "kpi_periods": periods}
+        return {
+            "accounts": accounts,
+            "kpi_daily": kpis,
+            "kpi_periods": periods,
+            "kpi_targets": targets,
+        }
     series = view.series.copy()
     series["as_of"] = pd.to_datetime(series["as_of"]).dt.strftime("%Y-%m-%d")
     daily = view.kpis.copy()
@@ -309,6 +319,7 @@ def sheet_tabs(
         "accounts": accounts,
         "kpi_daily": daily,
         "kpi_periods": periods,
+        "kpi_targets": targets,
         "health_history": series,
         "runs": view.runs,
     }

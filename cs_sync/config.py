@@ -47,6 +47,7 @@ from cs_sync.rules.backtest import BacktestSettings
 from cs_sync.rules.health import HealthConfig
 from cs_sync.rules.tasks import TaskSettings
 from cs_sync.settings import Between, ConfigPath, OptionalPath, Settings, Texts
+from cs_sync.targets import target_problems
 
 # 年末年始: most Japanese companies close from Dec 29 to Jan 3 (Jan 1 is a public holiday).
 YEAR_END_BREAK = ("12-29", "12-30", "12-31", "01-02", "01-03")
@@ -381,6 +382,7 @@ def parse_config(data: dict[str, Any], config_path: Path, text: str = "") -> Con
     usage = data.get("usage")
     if isinstance(usage, dict):
         problems += _unknown_metrics(compiled[3], tuple(metrics_of(usage)))
+    problems += target_problems(data.get("dashboard"))
     if problems:
         raise ConfigError(str(config_path), problems)
     worker = sections["worker"]  # the schedule's time zone defaults to the run's

@@ -255,6 +255,22 @@ local_dir = "dashboard"
 # service account named by dashboard.credentials_file.
 spreadsheet_id = "{DASHBOARD_SPREADSHEET_ID}"
 
+# The manager's targets, shown against the actuals with the gap
+[[dashboard.targets]]
+metric = "nrr"
+period = "fiscal_year"
+at_least = "103%"
+
+[[dashboard.targets]]
+metric = "logo_churn_rate"
+period = "ttm"
+at_most = "5%"
+
+[[dashboard.targets]]
+metric = "onboarding_completion_rate"
+period = "day"
+at_least = "80%"
+
 [sandbox]
 # The local stand-in for Salesforce and Google: every Salesforce and Google call goes to this
 # address. Leave [sandbox] out to talk to the real services.

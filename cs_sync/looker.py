@@ -17,6 +17,7 @@ DATA_SOURCES = (
     ("ds1", "kpi_periods", "kpi_periods"),
     ("ds2", "accounts", "accounts"),
     ("ds3", "health_history", "account_history"),
+    ("ds4", "kpi_targets", "kpi_targets"),
 )
 
 

@@ -30,6 +30,7 @@ from cs_sync.result import RunResult
 from cs_sync.revenue import history_movements, kpi_dates, period_kpis, periods
 from cs_sync.rules.features import STAKEHOLDERS
 from cs_sync.rules.sponsors import SPONSOR_FEATURES
+from cs_sync.targets import target_table
 
 DASHBOARD_COLUMNS = (
     "account_id",
@@ -78,6 +79,13 @@ DASHBOARD_KINDS: dict[str, dict[str, str]] = {
         "period_end": "date",
         "complete": "bool",
         "value": "number",
+    },
+    "kpi_targets": {
+        "complete": "bool",
+        "target": "number",
+        "actual": "number",
+        "gap": "number",
+        "met": "bool",
     },
     "accounts": {
         **dict.fromkeys(
@@ -218,15 +226,45 @@ def _write_snapshot(
     store.write_date(result.as_of, rows, kpis, record, plan.sponsors)
     result.history = config.history.describe()
     view = history_view(store, config, plan, result.as_of)
-    _publish_tables(store, view, plan, result)
+    _publish_tables(store, dashboard_tables(config, plan, view, kpis), result)
     return view
 
 
-def _publish_tables(store: History, view: HistoryView, plan: Plan, result: RunResult) -> None:
+@dataclass
+class DashboardTables:
+    """The tables every dashboard shows beside the history's: today's accounts, the revenue
+    KPIs by period, the targets against the actuals."""
+
+    accounts: pd.DataFrame
+    periods: pd.DataFrame
+    targets: pd.DataFrame
+
+
+def dashboard_tables(
+    config: Config, plan: Plan, view: HistoryView | None, kpis: pd.DataFrame
+) -> DashboardTables:
+    """`kpis`: the run's own KPI rows; without a history, the revenue KPIs come from the
+    opportunities alone."""
+    if view is not None:
+        by_period = view.periods
+    else:
+        by_period = period_kpis(plan.timeline, periods(plan.as_of, config.fiscal_start))
+    return DashboardTables(
+        dashboard_accounts(plan, view),
+        by_period,
+        target_table(config.dashboard.targets, by_period, kpis, plan.as_of),
+    )
+
+
+def _publish_tables(store: History, tables: DashboardTables, result: RunResult) -> None:
     """A store that Looker Studio reads (BigQuery) keeps the dashboard's tables too."""
     try:
         store.publish_tables(
-            {"kpi_periods": view.periods, "accounts": dashboard_accounts(plan, view)},
+            {
+                "kpi_periods": tables.periods,
+                "kpi_targets": tables.targets,
+                "accounts": tables.accounts,
+            },
             DASHBOARD_KINDS,
         )
     except CsSyncError as error:
@@ -245,7 +283,7 @@ def publish_backfilled(
     try:
         with open_history(config.history) as store:
             view = history_view(store, config, plan, plan.as_of)
-            _publish_tables(store, view, plan, result)
+            _publish_tables(store, dashboard_tables(config, plan, view, kpis), result)
     except CsSyncError as error:
         result.errors.append(Problem("history", None, str(error).splitlines()[0]))
     refresh_dashboards(config, result, kpis, view, counter)
@@ -286,12 +324,8 @@ def refresh_dashboards(
     error of the run (exit 1), after everything in Salesforce and the history is done."""
     if result.plan is None:
         return
-    accounts = dashboard_accounts(result.plan, view)
-    if view is not None:
-        revenue = view.periods
-    else:  # no history: the opportunities alone
-        shown = periods(result.as_of, config.fiscal_start)
-        revenue = period_kpis(result.plan.timeline, shown)
+    tables = dashboard_tables(config, result.plan, view, kpis)
+    accounts = tables.accounts
     if config.dashboard.local_dir is not None:
         try:
             page = write_local_dashboard(
@@ -300,14 +334,15 @@ def refresh_dashboards(
                 kpis,
                 result.plan.tasks,
                 "cs-sync KPI dashboard",
-                revenue,
+                tables.periods,
                 config.health.at_risk,
+                tables.targets,
             )
             result.dashboard = str(page)
         except OSError as error:
             result.errors.append(Problem("dashboard", None, f"local dashboard: {error}"))
     if config.dashboard.spreadsheet_id is not None:
-        tabs = sheet_tabs(accounts, kpis, revenue, view)
+        tabs = sheet_tabs(accounts, kpis, tables.periods, tables.targets, view)
         if view is None and config.history.enabled:
             # the history could not be read: the KPI tabs keep their complete previous rows
             # rather than be replaced by today's alone

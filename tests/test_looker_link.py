@@ -26,12 +26,18 @@ def query(link: str) -> dict[str, str]:
 
 
 def test_sheets_and_bigquery_links() -> None:
-    tabs = {"kpi_daily": 11, "kpi_periods": 12, "accounts": 13, "health_history": 14}
+    tabs = {
+        "kpi_daily": 11,
+        "kpi_periods": 12,
+        "accounts": 13,
+        "health_history": 14,
+        "kpi_targets": 15,
+    }
     found = query(sheets_link("tmpl-1", "sheet-9", tabs, "CS 週次レビュー"))
     assert found["c.reportId"] == "tmpl-1" and found["r.reportName"] == "CS 週次レビュー"
     assert found["ds.ds0.connector"] == "googleSheets"
     assert (found["ds.ds0.spreadsheetId"], found["ds.ds0.worksheetId"]) == ("sheet-9", "11")
-    assert found["ds.ds3.worksheetId"] == "14"
+    assert found["ds.ds3.worksheetId"] == "14" and found["ds.ds4.worksheetId"] == "15"
     with pytest.raises(ValueError, match="run `cs-sync run` once"):
         sheets_link("tmpl-1", "sheet-9", {"accounts": 1}, "x")
     found = query(bigquery_link("tmpl-1", "acme-cs", "cs_sync", "x"))
@@ -54,5 +60,5 @@ def test_the_command_reads_the_tab_ids(tmp_path: Path, capsys: pytest.CaptureFix
         assert main(["dashboard", "link", "--config", config, "--template", "t"]) == 0
         found = query(capsys.readouterr().out.strip())
     assert found["ds.ds0.spreadsheetId"] == DASHBOARD_SPREADSHEET_ID
-    ids = {found[f"ds.ds{i}.worksheetId"] for i in range(4)}
-    assert len(ids) == 4 and all(i.isdigit() for i in ids)
+    ids = {found[f"ds.ds{i}.worksheetId"] for i in range(5)}
+    assert len(ids) == 5 and all(i.isdigit() for i in ids)
