@@ -85,7 +85,7 @@ def lines(
             f'<text x="{left - 4}" y="{y(value) + 4:.1f}" font-size="11" text-anchor="end">'
             f"{shown(value, unit)}</text>"
         )
-    every = max(1, len(labels) // 6)  # a readable number of x labels
+    every = max(1, -(-len(labels) // 4))  # at most five x labels: readable on a phone too
     last = len(labels) - 1
     for index, label in enumerate(labels):
         if index % every == 0 or index == last:
@@ -121,3 +121,23 @@ def lines(
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def stacked(parts: list[tuple[str, float, str]], width: int = 240, height: int = 14) -> str:
+    """One bar split into parts (label, value, colour), e.g. a CSM's grade mix."""
+    total = sum(value for _, value, _ in parts) or 1
+    out = [
+        f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" width="100%" '
+        f'style="max-width:{width}px">'
+    ]
+    left = 0.0
+    for label, value, colour in parts:
+        size = width * value / total
+        if size > 0:
+            out.append(
+                f'<rect x="{left:.1f}" y="0" width="{size:.1f}" height="{height}" '
+                f'fill="{colour}"><title>{html.escape(label)}: {value:,.0f}</title></rect>'
+            )
+        left += size
+    out.append("</svg>")
+    return "".join(out)

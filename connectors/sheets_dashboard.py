@@ -296,6 +296,7 @@ def sheet_tabs(
     kpis: pd.DataFrame,
     revenue: pd.DataFrame,
     targets: pd.DataFrame,
+    csm: pd.DataFrame,
     view: Any,
 ) -> dict[str, pd.DataFrame]:
     """The dashboard's tabs: today's accounts, the revenue KPIs by period and the targets,
@@ -310,6 +311,7 @@ def sheet_tabs(
             "kpi_daily": kpis,
             "kpi_periods": periods,
             "kpi_targets": targets,
+            "kpi_csm": csm,
         }
     series = view.series.copy()
     series["as_of"] = pd.to_datetime(series["as_of"]).dt.strftime("%Y-%m-%d")
@@ -320,6 +322,7 @@ def sheet_tabs(
         "kpi_daily": daily,
         "kpi_periods": periods,
         "kpi_targets": targets,
+        "kpi_csm": csm,
         "health_history": series,
         "runs": view.runs,
     }

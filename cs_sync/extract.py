@@ -16,6 +16,7 @@ from cs_sync.config import Config
 from cs_sync.connectors.salesforce import SalesforceClient, soql
 from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
 from cs_sync.connectors.usage_settings import BigQueryUsageSource, ParquetUsage, SheetsUsage
+from cs_sync.csm_book import TASK_WINDOW_DAYS
 from cs_sync.errors import CsSyncError, SetupError
 from cs_sync.extract_signals import read_activity, read_cases, read_surveys
 from cs_sync.org_fields import required_fields, unseen_inputs
@@ -192,7 +193,8 @@ def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.Data
     """cs-sync's Tasks that matter now: every open one, this period's closed ones, and the
     closed ones young enough to hold back a rule's next Task (its cooldown)."""
     key = config.salesforce.fields.task_key
-    since = as_of - timedelta(days=config.tasks.longest_cooldown + 1)
+    # every Task young enough to hold back a rule, or to count in a CSM's last 30 days
+    since = as_of - timedelta(days=max(config.tasks.longest_cooldown, TASK_WINDOW_DAYS) + 1)
     query = soql(
         f"SELECT Id, {key}, WhatId, IsClosed, Description, CreatedDate, OwnerId, Owner.Name, "
         "ActivityDate FROM Task "

@@ -18,6 +18,7 @@ DATA_SOURCES = (
     ("ds2", "accounts", "accounts"),
     ("ds3", "health_history", "account_history"),
     ("ds4", "kpi_targets", "kpi_targets"),
+    ("ds5", "kpi_csm", "kpi_csm"),
 )
 
 

@@ -20,9 +20,9 @@ from cs_sync.brakes import brake_message, check_brakes
 from cs_sync.config import Config
 from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
+from cs_sync.csm_book import csm_labels
 from cs_sync.errors import EXIT_PARTIAL, BrakeError, CsSyncError
 from cs_sync.extract import Extracted, extract
-from cs_sync.kpis import owner_labels
 from cs_sync.plan import Plan, Problem
 from cs_sync.publish import (
     previous_sponsors,
@@ -112,14 +112,8 @@ def _guarded(result: RunResult, step: str, action: Callable[[], T]) -> T | None:
 
 def _run_kpis(extracted: Extracted, plan: Plan, config: Config, result: RunResult) -> pd.DataFrame:
     """The day's KPIs, with the Tasks per CSM named by the owners read with the accounts."""
-    accounts, tasks = extracted.accounts, extracted.tasks
-    labels = owner_labels(
-        [
-            (accounts["owner_id"], accounts["owner_name"]),
-            (accounts["sub_csm_id"], accounts["sub_csm_name"]),
-            (tasks["owner_id"], tasks["owner_name"]),
-        ]
-    )
+    tasks = extracted.tasks
+    labels = csm_labels(extracted.accounts, tasks)
     return day_kpis(
         plan.scored, config, result.as_of, result.tasks_created, plan.tasks, tasks, labels
     )

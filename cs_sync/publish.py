@@ -23,6 +23,7 @@ from cs_sync.connectors.sheets_dashboard import (
     sheet_tabs,
 )
 from cs_sync.connectors.transport import CallCounter
+from cs_sync.csm_book import csm_labels, csm_table, recent_tasks
 from cs_sync.errors import CsSyncError
 from cs_sync.history import SERIES_COLUMNS, History, RunRecord, snapshot_rows
 from cs_sync.plan import Plan, Problem
@@ -80,6 +81,7 @@ DASHBOARD_KINDS: dict[str, dict[str, str]] = {
         "complete": "bool",
         "value": "number",
     },
+    "kpi_csm": {"value": "number"},
     "kpi_targets": {
         "complete": "bool",
         "target": "number",
@@ -238,6 +240,7 @@ class DashboardTables:
     accounts: pd.DataFrame
     periods: pd.DataFrame
     targets: pd.DataFrame
+    csm: pd.DataFrame  # each CSM's book (csm_book.csm_table)
 
 
 def dashboard_tables(
@@ -253,6 +256,16 @@ def dashboard_tables(
         dashboard_accounts(plan, view),
         by_period,
         target_table(config.dashboard.targets, by_period, kpis, plan.as_of),
+        csm_table(
+            plan.scored,
+            [g for g, _ in config.health.grades],
+            config.health.at_risk,
+            csm_labels(plan.scored, plan.existing_tasks),
+            kpis,
+            plan.existing_tasks,
+            plan.tasks,
+            plan.as_of,
+        ),
     )
 
 
@@ -263,6 +276,7 @@ def _publish_tables(store: History, tables: DashboardTables, result: RunResult) 
             {
                 "kpi_periods": tables.periods,
                 "kpi_targets": tables.targets,
+                "kpi_csm": tables.csm,
                 "accounts": tables.accounts,
             },
             DASHBOARD_KINDS,
@@ -332,17 +346,20 @@ def refresh_dashboards(
                 config.dashboard.local_dir,
                 accounts,
                 kpis,
-                result.plan.tasks,
+                recent_tasks(result.plan.existing_tasks, result.plan.tasks, result.as_of),
                 "cs-sync KPI dashboard",
                 tables.periods,
                 config.health.at_risk,
                 tables.targets,
+                tables.csm,
+                view.kpis if view is not None else None,
+                config.language,
             )
             result.dashboard = str(page)
         except OSError as error:
             result.errors.append(Problem("dashboard", None, f"local dashboard: {error}"))
     if config.dashboard.spreadsheet_id is not None:
-        tabs = sheet_tabs(accounts, kpis, tables.periods, tables.targets, view)
+        tabs = sheet_tabs(accounts, kpis, tables.periods, tables.targets, tables.csm, view)
         if view is None and config.history.enabled:
             # the history could not be read: the KPI tabs keep their complete previous rows
             # rather than be replaced by today's alone

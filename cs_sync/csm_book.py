@@ -1,0 +1,134 @@
+"""Each CSM's book, as a manager reviews it CSM by CSM: accounts and ARR, the grade mix, the
+accounts behind schedule and the renewal ARR at risk, and cs-sync's Tasks (created over the
+last 30 days, as Salesforce holds them, however many runs made them; open and overdue now).
+One long table (csm, metric, dimension, value), so that its columns never change whatever
+the grades are called."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+
+from cs_sync.kpis import owner_labels
+
+CSM_COLUMNS = ["csm", "metric", "dimension", "value"]
+TASK_WINDOW_DAYS = 30
+AT_RISK_WITHIN_DAYS = 120
+
+
+def csm_labels(accounts: pd.DataFrame, tasks: pd.DataFrame) -> dict[str, str]:
+    """User id -> the name managers know each CSM by (owners, sub CSMs, Task owners)."""
+    pairs = [
+        (accounts[ids], accounts[names])
+        for ids, names in (("owner_id", "owner_name"), ("sub_csm_id", "sub_csm_name"))
+        if ids in accounts and names in accounts
+    ]
+    if "owner_id" in tasks and "owner_name" in tasks:
+        pairs.append((tasks["owner_id"], tasks["owner_name"]))
+    return owner_labels(pairs)
+
+
+def csm_table(
+    scored: pd.DataFrame,
+    grades: list[str],
+    at_risk: tuple[str, ...],
+    labels: dict[str, str],
+    day: pd.DataFrame,
+    tasks: pd.DataFrame,
+    new_tasks: pd.DataFrame,
+    as_of: date,
+) -> pd.DataFrame:
+    """`scored`: today's accounts (owner_id, arr, grade, phase_delayed, days_to_renewal);
+    `day`: the run's KPI rows (Tasks open and overdue by CSM); `tasks`: cs-sync's Tasks read
+    (owner_id, created_date: every one created in the last 30 days, see extract.read_tasks);
+    `new_tasks`: those this run created (owner_id)."""
+    rows: list[tuple[str, str, str, float]] = []
+    owners = scored["owner_id"].map(lambda user: labels.get(user, str(user)))
+    arr = pd.to_numeric(scored["arr"], errors="coerce").fillna(0.0)
+    days = pd.to_numeric(scored["days_to_renewal"], errors="coerce")
+    risky = days.between(0, AT_RISK_WITHIN_DAYS) & scored["grade"].isin(at_risk)
+    delayed = scored["phase_delayed"].fillna(False).astype(bool)
+    for csm, book in scored.groupby(owners, sort=True):
+        mine = book.index
+        rows.append((str(csm), "accounts", "all", float(len(book))))
+        rows.append((str(csm), "arr", "all", float(arr[mine].sum())))
+        for grade in grades:
+            rows.append(
+                (str(csm), "accounts_by_grade", grade, float((book["grade"] == grade).sum()))
+            )
+        rows.append((str(csm), "accounts_by_grade", "none", float(book["grade"].isna().sum())))
+        rows.append((str(csm), "phase_delayed", "all", float(delayed[mine].sum())))
+        rows.append(
+            (
+                str(csm),
+                f"renewal_arr_at_risk_{AT_RISK_WITHIN_DAYS}d",
+                "all",
+                float(arr[mine][risky[mine]].sum()),
+            )
+        )
+    for metric in ("tasks_open", "tasks_overdue"):
+        found = day[(day["metric"] == metric) & (day["dimension"] != "all")]
+        rows += [(str(r.dimension), metric, "all", float(r.value)) for r in found.itertuples()]
+    since = pd.Timestamp(as_of - timedelta(days=TASK_WINDOW_DAYS))
+    creators = list(new_tasks["owner_id"]) if "owner_id" in new_tasks else []
+    if len(tasks) and "created_date" in tasks:
+        made = pd.to_datetime(tasks["created_date"], errors="coerce", utc=True)
+        creators += list(tasks.loc[made.dt.tz_localize(None) > since, "owner_id"])
+    named = pd.Series([labels.get(user, str(user)) for user in creators], dtype=object)
+    for csm, count in named.value_counts().sort_index().items():
+        rows.append((str(csm), f"tasks_created_{TASK_WINDOW_DAYS}d", "all", float(count)))
+    table = pd.DataFrame(rows, columns=CSM_COLUMNS)
+    return table.sort_values(["csm", "metric", "dimension"], ignore_index=True)
+
+
+TASK_LIST_COLUMNS = [
+    "key",
+    "rule",
+    "account_id",
+    "owner_id",
+    "due_date",
+    "is_closed",
+    "created_date",
+    "created_this_run",
+]
+
+
+def recent_tasks(tasks: pd.DataFrame, new_tasks: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """cs-sync's Tasks of the last 30 days and every open one, this run's included: what the
+    dashboard lists, so that a rerun that creates nothing does not empty it."""
+    since = pd.Timestamp(as_of - timedelta(days=TASK_WINDOW_DAYS))
+    read = tasks.copy()
+    if len(read):
+        made = pd.to_datetime(read["created_date"], errors="coerce", utc=True).dt.tz_localize(None)
+        read = read[(made > since) | ~read["is_closed"].astype(bool)]
+    before = pd.DataFrame(
+        {
+            "key": read.get("key"),
+            "rule": read.get("rule"),
+            "account_id": read.get("account_id"),
+            "owner_id": read.get("owner_id"),
+            "due_date": read.get("activity_date"),
+            "is_closed": read.get("is_closed"),
+            "created_date": read.get("created_date"),
+            "created_this_run": False,
+        },
+        columns=TASK_LIST_COLUMNS,
+    )
+    made_now = pd.DataFrame(
+        {
+            "key": new_tasks.get("key"),
+            "rule": new_tasks.get("rule"),
+            "account_id": new_tasks.get("account_id"),
+            "owner_id": new_tasks.get("owner_id"),
+            "due_date": new_tasks.get("due_date"),
+            "is_closed": False,
+            "created_date": as_of.isoformat(),
+            "created_this_run": True,
+        },
+        columns=TASK_LIST_COLUMNS,
+    )
+    frames = [f for f in (made_now, before) if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=TASK_LIST_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
