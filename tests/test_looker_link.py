@@ -32,6 +32,7 @@ def test_sheets_and_bigquery_links() -> None:
         "accounts": 13,
         "health_history": 14,
         "kpi_targets": 15,
+        "kpi_csm": 16,
     }
     found = query(sheets_link("tmpl-1", "sheet-9", tabs, "CS 週次レビュー"))
     assert found["c.reportId"] == "tmpl-1" and found["r.reportName"] == "CS 週次レビュー"
@@ -60,5 +61,5 @@ def test_the_command_reads_the_tab_ids(tmp_path: Path, capsys: pytest.CaptureFix
         assert main(["dashboard", "link", "--config", config, "--template", "t"]) == 0
         found = query(capsys.readouterr().out.strip())
     assert found["ds.ds0.spreadsheetId"] == DASHBOARD_SPREADSHEET_ID
-    ids = {found[f"ds.ds{i}.worksheetId"] for i in range(5)}
-    assert len(ids) == 5 and all(i.isdigit() for i in ids)
+    ids = {found[f"ds.ds{i}.worksheetId"] for i in range(6)}
+    assert len(ids) == 6 and all(i.isdigit() for i in ids)

@@ -330,6 +330,7 @@ def test_a_run_keeps_its_history_in_bigquery(tmp_path: Any, capsys: Any) -> None
         "runs",
         "kpi_periods",  # the dashboard tables Looker Studio reads, replaced whole
         "kpi_targets",
+        "kpi_csm",
         "accounts",
     ]
     assert uploads[0].request.headers["Authorization"] == "Bearer ya29.test"

@@ -145,7 +145,7 @@ def test_headings_in_english_for_an_english_run(tmp_path: Path) -> None:
 def test_it_reads_at_420_pixels(tmp_path: Path) -> None:
     """Nothing wider than a 420-pixel screen. A browser window is at least 500 pixels wide,
     so the page opens in a 420-pixel frame that reports the width its content takes."""
-    page = dashboard(tmp_path)
+    dashboard(tmp_path)  # index.html beside the frame
     frame = tmp_path / "frame.html"
     frame.write_text(
         '<html><body style="margin:0"><iframe id="f" src="index.html" width="420" '
