@@ -99,35 +99,15 @@ def recent_tasks(tasks: pd.DataFrame, new_tasks: pd.DataFrame, as_of: date) -> p
     dashboard lists, so that a rerun that creates nothing does not empty it."""
     since = pd.Timestamp(as_of - timedelta(days=TASK_WINDOW_DAYS))
     read = tasks.copy()
-    if len(read):
+    if len(read) and "created_date" in read:
         made = pd.to_datetime(read["created_date"], errors="coerce", utc=True).dt.tz_localize(None)
         read = read[(made > since) | ~read["is_closed"].astype(bool)]
-    before = pd.DataFrame(
-        {
-            "key": read.get("key"),
-            "rule": read.get("rule"),
-            "account_id": read.get("account_id"),
-            "owner_id": read.get("owner_id"),
-            "due_date": read.get("activity_date"),
-            "is_closed": read.get("is_closed"),
-            "created_date": read.get("created_date"),
-            "created_this_run": False,
-        },
-        columns=TASK_LIST_COLUMNS,
-    )
-    made_now = pd.DataFrame(
-        {
-            "key": new_tasks.get("key"),
-            "rule": new_tasks.get("rule"),
-            "account_id": new_tasks.get("account_id"),
-            "owner_id": new_tasks.get("owner_id"),
-            "due_date": new_tasks.get("due_date"),
-            "is_closed": False,
-            "created_date": as_of.isoformat(),
-            "created_this_run": True,
-        },
-        columns=TASK_LIST_COLUMNS,
-    )
+    before = read.rename(columns={"activity_date": "due_date"}).reindex(columns=TASK_LIST_COLUMNS)
+    before["created_this_run"] = False
+    made_now = new_tasks.reindex(columns=TASK_LIST_COLUMNS)
+    made_now["is_closed"] = False
+    made_now["created_date"] = as_of.isoformat()
+    made_now["created_this_run"] = True
     frames = [f for f in (made_now, before) if len(f)]
     if not frames:
         return pd.DataFrame(columns=TASK_LIST_COLUMNS)

@@ -226,8 +226,8 @@ def test_a_year_backfilled_refreshes_the_dashboard_with_the_upsells(
     assert (nrr > grr).any()  # the seed's upsells, in the twelve-month figures
     history_months = months.pivot_table(index="period", columns="metric", values="value")
     assert (history_months["expansion_arr"] > 0).any()  # seen by the history's snapshots
-    assert "NRR, expansion and churn" in page.read_text("utf-8")
+    assert "NRR・アップセル・解約" in page.read_text("utf-8")  # the demo runs in Japanese
     # since when each account is in its phase, as the backfilled dates tell it
     days = pd.read_csv(page.parent / "accounts.csv")["days_in_phase"]
     assert days.notna().all() and days.between(0, 365).all() and (days > 0).any()
-    assert "Days in the current phase" in page.read_text("utf-8")
+    assert "現在のフェーズの日数" in page.read_text("utf-8")

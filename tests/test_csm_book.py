@@ -79,3 +79,7 @@ def test_the_task_list_keeps_the_last_30_days_and_every_open_one() -> None:
     assert list(listed["created_this_run"]) == [True, False, False, False]
     closed_old = TASKS.assign(is_closed=[True, True, False])
     assert "k2" not in set(recent_tasks(closed_old, new.iloc[0:0], AS_OF)["key"])
+
+
+def test_no_task_read_and_none_made() -> None:
+    assert recent_tasks(pd.DataFrame(), pd.DataFrame(), AS_OF).empty

@@ -219,9 +219,10 @@ def test_demo_command_from_a_fresh_folder(tmp_path: Path) -> None:
     assert "cs-sync demo run" in out and "tasks created" in out
     page = tmp_path / "demo" / "dashboard" / "index.html"
     html = page.read_text("utf-8")
-    assert "<svg" in html and "Renewals at risk" in html
+    assert "<svg" in html and "120日以内に更新を迎えるリスクアカウント" in html  # run.language ja
+    assert "NRR・アップセル・解約" in html and "CSM 別" in html and "目標" in html
     assert 'src="http' not in html and 'href="http' not in html  # works offline
-    for name in ("accounts.csv", "kpi_daily.csv", "tasks.csv"):
+    for name in ("accounts.csv", "kpi_daily.csv", "tasks.csv", "kpi_periods.csv", "kpi_csm.csv"):
         assert (tmp_path / "demo" / "dashboard" / name).exists()
     again = cli(tmp_path, "demo", "--accounts", "50", "--workdir", "demo", *AT)
     assert again.returncode == 0 and "Sandbox org reused" in again.stdout
