@@ -95,26 +95,52 @@ def periods(as_of: date, fiscal_start: int = 4, months: int = 13) -> list[Period
     return found
 
 
-@dataclass(frozen=True)
 class Timeline:
     """Each account's ARR after each of its closed opportunities (`steps`: account_id, day,
-    arr, in order), and its ARR before the first of them (`before`, by account_id);
-    `renewals`: the closed renewals (account_id, day, won) for the renewal rate."""
+    arr, sorted by account and day), and its ARR before the first of them (`before`, by
+    account_id: every account); `renewals`: the closed renewals (account_id, day, won) for
+    the renewal rate; `contract_start` by account_id (NaT when unknown)."""
 
-    steps: pd.DataFrame
-    before: pd.Series
-    renewals: pd.DataFrame
-    contract_start: pd.Series  # by account_id; NaT when unknown
+    def __init__(
+        self,
+        steps: pd.DataFrame,
+        before: pd.Series,
+        renewals: pd.DataFrame,
+        contract_start: pd.Series,
+    ) -> None:
+        self.steps, self.before, self.renewals = steps, before, renewals
+        self.contract_start = contract_start
+        # numpy views for arr_on: each step's account as a position in `before`, the first
+        # step of each account, and the days as integers
+        self._account = before.index.get_indexer(steps["account_id"])
+        self._day = steps["day"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+        self._arr = steps["arr"].to_numpy(dtype=float)
+        starts = np.flatnonzero(np.r_[True, self._account[1:] != self._account[:-1]])
+        self._first = np.zeros(len(before), dtype=np.int64)
+        self._first[self._account[starts]] = starts
+        self._started = (
+            contract_start.reindex(before.index).to_numpy(dtype="datetime64[ns]").view(np.int64)
+        )
+        self._on: dict[date, pd.Series] = {}
 
     def arr_on(self, day: date) -> pd.Series:
         """Each account's ARR at the end of `day`, by account_id (nothing before its
-        contract started, when the Account says when that was)."""
-        done = self.steps[self.steps["day"] <= pd.Timestamp(day)]
-        latest = done.groupby("account_id", sort=False)["arr"].last()
-        started = self.contract_start.reindex(self.before.index)
-        arr = self.before.where(~(started > pd.Timestamp(day)), 0.0)
-        arr.loc[latest.index] = latest
-        return arr
+        contract started, when the Account says when that was); worked out once a day."""
+        if day not in self._on:
+            if len(self._on) >= 64:  # a dashboard's period ends; a backfill moves on
+                self._on.clear()
+            moment = pd.Timestamp(day).value
+            done = self._day <= moment  # steps are sorted by day within each account
+            count = np.bincount(self._account[done], minlength=len(self.before))
+            latest = self._first + count - 1
+            base = self.before.to_numpy(dtype=float)
+            not_yet = (self._started != np.iinfo(np.int64).min) & (self._started > moment)
+            base = np.where(not_yet, 0.0, base)
+            arr = np.where(
+                count > 0, self._arr[np.maximum(latest, 0)] if len(self._arr) else 0.0, base
+            )
+            self._on[day] = pd.Series(arr, index=self.before.index)
+        return self._on[day]
 
 
 def arr_timeline(
@@ -167,6 +193,7 @@ def arr_timeline(
     known = now.fillna(0.0)
     base = pd.Series(before, dtype=float)
     base = pd.concat([base, known[~known.index.isin(base.index)]])  # no opportunity at all
+    base = base[~base.index.duplicated()]
     renewals = events[events["kind"] == 1][["account_id", "day", "won"]].reset_index(drop=True)
     starts = accounts.set_index("account_id").get("contract_start")
     started = pd.to_datetime(starts, errors="coerce") if starts is not None else None

@@ -130,3 +130,16 @@ def test_the_history_replaces_a_period_it_covers() -> None:
     assert nrr.loc["FY2026", "value"] == 0.9
     assert nrr.loc["FY2025", "basis"] == "opportunities"
     assert nrr.loc["FY2025", "value"] == pytest.approx(1.15)
+
+
+def test_arr_on_any_day_is_the_last_step_by_then() -> None:
+    """The vectorised look-up against the plain one: the last step on or before each day,
+    else the ARR before the first step (0 before the contract started)."""
+    book = timeline()
+    steps = book.steps
+    for day in pd.date_range("2024-01-01", "2026-07-31", freq="13D").date:
+        done = steps[steps["day"] <= pd.Timestamp(day)].groupby("account_id")["arr"].last()
+        started = book.contract_start.reindex(book.before.index)
+        expected = book.before.where(~(started > pd.Timestamp(day)), 0.0)
+        expected.loc[done.index] = done
+        pd.testing.assert_series_equal(book.arr_on(day), expected, check_names=False)
