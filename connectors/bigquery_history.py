@@ -273,13 +273,14 @@ class BigQueryHistory:
         )
         return _shaped(found, SPONSOR_COLUMNS)
 
-    def series(self, dates: list[date]) -> pd.DataFrame:
+    def series(self, dates: list[date], columns: tuple[str, ...] = SERIES_COLUMNS) -> pd.DataFrame:
+        chosen = tuple(c for c in SERIES_COLUMNS if c in columns)
         found = self._query(
-            f"SELECT {', '.join(SERIES_COLUMNS)} FROM "  # noqa: S608
+            f"SELECT {', '.join(chosen)} FROM "  # noqa: S608
             f"{self._table('account_history')} WHERE as_of IN UNNEST(@dates)",
             [("dates", "DATE", list(dates))],
         )
-        return _shaped(found, SERIES_COLUMNS)
+        return _shaped(found, chosen)
 
     def phase_since(self, as_of: date) -> pd.DataFrame:
         sql = phase_since_sql(self._table("account_history"), "@as_of")

@@ -169,10 +169,11 @@ class HistoryStore:
             [as_of],
         )
 
-    def series(self, dates: list[date]) -> pd.DataFrame:
-        """The columns KPIs over time need, for the snapshots of these dates only."""
+    def series(self, dates: list[date], columns: tuple[str, ...] = SERIES_COLUMNS) -> pd.DataFrame:
+        """`columns` (of SERIES_COLUMNS) of the snapshots of these dates only."""
         return self._frame(
-            f"SELECT {', '.join(SERIES_COLUMNS)} FROM account_history "  # noqa: S608
+            f"SELECT {', '.join(c for c in SERIES_COLUMNS if c in columns)} "  # noqa: S608
+            "FROM account_history "
             "WHERE list_contains(?::DATE[], as_of) ORDER BY as_of, account_id",
             [list(dates)],
         )

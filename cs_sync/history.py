@@ -63,6 +63,8 @@ SERIES_COLUMNS = (
     "renewal_strategy",
     "renewal_date",
 )
+# What the KPIs by period read of each snapshot (a narrower read than the health tab's)
+MOVEMENT_COLUMNS = ("as_of", "account_id", "arr", "phase", "renewal_date")
 TEXT_COLUMNS = (
     "account_id",
     "name",
@@ -190,7 +192,10 @@ class History(Protocol):
         """The sponsors (SPONSOR_COLUMNS) of the latest date before `as_of` that has any."""
         ...
 
-    def series(self, dates: list[date]) -> pd.DataFrame: ...
+    def series(self, dates: list[date], columns: tuple[str, ...] = SERIES_COLUMNS) -> pd.DataFrame:
+        """`columns` (of SERIES_COLUMNS) of the snapshots of these dates only."""
+        ...
+
     def phase_since(self, as_of: date) -> pd.DataFrame:
         """PHASE_SINCE_COLUMNS for the accounts of the latest snapshot by `as_of`
         (phase_since_sql)."""

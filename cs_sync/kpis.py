@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from cs_sync.rules.phases import Phase
@@ -148,15 +149,6 @@ def onboarding_kpis(scored: pd.DataFrame, window_months: int, as_of: date) -> pd
 # ---------------------------------------------------------------- over time, from the history
 
 
-def state_on(history: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame | None:
-    """The accounts as the latest snapshot on or before `day` recorded them (None: none)."""
-    dates = history["as_of"][history["as_of"] <= day]
-    if dates.empty:
-        return None
-    latest = dates.max()
-    return history[history["as_of"] == latest].set_index("account_id")
-
-
 def arr_movements(start: pd.DataFrame, end: pd.DataFrame) -> dict[str, float]:
     """ARR movements of the cohort paying at the start (ARR > 0) by the end: an account
     absent from the end snapshot, or at 0, churned; accounts new since the start are left
@@ -195,6 +187,15 @@ def arr_movements(start: pd.DataFrame, end: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def with_steps(snapshots: pd.DataFrame, phases: tuple[Phase, ...]) -> pd.DataFrame:
+    """`phase_step`: each row's step on the lifecycle's ladder (NaN on an overlay or an
+    unknown phase), looked up once per phase name however many rows there are."""
+    ladder = {p.name: p.step for p in phases if p.step is not None}
+    names = snapshots["phase"].astype("category")
+    steps = np.array([ladder.get(n, np.nan) for n in names.cat.categories] + [np.nan], dtype=float)
+    return snapshots.assign(phase=names, phase_step=steps[names.cat.codes.to_numpy()])
+
+
 def phase_moves(
     start: pd.DataFrame, end: pd.DataFrame, phases: tuple[Phase, ...]
 ) -> dict[tuple[str, str], float]:
@@ -202,9 +203,10 @@ def phase_moves(
     ends, higher or lower at the end), and entries into each overlay (Dormant, Renewal
     window: on it at the end, not at the start), which are no move up or down. Accounts in
     both snapshots; (metric, dimension) -> count."""
-    ladder = {p.name: p.step for p in phases if p.step is not None}
-    before = start["phase"].map(ladder)
-    after = end["phase"].reindex(start.index).map(ladder)
+    if "phase_step" not in start or "phase_step" not in end:
+        start, end = with_steps(start, phases), with_steps(end, phases)
+    before = start["phase_step"]
+    after = end["phase_step"].reindex(start.index)
     out = {
         ("phase_ups", "all"): float((after > before).sum()),
         ("phase_downs", "all"): float((after < before).sum()),

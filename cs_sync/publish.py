@@ -25,7 +25,7 @@ from cs_sync.connectors.sheets_dashboard import (
 from cs_sync.connectors.transport import CallCounter
 from cs_sync.csm_book import csm_labels, csm_table, recent_tasks
 from cs_sync.errors import CsSyncError
-from cs_sync.history import SERIES_COLUMNS, History, RunRecord, snapshot_rows
+from cs_sync.history import MOVEMENT_COLUMNS, SERIES_COLUMNS, History, RunRecord, snapshot_rows
 from cs_sync.plan import Plan, Problem
 from cs_sync.result import RunResult
 from cs_sync.revenue import history_movements, kpi_dates, period_kpis, periods
@@ -315,13 +315,12 @@ def history_view(store: History, config: Config, plan: Plan, as_of: date) -> His
         else []
     )
     shown_periods = periods(as_of, config.fiscal_start)
-    series = store.series(sorted(set(kpi_dates(dates, shown_periods)) | set(shown)))
-    in_tab = pd.to_datetime(series["as_of"]).isin(pd.to_datetime(shown))
-    moves = history_movements(series, shown_periods, config.phases.phases)
+    boundaries = store.series(kpi_dates(dates, shown_periods), MOVEMENT_COLUMNS)
+    moves = history_movements(boundaries, shown_periods, config.phases.phases)
     return HistoryView(
         period_kpis(plan.timeline, shown_periods, moves),
         store.kpis(),
-        series[in_tab].reset_index(drop=True),
+        store.series(shown) if shown else pd.DataFrame(columns=list(SERIES_COLUMNS)),
         store.runs(),
         store.phase_since(as_of).set_index("account_id")["phase_since"],
     )

@@ -15,13 +15,14 @@ the history covers a period.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
 
-from cs_sync.kpis import arr_movements, phase_moves, state_on
+from cs_sync.kpis import arr_movements, phase_moves, with_steps
 from cs_sync.rules.phases import Phase
 
 GRAINS = ("month", "quarter", "fiscal_year", "ttm")
@@ -287,13 +288,22 @@ def history_movements(
     if history.empty:
         return {}
     history = history.assign(as_of=pd.to_datetime(history["as_of"]))
+    if phases and "phase" in history:  # a few names on many rows: looked up per name
+        history = with_steps(history, phases)
+    # each snapshot indexed once, and the latest by a day found by bisection
+    snapshots = {day: rows.set_index("account_id") for day, rows in history.groupby("as_of")}
+    days = sorted(snapshots)
+
+    def state_on(day: date) -> pd.DataFrame | None:
+        found = bisect_right(days, pd.Timestamp(day))
+        return snapshots[days[found - 1]] if found else None
+
     found = {}
     for period in shown:
-        before = state_on(history, pd.Timestamp(period.start))
-        after = state_on(history, pd.Timestamp(period.end))
-        if before is None or after is None or before["as_of"].max() == after["as_of"].max():
+        before, after = state_on(period.start), state_on(period.end)
+        if before is None or after is None or before["as_of"].iloc[0] == after["as_of"].iloc[0]:
             continue
-        if after["as_of"].max() < pd.Timestamp(period.start):  # nothing recorded within
+        if after["as_of"].iloc[0] < pd.Timestamp(period.start):  # nothing recorded within
             continue
         moves = {(m, "all"): v for m, v in arr_movements(before, after).items()}
         if phases and "phase" in before and "phase" in after:
