@@ -176,20 +176,18 @@ def arr_timeline(
     now = pd.to_numeric(accounts.set_index("account_id")["arr"], errors="coerce")
     now = now[~now.index.duplicated()]
 
-    arr_after: list[float] = []
-    before: dict[str, float] = {}
-    columns = (events[c].tolist() for c in ("account_id", "kind", "won", "amount"))
-    rows = list(zip(*columns, strict=True))
-    start = 0
-    while start < len(rows):
-        account = rows[start][0]
-        end = start
-        while end < len(rows) and rows[end][0] == account:
-            end += 1
-        after, first = _account_steps(rows[start:end], now.get(account, np.nan))
-        arr_after += after
-        before[account] = first
-        start = end
+    codes, names = pd.factorize(events["account_id"])
+    arr_now = now.reindex(names).to_numpy(dtype=float)
+    kind = events["kind"].to_numpy(dtype=np.int64)
+    won = events["won"].to_numpy(dtype=bool)
+    amount = events["amount"].to_numpy(dtype=float)
+    arr_after, first, odd = _steps(codes, kind, won, amount, arr_now)
+    # the rare account with an amount missing or negative: the plain walk, event by event
+    for code in np.flatnonzero(odd):
+        rows = np.flatnonzero(codes == code)
+        listed = [(names[code], int(kind[i]), bool(won[i]), float(amount[i])) for i in rows]
+        arr_after[rows], first[code] = _account_steps(listed, arr_now[code])
+    before = dict(zip(names, first, strict=True))
     steps = events.assign(arr=arr_after)[["account_id", "day", "arr"]].reset_index(drop=True)
     known = now.fillna(0.0)
     base = pd.Series(before, dtype=float)
@@ -203,12 +201,56 @@ def arr_timeline(
     return Timeline(steps, base, renewals, started[~started.index.duplicated()])
 
 
+def _steps(
+    codes: np.ndarray, kind: np.ndarray, won: np.ndarray, amount: np.ndarray, arr_now: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """_account_steps for every account at once (events sorted by account and day): the ARR
+    after each event, each account's ARR before its first, and the accounts whose amounts
+    (missing, or a negative expansion) need the plain walk instead."""
+    accounts = len(arr_now)
+    count = len(codes)
+    sets = (kind <= 1) & won | (kind == 1) & ~won  # a first contract or renewal decides it
+    value = np.where(won, amount, 0.0)
+    adds = np.where((kind == 2) & won, amount, 0.0)
+    odd = np.zeros(accounts, dtype=bool)
+    odd[codes[np.isnan(value) & (sets | (kind == 2))]] = True
+    odd[codes[adds < 0]] = True
+    adds = np.nan_to_num(adds)
+    total = np.cumsum(adds)
+    index = np.arange(count)
+    last_set = np.maximum.accumulate(np.where(sets, index, -1)) if count else index
+    start = np.ones(count, dtype=bool)
+    start[1:] = codes[1:] != codes[:-1]
+    first_row = np.maximum.accumulate(np.where(start, index, 0)) if count else index
+    decided = last_set >= first_row  # a deciding event earlier in the same account
+    anchor_row = np.where(decided, last_set, 0)
+    after = np.where(decided, value[anchor_row] + total - total[anchor_row], np.nan)
+    # before an account's first deciding event: worked back from it, or from today's field
+    has_set = np.zeros(accounts, dtype=bool)
+    has_set[codes[sets]] = True
+    first_set = np.full(accounts, count, dtype=np.int64)
+    np.minimum.at(first_set, codes[sets], index[sets])
+    safe = np.minimum(first_set, max(count - 1, 0))
+    at_first = np.where(
+        kind[safe] == 0, 0.0, np.where(won[safe], value[safe], np.nan_to_num(amount[safe]))
+    )
+    now = np.where(np.isnan(arr_now), 0.0, arr_now)
+    anchor = np.where(has_set, at_first, now)
+    prefix = ~decided
+    prefix_total = np.bincount(codes[prefix], weights=adds[prefix], minlength=accounts)
+    # an expansion before the anchor: the anchor less the expansions after it, not below 0
+    later = np.bincount(codes, weights=np.where(prefix, adds, 0.0), minlength=accounts)
+    upto = total - (total[first_row] - adds[first_row])  # the account's adds so far
+    after = np.where(prefix, np.maximum(anchor[codes] - (later[codes] - upto), 0.0), after)
+    return after, np.maximum(anchor - prefix_total, 0.0), odd
+
+
 def _account_steps(
     rows: list[tuple[str, int, bool, float]], arr_now: float
 ) -> tuple[list[float], float]:
     """One account's ARR after each event (kinds: 0 New Business, 1 renewal, 2 expansion)
     and before the first: forward where an amount sets it, then back from today's ARR field
-    where it cannot."""
+    where it cannot. The plain walk: _steps does the same for every account at once."""
     after: list[float | None] = []
     arr: float | None = None
     for _, kind, won, amount in rows:

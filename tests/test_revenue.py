@@ -8,8 +8,10 @@ from datetime import date
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cs_sync.revenue import arr_timeline, period_kpis, periods, revenue_movements
+from cs_sync.revenue import _account_steps, arr_timeline, period_kpis, periods, revenue_movements
 
 AS_OF = date(2026, 6, 30)
 OPPORTUNITIES = [
@@ -143,3 +145,51 @@ def test_arr_on_any_day_is_the_last_step_by_then() -> None:
         expected = book.before.where(~(started > pd.Timestamp(day)), 0.0)
         expected.loc[done.index] = done
         pd.testing.assert_series_equal(book.arr_on(day), expected, check_names=False)
+
+
+kinds = st.sampled_from([(0, True), (1, True), (1, False), (2, True)])
+amounts = st.one_of(st.sampled_from([100.0, 250.0, 0.0]), st.just(float("nan")))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), kinds, amounts, st.integers(0, 40)), min_size=1, max_size=30
+    ),
+    st.lists(st.sampled_from([0.0, 300.0, float("nan")]), min_size=4, max_size=4),
+)
+def test_all_accounts_at_once_walk_as_one_at_a_time(
+    events: list[tuple[int, tuple[int, bool], float, int]], now: list[float]
+) -> None:
+    """The vectorised ARR steps against the plain walk of each account, amounts missing
+    or not, with or without a first contract and an ARR field."""
+    names = {0: "New Business", 1: "Renewal", 2: "Upsell"}
+    opportunities = pd.DataFrame(
+        [
+            {
+                "account_id": f"a{account}",
+                "type": names[kind],
+                "close_date": f"2025-{1 + day // 28:02d}-{1 + day % 28:02d}",
+                "amount": amount,
+                "is_closed": True,
+                "is_won": won,
+            }
+            for account, (kind, won), amount, day in events
+        ]
+    )
+    accounts = pd.DataFrame({"account_id": [f"a{i}" for i in range(4)], "arr": now})
+    got = arr_timeline(opportunities, accounts, ("Renewal",), ("Upsell",), ("New Business",))
+    for account, rows in got.steps.groupby("account_id", sort=False):
+        source = opportunities.loc[opportunities["account_id"] == account].assign(
+            day=lambda t: pd.to_datetime(t["close_date"]),
+            kind=lambda t: t["type"].map({v: k for k, v in names.items()}),
+        )
+        source = source[source["is_won"] | (source["kind"] == 1)]
+        source = source.sort_values(["day", "kind"], kind="stable")
+        listed = [
+            (account, int(r.kind), bool(r.is_won), float(r.amount)) for r in source.itertuples()
+        ]
+        arr_now = float(accounts.set_index("account_id")["arr"].get(account, float("nan")))
+        after, first = _account_steps(listed, arr_now)
+        assert rows["arr"].tolist() == pytest.approx(after)
+        assert got.before[account] == pytest.approx(first)
