@@ -116,9 +116,10 @@ class Timeline:
         self._account = before.index.get_indexer(steps["account_id"])
         self._day = steps["day"].to_numpy(dtype="datetime64[ns]").view(np.int64)
         self._arr = steps["arr"].to_numpy(dtype=float)
-        starts = np.flatnonzero(np.r_[True, self._account[1:] != self._account[:-1]])
         self._first = np.zeros(len(before), dtype=np.int64)
-        self._first[self._account[starts]] = starts
+        if len(self._account):
+            starts = np.flatnonzero(np.r_[True, self._account[1:] != self._account[:-1]])
+            self._first[self._account[starts]] = starts
         self._started = (
             contract_start.reindex(before.index).to_numpy(dtype="datetime64[ns]").view(np.int64)
         )
@@ -209,6 +210,8 @@ def _steps(
     (missing, or a negative expansion) need the plain walk instead."""
     accounts = len(arr_now)
     count = len(codes)
+    if count == 0:
+        return np.empty(0), np.empty(0), np.zeros(0, dtype=bool)
     sets = (kind <= 1) & won | (kind == 1) & ~won  # a first contract or renewal decides it
     value = np.where(won, amount, 0.0)
     adds = np.where((kind == 2) & won, amount, 0.0)

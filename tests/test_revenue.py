@@ -193,3 +193,13 @@ def test_all_accounts_at_once_walk_as_one_at_a_time(
         after, first = _account_steps(listed, arr_now)
         assert rows["arr"].tolist() == pytest.approx(after)
         assert got.before[account] == pytest.approx(first)
+
+
+def test_no_opportunity_at_all_keeps_each_arr_field() -> None:
+    accounts = pd.DataFrame({"account_id": ["A", "B"], "arr": [100.0, None]})
+    empty = pd.DataFrame(
+        columns=["account_id", "type", "close_date", "amount", "is_closed", "is_won"]
+    )
+    book = arr_timeline(empty, accounts, ("Renewal",), ("Upsell",), ("New Business",))
+    assert book.arr_on(AS_OF).to_dict() == {"A": 100.0, "B": 0.0}
+    assert revenue_movements(book, period("FY2026"))[("nrr", "all")] == 1.0
