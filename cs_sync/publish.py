@@ -235,7 +235,7 @@ def _write_snapshot(
 @dataclass
 class DashboardTables:
     """The tables every dashboard shows beside the history's: today's accounts, the revenue
-    KPIs by period, the targets against the actuals."""
+    KPIs by period, the targets against the actuals, each CSM's book."""
 
     accounts: pd.DataFrame
     periods: pd.DataFrame
