@@ -74,6 +74,8 @@ REVENUE_HEADLINE = (
     ("revenue_churn_rate", "rate"),
     ("logo_churn_rate", "rate"),
     ("renewal_rate", "rate"),
+    ("ltv_cac", "ratio"),
+    ("cac_payback_months", "months"),
 )
 RATE_METRICS = {"nrr", "grr", "renewal_rate", "onboarding_completion_rate"}
 

@@ -22,6 +22,10 @@ def shown(value: float, unit: str) -> str:
         return f"{value:.0%}"
     if unit == "rate":  # a KPI read to the tenth of a point (NRR 107.3%)
         return f"{value:.1%}"
+    if unit == "ratio":
+        return f"{value:.1f}x"
+    if unit == "months":
+        return f"{value:.1f}"
     return f"{value:,.0f}"
 
 

@@ -121,6 +121,8 @@ METRIC_LABELS: dict[str, dict[str, str]] = {
         "renewal_arr_at_risk_120d": "ARR at risk (120 days)",
         "tasks_created_30d": "Tasks created (30 days)",
         "tasks_open": "Tasks open",
+        "ltv_cac": "LTV/CAC",
+        "cac_payback_months": "CAC payback (months)",
     },
     "ja": {
         "nrr": "NRR",
@@ -138,6 +140,8 @@ METRIC_LABELS: dict[str, dict[str, str]] = {
         "renewal_arr_at_risk_120d": "リスクのある更新 ARR（120日）",
         "tasks_created_30d": "作成したタスク（30日）",
         "tasks_open": "未完了タスク",
+        "ltv_cac": "LTV/CAC",
+        "cac_payback_months": "CAC 回収期間（月）",
     },
 }
 

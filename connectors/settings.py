@@ -472,6 +472,12 @@ class DashboardConfig(Settings):
     """The Looker Studio report `cs-sync dashboard link` copies."""
     targets: Annotated[tuple[KpiTarget, ...], Strict(False)] = ()
     """KPI targets, e.g. NRR at least 110% this fiscal year ([[dashboard.targets]])."""
+    gross_margin: Annotated[float, Between(0.01, 1.0)] | None = None
+    """Your gross margin (0.8 for 80%): with `cac`, LTV, LTV/CAC and CAC payback over twelve
+    months and each complete fiscal year."""
+    cac: Annotated[float, Between(0)] | None = None
+    """What winning one customer costs on average (sales and marketing spend / new
+    customers), in the ARR's currency."""
 
     @classmethod
     def check(cls, data: dict[str, Any]) -> list[str]:

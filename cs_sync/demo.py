@@ -255,6 +255,10 @@ local_dir = "dashboard"
 # service account named by dashboard.credentials_file.
 spreadsheet_id = "{DASHBOARD_SPREADSHEET_ID}"
 
+# The unit economics over twelve months: LTV, LTV/CAC, CAC payback
+gross_margin = 0.8
+cac = 1500000
+
 # The manager's targets, shown against the actuals with the gap
 [[dashboard.targets]]
 metric = "nrr"

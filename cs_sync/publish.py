@@ -243,6 +243,14 @@ class DashboardTables:
     csm: pd.DataFrame  # each CSM's book (csm_book.csm_table)
 
 
+def economics_of(config: Config) -> tuple[float, float] | None:
+    """(gross margin, CAC) when both are configured: the unit economics are shown then."""
+    settings = config.dashboard
+    if settings.gross_margin is None or settings.cac is None:
+        return None
+    return settings.gross_margin, settings.cac
+
+
 def dashboard_tables(
     config: Config, plan: Plan, view: HistoryView | None, kpis: pd.DataFrame
 ) -> DashboardTables:
@@ -251,7 +259,8 @@ def dashboard_tables(
     if view is not None:
         by_period = view.periods
     else:
-        by_period = period_kpis(plan.timeline, periods(plan.as_of, config.fiscal_start))
+        shown = periods(plan.as_of, config.fiscal_start)
+        by_period = period_kpis(plan.timeline, shown, None, economics_of(config))
     return DashboardTables(
         dashboard_accounts(plan, view),
         by_period,
@@ -318,7 +327,7 @@ def history_view(store: History, config: Config, plan: Plan, as_of: date) -> His
     boundaries = store.series(kpi_dates(dates, shown_periods), MOVEMENT_COLUMNS)
     moves = history_movements(boundaries, shown_periods, config.phases.phases)
     return HistoryView(
-        period_kpis(plan.timeline, shown_periods, moves),
+        period_kpis(plan.timeline, shown_periods, moves, economics_of(config)),
         store.kpis(),
         store.series(shown) if shown else pd.DataFrame(columns=list(SERIES_COLUMNS)),
         store.runs(),

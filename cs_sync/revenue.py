@@ -357,14 +357,36 @@ def history_movements(
     return found
 
 
+def unit_economics(values: Movements, margin: float, cac: float) -> Movements:
+    """LTV = ARPA × gross margin / logo churn rate over a year (shared/DOMAIN.md), LTV/CAC,
+    and CAC payback in months = CAC / (monthly ARPA × margin). No LTV without churn."""
+    starting = values.get(("starting_arr", "all"), 0.0)
+    accounts = values.get(("starting_accounts", "all"), 0.0)
+    churn = values.get(("logo_churn_rate", "all"))
+    if not accounts or not starting:
+        return {}
+    arpa = starting / accounts
+    out: Movements = {("arpa", "all"): arpa}
+    if cac > 0:
+        out[("cac_payback_months", "all")] = cac / (arpa / 12 * margin)
+    if churn:
+        ltv = arpa * margin / churn
+        out[("ltv", "all")] = ltv
+        if cac > 0:
+            out[("ltv_cac", "all")] = ltv / cac
+    return out
+
+
 def period_kpis(
     timeline: Timeline | None,
     shown: list[Period],
     from_history: dict[tuple[str, str], Movements] | None = None,
+    economics: tuple[float, float] | None = None,
 ) -> pd.DataFrame:
     """One row per period and metric; `from_history`: (grain, label) -> the movements the
     history's snapshots give, used where present (basis "history"); the others come from
-    `timeline` (basis "opportunities"), or are left out without one."""
+    `timeline` (basis "opportunities"), or are left out without one. `economics`: (gross
+    margin, CAC) for the unit economics of each year-long period."""
     rows = []
     for period in shown:
         found = (from_history or {}).get((period.grain, period.label))
@@ -377,6 +399,9 @@ def period_kpis(
         churn = values.get(("revenue_churn_rate", "all"))
         if period.grain == "month" and churn is not None:
             values = {**values, ("revenue_churn_annualised", "all"): 1 - (1 - churn) ** 12}
+        yearly = period.grain == "ttm" or (period.grain == "fiscal_year" and period.complete)
+        if economics is not None and yearly:
+            values = {**values, **unit_economics(values, *economics)}
         for (metric, dimension), value in values.items():
             rows.append(
                 (

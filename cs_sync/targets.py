@@ -31,6 +31,10 @@ PERIOD_METRICS = (
     "phase_ups",
     "phase_downs",
     "overlay_entries",
+    "arpa",
+    "ltv",
+    "ltv_cac",
+    "cac_payback_months",
 )
 # ... and the run's own (kpis.snapshot_kpis, onboarding_kpis, task_kpis)
 DAY_METRICS = (

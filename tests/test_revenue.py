@@ -203,3 +203,18 @@ def test_no_opportunity_at_all_keeps_each_arr_field() -> None:
     book = arr_timeline(empty, accounts, ("Renewal",), ("Upsell",), ("New Business",))
     assert book.arr_on(AS_OF).to_dict() == {"A": 100.0, "B": 0.0}
     assert revenue_movements(book, period("FY2026"))[("nrr", "all")] == 1.0
+
+
+def test_unit_economics_over_twelve_months() -> None:
+    """ARPA 800,000 (4,000,000 over five accounts), one of five lost in the twelve months: LTV
+    = 800,000 × 0.8 / 0.2, against a CAC of 300,000; paid back in 300,000 / (800,000 / 12 ×
+    0.8) months. Only over a whole year: not for this fiscal year so far."""
+    table = period_kpis(timeline(), periods(AS_OF), None, (0.8, 300_000.0))
+    ttm = table[table["period"] == "TTM 2026-05"].set_index("metric")["value"]
+    assert ttm["ltv"] == pytest.approx(3_200_000)
+    assert ttm["ltv_cac"] == pytest.approx(3_200_000 / 300_000)
+    assert ttm["cac_payback_months"] == pytest.approx(5.625)
+    so_far = table[table["period"] == "FY2026"]
+    assert "ltv" not in set(so_far["metric"])
+    last_year = table[table["period"] == "FY2025"].set_index("metric")["value"]
+    assert "ltv" not in last_year and last_year["cac_payback_months"] > 0  # nobody left
