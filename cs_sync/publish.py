@@ -127,6 +127,7 @@ class HistoryView:
     series: pd.DataFrame  # per account per date: the health_history tab
     runs: pd.DataFrame
     phase_since: pd.Series  # by account_id: the first date of its current phase's run
+    tables: DashboardTables | None = None  # built once the run's KPIs are known
 
 
 def dashboard_accounts(plan: Plan, view: HistoryView | None) -> pd.DataFrame:
@@ -228,7 +229,8 @@ def _write_snapshot(
     store.write_date(result.as_of, rows, kpis, record, plan.sponsors)
     result.history = config.history.describe()
     view = history_view(store, config, plan, result.as_of)
-    _publish_tables(store, dashboard_tables(config, plan, view, kpis), result)
+    view.tables = dashboard_tables(config, plan, view, kpis)
+    _publish_tables(store, view.tables, result)
     return view
 
 
@@ -306,7 +308,8 @@ def publish_backfilled(
     try:
         with open_history(config.history) as store:
             view = history_view(store, config, plan, plan.as_of)
-            _publish_tables(store, dashboard_tables(config, plan, view, kpis), result)
+            view.tables = dashboard_tables(config, plan, view, kpis)
+            _publish_tables(store, view.tables, result)
     except CsSyncError as error:
         result.errors.append(Problem("history", None, str(error).splitlines()[0]))
     refresh_dashboards(config, result, kpis, view, counter)
@@ -346,7 +349,10 @@ def refresh_dashboards(
     error of the run (exit 1), after everything in Salesforce and the history is done."""
     if result.plan is None:
         return
-    tables = dashboard_tables(config, result.plan, view, kpis)
+    if view is not None and view.tables is not None:
+        tables = view.tables  # built with the history step: once a run
+    else:
+        tables = dashboard_tables(config, result.plan, view, kpis)
     accounts = tables.accounts
     if config.dashboard.local_dir is not None:
         try:
