@@ -1,8 +1,8 @@
 """Google for cs-sync, in one place (Sheets through gspread, BigQuery through
-google-cloud-bigquery): the credentials (a service-account key file named in config, or the
-environment's), the clients, and how every call is judged: the vendor's errors become
-cs-sync's own, named by what was being done and what to fix, and what is transient is retried
-with the project's one retry policy.
+google-cloud-bigquery, Drive through google-api-python-client): the credentials (a
+service-account key file named in config, or the environment's), the clients, and how every
+call is judged: the vendor's errors become cs-sync's own, named by what was being done and what
+to fix, and what is transient is retried with the project's one retry policy.
 
 - transient, retried then reported as a connection failure (exit 3): 429, 408, 5xx, a 403
   whose reason is a rate or quota limit, connection resets, timeouts, and a credentials
@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import gspread
+import httplib2
 import requests
 from google.api_core import exceptions as api_core
 from google.auth import exceptions as auth_errors
+from googleapiclient import errors as api_client
 
 from cs_sync.connectors.retries import with_retries
 from cs_sync.connectors.transport import CallCounter, build_session, configure_session
@@ -68,10 +70,18 @@ def _details(error: BaseException) -> tuple[int, set[str], str]:
             if isinstance(item, dict):
                 reasons.add(str(item.get("reason", "")))
         return int(error.code), {r.lower() for r in reasons if r}, str(body.get("message", ""))
+    if isinstance(error, api_client.HttpError):
+        reasons = {str(e.get("reason", "")).lower() for e in _error_items(error)}
+        return int(error.resp.status), reasons - {""}, str(error.reason)
     if isinstance(error, api_core.GoogleAPICallError):
         reasons = {str(e.get("reason", "")).lower() for e in error.errors or []}
         return int(error.code or 0), reasons - {""}, str(error.message).splitlines()[0]
     return 0, set(), str(error)
+
+
+def _error_items(error: api_client.HttpError) -> list[dict[str, Any]]:
+    details = error.error_details
+    return [item for item in details if isinstance(item, dict)] if isinstance(details, list) else []
 
 
 def google_error(error: BaseException, doing: str, target: GoogleTarget) -> CsSyncError:
@@ -90,6 +100,7 @@ def google_error(error: BaseException, doing: str, target: GoogleTarget) -> CsSy
         | requests.Timeout
         | auth_errors.TransportError
         | http.client.HTTPException
+        | httplib2.HttpLib2Error
         | ConnectionError
         | TimeoutError,
     ):

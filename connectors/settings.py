@@ -459,6 +459,27 @@ class KpiTarget(Settings):
         return []
 
 
+_ADDRESS = re.compile(r"[^@\s:]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_DOMAIN = re.compile(r"(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}")
+
+
+def _share_target(value: str) -> str:
+    kind, _, rest = value.partition(":") if ":" in value else ("user", "", value)
+    if kind == "anyone" or value == "anyone":
+        raise ValueError(
+            "anyone-with-the-link sharing is refused: the dashboard holds every customer's ARR; "
+            'name people, "group:..." or "domain:..."'
+        )
+    if kind in ("user", "group") and _ADDRESS.fullmatch(rest):
+        return value
+    if kind == "domain" and _DOMAIN.fullmatch(rest):
+        return value
+    raise ValueError(f'{value!r} is not an e-mail address, "group:<address>" or "domain:<domain>"')
+
+
+ShareTarget = Annotated[str, AfterValidator(_share_target)]
+
+
 class DashboardConfig(Settings):
     """Where the KPI dashboard goes: local files, a Google Sheets spreadsheet, or both."""
 
@@ -469,7 +490,17 @@ class DashboardConfig(Settings):
     credentials_file: OptionalPath = None
     """A service account's JSON key; leave out for the environment's credentials."""
     looker_template_id: OptionalText = None
-    """The Looker Studio report `cs-sync dashboard link` copies."""
+    """The Looker Studio report `cs-sync dashboard link` copies (left out: Looker Studio's
+    default template over the kpi_periods tab)."""
+    share_with: Annotated[tuple[ShareTarget, ...], Strict(False)] = ()
+    """Who `cs-sync setup dashboard` shares the spreadsheet with: e-mail addresses,
+    "group:cs-leads@example.com" or "domain:example.com"."""
+    share_role: Literal["reader", "commenter", "writer"] = "reader"
+    """What they may do with it (Drive roles: reader, commenter, writer)."""
+    drive_folder_id: OptionalText = None
+    """The Drive folder `cs-sync setup dashboard` creates the spreadsheet in: a folder of a
+    shared drive where the service account is Content manager (a service account cannot own
+    files in My Drive)."""
     targets: Annotated[tuple[KpiTarget, ...], Strict(False)] = ()
     """KPI targets, e.g. NRR at least 110% this fiscal year ([[dashboard.targets]])."""
     gross_margin: Annotated[float, Between(0.01, 1.0)] | None = None

@@ -1,9 +1,10 @@
 """HTTP sessions for the vendor clients: default timeouts, call counting, and routing of the
 real service hosts to a local sandbox when the config's [sandbox] url names one.
 
-simple-salesforce and gspread both accept a `requests.Session`; this is the one seam through
-which the demo and the end-to-end tests reach the sandbox, so nothing else in the connectors
-knows it is talking to a stand-in.
+simple-salesforce and gspread both accept a `requests.Session`, and google-api-python-client
+takes one through `SessionHttp`; this is the one seam through which the demo and the
+end-to-end tests reach the sandbox, so nothing else in the connectors knows it is talking to a
+stand-in.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ ROUTED_SUFFIXES = (
     ".salesforce.com",
     ".force.com",
     "sheets.googleapis.com",
+    "www.googleapis.com",  # Drive v3
     "oauth2.googleapis.com",
 )
 
@@ -76,6 +78,35 @@ class _TimeoutAdapter(HTTPAdapter):
                 )
             request.url = urlunsplit(("http", self.route_to.netloc, parts.path, parts.query, ""))
         return super().send(request, **kwargs)
+
+
+class SessionHttp:
+    """google-api-python-client's `http` object over a requests session. Its default,
+    httplib2, sends a request a second time, unseen, when the first answer is lost (a second
+    spreadsheet); here each request goes once and cs-sync's own retries decide."""
+
+    def __init__(self, session: requests.Session) -> None:
+        self.session = session
+
+    def request(
+        self,
+        uri: str,
+        method: str = "GET",
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        redirections: int = 5,
+        connection_type: Any = None,
+    ) -> tuple[Any, bytes]:
+        import httplib2
+
+        answer = self.session.request(
+            method, uri, data=body, headers=headers, allow_redirects=redirections > 0
+        )
+        info = {name.lower(): value for name, value in answer.headers.items()}
+        info["status"] = str(answer.status_code)
+        response = httplib2.Response(info)
+        response.reason = answer.reason
+        return response, answer.content
 
 
 class CallCounter:

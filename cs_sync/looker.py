@@ -1,8 +1,10 @@
 """Looker Studio: the Linking API address that copies the cs-sync report template onto your
-own data (the Google Sheets tabs, or the BigQuery tables).
+own data (the Google Sheets tabs, or the BigQuery tables), or, with no template, opens
+Looker Studio's default template over one tab or table (kpi_periods unless asked).
 
 The template's data sources carry these aliases (see docs/looker-studio.md, which describes
-the report page by page); the link replaces each with the matching tab or table. Pure: the
+the report page by page); the link replaces each with the matching tab or table. Without a
+template there is one data source, configured with alias-less `ds.` parameters. Pure: the
 caller looks up the tab ids.
 """
 
@@ -54,4 +56,39 @@ def bigquery_link(template_id: str, project: str, dataset: str, report_name: str
             f"ds.{alias}.tableId": table,
             f"ds.{alias}.refreshFields": "false",
         }
+    return f"{LINK_BASE}?{urlencode(parameters)}"
+
+
+DEFAULT_TAB = "kpi_periods"
+
+
+def default_sheets_link(
+    spreadsheet_id: str, tab_ids: dict[str, int], tab: str, report_name: str
+) -> str:
+    """Looker Studio's default template over one tab of the spreadsheet."""
+    if tab not in tab_ids:
+        raise ValueError(
+            f"the spreadsheet has no tab {tab}: run `cs-sync run` once so that cs-sync creates "
+            "and fills it"
+        )
+    parameters = {
+        "r.reportName": report_name,
+        "ds.connector": "googleSheets",
+        "ds.spreadsheetId": spreadsheet_id,
+        "ds.worksheetId": str(tab_ids[tab]),
+    }
+    return f"{LINK_BASE}?{urlencode(parameters)}"
+
+
+def default_bigquery_link(project: str, dataset: str, tab: str, report_name: str) -> str:
+    """Looker Studio's default template over the BigQuery table that matches the tab."""
+    table = {sheet: bigquery for _, sheet, bigquery in DATA_SOURCES}[tab]
+    parameters = {
+        "r.reportName": report_name,
+        "ds.connector": "bigQuery",
+        "ds.type": "TABLE",
+        "ds.projectId": project,
+        "ds.datasetId": dataset,
+        "ds.tableId": table,
+    }
     return f"{LINK_BASE}?{urlencode(parameters)}"

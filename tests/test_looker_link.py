@@ -10,7 +10,12 @@ import pytest
 
 from cs_sync.cli import main
 from cs_sync.demo import prepare_demo
-from cs_sync.looker import bigquery_link, sheets_link
+from cs_sync.looker import (
+    bigquery_link,
+    default_bigquery_link,
+    default_sheets_link,
+    sheets_link,
+)
 from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
 from tests.conftest import AS_OF, served
 
@@ -53,13 +58,34 @@ def test_the_command_reads_the_tab_ids(tmp_path: Path, capsys: pytest.CaptureFix
     config = str(folder.config_path)
     with served(folder):
         assert main(["dashboard", "link", "--config", config]) == 2
-        assert "dashboard.looker_template_id" in capsys.readouterr().err
+        assert "no tab kpi_periods: run `cs-sync run` once" in capsys.readouterr().err
         assert main(["dashboard", "link", "--config", config, "--template", "t"]) == 2
         assert "run `cs-sync run` once" in capsys.readouterr().err
         assert main(["run", "--config", config, "--as-of", AS_OF.isoformat()]) == 0
         capsys.readouterr()
         assert main(["dashboard", "link", "--config", config, "--template", "t"]) == 0
         found = query(capsys.readouterr().out.strip())
+        assert main(["dashboard", "link", "--config", config, "--tab", "accounts"]) == 0
+        default = query(capsys.readouterr().out.strip())
     assert found["ds.ds0.spreadsheetId"] == DASHBOARD_SPREADSHEET_ID
     ids = {found[f"ds.ds{i}.worksheetId"] for i in range(6)}
     assert len(ids) == 6 and all(i.isdigit() for i in ids)
+    # no template: Looker Studio's default one over the tab asked for
+    assert "c.reportId" not in default and default["ds.connector"] == "googleSheets"
+    assert default["ds.worksheetId"] == found["ds.ds2.worksheetId"]  # ds2 is accounts
+
+
+def test_default_template_links() -> None:
+    found = query(default_sheets_link("sheet-9", {"kpi_periods": 12}, "kpi_periods", "KPI"))
+    assert found == {
+        "r.reportName": "KPI",
+        "ds.connector": "googleSheets",
+        "ds.spreadsheetId": "sheet-9",
+        "ds.worksheetId": "12",
+    }
+    found = query(default_bigquery_link("acme-cs", "cs_sync", "kpi_daily", "KPI"))
+    assert (found["ds.connector"], found["ds.type"], found["ds.tableId"]) == (
+        "bigQuery",
+        "TABLE",
+        "kpi_history",
+    )

@@ -1,4 +1,7 @@
-"""`cs-sync dashboard link`: the Looker Studio address that creates the report on your data."""
+"""`cs-sync dashboard link`: the Looker Studio address that creates the report on your data:
+the cs-sync template copied onto every tab (dashboard.looker_template_id or --template), or,
+with no template, Looker Studio's default template over one tab (--tab, default
+kpi_periods)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,14 @@ from cs_sync.commands.common import Subparsers, emit_failure
 from cs_sync.config import load_config
 from cs_sync.connectors.sheets_dashboard import open_dashboard
 from cs_sync.errors import EXIT_OK, CsSyncError
-from cs_sync.looker import bigquery_link, sheets_link
+from cs_sync.looker import (
+    DATA_SOURCES,
+    DEFAULT_TAB,
+    bigquery_link,
+    default_bigquery_link,
+    default_sheets_link,
+    sheets_link,
+)
 
 
 def register(commands: Subparsers) -> None:
@@ -19,7 +29,17 @@ def register(commands: Subparsers) -> None:
         help="print the Looker Studio address that creates the report on your data",
     )
     link.add_argument("--config", required=True)
-    link.add_argument("--template", help="the template report id (default: the config's)")
+    link.add_argument(
+        "--template",
+        help="the template report id (default: the config's; with none, Looker Studio's "
+        "default template over one tab)",
+    )
+    link.add_argument(
+        "--tab",
+        choices=[tab for _, tab, _ in DATA_SOURCES],
+        default=DEFAULT_TAB,
+        help=f"without a template: the tab (or its BigQuery table) to open ({DEFAULT_TAB})",
+    )
     link.add_argument("--name", default="cs-sync KPI dashboard", help="the new report's name")
     link.add_argument(
         "--source",
@@ -33,22 +53,23 @@ def main(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
         template = args.template or config.dashboard.looker_template_id
-        if not template:
-            raise CsSyncError(
-                f"{args.config}: set dashboard.looker_template_id (or pass --template) to the "
-                "id of your copy of the cs-sync Looker Studio report (docs/looker-studio.md)"
-            )
         if config.dashboard.spreadsheet_id is not None and args.source != "bigquery":
             sink = open_dashboard(config.dashboard, config.sandbox.url, None)
+            spreadsheet = config.dashboard.spreadsheet_id
             try:
-                link = sheets_link(
-                    template, config.dashboard.spreadsheet_id, sink.tab_ids(), args.name
+                link = (
+                    sheets_link(template, spreadsheet, sink.tab_ids(), args.name)
+                    if template
+                    else default_sheets_link(spreadsheet, sink.tab_ids(), args.tab, args.name)
                 )
             except ValueError as error:
                 raise CsSyncError(str(error)) from None
         elif config.history.backend == "bigquery":
-            link = bigquery_link(
-                template, str(config.history.project), str(config.history.dataset), args.name
+            project, dataset = str(config.history.project), str(config.history.dataset)
+            link = (
+                bigquery_link(template, project, dataset, args.name)
+                if template
+                else default_bigquery_link(project, dataset, args.tab, args.name)
             )
         else:
             raise CsSyncError(

@@ -1,5 +1,6 @@
-"""Validate request bodies against the Sheets v4 discovery document that
-google-api-python-client ships, so the sandbox rejects what Google would reject."""
+"""Validate requests against the discovery documents (Sheets v4, Drive v3) that
+google-api-python-client ships, so the sandbox rejects what Google would reject: body fields
+and their types, the fields a method requires, and query parameters."""
 
 from __future__ import annotations
 
@@ -11,10 +12,7 @@ from typing import Any
 
 @cache
 def _schemas(api: str) -> dict[str, Any]:
-    import googleapiclient
-
-    documents = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
-    return dict(json.loads((documents / f"{api}.json").read_text("utf-8"))["schemas"])
+    return dict(_document(api)["schemas"])
 
 
 def validate(api: str, schema_name: str, value: Any) -> list[str]:
@@ -73,3 +71,42 @@ def _check(
             problems.append(f"Invalid value at '{at}' (TYPE_DOUBLE), {value!r}")
     elif kind == "boolean" and not isinstance(value, bool):
         problems.append(f"Invalid value at '{at}' (TYPE_BOOL), {value!r}")
+
+
+@cache
+def _document(api: str) -> dict[str, Any]:
+    import googleapiclient
+
+    documents = Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
+    return dict(json.loads((documents / f"{api}.json").read_text("utf-8")))
+
+
+def method(api: str, method_id: str) -> dict[str, Any]:
+    """A method of the document by its id, e.g. "drive.permissions.create"."""
+    document = _document(api)
+    resource, name = method_id.split(".")[1:]
+    return dict(document["resources"][resource]["methods"][name])
+
+
+def unknown_parameters(api: str, method_id: str, names: list[str]) -> list[str]:
+    """Query parameters neither the method nor the API's standard parameters know, worded
+    as Google words them."""
+    known = set(method(api, method_id)["parameters"]) | set(_document(api)["parameters"])
+    return [
+        f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query parameter. '
+        f"Field '{name}' could not be found in request message."
+        for name in names
+        if name not in known
+    ]
+
+
+def missing_required(
+    api: str, schema_name: str, method_id: str, value: dict[str, Any]
+) -> list[str]:
+    """The body fields the document marks required for this method (annotations.required)."""
+    properties = _schemas(api)[schema_name]["properties"]
+    return [
+        name
+        for name, spec in properties.items()
+        if method_id in spec.get("annotations", {}).get("required", []) and not value.get(name)
+    ]

@@ -19,6 +19,13 @@ from typing import Any
 
 from cs_sync.connectors.usage_settings import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
 from cs_sync.sandbox.access import grant_seeded_access
+from cs_sync.sandbox.drive_api import (
+    FOLDER,
+    SPREADSHEET,
+    add_file,
+    add_shared_drive,
+    new_drive_state,
+)
 from cs_sync.sandbox.schema import (
     CLOSED_TASK_STATUSES,
     TASK_STATUSES,
@@ -50,11 +57,16 @@ SANDBOX_USERNAME = "cs-sync@example.co.jp"
 SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the sandbox's own throwaway login
 SANDBOX_TOKEN = "SANDBOXTOKEN00"  # noqa: S105
 # Raised when a seeded org changes shape, so that `cs-sync demo` seeds an old folder anew.
-SEED_FORMAT = 5
+SEED_FORMAT = 6
 # The org's External Client App: its client credentials flow runs as the integration user.
 SANDBOX_CLIENT_ID = "3MVG9cs-sync-sandbox-app"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - the sandbox's own throwaway
 DASHBOARD_SPREADSHEET_ID = "sandbox-kpi-dashboard"
+# Google Drive: the service account the Google calls come from, and the shared drive (with a
+# folder for dashboards) where it is Content manager, as `cs-sync setup dashboard` needs.
+SANDBOX_SERVICE_ACCOUNT = "cs-sync@cs-sync-sandbox.iam.gserviceaccount.com"
+SHARED_DRIVE_ID = "0AcsSyncSharedDrive"
+DASHBOARD_FOLDER_ID = "1csSyncDashboardsFolder0000000000"
 USAGE_COLUMNS = (KEY_COLUMN, MONTH_COLUMN, *METRIC_COLUMNS)
 
 
@@ -521,6 +533,7 @@ def seed_book(
             DASHBOARD_SPREADSHEET_ID,
             new_spreadsheet(DASHBOARD_SPREADSHEET_ID, "cs-sync KPI dashboard", ["Sheet1"]),
         )
+        store.set_meta("drive", _seed_drive(store))
         store.set_meta(
             "seeded",
             {"accounts": accounts, "as_of": as_of.isoformat(), "seed": seed, "format": SEED_FORMAT},
@@ -545,3 +558,22 @@ def seed_book(
         usage_rows=len(builder.usage),
         usage_path=usage_path,
     )
+
+
+def _seed_drive(store: OrgStore) -> dict[str, Any]:
+    """The shared drive "CS dashboards": the service account is its Content manager, the CS
+    manager its Manager; a folder "KPI" holds the demo's spreadsheet. Every seeded user has a
+    Google account."""
+    accounts = sorted(str(user["Email"]).lower() for user in store.all("User") if user.get("Email"))
+    state = new_drive_state(SANDBOX_SERVICE_ACCOUNT, accounts)
+    add_shared_drive(
+        state,
+        SHARED_DRIVE_ID,
+        "CS dashboards",
+        {SANDBOX_SERVICE_ACCOUNT: "fileOrganizer", "cs-manager@example.co.jp": "organizer"},
+    )
+    add_file(state, DASHBOARD_FOLDER_ID, "KPI", FOLDER, SHARED_DRIVE_ID)
+    add_file(
+        state, DASHBOARD_SPREADSHEET_ID, "cs-sync KPI dashboard", SPREADSHEET, DASHBOARD_FOLDER_ID
+    )
+    return state

@@ -1,5 +1,6 @@
-"""The sandbox's HTTP server: one ThreadingHTTPServer on 127.0.0.1 serving both the Salesforce
-and the Google Sheets stand-ins, plus `/__sandbox/*` control endpoints for fault switches."""
+"""The sandbox's HTTP server: one ThreadingHTTPServer on 127.0.0.1 serving the Salesforce, the
+Google Sheets and the Google Drive stand-ins, plus `/__sandbox/*` control endpoints for fault
+switches."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from cs_sync.sandbox.drive_api import DriveApi
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response, sf_error
 from cs_sync.sandbox.salesforce_api import SalesforceApi
@@ -37,6 +39,7 @@ class Sandbox:
         self.faults.daily_api_max = int(self.store.get_meta("daily_api_max", 15000))
         self.salesforce = SalesforceApi(self.store, self.faults)
         self.sheets = SheetsApi(self.store, self.faults)
+        self.drive = DriveApi(self.store)
         self.requests_served = 0
         handler = type("BoundHandler", (_Handler,), {"sandbox": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
@@ -83,7 +86,7 @@ class Sandbox:
             return self.control(request)
         if self.faults.latency_ms:
             time.sleep(self.faults.latency_ms / 1000)
-        for api in (self.salesforce, self.sheets):
+        for api in (self.salesforce, self.sheets, self.drive):
             if api.handles(request.path):
                 if self.faults.expire_sessions or self.faults.count_down_expiry():
                     self.store.expire_sessions()
@@ -95,7 +98,7 @@ class Sandbox:
                 )
                 if targeted and self.faults.take("server_errors"):
                     status = self.faults.server_error_status
-                    if api is self.sheets:
+                    if api is not self.salesforce:
                         return google_error(status, "The service is currently unavailable.")
                     if request.path.startswith("/services/oauth2/"):  # the login servers' page
                         return Response(
@@ -109,7 +112,7 @@ class Sandbox:
                 response = api.handle(request, host)
                 if (
                     request.method in ("POST", "PATCH", "PUT")
-                    and request.path.startswith("/services/data/")
+                    and request.path.startswith(("/services/data/", "/drive/"))
                     and targeted
                     and self.faults.take("lost_responses")
                 ):
