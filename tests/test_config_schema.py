@@ -141,3 +141,13 @@ def test_a_config_error_is_a_config_error_with_every_problem(tmp_path: Path) -> 
     message = str(raised.value)
     assert "salesforce.instance_url: missing" in message
     assert "usage.source" in message
+
+
+def test_the_configuration_reference_is_current(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/configuration.md is what `cs-sync config reference` prints: regenerate it with
+    `cs-sync config reference > docs/configuration.md` after changing a setting."""
+    assert main(["config", "reference"]) == 0
+    printed = capsys.readouterr().out
+    assert (ROOT / "docs" / "configuration.md").read_text("utf-8") == printed
+    for key in ("share_with", "fiscal_year_start_month", "[[dashboard.targets]]", "[tasks]"):
+        assert key in printed

@@ -1,5 +1,6 @@
-"""`cs-sync config schema | check`: the configuration file's JSON Schema, and a check of a
-file that connects to nothing."""
+"""`cs-sync config schema | reference | check`: the configuration file's JSON Schema, its
+reference in Markdown (docs/configuration.md), and a check of a file that connects to
+nothing."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 
 from cs_sync.commands.common import Subparsers, emit_failure, print_json
 from cs_sync.config import config_schema, load_config
+from cs_sync.config_reference import config_reference
 from cs_sync.errors import EXIT_OK, CsSyncError
 
 
@@ -17,6 +19,10 @@ def register(commands: Subparsers) -> None:
         "schema", help="print the JSON Schema of the configuration (for editors)"
     )
     schema.set_defaults(handler=schema_main)
+    reference = config_commands.add_parser(
+        "reference", help="print the reference of every key in Markdown (docs/configuration.md)"
+    )
+    reference.set_defaults(handler=reference_main)
     check = config_commands.add_parser(
         "check", help="validate a configuration file without connecting to anything"
     )
@@ -27,6 +33,11 @@ def register(commands: Subparsers) -> None:
 
 def schema_main(args: argparse.Namespace) -> int:
     print_json(config_schema())
+    return EXIT_OK
+
+
+def reference_main(args: argparse.Namespace) -> int:
+    print(config_reference(), end="")
     return EXIT_OK
 
 
