@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from cs_sync.sandbox.seed import (
+    DASHBOARD_FOLDER_ID,
     DASHBOARD_SPREADSHEET_ID,
     SANDBOX_CLIENT_ID,
     SANDBOX_CLIENT_SECRET,
@@ -254,6 +255,9 @@ local_dir = "dashboard"
 # The sandbox serves this Google Sheets spreadsheet too; a real one is shared with the
 # service account named by dashboard.credentials_file.
 spreadsheet_id = "{DASHBOARD_SPREADSHEET_ID}"
+# `cs-sync setup dashboard` shares it (the sandbox's shared drive holds it, in this folder)
+drive_folder_id = "{DASHBOARD_FOLDER_ID}"
+share_with = ["cs-manager@example.co.jp", "group:cs-leads@example.co.jp"]
 
 # The unit economics over twelve months: LTV, LTV/CAC, CAC payback
 gross_margin = 0.8

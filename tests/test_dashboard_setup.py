@@ -30,8 +30,11 @@ def demo(tmp_path: Path) -> Any:
 
 
 def configure(folder: DemoFolder, **settings: str) -> str:
-    """The demo config without its spreadsheet id, with these [dashboard] settings."""
-    text = re.sub(r'spreadsheet_id = "[^"]*"\n', "", folder.config_path.read_text(), count=1)
+    """The demo config without its spreadsheet id and sharing, with these [dashboard]
+    settings."""
+    text = folder.config_path.read_text()
+    for key in ("spreadsheet_id", "drive_folder_id", "share_with"):
+        text = re.sub(rf"^{key} = .*\n", "", text, count=1, flags=re.MULTILINE)
     lines = "".join(f"{key} = {value}\n" for key, value in settings.items())
     folder.config_path.write_text(text.replace("[dashboard]\n", f"[dashboard]\n{lines}", 1))
     return str(folder.config_path)
@@ -204,3 +207,13 @@ def test_wanted_shares_read_the_kind() -> None:
         Share("domain", "x.jp", "reader"),
         Share("user", "b@x.jp", "reader"),
     ]
+
+
+def test_the_demo_config_shares_its_spreadsheet(
+    demo: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = demo
+    code, said = setup(capsys, str(folder.config_path))
+    assert code == 0 and "from dashboard.spreadsheet_id" in said
+    assert "cs-manager@example.co.jp: already organizer" in said
+    assert "group:cs-leads@example.co.jp: to share" in said
