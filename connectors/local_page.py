@@ -366,6 +366,19 @@ def _csm_section(csm: pd.DataFrame | None, language: str) -> str:
                 f'<span class="{"late" if overdue else ""}">{overdue:,.0f}</span>',
             ),
         ]
+        running = float(
+            csm[(csm["csm"] == name) & (csm["metric"] == "playbooks_running")]["value"].sum()
+        )
+        if running:
+            steps_late = value(name, "playbook_steps_overdue")
+            figures += [
+                (w["playbooks_running"], f"{running:,.0f}"),
+                (
+                    w["playbook_steps"],
+                    f"{value(name, 'playbook_steps_open'):,.0f} / "
+                    f'<span class="{"late" if steps_late else ""}">{steps_late:,.0f}</span>',
+                ),
+            ]
         rows = "".join(
             f"<tr><th>{html.escape(label)}</th><td>{figure}</td></tr>" for label, figure in figures
         )

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 
+from cs_sync.config_playbooks import PlaybooksFile
 from cs_sync.config_report import Loc, problems_of, sentences
 from cs_sync.config_rules import (
     FeatureDefinition,
@@ -45,6 +46,7 @@ from cs_sync.connectors.usage_settings import (
 from cs_sync.errors import ConfigError
 from cs_sync.rules.backtest import BacktestSettings
 from cs_sync.rules.health import HealthConfig
+from cs_sync.rules.playbooks import PlaybookSettings
 from cs_sync.rules.tasks import TaskSettings
 from cs_sync.settings import Between, ConfigPath, OptionalPath, Settings, Texts
 from cs_sync.targets import target_problems
@@ -181,6 +183,8 @@ class ConfigFile(Settings):
     """The renewal strategy and the plan counted back from the renewal date."""
     tasks: TasksFile = TasksFile()
     """Follow-up Tasks: the presets, your own rules and the caps."""
+    playbooks: PlaybooksFile = PlaybooksFile()
+    """Playbooks: sequences of dated steps (renewal plans per strategy, phase delays)."""
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     """The KPI dashboard: local files and a Google Sheets spreadsheet."""
     history: HistoryConfig = Field(default_factory=HistoryConfig)
@@ -206,6 +210,7 @@ class Config:
     renewal: RenewalConfig
     tasks: TaskSettings
     features: tuple[FeatureDefinition, ...] = ()
+    playbooks: PlaybookSettings = field(default_factory=PlaybookSettings)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
     def names_any(self, columns: tuple[str, ...]) -> bool:
@@ -219,8 +224,15 @@ class Config:
         expressions += [e for axis in self.renewal.axes for _, e in axis.levels]
         expressions += [s.when for s in self.renewal.strategies]
         expressions += [r.when for r in self.tasks.rules]
+        expressions += [p.when for p in self.playbooks.playbooks]
         templates = [
             t for r in self.tasks.rules for t in (*r.subject.values(), *r.description.values())
+        ]
+        templates += [
+            t
+            for p in self.playbooks.playbooks
+            for s in p.steps
+            for t in (*s.subject.values(), *s.description.values())
         ]
         return any(wanted & e.names for e in expressions) or any(
             wanted & t.names for t in templates
@@ -296,6 +308,7 @@ class Config:
             self.renewal,
             self.tasks,
             self.features,
+            self.playbooks,
             self.raw,
         )
 

@@ -14,11 +14,13 @@ from typing import Annotated, Any, Literal, get_type_hints
 
 from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 
+from cs_sync.config_playbooks import PlaybooksFile, compile_playbooks
 from cs_sync.connectors.settings import SalesforceFields
 from cs_sync.rules.expressions import Expression, ExpressionError, compile_expression
 from cs_sync.rules.features import ACCOUNT_INPUTS, FEATURE_COLUMNS
 from cs_sync.rules.health import HEALTH_COLUMNS, HealthConfig, Measure
 from cs_sync.rules.phases import PHASE_COLUMNS, PRESETS, Phase, PhaseSettings, build_phases
+from cs_sync.rules.playbooks import PlaybookSettings
 from cs_sync.rules.renewal import (
     AXIS_NAMES,
     DEFAULT_AXES,
@@ -30,11 +32,21 @@ from cs_sync.rules.renewal import (
     build_strategies,
 )
 from cs_sync.rules.renewal import OUTPUT_COLUMNS as RENEWAL_COLUMNS
+from cs_sync.rules.renewal import STEPS as PLAN_STEPS
 from cs_sync.rules.task_presets import build_rule, preset_rules
 from cs_sync.rules.tasks import STORED as STORED_OUTPUTS
 from cs_sync.rules.tasks import TaskLimits, TaskSettings
 from cs_sync.rules.usage_metrics import SEASON_FUNCTIONS, Function, MetricFeature
 from cs_sync.settings import Between, MonthList, Settings, Texts
+
+# The columns that hold dates, which a playbook can date its steps from.
+DATE_COLUMNS = (
+    "contract_start",
+    "renewal_date",
+    "renewal_anchor",
+    "next_action_date",
+    *(f"plan_{step}" for step in PLAN_STEPS),
+)
 
 
 def _condition(value: Any) -> Any:
@@ -185,13 +197,17 @@ class TaskRuleRow(Settings):
 
 
 PRESET_NAMES = tuple(preset_rules(PhaseSettings()))
+# renewal_review (one Task 90 days before renewal) gave way to the renewal playbooks, which
+# date every step of the plan; it stays available by name.
+DEFAULT_PRESETS = tuple(name for name in PRESET_NAMES if name != "renewal_review")
 
 
 class TasksFile(TaskLimits):
     """[tasks]: follow-up Tasks in Salesforce, keyed so that each is created once."""
 
-    presets: Texts = PRESET_NAMES
-    """The rules cs-sync ships (remove a name to switch it off), served in this order."""
+    presets: Texts = DEFAULT_PRESETS
+    """The rules cs-sync ships (remove a name to switch it off), served in this order;
+    renewal_review is off by default (the renewal playbooks date each step instead)."""
     due_in_business_days: Annotated[int, Between(0, 60)] = 5
     """Due date in business days after the run, for rules that do not say."""
     priority: Literal["High", "Normal", "Low"] = "Normal"
@@ -283,9 +299,12 @@ class FeatureDefinition:
 
 def compile_rules(
     sections: dict[str, Any], data: dict[str, Any], context: dict[str, Any], problems: list[str]
-) -> tuple[PhasesConfig, RenewalConfig, TaskSettings, tuple[FeatureDefinition, ...]]:
-    """The expressions of phases, renewal, tasks and features, compiled and checked against
-    the columns each may name; a table that failed validation counts as its defaults."""
+) -> tuple[
+    PhasesConfig, RenewalConfig, TaskSettings, tuple[FeatureDefinition, ...], PlaybookSettings
+]:
+    """The expressions of phases, renewal, tasks, features and playbooks, compiled and checked
+    against the columns each may name; a table that failed validation counts as its
+    defaults."""
     part = _salvage(sections, data, context)
     phases = _phases(part("phases", PhasesFile), problems)
     renewal = _renewal(part("renewal", RenewalFile), problems)
@@ -300,8 +319,23 @@ def compile_rules(
         for i, m in enumerate(card.measures)
     ]
     own = own_account_columns(data)
-    _check_columns(measures, features, phases, renewal, tasks, problems, own)
-    return phases, renewal, tasks, features
+    known = _check_columns(measures, features, phases, renewal, tasks, problems, own)
+    for name in (renewal.settings.auto_renew, renewal.settings.notice_days):
+        if name and name not in known:
+            problems.append(
+                f"renewal: {name!r} is not a column; map the Account field in "
+                '[salesforce.fields] (e.g. auto_renew = "AutoRenew__c") and name its key'
+            )
+    dates = {*DATE_COLUMNS, *(c for c in own if not c.startswith("days_since_"))}
+    clock = phases.settings.clock_start
+    if clock not in dates:
+        problems.append(
+            f'phases.clock_start: {clock!r} is not a date column; use "contract_start" or '
+            "the key of a date field of yours in [salesforce.fields] (e.g. go_live = "
+            '"GoLive__c", then clock_start = "go_live")'
+        )
+    playbooks = compile_playbooks(part("playbooks", PlaybooksFile), known, dates, problems)
+    return phases, renewal, tasks, features, playbooks
 
 
 def _salvage(sections: dict[str, Any], data: dict[str, Any], context: dict[str, Any]) -> Any:
@@ -451,7 +485,7 @@ def _check_columns(
     tasks: TaskSettings,
     problems: list[str],
     own: list[str],
-) -> None:
+) -> list[str]:
     """Every column an expression names exists: a feature sees the built-in features and
     the admin features above it; a phase condition also sees the health results; a renewal
     axis also sees the phase; a strategy also sees the axes."""
@@ -508,6 +542,7 @@ def _check_columns(
                     f"{template.rule}: unknown field {{{unknown[0]}}}; the fields are the "
                     f"columns: {', '.join(sorted(known))}"
                 )
+    return known
 
 
 def _check(known: list[str], expressions: list[Expression], problems: list[str]) -> None:

@@ -1,6 +1,7 @@
 """Each CSM's book, as a manager reviews it CSM by CSM: accounts and ARR, the grade mix, the
-accounts behind schedule and the renewal ARR at risk, and cs-sync's Tasks (created over the
-last 30 days, as Salesforce holds them, however many runs made them; open and overdue now).
+accounts behind schedule and the renewal ARR at risk, cs-sync's Tasks (created over the last
+30 days, as Salesforce holds them, however many runs made them; open and overdue now), and
+the playbooks (running and started, by playbook; their steps open, overdue and done).
 One long table (csm, metric, dimension, value), so that its columns never change whatever
 the grades are called."""
 
@@ -38,11 +39,13 @@ def csm_table(
     tasks: pd.DataFrame,
     new_tasks: pd.DataFrame,
     as_of: date,
+    playbooks: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """`scored`: today's accounts (owner_id, arr, grade, phase_delayed, days_to_renewal);
     `day`: the run's KPI rows (Tasks open and overdue by CSM); `tasks`: cs-sync's Tasks read
     (owner_id, created_date: every one created in the last 30 days, see extract.read_tasks);
-    `new_tasks`: those this run created (owner_id)."""
+    `new_tasks`: those this run created (owner_id); `playbooks`: the running instances
+    (playbook, account_id, started)."""
     rows: list[tuple[str, str, str, float]] = []
     owners = scored["owner_id"].map(lambda user: labels.get(user, str(user)))
     arr = pd.to_numeric(scored["arr"], errors="coerce").fillna(0.0)
@@ -78,8 +81,57 @@ def csm_table(
     named = pd.Series([labels.get(user, str(user)) for user in creators], dtype=object)
     for csm, count in named.value_counts().sort_index().items():
         rows.append((str(csm), f"tasks_created_{TASK_WINDOW_DAYS}d", "all", float(count)))
+    rows += _playbook_rows(scored, owners, tasks, new_tasks, labels, as_of, playbooks)
     table = pd.DataFrame(rows, columns=CSM_COLUMNS)
     return table.sort_values(["csm", "metric", "dimension"], ignore_index=True)
+
+
+def _playbook_rows(
+    scored: pd.DataFrame,
+    owners: pd.Series,
+    tasks: pd.DataFrame,
+    new_tasks: pd.DataFrame,
+    labels: dict[str, str],
+    as_of: date,
+    playbooks: pd.DataFrame | None,
+) -> list[tuple[str, str, str, float]]:
+    """Per CSM (the account's owner): playbooks running and started this run, by playbook;
+    per step owner: steps open, overdue and done (closed, as far back as steps are read)."""
+    rows: list[tuple[str, str, str, float]] = []
+    if playbooks is not None and len(playbooks):
+        owner_of = dict(zip(scored["account_id"], owners, strict=True))
+        running = playbooks.assign(csm=playbooks["account_id"].map(owner_of))
+        for (csm, name), group in running.groupby(["csm", "playbook"], sort=True):
+            rows.append((str(csm), "playbooks_running", str(name), float(len(group))))
+            started = float(group["started"].astype(bool).sum())
+            if started:
+                rows.append((str(csm), "playbooks_started", str(name), started))
+    steps, made = _steps_of(tasks), _steps_of(new_tasks)
+    if len(steps) or len(made):
+        frames: dict[str, list[str]] = {
+            "playbook_steps_open": list(made["owner_id"]),
+            "playbook_steps_overdue": [],
+            "playbook_steps_done": [],
+        }
+        if len(steps):
+            closed = steps["is_closed"].astype(bool)
+            due = pd.to_datetime(steps["activity_date"], errors="coerce")
+            late = ~closed & (due < pd.Timestamp(as_of))
+            frames["playbook_steps_open"] += list(steps.loc[~closed, "owner_id"])
+            frames["playbook_steps_overdue"] += list(steps.loc[late, "owner_id"])
+            frames["playbook_steps_done"] += list(steps.loc[closed, "owner_id"])
+        for metric, owner_ids in frames.items():
+            named = pd.Series([labels.get(u, str(u)) for u in owner_ids], dtype=object)
+            for csm, count in named.value_counts().sort_index().items():
+                rows.append((str(csm), metric, "all", float(count)))
+    return rows
+
+
+def _steps_of(tasks: pd.DataFrame) -> pd.DataFrame:
+    """The playbook steps among cs-sync's Tasks (their rule is <playbook>/<step>)."""
+    if "rule" not in tasks or tasks.empty:
+        return tasks.iloc[0:0]
+    return tasks[tasks["rule"].astype(str).str.contains("/", regex=False)]
 
 
 TASK_LIST_COLUMNS = [

@@ -95,6 +95,8 @@ fiscal_year_end = "CS_Fiscal_Year_End__c"   # 決算月, "3月"
 support_plan = "CS_Support_Plan__c"         # Standard / Premium
 risk_flag = "CS_Risk_Flag__c"               # set by CSMs (checkbox)
 last_qbr = "CS_Last_QBR__c"                 # last business review (date: days_since_last_qbr)
+auto_renew = "CS_Auto_Renew__c"             # 自動更新 (checkbox)
+notice_days = "CS_Notice_Days__c"           # 解約予告期間 in days
 
 [usage]
 source = "csv"
@@ -120,6 +122,9 @@ months = 3
 # no renewal step in the customer's fiscal-year-end month or the month after (closing)
 fiscal_year_end = "fiscal_year_end"
 fiscal_busy_months = [0, 1]
+# a contract that renews itself is planned back from its notice deadline
+auto_renew = "auto_renew"
+notice_days = "notice_days"
 
 # The score: product usage first, then the CSM's contact and the support load.
 [[health.measures]]

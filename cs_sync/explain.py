@@ -2,7 +2,8 @@
 
 Built from the same plan a run computes (nothing is written), by re-reading each rule's
 condition on the account's row: every measure's raw value, share and points, every phase
-condition, every renewal axis level and strategy rule, and every task rule.
+condition, every renewal axis level and strategy rule, every task rule, and every playbook's
+steps (which exist, which it creates now, which are scheduled or skipped, and why).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import pandas as pd
 
 from cs_sync.config import Config
 from cs_sync.errors import InputError
+from cs_sync.extract import TASK_COLUMNS
 from cs_sync.plan import Plan
 from cs_sync.rules.health import Measure, measure_share
+from cs_sync.rules.playbooks import plan_playbooks
 from cs_sync.rules.tasks import TaskRule, task_period, wanted_pairs
+from cs_sync.score import closed_days_for
 from cs_sync.sfid import try_to18
 
 
@@ -63,7 +67,50 @@ def explain_account(plan: Plan, config: Config, account_id: str) -> dict[str, An
         "phase": _phase(rows, config),
         "renewal": _renewal(rows, config),
         "tasks": _tasks(rows, plan, config),
+        "playbooks": _playbooks(rows, plan, config),
     }
+
+
+def _playbooks(rows: pd.DataFrame, plan: Plan, config: Config) -> list[dict[str, Any]]:
+    account = rows.iloc[0]["account_id"]
+    tasks = plan.existing_tasks
+    mine = tasks[tasks["account_id"] == account] if len(tasks) else tasks
+    if mine.empty:
+        mine = pd.DataFrame(columns=TASK_COLUMNS)
+    traced = plan_playbooks(
+        rows.reset_index(drop=True),
+        mine,
+        config.playbooks,
+        plan.as_of,
+        config.language,
+        closed_days_for(config, plan.as_of),
+        config.tasks.default_owner_id,
+        trace=True,
+    )
+    created = set(plan.tasks["key"]) if len(plan.tasks) else set()
+    closing = set(plan.closes["key"]) if len(plan.closes) else set()
+    result = []
+    for playbook in config.playbooks.playbooks:
+        trace = traced.trace[traced.trace["playbook"] == playbook.name]
+        instance = traced.instances[traced.instances["playbook"] == playbook.name]
+        entry: dict[str, Any] = {
+            "playbook": playbook.name,
+            "when": playbook.when.text,
+            "condition_met": bool(playbook.when.condition(rows).iloc[0]),
+            "running_since": instance.iloc[0]["period"] if len(instance) else None,
+            "closes": sorted(k for k in closing if f":{playbook.name}/" in k),
+            "steps": [],
+        }
+        for row in trace[trace["step"] != ""].itertuples(index=False):
+            key = f"cs-sync:{playbook.name}/{row.step}:{account}:{entry['running_since']}"
+            state = row.state
+            if state == "creates" and key not in created:
+                state = "held back by tasks.max_per_run / max_per_owner (next run)"
+            entry["steps"].append(
+                {"step": row.step, "state": state, "date": _plain(row.date), "key": key}
+            )
+        result.append(entry)
+    return result
 
 
 def _health(rows: pd.DataFrame, config: Config) -> dict[str, Any]:
@@ -281,4 +328,14 @@ def explain_text(explanation: dict[str, Any]) -> str:
             f"  [{'x' if t['wanted'] else ' '}] {t['rule']:<20} {t['outcome']}"
             f"   ({t['trigger']}: {t['when']})"
         )
+    lines += ["", "Playbooks"]
+    for p in explanation["playbooks"]:
+        since = f"running since {p['running_since']}" if p["running_since"] else "not running"
+        lines.append(
+            f"  [{'x' if p['condition_met'] else ' '}] {p['playbook']:<24} {since}   ({p['when']})"
+        )
+        for step in p["steps"]:
+            lines.append(f"      {step['step']:<16} {step['state']:<10} {step['date'] or '-'}")
+        for key in p["closes"]:
+            lines.append(f"      closes {key}")
     return "\n".join(lines)

@@ -22,7 +22,8 @@ from cs_sync.extract_signals import read_activity, read_cases, read_surveys
 from cs_sync.org_fields import required_fields, unseen_inputs
 from cs_sync.plan import Problem
 from cs_sync.rules.calendar import last_complete_month
-from cs_sync.rules.tasks import key_pattern, parse_key
+from cs_sync.rules.playbooks import memory_since
+from cs_sync.rules.tasks import KEY_PREFIX, key_pattern, parse_key
 from cs_sync.score import Extracted
 from cs_sync.sfid import try_to18
 
@@ -195,13 +196,17 @@ def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.Data
     key = config.salesforce.fields.task_key
     # every Task young enough to hold back a rule, or to count in a CSM's last 30 days
     since = as_of - timedelta(days=max(config.tasks.longest_cooldown, TASK_WINDOW_DAYS) + 1)
+    # a playbook's steps, done or not, as long as its instance may still be running
+    remembered = memory_since(config.playbooks, as_of)
     query = soql(
         f"SELECT Id, {key}, WhatId, IsClosed, Description, CreatedDate, OwnerId, Owner.Name, "
         "ActivityDate FROM Task "
         f"WHERE {key} LIKE {{period}} OR ({key} LIKE {{any}} AND (IsClosed = false "
-        f"OR CreatedDate >= {since.isoformat()}T00:00:00Z))",
+        f"OR CreatedDate >= {since.isoformat()}T00:00:00Z)) OR ({key} LIKE {{steps}} AND "
+        f"CreatedDate >= {remembered.isoformat()}T00:00:00Z)",
         period=key_pattern(as_of),
         any=key_pattern(),
+        steps=f"{KEY_PREFIX}:%/%",
     )
     rows = []
     for record in client.query(query, "cs-sync Tasks"):

@@ -52,6 +52,7 @@ class Plan:
     brakes: list[Any] = field(default_factory=list)  # cs_sync.brakes.BrakeCheck, when checked
     sponsors: pd.DataFrame | None = None  # who holds the sponsor roles now (for the history)
     timeline: Timeline | None = None  # each account's ARR over time (the revenue KPIs)
+    playbooks: pd.DataFrame = field(default_factory=pd.DataFrame)  # running instances
 
     @property
     def fields_to_write(self) -> int:

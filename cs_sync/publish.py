@@ -276,6 +276,7 @@ def dashboard_tables(
             plan.existing_tasks,
             plan.tasks,
             plan.as_of,
+            plan.playbooks,
         ),
     )
 

@@ -71,6 +71,8 @@ class RunResult(Written):
             "fields_planned": self.plan.fields_to_write if self.plan else 0,
             "tasks_planned": len(self.plan.tasks) if self.plan else 0,
             "tasks_to_close_planned": len(self.plan.closes) if self.plan else 0,
+            # wanted but kept for later runs by tasks.max_per_run / max_per_owner
+            "tasks_held_back": self.plan.tasks_wanted - len(self.plan.tasks) if self.plan else 0,
             "dashboard": self.dashboard,
             "history": self.history,
             "run_id": self.run_id,

@@ -31,6 +31,7 @@ from cs_sync.rules.features import (
 from cs_sync.rules.health import score_health
 from cs_sync.rules.health_reasons import metric_shapes
 from cs_sync.rules.phases import assign_phases, phase_order
+from cs_sync.rules.playbooks import PlaybookPlan, plan_playbooks, render_steps
 from cs_sync.rules.renewal import assign_renewal, busy_month_problems
 from cs_sync.rules.sponsors import current_sponsors, sponsor_features
 from cs_sync.rules.surveys import survey_features
@@ -134,6 +135,12 @@ def _checked(evaluate: Callable[[], Any], config: Config) -> Any:
         raise ConfigError(str(config.path), [str(error)]) from None
 
 
+def months_since(dates: pd.Series, as_of: date) -> pd.Series:
+    """Whole calendar months from each date's month to the run's (missing where no date)."""
+    day = pd.to_datetime(dates, errors="coerce")
+    return (as_of.year - day.dt.year) * 12 + (as_of.month - day.dt.month)
+
+
 def closed_days_for(config: Config, as_of: date) -> frozenset[date]:
     """Public holidays and company closures for the run's year and the next."""
     return closed_days(
@@ -150,7 +157,11 @@ def score_accounts(extracted: Extracted, config: Config, as_of: date) -> pd.Data
     }
     scored = score_health(features, config.health, as_of, config.language, shapes)
     phases = config.phases.phases
-    scored = scored.join(_checked(lambda: assign_phases(scored, phases), config))
+    clock = config.phases.settings.clock_start
+    if clock != "contract_start":
+        scored = scored.assign(phase_clock_months=months_since(scored[clock], as_of))
+    column = "months_since_start" if clock == "contract_start" else "phase_clock_months"
+    scored = scored.join(_checked(lambda: assign_phases(scored, phases, column), config))
     renewal = config.renewal
     closed = closed_days_for(config, as_of)
     return scored.join(
@@ -172,7 +183,24 @@ def score_accounts(extracted: Extracted, config: Config, as_of: date) -> pd.Data
 def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
     scored = score_accounts(extracted, config, as_of).reset_index(drop=True)
     settings = config.tasks
+    closed = closed_days_for(config, as_of)
     wanted = _checked(lambda: wanted_pairs(scored, settings), config)
+    playbooks = _checked(
+        lambda: (
+            plan_playbooks(
+                scored,
+                extracted.tasks,
+                config.playbooks,
+                as_of,
+                config.language,
+                closed,
+                settings.default_owner_id,
+            )
+            if settings.enabled
+            else PlaybookPlan.empty()
+        ),
+        config,
+    )
     made = new_tasks(
         wanted,
         scored,
@@ -180,7 +208,9 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
         settings,
         as_of,
         config.language,
-        closed_days_for(config, as_of),
+        closed,
+        playbooks.steps,
+        lambda chosen: render_steps(chosen, scored, config.playbooks, config.language),
     )
     plan = build_plan(scored, made.tasks, config.salesforce.fields, as_of, extracted.field_scales)
     plan.existing_tasks = extracted.tasks
@@ -233,7 +263,13 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
             )
         )
     open_tasks = extracted.tasks[~extracted.tasks["is_closed"].astype(bool)]
-    plan.closes = tasks_to_close(open_tasks, wanted, plan.scored, settings, as_of, config.language)
+    closes = tasks_to_close(open_tasks, wanted, plan.scored, settings, as_of, config.language)
+    plan.closes = (
+        pd.concat([closes, playbooks.closes], ignore_index=True)
+        if len(playbooks.closes)
+        else closes
+    )
+    plan.playbooks = playbooks.instances
     return plan
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Literal
 
 import holidays
 import numpy as np
@@ -60,3 +61,26 @@ def add_business_days(start: date, days: int, closed: frozenset[date] = frozense
         if current.weekday() < 5 and current not in closed:
             remaining -= 1
     return current
+
+
+def workable(
+    days: np.ndarray, busy: np.ndarray | None, holidays: np.ndarray, later: bool = False
+) -> np.ndarray:
+    """Each date moved to the nearest business day outside the account's busy months (`busy`:
+    12 bits a row, bit 0 = January): back to the last one before them, or with `later` on to
+    the first one after them."""
+    roll: Literal["backward", "forward"] = "forward" if later else "backward"
+    days = np.busday_offset(days.astype("datetime64[D]"), 0, roll=roll, holidays=holidays)
+    if busy is None:
+        return days
+    for _ in range(14):  # at most 12 busy months in a row, plus a business-day roll
+        months = month_numbers(days)
+        in_busy = (busy >> (months % 12)) & 1 == 1
+        if not in_busy.any():
+            break
+        month = months[in_busy].astype("datetime64[M]")
+        days[in_busy] = (
+            (month + 1).astype("datetime64[D]") if later else month.astype("datetime64[D]") - 1
+        )
+        days = np.busday_offset(days, 0, roll=roll, holidays=holidays)
+    return days

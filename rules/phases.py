@@ -5,8 +5,9 @@ Self-running → Advocate); *overlays* (Renewal window, Dormant) have no step an
 while their condition holds. The phase is the first overlay whose condition is met, else the
 highest step whose condition is met (the lowest step is the fallback).
 
-A step may say by which month since contract start an account should have reached it
-(`expected_by_month`); an account below the step expected for its age is `phase_delayed`.
+A step may say by which month since contract start (or since another date: `clock_start`,
+e.g. the go-live date) an account should have reached it (`expected_by_month`); an account
+below the step expected for its age is `phase_delayed`.
 Moving between steps since the value on the record is an "up" or a "down" (the monthly
 "phase-ups" KPI); entering or leaving an overlay is neither.
 """
@@ -50,6 +51,10 @@ class PhaseSettings(Settings):
     """Month by which an account should be self-running (lifecycle); later is delayed."""
     advocate_min_months: Annotated[int, Between(0, 120)] = 12
     """Months since contract start before an account can count as an advocate."""
+    clock_start: str = "contract_start"
+    """The date the schedule counts from (expected_by_month): the contract start, or a date
+    column of your own such as the go-live date (a [salesforce.fields] key, e.g.
+    go_live = "GoLive__c"); before that date, or without it, nothing is behind schedule."""
 
 
 def lifecycle_preset(s: PhaseSettings) -> list[tuple[str, str, int | None, int | None]]:
@@ -107,10 +112,13 @@ def build_phases(
     )
 
 
-def assign_phases(table: pd.DataFrame, phases: tuple[Phase, ...]) -> pd.DataFrame:
+def assign_phases(
+    table: pd.DataFrame, phases: tuple[Phase, ...], clock: str = "months_since_start"
+) -> pd.DataFrame:
     """Columns phase, phase_step, expected_step, phase_delayed, phase_change, for every row.
 
-    Needs the columns the conditions use, months_since_start and prev_phase."""
+    Needs the columns the conditions use, prev_phase and `clock`: the months the schedule
+    counts (since contract start, or since the go-live date)."""
     out = pd.DataFrame(index=table.index)
     ladder = sorted((p for p in phases if p.step is not None), key=lambda p: -p.step)  # type: ignore[operator]
     overlays = [p for p in phases if p.step is None]
@@ -133,7 +141,8 @@ def assign_phases(table: pd.DataFrame, phases: tuple[Phase, ...]) -> pd.DataFram
         name[met] = phase.name
         taken |= met
 
-    months = pd.to_numeric(table["months_since_start"], errors="coerce")
+    months = pd.to_numeric(table[clock], errors="coerce")
+    months = months.where(months >= 0)  # before the clock starts, nothing is expected
     expected = pd.Series(np.nan, index=table.index)
     for phase in sorted(ladder, key=lambda p: p.step):  # type: ignore[arg-type, return-value]
         if phase.expected_by_month is not None:

@@ -10,11 +10,14 @@ aggressive, passive, rescue by default): an ordered rule list is the matrix, wri
 the exceptions (rescue) come first.
 
 The plan, for renewals within `plan_days`: the customer's approval (ringi) starts its lead time
-before the renewal date; the quote, the proposal and the value review each come a set number
-of days before the step after them. A step that lands in one of the customer's busy months
-moves back to the last business day before it; weekends, public holidays and company closures
-are skipped the same way. The next action is the step after the one the renewal opportunity's
-stage shows under way; a step whose date has passed is due now and marked overdue.
+before the renewal date (for a contract that renews itself, before its notice deadline: the
+customer must decide before then); the quote, the proposal and the value review each come a
+set number of days before the step after them. A step that lands in one of the customer's
+busy months moves back to the last business day before it; weekends, public holidays and
+company closures are skipped the same way. The next action is the step after the one the
+renewal opportunity's stage shows under way (`renewal_steps_done`: how many steps that is); a
+step whose date has passed is due now and marked overdue. The renewal playbooks turn these
+steps into Tasks (playbook_presets.py).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import pandas as pd
 from pydantic import Strict
 
 from cs_sync.rules.arrays import lookup
-from cs_sync.rules.calendar import month_numbers
+from cs_sync.rules.calendar import workable
 from cs_sync.rules.expressions import Columns, Expression, compile_expression
 from cs_sync.settings import Between, Settings, parse_months
 
@@ -76,6 +79,15 @@ class RenewalSettings(Settings):
     )
     """Which months around the fiscal-year end count as busy: 0 the month itself, 1 the
     next (closing the books), -1 the one before."""
+    auto_renew: str = ""
+    """The column saying a contract renews itself unless cancelled (自動更新: a checkbox
+    mapped in [salesforce.fields], e.g. auto_renew = "AutoRenew__c"); "" for none. Such a
+    renewal is planned back from its notice deadline, not the renewal date."""
+    notice_days: str = ""
+    """The column holding the days of notice before the renewal date a cancellation needs
+    (解約予告期間), e.g. notice_days = "NoticeDays__c"; "" for none."""
+    default_notice_days: Annotated[int, Between(0, 365)] = 30
+    """The notice period of an auto-renewing contract whose notice_days is empty."""
 
 
 DEFAULT_AXES = (
@@ -125,6 +137,7 @@ STEP_LABELS = {
         "quote": "Quote",
         "approval": "Customer approval",
         "close": "Renewal closes",
+        "notice": "Notice deadline",
         "overdue": "overdue since",
     },
     "ja": {
@@ -133,6 +146,7 @@ STEP_LABELS = {
         "quote": "見積提示",
         "approval": "稟議・承認依頼",
         "close": "更新締結",
+        "notice": "解約予告期限",
         "overdue": "予定日超過",
     },
 }
@@ -143,6 +157,8 @@ OUTPUT_COLUMNS = (
     "next_action",
     "next_action_date",
     "next_action_overdue",
+    "renewal_steps_done",
+    "renewal_anchor",
 )
 
 
@@ -200,7 +216,12 @@ def assign_renewal(
 
     today = np.datetime64(as_of, "D")
     renewal = pd.to_datetime(table["renewal_date"], errors="coerce").to_numpy("datetime64[D]")
+    notice = _notice_days(table, settings)
+    renewal = renewal - notice.astype("timedelta64[D]")  # the notice deadline, if any
     in_window = (renewal >= today) & (renewal <= today + settings.plan_days)
+    out["renewal_anchor"] = pd.Series(
+        np.where(in_window, renewal, np.datetime64("NaT")), index=table.index
+    )
     out["renewal_strategy"] = strategy.astype(object).where(in_window, None)
 
     holidays = np.array(sorted(closed), dtype="datetime64[D]")
@@ -219,7 +240,7 @@ def assign_renewal(
     planned: dict[str, np.ndarray] = {}
     later = np.where(in_window, renewal, today)  # placeholders outside the window
     for step in reversed(STEPS):
-        later = _workable(later - gaps[step], busy, holidays)
+        later = workable(later - gaps[step], busy, holidays)
         planned[step] = later
         out[f"plan_{step}"] = pd.Series(
             np.where(in_window, later, np.datetime64("NaT")), index=table.index
@@ -227,6 +248,10 @@ def assign_renewal(
 
     under_way = _step_under_way(table["renewal_stage"], settings)
     next_step = under_way + 1  # 0 = value review … 4 = the renewal itself
+    out["renewal_steps_done"] = pd.Series(
+        np.where(in_window, next_step, 0), index=table.index, dtype=np.int64
+    )
+    out["busy_mask"] = busy  # the customer's busy months as bits (bit 0 = January)
     dates = np.column_stack([planned[step] for step in STEPS] + [renewal])
     next_date = dates[np.arange(len(table)), np.minimum(next_step, len(STEPS))]
     overdue = next_date < today
@@ -236,6 +261,7 @@ def assign_renewal(
     labels = STEP_LABELS[language]
     names = np.array([labels[step] for step in (*STEPS, "close")], dtype=object)
     action = names[np.minimum(next_step, len(STEPS))]
+    action[(next_step >= len(STEPS)) & (notice > 0)] = labels["notice"]
     late = overdue & in_window
     since = np.datetime_as_string(next_date[late], unit="D").astype(object)
     if language == "ja":
@@ -248,6 +274,18 @@ def assign_renewal(
         np.where(in_window, due, np.datetime64("NaT")), index=table.index
     )
     return out
+
+
+def _notice_days(table: pd.DataFrame, settings: RenewalSettings) -> np.ndarray:
+    """Days of notice before each renewal date (0 where the contract does not renew itself)."""
+    if not settings.auto_renew:
+        return np.zeros(len(table), dtype=np.int64)
+    auto = table[settings.auto_renew].fillna(False).astype(bool).to_numpy()
+    days = np.full(len(table), float(settings.default_notice_days))
+    if settings.notice_days:
+        given = pd.to_numeric(table[settings.notice_days], errors="coerce").to_numpy(float)
+        days = np.where(np.isnan(given) | (given < 0), days, np.minimum(given, 365))
+    return np.where(auto, days, 0).astype(np.int64)
 
 
 def _busy_masks(texts: pd.Series) -> np.ndarray:
@@ -303,20 +341,6 @@ def busy_month_problems(
             for account in accounts.loc[texts == text, "account_id"]:
                 found.append((str(account), text, bad))
     return found
-
-
-def _workable(days: np.ndarray, busy: np.ndarray, holidays: np.ndarray) -> np.ndarray:
-    """Each date moved back to the nearest business day outside the account's busy months."""
-    days = days.astype("datetime64[D]")
-    for _ in range(14):  # at most 12 busy months in a row, plus a business-day roll
-        days = np.busday_offset(days, 0, roll="backward", holidays=holidays)
-        months = month_numbers(days)
-        in_busy = (busy >> (months % 12)) & 1 == 1  # bit 0 = January
-        if not in_busy.any():
-            break
-        month_start = months[in_busy].astype("datetime64[M]").astype("datetime64[D]")
-        days[in_busy] = month_start - 1
-    return days
 
 
 def _step_under_way(stages: pd.Series, settings: RenewalSettings) -> np.ndarray:

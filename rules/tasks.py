@@ -8,7 +8,8 @@ A rule is a condition (an expression) with a trigger:
 A segment filter (High / Low / Tech Touch) decides which accounts get it; subject and
 description are templates with `{column}` fields in Japanese and English; the due date counts
 business days. Caps per run and per owner keep a first run from flooding anyone's list: the
-rules are served in order, the largest accounts (ARR) first. When a rule's condition clears,
+most urgent are served first (the earliest due date, then the rules in order, then the
+largest accounts by ARR), playbook steps among them. When a rule's condition clears,
 its open Task can be closed with a note saying why.
 
 Each Task's key is `cs-sync:<rule>:<account id>:<YYYY-MM>`: a retry, a crash or a rerun in the
@@ -18,7 +19,7 @@ same month finds the same key and creates nothing new.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Annotated, Any
@@ -172,7 +173,7 @@ def wanted_pairs(scored: pd.DataFrame, settings: TaskSettings) -> pd.DataFrame:
         met = rule.when.condition(columns).to_numpy()
         if rule.trigger == "edge":
             if previous is None:
-                previous = columns.with_columns(_as_last_run(scored))
+                previous = columns.with_columns(last_run_values(scored))
             met = met & ~rule.when.condition(previous).to_numpy()
         if rule.segments:
             met = met & scored["segment"].isin(rule.segments).to_numpy()
@@ -189,7 +190,7 @@ def wanted_pairs(scored: pd.DataFrame, settings: TaskSettings) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _as_last_run(scored: pd.DataFrame) -> pd.DataFrame:
+def last_run_values(scored: pd.DataFrame) -> pd.DataFrame:
     """The stored outputs as they were before this run (prev_grade shown as grade…)."""
     return pd.DataFrame(
         {name: scored[f"prev_{name}"] for name in STORED if f"prev_{name}" in scored},
@@ -212,16 +213,30 @@ def new_tasks(
     as_of: date,
     language: str,
     closed: frozenset[date] = frozenset(),
+    steps: pd.DataFrame | None = None,
+    render_steps: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> NewTasks:
     """The Tasks to create now: wanted pairs without this month's key, without an open Task
     of the same rule, and (level rules) past their cooldown; owned by the main CSM, else the
-    sub CSM, else the default owner; capped per owner and per run; rendered last, so a large
-    book formats only what is created. `existing`: task_id, key, rule, account_id, is_closed,
-    created_date."""
+    sub CSM, else the default owner; capped per owner and per run together with the
+    playbooks' `steps` (`render_steps` writes the text of those let through), the most
+    urgent first (the earliest due date, then
+    the rules and playbooks in order, then the largest accounts); rendered last, so a large
+    book formats only what is created. `existing`: task_id, key, rule, account_id,
+    is_closed, created_date."""
     rules = {r.name: r for r in settings.rules}
+    steps = _owned_steps(steps)
     empty = NewTasks(pd.DataFrame(columns=NEW_TASK_COLUMNS), {}, [])
-    if wanted.empty:
+    if wanted.empty and steps.empty:
         return empty
+    if wanted.empty:
+        wanted = pd.DataFrame(
+            {
+                "rule": pd.Series(dtype=object),
+                "account_id": pd.Series(dtype=object),
+                "row": pd.Series(dtype=np.int64),
+            }
+        )
     candidates = wanted.assign(key=task_key(wanted["rule"], wanted["account_id"], as_of))
     candidates = candidates[~candidates["key"].isin(set(existing["key"]))]
     blocked = _blocked_pairs(existing, rules, as_of)
@@ -241,17 +256,56 @@ def new_tasks(
     names = dict(zip(candidates["account_id"][nobody], info["name"][nobody], strict=True))
     no_owner = [(account, str(name)) for account, name in names.items()]
     candidates = candidates[candidates["owner_id"].notna()]
-    candidates = candidates.sort_values(
-        ["rule_order", "arr"], ascending=[True, False], kind="stable"
+    ownerless = steps["owner_id"].isna().to_numpy()
+    named = dict(zip(steps["account_id"][ownerless], steps["account_name"][ownerless], strict=True))
+    step_owners = [(str(a), str(n)) for a, n in named.items() if a not in names]
+    steps = steps[~ownerless]
+    due_of = {
+        name: add_business_days(as_of, rule.due_in_business_days, closed)
+        for name, rule in rules.items()
+    }
+    served = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "owner_id": candidates["owner_id"].to_numpy(dtype=object),
+                    "rule": candidates["rule"].to_numpy(dtype=object),
+                    "due": candidates["rule"].map(due_of).to_numpy(dtype=object),
+                    "rank": candidates["rule_order"].to_numpy(dtype=np.int64),
+                    "arr": candidates["arr"].to_numpy(dtype=float),
+                    "at": np.arange(len(candidates)),
+                    "kind": 0,
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "owner_id": steps["owner_id"].to_numpy(dtype=object),
+                    "rule": steps["rule"].to_numpy(dtype=object),
+                    "due": steps["due_date"].to_numpy(dtype=object),
+                    "rank": len(rules) + steps["order"].to_numpy(dtype=np.int64),
+                    "arr": pd.to_numeric(steps["arr"]).to_numpy(dtype=float),
+                    "at": np.arange(len(steps)),
+                    "kind": 1,
+                }
+            ),
+        ],
+        ignore_index=True,
     )
-
-    keep = np.ones(len(candidates), dtype=bool)
+    # the most urgent first: the earliest due date, then the rules and playbooks in order,
+    # then the largest accounts
+    served = served.sort_values(
+        ["due", "rank", "arr"], ascending=[True, True, False], kind="stable"
+    )
+    keep = np.ones(len(served), dtype=bool)
     if settings.max_per_owner:
-        keep &= candidates.groupby("owner_id").cumcount().to_numpy() < settings.max_per_owner
+        keep &= served.groupby("owner_id").cumcount().to_numpy() < settings.max_per_owner
     if settings.max_per_run:
         keep &= np.cumsum(keep) <= settings.max_per_run
-    held = candidates[~keep]["rule"].value_counts().to_dict()
-    chosen = candidates[keep]
+    held = served[~keep]["rule"].value_counts().to_dict()
+    kept = served[keep]
+    chosen = candidates.iloc[np.sort(kept.loc[kept["kind"] == 0, "at"].to_numpy(dtype=np.int64))]
+    chosen = chosen.sort_values(["rule_order", "arr"], ascending=[True, False], kind="stable")
+    chosen_steps = steps.iloc[kept.loc[kept["kind"] == 1, "at"].to_numpy(dtype=np.int64)]
 
     rows = []
     for pair in chosen.itertuples(index=False):
@@ -271,11 +325,19 @@ def new_tasks(
                 "priority": rule.priority,
             }
         )
-    return NewTasks(
-        pd.DataFrame(rows, columns=NEW_TASK_COLUMNS),
-        {str(k): int(v) for k, v in held.items()},
-        no_owner,
-    )
+    made = pd.DataFrame(rows, columns=NEW_TASK_COLUMNS)
+    if not chosen_steps.empty:
+        if render_steps is not None:
+            chosen_steps = render_steps(chosen_steps)
+        made = pd.concat([made, chosen_steps[NEW_TASK_COLUMNS]], ignore_index=True)
+    return NewTasks(made, {str(k): int(v) for k, v in held.items()}, no_owner + step_owners)
+
+
+def _owned_steps(steps: pd.DataFrame | None) -> pd.DataFrame:
+    columns = [*NEW_TASK_COLUMNS, "order", "arr"]
+    if steps is None or steps.empty:
+        return pd.DataFrame(columns=columns)
+    return steps.reset_index(drop=True)
 
 
 def _blocked_pairs(

@@ -652,3 +652,16 @@ def test_surveys_from_bigquery_need_their_table(tmp_path: Path) -> None:
         "acme-cs.f.nps",
         "score",
     )
+
+
+def test_the_phase_clock_and_the_notice_columns_must_be_columns(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        MINIMAL + '\n[phases]\nclock_start = "go_live"\n\n[renewal]\nauto_renew = "auto"\n',
+    )
+    assert any(p.startswith("phases.clock_start: 'go_live' is not a date column") for p in found)
+    assert any("renewal: 'auto' is not a column" in p for p in found)
+    text = MINIMAL + '\n[salesforce.fields]\ngo_live = "GoLive__c"\nauto = "Auto__c"\n'
+    text += '\n[phases]\nclock_start = "go_live"\n\n[renewal]\nauto_renew = "auto"\n'
+    config = load_config(write(tmp_path, text))
+    assert config.phases.settings.clock_start == "go_live"

@@ -282,6 +282,10 @@ def build_schema() -> dict[str, dict[str, Field]]:
             Field("CS_Support_Plan__c", "picklist", picklist=SUPPORT_PLANS, **c),
             Field("CS_Risk_Flag__c", "boolean", nillable=False, default=False, **c),
             Field("CS_Last_QBR__c", "date", **c),
+            # Contract terms: a contract that renews itself unless cancelled (自動更新) and the
+            # notice a cancellation needs (解約予告期間, days before the renewal date).
+            Field("CS_Auto_Renew__c", "boolean", nillable=False, default=False, **c),
+            Field("CS_Notice_Days__c", "double", precision=3, scale=0, **c),
             *cs_sync_account_fields(),
         ],
         "Contact": [

@@ -46,6 +46,7 @@ from cs_sync.sandbox.seed_data import (
 )
 from cs_sync.sandbox.seed_signals import (
     account_fields,
+    contract_terms,
     seed_activity,
     signal_stream,
     survey_answer,
@@ -262,6 +263,7 @@ class _BookBuilder:
             "CS_Sentiment__c": rng.choice(sentiment),
             "CS_Phase_Delayed__c": False,
             **account_fields(signals, profile, segment, self.as_of),
+            **contract_terms(self.seed, index),
         }
         if profile in ("declining", "steady") and rng.random() < 0.04:
             record.update(

@@ -47,6 +47,18 @@ def account_fields(rng: random.Random, profile: str, segment: str, as_of: date) 
     }
 
 
+def contract_terms(seed: int, index: int) -> dict[str, Any]:
+    """Whether the contract renews itself (自動更新, common in Japan: about two in five here)
+    and the notice a cancellation needs, from a stream of its own so that the other signals
+    stay as they were."""
+    rng = random.Random(f"cs-sync-contract:{seed}:{index}")
+    auto = rng.random() < 0.4
+    return {
+        "CS_Auto_Renew__c": auto,
+        "CS_Notice_Days__c": rng.choice([30, 60, 90]) if auto else None,
+    }
+
+
 HISTORY_DAYS = 540  # activity and cases go back this far (a backtest's dates need them)
 
 

@@ -280,3 +280,22 @@ def test_every_account_gets_one_known_phase_whatever_is_missing(rows: list[dict]
         assert result["phase"].isin(phase_order(phases)).all()
         assert result["phase_delayed"].dtype == bool
         assert assign_phases(table, phases).equals(result)  # same input, same output
+
+
+def test_the_schedule_can_count_from_go_live() -> None:
+    """Persol starts the clock at go-live: an account live for two months, signed a year ago,
+    is on schedule by its go-live clock and behind by its contract's; with no go-live date
+    yet (or one ahead), nothing is expected."""
+    table = pd.DataFrame(
+        [
+            {**BASE, "months_since_start": 12, "go_live_months": 2},
+            {**BASE, "months_since_start": 12, "go_live_months": NAN},
+            {**BASE, "months_since_start": 12, "go_live_months": -1},
+        ],
+        index=["a", "b", "c"],
+    )
+    by_contract = assign_phases(table, LIFECYCLE)
+    by_go_live = assign_phases(table, LIFECYCLE, clock="go_live_months")
+    assert by_contract["phase_delayed"].tolist() == [True, True, True]
+    assert by_go_live["phase_delayed"].tolist() == [False, False, False]
+    assert by_go_live.loc["a", "phase"] == "Onboarding"
