@@ -17,21 +17,12 @@ from cs_sync.rules.playbook_presets import preset_playbooks
 from cs_sync.rules.playbooks import START, Playbook, PlaybookLimits, PlaybookSettings, Step
 from cs_sync.rules.task_presets import SIGNATURE
 from cs_sync.rules.tasks import LANGUAGES, Template
-from cs_sync.settings import Between, Settings, Texts
+from cs_sync.settings import Between, Settings, Texts, key_part
 
 # Fields a step's subject and description may name beyond the account's columns.
 STEP_FIELDS = ("playbook", "step_due", "anchor_date")
 PRESET_NAMES = tuple(preset_playbooks())
 _USER_ID = re.compile(r"005[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?")
-
-
-def _name(name: str) -> str:
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,29}", name):
-        raise ValueError(
-            f"{name!r} must be lower case letters, digits and _ (at most 30; it becomes part "
-            "of each step's Task key)"
-        )
-    return name
 
 
 def _owner(owner: str) -> str:
@@ -50,7 +41,7 @@ def _owner(owner: str) -> str:
     )
 
 
-Name = Annotated[str, AfterValidator(_name)]
+Name = Annotated[str, key_part(30, "each step's Task key")]
 ByLanguage = str | dict[str, str]
 
 
@@ -115,12 +106,17 @@ class PlaybooksFile(PlaybookLimits):
 
     @classmethod
     def check(cls, data: dict[str, Any]) -> list[str]:
-        presets = data.get("presets", [])
-        return [
-            f"presets: {name!r} is not a preset; the presets are: {', '.join(PRESET_NAMES)}"
-            for name in (presets if isinstance(presets, list) else [])
-            if name not in PRESET_NAMES
-        ]
+        return unknown_presets(data, PRESET_NAMES)
+
+
+def unknown_presets(data: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+    """A table's `presets` that name no preset, each with the list."""
+    presets = data.get("presets", [])
+    return [
+        f"presets: {name!r} is not a preset; the presets are: {', '.join(names)}"
+        for name in (presets if isinstance(presets, list) else [])
+        if name not in names
+    ]
 
 
 def compile_playbooks(

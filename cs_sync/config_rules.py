@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, get_type_hints
 
 from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
 
-from cs_sync.config_playbooks import PlaybooksFile, compile_playbooks
+from cs_sync.config_playbooks import PlaybooksFile, compile_playbooks, unknown_presets
 from cs_sync.connectors.settings import SalesforceFields
 from cs_sync.rules.expressions import Expression, ExpressionError, compile_expression
 from cs_sync.rules.features import ACCOUNT_INPUTS, FEATURE_COLUMNS
@@ -37,7 +37,7 @@ from cs_sync.rules.task_presets import build_rule, preset_rules
 from cs_sync.rules.tasks import STORED as STORED_OUTPUTS
 from cs_sync.rules.tasks import TaskLimits, TaskSettings
 from cs_sync.rules.usage_metrics import SEASON_FUNCTIONS, Function, MetricFeature
-from cs_sync.settings import Between, MonthList, Settings, Texts
+from cs_sync.settings import Between, MonthList, Settings, Texts, key_part
 
 # The columns that hold dates, which a playbook can date its steps from.
 DATE_COLUMNS = (
@@ -62,15 +62,6 @@ def _by_language(value: Any) -> Any:
     ):
         return value
     raise ValueError('expected { ja = "...", en = "..." } or text')
-
-
-def _rule_name(name: str) -> str:
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
-        raise ValueError(
-            f"{name!r} must be lower case letters, digits and _ (at most 40; it becomes part "
-            "of each Task's key)"
-        )
-    return name
 
 
 def _feature_name(name: str) -> str:
@@ -172,7 +163,7 @@ class RenewalFile(RenewalSettings):
 class TaskRuleRow(Settings):
     """[[tasks.rule]]: your own follow-up rule (a rule named like a preset replaces it)."""
 
-    name: Annotated[str, AfterValidator(_rule_name)]
+    name: Annotated[str, key_part(40, "each Task's key")]
     """Lower case letters, digits and _; part of each Task's key."""
     when: Condition
     """The condition (an expression) that calls for the Task."""
@@ -221,12 +212,7 @@ class TasksFile(TaskLimits):
 
     @classmethod
     def check(cls, data: dict[str, Any]) -> list[str]:
-        presets = data.get("presets", [])
-        return [
-            f"presets: {name!r} is not a preset; the presets are: {', '.join(PRESET_NAMES)}"
-            for name in (presets if isinstance(presets, list) else [])
-            if name not in PRESET_NAMES
-        ]
+        return unknown_presets(data, PRESET_NAMES)
 
 
 class FeatureRow(Settings):

@@ -8,6 +8,7 @@ imports nothing of the project.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,3 +177,18 @@ MonthList = Annotated[
         }
     ),
 ]
+
+
+def key_part(longest: int, what: str) -> Any:
+    """A validator of a name that becomes part of a Task's key: lower case letters, digits and
+    _, at most `longest` characters; `what` says which key, for the message."""
+
+    def check(name: str) -> str:
+        if not re.fullmatch(rf"[a-z][a-z0-9_]{{0,{longest - 1}}}", name):
+            raise ValueError(
+                f"{name!r} must be lower case letters, digits and _ (at most {longest}; it "
+                f"becomes part of {what})"
+            )
+        return name
+
+    return AfterValidator(check)

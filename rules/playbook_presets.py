@@ -55,6 +55,22 @@ def _renewal(strategy: str, label: dict[str, str], steps: list[dict[str, Any]]) 
     }
 
 
+# The steps most strategies share.
+_QUOTE = _renewal_step(
+    "quote",
+    {"ja": "見積提示", "en": "Send the quote"},
+    {"ja": "更新見積を提示してください。", "en": "Send the renewal quote."},
+)
+_APPROVAL = _renewal_step(
+    "approval",
+    {"ja": "稟議・承認のフォロー", "en": "Follow the customer's approval"},
+    {
+        "ja": "先方の稟議の進み具合と決裁日を確認してください。",
+        "en": "Check where the customer's approval (ringi) stands and when it is decided.",
+    },
+)
+
+
 def preset_playbooks() -> dict[str, dict[str, Any]]:
     """Playbook definitions by name, in the order their steps are served under the caps."""
     return {
@@ -91,20 +107,8 @@ def preset_playbooks() -> dict[str, dict[str, Any]]:
                         "reviewed if needed).",
                     },
                 ),
-                _renewal_step(
-                    "quote",
-                    {"ja": "見積提示", "en": "Send the quote"},
-                    {"ja": "更新見積を提示してください。", "en": "Send the renewal quote."},
-                ),
-                _renewal_step(
-                    "approval",
-                    {"ja": "稟議・承認のフォロー", "en": "Follow the customer's approval"},
-                    {
-                        "ja": "先方の稟議の進み具合と決裁日を確認してください。",
-                        "en": "Check where the customer's approval (ringi) stands and when "
-                        "it is decided.",
-                    },
-                ),
+                _QUOTE,
+                _APPROVAL,
             ],
         ),
         "renewal_very_aggressive": _renewal(
@@ -169,19 +173,8 @@ def preset_playbooks() -> dict[str, dict[str, Any]]:
                         "en": "Propose the renewal with options.",
                     },
                 ),
-                _renewal_step(
-                    "quote",
-                    {"ja": "見積提示", "en": "Send the quote"},
-                    {"ja": "更新見積を提示してください。", "en": "Send the renewal quote."},
-                ),
-                _renewal_step(
-                    "approval",
-                    {"ja": "稟議・承認のフォロー", "en": "Follow the customer's approval"},
-                    {
-                        "ja": "先方の稟議の進み具合と決裁日を確認してください。",
-                        "en": "Check where the customer's approval stands and when it is decided.",
-                    },
-                ),
+                _QUOTE,
+                _APPROVAL,
             ],
         ),
         "renewal_passive": _renewal(
@@ -196,19 +189,8 @@ def preset_playbooks() -> dict[str, dict[str, Any]]:
                         "en": "Share usage and confirm the customer renews on current terms.",
                     },
                 ),
-                _renewal_step(
-                    "quote",
-                    {"ja": "見積提示", "en": "Send the quote"},
-                    {"ja": "現行条件の更新見積を提示してください。", "en": "Send the quote."},
-                ),
-                _renewal_step(
-                    "approval",
-                    {"ja": "稟議・承認のフォロー", "en": "Follow the customer's approval"},
-                    {
-                        "ja": "先方の稟議の進み具合を確認してください。",
-                        "en": "Check where the customer's approval stands.",
-                    },
-                ),
+                _QUOTE,
+                _APPROVAL,
             ],
         ),
         "phase_delay": {

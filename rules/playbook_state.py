@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from cs_sync.rules.tasks import CLOSE_COLUMNS
+from cs_sync.rules.tasks import CLOSE_COLUMNS, closing
 
 if TYPE_CHECKING:
     from cs_sync.rules.playbooks import Playbook
@@ -136,8 +136,8 @@ def to_close(
     now = period_text[at]
     cleared = ~holds & playbook.auto_close
     moved = holds & (playbook.anchor != START) & (now != "NaT") & (now != mine["period"].to_numpy())
-    closing = cleared | moved
-    mine, at, now, moved = mine[closing], at[closing], now[closing], moved[closing]
+    stopping = cleared | moved
+    mine, at, now, moved = mine[stopping], at[stopping], now[stopping], moved[stopping]
     label = playbook.label[language]
     rows = []
     for task, position_at, current, was_moved in zip(
@@ -154,18 +154,8 @@ def to_close(
             why = (
                 f"its date moved from {task.period} to {current}"
                 if was_moved
-                else ("no longer applies")
+                else "no longer applies"
             )
             note = f'[cs-sync {as_of.isoformat()}] Closed automatically: "{label}" {why}.'
-        previous = task.description if isinstance(task.description, str) else ""
-        rows.append(
-            {
-                "task_id": task.task_id,
-                "key": task.key,
-                "rule": task.rule,
-                "account_id": task.account_id,
-                "account_name": scored["name"].iloc[int(position_at)],
-                "description": (previous + "\n\n" + note).strip()[:32000],
-            }
-        )
+        rows.append(closing(task, scored["name"].iloc[int(position_at)], note))
     return pd.DataFrame(rows, columns=CLOSE_COLUMNS)

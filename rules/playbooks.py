@@ -46,6 +46,7 @@ from cs_sync.rules.playbook_state import (
 from cs_sync.rules.tasks import (
     CLOSE_COLUMNS,
     KEY_PREFIX,
+    NEW_TASK_COLUMNS,
     Template,
     choose_owners,
     last_run_values,
@@ -53,16 +54,7 @@ from cs_sync.rules.tasks import (
 from cs_sync.settings import Between, Settings
 
 STEP_COLUMNS = [  # a step's Task to create, before the caps (rendered after them)
-    "key",
-    "rule",
-    "account_id",
-    "account_name",
-    "owner_id",
-    "owner_source",
-    "subject",
-    "description",
-    "due_date",
-    "priority",
+    *NEW_TASK_COLUMNS,
     "row",
     "arr",
     "order",
@@ -144,11 +136,6 @@ class PlaybookPlan:
 def step_rule(playbook: str, step: str) -> str:
     """The rule part of a step's key."""
     return f"{playbook}/{step}"
-
-
-def parse_step_rule(rule: str) -> tuple[str, str] | None:
-    playbook, slash, step = rule.partition("/")
-    return (playbook, step) if slash else None
 
 
 def plan_playbooks(

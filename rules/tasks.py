@@ -395,18 +395,21 @@ def tasks_to_close(
                 f'[cs-sync {as_of.isoformat()}] Closed automatically: "{label}" no longer '
                 f"applies (now: health {grade}, phase {phase})."
             )
-        previous = task.description if isinstance(task.description, str) else ""
-        rows.append(
-            {
-                "task_id": task.task_id,
-                "key": task.key,
-                "rule": task.rule,
-                "account_id": task.account_id,
-                "account_name": account["name"],
-                "description": (previous + "\n\n" + note).strip()[:32000],
-            }
-        )
+        rows.append(closing(task, account["name"], note))
     return pd.DataFrame(rows, columns=CLOSE_COLUMNS)
+
+
+def closing(task: Any, account_name: Any, note: str) -> dict[str, Any]:
+    """A Task to close (CLOSE_COLUMNS): its description gains the dated note saying why."""
+    previous = task.description if isinstance(task.description, str) else ""
+    return {
+        "task_id": task.task_id,
+        "key": task.key,
+        "rule": task.rule,
+        "account_id": task.account_id,
+        "account_name": account_name,
+        "description": (previous + "\n\n" + note).strip()[:32000],
+    }
 
 
 def choose_owners(
