@@ -219,13 +219,12 @@ def new_tasks(
     """The Tasks to create now: wanted pairs without this month's key, without an open Task
     of the same rule, and (level rules) past their cooldown; owned by the main CSM, else the
     sub CSM, else the default owner; capped per owner and per run together with the
-    playbooks' `steps` (`render_steps` writes the text of those let through), the most
-    urgent first (the earliest due date, then
-    the rules and playbooks in order, then the largest accounts); rendered last, so a large
-    book formats only what is created. `existing`: task_id, key, rule, account_id,
-    is_closed, created_date."""
+    playbooks' `steps`, the most urgent first (the earliest due date, then the rules and
+    playbooks in order, then the largest accounts); rendered last (`render_steps` for the
+    steps), so a large book formats only what is created. `existing`: task_id, key, rule,
+    account_id, is_closed, created_date."""
     rules = {r.name: r for r in settings.rules}
-    steps = _owned_steps(steps)
+    steps = _steps_or_none(steps)
     empty = NewTasks(pd.DataFrame(columns=NEW_TASK_COLUMNS), {}, [])
     if wanted.empty and steps.empty:
         return empty
@@ -333,7 +332,7 @@ def new_tasks(
     return NewTasks(made, {str(k): int(v) for k, v in held.items()}, no_owner + step_owners)
 
 
-def _owned_steps(steps: pd.DataFrame | None) -> pd.DataFrame:
+def _steps_or_none(steps: pd.DataFrame | None) -> pd.DataFrame:
     columns = [*NEW_TASK_COLUMNS, "order", "arr"]
     if steps is None or steps.empty:
         return pd.DataFrame(columns=columns)
