@@ -81,7 +81,7 @@ def csm_table(
     named = pd.Series([labels.get(user, str(user)) for user in creators], dtype=object)
     for csm, count in named.value_counts().sort_index().items():
         rows.append((str(csm), f"tasks_created_{TASK_WINDOW_DAYS}d", "all", float(count)))
-    rows += _playbook_rows(scored, owners, tasks, new_tasks, labels, as_of, playbooks)
+    rows += _playbook_rows(scored, owners, tasks, labels, as_of, playbooks)
     table = pd.DataFrame(rows, columns=CSM_COLUMNS)
     return table.sort_values(["csm", "metric", "dimension"], ignore_index=True)
 
@@ -90,13 +90,13 @@ def _playbook_rows(
     scored: pd.DataFrame,
     owners: pd.Series,
     tasks: pd.DataFrame,
-    new_tasks: pd.DataFrame,
     labels: dict[str, str],
     as_of: date,
     playbooks: pd.DataFrame | None,
 ) -> list[tuple[str, str, str, float]]:
     """Per CSM (the account's owner): playbooks running and started this run, by playbook;
-    per step owner: steps open, overdue and done (closed, as far back as steps are read)."""
+    per step owner: steps open, overdue and done (closed, as far back as steps are read), as
+    Salesforce held them when the run began (as tasks_open and tasks_overdue count)."""
     rows: list[tuple[str, str, str, float]] = []
     if playbooks is not None and len(playbooks):
         owner_of = dict(zip(scored["account_id"], owners, strict=True))
@@ -106,22 +106,18 @@ def _playbook_rows(
             started = float(group["started"].astype(bool).sum())
             if started:
                 rows.append((str(csm), "playbooks_started", str(name), started))
-    steps, made = _steps_of(tasks), _steps_of(new_tasks)
-    if len(steps) or len(made):
-        frames: dict[str, list[str]] = {
-            "playbook_steps_open": list(made["owner_id"]),
-            "playbook_steps_overdue": [],
-            "playbook_steps_done": [],
-        }
-        if len(steps):
-            closed = steps["is_closed"].astype(bool)
-            due = pd.to_datetime(steps["activity_date"], errors="coerce")
-            late = ~closed & (due < pd.Timestamp(as_of))
-            frames["playbook_steps_open"] += list(steps.loc[~closed, "owner_id"])
-            frames["playbook_steps_overdue"] += list(steps.loc[late, "owner_id"])
-            frames["playbook_steps_done"] += list(steps.loc[closed, "owner_id"])
-        for metric, owner_ids in frames.items():
-            named = pd.Series([labels.get(u, str(u)) for u in owner_ids], dtype=object)
+    steps = _steps_of(tasks)  # as read before the run, like tasks_open and tasks_overdue
+    if len(steps):
+        closed = steps["is_closed"].astype(bool)
+        due = pd.to_datetime(steps["activity_date"], errors="coerce")
+        late = ~closed & (due < pd.Timestamp(as_of))
+        for metric, chosen in (
+            ("playbook_steps_open", ~closed),
+            ("playbook_steps_overdue", late),
+            ("playbook_steps_done", closed),
+        ):
+            owners = steps.loc[chosen, "owner_id"]
+            named = pd.Series([labels.get(u, str(u)) for u in owners], dtype=object)
             for csm, count in named.value_counts().sort_index().items():
                 rows.append((str(csm), metric, "all", float(count)))
     return rows

@@ -83,3 +83,49 @@ def test_the_task_list_keeps_the_last_30_days_and_every_open_one() -> None:
 
 def test_no_task_read_and_none_made() -> None:
     assert recent_tasks(pd.DataFrame(), pd.DataFrame(), AS_OF).empty
+
+
+def test_playbooks_and_their_steps_per_csm() -> None:
+    """Playbooks running (and started this run) by the account's CSM; steps open, overdue and
+    done by their owner, as Salesforce held them when the run began."""
+    scored = SCORED.assign(account_id=["a", "b", "c", "d"])
+    steps = pd.DataFrame(
+        {
+            "owner_id": ["005A", "005A", "005B", "005B"],
+            "owner_name": ["佐藤 花子", "佐藤 花子", "田中 翔", "田中 翔"],
+            "created_date": ["2026-11-01T01:00:00.000+0000"] * 4,
+            "is_closed": [False, False, True, False],
+            "key": [f"cs-sync:delay/s{i}:a:2026-11-01" for i in range(4)],
+            "rule": ["delay/s0", "delay/s1", "delay/s2", "renewal_x/quote"],
+            "account_id": ["a", "a", "a", "d"],
+            "activity_date": ["2026-11-20", "2026-12-01", "2026-11-10", "2026-11-24"],
+        }
+    )
+    running = pd.DataFrame(
+        {
+            "playbook": ["delay", "delay", "renewal_x"],
+            "account_id": ["a", "b", "d"],
+            "period": ["2026-11-01", "2026-11-24", "2027-02-01"],
+            "started": [False, True, False],
+        }
+    )
+    labels = csm_labels(scored, steps)
+    table = csm_table(
+        scored,
+        ["A", "B", "C", "D"],
+        ("C", "D"),
+        labels,
+        pd.DataFrame(columns=["metric", "dimension", "value"]),
+        steps,
+        pd.DataFrame(columns=["owner_id"]),
+        AS_OF,
+        running,
+    )
+    got = {(r.csm, r.metric, r.dimension): r.value for r in table.itertuples()}
+    assert got[("佐藤 花子", "playbooks_running", "delay")] == 2
+    assert got[("佐藤 花子", "playbooks_started", "delay")] == 1
+    assert got[("田中 翔", "playbooks_running", "renewal_x")] == 1
+    assert got[("佐藤 花子", "playbook_steps_open", "all")] == 2
+    assert got[("佐藤 花子", "playbook_steps_overdue", "all")] == 1  # due 11-20, open
+    assert got[("田中 翔", "playbook_steps_done", "all")] == 1
+    assert ("田中 翔", "playbook_steps_overdue", "all") not in got  # due today is not late
