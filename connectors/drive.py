@@ -43,10 +43,10 @@ class Grant:
     inherited: bool = False
 
 
-def drive_service(credentials_file: Path | None, sandbox_url: str | None) -> Any:
+def drive_service(credentials_file: Path | None, sandbox_url: str | None) -> tuple[Any, str]:
     """The Drive v3 client over cs-sync's HTTP session (timeouts; with the sandbox's address
     the Google hosts are routed to it, without credentials), or with the service account's key
-    or the environment's credentials."""
+    or the environment's credentials; and the account it calls as, for messages."""
     from googleapiclient.discovery import build
 
     account = "the sandbox's service account"
@@ -63,16 +63,14 @@ def drive_service(credentials_file: Path | None, sandbox_url: str | None) -> Any
     service = build(
         "drive", "v3", http=SessionHttp(session), static_discovery=True, cache_discovery=False
     )
-    service.cs_sync_account = account
-    return service
+    return service, account
 
 
 class Drive:
     """The Drive calls setup makes, each retried when transient and named when it fails."""
 
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: Any, account: str) -> None:
         self.service = service
-        account = str(service.cs_sync_account)
         self.target = GoogleTarget(
             "Google Drive", account, "access to the folder or spreadsheet", "dashboard"
         )

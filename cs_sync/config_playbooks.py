@@ -15,8 +15,8 @@ from pydantic import AfterValidator, Field
 from cs_sync.rules.expressions import ExpressionError, compile_expression
 from cs_sync.rules.playbook_presets import preset_playbooks
 from cs_sync.rules.playbooks import START, Playbook, PlaybookLimits, PlaybookSettings, Step
-from cs_sync.rules.task_presets import SIGNATURE
-from cs_sync.rules.tasks import LANGUAGES, Template
+from cs_sync.rules.task_presets import SIGNATURE, by_language
+from cs_sync.rules.tasks import Template
 from cs_sync.settings import Between, Settings, Texts, key_part
 
 # Fields a step's subject and description may name beyond the account's columns.
@@ -142,20 +142,14 @@ def compile_playbooks(
     return PlaybookSettings(PlaybookLimits(**limits), tuple(playbooks))
 
 
-def _by_language(value: Any) -> dict[str, str]:
-    if isinstance(value, str):
-        return dict.fromkeys(LANGUAGES, value)
-    return {language: str(value.get(language, value.get("en", ""))) for language in LANGUAGES}
-
-
 def _build(name: str, raw: dict[str, Any]) -> Playbook:
     where = f"playbooks.{name}"
     steps = []
     for row in raw["steps"]:
         step = dict(row)
         at = f"{where}.steps.{step['name']}"
-        subject = _by_language(step["subject"])
-        description = _by_language(step["description"])
+        subject = by_language(step["subject"])
+        description = by_language(step["description"])
         skip = step.get("skip_when")
         steps.append(
             Step(
@@ -174,7 +168,7 @@ def _build(name: str, raw: dict[str, Any]) -> Playbook:
         )
     return Playbook(
         name=name,
-        label=_by_language(raw.get("label", name)),
+        label=by_language(raw.get("label", name)),
         when=compile_expression(f"{where}.when", raw["when"]),
         steps=tuple(steps),
         trigger=str(raw.get("trigger", "level")),

@@ -120,7 +120,6 @@ class PlaybookPlan:
     steps: pd.DataFrame  # STEP_COLUMNS: the steps to create now (before the caps)
     closes: pd.DataFrame  # CLOSE_COLUMNS: open steps whose instance stopped
     instances: pd.DataFrame  # INSTANCE_COLUMNS: every running instance
-    skipped: pd.DataFrame  # playbook, step, account_id, why
     trace: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=TRACE_COLUMNS))
 
     @classmethod
@@ -129,7 +128,6 @@ class PlaybookPlan:
             pd.DataFrame(columns=STEP_COLUMNS),
             pd.DataFrame(columns=CLOSE_COLUMNS),
             pd.DataFrame(columns=INSTANCE_COLUMNS),
-            pd.DataFrame(columns=["playbook", "step", "account_id", "why"]),
         )
 
 
@@ -161,14 +159,16 @@ def plan_playbooks(
     account_ids = scored["account_id"].astype(str).to_numpy(dtype=object)
     position = pd.Series(np.arange(len(scored)), index=account_ids)
     busy = scored["busy_mask"].to_numpy(dtype=np.int64) if "busy_mask" in scored else None
-    steps, closes, found, skipped, traced = [], [], [], [], []
+    steps, closes, found, traced = [], [], [], []
+    previous: Columns | None = None  # the last run's stored values, for edge triggers
     for order, playbook in enumerate(settings.playbooks):
         met = playbook.when.condition(columns).to_numpy()
         if playbook.segments:
             met = met & scored["segment"].isin(playbook.segments).to_numpy()
         starts = met
         if playbook.trigger == "edge":
-            previous = columns.with_columns(last_run_values(scored))
+            if previous is None:
+                previous = columns.with_columns(last_run_values(scored))
             starts = met & ~playbook.when.condition(previous).to_numpy()
         if playbook.anchor == START:
             period = start_periods(playbook, known, account_ids, met, starts, as_of)
@@ -198,7 +198,6 @@ def plan_playbooks(
             later = ~np.isnat(previous_due) & (due < previous_due)
             due = np.where(pending & later, previous_due, due)
             previous_due = np.where(pending, due, previous_due)
-            skipped.append(_skipped(playbook.name, step.name, account_ids, running & skip))
             create = pending & (due <= horizon)
             if trace:
                 for mask, state in (
@@ -228,7 +227,6 @@ def plan_playbooks(
         _concat(steps, STEP_COLUMNS),
         _concat(closes, CLOSE_COLUMNS),
         _concat(found, INSTANCE_COLUMNS),
-        _concat(skipped, ["playbook", "step", "account_id", "why"]),
         _concat(traced, TRACE_COLUMNS),
     )
 
@@ -285,13 +283,6 @@ def _step_dates(
         np.where(np.isnat(days), placeholder, days), busy, holidays, later=step.days >= 0
     )
     return np.where(np.isnat(days), np.datetime64("NaT"), moved)
-
-
-def _skipped(playbook: str, step: str, accounts: np.ndarray, mask: np.ndarray) -> pd.DataFrame:
-    rows = np.flatnonzero(mask)
-    return pd.DataFrame(
-        {"playbook": playbook, "step": step, "account_id": accounts[rows], "why": "skip_when"}
-    )
 
 
 def _step_rows(

@@ -192,6 +192,14 @@ def preset_rules(settings: PhaseSettings) -> dict[str, dict[str, Any]]:
     }
 
 
+def by_language(value: Any) -> dict[str, str]:
+    """A text given once, or as { ja = "...", en = "..." } (English where a language is
+    missing), by language."""
+    if isinstance(value, str):
+        return dict.fromkeys(LANGUAGES, value)
+    return {language: str(value.get(language, value.get("en", ""))) for language in LANGUAGES}
+
+
 def build_rule(
     name: str,
     raw: Mapping[str, Any],
@@ -200,12 +208,6 @@ def build_rule(
 ) -> TaskRule:
     """A TaskRule from its definition; raises ExpressionError naming the rule's part."""
     where = f"{label_prefix}.{name}"
-
-    def by_language(value: Any) -> dict[str, str]:
-        if isinstance(value, str):
-            return dict.fromkeys(LANGUAGES, value)
-        return {language: str(value.get(language, value.get("en", ""))) for language in LANGUAGES}
-
     subject = by_language(raw["subject"])
     description = by_language(raw["description"])
     return TaskRule(

@@ -158,3 +158,20 @@ def test_busy_months_that_are_no_months_are_reported_by_account(tmp_path: Path) 
     found = [p for p in plan.problems if p.kind == "busy_months"]
     assert [p.record for p in found] == [data.accounts.loc[0, "account_id"]]
     assert "CS_Busy_Months__c = '3月と12月': '3月と12月' is not a month" in found[0].message
+
+
+def test_the_phase_clock_can_start_at_go_live(tmp_path: Path) -> None:
+    """With phases.clock_start on a go-live date field, an account signed long ago but live
+    for a month is not behind schedule; by its contract start it is."""
+    data = extracted()
+    data.accounts["go_live"] = (pd.Timestamp(AS_OF) - pd.Timedelta(days=20)).date().isoformat()
+    by_contract = score_accounts(data, config_with(tmp_path), AS_OF)
+    text = (ROOT / "config.example.toml").read_text("utf-8")
+    text = text.replace("[salesforce.fields]\n", '[salesforce.fields]\ngo_live = "GoLive__c"\n', 1)
+    text = text.replace('clock_start = "contract_start"', 'clock_start = "go_live"', 1)
+    (tmp_path / "go_live.toml").write_text(text, encoding="utf-8")
+    config = load_config(tmp_path / "go_live.toml")
+    by_go_live = score_accounts(data, config, AS_OF)
+    assert by_contract["phase_delayed"].any()
+    assert not by_go_live["phase_delayed"].any()
+    assert (by_go_live["phase_clock_months"] == 0).all()

@@ -53,8 +53,8 @@ def main(args: argparse.Namespace) -> int:
 def main_dashboard(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
-        service = drive_service(config.dashboard.credentials_file, config.sandbox.url)
-        result = setup_dashboard(config, Drive(service), args.apply, args.name)
+        service, account = drive_service(config.dashboard.credentials_file, config.sandbox.url)
+        result = setup_dashboard(config, Drive(service, account), args.apply, args.name)
     except CsSyncError as error:
         return emit_failure(error, False, None)
     print(describe_dashboard_setup(result, args.config))

@@ -110,3 +110,8 @@ def missing_required(
         for name, spec in properties.items()
         if method_id in spec.get("annotations", {}).get("required", []) and not value.get(name)
     ]
+
+
+def schema_fields(api: str, schema_name: str) -> list[str]:
+    """The fields a schema of the document declares."""
+    return list(_schemas(api)[schema_name]["properties"])

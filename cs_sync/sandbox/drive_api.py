@@ -22,9 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import cache
 from typing import Any
 
-from cs_sync.sandbox.discovery import missing_required, unknown_parameters, validate
+from cs_sync.sandbox.discovery import (
+    missing_required,
+    schema_fields,
+    unknown_parameters,
+    validate,
+)
 from cs_sync.sandbox.http_types import Request, Response
 from cs_sync.sandbox.sheets_api import new_spreadsheet
 from cs_sync.sandbox.store import OrgStore
@@ -388,14 +394,14 @@ class _Call:
         if not text:
             return {name: None for name in default}
         selection = _selection(text)
-        known = set(_LIST_FIELDS[listing].split()) if listing else _FILE_OR_PERMISSION
+        known = set(_LIST_FIELDS[listing].split()) if listing else _file_or_permission_fields()
         for name, inner in selection.items():
             if name != "*" and name not in known:
                 raise DriveError(
                     400, f"Invalid field selection {name}", "invalidParameter", "fields"
                 )
             for inner_name in inner or {}:
-                if inner_name != "*" and inner_name not in _FILE_OR_PERMISSION:
+                if inner_name != "*" and inner_name not in _file_or_permission_fields():
                     raise DriveError(
                         400, f"Invalid field selection {inner_name}", "invalidParameter", "fields"
                     )
@@ -413,14 +419,10 @@ class _Call:
         return _pick(shown, wanted)
 
 
-def _file_or_permission_fields() -> set[str]:
-    from cs_sync.sandbox.discovery import _schemas
-
-    schemas = _schemas(API)
-    return set(schemas["File"]["properties"]) | set(schemas["Permission"]["properties"])
-
-
-_FILE_OR_PERMISSION = _file_or_permission_fields()
+@cache
+def _file_or_permission_fields() -> frozenset[str]:
+    """The fields a `fields` selection may name: those of File and Permission."""
+    return frozenset(schema_fields(API, "File")) | frozenset(schema_fields(API, "Permission"))
 
 
 def _pick(value: dict[str, Any], wanted: dict[str, Any] | None) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -99,6 +98,7 @@ def plan(scored: list[dict[str, Any]], settings: PlaybookSettings, tasks: Any = 
         "en",
         CLOSED,
         kw.pop("default_owner", None),
+        kw.pop("trace", False),
     )
 
 
@@ -205,7 +205,8 @@ def test_renewal_steps_take_the_plan_dates_and_skip_what_the_stage_shows_done() 
     assert list(made.steps["due_date"]) == [AS_OF, date(2026, 12, 4)]
     done = plan([renewal_account(renewal_steps_done=1)], renewal_book())
     assert list(done.steps["key"]) == ["cs-sync:renewal_x/quote:001A:2027-02-26"]
-    assert list(done.skipped["step"]) == ["value_review"]
+    traced = plan([renewal_account(renewal_steps_done=1)], renewal_book(), trace=True).trace
+    assert traced[traced["state"] == "skipped"]["step"].tolist() == ["value_review"]
 
 
 def test_a_renewal_family_shares_its_steps_and_a_moved_anchor_closes_the_old() -> None:
@@ -300,13 +301,31 @@ def _toml(value: Any) -> str:
     return f'"{value}"' if isinstance(value, str) else str(value)
 
 
-def test_the_presets_compile_against_every_column() -> None:
+def test_the_presets_compile_against_the_columns_a_run_has(tmp_path: Any) -> None:
+    """The shipped playbooks load with the example configuration (every condition, date
+    column and template field known); against too few columns each mistake is named."""
+    import shutil
+    from pathlib import Path
+
+    from cs_sync.config import load_config
+
+    root = Path(__file__).resolve().parents[2]
+    shutil.copy(root / "config.example.toml", tmp_path / "config.toml")
+    loaded = load_config(tmp_path / "config.toml").playbooks.playbooks
+    assert [p.name for p in loaded] == [
+        "renewal_rescue",
+        "renewal_very_aggressive",
+        "renewal_aggressive",
+        "renewal_passive",
+        "phase_delay",
+    ]
+    assert all(p.steps for p in loaded)
     problems: list[str] = []
-    settings = compile_playbooks(PlaybooksFile(), ["x"], set(), problems)
-    assert {p.name for p in settings.playbooks} >= {"renewal_rescue", "phase_delay"}
-    assert problems  # against too few columns the presets are refused, named
-    assert all(p.startswith("playbooks.") for p in problems)
-    assert np.all([len(p.steps) > 0 for p in settings.playbooks])
+    compile_playbooks(PlaybooksFile(), ["x"], set(), problems)
+    assert problems and all(p.startswith("playbooks.") for p in problems)
+    assert any(
+        "renewal_rescue.anchor: 'renewal_anchor' is not a date column" in p for p in problems
+    )
 
 
 def test_under_a_cap_the_most_urgent_comes_first() -> None:
@@ -335,3 +354,11 @@ def test_under_a_cap_the_most_urgent_comes_first() -> None:
     )
     assert list(tasks.tasks["key"]) == ["cs-sync:renewal_x/value_review:001A:2027-02-26"]
     assert tasks.held_back == {"ask": 1, "renewal_x/quote": 1}
+
+
+def test_a_later_step_is_never_due_before_an_earlier_one() -> None:
+    """Steps written out of order (the second dated before the first) wait for the first."""
+    settings = book(step("call", 6), step("recap", 2))
+    made = plan([account()], settings)
+    assert list(made.steps["key"].str.split(":").str[1]) == ["delay/call", "delay/recap"]
+    assert list(made.steps["due_date"]) == [date(2026, 12, 2), date(2026, 12, 2)]

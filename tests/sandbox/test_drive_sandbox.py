@@ -23,7 +23,7 @@ from cs_sync.sandbox.server import Sandbox
 
 @pytest.fixture
 def drive(sandbox: Sandbox) -> Any:
-    return drive_service(None, sandbox.url)
+    return drive_service(None, sandbox.url)[0]
 
 
 def refusal(call: Any) -> tuple[int, dict[str, Any]]:
