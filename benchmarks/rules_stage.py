@@ -1,4 +1,4 @@
-"""The rules stage at scale: features, health, phase, renewal and tasks for N accounts.
+"""The rules stage at scale: features, health, phase, renewal, tasks and playbooks for N accounts.
 
     python -m benchmarks.rules_stage --accounts 100000 1000000
 
@@ -34,6 +34,7 @@ from cs_sync.rules.calendar import closed_days
 from cs_sync.rules.health import score_health
 from cs_sync.rules.health_reasons import metric_shapes
 from cs_sync.rules.phases import assign_phases
+from cs_sync.rules.playbooks import plan_playbooks, render_steps
 from cs_sync.rules.renewal import assign_renewal
 from cs_sync.rules.tasks import new_tasks, wanted_pairs
 from cs_sync.score import account_features
@@ -198,7 +199,20 @@ def run_stage(book: Extracted, config: Config) -> dict[str, float]:
     mark = time.perf_counter()
     scored = scored.reset_index(drop=True)
     wanted = wanted_pairs(scored, config.tasks)
-    made = new_tasks(wanted, scored, book.tasks, config.tasks, AS_OF, config.language, closed)
+    playbooks = plan_playbooks(
+        scored, book.tasks, config.playbooks, AS_OF, config.language, closed, None
+    )
+    made = new_tasks(
+        wanted,
+        scored,
+        book.tasks,
+        config.tasks,
+        AS_OF,
+        config.language,
+        closed,
+        playbooks.steps,
+        lambda chosen: render_steps(chosen, scored, config.playbooks, config.language),
+    )
     timings["tasks"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
     timings["tasks_wanted"] = float(len(wanted))

@@ -93,22 +93,18 @@ def start_periods(
 
 
 def instances(
-    name: str, accounts: np.ndarray, period_text: np.ndarray, running: np.ndarray, known: StepTasks
+    name: str, accounts: np.ndarray, period_text: np.ndarray, known: StepTasks
 ) -> pd.DataFrame:
-    rows = np.flatnonzero(running)
+    """The running instances (one per account given, with its start or anchor date) and
+    whether each started in this run."""
     seen = known.seen.get(name, set())
     started = np.fromiter(
-        (f"{a}:{p}" not in seen for a, p in zip(accounts[rows], period_text[rows], strict=True)),
+        (f"{a}:{p}" not in seen for a, p in zip(accounts, period_text, strict=True)),
         dtype=bool,
-        count=len(rows),
+        count=len(accounts),
     )
     return pd.DataFrame(
-        {
-            "playbook": name,
-            "account_id": accounts[rows],
-            "period": period_text[rows],
-            "started": started,
-        }
+        {"playbook": name, "account_id": accounts, "period": period_text, "started": started}
     )
 
 
@@ -118,7 +114,7 @@ def to_close(
     scored: pd.DataFrame,
     position: pd.Series,
     met: np.ndarray,
-    period_text: np.ndarray,
+    period: np.ndarray,
     as_of: date,
     language: str,
 ) -> pd.DataFrame:
@@ -133,7 +129,7 @@ def to_close(
     if mine.empty:
         return pd.DataFrame(columns=CLOSE_COLUMNS)
     holds = met[at]
-    now = period_text[at]
+    now = np.datetime_as_string(period[at], unit="D").astype(object)
     cleared = ~holds & playbook.auto_close
     moved = holds & (playbook.anchor != START) & (now != "NaT") & (now != mine["period"].to_numpy())
     stopping = cleared | moved

@@ -175,24 +175,27 @@ def plan_playbooks(
         else:
             period = np.where(met, _dates(scored, playbook.anchor), np.datetime64("NaT"))
         running = ~np.isnat(period)
-        period_text = np.datetime_as_string(period, unit="D").astype(object)
         if trace:
             traced.append(_trace(playbook.name, "", account_ids, ~running, period, "not running"))
-        found.append(instances(playbook.name, account_ids, period_text, running, known))
-        closes.append(
-            to_close(playbook, known, scored, position, met, period_text, as_of, language)
-        )
+        closes.append(to_close(playbook, known, scored, position, met, period, as_of, language))
         if not running.any():
             continue
-        previous_due = np.full(len(scored), np.datetime64("NaT"), dtype="datetime64[D]")
+        # the rest is worked out for the running instances only (a few in a large book)
+        at = np.flatnonzero(running)
+        part = scored[sorted({s.date for s in playbook.steps if s.date})].iloc[at]
+        accounts, started = account_ids[at], period[at]
+        text = np.datetime_as_string(started, unit="D").astype(object)
+        found.append(instances(playbook.name, accounts, text, known))
+        customer_busy = busy[at] if busy is not None else None
+        previous_due = np.full(len(at), np.datetime64("NaT"), dtype="datetime64[D]")
         family = playbook.family or playbook.name
         for index, step in enumerate(playbook.steps):
-            due = _step_dates(scored, playbook, step, period, busy, holidays)
-            there = known.has(family, step.name, account_ids, period_text) & running
-            skip = np.zeros(len(scored), dtype=bool)
+            due = _step_dates(part, playbook, step, started, customer_busy, holidays)
+            there = known.has(family, step.name, accounts, text)
+            skip = np.zeros(len(at), dtype=bool)
             if step.skip_when is not None:
-                skip = step.skip_when.condition(columns).to_numpy()
-            pending = running & ~there & ~skip & ~np.isnat(due)
+                skip = step.skip_when.condition(columns).to_numpy()[at]
+            pending = ~there & ~skip & ~np.isnat(due)
             redated = pending & (due < today)
             due = np.where(redated, today, due)
             later = ~np.isnat(previous_due) & (due < previous_due)
@@ -202,24 +205,24 @@ def plan_playbooks(
             if trace:
                 for mask, state in (
                     (there, "exists"),
-                    (running & ~there & skip, "skipped"),
-                    (running & ~there & ~skip & np.isnat(due), "no date"),
+                    (~there & skip, "skipped"),
+                    (~there & ~skip & np.isnat(due), "no date"),
                     (create, "creates"),
                     (pending & ~create, "scheduled"),
                 ):
-                    traced.append(_trace(playbook.name, step.name, account_ids, mask, due, state))
-            rows = np.flatnonzero(create)
-            if len(rows):
+                    traced.append(_trace(playbook.name, step.name, accounts, mask, due, state))
+            chosen = np.flatnonzero(create)
+            if len(chosen):
                 steps.append(
                     _step_rows(
                         scored,
                         playbook,
                         step,
                         (order, index),
-                        rows,
-                        period_text,
-                        due,
-                        redated,
+                        at[chosen],
+                        text[chosen],
+                        due[chosen],
+                        redated[chosen],
                         default_owner_id,
                     )
                 )
@@ -244,10 +247,6 @@ def _trace(
             "date": [None if np.isnat(d) else pd.Timestamp(d).date() for d in due[rows]],
         }
     )
-
-
-def _anchor_dates(scored: pd.DataFrame, column: str) -> np.ndarray:
-    return pd.to_datetime(scored[column], errors="coerce").to_numpy("datetime64[D]")
 
 
 def _dates(scored: pd.DataFrame, column: str) -> np.ndarray:
@@ -296,15 +295,17 @@ def _step_rows(
     redated: np.ndarray,
     default_owner_id: str | None,
 ) -> pd.DataFrame:
-    """The steps to create, not yet rendered (render_steps does that for those the caps let
-    through)."""
-    info = scored.iloc[rows]
+    """The steps to create (`rows`: the accounts' positions in `scored`; the other arrays one
+    value per row), not yet rendered: render_steps does that for those the caps let
+    through."""
+    needed = ["account_id", "name", "arr", "owner_id", "owner_active", "sub_csm_id"]
+    info = scored[[*needed, "sub_csm_active"]].iloc[rows]
     owner, source = _owners(info, step.owner, default_owner_id)
     rule = step_rule(playbook.name, step.name)
     accounts = info["account_id"].astype(str).to_numpy(dtype=object)
     return pd.DataFrame(
         {
-            "key": f"{KEY_PREFIX}:{rule}:" + accounts + ":" + period_text[rows],
+            "key": f"{KEY_PREFIX}:{rule}:" + accounts + ":" + period_text,
             "rule": rule,
             "account_id": accounts,
             "account_name": info["name"].to_numpy(dtype=object),
@@ -312,14 +313,14 @@ def _step_rows(
             "owner_source": source,
             "subject": None,
             "description": None,
-            "due_date": pd.to_datetime(due[rows]).date,
+            "due_date": pd.to_datetime(due).date,
             "priority": step.priority,
             "row": rows,
             "arr": pd.to_numeric(info["arr"], errors="coerce").fillna(0).to_numpy(),
             "order": where[0],
-            "redated": redated[rows],
+            "redated": redated,
             "step_index": where[1],
-            "anchor_date": period_text[rows],
+            "anchor_date": period_text,
         }
     )
 
