@@ -39,6 +39,7 @@ from cs_sync.connectors.bigquery_calls import (
 from cs_sync.connectors.google_calls import bigquery_client
 from cs_sync.connectors.settings import HistoryConfig
 from cs_sync.history import (
+    ALERT_LOG_COLUMNS,
     PHASE_SINCE_COLUMNS,
     RUN_COLUMNS,
     SERIES_COLUMNS,
@@ -69,7 +70,7 @@ def _type(column: str) -> str:
         return "INT64"
     if column == "phase_delayed":
         return "BOOL"
-    if column in ("started_at", "finished_at"):
+    if column in ("started_at", "finished_at", "logged_at"):
         return "TIMESTAMP"
     return "STRING"
 
@@ -109,6 +110,7 @@ TABLES: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
     "kpi_history": (("date", "metric", "dimension", "value"), "date", ("metric",)),
     "runs": (RUN_COLUMNS, "as_of", ()),
     "sponsor_history": (SPONSOR_COLUMNS, "as_of", ("account_id",)),
+    "alert_log": (ALERT_LOG_COLUMNS, "as_of", ("channel", "key")),
 }
 
 
@@ -152,6 +154,9 @@ class BigQueryHistory:
 
     def record_run(self, run: RunRecord) -> None:
         self._load("runs", pd.DataFrame([run.as_row()], columns=list(RUN_COLUMNS)), None)
+
+    def record_alerts(self, rows: pd.DataFrame) -> None:
+        self._load("alert_log", rows[list(ALERT_LOG_COLUMNS)], None)
 
     def _load(self, table: str, frame: pd.DataFrame, partition: date | None) -> None:
         columns, partition_column, clustering = TABLES[table]
@@ -281,6 +286,15 @@ class BigQueryHistory:
             [("dates", "DATE", list(dates))],
         )
         return _shaped(found, chosen)
+
+    def alert_log(self, since: date) -> pd.DataFrame:
+        found = self._query(
+            f"SELECT * FROM {self._table('alert_log')} WHERE as_of >= @since "  # noqa: S608
+            "QUALIFY ROW_NUMBER() OVER (PARTITION BY key, channel ORDER BY logged_at DESC) = 1 "
+            "ORDER BY as_of, key, channel",
+            [("since", "DATE", since)],
+        )
+        return _shaped(found, ALERT_LOG_COLUMNS)
 
     def phase_since(self, as_of: date) -> pd.DataFrame:
         sql = phase_since_sql(self._table("account_history"), "@as_of")

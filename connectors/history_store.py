@@ -22,6 +22,7 @@ from cs_sync.connectors.duck import connect
 from cs_sync.connectors.settings import HistoryConfig
 from cs_sync.errors import CsSyncError
 from cs_sync.history import (
+    ALERT_LOG_COLUMNS,
     RUN_COLUMNS,
     SERIES_COLUMNS,
     SNAPSHOT_COLUMNS,
@@ -45,6 +46,11 @@ CREATE TABLE IF NOT EXISTS account_history (
 CREATE TABLE IF NOT EXISTS sponsor_history (
     as_of DATE NOT NULL, account_id VARCHAR NOT NULL, role VARCHAR, contact_id VARCHAR,
     contact_name VARCHAR
+);
+CREATE TABLE IF NOT EXISTS alert_log (
+    as_of DATE NOT NULL, key VARCHAR NOT NULL, event VARCHAR, account_id VARCHAR,
+    channel VARCHAR NOT NULL, state VARCHAR NOT NULL, logged_at TIMESTAMP, run_id VARCHAR,
+    title VARCHAR, text VARCHAR
 );
 CREATE TABLE IF NOT EXISTS kpi_history (
     date DATE NOT NULL, metric VARCHAR NOT NULL, dimension VARCHAR NOT NULL, value DOUBLE
@@ -129,6 +135,10 @@ class HistoryStore:
         with self._transaction():
             self._insert_run(run)
 
+    def record_alerts(self, rows: pd.DataFrame) -> None:
+        with self._transaction():
+            self._insert("alert_log", rows[list(ALERT_LOG_COLUMNS)])
+
     def publish_tables(
         self, tables: dict[str, pd.DataFrame], kinds: dict[str, dict[str, str]]
     ) -> None:
@@ -180,6 +190,13 @@ class HistoryStore:
 
     def phase_since(self, as_of: date) -> pd.DataFrame:
         return self._frame(phase_since_sql("account_history", "$1"), [as_of])
+
+    def alert_log(self, since: date) -> pd.DataFrame:
+        return self._frame(
+            "SELECT * FROM alert_log WHERE as_of >= ? QUALIFY row_number() OVER "
+            "(PARTITION BY key, channel ORDER BY logged_at DESC) = 1 ORDER BY as_of, key, channel",
+            [since],
+        )
 
     def dates(self) -> list[date]:
         rows = self._execute("SELECT DISTINCT as_of FROM account_history ORDER BY as_of").fetchall()

@@ -34,6 +34,7 @@ from cs_sync.errors import (
     ConnectError,
     CsSyncError,
     SetupError,
+    Unanswered,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"}
 TASK_FIELDS = frozenset(
     {"Subject", "Description", "OwnerId", "WhatId", "WhoId", "ActivityDate", "Status", "Priority"}
 )
+
+FEED_ITEM_FIELDS = frozenset({"ParentId", "Body", "Type", "IsRichText"})
 
 
 @dataclass
@@ -121,8 +124,10 @@ class SalesforceClient:
 
     # ------------------------------------------------------------ the call boundary
 
-    def call(self, doing: str, action: Callable[[Salesforce], T]) -> T:
-        """Run one API call: re-login once on an expired session, retry transient failures."""
+    def call(self, doing: str, action: Callable[[Salesforce], T], once: bool = False) -> T:
+        """Run one API call: re-login once on an expired session (a refused session did
+        nothing), retry transient failures; `once`: no retries (a create that is not
+        idempotent: a lost answer may have created it)."""
         relogged = False
 
         def attempt() -> T:
@@ -143,6 +148,8 @@ class SalesforceClient:
                 raise translate(exc, doing) from None
 
         self.budget.check(doing)
+        if once:
+            return attempt()
         return with_retries(attempt, self.max_attempts, self.wait_max_s, self._note_retry)
 
     def _note_retry(self, state: Any) -> None:
@@ -268,6 +275,8 @@ class SalesforceClient:
             return frozenset(self.config.writable)
         if sobject == "Task":
             return TASK_FIELDS | {self.config.fields.task_key}
+        if sobject == "FeedItem":
+            return FEED_ITEM_FIELDS
         return frozenset()
 
     def _guard(self, sobject: str, records: list[dict[str, Any]]) -> None:
@@ -296,6 +305,45 @@ class SalesforceClient:
                 "upsert", sobject, records, f"upserting {sobject} (Bulk API)", key_field
             )
         return self._upsert_collections(sobject, key_field, records)
+
+    def create_once(self, sobject: str, records: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        """Create records that have no key to upsert by (Chatter posts), through sObject
+        Collections, each call sent once; what became of each record, in order: ("created",
+        id), ("failed", "CODE: message"), ("unconfirmed", why: the call's answer was lost, so
+        they may exist and are not sent again) or ("not sent", why: the call was refused
+        whole, or never made)."""
+        self._guard(sobject, records)
+        outcomes: list[tuple[str, str]] = []
+        for start in range(0, len(records), COLLECTION_SIZE):
+            chunk = records[start : start + COLLECTION_SIZE]
+            body = {
+                "allOrNone": False,
+                "records": [{"attributes": {"type": sobject}, **r} for r in chunk],
+            }
+            doing = f"creating {sobject}"
+            try:
+                results = self.call(
+                    doing,
+                    partial(_restful, path="composite/sobjects", method="POST", body=body),
+                    once=True,
+                )
+            except CsSyncError as error:
+                state = "unconfirmed" if isinstance(error, Unanswered) else "not sent"
+                outcomes += [(state, str(error))] * (len(records) - start)
+                return outcomes
+            if not isinstance(results, list) or len(results) != len(chunk):
+                why = f"Salesforce answered {doing} with an unexpected body"
+                outcomes += [("unconfirmed", why)] * (len(records) - start)
+                return outcomes
+            for result in results:
+                if result.get("success"):
+                    outcomes.append(("created", str(result.get("id"))))
+                    continue
+                first = (result.get("errors") or [{}])[0]
+                code = str(first.get("statusCode", "UNKNOWN"))
+                state = "not sent" if code in TRANSIENT_CODES else "failed"
+                outcomes.append((state, f"{code}: {first.get('message', '')}"))
+        return outcomes
 
     def _update_collections(self, sobject: str, changes: dict[str, dict[str, Any]]) -> WriteReport:
         records = [

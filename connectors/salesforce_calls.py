@@ -20,7 +20,7 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
 )
 
-from cs_sync.connectors.transport import CallCounter
+from cs_sync.connectors.transport import CallCounter, never_sent
 from cs_sync.errors import (
     AuthError,
     BudgetExhausted,
@@ -28,6 +28,7 @@ from cs_sync.errors import (
     PermissionDenied,
     SetupError,
     TransientError,
+    Unanswered,
 )
 
 log = logging.getLogger("cs_sync.connectors.salesforce")
@@ -123,10 +124,14 @@ def translate(error: Exception, doing: str) -> CsSyncError:
         return CsSyncError(
             f"Salesforce error while {doing}: HTTP {error.status} {_error_message(error)}"
         )
+    if isinstance(error, requests.ConnectTimeout):
+        return TransientError(f"cannot reach Salesforce while {doing}: the connection timed out")
     if isinstance(error, requests.Timeout):
-        return TransientError(f"Salesforce did not answer in time while {doing}")
+        return Unanswered(f"Salesforce did not answer in time while {doing}")
     if isinstance(error, requests.ConnectionError):
-        return TransientError(f"cannot reach Salesforce while {doing}: {error}")
+        if never_sent(error):
+            return TransientError(f"cannot reach Salesforce while {doing}: {error}")
+        return Unanswered(f"the connection to Salesforce dropped while {doing}: {error}")
     return CsSyncError(f"unexpected error while {doing}: {error!r}")
 
 

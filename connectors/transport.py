@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 DEFAULT_TIMEOUT = (10.0, 120.0)  # connect, read (seconds)
@@ -25,7 +26,14 @@ ROUTED_SUFFIXES = (
     "sheets.googleapis.com",
     "www.googleapis.com",  # Drive v3
     "oauth2.googleapis.com",
+    "hooks.slack.com",  # Slack incoming webhooks
+    ".webhook.office.com",  # Teams incoming webhooks
+    ".logic.azure.com",  # Teams Workflows webhooks
+    ".api.powerplatform.com",
 )
+WEBHOOK_SUFFIXES = ROUTED_SUFFIXES[-4:]
+# The header that tells the sandbox which host a routed request was for (as a proxy does).
+FORWARDED_HOST = "X-Forwarded-Host"
 
 
 def is_loopback_url(url: str) -> bool:
@@ -36,6 +44,16 @@ def is_loopback_url(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def never_sent(error: requests.ConnectionError) -> bool:
+    """Whether a connection failed before the request left (refused, no such host), so the
+    request was certainly not done and may be sent again whatever it was."""
+    cause = error.args[0] if error.args else None
+    if isinstance(cause, str):  # raised before sending (the sandbox's routing refused it)
+        return True
+    reason = getattr(cause, "reason", cause)
+    return isinstance(reason, urllib3.exceptions.NewConnectionError | ConnectionRefusedError)
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -77,6 +95,8 @@ class _TimeoutAdapter(HTTPAdapter):
                     "and Google hosts are routed to the local sandbox)"
                 )
             request.url = urlunsplit(("http", self.route_to.netloc, parts.path, parts.query, ""))
+            if host.endswith(WEBHOOK_SUFFIXES):  # their paths overlap Salesforce's /services/
+                request.headers[FORWARDED_HOST] = host
         return super().send(request, **kwargs)
 
 
@@ -119,7 +139,17 @@ class CallCounter:
 
     def hook(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         path = urlsplit(response.request.url or "").path
-        service = "sheets" if path.startswith("/v4/spreadsheets") else "salesforce"
+        host = (
+            response.request.headers.get(FORWARDED_HOST)
+            or urlsplit(response.request.url or "").hostname
+            or ""
+        )
+        if host.endswith(WEBHOOK_SUFFIXES):
+            service = "webhooks"
+        elif path.startswith("/v4/spreadsheets"):
+            service = "sheets"
+        else:
+            service = "salesforce"
         self.calls[service] += 1
         info = response.headers.get("Sforce-Limit-Info", "")
         for item in info.split(";"):

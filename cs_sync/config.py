@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 
+from cs_sync.config_alerts import AlertsConfig, alert_problems
 from cs_sync.config_playbooks import PlaybooksFile
 from cs_sync.config_report import Loc, problems_of, sentences
 from cs_sync.config_rules import (
@@ -185,6 +186,9 @@ class ConfigFile(Settings):
     """Follow-up Tasks: the presets, your own rules and the caps."""
     playbooks: PlaybooksFile = PlaybooksFile()
     """Playbooks: sequences of dated steps (renewal plans per strategy, phase delays)."""
+    alerts: AlertsConfig = AlertsConfig()
+    """Alerts: grade drops, renewals at risk, sponsors leaving and failed runs, posted to
+    Slack, Microsoft Teams or the Account's Chatter feed."""
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     """The KPI dashboard: local files and a Google Sheets spreadsheet."""
     history: HistoryConfig = Field(default_factory=HistoryConfig)
@@ -282,6 +286,10 @@ class Config:
     @property
     def history(self) -> HistoryConfig:
         return self.file.history
+
+    @property
+    def alerts(self) -> AlertsConfig:
+        return self.file.alerts
 
     @property
     def brakes(self) -> BrakesConfig:
@@ -396,6 +404,9 @@ def parse_config(data: dict[str, Any], config_path: Path, text: str = "") -> Con
     if isinstance(usage, dict):
         problems += _unknown_metrics(compiled[3], tuple(metrics_of(usage)))
     problems += target_problems(data.get("dashboard"))
+    if "history" in sections and "health" in sections:
+        grades = [g for g, _ in sections["health"].grades]
+        problems += alert_problems(data, sections["history"].enabled, grades)
     if problems:
         raise ConfigError(str(config_path), problems)
     worker = sections["worker"]  # the schedule's time zone defaults to the run's

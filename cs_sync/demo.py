@@ -255,6 +255,13 @@ label = {{ ja = "リスクフラグ", en = "risk flag" }}
 max_per_owner = 25
 default_owner_id = "{default_owner_id}"
 
+[alerts]
+# Grade drops, renewals at risk and sponsors leaving, posted once each on the Account's
+# Chatter feed (Slack and Teams webhooks take them too: see config.example.toml)
+[[alerts.channels]]
+name = "account-feeds"
+kind = "chatter"
+
 [dashboard]
 local_dir = "dashboard"
 # The sandbox serves this Google Sheets spreadsheet too; a real one is shared with the

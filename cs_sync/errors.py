@@ -77,6 +77,11 @@ class TransientError(CsSyncError):
     kind = "transient"
 
 
+class Unanswered(TransientError):
+    """A request sent whose answer never came (a timeout, a dropped connection): it may have
+    been done. Safe to repeat only when the request is idempotent."""
+
+
 class BudgetExhausted(CsSyncError):
     """The org's daily API allowance is gone or below the configured reserve."""
 

@@ -85,6 +85,21 @@ NUMBER_COLUMNS = ("arr", "seats", "score", "coverage", "days_to_renewal")
 # Who held a sponsor's role (economic buyer, champion) on each account at each date, so the
 # next run can tell who left.
 SPONSOR_COLUMNS = ("as_of", "account_id", "role", "contact_id", "contact_name")
+# Every alert's life, one row a state (queued, sent, summarised, unconfirmed, failed, dropped),
+# appended: the latest row of a key and channel is where it stands. `as_of` is the date of
+# the run that queued it, on every row of that alert.
+ALERT_LOG_COLUMNS = (
+    "as_of",
+    "key",
+    "event",
+    "account_id",
+    "channel",
+    "state",
+    "logged_at",
+    "run_id",
+    "title",
+    "text",
+)
 
 
 def _day(values: pd.Series) -> pd.Series:
@@ -199,6 +214,14 @@ class History(Protocol):
     def phase_since(self, as_of: date) -> pd.DataFrame:
         """PHASE_SINCE_COLUMNS for the accounts of the latest snapshot by `as_of`
         (phase_since_sql)."""
+        ...
+
+    def record_alerts(self, rows: pd.DataFrame) -> None:
+        """Append alert log rows (ALERT_LOG_COLUMNS)."""
+        ...
+
+    def alert_log(self, since: date) -> pd.DataFrame:
+        """The latest row of each alert (key and channel) queued on or after `since`."""
         ...
 
     def dates(self) -> list[date]: ...

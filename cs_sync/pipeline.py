@@ -15,6 +15,7 @@ from typing import TypeVar
 
 import pandas as pd
 
+from cs_sync import alerts
 from cs_sync.apply import Interrupted, apply_plan
 from cs_sync.brakes import brake_message, check_brakes
 from cs_sync.config import Config
@@ -60,21 +61,33 @@ def run_once(
         client = connect(config.salesforce, session, counter)
         extracted = extract(client, config, as_of)
         extracted.previous_sponsors = previous_sponsors(config, as_of, extracted.problems)
+        alert_log = alerts.read_alert_log(config, as_of, extracted.problems)
         result.accounts_read = len(extracted.accounts)
         plan = result.plan = compute_plan(extracted, config, as_of)
+        if alert_log is not None:
+            plan.alerts = alerts.outbox(plan.scored, config, as_of, alert_log)
         summarise(plan, config, result)
         plan.brakes = check_brakes(plan.scored, len(plan.tasks), config.brakes)
         if not dry_run:
             if any(check.fired for check in plan.brakes) and not force:
                 raise BrakeError(brake_message(plan.brakes))
+            outbox = alerts.queue(config, plan.alerts, result) if alert_log is not None else None
             apply_plan(client, plan, config, result, stop_requested, batch_size)
             kpis = _run_kpis(extracted, plan, config, result)
+            if outbox is not None:
+                _guarded(
+                    result,
+                    "alerts",
+                    lambda: alerts.deliver(config, outbox, result, session, client, alert_log),
+                )
     except CsSyncError as error:
         result.status = "interrupted" if isinstance(error, Interrupted) else "failed"
         result.exit_code = error.exit_code
         result.errors.append(Problem(error.kind, None, str(error)))
         kpis = None
     finally:
+        if result.status == "failed" and not dry_run:
+            _guarded(result, "alerts", lambda: alerts.alert_failed_run(config, result, session))
         _count_calls(result, counter)
         session.close()
     _partial_if_errors(result)
@@ -122,6 +135,7 @@ def _run_kpis(extracted: Extracted, plan: Plan, config: Config, result: RunResul
 def _count_calls(result: RunResult, counter: CallCounter) -> None:
     result.salesforce_api_calls = counter.calls["salesforce"]
     result.sheets_api_calls = counter.calls["sheets"]
+    result.webhook_calls = counter.calls["webhooks"]
     if counter.api_used is not None:
         result.api_usage = f"{counter.api_used}/{counter.api_max}"
 

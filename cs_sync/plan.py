@@ -53,6 +53,7 @@ class Plan:
     sponsors: pd.DataFrame | None = None  # who holds the sponsor roles now (for the history)
     timeline: Timeline | None = None  # each account's ARR over time (the revenue KPIs)
     playbooks: pd.DataFrame = field(default_factory=pd.DataFrame)  # running instances
+    alerts: pd.DataFrame = field(default_factory=pd.DataFrame)  # the outbox (cs_sync.alerts)
 
     @property
     def fields_to_write(self) -> int:
@@ -143,7 +144,7 @@ def describe_plan(plan: Plan, limit: int = 20) -> str:
     lines = [
         f"Plan for {plan.as_of.isoformat()}: {len(plan.updates)} account(s), "
         f"{plan.fields_to_write} field(s) to write, {len(plan.tasks)} task(s) to create, "
-        f"{len(plan.closes)} to close"
+        f"{len(plan.closes)} to close, {len(plan.alerts)} alert(s) to send"
     ]
     for change in plan.changes[:limit]:
         lines.append(
@@ -158,6 +159,10 @@ def describe_plan(plan: Plan, limit: int = 20) -> str:
         lines.append(f"  ... and {len(plan.tasks) - limit} more task(s)")
     for close in plan.closes.head(limit).itertuples(index=False):
         lines.append(f"  - Task {close.key} for {close.account_name}: condition cleared, close")
+    for alert in plan.alerts.head(limit).itertuples(index=False):
+        lines.append(f"  > Alert to {alert.channel}: {alert.title}")
+    if len(plan.alerts) > limit:
+        lines.append(f"  ... and {len(plan.alerts) - limit} more alert(s)")
     for problem in plan.problems:
         lines.append(f"  ! {problem.kind} {problem.record}: {problem.message}")
     lines.append(
@@ -192,6 +197,18 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "tasks_to_close": [
             {"task_id": c.task_id, "key": c.key, "account_id": c.account_id}
             for c in plan.closes.itertuples(index=False)
+        ],
+        "alerts": [
+            {
+                "key": a.key,
+                "event": a.event,
+                "account_id": a.account_id or None,
+                "channel": a.channel,
+                "title": a.title,
+                "text": a.text,
+                "queued_earlier": not bool(a.new),
+            }
+            for a in plan.alerts.itertuples(index=False)
         ],
         "history_rows": len(plan.scored),
         "brakes": [check.as_dict() for check in plan.brakes],

@@ -195,7 +195,8 @@ def previous_sponsors(config: Config, as_of: date, problems: list[Problem]) -> p
     """Who held the sponsor roles at the last run before `as_of`, from the history store;
     None when nothing names the sponsor features, without a history, or when the history
     cannot be read (a warning then says the changes are not known this run)."""
-    if not config.history.enabled or not config.names_any(SPONSOR_FEATURES):
+    wanted = config.names_any(SPONSOR_FEATURES) or config.alerts.wants("sponsor_left")
+    if not config.history.enabled or not wanted:
         return None
     try:
         with open_history(config.history) as store:

@@ -57,6 +57,8 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
         )
         rows.append(("would create", f"{len(result.plan.tasks)} task(s)"))
         rows.append(("would close", f"{len(result.plan.closes)} task(s)"))
+        if len(result.plan.alerts):
+            rows.append(("would alert", f"{len(result.plan.alerts)} time(s)"))
     else:
         rows.append(
             (
@@ -66,6 +68,11 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
         )
         rows.append(("tasks created", str(result.tasks_created)))
         rows.append(("tasks closed", str(result.tasks_closed)))
+        if result.alerts:
+            shown = ", ".join(
+                f"{n} {state.replace('_', ' ')}" for state, n in result.alerts.items() if n
+            )
+            rows.append(("alerts", shown or "none"))
     rows.append(("errors", str(len(result.errors))))
     if result.warnings:
         rows.append(("warnings", str(len(result.warnings))))
@@ -73,7 +80,8 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
     rows.append(
         (
             "API calls",
-            f"Salesforce {result.salesforce_api_calls}{usage} · Sheets {result.sheets_api_calls}",
+            f"Salesforce {result.salesforce_api_calls}{usage} · Sheets {result.sheets_api_calls}"
+            + (f" · webhooks {result.webhook_calls}" if result.webhook_calls else ""),
         )
     )
     if result.dashboard:

@@ -21,6 +21,8 @@ WARNING_KINDS = {
     "usage_blank",
     "dashboard_partial",
     "sponsors_unknown",
+    "alert_unconfirmed",
+    "alert_dropped",
 }
 
 
@@ -47,6 +49,10 @@ class RunResult(Written):
     plan: Plan | None = None
     api_usage: str | None = None
     exit_code: int = EXIT_OK
+    # what became of the alerts this run delivered: sent, summarised (counted in a webhook
+    # message's last line), held_back (left for the next run), unconfirmed, failed, dropped
+    alerts: dict[str, int] = field(default_factory=dict)
+    webhook_calls: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +68,9 @@ class RunResult(Written):
             "warnings": [w.as_dict() for w in self.warnings],
             "salesforce_api_calls": self.salesforce_api_calls,
             "sheets_api_calls": self.sheets_api_calls,
+            "webhook_calls": self.webhook_calls,
+            "alerts": self.alerts,
+            "alerts_planned": len(self.plan.alerts) if self.plan else 0,
             "duration_s": round(self.duration_s, 2),
             "grade_counts": self.grade_counts,
             "phase_counts": self.phase_counts,

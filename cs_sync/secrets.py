@@ -21,6 +21,7 @@ SECRET_KEYS = (
     "token",
     "api_key",
     "credentials",
+    "webhook_url",
 )
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 

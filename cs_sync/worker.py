@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from cs_sync.config import load_config
+from cs_sync.config import Config, load_config
 from cs_sync.errors import EXIT_OK, CsSyncError, LockHeld
 
 log = logging.getLogger("cs_sync.worker")
@@ -135,6 +135,7 @@ def scheduled_run(config_path: Path, stop: StopFlag, today: Callable[[str], Any]
 
     started = datetime.now(UTC)
     report: dict[str, Any] = {"started_at": started.isoformat(timespec="seconds")}
+    config = None
     try:
         config = load_config(config_path)
         worker = config.worker
@@ -179,8 +180,30 @@ def scheduled_run(config_path: Path, stop: StopFlag, today: Callable[[str], Any]
     except Exception as error:  # the worker outlives any one run
         log.exception("run crashed")
         report |= {"status": "failed", "exit_code": 1, "first_error": repr(error)}
+        if config is not None:  # a crash in the run (a bug) is told like a failed run
+            _tell_crash(config, today(config.timezone), repr(error))
     report["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
     return report
+
+
+def _tell_crash(config: Config, as_of: Any, detail: str) -> None:
+    """Post run_failed for a run that crashed; an alert that cannot go is only logged."""
+    from cs_sync.alerts import alert_failed_run
+    from cs_sync.connectors.transport import build_session
+    from cs_sync.plan import Problem
+    from cs_sync.result import RunResult
+
+    crashed = RunResult(status="failed", as_of=as_of, dry_run=False)
+    crashed.errors.append(Problem("internal", None, f"the run crashed: {detail}"))
+    session = build_session(config.sandbox.url)
+    try:
+        alert_failed_run(config, crashed, session)
+    except Exception:
+        log.exception("the run_failed alert could not be sent")
+    finally:
+        session.close()
+    for problem in crashed.errors[1:]:
+        log.error("%s", problem.message)
 
 
 def serve(

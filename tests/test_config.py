@@ -665,3 +665,71 @@ def test_the_phase_clock_and_the_notice_columns_must_be_columns(tmp_path: Path) 
     text += '\n[phases]\nclock_start = "go_live"\n\n[renewal]\nauto_renew = "auto"\n'
     config = load_config(write(tmp_path, text))
     assert config.phases.settings.clock_start == "go_live"
+
+
+def test_alert_channels_are_checked_and_the_webhook_is_a_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = problems(
+        tmp_path,
+        MINIMAL
+        + """
+[alerts]
+events = ["grade_drop", "churned"]
+at_risk_grades = ["E"]
+
+[[alerts.channels]]
+name = "cs-team"
+kind = "slack"
+
+[[alerts.channels]]
+name = "cs-team"
+kind = "chatter"
+events = ["run_failed"]
+webhook_url_env = "X"
+
+[[alerts.channels]]
+name = "Leads!"
+kind = "teams"
+webhook_url_env = "9BAD"
+webhook_url = "https://hooks.slack.com/services/T/B/secret"
+""",
+    )
+    text = "\n".join(found)
+    assert "alerts.events: 'churned' is not an event" in text
+    assert "alerts.at_risk_grades: 'E' is not a grade in health.grades (A, B, C, D)" in text
+    assert "alerts.channels[0].webhook_url: a slack channel needs webhook_url_env" in text
+    assert "a chatter channel posts on an Account; 'run_failed' has no account" in text
+    assert "a chatter channel posts to Salesforce; it has none" in text
+    assert "alerts.channels: the name 'cs-team' is used twice" in text
+    assert "'Leads!' is not a channel name" in text
+    assert "webhook_url_env: '9BAD' is not an environment variable name" in text
+    assert (  # the address itself is refused in the TOML, with the way out
+        "alerts.channels[2].webhook_url: secrets are never read from the configuration file" in text
+    )
+    assert "hooks.slack.com/services/T/B/secret" not in text
+
+    off = problems(
+        tmp_path,
+        MINIMAL + '\n[history]\npath = ""\n\n[[alerts.channels]]\nname = "f"\nkind = "chatter"\n',
+    )
+    assert any("alerts remember what they sent in the history store" in p for p in off)
+
+    config = load_config(
+        write(
+            tmp_path,
+            MINIMAL
+            + '\n[[alerts.channels]]\nname = "team"\nkind = "slack"\n'
+            + 'webhook_url_env = "CS_SYNC_SLACK"\nevents = ["grade_drop"]\n',
+        )
+    )
+    channel = config.alerts.channels[0]
+    assert config.alerts.routes() == (("team", ("grade_drop",), ()),)
+    assert not config.alerts.wants("run_failed")
+    monkeypatch.delenv("CS_SYNC_SLACK", raising=False)
+    with pytest.raises(AuthError) as missing:
+        assert channel.webhook_url is not None
+        channel.webhook_url.read()
+    assert "alerts.channels.team.webhook_url: environment variable CS_SYNC_SLACK" in str(
+        missing.value
+    )

@@ -35,6 +35,7 @@ _PARENTS = {
     "OpportunityContactRole": "OpportunityId",
     "Task": "WhatId",
     "Event": "WhatId",
+    "FeedItem": "ParentId",
 }
 
 

@@ -24,16 +24,18 @@ class Faults:
     lock_ids: list[str] = field(default_factory=list)  # these ids fail once each with it
     validation_error_ids: list[str] = field(default_factory=list)  # always fail these records
     #   with FIELD_CUSTOM_VALIDATION_EXCEPTION, as an org's validation rule would
-    lost_responses: int = 0  # the next N REST or Drive writes are carried out, then the connection
-    #   closed without an answer, as when a response is lost on the way back
+    lost_responses: int = 0  # the next N REST, Drive or webhook writes are carried out, then the
+    #   connection closed without an answer, as when a response is lost on the way back
     only_on: str = ""  # when set, server_errors and lost_responses count only the requests
-    #   whose "METHOD path" this regular expression finds (e.g. "GET .*/jobs/ingest/")
+    #   whose "METHOD path" this regular expression finds (e.g. "GET .*/jobs/ingest/"; a
+    #   webhook's path begins with its host: "POST hooks.slack.com/")
     latency_ms: int = 0  # added to every request while set
     sheets_rate_limit: int = 0  # the next N Sheets requests answer 429
     sheets_cell_limit: int = 10_000_000  # Google's cells per spreadsheet; lower it to test a
     #   book at scale (1:100) without writing millions of cells
     sheets_resets: int = 0  # the next N Sheets requests: the connection is closed unanswered
     #   (and the request not carried out), as on a connection reset
+    webhook_rate_limited: int = 0  # the next N Slack or Teams webhook posts answer 429
     daily_api_max: int = 15000  # the org's daily allowance (Developer Edition default)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

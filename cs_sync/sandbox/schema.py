@@ -17,6 +17,7 @@ KEY_PREFIXES = {
     "Opportunity": "006",
     "OpportunityContactRole": "00K",
     "Task": "00T",
+    "FeedItem": "0D5",
     "Event": "00U",
     "Case": "500",
     "Contract": "800",
@@ -344,6 +345,20 @@ def build_schema() -> dict[str, dict[str, Field]]:
             Field("Type", "picklist", picklist=ACTIVITY_TYPES),
             _account_of_activity(),
             *_cs_sync_fields("Task"),
+        ],
+        # A Chatter post on a record's feed (Object Reference: FeedItem): Body (10,000
+        # characters) is required for a TextPost; whoever follows the record sees it.
+        "FeedItem": [
+            _ref("ParentId", "Account", "Parent", nillable=False),
+            Field("Body", "textarea", length=10000, nillable=False),
+            Field(
+                "Type",
+                "picklist",
+                picklist=("TextPost", "LinkPost", "ContentPost"),
+                restricted=True,
+                default="TextPost",
+            ),
+            Field("IsRichText", "boolean", nillable=False, default=False),
         ],
         # Calendar events: meetings with the customer (Object Reference: Event).
         "Event": [

@@ -20,6 +20,7 @@ from cs_sync.sandbox.http_types import Request, Response, sf_error
 from cs_sync.sandbox.salesforce_api import SalesforceApi
 from cs_sync.sandbox.sheets_api import SheetsApi, google_error
 from cs_sync.sandbox.store import OrgStore
+from cs_sync.sandbox.webhooks_api import WebhooksApi
 
 log = logging.getLogger("cs_sync.sandbox")
 
@@ -40,6 +41,7 @@ class Sandbox:
         self.salesforce = SalesforceApi(self.store, self.faults)
         self.sheets = SheetsApi(self.store, self.faults)
         self.drive = DriveApi(self.store)
+        self.webhooks = WebhooksApi(self.store, self.faults)
         self.requests_served = 0
         handler = type("BoundHandler", (_Handler,), {"sandbox": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
@@ -86,6 +88,13 @@ class Sandbox:
             return self.control(request)
         if self.faults.latency_ms:
             time.sleep(self.faults.latency_ms / 1000)
+        forwarded = request.headers.get("x-forwarded-host", "")
+        if self.webhooks.handles_host(forwarded):  # Slack and Teams: by host, not path
+            answer = self.webhooks.handle(request, forwarded)
+            aimed = not self.faults.only_on or re.search(
+                self.faults.only_on, f"{request.method} {forwarded}{request.path}"
+            )
+            return LOST if aimed and self.faults.take("lost_responses") else answer
         for api in (self.salesforce, self.sheets, self.drive):
             if api.handles(request.path):
                 if self.faults.expire_sessions or self.faults.count_down_expiry():
@@ -130,7 +139,24 @@ class Sandbox:
                 except (ValueError, TypeError) as exc:
                     return Response.of_json(400, {"error": str(exc)})
             return Response.of_json(200, self.faults.snapshot())
+        if request.path == "/__sandbox/webhooks":
+            if request.method == "POST":
+                given = request.json() or {}
+                try:
+                    self.add_webhook(str(given["url"]), str(given.get("state", "active")))
+                except (KeyError, ValueError) as exc:
+                    return Response.of_json(400, {"error": str(exc)})
+            return Response.of_json(200, {"posts": self.store.webhook_posts()})
         return Response.of_json(404, {"error": "unknown sandbox control endpoint"})
+
+    def add_webhook(self, url: str, state: str = "active") -> None:
+        """Make a Slack or Teams webhook address accept posts (or archive or remove it)."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if not self.webhooks.handles_host(host) or state not in ("active", "archived", "removed"):
+            raise ValueError(f"not a Slack or Teams webhook address, or no such state: {state}")
+        kind = "slack" if host == "hooks.slack.com" else "teams"
+        self.store.add_webhook(f"{host}{parts.path}", kind, state)
 
 
 class _Handler(BaseHTTPRequestHandler):

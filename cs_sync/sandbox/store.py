@@ -33,6 +33,11 @@ CREATE TABLE IF NOT EXISTS logins (username TEXT PRIMARY KEY, secret TEXT NOT NU
                                    user_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, username TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS spreadsheets (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS webhooks (address TEXT PRIMARY KEY, kind TEXT NOT NULL,
+                                     state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_posts (n INTEGER PRIMARY KEY, address TEXT NOT NULL,
+                                          body TEXT NOT NULL, status INTEGER NOT NULL,
+                                          received_at TEXT NOT NULL);
 """
 
 
@@ -285,3 +290,46 @@ class OrgStore:
                 "INSERT OR REPLACE INTO spreadsheets VALUES (?, ?)",
                 (spreadsheet_id, json.dumps(data)),
             )
+
+    # ------------------------------------------------------------ webhooks
+
+    def add_webhook(self, address: str, kind: str, state: str = "active") -> None:
+        """A Slack or Teams webhook that accepts posts (`address`: host and path, without
+        the query); state active, archived (Slack: the channel was archived) or removed."""
+        with self.lock:
+            self.db.execute(
+                "INSERT OR REPLACE INTO webhooks VALUES (?, ?, ?)", (address, kind, state)
+            )
+
+    def webhook(self, address: str) -> tuple[str, str] | None:
+        """(kind, state) of a webhook by its host and path."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT kind, state FROM webhooks WHERE address = ?", (address,)
+            ).fetchone()
+        return (str(row[0]), str(row[1])) if row else None
+
+    def webhooks_under(self, prefix: str) -> int:
+        """How many webhooks' addresses start with `prefix`."""
+        with self.lock:
+            row = self.db.execute(
+                "SELECT count(*) FROM webhooks WHERE substr(address, 1, ?) = ?",
+                (len(prefix), prefix),
+            ).fetchone()
+        return int(row[0])
+
+    def add_webhook_post(self, address: str, body: bytes, status: int) -> None:
+        with self.lock:
+            self.db.execute(
+                "INSERT INTO webhook_posts (address, body, status, received_at) "
+                "VALUES (?, ?, ?, ?)",
+                (address, body.decode("utf-8", "replace"), status, now_stamp()),
+            )
+
+    def webhook_posts(self) -> list[dict[str, Any]]:
+        """Every post received, in order: address, body (text), status answered."""
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT address, body, status, received_at FROM webhook_posts ORDER BY n"
+            ).fetchall()
+        return [{"address": a, "body": b, "status": s, "received_at": r} for a, b, s, r in rows]

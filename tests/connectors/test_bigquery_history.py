@@ -324,6 +324,8 @@ def test_a_run_keeps_its_history_in_bigquery(tmp_path: Any, capsys: Any) -> None
         for u in uploads
     ]
     assert tables == [
+        "alert_log",  # the run's alerts queued before its writes (the demo posts to Chatter)
+        "alert_log",  # and what became of them after
         "account_history$20261124",
         "sponsor_history$20261124",  # who held the sponsor roles, for the next run
         "kpi_history$20261124",
@@ -334,7 +336,9 @@ def test_a_run_keeps_its_history_in_bigquery(tmp_path: Any, capsys: Any) -> None
         "accounts",
     ]
     assert uploads[0].request.headers["Authorization"] == "Bearer ya29.test"
-    accounts = _parts(uploads[0].request)[1].decode("utf-8").splitlines()
+    queued = _parts(uploads[0].request)[1].decode("utf-8").splitlines()
+    assert [json.loads(line)["state"] for line in queued] == ["queued"] * result["alerts"]["sent"]
+    accounts = _parts(uploads[2].request)[1].decode("utf-8").splitlines()
     assert len(accounts) == result["accounts_read"]
     assert "ya29.test" not in json.dumps(result) and "PRIVATE KEY" not in json.dumps(result)
 

@@ -99,6 +99,52 @@ def fill(store: object) -> None:
             accounts=2,
         )
     )
+    # an alert queued then sent, one queued and left, one for another channel
+    alert = {
+        "event": "grade_drop",
+        "account_id": "001A",
+        "run_id": "r2",
+        "title": "t",
+        "text": "本文",
+    }
+    log = pd.DataFrame(
+        [
+            {
+                **alert,
+                "as_of": DAYS[1],
+                "key": "grade_drop:001A:C",
+                "channel": "feeds",
+                "state": "queued",
+                "logged_at": datetime(2026, 11, 23, 7, 1),
+            },
+            {
+                **alert,
+                "as_of": DAYS[1],
+                "key": "grade_drop:001A:C",
+                "channel": "feeds",
+                "state": "sent",
+                "logged_at": datetime(2026, 11, 23, 7, 2),
+            },
+            {
+                **alert,
+                "as_of": DAYS[1],
+                "key": "grade_drop:001A:C",
+                "channel": "team",
+                "state": "queued",
+                "logged_at": datetime(2026, 11, 23, 7, 1),
+            },
+            {
+                **alert,
+                "as_of": DAYS[0],
+                "key": "grade_drop:001B:D",
+                "channel": "feeds",
+                "state": "queued",
+                "logged_at": datetime(2026, 11, 22, 7, 1),
+            },
+        ]
+    )
+    store.record_alerts(log.iloc[:1])  # type: ignore[attr-defined]
+    store.record_alerts(log.iloc[1:])  # type: ignore[attr-defined]
     store.record_run(
         RunRecord(
             "b1",
@@ -117,7 +163,7 @@ def normal(frame: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         if column in ("as_of", "date", "next_action_date", "renewal_date", "phase_since"):
             out[column] = pd.to_datetime(out[column]).dt.date
-        elif column in ("started_at", "finished_at"):
+        elif column in ("started_at", "finished_at", "logged_at"):
             out[column] = pd.to_datetime(out[column])
         else:
             out[column] = out[column].astype(object).where(out[column].notna(), None)
@@ -141,6 +187,8 @@ def test_both_stores_give_the_same_answers(tmp_path: Path) -> None:
         lambda s: s.phase_since(DAYS[2]),
         lambda s: s.phase_since(DAYS[0]),
         lambda s: s.phase_since(DAYS[2] + timedelta(days=5)),  # the latest snapshot by then
+        lambda s: s.alert_log(DAYS[0]),
+        lambda s: s.alert_log(DAYS[1]),
     ):
         pd.testing.assert_frame_equal(
             normal(read(remote)), normal(read(local)), check_dtype=False, check_like=True
@@ -151,6 +199,13 @@ def test_both_stores_give_the_same_answers(tmp_path: Path) -> None:
     assert remote.runs().set_index("run_id").loc["r2", "status"] == "partial"
     assert remote.sponsors_before(DAYS[2])["contact_name"].tolist() == ["山田 1"]
     assert remote.sponsors_before(DAYS[0]).empty
+    latest = remote.alert_log(DAYS[0]).set_index(["key", "channel"])["state"].to_dict()
+    assert latest == {
+        ("grade_drop:001A:C", "feeds"): "sent",
+        ("grade_drop:001A:C", "team"): "queued",
+        ("grade_drop:001B:D", "feeds"): "queued",
+    }
+    assert len(remote.alert_log(DAYS[1])) == 2  # queued on or after the date
     since = remote.phase_since(DAYS[2]).set_index("account_id")["phase_since"]
     assert [pd.Timestamp(d).date() for d in since] == [DAYS[2], DAYS[1]]  # after the break
     local.close()
