@@ -51,6 +51,11 @@ def main(args: argparse.Namespace) -> int:
         return emit_failure(error, False, run_date)
     print()
     print(summary_text(result, "cs-sync demo run"))
+    posted = result.plan.alerts if result.plan is not None else None
+    if posted is not None and result.alerts.get("sent"):
+        print("\nAlerts posted on the Accounts' Chatter feeds, e.g.:")
+        for row in posted.head(3).itertuples(index=False):
+            print(f"  {row.title}")
     if result.dashboard:
         print(f"\nOpen {relative(Path(result.dashboard))} in a browser for the KPI dashboard.")
     print(
