@@ -76,7 +76,7 @@ def outbox(
     keep_days)."""
     alerts = config.alerts
     rules = alerts.rules(config.health)
-    found = account_alerts(scored, rules, as_of, config.language)
+    found = account_alerts(scored, rules, config.language)
     fresh = routed(not_alerted(found, log_rows, rules, as_of), alerts.routes())
     fresh = fresh.assign(as_of=as_of, new=True)
     waiting = _pending(log_rows, as_of, alerts.keep_days, {c.name for c in alerts.channels})

@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Strict
 
 from cs_sync.rules.alerts import ACCOUNT_EVENTS, EVENTS, AlertRules
-from cs_sync.rules.health import HealthConfig
+from cs_sync.rules.health import HealthConfig, unknown_grades
 from cs_sync.secrets import ENV_NAME, Secret
-from cs_sync.settings import Between, OptionalPath, Settings, Texts
+from cs_sync.settings import Between, OptionalPath, Settings, Texts, names_twice
 
 CHANNEL_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
 KINDS = ("slack", "teams", "chatter")
@@ -110,21 +110,14 @@ class AlertsConfig(Settings):
 
     @classmethod
     def check(cls, data: dict[str, Any]) -> list[str]:
+        events = data.get("events")
         problems = [
             f"events: {event!r} is not an event ({', '.join(EVENTS)})"
-            for event in (data.get("events") if isinstance(data.get("events"), list) else []) or []
+            for event in (events if isinstance(events, list) else [])
             if event not in EVENTS
         ]
-        channels = data.get("channels", [])
-        names = (
-            [c.get("name") for c in channels if isinstance(c, dict)]
-            if isinstance(channels, list)
-            else []
-        )
-        problems += [
-            f"channels: the name {n!r} is used twice"
-            for n in sorted({n for n in names if names.count(n) > 1 and isinstance(n, str)})
-        ]
+        channels = data.get("channels")
+        problems += [f"channels: the name {n!r} is used twice" for n in names_twice(channels)]
         return problems
 
     def rules(self, health: HealthConfig) -> AlertRules:
@@ -161,10 +154,4 @@ def alert_problems(data: dict[str, Any], history_enabled: bool, grades: list[str
             '[history] path is "" (off); set a path (or backend = "bigquery"), or remove '
             "the channels"
         )
-    at_risk = alerts.get("at_risk_grades", [])
-    problems += [
-        f"alerts.at_risk_grades: {g!r} is not a grade in health.grades ({', '.join(grades)})"
-        for g in (at_risk if isinstance(at_risk, list) else [])
-        if g not in grades
-    ]
-    return problems
+    return problems + unknown_grades("alerts.at_risk_grades", alerts.get("at_risk_grades"), grades)

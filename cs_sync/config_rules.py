@@ -37,7 +37,7 @@ from cs_sync.rules.task_presets import build_rule, preset_rules
 from cs_sync.rules.tasks import STORED as STORED_OUTPUTS
 from cs_sync.rules.tasks import TaskLimits, TaskSettings
 from cs_sync.rules.usage_metrics import SEASON_FUNCTIONS, Function, MetricFeature
-from cs_sync.settings import Between, MonthList, Settings, Texts, key_part
+from cs_sync.settings import Between, MonthList, Settings, Texts, key_part, names_twice
 
 # The columns that hold dates, which a playbook can date its steps from.
 DATE_COLUMNS = (
@@ -119,11 +119,7 @@ class PhasesFile(PhaseSettings):
             )
         if preset == "custom" and not rows:
             problems.append('preset: "custom" needs a [[phases.phase]] list')
-        names = [r.get("name") for r in rows if isinstance(r, dict)]
-        problems += [
-            f"phase: the name {n!r} is used twice"
-            for n in sorted({n for n in names if names.count(n) > 1 and isinstance(n, str)})
-        ]
+        problems += [f"phase: the name {n!r} is used twice" for n in names_twice(rows)]
         steps = [r["step"] for r in rows if isinstance(r, dict) and "step" in r]
         if rows and not steps:
             problems.append("phase: at least one phase needs a step (step = 1 for the first)")

@@ -70,6 +70,12 @@ class Settings(BaseModel):
         return model
 
 
+def names_twice(rows: Any) -> list[str]:
+    """The names given to more than one table of an array of tables (as the file wrote it)."""
+    names = [r.get("name") for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+    return sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
+
+
 @dataclass(frozen=True)
 class Between:
     """A number within [low, high] (high None: no upper bound); the message names both."""

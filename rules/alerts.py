@@ -55,128 +55,127 @@ class AlertRules:
         return max(self.memory_days(event) for event in EVENTS)
 
 
-def _text(values: pd.Series) -> pd.Series:
-    return values.astype(object).where(values.notna(), "")
+# Each event's title and text by language; {fields} from _shown.
+TEMPLATES = {
+    "grade_drop": {
+        "ja": (
+            "ヘルス低下 {prev_grade} → {grade}：{name}",
+            "スコア {score}点。理由：{reasons}\n担当：{csm}",
+        ),
+        "en": (
+            "Health dropped {prev_grade} → {grade}: {name}",
+            "Score {score}. Why: {reasons}\nCSM: {csm}",
+        ),
+    },
+    "renewal_at_risk": {
+        "ja": (
+            "更新リスク：{name}（ヘルス {grade}、更新日 {renewal_date}）",
+            "更新まであと{days_to_renewal}日、ARR {arr}。更新戦略：{renewal_strategy}"
+            "／次のステップ：{next_action}（{next_action_date}）\n担当：{csm}",
+        ),
+        "en": (
+            "Renewal at risk: {name} (health {grade}, renews {renewal_date})",
+            "{days_to_renewal} days to renewal, ARR {arr}. Strategy: {renewal_strategy}; next "
+            "step: {next_action} ({next_action_date})\nCSM: {csm}",
+        ),
+    },
+    "sponsor_left": {
+        "ja": (
+            "キーパーソン離脱：{name}（{sponsors_left}）",
+            "後任を確認し、関係づくりの場を設定してください。ヘルス {grade}\n担当：{csm}",
+        ),
+        "en": (
+            "Sponsor left: {name} ({sponsors_left})",
+            "Find out who takes over and meet them. Health {grade}\nCSM: {csm}",
+        ),
+    },
+}
+_SHOWN_TEXT = {
+    "name": "name",
+    "grade": "grade",
+    "prev_grade": "prev_grade",
+    "reasons": "reasons",
+    "csm": "owner_name",
+    "renewal_strategy": "renewal_strategy",
+    "next_action": "next_action",
+    "sponsors_left": "sponsors_left",
+}
 
 
-def _number(values: pd.Series, digits: int = 0) -> pd.Series:
-    numbers = pd.to_numeric(values, errors="coerce")
-    shown = numbers.round(digits).map(lambda v: f"{v:,.{digits}f}", na_action="ignore")
-    return _text(shown)
+def _shown(chosen: pd.DataFrame) -> pd.DataFrame:
+    """The fields the templates name, as text, for the few accounts an event chose."""
+    out = pd.DataFrame(index=chosen.index)
+    for field, column in _SHOWN_TEXT.items():
+        values = chosen[column] if column in chosen else pd.Series(None, index=chosen.index)
+        out[field] = values.astype(object).where(values.notna(), "").astype(str)
+    for field, digits in (("score", 0), ("days_to_renewal", 0), ("arr", 0)):
+        numbers = pd.to_numeric(
+            chosen.get(field, pd.Series(None, index=chosen.index)), errors="coerce"
+        )
+        out[field] = [f"{v:,.{digits}f}" if pd.notna(v) else "" for v in numbers]
+    for field in ("renewal_date", "next_action_date"):
+        stamps = pd.to_datetime(
+            chosen.get(field, pd.Series(None, index=chosen.index)), errors="coerce"
+        )
+        out[field] = stamps.dt.strftime("%Y-%m-%d").astype(object).where(stamps.notna(), "")
+    return out
 
 
-def _day(values: pd.Series) -> pd.Series:
-    stamps = pd.to_datetime(values, errors="coerce")
-    return _text(stamps.dt.strftime("%Y-%m-%d"))
-
-
-def _frame(
-    scored: pd.DataFrame,
-    mask: np.ndarray,
-    event: str,
-    subject: pd.Series,
-    title: pd.Series,
-    text: pd.Series,
-) -> pd.DataFrame:
-    chosen = scored[mask]
-    ids = chosen["account_id"].astype(str)
-    return pd.DataFrame(
-        {
-            "key": event + ":" + ids + ":" + subject[mask].astype(str),
-            "event": event,
-            "account_id": ids,
-            "name": _text(chosen["name"]),
-            "segment": _text(chosen.get("segment", pd.Series(None, index=chosen.index))),
-            "owner_id": _text(chosen.get("owner_id", pd.Series(None, index=chosen.index))),
-            "title": title[mask],
-            "text": text[mask],
-        }
-    )
-
-
-def account_alerts(
-    scored: pd.DataFrame, rules: AlertRules, as_of: date, language: str
-) -> pd.DataFrame:
-    """The account events of this run (ALERT_COLUMNS), whatever was alerted before."""
-    ja = language == "ja"
-    found: list[pd.DataFrame] = []
-    name = _text(scored["name"])
-    grade = _text(scored["grade"])
-    score = _number(scored["score"])
-    reasons = _text(scored["reasons"]) if "reasons" in scored else pd.Series("", scored.index)
-    csm = _text(scored["owner_name"]) if "owner_name" in scored else pd.Series("", scored.index)
+def _masks(scored: pd.DataFrame, rules: AlertRules) -> dict[str, tuple[np.ndarray, str]]:
+    """Each switched-on event's accounts (over the whole book, vectorised) and the field that
+    completes its key."""
+    found: dict[str, tuple[np.ndarray, str]] = {}
     if "grade_drop" in rules.events and "prev_grade" in scored and rules.grades:
         rank = {g: i for i, g in enumerate(rules.grades)}
         now = scored["grade"].map(rank).to_numpy(dtype=float)
         before = scored["prev_grade"].map(rank).to_numpy(dtype=float)
-        mask = ~np.isnan(now) & ~np.isnan(before) & (now > before)
-        prev = _text(scored["prev_grade"])
-        label = LABELS["grade_drop"]["ja" if ja else "en"]
-        title = f"{label} " + prev + " → " + grade + ("：" if ja else ": ") + name
-        if ja:
-            text = "スコア " + score + "点。理由：" + reasons + "\n担当：" + csm
-        else:
-            text = "Score " + score + ". Why: " + reasons + "\nCSM: " + csm
-        found.append(_frame(scored, mask, "grade_drop", grade, title, text))
+        found["grade_drop"] = (~np.isnan(now) & ~np.isnan(before) & (now > before), "grade")
     if "renewal_at_risk" in rules.events and rules.at_risk_grades and "days_to_renewal" in scored:
         days = pd.to_numeric(scored["days_to_renewal"], errors="coerce").to_numpy(dtype=float)
         risky = scored["grade"].isin(rules.at_risk_grades).to_numpy()
-        mask = risky & (days >= 0) & (days <= rules.renewal_window_days)
-        renewal = _day(scored["renewal_date"])
-        left = _number(scored["days_to_renewal"])
-        arr = _number(scored["arr"]) if "arr" in scored else pd.Series("", scored.index)
-        strategy = _text(scored.get("renewal_strategy", pd.Series(None, index=scored.index)))
-        step = _text(scored.get("next_action", pd.Series(None, index=scored.index)))
-        step_day = _day(scored.get("next_action_date", pd.Series(None, index=scored.index)))
-        label = LABELS["renewal_at_risk"]["ja" if ja else "en"]
-        if ja:
-            title = label + "：" + name + "（ヘルス " + grade + "、更新日 " + renewal + "）"
-            text = (
-                "更新まであと"
-                + left
-                + "日、ARR "
-                + arr
-                + "。更新戦略："
-                + strategy
-                + "／次のステップ："
-                + step
-                + "（"
-                + step_day
-                + "）\n担当："
-                + csm
-            )
-        else:
-            title = label + ": " + name + " (health " + grade + ", renews " + renewal + ")"
-            text = (
-                left
-                + " days to renewal, ARR "
-                + arr
-                + ". Strategy: "
-                + strategy
-                + "; next step: "
-                + step
-                + " ("
-                + step_day
-                + ")\nCSM: "
-                + csm
-            )
-        found.append(_frame(scored, mask, "renewal_at_risk", renewal, title, text))
+        window = risky & (days >= 0) & (days <= rules.renewal_window_days)
+        found["renewal_at_risk"] = (window, "renewal_date")
     if "sponsor_left" in rules.events and "sponsors_lost" in scored:
         lost = pd.to_numeric(scored["sponsors_lost"], errors="coerce").fillna(0).to_numpy()
-        mask = lost >= 1
-        who = _text(scored["sponsors_left"]) if "sponsors_left" in scored else name
-        label = LABELS["sponsor_left"]["ja" if ja else "en"]
-        title = label + ("：" if ja else ": ") + name + ("（" if ja else " (") + who
-        title = title + ("）" if ja else ")")
-        if ja:
-            text = "後任を確認し、関係づくりの場を設定してください。ヘルス " + grade
-            text = text + "\n担当：" + csm
-        else:
-            text = "Find out who takes over and meet them. Health " + grade + "\nCSM: " + csm
-        found.append(_frame(scored, mask, "sponsor_left", who, title, text))
-    if not found:
+        found["sponsor_left"] = (lost >= 1, "sponsors_left")
+    return found
+
+
+def account_alerts(scored: pd.DataFrame, rules: AlertRules, language: str) -> pd.DataFrame:
+    """The account events of this run (ALERT_COLUMNS), whatever was alerted before."""
+    lang = "ja" if language == "ja" else "en"
+    parts = []
+    for event, (mask, subject) in _masks(scored, rules).items():
+        chosen = scored[mask]
+        if chosen.empty:
+            continue
+        shown = _shown(chosen)
+        title, text = TEMPLATES[event][lang]
+        rows = shown.to_dict("records")
+        ids = chosen["account_id"].astype(str)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "key": event + ":" + ids + ":" + shown[subject],
+                    "event": event,
+                    "account_id": ids,
+                    "name": shown["name"],
+                    "segment": _plain(chosen, "segment"),
+                    "owner_id": _plain(chosen, "owner_id"),
+                    "title": [title.format(**row) for row in rows],
+                    "text": [text.format(**row) for row in rows],
+                },
+                index=chosen.index,
+            )
+        )
+    if not parts:
         return pd.DataFrame(columns=list(ALERT_COLUMNS))
-    return pd.concat(found, ignore_index=True)[list(ALERT_COLUMNS)]
+    return pd.concat(parts, ignore_index=True)[list(ALERT_COLUMNS)]
+
+
+def _plain(frame: pd.DataFrame, column: str) -> pd.Series:
+    values = frame[column] if column in frame else pd.Series(None, index=frame.index)
+    return values.astype(object).where(values.notna(), "")
 
 
 def run_failed_alert(as_of: date, kind: str, message: str, language: str) -> pd.DataFrame:

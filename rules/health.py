@@ -17,7 +17,7 @@ from pydantic import BeforeValidator, Field, Strict, WithJsonSchema
 
 from cs_sync.rules.arrays import lookup
 from cs_sync.rules.health_reasons import BUILT_IN_SHAPES, reasons
-from cs_sync.settings import Between, Settings
+from cs_sync.settings import Between, Settings, names_twice
 
 
 def _bands(value: Any) -> Any:
@@ -136,16 +136,16 @@ class Measure(Settings):
         return "bands" if self.bands else "values" if self.values else "linear"
 
 
-def _twice(rows: list[Any]) -> list[str]:
-    """The names given to more than one row of an array of tables."""
-    names = [r.get("name") for r in rows if isinstance(r, dict)]
-    return sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
-
-
 def _no_duplicate_names(measures: Any) -> list[str]:
+    return [f"measures: {n!r} is measured twice; give it one weight" for n in names_twice(measures)]
+
+
+def unknown_grades(key: str, given: Any, names: list[str]) -> list[str]:
+    """A problem for each grade of `given` (a list, as the file wrote it) not among `names`."""
     return [
-        f"measures: {n!r} is measured twice; give it one weight"
-        for n in _twice(measures if isinstance(measures, list) else [])
+        f"{key}: {g!r} is not a grade in health.grades ({', '.join(names)})"
+        for g in (given if isinstance(given, list) else [])
+        if g not in names
     ]
 
 
@@ -220,10 +220,7 @@ class HealthConfig(Settings):
         if data.get("measures") == []:
             problems.append("measures: at least one measure is needed")
         cards = data.get("scorecards", [])
-        problems += [
-            f"scorecards: the name {n!r} is used twice"
-            for n in _twice(cards if isinstance(cards, list) else [])
-        ]
+        problems += [f"scorecards: the name {n!r} is used twice" for n in names_twice(cards)]
         grades = data.get("grades")
         lows = [
             v
@@ -235,13 +232,7 @@ class HealthConfig(Settings):
         if len(set(lows)) != len(lows):
             problems.append("grades: two grades share the same minimum score")
         names = list(grades) if isinstance(grades, dict) else ["A", "B", "C", "D"]
-        at_risk = data.get("at_risk_grades", [])
-        problems += [
-            f"at_risk_grades: {g!r} is not a grade in health.grades ({', '.join(names)})"
-            for g in (at_risk if isinstance(at_risk, list) else [])
-            if g not in names
-        ]
-        return problems
+        return problems + unknown_grades("at_risk_grades", data.get("at_risk_grades"), names)
 
     def measures_of(self, scorecard: str | None) -> tuple[Measure, ...]:
         """The measures of a scorecard by name (the default measures for DEFAULT_SCORECARD)."""

@@ -42,7 +42,7 @@ def book(**columns: list[object]) -> pd.DataFrame:
 
 def test_a_grade_drop_is_a_fall_against_the_record_not_a_rise_nor_a_first_grade() -> None:
     scored = book(grade=["C", "A", "C", "D", "B"], prev_grade=["B", "B", None, "A", "Z"])
-    found = account_alerts(scored, RULES, AS_OF, "en")
+    found = account_alerts(scored, RULES, "en")
     drops = found[found["event"] == "grade_drop"]
     assert list(drops["account_id"]) == [scored["account_id"][0], scored["account_id"][3]]
     assert drops["key"].iloc[0] == f"grade_drop:{scored['account_id'][0]}:C"
@@ -59,7 +59,7 @@ def test_a_renewal_at_risk_is_an_at_risk_grade_inside_the_window_keyed_by_its_da
         days_to_renewal=days,
         renewal_date=[pd.Timestamp(AS_OF + timedelta(days=int(d))) for d in days],
     )
-    found = account_alerts(scored, RULES, AS_OF, "ja")
+    found = account_alerts(scored, RULES, "ja")
     risky = found[found["event"] == "renewal_at_risk"]
     assert list(risky["account_id"]) == list(scored["account_id"][:2])
     assert risky["key"].iloc[1] == f"renewal_at_risk:{scored['account_id'][1]}:2027-02-22"
@@ -69,13 +69,13 @@ def test_a_renewal_at_risk_is_an_at_risk_grade_inside_the_window_keyed_by_its_da
 
 def test_a_sponsor_leaving_names_who_and_events_switched_off_say_nothing() -> None:
     scored = book(sponsors_lost=[0.0, 1.0], sponsors_left=[None, "山田 太郎 (Economic Buyer)"])
-    found = account_alerts(scored, RULES, AS_OF, "en")
+    found = account_alerts(scored, RULES, "en")
     assert list(found["key"]) == [
         f"sponsor_left:{scored['account_id'][1]}:山田 太郎 (Economic Buyer)"
     ]
     assert found["title"].iloc[0] == "Sponsor left: Customer 1 (山田 太郎 (Economic Buyer))"
     quiet = AlertRules(events=("grade_drop",), grades=RULES.grades, at_risk_grades=("C", "D"))
-    assert account_alerts(scored, quiet, AS_OF, "en").empty
+    assert account_alerts(scored, quiet, "en").empty
 
 
 def log_of(keys: list[tuple[str, str, date]]) -> pd.DataFrame:
