@@ -16,6 +16,7 @@ from cs_sync.connectors.history_store import open_history
 from cs_sync.connectors.salesforce import SalesforceClient, soql
 from cs_sync.connectors.salesforce_admin import current_user
 from cs_sync.connectors.sheets_dashboard import open_dashboard
+from cs_sync.connectors.webhooks import check_address
 from cs_sync.errors import CsSyncError
 from cs_sync.extract import read_usage
 from cs_sync.extract_signals import signal_checks
@@ -51,6 +52,7 @@ def run_doctor(config: Config, as_of: date) -> list[Check]:
                 "check salesforce.instance_url, username, domain and the secrets",
             )
         )
+        checks += _alert_checks(config, None)
         checks += _local_checks(config, as_of)
         return checks
     checks.append(
@@ -162,7 +164,32 @@ def run_doctor(config: Config, as_of: date) -> list[Check]:
             )
     except CsSyncError as error:
         checks.append(Check("Salesforce checks", False, str(error)))
+    checks += _alert_checks(config, client)
     checks += _local_checks(config, as_of)
+    return checks
+
+
+def _alert_checks(config: Config, client: SalesforceClient | None) -> list[Check]:
+    """Each alert channel without posting to it: a webhook's secret is readable and is the
+    service's address (never shown); Chatter is on in the org (FeedItem exists)."""
+    checks = []
+    for channel in config.alerts.channels:
+        name = f"alerts channel {channel.name}"
+        try:
+            if channel.webhook_url is not None:
+                url = channel.webhook_url.read()
+                check_address(channel.kind, url, f"alerts.channels.{channel.name}")
+                checks.append(Check(name, True, f"a {channel.kind} webhook address (not posted)"))
+            elif client is not None:
+                client.describe("FeedItem")
+                checks.append(Check(name, True, "Chatter posts can be created on Accounts"))
+        except CsSyncError as error:
+            fix = (
+                "turn Chatter on (Setup > Chatter Settings) or remove the channel"
+                if channel.kind == "chatter"
+                else f"set alerts.channels.{channel.name}.webhook_url_env or _file"
+            )
+            checks.append(Check(name, False, str(error).splitlines()[0], fix))
     return checks
 
 

@@ -238,3 +238,26 @@ def test_a_run_that_crashes_in_the_worker_is_told_too(
     slack = [p for p in sandbox.store.webhook_posts() if p["address"].startswith("hooks")]
     assert len(slack) == 1
     assert "the run crashed: KeyError('arr')" in slack[0]["body"]
+
+
+def test_doctor_checks_each_channel_without_posting(
+    demo: tuple[DemoFolder, Sandbox],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cs_sync.cli import main
+
+    folder, sandbox = demo
+    main(["doctor", "--config", str(folder.config_path)])
+    out = capsys.readouterr().out
+    assert "[ok  ] alerts channel account-feeds: Chatter posts can be created on Accounts" in out
+    assert "[ok  ] alerts channel cs-team: a slack webhook address (not posted)" in out
+    assert "[ok  ] alerts channel cs-leads: a teams webhook address (not posted)" in out
+    assert sandbox.store.webhook_posts() == [] and sandbox.store.count("FeedItem") == 0
+    monkeypatch.setenv("CS_SYNC_TEST_SLACK", "https://example.com/hook/s3cr3t")
+    main(["doctor", "--config", str(folder.config_path)])
+    out = capsys.readouterr().out
+    assert (
+        "[FAIL] alerts channel cs-team: alerts.channels.cs-team: the address read is not a " in out
+    )
+    assert "s3cr3t" not in out
