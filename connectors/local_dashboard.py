@@ -72,6 +72,13 @@ def write_local_dashboard(
     return page
 
 
+def _figure(value: float | None, interval: list[float] | None, form: str) -> str:
+    if value is None:
+        return "-"
+    spread = "" if interval is None else f" ({form.format(interval[0])}–{form.format(interval[1])})"
+    return html.escape(form.format(value) + spread)
+
+
 def write_backtest_page(path: Path, report: dict[str, Any]) -> Path:
     """The backtest as a page that opens offline: the headline measures, churn rate by grade
     and by score band for each configuration (`report` is BacktestResult.as_json())."""
@@ -97,12 +104,28 @@ def write_backtest_page(path: Path, report: dict[str, Any]) -> Path:
             ],
             unit="percent",
         )
-        auc = "-" if config["auc"] is None else f"{config['auc']:.2f}"
-        lift = "-" if config["worst_grade_lift"] is None else f"{config['worst_grade_lift']:.1f}x"
+        intervals = config["intervals"]
+        auc = _figure(config["auc"], intervals["auc"], "{:.2f}")
+        lift = _figure(config["worst_grade_lift"], intervals["worst_grade_lift"], "{:.1f}x")
+        trend = config["trend"]
+        rises = {
+            "rises": "rises as grades fall",
+            "no clear rise": "shows no clear rise as grades fall",
+        }.get(trend["verdict"], "is not conclusive across grades")
+        p = "" if trend["p"] is None else f" (trend test p {trend['p']:.3g})"
+        caution = (
+            ""
+            if config["conclusive"]
+            else f'<p class="late">Only {config["churned_accounts"]} churned account(s): not '
+            "conclusive.</p>"
+        )
         sections.append(
             f'<section><h2>{name}: ROC AUC <span class="auc">{auc}</span>, worst-grade lift '
-            f"{lift}, churn {'rises' if config['monotonic'] else 'does NOT rise'} as grades "
-            f"fall</h2><h3>Churn rate by grade</h3>{grades}"
+            f"{lift}; churn {rises}{p}</h2>{caution}"
+            f"<p>{config['churned_accounts']:,} churned accounts lost ARR "
+            f"{config['arr_lost']:,.0f} (each account counted once, at its last date before "
+            f"churning); 95% intervals from {intervals['resamples']:,} resamplings of the "
+            f"accounts.</p><h3>Churn rate by grade</h3>{grades}"
             f"<h3>Churn rate by score band (calibration)</h3>{bands}</section>"
         )
     dates = report["dates"]

@@ -138,7 +138,13 @@ def churn_events(
             )
         )
     if "arr_zero" in kinds and arr_history is not None and len(arr_history):
-        zero = arr_history[pd.to_numeric(arr_history["arr"], errors="coerce") == 0]
+        # ARR falling to zero from a positive value: an account that never paid did not churn
+        ordered = arr_history.assign(
+            arr=pd.to_numeric(arr_history["arr"], errors="coerce"),
+            as_of=pd.to_datetime(arr_history["as_of"]),
+        ).sort_values(["account_id", "as_of"])
+        before = ordered.groupby("account_id")["arr"].shift()
+        zero = ordered[(ordered["arr"] == 0) & (before > 0)]
         events.append(
             pd.DataFrame(
                 {
@@ -278,24 +284,34 @@ def with_outcomes(
 
 def _score(
     config: Config,
-    extracted: Extracted,
-    dates: list[date],
+    observed: pd.DataFrame,
     churn: pd.DataFrame,
     contraction: pd.DataFrame,
     settings: BacktestSettings,
-    observed: pd.DataFrame | None = None,
 ) -> Scored:
-    if observed is None:
-        observed = observe(extracted, config, dates)
+    """One configuration judged on its observations, with its own grades and at-risk
+    grades."""
     observations = with_outcomes(observed, churn, contraction, settings.horizon_days)
     grades = [g for g, _ in config.health.grades]
     at_risk = config.health.at_risk
+    window = settings.alert_window_days
     return Scored(
         config,
         observations,
-        evaluate(observations, grades, at_risk, settings.alert_window_days),
-        evaluate_by_segment(observations, grades, at_risk, settings.alert_window_days),
+        evaluate(observations, grades, at_risk, window, settings.resamples),
+        evaluate_by_segment(observations, grades, at_risk, window),
     )
+
+
+def same_rows(base: pd.DataFrame, other: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Both sets of observations kept to the account-dates both configurations scored, so
+    they are judged on the same rows; how many rows were left out."""
+    keys = ["account_id", "date"]
+    scored = base.loc[base["score"].notna(), keys].merge(
+        other.loc[other["score"].notna(), keys], on=keys
+    )
+    kept = [frame.merge(scored, on=keys) for frame in (base, other)]
+    return kept[0], kept[1], len(base) - len(kept[0]) + len(other) - len(kept[1])
 
 
 def today_differences(
@@ -383,7 +399,18 @@ def run_backtest(
             )
         observed, found = observe_history(config, dates)
         warnings.extend(found)
-    base = _score(config, extracted, dates, churn, contraction, settings, observed)
+    if observed is None:
+        observed = observe(extracted, config, dates)
+    other = observe(extracted, candidate, dates) if candidate is not None else None
+    if other is not None:
+        observed, other, left_out = same_rows(observed, other)
+        if left_out:
+            warnings.append(
+                f"{left_out:,} account-date(s) scored by only one of the two configurations "
+                "(a score needs usage or fields the other does not) were left out: both are "
+                "judged on the same rows"
+            )
+    base = _score(config, observed, churn, contraction, settings)
     result = BacktestResult(dates, settings.horizon_days, settings.churn, base, warnings=warnings)
     if base.report["churned"] == 0:
         warnings.append(
@@ -391,8 +418,8 @@ def run_backtest(
             "cannot be computed. Check salesforce.former_customer_filter (churned accounts "
             "must be read) and the renewal opportunity types"
         )
-    if candidate is not None:
-        result.candidate = _score(candidate, extracted, dates, churn, contraction, settings)
+    if candidate is not None and other is not None:
+        result.candidate = _score(candidate, other, churn, contraction, settings)
         result.changes = today_differences(extracted, config, candidate, today)
     result.duration_s = time.monotonic() - started
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from cs_sync.backfill import BackfillResult
 from cs_sync.backtest import BacktestResult
@@ -136,6 +137,34 @@ def _number(value: float | None, form: str = "{:.2f}") -> str:
     return "-" if value is None else form.format(value)
 
 
+def _with_interval(value: float | None, interval: list[float] | None, form: str) -> str:
+    if value is None:
+        return "-"
+    shown = form.format(value)
+    if interval is None:
+        return shown
+    return f"{shown} ({form.format(interval[0])}-{form.format(interval[1])})"
+
+
+def _trend(trend: dict[str, Any]) -> str:
+    verdict = trend["verdict"]
+    if trend["p"] is None:
+        return verdict
+    p = "p < 0.001" if trend["p"] < 0.001 else f"p {trend['p']:.3f}"
+    if verdict == "not conclusive":
+        return f"not conclusive: {trend['churned_accounts']} churned accounts ({p})"
+    return {"rises": "yes", "no clear rise": "NO clear rise"}.get(verdict, verdict) + f" ({p})"
+
+
+def _arr_lost(report: dict[str, Any]) -> str:
+    each = report["arr_lost_per_churned_account"]
+    if not report["churned_accounts"]:
+        return "-"
+    return (
+        f"{yen(report['arr_lost'])} by {report['churned_accounts']:,} accounts ({yen(each)} each)"
+    )
+
+
 def backtest_text(result: BacktestResult) -> str:
     """The backtest report: the headline measures side by side, then each configuration's
     churn by grade, calibration and segments, then what switching would do today."""
@@ -148,17 +177,29 @@ def backtest_text(result: BacktestResult) -> str:
         f"{churn} within {result.horizon_days} days after each date",
         "",
     ]
-    width = max(14, *(len(n) for n in names))
     reports = [s.report for s in scored]
     alert = reports[0]["renewal_alert"]
     rows = [
         ("", names),
         ("observations", [f"{r['observations']:,} ({r['accounts']:,} accounts)" for r in reports]),
-        ("churned", [f"{r['churned']:,} ({_share(r['base_rate'])})" for r in reports]),
+        (
+            "churned",
+            [
+                f"{r['churned']:,} ({_share(r['base_rate'])}); {r['churned_accounts']:,} accounts"
+                for r in reports
+            ],
+        ),
         ("contracted", [f"{r['contracted']:,}" for r in reports]),
-        ("ROC AUC", [_number(r["auc"]) for r in reports]),
-        ("worst-grade lift", [_number(r["worst_grade_lift"], "{:.1f}x") for r in reports]),
-        ("rises as grades fall", ["yes" if r["monotonic"] else "NO" for r in reports]),
+        ("ROC AUC", [_with_interval(r["auc"], r["intervals"]["auc"], "{:.2f}") for r in reports]),
+        (
+            "worst-grade lift",
+            [
+                _with_interval(r["worst_grade_lift"], r["intervals"]["worst_grade_lift"], "{:.1f}x")
+                for r in reports
+            ],
+        ),
+        ("churn rises as grades fall", [_trend(r["trend"]) for r in reports]),
+        ("ARR lost", [_arr_lost(r) for r in reports]),
         (
             "renewal alert",
             [
@@ -168,20 +209,39 @@ def backtest_text(result: BacktestResult) -> str:
             ],
         ),
     ]
+    width = max(len(v) for _, values in rows for v in values) + 3
     for label, values in rows:
-        lines.append(f"  {label:<22}" + "".join(f"{v:<{width + 2}}" for v in values).rstrip())
+        lines.append(f"  {label:<28}" + "".join(f"{v:<{width}}" for v in values).rstrip())
     lines.append(
-        f"  (the alert: grade {' or '.join(alert['grades'])} within {alert['window_days']} days "
-        f"of renewal, judged on the {alert['population']:,} observations that close to it)"
+        f"  (intervals: 95%, from {reports[0]['intervals']['resamples']:,} resamplings of the "
+        "accounts; the alert: grade "
+        f"{' or '.join(alert['grades'])} within {alert['window_days']} days of renewal, judged "
+        f"on the {alert['population']:,} observations that close to it)"
     )
+    for report, name in zip(reports, names, strict=True):
+        if not report["conclusive"]:
+            lines.append(
+                f"  ! {name}: only {report['churned_accounts']} churned account(s): not "
+                "conclusive (about 20 are needed before these figures mean much)"
+            )
     for one, name in zip(scored, names, strict=True):
         lines += ["", f"Churn by grade, {name}:"]
-        lines.append("  grade  accounts  churned   rate        ARR   churned ARR  contracted")
+        lines.append("         account-dates                              accounts (each once)")
+        lines.append(
+            "  grade  observed  churned   rate  95% interval     accounts  churned   rate  "
+            "   ARR lost  note"
+        )
+        intervals = one.report["intervals"]["churn_rate_by_grade"]
+        by_account = {row["grade"]: row for row in one.report["by_grade_accounts"]}
         for row in one.report["by_grade"]:
+            once = by_account[row["grade"]]
+            spread = intervals.get(row["grade"])
+            shown = f"{_share(spread[0])}-{_share(spread[1])}" if spread else "-"
             lines.append(
                 f"  {row['grade']:<5}  {row['accounts']:>8,}  {row['churned']:>7,}  "
-                f"{_share(row['churn_rate']):>5}  {yen(row['arr']):>9}  "
-                f"{yen(row['churned_arr']):>12}  {row['contracted']:>10,}"
+                f"{_share(row['churn_rate']):>5}  {shown:<15}  {once['accounts']:>8,}  "
+                f"{once['churned']:>7,}  {_share(once['churn_rate']):>5}  "
+                f"{yen(once['arr_lost']):>10}  " + ("" if once["conclusive"] else "not conclusive")
             )
         lines.append(
             "  calibration (score band: churn rate, accounts): "

@@ -2,8 +2,9 @@
 
 An observation is one account on one past date: its score and grade then, its ARR, days to
 renewal and segment, and whether it churned (or contracted) within the horizon after that
-date. The same account appears once per date, so observations are not independent; the
-measures describe the score's ranking and calibration, not a statistical test.
+date. The same account appears once per date, so observations are not independent: the
+measures on them describe the score's ranking and calibration; backtest_stats counts each
+account once, resamples accounts for intervals and tests the trend across grades.
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from cs_sync.rules.backtest_stats import (
+    MIN_CHURNED_ACCOUNTS,
+    account_view,
+    bootstrap,
+    by_grade_accounts,
+    trend_test,
+)
 from cs_sync.settings import Between, Settings
 
 CALIBRATION_EDGES = (0, 20, 40, 60, 80, 100)
@@ -35,6 +43,9 @@ class BacktestSettings(Settings):
     alert_window_days: Annotated[int, Between(1, 365)] = 90
     """The alert judged: an at-risk grade (health.at_risk_grades) within this many days of
     renewal."""
+    resamples: Annotated[int, Between(0, 10_000)] = 1000
+    """Resamplings of the accounts for the 95% intervals of the AUC, the lift and each
+    grade's churn rate (0: no intervals)."""
 
 
 def roc_auc(scores: pd.Series, churned: pd.Series) -> float | None:
@@ -81,13 +92,6 @@ def by_grade(frame: pd.DataFrame, grades: list[str]) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def rises_as_grades_fall(rows: list[dict[str, Any]]) -> bool:
-    """Churn rates never fall from one grade to the next worse one (grades without accounts
-    and accounts without a grade are skipped)."""
-    rates = [r["churn_rate"] for r in rows if r["grade"] != "none" and r["churn_rate"] is not None]
-    return all(later >= earlier for earlier, later in zip(rates, rates[1:], strict=False))
 
 
 def worst_grade_lift(rows: list[dict[str, Any]], base_rate: float | None) -> float | None:
@@ -147,22 +151,42 @@ def calibration(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def evaluate(
-    frame: pd.DataFrame, grades: list[str], at_risk: tuple[str, ...], window_days: int
+    frame: pd.DataFrame,
+    grades: list[str],
+    at_risk: tuple[str, ...],
+    window_days: int,
+    resamples: int = 0,
 ) -> dict[str, Any]:
-    """Every measure for one set of observations."""
+    """Every measure for one set of observations: on account-dates, then on accounts counted
+    once (backtest_stats.account_view), with intervals from `resamples` resamplings of the
+    accounts (0: none) and a trend test across the grades."""
     churned = frame["churned"].astype(bool)
     base_rate = float(churned.mean()) if len(frame) else None
     grade_rows = by_grade(frame, grades)
+    view = account_view(frame)
+    account_rows = by_grade_accounts(view, grades)
+    lost = view[view["churned"].astype(bool)] if len(view) else view
+    churned_accounts = len(lost)
+    arr_lost = (
+        float(pd.to_numeric(lost["arr"], errors="coerce").fillna(0).sum()) if len(lost) else 0.0
+    )
+    auc = roc_auc(frame["score"], churned)
     return {
         "observations": len(frame),
         "accounts": int(frame["account_id"].nunique()) if len(frame) else 0,
         "churned": int(churned.sum()),
+        "churned_accounts": churned_accounts,
+        "conclusive": churned_accounts >= MIN_CHURNED_ACCOUNTS,
+        "arr_lost": arr_lost,
+        "arr_lost_per_churned_account": arr_lost / churned_accounts if churned_accounts else None,
         "base_rate": base_rate,
         "contracted": int(frame["contracted"].astype(bool).sum()) if "contracted" in frame else 0,
-        "auc": roc_auc(frame["score"], churned),
+        "auc": auc,
         "unscored": int(frame["score"].isna().sum()),
         "by_grade": grade_rows,
-        "monotonic": rises_as_grades_fall(grade_rows),
+        "by_grade_accounts": account_rows,
+        "trend": trend_test(account_rows),
+        "intervals": bootstrap(frame, grades, auc, resamples).as_json(),
         "worst_grade_lift": worst_grade_lift(grade_rows, base_rate),
         "renewal_alert": renewal_alert(frame, at_risk, window_days),
         "calibration": calibration(frame),
@@ -172,6 +196,8 @@ def evaluate(
 def evaluate_by_segment(
     frame: pd.DataFrame, grades: list[str], at_risk: tuple[str, ...], window_days: int
 ) -> dict[str, dict[str, Any]]:
+    """evaluate() per segment (without intervals: each is marked conclusive or not by its
+    churned accounts)."""
     segment = frame["segment"].astype(object).where(frame["segment"].notna(), "(none)")
     return {
         str(name): evaluate(frame[segment == name], grades, at_risk, window_days)

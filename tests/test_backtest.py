@@ -12,6 +12,7 @@ import pytest
 from cs_sync.backtest import (
     churn_events,
     contraction_events,
+    same_rows,
     snapshot_dates,
     with_outcomes,
 )
@@ -112,7 +113,7 @@ def test_the_demo_book_separates_churners_and_an_unrelated_score_does_not(
         "\n\n".join(c for c in chunks if c not in own_measures).replace(
             "[dashboard]",
             '[health]\nmeasures = [ { name = "seats", weight = 100, bad = 10, good = 300 } ]'
-            "\n\n[dashboard]",
+            "\ngrades = { High = 70, Mid = 40, Low = 0 }\n\n[dashboard]",
         ),
         encoding="utf-8",
     )
@@ -135,7 +136,18 @@ def test_the_demo_book_separates_churners_and_an_unrelated_score_does_not(
     rate = {row["grade"]: row["churn_rate"] for row in base["by_grade"]}
     assert rate["A"] < rate["B"] < 0.5 < min(rate["C"], rate["D"])
     assert 0.35 < other["auc"] < 0.65  # seats say nothing about churn here
-    assert base["observations"] == other["observations"]  # the same snapshots
+    assert base["observations"] == other["observations"]  # the same rows
+    # each configuration judged with its own grades and at-risk grades
+    assert other["renewal_alert"]["grades"] == ["Mid", "Low"]
+    assert [row["grade"] for row in other["by_grade"]][:3] == ["High", "Mid", "Low"]
+    # accounts counted once, intervals around the AUC, a trend test
+    assert base["churned_accounts"] < base["churned"]
+    low, high = base["intervals"]["auc"]
+    assert low < base["auc"] < high and high - low < 0.2
+    # 150 accounts: a dozen churned, too few to conclude, though the trend test leans clearly
+    assert base["churned_accounts"] < 20 and not base["conclusive"]
+    assert base["trend"]["verdict"] == "not conclusive" and base["trend"]["p"] < 0.01
+    assert other["trend"]["verdict"] != "rises"
     assert set(base["by_segment"]) >= {"High Touch", "Low Touch", "Tech Touch"}
     changes = report["changes"]
     assert changes["grade_changes"] > 0 and changes["examples"]
@@ -148,6 +160,13 @@ def test_text_report(served, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["backtest", "--config", str(served.config_path), "--as-of", "2026-11-24"]) == 0
     out = capsys.readouterr().out
     assert "ROC AUC" in out and "Churn by grade" in out and "calibration" in out
+    headline = out.split("\n\n")[1].splitlines()
+    label = next(line for line in headline if line.strip().startswith("renewal alert"))
+    # the value starts in its column, after the label's padding (no running together)
+    assert label.index("precision") == headline[1].index(headline[1].split()[-3])
+    assert "churn rises as grades fall  not conclusive: 12 churned accounts (p < 0.001)" in out
+    assert "only 12 churned account(s): not conclusive" in out
+    assert "accounts (each once)" in out and "ARR lost" in out
 
 
 def test_bad_input_is_named(served, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -168,23 +187,26 @@ def test_bad_input_is_named(served, tmp_path: Path, capsys: pytest.CaptureFixtur
     )
 
 
-def test_arr_falling_to_zero_in_the_history_is_churn() -> None:
+def test_arr_falling_to_zero_from_a_positive_value_is_churn() -> None:
     history = pd.DataFrame(
         {
-            "as_of": pd.to_datetime(["2026-01-05", "2026-02-02", "2026-02-02"]),
-            "account_id": ["C", "C", "A"],
-            "arr": [300.0, 0.0, 100.0],
+            "as_of": pd.to_datetime(
+                ["2026-02-02", "2026-01-05", "2026-02-02", "2026-01-05", "2026-02-02"]
+            ),
+            "account_id": ["C", "C", "A", "B", "B"],
+            "arr": [0.0, 300.0, 100.0, 0.0, 0.0],  # B never paid: no churn
         }
     )
     extracted = book()
     frame = with_outcomes(
-        pd.DataFrame({"account_id": ["A", "C"], "date": pd.Timestamp("2026-01-10")}),
+        pd.DataFrame({"account_id": ["A", "B", "C"], "date": pd.Timestamp("2026-01-10")}),
         churn_events(extracted, ("arr_zero",), ("Renewal",), history),
         contraction_events(extracted, ("Renewal",)),
         180,
     )
-    assert frame["churned"].tolist() == [False, True]  # A's lost renewal is not counted here
-    assert frame["churn_reason"].tolist() == [None, "arr_zero"]
+    # A's lost renewal is not counted here (only arr_zero is asked for)
+    assert frame["churned"].tolist() == [False, False, True]
+    assert frame["churn_reason"].tolist() == [None, None, "arr_zero"]
 
 
 def test_scores_as_they_ran_from_the_history(served, capsys: pytest.CaptureFixture[str]) -> None:
@@ -217,3 +239,13 @@ def test_scores_as_they_ran_from_the_history(served, capsys: pytest.CaptureFixtu
     # the backfill recorded what the backtest recomputes: the same judgement
     assert recorded["config"]["auc"] == pytest.approx(recomputed["config"]["auc"])
     assert recorded["config"]["observations"] == recomputed["config"]["observations"]
+
+
+def test_two_configurations_are_judged_on_the_rows_both_scored() -> None:
+    day = pd.Timestamp("2026-01-01")
+    base = pd.DataFrame({"account_id": ["A", "B", "C"], "date": day, "score": [80.0, None, 40.0]})
+    other = pd.DataFrame({"account_id": ["A", "B", "C"], "date": day, "score": [70.0, 50.0, None]})
+    kept_base, kept_other, left_out = same_rows(base, other)
+    assert kept_base["account_id"].tolist() == kept_other["account_id"].tolist() == ["A"]
+    assert kept_base["score"].tolist() == [80.0] and kept_other["score"].tolist() == [70.0]
+    assert left_out == 4

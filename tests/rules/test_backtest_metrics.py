@@ -16,7 +16,6 @@ from cs_sync.rules.backtest import (
     calibration,
     evaluate,
     renewal_alert,
-    rises_as_grades_fall,
     roc_auc,
     worst_grade_lift,
 )
@@ -94,20 +93,18 @@ def test_churn_by_grade_with_an_empty_grade() -> None:
     assert table["C"]["churn_rate"] == 0.5 and table["D"]["churn_rate"] == 1.0
     assert (table["D"]["arr"], table["D"]["churned_arr"]) == (50.0, 50.0)
     assert table["A"]["contracted"] == 1
-    assert rises_as_grades_fall(rows)  # 25% -> (B skipped) -> 50% -> 100%
     base = 4 / 9
     assert worst_grade_lift(rows, base) == pytest.approx(1.0 / base)
 
 
-def test_a_fall_in_churn_breaks_monotony() -> None:
+def test_no_lift_when_the_worst_grade_has_no_accounts() -> None:
     rows = [
         {"grade": "A", "churn_rate": 0.1},
         {"grade": "B", "churn_rate": 0.3},
         {"grade": "C", "churn_rate": 0.2},
         {"grade": "D", "churn_rate": None},
     ]
-    assert not rises_as_grades_fall(rows)
-    assert worst_grade_lift(rows, 0.2) is None  # the worst grade has no accounts
+    assert worst_grade_lift(rows, 0.2) is None
 
 
 def test_renewal_alert_by_hand() -> None:
