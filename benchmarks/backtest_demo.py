@@ -5,7 +5,8 @@ one whose only measure (contracted seats) says nothing about usage.
 
 Seeds the demo book in a temporary folder (the same book `cs-sync demo` makes for that date),
 serves the sandbox, and runs `cs-sync backtest --compare` through the real CLI and HTTP.
-Prints both configurations' ROC AUC, lift and churn by grade, and the time the backtest took.
+Prints both configurations' ROC AUC with its interval, lift, churn by grade, the churned
+accounts and the ARR they lost, the trend test's verdict, and the time the backtest took.
 """
 
 from __future__ import annotations
@@ -27,6 +28,18 @@ AS_OF = date(2026, 11, 24)
 UNRELATED = '[health]\nmeasures = [ { name = "seats", weight = 100, bad = 10, good = 300 } ]\n\n'
 
 
+def seats_only(text: str) -> str:
+    """The demo's configuration with its own measures and scorecards (the [[health.*]]
+    tables, each a paragraph) replaced by seats alone."""
+    paragraphs = text.split("\n\n")
+    kept = [p for p in paragraphs if not _table_of(p).startswith("[[health.")]
+    return "\n\n".join(kept).replace("[dashboard]", UNRELATED + "[dashboard]")
+
+
+def _table_of(paragraph: str) -> str:
+    return next((line for line in paragraph.splitlines() if not line.startswith("#")), "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=300)
@@ -34,8 +47,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="cs-sync-backtest-"))
     demo = prepare_demo(folder / "demo", args.accounts, AS_OF)
     candidate = folder / "demo" / "seats_only.toml"
-    text = demo.config_path.read_text("utf-8")
-    candidate.write_text(text.replace("[dashboard]", UNRELATED + "[dashboard]"), "utf-8")
+    candidate.write_text(seats_only(demo.config_path.read_text("utf-8")), "utf-8")
     with Sandbox(demo.database, port=demo.port):
         out = io.StringIO()
         started = time.perf_counter()
@@ -70,9 +82,13 @@ def main() -> None:
             for row in scored["by_grade"]
             if row["churn_rate"] is not None
         )
+        low, high = scored["intervals"]["auc"] or (float("nan"), float("nan"))
+        trend = scored["trend"]
         print(
-            f"  {label:<15} AUC {scored['auc']:.2f}, worst-grade lift "
-            f"{scored['worst_grade_lift'] or 0:.1f}x, churn by grade: {grades}"
+            f"  {label:<15} AUC {scored['auc']:.2f} ({low:.2f}-{high:.2f}), worst-grade lift "
+            f"{scored['worst_grade_lift'] or 0:.1f}x, churn by grade: {grades}; "
+            f"{scored['churned_accounts']} churned accounts, ARR lost "
+            f"{scored['arr_lost']:,.0f}; trend {trend['verdict']}"
         )
 
 
