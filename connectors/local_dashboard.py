@@ -79,6 +79,23 @@ def _figure(value: float | None, interval: list[float] | None, form: str) -> str
     return html.escape(form.format(value) + spread)
 
 
+def _lead_table(bands: list[dict[str, Any]]) -> str:
+    """AUC and the share graded at risk by how long before churning an account was seen."""
+    rows = []
+    for band in bands:
+        auc = "-" if band["auc"] is None else f"{band['auc']:.2f}"
+        share = "-" if band["at_risk_share"] is None else f"{band['at_risk_share']:.0%}"
+        note = "" if band["conclusive"] else " (not conclusive)"
+        rows.append(
+            f"<tr><td>{html.escape(band['days_before_churn'])}</td><td>{auc}</td>"
+            f"<td>{share}</td><td>{band['accounts']:,}{note}</td></tr>"
+        )
+    return (
+        "<table><tr><th>days</th><th>AUC</th><th>graded at risk</th>"
+        f"<th>churned accounts</th></tr>{''.join(rows)}</table>"
+    )
+
+
 def write_backtest_page(path: Path, report: dict[str, Any]) -> Path:
     """The backtest as a page that opens offline: the headline measures, churn rate by grade
     and by score band for each configuration (`report` is BacktestResult.as_json())."""
@@ -126,6 +143,7 @@ def write_backtest_page(path: Path, report: dict[str, Any]) -> Path:
             f"{config['arr_lost']:,.0f} (each account counted once, at its last date before "
             f"churning); 95% intervals from {intervals['resamples']:,} resamplings of the "
             f"accounts.</p><h3>Churn rate by grade</h3>{grades}"
+            f"<h3>How early it warns (days before churn)</h3>{_lead_table(config['lead_time'])}"
             f"<h3>Churn rate by score band (calibration)</h3>{bands}</section>"
         )
     dates = report["dates"]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cs_sync.backfill import as_of_view, backfill_dates, contract_end, current_customers
@@ -180,9 +181,9 @@ def contraction_events(extracted: Extracted, renewal_types: tuple[str, ...]) -> 
 
 def _next_event_within(
     observations: pd.DataFrame, events: pd.DataFrame, horizon_days: int
-) -> tuple[pd.Series, pd.Series]:
+) -> tuple[pd.Series, pd.Series, pd.Series]:
     """For each observation: whether an event falls after its date and within the horizon,
-    and the first such event's reason."""
+    the first such event's reason, and how many days after the date it came."""
     left = observations[["account_id", "date"]].assign(
         row=range(len(observations)), date=lambda t: t["date"].astype("datetime64[ns]")
     )
@@ -190,6 +191,7 @@ def _next_event_within(
         return (
             pd.Series(False, index=observations.index),
             pd.Series(None, index=observations.index, dtype=object),
+            pd.Series(np.nan, index=observations.index),
         )
     right = events.rename(columns={"on": "event_on"}).sort_values("event_on")
     right = right.assign(key=right["event_on"])
@@ -206,6 +208,7 @@ def _next_event_within(
         matched["event_on"] <= matched["date"] + pd.Timedelta(days=horizon_days)
     )
     reason = matched["reason"] if "reason" in matched else pd.Series(None, index=matched.index)
+    days = (matched["event_on"] - matched["date"]).dt.days.where(within)
     return (
         pd.Series(within.to_numpy(), index=observations.index),
         pd.Series(
@@ -213,6 +216,7 @@ def _next_event_within(
             index=observations.index,
             dtype=object,
         ),
+        pd.Series(days.to_numpy(dtype=float), index=observations.index),
     )
 
 
@@ -277,8 +281,10 @@ def with_outcomes(
     horizon_days: int,
 ) -> pd.DataFrame:
     out = observations.copy()
-    out["churned"], out["churn_reason"] = _next_event_within(out, churn, horizon_days)
-    out["contracted"], _ = _next_event_within(out, contraction, horizon_days)
+    out["churned"], out["churn_reason"], out["days_to_churn"] = _next_event_within(
+        out, churn, horizon_days
+    )
+    out["contracted"], _, _ = _next_event_within(out, contraction, horizon_days)
     return out
 
 
@@ -298,7 +304,7 @@ def _score(
     return Scored(
         config,
         observations,
-        evaluate(observations, grades, at_risk, window, settings.resamples),
+        evaluate(observations, grades, at_risk, window, settings.resamples, settings.horizon_days),
         evaluate_by_segment(observations, grades, at_risk, window),
     )
 

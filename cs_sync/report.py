@@ -251,6 +251,16 @@ def backtest_text(result: BacktestResult) -> str:
             )
         )
         lines.append(
+            "  how early (days before churn: AUC, share graded at risk, churned accounts): "
+            + " · ".join(
+                f"{band['days_before_churn']}: {_number(band['auc'])}, "
+                f"{_share(band['at_risk_share'])} ({band['accounts']:,}"
+                + ("" if band["conclusive"] else ", not conclusive")
+                + ")"
+                for band in one.report["lead_time"]
+            )
+        )
+        lines.append(
             "  by segment (AUC, churn rate): "
             + " · ".join(
                 f"{segment} {_number(report['auc'])}, {_share(report['base_rate'])}"

@@ -20,6 +20,8 @@ from cs_sync.rules.backtest_stats import (
     account_view,
     bootstrap,
     by_grade_accounts,
+    lead_time,
+    roc_auc,
     trend_test,
 )
 from cs_sync.settings import Between, Settings
@@ -46,23 +48,6 @@ class BacktestSettings(Settings):
     resamples: Annotated[int, Between(0, 10_000)] = 1000
     """Resamplings of the accounts for the 95% intervals of the AUC, the lift and each
     grade's churn rate (0: no intervals)."""
-
-
-def roc_auc(scores: pd.Series, churned: pd.Series) -> float | None:
-    """The probability that an account that churned had a lower score than one that stayed
-    (ties count half): 1.0 is a perfect ranking, 0.5 a coin. Accounts without a score are
-    left out; None when no account churned or none stayed. Computed from ranks (the
-    Mann-Whitney U statistic), so it takes n log n, not n²."""
-    known = scores.notna()
-    risk = -pd.to_numeric(scores[known], errors="coerce").astype(float)
-    outcome = churned[known].astype(bool).to_numpy()
-    positives = int(outcome.sum())
-    negatives = len(outcome) - positives
-    if positives == 0 or negatives == 0:
-        return None
-    ranks = risk.rank(method="average").to_numpy()
-    u = ranks[outcome].sum() - positives * (positives + 1) / 2
-    return float(u / (positives * negatives))
 
 
 def by_grade(frame: pd.DataFrame, grades: list[str]) -> list[dict[str, Any]]:
@@ -156,6 +141,7 @@ def evaluate(
     at_risk: tuple[str, ...],
     window_days: int,
     resamples: int = 0,
+    horizon_days: int = 180,
 ) -> dict[str, Any]:
     """Every measure for one set of observations: on account-dates, then on accounts counted
     once (backtest_stats.account_view), with intervals from `resamples` resamplings of the
@@ -186,6 +172,7 @@ def evaluate(
         "by_grade": grade_rows,
         "by_grade_accounts": account_rows,
         "trend": trend_test(account_rows),
+        "lead_time": lead_time(frame, at_risk, horizon_days) if "days_to_churn" in frame else [],
         "intervals": bootstrap(frame, grades, auc, resamples).as_json(),
         "worst_grade_lift": worst_grade_lift(grade_rows, base_rate),
         "renewal_alert": renewal_alert(frame, at_risk, window_days),

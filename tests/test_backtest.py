@@ -75,6 +75,15 @@ def test_churn_and_contraction_windows_by_hand() -> None:
     assert outcomes("2026-03-01")["A"][0] is False  # an event on the date itself is the past
     assert outcomes("2025-09-02")["A"][0] is True  # exactly 180 days before: counted
     assert outcomes("2025-09-01")["A"][0] is False  # 181 days before: not
+    extracted = book()
+    frame = with_outcomes(
+        pd.DataFrame({"account_id": ["A", "C"], "date": pd.Timestamp("2026-01-01")}),
+        churn_events(extracted, ("lost_renewal",), ("Renewal",), None),
+        contraction_events(extracted, ("Renewal",)),
+        180,
+    )
+    assert frame["days_to_churn"].tolist()[0] == 59  # 2026-03-01, 59 days on
+    assert pd.isna(frame["days_to_churn"].tolist()[1])
 
 
 def test_dates_and_the_horizon() -> None:
@@ -148,6 +157,10 @@ def test_the_demo_book_separates_churners_and_an_unrelated_score_does_not(
     assert base["churned_accounts"] < 20 and not base["conclusive"]
     assert base["trend"]["verdict"] == "not conclusive" and base["trend"]["p"] < 0.01
     assert other["trend"]["verdict"] != "rises"
+    # the nearer the churn, the better the score sees it
+    bands = {b["days_before_churn"]: b for b in base["lead_time"]}
+    assert bands["0-60"]["auc"] > bands["120-180"]["auc"] > 0.6
+    assert bands["0-60"]["at_risk_share"] > bands["120-180"]["at_risk_share"]
     assert set(base["by_segment"]) >= {"High Touch", "Low Touch", "Tech Touch"}
     changes = report["changes"]
     assert changes["grade_changes"] > 0 and changes["examples"]
@@ -167,6 +180,7 @@ def test_text_report(served, capsys: pytest.CaptureFixture[str]) -> None:
     assert "churn rises as grades fall  not conclusive: 12 churned accounts (p < 0.001)" in out
     assert "only 12 churned account(s): not conclusive" in out
     assert "accounts (each once)" in out and "ARR lost" in out
+    assert "how early (days before churn" in out
 
 
 def test_bad_input_is_named(served, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

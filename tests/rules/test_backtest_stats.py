@@ -13,6 +13,7 @@ from cs_sync.rules.backtest_stats import (
     account_view,
     bootstrap,
     by_grade_accounts,
+    lead_time,
     trend_test,
 )
 
@@ -128,3 +129,24 @@ def test_resampled_intervals_agree_with_resampling_the_slow_way() -> None:
     # the same seed, the same intervals; none asked for, none given
     assert bootstrap(frame, GRADES, auc, 400, seed=1) == fast
     assert bootstrap(frame, GRADES, auc, 0).auc is None
+
+
+def test_how_early_the_score_warns_by_days_before_churn() -> None:
+    frame = pd.DataFrame(
+        {
+            "account_id": ["P", "P", "Q", "S", "T"],
+            "score": [20.0, 70.0, 30.0, 60.0, 90.0],
+            "grade": ["D", "B", "D", "B", "A"],
+            "churned": [True, True, True, False, False],
+            "days_to_churn": [30.0, 150.0, 60.0, np.nan, np.nan],
+        }
+    )
+    bands = {b["days_before_churn"]: b for b in lead_time(frame, ("C", "D"), 180)}
+    assert list(bands) == ["0-60", "60-120", "120-180"]
+    near = bands["0-60"]  # P at 30 days and Q at 60 (the band's end counts): both below S, T
+    assert (near["observations"], near["accounts"], near["auc"]) == (2, 2, 1.0)
+    assert near["at_risk_share"] == 1.0 and not near["conclusive"]
+    far = bands["120-180"]  # P at 150 days scored 70: above S (60), below T (90)
+    assert far["auc"] == 0.5 and far["at_risk_share"] == 0.0
+    assert bands["60-120"]["auc"] is None
+    assert [b["days_before_churn"] for b in lead_time(frame, ("D",), 365)][-1] == "180-365"
