@@ -96,6 +96,24 @@ def _lead_table(bands: list[dict[str, Any]]) -> str:
     )
 
 
+def _measure_table(rows: list[dict[str, Any]]) -> str:
+    """Each measure alone, and how the score's AUC moves without it; flags."""
+    lines = []
+    for row in rows:
+        alone = "-" if row["alone_auc"] is None else f"{row['alone_auc']:.2f}"
+        change = row["drop_one_change"]
+        without = "-" if change is None else f"{change:+.3f}"
+        notes = row["notes"]
+        lines.append(
+            f"<tr><td>{html.escape(row['measure'])}</td><td>{row['weight']:g}</td>"
+            f"<td>{alone}</td><td>{without}</td><td>{html.escape('; '.join(notes))}</td></tr>"
+        )
+    return (
+        "<table><tr><th>measure</th><th>weight</th><th>AUC alone</th><th>AUC without it</th>"
+        f"<th>note</th></tr>{''.join(lines)}</table>"
+    )
+
+
 def write_backtest_page(path: Path, report: dict[str, Any]) -> Path:
     """The backtest as a page that opens offline: the headline measures, churn rate by grade
     and by score band for each configuration (`report` is BacktestResult.as_json())."""
@@ -144,6 +162,7 @@ def write_backtest_page(path: Path, report: dict[str, Any]) -> Path:
             f"churning); 95% intervals from {intervals['resamples']:,} resamplings of the "
             f"accounts.</p><h3>Churn rate by grade</h3>{grades}"
             f"<h3>How early it warns (days before churn)</h3>{_lead_table(config['lead_time'])}"
+            f"<h3>Each measure</h3>{_measure_table(config.get('measures', []))}"
             f"<h3>Churn rate by score band (calibration)</h3>{bands}</section>"
         )
     dates = report["dates"]

@@ -27,6 +27,9 @@ from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import InputError
 from cs_sync.extract import Extracted, extract
 from cs_sync.rules.backtest import CHURN_EVENTS, BacktestSettings, evaluate, evaluate_by_segment
+from cs_sync.rules.backtest_stats import measure_report
+from cs_sync.rules.features import STAKEHOLDERS
+from cs_sync.rules.health import DEFAULT_SCORECARD
 from cs_sync.score import compute_plan, score_accounts, timeline_of
 
 CHURN_KINDS = CHURN_EVENTS
@@ -243,7 +246,8 @@ def observe(extracted: Extracted, config: Config, dates: list[date]) -> pd.DataF
             extracted, day, None, config.salesforce.renewal_types, timeline_of(extracted, config)
         )
         scored = score_accounts(view, config, day).reset_index(drop=True)
-        frame = scored[OBSERVATION_COLUMNS[1:]].copy()
+        measures = [m.name for m in config.health.measures if m.name in scored]
+        frame = scored[[*OBSERVATION_COLUMNS[1:], "scorecard", *measures]].copy()
         frame.insert(0, "date", pd.Timestamp(day))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
@@ -301,12 +305,34 @@ def _score(
     grades = [g for g, _ in config.health.grades]
     at_risk = config.health.at_risk
     window = settings.alert_window_days
-    return Scored(
-        config,
-        observations,
-        evaluate(observations, grades, at_risk, window, settings.resamples, settings.horizon_days),
-        evaluate_by_segment(observations, grades, at_risk, window),
+    report = evaluate(
+        observations, grades, at_risk, window, settings.resamples, settings.horizon_days
     )
+    default = observations
+    if "scorecard" in observations:  # the default measures score the accounts no card took
+        default = observations[observations["scorecard"] == DEFAULT_SCORECARD]
+    report["measures"] = measure_report(default, config.health.measures, no_history(config))
+    return Scored(
+        config, observations, report, evaluate_by_segment(observations, grades, at_risk, window)
+    )
+
+
+# Account columns Salesforce keeps no history of (without Field History Tracking): a past
+# date reads today's value. Contact roles are read as they are today too.
+TODAY_VALUED = ("seats", "segment", "budget_status", "sentiment", "approval_lead_days")
+
+
+def no_history(config: Config) -> frozenset[str]:
+    """The columns a backtest reads at today's value on every past date: Account fields
+    without history, the team's own Account fields, the contact roles, and every feature
+    computed from one of them."""
+    found = set(TODAY_VALUED) | set(STAKEHOLDERS) | {"stakeholders"}
+    for key in config.salesforce.fields.own_inputs():
+        found |= {key, f"days_since_{key}"}
+    for definition in config.features:  # in order: a feature may name an earlier one
+        if definition.expression is not None and definition.expression.names & found:
+            found.add(definition.name)
+    return frozenset(found)
 
 
 def same_rows(base: pd.DataFrame, other: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
@@ -418,6 +444,7 @@ def run_backtest(
             )
     base = _score(config, observed, churn, contraction, settings)
     result = BacktestResult(dates, settings.horizon_days, settings.churn, base, warnings=warnings)
+    warnings += _measure_warnings(base)
     if base.report["churned"] == 0:
         warnings.append(
             "no account churned within the horizon after any snapshot date: the AUC and lift "
@@ -429,6 +456,26 @@ def run_backtest(
         result.changes = today_differences(extracted, config, candidate, today)
     result.duration_s = time.monotonic() - started
     return result
+
+
+def _measure_warnings(scored: Scored) -> list[str]:
+    out = []
+    for row in scored.report["measures"]:
+        change = row["drop_one_change"]
+        effect = "" if change is None else f" (without it the score's AUC moves {change:+.3f})"
+        if row["no_history"]:
+            out.append(
+                f"measure {row['measure']!r} reads a field Salesforce keeps no history of: "
+                f"today's value stands in for every past date, which flatters it{effect}; "
+                "judge the score without it, or track the field's history"
+            )
+        if row["contradicts"]:
+            out.append(
+                f"measure {row['measure']!r} alone ranks churn the other way round from its "
+                f"good and bad values (AUC {row['alone_auc']:.2f}){effect}: check its "
+                "direction or drop it"
+            )
+    return out
 
 
 def _check_data(extracted: Extracted, dates: list[date]) -> None:

@@ -250,6 +250,19 @@ def backtest_text(result: BacktestResult) -> str:
                 for band in one.report["calibration"]
             )
         )
+        if one.report.get("measures"):
+            lines.append(
+                "  measures (alone: the AUC of the measure by itself; without: how the "
+                "score's AUC moves without it):"
+            )
+            for row in one.report["measures"]:
+                change = row["drop_one_change"]
+                lines.append(
+                    f"    {row['measure']:<24} weight {row['weight']:>5g}  alone "
+                    f"{_number(row['alone_auc']):>5}  without "
+                    f"{'-' if change is None else f'{change:+.3f}':>7}  data "
+                    f"{row['with_data']:>4.0%}  {'; '.join(row['notes'])}".rstrip()
+                )
         lines.append(
             "  how early (days before churn: AUC, share graded at risk, churned accounts): "
             + " · ".join(

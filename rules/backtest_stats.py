@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from cs_sync.rules.health import Measure, measure_points, score_of
+
 MIN_CHURNED_ACCOUNTS = 20  # below this, a figure is shown but marked as not conclusive
 SCORE_BINS = 1001  # the bootstrap's AUC reads scores to 0.1 point (0.0 ... 100.0)
 
@@ -129,6 +131,61 @@ def lead_time(
                 "auc": roc_auc(both["score"], both["churned"]) if len(band) else None,
                 "at_risk_share": float(band["grade"].isin(at_risk).mean()) if len(band) else None,
                 "conclusive": accounts >= MIN_CHURNED_ACCOUNTS,
+            }
+        )
+    return rows
+
+
+CONTRADICTS_BELOW = 0.45  # a measure alone under this AUC ranks churn the other way round
+
+
+def measure_report(
+    frame: pd.DataFrame, measures: tuple[Measure, ...], no_history: frozenset[str]
+) -> list[dict[str, Any]]:
+    """Each measure of the score on the observations it scored: alone (the AUC of the share
+    of its weight it earns: above 0.5, churners earned less, as configured; under
+    CONTRADICTS_BELOW, the other way round), and the AUC of the whole score without it (the
+    drop-one change: negative, the score needs it). `no_history`: measures read at today's
+    value on every past date (an Account field without history), flagged."""
+    if frame.empty or not measures:
+        return []
+    churned = frame["churned"].astype(bool).reset_index(drop=True)
+    points = {m.name: measure_points(frame, m) for m in measures if m.name in frame}
+    if not points:
+        return []
+    earned = np.sum([p.earned for p in points.values()], axis=0)
+    counted = np.sum([p.counted for p in points.values()], axis=0)
+    with_data = np.sum([p.with_data for p in points.values()], axis=0)
+    full = roc_auc(pd.Series(score_of(earned, counted, with_data)), churned)
+    rows = []
+    for measure in measures:
+        if measure.name not in points:
+            continue
+        own = points[measure.name]
+        share = np.where(own.with_data > 0, own.earned / measure.weight, np.nan)
+        alone = roc_auc(pd.Series(share), churned)
+        without = score_of(earned - own.earned, counted - own.counted, with_data - own.with_data)
+        dropped = roc_auc(pd.Series(without), churned)
+        contradicts = alone is not None and alone < CONTRADICTS_BELOW
+        stale = measure.name in no_history
+        rows.append(
+            {
+                "measure": measure.name,
+                "weight": measure.weight,
+                "with_data": float((own.with_data > 0).mean()),
+                "alone_auc": alone,
+                "contradicts": contradicts,
+                "auc_without": dropped,
+                "drop_one_change": None if dropped is None or full is None else dropped - full,
+                "no_history": stale,
+                "notes": [
+                    note
+                    for flag, note in (
+                        (contradicts, "ranks churn the other way round"),
+                        (stale, "no history: today's value on every date"),
+                    )
+                    if flag
+                ],
             }
         )
     return rows

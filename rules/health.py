@@ -8,6 +8,7 @@ how much of the weight had data). A CSM's override grade is respected until it e
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -351,6 +352,37 @@ def score_health(
     return out
 
 
+@dataclass(frozen=True)
+class MeasurePoints:
+    """One measure over some rows: the points it earns, the weight it puts in the score
+    (with data, or filled by its missing policy) and the weight it has data for."""
+
+    earned: np.ndarray
+    counted: np.ndarray
+    with_data: np.ndarray
+    shown: np.ndarray  # the value the sentence shows
+
+
+def measure_points(frame: pd.DataFrame, measure: Measure) -> MeasurePoints:
+    share, shown = measure_share(measure, frame[measure.name])
+    present = ~np.isnan(share)
+    if measure.missing != "skip":
+        share = np.where(present, share, 0.5 if measure.missing == "neutral" else 0.0)
+    used = ~np.isnan(share)
+    return MeasurePoints(
+        earned=np.where(used, share * measure.weight, 0.0),
+        counted=np.where(used, measure.weight, 0.0),
+        with_data=np.where(present, measure.weight, 0.0),
+        shown=shown,
+    )
+
+
+def score_of(earned: np.ndarray, counted: np.ndarray, with_data: np.ndarray) -> np.ndarray:
+    """The 0-100 score from the points summed over the measures (NaN without any data)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(with_data > 0, 100 * earned / counted, np.nan)
+
+
 def _score_part(
     frame: pd.DataFrame, measures: tuple[Measure, ...]
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -359,24 +391,19 @@ def _score_part(
     total_weight = sum(m.weight for m in measures)
     rows = len(frame)
     earned = np.zeros(rows)
-    counted = np.zeros(rows)  # weight in the score: with data, or filled by the missing policy
+    counted = np.zeros(rows)
     with_data = np.zeros(rows)
     lost: dict[str, np.ndarray] = {}
     shown: dict[str, np.ndarray] = {}
     for measure in measures:
-        share, shown[measure.name] = measure_share(measure, frame[measure.name])
-        present = ~np.isnan(share)
-        if measure.missing != "skip":
-            share = np.where(present, share, 0.5 if measure.missing == "neutral" else 0.0)
-        used = ~np.isnan(share)
-        earned += np.where(used, share * measure.weight, 0.0)
-        counted += np.where(used, measure.weight, 0.0)
-        with_data += np.where(present, measure.weight, 0.0)
-        lost[measure.name] = np.where(used, (1 - share) * measure.weight, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        score = np.where(with_data > 0, 100 * earned / counted, np.nan)
+        points = measure_points(frame, measure)
+        earned += points.earned
+        counted += points.counted
+        with_data += points.with_data
+        shown[measure.name] = points.shown
+        lost[measure.name] = np.where(points.counted > 0, points.counted - points.earned, np.nan)
     coverage = with_data / total_weight if total_weight else np.zeros(rows)
-    return score, coverage, lost, shown
+    return score_of(earned, counted, with_data), coverage, lost, shown
 
 
 def _grade(score: pd.Series, grades: tuple[tuple[str, float], ...]) -> pd.Series:

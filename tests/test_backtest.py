@@ -157,6 +157,13 @@ def test_the_demo_book_separates_churners_and_an_unrelated_score_does_not(
     assert base["churned_accounts"] < 20 and not base["conclusive"]
     assert base["trend"]["verdict"] == "not conclusive" and base["trend"]["p"] < 0.01
     assert other["trend"]["verdict"] != "rises"
+    # each measure judged; the team's own Account field (no history) flagged in a warning
+    measures = {row["measure"]: row for row in base["measures"]}
+    assert measures["active_ratio"]["alone_auc"] > 0.8
+    assert measures["risk_flag"]["no_history"] and not measures["active_ratio"]["no_history"]
+    assert any(
+        "'risk_flag' reads a field Salesforce keeps no history of" in w for w in report["warnings"]
+    )
     # the nearer the churn, the better the score sees it
     bands = {b["days_before_churn"]: b for b in base["lead_time"]}
     assert bands["0-60"]["auc"] > bands["120-180"]["auc"] > 0.6
@@ -263,3 +270,41 @@ def test_two_configurations_are_judged_on_the_rows_both_scored() -> None:
     assert kept_base["account_id"].tolist() == kept_other["account_id"].tolist() == ["A"]
     assert kept_base["score"].tolist() == [80.0] and kept_other["score"].tolist() == [70.0]
     assert left_out == 4
+
+
+def test_fields_without_history_and_what_is_computed_from_them(tmp_path: Path) -> None:
+    from cs_sync.backtest import no_history
+    from cs_sync.config import load_config
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        """
+[salesforce]
+instance_url = "https://acme.my.salesforce.com"
+client_id = "3MVG9-acme"
+client_secret_env = "X"
+
+[salesforce.fields]
+csat = "CSAT__c"
+
+[usage]
+path = "usage.csv"
+
+[[features]]
+name = "unhappy"
+expression = 'sentiment == "Negative"'
+
+[[features]]
+name = "unhappy_and_small"
+expression = "unhappy and seats < 10"
+
+[[features]]
+name = "busy"
+expression = "active_ratio > 0.5"
+""",
+        encoding="utf-8",
+    )
+    found = no_history(load_config(path))
+    assert {"sentiment", "seats", "economic_buyer", "csat", "days_since_csat"} <= found
+    assert {"unhappy", "unhappy_and_small"} <= found  # computed from them, in order
+    assert "busy" not in found and "active_ratio" not in found

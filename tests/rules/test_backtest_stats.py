@@ -150,3 +150,32 @@ def test_how_early_the_score_warns_by_days_before_churn() -> None:
     assert far["auc"] == 0.5 and far["at_risk_share"] == 0.0
     assert bands["60-120"]["auc"] is None
     assert [b["days_before_churn"] for b in lead_time(frame, ("D",), 365)][-1] == "180-365"
+
+
+def test_each_measure_alone_and_the_score_without_it() -> None:
+    from cs_sync.rules.backtest_stats import measure_report
+    from cs_sync.rules.health import Measure
+
+    # usage ranks churn as configured; "tickets" says the opposite of its good/bad values
+    frame = pd.DataFrame(
+        {
+            "usage": [0.1, 0.2, 0.8, 0.9, 0.7, 0.6],
+            "tickets": [0.0, 1.0, 5.0, 6.0, 4.0, 5.0],  # few tickets where they churned
+            "churned": [True, True, False, False, False, False],
+        }
+    )
+    measures = (
+        Measure(name="usage", weight=60, bad=0, good=1),
+        Measure(name="tickets", weight=40, bad=6, good=0),
+    )
+    rows = {r["measure"]: r for r in measure_report(frame, measures, frozenset({"usage"}))}
+    assert rows["usage"]["alone_auc"] == 1.0 and not rows["usage"]["contradicts"]
+    assert rows["tickets"]["alone_auc"] == 0.0 and rows["tickets"]["contradicts"]
+    assert rows["tickets"]["notes"] == ["ranks churn the other way round"]
+    assert rows["usage"]["no_history"] and not rows["tickets"]["no_history"]
+    # the whole score, by hand: 100 * (60 * usage + 40 * (6 - tickets) / 6) / 100
+    score = 60 * frame["usage"] + 40 * (6 - frame["tickets"]) / 6
+    full = roc_auc(score, frame["churned"])
+    assert rows["tickets"]["auc_without"] == 1.0  # usage alone
+    assert rows["tickets"]["drop_one_change"] == pytest.approx(1.0 - full)
+    assert rows["usage"]["auc_without"] == 0.0
