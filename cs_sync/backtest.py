@@ -14,13 +14,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from cs_sync.backfill import as_of_view, backfill_dates, contract_end, current_customers
-from cs_sync.config import Config
+from cs_sync.backtest_fit import Fit, fit_weights
+from cs_sync.config import Config, load_config
 from cs_sync.connectors.history_store import open_history
 from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
@@ -53,6 +55,7 @@ class BacktestResult:
     base: Scored
     candidate: Scored | None = None
     changes: dict[str, Any] = field(default_factory=dict)  # --compare: today's differences
+    fit: Fit | None = None  # --fit: the fitted weights and what switching would change
     warnings: list[str] = field(default_factory=list)
     duration_s: float = 0.0
 
@@ -68,6 +71,8 @@ class BacktestResult:
         if self.candidate is not None:
             out["candidate"] = _config_json(self.candidate)
             out["changes"] = self.changes
+        if self.fit is not None:
+            out["fit"] = self.fit.as_json()
         return out
 
 
@@ -394,6 +399,7 @@ def run_backtest(
     until: date | None = None,
     extracted: Extracted | None = None,
     from_history: bool = False,
+    fit: Path | None = None,
 ) -> BacktestResult:
     started = time.monotonic()
     dates = snapshot_dates(today, settings, since, until)
@@ -423,6 +429,11 @@ def run_backtest(
     churn = churn_events(extracted, settings.churn, renewal_types, arr_history)
     contraction = contraction_events(extracted, renewal_types)
     observed = None
+    if fit is not None and (candidate is not None or from_history):
+        raise InputError(
+            "--fit writes a candidate from recomputed scores; run it alone, then --compare "
+            "the file it writes"
+        )
     if from_history:
         if candidate is not None:
             raise InputError(
@@ -454,6 +465,9 @@ def run_backtest(
     if candidate is not None and other is not None:
         result.candidate = _score(candidate, other, churn, contraction, settings)
         result.changes = today_differences(extracted, config, candidate, today)
+    if fit is not None:
+        result.fit = fit_weights(base.observations, config, fit)
+        result.fit.changes = today_differences(extracted, config, load_config(fit), today)
     result.duration_s = time.monotonic() - started
     return result
 

@@ -165,6 +165,29 @@ def _arr_lost(report: dict[str, Any]) -> str:
     )
 
 
+def _switching(name: str, changes: dict[str, Any]) -> list[str]:
+    """What switching to another configuration would change today."""
+    flows = ", ".join(f"{k} {v}" for k, v in list(changes["grade_flows"].items())[:8])
+    tasks = changes["tasks"]
+    lines = [
+        "",
+        f"Switching to {name} today ({changes['as_of']}): "
+        f"{changes['grade_changes']:,} of {changes['accounts']:,} accounts change grade"
+        + (f" ({flows})" if flows else ""),
+        f"  tasks this run: {tasks['config']['create']} created and "
+        f"{tasks['config']['close']} closed now; {tasks['candidate']['create']} created and "
+        f"{tasks['candidate']['close']} closed with the candidate "
+        f"(before the per-run caps: {tasks['config']['wanted']} vs "
+        f"{tasks['candidate']['wanted']} wanted)",
+    ]
+    for example in changes["examples"][:10]:
+        lines.append(
+            f"  ~ {example['name']} [{example['account_id']}]: "
+            f"{example['from'] or '-'} -> {example['to'] or '-'}"
+        )
+    return lines
+
+
 def backtest_text(result: BacktestResult) -> str:
     """The backtest report: the headline measures side by side, then each configuration's
     churn by grade, calibration and segments, then what switching would do today."""
@@ -281,25 +304,25 @@ def backtest_text(result: BacktestResult) -> str:
             )
         )
     if result.candidate is not None and result.changes:
-        changes = result.changes
-        flows = ", ".join(f"{k} {v}" for k, v in list(changes["grade_flows"].items())[:8])
-        tasks = changes["tasks"]
+        lines += _switching(names[1], result.changes)
+    if result.fit is not None:
+        fit = result.fit
         lines += [
             "",
-            f"Switching to {names[1]} today ({changes['as_of']}): "
-            f"{changes['grade_changes']:,} of {changes['accounts']:,} accounts change grade"
-            + (f" ({flows})" if flows else ""),
-            f"  tasks this run: {tasks['config']['create']} created and "
-            f"{tasks['config']['close']} closed now; {tasks['candidate']['create']} created and "
-            f"{tasks['candidate']['close']} closed with the candidate "
-            f"(before the per-run caps: {tasks['config']['wanted']} vs "
-            f"{tasks['candidate']['wanted']} wanted)",
+            f"Fitted weights, written to {_shown_path(str(fit.path))} (a logistic regression "
+            f"on {fit.observations:,} observations; AUC on held-out accounts: fitted "
+            f"{_number(fit.cv_auc)}, configured {_number(fit.configured_cv_auc)}):",
+            "  measure                  configured  fitted",
         ]
-        for example in changes["examples"][:10]:
+        stale = {m["measure"] for m in result.base.report["measures"] if m["no_history"]}
+        for row in fit.weights:
+            fitted = f"{row['fitted']:g}" if row["fitted"] else "dropped"
+            note = "  fitted on today's values (no history): trust it less"
             lines.append(
-                f"  ~ {example['name']} [{example['account_id']}]: "
-                f"{example['from'] or '-'} -> {example['to'] or '-'}"
+                f"  {row['measure']:<24} {row['configured']:>10g}  {fitted:>7}"
+                + (note if row["measure"] in stale else "")
             )
+        lines += _switching("the fitted weights", fit.changes)
     for warning in result.warnings:
         lines.append(f"  ! {warning}")
     lines.append(f"\n(took {result.duration_s:.1f} s)")

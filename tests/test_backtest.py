@@ -308,3 +308,51 @@ expression = "active_ratio > 0.5"
     assert {"sentiment", "seats", "economic_buyer", "csat", "days_since_csat"} <= found
     assert {"unhappy", "unhappy_and_small"} <= found  # computed from them, in order
     assert "busy" not in found and "active_ratio" not in found
+
+
+def test_fitted_weights_make_a_candidate_that_runs_and_compares(
+    served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cs_sync.config import load_config
+
+    config = str(served.config_path)
+    fitted = tmp_path / "fitted.toml"
+    code, report = backtest(capsys, "--config", config, "--fit", str(fitted))
+    assert code == 0, report.get("errors", report)
+    fit = report["fit"]
+    weights = {row["measure"]: row for row in fit["weights"]}
+    assert set(weights) == {m.name for m in load_config(config).health.measures}
+    kept = {name for name, row in weights.items() if row["fitted"]}
+    assert "active_ratio" in kept and 95 <= sum(w["fitted"] for w in weights.values()) <= 105
+    assert all(row["coefficient"] < 0 for name, row in weights.items() if name in kept)
+    assert set(fit["dropped"]) == set(weights) - kept
+    assert 0.5 < fit["cv_auc"] <= 1 and fit["configured_cv_auc"] is not None
+    assert fit["changes"]["accounts"] > 0  # what switching would change today
+    candidate = load_config(fitted)  # a whole configuration: usable as --config
+    assert {m.name: m.weight for m in candidate.health.measures} == {
+        name: row["fitted"] for name, row in weights.items() if row["fitted"]
+    }
+    assert candidate.alerts.channels == load_config(config).alerts.channels  # the rest kept
+    code, compared = backtest(capsys, "--config", config, "--compare", str(fitted))
+    assert code == 0 and compared["candidate"]["auc"] is not None
+    code, refused = backtest(capsys, "--config", config, "--fit", config)
+    assert code == 2 and "that is the configuration itself" in refused["errors"][0]["message"]
+    code, refused = backtest(
+        capsys, "--config", config, "--fit", str(fitted), "--compare", str(fitted)
+    )
+    assert code == 2 and "run it alone" in refused["errors"][0]["message"]
+
+
+def test_a_candidate_with_inline_measures_is_refused_by_name(tmp_path: Path) -> None:
+    from cs_sync.backtest_fit import write_candidate
+    from cs_sync.config import load_config
+
+    path = tmp_path / "inline.toml"
+    path.write_text(
+        '[salesforce]\ninstance_url = "https://acme.my.salesforce.com"\nclient_id = "x"\n'
+        'client_secret_env = "X"\n\n[usage]\npath = "usage.csv"\n\n[health]\n'
+        'measures = [ { name = "seats", weight = 100, bad = 10, good = 300 } ]\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match="written inline; write each measure as a"):
+        write_candidate(load_config(path), {"seats": 100}, tmp_path / "out.toml")

@@ -24,6 +24,11 @@ def register(commands: Subparsers) -> None:
     )
     backtest.add_argument("--config", required=True)
     backtest.add_argument("--compare", help="a candidate configuration to put beside it")
+    backtest.add_argument(
+        "--fit",
+        help="fit the measures' weights from the history and write them as a candidate "
+        "configuration to this file (needs scikit-learn: cs-sync[fit])",
+    )
     backtest.add_argument("--since", help="first snapshot date (default: [backtest] months ago)")
     backtest.add_argument("--until", help="last snapshot date (default: horizon before today)")
     backtest.add_argument("--horizon-days", type=int, help="churn within this many days counts")
@@ -69,6 +74,7 @@ def main(args: argparse.Namespace) -> int:
             since=date_arg(args.since, "--since") if args.since else None,
             until=date_arg(args.until, "--until") if args.until else None,
             from_history=args.from_history,
+            fit=Path(args.fit) if args.fit else None,
         )
     except CsSyncError as error:
         return emit_failure(error, args.json, None)
