@@ -154,6 +154,13 @@ def write_backtest_page(path: Path, report: dict[str, Any]) -> Path:
             else f'<p class="late">Only {config["churned_accounts"]} churned account(s): not '
             "conclusive.</p>"
         )
+        lead = bars(
+            [
+                (f"{band['days_before_churn']} days", band["at_risk_share"] or 0.0, "#c62828")
+                for band in config["lead_time"]
+            ],
+            unit="percent",
+        )
         sections.append(
             f'<section><h2>{name}: ROC AUC <span class="auc">{auc}</span>, worst-grade lift '
             f"{lift}; churn {rises}{p}</h2>{caution}"
@@ -161,7 +168,8 @@ def write_backtest_page(path: Path, report: dict[str, Any]) -> Path:
             f"{config['arr_lost']:,.0f} (each account counted once, at its last date before "
             f"churning); 95% intervals from {intervals['resamples']:,} resamplings of the "
             f"accounts.</p><h3>Churn rate by grade</h3>{grades}"
-            f"<h3>How early it warns (days before churn)</h3>{_lead_table(config['lead_time'])}"
+            "<h3>How early it warns: share graded at risk, by days before churn</h3>"
+            f"{lead}{_lead_table(config['lead_time'])}"
             f"<h3>Each measure</h3>{_measure_table(config.get('measures', []))}"
             f"<h3>Churn rate by score band (calibration)</h3>{bands}</section>"
         )

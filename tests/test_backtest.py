@@ -173,7 +173,9 @@ def test_the_demo_book_separates_churners_and_an_unrelated_score_does_not(
     assert changes["grade_changes"] > 0 and changes["examples"]
     assert set(changes["tasks"]) == {"config", "candidate"}
     html = page.read_text("utf-8")
-    assert html.count("<svg") >= 4 and "ROC AUC" in html and "http" not in html
+    assert html.count("<svg") >= 6 and "ROC AUC" in html and "http" not in html
+    assert "How early it warns" in html and "Each measure" in html and "AUC without it" in html
+    assert f"{base['auc']:.2f} ({low:.2f}–{high:.2f})" in html  # the interval beside it
 
 
 def test_text_report(served, capsys: pytest.CaptureFixture[str]) -> None:
