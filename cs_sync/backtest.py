@@ -1,12 +1,12 @@
 """`cs-sync backtest`: replay past dates through a configuration and score it against what
-really happened; `--compare` puts a candidate configuration beside it.
+really happened; `--compare` puts a candidate configuration beside it, `--fit` writes one
+with weights fitted from the history (backtest_fit.py).
 
 Salesforce and the usage data are read once (former customers included). Each snapshot date
 is scored from the records as they stood then, the way the backfill does (cs_sync/backfill.py),
-so two configurations are judged on exactly the same accounts and dates. An account churned
-within the horizon after a date when, in that window, a renewal opportunity closed lost, its
-contract ended (a former customer's renewal date), or (with the history store) its recorded
-ARR fell to zero. Contraction (a renewal won for less than the one before) is counted apart.
+so two configurations are judged on exactly the same accounts and dates; the outcomes (who
+churned, when) are backtest_outcomes.py's. Measures on fields Salesforce keeps no history of
+are flagged: their value today stands in for every past date.
 """
 
 from __future__ import annotations
@@ -17,11 +17,16 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from cs_sync.backfill import as_of_view, backfill_dates, contract_end, current_customers
+from cs_sync.backfill import as_of_view, current_customers
 from cs_sync.backtest_fit import Fit, fit_weights
+from cs_sync.backtest_outcomes import (
+    churn_events,
+    contraction_events,
+    snapshot_dates,
+    with_outcomes,
+)
 from cs_sync.config import Config, load_config
 from cs_sync.connectors.history_store import open_history
 from cs_sync.connectors.salesforce_login import connect
@@ -85,149 +90,6 @@ def _config_json(scored: Scored) -> dict[str, Any]:
     }
 
 
-# ---------------------------------------------------------------- dates and outcomes
-
-
-def snapshot_dates(
-    today: date, settings: BacktestSettings, since: date | None, until: date | None
-) -> list[date]:
-    """Monthly dates whose whole horizon has passed: by default the `months` months ending
-    `horizon_days` before today."""
-    latest = today - timedelta(days=settings.horizon_days)
-    until = until or latest
-    if until > latest:
-        raise InputError(
-            f"--until {until} plus the {settings.horizon_days}-day horizon reaches past today "
-            f"({today}): what happened after it is not known yet. Use --until {latest} or "
-            "earlier, or a shorter --horizon-days"
-        )
-    since = since or _months_before(until, settings.months - 1)
-    return backfill_dates(since, until, "month")
-
-
-def _months_before(day: date, months: int) -> date:
-    month = day.month - 1 - months
-    year, month = day.year + month // 12, month % 12 + 1
-    return date(year, month, min(day.day, 28))
-
-
-def churn_events(
-    extracted: Extracted,
-    kinds: tuple[str, ...],
-    renewal_types: tuple[str, ...],
-    arr_history: pd.DataFrame | None,
-) -> pd.DataFrame:
-    """Every churn event: (account_id, on, reason)."""
-    events = []
-    opportunities = extracted.opportunities
-    if "lost_renewal" in kinds:
-        lost = opportunities[
-            opportunities["type"].isin(renewal_types)
-            & opportunities["is_closed"].astype(bool)
-            & ~opportunities["is_won"].astype(bool)
-        ]
-        events.append(
-            pd.DataFrame(
-                {
-                    "account_id": lost["account_id"],
-                    "on": pd.to_datetime(lost["close_date"], format="ISO8601", errors="coerce"),
-                    "reason": "lost_renewal",
-                }
-            )
-        )
-    if "contract_ended" in kinds:
-        ended = contract_end(extracted.accounts, opportunities, renewal_types)
-        events.append(
-            pd.DataFrame(
-                {
-                    "account_id": extracted.accounts["account_id"],
-                    "on": ended,
-                    "reason": "contract_ended",
-                }
-            )
-        )
-    if "arr_zero" in kinds and arr_history is not None and len(arr_history):
-        # ARR falling to zero from a positive value: an account that never paid did not churn
-        ordered = arr_history.assign(
-            arr=pd.to_numeric(arr_history["arr"], errors="coerce"),
-            as_of=pd.to_datetime(arr_history["as_of"]),
-        ).sort_values(["account_id", "as_of"])
-        before = ordered.groupby("account_id")["arr"].shift()
-        zero = ordered[(ordered["arr"] == 0) & (before > 0)]
-        events.append(
-            pd.DataFrame(
-                {
-                    "account_id": zero["account_id"],
-                    "on": pd.to_datetime(zero["as_of"]),
-                    "reason": "arr_zero",
-                }
-            )
-        )
-    if not events:
-        return pd.DataFrame(columns=["account_id", "on", "reason"])
-    table = pd.concat(events, ignore_index=True).dropna(subset=["on"])
-    table["on"] = table["on"].astype("datetime64[ns]")
-    return table
-
-
-def contraction_events(extracted: Extracted, renewal_types: tuple[str, ...]) -> pd.DataFrame:
-    """Renewals won for less than the renewal won before them: (account_id, on)."""
-    opportunities = extracted.opportunities
-    won = opportunities[
-        opportunities["type"].isin(renewal_types) & opportunities["is_won"].astype(bool)
-    ].assign(
-        on=lambda t: pd.to_datetime(t["close_date"], format="ISO8601", errors="coerce"),
-        amount=lambda t: pd.to_numeric(t["amount"], errors="coerce"),
-    )
-    won = won.sort_values(["account_id", "on"])
-    before = won.groupby("account_id")["amount"].shift()
-    shrunk = won[won["amount"] < before]
-    return pd.DataFrame({"account_id": shrunk["account_id"], "on": shrunk["on"]}).astype(
-        {"on": "datetime64[ns]"}
-    )
-
-
-def _next_event_within(
-    observations: pd.DataFrame, events: pd.DataFrame, horizon_days: int
-) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """For each observation: whether an event falls after its date and within the horizon,
-    the first such event's reason, and how many days after the date it came."""
-    left = observations[["account_id", "date"]].assign(
-        row=range(len(observations)), date=lambda t: t["date"].astype("datetime64[ns]")
-    )
-    if events.empty:
-        return (
-            pd.Series(False, index=observations.index),
-            pd.Series(None, index=observations.index, dtype=object),
-            pd.Series(np.nan, index=observations.index),
-        )
-    right = events.rename(columns={"on": "event_on"}).sort_values("event_on")
-    right = right.assign(key=right["event_on"])
-    matched = pd.merge_asof(
-        left.sort_values("date"),
-        right,
-        left_on="date",
-        right_on="key",
-        by="account_id",
-        direction="forward",
-        allow_exact_matches=False,
-    ).sort_values("row")
-    within = matched["event_on"].notna() & (
-        matched["event_on"] <= matched["date"] + pd.Timedelta(days=horizon_days)
-    )
-    reason = matched["reason"] if "reason" in matched else pd.Series(None, index=matched.index)
-    days = (matched["event_on"] - matched["date"]).dt.days.where(within)
-    return (
-        pd.Series(within.to_numpy(), index=observations.index),
-        pd.Series(
-            reason.astype(object).where(within, None).to_numpy(),
-            index=observations.index,
-            dtype=object,
-        ),
-        pd.Series(days.to_numpy(dtype=float), index=observations.index),
-    )
-
-
 # ---------------------------------------------------------------- observations
 
 
@@ -281,20 +143,6 @@ def observe_history(config: Config, dates: list[date]) -> tuple[pd.DataFrame, li
             "first, or leave out --from-history to recompute them"
         )
     return pd.concat(frames, ignore_index=True), warnings
-
-
-def with_outcomes(
-    observations: pd.DataFrame,
-    churn: pd.DataFrame,
-    contraction: pd.DataFrame,
-    horizon_days: int,
-) -> pd.DataFrame:
-    out = observations.copy()
-    out["churned"], out["churn_reason"], out["days_to_churn"] = _next_event_within(
-        out, churn, horizon_days
-    )
-    out["contracted"], _, _ = _next_event_within(out, contraction, horizon_days)
-    return out
 
 
 def _score(

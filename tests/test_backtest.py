@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cs_sync.backtest import (
+from cs_sync.backtest import same_rows
+from cs_sync.backtest_outcomes import (
     churn_events,
     contraction_events,
-    same_rows,
     snapshot_dates,
     with_outcomes,
 )
