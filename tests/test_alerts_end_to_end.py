@@ -261,3 +261,26 @@ def test_doctor_checks_each_channel_without_posting(
         "[FAIL] alerts channel cs-team: alerts.channels.cs-team: the address read is not a " in out
     )
     assert "s3cr3t" not in out
+
+
+def test_a_grade_drop_seen_by_a_run_stopped_in_its_writes_is_posted_by_the_next(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, sandbox = demo
+    run(capsys, folder)
+    dropped = drop_grades(sandbox, 3)
+    config = load_config(folder.config_path)
+
+    def graded() -> list[str]:  # the dropped accounts holding their new grade (the store)
+        return [i for i in dropped if sandbox.store.get(i)[1]["CS_Health_Grade__c"] != "A"]
+
+    # one record a write step, stopped as soon as a new grade is on a record: the next run
+    # sees no drop there, so only the alert queued before the writes can still tell it
+    stopped = run_once(
+        config, AS_OF, dry_run=False, stop_requested=lambda: bool(graded()), batch_size=1
+    )
+    assert stopped.status == "interrupted" and len(graded()) == 1
+    code, after = run(capsys, folder)
+    assert code == 0, after["errors"]
+    posts = [p for p in feed(sandbox) if p["Body"].startswith("ヘルス低下")]
+    assert sorted(p["ParentId"] for p in posts) == sorted(dropped)
