@@ -33,7 +33,13 @@ from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import InputError
 from cs_sync.extract import Extracted, extract
-from cs_sync.rules.backtest import CHURN_EVENTS, BacktestSettings, evaluate, evaluate_by_segment
+from cs_sync.rules.backtest import (
+    CHURN_EVENTS,
+    OBSERVED,
+    BacktestSettings,
+    evaluate,
+    evaluate_by_segment,
+)
 from cs_sync.rules.backtest_stats import measure_report
 from cs_sync.rules.features import STAKEHOLDERS
 from cs_sync.rules.health import DEFAULT_SCORECARD
@@ -93,16 +99,7 @@ def _config_json(scored: Scored) -> dict[str, Any]:
 # ---------------------------------------------------------------- observations
 
 
-OBSERVATION_COLUMNS = [
-    "date",
-    "account_id",
-    "name",
-    "segment",
-    "arr",
-    "score",
-    "grade",
-    "days_to_renewal",
-]
+OBSERVATION_COLUMNS = list(OBSERVED)
 
 
 def observe(extracted: Extracted, config: Config, dates: list[date]) -> pd.DataFrame:
@@ -114,7 +111,13 @@ def observe(extracted: Extracted, config: Config, dates: list[date]) -> pd.DataF
         )
         scored = score_accounts(view, config, day).reset_index(drop=True)
         measures = [m.name for m in config.health.measures if m.name in scored]
-        frame = scored[[*OBSERVATION_COLUMNS[1:], "scorecard", *measures]].copy()
+        frame = scored[[*OBSERVATION_COLUMNS[1:], "scorecard"]].copy()
+        for name in measures:  # numbers kept in 32 bits: 52 dates of a large book add up
+            values = scored[name]
+            if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+                frame[name] = values.astype("float32")
+            else:
+                frame[name] = values
         frame.insert(0, "date", pd.Timestamp(day))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
@@ -161,9 +164,10 @@ def _score(
     report = evaluate(
         observations, grades, at_risk, window, settings.resamples, settings.horizon_days
     )
-    default = observations
+    names = [m.name for m in config.health.measures if m.name in observations]
+    default = observations[["churned", *names]]
     if "scorecard" in observations:  # the default measures score the accounts no card took
-        default = observations[observations["scorecard"] == DEFAULT_SCORECARD]
+        default = default[(observations["scorecard"] == DEFAULT_SCORECARD).to_numpy()]
     report["measures"] = measure_report(default, config.health.measures, no_history(config))
     return Scored(
         config, observations, report, evaluate_by_segment(observations, grades, at_risk, window)

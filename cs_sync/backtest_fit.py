@@ -28,9 +28,9 @@ from cs_sync.errors import InputError
 from cs_sync.rules.backtest_stats import roc_auc
 from cs_sync.rules.health import DEFAULT_SCORECARD, Measure, measure_points
 
-MAX_ROWS = 300_000  # observations the fit uses at most (whole accounts, drawn at random)
+MAX_ROWS = 200_000  # observations the fit uses at most (whole accounts, drawn at random)
 FOLDS = 5
-STRENGTHS = 8  # penalty strengths tried
+STRENGTHS = 6  # penalty strengths tried, 1e-4 to 1e4
 
 
 @dataclass

@@ -167,7 +167,9 @@ def with_outcomes(
     contraction: pd.DataFrame,
     horizon_days: int,
 ) -> pd.DataFrame:
-    out = observations.copy()
+    """The observations with churned, churn_reason, days_to_churn and contracted added (a
+    shallow copy: the observations' own columns are shared, not copied)."""
+    out = observations.copy(deep=False)
     out["churned"], out["churn_reason"], out["days_to_churn"] = _next_event_within(
         out, churn, horizon_days
     )

@@ -27,6 +27,10 @@ from cs_sync.rules.backtest_stats import (
 from cs_sync.settings import Between, Settings
 
 CALIBRATION_EDGES = (0, 20, 40, 60, 80, 100)
+# What an observation holds of its account on its date, and the outcome columns added to it;
+# the measures read these (the health measures' own columns are not among them)
+OBSERVED = ("date", "account_id", "segment", "arr", "score", "grade", "days_to_renewal")
+EVALUATED = (*OBSERVED, "churned", "contracted", "days_to_churn")
 CHURN_EVENTS = ("lost_renewal", "contract_ended", "arr_zero")
 ChurnEvent = Literal["lost_renewal", "contract_ended", "arr_zero"]
 
@@ -41,7 +45,7 @@ class BacktestSettings(Settings):
     churn: tuple[ChurnEvent, ...] = Field(("lost_renewal", "contract_ended"), strict=False)
     """What counts as churn: lost_renewal (a renewal opportunity closed lost),
     contract_ended (a former customer's renewal date passed), arr_zero (the ARR recorded in
-    the history fell to 0)."""
+    the history fell to 0 from a positive value)."""
     alert_window_days: Annotated[int, Between(1, 365)] = 90
     """The alert judged: an at-risk grade (health.at_risk_grades) within this many days of
     renewal."""
@@ -186,6 +190,7 @@ def evaluate_by_segment(
     """evaluate() per segment (without intervals: each is marked conclusive or not by its
     churned accounts)."""
     segment = frame["segment"].astype(object).where(frame["segment"].notna(), "(none)")
+    frame = frame[[c for c in EVALUATED if c in frame]]  # not the measures: a copy per segment
     return {
         str(name): evaluate(frame[segment == name], grades, at_risk, window_days)
         for name in sorted(segment.unique(), key=str)

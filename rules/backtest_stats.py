@@ -150,18 +150,20 @@ def measure_report(
     if frame.empty or not measures:
         return []
     churned = frame["churned"].astype(bool).reset_index(drop=True)
-    points = {m.name: measure_points(frame, m) for m in measures if m.name in frame}
-    if not points:
+    present = tuple(m for m in measures if m.name in frame)
+    if not present:
         return []
-    earned = np.sum([p.earned for p in points.values()], axis=0)
-    counted = np.sum([p.counted for p in points.values()], axis=0)
-    with_data = np.sum([p.with_data for p in points.values()], axis=0)
+    # two passes, one measure's arrays alive at a time: the totals, then each measure
+    earned, counted, with_data = (np.zeros(len(frame)) for _ in range(3))
+    for measure in present:
+        points = measure_points(frame, measure)
+        earned += points.earned
+        counted += points.counted
+        with_data += points.with_data
     full = roc_auc(pd.Series(score_of(earned, counted, with_data)), churned)
     rows = []
-    for measure in measures:
-        if measure.name not in points:
-            continue
-        own = points[measure.name]
+    for measure in present:
+        own = measure_points(frame, measure)
         share = np.where(own.with_data > 0, own.earned / measure.weight, np.nan)
         alone = roc_auc(pd.Series(share), churned)
         without = score_of(earned - own.earned, counted - own.counted, with_data - own.with_data)
