@@ -43,7 +43,7 @@ from cs_sync.rules.backtest import (
 from cs_sync.rules.backtest_stats import measure_report
 from cs_sync.rules.features import STAKEHOLDERS
 from cs_sync.rules.health import DEFAULT_SCORECARD
-from cs_sync.score import compute_plan, score_accounts, timeline_of
+from cs_sync.score import compute_plan, health_of, timeline_of
 
 CHURN_KINDS = CHURN_EVENTS
 
@@ -109,7 +109,7 @@ def observe(extracted: Extracted, config: Config, dates: list[date]) -> pd.DataF
         view = as_of_view(
             extracted, day, None, config.salesforce.renewal_types, timeline_of(extracted, config)
         )
-        scored = score_accounts(view, config, day).reset_index(drop=True)
+        scored = health_of(view, config, day, with_reasons=False).reset_index(drop=True)
         measures = [m.name for m in config.health.measures if m.name in scored]
         frame = scored[[*OBSERVATION_COLUMNS[1:], "scorecard"]].copy()
         for name in measures:  # numbers kept in 32 bits: 52 dates of a large book add up

@@ -148,14 +148,22 @@ def closed_days_for(config: Config, as_of: date) -> frozenset[date]:
     )
 
 
-def score_accounts(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
-    """Features, health, phase and renewal strategy for every account read."""
+def health_of(
+    extracted: Extracted, config: Config, as_of: date, with_reasons: bool = True
+) -> pd.DataFrame:
+    """Features and health for every account read (a backtest needs no more, nor the
+    reasons' sentences)."""
     features = account_features(extracted, config, as_of)
     shapes = metric_shapes(d.metric for d in config.features if d.metric)
     shapes |= {
         f"days_since_{key}": ("days_ago", 0) for key in config.salesforce.fields.own_inputs()
     }
-    scored = score_health(features, config.health, as_of, config.language, shapes)
+    return score_health(features, config.health, as_of, config.language, shapes, with_reasons)
+
+
+def score_accounts(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
+    """Features, health, phase and renewal strategy for every account read."""
+    scored = health_of(extracted, config, as_of)
     phases = config.phases.phases
     clock = config.phases.settings.clock_start
     if clock != "contract_start":

@@ -291,10 +291,12 @@ def score_health(
     as_of: date,
     language: str,
     shapes: Mapping[str, tuple[str, int]] | None = None,
+    with_reasons: bool = True,
 ) -> pd.DataFrame:
     """Adds score, grade, computed_grade, trend, reasons, coverage and scorecard to a copy of
-    `features`. Each account is scored by the first scorecard that matches it, else by the
-    default measures. `shapes`: how the admin's features read in the reason sentence (see
+    `features` (reasons empty without `with_reasons`: a backtest reads no sentence). Each
+    account is scored by the first scorecard that matches it, else by the default measures.
+    `shapes`: how the admin's features read in the reason sentence (see
     health_reasons.BUILT_IN_SHAPES).
 
     Needs columns named after each measure, plus segment, prev_phase, prev_score, prev_trend,
@@ -338,7 +340,7 @@ def score_health(
     text = np.full(rows, "", dtype=object)
     rounded = out["score"].to_numpy(dtype=float)
     every_shape = {**BUILT_IN_SHAPES, **(shapes or {})}
-    for members, measures, lost, shown in parts:
+    for members, measures, lost, shown in parts if with_reasons else ():
         text[members] = reasons(
             rounded[members],
             out["computed_grade"].iloc[members],
