@@ -4,7 +4,7 @@ resamplings of the accounts, the per-measure table, the lead time and the fit.
     python -m benchmarks.backtest_scale --accounts 100000
 
 The book is generated in memory, shaped as `extract` returns it (with former customers): each
-account has a hidden health that sets its usage; about one in six churns on a date of the
+account has a hidden health that sets its usage; about one in four churns on a date of the
 period (a renewal closed lost, the account left as a former customer), its usage fading in
 the six months before. The score is the rules-stage benchmark's 20 measures. Times the whole
 `run_backtest` (observe, outcomes, report, fit) and samples the process's resident memory.
