@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,8 +59,7 @@ class Delivery:
 
     states: list[str]
     error: CsSyncError | None = None
-    messages: int = 0
-    counted: list[int] = field(default_factory=list)  # items per message sent
+    messages: int = 0  # messages posted
 
 
 class WebhookError(CsSyncError):
@@ -219,7 +218,6 @@ class Webhook:
                 return delivery
             states[done : done + count] = ["sent"] * count
             delivery.messages += 1
-            delivery.counted.append(count)
             done += count
         return delivery
 

@@ -284,3 +284,16 @@ def test_a_grade_drop_seen_by_a_run_stopped_in_its_writes_is_posted_by_the_next(
     assert code == 0, after["errors"]
     posts = [p for p in feed(sandbox) if p["Body"].startswith("ヘルス低下")]
     assert sorted(p["ParentId"] for p in posts) == sorted(dropped)
+
+
+def test_the_webhook_addresses_stay_out_of_the_debug_log(
+    demo: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cs_sync.cli import main
+
+    folder, sandbox = demo
+    code = main(["-vv", "run", "--config", str(folder.config_path), "--as-of", AS_OF.isoformat()])
+    err = capsys.readouterr().err
+    assert code == 0 and sandbox.store.webhook_posts()
+    assert "POST /services/T0CSSYNC1/B0ALERTS1/[redacted]" in err  # the call is logged
+    assert "s3cr3t" not in err
