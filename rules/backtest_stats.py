@@ -116,20 +116,24 @@ def lead_time(
     it."""
     edges = [e for e in LEAD_EDGES if e < horizon_days] + [horizon_days]
     days = pd.to_numeric(frame.get("days_to_churn"), errors="coerce")
-    churned = frame["churned"].astype(bool)
-    stayed = frame[~churned]
+    churned = frame["churned"].astype(bool).to_numpy()
+    score = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=float)
+    stayed = score[~churned]  # the columns it reads, not the frame: 4 million rows add up
     rows = []
     for low, high in zip(edges, edges[1:], strict=False):
-        band = frame[churned & (days > low) & (days <= high)]
-        accounts = int(band["account_id"].nunique())
-        both = pd.concat([band, stayed])
+        band = churned & (days > low).to_numpy() & (days <= high).to_numpy()
+        count = int(band.sum())
+        accounts = int(frame["account_id"][band].nunique())
+        both = pd.Series(np.concatenate([score[band], stayed]))
+        outcome = pd.Series(np.arange(len(both)) < count)
+        at_risk_share = float(frame["grade"][band].isin(at_risk).mean()) if count else None
         rows.append(
             {
                 "days_before_churn": f"{low}-{high}",
-                "observations": len(band),
+                "observations": count,
                 "accounts": accounts,
-                "auc": roc_auc(both["score"], both["churned"]) if len(band) else None,
-                "at_risk_share": float(band["grade"].isin(at_risk).mean()) if len(band) else None,
+                "auc": roc_auc(both, outcome) if count else None,
+                "at_risk_share": at_risk_share,
                 "conclusive": accounts >= MIN_CHURNED_ACCOUNTS,
             }
         )
@@ -230,7 +234,7 @@ def bootstrap(
     The AUC's interval is the exact AUC plus the resampled spread of the binned one."""
     if frame.empty or resamples <= 0:
         return Intervals(None, None, dict.fromkeys(grades), 0)
-    accounts, account_index = np.unique(frame["account_id"].astype(str), return_inverse=True)
+    account_index, accounts = pd.factorize(frame["account_id"])
     churned = frame["churned"].astype(bool).to_numpy()
     scores = pd.to_numeric(frame["score"], errors="coerce").to_numpy(dtype=float)
     known = ~np.isnan(scores)
