@@ -20,18 +20,18 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 DEFAULT_TIMEOUT = (10.0, 120.0)  # connect, read (seconds)
+SLACK_HOST = "hooks.slack.com"  # Slack incoming webhooks
+# Teams: a channel's incoming webhook, and Workflows webhooks (two hosts)
+TEAMS_HOSTS = (".webhook.office.com", ".logic.azure.com", ".api.powerplatform.com")
+WEBHOOK_SUFFIXES = (SLACK_HOST, *TEAMS_HOSTS)
 ROUTED_SUFFIXES = (
     ".salesforce.com",
     ".force.com",
     "sheets.googleapis.com",
     "www.googleapis.com",  # Drive v3
     "oauth2.googleapis.com",
-    "hooks.slack.com",  # Slack incoming webhooks
-    ".webhook.office.com",  # Teams incoming webhooks
-    ".logic.azure.com",  # Teams Workflows webhooks
-    ".api.powerplatform.com",
+    *WEBHOOK_SUFFIXES,
 )
-WEBHOOK_SUFFIXES = ROUTED_SUFFIXES[-4:]
 # The header that tells the sandbox which host a routed request was for (as a proxy does).
 FORWARDED_HOST = "X-Forwarded-Host"
 

@@ -27,13 +27,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from cs_sync.connectors.transport import never_sent
+from cs_sync.connectors.transport import SLACK_HOST, TEAMS_HOSTS, never_sent
 from cs_sync.errors import CsSyncError, Unanswered
 
 log = logging.getLogger("cs_sync.connectors.webhooks")
 
-SLACK_HOST = "hooks.slack.com"
-TEAMS_HOSTS = (".webhook.office.com", ".logic.azure.com", ".api.powerplatform.com")
 SLACK_ALERTS_PER_MESSAGE = 20  # sections (and a header and a footer) of the 50 blocks
 SLACK_SECTION_CHARS = 3_000
 TEAMS_MESSAGE_BYTES = 26_000  # of the 28 KB a Teams message may hold, room for the envelope
@@ -59,7 +57,6 @@ class Delivery:
 
     states: list[str]
     error: CsSyncError | None = None
-    messages: int = 0  # messages posted
 
 
 class WebhookError(CsSyncError):
@@ -217,7 +214,6 @@ class Webhook:
                 delivery.error = error
                 return delivery
             states[done : done + count] = ["sent"] * count
-            delivery.messages += 1
             done += count
         return delivery
 

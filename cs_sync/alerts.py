@@ -27,6 +27,7 @@ from cs_sync.connectors.webhooks import Item, Webhook
 from cs_sync.errors import CsSyncError
 from cs_sync.history import ALERT_LOG_COLUMNS
 from cs_sync.plan import Problem
+from cs_sync.publish import read_history
 from cs_sync.result import RunResult
 from cs_sync.rules.alerts import (
     LABELS,
@@ -51,21 +52,15 @@ def read_alert_log(config: Config, as_of: date, problems: list[Problem]) -> pd.D
         return None
     rules = alerts.rules(config.health)
     since = as_of - timedelta(days=max(rules.longest_memory, alerts.keep_days))
-    try:
-        with open_history(config.history) as store:
-            return store.alert_log(since)
-    except CsSyncError as error:
-        problems.append(
-            Problem(
-                "alert",
-                None,
-                f"the alert log in the history store could not be read ({error}); no alert "
-                "is sent this run (without the log one could go twice). Renewals at risk and "
-                "sponsors leaving are found again by the next run; this run's grade drops are "
-                "not",
-            )
-        )
-        return None
+    return read_history(
+        config,
+        lambda store: store.alert_log(since),
+        problems,
+        "alert",
+        "no alert is sent this run (without the alert log one could go twice). Renewals at "
+        "risk and sponsors leaving are found again by the next run; this run's grade drops "
+        "are not",
+    )
 
 
 def outbox(

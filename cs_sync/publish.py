@@ -8,6 +8,7 @@ what the run did in Salesforce.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -198,18 +199,30 @@ def previous_sponsors(config: Config, as_of: date, problems: list[Problem]) -> p
     wanted = config.names_any(SPONSOR_FEATURES) or config.alerts.wants("sponsor_left")
     if not config.history.enabled or not wanted:
         return None
+    return read_history(
+        config,
+        lambda store: store.sponsors_before(as_of),
+        problems,
+        "sponsors_unknown",
+        "who left the sponsor roles since the last run is not known this run",
+    )
+
+
+def read_history(
+    config: Config,
+    read: Callable[[History], pd.DataFrame],
+    problems: list[Problem],
+    kind: str,
+    consequence: str,
+) -> pd.DataFrame | None:
+    """What `read` reads of the history store before a run; None, with a problem of `kind`
+    saying the consequence, when the store cannot be read (the run goes on without it)."""
     try:
         with open_history(config.history) as store:
-            return store.sponsors_before(as_of)
+            return read(store)
     except CsSyncError as error:
-        problems.append(
-            Problem(
-                "sponsors_unknown",
-                None,
-                f"the history store could not be read ({error}); who left the sponsor "
-                "roles since the last run is not known this run",
-            )
-        )
+        message = f"the history store could not be read ({error}); {consequence}"
+        problems.append(Problem(kind, None, message))
         return None
 
 

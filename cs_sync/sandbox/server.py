@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from cs_sync.connectors.transport import SLACK_HOST
 from cs_sync.sandbox.drive_api import DriveApi
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response, sf_error
@@ -155,7 +156,7 @@ class Sandbox:
         host = parts.hostname or ""
         if not self.webhooks.handles_host(host) or state not in ("active", "archived", "removed"):
             raise ValueError(f"not a Slack or Teams webhook address, or no such state: {state}")
-        kind = "slack" if host == "hooks.slack.com" else "teams"
+        kind = "slack" if host == SLACK_HOST else "teams"
         self.store.add_webhook(f"{host}{parts.path}", kind, state)
 
 

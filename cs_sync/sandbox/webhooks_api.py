@@ -21,12 +21,11 @@ import threading
 import time
 from typing import Any
 
+from cs_sync.connectors.transport import SLACK_HOST, TEAMS_HOSTS
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response
 from cs_sync.sandbox.store import OrgStore
 
-SLACK_HOST = "hooks.slack.com"
-TEAMS_HOSTS = (".webhook.office.com", ".logic.azure.com", ".api.powerplatform.com")
 SLACK_MAX_BLOCKS = 50
 SLACK_SECTION_CHARS = 3000
 SLACK_HEADER_CHARS = 150
