@@ -22,7 +22,13 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from cs_sync.sandbox.schema import PERMISSIONS, Field, Schema
+from cs_sync.sandbox.schema import (
+    HISTORY_OBJECTS,
+    PERMISSIONS,
+    Field,
+    Schema,
+    history_reference,
+)
 
 if TYPE_CHECKING:
     from cs_sync.sandbox.store import OrgStore
@@ -36,6 +42,8 @@ _PARENTS = {
     "Task": "WhatId",
     "Event": "WhatId",
     "FeedItem": "ParentId",
+    # a history row: its record's sharing, and Read on the field it records
+    **{name: history_reference(parent) for name, parent in HISTORY_OBJECTS.items()},
 }
 
 
@@ -51,6 +59,10 @@ class Access:
     view_all: frozenset[str] = frozenset()  # object names
     modify_all: frozenset[str] = frozenset()
     _seen: dict[str, bool] = field(default_factory=dict)
+
+    def _reads(self, sobject: str, definition: Field) -> bool:
+        key = f"{sobject}.{definition.name}".lower()
+        return key in self.readable or key in self.editable
 
     def has(self, permission: str) -> bool:
         return permission in self.permissions
@@ -72,6 +84,11 @@ class Access:
         return Schema(objects=objects)
 
     def sees(self, sobject: str, record: dict[str, Any], lookup: Lookup) -> bool:
+        parent = HISTORY_OBJECTS.get(sobject)
+        if parent is not None:  # "respects field level security on the parent object"
+            tracked = self.full.objects[parent].get(str(record.get("Field")))
+            if tracked is not None and tracked.custom and not self._reads(parent, tracked):
+                return False
         if sobject in self.view_all:
             return True
         owner = record.get("OwnerId")

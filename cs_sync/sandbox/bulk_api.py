@@ -373,7 +373,7 @@ class BulkIngestApi:
         record = prepare(self.store, job.sobject, values, existing, json_body=False)
         if existing is None:
             return self.store.insert(job.sobject, record), True
-        self.store.replace(existing["Id"], record)
+        self.store.update(job.sobject, existing, record)
         return str(existing["Id"]), False
 
     def results(self, job: IngestJob, kind: str) -> Response:

@@ -175,7 +175,7 @@ class SalesforceApi:
                     record = prepare(self.store, sobject, request.json() or {}, found[1])
                 except RecordError as exc:
                     return sf_error(400, exc.code, exc.message, exc.fields)
-                self.store.replace(found[1]["Id"], record)
+                self.store.update(sobject, found[1], record)
                 return Response(204)
         return sf_error(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed.")
 
@@ -249,16 +249,18 @@ class SalesforceApi:
             with self.store.transaction():
                 for item in records:
                     try:
-                        sobject, record_id, record, created = self._plan_one(
+                        sobject, existing, record = self._plan_one(
                             item, mode, key_field, upsert_object
                         )
                     except RecordError as exc:
                         results.append(exc.as_result())
                         continue
-                    if record_id is None:
+                    created = existing is None
+                    if existing is None:
                         record_id = self.store.insert(sobject, record)
                     else:
-                        self.store.replace(record_id, record)
+                        record_id = str(existing["Id"])
+                        self.store.update(sobject, existing, record)
                     result: dict[str, Any] = {"id": record_id, "success": True, "errors": []}
                     if mode == "upsert":
                         result["created"] = created
@@ -276,7 +278,8 @@ class SalesforceApi:
 
     def _plan_one(
         self, item: Any, mode: str, key_field: str | None, upsert_object: str | None
-    ) -> tuple[str, str | None, dict[str, Any], bool]:
+    ) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
+        """The object, the record as stored (None for a new one) and as it would become."""
         if not isinstance(item, dict):
             raise RecordError("JSON_PARSER_ERROR", "each record must be an object")
         attributes = item.get("attributes") or {}
@@ -336,7 +339,7 @@ class SalesforceApi:
         if mode == "upsert" and existing is not None:
             values.pop(key_field or "", None)  # the key itself is not rewritten
         record = prepare(self.store, sobject, values, existing)
-        return sobject, existing["Id"] if existing else None, record, existing is None
+        return sobject, existing, record
 
 
 class _RolledBack(Exception):

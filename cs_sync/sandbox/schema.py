@@ -6,7 +6,7 @@ Standard objects carry the fields the worker reads; the cs-sync custom fields ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,8 @@ KEY_PREFIXES = {
     "PermissionSetAssignment": "0Pa",
     "FieldPermissions": "01k",
     "ObjectPermissions": "110",
+    "AccountHistory": "017",  # every field history object's rows share the 017 prefix
+    "OpportunityFieldHistory": "017",
 }
 
 
@@ -52,6 +54,7 @@ class Field:
     custom: bool = False
     default: Any = None
     polymorphic: bool = False  # a lookup to several objects (Task.What): read through Name
+    track_history: bool = False  # Field History Tracking on: each change is a history row
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -71,7 +74,8 @@ class Field:
             "referenceTo": list(self.reference_to),
             "relationshipName": self.relationship_name,
             "polymorphicForeignKey": self.polymorphic,
-            "filterable": not (self.type == "textarea" and self.length > 255),
+            "filterable": self.type != "anyType"
+            and not (self.type == "textarea" and self.length > 255),
             "groupable": self.type not in UNGROUPABLE,
             "restrictedPicklist": self.restricted,
             "defaultValue": self.default,
@@ -89,7 +93,9 @@ class Field:
 
 
 # What describe calls groupable: false, as GROUP BY refuses it.
-UNGROUPABLE = frozenset({"double", "currency", "percent", "datetime", "textarea", "multipicklist"})
+UNGROUPABLE = frozenset(
+    {"double", "currency", "percent", "datetime", "textarea", "multipicklist", "anyType"}
+)
 
 # Fields read through a polymorphic lookup (Task.What.Type) are those of the Name object.
 NAME_FIELDS = {
@@ -122,6 +128,35 @@ def _system_fields() -> list[Field]:
         Field("CreatedDate", "datetime", nillable=False, **ro),
         Field("LastModifiedDate", "datetime", nillable=False, **ro),
         Field("SystemModstamp", "datetime", nillable=False, **ro),
+    ]
+
+
+# Field History Tracking (Object Reference: StandardObjectNameHistory): each tracked field's
+# change is a row of the parent's history object, read-only, its values anyType. The seeded org
+# tracks what an admin watching churn would: sentiment and budget status on Account, stage
+# and amount on Opportunity.
+HISTORY_OBJECTS = {"AccountHistory": "Account", "OpportunityFieldHistory": "Opportunity"}
+SEEDED_TRACKING = {
+    "Account": ("CS_Sentiment__c", "CS_Budget_Status__c"),
+    "Opportunity": ("StageName", "Amount"),
+}
+MAX_TRACKED_FIELDS = 20  # per object, standard and custom together
+
+
+def history_reference(parent: str) -> str:
+    """The history object's field naming the changed record: AccountId, OpportunityId."""
+    return f"{parent}Id"
+
+
+def _history_fields(parent: str) -> list[Field]:
+    ro: dict[str, Any] = {"createable": False, "updateable": False}
+    return [
+        _ref(history_reference(parent), parent, parent, nillable=False, **ro),
+        Field("Field", "picklist", length=255, nillable=False, **ro),
+        Field("OldValue", "anyType", length=255, **ro),
+        Field("NewValue", "anyType", length=255, **ro),
+        _ref("CreatedById", "User", "CreatedBy", nillable=False, **ro),
+        Field("IsDeleted", "boolean", nillable=False, default=False, **ro),
     ]
 
 
@@ -391,10 +426,17 @@ def build_schema() -> dict[str, dict[str, Field]]:
             Field("SortOrder", "int", **ro),
         ],
         **_permission_objects(),
+        **{name: _history_fields(parent) for name, parent in HISTORY_OBJECTS.items()},
     }
-    return {
+    built = {
         name: {f.name: f for f in _system_fields() + fields} for name, fields in objects.items()
     }
+    for name in HISTORY_OBJECTS:  # a history row is written once: no modification stamps
+        del built[name]["LastModifiedDate"], built[name]["SystemModstamp"]
+    for sobject, names in SEEDED_TRACKING.items():
+        for name in names:
+            built[sobject][name] = replace(built[sobject][name], track_history=True)
+    return built
 
 
 PERMISSIONS = (
@@ -513,6 +555,7 @@ def field_from_tooling(metadata: dict[str, Any], api_name: str) -> Field:
         custom=True,
         nillable=kind != "Checkbox",
         default=False if kind == "Checkbox" else None,
+        track_history=bool(metadata.get("trackHistory", False)),
     )
 
 

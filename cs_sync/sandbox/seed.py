@@ -47,7 +47,9 @@ from cs_sync.sandbox.seed_data import (
 from cs_sync.sandbox.seed_signals import (
     account_fields,
     contract_terms,
+    field_history,
     seed_activity,
+    seed_field_history,
     signal_stream,
     survey_answer,
 )
@@ -58,7 +60,7 @@ SANDBOX_USERNAME = "cs-sync@example.co.jp"
 SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the sandbox's own throwaway login
 SANDBOX_TOKEN = "SANDBOXTOKEN00"  # noqa: S105
 # Raised when a seeded org changes shape, so that `cs-sync demo` seeds an old folder anew.
-SEED_FORMAT = 6
+SEED_FORMAT = 7
 # The org's External Client App: its client credentials flow runs as the integration user.
 SANDBOX_CLIENT_ID = "3MVG9cs-sync-sandbox-app"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - the sandbox's own throwaway
@@ -274,6 +276,14 @@ class _BookBuilder:
                 }
             )
         account_id = self.store.insert("Account", record)
+        seed_field_history(
+            self.store,
+            account_id,
+            owner,
+            field_history(
+                self.seed, index, profile, record, start, churn_date or self.as_of, self.as_of
+            ),
+        )
         self._opportunities(
             account_id,
             name,

@@ -192,3 +192,72 @@ def _cases(
             },
         )
     return opened + closed
+
+
+# ---------------------------------------------------------------- field history
+
+# The org tracks sentiment and budget status (schema.SEEDED_TRACKING) and keeps 18 months of
+# their history (Salesforce's retention): changes older than that are gone.
+HISTORY_KEPT_DAYS = 548
+# What each story's sentiment and budget status were before the value they hold today.
+EARLIER = {
+    "CS_Sentiment__c": {
+        "Negative": ("Neutral", "Positive"),
+        "Neutral": ("Positive",),
+        "Positive": ("Neutral",),
+    },
+    "CS_Budget_Status__c": {
+        "Cut": ("Unknown", "Planned"),
+        "Unknown": ("Planned",),
+        "Planned": ("Unknown", "Secured"),
+        "Secured": ("Planned",),
+    },
+}
+# How likely a story's value changed within the kept history, and how long before its end
+# (the churn date, or today) the change came, in days.
+CHANGED = {
+    "churned": (0.95, 20, 150),
+    "declining": (0.7, 15, 240),
+    "steady": (0.25, 10, 500),
+    "healthy": (0.15, 10, 500),
+    "new": (0.0, 0, 0),
+}
+
+
+def field_history(
+    seed: int, index: int, profile: str, now: dict[str, Any], start: date, end: date, as_of: date
+) -> list[tuple[str, Any, Any, date]]:
+    """The tracked fields' changes of one account (field, old value, new value, day), oldest
+    first, ending at the values it holds today (`now`): a churned account's sentiment turned
+    negative and its budget was cut some weeks or months before it left."""
+    rng = random.Random(f"cs-sync-history:{seed}:{index}")
+    chance, soonest, latest = CHANGED[profile]
+    kept_from = as_of - timedelta(days=HISTORY_KEPT_DAYS)
+    changes = []
+    for name, earlier in EARLIER.items():
+        value = now.get(name)
+        if value not in earlier or rng.random() >= chance:
+            continue
+        day = end - timedelta(days=rng.randint(soonest, latest))
+        if day <= start or day < kept_from or day > as_of:
+            continue
+        changes.append((name, rng.choice(earlier[value]), value, day))
+    return sorted(changes, key=lambda change: change[3])
+
+
+def seed_field_history(
+    store: OrgStore, account_id: str, owner: str, changes: list[tuple[str, Any, Any, date]]
+) -> None:
+    for name, old, new, day in changes:
+        store.insert(
+            "AccountHistory",
+            {
+                "AccountId": account_id,
+                "Field": name,
+                "OldValue": old,
+                "NewValue": new,
+                "CreatedById": owner,
+                "IsDeleted": False,
+                "CreatedDate": f"{day.isoformat()}T01:00:00.000+0000",
+            },
+        )

@@ -288,7 +288,9 @@ class _Parser:
     def condition(self) -> Any:
         path = self.path(self.ident())
         definition = self.field_of(path)
-        if definition.type == "textarea" and definition.length > 255:
+        if definition.type == "anyType" or (
+            definition.type == "textarea" and definition.length > 255
+        ):
             raise SoqlError(
                 "INVALID_FIELD",
                 f"field '{definition.name}' can not be filtered in a query call",

@@ -17,13 +17,16 @@ from typing import Any
 
 from cs_sync.sandbox.access import current
 from cs_sync.sandbox.schema import (
+    HISTORY_OBJECTS,
     KEY_PREFIXES,
     Schema,
     field_from_tooling,
+    history_reference,
     remove_cs_sync_fields,
 )
 from cs_sync.sfid import checksum_suffix
 
+HISTORY_OF = {parent: name for name, parent in HISTORY_OBJECTS.items()}
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _TABLES = """
 CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, sobject TEXT NOT NULL, data TEXT NOT NULL);
@@ -137,6 +140,35 @@ class OrgStore:
             self.db.execute(
                 "UPDATE records SET data = ? WHERE id = ?", (json.dumps(record), record_id)
             )
+
+    def update(self, sobject: str, before: dict[str, Any], record: dict[str, Any]) -> None:
+        """An update through the API: the record replaced, and each change to a field with
+        Field History Tracking on written to the object's history (multi-select picklists and
+        long text areas as changed, without their values), in the same transaction."""
+        history = HISTORY_OF.get(sobject)
+        with self.lock:
+            self.replace(str(before["Id"]), record)
+            if history is None:
+                return
+            caller = current()
+            for definition in self.org_schema.objects[sobject].values():
+                old, new = before.get(definition.name), record.get(definition.name)
+                if not definition.track_history or old == new:
+                    continue
+                valueless = definition.type == "multipicklist" or (
+                    definition.type == "textarea" and definition.length > 255
+                )
+                self.insert(
+                    history,
+                    {
+                        history_reference(sobject): before["Id"],
+                        "Field": definition.name,
+                        "OldValue": None if valueless else old,
+                        "NewValue": None if valueless else new,
+                        "CreatedById": caller.user_id if caller else record.get("OwnerId"),
+                        "IsDeleted": False,
+                    },
+                )
 
     def get(self, record_id: str) -> tuple[str, dict[str, Any]] | None:
         with self.lock:
