@@ -9,7 +9,10 @@ it stood on that date, as far as the records tell:
   (revenue.arr_timeline: first contract, renewals, expansions, a lost renewal), so the
   history's NRR sees the upsells;
 - usage after the date is not seen (the features read complete months before it);
-- an opportunity closed after the date counts as still open, stage unknown;
+- an opportunity closed after the date counts as still open, stage unknown (unless tracked);
+- a field with Field History Tracking on (sentiment, budget status, seats… and the stage
+  and amount of opportunities) holds its value on that date (cs_sync/field_history.py); the
+  others hold today's value;
 - the renewal date is the first renewal opportunity closing on or after the date, else the
   account's renewal date moved back by whole years to the first one after the date;
 - CSM overrides are not applied (their history is not recorded), and no Task is created;
@@ -41,6 +44,7 @@ from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import EXIT_OK, EXIT_PARTIAL, CsSyncError
 from cs_sync.extract import Extracted, extract
+from cs_sync.field_history import values_on
 from cs_sync.history import STORED_OUTPUTS, History, RunRecord, previous_values, snapshot_rows
 from cs_sync.plan import Plan, Problem, build_plan
 from cs_sync.publish import publish_backfilled
@@ -155,6 +159,7 @@ def as_of_view(
     start = pd.to_datetime(accounts["contract_start"], format="ISO8601", errors="coerce")
     ended = contract_end(accounts, extracted.opportunities, renewal_types)
     accounts = accounts[~(start > day) & ~(ended <= day)].copy()
+    accounts = values_on(accounts, extracted.field_history, "Account", as_of)
     arr_then = accounts["account_id"].map(timeline.arr_on(as_of))
     accounts["arr"] = arr_then.where(arr_then.notna(), accounts["arr"]).astype(object)
     opportunities = extracted.opportunities.copy()
@@ -162,6 +167,8 @@ def as_of_view(
     later = opportunities["is_closed"].astype(bool) & (close > day)
     opportunities.loc[later, ["is_closed", "is_won"]] = False
     opportunities["stage"] = opportunities["stage"].astype(object).where(~later, None)
+    # a tracked stage is known as it stood (one closed since: the stage before it closed)
+    opportunities = values_on(opportunities, extracted.field_history, "Opportunity", as_of)
     accounts["renewal_date"] = _renewal_on(accounts, opportunities, renewal_types, as_of)
     for column in ("override_grade", "override_reason", "override_expiry"):
         accounts[column] = None
@@ -182,6 +189,7 @@ def as_of_view(
         activities=extracted.activities,
         cases=extracted.cases,
         surveys=extracted.surveys,
+        field_history=extracted.field_history,
     )
 
 

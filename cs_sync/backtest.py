@@ -5,8 +5,9 @@ with weights fitted from the history (backtest_fit.py).
 Salesforce and the usage data are read once (former customers included). Each snapshot date
 is scored from the records as they stood then, the way the backfill does (cs_sync/backfill.py),
 so two configurations are judged on exactly the same accounts and dates; the outcomes (who
-churned, when) are backtest_outcomes.py's. Measures on fields Salesforce keeps no history of
-are flagged: their value today stands in for every past date.
+churned, when) are backtest_outcomes.py's. Fields with Field History Tracking are read as
+they stood on each date (cs_sync/field_history.py); measures on fields without history are
+flagged: their value today stands in for every past date.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.errors import InputError
 from cs_sync.extract import Extracted, extract
+from cs_sync.field_history import TODAY_VALUED, FieldHistory
 from cs_sync.rules.backtest import (
     CHURN_EVENTS,
     OBSERVED,
@@ -154,6 +156,7 @@ def _score(
     churn: pd.DataFrame,
     contraction: pd.DataFrame,
     settings: BacktestSettings,
+    tracked: frozenset[str] = frozenset(),
 ) -> Scored:
     """One configuration judged on its observations, with its own grades and at-risk
     grades."""
@@ -168,24 +171,21 @@ def _score(
     default = observations[["churned", *names]]
     if "scorecard" in observations:  # the default measures score the accounts no card took
         default = default[(observations["scorecard"] == DEFAULT_SCORECARD).to_numpy()]
-    report["measures"] = measure_report(default, config.health.measures, no_history(config))
+    stale = no_history(config, tracked)
+    report["measures"] = measure_report(default, config.health.measures, stale)
     return Scored(
         config, observations, report, evaluate_by_segment(observations, grades, at_risk, window)
     )
 
 
-# Account columns Salesforce keeps no history of (without Field History Tracking): a past
-# date reads today's value. Contact roles are read as they are today too.
-TODAY_VALUED = ("seats", "segment", "budget_status", "sentiment", "approval_lead_days")
-
-
-def no_history(config: Config) -> frozenset[str]:
+def no_history(config: Config, tracked: frozenset[str] = frozenset()) -> frozenset[str]:
     """The columns a backtest reads at today's value on every past date: Account fields
-    without history, the team's own Account fields, the contact roles, and every feature
-    computed from one of them."""
+    whose history was not found (`tracked`: the columns whose history was read), the contact
+    roles, and every feature computed from one of them."""
     found = set(TODAY_VALUED) | set(STAKEHOLDERS) | {"stakeholders"}
     for key in config.salesforce.fields.own_inputs():
         found |= {key, f"days_since_{key}"}
+    found -= tracked | {f"days_since_{key}" for key in tracked}
     for definition in config.features:  # in order: a feature may name an earlier one
         if definition.expression is not None and definition.expression.names & found:
             found.add(definition.name)
@@ -305,9 +305,13 @@ def run_backtest(
                 "(a score needs usage or fields the other does not) were left out: both are "
                 "judged on the same rows"
             )
-    base = _score(config, observed, churn, contraction, settings)
+    history = extracted.field_history
+    tracked = history.columns() if history is not None and not from_history else frozenset()
+    base = _score(config, observed, churn, contraction, settings, tracked)
     result = BacktestResult(dates, settings.horizon_days, settings.churn, base, warnings=warnings)
     warnings += _measure_warnings(base)
+    if history is not None and not from_history:
+        warnings += _history_notes(base, history, dates[0])
     if base.report["churned"] == 0:
         warnings.append(
             "no account churned within the horizon after any snapshot date: the AUC and lift "
@@ -315,7 +319,7 @@ def run_backtest(
             "must be read) and the renewal opportunity types"
         )
     if candidate is not None and other is not None:
-        result.candidate = _score(candidate, other, churn, contraction, settings)
+        result.candidate = _score(candidate, other, churn, contraction, settings, tracked)
         result.changes = today_differences(extracted, config, candidate, today)
     if fit is not None:
         result.fit = fit_weights(base.observations, config, fit)
@@ -342,6 +346,19 @@ def _measure_warnings(scored: Scored) -> list[str]:
                 "direction or drop it"
             )
     return out
+
+
+def _history_notes(scored: Scored, history: FieldHistory, first: date) -> list[str]:
+    """Measures whose field's history starts after the first snapshot date: the earlier
+    dates read the oldest value recorded (Salesforce keeps 18 months of history, and none
+    from before tracking was turned on)."""
+    names = {row["measure"] for row in scored.report["measures"]}
+    return [
+        f"measure {column!r}: its past values come from the field's history, which starts "
+        f"{since}; on the dates before, it reads the oldest value recorded"
+        for column, since in sorted(history.since.items())
+        if column in names and since > first
+    ]
 
 
 def _check_data(extracted: Extracted, dates: list[date]) -> None:

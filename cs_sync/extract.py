@@ -7,7 +7,9 @@ are joined to the accounts read. Nothing here decides anything: the rules do.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -18,7 +20,7 @@ from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_
 from cs_sync.connectors.usage_settings import BigQueryUsageSource, ParquetUsage, SheetsUsage
 from cs_sync.csm_book import TASK_WINDOW_DAYS
 from cs_sync.errors import CsSyncError, SetupError
-from cs_sync.extract_signals import read_activity, read_cases, read_surveys
+from cs_sync.extract_signals import read_activity, read_cases, read_field_history, read_surveys
 from cs_sync.org_fields import required_fields, unseen_inputs
 from cs_sync.plan import Problem
 from cs_sync.rules.calendar import last_complete_month
@@ -149,14 +151,36 @@ def _read_accounts(
         for record in records
     ]
     frame = pd.DataFrame(rows, columns=[*ACCOUNT_COLUMNS, *f.own_inputs()])
-    described = client.described_fields("Account")
-    for column, name in f.own_inputs().items():
-        frame[column] = _typed(frame[column], described[name.lower()]["type"])
-    for column, mapping in config.salesforce.values.items():
-        frame[column] = frame[column].map(
-            lambda v, m=mapping: m.get(v, v) if isinstance(v, str) else v
-        )
+    for column, shape in account_shapes(client, config).items():
+        frame[column] = shape(frame[column])
     return frame
+
+
+Shape = Callable[[pd.Series], pd.Series]
+
+
+def account_shapes(client: SalesforceClient, config: Config) -> dict[str, Shape]:
+    """How an Account column's raw values become what the rules read: the team's own fields
+    typed by their describe, text values translated by [salesforce.values]. The same for the
+    values read today and for their history (cs_sync/field_history.py)."""
+    described = client.described_fields("Account")
+    types = {
+        column: described[name.lower()]["type"]
+        for column, name in config.salesforce.fields.own_inputs().items()
+    }
+    columns = {*types, *config.salesforce.values}
+    return {
+        column: partial(_shaped, column=column, types=types, config=config) for column in columns
+    }
+
+
+def _shaped(values: pd.Series, column: str, types: dict[str, str], config: Config) -> pd.Series:
+    if column in types:
+        values = _typed(values, types[column])
+    mapping = config.salesforce.values.get(column)
+    if mapping is not None:
+        values = values.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
+    return values
 
 
 NUMBER_TYPES = ("double", "currency", "percent", "int", "long")
@@ -437,6 +461,13 @@ def extract(
     opportunities = read_opportunities(client, config)
     contact_roles = read_contact_roles(client, config)
     surveys, survey_problems = read_surveys(client, config, as_of, since)
+    history = None
+    if since is not None:  # a backfill or a backtest: the tracked fields' past values
+        history = read_field_history(client, config, since, account_shapes(client, config))
+        problems += [
+            Problem("field_history", None, f"{p}: those fields read today's value on past dates")
+            for p in history.problems
+        ]
     return Extracted(
         accounts,
         usage,
@@ -448,6 +479,7 @@ def extract(
         activities=read_activity(client, config, as_of, since),
         cases=read_cases(client, config, as_of, since),
         surveys=surveys,
+        field_history=history,
     )
 
 

@@ -1,6 +1,7 @@
 """Extract the signals beyond usage: CSM activity (completed Tasks, past Events), support
 Cases and survey answers (a Contact field, a CSV file or a Sheets tab), one query per object,
-each record reduced to what the rules count; and what `doctor` says of their settings.
+each record reduced to what the rules count; and what `doctor` says of their settings. For a
+backfill or a backtest, the tracked fields' history too (cs_sync/field_history.py).
 
 The picklist values and fields named in config are checked against the org's describe first,
 so a value or field the org does not have is named by its setting instead of silently
@@ -9,6 +10,7 @@ matching nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import pandas as pd
@@ -16,7 +18,13 @@ import pandas as pd
 from cs_sync.config import Config
 from cs_sync.connectors.salesforce import SalesforceClient, soql
 from cs_sync.connectors.surveys_csv import read_survey_csv, validate_answers
-from cs_sync.errors import SetupError
+from cs_sync.errors import CsSyncError, SetupError, TransientError
+from cs_sync.field_history import (
+    HISTORY_COLUMNS,
+    HISTORY_OBJECTS,
+    FieldHistory,
+    tracked_columns,
+)
 from cs_sync.plan import Problem
 from cs_sync.rules.activity import ACTIVITY_COLUMNS as ACTIVITY_FEATURES
 from cs_sync.rules.activity import CASE_COLUMNS as CASE_FEATURES
@@ -268,3 +276,63 @@ def read_surveys(
         for record in client.query(query, "survey answers on Contact")
     ]
     return pd.DataFrame(rows, columns=SURVEY_COLUMNS), []
+
+
+# ---------------------------------------------------------------- field history
+
+
+def read_field_history(
+    client: SalesforceClient,
+    config: Config,
+    since: date,
+    shape: dict[str, Callable[[pd.Series], pd.Series]] | None = None,
+) -> FieldHistory:
+    """Every change since `since` to the tracked columns' fields, values shaped as the
+    columns read today (`shape`: column → a function of a Series, from the extract). An
+    object whose history cannot be read is named in `problems`; its fields keep today's
+    values."""
+    frames, problems = [], []
+    for sobject, (history, reference, _) in HISTORY_OBJECTS.items():
+        columns = tracked_columns(config)[sobject]
+        by_name = {name.lower(): column for column, name in columns.items()}
+        query = soql(
+            f"SELECT {reference}, Field, OldValue, NewValue, CreatedDate FROM {history} "
+            f"WHERE Field IN {{names}} AND CreatedDate >= {since.isoformat()}T00:00:00Z "
+            "ORDER BY CreatedDate",
+            names=sorted(set(columns.values())),
+        )
+        try:
+            records = list(client.query(query, f"{sobject} field history"))
+        except TransientError:
+            raise
+        except CsSyncError as error:
+            problems.append(f"{history} could not be read ({error})")
+            continue
+        rows = [
+            (
+                sobject,
+                try_to18(str(r.get(reference))) or r.get(reference),
+                by_name.get(str(r.get("Field")).lower()),
+                r.get("CreatedDate"),
+                r.get("OldValue"),
+                r.get("NewValue"),
+            )
+            for r in records
+        ]
+        frames.append(pd.DataFrame(rows, columns=HISTORY_COLUMNS))
+    changes = pd.concat(frames, ignore_index=True) if frames else FieldHistory().changes
+    changes = changes[changes["column"].notna()].copy()
+    changes["changed_at"] = pd.to_datetime(
+        changes["changed_at"], utc=True, format="ISO8601"
+    ).dt.tz_localize(None)
+    for column, shaper in (shape or {}).items():
+        rows = (changes["column"] == column).to_numpy()
+        if rows.any():
+            for side in ("old", "new"):
+                shaped = shaper(changes.loc[rows, side].reset_index(drop=True))
+                changes.loc[rows, side] = pd.Series(shaped.to_numpy(), dtype=object).to_numpy()
+    changes = changes.sort_values("changed_at", kind="stable").reset_index(drop=True)
+    first = changes.groupby("column")["changed_at"].min()
+    return FieldHistory(
+        changes, {str(c): pd.Timestamp(t).date() for c, t in first.items()}, problems
+    )

@@ -23,6 +23,7 @@ WARNING_KINDS = {
     "sponsors_unknown",
     "alert_unconfirmed",
     "alert_dropped",
+    "field_history",
 }
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from cs_sync.config import Config
 from cs_sync.errors import ConfigError
+from cs_sync.field_history import FieldHistory
 from cs_sync.kpis import onboarding_kpis, snapshot_kpis, task_kpis
 from cs_sync.plan import Plan, Problem, build_plan
 from cs_sync.revenue import Timeline, arr_timeline
@@ -58,6 +59,7 @@ class Extracted:
     # history record
     sponsors_by_date: dict[date, pd.DataFrame] = field(default_factory=dict, repr=False)
     timeline: Timeline | None = None  # each account's ARR over time (see timeline_of)
+    field_history: FieldHistory | None = None  # tracked fields' changes (backfill, backtest)
 
 
 def account_features(extracted: Extracted, config: Config, as_of: date) -> pd.DataFrame:
