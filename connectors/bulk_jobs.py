@@ -20,6 +20,7 @@ from simple_salesforce.util import call_salesforce
 
 from cs_sync.connectors.bulk_csv import bulk_cell
 from cs_sync.connectors.salesforce_calls import translate
+from cs_sync.errors import Interrupted
 
 Call = Callable[[str, Callable[[Salesforce], Any]], Any]
 
@@ -39,6 +40,26 @@ def csv_body(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
+# Salesforce takes at most 150 MB of base64 per upload and advises 100 MB of CSV before it
+# (Bulk API 2.0, Upload Job Data); one job takes one upload.
+UPLOAD_MAX_BYTES = 100_000_000
+
+
+def upload_parts(
+    rows: list[dict[str, Any]], limit: int = UPLOAD_MAX_BYTES
+) -> list[list[dict[str, Any]]]:
+    """The rows cut into as few jobs as keep each job's CSV under `limit` bytes (one job
+    when they fit, as they do for most books)."""
+    size = len(csv_body(rows).encode("utf-8"))
+    if size <= limit or len(rows) == 1:
+        return [rows]
+    pieces = -(-size * 11 // (limit * 10))  # a tenth to spare: rows differ in width
+    step = -(-len(rows) // max(pieces, 2))
+    return [
+        part for i in range(0, len(rows), step) for part in upload_parts(rows[i : i + step], limit)
+    ]
+
+
 def run_ingest_job(
     call: Call,
     sleep: Callable[[float], None],
@@ -47,9 +68,17 @@ def run_ingest_job(
     operation: str,
     rows: list[dict[str, Any]],
     key_field: str | None,
+    stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any]:
     """Run one ingest job to its end; its final state (id, numberRecordsFailed, ...). A job
-    that fails as a whole raises (translated by `call`) with Salesforce's errorMessage."""
+    that fails as a whole raises (translated by `call`) with Salesforce's errorMessage. A stop
+    requested before the job is created creates none; one requested while it runs stops the
+    waiting (Interrupted) and leaves the job to Salesforce, which finishes it on its own."""
+    if stop():
+        raise Interrupted(
+            f"stopped on request before a Bulk {operation} of {len(rows):,} {sobject} "
+            "record(s); the next run continues from what is in Salesforce"
+        )
     spec: dict[str, Any] = {
         "object": sobject,
         "operation": operation,
@@ -94,7 +123,7 @@ def run_ingest_job(
     call(f"closing Bulk job {job_id}", close)
     waited, pause = 0.0, first_poll_s
     while True:
-        sleep(pause)
+        _wait(sleep, pause, stop, job_id)
         waited += pause
         info = call(
             f"waiting for Bulk job {job_id}", lambda sf: sf.restful(f"jobs/ingest/{job_id}")
@@ -114,3 +143,18 @@ def run_ingest_job(
                 f"waiting for Bulk job {job_id}",
             )
         pause = min(POLL_MAX_S, pause * 1.5)
+
+
+STOP_CHECK_S = 0.5  # how often a wait for a job asks whether a stop was requested
+
+
+def _wait(sleep: Callable[[float], None], pause: float, stop: Callable[[], bool], job: str) -> None:
+    left = pause
+    while left > 0:
+        if stop():
+            raise Interrupted(
+                f"stopped on request while Bulk job {job} ran: Salesforce finishes it on its "
+                "own, and the next run continues from what is in Salesforce"
+            )
+        sleep(min(STOP_CHECK_S, left))
+        left -= STOP_CHECK_S

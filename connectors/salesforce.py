@@ -15,7 +15,6 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -26,13 +25,20 @@ from simple_salesforce.exceptions import (
 )
 
 from cs_sync.connectors.bulk_csv import parse_csv_rows, record_from_csv
-from cs_sync.connectors.bulk_jobs import run_ingest_job
+from cs_sync.connectors.bulk_jobs import run_ingest_job, upload_parts
 from cs_sync.connectors.retries import with_retries
 from cs_sync.connectors.salesforce_calls import ApiBudget, translate
 from cs_sync.connectors.settings import SalesforceConfig
+from cs_sync.connectors.write_report import (
+    TRANSIENT_CODES,
+    RecordFailure,
+    WriteReport,
+    bulk_outcome,
+)
 from cs_sync.errors import (
     ConnectError,
     CsSyncError,
+    Interrupted,
     SetupError,
     Unanswered,
 )
@@ -46,29 +52,11 @@ LOCK_RETRIES = 3
 # longer headers: 431; Knowledge Article 000386264). A query whose encoded SOQL is longer
 # than this goes through Bulk API 2.0 instead, with the SOQL in the request body.
 URI_QUERY_ROOM = 8_000
-TRANSIENT_CODES = {"UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE"}
 TASK_FIELDS = frozenset(
     {"Subject", "Description", "OwnerId", "WhatId", "WhoId", "ActivityDate", "Status", "Priority"}
 )
 
 FEED_ITEM_FIELDS = frozenset({"ParentId", "Body", "Type", "IsRichText"})
-
-
-@dataclass
-class RecordFailure:
-    record_id: str | None
-    key: str | None  # e.g. the Task's external key when there is no id yet
-    code: str
-    message: str
-    fields: list[str]
-
-
-@dataclass
-class WriteReport:
-    succeeded: list[dict[str, Any]] = field(default_factory=list)  # {"id", "created"?}
-    failed: list[RecordFailure] = field(default_factory=list)
-    fields_written: int = 0
-    stopped_by: CsSyncError | None = None  # the whole-request failure that ended the writes
 
 
 # One API call each, for SalesforceClient.call (bound with functools.partial).
@@ -120,6 +108,9 @@ class SalesforceClient:
         # the lock's holder (a flow, a trigger, another integration) can finish first.
         self.lock_pause_s = 1.0
         self.sleep: Callable[[float], None] = time.sleep
+        # Asked between write calls and while a Bulk job runs (SIGTERM): yes ends the write
+        # there, every call sent written whole.
+        self.stop_requested: Callable[[], bool] = lambda: False
         self._describes: dict[str, dict[str, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------ the call boundary
@@ -374,13 +365,32 @@ class SalesforceClient:
         doing: str,
         key_field: str | None,
     ) -> WriteReport:
+        """Bulk API 2.0 ingest: one job, or as many as keep each upload under Salesforce's size
+        limit (bulk_jobs.upload_parts)."""
+        report = WriteReport()
+        for part in upload_parts(rows):
+            report.add(self._bulk_job(operation, sobject, part, key_field))
+            if report.stopped_by is not None:
+                break
+        return report
+
+    def _bulk_job(
+        self, operation: str, sobject: str, rows: list[dict[str, Any]], key_field: str | None
+    ) -> WriteReport:
         """One Bulk API 2.0 ingest job, run step by step (bulk_jobs.py); failed rows are fetched
         and reported, locked rows are retried on their own through sObject Collections
         (bounded retries, never another job)."""
         report = WriteReport()
         try:
             job = run_ingest_job(
-                self.call, self.sleep, self.bulk_poll_s, sobject, operation, rows, key_field
+                self.call,
+                self.sleep,
+                self.bulk_poll_s,
+                sobject,
+                operation,
+                rows,
+                key_field,
+                self.stop_requested,
             )
             job_id = str(job["id"])
             results = parse_csv_rows(
@@ -400,28 +410,7 @@ class SalesforceClient:
         except CsSyncError as error:
             report.stopped_by = error
             return report
-        skip = {"Id", "sf__Id", "sf__Created", key_field}
-        for row in results:
-            report.succeeded.append(
-                {"id": row["sf__Id"], "created": row.get("sf__Created") == "true"}
-            )
-            report.fields_written += sum(1 for k, v in row.items() if k not in skip and v != "")
-        retry = []
-        for row in failures:
-            code, _, rest = row.get("sf__Error", "UNKNOWN:").partition(":")
-            message, _, fields = rest.rpartition(":")
-            if code in TRANSIENT_CODES:
-                retry.append(row)
-                continue
-            report.failed.append(
-                RecordFailure(
-                    record_id=row.get("sf__Id") or row.get("Id") or None,
-                    key=row.get(key_field) if key_field else None,
-                    code=code,
-                    message=message or rest,
-                    fields=[f for f in fields.split(",") if f],
-                )
-            )
+        report, retry = bulk_outcome(results, failures, key_field)
         if retry:
             log.info("%d record(s) locked during the Bulk job; retrying them alone", len(retry))
             self._pause_for_locks(0)
@@ -434,10 +423,7 @@ class SalesforceClient:
                 second = self._update_collections(
                     sobject, {r["Id"]: {k: v for k, v in r.items() if k != "Id"} for r in again}
                 )
-            report.succeeded += second.succeeded
-            report.failed += second.failed
-            report.fields_written += second.fields_written
-            report.stopped_by = second.stopped_by
+            report.add(second)
         return report
 
     def _collections(
@@ -450,6 +436,13 @@ class SalesforceClient:
     ) -> WriteReport:
         report = WriteReport()
         for start in range(0, len(records), COLLECTION_SIZE):
+            if self.stop_requested():
+                report.stopped_by = Interrupted(
+                    f"stopped on request while {doing}, after {start:,} of {len(records):,} "
+                    "record(s); every call sent was written whole, and the next run continues "
+                    "from what is in Salesforce"
+                )
+                return report
             pending = records[start : start + COLLECTION_SIZE]
             for attempt in range(LOCK_RETRIES + 1):
                 body = {"allOrNone": False, "records": pending}

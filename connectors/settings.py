@@ -288,8 +288,9 @@ class SalesforceConfig(Settings):
     """Above this many records to write in one object, one Bulk API 2.0 job is used."""
     bulk_query_threshold: Annotated[int, Between(1)] = 10000
     """A query whose first page reports more records reads the rest with Bulk API 2.0."""
-    write_step_records: Annotated[int, Between(10, 1_000_000)] = 10000
-    """A run writes in steps of this many records; a stop request waits for one step."""
+    write_step_records: Annotated[int, Between(10, 1_000_000)] = 1_000_000
+    """The most records one write step sends (above bulk_threshold, one Bulk API 2.0 job
+    per step); a stop request is answered between calls, not only between steps."""
     write_allowlist: tuple[FieldName, ...] | None = Field(None, strict=False)
     """The only Account fields cs-sync may write (default: the fields it owns)."""
     fields: SalesforceFields = SalesforceFields()

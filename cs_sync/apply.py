@@ -1,5 +1,7 @@
-"""Apply a plan to Salesforce: Tasks to create, Tasks to close, then Account fields, in steps
-that a stop request can fall between, with every record's outcome counted on the run.
+"""Apply a plan to Salesforce: Tasks to create, Tasks to close, then Account fields, each in
+one step (one Bulk job per object and operation, or sObject Collections calls) unless
+salesforce.write_step_records cuts it smaller; a stop request is answered between steps,
+between Collections calls and while a Bulk job runs, with every record's outcome counted.
 """
 
 from __future__ import annotations
@@ -10,16 +12,10 @@ from functools import partial
 from typing import Any
 
 from cs_sync.config import Config
-from cs_sync.connectors.salesforce import SalesforceClient, WriteReport
-from cs_sync.errors import EXIT_PARTIAL, CsSyncError
+from cs_sync.connectors.salesforce import SalesforceClient
+from cs_sync.connectors.write_report import WriteReport
+from cs_sync.errors import Interrupted
 from cs_sync.plan import Plan, Problem
-
-
-class Interrupted(CsSyncError):
-    """A stop was requested (SIGTERM); the run ended between two write steps."""
-
-    exit_code = EXIT_PARTIAL
-    kind = "interrupted"
 
 
 @dataclass
@@ -49,8 +45,9 @@ def apply_plan(
     to create first, then Tasks to close, then the Account fields. Tasks go first because the
     field values are what the next run compares against: a run cut short after its fields but
     before its Tasks would lose the Tasks of edge triggers; cut short the other way round, the
-    rerun finds the Tasks by key and does not create them again. Between steps,
-    `stop_requested()` is asked; when it says yes the run ends there, nothing half written."""
+    rerun finds the Tasks by key and does not create them again. Between steps and calls,
+    `stop_requested()` is asked; when it says yes the run ends there, nothing half written (a
+    Bulk job already running is left to finish in Salesforce)."""
     f = config.salesforce.fields
     batch_size = batch_size or config.salesforce.write_step_records
     task_records = [
@@ -77,6 +74,7 @@ def apply_plan(
         steps.append(("close Tasks", partial(client.update, "Task", dict(pairs))))
     for pairs in _batches(list(plan.updates.items()), batch_size):
         steps.append(("update Accounts", partial(client.update, "Account", dict(pairs))))
+    client.stop_requested = stop_requested  # also asked between calls within a step
     for done, (what, step) in enumerate(steps):
         if stop_requested():
             raise Interrupted(

@@ -70,6 +70,13 @@ class AuthError(CsSyncError):
     kind = "auth"
 
 
+class Interrupted(CsSyncError):
+    """A stop was requested (SIGTERM); the run ended between two write calls."""
+
+    exit_code = EXIT_PARTIAL
+    kind = "interrupted"
+
+
 class TransientError(CsSyncError):
     """A failure worth retrying (5xx, lock contention, a busy org); retried in one place."""
 

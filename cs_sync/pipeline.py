@@ -16,13 +16,13 @@ from typing import TypeVar
 import pandas as pd
 
 from cs_sync import alerts
-from cs_sync.apply import Interrupted, apply_plan
+from cs_sync.apply import apply_plan
 from cs_sync.brakes import brake_message, check_brakes
 from cs_sync.config import Config
 from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.csm_book import csm_labels
-from cs_sync.errors import EXIT_PARTIAL, BrakeError, CsSyncError
+from cs_sync.errors import EXIT_PARTIAL, BrakeError, CsSyncError, Interrupted
 from cs_sync.extract import Extracted, extract
 from cs_sync.plan import Plan, Problem
 from cs_sync.publish import (

@@ -265,14 +265,17 @@ class BulkIngestApi:
         wanted = (request.json() or {}).get("state")
         if wanted == "UploadComplete" and job.state == "Open":
             job.state = "UploadComplete"
-        elif wanted == "Aborted" and job.state in ("Open", "UploadComplete", "InProgress"):
+            answer = Response.of_json(200, job.info(version))
+            self.advance(job)  # Salesforce queues it at once: it runs whether polled or not
+            return answer
+        if wanted == "Aborted" and job.state in ("Open", "UploadComplete", "InProgress"):
             job.state = "Aborted"
-        else:
-            return sf_error(400, "INVALIDJOBSTATE", f"cannot change state {job.state} to {wanted}")
-        return Response.of_json(200, job.info(version))
+            return Response.of_json(200, job.info(version))
+        return sf_error(400, "INVALIDJOBSTATE", f"cannot change state {job.state} to {wanted}")
 
     def advance(self, job: IngestJob) -> None:
-        """The first poll after upload shows InProgress (and processes); the next, the end."""
+        """Closing the upload processes the rows (the job shows InProgress); the next poll
+        finds it complete."""
         if job.state == "UploadComplete":
             job.error_message = self.job_error(job)
             if job.error_message:  # the whole job fails; no row is processed

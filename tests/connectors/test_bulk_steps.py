@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from cs_sync.config import load_config
+from cs_sync.connectors.bulk_jobs import csv_body, upload_parts
 from cs_sync.connectors.salesforce import SalesforceClient
 from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.demo import prepare_demo
+from cs_sync.errors import Interrupted
 from cs_sync.sandbox.server import Sandbox
 from tests.conftest import AS_OF, served
 
@@ -90,3 +92,60 @@ def test_a_job_salesforce_fails_is_not_retried(
     assert "cs-sync setup salesforce --apply" in str(report.stopped_by)
     assert len(set(sandbox.salesforce.bulk.jobs) - jobs_before) == 1
     assert client.retries == 0
+
+
+def test_a_stop_while_a_job_runs_leaves_it_to_salesforce(
+    bulk: tuple[SalesforceClient, Sandbox, CallCounter],
+) -> None:
+    """SIGTERM during a Bulk job ends the wait at once; the job was closed, so Salesforce
+    finishes it and the rows land all the same."""
+    client, sandbox, counter = bulk
+    accounts = sorted(_grades(client))
+    asked: list[str] = []
+    client.stop_requested = lambda: bool(asked.append("?")) or len(asked) > 1
+    calls = counter.calls["salesforce"]
+    report = client.update("Account", {a: {"CS_Health_Grade__c": "D"} for a in accounts})
+    assert isinstance(report.stopped_by, Interrupted) and not report.succeeded
+    assert "Salesforce finishes it on its own" in str(report.stopped_by)
+    assert counter.calls["salesforce"] - calls == 3  # create, upload, close: never a poll
+    client.stop_requested = lambda: False
+    assert set(_grades(client).values()) == {"D"}
+
+
+def test_a_stop_before_a_job_starts_none(
+    bulk: tuple[SalesforceClient, Sandbox, CallCounter],
+) -> None:
+    client, sandbox, _ = bulk
+    jobs_before = set(sandbox.salesforce.bulk.jobs)
+    client.stop_requested = lambda: True
+    report = client.update("Account", {a: {"CS_Health_Grade__c": "D"} for a in _grades(client)})
+    assert isinstance(report.stopped_by, Interrupted)
+    assert set(sandbox.salesforce.bulk.jobs) == jobs_before
+
+
+def test_a_stop_between_collections_calls_keeps_what_was_written(
+    bulk: tuple[SalesforceClient, Sandbox, CallCounter],
+) -> None:
+    client, sandbox, _ = bulk
+    client.config = client.config.model_copy(update={"bulk_threshold": 10_000})
+    account = sorted(_grades(client))[0]
+    tasks = [
+        {"CS_Sync_Key__c": f"test:{i}", "Subject": f"Task {i}", "WhatId": account}
+        for i in range(250)
+    ]  # two calls of sObject Collections
+    asked: list[str] = []
+    client.stop_requested = lambda: bool(asked.append("?")) or len(asked) > 1
+    report = client.upsert("Task", "CS_Sync_Key__c", tasks)
+    assert isinstance(report.stopped_by, Interrupted)
+    assert len(report.succeeded) == 200 and "after 200 of 250" in str(report.stopped_by)
+    keys = [t.get("CS_Sync_Key__c") or "" for t in sandbox.store.all("Task")]
+    assert sum(key.startswith("test:") for key in keys) == 200
+
+
+def test_an_upload_too_large_for_one_job_is_cut_into_jobs() -> None:
+    rows = [{"Id": f"001{i:015d}", "Description": "x" * (i % 50)} for i in range(1000)]
+    parts = upload_parts(rows, limit=10_000)
+    assert [row for part in parts for row in part] == rows
+    assert all(len(csv_body(part).encode()) <= 10_000 for part in parts)
+    assert len(parts) <= 1 + len(csv_body(rows).encode()) * 11 // 100_000
+    assert upload_parts(rows) == [rows]  # a book's worth fits in one job
