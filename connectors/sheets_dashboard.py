@@ -9,8 +9,10 @@ How a tab is replaced without a reader ever seeing it empty or half written:
    pastes the staging block over it (copyPaste, values only) and shrinks the staging tab to one
    cell. Sheets applies a batchUpdate whole or not at all: a run cut short anywhere before it
    leaves the previous complete set of tabs, a reader never sees some tabs new and others old,
-   and each live tab keeps its id, which the Looker Studio data source points at. About seven
-   calls a run.
+   and each live tab keeps its id, which the Looker Studio data source points at;
+3. the same batchUpdate records each tab's fingerprint (its row count and a hash of its rows,
+   as developer metadata on the tab): the next refresh leaves a tab with the same fingerprint
+   alone, so a run that changed nothing costs two calls (open, read the tabs).
 
 Every value is written RAW: a CRM string such as `=HYPERLINK(...)` stays text, never becomes
 a formula. Every call goes through google_calls.py: 429, 5xx, rate limits, connection resets
@@ -22,6 +24,7 @@ the live tabs (`tab_budget`, `fit_rows`), with 20% of the limit left to the admi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -42,7 +45,9 @@ T = TypeVar("T")
 
 CELL_LIMIT = 10_000_000
 CELL_BUDGET = 8_000_000  # leave room for the admin's own tabs and formulas
-REQUEST_BYTES = 1_500_000  # each values request stays well under the 2 MB advice
+# Each values request stays well under the 2 MB advice, measured as it is sent: the JSON
+# body escapes every character beyond ASCII (\uXXXX, six bytes for one kanji).
+REQUEST_BYTES = 1_500_000
 STAGING_SUFFIX = "__staging"
 
 
@@ -80,7 +85,7 @@ def _chunks(rows: list[list[Any]]) -> list[tuple[int, list[list[Any]]]]:
     start, size = 0, 0
     current: list[Any] = []
     for index, row in enumerate(rows):
-        length = len(json.dumps(row, ensure_ascii=False)) + 1
+        length = len(json.dumps(row)) + 2  # the row and its separator, as sent
         if current and size + length > REQUEST_BYTES:
             blocks.append((start, current))
             start, size, current = index, 0, []
@@ -96,7 +101,7 @@ def _packed(ranges: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     batches: list[list[dict[str, Any]]] = []
     size = 0
     for item in ranges:
-        length = len(json.dumps(item["values"], ensure_ascii=False))
+        length = len(json.dumps(item))
         if not batches or size + length > REQUEST_BYTES:
             batches.append([])
             size = 0
@@ -127,13 +132,22 @@ class SheetsDashboard:
         self.book = self._call(
             "opening the dashboard spreadsheet", lambda: client.open_by_key(spreadsheet_id)
         )
+        self._known: dict[str, dict[str, Any]] | None = None
+        self.unchanged: list[str] = []  # tabs the last replace_tabs found as they were
 
     def _call(self, doing: str, action: Callable[[], T]) -> T:
         return call_google(action, doing, self.target)
 
     def _sheets(self) -> dict[str, dict[str, Any]]:
-        metadata = self._call("reading the tabs", self.book.fetch_sheet_metadata)
-        return {s["properties"]["title"]: s["properties"] for s in metadata["sheets"]}
+        return {title: sheet["properties"] for title, sheet in self._tabs().items()}
+
+    def _tabs(self) -> dict[str, dict[str, Any]]:
+        """Every sheet by title, with its properties and developer metadata; read once and
+        kept until a write changes the set of sheets."""
+        if self._known is None:
+            metadata = self._call("reading the tabs", self.book.fetch_sheet_metadata)
+            self._known = {s["properties"]["title"]: s for s in metadata["sheets"]}
+        return self._known
 
     def tab_budget(self, titles: Sequence[str], limit: int) -> int:
         """Cells the new tabs may hold so that the spreadsheet never passes `limit`: while a
@@ -150,10 +164,16 @@ class SheetsDashboard:
 
     def replace_tabs(self, tabs: dict[str, list[list[Any]]]) -> None:
         """Make each tab hold exactly its rows (header first), all tabs switched in one
-        batchUpdate, so a reader sees the old set or the new set, never a mix."""
-        self._replace(tabs)
+        batchUpdate, so a reader sees the old set or the new set, never a mix. A tab whose
+        rows are those it holds (its fingerprint, kept with it) is not written at all."""
+        recorded = {title: _fingerprint_of(sheet) for title, sheet in self._tabs().items()}
+        prints = {title: fingerprint(rows) for title, rows in tabs.items()}
+        self.unchanged = [title for title in tabs if recorded.get(title) == prints[title]]
+        changed = {title: rows for title, rows in tabs.items() if title not in self.unchanged}
+        if changed:
+            self._replace(changed, {title: prints[title] for title in changed})
 
-    def _replace(self, tabs: dict[str, list[list[Any]]]) -> None:
+    def _replace(self, tabs: dict[str, list[list[Any]]], prints: dict[str, str]) -> None:
         sheets = self._sheets()
         adds: list[dict[str, Any]] = []
         tiny = {"rowCount": 1, "columnCount": 1}  # a new tab is sized exactly, later
@@ -165,6 +185,7 @@ class SheetsDashboard:
                 adds.append({"addSheet": {"properties": staging}})
         if adds:
             self._call("adding tabs", lambda: self.book.batch_update({"requests": adds}))
+            self._known = None
             sheets = self._sheets()
         sizes = {
             title: {
@@ -216,14 +237,61 @@ class SheetsDashboard:
                 },
                 # the copy is not kept between runs: it would double the cells in use
                 _resize(sheets[title + STAGING_SUFFIX]["sheetId"], tiny),
+                *_record_fingerprint(self._tabs()[title], prints[title]),
             ]
         self._call(
             f"switching the tabs {', '.join(tabs)}",
             lambda: self.book.batch_update({"requests": swap}),
         )
+        self._known = None  # the fingerprints changed
 
     def tab_ids(self) -> dict[str, int]:
         return {title: int(p["sheetId"]) for title, p in self._sheets().items()}
+
+
+FINGERPRINT_KEY = "cs-sync-rows"  # developer metadata on each live tab
+
+
+def fingerprint(rows: list[list[Any]]) -> str:
+    """The tab's row count and a hash of its rows as sent."""
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update(json.dumps(row).encode())
+        digest.update(b"\n")
+    return f"{len(rows)}:{digest.hexdigest()[:32]}"
+
+
+def _fingerprint_of(sheet: dict[str, Any]) -> str | None:
+    for item in sheet.get("developerMetadata", []):
+        if item.get("metadataKey") == FINGERPRINT_KEY:
+            return str(item.get("metadataValue"))
+    return None
+
+
+def _record_fingerprint(sheet: dict[str, Any], value: str) -> list[dict[str, Any]]:
+    """Requests that replace the tab's fingerprint, in the batchUpdate that swaps it in (so
+    the two never disagree)."""
+    sheet_id = sheet["properties"]["sheetId"]
+    old = [
+        {
+            "deleteDeveloperMetadata": {
+                "dataFilter": {"developerMetadataLookup": {"metadataId": item["metadataId"]}}
+            }
+        }
+        for item in sheet.get("developerMetadata", [])
+        if item.get("metadataKey") == FINGERPRINT_KEY
+    ]
+    new = {
+        "createDeveloperMetadata": {
+            "developerMetadata": {
+                "metadataKey": FINGERPRINT_KEY,
+                "metadataValue": value,
+                "location": {"sheetId": sheet_id},
+                "visibility": "DOCUMENT",
+            }
+        }
+    }
+    return [*old, new]
 
 
 def _cells(properties: dict[str, Any]) -> int:

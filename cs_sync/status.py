@@ -2,7 +2,8 @@
 
 Reads the last runs from the history store (every `run`, scheduled or not, records one) and,
 when a worker runs, its status file. Healthy means: the last run ended ok (or partial, which
-`--strict` counts as a failure) and finished less than `max_age_hours` ago.
+`--strict` counts as a failure) and finished less than `max_age_hours` ago. Freshness: when the
+last complete read began, so a monitor can alert when the book falls behind.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Health:
     reasons: list[str] = field(default_factory=list)
     last_run: dict[str, Any] | None = None
     worker: dict[str, Any] | None = None
+    freshness: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -33,7 +35,30 @@ class Health:
             "reasons": self.reasons,
             "last_run": self.last_run,
             "worker": self.worker,
+            "freshness": self.freshness,
         }
+
+
+# The objects every run reads whole: a run that ended ok or partial read each of them as it
+# stood when the run began.
+READ_WHOLE = ("Account", "Opportunity", "OpportunityContactRole", "Task")
+
+
+def freshness_of(runs: pd.DataFrame, now: datetime) -> dict[str, Any] | None:
+    """How far behind Salesforce the written values may be: every change made before the last
+    complete read (a run that ended ok or partial) is in; the oldest change not yet read is at
+    most `behind_s` old. The watermark per object is that read's start."""
+    read = runs[runs["status"].isin(["ok", "partial"])] if len(runs) else runs
+    if read.empty:
+        return None
+    started = pd.Timestamp(read.sort_values("started_at").iloc[-1]["started_at"])
+    at = started.to_pydatetime().replace(tzinfo=UTC)
+    stamp = at.isoformat(timespec="seconds")
+    return {
+        "read_at": stamp,
+        "behind_s": max(0, round((now - at).total_seconds())),
+        "watermarks": dict.fromkeys(READ_WHOLE, stamp),
+    }
 
 
 def check_health(config: Config, now: datetime, max_age_hours: float, strict: bool) -> Health:
@@ -57,6 +82,7 @@ def check_health(config: Config, now: datetime, max_age_hours: float, strict: bo
         health.healthy = False
         health.reasons.append("no run is recorded in the history store yet")
         return health
+    health.freshness = freshness_of(runs, now)
     last = runs.sort_values("finished_at").iloc[-1]
     finished = pd.Timestamp(last["finished_at"]).to_pydatetime().replace(tzinfo=UTC)
     health.last_run = {
@@ -96,6 +122,12 @@ def health_text(health: Health) -> str:
         lines.append(
             f"  last run {run['run_id']} for {run['as_of']}: {run['status']}, finished "
             f"{run['finished_at']}, {run['accounts']} accounts, {run['errors']} error(s)"
+        )
+    if health.freshness:
+        fresh = health.freshness
+        lines.append(
+            f"  data read at {fresh['read_at']}: changes made since ({fresh['behind_s'] // 60:,} "
+            "minutes) are not in the written values yet"
         )
     if health.worker:
         worker = health.worker

@@ -37,15 +37,20 @@ def test_status_follows_the_runs(
     capsys.readouterr()
     code, report = status(capsys, config)
     assert code == 0 and report["healthy"] and report["last_run"]["status"] == "ok"
+    read_at = report["freshness"]["read_at"]
+    assert set(report["freshness"]["watermarks"].values()) == {read_at}
+    assert "Account" in report["freshness"]["watermarks"]
     write_demo_config(folder, closed_port)  # no longer served
     assert main(["run", "--config", config, "--as-of", AS_OF.isoformat()]) == 3
     capsys.readouterr()
     code, report = status(capsys, config)
     assert code == 1 and "the last run ended failed" in report["reasons"][0]
     assert "cannot reach Salesforce" in report["reasons"][0]
+    assert report["freshness"]["read_at"] == read_at  # a failed run read nothing new
     later = datetime.now(UTC) + timedelta(hours=30)
     stale = check_health(load_config(config), later, 26, strict=False)
     assert not stale.healthy and any("hours ago" in r for r in stale.reasons)
+    assert stale.freshness is not None and stale.freshness["behind_s"] >= 30 * 3600
 
 
 def test_status_and_doctor_say_when_runs_keep_stopping_on_a_brake(

@@ -16,6 +16,7 @@ from cs_sync.sandbox import a1
 from cs_sync.sandbox.discovery import validate
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response
+from cs_sync.sandbox.sheets_metadata import MetadataError, metadata_request, sheet_metadata
 from cs_sync.sandbox.store import OrgStore
 
 CELL_LIMIT = 10_000_000
@@ -251,6 +252,11 @@ class SheetsApi:
             elif kind == "copyPaste":
                 self.copy_paste(book, spec)
                 replies.append({})
+            elif kind in ("createDeveloperMetadata", "deleteDeveloperMetadata"):
+                try:
+                    replies.append(metadata_request(book, kind, spec))
+                except MetadataError as exc:
+                    raise SheetsError(400, str(exc)) from None
             else:
                 raise SheetsError(400, f"The sandbox does not support the {kind} request")
         return Response.of_json(200, {"spreadsheetId": book["spreadsheetId"], "replies": replies})
@@ -446,7 +452,7 @@ def _metadata(book: dict[str, Any]) -> dict[str, Any]:
     return {
         "spreadsheetId": book["spreadsheetId"],
         "properties": book["properties"],
-        "sheets": [{"properties": s["properties"]} for s in book["sheets"]],
+        "sheets": [sheet_metadata(s) for s in book["sheets"]],
         "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{book['spreadsheetId']}",
     }
 

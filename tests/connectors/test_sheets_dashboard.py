@@ -108,6 +108,45 @@ def test_requests_stay_small_and_tabs_fit_the_cell_limit() -> None:
     assert "cell limit" in warnings[0]
 
 
+def test_a_tab_that_did_not_change_is_not_written(gc: gspread.Client) -> None:
+    """Each live tab carries a fingerprint of its rows (developer metadata, replaced in the
+    same batchUpdate that swaps the tab in): an unchanged refresh reads and writes nothing
+    more, and a changed one writes only the tabs that changed."""
+    sent: list[str] = []
+    gc.http_client.session.hooks["response"].append(
+        lambda response, *args, **kwargs: sent.append(
+            f"{response.request.method} {response.request.body or b''!r}"
+        )
+    )
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, tabs(1))
+    first = len(sent)
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, tabs(1))
+    assert len(sent) - first == 2  # opening the spreadsheet, reading its tabs: no write
+    changed = tabs(1)
+    changed["kpi_daily"]["value"] += 1
+    del sent[:]
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, changed)
+    writes = " ".join(call for call in sent if call.startswith("POST"))
+    assert "kpi_daily__staging" in writes and "accounts__staging" not in writes
+    assert read(gc, "kpi_daily", "UNFORMATTED_VALUE")[1][3] == 4.0
+    assert read(gc, "accounts")[0] == ["account_id", "name", "score", "grade"]
+
+
+def test_each_request_is_under_2_mb_as_sent(gc: gspread.Client) -> None:
+    """Japanese text is sent escaped (six bytes a character): the requests are sized on the
+    body as it goes over the wire, not on its characters."""
+    sent: list[int] = []
+    gc.http_client.session.hooks["response"].append(
+        lambda response, *args, **kwargs: sent.append(len(response.request.body or b""))
+    )
+    book = {"accounts": tabs(1, accounts=30_000)["accounts"]}
+    book["accounts"]["name"] = "株式会社サンプル商事ホールディングス" * 4
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, book)
+    assert max(sent) < 2_000_000
+    assert sum(size > 1_000_000 for size in sent) >= 2  # split where the escapes add up
+    assert read(gc, "accounts")[-1][0] == f"001{29_999:015d}"
+
+
 def test_rate_limits_are_waited_out(sandbox: Sandbox, gc: gspread.Client) -> None:
     sandbox.faults.set(sheets_rate_limit=2)  # the next two Sheets requests answer 429
     refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, tabs(1))

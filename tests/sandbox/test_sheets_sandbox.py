@@ -131,3 +131,33 @@ def test_rate_limit_fault_gives_429(sandbox: Sandbox, book: gspread.Spreadsheet)
         book.sheet1.get_all_values()
     assert raised.value.code == 429
     assert book.sheet1.get_all_values() == [[]]
+
+
+def test_developer_metadata_lives_with_its_sheet(book: gspread.Spreadsheet) -> None:
+    ws = book.add_worksheet("tagged", rows=2, cols=2)
+
+    def create(item: dict[str, object]) -> dict[str, object]:
+        return book.batch_update({"requests": [{"createDeveloperMetadata": item}]})
+
+    made = create(
+        {
+            "developerMetadata": {
+                "metadataKey": "k",
+                "metadataValue": "v1",
+                "location": {"sheetId": ws.id},
+                "visibility": "DOCUMENT",
+            }
+        }
+    )["replies"][0]["createDeveloperMetadata"]["developerMetadata"]
+    assert made["location"] == {"locationType": "SHEET", "sheetId": ws.id}
+    shown = {s["properties"]["title"]: s for s in book.fetch_sheet_metadata()["sheets"]}
+    assert shown["tagged"]["developerMetadata"] == [made]
+    assert "developerMetadata" not in shown["Sheet1"]
+    with pytest.raises(gspread.exceptions.APIError) as refused:  # no visibility
+        create({"developerMetadata": {"metadataKey": "k", "location": {"sheetId": ws.id}}})
+    assert refused.value.response.status_code == 400
+    lookup = {"developerMetadataLookup": {"metadataId": made["metadataId"]}}
+    reply = book.batch_update({"requests": [{"deleteDeveloperMetadata": {"dataFilter": lookup}}]})
+    assert reply["replies"][0]["deleteDeveloperMetadata"]["deletedDeveloperMetadata"] == [made]
+    shown = {s["properties"]["title"]: s for s in book.fetch_sheet_metadata()["sheets"]}
+    assert "developerMetadata" not in shown["tagged"]
