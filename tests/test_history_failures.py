@@ -54,5 +54,5 @@ def test_status_answers_for_itself_on_a_broken_config(
     broken = tmp_path / "broken.toml"
     broken.write_text("[salesforce]\nnope = 1\n", "utf-8")
     code, health = one_json(capsys, "status", "--config", str(broken))
-    assert code == 1 and set(health) == {"healthy", "reasons", "last_run", "worker"}
+    assert code == 1 and set(health) == {"healthy", "reasons", "last_run", "worker", "freshness"}
     assert health["healthy"] is False and "nope" in health["reasons"][0]
