@@ -149,12 +149,16 @@ class SalesforceClient:
 
     # ------------------------------------------------------------ reads
 
-    def query(self, soql: str, what: str) -> Iterator[dict[str, Any]]:
+    def query(
+        self, soql: str, what: str, types: dict[str, str] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """All records of a query: REST pages of up to 2,000 (query, then queryMore); when the
         first page reports more than salesforce.bulk_query_threshold records, the rest comes
-        from one Bulk API 2.0 query job instead (far fewer calls for big objects)."""
+        from one Bulk API 2.0 query job instead (far fewer calls for big objects). `types`:
+        the describe types of the selected columns that are not text (a Bulk job's CSV is
+        typed by them), when the caller knows them; else the objects are described."""
         if len(quote(soql)) > URI_QUERY_ROOM:  # Salesforce answers 414 to a longer address
-            yield from self._bulk_query(soql, what)  # a Bulk query takes the SOQL in its body
+            yield from self._bulk_query(soql, what, types)  # the SOQL goes in the job's body
             return
         headers = {"Sforce-Query-Options": f"batchSize={self.config.query_batch_size}"}
         page = self.call(f"reading {what}", lambda sf: sf.query(soql, headers=headers))
@@ -163,7 +167,7 @@ class SalesforceClient:
             not page.get("done", True)
             and page.get("totalSize", 0) > self.config.bulk_query_threshold
         ):
-            yield from self._bulk_query(soql, what)
+            yield from self._bulk_query(soql, what, types)
             return
         while True:
             yield from _records(page, what)
@@ -175,7 +179,9 @@ class SalesforceClient:
                 partial(_query_more, url=next_url, headers=headers),
             )
 
-    def _bulk_query(self, soql: str, what: str) -> Iterator[dict[str, Any]]:
+    def _bulk_query(
+        self, soql: str, what: str, known: dict[str, str] | None
+    ) -> Iterator[dict[str, Any]]:
         match = re.search(r"\bFROM\s+(\w+)", soql, re.IGNORECASE)
         if match is None:
             raise CsSyncError(f"cannot tell the object of the query for {what}")
@@ -188,7 +194,7 @@ class SalesforceClient:
                 )
             ),
         )
-        types: dict[str, str] | None = None
+        types: dict[str, str] | None = known
         for page in pages:
             reader = csv.DictReader(io.StringIO(page))
             if types is None:

@@ -233,7 +233,7 @@ def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.Data
         steps=f"{KEY_PREFIX}:%/%",
     )
     rows = []
-    for record in client.query(query, "cs-sync Tasks"):
+    for record in client.query(query, "cs-sync Tasks", {"IsClosed": "boolean"}):
         parsed = parse_key(str(record.get(key) or ""))
         if parsed is None:
             continue
@@ -268,6 +268,9 @@ OPPORTUNITY_COLUMNS = [
 CONTACT_ROLE_COLUMNS = ["account_id", "contact_id", "role", "contact_name"]
 
 
+OPPORTUNITY_TYPES = {"IsClosed": "boolean", "IsWon": "boolean", "Amount": "currency"}
+
+
 def read_opportunities(client: SalesforceClient, config: Config) -> pd.DataFrame:
     """Renewal, expansion and new business opportunities (types from config), open and
     closed."""
@@ -289,7 +292,7 @@ def read_opportunities(client: SalesforceClient, config: Config) -> pd.DataFrame
             "is_closed": bool(r.get("IsClosed")),
             "is_won": bool(r.get("IsWon")),
         }
-        for r in client.query(query, "Opportunities")
+        for r in client.query(query, "Opportunities", OPPORTUNITY_TYPES)
     ]
     return pd.DataFrame(rows, columns=OPPORTUNITY_COLUMNS)
 
@@ -303,7 +306,7 @@ def read_contact_roles(client: SalesforceClient, config: Config) -> pd.DataFrame
         values=values,
     )
     rows = []
-    for record in client.query(query, "contact roles"):
+    for record in client.query(query, "contact roles", {}):  # all text
         account = _nested(record, "Opportunity", "AccountId")
         if account:
             rows.append(

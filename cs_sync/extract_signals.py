@@ -96,14 +96,14 @@ def read_activity(
     meeting_types = set(settings.meeting_types)
     rows = [
         (record["AccountId"], record.get("ActivityDate"), False)
-        for record in client.query(tasks, "completed Tasks")
+        for record in client.query(tasks, "completed Tasks", {})  # dates and ids: text
     ] + [
         (
             record["AccountId"],
             record.get("ActivityDate"),
             not meeting_types or record.get("Type") in meeting_types,
         )
-        for record in client.query(events, "Events")
+        for record in client.query(events, "Events", {})
     ]
     frame = pd.DataFrame(rows, columns=ACTIVITY_COLUMNS)
     frame["account_id"] = frame["account_id"].map(lambda i: try_to18(str(i)) or i)
@@ -138,7 +138,9 @@ def read_cases(
             record.get("Priority") in high,
             bool(record.get("IsEscalated")) or record.get("Status") in escalated,
         )
-        for record in client.query(query, "Cases")
+        for record in client.query(
+            query, "Cases", {"IsClosed": "boolean", "IsEscalated": "boolean"}
+        )
     ]
     return pd.DataFrame(rows, columns=CASE_COLUMNS)
 
@@ -302,7 +304,8 @@ def read_field_history(
             names=sorted(set(columns.values())),
         )
         try:
-            records = list(client.query(query, f"{sobject} field history"))
+            # values as text from a Bulk job, typed by shape; numbers by values_on
+            records = list(client.query(query, f"{sobject} field history", {}))
         except TransientError:
             raise
         except CsSyncError as error:

@@ -1,9 +1,11 @@
 """Bulk API 2.0 jobs for the sandbox, with the documented lifecycle and CSV rules.
 
-Ingest: Open → (PUT batches) → UploadComplete → InProgress → JobComplete; results as CSV from
+Ingest: Open → (PUT batches) → UploadComplete → InProgress → JobComplete (the rows are
+processed when the upload is closed, the next poll finds it complete); results as CSV from
 successfulResults/, failedResults/ and unprocessedrecords/. An empty cell leaves a field
 unchanged and `#N/A` sets it to null.
-Query: UploadComplete → InProgress → JobComplete; results/ pages of CSV with the
+Query: UploadComplete → InProgress → JobComplete (the query runs when the job is created, the
+next poll finds it complete); results/ pages of CSV with the
 Sforce-Locator and Sforce-NumberOfRecords headers. No subqueries, no aggregates.
 Jobs live in memory while the sandbox runs.
 """
@@ -130,19 +132,18 @@ class BulkIngestApi:
             )
             with self.lock:
                 self.query_jobs[job.id] = job
-            return Response.of_json(200, job.info(version))
+            answer = Response.of_json(200, job.info(version))
+            # Salesforce queues the job at once: it runs whether polled or not
+            job.rows = [_flat(record, job.query) for record in self.run_query(job.query, version)]
+            job.state = "InProgress"
+            return answer
         with self.lock:
             found = self.query_jobs.get(parts[0]) if parts else None
         if found is None:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         job = found
         if parts[1:] == [] and request.method == "GET":
-            if job.state == "UploadComplete":
-                job.rows = [
-                    _flat(record, job.query) for record in self.run_query(job.query, version)
-                ]
-                job.state = "InProgress"
-            elif job.state == "InProgress":
+            if job.state == "InProgress":
                 job.state = "JobComplete"
             return Response.of_json(200, job.info(version))
         if parts[1:] == ["results"] and request.method == "GET":

@@ -9,6 +9,7 @@ in login_api.py. Every REST response carries `Sforce-Limit-Info` with a daily co
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ class SalesforceApi:
         self.faults = faults
         self.queries = QueryApi(store)
         self.bulk = BulkIngestApi(store, faults, self.queries.run)
+        self.described: Counter[str] = Counter()  # describes served per object
 
     # ------------------------------------------------------------ dispatch
 
@@ -180,6 +182,7 @@ class SalesforceApi:
         return sf_error(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed.")
 
     def describe(self, sobject: str, version: str) -> Response:
+        self.described[sobject] += 1
         fields = self.store.schema.objects[sobject]
         return Response.of_json(
             200,

@@ -149,3 +149,24 @@ def test_an_upload_too_large_for_one_job_is_cut_into_jobs() -> None:
     assert all(len(csv_body(part).encode()) <= 10_000 for part in parts)
     assert len(parts) <= 1 + len(csv_body(rows).encode()) * 11 // 100_000
     assert upload_parts(rows) == [rows]  # a book's worth fits in one job
+
+
+def test_a_bulk_query_typed_by_its_caller_describes_nothing(
+    bulk: tuple[SalesforceClient, Sandbox, CallCounter],
+) -> None:
+    """The caller names the columns that are not text: the CSV is typed by them, without a
+    describe of the object (or of the parents its columns come through)."""
+    client, sandbox, _ = bulk
+    filler = ", ".join(f"'x{i:05d}'" for i in range(800))  # too long for an address: Bulk
+    soql = (
+        f"SELECT Id, IsClosed, Amount, Account.Name FROM Opportunity WHERE Name NOT IN ({filler})"
+    )
+    before = dict(sandbox.salesforce.described)
+    typed = list(client.query(soql, "opportunities", {"IsClosed": "boolean", "Amount": "currency"}))
+    assert sandbox.salesforce.described == before
+    assert typed and all(isinstance(r["IsClosed"], bool) for r in typed)
+    assert all(isinstance(r["Amount"], float) for r in typed if r["Amount"] is not None)
+    assert all(isinstance(r["Account"]["Name"], str) for r in typed)
+    described = list(client.query(soql, "opportunities"))
+    assert described == typed
+    assert sandbox.salesforce.described != before  # without types, the objects are described
