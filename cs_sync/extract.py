@@ -191,13 +191,19 @@ def _typed(values: pd.Series, field_type: str) -> pd.Series:
     NaN), a checkbox as True/False, a date as a timestamp, anything else as text."""
     if field_type in NUMBER_TYPES:
         return pd.to_numeric(values, errors="coerce").astype(float)
-    if field_type == "boolean":
-        return values.fillna(False).astype(bool)
+    if field_type == "boolean":  # JSON true/false, or a Bulk job's "true"/"false" text
+        return values.map(_flag).astype(bool)
     if field_type == "date":
         return pd.to_datetime(values, errors="coerce", format="ISO8601")
     if field_type == "datetime":  # as the UTC day
         return pd.to_datetime(values, errors="coerce", utc=True).dt.tz_localize(None)
     return values.astype(object).where(values.notna(), None)
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value) if value is not None and value == value else False  # NaN: not set
 
 
 TASK_COLUMNS = [

@@ -82,6 +82,7 @@ def _as_dtype(values: pd.Series, like: pd.Series) -> pd.Series:
         return values.fillna(False).astype(bool)
     if pd.api.types.is_datetime64_any_dtype(like):
         return pd.to_datetime(values, errors="coerce")
-    if pd.api.types.is_numeric_dtype(like):
-        return pd.to_numeric(values, errors="coerce").astype(like.dtype)
+    if pd.api.types.is_numeric_dtype(like):  # a Bulk job's history values come as text
+        numbers = pd.to_numeric(values, errors="coerce")
+        return numbers if numbers.isna().any() else numbers.astype(like.dtype)
     return values
