@@ -93,7 +93,7 @@ class QueryJob:
         }
 
 
-QueryRunner = Callable[[soql.Query, str], list[dict[str, Any]]]
+QueryRunner = Callable[[soql.Query, str, bool], list[dict[str, Any]]]
 
 
 class BulkIngestApi:
@@ -134,7 +134,8 @@ class BulkIngestApi:
                 self.query_jobs[job.id] = job
             answer = Response.of_json(200, job.info(version))
             # Salesforce queues the job at once: it runs whether polled or not
-            job.rows = [_flat(record, job.query) for record in self.run_query(job.query, version)]
+            matched = self.run_query(job.query, version, job.operation == "queryAll")
+            job.rows = [_flat(record, job.query) for record in matched]
             job.state = "InProgress"
             return answer
         with self.lock:
@@ -345,6 +346,8 @@ class BulkIngestApi:
         if job.operation == "update":
             record_id = try_to18(row.get("Id") or "")
             found = self.store.get(record_id) if record_id else None
+            if found is None and record_id and self.store.get(record_id, deleted=True):
+                raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [])
             if found is None or found[0] != job.sobject:
                 raise RecordError(
                     "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["Id"]

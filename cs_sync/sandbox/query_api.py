@@ -29,15 +29,16 @@ class QueryApi:
         self.cursor_lock = threading.Lock()
         self.objects_queried: Counter[str] = Counter()  # queries run per object (REST or Bulk)
 
-    def query(self, request: Request, version: str) -> Response:
+    def query(self, request: Request, version: str, all_rows: bool = False) -> Response:
+        """`all_rows`: queryAll, the Recycle Bin's records included."""
         text = request.param("q")
         if text is None:
             return sf_error(400, "MALFORMED_QUERY", "A query string has to be specified")
         parsed = soql.parse(text, self.store.schema)
         if parsed.count_only:  # SELECT COUNT(): the count is totalSize, with no records
-            total = len(self._matching(parsed)[: parsed.limit])
+            total = len(self._matching(parsed, all_rows)[: parsed.limit])
             return Response.of_json(200, {"totalSize": total, "done": True, "records": []})
-        records = self.run(parsed, version)
+        records = self.run(parsed, version, all_rows)
         if parsed.grouped:  # aggregate results come in one answer: no queryMore
             return Response.of_json(
                 200, {"totalSize": len(records), "done": True, "records": records}
@@ -123,8 +124,9 @@ class QueryApi:
 
         return Resolvers(resolve, type_of, object_of, parent)
 
-    def _matching(self, query: soql.Query) -> list[dict[str, Any]]:
-        """The records the caller can see that meet the WHERE clause (semi-joins run first)."""
+    def _matching(self, query: soql.Query, all_rows: bool = False) -> list[dict[str, Any]]:
+        """The records the caller can see that meet the WHERE clause (semi-joins run first);
+        those in the Recycle Bin only for queryAll (`all_rows`)."""
         on = self._resolvers(query)
         where = soql_eval.bind_semi_joins(
             query.where,
@@ -133,15 +135,15 @@ class QueryApi:
         access = current()
         return [
             r
-            for r in self.store.all(query.sobject)
+            for r in self.store.all(query.sobject, deleted=all_rows)
             if (access is None or access.sees(query.sobject, r, self.store.get))
             and soql_eval.evaluate(where, r, on.resolve, on.type_of)
         ]
 
-    def run(self, query: soql.Query, version: str) -> list[dict[str, Any]]:
+    def run(self, query: soql.Query, version: str, all_rows: bool = False) -> list[dict[str, Any]]:
         self.objects_queried[query.sobject] += 1
         on = self._resolvers(query)
-        rows = self._matching(query)
+        rows = self._matching(query, all_rows)
         if query.grouped:
             results = soql_eval.aggregate(query, rows, on.resolve, on.type_of)
             group_keys = {".".join(p.parts).lower(): p.parts[-1] for p in query.group_by}

@@ -102,7 +102,7 @@ class SalesforceApi:
         if head in ("query", "queryAll") and method == "GET":
             if len(parts) == 2:
                 return self.queries.query_more(version, parts[1])
-            return self.queries.query(request, version)
+            return self.queries.query(request, version, all_rows=head == "queryAll")
         if head == "sobjects":
             return self.sobjects(request, version, parts[1:])
         if head == "composite" and len(parts) >= 2 and parts[1] == "sobjects":
@@ -158,6 +158,8 @@ class SalesforceApi:
         if len(parts) == 2:
             given = try_to18(parts[1])
             found = self.store.get(given) if given else None
+            if found is None and given and self.store.get(given, deleted=True):
+                return sf_error(404, "ENTITY_IS_DELETED", "entity is deleted")
             access = current()
             if (
                 found is None
@@ -178,6 +180,16 @@ class SalesforceApi:
                 except RecordError as exc:
                     return sf_error(400, exc.code, exc.message, exc.fields)
                 self.store.update(sobject, found[1], record)
+                return Response(204)
+            if request.method == "DELETE":
+                if access is not None and not access.may_edit(sobject, found[1], self.store.get):
+                    return sf_error(
+                        400,
+                        "INSUFFICIENT_ACCESS_OR_READONLY",
+                        "insufficient access rights on object id",
+                    )
+                with self.store.transaction():
+                    self.store.delete(found[1]["Id"])
                 return Response(204)
         return sf_error(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{request.method}' not allowed.")
 
@@ -303,6 +315,8 @@ class SalesforceApi:
                     "MALFORMED_ID", f"Id: id value of incorrect type: {raw_id}", ["Id"]
                 )
             found = self.store.get(record_id)
+            if found is None and self.store.get(record_id, deleted=True):
+                raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [])
             if found is None or found[0] != sobject:
                 raise RecordError(
                     "INVALID_CROSS_REFERENCE_KEY", f"invalid cross reference id: {raw_id}", ["Id"]

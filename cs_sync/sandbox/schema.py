@@ -128,6 +128,7 @@ def _system_fields() -> list[Field]:
         Field("CreatedDate", "datetime", nillable=False, **ro),
         Field("LastModifiedDate", "datetime", nillable=False, **ro),
         Field("SystemModstamp", "datetime", nillable=False, **ro),
+        Field("IsDeleted", "boolean", nillable=False, default=False, **ro),
     ]
 
 

@@ -27,6 +27,23 @@ from cs_sync.sandbox.schema import (
 from cs_sync.sfid import checksum_suffix
 
 HISTORY_OF = {parent: name for name, parent in HISTORY_OBJECTS.items()}
+# What a delete takes along (Salesforce deletes these with their parent).
+CASCADE: dict[str, tuple[tuple[str, str], ...]] = {
+    "Account": (
+        ("Contact", "AccountId"),
+        ("Opportunity", "AccountId"),
+        ("Case", "AccountId"),
+        ("Task", "WhatId"),
+        ("Event", "WhatId"),
+        ("FeedItem", "ParentId"),
+    ),
+    "Opportunity": (
+        ("OpportunityContactRole", "OpportunityId"),
+        ("Task", "WhatId"),
+        ("Event", "WhatId"),
+    ),
+    "Contact": (("OpportunityContactRole", "ContactId"),),
+}
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _TABLES = """
 CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, sobject TEXT NOT NULL, data TEXT NOT NULL);
@@ -124,6 +141,7 @@ class OrgStore:
         record = dict(record)
         record.setdefault("Id", self.new_id(sobject))
         record.setdefault("CreatedDate", stamp)
+        record.setdefault("IsDeleted", False)
         record["LastModifiedDate"] = stamp
         record["SystemModstamp"] = stamp
         with self.lock:
@@ -170,19 +188,43 @@ class OrgStore:
                     },
                 )
 
-    def get(self, record_id: str) -> tuple[str, dict[str, Any]] | None:
+    def get(self, record_id: str, deleted: bool = False) -> tuple[str, dict[str, Any]] | None:
+        """A record by id; one in the Recycle Bin only with `deleted`."""
         with self.lock:
             row = self.db.execute(
                 "SELECT sobject, data FROM records WHERE id = ?", (record_id,)
             ).fetchone()
-        return (row[0], json.loads(row[1])) if row else None
+        if row is None:
+            return None
+        record = json.loads(row[1])
+        return None if record.get("IsDeleted") and not deleted else (row[0], record)
 
-    def all(self, sobject: str) -> list[dict[str, Any]]:
+    def all(self, sobject: str, deleted: bool = False) -> list[dict[str, Any]]:
+        """The object's records in the order they were made; those in the Recycle Bin only
+        with `deleted` (queryAll)."""
         with self.lock:
             rows = self.db.execute(
                 "SELECT data FROM records WHERE sobject = ? ORDER BY rowid", (sobject,)
             ).fetchall()
-        return [json.loads(row[0]) for row in rows]
+        records = (json.loads(row[0]) for row in rows)
+        return [r for r in records if deleted or not r.get("IsDeleted")]
+
+    def delete(self, record_id: str) -> list[str]:
+        """Move a record to the Recycle Bin (IsDeleted, a new SystemModstamp), with the
+        records Salesforce deletes along with it: an account's contacts, opportunities,
+        cases, activities and feed; an opportunity's contact roles and activities; a
+        contact's roles. The ids moved, the record's first."""
+        with self.lock:
+            found = self.get(record_id)
+            if found is None:
+                return []
+            sobject, record = found
+            self.replace(record_id, {**record, "IsDeleted": True})
+            moved = [record_id]
+            for child, reference in CASCADE.get(sobject, ()):
+                for child_id in self.find_ids(child, reference, record_id):
+                    moved += self.delete(child_id)
+            return moved
 
     def find_ids(self, sobject: str, field_name: str, value: Any) -> list[str]:
         """Ids of the records whose field equals value (exact match, as for external ids),
@@ -199,7 +241,8 @@ class OrgStore:
                 )
                 self._indexed.add((sobject, field_name))
             rows = self.db.execute(
-                f"SELECT id FROM records WHERE sobject = '{sobject}' AND {path} = ?",  # noqa: S608
+                f"SELECT id FROM records WHERE sobject = '{sobject}' AND {path} = ? "  # noqa: S608
+                "AND coalesce(json_extract(data, '$.IsDeleted'), 0) = 0",
                 (value,),
             ).fetchall()
         return [row[0] for row in rows]

@@ -46,7 +46,9 @@ CASES: list[tuple[str, str, str]] = [
     ("compare", A + "CS_ARR__c = '1000'", "MALFORMED_QUERY"),
     ("compare", A + "Id = 'abc'", "INVALID_QUERY_FILTER_OPERATOR"),
     ("compare", A + "OwnerId = '005000000000000'", OK),
-    ("compare", A + "IsDeleted = false", "INVALID_FIELD"),
+    # every object has IsDeleted (Object Reference, Account: "Defaulted on create, Filter");
+    # query leaves the Recycle Bin out, queryAll takes it in
+    ("compare", A + "IsDeleted = false", OK),
     ("compare", A + "CS_Modules__c INCLUDES ('Payroll;Attendance', 'Talent')", OK),
     ("compare", A + "CS_Modules__c EXCLUDES ('Labor')", OK),
     ("compare", A + "Type INCLUDES ('Other')", "MALFORMED_QUERY"),
