@@ -133,7 +133,6 @@ class SheetsDashboard:
             "opening the dashboard spreadsheet", lambda: client.open_by_key(spreadsheet_id)
         )
         self._known: dict[str, dict[str, Any]] | None = None
-        self.unchanged: list[str] = []  # tabs the last replace_tabs found as they were
 
     def _call(self, doing: str, action: Callable[[], T]) -> T:
         return call_google(action, doing, self.target)
@@ -168,8 +167,7 @@ class SheetsDashboard:
         rows are those it holds (its fingerprint, kept with it) is not written at all."""
         recorded = {title: _fingerprint_of(sheet) for title, sheet in self._tabs().items()}
         prints = {title: fingerprint(rows) for title, rows in tabs.items()}
-        self.unchanged = [title for title in tabs if recorded.get(title) == prints[title]]
-        changed = {title: rows for title, rows in tabs.items() if title not in self.unchanged}
+        changed = {t: rows for t, rows in tabs.items() if recorded.get(t) != prints[t]}
         if changed:
             self._replace(changed, {title: prints[title] for title in changed})
 
