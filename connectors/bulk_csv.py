@@ -1,11 +1,15 @@
 """Bulk API 2.0 speaks CSV: values written into cells, and rows read back into records typed
-by the object's describe."""
+by the object's describe, or whole pages into typed columns."""
 
 from __future__ import annotations
 
 import csv
 import io
 from typing import Any
+
+import pandas as pd
+
+NUMBERS = ("double", "currency", "percent", "int")
 
 
 def bulk_cell(value: Any) -> str:
@@ -43,3 +47,43 @@ def record_from_csv(row: dict[str, str], types: dict[str, str]) -> dict[str, Any
 
 def parse_csv_rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
+
+
+def frame_from_csv(text: str, columns: dict[str, str]) -> pd.DataFrame:
+    """A Bulk query page as text columns (an empty cell: None), named as `columns` names
+    them whatever the header's letter case."""
+    page = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
+    names = {name.lower(): name for name in columns}
+    page = page.rename(columns=lambda header: names.get(str(header).lower(), header))
+    return page.reindex(columns=list(columns)).replace({"": None})
+
+
+def frame_from_records(records: list[dict[str, Any]], columns: dict[str, str]) -> pd.DataFrame:
+    """REST records as columns: a parent's field through its nested record (None when the
+    parent is null)."""
+
+    def value(record: dict[str, Any], path: str) -> Any:
+        current: Any = record
+        for part in path.split("."):
+            current = current.get(part) if isinstance(current, dict) else None
+        return current
+
+    return pd.DataFrame(
+        {path: [value(r, path) for r in records] for path in columns}, columns=list(columns)
+    )
+
+
+def typed_frame(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """Columns typed by their describe type, whether they came as CSV text or JSON values:
+    checkboxes as True/False (missing: False), numbers as floats (missing: NaN), the rest as
+    objects with None for missing."""
+    out = {}
+    for path, kind in columns.items():
+        values = frame[path].astype(object)
+        if kind == "boolean":
+            out[path] = values.map(lambda v: v is True or (isinstance(v, str) and v == "true"))
+        elif kind in NUMBERS:
+            out[path] = pd.to_numeric(values, errors="coerce").astype(float)
+        else:
+            out[path] = values.where(values.notna(), None)
+    return pd.DataFrame(out, columns=list(columns))

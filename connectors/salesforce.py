@@ -19,12 +19,19 @@ from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import pandas as pd
 from simple_salesforce import Salesforce, format_soql
 from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
 )
 
-from cs_sync.connectors.bulk_csv import parse_csv_rows, record_from_csv
+from cs_sync.connectors.bulk_csv import (
+    frame_from_csv,
+    frame_from_records,
+    parse_csv_rows,
+    record_from_csv,
+    typed_frame,
+)
 from cs_sync.connectors.bulk_jobs import run_ingest_job, upload_parts
 from cs_sync.connectors.retries import with_retries
 from cs_sync.connectors.salesforce_calls import ApiBudget, translate
@@ -157,8 +164,33 @@ class SalesforceClient:
         from one Bulk API 2.0 query job instead (far fewer calls for big objects). `types`:
         the describe types of the selected columns that are not text (a Bulk job's CSV is
         typed by them), when the caller knows them; else the objects are described."""
+        for sobject, page in self._pages(soql, what):
+            if isinstance(page, list):
+                yield from page
+                continue
+            reader = csv.DictReader(io.StringIO(page))
+            if types is None:
+                types = self._column_types(sobject, list(reader.fieldnames or []))
+            for row in reader:
+                yield record_from_csv(row, types)
+
+    def query_frame(self, soql: str, what: str, columns: dict[str, str]) -> pd.DataFrame:
+        """The query's records as one table, a column per selected field (`columns`: the
+        path as selected, such as Opportunity.AccountId, and its describe type): a Bulk job's
+        CSV pages read straight into columns, never a dictionary per record."""
+        frames = [
+            frame_from_records(page, columns)
+            if isinstance(page, list)
+            else frame_from_csv(page, columns)
+            for _, page in self._pages(soql, what)
+        ]
+        frame = pd.concat(frames, ignore_index=True) if frames else frame_from_records([], columns)
+        return typed_frame(frame, columns)
+
+    def _pages(self, soql: str, what: str) -> Iterator[tuple[str, list[dict[str, Any]] | str]]:
+        """The query's pages: REST record lists, or a Bulk job's CSV texts."""
         if len(quote(soql)) > URI_QUERY_ROOM:  # Salesforce answers 414 to a longer address
-            yield from self._bulk_query(soql, what, types)  # the SOQL goes in the job's body
+            yield from self._bulk_pages(soql, what)  # the SOQL goes in the job's body
             return
         headers = {"Sforce-Query-Options": f"batchSize={self.config.query_batch_size}"}
         page = self.call(f"reading {what}", lambda sf: sf.query(soql, headers=headers))
@@ -167,10 +199,10 @@ class SalesforceClient:
             not page.get("done", True)
             and page.get("totalSize", 0) > self.config.bulk_query_threshold
         ):
-            yield from self._bulk_query(soql, what, types)
+            yield from self._bulk_pages(soql, what)
             return
         while True:
-            yield from _records(page, what)
+            yield "", _records(page, what)
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return
@@ -179,9 +211,7 @@ class SalesforceClient:
                 partial(_query_more, url=next_url, headers=headers),
             )
 
-    def _bulk_query(
-        self, soql: str, what: str, known: dict[str, str] | None
-    ) -> Iterator[dict[str, Any]]:
+    def _bulk_pages(self, soql: str, what: str) -> Iterator[tuple[str, str]]:
         match = re.search(r"\bFROM\s+(\w+)", soql, re.IGNORECASE)
         if match is None:
             raise CsSyncError(f"cannot tell the object of the query for {what}")
@@ -194,13 +224,8 @@ class SalesforceClient:
                 )
             ),
         )
-        types: dict[str, str] | None = known
         for page in pages:
-            reader = csv.DictReader(io.StringIO(page))
-            if types is None:
-                types = self._column_types(sobject, list(reader.fieldnames or []))
-            for row in reader:
-                yield record_from_csv(row, types)
+            yield sobject, page
 
     def _column_types(self, sobject: str, columns: list[str]) -> dict[str, str]:
         """Field types of CSV columns such as Name or Owner.IsActive, from describe (cached)."""

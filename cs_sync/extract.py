@@ -27,7 +27,7 @@ from cs_sync.rules.calendar import last_complete_month
 from cs_sync.rules.playbooks import memory_since
 from cs_sync.rules.tasks import KEY_PREFIX, key_pattern, parse_key
 from cs_sync.score import Extracted
-from cs_sync.sfid import try_to18
+from cs_sync.sfid import canonical_ids, try_to18
 
 log = logging.getLogger(__name__)
 
@@ -274,7 +274,16 @@ OPPORTUNITY_COLUMNS = [
 CONTACT_ROLE_COLUMNS = ["account_id", "contact_id", "role", "contact_name"]
 
 
-OPPORTUNITY_TYPES = {"IsClosed": "boolean", "IsWon": "boolean", "Amount": "currency"}
+OPPORTUNITY_FIELDS = {
+    "Id": "id",
+    "AccountId": "reference",
+    "Type": "picklist",
+    "StageName": "picklist",
+    "CloseDate": "date",
+    "Amount": "currency",
+    "IsClosed": "boolean",
+    "IsWon": "boolean",
+}
 
 
 def read_opportunities(client: SalesforceClient, config: Config) -> pd.DataFrame:
@@ -283,47 +292,52 @@ def read_opportunities(client: SalesforceClient, config: Config) -> pd.DataFrame
     salesforce = config.salesforce
     types = (*salesforce.renewal_types, *salesforce.expansion_types, *salesforce.new_business_types)
     query = soql(
-        "SELECT Id, AccountId, Type, StageName, CloseDate, Amount, IsClosed, IsWon "
+        f"SELECT {', '.join(OPPORTUNITY_FIELDS)} "
         "FROM Opportunity WHERE AccountId != null AND Type IN {types}",
         types=types,
     )
-    rows = [
+    read = client.query_frame(query, "Opportunities", OPPORTUNITY_FIELDS)
+    return pd.DataFrame(
         {
-            "opportunity_id": r["Id"],
-            "account_id": try_to18(r["AccountId"]) or r["AccountId"],
-            "type": r.get("Type"),
-            "stage": r.get("StageName"),
-            "close_date": r.get("CloseDate"),
-            "amount": r.get("Amount"),
-            "is_closed": bool(r.get("IsClosed")),
-            "is_won": bool(r.get("IsWon")),
-        }
-        for r in client.query(query, "Opportunities", OPPORTUNITY_TYPES)
-    ]
-    return pd.DataFrame(rows, columns=OPPORTUNITY_COLUMNS)
+            "opportunity_id": read["Id"],
+            "account_id": canonical_ids(read["AccountId"]),
+            "type": read["Type"],
+            "stage": read["StageName"],
+            "close_date": read["CloseDate"],
+            "amount": read["Amount"],
+            "is_closed": read["IsClosed"],
+            "is_won": read["IsWon"],
+        },
+        columns=OPPORTUNITY_COLUMNS,
+    )
+
+
+ROLE_FIELDS = {
+    "ContactId": "reference",
+    "Contact.Name": "string",
+    "Role": "picklist",
+    "Opportunity.AccountId": "reference",
+}
 
 
 def read_contact_roles(client: SalesforceClient, config: Config) -> pd.DataFrame:
     """Contact roles whose value config maps to a stakeholder (Economic Buyer, Champion…)."""
     values = sorted({v for _, mapped in config.salesforce.roles for v in mapped})
     query = soql(
-        "SELECT ContactId, Contact.Name, Role, Opportunity.AccountId FROM OpportunityContactRole "
-        "WHERE Role IN {values}",
+        f"SELECT {', '.join(ROLE_FIELDS)} FROM OpportunityContactRole WHERE Role IN {{values}}",
         values=values,
     )
-    rows = []
-    for record in client.query(query, "contact roles", {}):  # all text
-        account = _nested(record, "Opportunity", "AccountId")
-        if account:
-            rows.append(
-                {
-                    "account_id": try_to18(account) or account,
-                    "contact_id": record.get("ContactId"),
-                    "role": record.get("Role"),
-                    "contact_name": _nested(record, "Contact", "Name"),
-                }
-            )
-    return pd.DataFrame(rows, columns=CONTACT_ROLE_COLUMNS)
+    read = client.query_frame(query, "contact roles", ROLE_FIELDS)
+    read = read[read["Opportunity.AccountId"].notna()]
+    return pd.DataFrame(
+        {
+            "account_id": canonical_ids(read["Opportunity.AccountId"]),
+            "contact_id": read["ContactId"].to_numpy(),
+            "role": read["Role"].to_numpy(),
+            "contact_name": read["Contact.Name"].to_numpy(),
+        },
+        columns=CONTACT_ROLE_COLUMNS,
+    )
 
 
 def join_usage(

@@ -29,9 +29,18 @@ from cs_sync.plan import Problem
 from cs_sync.rules.activity import ACTIVITY_COLUMNS as ACTIVITY_FEATURES
 from cs_sync.rules.activity import CASE_COLUMNS as CASE_FEATURES
 from cs_sync.rules.surveys import SURVEY_COLUMNS as SURVEY_FEATURES
-from cs_sync.sfid import try_to18
+from cs_sync.sfid import canonical_ids, try_to18
 
 ACTIVITY_COLUMNS = ["account_id", "day", "meeting"]
+CASE_FIELDS = {
+    "AccountId": "reference",
+    "CreatedDate": "datetime",
+    "ClosedDate": "datetime",
+    "IsClosed": "boolean",
+    "Priority": "picklist",
+    "Status": "picklist",
+    "IsEscalated": "boolean",
+}
 CASE_COLUMNS = ["account_id", "created", "closed", "is_closed", "high", "escalated"]
 
 
@@ -94,19 +103,20 @@ def read_activity(
         today=as_of,
     )
     meeting_types = set(settings.meeting_types)
-    rows = [
-        (record["AccountId"], record.get("ActivityDate"), False)
-        for record in client.query(tasks, "completed Tasks", {})  # dates and ids: text
-    ] + [
-        (
-            record["AccountId"],
-            record.get("ActivityDate"),
-            not meeting_types or record.get("Type") in meeting_types,
-        )
-        for record in client.query(events, "Events", {})
-    ]
-    frame = pd.DataFrame(rows, columns=ACTIVITY_COLUMNS)
-    frame["account_id"] = frame["account_id"].map(lambda i: try_to18(str(i)) or i)
+    done = client.query_frame(tasks, "completed Tasks", {"AccountId": "id", "ActivityDate": "date"})
+    met = client.query_frame(
+        events, "Events", {"AccountId": "id", "ActivityDate": "date", "Type": "picklist"}
+    )
+    meeting = met["Type"].isin(meeting_types) if meeting_types else True
+    frame = pd.DataFrame(
+        {
+            "account_id": [*done["AccountId"], *met["AccountId"]],
+            "day": [*done["ActivityDate"], *met["ActivityDate"]],
+            "meeting": [False] * len(done) + list(pd.Series(meeting, index=met.index)),
+        },
+        columns=ACTIVITY_COLUMNS,
+    )
+    frame["account_id"] = canonical_ids(frame["account_id"])
     return frame
 
 
@@ -124,25 +134,24 @@ def read_cases(
     start = (min(since or as_of, as_of) - timedelta(days=settings.days)).isoformat()
     start += "T00:00:00Z"
     query = (
-        "SELECT AccountId, CreatedDate, ClosedDate, IsClosed, Priority, Status, IsEscalated "
+        f"SELECT {', '.join(CASE_FIELDS)} "
         f"FROM Case WHERE AccountId != null AND (IsClosed = false OR CreatedDate >= {start} "
         f"OR ClosedDate >= {start})"
     )
     high, escalated = set(settings.high_priorities), set(settings.escalated_statuses)
-    rows = [
-        (
-            try_to18(str(record["AccountId"])) or record["AccountId"],
-            record.get("CreatedDate"),
-            record.get("ClosedDate"),
-            bool(record.get("IsClosed")),
-            record.get("Priority") in high,
-            bool(record.get("IsEscalated")) or record.get("Status") in escalated,
-        )
-        for record in client.query(
-            query, "Cases", {"IsClosed": "boolean", "IsEscalated": "boolean"}
-        )
-    ]
-    return pd.DataFrame(rows, columns=CASE_COLUMNS)
+    read = client.query_frame(query, "Cases", CASE_FIELDS)
+    frame = pd.DataFrame(
+        {
+            "account_id": canonical_ids(read["AccountId"]),
+            "created": read["CreatedDate"],
+            "closed": read["ClosedDate"],
+            "is_closed": read["IsClosed"],
+            "high": read["Priority"].isin(high),
+            "escalated": read["IsEscalated"] | read["Status"].isin(escalated),
+        },
+        columns=CASE_COLUMNS,
+    )
+    return frame
 
 
 SURVEY_COLUMNS = ["account_id", "contact_id", "day", "score"]

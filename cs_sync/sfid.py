@@ -7,6 +7,7 @@ lower-cased. Everything that joins on ids first turns them into the canonical 18
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 _SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _ID_CHARS = re.compile(r"^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$")
@@ -59,3 +60,15 @@ def try_to18(value: object) -> str | None:
         return to18(value)
     except ValueError:
         return None
+
+
+def canonical_ids(values: Iterable[object]) -> list[object]:
+    """Each value as its 18-character id (a value that is no id, or missing, as it was); each
+    distinct id worked out once (an account's id recurs on all its records)."""
+    known: dict[object, object] = {}
+    out = []
+    for value in values:
+        if value not in known:
+            known[value] = try_to18(value) or value
+        out.append(known[value])
+    return out

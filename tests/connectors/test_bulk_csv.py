@@ -1,0 +1,60 @@
+"""A query's pages read into typed columns: Bulk CSV text and REST JSON give the same table."""
+
+from __future__ import annotations
+
+import math
+
+from cs_sync.connectors.bulk_csv import frame_from_csv, frame_from_records, typed_frame
+from cs_sync.sfid import canonical_ids
+
+COLUMNS = {
+    "Id": "id",
+    "IsClosed": "boolean",
+    "Amount": "currency",
+    "Opportunity.AccountId": "reference",
+    "Contact.Name": "string",
+}
+
+
+def test_a_csv_page_and_rest_records_make_the_same_table() -> None:
+    text = (
+        "ID,isclosed,Amount,Opportunity.AccountId,Contact.Name\n"  # the header's case may differ
+        '0065g000000001AAA,true,1200.5,0015g000000001AAA,"株式会社 A, 本社"\n'
+        "0065g000000002AAA,false,,,\n"
+    )
+    records = [
+        {
+            "attributes": {"type": "OpportunityContactRole"},
+            "Id": "0065g000000001AAA",
+            "IsClosed": True,
+            "Amount": 1200.5,
+            "Opportunity": {"AccountId": "0015g000000001AAA"},
+            "Contact": {"Name": "株式会社 A, 本社"},
+        },
+        {
+            "Id": "0065g000000002AAA",
+            "IsClosed": False,
+            "Amount": None,
+            "Opportunity": None,  # a null parent
+            "Contact": None,
+        },
+    ]
+    from_csv = typed_frame(frame_from_csv(text, COLUMNS), COLUMNS)
+    from_rest = typed_frame(frame_from_records(records, COLUMNS), COLUMNS)
+    for frame in (from_csv, from_rest):
+        assert list(frame.columns) == list(COLUMNS)
+        assert frame["IsClosed"].tolist() == [True, False]
+        assert frame["Amount"].iloc[0] == 1200.5 and math.isnan(frame["Amount"].iloc[1])
+        assert frame["Opportunity.AccountId"].tolist() == ["0015g000000001AAA", None]
+        assert frame["Contact.Name"].tolist() == ["株式会社 A, 本社", None]
+
+
+def test_ids_become_canonical_once_each() -> None:
+    lowered = "0015g00000000g9aai"  # an 18-character id a tool lower-cased
+    assert canonical_ids([lowered, "0015g00000000G9", None, "not an id", lowered]) == [
+        "0015g00000000G9AAI",
+        "0015g00000000G9AAI",
+        None,
+        "not an id",
+        "0015g00000000G9AAI",
+    ]
