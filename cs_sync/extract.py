@@ -238,27 +238,36 @@ def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.Data
         any=key_pattern(),
         steps=f"{KEY_PREFIX}:%/%",
     )
-    rows = []
-    for record in client.query(query, "cs-sync Tasks", {"IsClosed": "boolean"}):
-        parsed = parse_key(str(record.get(key) or ""))
-        if parsed is None:
-            continue
-        rule, account, _ = parsed
-        rows.append(
-            {
-                "task_id": record["Id"],
-                "key": record[key],
-                "rule": rule,
-                "account_id": try_to18(account) or account,
-                "is_closed": bool(record.get("IsClosed")),
-                "description": record.get("Description"),
-                "created_date": record.get("CreatedDate"),
-                "owner_id": record.get("OwnerId"),
-                "owner_name": _nested(record, "Owner", "Name"),
-                "activity_date": record.get("ActivityDate"),
-            }
-        )
-    return pd.DataFrame(rows, columns=TASK_COLUMNS)
+    fields = {
+        "Id": "id",
+        key: "string",
+        "WhatId": "reference",
+        "IsClosed": "boolean",
+        "Description": "textarea",
+        "CreatedDate": "datetime",
+        "OwnerId": "reference",
+        "Owner.Name": "string",
+        "ActivityDate": "date",
+    }
+    read = client.query_frame(query, "cs-sync Tasks", fields)
+    parsed = [parse_key(str(value or "")) for value in read[key]]
+    read = read[pd.Series([found is not None for found in parsed], index=read.index, dtype=bool)]
+    keys = [found for found in parsed if found is not None]
+    return pd.DataFrame(
+        {
+            "task_id": read["Id"].to_numpy(),
+            "key": read[key].to_numpy(),
+            "rule": [rule for rule, _, _ in keys],
+            "account_id": canonical_ids(account for _, account, _ in keys),
+            "is_closed": read["IsClosed"].to_numpy(),
+            "description": read["Description"].to_numpy(),
+            "created_date": read["CreatedDate"].to_numpy(),
+            "owner_id": read["OwnerId"].to_numpy(),
+            "owner_name": read["Owner.Name"].to_numpy(),
+            "activity_date": read["ActivityDate"].to_numpy(),
+        },
+        columns=TASK_COLUMNS,
+    )
 
 
 OPPORTUNITY_COLUMNS = [
