@@ -21,6 +21,14 @@ def bulk_cell(value: Any) -> str:
     return str(value)
 
 
+def flag(value: Any) -> bool:
+    """A checkbox as JSON gives it (true/false) or as CSV text ("true"/"false"); missing or
+    NaN is not set."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value) if value is not None and value == value else False
+
+
 def record_from_csv(row: dict[str, str], types: dict[str, str]) -> dict[str, Any]:
     """A Bulk query CSV row shaped like a REST record: typed values, parents nested."""
     record: dict[str, Any] = {}
@@ -81,7 +89,7 @@ def typed_frame(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     for path, kind in columns.items():
         values = frame[path].astype(object)
         if kind == "boolean":
-            out[path] = values.map(lambda v: v is True or (isinstance(v, str) and v == "true"))
+            out[path] = values.map(flag).astype(bool)
         elif kind in NUMBERS:
             out[path] = pd.to_numeric(values, errors="coerce").astype(float)
         else:

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from cs_sync.config import Config
+from cs_sync.connectors.bulk_csv import flag
 from cs_sync.connectors.salesforce import SalesforceClient, soql
 from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
 from cs_sync.connectors.usage_settings import BigQueryUsageSource, ParquetUsage, SheetsUsage
@@ -192,18 +193,12 @@ def _typed(values: pd.Series, field_type: str) -> pd.Series:
     if field_type in NUMBER_TYPES:
         return pd.to_numeric(values, errors="coerce").astype(float)
     if field_type == "boolean":  # JSON true/false, or a Bulk job's "true"/"false" text
-        return values.map(_flag).astype(bool)
+        return values.map(flag).astype(bool)
     if field_type == "date":
         return pd.to_datetime(values, errors="coerce", format="ISO8601")
     if field_type == "datetime":  # as the UTC day
         return pd.to_datetime(values, errors="coerce", utc=True).dt.tz_localize(None)
     return values.astype(object).where(values.notna(), None)
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() == "true"
-    return bool(value) if value is not None and value == value else False  # NaN: not set
 
 
 TASK_COLUMNS = [

@@ -20,6 +20,8 @@ from cs_sync.rules.backtest_stats import (
     account_view,
     bootstrap,
     by_grade_accounts,
+    grade_columns,
+    grade_masks,
     lead_time,
     roc_auc,
     trend_test,
@@ -58,13 +60,9 @@ def by_grade(frame: pd.DataFrame, grades: list[str]) -> list[dict[str, Any]]:
     """Accounts, churned accounts, churn rate, ARR and churned ARR per grade, best grade
     first; a grade with no accounts has a rate of None. Accounts without a grade come last
     as "none" when there are any."""
-    grade = frame["grade"].astype(object).where(frame["grade"].notna(), "none")
-    arr = pd.to_numeric(frame["arr"], errors="coerce").fillna(0.0)
-    churned = frame["churned"].astype(bool)
-    names = list(grades) + (["none"] if (grade == "none").any() else [])
+    arr, churned = grade_columns(frame)
     rows = []
-    for name in names:
-        mask = grade == name
+    for name, mask in grade_masks(frame, grades):
         accounts = int(mask.sum())
         lost = int((mask & churned).sum())
         rows.append(

@@ -51,16 +51,24 @@ def account_view(frame: pd.DataFrame) -> pd.DataFrame:
     return ordered.groupby("account_id", sort=False).tail(1).drop(columns="_churned")
 
 
+def grade_masks(frame: pd.DataFrame, grades: list[str]) -> list[tuple[str, pd.Series]]:
+    """Each grade with the rows it holds, best first; "none" last when some had no grade."""
+    grade = frame["grade"].astype(object).where(frame["grade"].notna(), "none")
+    names = list(grades) + (["none"] if (grade == "none").any() else [])
+    return [(name, grade == name) for name in names]
+
+
+def grade_columns(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The rows' ARR (missing: 0) and whether they churned, as the grade tables count them."""
+    return pd.to_numeric(frame["arr"], errors="coerce").fillna(0.0), frame["churned"].astype(bool)
+
+
 def by_grade_accounts(view: pd.DataFrame, grades: list[str]) -> list[dict[str, Any]]:
     """Accounts (each once), churned accounts, churn rate, and the ARR the churned accounts
     had before they left, per grade; "none" last when some had no grade."""
-    grade = view["grade"].astype(object).where(view["grade"].notna(), "none")
-    arr = pd.to_numeric(view["arr"], errors="coerce").fillna(0.0)
-    churned = view["churned"].astype(bool)
-    names = list(grades) + (["none"] if (grade == "none").any() else [])
+    arr, churned = grade_columns(view)
     rows = []
-    for name in names:
-        mask = grade == name
+    for name, mask in grade_masks(view, grades):
         accounts, lost = int(mask.sum()), int((mask & churned).sum())
         rows.append(
             {
