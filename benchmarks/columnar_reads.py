@@ -19,8 +19,8 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from cs_sync.book_reads import OPPORTUNITY_FIELDS
 from cs_sync.connectors.bulk_csv import frame_from_csv, record_from_csv, typed_frame
-from cs_sync.extract import OPPORTUNITY_FIELDS
 
 
 def page(records: int) -> str:

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.rules_stage import PeakMemory
+from cs_sync.book_reads import TASK_COLUMNS
 from cs_sync.config_playbooks import PlaybookRow, PlaybooksFile, compile_playbooks
-from cs_sync.extract import TASK_COLUMNS
 from cs_sync.rules.calendar import closed_days
 from cs_sync.rules.playbooks import plan_playbooks, render_steps
 from cs_sync.rules.tasks import TaskSettings, new_tasks

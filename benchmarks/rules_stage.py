@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cs_sync.book_reads import ACCOUNT_COLUMNS, TASK_COLUMNS
 from cs_sync.config import Config, load_config
-from cs_sync.extract import ACCOUNT_COLUMNS, TASK_COLUMNS, Extracted
+from cs_sync.extract import Extracted
 from cs_sync.rules.calendar import closed_days
 from cs_sync.rules.health import score_health
 from cs_sync.rules.health_reasons import metric_shapes

@@ -8,6 +8,7 @@ with bounded exponential backoff and jitter; a record locked by another process
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -15,6 +16,8 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -72,7 +75,7 @@ def _restful(sf: Salesforce, path: str, method: str = "GET", body: Any = None) -
 
 
 def _query_more(sf: Salesforce, url: str, headers: dict[str, str] | None) -> Any:
-    return sf.query_more(url, identifier_is_url=True, headers=headers)
+    return sf.query_more(url, identifier_is_url=True, headers=headers)  # query or queryAll
 
 
 def _bulk_results(sf: Salesforce, sobject: str, job_id: str, failed: bool) -> Any:
@@ -119,6 +122,16 @@ class SalesforceClient:
         # there, every call sent written whole.
         self.stop_requested: Callable[[], bool] = lambda: False
         self._describes: dict[str, dict[str, dict[str, Any]]] = {}
+        # The org's clock as its last answer's Date header gave it (UTC, to the second):
+        # where a read of changes starts, so that no local clock's drift skips one.
+        self.server_time: datetime | None = None
+
+    def note_server_time(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        """A response hook (requests): remember the Date header of Salesforce's answers."""
+        stamp = response.headers.get("Date")
+        if stamp:
+            with contextlib.suppress(TypeError, ValueError):
+                self.server_time = parsedate_to_datetime(stamp).astimezone(UTC)
 
     # ------------------------------------------------------------ the call boundary
 
@@ -174,32 +187,40 @@ class SalesforceClient:
             for row in reader:
                 yield record_from_csv(row, types)
 
-    def query_frame(self, soql: str, what: str, columns: dict[str, str]) -> pd.DataFrame:
+    def query_frame(
+        self, soql: str, what: str, columns: dict[str, str], all_rows: bool = False
+    ) -> pd.DataFrame:
         """The query's records as one table, a column per selected field (`columns`: the
         path as selected, such as Opportunity.AccountId, and its describe type): a Bulk job's
-        CSV pages read straight into columns, never a dictionary per record."""
+        CSV pages read straight into columns, never a dictionary per record. `all_rows`:
+        queryAll, the records in the Recycle Bin too."""
         frames = [
             frame_from_records(page, columns)
             if isinstance(page, list)
             else frame_from_csv(page, columns)
-            for _, page in self._pages(soql, what)
+            for _, page in self._pages(soql, what, all_rows)
         ]
         frame = pd.concat(frames, ignore_index=True) if frames else frame_from_records([], columns)
         return typed_frame(frame, columns)
 
-    def _pages(self, soql: str, what: str) -> Iterator[tuple[str, list[dict[str, Any]] | str]]:
+    def _pages(
+        self, soql: str, what: str, all_rows: bool = False
+    ) -> Iterator[tuple[str, list[dict[str, Any]] | str]]:
         """The query's pages: REST record lists, or a Bulk job's CSV texts."""
         if len(quote(soql)) > URI_QUERY_ROOM:  # Salesforce answers 414 to a longer address
-            yield from self._bulk_pages(soql, what)  # the SOQL goes in the job's body
+            yield from self._bulk_pages(soql, what, all_rows)  # the SOQL goes in the body
             return
         headers = {"Sforce-Query-Options": f"batchSize={self.config.query_batch_size}"}
-        page = self.call(f"reading {what}", lambda sf: sf.query(soql, headers=headers))
+        page = self.call(
+            f"reading {what}",
+            lambda sf: sf.query(soql, include_deleted=all_rows, headers=headers),
+        )
         _records(page, what)
         if (
             not page.get("done", True)
             and page.get("totalSize", 0) > self.config.bulk_query_threshold
         ):
-            yield from self._bulk_pages(soql, what)
+            yield from self._bulk_pages(soql, what, all_rows)
             return
         while True:
             yield "", _records(page, what)
@@ -211,19 +232,20 @@ class SalesforceClient:
                 partial(_query_more, url=next_url, headers=headers),
             )
 
-    def _bulk_pages(self, soql: str, what: str) -> Iterator[tuple[str, str]]:
+    def _bulk_pages(
+        self, soql: str, what: str, all_rows: bool = False
+    ) -> Iterator[tuple[str, str]]:
         match = re.search(r"\bFROM\s+(\w+)", soql, re.IGNORECASE)
         if match is None:
             raise CsSyncError(f"cannot tell the object of the query for {what}")
         sobject = match.group(1)
-        pages = self.call(
-            f"reading {what} (Bulk API)",
-            lambda sf: list(
-                getattr(sf.bulk2, sobject).query(
-                    soql, max_records=BULK_QUERY_PAGE, wait=self.bulk_poll_s
-                )
-            ),
-        )
+
+        def run(sf: Salesforce) -> list[str]:
+            jobs = getattr(sf.bulk2, sobject)
+            start = jobs.query_all if all_rows else jobs.query
+            return list(start(soql, max_records=BULK_QUERY_PAGE, wait=self.bulk_poll_s))
+
+        pages = self.call(f"reading {what} (Bulk API)", run)
         for page in pages:
             yield sobject, page
 

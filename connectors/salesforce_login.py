@@ -119,6 +119,7 @@ def connect(
         wait_max_s=wait_max_s,
         budget=ApiBudget(config.api_reserve_share, counter),
     )
+    session.hooks["response"].append(client.note_server_time)
     client.limits()
     return client
 

@@ -144,6 +144,23 @@ class WorkerConfig(Settings):
     """One JSON object a log line on stderr (same as --json-logs)."""
 
 
+class LocalCopyConfig(Settings):
+    """[local_copy]: the Salesforce records a run reads, kept in a local file and brought up
+    to date each run with only what changed (SystemModstamp), with a full read now and
+    then."""
+
+    path: OptionalPath = Field("cs-sync-copy.duckdb", validate_default=True)
+    """The copy's DuckDB file ("": no copy, every run reads every record). Keep it on
+    storage that survives between runs; deleting it only makes the next run read whole."""
+    full_read_hours: Annotated[float, Between(1, 24 * 31)] = 24
+    """A run reads every record again when the last full read is this old (and with
+    `cs-sync run --full`): it catches what no SystemModstamp shows, such as a change of a
+    record the account filter reaches through a parent."""
+    overlap_s: Annotated[int, Between(0, 3600)] = 300
+    """How far before its watermark a read of changes looks: a transaction that committed
+    after the last run read, with an earlier SystemModstamp, is still seen."""
+
+
 class SandboxConfig(Settings):
     """[sandbox]: only for the local stand-in of Salesforce and Google used by the demo and
     the tests. With `url` set, every Salesforce and Google call goes there."""
@@ -199,6 +216,8 @@ class ConfigFile(Settings):
     """`cs-sync backtest`: past dates, what counts as churn, the alert judged."""
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
     """`cs-sync worker`: the schedule, the lock and the status file."""
+    local_copy: LocalCopyConfig = Field(default_factory=LocalCopyConfig)
+    """The local copy of the records a run reads, kept current by reading what changed."""
     sandbox: SandboxConfig = SandboxConfig()
     """Only for the local sandbox of the demo and the tests."""
 
@@ -298,6 +317,10 @@ class Config:
     @property
     def backtest(self) -> BacktestSettings:
         return self.file.backtest
+
+    @property
+    def local_copy(self) -> LocalCopyConfig:
+        return self.file.local_copy
 
     @property
     def worker(self) -> WorkerConfig:

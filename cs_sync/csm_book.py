@@ -43,7 +43,7 @@ def csm_table(
 ) -> pd.DataFrame:
     """`scored`: today's accounts (owner_id, arr, grade, phase_delayed, days_to_renewal);
     `day`: the run's KPI rows (Tasks open and overdue by CSM); `tasks`: cs-sync's Tasks read
-    (owner_id, created_date: every one created in the last 30 days, see extract.read_tasks);
+    (owner_id, created_date: every one created in the last 30 days, see book_reads.task_read);
     `new_tasks`: those this run created (owner_id); `playbooks`: the running instances
     (playbook, account_id, started)."""
     rows: list[tuple[str, str, str, float]] = []

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cs_sync.book_reads import TASK_COLUMNS
 from cs_sync.config import Config
 from cs_sync.errors import InputError
-from cs_sync.extract import TASK_COLUMNS
 from cs_sync.plan import Plan
 from cs_sync.rules.health import Measure, measure_share
 from cs_sync.rules.playbooks import plan_playbooks

@@ -7,340 +7,100 @@ are joined to the accounts read. Nothing here decides anything: the rules do.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import date, timedelta
-from functools import partial
+from datetime import date
 from typing import Any
 
 import pandas as pd
 
+from cs_sync.book_reads import (
+    account_read,
+    account_shapes,
+    accounts_from,
+    opportunities_from,
+    opportunity_read,
+    role_read,
+    roles_from,
+    task_read,
+    tasks_from,
+)
 from cs_sync.config import Config
-from cs_sync.connectors.bulk_csv import flag
-from cs_sync.connectors.salesforce import SalesforceClient, soql
+from cs_sync.connectors.salesforce import SalesforceClient
 from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
 from cs_sync.connectors.usage_settings import BigQueryUsageSource, ParquetUsage, SheetsUsage
-from cs_sync.csm_book import TASK_WINDOW_DAYS
 from cs_sync.errors import CsSyncError, SetupError
 from cs_sync.extract_signals import read_activity, read_cases, read_field_history, read_surveys
+from cs_sync.incremental import LocalCopy, read_whole
 from cs_sync.org_fields import required_fields, unseen_inputs
 from cs_sync.plan import Problem
 from cs_sync.rules.calendar import last_complete_month
-from cs_sync.rules.playbooks import memory_since
-from cs_sync.rules.tasks import KEY_PREFIX, key_pattern, parse_key
 from cs_sync.score import Extracted
-from cs_sync.sfid import canonical_ids, try_to18
 
 log = logging.getLogger(__name__)
 
 
-# Account table column → the [salesforce.fields] key that names its API field.
-ACCOUNT_FIELDS = {
-    "arr": "arr",
-    "seats": "seats",
-    "contract_start": "contract_start",
-    "renewal_date": "renewal_date",
-    "segment": "segment",
-    "external_key": "external_key",
-    "budget_status": "budget_status",
-    "sentiment": "sentiment",
-    "busy_months": "busy_months",
-    "approval_lead_days": "approval_lead_days",
-    "prev_score": "score",
-    "prev_grade": "grade",
-    "prev_trend": "trend",
-    "prev_reasons": "reasons",
-    "prev_phase": "phase",
-    "prev_phase_delayed": "phase_delayed",
-    "prev_renewal_strategy": "renewal_strategy",
-    "prev_next_action": "next_action",
-    "prev_next_action_date": "next_action_date",
-    "override_grade": "override_grade",
-    "override_reason": "override_reason",
-    "override_expiry": "override_expiry",
-}
-ACCOUNT_COLUMNS = [
-    "account_id",
-    "name",
-    "owner_id",
-    "owner_active",
-    "owner_name",
-    "sub_csm_id",
-    "sub_csm_active",
-    "sub_csm_name",
-    *ACCOUNT_FIELDS,
-]
-
-
-def _sub_csm_relationship(config: Config) -> str:
-    return config.salesforce.fields.sub_csm.removesuffix("__c") + "__r"
-
-
-def _account_query(config: Config, condition: str) -> str:
-    f = config.salesforce.fields
-    columns = [
-        "Id",
-        "Name",
-        "OwnerId",
-        "Owner.IsActive",
-        "Owner.Name",
-        f.sub_csm,
-        f"{_sub_csm_relationship(config)}.IsActive",
-        f"{_sub_csm_relationship(config)}.Name",
-        *(getattr(f, key) for key in ACCOUNT_FIELDS.values()),
-        *f.own_inputs().values(),
-    ]
-    query = f"SELECT {', '.join(columns)} FROM Account"
-    if condition.strip():
-        query += f" WHERE {condition}"
-    return query + " ORDER BY Id"
-
-
-def _nested(record: dict[str, Any], relationship: str, name: str) -> Any:
-    parent = record.get(relationship)
-    return parent.get(name) if isinstance(parent, dict) else None
-
-
-def read_accounts(
-    client: SalesforceClient, config: Config, include_former: bool = False
-) -> pd.DataFrame:
-    """The accounts cs-sync scores (salesforce.account_filter), `former` False; with
-    `include_former`, also the former customers (salesforce.former_customer_filter), `former`
-    True, for the backfill and the backtest, which need the accounts that left."""
-    frame = _read_accounts(
-        client, config, config.salesforce.account_filter, "Accounts", "salesforce.account_filter"
-    )
-    frame["former"] = False
+def with_former(client: SalesforceClient, config: Config, accounts: pd.DataFrame) -> pd.DataFrame:
+    """The accounts cs-sync scores (`former` False) and the former customers
+    (salesforce.former_customer_filter, `former` True), for the backfill and the backtest,
+    which need the accounts that left."""
     former_filter = config.salesforce.former_customer_filter.strip()
-    if include_former and former_filter:
-        former = _read_accounts(
-            client, config, former_filter, "former customers", "salesforce.former_customer_filter"
-        )
-        former = former[~former["account_id"].isin(frame["account_id"])]
-        former["former"] = True
-        frame = pd.concat([frame, former], ignore_index=True) if len(former) else frame
-    return frame
+    if not former_filter:
+        return accounts
+    rows = _whole_accounts(
+        client, config, former_filter, "former customers", "salesforce.former_customer_filter"
+    )
+    former = accounts_from(rows, client, config)
+    former = former[~former["account_id"].isin(accounts["account_id"])]
+    former["former"] = True
+    return pd.concat([accounts, former], ignore_index=True) if len(former) else accounts
 
 
-def _read_accounts(
+def _whole_accounts(
     client: SalesforceClient, config: Config, condition: str, what: str, key: str
 ) -> pd.DataFrame:
-    f = config.salesforce.fields
-    sub_relationship = _sub_csm_relationship(config)
     try:
-        records = list(client.query(_account_query(config, condition), what))
+        return read_whole(client, account_read(client, config, condition, what))
     except CsSyncError as error:
-        if type(error) not in (CsSyncError, SetupError) or not condition.strip():
-            raise
-        # the fields were checked first: what Salesforce refuses now is the condition
-        raise SetupError(
-            f"{key} = {condition.strip()!r}: Salesforce refused it as a SOQL condition on "
-            f"Account ({error}). Fix it in {config.path}; `cs-sync doctor` tries it alone"
-        ) from None
-    rows = [
-        {
-            "account_id": try_to18(record["Id"]) or record["Id"],
-            "name": record.get("Name"),
-            "owner_id": record.get("OwnerId"),
-            "owner_active": bool(_nested(record, "Owner", "IsActive")),
-            "owner_name": _nested(record, "Owner", "Name"),
-            "sub_csm_id": record.get(f.sub_csm),
-            "sub_csm_active": bool(_nested(record, sub_relationship, "IsActive")),
-            "sub_csm_name": _nested(record, sub_relationship, "Name"),
-            **{column: record.get(getattr(f, key)) for column, key in ACCOUNT_FIELDS.items()},
-            **{column: record.get(name) for column, name in f.own_inputs().items()},
-        }
-        for record in records
+        raise _refused_filter(error, config, condition, key) from None
+
+
+def _refused_filter(error: CsSyncError, config: Config, condition: str, key: str) -> CsSyncError:
+    """A query refused for its condition is the admin's filter, named by its config key (the
+    fields were checked first: what Salesforce refuses now is the condition)."""
+    if type(error) not in (CsSyncError, SetupError) or not condition.strip():
+        return error
+    return SetupError(
+        f"{key} = {condition.strip()!r}: Salesforce refused it as a SOQL condition on "
+        f"Account ({error}). Fix it in {config.path}; `cs-sync doctor` tries it alone"
+    )
+
+
+def read_book(
+    client: SalesforceClient, config: Config, as_of: date, local: LocalCopy | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Accounts, cs-sync's Tasks, opportunities and contact roles: read whole, or (with a
+    local copy) brought up to date by what changed since the last run."""
+    specs = [
+        account_read(client, config, config.salesforce.account_filter),
+        task_read(config, as_of),
+        opportunity_read(config),
+        role_read(config),
     ]
-    frame = pd.DataFrame(rows, columns=[*ACCOUNT_COLUMNS, *f.own_inputs()])
-    for column, shape in account_shapes(client, config).items():
-        frame[column] = shape(frame[column])
-    return frame
-
-
-Shape = Callable[[pd.Series], pd.Series]
-
-
-def account_shapes(client: SalesforceClient, config: Config) -> dict[str, Shape]:
-    """How an Account column's raw values become what the rules read: the team's own fields
-    typed by their describe, text values translated by [salesforce.values]. The same for the
-    values read today and for their history (cs_sync/field_history.py)."""
-    described = client.described_fields("Account")
-    types = {
-        column: described[name.lower()]["type"]
-        for column, name in config.salesforce.fields.own_inputs().items()
-    }
-    columns = {*types, *config.salesforce.values}
-    return {
-        column: partial(_shaped, column=column, types=types, config=config) for column in columns
-    }
-
-
-def _shaped(values: pd.Series, column: str, types: dict[str, str], config: Config) -> pd.Series:
-    if column in types:
-        values = _typed(values, types[column])
-    mapping = config.salesforce.values.get(column)
-    if mapping is not None:
-        values = values.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
-    return values
-
-
-NUMBER_TYPES = ("double", "currency", "percent", "int", "long")
-
-
-def _typed(values: pd.Series, field_type: str) -> pd.Series:
-    """An Account field of the admin's, as the rules use it: numbers as floats (missing:
-    NaN), a checkbox as True/False, a date as a timestamp, anything else as text."""
-    if field_type in NUMBER_TYPES:
-        return pd.to_numeric(values, errors="coerce").astype(float)
-    if field_type == "boolean":  # JSON true/false, or a Bulk job's "true"/"false" text
-        return values.map(flag).astype(bool)
-    if field_type == "date":
-        return pd.to_datetime(values, errors="coerce", format="ISO8601")
-    if field_type == "datetime":  # as the UTC day
-        return pd.to_datetime(values, errors="coerce", utc=True).dt.tz_localize(None)
-    return values.astype(object).where(values.notna(), None)
-
-
-TASK_COLUMNS = [
-    "task_id",
-    "key",
-    "rule",
-    "account_id",
-    "is_closed",
-    "description",
-    "created_date",
-    "owner_id",
-    "owner_name",
-    "activity_date",
-]
-
-
-def read_tasks(client: SalesforceClient, config: Config, as_of: date) -> pd.DataFrame:
-    """cs-sync's Tasks that matter now: every open one, this period's closed ones, and the
-    closed ones young enough to hold back a rule's next Task (its cooldown)."""
-    key = config.salesforce.fields.task_key
-    # every Task young enough to hold back a rule, or to count in a CSM's last 30 days
-    since = as_of - timedelta(days=max(config.tasks.longest_cooldown, TASK_WINDOW_DAYS) + 1)
-    # a playbook's steps, done or not, as long as its instance may still be running
-    remembered = memory_since(config.playbooks, as_of)
-    query = soql(
-        f"SELECT Id, {key}, WhatId, IsClosed, Description, CreatedDate, OwnerId, Owner.Name, "
-        "ActivityDate FROM Task "
-        f"WHERE {key} LIKE {{period}} OR ({key} LIKE {{any}} AND (IsClosed = false "
-        f"OR CreatedDate >= {since.isoformat()}T00:00:00Z)) OR ({key} LIKE {{steps}} AND "
-        f"CreatedDate >= {remembered.isoformat()}T00:00:00Z)",
-        period=key_pattern(as_of),
-        any=key_pattern(),
-        steps=f"{KEY_PREFIX}:%/%",
-    )
-    fields = {
-        "Id": "id",
-        key: "string",
-        "WhatId": "reference",
-        "IsClosed": "boolean",
-        "Description": "textarea",
-        "CreatedDate": "datetime",
-        "OwnerId": "reference",
-        "Owner.Name": "string",
-        "ActivityDate": "date",
-    }
-    read = client.query_frame(query, "cs-sync Tasks", fields)
-    parsed = [parse_key(str(value or "")) for value in read[key]]
-    read = read[pd.Series([found is not None for found in parsed], index=read.index, dtype=bool)]
-    keys = [found for found in parsed if found is not None]
-    return pd.DataFrame(
-        {
-            "task_id": read["Id"].to_numpy(),
-            "key": read[key].to_numpy(),
-            "rule": [rule for rule, _, _ in keys],
-            "account_id": canonical_ids(account for _, account, _ in keys),
-            "is_closed": read["IsClosed"].to_numpy(),
-            "description": read["Description"].to_numpy(),
-            "created_date": read["CreatedDate"].to_numpy(),
-            "owner_id": read["OwnerId"].to_numpy(),
-            "owner_name": read["Owner.Name"].to_numpy(),
-            "activity_date": read["ActivityDate"].to_numpy(),
-        },
-        columns=TASK_COLUMNS,
-    )
-
-
-OPPORTUNITY_COLUMNS = [
-    "opportunity_id",
-    "account_id",
-    "type",
-    "stage",
-    "close_date",
-    "amount",
-    "is_closed",
-    "is_won",
-]
-CONTACT_ROLE_COLUMNS = ["account_id", "contact_id", "role", "contact_name"]
-
-
-OPPORTUNITY_FIELDS = {
-    "Id": "id",
-    "AccountId": "reference",
-    "Type": "picklist",
-    "StageName": "picklist",
-    "CloseDate": "date",
-    "Amount": "currency",
-    "IsClosed": "boolean",
-    "IsWon": "boolean",
-}
-
-
-def read_opportunities(client: SalesforceClient, config: Config) -> pd.DataFrame:
-    """Renewal, expansion and new business opportunities (types from config), open and
-    closed."""
-    salesforce = config.salesforce
-    types = (*salesforce.renewal_types, *salesforce.expansion_types, *salesforce.new_business_types)
-    query = soql(
-        f"SELECT {', '.join(OPPORTUNITY_FIELDS)} "
-        "FROM Opportunity WHERE AccountId != null AND Type IN {types}",
-        types=types,
-    )
-    read = client.query_frame(query, "Opportunities", OPPORTUNITY_FIELDS)
-    return pd.DataFrame(
-        {
-            "opportunity_id": read["Id"],
-            "account_id": canonical_ids(read["AccountId"]),
-            "type": read["Type"],
-            "stage": read["StageName"],
-            "close_date": read["CloseDate"],
-            "amount": read["Amount"],
-            "is_closed": read["IsClosed"],
-            "is_won": read["IsWon"],
-        },
-        columns=OPPORTUNITY_COLUMNS,
-    )
-
-
-ROLE_FIELDS = {
-    "ContactId": "reference",
-    "Contact.Name": "string",
-    "Role": "picklist",
-    "Opportunity.AccountId": "reference",
-}
-
-
-def read_contact_roles(client: SalesforceClient, config: Config) -> pd.DataFrame:
-    """Contact roles whose value config maps to a stakeholder (Economic Buyer, Champion…)."""
-    values = sorted({v for _, mapped in config.salesforce.roles for v in mapped})
-    query = soql(
-        f"SELECT {', '.join(ROLE_FIELDS)} FROM OpportunityContactRole WHERE Role IN {{values}}",
-        values=values,
-    )
-    read = client.query_frame(query, "contact roles", ROLE_FIELDS)
-    read = read[read["Opportunity.AccountId"].notna()]
-    return pd.DataFrame(
-        {
-            "account_id": canonical_ids(read["Opportunity.AccountId"]),
-            "contact_id": read["ContactId"].to_numpy(),
-            "role": read["Role"].to_numpy(),
-            "contact_name": read["Contact.Name"].to_numpy(),
-        },
-        columns=CONTACT_ROLE_COLUMNS,
+    try:
+        if local is None:
+            rows = {spec.name: read_whole(client, spec) for spec in specs}
+        else:
+            rows = local.read(client, specs, as_of)
+    except CsSyncError as error:
+        raise _refused_filter(
+            error, config, config.salesforce.account_filter, "salesforce.account_filter"
+        ) from None
+    accounts = accounts_from(rows["accounts"], client, config)
+    accounts["former"] = False
+    return (
+        accounts,
+        tasks_from(rows["tasks"], config),
+        opportunities_from(rows["opportunities"]),
+        roles_from(rows["contact_roles"]),
     )
 
 
@@ -460,11 +220,15 @@ def extract(
     as_of: date,
     include_former: bool = False,
     since: date | None = None,
+    local: LocalCopy | None = None,
 ) -> Extracted:
     """What a run reads; `since`: the earliest date a backfill or backtest scores, so that
-    activity and cases are read far enough back for it."""
+    activity and cases are read far enough back for it; `local`: the local copy a run keeps
+    current by reading what changed."""
     check_account_fields(client, config)
-    accounts = read_accounts(client, config, include_former)
+    accounts, tasks, opportunities, contact_roles = read_book(client, config, as_of, local)
+    if include_former:
+        accounts = with_former(client, config, accounts)
     usage_table = read_usage(config, as_of)
     problems = [
         Problem("usage_row", p.key, f"{usage_table.source} {p}") for p in usage_table.problems
@@ -484,9 +248,6 @@ def extract(
     usage, join_problems = join_usage(
         accounts, usage_table.frame, config.usage.account_key, usage_table.source, as_of
     )
-    tasks = read_tasks(client, config, as_of)
-    opportunities = read_opportunities(client, config)
-    contact_roles = read_contact_roles(client, config)
     surveys, survey_problems = read_surveys(client, config, as_of, since)
     history = None
     if since is not None:  # a backfill or a backtest: the tracked fields' past values

@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
 import pandas as pd
@@ -19,11 +19,13 @@ from cs_sync import alerts
 from cs_sync.apply import apply_plan
 from cs_sync.brakes import brake_message, check_brakes
 from cs_sync.config import Config
+from cs_sync.connectors.copy_store import CopyStore
 from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.csm_book import csm_labels
 from cs_sync.errors import EXIT_PARTIAL, BrakeError, CsSyncError, Interrupted
 from cs_sync.extract import Extracted, extract
+from cs_sync.incremental import LocalCopy
 from cs_sync.plan import Plan, Problem
 from cs_sync.publish import (
     previous_sponsors,
@@ -46,11 +48,13 @@ def run_once(
     force: bool = False,
     stop_requested: Callable[[], bool] = lambda: False,
     batch_size: int | None = None,
+    full: bool = False,
 ) -> RunResult:
     """Extract, plan, check the brakes and (unless dry_run) apply, then keep the history and
     refresh the dashboard. A failure that stops the run (cannot connect, allowance used up, a
     brake, a stop request) ends it with its status and exit code; what was written before it
-    stays written and is counted."""
+    stays written and is counted. With a local copy ([local_copy]) the book is read by its
+    changes; `full` reads it whole (so does a dry run that finds the copy busy)."""
     started, started_at = time.monotonic(), datetime.now(UTC).replace(tzinfo=None)
     result = RunResult(status="ok", as_of=as_of, dry_run=dry_run, run_id=uuid.uuid4().hex[:16])
     counter = CallCounter()
@@ -59,7 +63,7 @@ def run_once(
     kpis = None
     try:
         client = connect(config.salesforce, session, counter)
-        extracted = extract(client, config, as_of)
+        extracted = extract(client, config, as_of, local=local_copy(config, full, dry_run))
         extracted.previous_sponsors = previous_sponsors(config, as_of, extracted.problems)
         alert_log = alerts.read_alert_log(config, as_of, extracted.problems)
         result.accounts_read = len(extracted.accounts)
@@ -102,6 +106,20 @@ def run_once(
         _guarded(result, "history", lambda: record_final_status(config, result, started_at))
     result.duration_s = time.monotonic() - started
     return result
+
+
+def local_copy(config: Config, full: bool, dry_run: bool) -> LocalCopy | None:
+    """The run's local copy ([local_copy]); a dry run reads it but leaves it as it was."""
+    settings = config.local_copy
+    if settings.path is None:
+        return None
+    return LocalCopy(
+        CopyStore(settings.path),
+        timedelta(seconds=settings.overlap_s),
+        settings.full_read_hours,
+        forced=full,
+        keep=not dry_run,
+    )
 
 
 def _guarded(result: RunResult, step: str, action: Callable[[], T]) -> T | None:

@@ -46,9 +46,9 @@ class Extracted:
 
     accounts: pd.DataFrame
     usage: pd.DataFrame
-    tasks: pd.DataFrame  # cs-sync Tasks read from Salesforce (see extract.read_tasks)
-    opportunities: pd.DataFrame  # see extract.read_opportunities
-    contact_roles: pd.DataFrame  # see extract.read_contact_roles
+    tasks: pd.DataFrame  # cs-sync Tasks read from Salesforce (see book_reads.task_read)
+    opportunities: pd.DataFrame  # see book_reads.opportunity_read
+    contact_roles: pd.DataFrame  # see book_reads.role_read
     problems: list[Problem] = field(default_factory=list)
     field_scales: dict[str, int] = field(default_factory=dict)  # Account number field -> scale
     activities: pd.DataFrame | None = None  # see extract_signals.read_activity (None: not read)

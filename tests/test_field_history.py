@@ -106,10 +106,10 @@ def test_the_backfill_reads_tracked_fields_from_account_history(
 def test_values_read_as_text_by_a_bulk_job_are_typed_like_todays() -> None:
     """A large history comes from a Bulk job as CSV text: numbers and checkboxes must read
     as today's values do ("false" is not a true flag)."""
-    from cs_sync.extract import _typed
+    from cs_sync.book_reads import typed
 
     text = _history(("Account", "A", "seats", "2026-05-01 00:00", "40.0", "50.0"))
     view = values_on(ACCOUNTS, text, "Account", date(2026, 1, 1))
     assert view["seats"].tolist() == [40.0, 20.0] and view["seats"].dtype == "float64"
     flags = pd.Series(["false", "true", "", None, True, False], dtype=object)
-    assert _typed(flags, "boolean").tolist() == [False, True, False, False, True, False]
+    assert typed(flags, "boolean").tolist() == [False, True, False, False, True, False]

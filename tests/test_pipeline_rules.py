@@ -9,15 +9,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cs_sync.config import load_config
-from cs_sync.errors import ConfigError
-from cs_sync.extract import (
+from cs_sync.book_reads import (
     ACCOUNT_COLUMNS,
     CONTACT_ROLE_COLUMNS,
     OPPORTUNITY_COLUMNS,
     TASK_COLUMNS,
-    Extracted,
 )
+from cs_sync.config import load_config
+from cs_sync.errors import ConfigError
+from cs_sync.extract import Extracted
 from cs_sync.rules.features import ACCOUNT_INPUTS, FEATURE_COLUMNS
 from cs_sync.rules.health import HEALTH_COLUMNS
 from cs_sync.score import score_accounts

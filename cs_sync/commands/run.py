@@ -24,6 +24,11 @@ def register(commands: Subparsers) -> None:
     run.add_argument(
         "--force", action="store_true", help="apply even when a safety brake ([brakes]) fires"
     )
+    run.add_argument(
+        "--full",
+        action="store_true",
+        help="read every record, not only what changed since the last run ([local_copy])",
+    )
     run.set_defaults(handler=main)
 
 
@@ -37,10 +42,17 @@ def run_or_plan(args: argparse.Namespace, dry_run: bool) -> int:
         config = load_config(args.config)
         run_date = as_of(args.as_of, config.timezone)
         if dry_run:
-            result = run_once(config, run_date, dry_run=True)
+            result = run_once(config, run_date, dry_run=True, full=getattr(args, "full", False))
         else:
             with StopFlag() as stop, RunLock(config.worker.lock_file):
-                result = run_once(config, run_date, False, force=args.force, stop_requested=stop)
+                result = run_once(
+                    config,
+                    run_date,
+                    False,
+                    force=args.force,
+                    stop_requested=stop,
+                    full=args.full,
+                )
     except CsSyncError as error:
         return emit_failure(error, args.json, run_date)
     if args.json:

@@ -9,9 +9,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from cs_sync.book_reads import TASK_COLUMNS
 from cs_sync.config import YEAR_END_BREAK
 from cs_sync.config_playbooks import PlaybooksFile, compile_playbooks
-from cs_sync.extract import TASK_COLUMNS
 from cs_sync.rules.calendar import closed_days
 from cs_sync.rules.expressions import compile_expression
 from cs_sync.rules.playbooks import (

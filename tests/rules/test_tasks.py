@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cs_sync.book_reads import TASK_COLUMNS
 from cs_sync.config import YEAR_END_BREAK
-from cs_sync.extract import TASK_COLUMNS
 from cs_sync.rules.calendar import closed_days
 from cs_sync.rules.expressions import ExpressionError
 from cs_sync.rules.phases import PhaseSettings

@@ -1,0 +1,149 @@
+"""The local copy of the Salesforce records a run reads: a DuckDB file of one table per copied
+object, the org's clock where each object's next read of changes starts, and the changes
+already taken in (record id and SystemModstamp) inside the overlap that read looks back over.
+
+The whole copy is replaced in one transaction, after the reads and before anything is
+written: a run stopped between its reads and the save leaves the previous copy and its
+watermarks, so the next run reads the same changes again and none is skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from cs_sync.connectors.duck import connect
+from cs_sync.errors import CsSyncError
+
+FORMAT = "1"
+_TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR);
+CREATE TABLE IF NOT EXISTS objects (name VARCHAR, signature VARCHAR, full_read_at TIMESTAMP,
+                                    as_of DATE, read_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS watermarks (sobject VARCHAR, read_from TIMESTAMP);
+CREATE TABLE IF NOT EXISTS seen (sobject VARCHAR, id VARCHAR, stamp VARCHAR);
+"""
+_NAME = re.compile(r"[a-z][a-z_]*")
+
+
+@dataclass
+class CopiedState:
+    """One copied object: its rows (typed columns and SystemModstamp), the signature of the
+    read that made them (its query and what else decides which rows are kept), when its last
+    full read began by the org's clock, the date that read was for, and when it was last read
+    (whole or by its changes)."""
+
+    rows: pd.DataFrame
+    signature: str
+    full_read_at: datetime
+    as_of: date
+    read_at: datetime
+
+
+@dataclass
+class Copy:
+    """The copy as a run finds it and leaves it."""
+
+    objects: dict[str, CopiedState] = field(default_factory=dict)
+    watermarks: dict[str, datetime] = field(default_factory=dict)  # sobject → org clock
+    seen: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # sobject → pairs
+
+
+def _sql_type(values: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(values):
+        return "BOOLEAN"
+    if pd.api.types.is_float_dtype(values):
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+class CopyStore:
+    """The copy's file; `load` and `save` each open it, so no connection outlives a run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        try:
+            db = connect(str(self.path))
+        except duckdb.Error as error:
+            raise CsSyncError(
+                f"cannot open the local copy {self.path} ({error}). Delete the file: the next "
+                "run reads every record again and makes a new one"
+            ) from None
+        db.execute(_TABLES)
+        return db
+
+    def load(self) -> Copy:
+        """The copy as the last run left it (empty when there is none, or when it was made by
+        another version of cs-sync: then every object is read whole)."""
+        if not self.path.exists():
+            return Copy()
+        db = self._connect()
+        try:
+            version = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            if version is None or version[0] != FORMAT:
+                return Copy()
+            copy = Copy()
+            for name, signature, full_read_at, as_of, read_at in db.execute(
+                "SELECT name, signature, full_read_at, as_of, read_at FROM objects"
+            ).fetchall():
+                rows = db.execute(f'SELECT * FROM "rows_{name}"').df()
+                copy.objects[name] = CopiedState(rows, signature, full_read_at, as_of, read_at)
+            copy.watermarks = dict(db.execute("SELECT sobject, read_from FROM watermarks").fetchall())
+            for sobject, record_id, stamp in db.execute(
+                "SELECT sobject, id, stamp FROM seen"
+            ).fetchall():
+                copy.seen.setdefault(sobject, set()).add((record_id, stamp))
+            return copy
+        finally:
+            db.close()
+
+    def save(self, copy: Copy) -> None:
+        """Replace the whole copy in one transaction."""
+        db = self._connect()
+        try:
+            db.execute("BEGIN TRANSACTION")
+            for (table,) in db.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'rows_%'"
+            ).fetchall():
+                db.execute(f'DROP TABLE "{table}"')
+            for statement in ("meta", "objects", "watermarks", "seen"):
+                db.execute(f"DELETE FROM {statement}")  # noqa: S608  (fixed table names)
+            db.execute("INSERT INTO meta VALUES ('format', ?)", [FORMAT])
+            for name, state in copy.objects.items():
+                if not _NAME.fullmatch(name):
+                    raise ValueError(f"not a copy name: {name}")
+                self._write_rows(db, name, state.rows)
+                db.execute(
+                    "INSERT INTO objects VALUES (?, ?, ?, ?, ?)",
+                    [name, state.signature, state.full_read_at, state.as_of, state.read_at],
+                )
+            for sobject, at in copy.watermarks.items():
+                db.execute("INSERT INTO watermarks VALUES (?, ?)", [sobject, at])
+            pairs = pd.DataFrame(
+                [(s, i, stamp) for s, seen in copy.seen.items() for i, stamp in seen],
+                columns=["sobject", "id", "stamp"],
+                dtype=object,
+            )
+            db.register("seen_pairs", pairs)
+            db.execute("INSERT INTO seen SELECT sobject, id, stamp FROM seen_pairs")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+
+    @staticmethod
+    def _write_rows(db: duckdb.DuckDBPyConnection, name: str, rows: pd.DataFrame) -> None:
+        columns = ", ".join(f'"{column}" {_sql_type(rows[column])}' for column in rows.columns)
+        db.execute(f'CREATE TABLE "rows_{name}" ({columns})')
+        db.register("copied_rows", rows)
+        db.execute(f'INSERT INTO "rows_{name}" SELECT * FROM copied_rows')  # noqa: S608
+        db.unregister("copied_rows")

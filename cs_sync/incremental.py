@@ -1,0 +1,345 @@
+"""Reading Salesforce by its changes: the records a run needs come from the local copy
+(connectors/copy_store.py), brought up to date with what changed since the last run.
+
+Each object a run reads is described once (`CopiedObject`): its columns, the condition of a
+whole read, and how its changes are found. A run then either reads every object whole (no
+copy yet, `--full`, the copy older than `local_copy.full_read_hours`, a changed query or
+mapping) or asks each object for the records whose SystemModstamp is at or after its
+watermark less an overlap (queryAll, so deletions come too):
+
+- an object whose keep-or-drop can be decided here (opportunity types, contact role values,
+  cs-sync's task keys and dates) is asked for whole rows once, and each changed row is kept,
+  replaced or dropped (deleted, or no longer matching);
+- an object filtered by the admin's SOQL (Account) is asked for the changed ids first and,
+  only when there are any, for the changed records that match: a changed id not among them
+  has left the filter;
+- a record whose parent changed (an owner renamed or deactivated, a contact renamed, an
+  opportunity moved to another account) is read again by id, since a parent's change does not
+  touch the child's SystemModstamp.
+
+The watermark is the org's clock (the Date header of its answers) before the run's first
+read, so neither a local clock's drift nor a change made while the run reads is lost; the
+(id, SystemModstamp) pairs already taken in inside the overlap are remembered, so the overlap
+costs no second read of the same change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+
+from cs_sync.connectors.bulk_csv import typed_frame
+from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
+from cs_sync.connectors.salesforce import SalesforceClient, soql
+from cs_sync.errors import CsSyncError
+
+log = logging.getLogger(__name__)
+
+STAMP = "SystemModstamp"
+# Parents whose change asks more children than this to be read again: the object is read
+# whole instead (one query, or one Bulk job, rather than many lists of ids).
+REFETCH_LIMIT = 2_000
+IDS_PER_QUERY = 200  # ids in one query: its address stays well under 16,384 bytes
+# Objects without the Recycle Bin (a user is deactivated, never deleted): no queryAll.
+NO_RECYCLE_BIN = frozenset({"User"})
+
+
+@dataclass(frozen=True)
+class CopiedObject:
+    """One object a run reads, and how its changes are found."""
+
+    name: str  # the copy's name for it: accounts, opportunities...
+    sobject: str
+    what: str  # how messages name its records
+    columns: dict[str, str]  # selected path → describe type; "Id" first
+    condition: str  # a whole read's WHERE clause ("": every record)
+    changes: str | None = None  # a change read asks whole rows with this stable condition
+    keep: Callable[[pd.DataFrame], pd.Series] | None = None  # `condition`, decided here
+    parents: tuple[tuple[str, str], ...] = ()  # (reference column, the parent's object)
+    as_of_bound: bool = False  # `condition` moves with the run's date (kept by `keep`)
+    settings: tuple[object, ...] = ()  # what else decides the rows kept
+
+    @property
+    def read_columns(self) -> dict[str, str]:
+        return {**self.columns, STAMP: "datetime"}
+
+    def signature(self) -> str:
+        """What a copy made by another query cannot serve: the columns, conditions and
+        settings (for a date-bound object, not its date)."""
+        parts = [
+            self.sobject,
+            list(self.columns.items()),
+            "" if self.as_of_bound else self.condition,
+            self.changes,
+            [str(s) for s in self.settings],
+        ]
+        return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()[:16]
+
+    def select(self, condition: str, extra: tuple[str, ...] = ()) -> str:
+        columns = ", ".join([*self.read_columns, *extra])
+        where = f" WHERE {condition}" if condition.strip() else ""
+        return f"SELECT {columns} FROM {self.sobject}{where}"
+
+
+@dataclass
+class ReadReport:
+    """What a run read: whole, or by changes (per object: changed, removed, read again)."""
+
+    full: bool
+    why: str
+    changed: dict[str, int] = field(default_factory=dict)
+    removed: dict[str, int] = field(default_factory=dict)
+    refetched: dict[str, int] = field(default_factory=dict)
+
+
+def read_whole(client: SalesforceClient, spec: CopiedObject) -> pd.DataFrame:
+    """Every record of the object that meets its condition, with its SystemModstamp."""
+    rows = client.query_frame(spec.select(spec.condition), spec.what, spec.read_columns)
+    return _in_order(_stamped(rows))
+
+
+def why_full(
+    specs: list[CopiedObject],
+    copy: Copy,
+    as_of: date,
+    now: datetime,
+    full_read_hours: float,
+    forced: bool,
+) -> str:
+    """Why this run reads every object whole ("" when it reads changes)."""
+    if forced:
+        return "asked for (--full)"
+    if not copy.objects:
+        return "no local copy yet"
+    for spec in specs:
+        state = copy.objects.get(spec.name)
+        if state is None or state.signature != spec.signature():
+            return f"the query or mapping of {spec.what} changed"
+        if spec.as_of_bound and as_of < state.as_of:
+            return f"{as_of} is before the copy's date ({state.as_of})"
+        if now - state.full_read_at >= timedelta(hours=full_read_hours):
+            return f"the last full read is over {full_read_hours:g} hours old"
+        if spec.sobject not in copy.watermarks:
+            return f"no watermark for {spec.sobject}"
+    return ""
+
+
+def sync_copy(
+    client: SalesforceClient,
+    specs: list[CopiedObject],
+    copy: Copy,
+    as_of: date,
+    overlap: timedelta,
+    full_read_hours: float,
+    forced: bool = False,
+) -> tuple[dict[str, pd.DataFrame], Copy, ReadReport]:
+    """The rows of each object as of now (kept by each `keep`), the copy to save and what was
+    read."""
+    start = _floor(client.server_time or datetime.now(UTC))
+    why = why_full(specs, copy, as_of, start, full_read_hours, forced)
+    report = ReadReport(full=bool(why), why=why or "changes since the last run")
+    since = start - overlap
+    parents = sorted({p for spec in specs for _, p in spec.parents})
+    copied = {spec.sobject for spec in specs}
+    probed: dict[str, pd.DataFrame] = {}
+    new_copy = Copy()
+    for sobject in parents if why else sorted({*parents, *copied}):
+        spec = next((s for s in specs if s.sobject == sobject), None)
+        after = since if why else copy.watermarks[sobject] - overlap
+        probed[sobject] = _probe(client, sobject, spec, after)
+        new_copy.watermarks[sobject] = start
+    frames: dict[str, pd.DataFrame] = {}
+    for spec in specs:
+        if why:
+            rows = read_whole(client, spec)
+            full_read_at = start
+        else:
+            state = copy.objects[spec.name]
+            rows = _catch_up(client, spec, state.rows, copy, probed, report)
+            full_read_at = state.full_read_at
+        if spec.keep is not None:
+            rows = rows[spec.keep(rows).to_numpy(dtype=bool)].reset_index(drop=True)
+        frames[spec.name] = rows
+        new_copy.watermarks[spec.sobject] = start
+        previous = copy.objects.get(spec.name)
+        new_copy.objects[spec.name] = CopiedState(
+            rows,
+            spec.signature(),
+            full_read_at,
+            as_of if why or previous is None else previous.as_of,
+            start,
+        )
+        taken = [probed[spec.sobject]] if spec.sobject in probed else []
+        probed[spec.sobject] = pd.concat([*taken, rows.loc[:, ["Id", STAMP]]])
+    for sobject, pairs in probed.items():
+        recent = pairs[pd.to_datetime(pairs[STAMP], utc=True) >= pd.Timestamp(since, tz=UTC)]
+        new_copy.seen[sobject] = set(zip(recent["Id"], recent[STAMP], strict=True))
+    return frames, new_copy, report
+
+
+def _catch_up(
+    client: SalesforceClient,
+    spec: CopiedObject,
+    rows: pd.DataFrame,
+    copy: Copy,
+    probed: dict[str, pd.DataFrame],
+    report: ReadReport,
+) -> pd.DataFrame:
+    """The copy's rows with the object's changes and its parents' taken in."""
+    rows = typed_frame(rows, spec.read_columns)
+    probe = _new(probed[spec.sobject], copy.seen.get(spec.sobject, set()))
+    gone = set(probe["Id"])
+    changed = probe[~probe["IsDeleted"]] if len(probe) else probe
+    fresh: pd.DataFrame
+    if spec.changes is not None:  # the probe read whole rows
+        fresh = changed.loc[:, list(spec.read_columns)]
+    elif len(changed):  # the changed records that still match, read once
+        after = _oldest(changed)
+        fresh = _stamped(
+            client.query_frame(
+                spec.select(_and(f"{STAMP} >= {_literal(after)}", spec.condition)),
+                spec.what,
+                spec.read_columns,
+            )
+        )
+    else:
+        fresh = rows.iloc[0:0]
+    parent_changed: set[str] = set()
+    for column, parent in spec.parents:
+        ids = set(_new(probed[parent], copy.seen.get(parent, set()))["Id"])
+        if ids:
+            parent_changed |= set(rows.loc[rows[column].isin(ids), "Id"])
+    parent_changed -= gone
+    if len(parent_changed) > REFETCH_LIMIT:
+        log.info(
+            "%d %s to read again for their parents' changes: read whole instead",
+            len(parent_changed),
+            spec.what,
+        )
+        report.refetched[spec.name] = len(parent_changed)
+        return read_whole(client, spec)
+    if parent_changed:
+        report.refetched[spec.name] = len(parent_changed)
+        fresh = pd.concat([fresh, _by_ids(client, spec, sorted(parent_changed))])
+    if spec.changes is not None and spec.keep is not None and len(fresh):
+        fresh = fresh[spec.keep(fresh).to_numpy(dtype=bool)]
+    fresh = fresh.drop_duplicates("Id", keep="last")
+    kept = rows[~rows["Id"].isin(gone | parent_changed | set(fresh["Id"]))]
+    merged = pd.concat([kept, typed_frame(fresh, spec.read_columns)], ignore_index=True)
+    report.changed[spec.name] = len(fresh)
+    report.removed[spec.name] = int((~rows["Id"].isin(merged["Id"])).sum())
+    return _in_order(merged)
+
+
+def _probe(
+    client: SalesforceClient, sobject: str, spec: CopiedObject | None, after: datetime
+) -> pd.DataFrame:
+    """The records of the object changed (or deleted) at or after `after`: whole rows for an
+    object whose changes are read whole, else ids and stamps."""
+    condition = f"{STAMP} >= {_literal(after)}"
+    bin_kept = sobject not in NO_RECYCLE_BIN
+    if spec is not None and spec.changes is not None:
+        query = spec.select(_and(condition, spec.changes), ("IsDeleted",))
+        columns = {**spec.read_columns, "IsDeleted": "boolean"}
+    else:
+        deleted = ", IsDeleted" if bin_kept else ""
+        query = f"SELECT Id, {STAMP}{deleted} FROM {sobject} WHERE {condition}"
+        columns = {"Id": "id", STAMP: "datetime", **({"IsDeleted": "boolean"} if bin_kept else {})}
+    what = f"changed {spec.what if spec else sobject + ' records'}"
+    rows = client.query_frame(query, what, columns, all_rows=bin_kept)
+    if "IsDeleted" not in rows:
+        rows["IsDeleted"] = False
+    return _stamped(rows)
+
+
+def _by_ids(client: SalesforceClient, spec: CopiedObject, ids: list[str]) -> pd.DataFrame:
+    condition = spec.changes if spec.changes is not None else spec.condition
+    parts = [
+        client.query_frame(
+            spec.select(_and(soql("Id IN {ids}", ids=ids[i : i + IDS_PER_QUERY]), condition)),
+            spec.what,
+            spec.read_columns,
+        )
+        for i in range(0, len(ids), IDS_PER_QUERY)
+    ]
+    return _stamped(pd.concat(parts, ignore_index=True))
+
+
+def _new(probe: pd.DataFrame, seen: set[tuple[str, str]]) -> pd.DataFrame:
+    """The probe's rows whose (id, SystemModstamp) was not taken in before."""
+    if not len(probe):
+        return probe
+    pairs = pd.Series(list(zip(probe["Id"], probe[STAMP], strict=True)), index=probe.index)
+    return probe[~pairs.isin(seen)]
+
+
+def _oldest(probe: pd.DataFrame) -> datetime:
+    return _floor(pd.to_datetime(probe[STAMP], utc=True).min().to_pydatetime())
+
+
+def _stamped(rows: pd.DataFrame) -> pd.DataFrame:
+    """SystemModstamp in one spelling whether REST or a Bulk job's CSV gave it."""
+    if len(rows):
+        rows = rows.copy()
+        rows[STAMP] = (
+            pd.to_datetime(rows[STAMP], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+        )
+    return rows
+
+
+def _in_order(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.sort_values("Id", kind="stable").reset_index(drop=True)
+
+
+def _and(*conditions: str) -> str:
+    return " AND ".join(f"({c})" for c in conditions if c.strip())
+
+
+def _floor(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None)
+
+
+def _literal(moment: datetime) -> str:
+    """A SOQL dateTime literal (UTC, to the second: the documented formats have no
+    fractions)."""
+    return _floor(moment.replace(tzinfo=moment.tzinfo or UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class LocalCopy:
+    """The copy's file and how a run uses it ([local_copy]; `forced`: --full)."""
+
+    store: CopyStore
+    overlap: timedelta
+    full_read_hours: float
+    forced: bool = False
+    keep: bool = True  # save what was read (a dry run leaves the copy as it was)
+    report: ReadReport | None = None  # what the last read did
+
+    def read(
+        self, client: SalesforceClient, specs: list[CopiedObject], as_of: date
+    ) -> dict[str, pd.DataFrame]:
+        """Each object's rows now; the copy is saved before anything else happens, so a run
+        that fails later still leaves the copy and its watermarks consistent. A dry run that
+        cannot open the copy (a run holds it) reads whole."""
+        try:
+            found = self.store.load()
+        except CsSyncError:
+            if self.keep:
+                raise
+            log.warning("the local copy is busy (a run holds it): reading every record")
+            found = Copy()
+        frames, copy, report = sync_copy(
+            client, specs, found, as_of, self.overlap, self.full_read_hours, self.forced
+        )
+        if self.keep:
+            self.store.save(copy)
+        log.info("read %s: %s", "whole" if report.full else "by changes", report.why)
+        self.report = report
+        return frames
