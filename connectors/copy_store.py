@@ -95,7 +95,8 @@ class CopyStore:
             ).fetchall():
                 rows = db.execute(f'SELECT * FROM "rows_{name}"').df()
                 copy.objects[name] = CopiedState(rows, signature, full_read_at, as_of, read_at)
-            copy.watermarks = dict(db.execute("SELECT sobject, read_from FROM watermarks").fetchall())
+            marks = db.execute("SELECT sobject, read_from FROM watermarks").fetchall()
+            copy.watermarks = dict(marks)
             for sobject, record_id, stamp in db.execute(
                 "SELECT sobject, id, stamp FROM seen"
             ).fetchall():
