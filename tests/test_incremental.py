@@ -100,7 +100,8 @@ def _change_something(sf: Salesforce, rng: random.Random, step: int) -> str:
     elif kind in ("move_opportunity", "retype_opportunity"):
         opportunities = _ids(
             sf,
-            "SELECT Id FROM Opportunity WHERE Id IN (SELECT OpportunityId FROM OpportunityContactRole)",
+            "SELECT Id FROM Opportunity "
+            "WHERE Id IN (SELECT OpportunityId FROM OpportunityContactRole)",
         )
         change = (
             {"AccountId": rng.choice(customers)}
