@@ -97,6 +97,15 @@ class ReadReport:
     removed: dict[str, int] = field(default_factory=dict)
     refetched: dict[str, int] = field(default_factory=dict)
 
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "whole": self.full,
+            "why": self.why,
+            "changed": self.changed,
+            "removed": self.removed,
+            "read_again": self.refetched,
+        }
+
 
 def read_whole(client: SalesforceClient, spec: CopiedObject) -> pd.DataFrame:
     """Every record of the object that meets its condition, with its SystemModstamp."""

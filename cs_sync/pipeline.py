@@ -63,7 +63,10 @@ def run_once(
     kpis = None
     try:
         client = connect(config.salesforce, session, counter)
-        extracted = extract(client, config, as_of, local=local_copy(config, full, dry_run))
+        local = local_copy(config, full, dry_run)
+        extracted = extract(client, config, as_of, local=local)
+        if local is not None and local.report is not None:
+            result.read = local.report.as_dict()
         extracted.previous_sponsors = previous_sponsors(config, as_of, extracted.problems)
         alert_log = alerts.read_alert_log(config, as_of, extracted.problems)
         result.accounts_read = len(extracted.accounts)

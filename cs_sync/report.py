@@ -21,6 +21,16 @@ def _shown_path(path: str) -> str:
     return relative if len(relative) < len(path) else path
 
 
+def _read_words(read: dict[str, Any]) -> str:
+    if read["whole"]:
+        return f"whole ({read['why']})"
+    return (
+        f"by changes: {sum(read['changed'].values())} changed, "
+        f"{sum(read['removed'].values())} removed, "
+        f"{sum(read['read_again'].values())} read again for a parent's change"
+    )
+
+
 def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
     grades = (
         " · ".join(f"{'no data' if g == 'none' else g} {n}" for g, n in result.grade_counts.items())
@@ -30,7 +40,10 @@ def summary_text(result: RunResult, title: str = "cs-sync run") -> str:
         f"{title} {result.as_of.isoformat()}: {result.status}"
         + (" (dry run: nothing written)" if result.dry_run else "")
     ]
-    rows = [("accounts read", str(result.accounts_read)), ("grades", grades)]
+    rows = [("accounts read", str(result.accounts_read))]
+    if result.read is not None:
+        rows.append(("book read", _read_words(result.read)))
+    rows.append(("grades", grades))
     if result.phase_counts:
         phases = " · ".join(f"{name} {n}" for name, n in result.phase_counts.items() if n)
         moves = result.phase_moves

@@ -54,6 +54,9 @@ class RunResult(Written):
     # message's last line), held_back (left for the next run), unconfirmed, failed, dropped
     alerts: dict[str, int] = field(default_factory=dict)
     webhook_calls: int = 0
+    # how the book was read: whole (and why) or by its changes since the last run (per
+    # object: changed, removed, read again for a parent's change); None: no local copy
+    read: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -88,6 +91,7 @@ class RunResult(Written):
             "run_id": self.run_id,
             "brakes": [check.as_dict() for check in self.plan.brakes] if self.plan else [],
             "salesforce_api_usage": self.api_usage,
+            "read": self.read,
         }
 
 

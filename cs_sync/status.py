@@ -17,6 +17,7 @@ import pandas as pd
 
 from cs_sync.brakes import brake_streak, brake_summary
 from cs_sync.config import Config
+from cs_sync.connectors.copy_store import CopyStore
 from cs_sync.connectors.history_store import open_history
 from cs_sync.errors import CsSyncError
 
@@ -39,15 +40,16 @@ class Health:
         }
 
 
-# The objects every run reads whole: a run that ended ok or partial read each of them as it
-# stood when the run began.
+# The objects every run reads (whole, or by their changes into the local copy): a run that
+# ended ok or partial read each of them as it stood when the run began.
 READ_WHOLE = ("Account", "Opportunity", "OpportunityContactRole", "Task")
 
 
 def freshness_of(runs: pd.DataFrame, now: datetime) -> dict[str, Any] | None:
     """How far behind Salesforce the written values may be: every change made before the last
     complete read (a run that ended ok or partial) is in; the oldest change not yet read is at
-    most `behind_s` old. The watermark per object is that read's start."""
+    most `behind_s` old. The watermark per object is that read's start (with a local copy,
+    the copy's own, by the org's clock)."""
     read = runs[runs["status"].isin(["ok", "partial"])] if len(runs) else runs
     if read.empty:
         return None
@@ -58,6 +60,26 @@ def freshness_of(runs: pd.DataFrame, now: datetime) -> dict[str, Any] | None:
         "read_at": stamp,
         "behind_s": max(0, round((now - at).total_seconds())),
         "watermarks": dict.fromkeys(READ_WHOLE, stamp),
+    }
+
+
+def _copy_marks(store: CopyStore, reasons: list[str]) -> dict[str, Any]:
+    """With a local copy: each object's watermark is where its last read began by the org's
+    clock (whole, or by its changes), and when the copy was last read whole."""
+    try:
+        copy = store.load()
+    except CsSyncError as error:
+        reasons.append(f"the local copy cannot be read: {error}")
+        return {}
+    if not copy.objects:
+        return {}
+
+    def stamp(moment: datetime) -> str:
+        return moment.replace(tzinfo=UTC).isoformat(timespec="seconds")
+
+    return {
+        "watermarks": {sobject: stamp(at) for sobject, at in sorted(copy.watermarks.items())},
+        "full_read_at": stamp(min(state.full_read_at for state in copy.objects.values())),
     }
 
 
@@ -83,6 +105,8 @@ def check_health(config: Config, now: datetime, max_age_hours: float, strict: bo
         health.reasons.append("no run is recorded in the history store yet")
         return health
     health.freshness = freshness_of(runs, now)
+    if health.freshness is not None and config.local_copy.path is not None:
+        health.freshness.update(_copy_marks(CopyStore(config.local_copy.path), health.reasons))
     last = runs.sort_values("finished_at").iloc[-1]
     finished = pd.Timestamp(last["finished_at"]).to_pydatetime().replace(tzinfo=UTC)
     health.last_run = {
@@ -128,6 +152,7 @@ def health_text(health: Health) -> str:
         lines.append(
             f"  data read at {fresh['read_at']}: changes made since ({fresh['behind_s'] // 60:,} "
             "minutes) are not in the written values yet"
+            + (f"; last full read {fresh['full_read_at']}" if "full_read_at" in fresh else "")
         )
     if health.worker:
         worker = health.worker

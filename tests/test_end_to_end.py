@@ -62,9 +62,14 @@ def test_run_then_rerun_writes_nothing_new(
         "duration_s",
     ):
         assert key in first
+    assert first["read"]["whole"] and first["read"]["why"] == "no local copy yet"
     code, second = run_json(capsys, "run", "--config", config)
     assert code == 0
     assert (second["fields_written"], second["tasks_created"]) == (0, 0)
+    # the second run reads what changed: the accounts the first wrote, the Tasks it made
+    assert not second["read"]["whole"]
+    assert second["read"]["changed"]["accounts"] == first["accounts_changed"]
+    assert second["read"]["changed"]["tasks"] == first["tasks_created"]
     sf = login(sandbox)
     tasks = sf.query_all(
         "SELECT Id, CS_Sync_Key__c, OwnerId, Owner.IsActive FROM Task WHERE CS_Sync_Key__c != null"

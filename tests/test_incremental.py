@@ -20,10 +20,11 @@ from cs_sync.connectors.salesforce import SalesforceClient
 from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.demo import DemoFolder
+from cs_sync.errors import CsSyncError
 from cs_sync.extract import read_book
 from cs_sync.incremental import LocalCopy
 from cs_sync.sandbox.server import Sandbox
-from tests.conftest import AS_OF, login
+from tests.conftest import AS_OF, held_by_another_process, login
 
 OVERLAP = timedelta(seconds=300)
 
@@ -237,3 +238,19 @@ def test_full_reads_come_back_when_asked_when_old_and_when_the_query_changes(
     earlier = LocalCopy(store, OVERLAP, 24)
     read_book(client, widened, AS_OF - timedelta(days=40), earlier)
     assert earlier.report is not None and "before the copy's date" in earlier.report.why
+
+
+def test_a_copy_held_by_another_process_stops_a_run_and_a_dry_run_reads_whole(
+    book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
+) -> None:
+    config, _, _ = book
+    client = _client(config)
+    path = tmp_path / "copy.duckdb"
+    read_book(client, config, AS_OF, LocalCopy(CopyStore(path), OVERLAP, 24))
+    with held_by_another_process(path):
+        with pytest.raises(CsSyncError, match="cannot open the local copy"):
+            read_book(client, config, AS_OF, LocalCopy(CopyStore(path), OVERLAP, 24))
+        planned = LocalCopy(CopyStore(path), OVERLAP, 24, keep=False)
+        accounts = read_book(client, config, AS_OF, planned)[0]
+    assert planned.report is not None and planned.report.full
+    assert len(accounts) == len(read_book(client, config, AS_OF)[0])

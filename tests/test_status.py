@@ -38,8 +38,14 @@ def test_status_follows_the_runs(
     code, report = status(capsys, config)
     assert code == 0 and report["healthy"] and report["last_run"]["status"] == "ok"
     read_at = report["freshness"]["read_at"]
-    assert set(report["freshness"]["watermarks"].values()) == {read_at}
-    assert "Account" in report["freshness"]["watermarks"]
+    # the local copy's watermark per object: where its last read began by the org's clock
+    marks = report["freshness"]["watermarks"]
+    assert {"Account", "Opportunity", "OpportunityContactRole", "Task"} <= set(marks)
+    began = datetime.fromisoformat(read_at)
+    assert all(
+        abs(datetime.fromisoformat(m) - began) < timedelta(minutes=1) for m in marks.values()
+    )
+    assert report["freshness"]["full_read_at"] in marks.values()
     write_demo_config(folder, closed_port)  # no longer served
     assert main(["run", "--config", config, "--as-of", AS_OF.isoformat()]) == 3
     capsys.readouterr()
