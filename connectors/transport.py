@@ -130,10 +130,12 @@ class SessionHttp:
 
 
 class CallCounter:
-    """Counts HTTP calls per service and remembers the last Sforce-Limit-Info reading."""
+    """Counts HTTP calls and the bytes they moved per service, and remembers the last
+    Sforce-Limit-Info reading."""
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.bytes: Counter[str] = Counter()  # request and response bodies, per service
         self.api_used: int | None = None
         self.api_max: int | None = None
 
@@ -151,6 +153,12 @@ class CallCounter:
         else:
             service = "salesforce"
         self.calls[service] += 1
+        # the answer's declared length, else its body (no call of cs-sync's streams an answer)
+        length = response.headers.get("Content-Length")
+        received = int(length) if length and length.isdigit() else len(response.content or b"")
+        body = response.request.body
+        sent = len(body.encode() if isinstance(body, str) else body) if body else 0
+        self.bytes[service] += received + sent
         info = response.headers.get("Sforce-Limit-Info", "")
         for item in info.split(";"):
             name, _, value = item.strip().partition("=")

@@ -164,6 +164,7 @@ def sync_copy(
         probed[sobject] = _probe(client, sobject, spec, after)
         new_copy.watermarks[sobject] = start
     frames: dict[str, pd.DataFrame] = {}
+    read: dict[str, list[pd.DataFrame]] = {}  # the rows taken in, per object
     for spec in specs:
         if why:
             rows = read_whole(client, spec)
@@ -184,9 +185,11 @@ def sync_copy(
             as_of if why or previous is None else previous.as_of,
             start,
         )
-        taken = [probed[spec.sobject]] if spec.sobject in probed else []
-        probed[spec.sobject] = pd.concat([*taken, rows.loc[:, ["Id", STAMP]]])
-    for sobject, pairs in probed.items():
+        read.setdefault(spec.sobject, []).append(rows.loc[:, ["Id", STAMP]])
+    for sobject in {*probed, *read}:
+        pairs = pd.concat(
+            [*([probed[sobject]] if sobject in probed else []), *read.get(sobject, [])]
+        )
         recent = pairs[pd.to_datetime(pairs[STAMP], utc=True) >= pd.Timestamp(since, tz=UTC)]
         new_copy.seen[sobject] = set(zip(recent["Id"], recent[STAMP], strict=True))
     return frames, new_copy, report

@@ -157,6 +157,7 @@ def _count_calls(result: RunResult, counter: CallCounter) -> None:
     result.salesforce_api_calls = counter.calls["salesforce"]
     result.sheets_api_calls = counter.calls["sheets"]
     result.webhook_calls = counter.calls["webhooks"]
+    result.salesforce_bytes = counter.bytes["salesforce"]
     if counter.api_used is not None:
         result.api_usage = f"{counter.api_used}/{counter.api_max}"
 

@@ -411,3 +411,4 @@ def refresh_dashboards(
         except CsSyncError as error:
             result.errors.append(Problem("dashboard", None, str(error)))
         result.sheets_api_calls = counter.calls["sheets"]
+        result.sheets_bytes = counter.bytes["sheets"]

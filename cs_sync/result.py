@@ -38,6 +38,8 @@ class RunResult(Written):
     warnings: list[Problem] = field(default_factory=list)
     salesforce_api_calls: int = 0
     sheets_api_calls: int = 0
+    salesforce_bytes: int = 0  # request and response bodies moved
+    sheets_bytes: int = 0
     duration_s: float = 0.0
     grade_counts: dict[str, int] = field(default_factory=dict)
     phase_counts: dict[str, int] = field(default_factory=dict)  # in the configured order
@@ -72,6 +74,8 @@ class RunResult(Written):
             "warnings": [w.as_dict() for w in self.warnings],
             "salesforce_api_calls": self.salesforce_api_calls,
             "sheets_api_calls": self.sheets_api_calls,
+            "salesforce_bytes": self.salesforce_bytes,
+            "sheets_bytes": self.sheets_bytes,
             "webhook_calls": self.webhook_calls,
             "alerts": self.alerts,
             "alerts_planned": len(self.plan.alerts) if self.plan else 0,

@@ -68,6 +68,7 @@ def test_run_then_rerun_writes_nothing_new(
     assert (second["fields_written"], second["tasks_created"]) == (0, 0)
     # the second run reads what changed: the accounts the first wrote, the Tasks it made
     assert not second["read"]["whole"]
+    assert 0 < second["salesforce_bytes"] < first["salesforce_bytes"]
     assert second["read"]["changed"]["accounts"] == first["accounts_changed"]
     assert second["read"]["changed"]["tasks"] == first["tasks_created"]
     sf = login(sandbox)

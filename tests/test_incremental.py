@@ -181,20 +181,19 @@ def test_an_unchanged_book_costs_one_small_read_per_object(
     config, sandbox, _ = book
     local = LocalCopy(CopyStore(tmp_path / "copy.duckdb"), OVERLAP, 24)
     read_book(_client(config), config, AS_OF, local)
-    # the accounts outside the filter changed inside the overlap before the full read (the
-    # seed, minutes ago) are asked once more; after that, nothing
-    read_book(_client(config), config, AS_OF, local)
     counter = CallCounter()
     client = _client(config, counter)
     client.described_fields("Account")  # as every run does first, to check the mapping
-    before = counter.calls["salesforce"]
+    before, moved = counter.calls["salesforce"], counter.bytes["salesforce"]
     queried = sandbox.salesforce.queries.objects_queried
     queried.clear()
     read_book(client, config, AS_OF, local)
     assert local.report is not None and not local.report.full
     assert sum(local.report.changed.values()) == sum(local.report.removed.values()) == 0
+    assert local.report.refetched == {}  # no parent changed either
     # one question each of Account, Contact, Opportunity, OpportunityContactRole, Task, User
     assert counter.calls["salesforce"] - before == 6
+    assert 0 < counter.bytes["salesforce"] - moved < 6 * 1_000  # six answers with no record
     assert sorted(queried) == [
         "Account",
         "Contact",

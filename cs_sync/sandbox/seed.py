@@ -12,7 +12,7 @@ import csv
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -54,13 +54,13 @@ from cs_sync.sandbox.seed_signals import (
     survey_answer,
 )
 from cs_sync.sandbox.sheets_api import new_spreadsheet
-from cs_sync.sandbox.store import OrgStore
+from cs_sync.sandbox.store import OrgStore, now_stamp
 
 SANDBOX_USERNAME = "cs-sync@example.co.jp"
 SANDBOX_PASSWORD = "sandbox-password"  # noqa: S105 - the sandbox's own throwaway login
 SANDBOX_TOKEN = "SANDBOXTOKEN00"  # noqa: S105
 # Raised when a seeded org changes shape, so that `cs-sync demo` seeds an old folder anew.
-SEED_FORMAT = 7
+SEED_FORMAT = 8
 # The org's External Client App: its client credentials flow runs as the integration user.
 SANDBOX_CLIENT_ID = "3MVG9cs-sync-sandbox-app"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - the sandbox's own throwaway
@@ -556,6 +556,7 @@ def seed_book(
             for record in store.all("Account"):
                 store.replace(record["Id"], {k: v for k, v in record.items() if k not in own})
         grant_seeded_access(store, SANDBOX_USERNAME, with_cs_sync_fields=not bare)
+        store.settle(now_stamp(datetime.combine(as_of - timedelta(days=1), time(), UTC)))
     usage_path.parent.mkdir(parents=True, exist_ok=True)
     with usage_path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=USAGE_COLUMNS)

@@ -226,6 +226,23 @@ class OrgStore:
                     moved += self.delete(child_id)
             return moved
 
+    def settle(self, moment: str) -> None:
+        """Give every record the past of a real org's: one created without a date of its own
+        was created at `moment`, and none was modified since its creation or `moment`,
+        whichever is later (a seeded book is not a book everyone edited a minute ago)."""
+        with self.lock:
+            self.db.execute(
+                "UPDATE records SET data = json_set(data, '$.CreatedDate', "
+                "min(coalesce(json_extract(data, '$.CreatedDate'), ?1), ?1))",
+                (moment,),
+            )
+            self.db.execute(
+                "UPDATE records SET data = json_set(data, '$.SystemModstamp', "
+                "max(json_extract(data, '$.CreatedDate'), ?1), '$.LastModifiedDate', "
+                "max(json_extract(data, '$.CreatedDate'), ?1))",
+                (moment,),
+            )
+
     def find_ids(self, sobject: str, field_name: str, value: Any) -> list[str]:
         """Ids of the records whose field equals value (exact match, as for external ids),
         through an index made on the first lookup of that field, so that upserts into an
