@@ -1,11 +1,20 @@
-"""Shared by the benchmarks: seed a book, serve it, run a first sync and a rerun.
+"""Shared by the benchmarks: seed a book, serve it, and run syncs one after another:
 
-The rerun changes no field; it may create Tasks that the caps (tasks.max_per_run,
-max_per_owner) held back in the first run, as a scheduled rerun does (see
+- first: no local copy yet, the whole book read, everything written;
+- rerun: reads what changed since the first, which is what the first wrote (the accounts and
+  its Tasks), and writes no field;
+- unchanged: nothing changed since the rerun;
+- 1% changed: a share of the accounts (1% by default) had their sentiment changed in
+  Salesforce since (through the org's own write path, so SystemModstamp moves and the field's
+  history is kept, as when CSMs edit records).
+
+A rerun may create Tasks that the caps (tasks.max_per_run, max_per_owner) held back in the
+first run, as a scheduled rerun does (see
 test_a_default_book_of_5000_converges_under_plain_scheduled_runs)."""
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,32 +30,68 @@ AS_OF = date(2026, 11, 24)
 
 
 @dataclass
-class TwoRuns:
+class TimedRun:
+    label: str
+    result: RunResult
+    seconds: float
+
+
+@dataclass
+class BookRuns:
     config: Config
     seed_s: float
-    first: RunResult
-    first_s: float
-    second: RunResult
-    second_s: float
+    runs: list[TimedRun]
+    changed_accounts: int
+
+    @property
+    def first(self) -> RunResult:
+        return self.runs[0].result
+
+    @property
+    def second(self) -> RunResult:
+        return self.runs[1].result
 
 
-def run_twice(
-    accounts: int, folder: Path, inspect: Callable[[Sandbox, Config], None] | None = None
-) -> TwoRuns:
+def change_accounts(sandbox: Sandbox, share: float, seed: int = 1) -> int:
+    """Flip the sentiment of a share of the scored accounts, as CSMs editing records do."""
+    rng = random.Random(seed)
+    store = sandbox.store
+    customers = [a for a in store.all("Account") if a.get("Type") == "Customer - Direct"]
+    picked = rng.sample(customers, max(1, round(len(customers) * share)))
+    with store.transaction():
+        for account in picked:
+            now = "Negative" if account.get("CS_Sentiment__c") != "Negative" else "Positive"
+            store.update("Account", account, {**account, "CS_Sentiment__c": now})
+    return len(picked)
+
+
+def run_book(
+    accounts: int,
+    folder: Path,
+    inspect: Callable[[Sandbox, Config], None] | None = None,
+    changed_share: float = 0.01,
+) -> BookRuns:
     """`inspect` looks at the seeded sandbox before the runs (e.g. to count records)."""
     started = time.perf_counter()
     demo = prepare_demo(folder, accounts, AS_OF, port=0)
     seed_s = time.perf_counter() - started
+    runs: list[TimedRun] = []
     with start_sandbox(demo, port=0) as sandbox:
         config = load_config(demo.config_path)
         if inspect is not None:
             inspect(sandbox, config)
-        started = time.perf_counter()
-        first = run_once(config, AS_OF, dry_run=False)
-        first_s = time.perf_counter() - started
-        started = time.perf_counter()
-        second = run_once(config, AS_OF, dry_run=False)
-        second_s = time.perf_counter() - started
-    assert first.status == "ok", first.errors[:3]
-    assert second.fields_written == 0, "the rerun rewrote fields"
-    return TwoRuns(config, seed_s, first, first_s, second, second_s)
+
+        def timed(label: str) -> None:
+            started = time.perf_counter()
+            result = run_once(config, AS_OF, dry_run=False)
+            runs.append(TimedRun(label, result, time.perf_counter() - started))
+            assert result.status == "ok", (label, result.errors[:3])
+
+        timed("first (full)")
+        timed("rerun")
+        timed("unchanged")
+        changed = change_accounts(sandbox, changed_share)
+        timed(f"{changed_share:.0%} changed")
+    assert runs[1].result.fields_written == 0, "the rerun rewrote fields"
+    assert runs[2].result.fields_written == 0, "an unchanged run wrote fields"
+    return BookRuns(config, seed_s, runs, changed)

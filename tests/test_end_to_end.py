@@ -520,7 +520,8 @@ def test_bulk_query_reads_the_same_as_rest(
             ),
             encoding="utf-8",
         )
-        code, second = run_json(capsys, "run", "--config", config)  # one Bulk query job
+        # read whole (not by changes), each object in one Bulk query job
+        code, second = run_json(capsys, "run", "--config", config, "--full")
         # accounts, opportunities and contact roles (and whichever other read passed 100
         # records: Cases here) each came in one query job
         jobs = list(sandbox.salesforce.bulk.query_jobs.values())
