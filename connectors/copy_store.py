@@ -20,7 +20,7 @@ import pandas as pd
 from cs_sync.connectors.duck import connect
 from cs_sync.errors import CsSyncError
 
-FORMAT = "1"
+FORMAT = "2"
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS objects (name VARCHAR, signature VARCHAR, full_read_at TIMESTAMP,
@@ -50,8 +50,10 @@ class Copy:
     """The copy as a run finds it and leaves it."""
 
     objects: dict[str, CopiedState] = field(default_factory=dict)
-    watermarks: dict[str, datetime] = field(default_factory=dict)  # sobject → org clock
-    seen: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # sobject → pairs
+    # per copied object (its name) and per parent object read on its own (User, Contact): the
+    # org's clock where its next read of changes starts, and the changes taken in
+    watermarks: dict[str, datetime] = field(default_factory=dict)
+    seen: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
 
 
 def _sql_type(values: pd.Series) -> str:

@@ -188,30 +188,36 @@ class SalesforceClient:
                 yield record_from_csv(row, types)
 
     def query_frame(
-        self, soql: str, what: str, columns: dict[str, str], all_rows: bool = False
+        self,
+        soql: str,
+        what: str,
+        columns: dict[str, str],
+        all_rows: bool = False,
+        first: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
         """The query's records as one table, a column per selected field (`columns`: the
         path as selected, such as Opportunity.AccountId, and its describe type): a Bulk job's
         CSV pages read straight into columns, never a dictionary per record. `all_rows`:
-        queryAll, the records in the Recycle Bin too."""
+        queryAll, the records in the Recycle Bin too; `first`: its first page, already read
+        (in a Composite call)."""
         frames = [
             frame_from_records(page, columns)
             if isinstance(page, list)
             else frame_from_csv(page, columns)
-            for _, page in self._pages(soql, what, all_rows)
+            for _, page in self._pages(soql, what, all_rows, first)
         ]
         frame = pd.concat(frames, ignore_index=True) if frames else frame_from_records([], columns)
         return typed_frame(frame, columns)
 
     def _pages(
-        self, soql: str, what: str, all_rows: bool = False
+        self, soql: str, what: str, all_rows: bool = False, first: dict[str, Any] | None = None
     ) -> Iterator[tuple[str, list[dict[str, Any]] | str]]:
         """The query's pages: REST record lists, or a Bulk job's CSV texts."""
-        if len(quote(soql)) > URI_QUERY_ROOM:  # Salesforce answers 414 to a longer address
+        if first is None and len(quote(soql)) > URI_QUERY_ROOM:  # 414 to a longer address
             yield from self._bulk_pages(soql, what, all_rows)  # the SOQL goes in the body
             return
         headers = {"Sforce-Query-Options": f"batchSize={self.config.query_batch_size}"}
-        page = self.call(
+        page = first or self.call(
             f"reading {what}",
             lambda sf: sf.query(soql, include_deleted=all_rows, headers=headers),
         )
@@ -274,10 +280,17 @@ class SalesforceClient:
         """The object's fields the integration user can see, by lower-cased API name (one
         describe per object and client)."""
         if sobject not in self._describes:
-            self._describes[sobject] = {
-                f["name"].lower(): f for f in self.describe(sobject)["fields"]
-            }
+            self.remember_describe(sobject, self.describe(sobject))
         return self._describes[sobject]
+
+    @property
+    def described(self) -> frozenset[str]:
+        """The objects this client has described."""
+        return frozenset(self._describes)
+
+    def remember_describe(self, sobject: str, found: dict[str, Any]) -> None:
+        """Keep a describe read elsewhere (several in one Composite call)."""
+        self._describes[sobject] = {f["name"].lower(): f for f in found.get("fields") or []}
 
     def field_scales(self, sobject: str) -> dict[str, int]:
         """Decimal places each number field keeps (whole numbers: 0), from describe (cached):

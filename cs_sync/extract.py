@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -25,11 +25,22 @@ from cs_sync.book_reads import (
 )
 from cs_sync.config import Config
 from cs_sync.connectors.salesforce import SalesforceClient
+from cs_sync.connectors.salesforce_batch import describe_all
 from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
 from cs_sync.connectors.usage_settings import BigQueryUsageSource, ParquetUsage, SheetsUsage
 from cs_sync.errors import CsSyncError, SetupError
-from cs_sync.extract_signals import read_activity, read_cases, read_field_history, read_surveys
-from cs_sync.incremental import LocalCopy, read_whole
+from cs_sync.extract_signals import (
+    activity_from,
+    activity_reads,
+    case_reads,
+    cases_from,
+    described_objects,
+    read_field_history,
+    read_surveys,
+    survey_reads,
+    surveys_from,
+)
+from cs_sync.incremental import LocalCopy, read_now, read_whole
 from cs_sync.org_fields import required_fields, unseen_inputs
 from cs_sync.plan import Problem
 from cs_sync.rules.calendar import last_complete_month
@@ -58,7 +69,7 @@ def _whole_accounts(
     client: SalesforceClient, config: Config, condition: str, what: str, key: str
 ) -> pd.DataFrame:
     try:
-        return read_whole(client, account_read(client, config, condition, what))
+        return read_whole(client, account_read(client, config, condition, what))[0]
     except CsSyncError as error:
         raise _refused_filter(error, config, condition, key) from None
 
@@ -74,33 +85,54 @@ def _refused_filter(error: CsSyncError, config: Config, condition: str, key: str
     )
 
 
+class Book(NamedTuple):
+    """What a run reads from Salesforce, as the rules read it (None: a signal not read)."""
+
+    accounts: pd.DataFrame
+    tasks: pd.DataFrame
+    opportunities: pd.DataFrame
+    contact_roles: pd.DataFrame
+    activities: pd.DataFrame | None
+    cases: pd.DataFrame | None
+    surveys: pd.DataFrame | None
+
+
 def read_book(
-    client: SalesforceClient, config: Config, as_of: date, local: LocalCopy | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Accounts, cs-sync's Tasks, opportunities and contact roles: read whole, or (with a
-    local copy) brought up to date by what changed since the last run."""
+    client: SalesforceClient,
+    config: Config,
+    as_of: date,
+    local: LocalCopy | None = None,
+    since: date | None = None,
+) -> Book:
+    """Accounts, cs-sync's Tasks, opportunities, contact roles and the signals the
+    configuration scores on (activity, cases, answers on Contact): read whole, or (with a
+    local copy) brought up to date by what changed since the last run. `since`: a backfill's
+    earliest date (the signals' windows reach back from it)."""
     specs = [
         account_read(client, config, config.salesforce.account_filter),
         task_read(config, as_of),
         opportunity_read(config),
         role_read(config),
+        *activity_reads(client, config, as_of, since),
+        *case_reads(client, config, as_of, since),
+        *survey_reads(client, config),
     ]
     try:
-        if local is None:
-            rows = {spec.name: read_whole(client, spec) for spec in specs}
-        else:
-            rows = local.read(client, specs, as_of)
+        rows = read_now(client, specs) if local is None else local.read(client, specs, as_of)
     except CsSyncError as error:
         raise _refused_filter(
             error, config, config.salesforce.account_filter, "salesforce.account_filter"
         ) from None
     accounts = accounts_from(rows["accounts"], client, config)
     accounts["former"] = False
-    return (
+    return Book(
         accounts,
         tasks_from(rows["tasks"], config),
         opportunities_from(rows["opportunities"]),
         roles_from(rows["contact_roles"]),
+        activity_from(rows["activity_tasks"], rows["events"], config) if "events" in rows else None,
+        cases_from(rows["cases"], config) if "cases" in rows else None,
+        surveys_from(rows["survey_answers"], config) if "survey_answers" in rows else None,
     )
 
 
@@ -225,10 +257,10 @@ def extract(
     """What a run reads; `since`: the earliest date a backfill or backtest scores, so that
     activity and cases are read far enough back for it; `local`: the local copy a run keeps
     current by reading what changed."""
+    describe_all(client, ["Account", *described_objects(config)])  # one call
     check_account_fields(client, config)
-    accounts, tasks, opportunities, contact_roles = read_book(client, config, as_of, local)
-    if include_former:
-        accounts = with_former(client, config, accounts)
+    book = read_book(client, config, as_of, local, since)
+    accounts = with_former(client, config, book.accounts) if include_former else book.accounts
     usage_table = read_usage(config, as_of)
     problems = [
         Problem("usage_row", p.key, f"{usage_table.source} {p}") for p in usage_table.problems
@@ -249,6 +281,8 @@ def extract(
         accounts, usage_table.frame, config.usage.account_key, usage_table.source, as_of
     )
     surveys, survey_problems = read_surveys(client, config, as_of, since)
+    if book.surveys is not None:
+        surveys = book.surveys
     history = None
     if since is not None:  # a backfill or a backtest: the tracked fields' past values
         history = read_field_history(client, config, since, account_shapes(client, config))
@@ -259,13 +293,13 @@ def extract(
     return Extracted(
         accounts,
         usage,
-        tasks,
-        opportunities,
-        contact_roles,
+        book.tasks,
+        book.opportunities,
+        book.contact_roles,
         problems + join_problems + survey_problems,
         client.field_scales("Account"),
-        activities=read_activity(client, config, as_of, since),
-        cases=read_cases(client, config, as_of, since),
+        activities=book.activities,
+        cases=book.cases,
         surveys=surveys,
         field_history=history,
     )

@@ -11,7 +11,8 @@ matching nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
+from functools import partial
 
 import pandas as pd
 
@@ -25,6 +26,7 @@ from cs_sync.field_history import (
     FieldHistory,
     tracked_columns,
 )
+from cs_sync.incremental import CopiedObject
 from cs_sync.plan import Problem
 from cs_sync.rules.activity import ACTIVITY_COLUMNS as ACTIVITY_FEATURES
 from cs_sync.rules.activity import CASE_COLUMNS as CASE_FEATURES
@@ -68,51 +70,117 @@ def check_values(
         )
 
 
+def described_objects(config: Config) -> list[str]:
+    """The objects whose describe the signals' checks read (their picklist values and
+    fields), so that a run can ask for them all at once."""
+    wanted = []
+    if config.salesforce.activity.enabled and config.names_any(ACTIVITY_FEATURES):
+        wanted += ["Event"] if config.salesforce.activity.meeting_types else []
+        wanted += ["Task"] if config.salesforce.activity.task_types else []
+    if config.salesforce.cases.enabled and config.names_any(CASE_FEATURES):
+        wanted.append("Case")
+    if config.surveys.source == "contact_field" and config.names_any(SURVEY_FEATURES):
+        wanted.append("Contact")
+    return wanted
+
+
 def _setting(config: Config, setting: str) -> tuple[str, ...]:
     table, key = setting.split(".")
     return tuple(getattr(getattr(config.salesforce, table), key))
 
 
-def read_activity(
+def _window_start(days: int, as_of: date, since: date | None) -> date:
+    """The first day a signal's window reaches back to: `days` before the run date, or before
+    `since`, the earliest date a backfill scores."""
+    return min(since or as_of, as_of) - timedelta(days=days)
+
+
+def _dated_from(rows: pd.DataFrame, start: date) -> pd.Series:
+    return rows["AccountId"].notna() & (rows["ActivityDate"].fillna("") >= start.isoformat())
+
+
+def _dated_by(rows: pd.DataFrame, as_of: date) -> pd.Series:
+    return rows["ActivityDate"].fillna("9999") <= as_of.isoformat()
+
+
+def _completed(rows: pd.DataFrame, start: date, key: str, types: tuple[str, ...]) -> pd.Series:
+    kept = _dated_from(rows, start) & rows["IsClosed"].astype(bool) & rows[key].isna()
+    if types:
+        wanted = {t.lower() for t in types}
+        kept &= rows["Type"].fillna("").astype(str).str.lower().isin(wanted)
+    return kept
+
+
+def activity_reads(
     client: SalesforceClient, config: Config, as_of: date, since: date | None = None
-) -> pd.DataFrame | None:
+) -> list[CopiedObject]:
     """Touches on each account within salesforce.activity.days of the run date (or of
-    `since`, the earliest date a backfill scores): completed Tasks (not cs-sync's own
-    follow-ups) and Events up to the run date. Read only when a measure or condition names an
-    activity feature, else None."""
+    `since`): completed Tasks (not cs-sync's own follow-ups) and Events, dated up to the run
+    date (kept from the window's start on, seen up to the run date: a meeting booked for next
+    week enters the window without a change of its own). Read only when a measure or
+    condition names an activity feature."""
     settings = config.salesforce.activity
     if not settings.enabled or not config.names_any(ACTIVITY_FEATURES):
-        return None
+        return []
     check_values(client, config, "Event", "Type", "activity.meeting_types")
     check_values(client, config, "Task", "Type", "activity.task_types")
-    since = min(since or as_of, as_of) - timedelta(days=settings.days)
+    start = _window_start(settings.days, as_of, since)
     key = config.salesforce.fields.task_key
-    task_filter = " AND Type IN {types}" if settings.task_types else ""
-    tasks = soql(
-        "SELECT AccountId, ActivityDate FROM Task WHERE IsClosed = true AND AccountId != null "
-        f"AND ActivityDate >= {{since}} AND ActivityDate <= {{today}} AND {key} = null"
-        + task_filter,
-        since=since,
-        today=as_of,
-        types=list(settings.task_types),
+    types = tuple(settings.task_types)
+    seen_by = partial(_dated_by, as_of=as_of)
+    tasks = CopiedObject(
+        name="activity_tasks",
+        sobject="Task",
+        what="completed Tasks",
+        columns={
+            "Id": "id",
+            "AccountId": "id",
+            "ActivityDate": "date",
+            "IsClosed": "boolean",
+            key: "string",
+            **({"Type": "picklist"} if types else {}),
+        },
+        condition=soql(
+            "IsClosed = true AND AccountId != null AND ActivityDate >= {start} AND "
+            + f"{key} = null"
+            + (" AND Type IN {types}" if types else ""),
+            start=start,
+            types=list(types),
+        ),
+        changes="",
+        keep=partial(_completed, start=start, key=key, types=types),
+        view=seen_by,
+        as_of_bound=True,
+        settings=(settings.days, types),
     )
-    events = soql(
-        "SELECT AccountId, ActivityDate, Type FROM Event WHERE AccountId != null "
-        "AND ActivityDate >= {since} AND ActivityDate <= {today}",
-        since=since,
-        today=as_of,
+    events = CopiedObject(
+        name="events",
+        sobject="Event",
+        what="Events",
+        columns={"Id": "id", "AccountId": "id", "ActivityDate": "date", "Type": "picklist"},
+        condition=soql("AccountId != null AND ActivityDate >= {start}", start=start),
+        changes="",
+        keep=partial(_dated_from, start=start),
+        view=seen_by,
+        as_of_bound=True,
+        settings=(settings.days,),
     )
-    meeting_types = set(settings.meeting_types)
-    done = client.query_frame(tasks, "completed Tasks", {"AccountId": "id", "ActivityDate": "date"})
-    met = client.query_frame(
-        events, "Events", {"AccountId": "id", "ActivityDate": "date", "Type": "picklist"}
+    return [tasks, events]
+
+
+def activity_from(tasks: pd.DataFrame, events: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """The activity table the rules count: a row per touch, meetings marked."""
+    meeting_types = set(config.salesforce.activity.meeting_types)
+    meeting = (
+        events["Type"].isin(meeting_types)
+        if meeting_types
+        else pd.Series(True, index=events.index, dtype=bool)
     )
-    meeting = met["Type"].isin(meeting_types) if meeting_types else True
     frame = pd.DataFrame(
         {
-            "account_id": [*done["AccountId"], *met["AccountId"]],
-            "day": [*done["ActivityDate"], *met["ActivityDate"]],
-            "meeting": [False] * len(done) + list(pd.Series(meeting, index=met.index)),
+            "account_id": [*tasks["AccountId"], *events["AccountId"]],
+            "day": [*tasks["ActivityDate"], *events["ActivityDate"]],
+            "meeting": [False] * len(tasks) + list(meeting),
         },
         columns=ACTIVITY_COLUMNS,
     )
@@ -120,38 +188,56 @@ def read_activity(
     return frame
 
 
-def read_cases(
+def _case_kept(rows: pd.DataFrame, start: date) -> pd.Series:
+    moment = pd.Timestamp(start.isoformat(), tz=UTC)
+    created = pd.to_datetime(rows["CreatedDate"], utc=True, errors="coerce") >= moment
+    closed = pd.to_datetime(rows["ClosedDate"], utc=True, errors="coerce") >= moment
+    return rows["AccountId"].notna() & (~rows["IsClosed"].astype(bool) | created | closed)
+
+
+def case_reads(
     client: SalesforceClient, config: Config, as_of: date, since: date | None = None
-) -> pd.DataFrame | None:
+) -> list[CopiedObject]:
     """Open Cases, and the Cases opened or closed within salesforce.cases.days of the run
-    date (or of `since`, for a backfill); read only when a measure or condition names a case
-    feature, else None."""
+    date (or of `since`); read only when a measure or condition names a case feature."""
     settings = config.salesforce.cases
     if not settings.enabled or not config.names_any(CASE_FEATURES):
-        return None
+        return []
     check_values(client, config, "Case", "Priority", "cases.high_priorities")
     check_values(client, config, "Case", "Status", "cases.escalated_statuses")
-    start = (min(since or as_of, as_of) - timedelta(days=settings.days)).isoformat()
-    start += "T00:00:00Z"
-    query = (
-        f"SELECT {', '.join(CASE_FIELDS)} "
-        f"FROM Case WHERE AccountId != null AND (IsClosed = false OR CreatedDate >= {start} "
-        f"OR ClosedDate >= {start})"
-    )
+    start = _window_start(settings.days, as_of, since)
+    moment = f"{start.isoformat()}T00:00:00Z"
+    return [
+        CopiedObject(
+            name="cases",
+            sobject="Case",
+            what="Cases",
+            columns={"Id": "id", **CASE_FIELDS},
+            condition=f"AccountId != null AND (IsClosed = false OR CreatedDate >= {moment} "
+            f"OR ClosedDate >= {moment})",
+            changes="",
+            keep=partial(_case_kept, start=start),
+            as_of_bound=True,
+            settings=(settings.days,),
+        )
+    ]
+
+
+def cases_from(rows: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """The case table the rules count: when each was opened and closed, high or escalated."""
+    settings = config.salesforce.cases
     high, escalated = set(settings.high_priorities), set(settings.escalated_statuses)
-    read = client.query_frame(query, "Cases", CASE_FIELDS)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "account_id": canonical_ids(read["AccountId"]),
-            "created": read["CreatedDate"],
-            "closed": read["ClosedDate"],
-            "is_closed": read["IsClosed"],
-            "high": read["Priority"].isin(high),
-            "escalated": read["IsEscalated"] | read["Status"].isin(escalated),
+            "account_id": canonical_ids(rows["AccountId"]),
+            "created": rows["CreatedDate"].to_numpy(),
+            "closed": rows["ClosedDate"].to_numpy(),
+            "is_closed": rows["IsClosed"].to_numpy(),
+            "high": rows["Priority"].isin(high).to_numpy(),
+            "escalated": (rows["IsEscalated"] | rows["Status"].isin(escalated)).to_numpy(),
         },
         columns=CASE_COLUMNS,
     )
-    return frame
 
 
 SURVEY_COLUMNS = ["account_id", "contact_id", "day", "score"]
@@ -258,8 +344,9 @@ def _survey_rows(
 def read_surveys(
     client: SalesforceClient, config: Config, as_of: date, since: date | None = None
 ) -> tuple[pd.DataFrame | None, list[Problem]]:
-    """Survey answers per contact (surveys.source), read only when a measure or condition
-    names a survey feature; None when not read. Bad rows of a file, tab or table come back
+    """Survey answers per contact from a file, tab or table (surveys.source), read only when a
+    measure or condition names a survey feature; None when not read (or when they are on
+    Contact: see survey_reads). Bad rows of a file, tab or table come back
     as problems. `since`: a backfill's earliest date (a table is then read back to its
     window)."""
     surveys = config.surveys
@@ -270,23 +357,45 @@ def read_surveys(
         return answers, [
             Problem("survey_row", None, f"{source} {line}; row left out") for line in bad
         ]
-    fields = check_survey_fields(client, config)
-    score_field = str(surveys.contact_field)
-    date_field = surveys.date_field or ""
-    query = (
-        f"SELECT Id, AccountId, {', '.join(fields)} FROM Contact "
-        f"WHERE AccountId != null AND {score_field} != null"
-    )
-    rows = [
-        (
-            try_to18(str(record["AccountId"])) or record["AccountId"],
-            record["Id"],
-            record.get(date_field) if date_field else None,
-            record.get(score_field),
+    return None, []  # the Contact field: read with the book (survey_reads)
+
+
+def survey_reads(client: SalesforceClient, config: Config) -> list[CopiedObject]:
+    """Survey answers kept on Contact (surveys.source = "contact_field"), read only when a
+    measure or condition names a survey feature."""
+    surveys = config.surveys
+    if surveys.source != "contact_field" or not config.names_any(SURVEY_FEATURES):
+        return []
+    check_survey_fields(client, config)
+    described = client.described_fields("Contact")
+    score, day = str(surveys.contact_field), surveys.date_field or ""
+    columns = {"Id": "id", "AccountId": "id"} | {
+        name: str(described[name.lower()]["type"]) for name in (score, day) if name
+    }
+    return [
+        CopiedObject(
+            name="survey_answers",
+            sobject="Contact",
+            what="survey answers on Contact",
+            columns=columns,
+            condition=f"AccountId != null AND {score} != null",
+            changes="",
+            keep=lambda rows: rows["AccountId"].notna() & rows[score].notna(),
         )
-        for record in client.query(query, "survey answers on Contact")
     ]
-    return pd.DataFrame(rows, columns=SURVEY_COLUMNS), []
+
+
+def surveys_from(rows: pd.DataFrame, config: Config) -> pd.DataFrame:
+    score, day = str(config.surveys.contact_field), config.surveys.date_field or ""
+    return pd.DataFrame(
+        {
+            "account_id": canonical_ids(rows["AccountId"]),
+            "contact_id": rows["Id"].to_numpy(),
+            "day": rows[day].to_numpy() if day else None,
+            "score": rows[score].to_numpy(),
+        },
+        columns=SURVEY_COLUMNS,
+    )
 
 
 # ---------------------------------------------------------------- field history

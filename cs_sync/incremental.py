@@ -37,6 +37,7 @@ import pandas as pd
 from cs_sync.connectors.bulk_csv import typed_frame
 from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
 from cs_sync.connectors.salesforce import SalesforceClient, soql
+from cs_sync.connectors.salesforce_batch import Read, query_frames
 from cs_sync.errors import CsSyncError
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ class CopiedObject:
     condition: str  # a whole read's WHERE clause ("": every record)
     changes: str | None = None  # a change read asks whole rows with this stable condition
     keep: Callable[[pd.DataFrame], pd.Series] | None = None  # `condition`, decided here
+    # what the run sees of the kept rows (a window that records enter as days pass, such as
+    # activity dated up to the run's date: kept before they are seen)
+    view: Callable[[pd.DataFrame], pd.Series] | None = None
     parents: tuple[tuple[str, str], ...] = ()  # (reference column, the parent's object)
     as_of_bound: bool = False  # `condition` moves with the run's date (kept by `keep`)
     settings: tuple[object, ...] = ()  # what else decides the rows kept
@@ -107,10 +111,21 @@ class ReadReport:
         }
 
 
-def read_whole(client: SalesforceClient, spec: CopiedObject) -> pd.DataFrame:
-    """Every record of the object that meets its condition, with its SystemModstamp."""
-    rows = client.query_frame(spec.select(spec.condition), spec.what, spec.read_columns)
-    return _in_order(_stamped(rows))
+def read_whole(client: SalesforceClient, *specs: CopiedObject) -> list[pd.DataFrame]:
+    """Every record of each object that meets its condition, with its SystemModstamp (the
+    first pages of up to five objects in one call)."""
+    reads = [Read(spec.select(spec.condition), spec.what, spec.read_columns) for spec in specs]
+    return [_in_order(_stamped(rows)) for rows in query_frames(client, reads)]
+
+
+def read_now(client: SalesforceClient, specs: list[CopiedObject]) -> dict[str, pd.DataFrame]:
+    """Whole reads, as the run sees them (through each object's `view`)."""
+    found = {}
+    for spec, rows in zip(specs, read_whole(client, *specs), strict=True):
+        if spec.view is not None:
+            rows = rows[spec.view(rows).to_numpy(dtype=bool)].reset_index(drop=True)
+        found[spec.name] = rows
+    return found
 
 
 def why_full(
@@ -134,9 +149,20 @@ def why_full(
             return f"{as_of} is before the copy's date ({state.as_of})"
         if now - state.full_read_at >= timedelta(hours=full_read_hours):
             return f"the last full read is over {full_read_hours:g} hours old"
-        if spec.sobject not in copy.watermarks:
-            return f"no watermark for {spec.sobject}"
+        if spec.name not in copy.watermarks:
+            return f"no watermark for {spec.what}"
     return ""
+
+
+def _parent_sources(specs: list[CopiedObject]) -> dict[str, str]:
+    """Where each parent object's changes come from: a copied object that reads every changed
+    record of it whole (Opportunity: the opportunities' own read), else a read of its own
+    (named by the object: User, Contact)."""
+    sources = {}
+    for parent in sorted({p for spec in specs for _, p in spec.parents}):
+        whole = [s.name for s in specs if s.sobject == parent and s.changes == ""]
+        sources[parent] = whole[0] if whole else parent
+    return sources
 
 
 def sync_copy(
@@ -148,35 +174,43 @@ def sync_copy(
     full_read_hours: float,
     forced: bool = False,
 ) -> tuple[dict[str, pd.DataFrame], Copy, ReadReport]:
-    """The rows of each object as of now (kept by each `keep`), the copy to save and what was
-    read."""
+    """The rows of each object as of now (kept by each `keep`, shown through each `view`),
+    the copy to save and what was read. Watermarks, the changes taken in and the reads of
+    changes are kept per copied object (two may read one object: cs-sync's Tasks and the
+    completed ones) and per parent read on its own."""
     start = _floor(client.server_time or datetime.now(UTC))
     why = why_full(specs, copy, as_of, start, full_read_hours, forced)
     report = ReadReport(full=bool(why), why=why or "changes since the last run")
     since = start - overlap
-    parents = sorted({p for spec in specs for _, p in spec.parents})
-    copied = {spec.sobject for spec in specs}
-    probed: dict[str, pd.DataFrame] = {}
+    sources = _parent_sources(specs)
+    own_parents = sorted(p for p, source in sources.items() if source == p)
     new_copy = Copy()
-    for sobject in parents if why else sorted({*parents, *copied}):
-        spec = next((s for s in specs if s.sobject == sobject), None)
-        after = since if why else copy.watermarks[sobject] - overlap
-        probed[sobject] = _probe(client, sobject, spec, after)
-        new_copy.watermarks[sobject] = start
+    questions: dict[str, Read] = {}
+    for name in own_parents if why else [*own_parents, *(s.name for s in specs)]:
+        spec = next((s for s in specs if s.name == name), None)
+        after = since if why else copy.watermarks[name] - overlap
+        questions[name] = _probe(spec.sobject if spec else name, spec, after)
+        new_copy.watermarks[name] = start
+    answers = query_frames(client, list(questions.values()))  # five to a call
+    probed = {name: _probed(rows) for name, rows in zip(questions, answers, strict=True)}
     frames: dict[str, pd.DataFrame] = {}
-    read: dict[str, list[pd.DataFrame]] = {}  # the rows taken in, per object
+    read: dict[str, pd.DataFrame] = {}  # the rows taken in, per copied object
+    wholes = (
+        dict(zip((s.name for s in specs), read_whole(client, *specs), strict=True)) if why else {}
+    )
     for spec in specs:
         if why:
-            rows = read_whole(client, spec)
+            rows = wholes[spec.name]
             full_read_at = start
         else:
             state = copy.objects[spec.name]
-            rows = _catch_up(client, spec, state.rows, copy, probed, report)
+            rows = _catch_up(client, spec, state.rows, copy, probed, sources, report)
             full_read_at = state.full_read_at
         if spec.keep is not None:
             rows = rows[spec.keep(rows).to_numpy(dtype=bool)].reset_index(drop=True)
-        frames[spec.name] = rows
-        new_copy.watermarks[spec.sobject] = start
+        shown = rows if spec.view is None else rows[spec.view(rows).to_numpy(dtype=bool)]
+        frames[spec.name] = shown.reset_index(drop=True)
+        new_copy.watermarks[spec.name] = start
         previous = copy.objects.get(spec.name)
         new_copy.objects[spec.name] = CopiedState(
             rows,
@@ -185,13 +219,13 @@ def sync_copy(
             as_of if why or previous is None else previous.as_of,
             start,
         )
-        read.setdefault(spec.sobject, []).append(rows.loc[:, ["Id", STAMP]])
-    for sobject in {*probed, *read}:
+        read[spec.name] = rows.loc[:, ["Id", STAMP]]
+    for name in {*probed, *read}:
         pairs = pd.concat(
-            [*([probed[sobject]] if sobject in probed else []), *read.get(sobject, [])]
+            [frame for frame in (probed.get(name), read.get(name)) if frame is not None]
         )
         recent = pairs[pd.to_datetime(pairs[STAMP], utc=True) >= pd.Timestamp(since, tz=UTC)]
-        new_copy.seen[sobject] = set(zip(recent["Id"], recent[STAMP], strict=True))
+        new_copy.seen[name] = set(zip(recent["Id"], recent[STAMP], strict=True))
     return frames, new_copy, report
 
 
@@ -201,11 +235,12 @@ def _catch_up(
     rows: pd.DataFrame,
     copy: Copy,
     probed: dict[str, pd.DataFrame],
+    sources: dict[str, str],
     report: ReadReport,
 ) -> pd.DataFrame:
     """The copy's rows with the object's changes and its parents' taken in."""
     rows = typed_frame(rows, spec.read_columns)
-    probe = _new(probed[spec.sobject], copy.seen.get(spec.sobject, set()))
+    probe = _new(probed[spec.name], copy.seen.get(spec.name, set()))
     gone = set(probe["Id"])
     changed = probe[~probe["IsDeleted"]] if len(probe) else probe
     fresh: pd.DataFrame
@@ -224,7 +259,8 @@ def _catch_up(
         fresh = rows.iloc[0:0]
     parent_changed: set[str] = set()
     for column, parent in spec.parents:
-        ids = set(_new(probed[parent], copy.seen.get(parent, set()))["Id"])
+        source = sources[parent]
+        ids = set(_new(probed[source], copy.seen.get(source, set()))["Id"])
         if ids:
             parent_changed |= set(rows.loc[rows[column].isin(ids), "Id"])
     parent_changed -= gone
@@ -235,7 +271,7 @@ def _catch_up(
             spec.what,
         )
         report.refetched[spec.name] = len(parent_changed)
-        return read_whole(client, spec)
+        return read_whole(client, spec)[0]
     if parent_changed:
         report.refetched[spec.name] = len(parent_changed)
         fresh = pd.concat([fresh, _by_ids(client, spec, sorted(parent_changed))])
@@ -249,11 +285,9 @@ def _catch_up(
     return _in_order(merged)
 
 
-def _probe(
-    client: SalesforceClient, sobject: str, spec: CopiedObject | None, after: datetime
-) -> pd.DataFrame:
-    """The records of the object changed (or deleted) at or after `after`: whole rows for an
-    object whose changes are read whole, else ids and stamps."""
+def _probe(sobject: str, spec: CopiedObject | None, after: datetime) -> Read:
+    """The question of what of the object changed (or was deleted) at or after `after`:
+    whole rows for an object whose changes are read whole, else ids and stamps."""
     condition = f"{STAMP} >= {_literal(after)}"
     bin_kept = sobject not in NO_RECYCLE_BIN
     if spec is not None and spec.changes is not None:
@@ -264,7 +298,10 @@ def _probe(
         query = f"SELECT Id, {STAMP}{deleted} FROM {sobject} WHERE {condition}"
         columns = {"Id": "id", STAMP: "datetime", **({"IsDeleted": "boolean"} if bin_kept else {})}
     what = f"changed {spec.what if spec else sobject + ' records'}"
-    rows = client.query_frame(query, what, columns, all_rows=bin_kept)
+    return Read(query, what, columns, all_rows=bin_kept)
+
+
+def _probed(rows: pd.DataFrame) -> pd.DataFrame:
     if "IsDeleted" not in rows:
         rows["IsDeleted"] = False
     return _stamped(rows)

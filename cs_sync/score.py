@@ -51,9 +51,9 @@ class Extracted:
     contact_roles: pd.DataFrame  # see book_reads.role_read
     problems: list[Problem] = field(default_factory=list)
     field_scales: dict[str, int] = field(default_factory=dict)  # Account number field -> scale
-    activities: pd.DataFrame | None = None  # see extract_signals.read_activity (None: not read)
-    cases: pd.DataFrame | None = None  # see extract_signals.read_cases (None: not read)
-    surveys: pd.DataFrame | None = None  # see extract_signals.read_surveys (None: not read)
+    activities: pd.DataFrame | None = None  # see extract_signals.activity_reads
+    cases: pd.DataFrame | None = None  # see extract_signals.case_reads
+    surveys: pd.DataFrame | None = None  # see extract_signals.read_surveys
     previous_sponsors: pd.DataFrame | None = None  # the last run's, from the history store
     # who holds the sponsors' roles, by run date: worked out once for the features and the
     # history record

@@ -273,16 +273,17 @@ def test_allowance_running_out_mid_run_keeps_finished_batches(
         encoding="utf-8",
     )
     with served(folder) as sandbox:
-        # limits, describe Account, what changed lately among the parents the local copy
-        # follows (contacts, opportunities, users), accounts, tasks, opportunities, contact
-        # roles, the demo's activity, cases and NPS answers (describe Event, Case and Contact,
-        # query Task, Event, Case and Contact), the new Tasks (one call of up to 200, written
-        # first) and the first batch of 200 updates; then nothing is left
-        sandbox.faults.set(daily_api_max=18)
+        # limits, the describes (Account, and Event, Case and Contact for the demo's activity,
+        # cases and NPS answers: one Composite call), the users changed lately (the local copy
+        # follows them), the whole reads (accounts, tasks, opportunities, contact roles,
+        # completed Tasks, Events, Cases, answers on Contact: two Composite calls), the new
+        # Tasks (one call of up to 200, written first) and the first batch of 200 updates;
+        # then nothing is left
+        sandbox.faults.set(daily_api_max=7)
         code, stopped = run_json(capsys, "run", "--config", str(folder.config_path))
         assert code == 4 and stopped["status"] == "failed"
         assert stopped["errors"][-1]["kind"] == "api_budget"
-        assert "0 of the org's 18 daily API calls are left" in stopped["errors"][-1]["message"]
+        assert "0 of the org's 7 daily API calls are left" in stopped["errors"][-1]["message"]
         # a first run writes score, grade, trend, reasons and phase of every account in the
         # batch, and phase_delayed, strategy, next action and its date where they apply
         assert stopped["accounts_changed"] == 200
@@ -377,11 +378,11 @@ def test_jwt_bearer_login(
     sandbox.faults.set(expire_sessions_after=3)
     code, again = run_json(capsys, "run", "--config", str(folder.config_path))
     assert code == 0 and again["fields_written"] == 0
-    # login, limits, describe Account (401), login again, describe Account, what changed
-    # since the first run (accounts, contacts, opportunities, contact roles, Tasks, users),
-    # the accounts it wrote read back, and the demo's activity, cases and NPS answers
-    # (describe Event, Case and Contact, query Task, Event, Case and Contact)
-    assert again["salesforce_api_calls"] == 19
+    # login, limits, the describes (401), login again, the describes (Account, Event, Case,
+    # Contact: one Composite call), what changed since the first run (accounts, users,
+    # cs-sync's and completed Tasks, opportunities, contact roles, Events, Cases, answers on
+    # Contact: two Composite calls) and the accounts it wrote, read back
+    assert again["salesforce_api_calls"] == 8
 
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     (tmp_path / "server.key").write_text(
@@ -418,10 +419,10 @@ def test_a_permanent_record_error_is_reported_once_and_the_rest_written(
         }
     ]
     assert result["accounts_changed"] == result["accounts_read"] - 1
-    # describe Account included (number scales), Event and Case (their picklist values) and
-    # Contact (the NPS fields), what changed lately among the parents the local copy follows
-    # (contacts, opportunities, users), and one call for the Chatter alerts
-    assert result["salesforce_api_calls"] == 20
+    # the describes (Account's number scales, Event's and Case's picklist values, Contact's
+    # NPS fields) in one Composite call, the users changed lately (the local copy follows
+    # them), the whole reads in two, the writes, and one call for the Chatter alerts
+    assert result["salesforce_api_calls"] == 9
     served = sandbox.requests_served - served_before
     assert served == result["salesforce_api_calls"] + result["sheets_api_calls"]
     sandbox.faults.set(validation_error_ids=[])

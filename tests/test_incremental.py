@@ -21,7 +21,7 @@ from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.demo import DemoFolder
 from cs_sync.errors import CsSyncError
-from cs_sync.extract import read_book
+from cs_sync.extract import Book, read_book
 from cs_sync.incremental import LocalCopy
 from cs_sync.sandbox.server import Sandbox
 from tests.conftest import AS_OF, held_by_another_process, login
@@ -39,18 +39,18 @@ def _client(config: Config, counter: CallCounter | None = None) -> SalesforceCli
     return connect(config.salesforce, build_session(config.sandbox.url, counter), counter)
 
 
-def _tables(frames: tuple[pd.DataFrame, ...]) -> list[pd.DataFrame]:
-    """The four tables in one order whatever order the records came in."""
-    keys = ["account_id", "task_id", "opportunity_id", ["account_id", "contact_id", "role"]]
-    return [
-        frame.sort_values(key, kind="stable").reset_index(drop=True)
-        for frame, key in zip(frames, keys, strict=True)
-    ]
-
-
-def _assert_same(by_changes: tuple[pd.DataFrame, ...], whole: tuple[pd.DataFrame, ...]) -> None:
-    for mine, theirs in zip(_tables(by_changes), _tables(whole), strict=True):
-        pd.testing.assert_frame_equal(mine, theirs)
+def _assert_same(by_changes: Book, whole: Book) -> None:
+    """The same tables, whatever order the records came in."""
+    for name, mine, theirs in zip(Book._fields, by_changes, whole, strict=True):
+        assert (mine is None) == (theirs is None), name
+        if mine is None or theirs is None:
+            continue
+        columns = list(theirs.columns)
+        pd.testing.assert_frame_equal(
+            mine.sort_values(columns, kind="stable").reset_index(drop=True),
+            theirs.sort_values(columns, kind="stable").reset_index(drop=True),
+            obj=name,
+        )
 
 
 def _ids(sf: Salesforce, soql: str) -> list[str]:
@@ -76,8 +76,54 @@ def _change_something(sf: Salesforce, rng: random.Random, step: int) -> str:
             "new_task",
             "close_task",
             "delete_task",
+            "log_a_call",
+            "book_a_meeting",
+            "open_a_case",
+            "close_a_case",
+            "answer_a_survey",
         ]
     )
+    day = AS_OF - timedelta(days=rng.randint(-20, 200))  # some ahead of the run date
+    if kind == "log_a_call":
+        sf.Task.create(
+            {
+                "Subject": "電話",
+                "WhatId": rng.choice(customers),
+                "OwnerId": rng.choice(users),
+                "Status": "Completed",
+                "ActivityDate": day.isoformat(),
+            }
+        )
+        return kind
+    if kind == "book_a_meeting":
+        sf.Event.create(
+            {
+                "Subject": "定例",
+                "WhatId": rng.choice(customers),
+                "OwnerId": rng.choice(users),
+                "Type": "Meeting",
+                "ActivityDate": day.isoformat(),
+                "ActivityDateTime": f"{day.isoformat()}T01:00:00Z",
+                "DurationInMinutes": 60,
+            }
+        )
+        return kind
+    if kind == "open_a_case":
+        sf.Case.create(
+            {"Subject": "不具合", "AccountId": rng.choice(customers), "Priority": "High"}
+        )
+        return kind
+    if kind == "close_a_case":
+        open_cases = _ids(sf, "SELECT Id FROM Case WHERE IsClosed = false")
+        sf.Case.update(rng.choice(open_cases), {"Status": "Closed"})
+        return kind
+    if kind == "answer_a_survey":
+        contacts = _ids(sf, "SELECT Id FROM Contact WHERE AccountId != null")
+        sf.Contact.update(
+            rng.choice(contacts),
+            {"CS_NPS__c": rng.randint(0, 10), "CS_NPS_Date__c": day.isoformat()},
+        )
+        return kind
     if kind == "edit_account":
         sf.Account.update(
             rng.choice(customers), {"CS_Sentiment__c": rng.choice(["Positive", "Negative"])}
@@ -151,13 +197,13 @@ def test_reading_by_changes_equals_reading_whole_after_random_changes(
     _assert_same(first, read_book(client, config, AS_OF))
     rng = random.Random(20261204)
     made: set[str] = set()
-    for round_ in range(6):
-        for step in range(8):
+    for round_ in range(8):
+        for step in range(10):
             made.add(_change_something(sf, rng, round_ * 10 + step))
         by_changes = read_book(client, config, AS_OF, local)
         assert local.report is not None and not local.report.full
         _assert_same(by_changes, read_book(client, config, AS_OF))
-    assert len(made) >= 10  # most kinds of change were tried
+    assert len(made) >= 15  # most kinds of change were tried
 
 
 def test_a_run_that_stops_before_saving_the_copy_reads_the_same_changes_again(
@@ -183,7 +229,8 @@ def test_an_unchanged_book_costs_one_small_read_per_object(
     read_book(_client(config), config, AS_OF, local)
     counter = CallCounter()
     client = _client(config, counter)
-    client.described_fields("Account")  # as every run does first, to check the mapping
+    for sobject in ("Account", "Event", "Case", "Contact"):  # the mapping's checks, first
+        client.described_fields(sobject)
     before, moved = counter.calls["salesforce"], counter.bytes["salesforce"]
     queried = sandbox.salesforce.queries.objects_queried
     queried.clear()
@@ -191,17 +238,22 @@ def test_an_unchanged_book_costs_one_small_read_per_object(
     assert local.report is not None and not local.report.full
     assert sum(local.report.changed.values()) == sum(local.report.removed.values()) == 0
     assert local.report.refetched == {}  # no parent changed either
-    # one question each of Account, Contact, Opportunity, OpportunityContactRole, Task, User
-    assert counter.calls["salesforce"] - before == 6
-    assert 0 < counter.bytes["salesforce"] - moved < 6 * 1_000  # six answers with no record
-    assert sorted(queried) == [
-        "Account",
-        "Contact",
-        "Opportunity",
-        "OpportunityContactRole",
-        "Task",
-        "User",
-    ]
+    # one question for each copied object (accounts, cs-sync's Tasks, opportunities, roles,
+    # completed Tasks, Events, Cases, survey answers on Contact) and the users (the changed
+    # contacts the survey answers' question brings tell the roles theirs): nine questions in
+    # two Composite calls (at most five queries a call)
+    assert counter.calls["salesforce"] - before == 2, sorted(queried.items())
+    assert 0 < counter.bytes["salesforce"] - moved < 9 * 1_000  # nine answers with no record
+    assert dict(queried) == {
+        "Account": 1,
+        "Contact": 1,
+        "Opportunity": 1,
+        "OpportunityContactRole": 1,
+        "Task": 2,
+        "User": 1,
+        "Event": 1,
+        "Case": 1,
+    }
 
 
 def test_full_reads_come_back_when_asked_when_old_and_when_the_query_changes(
@@ -253,3 +305,49 @@ def test_a_copy_held_by_another_process_stops_a_run_and_a_dry_run_reads_whole(
         accounts = read_book(client, config, AS_OF, planned)[0]
     assert planned.report is not None and planned.report.full
     assert len(accounts) == len(read_book(client, config, AS_OF)[0])
+
+
+def test_windows_move_with_the_run_date_without_a_change_in_salesforce(
+    book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
+) -> None:
+    """Activity dated ahead enters the window when its day comes, Cases, Tasks and activity
+    that fall out of their windows leave, all without a change of their own: on each later
+    run date the copy read by changes equals a whole read."""
+    config, _, sf = book
+    client = _client(config)
+    customer = _ids(sf, "SELECT Id FROM Account WHERE Type = 'Customer - Direct' LIMIT 1")[0]
+    ahead = AS_OF + timedelta(days=3)
+    sf.Event.create(
+        {
+            "Subject": "来週の定例",
+            "WhatId": customer,
+            "Type": "Meeting",
+            "ActivityDate": ahead.isoformat(),
+            "ActivityDateTime": f"{ahead.isoformat()}T01:00:00Z",
+            "DurationInMinutes": 60,
+        }
+    )
+    done = sf.Task.create(  # a follow-up of cs-sync's, done: held while its rule cools down
+        {
+            "Subject": "フォロー",
+            "WhatId": customer,
+            "Status": "Completed",
+            "CS_Sync_Key__c": f"cs-sync:no_touch:{customer}:{AS_OF:%Y-%m}",
+        }
+    )["id"]
+    local = LocalCopy(CopyStore(tmp_path / "copy.duckdb"), OVERLAP, 24)
+    today = read_book(client, config, AS_OF, local)
+    mine = today.tasks.set_index("task_id").loc[done]
+    created = pd.Timestamp(mine["created_date"]).date()  # today, by the org's clock
+    gone = (created - AS_OF).days + config.tasks.longest_cooldown + 40  # its cooldown passed
+    assert today.activities is not None
+    assert ahead.isoformat() not in set(today.activities["day"])
+    for days in (3, 10, 40, 100, 200, gone):
+        later = AS_OF + timedelta(days=days)
+        by_changes = read_book(client, config, later, local)
+        assert local.report is not None and not local.report.full
+        _assert_same(by_changes, read_book(client, config, later))
+        assert by_changes.activities is not None
+        seen = ahead.isoformat() in set(by_changes.activities["day"])
+        assert seen == (days < 3 + config.salesforce.activity.days)
+        assert (done in set(by_changes.tasks["task_id"])) == (days < gone)

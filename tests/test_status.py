@@ -40,7 +40,7 @@ def test_status_follows_the_runs(
     read_at = report["freshness"]["read_at"]
     # the local copy's watermark per object: where its last read began by the org's clock
     marks = report["freshness"]["watermarks"]
-    assert {"Account", "Opportunity", "OpportunityContactRole", "Task"} <= set(marks)
+    assert {"accounts", "opportunities", "contact_roles", "tasks", "User"} <= set(marks)
     began = datetime.fromisoformat(read_at)
     assert all(
         abs(datetime.fromisoformat(m) - began) < timedelta(minutes=1) for m in marks.values()

@@ -16,6 +16,7 @@ from typing import Any
 from cs_sync.sandbox import soql
 from cs_sync.sandbox.access import acting_as, current, load_access, visible_ids
 from cs_sync.sandbox.bulk_api import BulkIngestApi
+from cs_sync.sandbox.composite_api import composite
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response, sf_error
 from cs_sync.sandbox.login_api import NEWEST_VERSION, oauth_token, retired, soap_login, userinfo
@@ -105,6 +106,8 @@ class SalesforceApi:
             return self.queries.query(request, version, all_rows=head == "queryAll")
         if head == "sobjects":
             return self.sobjects(request, version, parts[1:])
+        if head == "composite" and len(parts) == 1 and method == "POST":
+            return composite(request, version, self.route)
         if head == "composite" and len(parts) >= 2 and parts[1] == "sobjects":
             return self.collections(request, version, parts[2:])
         if head == "jobs" and len(parts) >= 2 and parts[1] == "ingest":
