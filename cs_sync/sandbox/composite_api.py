@@ -3,9 +3,9 @@ several REST requests in one call, which counts as a single call toward the API 
 answers returned together, each with its own status. At most 25 subrequests, of which at most
 5 are query operations (query, queryAll, and a query's next batch).
 
-The sandbox serves the subrequests cs-sync sends, GET reads (queries and describes), and
-refuses the rest (writes, and references to an earlier answer with @{...}) rather than imitate
-them halfway.
+The sandbox serves the subrequests cs-sync sends, GET reads (queries and describes) with
+allOrNone false, and refuses the rest (writes, allOrNone, references to an earlier answer
+with @{...}) rather than imitate them halfway.
 """
 
 from __future__ import annotations
@@ -35,6 +35,10 @@ def composite(request: Request, version: str, route: Route) -> Response:
     subrequests = body.get("compositeRequest") if isinstance(body, dict) else None
     if not isinstance(subrequests, list) or not subrequests:
         return sf_error(400, "JSON_PARSER_ERROR", "compositeRequest: a list of subrequests")
+    if body.get("allOrNone"):
+        return sf_error(
+            400, "INVALID_REQUEST", "the sandbox serves Composite reads with allOrNone false"
+        )
     if len(subrequests) > MAX_SUBREQUESTS:
         return sf_error(
             400,

@@ -64,6 +64,10 @@ def test_the_documented_limits_are_kept(sf: Salesforce) -> None:
     with pytest.raises(SalesforceMalformedRequest, match="25 subrequests"):
         _composite(sf, describes)
     assert len(_composite(sf, queries[:5] + describes[:20])["compositeResponse"]) == 25
+    with pytest.raises(SalesforceMalformedRequest, match="allOrNone"):
+        sf.restful(
+            "composite", method="POST", json={"allOrNone": True, "compositeRequest": queries[:1]}
+        )
 
 
 def test_cs_syncs_reads_continue_past_the_first_page(
