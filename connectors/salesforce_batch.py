@@ -20,7 +20,7 @@ from simple_salesforce.exceptions import SalesforceGeneralError, SalesforceMalfo
 
 from cs_sync.connectors.salesforce import URI_QUERY_ROOM, SalesforceClient
 from cs_sync.connectors.salesforce_calls import translate
-from cs_sync.errors import ConnectError
+from cs_sync.errors import ConnectError, CsSyncError
 
 MAX_SUBREQUESTS = 25
 MAX_QUERIES = 5
@@ -40,8 +40,12 @@ def _composite(sf: Salesforce, body: dict[str, Any]) -> Any:
     return sf.restful("composite", method="POST", json=body)
 
 
-def _answers(client: SalesforceClient, requests: list[dict[str, Any]], doing: str) -> list[Any]:
-    """The subrequests' answers in order; a failed one raises as the request alone would."""
+def _answers(
+    client: SalesforceClient, requests: list[dict[str, Any]], verb: str, whats: list[str]
+) -> list[Any]:
+    """The subrequests' answers in order; a failed one raises as the request alone would,
+    naming what it read (`read`)."""
+    doing = f"{verb} " + ", ".join(whats)
     body = {"allOrNone": False, "compositeRequest": requests}
     answer = client.call(doing, partial(_composite, body=body))
     found = answer.get("compositeResponse") if isinstance(answer, dict) else None
@@ -52,15 +56,26 @@ def _answers(client: SalesforceClient, requests: list[dict[str, Any]], doing: st
         )
     by_reference = {str(item.get("referenceId")): item for item in found}
     bodies = []
-    for request in requests:
+    for request, what in zip(requests, whats, strict=True):
         item = by_reference.get(request["referenceId"], {})
         status = int(item.get("httpStatusCode", 500))
         if not 200 <= status < 300:
             url = str(request["url"])
             error_type = SalesforceMalformedRequest if status == 400 else SalesforceGeneralError
-            raise translate(error_type(url, status, "composite", item.get("body")), doing)
+            failed = error_type(url, status, "composite", item.get("body"))
+            error = translate(failed, f"{verb} {what}")
+            error.read = what
+            raise error
         bodies.append(item.get("body"))
     return bodies
+
+
+def _frame(client: SalesforceClient, read: Read, first: Any = None) -> pd.DataFrame:
+    try:
+        return client.query_frame(read.soql, read.what, read.columns, read.all_rows, first)
+    except CsSyncError as error:
+        error.read = read.what
+        raise
 
 
 def query_frames(client: SalesforceClient, reads: list[Read]) -> list[pd.DataFrame]:
@@ -70,7 +85,7 @@ def query_frames(client: SalesforceClient, reads: list[Read]) -> list[pd.DataFra
     batched = []
     for index, read in enumerate(reads):
         if len(quote(read.soql)) > URI_QUERY_ROOM:  # too long for a request's address
-            frames[index] = client.query_frame(read.soql, read.what, read.columns, read.all_rows)
+            frames[index] = _frame(client, read)
         else:
             batched.append(index)
     headers = {"Sforce-Query-Options": f"batchSize={client.config.query_batch_size}"}
@@ -86,12 +101,9 @@ def query_frames(client: SalesforceClient, reads: list[Read]) -> list[pd.DataFra
             }
             for i in chunk
         ]
-        doing = "reading " + ", ".join(reads[i].what for i in chunk)
-        for i, first in zip(chunk, _answers(client, requests, doing), strict=True):
-            read = reads[i]
-            frames[i] = client.query_frame(
-                read.soql, read.what, read.columns, read.all_rows, first=first
-            )
+        whats = [reads[i].what for i in chunk]
+        for i, first in zip(chunk, _answers(client, requests, "reading", whats), strict=True):
+            frames[i] = _frame(client, reads[i], first)
     return [frames[i] for i in range(len(reads))]
 
 
@@ -110,6 +122,6 @@ def describe_all(client: SalesforceClient, sobjects: list[str]) -> None:
             }
             for sobject in chunk
         ]
-        bodies = _answers(client, requests, "describing " + ", ".join(chunk))
+        bodies = _answers(client, requests, "describing", chunk)
         for sobject, body in zip(chunk, bodies, strict=True):
             client.remember_describe(sobject, dict(body or {}))

@@ -19,6 +19,7 @@ class CsSyncError(Exception):
 
     exit_code = EXIT_BAD_INPUT
     kind = "error"
+    read: str | None = None  # which of several reads sent together failed (its `what`)
 
 
 class ConfigError(CsSyncError):

@@ -77,7 +77,11 @@ def _whole_accounts(
 def _refused_filter(error: CsSyncError, config: Config, condition: str, key: str) -> CsSyncError:
     """A query refused for its condition is the admin's filter, named by its config key (the
     fields were checked first: what Salesforce refuses now is the condition)."""
-    if type(error) not in (CsSyncError, SetupError) or not condition.strip():
+    if (
+        type(error) not in (CsSyncError, SetupError)
+        or not condition.strip()
+        or error.read not in (None, "Accounts", "former customers")
+    ):
         return error
     return SetupError(
         f"{key} = {condition.strip()!r}: Salesforce refused it as a SOQL condition on "

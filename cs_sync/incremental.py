@@ -8,8 +8,10 @@ mapping) or asks each object for the records whose SystemModstamp is at or after
 watermark less an overlap (queryAll, so deletions come too):
 
 - an object whose keep-or-drop can be decided here (opportunity types, contact role values,
-  cs-sync's task keys and dates) is asked for whole rows once, and each changed row is kept,
-  replaced or dropped (deleted, or no longer matching);
+  cs-sync's task keys and dates, the windows of activity and cases) is asked for whole rows
+  once, and each changed row is kept, replaced or dropped (deleted, or no longer matching);
+  a window that records enter as days pass (activity dated ahead) is kept from its start and
+  shown up to the run's date (`view`);
 - an object filtered by the admin's SOQL (Account) is asked for the changed ids first and,
   only when there are any, for the changed records that match: a changed id not among them
   has left the filter;
@@ -20,7 +22,8 @@ watermark less an overlap (queryAll, so deletions come too):
 The watermark is the org's clock (the Date header of its answers) before the run's first
 read, so neither a local clock's drift nor a change made while the run reads is lost; the
 (id, SystemModstamp) pairs already taken in inside the overlap are remembered, so the overlap
-costs no second read of the same change.
+costs no second read of the same change. The questions go five to a Composite call
+(connectors/salesforce_batch.py): an unchanged book costs two calls, whatever its size.
 """
 
 from __future__ import annotations

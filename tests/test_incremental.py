@@ -351,3 +351,19 @@ def test_windows_move_with_the_run_date_without_a_change_in_salesforce(
         seen = ahead.isoformat() in set(by_changes.activities["day"])
         assert seen == (days < 3 + config.salesforce.activity.days)
         assert (done in set(by_changes.tasks["task_id"])) == (days < gone)
+
+
+def test_a_refused_read_of_another_object_is_not_blamed_on_the_account_filter(
+    book: tuple[Config, Sandbox, Salesforce],
+) -> None:
+    config, _, _ = book
+    text = config.path.read_text("utf-8").replace(
+        "[salesforce.fields]\n", '[salesforce.fields]\ntask_key = "CS_Sync_Kee__c"\n', 1
+    )
+    config.path.write_text(text, "utf-8")
+    mistyped = load_config(config.path)
+    with pytest.raises(CsSyncError) as refused:
+        read_book(_client(mistyped), mistyped, AS_OF)
+    assert "CS_Sync_Kee__c" in str(refused.value)
+    assert "account_filter" not in str(refused.value)
+    assert refused.value.read == "cs-sync Tasks"
