@@ -12,6 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -20,6 +21,22 @@ from cs_sync.sandbox.access import current
 from cs_sync.sandbox.http_types import Request, Response, sf_error
 from cs_sync.sandbox.schema import target_of
 from cs_sync.sandbox.store import OrgStore
+
+
+def _stamp_floor(where: Any) -> datetime | None:
+    """The earliest SystemModstamp a WHERE clause lets through, when it says so at its top
+    level (`SystemModstamp >= t AND ...`): the records are then found through the index
+    (the clause is still checked on each)."""
+    items = where.items if isinstance(where, soql.BoolOp) and where.op == "AND" else (where,)
+    for item in items:
+        if (
+            isinstance(item, soql.Comparison)
+            and item.path.parts == ("SystemModstamp",)
+            and item.op in (">=", ">")
+            and isinstance(item.value, datetime)
+        ):
+            return item.value
+    return None
 
 
 class QueryApi:
@@ -133,9 +150,15 @@ class QueryApi:
             lambda inner: [r.get(inner.fields[0].parts[0]) for r in self._matching(inner)],
         )
         access = current()
+        since = _stamp_floor(query.where)
+        candidates = (
+            self.store.all(query.sobject, deleted=all_rows)
+            if since is None
+            else self.store.changed_since(query.sobject, since, deleted=all_rows)
+        )
         return [
             r
-            for r in self.store.all(query.sobject, deleted=all_rows)
+            for r in candidates
             if (access is None or access.sees(query.sobject, r, self.store.get))
             and soql_eval.evaluate(where, r, on.resolve, on.type_of)
         ]

@@ -48,6 +48,8 @@ _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _TABLES = """
 CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, sobject TEXT NOT NULL, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS records_by_object ON records (sobject);
+CREATE INDEX IF NOT EXISTS records_by_stamp
+    ON records (sobject, json_extract(data, '$.SystemModstamp'));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS logins (username TEXT PRIMARY KEY, secret TEXT NOT NULL,
                                    user_id TEXT NOT NULL);
@@ -205,6 +207,20 @@ class OrgStore:
         with self.lock:
             rows = self.db.execute(
                 "SELECT data FROM records WHERE sobject = ? ORDER BY rowid", (sobject,)
+            ).fetchall()
+        records = (json.loads(row[0]) for row in rows)
+        return [r for r in records if deleted or not r.get("IsDeleted")]
+
+    def changed_since(
+        self, sobject: str, moment: datetime, deleted: bool = False
+    ) -> list[dict[str, Any]]:
+        """The object's records whose SystemModstamp is at or after `moment`, found through
+        an index (as an org's SystemModstamp is), in the order they were made."""
+        with self.lock:
+            rows = self.db.execute(
+                "SELECT data FROM records WHERE sobject = ? AND "
+                "json_extract(data, '$.SystemModstamp') >= ? ORDER BY rowid",
+                (sobject, now_stamp(moment)),
             ).fetchall()
         records = (json.loads(row[0]) for row in rows)
         return [r for r in records if deleted or not r.get("IsDeleted")]

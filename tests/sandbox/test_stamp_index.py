@@ -1,0 +1,40 @@
+"""The sandbox finds records by SystemModstamp through an index, as an org does, so that a
+read of what changed costs what it does in Salesforce and not a scan of every record; the
+answer is the one a scan gives."""
+
+from __future__ import annotations
+
+from simple_salesforce import Salesforce
+
+from cs_sync.sandbox.server import Sandbox
+
+
+def test_a_read_by_systemmodstamp_answers_as_a_scan_would(sandbox: Sandbox, sf: Salesforce) -> None:
+    accounts = sf.query("SELECT Id FROM Account ORDER BY Id LIMIT 3")["records"]
+    for account in accounts:
+        sf.Account.update(account["Id"], {"CS_Sentiment__c": "Negative"})
+    sf.Account.delete(accounts[2]["Id"])
+    stamp = sf.query_all(f"SELECT SystemModstamp FROM Account WHERE Id = '{accounts[0]['Id']}'")[
+        "records"
+    ][0]["SystemModstamp"]
+    since = stamp[:19] + "Z"  # to the second, as the documented literal
+    changed = sf.query_all(
+        f"SELECT Id FROM Account WHERE SystemModstamp >= {since} ORDER BY Id",
+        include_deleted=True,
+    )["records"]
+    assert [r["Id"] for r in changed] == [a["Id"] for a in accounts]
+    # without queryAll the deleted one is left out; the rest of the clause still applies
+    alive = sf.query(f"SELECT Id FROM Account WHERE (SystemModstamp >= {since}) AND Name != null")[
+        "records"
+    ]
+    assert [r["Id"] for r in alive] == [a["Id"] for a in accounts[:2]]
+    # a bound under OR is no bound: every record that meets either side
+    either = sf.query(
+        f"SELECT COUNT() FROM Account WHERE SystemModstamp >= {since} OR Name != null"
+    )["totalSize"]
+    assert either == sf.query("SELECT COUNT() FROM Account")["totalSize"]
+    plan = sandbox.store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT data FROM records WHERE sobject = 'Account' AND "
+        "json_extract(data, '$.SystemModstamp') >= '2026'"
+    ).fetchall()
+    assert any("records_by_stamp" in str(row) for row in plan)
