@@ -116,8 +116,9 @@ class CopyStore:
                 "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'rows_%'"
             ).fetchall():
                 db.execute(f'DROP TABLE "{table}"')
-            for statement in ("meta", "objects", "watermarks", "seen"):
-                db.execute(f"DELETE FROM {statement}")  # noqa: S608  (fixed table names)
+            for table in ("meta", "objects", "watermarks", "seen"):  # made anew: a copy of
+                db.execute(f"DROP TABLE {table}")  # another format may have other columns
+            db.execute(_TABLES)
             db.execute("INSERT INTO meta VALUES ('format', ?)", [FORMAT])
             for name, state in copy.objects.items():
                 if not _NAME.fullmatch(name):

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from simple_salesforce import Salesforce
@@ -367,3 +368,22 @@ def test_a_refused_read_of_another_object_is_not_blamed_on_the_account_filter(
     assert "CS_Sync_Kee__c" in str(refused.value)
     assert "account_filter" not in str(refused.value)
     assert refused.value.read == "cs-sync Tasks"
+
+
+def test_a_copy_of_another_format_is_read_whole_and_made_anew(
+    book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
+) -> None:
+    config, _, _ = book
+    path = tmp_path / "copy.duckdb"
+    old = duckdb.connect(str(path))
+    old.execute("CREATE TABLE meta (key VARCHAR, value VARCHAR)")
+    old.execute("INSERT INTO meta VALUES ('format', '0')")
+    old.execute("CREATE TABLE objects (name VARCHAR, rows_kept INTEGER)")
+    old.close()
+    client = _client(config)
+    first = LocalCopy(CopyStore(path), OVERLAP, 24)
+    read_book(client, config, AS_OF, first)
+    assert first.report is not None and first.report.why == "no local copy yet"
+    again = LocalCopy(CopyStore(path), OVERLAP, 24)
+    read_book(client, config, AS_OF, again)
+    assert again.report is not None and not again.report.full
