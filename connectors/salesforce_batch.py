@@ -37,7 +37,15 @@ class Read:
 
 
 def _composite(sf: Salesforce, body: dict[str, Any]) -> Any:
-    return sf.restful("composite", method="POST", json=body)
+    """One Composite call; a subrequest that failed on Salesforce's side (5xx) fails the
+    call, so that it is retried as any call is."""
+    answer = sf.restful("composite", method="POST", json=body)
+    items = answer.get("compositeResponse") if isinstance(answer, dict) else None
+    for item in items if isinstance(items, list) else []:
+        status = int(item.get("httpStatusCode", 200))
+        if status >= 500:
+            raise SalesforceGeneralError("composite", status, "composite", item.get("body"))
+    return answer
 
 
 def _answers(

@@ -104,3 +104,15 @@ def test_cs_syncs_reads_continue_past_the_first_page(
         assert frame.equals(alone)
     with pytest.raises(CsSyncError, match="Nope"):
         query_frames(client, [Read("SELECT Nope FROM Account", "broken", {"Nope": "string"})])
+
+
+def test_a_composite_call_that_fails_on_salesforces_side_is_retried(
+    demo40: tuple[DemoFolder, Sandbox],
+) -> None:
+    folder, sandbox = demo40
+    config = load_config(folder.config_path)
+    client = connect(config.salesforce, build_session(config.sandbox.url))
+    client.wait_max_s = 0.01
+    sandbox.faults.set(server_errors=1, only_on="POST .*/composite$")
+    (users,) = query_frames(client, [Read("SELECT Id FROM User", "users", {"Id": "id"})])
+    assert len(users) > 0 and client.retries == 1
