@@ -75,7 +75,8 @@ class CopyStore:
             db = connect(str(self.path))
         except duckdb.Error as error:
             raise CsSyncError(
-                f"cannot open the local copy {self.path} ({error}). Delete the file: the next "
+                f"cannot open the local copy {self.path} ({error}). If another process holds "
+                "it (a DuckDB client), close that; if the file is damaged, delete it: the next "
                 "run reads every record again and makes a new one"
             ) from None
         db.execute(_TABLES)

@@ -63,13 +63,12 @@ def freshness_of(runs: pd.DataFrame, now: datetime) -> dict[str, Any] | None:
     }
 
 
-def _copy_marks(store: CopyStore, reasons: list[str]) -> dict[str, Any]:
+def _copy_marks(store: CopyStore) -> dict[str, Any]:
     """With a local copy: each object's watermark is where its last read began by the org's
     clock (whole, or by its changes), and when the copy was last read whole."""
     try:
         copy = store.load()
-    except CsSyncError as error:
-        reasons.append(f"the local copy cannot be read: {error}")
+    except CsSyncError:  # held by the run going on now: the run's own record says the rest
         return {}
     if not copy.objects:
         return {}
@@ -106,7 +105,7 @@ def check_health(config: Config, now: datetime, max_age_hours: float, strict: bo
         return health
     health.freshness = freshness_of(runs, now)
     if health.freshness is not None and config.local_copy.path is not None:
-        health.freshness.update(_copy_marks(CopyStore(config.local_copy.path), health.reasons))
+        health.freshness.update(_copy_marks(CopyStore(config.local_copy.path)))
     last = runs.sort_values("finished_at").iloc[-1]
     finished = pd.Timestamp(last["finished_at"]).to_pydatetime().replace(tzinfo=UTC)
     health.last_run = {

@@ -16,7 +16,7 @@ from cs_sync.demo import prepare_demo, write_demo_config
 from cs_sync.doctor import run_doctor
 from cs_sync.history import RunRecord
 from cs_sync.status import check_health
-from tests.conftest import AS_OF, served
+from tests.conftest import AS_OF, held_by_another_process, served
 from tests.test_config import MINIMAL, write
 
 
@@ -46,6 +46,10 @@ def test_status_follows_the_runs(
         abs(datetime.fromisoformat(m) - began) < timedelta(minutes=1) for m in marks.values()
     )
     assert report["freshness"]["full_read_at"] in marks.values()
+    # a run holding the copy does not make the sync look unwell
+    with held_by_another_process(folder.config_path.parent / "cs-sync-copy.duckdb"):
+        code, busy = status(capsys, config)
+    assert code == 0 and busy["reasons"] == [] and busy["freshness"]["read_at"] == read_at
     write_demo_config(folder, closed_port)  # no longer served
     assert main(["run", "--config", config, "--as-of", AS_OF.isoformat()]) == 3
     capsys.readouterr()
