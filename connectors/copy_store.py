@@ -20,11 +20,11 @@ import pandas as pd
 from cs_sync.connectors.duck import connect
 from cs_sync.errors import CsSyncError
 
-FORMAT = "2"
+FORMAT = "3"
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS objects (name VARCHAR, signature VARCHAR, full_read_at TIMESTAMP,
-                                    as_of DATE, read_at TIMESTAMP);
+                                    as_of DATE);
 CREATE TABLE IF NOT EXISTS watermarks (sobject VARCHAR, read_from TIMESTAMP);
 CREATE TABLE IF NOT EXISTS seen (sobject VARCHAR, id VARCHAR, stamp VARCHAR);
 """
@@ -35,14 +35,13 @@ _NAME = re.compile(r"[a-z][a-z_]*")
 class CopiedState:
     """One copied object: its rows (typed columns and SystemModstamp), the signature of the
     read that made them (its query and what else decides which rows are kept), when its last
-    full read began by the org's clock, the date that read was for, and when it was last read
-    (whole or by its changes)."""
+    full read began by the org's clock, and the date that read was for (when it was last read
+    is its watermark in `Copy`)."""
 
     rows: pd.DataFrame
     signature: str
     full_read_at: datetime
     as_of: date
-    read_at: datetime
 
 
 @dataclass
@@ -93,11 +92,11 @@ class CopyStore:
             if version is None or version[0] != FORMAT:
                 return Copy()
             copy = Copy()
-            for name, signature, full_read_at, as_of, read_at in db.execute(
-                "SELECT name, signature, full_read_at, as_of, read_at FROM objects"
+            for name, signature, full_read_at, as_of in db.execute(
+                "SELECT name, signature, full_read_at, as_of FROM objects"
             ).fetchall():
                 rows = db.execute(f'SELECT * FROM "rows_{name}"').df()
-                copy.objects[name] = CopiedState(rows, signature, full_read_at, as_of, read_at)
+                copy.objects[name] = CopiedState(rows, signature, full_read_at, as_of)
             marks = db.execute("SELECT sobject, read_from FROM watermarks").fetchall()
             copy.watermarks = dict(marks)
             for sobject, record_id, stamp in db.execute(
@@ -126,8 +125,8 @@ class CopyStore:
                     raise ValueError(f"not a copy name: {name}")
                 self._write_rows(db, name, state.rows)
                 db.execute(
-                    "INSERT INTO objects VALUES (?, ?, ?, ?, ?)",
-                    [name, state.signature, state.full_read_at, state.as_of, state.read_at],
+                    "INSERT INTO objects VALUES (?, ?, ?, ?)",
+                    [name, state.signature, state.full_read_at, state.as_of],
                 )
             for sobject, at in copy.watermarks.items():
                 db.execute("INSERT INTO watermarks VALUES (?, ?)", [sobject, at])

@@ -284,7 +284,7 @@ def extract(
     usage, join_problems = join_usage(
         accounts, usage_table.frame, config.usage.account_key, usage_table.source, as_of
     )
-    surveys, survey_problems = read_surveys(client, config, as_of, since)
+    surveys, survey_problems = read_surveys(config, as_of, since)
     if book.surveys is not None:
         surveys = book.surveys
     history = None

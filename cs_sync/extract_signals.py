@@ -342,7 +342,7 @@ def _survey_rows(
 
 
 def read_surveys(
-    client: SalesforceClient, config: Config, as_of: date, since: date | None = None
+    config: Config, as_of: date, since: date | None = None
 ) -> tuple[pd.DataFrame | None, list[Problem]]:
     """Survey answers per contact from a file, tab or table (surveys.source), read only when a
     measure or condition names a survey feature; None when not read (or when they are on
@@ -350,14 +350,10 @@ def read_surveys(
     as problems. `since`: a backfill's earliest date (a table is then read back to its
     window)."""
     surveys = config.surveys
-    if surveys.source == "none" or not config.names_any(SURVEY_FEATURES):
-        return None, []
-    if surveys.source in ("csv", "sheets", "bigquery"):
-        answers, bad, source = _survey_rows(config, as_of, since)
-        return answers, [
-            Problem("survey_row", None, f"{source} {line}; row left out") for line in bad
-        ]
-    return None, []  # the Contact field: read with the book (survey_reads)
+    if surveys.source not in ("csv", "sheets", "bigquery") or not config.names_any(SURVEY_FEATURES):
+        return None, []  # none, or on Contact: read with the book (survey_reads)
+    answers, bad, source = _survey_rows(config, as_of, since)
+    return answers, [Problem("survey_row", None, f"{source} {line}; row left out") for line in bad]
 
 
 def survey_reads(client: SalesforceClient, config: Config) -> list[CopiedObject]:

@@ -220,14 +220,13 @@ def sync_copy(
             spec.signature(),
             full_read_at,
             as_of if why or previous is None else previous.as_of,
-            start,
         )
         read[spec.name] = rows.loc[:, ["Id", STAMP]]
     for name in {*probed, *read}:
         pairs = pd.concat(
             [frame for frame in (probed.get(name), read.get(name)) if frame is not None]
         )
-        recent = pairs[pd.to_datetime(pairs[STAMP], utc=True) >= pd.Timestamp(since, tz=UTC)]
+        recent = pairs[pairs[STAMP] >= _stamp_text(since)]  # one spelling: compared as text
         new_copy.seen[name] = set(zip(recent["Id"], recent[STAMP], strict=True))
     return frames, new_copy, report
 
@@ -336,13 +335,19 @@ def _oldest(probe: pd.DataFrame) -> datetime:
 
 
 def _stamped(rows: pd.DataFrame) -> pd.DataFrame:
-    """SystemModstamp in one spelling whether REST or a Bulk job's CSV gave it."""
+    """SystemModstamp in one spelling whether REST or a Bulk job's CSV gave it (UTC, to the
+    millisecond: 2026-12-04T09:00:00.123Z), so that stamps compare as text."""
     if len(rows):
         rows = rows.copy()
         rows[STAMP] = (
             pd.to_datetime(rows[STAMP], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
         )
     return rows
+
+
+def _stamp_text(moment: datetime) -> str:
+    """A moment (naive: UTC) in the spelling of `_stamped`."""
+    return _floor(moment.replace(tzinfo=moment.tzinfo or UTC)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def _in_order(rows: pd.DataFrame) -> pd.DataFrame:

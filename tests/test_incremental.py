@@ -387,3 +387,20 @@ def test_a_copy_of_another_format_is_read_whole_and_made_anew(
     again = LocalCopy(CopyStore(path), OVERLAP, 24)
     read_book(client, config, AS_OF, again)
     assert again.report is not None and not again.report.full
+
+
+def test_a_change_inside_the_overlap_is_taken_in_once(
+    book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
+) -> None:
+    """The next read asks again for what changed in the overlap before its watermark, and
+    takes in nothing twice: the (id, SystemModstamp) pairs already taken in are remembered."""
+    config, _, sf = book
+    client = _client(config)
+    local = LocalCopy(CopyStore(tmp_path / "copy.duckdb"), OVERLAP, 24)
+    read_book(client, config, AS_OF, local)
+    customer = _ids(sf, "SELECT Id FROM Account WHERE Type = 'Customer - Direct' LIMIT 1")[0]
+    sf.Account.update(customer, {"CS_Sentiment__c": "Negative"})
+    read_book(client, config, AS_OF, local)
+    assert local.report is not None and local.report.changed["accounts"] == 1
+    read_book(client, config, AS_OF, local)  # the change is still inside the overlap
+    assert local.report is not None and sum(local.report.changed.values()) == 0
