@@ -23,7 +23,7 @@ from cs_sync.sandbox.schema import target_of
 from cs_sync.sandbox.store import OrgStore
 
 
-def _stamp_floor(where: Any) -> datetime | None:
+def stamp_floor(where: Any) -> datetime | None:
     """The earliest SystemModstamp a WHERE clause lets through, when it says so at its top
     level (`SystemModstamp >= t AND ...`): the records are then found through the index
     (the clause is still checked on each)."""
@@ -150,7 +150,7 @@ class QueryApi:
             lambda inner: [r.get(inner.fields[0].parts[0]) for r in self._matching(inner)],
         )
         access = current()
-        since = _stamp_floor(query.where)
+        since = stamp_floor(query.where)
         candidates = (
             self.store.all(query.sobject, deleted=all_rows)
             if since is None

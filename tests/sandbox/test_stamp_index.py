@@ -4,8 +4,12 @@ answer is the one a scan gives."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from simple_salesforce import Salesforce
 
+from cs_sync.sandbox import soql
+from cs_sync.sandbox.query_api import stamp_floor
 from cs_sync.sandbox.server import Sandbox
 
 
@@ -38,3 +42,16 @@ def test_a_read_by_systemmodstamp_answers_as_a_scan_would(sandbox: Sandbox, sf: 
         "json_extract(data, '$.SystemModstamp') >= '2026'"
     ).fetchall()
     assert any("records_by_stamp" in str(row) for row in plan)
+
+
+def test_the_bound_the_index_serves_is_read_off_the_top_of_the_clause(sandbox: Sandbox) -> None:
+    def floor(where: str) -> object:
+        parsed = soql.parse(f"SELECT Id FROM Account WHERE {where}", sandbox.store.schema)
+        return stamp_floor(parsed.where)
+
+    moment = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    assert floor("SystemModstamp >= 2026-12-04T09:00:00Z") == moment
+    assert floor("(SystemModstamp > 2026-12-04T09:00:00Z) AND (Name != null)") == moment
+    assert floor("SystemModstamp >= 2026-12-04T09:00:00Z OR Name != null") is None
+    assert floor("SystemModstamp < 2026-12-04T09:00:00Z") is None
+    assert floor("CreatedDate >= 2026-12-04T09:00:00Z") is None
