@@ -12,7 +12,16 @@ How a tab is replaced without a reader ever seeing it empty or half written:
    and each live tab keeps its id, which the Looker Studio data source points at;
 3. the same batchUpdate records each tab's fingerprint (its row count and a hash of its rows,
    as developer metadata on the tab): the next refresh leaves a tab with the same fingerprint
-   alone, so a run that changed nothing costs two calls (open, read the tabs).
+   alone, so a run that changed nothing costs two calls (open, read the tabs);
+4. with a local record of what the tabs hold (sheet_record.py, in the [local_copy] file), a
+   tab that changed a little is not staged at all: its changed cells, and the rows that came
+   or went, go into that same batchUpdate (sheet_delta.py), as long as the whole batchUpdate
+   stays under the size limit; a tab whose changes would not fit is replaced whole. A 1%
+   change to a large book then costs three calls.
+
+If the batchUpdate's answer is lost (a reset, a timeout) it is not simply sent again, which
+would apply row insertions twice: the tabs' fingerprints are read first, and a batchUpdate
+that was carried out is not repeated.
 
 Every value is written RAW: a CRM string such as `=HYPERLINK(...)` stays text, never becomes
 a formula. Every call goes through google_calls.py: 429, 5xx, rate limits, connection resets
@@ -33,11 +42,14 @@ from datetime import date, datetime
 from typing import Any, TypeVar
 
 import gspread
+import numpy as np
 import pandas as pd
 
 from cs_sync.connectors.formula_safe import neutralise
 from cs_sync.connectors.google_calls import GoogleTarget, account_of, call_google, sheets_client
 from cs_sync.connectors.settings import DashboardConfig
+from cs_sync.connectors.sheet_delta import Delta, row_hashes, row_text, tab_delta
+from cs_sync.connectors.sheet_record import SheetRecord, TabRecord, TabWritten
 from cs_sync.connectors.transport import CallCounter
 
 log = logging.getLogger(__name__)
@@ -48,6 +60,7 @@ CELL_BUDGET = 8_000_000  # leave room for the admin's own tabs and formulas
 # Each values request stays well under the 2 MB advice, measured as it is sent: the JSON
 # body escapes every character beyond ASCII (\uXXXX, six bytes for one kanji).
 REQUEST_BYTES = 1_500_000
+SWAP_BYTES = 20_000  # what the batchUpdate switching the tabs carries besides the changes
 STAGING_SUFFIX = "__staging"
 
 
@@ -161,59 +174,85 @@ class SheetsDashboard:
         room = limit - others - staging
         return max(0, min(room - live, room // 2))
 
-    def replace_tabs(self, tabs: dict[str, list[list[Any]]]) -> None:
+    def replace_tabs(
+        self, tabs: dict[str, list[list[Any]]], record: SheetRecord | None = None
+    ) -> None:
         """Make each tab hold exactly its rows (header first), all tabs switched in one
         batchUpdate, so a reader sees the old set or the new set, never a mix. A tab whose
-        rows are those it holds (its fingerprint, kept with it) is not written at all."""
-        recorded = {title: _fingerprint_of(sheet) for title, sheet in self._tabs().items()}
-        prints = {title: fingerprint(rows) for title, rows in tabs.items()}
-        changed = {t: rows for t, rows in tabs.items() if recorded.get(t) != prints[t]}
+        rows are those it holds (its fingerprint, kept with it) is not written at all; with a
+        `record` of what the tabs hold, a tab is sent only its changes when they fit in that
+        batchUpdate (else it is replaced whole)."""
+        texts = {title: [row_text(row) for row in rows] for title, rows in tabs.items()}
+        prints = {title: fingerprint(lines) for title, lines in texts.items()}
+        on_sheet = {title: _fingerprint_of(sheet) for title, sheet in self._tabs().items()}
+        changed = [title for title in tabs if on_sheet.get(title) != prints[title]]
+        hashes = {title: row_hashes(lines) for title, lines in texts.items()} if record else {}
+        known = record.tabs(self.spreadsheet_id) if record is not None else {}
+        deltas = self._deltas(changed, tabs, hashes, known, record) if record else {}
         if changed:
-            self._replace(changed, {title: prints[title] for title in changed})
+            whole = {title: tabs[title] for title in changed if title not in deltas}
+            self._replace(whole, deltas, {title: prints[title] for title in changed})
+        if record is not None:
+            stale = {
+                title: TabWritten(
+                    TabRecord(prints[title], _width(tabs[title]), hashes[title]), texts[title]
+                )
+                for title in tabs
+                if title not in known or known[title].fingerprint != prints[title]
+            }
+            if stale:
+                record.save(self.spreadsheet_id, stale)
 
-    def _replace(self, tabs: dict[str, list[list[Any]]], prints: dict[str, str]) -> None:
-        sheets = self._sheets()
-        adds: list[dict[str, Any]] = []
-        tiny = {"rowCount": 1, "columnCount": 1}  # a new tab is sized exactly, later
-        for title in tabs:
-            if title not in sheets:
-                adds.append({"addSheet": {"properties": {"title": title, "gridProperties": tiny}}})
-            if title + STAGING_SUFFIX not in sheets:
-                staging = {"title": title + STAGING_SUFFIX, "hidden": True, "gridProperties": tiny}
-                adds.append({"addSheet": {"properties": staging}})
-        if adds:
-            self._call("adding tabs", lambda: self.book.batch_update({"requests": adds}))
-            self._known = None
-            sheets = self._sheets()
-        sizes = {
-            title: {
-                "rowCount": max(len(rows), 1),
-                "columnCount": max((len(r) for r in rows), default=1),
-            }
-            for title, rows in tabs.items()
-        }
-        resizes = [  # cells outside the new sizes go; the rest are rewritten
-            _resize(sheets[title + STAGING_SUFFIX]["sheetId"], sizes[title]) for title in tabs
-        ]
-        self._call("sizing the staging tabs", lambda: self.book.batch_update({"requests": resizes}))
-        ranges = [
-            {
-                "range": f"'{title}{STAGING_SUFFIX}'!A{start + 1}:"
-                f"{_column(sizes[title]['columnCount'] - 1)}{start + len(block)}",
-                "values": block,
-            }
-            for title, rows in tabs.items()
-            for start, block in _chunks(rows)
-        ]
-        for batch in _packed(ranges):  # each request under the size limit
-            body = {"valueInputOption": "RAW", "data": batch}
-            self._call(
-                "writing the staging tabs",
-                lambda body=body: self.book.values_batch_update(body),  # type: ignore[misc]
+    def _deltas(
+        self,
+        changed: list[str],
+        tabs: dict[str, list[list[Any]]],
+        hashes: dict[str, np.ndarray],
+        known: dict[str, TabRecord],
+        record: SheetRecord,
+    ) -> dict[str, Delta]:
+        """The changed tabs that can be sent their changes only, smaller tabs first, all of
+        them within one request: a tab the record describes as the spreadsheet holds it
+        (same fingerprint, same grid, same width)."""
+        sheets, room, out = self._tabs(), REQUEST_BYTES - SWAP_BYTES, {}
+        for title in sorted(changed, key=lambda t: len(tabs[t])):
+            was, sheet = known.get(title), sheets.get(title)
+            if was is None or sheet is None or _fingerprint_of(sheet) != was.fingerprint:
+                continue
+            grid = sheet["properties"]["gridProperties"]
+            width = _width(tabs[title])
+            if (grid["rowCount"], grid["columnCount"]) != (len(was.hashes), was.columns):
+                continue
+            if width != was.columns:
+                continue
+            delta = tab_delta(
+                sheet["properties"]["sheetId"],
+                was.hashes,
+                hashes[title],
+                tabs[title],
+                record.rows,
+                room,
             )
+            if delta is not None:
+                out[title] = delta
+                room -= delta.size
+        return out
+
+    def _replace(
+        self,
+        tabs: dict[str, list[list[Any]]],
+        deltas: dict[str, Delta],
+        prints: dict[str, str],
+    ) -> None:
+        """Stage the tabs replaced whole, then one batchUpdate: each staged tab pasted over
+        its live tab, each delta applied, each tab's new fingerprint recorded."""
+        sheets = self._sheets()
+        tiny = {"rowCount": 1, "columnCount": 1}  # a new tab is sized exactly, later
+        if tabs:
+            sheets = self._stage(tabs, sheets, tiny)
         swap: list[dict[str, Any]] = []
-        for title in tabs:
-            live, size = sheets[title], sizes[title]
+        for title, rows in tabs.items():
+            live, size = sheets[title], _size(rows)
             swap += [
                 _resize(live["sheetId"], size),  # the paste covers every cell of the new size
                 {
@@ -235,13 +274,67 @@ class SheetsDashboard:
                 },
                 # the copy is not kept between runs: it would double the cells in use
                 _resize(sheets[title + STAGING_SUFFIX]["sheetId"], tiny),
-                *_record_fingerprint(self._tabs()[title], prints[title]),
             ]
-        self._call(
-            f"switching the tabs {', '.join(tabs)}",
-            lambda: self.book.batch_update({"requests": swap}),
-        )
+        for delta in deltas.values():
+            swap += delta.requests
+        for title in [*tabs, *deltas]:
+            swap += _record_fingerprint(self._tabs()[title], prints[title])
+        titles = [*tabs, *deltas]
+        attempts = 0
+
+        def switch() -> None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1:  # the last attempt may have been carried out, its answer lost:
+                self._known = None  # sent again, it would apply the changes twice
+                now = {t: _fingerprint_of(s) for t, s in self._tabs().items()}
+                if all(now.get(title) == prints[title] for title in titles):
+                    return
+            self.book.batch_update({"requests": swap})
+
+        self._call(f"switching the tabs {', '.join(titles)}", switch)
         self._known = None  # the fingerprints changed
+
+    def _stage(
+        self,
+        tabs: dict[str, list[list[Any]]],
+        sheets: dict[str, dict[str, Any]],
+        tiny: dict[str, int],
+    ) -> dict[str, dict[str, Any]]:
+        """The tabs (and their hidden staging tabs) made where missing, and the rows written
+        to the staging tabs, in requests under the size limit."""
+        adds: list[dict[str, Any]] = []
+        for title in tabs:
+            if title not in sheets:
+                adds.append({"addSheet": {"properties": {"title": title, "gridProperties": tiny}}})
+            if title + STAGING_SUFFIX not in sheets:
+                staging = {"title": title + STAGING_SUFFIX, "hidden": True, "gridProperties": tiny}
+                adds.append({"addSheet": {"properties": staging}})
+        if adds:
+            self._call("adding tabs", lambda: self.book.batch_update({"requests": adds}))
+            self._known = None
+            sheets = self._sheets()
+        sizes = {title: _size(rows) for title, rows in tabs.items()}
+        resizes = [  # cells outside the new sizes go; the rest are rewritten
+            _resize(sheets[title + STAGING_SUFFIX]["sheetId"], sizes[title]) for title in tabs
+        ]
+        self._call("sizing the staging tabs", lambda: self.book.batch_update({"requests": resizes}))
+        ranges = [
+            {
+                "range": f"'{title}{STAGING_SUFFIX}'!A{start + 1}:"
+                f"{_column(sizes[title]['columnCount'] - 1)}{start + len(block)}",
+                "values": block,
+            }
+            for title, rows in tabs.items()
+            for start, block in _chunks(rows)
+        ]
+        for batch in _packed(ranges):  # each request under the size limit
+            body = {"valueInputOption": "RAW", "data": batch}
+            self._call(
+                "writing the staging tabs",
+                lambda body=body: self.book.values_batch_update(body),  # type: ignore[misc]
+            )
+        return sheets
 
     def tab_ids(self) -> dict[str, int]:
         return {title: int(p["sheetId"]) for title, p in self._sheets().items()}
@@ -250,13 +343,21 @@ class SheetsDashboard:
 FINGERPRINT_KEY = "cs-sync-rows"  # developer metadata on each live tab
 
 
-def fingerprint(rows: list[list[Any]]) -> str:
-    """The tab's row count and a hash of its rows as sent."""
+def fingerprint(texts: list[str]) -> str:
+    """The tab's row count and a hash of its rows as sent (each row's JSON text)."""
     digest = hashlib.sha256()
-    for row in rows:
-        digest.update(json.dumps(row).encode())
+    for text in texts:
+        digest.update(text.encode())
         digest.update(b"\n")
-    return f"{len(rows)}:{digest.hexdigest()[:32]}"
+    return f"{len(texts)}:{digest.hexdigest()[:32]}"
+
+
+def _width(rows: list[list[Any]]) -> int:
+    return max((len(r) for r in rows), default=1) or 1
+
+
+def _size(rows: list[list[Any]]) -> dict[str, int]:
+    return {"rowCount": max(len(rows), 1), "columnCount": _width(rows)}
 
 
 def _fingerprint_of(sheet: dict[str, Any]) -> str | None:
@@ -414,14 +515,16 @@ def refresh_sheets(
     spreadsheet_id: str,
     tabs: dict[str, pd.DataFrame],
     cell_limit: int = CELL_BUDGET,
+    record: SheetRecord | None = None,
 ) -> list[str]:
     """Replace each tab (see the module docstring); returns warnings (tabs cut to fit).
     `cell_limit`: the cells the spreadsheet may hold at any moment of the refresh (Google's
-    limit less the room kept for the admin's own tabs)."""
+    limit less the room kept for the admin's own tabs). `record`: what the tabs hold, kept
+    locally, so that only what changed is sent."""
     sink = SheetsDashboard(client, spreadsheet_id)
     budget = sink.tab_budget(list(tabs), cell_limit)
     fitted, warnings = fit_rows(tabs, budget, {k: v for k, v in TAB_DATES.items() if k in tabs})
-    sink.replace_tabs({title: frame_rows(frame) for title, frame in fitted.items()})
+    sink.replace_tabs({title: frame_rows(frame) for title, frame in fitted.items()}, record)
     for warning in warnings:
         log.warning("%s", warning)
     return warnings

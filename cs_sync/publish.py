@@ -17,6 +17,7 @@ import pandas as pd
 from cs_sync.config import Config
 from cs_sync.connectors.history_store import open_history
 from cs_sync.connectors.local_dashboard import write_local_dashboard
+from cs_sync.connectors.sheet_record import SheetRecord
 from cs_sync.connectors.sheets_dashboard import (
     dashboard_client,
     health_tab_dates,
@@ -353,6 +354,13 @@ def history_view(store: History, config: Config, plan: Plan, as_of: date) -> His
     )
 
 
+def sheet_record(config: Config) -> SheetRecord | None:
+    """What the dashboard's tabs hold, kept in the local copy's file (none without one: every
+    changed tab is then replaced whole)."""
+    path = config.local_copy.path
+    return SheetRecord(path) if path is not None else None
+
+
 def refresh_dashboards(
     config: Config,
     result: RunResult,
@@ -406,6 +414,7 @@ def refresh_dashboards(
                 dashboard_client(config.dashboard, config.sandbox.url, counter),
                 config.dashboard.spreadsheet_id,
                 tabs,
+                record=sheet_record(config),
             )
             result.warnings.extend(Problem("sheets_cells", None, w) for w in warnings)
         except CsSyncError as error:

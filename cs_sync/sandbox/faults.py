@@ -24,7 +24,9 @@ class Faults:
     lock_ids: list[str] = field(default_factory=list)  # these ids fail once each with it
     validation_error_ids: list[str] = field(default_factory=list)  # always fail these records
     #   with FIELD_CUSTOM_VALIDATION_EXCEPTION, as an org's validation rule would
-    lost_responses: int = 0  # the next N REST, Drive or webhook writes are carried out, then the
+    lost_responses: int = (
+        0  # the next N REST, Drive, Sheets or webhook writes are carried out, then the
+    )
     #   connection closed without an answer, as when a response is lost on the way back
     only_on: str = ""  # when set, server_errors and lost_responses count only the requests
     #   whose "METHOD path" this regular expression finds (e.g. "GET .*/jobs/ingest/"; a

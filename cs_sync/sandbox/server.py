@@ -122,7 +122,7 @@ class Sandbox:
                 response = api.handle(request, host)
                 if (
                     request.method in ("POST", "PATCH", "PUT")
-                    and request.path.startswith(("/services/data/", "/drive/"))
+                    and request.path.startswith(("/services/data/", "/drive/", "/v4/spreadsheets"))
                     and targeted
                     and self.faults.take("lost_responses")
                 ):

@@ -16,11 +16,27 @@ from cs_sync.sandbox import a1
 from cs_sync.sandbox.discovery import validate
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response
+from cs_sync.sandbox.sheets_grid import (
+    GridError,
+    append_dimension,
+    copy_paste,
+    delete_dimension,
+    insert_dimension,
+    put,
+    update_cells,
+)
 from cs_sync.sandbox.sheets_metadata import MetadataError, metadata_request, sheet_metadata
 from cs_sync.sandbox.store import OrgStore
 
 CELL_LIMIT = 10_000_000
 _PATH = re.compile(r"^/v4/spreadsheets/(?P<id>[^/:]+)(?P<rest>.*)$")
+GRID_REQUESTS = {
+    "copyPaste": copy_paste,
+    "updateCells": update_cells,
+    "insertDimension": insert_dimension,
+    "appendDimension": append_dimension,
+    "deleteDimension": delete_dimension,
+}
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
     404: "NOT_FOUND",
@@ -192,7 +208,7 @@ class SheetsApi:
 
     def batch_update(self, book: dict[str, Any], body: dict[str, Any]) -> Response:
         replies: list[dict[str, Any]] = []
-        for item in body.get("requests") or []:
+        for index, item in enumerate(body.get("requests") or []):
             ((kind, spec),) = item.items()
             if kind == "addSheet":
                 props = spec.get("properties") or {}
@@ -200,7 +216,7 @@ class SheetsApi:
                 if any(s["properties"]["title"] == title for s in book["sheets"]):
                     raise SheetsError(
                         400,
-                        f"Invalid requests[0].addSheet: A sheet with the name "
+                        f"Invalid requests[{index}].addSheet: A sheet with the name "
                         f'"{title}" already exists. Please enter another name.',
                     )
                 grid = props.get("gridProperties") or {}
@@ -249,8 +265,12 @@ class SheetsApi:
                 _fit_cells(target)  # a smaller grid drops the cells outside it, as Sheets does
                 _check_cells(book, self.faults.sheets_cell_limit)
                 replies.append({})
-            elif kind == "copyPaste":
-                self.copy_paste(book, spec)
+            elif kind in GRID_REQUESTS:
+                try:
+                    GRID_REQUESTS[kind](book, spec, f"Invalid requests[{index}].{kind}")
+                except GridError as exc:
+                    raise SheetsError(400, str(exc)) from None
+                _check_cells(book, self.faults.sheets_cell_limit)
                 replies.append({})
             elif kind in ("createDeveloperMetadata", "deleteDeveloperMetadata"):
                 try:
@@ -260,44 +280,6 @@ class SheetsApi:
             else:
                 raise SheetsError(400, f"The sandbox does not support the {kind} request")
         return Response.of_json(200, {"spreadsheetId": book["spreadsheetId"], "replies": replies})
-
-    def copy_paste(self, book: dict[str, Any], spec: dict[str, Any]) -> None:
-        """copyPaste of a block of values (PASTE_VALUES or PASTE_NORMAL) to a destination
-        anchored at its top-left cell; the destination grid must be large enough."""
-        if spec.get("pasteType", "PASTE_NORMAL") not in ("PASTE_NORMAL", "PASTE_VALUES"):
-            raise SheetsError(400, f"The sandbox does not support pasteType {spec['pasteType']}")
-        source, destination = spec.get("source") or {}, spec.get("destination") or {}
-        sheets = {s["properties"]["sheetId"]: s for s in book["sheets"]}
-        for grid in (source, destination):
-            if grid.get("sheetId", 0) not in sheets:
-                raise SheetsError(400, f"No grid with id: {grid.get('sheetId')}")
-        origin, target = sheets[source.get("sheetId", 0)], sheets[destination.get("sheetId", 0)]
-        size = origin["properties"]["gridProperties"]
-        r0, r1 = source.get("startRowIndex", 0), source.get("endRowIndex", size["rowCount"])
-        c0, c1 = (
-            source.get("startColumnIndex", 0),
-            source.get("endColumnIndex", size["columnCount"]),
-        )
-        block = [
-            [
-                origin["cells"][r][c]
-                if r < len(origin["cells"]) and c < len(origin["cells"][r])
-                else None
-                for c in range(c0, c1)
-            ]
-            for r in range(r0, r1)
-        ]
-        d0, e0 = destination.get("startRowIndex", 0), destination.get("startColumnIndex", 0)
-        limits = target["properties"]["gridProperties"]
-        if d0 + len(block) > limits["rowCount"] or e0 + (c1 - c0) > limits["columnCount"]:
-            raise SheetsError(
-                400,
-                f"Invalid requests[0].copyPaste: the paste would go past the grid limits "
-                f"(max rows: {limits['rowCount']}, max columns: {limits['columnCount']})",
-            )
-        for r, row in enumerate(block):
-            for c, value in enumerate(row):
-                _put(target["cells"], d0 + r, e0 + c, value)
 
     # ------------------------------------------------------------ values
 
@@ -339,7 +321,7 @@ class SheetsApi:
         cells = sheet["cells"]
         for r, row in enumerate(values):
             for c, value in enumerate(row):
-                _put(cells, grid.row0 + r, grid.col0 + c, _input(value, option))
+                put(cells, grid.row0 + r, grid.col0 + c, _input(value, option))
         title = sheet["properties"]["title"]
         return {
             "updatedRange": a1.format_range(
@@ -370,7 +352,7 @@ class SheetsApi:
         _check_cells(book, self.faults.sheets_cell_limit)
         for r, row in enumerate(values):
             for c, value in enumerate(row):
-                _put(cells, start + r, c, _input(value, option))
+                put(cells, start + r, c, _input(value, option))
         title = sheet["properties"]["title"]
         updated = a1.format_range(title, start, 0, start + max(len(values), 1), max(width, 1))
         return Response.of_json(
@@ -508,15 +490,6 @@ def _render(value: Any, option: str) -> Any:
             return str(int(value))
         return str(value)
     return value
-
-
-def _put(cells: list[list[Any]], row: int, col: int, value: Any) -> None:
-    while len(cells) <= row:
-        cells.append([])
-    line = cells[row]
-    while len(line) <= col:
-        line.append(None)
-    line[col] = value
 
 
 def _trim_row(row: list[Any]) -> list[Any]:

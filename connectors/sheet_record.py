@@ -1,0 +1,146 @@
+"""What the dashboard's tabs hold, as cs-sync last wrote them, kept in the local copy's DuckDB
+file ([local_copy] path): each tab's fingerprint and the hash of each of its rows in order,
+and each row's text once (by its hash). With it a refresh sends only the rows and cells that
+changed (sheet_delta.py) instead of every tab whole.
+
+The record is trusted only for a tab whose fingerprint on the spreadsheet (developer
+metadata, written in the same batchUpdate as the rows) is the one recorded, and whose grid
+has the recorded size: a tab written by another machine, an older record restored, or a
+refresh whose record was never saved (a crash after the batchUpdate) gets the tab replaced
+whole, which records it anew. The record is saved after the spreadsheet is written, in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from cs_sync.connectors.duck import connect
+from cs_sync.errors import CsSyncError
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS sheet_tabs (spreadsheet_id VARCHAR, title VARCHAR,
+                                       fingerprint VARCHAR, columns INTEGER, hashes BLOB);
+CREATE TABLE IF NOT EXISTS sheet_rows (hash BIGINT, body VARCHAR);
+"""
+
+
+@dataclass
+class TabRecord:
+    fingerprint: str
+    columns: int
+    hashes: np.ndarray  # int64, one per row, header first
+
+
+@dataclass
+class TabWritten:
+    """A tab as the spreadsheet holds it after a refresh: its record and its rows' text."""
+
+    record: TabRecord
+    texts: list[str]
+
+
+class SheetRecord:
+    """The record's tables in the file at `path`; each method opens the file and closes it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        try:
+            db = connect(str(self.path))
+        except duckdb.Error as error:
+            raise CsSyncError(
+                f"cannot open the local copy {self.path} ({error}) to read what the dashboard "
+                "tabs hold. If another process holds it (a DuckDB client), close that; if the "
+                "file is damaged, delete it: the next run reads every record again"
+            ) from None
+        db.execute(_TABLES)
+        return db
+
+    def tabs(self, spreadsheet_id: str) -> dict[str, TabRecord]:
+        if not self.path.exists():
+            return {}
+        db = self._connect()
+        try:
+            found = db.execute(
+                "SELECT title, fingerprint, columns, hashes FROM sheet_tabs "
+                "WHERE spreadsheet_id = ?",
+                [spreadsheet_id],
+            ).fetchall()
+        finally:
+            db.close()
+        return {
+            title: TabRecord(fingerprint, int(columns), np.frombuffer(hashes, dtype=np.int64))
+            for title, fingerprint, columns, hashes in found
+        }
+
+    def rows(self, hashes: list[int]) -> dict[int, list[Any]]:
+        """The recorded rows with these hashes (the cells of the rows a refresh compares)."""
+        db = self._connect()
+        try:
+            db.register("wanted", pd.DataFrame({"hash": np.array(hashes, dtype=np.int64)}))
+            found = db.execute(
+                "SELECT hash, body FROM sheet_rows WHERE hash IN (SELECT hash FROM wanted)"
+            ).fetchall()
+        finally:
+            db.close()
+        return {int(key): json.loads(body) for key, body in found}
+
+    def save(self, spreadsheet_id: str, written: dict[str, TabWritten]) -> None:
+        """Record these tabs of the spreadsheet (the others recorded for it stay); a record of
+        another spreadsheet, and rows no tab holds any more, are dropped."""
+        db = self._connect()
+        try:
+            db.execute("BEGIN TRANSACTION")
+            db.execute("DELETE FROM sheet_tabs WHERE spreadsheet_id <> ?", [spreadsheet_id])
+            for title, tab in written.items():
+                db.execute(
+                    "DELETE FROM sheet_tabs WHERE spreadsheet_id = ? AND title = ?",
+                    [spreadsheet_id, title],
+                )
+                db.execute(
+                    "INSERT INTO sheet_tabs VALUES (?, ?, ?, ?, ?)",
+                    [
+                        spreadsheet_id,
+                        title,
+                        tab.record.fingerprint,
+                        tab.record.columns,
+                        tab.record.hashes.astype(np.int64).tobytes(),
+                    ],
+                )
+            held = [
+                np.frombuffer(blob, dtype=np.int64)
+                for (blob,) in db.execute("SELECT hashes FROM sheet_tabs").fetchall()
+            ]
+            db.register(
+                "held",
+                pd.DataFrame({"hash": np.unique(np.concatenate(held or [np.empty(0, np.int64)]))}),
+            )
+            db.execute("DELETE FROM sheet_rows WHERE hash NOT IN (SELECT hash FROM held)")
+            fresh = pd.DataFrame(
+                {
+                    "hash": np.concatenate(
+                        [t.record.hashes for t in written.values()] or [np.empty(0, np.int64)]
+                    ),
+                    "body": [text for t in written.values() for text in t.texts],
+                }
+            ).drop_duplicates("hash")
+            db.register("fresh", fresh)
+            db.execute(
+                "INSERT INTO sheet_rows SELECT hash, body FROM fresh "
+                "WHERE hash NOT IN (SELECT hash FROM sheet_rows)"
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
