@@ -175,23 +175,27 @@ class SheetsDashboard:
         return max(0, min(room - live, room // 2))
 
     def replace_tabs(
-        self, tabs: dict[str, list[list[Any]]], record: SheetRecord | None = None
+        self,
+        tabs: dict[str, list[list[Any]]],
+        record: SheetRecord | None = None,
+        whole: bool = False,
     ) -> None:
         """Make each tab hold exactly its rows (header first), all tabs switched in one
         batchUpdate, so a reader sees the old set or the new set, never a mix. A tab whose
         rows are those it holds (its fingerprint, kept with it) is not written at all; with a
         `record` of what the tabs hold, a tab is sent only its changes when they fit in that
-        batchUpdate (else it is replaced whole)."""
+        batchUpdate (else it is replaced whole). `whole`: every changed tab replaced whole
+        (and recorded), which also puts right what was edited by hand in its other rows."""
         texts = {title: [row_text(row) for row in rows] for title, rows in tabs.items()}
         prints = {title: fingerprint(lines) for title, lines in texts.items()}
         on_sheet = {title: _fingerprint_of(sheet) for title, sheet in self._tabs().items()}
         changed = [title for title in tabs if on_sheet.get(title) != prints[title]]
         hashes = {title: row_hashes(lines) for title, lines in texts.items()} if record else {}
         known = record.tabs(self.spreadsheet_id) if record is not None else {}
-        deltas = self._deltas(changed, tabs, hashes, known, record) if record else {}
+        deltas = self._deltas(changed, tabs, hashes, known, record) if record and not whole else {}
         if changed:
-            whole = {title: tabs[title] for title in changed if title not in deltas}
-            self._replace(whole, deltas, {title: prints[title] for title in changed})
+            replaced = {title: tabs[title] for title in changed if title not in deltas}
+            self._replace(replaced, deltas, {title: prints[title] for title in changed})
         if record is not None:
             stale = {
                 title: TabWritten(
@@ -516,15 +520,16 @@ def refresh_sheets(
     tabs: dict[str, pd.DataFrame],
     cell_limit: int = CELL_BUDGET,
     record: SheetRecord | None = None,
+    whole: bool = False,
 ) -> list[str]:
     """Replace each tab (see the module docstring); returns warnings (tabs cut to fit).
     `cell_limit`: the cells the spreadsheet may hold at any moment of the refresh (Google's
     limit less the room kept for the admin's own tabs). `record`: what the tabs hold, kept
-    locally, so that only what changed is sent."""
+    locally, so that only what changed is sent; `whole`: changed tabs replaced whole even so."""
     sink = SheetsDashboard(client, spreadsheet_id)
     budget = sink.tab_budget(list(tabs), cell_limit)
     fitted, warnings = fit_rows(tabs, budget, {k: v for k, v in TAB_DATES.items() if k in tabs})
-    sink.replace_tabs({title: frame_rows(frame) for title, frame in fitted.items()}, record)
+    sink.replace_tabs({title: frame_rows(frame) for title, frame in fitted.items()}, record, whole)
     for warning in warnings:
         log.warning("%s", warning)
     return warnings

@@ -415,6 +415,9 @@ def refresh_dashboards(
                 config.dashboard.spreadsheet_id,
                 tabs,
                 record=sheet_record(config),
+                # a run that read the book whole replaces changed tabs whole (daily at least):
+                # what was edited by hand in the tabs is put right then
+                whole=result.read is None or bool(result.read.get("whole")),
             )
             result.warnings.extend(Problem("sheets_cells", None, w) for w in warnings)
         except CsSyncError as error:

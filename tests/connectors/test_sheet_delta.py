@@ -13,10 +13,15 @@ import gspread
 import pandas as pd
 import pytest
 
+from cs_sync.config import load_config
+from cs_sync.connectors.sheet_delta import row_text
 from cs_sync.connectors.sheet_record import SheetRecord
-from cs_sync.connectors.sheets_dashboard import frame_rows, refresh_sheets
+from cs_sync.connectors.sheets_dashboard import fingerprint, frame_rows, refresh_sheets
+from cs_sync.demo import DemoFolder
+from cs_sync.pipeline import run_once
 from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
 from cs_sync.sandbox.server import Sandbox
+from tests.conftest import AS_OF, login
 
 WORDS = ("株式会社サンプル", "利用率が低下", "=HYPERLINK(1)", "A", "", "onboarding")
 
@@ -203,3 +208,56 @@ def test_an_unchanged_refresh_writes_nothing(gc: gspread.Client, tmp_path: Path,
     calls = Calls(gc)
     refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, book, record=record)
     assert [call.split()[0] for call in calls.take()] == ["GET", "GET"]
+
+
+def test_a_whole_refresh_puts_right_a_cell_edited_by_hand(
+    sandbox: Sandbox, gc: gspread.Client, tmp_path: Path
+) -> None:
+    """Changes are sent over what the record says the tab holds: a cell edited by hand in a
+    row that did not change stays until a run that read the book whole (daily at least)
+    replaces the changed tab whole."""
+    record = SheetRecord(tmp_path / "copy.duckdb")
+    frame = accounts(random.Random(4), 10)
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    tab = gc.open_by_key(DASHBOARD_SPREADSHEET_ID).worksheet("accounts")
+    tab.update([["edited"]], "B2", raw=True)
+    frame.loc[5, "seats"] = 77
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    assert held(sandbox, "accounts")[0][1][1] == "edited"
+    frame.loc[6, "seats"] = 78
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record, whole=True)
+    assert held(sandbox, "accounts") == expected(frame)
+    frame.loc[7, "seats"] = 79  # recorded by the whole refresh: changes again
+    calls = Calls(gc)
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    assert not any("__staging" in call for call in calls.take())
+    assert held(sandbox, "accounts") == expected(frame)
+
+
+def test_scheduled_runs_send_the_dashboard_its_changes_only(
+    demo40: tuple[DemoFolder, Sandbox],
+) -> None:
+    """Through the whole run: after the first (the book read whole, the tabs written whole),
+    a run that read changes costs three Sheets calls (open, tabs, one batchUpdate), and every
+    tab then holds exactly the rows its fingerprint was taken over."""
+    folder, sandbox = demo40
+    config = load_config(folder.config_path)
+    first = run_once(config, AS_OF, dry_run=False)
+    assert first.read is not None and first.read["whole"] and first.sheets_api_calls > 3
+    sf = login(sandbox)
+    for account in sf.query("SELECT Id FROM Account WHERE Type = 'Customer - Direct' LIMIT 3")[
+        "records"
+    ]:
+        sf.Account.update(account["Id"], {"CS_Sentiment__c": "Negative"})
+    second = run_once(config, AS_OF, dry_run=False)
+    assert second.status == "ok" and not second.read["whole"]  # type: ignore[index]
+    assert second.sheets_api_calls == 3
+    book = sandbox.store.load_spreadsheet(DASHBOARD_SPREADSHEET_ID)
+    assert book is not None
+    for sheet in book["sheets"]:
+        title = sheet["properties"]["title"]
+        marks = [m["metadataValue"] for m in sheet.get("developerMetadata", [])]
+        if title.endswith("__staging") or not marks:
+            continue
+        cells, _ = held(sandbox, title)
+        assert [fingerprint([row_text(row) for row in cells])] == marks, title
