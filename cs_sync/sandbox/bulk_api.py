@@ -128,7 +128,7 @@ class BulkIngestApi:
                 sobject=parsed.sobject,
                 operation=str(body["operation"]),
                 query=parsed,
-                created=now_stamp(),
+                created=now_stamp(self.store.now()),
             )
             with self.lock:
                 self.query_jobs[job.id] = job
@@ -242,7 +242,7 @@ class BulkIngestApi:
             sobject=sobject,
             operation=str(operation),
             external_id=external,
-            created=now_stamp(),
+            created=now_stamp(self.store.now()),
             line_ending=line_ending,
         )
         with self.lock:

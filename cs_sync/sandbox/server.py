@@ -164,6 +164,12 @@ class _Handler(BaseHTTPRequestHandler):
     sandbox: Sandbox
     protocol_version = "HTTP/1.1"
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header by the org's clock."""
+        if timestamp is None:
+            timestamp = self.sandbox.store.now().timestamp()
+        return super().date_time_string(timestamp)
+
     def _serve(self) -> None:
         if len(self.path) > MAX_URI:  # Salesforce's limit on a request's address
             self.close_connection = True

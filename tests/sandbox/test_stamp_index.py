@@ -4,7 +4,8 @@ answer is the one a scan gives."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 from simple_salesforce import Salesforce
 
@@ -55,3 +56,17 @@ def test_the_bound_the_index_serves_is_read_off_the_top_of_the_clause(sandbox: S
     assert floor("SystemModstamp >= 2026-12-04T09:00:00Z OR Name != null") is None
     assert floor("SystemModstamp < 2026-12-04T09:00:00Z") is None
     assert floor("CreatedDate >= 2026-12-04T09:00:00Z") is None
+
+
+def test_the_orgs_clock_can_be_moved_on(sandbox: Sandbox, sf: Salesforce) -> None:
+    """A benchmark stands for the 15 minutes between scheduled runs by moving the org's clock:
+    what the org stamps and the Date header of its answers follow it."""
+    sandbox.store.clock_offset = timedelta(minutes=15)
+    account = sf.query("SELECT Id FROM Account LIMIT 1")["records"][0]
+    sf.Account.update(account["Id"], {"CS_Sentiment__c": "Negative"})
+    stamp = sf.Account.get(account["Id"])["SystemModstamp"]
+    stamped = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z")
+    assert stamped - datetime.now(UTC) > timedelta(minutes=14)
+    answer = sf.session.get(f"{sandbox.url}/services/oauth2/userinfo")
+    dated = parsedate_to_datetime(answer.headers["Date"])
+    assert dated - datetime.now(UTC) > timedelta(minutes=14)
