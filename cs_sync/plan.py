@@ -43,7 +43,7 @@ class Plan:
     as_of: date
     scored: pd.DataFrame
     updates: dict[str, dict[str, Any]]
-    changes: list[FieldChange]
+    changes: list[FieldChange]  # by account, then field
     tasks: pd.DataFrame
     problems: list[Problem] = field(default_factory=list)
     closes: pd.DataFrame = field(default_factory=pd.DataFrame)  # open Tasks to close
@@ -98,6 +98,28 @@ def _stored(value: Any, scale: int | None) -> Any:
     return int(rounded) if scale == 0 else float(rounded)
 
 
+def _surely_same(new: pd.Series, old: pd.Series, scale: int | None) -> np.ndarray:
+    """The rows whose old and new values are the same without a closer look, compared a
+    column at a time: both missing, or equal as they are (a date as the text it is sent as;
+    a number for a field with a scale only when it is already at that scale). Every other row
+    is compared by same_value, value by value."""
+    if pd.api.types.is_datetime64_any_dtype(new):
+        new = new.dt.strftime("%Y-%m-%d")  # as _clean sends a date; a missing one stays so
+    a, b = new.to_numpy(dtype=object), old.to_numpy(dtype=object)
+    missing_a, missing_b = pd.isna(a), pd.isna(b)
+    present = ~missing_a & ~missing_b
+    same = np.zeros(len(a), dtype=bool)
+    same[present] = a[present] == b[present]
+    if (
+        scale is not None
+        and pd.api.types.is_numeric_dtype(new)
+        and not pd.api.types.is_bool_dtype(new)
+    ):
+        values = new.to_numpy(dtype=float)
+        same &= np.round(values, scale) == values
+    return same | (missing_a & missing_b)
+
+
 def build_plan(
     scored: pd.DataFrame,
     tasks: pd.DataFrame,
@@ -121,15 +143,22 @@ def build_plan(
         fields.next_action: "next_action",
         fields.next_action_date: "next_action_date",
     }
-    updates: dict[str, dict[str, Any]] = {}
-    changes: list[FieldChange] = []
-    for row in scored.itertuples(index=False):
-        for api_name, column in outputs.items():
-            new = _stored(_clean(getattr(row, column)), (scales or {}).get(api_name))
-            old = _clean(getattr(row, f"prev_{column}"))
+    found: list[tuple[int, int, FieldChange]] = []  # (row, field's place, change)
+    ids, names = scored["account_id"].to_numpy(), scored["name"].to_numpy()
+    for place, (api_name, column) in enumerate(outputs.items()):
+        scale = (scales or {}).get(api_name)
+        new_values, old_values = scored[column], scored[f"prev_{column}"]
+        for row in np.flatnonzero(~_surely_same(new_values, old_values, scale)):
+            new = _stored(_clean(new_values.iat[row]), scale)
+            old = _clean(old_values.iat[row])
             if not same_value(old, new):
-                updates.setdefault(row.account_id, {})[api_name] = new
-                changes.append(FieldChange(row.account_id, row.name, api_name, old, new))
+                change = FieldChange(ids[row], names[row], api_name, old, new)
+                found.append((int(row), place, change))
+    found.sort(key=lambda item: item[:2])  # by account, then field, as the plan is read
+    changes = [change for _, _, change in found]
+    updates: dict[str, dict[str, Any]] = {}
+    for change in changes:
+        updates.setdefault(change.account_id, {})[change.field] = change.new
     return Plan(
         as_of=as_of,
         scored=scored,

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from cs_sync.connectors.settings import SalesforceFields
-from cs_sync.plan import build_plan
+from cs_sync.plan import _clean, _stored, build_plan, same_value
 
 FIELDS = SalesforceFields()
 COLUMN_OF = {
@@ -96,3 +96,56 @@ def test_the_value_written_is_plain_json() -> None:
     assert sent[FIELDS.score] == 61.5 and type(sent[FIELDS.score]) is float
     assert sent[FIELDS.phase_delayed] is True
     assert sent[FIELDS.next_action_date] == "2026-12-01"
+
+
+def test_the_column_wise_diff_is_the_value_by_value_one() -> None:
+    """The plan compares a column at a time and looks value by value only where the values
+    are not plainly equal; on a random book (typed columns as the rules give them, values on
+    the records near, equal, blank or of another spelling, a score field of scale 0 or 1) it
+    writes exactly what same_value says, value by value, in the same order."""
+    rng = np.random.default_rng(19)
+    n = 3_000
+    score = rng.choice([12.3, 72.04, 71.96, 0.30000000000000004, 50.0, NAN], n)
+    book = pd.DataFrame(
+        {
+            "account_id": [f"001{i:015d}" for i in range(n)],
+            "name": "A社",
+            "score": score,
+            "grade": rng.choice(["A", "B", "", None], n),
+            "trend": "flat",
+            "reasons": rng.choice(["利用率が低下", "a; b", ""], n),
+            "phase": "adopt",
+            "phase_delayed": rng.random(n) < 0.5,
+            "renewal_strategy": "x",
+            "next_action": "call",
+            "next_action_date": pd.to_datetime(
+                rng.choice(["2026-12-01", "2026-12-02", None], n)  # type: ignore[arg-type]
+            ),
+        }
+    )
+    book["prev_score"] = np.where(rng.random(n) < 0.5, score, rng.choice([72.0, 12.3, NAN], n))
+    book["prev_grade"] = rng.choice(["A", "B", "", None], n)
+    book["prev_trend"] = rng.choice(["flat", "up"], n)
+    book["prev_reasons"] = rng.choice(["利用率が低下", "a; b", None], n)
+    book["prev_phase"] = "adopt"
+    book["prev_phase_delayed"] = rng.random(n) < 0.5
+    book["prev_renewal_strategy"] = "x"
+    book["prev_next_action"] = rng.choice(["call", None], n)
+    book["prev_next_action_date"] = rng.choice(["2026-12-01", "2026-12-02", None], n)
+    outputs = ["score", "grade", "trend", "reasons", "phase", "phase_delayed"]
+    outputs += ["renewal_strategy", "next_action", "next_action_date"]
+    api = {name: getattr(FIELDS, name) for name in outputs}
+    for scales in ({}, {FIELDS.score: 0}, {FIELDS.score: 1}):
+        plan = build_plan(book, pd.DataFrame(columns=["key"]), FIELDS, date(2026, 11, 24), scales)
+        expected = []
+        for row in book.itertuples(index=False):
+            for name in outputs:
+                new = _stored(_clean(getattr(row, name)), scales.get(api[name]))
+                old = _clean(getattr(row, f"prev_{name}"))
+                if not same_value(old, new):
+                    expected.append((row.account_id, api[name], old, new))
+        got = [(c.account_id, c.field, c.old, c.new) for c in plan.changes]
+        assert len(got) == len(expected) > n // 2
+        for mine, theirs in zip(got, expected, strict=True):
+            assert mine[:2] == theirs[:2] and same_value(mine[2], theirs[2])
+            assert same_value(mine[3], theirs[3]) and type(mine[3]) is type(theirs[3])
