@@ -145,7 +145,7 @@ def main() -> None:
     )
     print(
         f"{'run':<14} {'calls':>6} {'floor':>6} {'naive loop':>11} {'SF MB':>7} "
-        f"{'Sheets':>6} {'fields':>8} {'tasks':>6} {'seconds':>8}  read"
+        f"{'Sheets':>6} {'Sh. MB':>6} {'fields':>8} {'tasks':>6} {'seconds':>8}  read"
     )
     opened = 0
     for run in book.runs:
@@ -158,6 +158,7 @@ def main() -> None:
         print(
             f"{run.label:<14} {result.salesforce_api_calls:>6} {floor:>6} {loop:>11} "
             f"{result.salesforce_bytes / 1e6:>7.1f} {result.sheets_api_calls:>6} "
+            f"{result.sheets_bytes / 1e6:>6.1f} "
             f"{result.fields_written:>8} {result.tasks_created:>6} {run.seconds:>8.1f}  {how}"
         )
         opened += result.tasks_created
