@@ -36,18 +36,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Any, TypeVar
 
 import gspread
 import numpy as np
 import pandas as pd
 
-from cs_sync.connectors.formula_safe import neutralise
 from cs_sync.connectors.google_calls import GoogleTarget, account_of, call_google, sheets_client
 from cs_sync.connectors.settings import DashboardConfig
+from cs_sync.connectors.sheet_cells import frame_rows
 from cs_sync.connectors.sheet_delta import Delta, row_hashes, row_text, tab_delta
 from cs_sync.connectors.sheet_record import SheetRecord, TabRecord, TabWritten
 from cs_sync.connectors.transport import CallCounter
@@ -62,34 +61,6 @@ CELL_BUDGET = 8_000_000  # leave room for the admin's own tabs and formulas
 REQUEST_BYTES = 1_500_000
 SWAP_BYTES = 20_000  # what the batchUpdate switching the tabs carries besides the changes
 STAGING_SUFFIX = "__staging"
-
-
-def cell_value(value: Any) -> Any:
-    """A JSON value for the Sheets API: numbers as numbers, dates as YYYY-MM-DD text, missing
-    as empty, text that a spreadsheet would run as a formula made inert (also once the sheet
-    is downloaded as CSV)."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return ""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
-        return ""
-    if isinstance(value, datetime | pd.Timestamp):
-        return value.strftime("%Y-%m-%d")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, str):
-        return neutralise(value)
-    if isinstance(value, bool | int | float):
-        return value
-    return neutralise(str(value))
-
-
-def frame_rows(frame: pd.DataFrame) -> list[list[Any]]:
-    """The header, then every row as API values."""
-    rows = [list(map(str, frame.columns))]
-    rows.extend([cell_value(v) for v in row] for row in frame.itertuples(index=False))
-    return rows
 
 
 def _chunks(rows: list[list[Any]]) -> list[tuple[int, list[list[Any]]]]:

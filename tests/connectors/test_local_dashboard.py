@@ -137,7 +137,7 @@ def test_no_payload_survives_a_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("payload", PAYLOADS)
 def test_sheets_cells_are_inert_too(payload: str) -> None:
-    from cs_sync.connectors.sheets_dashboard import cell_value
+    from cs_sync.connectors.sheet_cells import cell_value
 
     assert not payload.lstrip(" \t\r\n\u3000").startswith(tuple("=+-@＝＋－＠")) or (
         cell_value(payload) == "'" + payload

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 
 from cs_sync.config import load_config
+from cs_sync.connectors.sheet_cells import frame_rows
 from cs_sync.connectors.sheet_delta import row_text
 from cs_sync.connectors.sheet_record import SheetRecord
-from cs_sync.connectors.sheets_dashboard import fingerprint, frame_rows, refresh_sheets
+from cs_sync.connectors.sheets_dashboard import fingerprint, refresh_sheets
 from cs_sync.demo import DemoFolder
 from cs_sync.pipeline import run_once
 from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
