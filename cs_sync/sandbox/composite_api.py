@@ -29,8 +29,11 @@ def _is_query(path: str, version: str) -> bool:
     return rest.split("/")[0] in ("query", "queryAll")
 
 
-def composite(request: Request, version: str, route: Route) -> Response:
-    """Run each subrequest through the org's own routes, as the calling user."""
+def composite(
+    request: Request, version: str, route: Route, fails: Callable[[], bool] = lambda: False
+) -> Response:
+    """Run each subrequest through the org's own routes, as the calling user; a subrequest
+    for which `fails()` says so answers 500 UNKNOWN_EXCEPTION within the call's 200."""
     body = request.json()
     subrequests = body.get("compositeRequest") if isinstance(body, dict) else None
     if not isinstance(subrequests, list) or not subrequests:
@@ -68,7 +71,10 @@ def composite(request: Request, version: str, route: Route) -> Response:
         headers.update({str(k).lower(): str(v) for k, v in (sub.get("httpHeaders") or {}).items()})
         inner = Request("GET", path, parse_qs(urlsplit(url).query), headers)
         try:
-            answer = route(inner, version, path.removeprefix(prefix).rstrip("/"))
+            if fails():
+                answer = sf_error(500, "UNKNOWN_EXCEPTION", "An unexpected error occurred.")
+            else:
+                answer = route(inner, version, path.removeprefix(prefix).rstrip("/"))
         except soql.SoqlError as exc:
             answer = sf_error(400, exc.code, exc.message)
         answers.append(

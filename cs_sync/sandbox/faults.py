@@ -31,6 +31,8 @@ class Faults:
     only_on: str = ""  # when set, server_errors and lost_responses count only the requests
     #   whose "METHOD path" this regular expression finds (e.g. "GET .*/jobs/ingest/"; a
     #   webhook's path begins with its host: "POST hooks.slack.com/")
+    composite_sub_errors: int = 0  # the next N Composite subrequests answer 500
+    #   UNKNOWN_EXCEPTION inside the call's 200, as when one part fails on Salesforce's side
     latency_ms: int = 0  # added to every request while set
     sheets_rate_limit: int = 0  # the next N Sheets requests answer 429
     sheets_cell_limit: int = 10_000_000  # Google's cells per spreadsheet; lower it to test a

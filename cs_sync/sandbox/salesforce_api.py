@@ -107,7 +107,9 @@ class SalesforceApi:
         if head == "sobjects":
             return self.sobjects(request, version, parts[1:])
         if head == "composite" and len(parts) == 1 and method == "POST":
-            return composite(request, version, self.route)
+            return composite(
+                request, version, self.route, lambda: self.faults.take("composite_sub_errors")
+            )
         if head == "composite" and len(parts) >= 2 and parts[1] == "sobjects":
             return self.collections(request, version, parts[2:])
         if head == "jobs" and len(parts) >= 2 and parts[1] == "ingest":

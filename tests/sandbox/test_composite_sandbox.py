@@ -116,3 +116,24 @@ def test_a_composite_call_that_fails_on_salesforces_side_is_retried(
     sandbox.faults.set(server_errors=1, only_on="POST .*/composite$")
     (users,) = query_frames(client, [Read("SELECT Id FROM User", "users", {"Id": "id"})])
     assert len(users) > 0 and client.retries == 1
+
+
+def test_a_subrequest_that_fails_on_salesforces_side_fails_the_call_which_is_retried(
+    demo40: tuple[DemoFolder, Sandbox],
+) -> None:
+    """One part of a Composite call answers 500 inside the call's 200: the call is sent again
+    (as any call that failed on Salesforce's side), and every read answers as alone."""
+    folder, sandbox = demo40
+    config = load_config(folder.config_path)
+    client = connect(config.salesforce, build_session(config.sandbox.url))
+    client.wait_max_s = 0.01
+    reads = [
+        Read("SELECT Id FROM User", "users", {"Id": "id"}),
+        Read("SELECT Id, Name FROM Account", "accounts", {"Id": "id", "Name": "string"}),
+    ]
+    alone = [client.query_frame(r.soql, r.what, r.columns) for r in reads]
+    sandbox.faults.set(composite_sub_errors=1)
+    together = query_frames(client, reads)
+    assert client.retries == 1 and sandbox.faults.composite_sub_errors == 0
+    for frame, expected in zip(together, alone, strict=True):
+        assert frame.equals(expected)
