@@ -27,7 +27,13 @@ from cs_sync.config import Config
 from cs_sync.connectors.salesforce import SalesforceClient
 from cs_sync.connectors.salesforce_batch import describe_all
 from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
-from cs_sync.connectors.usage_settings import BigQueryUsageSource, ParquetUsage, SheetsUsage
+from cs_sync.connectors.usage_memo import UsageMemo, file_signature
+from cs_sync.connectors.usage_settings import (
+    BigQueryUsageSource,
+    CsvUsage,
+    ParquetUsage,
+    SheetsUsage,
+)
 from cs_sync.errors import CsSyncError, SetupError
 from cs_sync.extract_signals import (
     activity_from,
@@ -176,10 +182,24 @@ def join_usage(
     return matched.dropna(subset=["account_id"]), problems
 
 
-def read_usage(config: Config, as_of: date) -> UsageTable:
-    """Monthly usage from the configured source, checked the same way whatever the source."""
+def read_usage(config: Config, as_of: date, memo: UsageMemo | None = None) -> UsageTable:
+    """Monthly usage from the configured source, checked the same way whatever the source.
+    A usage file is read again only when it changed since the read `memo` keeps."""
     usage = config.usage
     shape: dict[str, Any] = {"metrics": usage.all_metrics, "columns": usage.columns}
+    if isinstance(usage, ParquetUsage | CsvUsage) and memo is not None:
+        settings = {
+            "kind": type(usage).__name__,
+            "path": str(usage.path),
+            "as_of": as_of,
+            "account_key": usage.account_key,
+            "on_bad_rows": usage.on_bad_rows,
+            **shape,
+            "encoding": getattr(usage, "encoding", None),
+            "delimiter": getattr(usage, "delimiter", None),
+        }
+        signature = file_signature(usage.path, settings)
+        return memo.read(signature, lambda: read_usage(config, as_of))
     if isinstance(usage, ParquetUsage):
         return read_usage_parquet(usage.path, as_of, usage.account_key, usage.on_bad_rows, **shape)
     if isinstance(usage, SheetsUsage):
@@ -265,7 +285,8 @@ def extract(
     check_account_fields(client, config)
     book = read_book(client, config, as_of, local, since)
     accounts = with_former(client, config, book.accounts) if include_former else book.accounts
-    usage_table = read_usage(config, as_of)
+    memo = UsageMemo(local.store.path, local.keep) if local is not None else None
+    usage_table = read_usage(config, as_of, memo)
     problems = [
         Problem("usage_row", p.key, f"{usage_table.source} {p}") for p in usage_table.problems
     ] + [Problem("usage_blank", p.key, f"{usage_table.source} {p}") for p in usage_table.blanks]

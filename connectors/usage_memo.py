@@ -1,0 +1,133 @@
+"""The usage file's checked rows, kept in the local copy's DuckDB file ([local_copy] path) under
+the file's signature: a hash of its bytes, the run's date and every setting that decides what
+is read. A run whose usage file has not changed since the last read takes the checked, typed
+rows (and the problems found in them) back from there instead of parsing and checking the
+file again: a usage export changes once a day, a schedule runs every 15 minutes.
+
+Only the last read is kept. Hashing the file costs a fraction of reading it (BLAKE2b runs at
+hundreds of megabytes a second); a file changed in any byte, a new day, or another setting
+is read again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cs_sync.connectors.duck import connect
+from cs_sync.connectors.usage_csv import UsageProblem, UsageTable
+from cs_sync.errors import CsSyncError
+
+log = logging.getLogger(__name__)
+FORMAT = "1"  # of what is kept: another format is read again
+_TABLES = """
+CREATE TABLE IF NOT EXISTS usage_memo (signature VARCHAR, dtypes VARCHAR, problems VARCHAR,
+                                       blanks VARCHAR, source VARCHAR);
+"""
+
+
+def file_signature(path: Path, settings: dict[str, Any]) -> str | None:
+    """The file's bytes and the settings, hashed; None when the file cannot be read (the
+    reader then says why)."""
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(json.dumps({"format": FORMAT, **settings}, sort_keys=True, default=str).encode())
+    try:
+        with path.open("rb") as file:
+            while chunk := file.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+class UsageMemo:
+    """The last usage read, in the DuckDB file at `path` (opened and closed by each method)."""
+
+    def __init__(self, path: Path, keep: bool = True) -> None:
+        self.path = path
+        self.keep = keep  # a dry run reads the memo but leaves it as it was
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        try:
+            db = connect(str(self.path))
+        except duckdb.Error as error:
+            raise CsSyncError(
+                f"cannot open the local copy {self.path} ({error}) for the usage read last. If "
+                "another process holds it (a DuckDB client), close that; if the file is "
+                "damaged, delete it: the next run reads every record again"
+            ) from None
+        db.execute(_TABLES)
+        return db
+
+    def read(self, signature: str | None, read: Callable[[], UsageTable]) -> UsageTable:
+        """The rows kept under `signature`, else `read()` (kept for next time). A file held
+        by another process stops a run (named) and sends a dry run to the usage file."""
+        if signature is not None and self.path.exists():
+            try:
+                found = self._load(signature)
+            except CsSyncError:
+                if self.keep:
+                    raise
+                found = None
+            if found is not None:
+                log.info("the usage file is as the last run read it: its checked rows reused")
+                return found
+        table = read()
+        if signature is not None and self.keep:
+            self._save(signature, table)
+        return table
+
+    def _load(self, signature: str) -> UsageTable | None:
+        db = self._connect()
+        try:
+            kept = db.execute(
+                "SELECT dtypes, problems, blanks, source FROM usage_memo WHERE signature = ?",
+                [signature],
+            ).fetchone()
+            if kept is None:
+                return None
+            dtypes, problems, blanks, source = kept
+            frame = db.execute("SELECT * FROM usage_memo_rows").df()
+        finally:
+            db.close()
+        types = json.loads(dtypes)
+        frame = frame.astype({column: types[column] for column in frame.columns})
+        return UsageTable(
+            frame,
+            [UsageProblem(**item) for item in json.loads(problems)],
+            source,
+            [UsageProblem(**item) for item in json.loads(blanks)],
+        )
+
+    def _save(self, signature: str, table: UsageTable) -> None:
+        db = self._connect()
+        try:
+            db.execute("BEGIN TRANSACTION")
+            db.execute("DELETE FROM usage_memo")
+            db.execute("DROP TABLE IF EXISTS usage_memo_rows")
+            db.register("usage_rows", table.frame)
+            db.execute("CREATE TABLE usage_memo_rows AS SELECT * FROM usage_rows")
+            db.unregister("usage_rows")
+            db.execute(
+                "INSERT INTO usage_memo VALUES (?, ?, ?, ?, ?)",
+                [
+                    signature,
+                    json.dumps({c: str(t) for c, t in table.frame.dtypes.items()}),
+                    json.dumps([asdict(p) for p in table.problems]),
+                    json.dumps([asdict(p) for p in table.blanks]),
+                    table.source,
+                ],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
