@@ -1,7 +1,8 @@
 """The local dashboard: CSV tables plus a self-contained index.html that opens offline.
 
 For the demo and for admins previewing what the Looker Studio dashboard will show. Files are
-written to a temporary name and renamed, so a reader never sees a half-written file.
+written to a temporary name and renamed, so a reader never sees a half-written file, and only
+when their content changed.
 CRM-sourced strings are neutralised in CSV (formula_safe.py: a leading = + - @, after any
 spaces or line breaks, gets a ' prefix), and a cell holding a line break is quoted.
 """
@@ -22,6 +23,14 @@ from cs_sync.connectors.page_charts import bars
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """The file holds `text` (UTF-8); a file that already does is left as it is, so that an
+    unchanged table keeps its time and a copy tool (rsync, gsutil rsync) sends only what
+    changed."""
+    try:
+        if path.read_bytes() == text.encode("utf-8"):
+            return
+    except OSError:
+        pass  # no such file yet, or unreadable: written anew
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:

@@ -211,6 +211,13 @@ class SheetsDashboard:
             if delta is not None:
                 out[title] = delta
                 room -= delta.size
+                log.info(
+                    "dashboard tab %s: %d cells written, %d rows added or removed (%d bytes)",
+                    title,
+                    delta.cells,
+                    delta.rows_moved,
+                    delta.size,
+                )
         return out
 
     def _replace(

@@ -76,6 +76,26 @@ def test_files_are_written_safely(tmp_path: Path) -> None:
     ]
 
 
+def test_only_the_files_whose_content_changed_are_written(tmp_path: Path) -> None:
+    """An unchanged table keeps its file (and its time), so a copy tool sends only what
+    changed; a changed one is replaced."""
+    frame = accounts()
+    kpis = snapshot_kpis(
+        frame, ["A", "B", "C", "D"], ("C", "D"), date(2026, 11, 24), tasks_created=1
+    )
+    write_local_dashboard(tmp_path, frame, kpis, pd.DataFrame(), "KPI")
+    files = {p.name: p.stat().st_ino for p in tmp_path.iterdir()}  # a rename makes a new inode
+    write_local_dashboard(tmp_path, frame, kpis, pd.DataFrame(), "KPI")
+    assert {p.name: p.stat().st_ino for p in tmp_path.iterdir()} == files
+    changed = frame.copy()
+    changed.loc[0, "score"] = 1.5
+    write_local_dashboard(tmp_path, changed, kpis, pd.DataFrame(), "KPI")
+    now = {p.name: p.stat().st_ino for p in tmp_path.iterdir()}
+    assert now["accounts.csv"] != files["accounts.csv"] and now["index.html"] != files["index.html"]
+    assert now["kpi_daily.csv"] == files["kpi_daily.csv"]
+    assert "1.5" in (tmp_path / "accounts.csv").read_text("utf-8")
+
+
 def test_kpis_by_hand() -> None:
     kpis = snapshot_kpis(
         accounts(), ["A", "B", "C", "D"], ("C", "D"), date(2026, 11, 24), tasks_created=1
