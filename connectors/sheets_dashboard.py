@@ -50,6 +50,7 @@ from cs_sync.connectors.sheet_cells import frame_rows
 from cs_sync.connectors.sheet_delta import Delta, row_hashes, row_text, tab_delta
 from cs_sync.connectors.sheet_record import SheetRecord, TabRecord, TabWritten
 from cs_sync.connectors.transport import CallCounter
+from cs_sync.errors import CsSyncError, TransientError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -166,7 +167,17 @@ class SheetsDashboard:
         deltas = self._deltas(changed, tabs, hashes, known, record) if record and not whole else {}
         if changed:
             replaced = {title: tabs[title] for title in changed if title not in deltas}
-            self._replace(replaced, deltas, {title: prints[title] for title in changed})
+            new_prints = {title: prints[title] for title in changed}
+            try:
+                self._replace(replaced, deltas, new_prints)
+            except CsSyncError as error:
+                if not deltas or isinstance(error, TransientError):
+                    raise
+                # refused for good: sent again it would be refused on every run; the tabs
+                # are replaced whole instead (the batchUpdate is applied whole or not at all)
+                log.warning("the dashboard's changes were refused (%s); tabs replaced whole", error)
+                self._known = None
+                self._replace({title: tabs[title] for title in changed}, {}, new_prints)
         if record is not None:
             stale = {
                 title: TabWritten(

@@ -262,3 +262,24 @@ def test_scheduled_runs_send_the_dashboard_its_changes_only(
             continue
         cells, _ = held(sandbox, title)
         assert [fingerprint([row_text(row) for row in cells])] == marks, title
+
+
+def test_changes_refused_for_good_replace_the_tabs_whole(
+    sandbox: Sandbox, gc: gspread.Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A batchUpdate of changes Sheets refuses (400) would be refused again on every run: the
+    tabs are replaced whole instead, in the same refresh."""
+    record = SheetRecord(tmp_path / "copy.duckdb")
+    frame = accounts(random.Random(6), 20)
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    frame.loc[2, "seats"] = 4242
+    sandbox.faults.set(server_errors=1, server_error_status=400, only_on=r"POST .*:batchUpdate")
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    assert sandbox.faults.server_errors == 0
+    assert "replaced whole" in caplog.text
+    assert held(sandbox, "accounts") == expected(frame)
+    frame.loc[3, "seats"] = 4343  # recorded again: changes are sent as changes
+    calls = Calls(gc)
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    assert not any("__staging" in call for call in calls.take())
+    assert held(sandbox, "accounts") == expected(frame)
