@@ -18,12 +18,8 @@ from cs_sync.config import Config
 from cs_sync.connectors.history_store import open_history
 from cs_sync.connectors.local_dashboard import write_local_dashboard
 from cs_sync.connectors.sheet_record import SheetRecord
-from cs_sync.connectors.sheets_dashboard import (
-    dashboard_client,
-    health_tab_dates,
-    refresh_sheets,
-    sheet_tabs,
-)
+from cs_sync.connectors.sheet_tabs import health_tab_dates, sheet_tabs
+from cs_sync.connectors.sheets_dashboard import dashboard_client, refresh_sheets
 from cs_sync.connectors.transport import CallCounter
 from cs_sync.csm_book import csm_labels, csm_table, recent_tasks
 from cs_sync.errors import CsSyncError

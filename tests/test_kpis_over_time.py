@@ -187,7 +187,7 @@ def test_reading_only_the_boundary_snapshots_gives_the_same_kpis() -> None:
 
 
 def test_health_tab_dates_fit_the_book() -> None:
-    from cs_sync.connectors.sheets_dashboard import health_tab_dates
+    from cs_sync.connectors.sheet_tabs import health_tab_dates
 
     days = list(pd.date_range("2025-01-01", "2026-11-20", freq="D").date)
     small = health_tab_dates(days, accounts=50, columns=10)

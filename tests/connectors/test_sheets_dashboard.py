@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from cs_sync.connectors.sheet_cells import frame_rows
-from cs_sync.connectors.sheets_dashboard import fit_rows, refresh_sheets
+from cs_sync.connectors.sheet_tabs import fit_rows
+from cs_sync.connectors.sheets_dashboard import refresh_sheets
 from cs_sync.connectors.transport import build_session
 from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
 from cs_sync.sandbox.server import Sandbox
