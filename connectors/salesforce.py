@@ -194,17 +194,22 @@ class SalesforceClient:
         columns: dict[str, str],
         all_rows: bool = False,
         first: dict[str, Any] | None = None,
+        bulk: bool = False,
     ) -> pd.DataFrame:
         """The query's records as one table, a column per selected field (`columns`: the
         path as selected, such as Opportunity.AccountId, and its describe type): a Bulk job's
         CSV pages read straight into columns, never a dictionary per record. `all_rows`:
         queryAll, the records in the Recycle Bin too; `first`: its first page, already read
-        (in a Composite call)."""
+        (in a Composite call); `bulk`: straight to a Bulk API 2.0 job."""
         frames = [
             frame_from_records(page, columns)
             if isinstance(page, list)
             else frame_from_csv(page, columns)
-            for _, page in self._pages(soql, what, all_rows, first)
+            for _, page in (
+                self._bulk_pages(soql, what, all_rows)
+                if bulk
+                else self._pages(soql, what, all_rows, first)
+            )
         ]
         frame = pd.concat(frames, ignore_index=True) if frames else frame_from_records([], columns)
         return typed_frame(frame, columns)

@@ -28,12 +28,15 @@ MAX_QUERIES = 5
 
 @dataclass(frozen=True)
 class Read:
-    """One query: its SOQL, how messages name it, its typed columns, queryAll or not."""
+    """One query: its SOQL, how messages name it, its typed columns, queryAll or not, and
+    whether it goes straight to a Bulk API 2.0 job (`bulk`: the last read of it held more than
+    salesforce.bulk_query_threshold records, so no first page is read over REST to find out)."""
 
     soql: str
     what: str
     columns: dict[str, str]
     all_rows: bool = False
+    bulk: bool = False
 
 
 def _composite(sf: Salesforce, body: dict[str, Any]) -> Any:
@@ -80,7 +83,9 @@ def _answers(
 
 def _frame(client: SalesforceClient, read: Read, first: Any = None) -> pd.DataFrame:
     try:
-        return client.query_frame(read.soql, read.what, read.columns, read.all_rows, first)
+        return client.query_frame(
+            read.soql, read.what, read.columns, read.all_rows, first, bulk=read.bulk
+        )
     except CsSyncError as error:
         error.read = read.what
         raise
@@ -92,8 +97,8 @@ def query_frames(client: SalesforceClient, reads: list[Read]) -> list[pd.DataFra
     frames: dict[int, pd.DataFrame] = {}
     batched = []
     for index, read in enumerate(reads):
-        if len(quote(read.soql)) > URI_QUERY_ROOM:  # too long for a request's address
-            frames[index] = _frame(client, read)
+        if read.bulk or len(quote(read.soql)) > URI_QUERY_ROOM:  # Bulk, or too long for a
+            frames[index] = _frame(client, read)  # request's address: its SOQL in a body
         else:
             batched.append(index)
     headers = {"Sforce-Query-Options": f"batchSize={client.config.query_batch_size}"}

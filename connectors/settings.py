@@ -287,7 +287,8 @@ class SalesforceConfig(Settings):
     bulk_threshold: Annotated[int, Between(1)] = 2000
     """Above this many records to write in one object, one Bulk API 2.0 job is used."""
     bulk_query_threshold: Annotated[int, Between(1)] = 10000
-    """A query whose first page reports more records reads the rest with Bulk API 2.0."""
+    """A query whose first page reports more records reads the rest with Bulk API 2.0; a full
+    read of an object the local copy held more of goes to Bulk API 2.0 without a first page."""
     write_step_records: Annotated[int, Between(10, 1_000_000)] = 1_000_000
     """The most records one write step sends (above bulk_threshold, one Bulk API 2.0 job
     per step); a stop request is answered between calls, not only between steps."""

@@ -114,10 +114,22 @@ class ReadReport:
         }
 
 
-def read_whole(client: SalesforceClient, *specs: CopiedObject) -> list[pd.DataFrame]:
+def read_whole(
+    client: SalesforceClient, *specs: CopiedObject, sizes: dict[str, int] | None = None
+) -> list[pd.DataFrame]:
     """Every record of each object that meets its condition, with its SystemModstamp (the
-    first pages of up to five objects in one call)."""
-    reads = [Read(spec.select(spec.condition), spec.what, spec.read_columns) for spec in specs]
+    first pages of up to five objects in one call). `sizes`: how many records each held at its
+    last read; one above salesforce.bulk_query_threshold goes straight to a Bulk job."""
+    threshold = client.config.bulk_query_threshold
+    reads = [
+        Read(
+            spec.select(spec.condition),
+            spec.what,
+            spec.read_columns,
+            bulk=(sizes or {}).get(spec.name, 0) > threshold,
+        )
+        for spec in specs
+    ]
     return [_in_order(_stamped(rows)) for rows in query_frames(client, reads)]
 
 
@@ -198,8 +210,11 @@ def sync_copy(
     probed = {name: _probed(rows) for name, rows in zip(questions, answers, strict=True)}
     frames: dict[str, pd.DataFrame] = {}
     read: dict[str, pd.DataFrame] = {}  # the rows taken in, per copied object
+    sizes = {name: len(state.rows) for name, state in copy.objects.items()}
     wholes = (
-        dict(zip((s.name for s in specs), read_whole(client, *specs), strict=True)) if why else {}
+        dict(zip((s.name for s in specs), read_whole(client, *specs, sizes=sizes), strict=True))
+        if why
+        else {}
     )
     for spec in specs:
         if why:

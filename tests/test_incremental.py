@@ -404,3 +404,35 @@ def test_a_change_inside_the_overlap_is_taken_in_once(
     assert local.report is not None and local.report.changed["accounts"] == 1
     read_book(client, config, AS_OF, local)  # the change is still inside the overlap
     assert local.report is not None and sum(local.report.changed.values()) == 0
+
+
+def test_a_full_read_of_an_object_the_copy_shows_large_goes_straight_to_bulk(
+    book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
+) -> None:
+    """Bulk or REST is decided before the first page when the copy says how many records an
+    object held: a full read of one above salesforce.bulk_query_threshold asks for no REST
+    first page it would throw away, and reads what a whole read over REST reads."""
+    config, sandbox, _ = book
+    text = config.path.read_text("utf-8").replace(
+        "[salesforce]\n", "[salesforce]\nbulk_query_threshold = 30\n", 1
+    )
+    config.path.write_text(text, "utf-8")
+    small = load_config(config.path)
+    local = LocalCopy(CopyStore(tmp_path / "copy.duckdb"), OVERLAP, 24)
+    first = read_book(_client(small), small, AS_OF, local)  # no copy: first pages, then Bulk
+    sent: list[str] = []
+    session = build_session(small.sandbox.url)
+    session.hooks["response"].append(
+        lambda response, *a, **k: sent.append(
+            f"{response.request.method} {response.request.url} {response.request.body!r}"
+        )
+    )
+    client = connect(small.salesforce, session)
+    forced = LocalCopy(CopyStore(tmp_path / "copy.duckdb"), OVERLAP, 24, forced=True)
+    again = read_book(client, small, AS_OF, forced)
+    assert forced.report is not None and forced.report.full
+    composite = " ".join(call for call in sent if "/composite " in call)
+    bulk = " ".join(call for call in sent if "/jobs/query " in call and call.startswith("POST"))
+    assert "FROM+Account" not in composite and "FROM Account" in bulk  # the accounts: 40 > 30
+    assert "FROM+OpportunityContactRole" not in composite
+    _assert_same(again, first)
