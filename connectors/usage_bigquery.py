@@ -20,6 +20,7 @@ import pandas as pd
 from cs_sync.connectors.bigquery_calls import run_query, translated_errors
 from cs_sync.connectors.google_calls import bigquery_client
 from cs_sync.connectors.usage_csv import UsageTable, validate_usage
+from cs_sync.connectors.usage_memo import UsageMemo, text_signature
 from cs_sync.connectors.usage_settings import KEY_COLUMN, MONTH_COLUMN, BigQueryUsage
 from cs_sync.errors import ConfigError
 
@@ -111,6 +112,15 @@ def date_column_type(
     """The type of the date column (`wanted[date_key]`) after checking that the table has
     every column `wanted` names (setting key -> column): one metadata read, no bytes billed.
     A missing column, or a date column of another type, is a named error."""
+    return checked_table(client, table, wanted, date_key, role)[0]
+
+
+def checked_table(
+    client: Any, table: str, wanted: dict[str, str], date_key: str, role: str
+) -> tuple[str, str | None]:
+    """date_column_type, and when the table's data was last changed (None for a view, an
+    external table or a table with rows still in its streaming buffer: their metadata does not
+    say when their rows changed)."""
     with translated_errors(
         f"reading the columns of {table}",
         setting=f"{date_key.rsplit('.', 1)[0]}.table ({table})",
@@ -118,6 +128,10 @@ def date_column_type(
         missing_is_empty=False,
     ):
         found = client.get_table(table)
+    stable = found.table_type == "TABLE" and found.streaming_buffer is None
+    changed = (
+        f"{found.modified.isoformat()}/{found.num_rows}" if stable and found.modified else None
+    )
     types = {field.name: str(field.field_type).upper() for field in found.schema}
     missing = [f"{key} = {name!r}" for key, name in wanted.items() if name not in types]
     if missing:
@@ -133,7 +147,7 @@ def date_column_type(
                 "DATE, DATETIME or TIMESTAMP"
             ],
         )
-    return types[date_column]
+    return types[date_column], changed
 
 
 def months_window(as_of: date, months: int) -> tuple[date, date]:
@@ -152,9 +166,12 @@ def read_usage_bigquery(
     on_bad_rows: str,
     client: Any | None = None,
     timezone: str = "UTC",
+    memo: UsageMemo | None = None,
 ) -> UsageTable:
     """Usage months in `timezone` (the run's): a TIMESTAMP event at 00:30 on the 1st in Tokyo
-    belongs to that month, not to the one before as it is in UTC."""
+    belongs to that month, not to the one before as it is in UTC. With `memo`, a table whose
+    data has not changed since the last read (its last modification, from the metadata read
+    the column check makes anyway) is not queried again."""
     if client is None:
         client = bigquery_client(
             settings.project,
@@ -167,34 +184,52 @@ def read_usage_bigquery(
         "usage.bigquery.date_column": settings.date_column,
         **{f"usage.bigquery.columns.{metric}": name for metric, name in columns.items()},
     }
-    date_type = date_column_type(
+    date_type, changed = checked_table(
         client, settings.table, wanted, "usage.bigquery.date_column", USAGE_ACCESS
     )
     since, until = months_window(as_of, settings.months)
-    frame = run_query(
-        client,
-        usage_query(settings, columns, date_type),
-        query_parameters(date_type, since, until, timezone),
-        settings.maximum_bytes_billed,
-        settings.location,
-        f"reading usage from {settings.table}",
-        "usage.bigquery.maximum_bytes_billed",
+
+    def query() -> UsageTable:
+        frame = run_query(
+            client,
+            usage_query(settings, columns, date_type),
+            query_parameters(date_type, since, until, timezone),
+            settings.maximum_bytes_billed,
+            settings.location,
+            f"reading usage from {settings.table}",
+            "usage.bigquery.maximum_bytes_billed",
+            {
+                "setting": f"usage.bigquery.table ({settings.table}) and usage.bigquery.location",
+                "role": USAGE_ACCESS,
+                "missing_is_empty": False,
+            },
+        )
+        metrics = tuple(columns)
+        if frame.empty:
+            frame = pd.DataFrame(columns=[KEY_COLUMN, MONTH_COLUMN, *metrics])
+        return validate_usage(
+            frame,
+            f"usage query on {settings.table}",
+            as_of,
+            account_key,
+            on_bad_rows,
+            1,
+            "row",
+            metrics=metrics,
+        )
+
+    if memo is None or changed is None:
+        return query()
+    signature = text_signature(
         {
-            "setting": f"usage.bigquery.table ({settings.table}) and usage.bigquery.location",
-            "role": USAGE_ACCESS,
-            "missing_is_empty": False,
-        },
+            "kind": "bigquery",
+            "settings": settings.model_dump(mode="json"),
+            "columns": columns,
+            "as_of": as_of,
+            "account_key": account_key,
+            "on_bad_rows": on_bad_rows,
+            "timezone": timezone,
+            "changed": changed,
+        }
     )
-    metrics = tuple(columns)
-    if frame.empty:
-        frame = pd.DataFrame(columns=[KEY_COLUMN, MONTH_COLUMN, *metrics])
-    return validate_usage(
-        frame,
-        f"usage query on {settings.table}",
-        as_of,
-        account_key,
-        on_bad_rows,
-        1,
-        "row",
-        metrics=metrics,
-    )
+    return memo.read(signature, query)

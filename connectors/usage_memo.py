@@ -1,8 +1,9 @@
-"""The usage file's checked rows, kept in the local copy's DuckDB file ([local_copy] path) under
-the file's signature: a hash of its bytes, the run's date and every setting that decides what
-is read. A run whose usage file has not changed since the last read takes the checked, typed
-rows (and the problems found in them) back from there instead of parsing and checking the
-file again: a usage export changes once a day, a schedule runs every 15 minutes.
+"""The usage source's checked rows, kept in the local copy's DuckDB file ([local_copy] path)
+under the source's signature: for a file, a hash of its bytes; for a BigQuery table, when its
+data last changed (its metadata, read anyway); with the run's date and every setting that
+decides what is read. A run whose usage source has not changed since the last read takes the
+checked, typed rows (and the problems found in them) back from there instead of reading and
+checking them again: a usage export changes once a day, a schedule runs every 15 minutes.
 
 Only the last read is kept. Hashing the file costs a fraction of reading it (BLAKE2b runs at
 hundreds of megabytes a second); a file changed in any byte, a new day, or another setting
@@ -33,11 +34,17 @@ CREATE TABLE IF NOT EXISTS usage_memo (signature VARCHAR, dtypes VARCHAR, proble
 """
 
 
+def text_signature(settings: dict[str, Any]) -> str:
+    """The settings (and whatever says the source changed), hashed."""
+    text = json.dumps({"format": FORMAT, **settings}, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
+
+
 def file_signature(path: Path, settings: dict[str, Any]) -> str | None:
     """The file's bytes and the settings, hashed; None when the file cannot be read (the
     reader then says why)."""
     digest = hashlib.blake2b(digest_size=20)
-    digest.update(json.dumps({"format": FORMAT, **settings}, sort_keys=True, default=str).encode())
+    digest.update(text_signature(settings).encode())
     try:
         with path.open("rb") as file:
             while chunk := file.read(1 << 20):
@@ -77,7 +84,7 @@ class UsageMemo:
                     raise
                 found = None
             if found is not None:
-                log.info("the usage file is as the last run read it: its checked rows reused")
+                log.info("the usage source is as the last run read it: its checked rows reused")
                 return found
         table = read()
         if signature is not None and self.keep:

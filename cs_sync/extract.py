@@ -228,6 +228,7 @@ def read_usage(config: Config, as_of: date, memo: UsageMemo | None = None) -> Us
             usage.account_key,
             usage.on_bad_rows,
             timezone=config.timezone,
+            memo=memo,
         )
     return read_usage_csv(
         usage.path,

@@ -223,3 +223,90 @@ def test_survey_answers_from_a_sheet(gc: gspread.Client) -> None:
     assert answers[["contact_id", "score"]].values.tolist() == [["c1", 9]]
     assert str(answers["day"].iloc[0].date()) == "2026-10-01"
     assert bad == ["line 3, score: 'とても良い' is not a NPS score (0-10)"]
+
+
+@responses.activate
+def test_a_bigquery_table_unchanged_since_the_last_read_is_not_queried_again(
+    tmp_path: Path,
+) -> None:
+    """The table's metadata, read anyway to check its columns, says when its data last
+    changed: unchanged, the last read's checked rows are reused (no query, no bytes billed);
+    changed, or a view (whose metadata does not say), it is queried."""
+    from google.auth.credentials import AnonymousCredentials
+
+    from cs_sync.connectors.usage_bigquery import read_usage_bigquery
+    from cs_sync.connectors.usage_memo import UsageMemo
+
+    url = "https://bigquery.googleapis.com/bigquery/v2/projects/acme-cs/datasets/product/tables/daily_usage"
+    schema = {"sf_account_id": "STRING", "event_date": "DATE"} | {
+        name: "INTEGER" for name in COLUMNS[2:]
+    }
+
+    def metadata(modified: str, kind: str = "TABLE") -> None:
+        responses.replace(
+            responses.GET,
+            url,
+            json={
+                "kind": "bigquery#table",
+                "type": kind,
+                "lastModifiedTime": modified,
+                "numRows": "2",
+                "tableReference": {
+                    "projectId": "acme-cs",
+                    "datasetId": "product",
+                    "tableId": "daily_usage",
+                },
+                "schema": {
+                    "fields": [
+                        {"name": n, "type": t, "mode": "NULLABLE"} for n, t in schema.items()
+                    ]
+                },
+            },
+        )
+
+    responses.add(responses.GET, url, json={})
+    metadata("1764460800000")
+    rows = [["001A000001HbB2zIAF", "2026-10", "100", "80", "900", "80", "0", "1"]]
+    fields = [
+        {"name": name, "type": "STRING" if i < 2 else "FLOAT", "mode": "NULLABLE"}
+        for i, name in enumerate(COLUMNS)
+    ]
+    responses.add(
+        responses.POST,
+        "https://bigquery.googleapis.com/bigquery/v2/projects/acme-cs/queries",
+        json={
+            "kind": "bigquery#queryResponse",
+            "schema": {"fields": fields},
+            "jobReference": {"projectId": "acme-cs", "jobId": "q1", "location": "US"},
+            "totalRows": "1",
+            "rows": [{"f": [{"v": v} for v in row]} for row in rows],
+            "jobComplete": True,
+        },
+    )
+    settings = BigQueryUsage(
+        table="acme-cs.product.daily_usage",
+        key_column="sf_account_id",
+        date_column="event_date",
+        project="acme-cs",
+    )
+    client = bigquery.Client(project="acme-cs", credentials=AnonymousCredentials())
+    columns = {name: name for name in COLUMNS[2:]}
+    memo = UsageMemo(tmp_path / "copy.duckdb")
+
+    def read() -> tuple[list[str], object]:
+        before = len(responses.calls)
+        table = read_usage_bigquery(
+            settings, columns, AS_OF, "salesforce_id", "skip", client, memo=memo
+        )
+        return [call.request.method for call in responses.calls[before:]], table
+
+    sent, first = read()
+    assert sent == ["GET", "POST"]
+    sent, again = read()
+    assert sent == ["GET"]  # the metadata alone
+    assert again.frame.equals(first.frame)  # type: ignore[attr-defined]
+    metadata("1764547200000")  # rows loaded since
+    assert read()[0] == ["GET", "POST"]
+    metadata("1764547200000", kind="VIEW")
+    assert read()[0] == ["GET", "POST"]
+    assert read()[0] == ["GET", "POST"]  # a view is always queried
