@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS logins (username TEXT PRIMARY KEY, secret TEXT NOT NU
                                    user_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (token TEXT PRIMARY KEY, username TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS spreadsheets (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sheet_cells (spreadsheet_id TEXT NOT NULL, sheet_id INTEGER NOT NULL,
+                                        cells TEXT NOT NULL,
+                                        PRIMARY KEY (spreadsheet_id, sheet_id));
 CREATE TABLE IF NOT EXISTS webhooks (address TEXT PRIMARY KEY, kind TEXT NOT NULL,
                                      state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS webhook_posts (n INTEGER PRIMARY KEY, address TEXT NOT NULL,
@@ -393,18 +396,64 @@ class OrgStore:
     # ------------------------------------------------------------ spreadsheets
 
     def load_spreadsheet(self, spreadsheet_id: str) -> dict[str, Any] | None:
+        """The spreadsheet's properties and sheets; a sheet's `cells` are read from the store
+        the first time a request touches them (a request for the tabs' metadata reads none,
+        as Sheets answers it without the grid data), so a large tab costs only the requests
+        that use it."""
         with self.lock:
             row = self.db.execute(
                 "SELECT data FROM spreadsheets WHERE id = ?", (spreadsheet_id,)
             ).fetchone()
-        return json.loads(row[0]) if row else None
+        if not row:
+            return None
+        book = json.loads(row[0])
+        book["sheets"] = [_StoredSheet(self, spreadsheet_id, sheet) for sheet in book["sheets"]]
+        return dict(book)
+
+    def sheet_cells(self, spreadsheet_id: str, sheet_id: int) -> list[list[Any]]:
+        with self.lock:
+            row = self.db.execute(
+                "SELECT cells FROM sheet_cells WHERE spreadsheet_id = ? AND sheet_id = ?",
+                (spreadsheet_id, sheet_id),
+            ).fetchone()
+        return list(json.loads(row[0])) if row else []
 
     def save_spreadsheet(self, spreadsheet_id: str, data: dict[str, Any]) -> None:
+        """The properties, and the cells of each sheet a request read or made (the others are
+        as stored), in one transaction; a deleted sheet's cells go with it."""
+        sheets = [{k: v for k, v in s.items() if k != "cells"} for s in data["sheets"]]
+        touched = [s for s in data["sheets"] if dict.__contains__(s, "cells")]
         with self.lock:
-            self.db.execute(
-                "INSERT OR REPLACE INTO spreadsheets VALUES (?, ?)",
-                (spreadsheet_id, json.dumps(data)),
-            )
+            self.db.execute("SAVEPOINT spreadsheet")  # inside a seed's transaction too
+            try:
+                self._write_spreadsheet(spreadsheet_id, data, sheets, touched)
+            except BaseException:
+                self.db.execute("ROLLBACK TO spreadsheet")
+                self.db.execute("RELEASE spreadsheet")
+                raise
+            self.db.execute("RELEASE spreadsheet")
+
+    def _write_spreadsheet(
+        self,
+        spreadsheet_id: str,
+        data: dict[str, Any],
+        sheets: list[dict[str, Any]],
+        touched: list[dict[str, Any]],
+    ) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO spreadsheets VALUES (?, ?)",
+            (spreadsheet_id, json.dumps({**data, "sheets": sheets})),
+        )
+        kept = [s["properties"]["sheetId"] for s in sheets]
+        marks = ", ".join("?" for _ in kept)
+        self.db.execute(
+            f"DELETE FROM sheet_cells WHERE spreadsheet_id = ? AND sheet_id NOT IN ({marks})",  # noqa: S608
+            (spreadsheet_id, *kept),
+        )
+        self.db.executemany(
+            "INSERT OR REPLACE INTO sheet_cells VALUES (?, ?, ?)",
+            [(spreadsheet_id, s["properties"]["sheetId"], json.dumps(s["cells"])) for s in touched],
+        )
 
     # ------------------------------------------------------------ webhooks
 
@@ -448,3 +497,19 @@ class OrgStore:
                 "SELECT address, body, status, received_at FROM webhook_posts ORDER BY n"
             ).fetchall()
         return [{"address": a, "body": b, "status": s, "received_at": r} for a, b, s, r in rows]
+
+
+class _StoredSheet(dict[str, Any]):
+    """A sheet of a stored spreadsheet whose `cells` are read on first use."""
+
+    def __init__(self, store: OrgStore, spreadsheet_id: str, sheet: dict[str, Any]) -> None:
+        super().__init__(sheet)
+        self._store = store
+        self._spreadsheet_id = spreadsheet_id
+
+    def __missing__(self, key: str) -> Any:
+        if key != "cells":
+            raise KeyError(key)
+        cells = self._store.sheet_cells(self._spreadsheet_id, int(self["properties"]["sheetId"]))
+        self["cells"] = cells
+        return cells

@@ -144,3 +144,33 @@ def test_inserted_rows_count_towards_the_cell_limit(sandbox: Any, sheet: gspread
     )
     with pytest.raises(gspread.exceptions.APIError, match="above the limit"):
         batch(sheet, {"appendDimension": {"sheetId": sheet.id, "dimension": "ROWS", "length": 1}})
+
+
+def test_a_request_reads_and_writes_only_the_tabs_it_touches(
+    sandbox: Any, gc: gspread.Client
+) -> None:
+    """Each tab's cells are stored on their own: a batchUpdate on one tab leaves the others'
+    stored cells as they are (a large history tab costs nothing to a change elsewhere), and a
+    deleted tab's cells go with it."""
+    book = gc.open_by_key(DASHBOARD_SPREADSHEET_ID)
+    one, other = book.add_worksheet("one", rows=2, cols=2), book.add_worksheet("other", 2, 2)
+    one.update([["a", 1], ["b", 2]], "A1", raw=True)
+    other.update([["x", 9]], "A1", raw=True)
+    db = sandbox.store.db
+
+    def stored(sheet: gspread.Worksheet) -> str | None:
+        row = db.execute(
+            "SELECT cells FROM sheet_cells WHERE spreadsheet_id = ? AND sheet_id = ?",
+            (DASHBOARD_SPREADSHEET_ID, sheet.id),
+        ).fetchone()
+        return row[0] if row else None
+
+    db.execute(
+        "UPDATE sheet_cells SET cells = ? WHERE sheet_id = ?", ('[ ["as stored"] ]', other.id)
+    )
+    batch(one, update(one, 1, 1, {"userEnteredValue": {"numberValue": 3}}))
+    assert stored(other) == '[ ["as stored"] ]'  # not read, not rewritten (as spelled)
+    assert rows_of(one) == [["a", 1], ["b", 3]]
+    assert other.get_all_values() == [["as stored"]]
+    book.del_worksheet(other)
+    assert stored(other) is None
