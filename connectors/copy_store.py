@@ -10,6 +10,8 @@ watermarks, so the next run reads the same changes again and none is skipped.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -63,6 +65,34 @@ def _sql_type(values: pd.Series) -> str:
     return "VARCHAR"
 
 
+def open_copy(path: Path, tables: str, doing: str = "") -> duckdb.DuckDBPyConnection:
+    """The local copy's file, open, with `tables` made where missing (the copy's own, the
+    dashboard's record, the usage memo: one file). One that cannot be opened is named, with
+    what to do (`doing`: what it was opened for)."""
+    try:
+        db = connect(str(path))
+    except duckdb.Error as error:
+        raise CsSyncError(
+            f"cannot open the local copy {path}{doing} ({error}). If another process holds it "
+            "(a DuckDB client), close that; if the file is damaged, delete it: the next run "
+            "reads every record again and makes a new one"
+        ) from None
+    db.execute(tables)
+    return db
+
+
+@contextmanager
+def transaction(db: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Everything inside is written together, or none of it."""
+    db.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 class CopyStore:
     """The copy's file; `load` and `save` each open it, so no connection outlives a run."""
 
@@ -70,16 +100,7 @@ class CopyStore:
         self.path = path
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        try:
-            db = connect(str(self.path))
-        except duckdb.Error as error:
-            raise CsSyncError(
-                f"cannot open the local copy {self.path} ({error}). If another process holds "
-                "it (a DuckDB client), close that; if the file is damaged, delete it: the next "
-                "run reads every record again and makes a new one"
-            ) from None
-        db.execute(_TABLES)
-        return db
+        return open_copy(self.path, _TABLES)
 
     def load(self) -> Copy:
         """The copy as the last run left it (empty when there is none, or when it was made by
@@ -111,36 +132,33 @@ class CopyStore:
         """Replace the whole copy in one transaction."""
         db = self._connect()
         try:
-            db.execute("BEGIN TRANSACTION")
-            for (table,) in db.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'rows_%'"
-            ).fetchall():
-                db.execute(f'DROP TABLE "{table}"')
-            for table in ("meta", "objects", "watermarks", "seen"):  # made anew: a copy of
-                db.execute(f"DROP TABLE {table}")  # another format may have other columns
-            db.execute(_TABLES)
-            db.execute("INSERT INTO meta VALUES ('format', ?)", [FORMAT])
-            for name, state in copy.objects.items():
-                if not _NAME.fullmatch(name):
-                    raise ValueError(f"not a copy name: {name}")
-                self._write_rows(db, name, state.rows)
-                db.execute(
-                    "INSERT INTO objects VALUES (?, ?, ?, ?)",
-                    [name, state.signature, state.full_read_at, state.as_of],
+            with transaction(db):
+                for (table,) in db.execute(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_name LIKE 'rows_%'"
+                ).fetchall():
+                    db.execute(f'DROP TABLE "{table}"')
+                for table in ("meta", "objects", "watermarks", "seen"):  # made anew: a copy of
+                    db.execute(f"DROP TABLE {table}")  # another format may have other columns
+                db.execute(_TABLES)
+                db.execute("INSERT INTO meta VALUES ('format', ?)", [FORMAT])
+                for name, state in copy.objects.items():
+                    if not _NAME.fullmatch(name):
+                        raise ValueError(f"not a copy name: {name}")
+                    self._write_rows(db, name, state.rows)
+                    db.execute(
+                        "INSERT INTO objects VALUES (?, ?, ?, ?)",
+                        [name, state.signature, state.full_read_at, state.as_of],
+                    )
+                for sobject, at in copy.watermarks.items():
+                    db.execute("INSERT INTO watermarks VALUES (?, ?)", [sobject, at])
+                pairs = pd.DataFrame(
+                    [(s, i, stamp) for s, seen in copy.seen.items() for i, stamp in seen],
+                    columns=["sobject", "id", "stamp"],
+                    dtype=object,
                 )
-            for sobject, at in copy.watermarks.items():
-                db.execute("INSERT INTO watermarks VALUES (?, ?)", [sobject, at])
-            pairs = pd.DataFrame(
-                [(s, i, stamp) for s, seen in copy.seen.items() for i, stamp in seen],
-                columns=["sobject", "id", "stamp"],
-                dtype=object,
-            )
-            db.register("seen_pairs", pairs)
-            db.execute("INSERT INTO seen SELECT sobject, id, stamp FROM seen_pairs")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+                db.register("seen_pairs", pairs)
+                db.execute("INSERT INTO seen SELECT sobject, id, stamp FROM seen_pairs")
         finally:
             db.close()
 

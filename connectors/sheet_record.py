@@ -22,8 +22,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from cs_sync.connectors.duck import connect
-from cs_sync.errors import CsSyncError
+from cs_sync.connectors.copy_store import open_copy, transaction
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS sheet_tabs (spreadsheet_id VARCHAR, title VARCHAR,
@@ -54,16 +53,7 @@ class SheetRecord:
         self.path = path
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        try:
-            db = connect(str(self.path))
-        except duckdb.Error as error:
-            raise CsSyncError(
-                f"cannot open the local copy {self.path} ({error}) to read what the dashboard "
-                "tabs hold. If another process holds it (a DuckDB client), close that; if the "
-                "file is damaged, delete it: the next run reads every record again"
-            ) from None
-        db.execute(_TABLES)
-        return db
+        return open_copy(self.path, _TABLES, " to read what the dashboard tabs hold")
 
     def tabs(self, spreadsheet_id: str) -> dict[str, TabRecord]:
         if not self.path.exists():
@@ -99,48 +89,46 @@ class SheetRecord:
         another spreadsheet, and rows no tab holds any more, are dropped."""
         db = self._connect()
         try:
-            db.execute("BEGIN TRANSACTION")
-            db.execute("DELETE FROM sheet_tabs WHERE spreadsheet_id <> ?", [spreadsheet_id])
-            for title, tab in written.items():
-                db.execute(
-                    "DELETE FROM sheet_tabs WHERE spreadsheet_id = ? AND title = ?",
-                    [spreadsheet_id, title],
-                )
-                db.execute(
-                    "INSERT INTO sheet_tabs VALUES (?, ?, ?, ?, ?)",
-                    [
-                        spreadsheet_id,
-                        title,
-                        tab.record.fingerprint,
-                        tab.record.columns,
-                        tab.record.hashes.astype(np.int64).tobytes(),
-                    ],
-                )
-            held = [
-                np.frombuffer(blob, dtype=np.int64)
-                for (blob,) in db.execute("SELECT hashes FROM sheet_tabs").fetchall()
-            ]
-            db.register(
-                "held",
-                pd.DataFrame({"hash": np.unique(np.concatenate(held or [np.empty(0, np.int64)]))}),
-            )
-            db.execute("DELETE FROM sheet_rows WHERE hash NOT IN (SELECT hash FROM held)")
-            fresh = pd.DataFrame(
-                {
-                    "hash": np.concatenate(
-                        [t.record.hashes for t in written.values()] or [np.empty(0, np.int64)]
+            with transaction(db):
+                db.execute("DELETE FROM sheet_tabs WHERE spreadsheet_id <> ?", [spreadsheet_id])
+                for title, tab in written.items():
+                    db.execute(
+                        "DELETE FROM sheet_tabs WHERE spreadsheet_id = ? AND title = ?",
+                        [spreadsheet_id, title],
+                    )
+                    db.execute(
+                        "INSERT INTO sheet_tabs VALUES (?, ?, ?, ?, ?)",
+                        [
+                            spreadsheet_id,
+                            title,
+                            tab.record.fingerprint,
+                            tab.record.columns,
+                            tab.record.hashes.astype(np.int64).tobytes(),
+                        ],
+                    )
+                held = [
+                    np.frombuffer(blob, dtype=np.int64)
+                    for (blob,) in db.execute("SELECT hashes FROM sheet_tabs").fetchall()
+                ]
+                db.register(
+                    "held",
+                    pd.DataFrame(
+                        {"hash": np.unique(np.concatenate(held or [np.empty(0, np.int64)]))}
                     ),
-                    "body": [text for t in written.values() for text in t.texts],
-                }
-            ).drop_duplicates("hash")
-            db.register("fresh", fresh)
-            db.execute(
-                "INSERT INTO sheet_rows SELECT hash, body FROM fresh "
-                "WHERE hash NOT IN (SELECT hash FROM sheet_rows)"
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+                )
+                db.execute("DELETE FROM sheet_rows WHERE hash NOT IN (SELECT hash FROM held)")
+                fresh = pd.DataFrame(
+                    {
+                        "hash": np.concatenate(
+                            [t.record.hashes for t in written.values()] or [np.empty(0, np.int64)]
+                        ),
+                        "body": [text for t in written.values() for text in t.texts],
+                    }
+                ).drop_duplicates("hash")
+                db.register("fresh", fresh)
+                db.execute(
+                    "INSERT INTO sheet_rows SELECT hash, body FROM fresh "
+                    "WHERE hash NOT IN (SELECT hash FROM sheet_rows)"
+                )
         finally:
             db.close()

@@ -22,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from cs_sync.connectors.duck import connect
+from cs_sync.connectors.copy_store import open_copy, transaction
 from cs_sync.connectors.usage_csv import UsageProblem, UsageTable
 from cs_sync.errors import CsSyncError
 
@@ -62,16 +62,7 @@ class UsageMemo:
         self.keep = keep  # a dry run reads the memo but leaves it as it was
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
-        try:
-            db = connect(str(self.path))
-        except duckdb.Error as error:
-            raise CsSyncError(
-                f"cannot open the local copy {self.path} ({error}) for the usage read last. If "
-                "another process holds it (a DuckDB client), close that; if the file is "
-                "damaged, delete it: the next run reads every record again"
-            ) from None
-        db.execute(_TABLES)
-        return db
+        return open_copy(self.path, _TABLES, " for the usage read last")
 
     def read(self, signature: str | None, read: Callable[[], UsageTable]) -> UsageTable:
         """The rows kept under `signature`, else `read()` (kept for next time). A file held
@@ -116,25 +107,21 @@ class UsageMemo:
     def _save(self, signature: str, table: UsageTable) -> None:
         db = self._connect()
         try:
-            db.execute("BEGIN TRANSACTION")
-            db.execute("DELETE FROM usage_memo")
-            db.execute("DROP TABLE IF EXISTS usage_memo_rows")
-            db.register("usage_rows", table.frame)
-            db.execute("CREATE TABLE usage_memo_rows AS SELECT * FROM usage_rows")
-            db.unregister("usage_rows")
-            db.execute(
-                "INSERT INTO usage_memo VALUES (?, ?, ?, ?, ?)",
-                [
-                    signature,
-                    json.dumps({c: str(t) for c, t in table.frame.dtypes.items()}),
-                    json.dumps([asdict(p) for p in table.problems]),
-                    json.dumps([asdict(p) for p in table.blanks]),
-                    table.source,
-                ],
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            with transaction(db):
+                db.execute("DELETE FROM usage_memo")
+                db.execute("DROP TABLE IF EXISTS usage_memo_rows")
+                db.register("usage_rows", table.frame)
+                db.execute("CREATE TABLE usage_memo_rows AS SELECT * FROM usage_rows")
+                db.unregister("usage_rows")
+                db.execute(
+                    "INSERT INTO usage_memo VALUES (?, ?, ?, ?, ?)",
+                    [
+                        signature,
+                        json.dumps({c: str(t) for c, t in table.frame.dtypes.items()}),
+                        json.dumps([asdict(p) for p in table.problems]),
+                        json.dumps([asdict(p) for p in table.blanks]),
+                        table.source,
+                    ],
+                )
         finally:
             db.close()

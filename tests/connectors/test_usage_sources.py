@@ -103,25 +103,12 @@ def table_metadata(columns: dict[str, str], table: str = "daily_usage") -> None:
     )
 
 
-@responses.activate
-def test_bigquery_aggregates_inside_bigquery() -> None:
-    from google.auth.credentials import AnonymousCredentials
-
-    from cs_sync.connectors.usage_bigquery import read_usage_bigquery
-
+def query_result(rows: list[list[str]]) -> None:
+    """jobs.query: the usage query's answer, complete at once, one row per account and month."""
     fields = [
         {"name": name, "type": "STRING" if i < 2 else "FLOAT", "mode": "NULLABLE"}
         for i, name in enumerate(COLUMNS)
     ]
-    rows = [
-        ["001A000001HbB2zIAF", "2026-10", "100", "80", "900", "80", "0", "1"],
-        ["001A000001HbB2z", "2026-11", "100", "81", "950", "82", "0", "1"],
-        ["not-an-id", "2026-10", "1", "1", "1", "1", "0", "0"],
-    ]
-    table_metadata(
-        {"sf_account_id": "STRING", "event_date": "DATE", "login_count": "INTEGER"}
-        | {name: "INTEGER" for name in COLUMNS[2:]}
-    )
     responses.add(
         responses.POST,
         "https://bigquery.googleapis.com/bigquery/v2/projects/acme-cs/queries",
@@ -134,6 +121,24 @@ def test_bigquery_aggregates_inside_bigquery() -> None:
             "jobComplete": True,
         },
     )
+
+
+@responses.activate
+def test_bigquery_aggregates_inside_bigquery() -> None:
+    from google.auth.credentials import AnonymousCredentials
+
+    from cs_sync.connectors.usage_bigquery import read_usage_bigquery
+
+    rows = [
+        ["001A000001HbB2zIAF", "2026-10", "100", "80", "900", "80", "0", "1"],
+        ["001A000001HbB2z", "2026-11", "100", "81", "950", "82", "0", "1"],
+        ["not-an-id", "2026-10", "1", "1", "1", "1", "0", "0"],
+    ]
+    table_metadata(
+        {"sf_account_id": "STRING", "event_date": "DATE", "login_count": "INTEGER"}
+        | {name: "INTEGER" for name in COLUMNS[2:]}
+    )
+    query_result(rows)
     settings = BigQueryUsage(
         table="acme-cs.product.daily_usage",
         key_column="sf_account_id",
@@ -266,23 +271,7 @@ def test_a_bigquery_table_unchanged_since_the_last_read_is_not_queried_again(
 
     responses.add(responses.GET, url, json={})
     metadata("1764460800000")
-    rows = [["001A000001HbB2zIAF", "2026-10", "100", "80", "900", "80", "0", "1"]]
-    fields = [
-        {"name": name, "type": "STRING" if i < 2 else "FLOAT", "mode": "NULLABLE"}
-        for i, name in enumerate(COLUMNS)
-    ]
-    responses.add(
-        responses.POST,
-        "https://bigquery.googleapis.com/bigquery/v2/projects/acme-cs/queries",
-        json={
-            "kind": "bigquery#queryResponse",
-            "schema": {"fields": fields},
-            "jobReference": {"projectId": "acme-cs", "jobId": "q1", "location": "US"},
-            "totalRows": "1",
-            "rows": [{"f": [{"v": v} for v in row]} for row in rows],
-            "jobComplete": True,
-        },
-    )
+    query_result([["001A000001HbB2zIAF", "2026-10", "100", "80", "900", "80", "0", "1"]])
     settings = BigQueryUsage(
         table="acme-cs.product.daily_usage",
         key_column="sf_account_id",
