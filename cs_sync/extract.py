@@ -184,7 +184,8 @@ def join_usage(
 
 def read_usage(config: Config, as_of: date, memo: UsageMemo | None = None) -> UsageTable:
     """Monthly usage from the configured source, checked the same way whatever the source.
-    A usage file is read again only when it changed since the read `memo` keeps."""
+    With `memo` (the local copy's), a usage file or BigQuery table is read again only when it
+    changed since the read the memo keeps."""
     usage = config.usage
     shape: dict[str, Any] = {"metrics": usage.all_metrics, "columns": usage.columns}
     if isinstance(usage, ParquetUsage | CsvUsage) and memo is not None:
