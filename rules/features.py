@@ -141,9 +141,21 @@ def build_features(
     before_the_data = ~no_usage & (rows.first_month(rows.past) > start + window)
     features["onboarded_after_months"] = np.where(before_the_data, np.nan, after)
     features["onboarded"] = ~np.isnan(after) | before_the_data
+    # each column is let go once no feature left reads it (a million accounts' usage is
+    # hundreds of megabytes a column)
+    del seats, active, logins, key_feature, reached
+    wanted = [metric.metric for metric in settings.metric_features]
+    rows.forget(
+        {"seats", "active_users", "logins", settings.monthly_feature}
+        - set(wanted)
+        - {settings.seasonal_feature}
+    )
     _seasonal(features, rows, settings, as_of)
-    for metric in settings.metric_features:
+    rows.forget({name for name in [settings.seasonal_feature] if name} - set(wanted))
+    for place, metric in enumerate(settings.metric_features):
         features[metric.name] = metric_feature(rows, metric, start, as_of)
+        if metric.metric not in wanted[place + 1 :]:
+            rows.forget({metric.metric})
     return features
 
 

@@ -126,10 +126,14 @@ class PerAccount:
         position, month = self.position, self.month
         if self._in_grid is not None:
             position, month = position[in_grid], month[in_grid]
-        self._cells = position.astype(np.int64) * width + (month - self.first)
-        per_cell = np.bincount(self._cells, minlength=self.size * width)
-        self._repeated = bool(len(per_cell) and per_cell.max() > 1)  # keys mapped together
-        self.present = (per_cell > 0).reshape(self.size, width)
+        # a cell's number in the grid, 32 bits while the grid is smaller than 2**31 cells
+        kind = np.int32 if self.size * width < 2**31 else np.int64
+        self._cells = position.astype(kind) * width + (month - self.first).astype(kind)
+        present = np.zeros(self.size * width, dtype=bool)
+        present[self._cells] = True
+        # keys mapped together: fewer cells hold a row than there are rows
+        self._repeated = int(np.count_nonzero(present)) < len(self._cells)
+        self.present = present.reshape(self.size, width)
         self._columns: dict[str, Metric] = {}  # each column prepared once
 
     def column(self, name: str) -> Metric:
@@ -140,6 +144,12 @@ class PerAccount:
             array = values.to_numpy(dtype=np.float32)
             self._columns[name] = Metric(array if self.all_known else array[self.known])
         return self._columns[name]
+
+    def forget(self, names: set[str]) -> None:
+        """Let these columns (and their grids) go: no feature left to compute reads them, and
+        on a large book each holds hundreds of megabytes."""
+        for name in names:
+            self._columns.pop(name, None)
 
     def grid(self, metric: Metric) -> np.ndarray:
         """accounts × months: the cell's value (NaN when blank), 0 where no row."""
