@@ -62,13 +62,14 @@ SWAP_BYTES = 20_000  # what the batchUpdate switching the tabs carries besides t
 STAGING_SUFFIX = "__staging"
 
 
-def _chunks(rows: list[list[Any]]) -> list[tuple[int, list[list[Any]]]]:
-    """(first row index, rows) blocks of at most REQUEST_BYTES of JSON each."""
+def _chunks(rows: list[list[Any]], texts: list[str]) -> list[tuple[int, list[list[Any]]]]:
+    """(first row index, rows) blocks of at most REQUEST_BYTES of JSON each (`texts`: each
+    row as sent, row_text)."""
     blocks: list[tuple[int, list[list[Any]]]] = []
     start, size = 0, 0
     current: list[Any] = []
-    for index, row in enumerate(rows):
-        length = len(json.dumps(row)) + 2  # the row and its separator, as sent
+    for index, (row, text) in enumerate(zip(rows, texts, strict=True)):
+        length = len(text) + 2  # the row and its separator, as sent
         if current and size + length > REQUEST_BYTES:
             blocks.append((start, current))
             start, size, current = index, 0, []
@@ -160,14 +161,21 @@ class SheetsDashboard:
         prints = {title: fingerprint(lines) for title, lines in texts.items()}
         on_sheet = {title: _fingerprint_of(sheet) for title, sheet in self._tabs().items()}
         changed = [title for title in tabs if on_sheet.get(title) != prints[title]]
-        hashes = {title: row_hashes(lines) for title, lines in texts.items()} if record else {}
         known = record.tabs(self.spreadsheet_id) if record is not None else {}
+        stale = [  # tabs whose record is missing or older than the rows they now hold
+            title
+            for title in tabs
+            if record is not None
+            and (title not in known or known[title].fingerprint != prints[title])
+        ]
+        # a row's hash is wanted only to compare a changed tab's rows or to record them
+        hashes = {title: row_hashes(texts[title]) for title in {*changed, *stale}}
         deltas = self._deltas(changed, tabs, hashes, known, record) if record and not whole else {}
         if changed:
             replaced = {title: tabs[title] for title in changed if title not in deltas}
             new_prints = {title: prints[title] for title in changed}
             try:
-                self._replace(replaced, deltas, new_prints)
+                self._replace(replaced, deltas, new_prints, texts)
             except CsSyncError as error:
                 if not deltas or isinstance(error, TransientError):
                     raise
@@ -175,17 +183,18 @@ class SheetsDashboard:
                 # are replaced whole instead (the batchUpdate is applied whole or not at all)
                 log.warning("the dashboard's changes were refused (%s); tabs replaced whole", error)
                 self._known = None
-                self._replace({title: tabs[title] for title in changed}, {}, new_prints)
-        if record is not None:
-            stale = {
-                title: TabWritten(
-                    TabRecord(prints[title], _width(tabs[title]), hashes[title]), texts[title]
-                )
-                for title in tabs
-                if title not in known or known[title].fingerprint != prints[title]
-            }
-            if stale:
-                record.save(self.spreadsheet_id, stale)
+                self._replace({title: tabs[title] for title in changed}, {}, new_prints, texts)
+        if record is not None and stale:
+            record.save(
+                self.spreadsheet_id,
+                {
+                    title: TabWritten(
+                        TabRecord(prints[title], _width(tabs[title]), hashes[title]),
+                        texts[title],
+                    )
+                    for title in stale
+                },
+            )
 
     def _deltas(
         self,
@@ -234,13 +243,14 @@ class SheetsDashboard:
         tabs: dict[str, list[list[Any]]],
         deltas: dict[str, Delta],
         prints: dict[str, str],
+        texts: dict[str, list[str]],
     ) -> None:
         """Stage the tabs replaced whole, then one batchUpdate: each staged tab pasted over
         its live tab, each delta applied, each tab's new fingerprint recorded."""
         sheets = self._sheets()
         tiny = {"rowCount": 1, "columnCount": 1}  # a new tab is sized exactly, later
         if tabs:
-            sheets = self._stage(tabs, sheets, tiny)
+            sheets = self._stage(tabs, sheets, tiny, texts)
         swap: list[dict[str, Any]] = []
         for title, rows in tabs.items():
             live, size = sheets[title], _size(rows)
@@ -291,6 +301,7 @@ class SheetsDashboard:
         tabs: dict[str, list[list[Any]]],
         sheets: dict[str, dict[str, Any]],
         tiny: dict[str, int],
+        texts: dict[str, list[str]],
     ) -> dict[str, dict[str, Any]]:
         """The tabs (and their hidden staging tabs) made where missing, and the rows written
         to the staging tabs, in requests under the size limit."""
@@ -317,7 +328,7 @@ class SheetsDashboard:
                 "values": block,
             }
             for title, rows in tabs.items()
-            for start, block in _chunks(rows)
+            for start, block in _chunks(rows, texts[title])
         ]
         for batch in _packed(ranges):  # each request under the size limit
             body = {"valueInputOption": "RAW", "data": batch}

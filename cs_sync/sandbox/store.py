@@ -408,7 +408,7 @@ class OrgStore:
             return None
         book = json.loads(row[0])
         book["sheets"] = [_StoredSheet(self, spreadsheet_id, sheet) for sheet in book["sheets"]]
-        return dict(book)
+        return book
 
     def sheet_cells(self, spreadsheet_id: str, sheet_id: int) -> list[list[Any]]:
         with self.lock:

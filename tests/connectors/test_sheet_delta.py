@@ -40,6 +40,11 @@ def accounts(rng: random.Random, count: int) -> pd.DataFrame:
     )
 
 
+def accounts_tab(gc: gspread.Client, frame: pd.DataFrame, record: SheetRecord, **how: Any) -> None:
+    """A refresh of the accounts tab alone, with the local record of what it holds."""
+    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record, **how)
+
+
 def held(sandbox: Sandbox, title: str) -> tuple[list[list[Any]], tuple[int, int]]:
     """The tab's cells as the sandbox keeps them (an empty cell as ""), and its grid size."""
     book = sandbox.store.load_spreadsheet(DASHBOARD_SPREADSHEET_ID)
@@ -93,11 +98,11 @@ def test_random_changes_leave_the_tab_as_a_whole_rewrite_would(
     rng = random.Random(19)
     frame = accounts(rng, 60)
     calls = Calls(gc)
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    accounts_tab(gc, frame, record)
     assert any("__staging" in call for call in calls.take())  # no record yet: whole
     for round_ in range(25):
         frame = mutate(rng, frame)
-        refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+        accounts_tab(gc, frame, record)
         sent = calls.take()
         assert held(sandbox, "accounts") == expected(frame), round_
         assert len(sent) <= 3, (round_, [s[:80] for s in sent])  # open, tabs, one batchUpdate
@@ -108,10 +113,10 @@ def test_only_the_changed_cells_are_sent(gc: gspread.Client, tmp_path: Path) -> 
     record = SheetRecord(tmp_path / "copy.duckdb")
     frame = accounts(random.Random(1), 200)
     frame["name"] = "unchanged name"
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    accounts_tab(gc, frame, record)
     calls = Calls(gc)
     frame.loc[150, "seats"] = 123_456
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    accounts_tab(gc, frame, record)
     (write,) = [call for call in calls.take() if call.startswith("POST")]
     assert "123456" in write and "unchanged name" not in write
     assert '"rowIndex": 151' in write and '"columnIndex": 3' in write
@@ -154,16 +159,16 @@ def test_a_tab_the_record_does_not_describe_is_replaced_whole(
     mine, theirs = SheetRecord(tmp_path / "mine.duckdb"), SheetRecord(tmp_path / "theirs.duckdb")
     rng = random.Random(5)
     frame = accounts(rng, 30)
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=mine)
+    accounts_tab(gc, frame, mine)
     other = mutate(rng, frame)
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": other}, record=theirs)
+    accounts_tab(gc, other, theirs)
     calls = Calls(gc)
     frame.loc[3, "seats"] = 9
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=mine)
+    accounts_tab(gc, frame, mine)
     assert any("__staging" in call for call in calls.take())
     assert held(sandbox, "accounts") == expected(frame)
     frame.loc[4, "seats"] = 10  # recorded again: the next change is a delta
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=mine)
+    accounts_tab(gc, frame, mine)
     assert not any("__staging" in call for call in calls.take())
     assert held(sandbox, "accounts") == expected(frame)
 
@@ -174,11 +179,11 @@ def test_changes_too_large_for_one_request_replace_the_tab(
     record = SheetRecord(tmp_path / "copy.duckdb")
     rng = random.Random(8)
     frame = accounts(rng, 50)
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    accounts_tab(gc, frame, record)
     calls = Calls(gc)
     frame = pd.concat([frame, accounts(rng, 12_000)], ignore_index=True)  # a new day's block
     frame["name"] = "株式会社サンプル商事ホールディングス" * 3
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    accounts_tab(gc, frame, record)
     sent = calls.take()
     assert any("__staging" in call for call in sent)
     assert max(len(call) for call in sent) < 2_000_000 * 1.1  # as logged: repr of the bytes
@@ -193,10 +198,10 @@ def test_a_lost_answer_is_not_applied_twice(
     record = SheetRecord(tmp_path / "copy.duckdb")
     rng = random.Random(11)
     frame = accounts(rng, 20)
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    accounts_tab(gc, frame, record)
     frame = pd.concat([frame.iloc[:5], accounts(rng, 3), frame.iloc[5:]], ignore_index=True)
     sandbox.faults.set(lost_responses=1, only_on=r"POST .*:batchUpdate")
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    accounts_tab(gc, frame, record)
     assert sandbox.faults.lost_responses == 0
     assert held(sandbox, "accounts") == expected(frame)
 
@@ -219,18 +224,18 @@ def test_a_whole_refresh_puts_right_a_cell_edited_by_hand(
     replaces the changed tab whole."""
     record = SheetRecord(tmp_path / "copy.duckdb")
     frame = accounts(random.Random(4), 10)
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    accounts_tab(gc, frame, record)
     tab = gc.open_by_key(DASHBOARD_SPREADSHEET_ID).worksheet("accounts")
     tab.update([["edited"]], "B2", raw=True)
     frame.loc[5, "seats"] = 77
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    accounts_tab(gc, frame, record)
     assert held(sandbox, "accounts")[0][1][1] == "edited"
     frame.loc[6, "seats"] = 78
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record, whole=True)
+    accounts_tab(gc, frame, record, whole=True)
     assert held(sandbox, "accounts") == expected(frame)
     frame.loc[7, "seats"] = 79  # recorded by the whole refresh: changes again
     calls = Calls(gc)
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    accounts_tab(gc, frame, record)
     assert not any("__staging" in call for call in calls.take())
     assert held(sandbox, "accounts") == expected(frame)
 
@@ -271,15 +276,15 @@ def test_changes_refused_for_good_replace_the_tabs_whole(
     tabs are replaced whole instead, in the same refresh."""
     record = SheetRecord(tmp_path / "copy.duckdb")
     frame = accounts(random.Random(6), 20)
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    accounts_tab(gc, frame, record)
     frame.loc[2, "seats"] = 4242
     sandbox.faults.set(server_errors=1, server_error_status=400, only_on=r"POST .*:batchUpdate")
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    accounts_tab(gc, frame, record)
     assert sandbox.faults.server_errors == 0
     assert "replaced whole" in caplog.text
     assert held(sandbox, "accounts") == expected(frame)
     frame.loc[3, "seats"] = 4343  # recorded again: changes are sent as changes
     calls = Calls(gc)
-    refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, {"accounts": frame}, record=record)
+    accounts_tab(gc, frame, record)
     assert not any("__staging" in call for call in calls.take())
     assert held(sandbox, "accounts") == expected(frame)

@@ -12,6 +12,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from cs_sync.config import load_config
+from cs_sync.connectors.salesforce import SalesforceClient
 from cs_sync.connectors.salesforce_batch import Read, describe_all, query_frames
 from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
@@ -106,27 +107,31 @@ def test_cs_syncs_reads_continue_past_the_first_page(
         query_frames(client, [Read("SELECT Nope FROM Account", "broken", {"Nope": "string"})])
 
 
-def test_a_composite_call_that_fails_on_salesforces_side_is_retried(
-    demo40: tuple[DemoFolder, Sandbox],
-) -> None:
+@pytest.fixture
+def quick_retries(demo40: tuple[DemoFolder, Sandbox]) -> tuple[SalesforceClient, Sandbox]:
+    """cs-sync's client on the demo's org, waiting next to nothing between attempts."""
     folder, sandbox = demo40
     config = load_config(folder.config_path)
     client = connect(config.salesforce, build_session(config.sandbox.url))
     client.wait_max_s = 0.01
+    return client, sandbox
+
+
+def test_a_composite_call_that_fails_on_salesforces_side_is_retried(
+    quick_retries: tuple[SalesforceClient, Sandbox],
+) -> None:
+    client, sandbox = quick_retries
     sandbox.faults.set(server_errors=1, only_on="POST .*/composite$")
     (users,) = query_frames(client, [Read("SELECT Id FROM User", "users", {"Id": "id"})])
     assert len(users) > 0 and client.retries == 1
 
 
 def test_a_subrequest_that_fails_on_salesforces_side_fails_the_call_which_is_retried(
-    demo40: tuple[DemoFolder, Sandbox],
+    quick_retries: tuple[SalesforceClient, Sandbox],
 ) -> None:
     """One part of a Composite call answers 500 inside the call's 200: the call is sent again
     (as any call that failed on Salesforce's side), and every read answers as alone."""
-    folder, sandbox = demo40
-    config = load_config(folder.config_path)
-    client = connect(config.salesforce, build_session(config.sandbox.url))
-    client.wait_max_s = 0.01
+    client, sandbox = quick_retries
     reads = [
         Read("SELECT Id FROM User", "users", {"Id": "id"}),
         Read("SELECT Id, Name FROM Account", "accounts", {"Id": "id", "Name": "string"}),
