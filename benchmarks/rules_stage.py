@@ -30,7 +30,7 @@ import pandas as pd
 
 from cs_sync.book_reads import ACCOUNT_COLUMNS, TASK_COLUMNS
 from cs_sync.config import Config, load_config
-from cs_sync.extract import Extracted
+from cs_sync.extract import Extracted, rules_usage
 from cs_sync.rules.calendar import closed_days
 from cs_sync.rules.health import score_health
 from cs_sync.rules.health_reasons import metric_shapes
@@ -80,26 +80,32 @@ def synthetic_book(accounts: int, seed: int = 7) -> Extracted:
     start = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 1400, accounts), "D")
     renewal = start + pd.DateOffset(years=6)
     seats = rng.integers(5, 500, accounts)
-    frame = pd.DataFrame({column: None for column in ACCOUNT_COLUMNS}, index=range(accounts))
-    frame["account_id"] = ids
-    frame["name"] = ids
-    frame["owner_id"] = "005000000000001AAA"
-    frame["owner_active"] = rng.random(accounts) > 0.05
-    frame["sub_csm_id"] = "005000000000002AAA"
-    frame["sub_csm_active"] = True
-    frame["arr"] = seats * 12_000.0
-    frame["seats"] = seats.astype(float)
-    frame["contract_start"] = start.strftime("%Y-%m-%d")
-    frame["renewal_date"] = renewal.strftime("%Y-%m-%d")
-    frame["segment"] = rng.choice(["High Touch", "Low Touch", "Tech Touch"], accounts)
-    frame["budget_status"] = rng.choice(["Secured", "Planned", "Unknown", "Cut"], accounts)
-    frame["sentiment"] = rng.choice(["Positive", "Neutral", "Negative"], accounts)
-    frame["busy_months"] = rng.choice(["3", "3,12", "", "4,9", "12"], accounts)
-    frame["approval_lead_days"] = rng.choice([14.0, 30.0, 60.0], accounts)
-    frame["prev_score"] = rng.uniform(0, 100, accounts).round(1)
-    frame["prev_trend"] = "Flat"
-    frame["nps"] = np.where(rng.random(accounts) < 0.7, rng.integers(-100, 101, accounts), np.nan)
-    frame["risk_flag"] = rng.random(accounts) < 0.1
+    # built from its columns at once, as book_reads.accounts_from does
+    columns = {
+        "account_id": ids,
+        "name": ids,
+        "owner_id": "005000000000001AAA",
+        "owner_active": rng.random(accounts) > 0.05,
+        "sub_csm_id": "005000000000002AAA",
+        "sub_csm_active": True,
+        "arr": seats * 12_000.0,
+        "seats": seats.astype(float),
+        "contract_start": start.strftime("%Y-%m-%d"),
+        "renewal_date": renewal.strftime("%Y-%m-%d"),
+        "segment": rng.choice(["High Touch", "Low Touch", "Tech Touch"], accounts),
+        "budget_status": rng.choice(["Secured", "Planned", "Unknown", "Cut"], accounts),
+        "sentiment": rng.choice(["Positive", "Neutral", "Negative"], accounts),
+        "busy_months": rng.choice(["3", "3,12", "", "4,9", "12"], accounts),
+        "approval_lead_days": rng.choice([14.0, 30.0, 60.0], accounts),
+        "prev_score": rng.uniform(0, 100, accounts).round(1),
+        "prev_trend": "Flat",
+        "nps": np.where(rng.random(accounts) < 0.7, rng.integers(-100, 101, accounts), np.nan),
+        "risk_flag": rng.random(accounts) < 0.1,
+    }
+    frame = pd.DataFrame(
+        {column: columns.get(column) for column in [*ACCOUNT_COLUMNS, "nps", "risk_flag"]},
+        index=range(accounts),
+    )
 
     months = pd.date_range("2025-10-01", "2026-10-01", freq="MS")
     level = rng.uniform(0.1, 1.0, accounts)
@@ -107,20 +113,22 @@ def synthetic_book(accounts: int, seed: int = 7) -> Extracted:
     account_of_row = np.repeat(np.arange(accounts), len(months))
     ratio = np.clip(level[account_of_row] * rng.uniform(0.85, 1.1, rows), 0, 1)
     active = (ratio * seats[account_of_row]).astype(np.int64)
-    usage = pd.DataFrame(
-        {
-            "account_id": ids[account_of_row],
-            "month": np.tile(months.to_numpy(), accounts),
-            "seats": seats[account_of_row],
-            "active_users": active,
-            "logins": active * 10,
-            "payslips_sent": np.where(rng.random(rows) < 0.9, active, 0),
-            "year_end_adjustments": np.where(
-                np.tile(months.month.isin([11, 12]), accounts), active, 0
-            ),
-            "surveys_run": rng.integers(0, 3, rows),
-            "candidate_requests": rng.integers(0, 5, rows),
-        }
+    usage = rules_usage(  # as extract keeps it
+        pd.DataFrame(
+            {
+                "account_id": ids[account_of_row],
+                "month": np.tile(months.to_numpy(), accounts),
+                "seats": seats[account_of_row],
+                "active_users": active,
+                "logins": active * 10,
+                "payslips_sent": np.where(rng.random(rows) < 0.9, active, 0),
+                "year_end_adjustments": np.where(
+                    np.tile(months.month.isin([11, 12]), accounts), active, 0
+                ),
+                "surveys_run": rng.integers(0, 3, rows),
+                "candidate_requests": rng.integers(0, 5, rows),
+            }
+        )
     )
     touches = np.repeat(ids, 3)
     activities = pd.DataFrame(

@@ -10,6 +10,7 @@ import logging
 from datetime import date
 from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from cs_sync.book_reads import (
@@ -179,7 +180,22 @@ def join_usage(
             older,
             source,
         )
-    return matched.dropna(subset=["account_id"]), problems
+    return rules_usage(matched.dropna(subset=["account_id"])), problems
+
+
+def rules_usage(usage: pd.DataFrame) -> pd.DataFrame:
+    """The usage rows as the rules keep them: account_id, month and each metric as a 32-bit
+    float, the precision every rule computes in (rules/usage_metrics.py), so nothing they
+    give changes; the source's key and line numbers (read for messages) are let go. At a
+    million accounts and 13 months this halves what the usage holds (0.5 GiB less)."""
+    metrics = [c for c in usage.columns if c not in ("account_key", "account_id", "month", "line")]
+    return pd.DataFrame(
+        {
+            "account_id": usage["account_id"].to_numpy(),
+            "month": usage["month"].to_numpy(),
+            **{m: pd.to_numeric(usage[m], errors="coerce").to_numpy(np.float32) for m in metrics},
+        }
+    )
 
 
 def read_usage(config: Config, as_of: date, memo: UsageMemo | None = None) -> UsageTable:

@@ -175,3 +175,59 @@ def test_the_phase_clock_can_start_at_go_live(tmp_path: Path) -> None:
     assert by_contract["phase_delayed"].any()
     assert not by_go_live["phase_delayed"].any()
     assert (by_go_live["phase_clock_months"] == 0).all()
+
+
+def test_usage_kept_in_32_bits_gives_the_same_features_as_the_rows_read() -> None:
+    """extract keeps usage lean (rules_usage: 32-bit metrics, no key or line numbers); every
+    feature, the admin's metric features too, is what the rows as read give."""
+    import numpy as np
+
+    from cs_sync.extract import rules_usage
+    from cs_sync.rules.features import FeatureSettings, build_features
+    from cs_sync.rules.usage_metrics import MetricFeature
+
+    rng = np.random.default_rng(3)
+    ids = [f"001A{n:011d}AAA" for n in range(400)]
+    months = pd.date_range("2024-06-01", "2026-11-01", freq="MS")
+    rows = pd.DataFrame(
+        [(a, m) for a in ids for m in months if rng.random() < 0.9], columns=["account_id", "month"]
+    )
+    size = len(rows)
+    rows.insert(0, "account_key", rows["account_id"].str.lower())
+    rows["line"] = np.arange(2, size + 2)
+    for column, high in [("seats", 500), ("active_users", 500), ("logins", 20_000_000)]:
+        rows[column] = rng.integers(0, high, size).astype(np.float64)
+    rows["payslips_sent"] = np.where(rng.random(size) < 0.05, np.nan, rng.integers(0, 300, size))
+    rows["year_end_adjustments"] = rng.integers(0, 50, size) * (rows["month"].dt.month >= 11)
+    rows["hours"] = rng.uniform(0, 90, size).round(2)  # decimals
+    accounts = pd.DataFrame(
+        {
+            "account_id": ids,
+            "contract_start": rng.choice(["2023-02-01", "2025-03-15", "2026-04-01"], len(ids)),
+            "renewal_date": "2027-05-01",
+        }
+    )
+    settings = FeatureSettings(
+        metric_features=(
+            MetricFeature("hours_trend", "hours", "trend", months=3),
+            MetricFeature("hours_level", "hours", "months_to_level", level=40.5),
+            MetricFeature("logins_total", "logins", "total", months=6),
+            MetricFeature("hours_season", "hours", "season_change", season=(3, 4)),
+        )
+    )
+    lean = rules_usage(rows)
+    assert list(lean.columns) == [
+        "account_id",
+        "month",
+        "seats",
+        "active_users",
+        "logins",
+        "payslips_sent",
+        "year_end_adjustments",
+        "hours",
+    ]
+    assert all(lean[c].dtype == np.float32 for c in lean.columns[2:])
+    pd.testing.assert_frame_equal(
+        build_features(accounts, lean, AS_OF, settings),
+        build_features(accounts, rows, AS_OF, settings),
+    )
