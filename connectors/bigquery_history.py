@@ -14,6 +14,11 @@
 - Every query is parameterised, filtered on the partition column and capped by
   `maximum_bytes_billed`; "the previous snapshot" is found with one query over the date column
   alone, then read from its single partition.
+- With the local copy's record of what each table holds (bigquery_record.py), a run sends
+  only what changed: nothing for a table whose rows are the same, else the new and changed
+  rows (and the keys of the rows gone) loaded into the table's `<table>_changes` table and
+  applied by one MERGE (atomic, and the same if run twice). A table changed by anyone else
+  since, or a change too large to gain by it, is loaded whole as above.
 - The client, queries and error translation are shared with the usage source
   (bigquery_calls.py).
 """
@@ -22,8 +27,9 @@ from __future__ import annotations
 
 import io
 import json
-import math
+import logging
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -36,8 +42,26 @@ from cs_sync.connectors.bigquery_calls import (
     run_query,
     translated_errors,
 )
+from cs_sync.connectors.bigquery_record import (
+    GONE,
+    Rows,
+    TableRecord,
+    changes,
+    keyed_rows,
+    merge_sql,
+)
+from cs_sync.connectors.bigquery_rows import (
+    DATE_COLUMNS,
+    KIND_TYPES,
+    column_type,
+    json_lines,
+    ndjson,
+    schema_hash,
+    typed_values,
+)
 from cs_sync.connectors.google_calls import bigquery_client
 from cs_sync.connectors.settings import HistoryConfig
+from cs_sync.errors import CsSyncError
 from cs_sync.history import (
     ALERT_LOG_COLUMNS,
     PHASE_SINCE_COLUMNS,
@@ -49,60 +73,7 @@ from cs_sync.history import (
     phase_since_sql,
 )
 
-DATE_COLUMNS = {"as_of", "next_action_date", "renewal_date", "date"}
-FLOAT_COLUMNS = {"arr", "seats", "score", "coverage", "days_to_renewal", "value"}
-INT_COLUMNS = {
-    "accounts",
-    "fields_written",
-    "tasks_created",
-    "tasks_closed",
-    "errors",
-    "warnings",
-}
-
-
-def _type(column: str) -> str:
-    if column in DATE_COLUMNS:
-        return "DATE"
-    if column in FLOAT_COLUMNS:
-        return "FLOAT64"
-    if column in INT_COLUMNS:
-        return "INT64"
-    if column == "phase_delayed":
-        return "BOOL"
-    if column in ("started_at", "finished_at", "logged_at"):
-        return "TIMESTAMP"
-    return "STRING"
-
-
-# The column kinds the app declares for the dashboard tables, as BigQuery types.
-KIND_TYPES = {"number": "FLOAT64", "date": "DATE", "bool": "BOOL"}
-
-
-def _typed(frame: pd.DataFrame, types: dict[str, str]) -> dict[str, list[object]]:
-    """Every value as its column's type will take it: numbers or null, dates as YYYY-MM-DD,
-    booleans, text."""
-    out: dict[str, list[object]] = {}  # lists, not a frame: a frame turns None back into NaN
-    for column, kind in types.items():
-        values = frame[column]
-        if kind in ("FLOAT64", "INT64"):
-            numbers = pd.to_numeric(values, errors="coerce")
-            cast = int if kind == "INT64" else float
-            out[column] = [cast(v) if math.isfinite(v) else None for v in numbers]
-        elif kind in ("DATE", "TIMESTAMP"):
-            stamps = pd.to_datetime(values, errors="coerce", format="mixed")
-            shape = "%Y-%m-%d" if kind == "DATE" else "%Y-%m-%d %H:%M:%S.%f"
-            out[column] = [None if pd.isna(v) else v.strftime(shape) for v in stamps]
-        elif kind == "BOOL":
-            out[column] = [None if _missing(v) else bool(v) for v in values]
-        else:
-            out[column] = [None if _missing(v) else str(v) for v in values]
-    return out
-
-
-def _missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
+log = logging.getLogger(__name__)
 
 TABLES: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
     # name: (columns, partition column, clustering)
@@ -114,6 +85,16 @@ TABLES: dict[str, tuple[tuple[str, ...], str, tuple[str, ...]]] = {
 }
 
 
+# The columns that tell a table's rows apart (within a date's partition): such a table takes
+# a changed row alone; the others are sent whole when anything in them changed.
+ROW_KEYS: dict[str, tuple[str, ...]] = {
+    "account_history": ("account_id",),
+    "sponsor_history": ("account_id", "role", "contact_id"),
+    "accounts": ("account_id",),
+}
+MERGE_SHARE = 0.25  # changes above this share of the table's bytes load the table whole
+
+
 def _client(settings: HistoryConfig) -> Any:
     return bigquery_client(
         settings.project, settings.location, settings.credentials_file, "history.credentials_file"
@@ -121,11 +102,17 @@ def _client(settings: HistoryConfig) -> Any:
 
 
 class BigQueryHistory:
-    def __init__(self, settings: HistoryConfig, client: Any | None = None) -> None:
+    """`record`: the local copy's file, to send only what changed (None: every write whole)."""
+
+    def __init__(
+        self, settings: HistoryConfig, client: Any | None = None, record: Path | None = None
+    ) -> None:
         self.settings = settings
         self.client = client if client is not None else _client(settings)
         self.prefix = f"{settings.project}.{settings.dataset}"
         self._ready: set[str] = set()  # tables known to exist
+        self.record = TableRecord(record) if record is not None else None
+        self.sent: dict[str, str] = {}  # table -> how this store last wrote it (the tests')
 
     def close(self) -> None:
         self.client.close()
@@ -160,13 +147,10 @@ class BigQueryHistory:
 
     def _load(self, table: str, frame: pd.DataFrame, partition: date | None) -> None:
         columns, partition_column, clustering = TABLES[table]
-        destination = f"{self.prefix}.{table}"
-        if partition is not None:
-            destination += f"${partition:%Y%m%d}"
-        body = _ndjson(frame, {c: _type(c) for c in columns})
+        types = {c: column_type(c) for c in columns}
         self._ensure_table(table)
         config = bigquery.LoadJobConfig(
-            schema=[bigquery.SchemaField(c, _type(c)) for c in columns],
+            schema=[bigquery.SchemaField(c, kind) for c, kind in types.items()],
             source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
             write_disposition=(
                 bigquery.WriteDisposition.WRITE_TRUNCATE
@@ -177,7 +161,129 @@ class BigQueryHistory:
             time_partitioning=bigquery.TimePartitioning(field=partition_column),
             clustering_fields=list(clustering) or None,
         )
-        self._run_load(body, destination, config)
+        if partition is None:  # appended: the runs and the alert log
+            self._run_load(ndjson(frame, types), f"{self.prefix}.{table}", config)
+        else:
+            self._replace(table, frame, types, config, (partition_column, partition))
+
+    def _replace(
+        self,
+        table: str,
+        frame: pd.DataFrame,
+        types: dict[str, str],
+        config: Any,
+        partition: tuple[str, date] | None = None,
+    ) -> None:
+        """The table's rows (a date's partition when `partition` names its column and date)
+        replaced by `frame`'s: with the record, by what changed only, or not at all."""
+        destination = f"{self.prefix}.{table}"
+        if partition is not None:
+            destination += f"${partition[1]:%Y%m%d}"
+        typed = typed_values(frame, types)
+        lines = json_lines(typed)
+        if self.record is None:
+            self._whole(table, lines, destination, config)
+            return
+        keys = ROW_KEYS.get(table)
+        key_values = (
+            [list(v) for v in zip(*(typed[k] for k in keys), strict=True)] if keys else None
+        )
+        rows = keyed_rows(lines, key_values)
+        held = self.record.held(table)
+        schema = schema_hash(types)
+        if (
+            rows is not None
+            and held is not None
+            and held.destination == destination
+            and held.fingerprint == self._fingerprint(table, schema)
+        ):
+            delta = changes(held.rows, rows)
+            if delta.none:
+                self.sent[table] = "unchanged"
+                return
+            upsert = [lines[i] for i in delta.upsert]
+            size = sum(map(len, upsert)) + 40 * len(delta.gone)
+            if keys and size < MERGE_SHARE * sum(map(len, lines)):
+                self._merge(table, types, upsert, delta.gone, partition)
+                self._recorded(table, destination, schema, rows)
+                return
+        self._whole(table, lines, destination, config)
+        if rows is not None:
+            self._recorded(table, destination, schema, rows)
+
+    def _whole(self, table: str, lines: list[str], destination: str, config: Any) -> None:
+        self._run_load("".join(line + "\n" for line in lines).encode(), destination, config)
+        self.sent[table] = "whole"
+
+    def _merge(
+        self,
+        table: str,
+        types: dict[str, str],
+        upsert: list[str],
+        gone: list[str],
+        partition: tuple[str, date] | None,
+    ) -> None:
+        """The new and changed rows, and the keys of the rows gone, into `<table>_changes`
+        (one load job), then one MERGE into the table (or its date's partition)."""
+        keys = ROW_KEYS[table]
+        marked = [line[:-1] + f', "{GONE}": false}}' for line in upsert] + [
+            json.dumps({**dict(zip(keys, json.loads(key), strict=True)), GONE: True})
+            for key in gone
+        ]
+        staged = f"{self.prefix}.{table}_changes"
+        config = bigquery.LoadJobConfig(
+            schema=[
+                *(bigquery.SchemaField(c, kind) for c, kind in types.items()),
+                bigquery.SchemaField(GONE, "BOOL"),
+            ],
+            source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+        )
+        self._run_load("".join(line + "\n" for line in marked).encode(), staged, config)
+        parameters = [("day", "DATE", partition[1])] if partition is not None else []
+        sql = merge_sql(
+            f"{self.prefix}.{table}", staged, list(types), keys, partition and partition[0]
+        )
+        run_query(
+            self.client,
+            sql,
+            parameters,
+            self.settings.maximum_bytes_billed,
+            self.settings.location,
+            f"applying the changed rows to {self.prefix}.{table}",
+            "history.maximum_bytes_billed",
+            {"missing_is_empty": False},
+        )
+        self.sent[table] = f"merge: {len(upsert)} rows, {len(gone)} gone"
+        log.info("BigQuery %s: %d row(s) changed, %d gone", table, len(upsert), len(gone))
+
+    def _fingerprint(self, table: str, schema: str) -> str | None:
+        """The columns and the table's last change as BigQuery reports it (None: no table)."""
+        try:
+            with translated_errors(f"reading {self.prefix}.{table}'s metadata"):
+                found = self.client.get_table(
+                    f"{self.prefix}.{table}",
+                    retry=bq_retry.DEFAULT_RETRY.with_deadline(RETRY_DEADLINE_S),
+                    timeout=60.0,
+                )
+        except Missing:
+            return None
+        modified = found.modified.isoformat() if found.modified is not None else ""
+        return f"{schema}|{modified}|{found.num_rows}"
+
+    def _recorded(self, table: str, destination: str, schema: str, rows: Rows) -> None:
+        """What the table holds now, with its fingerprint read after the write; when that
+        cannot be read, no record (the next run loads the table whole)."""
+        try:
+            fingerprint = self._fingerprint(table, schema)
+        except CsSyncError as error:
+            log.warning(
+                "what %s holds is not recorded (%s): the next run loads it whole", table, error
+            )
+            fingerprint = None
+        if self.record is not None and fingerprint is not None:
+            self.record.save(table, destination, fingerprint, rows)
 
     def _ensure_table(self, table: str) -> None:
         """Create a history table, partitioned by its date column and clustered, before its
@@ -186,7 +292,8 @@ class BigQueryHistory:
             return
         columns, partition_column, clustering = TABLES[table]
         definition = bigquery.Table(
-            f"{self.prefix}.{table}", schema=[bigquery.SchemaField(c, _type(c)) for c in columns]
+            f"{self.prefix}.{table}",
+            schema=[bigquery.SchemaField(c, column_type(c)) for c in columns],
         )
         definition.time_partitioning = bigquery.TimePartitioning(field=partition_column)
         definition.clustering_fields = list(clustering) or None
@@ -219,9 +326,9 @@ class BigQueryHistory:
             self.replace_table(name, frame, kinds.get(name, {}))
 
     def replace_table(self, table: str, frame: pd.DataFrame, kinds: dict[str, str]) -> None:
-        """A dashboard table replaced whole, by one load job, with each column's type fixed
-        by its declared kind (text when none), never guessed from today's values: a column
-        empty in one run would otherwise turn from FLOAT64 into STRING."""
+        """A dashboard table replaced (whole, or by its changed rows), with each column's type
+        fixed by its declared kind (text when none), never guessed from today's values: a
+        column empty in one run would otherwise turn from FLOAT64 into STRING."""
         types = {c: KIND_TYPES.get(kinds.get(c, ""), "STRING") for c in frame.columns}
         config = bigquery.LoadJobConfig(
             schema=[bigquery.SchemaField(c, kind) for c, kind in types.items()],
@@ -229,7 +336,7 @@ class BigQueryHistory:
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
             create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
         )
-        self._run_load(_ndjson(frame, types), f"{self.prefix}.{table}", config)
+        self._replace(table, frame, types, config)
 
     # ------------------------------------------------------------ reading
 
@@ -341,17 +448,6 @@ class BigQueryHistory:
             parameters,
         )
         return set() if found is None or found.empty else set(found["as_of"])
-
-
-def _ndjson(frame: pd.DataFrame, types: dict[str, str]) -> bytes:
-    """One JSON object a line, each value as its column's type takes it. Floats keep every
-    digit (Python's shortest exact repr; pandas' JSON writer rounds to 10 or 15)."""
-    out = _typed(frame, types)
-    lines = (
-        json.dumps(dict(zip(out, row, strict=True)), ensure_ascii=False, allow_nan=False)
-        for row in zip(*out.values(), strict=True)
-    )
-    return "".join(line + "\n" for line in lines).encode("utf-8")
 
 
 def _shaped(found: pd.DataFrame | None, columns: tuple[str, ...]) -> pd.DataFrame:

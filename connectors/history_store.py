@@ -266,12 +266,13 @@ def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def open_history(settings: HistoryConfig) -> History:
-    """The configured history store, open."""
+def open_history(settings: HistoryConfig, record: Path | None = None) -> History:
+    """The configured history store, open. `record`: the local copy's file, where a BigQuery
+    store keeps what its tables hold, to send only what changed (a DuckDB store is local)."""
     if settings.backend == "bigquery":
         from cs_sync.connectors.bigquery_history import BigQueryHistory
 
-        return BigQueryHistory(settings)
+        return BigQueryHistory(settings, record=record)
     if settings.path is None:
         raise CsSyncError("[history] path is empty: the history store is off")
     return HistoryStore(settings.path)

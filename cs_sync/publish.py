@@ -166,7 +166,7 @@ def record_history(
         return None
     record = run_record(config, result, started_at)
     try:
-        with open_history(config.history) as store:
+        with open_history(config.history, config.local_copy.path) as store:
             if kpis is None or result.plan is None:
                 store.record_run(record)
                 return None
@@ -318,7 +318,7 @@ def publish_backfilled(
     result.plan = plan
     view = None
     try:
-        with open_history(config.history) as store:
+        with open_history(config.history, config.local_copy.path) as store:
             view = history_view(store, config, plan, plan.as_of)
             view.tables = dashboard_tables(config, plan, view, kpis)
             _publish_tables(store, view.tables, result)

@@ -7,6 +7,7 @@ would answer differently from the DuckDB store shows up as a difference between 
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from typing import Any
 
@@ -38,8 +39,10 @@ class DuckBigQuery:
     def __init__(self) -> None:
         self.db = duckdb.connect(config={"autoinstall_known_extensions": False, "TimeZone": "UTC"})
         self.partition: dict[str, str | None] = {}  # table -> its partition column
-        self.schemas: dict[str, list[bigquery.SchemaField]] = {}  # tables a test added
+        self.schemas: dict[str, list[bigquery.SchemaField]] = {}  # every table's columns
         self.queries: list[str] = []
+        self.loads: list[str] = []  # each load job's destination
+        self.changes: dict[str, int] = {}  # table -> how many writes changed it
 
     def add_table(self, name: str, columns: dict[str, str], rows: list[tuple[Any, ...]]) -> None:
         """A source table (column -> BigQuery type) holding `rows`: a TIMESTAMP is an instant
@@ -55,9 +58,26 @@ class DuckBigQuery:
         self.schemas[name] = [bigquery.SchemaField(c, kind) for c, kind in columns.items()]
 
     def get_table(self, name: str, **_: Any) -> bigquery.Table:
+        """tables.get: the columns, and as BigQuery reports them, the time of the last change
+        (lastModifiedTime, a millisecond count that moves with every load or DML statement)
+        and the row count."""
+        name = name.replace(":", ".")
         if name not in self.schemas:
             raise google_errors.NotFound(f"Not found: Table {name}")
-        return bigquery.Table(name.replace(":", "."), schema=self.schemas[name])
+        project, dataset, table = name.split(".")
+        count = self.db.execute(f"SELECT COUNT(*) FROM {self._quoted(name)}").fetchone()
+        return bigquery.Table.from_api_repr(
+            {
+                "tableReference": {"projectId": project, "datasetId": dataset, "tableId": table},
+                "schema": {"fields": [f.to_api_repr() for f in self.schemas[name]]},
+                "lastModifiedTime": str(1_764_000_000_000 + self.changes.get(name, 0)),
+                "numRows": str(count[0] if count else 0),
+            }
+        )
+
+    def changed(self, name: str) -> None:
+        """Someone else wrote to the table (its last change moves on)."""
+        self.changes[name] = self.changes.get(name, 0) + 1
 
     def close(self) -> None:
         """The store closes its client after each use; the stand-in keeps its tables."""
@@ -74,8 +94,9 @@ class DuckBigQuery:
 
     def _create(self, name: str, schema: list[Any], partition: str | None) -> None:
         columns = ", ".join(f'"{f.name}" {DUCK[f.field_type]}' for f in schema)
-        self.db.execute(f"CREATE TABLE {self._quoted(name)} ({columns})")
+        self.db.execute(f"CREATE OR REPLACE TABLE {self._quoted(name)} ({columns})")
         self.partition[name] = partition
+        self.schemas[name] = list(schema)
 
     def create_table(self, table: bigquery.Table, exists_ok: bool = False, **_: Any) -> None:
         name = f"{table.project}.{table.dataset_id}.{table.table_id}"
@@ -88,15 +109,16 @@ class DuckBigQuery:
 
     def load_table_from_file(self, file: Any, destination: str, job_config: Any, **_: Any) -> _Done:
         name, _, decorator = destination.partition("$")
-        if name not in self.partition:
-            self._create(name, job_config.schema, None)
+        self.loads.append(destination)
+        truncate = job_config.write_disposition == bigquery.WriteDisposition.WRITE_TRUNCATE
+        if name not in self.partition or (truncate and not decorator):
+            # a whole table truncated takes the load's columns, as BigQuery's load does
+            self._create(name, job_config.schema, self.partition.get(name))
         table = self._quoted(name)
-        if job_config.write_disposition == bigquery.WriteDisposition.WRITE_TRUNCATE:
-            if decorator:
-                day = date(int(decorator[:4]), int(decorator[4:6]), int(decorator[6:]))
-                self.db.execute(f'DELETE FROM {table} WHERE "{self.partition[name]}" = ?', [day])
-            else:
-                self.db.execute(f"DELETE FROM {table}")
+        self.changed(name)
+        if truncate and decorator:
+            day = date(int(decorator[:4]), int(decorator[4:6]), int(decorator[6:]))
+            self.db.execute(f'DELETE FROM {table} WHERE "{self.partition[name]}" = ?', [day])
         names = [f.name for f in job_config.schema]
         rows = [json.loads(line) for line in file.read().decode("utf-8").splitlines() if line]
         if rows:
@@ -124,5 +146,9 @@ class DuckBigQuery:
             cursor = self.db.execute(duck, {k: v for k, v in parameters.items() if f"${k}" in duck})
         except duckdb.CatalogException as error:
             raise google_errors.NotFound(f"Not found: Table ({error})") from None
+        target = re.match(r"\s*MERGE\s+`([^`]+)`", sql)
+        if target:
+            self.changed(target.group(1))
+            return []
         columns = [d[0] for d in cursor.description or []]
         return [_Row(zip(columns, row, strict=True)) for row in cursor.fetchall()]

@@ -31,6 +31,17 @@ def created_table(request: Any) -> tuple[int, dict[str, str], str]:
     return 200, {"Content-Type": "application/json"}, request.body
 
 
+def table_resource(request: Any) -> tuple[int, dict[str, str], str]:
+    """tables.get: a table whose last change is the same at every look."""
+    name = request.url.split("?")[0].rsplit("/", 1)[1]
+    table = {
+        "tableReference": {"projectId": "acme-cs", "datasetId": "cs_sync", "tableId": name},
+        "lastModifiedTime": "1764000000000",
+        "numRows": "30",
+    }
+    return 200, {"Content-Type": "application/json"}, json.dumps(table)
+
+
 DAY = date(2026, 11, 24)
 SETTINGS = HistoryConfig(
     path=None, backend="bigquery", project="acme-cs", dataset="cs_sync", location="asia-northeast1"
@@ -310,15 +321,30 @@ def test_a_run_keeps_its_history_in_bigquery(tmp_path: Any, capsys: Any) -> None
         )
         mock.add_callback(responses.POST, UPLOAD, callback=done_job)
         mock.add_callback(responses.POST, TABLES, callback=created_table)
+        mock.add_callback(responses.GET, re.compile(rf"{TABLES}/\w+"), callback=table_resource)
         mock.add(  # the monthly KPIs read the history back: nothing before today
             responses.POST,
             QUERIES,
             json=query_response([{"name": "as_of", "type": "DATE"}], []),
         )
-        code = main(["run", "--config", str(folder.config_path), "--json", "--as-of", "2026-11-24"])
+        run = ["run", "--config", str(folder.config_path), "--json", "--as-of", "2026-11-24"]
+        code = main(run)
         result = json.loads(capsys.readouterr().out)
         uploads = [c for c in mock.calls if "upload/bigquery" in c.request.url]
+        first_calls = len(mock.calls)
+        # run again: the tables as the first run left them (their last change unmoved), and
+        # what the local copy records they hold unchanged, so none is sent again
+        again = main(run)
+        rerun = json.loads(capsys.readouterr().out)
+        sent_again = [
+            json.loads(_parts(c.request)[0])["configuration"]["load"]["destinationTable"]["tableId"]
+            for c in list(mock.calls)[first_calls:]
+            if "upload/bigquery" in c.request.url
+        ]
     assert code == 0 and result["history"] == "bigquery:acme-cs.cs_sync", result["errors"]
+    assert again == 0 and not rerun["errors"], rerun["errors"]
+    assert "account_history$20261124" not in sent_again and "accounts" not in sent_again
+    assert "runs" in sent_again, sent_again
     tables = [
         json.loads(_parts(u.request)[0])["configuration"]["load"]["destinationTable"]["tableId"]
         for u in uploads

@@ -1,0 +1,161 @@
+"""The BigQuery history store sends only what changed (connectors/bigquery_record.py): nothing
+for a table whose rows are the same, the changed rows through one MERGE otherwise, the whole
+table when it was changed by anyone else or the change is large; what the tables hold after
+each write is exactly what a whole write gives, with BigQuery's SQL executed on DuckDB
+(tests/bigquery_standin.py)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("google.cloud.bigquery")
+pytest.importorskip("sqlglot")
+
+from cs_sync.connectors.bigquery_history import BigQueryHistory  # noqa: E402
+from cs_sync.connectors.history_store import HistoryStore  # noqa: E402
+from cs_sync.connectors.settings import HistoryConfig  # noqa: E402
+from cs_sync.history import RunRecord, snapshot_rows  # noqa: E402
+from cs_sync.publish import DASHBOARD_KINDS  # noqa: E402
+from tests.bigquery_standin import DuckBigQuery  # noqa: E402
+from tests.connectors.test_bigquery_parity import normal  # noqa: E402
+
+DAY = date(2026, 11, 24)
+SETTINGS = HistoryConfig(path=None, backend="bigquery", project="acme-cs", dataset="cs_sync")
+HISTORY = "acme-cs.cs_sync.account_history"
+
+
+def book(size: int, rng: np.random.Generator) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "account_id": [f"001A{n:011d}AAA" for n in range(size)],
+            "name": [f"会社 {n}" for n in range(size)],
+            "segment": rng.choice(["High Touch", "Low Touch", None], size),
+            "arr": rng.integers(1, 100, size) * 1000.0,
+            "score": rng.uniform(0, 100, size).round(1),
+            "grade": rng.choice(["A", "B", "C", "D"], size),
+            "phase": rng.choice(["Onboarding", "Adoption", None], size),
+            "phase_delayed": rng.random(size) < 0.2,
+            "renewal_date": pd.Timestamp("2027-01-23"),
+            "active_ratio": rng.uniform(0, 1, size),
+        }
+    )
+
+
+def edited(scored: pd.DataFrame, rng: np.random.Generator, share: float) -> pd.DataFrame:
+    """Some scores and grades changed, a few accounts gone and a few new."""
+    out = scored.copy()
+    picked = rng.random(len(out)) < share
+    out.loc[picked, "score"] = rng.uniform(0, 100, int(picked.sum())).round(1)
+    out.loc[picked, "grade"] = rng.choice(["A", "B", "C", "D"], int(picked.sum()))
+    out = out.drop(index=out.index[rng.random(len(out)) < share / 4])
+    fresh = book(3, rng).assign(account_id=[f"001B{rng.integers(10**10):011d}AAA" for _ in "abc"])
+    return pd.concat([out, fresh], ignore_index=True)
+
+
+def write(store: object, scored: pd.DataFrame, day: date = DAY) -> None:
+    rows = snapshot_rows(scored, ["active_ratio"], "cfg", day)
+    kpis = pd.DataFrame({"date": [day], "metric": ["accounts"], "dimension": [""], "value": [1.0]})
+    at = datetime(day.year, day.month, day.day, 7)
+    run = RunRecord("r", "run", day, at, at, "ok", "cfg")
+    store.write_date(day, rows, kpis, run)  # type: ignore[attr-defined]
+
+
+def sent(client: DuckBigQuery, since: int) -> list[str]:
+    return client.loads[since:]
+
+
+def test_each_write_sends_only_what_changed_and_leaves_what_a_whole_write_would(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(5)
+    client = DuckBigQuery()
+    remote = BigQueryHistory(SETTINGS, client, record=tmp_path / "copy.duckdb")
+    local = HistoryStore(tmp_path / "history.duckdb")
+    scored = book(300, rng)
+    write(remote, scored)
+    assert remote.sent["account_history"] == "whole"  # nothing recorded yet
+    loads = len(client.loads)
+    write(remote, scored)  # the same rows again
+    assert remote.sent["account_history"] == "unchanged"
+    assert sent(client, loads) == ["acme-cs.cs_sync.runs"]  # the day's KPIs unchanged too
+    for _ in range(12):
+        scored = edited(scored, rng, 0.03)
+        loads, queries = len(client.loads), len(client.queries)
+        write(remote, scored)
+        write(local, scored)
+        assert remote.sent["account_history"].startswith("merge: "), remote.sent
+        assert sent(client, loads)[0] == "acme-cs.cs_sync.account_history_changes"
+        assert sum(q.startswith("MERGE") for q in client.queries[queries:]) == 1
+        pd.testing.assert_frame_equal(
+            normal(remote.snapshot(DAY)), normal(local.snapshot(DAY)), check_dtype=False
+        )
+    merge = next(q for q in client.queries if q.startswith("MERGE"))
+    assert "@day" in merge and str(DAY) not in merge  # parameterised, pruned to the day
+    local.close()
+
+
+def test_a_table_changed_by_anyone_else_or_changed_much_is_loaded_whole(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    client = DuckBigQuery()
+    remote = BigQueryHistory(SETTINGS, client, record=tmp_path / "copy.duckdb")
+    scored = book(200, rng)
+    write(remote, scored)
+    client.changed(HISTORY)  # e.g. a backfill on another machine
+    scored = edited(scored, rng, 0.02)
+    write(remote, scored)
+    assert remote.sent["account_history"] == "whole"
+    scored = edited(scored, rng, 0.6)  # most rows changed: one load is cheaper
+    write(remote, scored)
+    assert remote.sent["account_history"] == "whole"
+    assert sorted(remote.snapshot(DAY)["account_id"]) == sorted(scored["account_id"])
+    fresh = BigQueryHistory(SETTINGS, client)  # no record: every write whole
+    write(fresh, scored)
+    assert fresh.sent["account_history"] == "whole"
+
+
+def test_a_new_day_and_a_lost_record_load_whole(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    client = DuckBigQuery()
+    remote = BigQueryHistory(SETTINGS, client, record=tmp_path / "copy.duckdb")
+    scored = book(100, rng)
+    write(remote, scored)
+    write(remote, scored, date(2026, 11, 25))  # the next day's partition: nothing recorded
+    assert remote.sent["account_history"] == "whole"
+    assert len(remote.snapshot(DAY)) == len(remote.snapshot(date(2026, 11, 25))) == 100
+    (tmp_path / "copy.duckdb").unlink()  # the local copy deleted
+    write(remote, edited(scored, rng, 0.02), date(2026, 11, 25))
+    assert remote.sent["account_history"] == "whole"
+
+
+def test_dashboard_tables_are_sent_when_they_changed_and_by_their_changed_rows(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(4)
+    client = DuckBigQuery()
+    remote = BigQueryHistory(SETTINGS, client, record=tmp_path / "copy.duckdb")
+    accounts = book(400, rng)
+    periods = pd.DataFrame({"period": ["2026-10"], "metric": ["nrr"], "value": [1.02]})
+    remote.publish_tables({"accounts": accounts, "kpi_periods": periods}, DASHBOARD_KINDS)
+    loads = len(client.loads)
+    remote.publish_tables({"accounts": accounts, "kpi_periods": periods}, DASHBOARD_KINDS)
+    assert sent(client, loads) == [] and set(remote.sent.values()) == {"unchanged"}
+    changed = edited(accounts, rng, 0.02)
+    remote.publish_tables(
+        {"accounts": changed, "kpi_periods": periods.assign(value=1.03)}, DASHBOARD_KINDS
+    )
+    assert remote.sent["accounts"].startswith("merge: ") and remote.sent["kpi_periods"] == "whole"
+    held = client.db.execute('SELECT * FROM "acme-cs"."cs_sync"."accounts"').df()
+    expected = changed.assign(renewal_date=changed["renewal_date"].dt.date)
+    pd.testing.assert_frame_equal(
+        normal(held.sort_values("account_id")),
+        normal(expected.sort_values("account_id")),
+        check_dtype=False,
+    )
+    # a column more (another configuration): the table is loaded whole with its new columns
+    remote.publish_tables({"accounts": changed.assign(extra=1.0)}, {"accounts": {}})
+    assert remote.sent["accounts"] == "whole"
