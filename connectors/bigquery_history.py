@@ -54,10 +54,11 @@ from cs_sync.connectors.bigquery_rows import (
     DATE_COLUMNS,
     KIND_TYPES,
     column_type,
+    json_columns,
     json_lines,
+    key_texts,
     ndjson,
     schema_hash,
-    typed_values,
 )
 from cs_sync.connectors.google_calls import bigquery_client
 from cs_sync.connectors.settings import HistoryConfig
@@ -179,16 +180,14 @@ class BigQueryHistory:
         destination = f"{self.prefix}.{table}"
         if partition is not None:
             destination += f"${partition[1]:%Y%m%d}"
-        typed = typed_values(frame, types)
-        lines = json_lines(typed)
+        columns = json_columns(frame, types)
+        lines = json_lines(columns)
         if self.record is None:
             self._whole(table, lines, destination, config)
             return
         keys = ROW_KEYS.get(table)
-        key_values = (
-            [list(v) for v in zip(*(typed[k] for k in keys), strict=True)] if keys else None
-        )
-        rows = keyed_rows(lines, key_values)
+        texts = key_texts(columns, keys) if keys else None
+        rows = None if keys and texts is None else keyed_rows(lines, texts)
         held = self.record.held(table)
         schema = schema_hash(types)
         if (

@@ -14,7 +14,6 @@ them anew. The record is saved after BigQuery has the rows, in one transaction.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,18 +60,15 @@ class Changes:
         return len(self.upsert) == 0 and not self.gone
 
 
-def keyed_rows(lines: list[str], key_values: list[list[object]] | None) -> Rows | None:
-    """Each row's key (the JSON of its key values) and hash; None when the key does not tell
-    the rows apart (a repeated or empty key: such a table is loaded whole). Without key columns
-    the rows are keyed by their position, so any change loads the table whole."""
-    if key_values is None:
+def keyed_rows(lines: list[str], keys: list[str] | None) -> Rows | None:
+    """Each row's key (the JSON array of its key values, see bigquery_rows.key_texts) and
+    hash; None when the keys do not tell the rows apart (a repeated key: such a table is
+    loaded whole). Without keys the rows are keyed by their position, so any change loads the
+    table whole."""
+    if keys is None:
         keys = [str(n) for n in range(len(lines))]
-    else:
-        if any(value is None for values in key_values for value in values):
-            return None
-        keys = [json.dumps(values, ensure_ascii=False) for values in key_values]
-        if len(set(keys)) != len(keys):
-            return None
+    elif len(set(keys)) != len(keys):
+        return None
     return Rows(keys, row_hashes(lines))
 
 

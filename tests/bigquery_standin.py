@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -119,15 +121,18 @@ class DuckBigQuery:
         if truncate and decorator:
             day = date(int(decorator[:4]), int(decorator[4:6]), int(decorator[6:]))
             self.db.execute(f'DELETE FROM {table} WHERE "{self.partition[name]}" = ?', [day])
-        names = [f.name for f in job_config.schema]
-        rows = [json.loads(line) for line in file.read().decode("utf-8").splitlines() if line]
-        if rows:
-            marks = ", ".join("?" for _ in names)
-            quoted = ", ".join(f'"{n}"' for n in names)
-            self.db.executemany(
-                f"INSERT INTO {table} ({quoted}) VALUES ({marks})",
-                [[row.get(n) for n in names] for row in rows],
-            )
+        body = file.read()
+        if body.strip():  # DuckDB parses the newline-delimited JSON, typed by the schema
+            types = {f.name: DUCK[f.field_type] for f in job_config.schema}
+            quoted = ", ".join(f'"{n}"' for n in types)
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "load.json"
+                path.write_bytes(body)
+                self.db.execute(
+                    f"INSERT INTO {table} ({quoted}) SELECT {quoted} FROM read_json(?, "
+                    f"format = 'newline_delimited', columns = {json.dumps(types)})",
+                    [str(path)],
+                )
         return _Done()
 
     def query_and_wait(self, sql: str, job_config: Any, **_: Any) -> list[_Row]:

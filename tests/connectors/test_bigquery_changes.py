@@ -159,3 +159,55 @@ def test_dashboard_tables_are_sent_when_they_changed_and_by_their_changed_rows(
     # a column more (another configuration): the table is loaded whole with its new columns
     remote.publish_tables({"accounts": changed.assign(extra=1.0)}, {"accounts": {}})
     assert remote.sent["accounts"] == "whole"
+
+
+def per_value(values: list[object], kind: str) -> list[object]:
+    """The per-value rule the column-wise encoding must match (what a load always sent)."""
+    import math
+
+    def missing(v: object) -> bool:  # None, NaN, NA, NaT
+        return bool(pd.isna(v))
+
+    if kind in ("FLOAT64", "INT64"):
+        numbers = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+        cast = int if kind == "INT64" else float
+        return [cast(v) if math.isfinite(v) else None for v in numbers]
+    if kind in ("DATE", "TIMESTAMP"):
+        stamps = pd.to_datetime(pd.Series(values, dtype=object), errors="coerce", format="mixed")
+        shape = "%Y-%m-%d" if kind == "DATE" else "%Y-%m-%d %H:%M:%S.%f"
+        return [None if pd.isna(v) else v.strftime(shape) for v in stamps]
+    if kind == "BOOL":
+        return [None if missing(v) else bool(v) for v in values]
+    return [None if missing(v) else str(v) for v in values]
+
+
+def test_rows_are_encoded_a_column_at_a_time_exactly_as_row_by_row() -> None:
+    import json
+
+    from cs_sync.connectors.bigquery_rows import json_columns, json_lines, key_texts
+
+    rng = np.random.default_rng(12)
+    size = 500
+    pool = {
+        "FLOAT64": [0.1 + 0.2, 1e-7, -0.0, 3.0, 1e300, np.nan, None, np.inf, "12.5", "x", pd.NA],
+        "INT64": [0, 7, 2**40, -3.0, None, np.nan, "8"],
+        "DATE": ["2026-11-24", pd.Timestamp("2027-01-31"), None, pd.NaT, "2026-02-03T10:00:00"],
+        "TIMESTAMP": [pd.Timestamp("2026-11-24 07:05:01.25"), "2026-11-24 07:00:00", None],
+        "BOOL": [True, False, None, np.nan, 1, 0, np.True_],
+        "STRING": ["アルファ", 'say "hi"\\n', "", None, np.nan, 12, 1.5, True, "\u2028", pd.NaT],
+    }
+    frame = pd.DataFrame(
+        {kind: [pool[kind][i] for i in rng.integers(0, len(pool[kind]), size)] for kind in pool},
+        dtype=object,
+    )
+    types = {kind: kind for kind in pool}
+    columns = json_columns(frame, types)
+    expected = {kind: per_value(frame[kind].tolist(), kind) for kind in pool}
+    for n, line in enumerate(json_lines(columns)):
+        row = {kind: expected[kind][n] for kind in pool}
+        assert line == json.dumps(row, ensure_ascii=False, allow_nan=False)
+    keys = key_texts(columns, ("STRING",))
+    assert keys is None  # a missing key value: no key
+    clean = pd.DataFrame({"id": ["a", 'b"'], "n": [1, 2.0]}, dtype=object)
+    keyed = json_columns(clean, {"id": "STRING", "n": "INT64"})
+    assert key_texts(keyed, ("id", "n")) == ['["a", 1]', '["b\\"", 2]']
