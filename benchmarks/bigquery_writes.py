@@ -8,7 +8,8 @@ The rows are the snapshot a run writes (account_history: one row an account, wit
 as JSON) and the dashboard's accounts table, written through google-cloud-bigquery's client
 API to the tests' BigQuery stand-in (tests/bigquery_standin.py: DuckDB runs the loads and the
 SQL, so its own seconds are part of the figures; no HTTP). Every load's body is measured as it
-would be sent; `gets` counts the tables.get calls that read a table's last modification. Target (issue 19): a 1%-changed run well under 5 MB, an unchanged one nothing.
+would be sent; `gets` counts the tables.get calls that read a table's last modification.
+Target (issue 19): a 1%-changed run well under 5 MB, an unchanged one nothing.
 """
 
 from __future__ import annotations

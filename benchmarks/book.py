@@ -15,7 +15,9 @@ changes looks back its 300-second overlap over the 15 minutes since the last run
 
 A rerun may create Tasks that the caps (tasks.max_per_run, max_per_owner) held back in the
 first run, as a scheduled rerun does (see
-test_a_default_book_of_5000_converges_under_plain_scheduled_runs)."""
+test_a_default_book_of_5000_converges_under_plain_scheduled_runs). With `at_rest`, the caps
+and the new-Tasks brake are lifted: the first run creates every Task the book wants, so the
+runs after it find a book at rest (what a book reaches after enough scheduled runs)."""
 
 from __future__ import annotations
 
@@ -71,16 +73,27 @@ def change_accounts(sandbox: Sandbox, share: float, seed: int = 1) -> int:
     return len(picked)
 
 
+def lift_caps(path: Path) -> None:
+    """No cap on the Tasks a run creates, nor the brake on many new Tasks."""
+    text = path.read_text("utf-8")
+    assert text.count("max_per_owner = 25\n") == 1 and "[brakes]" not in text, path
+    text = text.replace("max_per_owner = 25\n", "max_per_owner = 0\nmax_per_run = 0\n")
+    path.write_text(text + "\n[brakes]\nmax_new_tasks = 1000000\n", "utf-8")
+
+
 def run_book(
     accounts: int,
     folder: Path,
     inspect: Callable[[Sandbox, Config], None] | None = None,
     changed_share: float = 0.01,
+    at_rest: bool = False,
 ) -> BookRuns:
     """`inspect` looks at the seeded sandbox before the runs (e.g. to count records)."""
     started = time.perf_counter()
     demo = prepare_demo(folder, accounts, AS_OF, port=0)
     seed_s = time.perf_counter() - started
+    if at_rest:
+        lift_caps(demo.config_path)
     runs: list[TimedRun] = []
     with start_sandbox(demo, port=0) as sandbox:
         config = load_config(demo.config_path)

@@ -74,10 +74,11 @@ def keyed_rows(lines: list[str], keys: list[str] | None) -> Rows | None:
 
 def changes(held: pd.Series, rows: Rows) -> Changes:
     """The rows new or changed since the held ones, and the held keys no longer there."""
-    now = pd.Series(rows.hashes, index=pd.Index(rows.keys, dtype=object))
-    before = held.reindex(now.index)
-    upsert = np.flatnonzero((before.isna() | (before.to_numpy() != now.to_numpy())).to_numpy())
-    gone = held.index.difference(now.index, sort=False)
+    index = pd.Index(rows.keys, dtype=object)
+    known = index.isin(held.index)
+    before = held.reindex(index, fill_value=0).to_numpy(dtype=np.int64)  # exact, not floats
+    upsert = np.flatnonzero(~known | (before != rows.hashes))
+    gone = held.index.difference(index, sort=False)
     return Changes(upsert, [str(key) for key in gone])
 
 

@@ -211,3 +211,13 @@ def test_rows_are_encoded_a_column_at_a_time_exactly_as_row_by_row() -> None:
     clean = pd.DataFrame({"id": ["a", 'b"'], "n": [1, 2.0]}, dtype=object)
     keyed = json_columns(clean, {"id": "STRING", "n": "INT64"})
     assert key_texts(keyed, ("id", "n")) == ['["a", 1]', '["b\\"", 2]']
+
+
+def test_a_changed_row_is_found_whatever_its_hashes() -> None:
+    """Hashes that differ only in their lowest bits (equal as 64-bit floats) still differ."""
+    from cs_sync.connectors.bigquery_record import Rows, changes
+
+    held = pd.Series(np.array([2**62, 5], dtype=np.int64), index=pd.Index(['["a"]', '["b"]']))
+    now = Rows(['["a"]', '["c"]'], np.array([2**62 + 1, 7], dtype=np.int64))
+    found = changes(held, now)
+    assert found.upsert.tolist() == [0, 1] and found.gone == ['["b"]']
