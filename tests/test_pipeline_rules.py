@@ -231,3 +231,31 @@ def test_usage_kept_in_32_bits_gives_the_same_features_as_the_rows_read() -> Non
         build_features(accounts, lean, AS_OF, settings),
         build_features(accounts, rows, AS_OF, settings),
     )
+
+
+def test_usage_of_keys_no_account_has_is_reported_and_left_out() -> None:
+    """A key with usage in the last complete month that no account read has is a problem
+    naming its first line; a key with only older usage (a former customer) is left out
+    quietly; the rows kept are the accounts' own, as the rules keep them."""
+    from cs_sync.extract import join_usage
+
+    accounts = pd.DataFrame({"account_id": ["001A", "001B"], "external_key": ["a", None]})
+    usage = pd.DataFrame(
+        {
+            "account_key": ["001A", "001C", "001A", "001C", "001D"],
+            "month": pd.to_datetime(
+                ["2026-09-01", "2026-09-01", "2026-10-01", "2026-10-01"] + ["2025-01-01"]
+            ),
+            "line": [2, 3, 4, 5, 6],
+            "logins": [10.0, 11.0, 12.0, 13.0, 14.0],
+        }
+    )
+    kept, problems = join_usage(accounts, usage, "salesforce_id", "usage.csv", AS_OF)
+    assert [(p.kind, p.record) for p in problems] == [("usage_unknown_account", "001C")]
+    assert "usage.csv line 5: usage for 2026-10" in problems[0].message
+    assert kept.to_dict("list") == {
+        "account_id": ["001A", "001A"],
+        "month": [pd.Timestamp("2026-09-01"), pd.Timestamp("2026-10-01")],
+        "logins": [10.0, 12.0],
+    }
+    assert kept["logins"].dtype == "float32"
