@@ -69,12 +69,19 @@ def sent(client: DuckBigQuery, since: int) -> list[str]:
     return client.loads[since:]
 
 
+def recorded(
+    tmp_path: Path, seed: int
+) -> tuple[np.random.Generator, DuckBigQuery, BigQueryHistory]:
+    """A random stream, the BigQuery stand-in, and a store keeping its record in a local copy."""
+    client = DuckBigQuery()
+    store = BigQueryHistory(SETTINGS, client, record=tmp_path / "copy.duckdb")
+    return np.random.default_rng(seed), client, store
+
+
 def test_each_write_sends_only_what_changed_and_leaves_what_a_whole_write_would(
     tmp_path: Path,
 ) -> None:
-    rng = np.random.default_rng(5)
-    client = DuckBigQuery()
-    remote = BigQueryHistory(SETTINGS, client, record=tmp_path / "copy.duckdb")
+    rng, client, remote = recorded(tmp_path, 5)
     local = HistoryStore(tmp_path / "history.duckdb")
     scored = book(300, rng)
     write(remote, scored)
@@ -100,9 +107,7 @@ def test_each_write_sends_only_what_changed_and_leaves_what_a_whole_write_would(
 
 
 def test_a_table_changed_by_anyone_else_or_changed_much_is_loaded_whole(tmp_path: Path) -> None:
-    rng = np.random.default_rng(8)
-    client = DuckBigQuery()
-    remote = BigQueryHistory(SETTINGS, client, record=tmp_path / "copy.duckdb")
+    rng, client, remote = recorded(tmp_path, 8)
     scored = book(200, rng)
     write(remote, scored)
     client.changed(HISTORY)  # e.g. a backfill on another machine
@@ -119,9 +124,7 @@ def test_a_table_changed_by_anyone_else_or_changed_much_is_loaded_whole(tmp_path
 
 
 def test_a_new_day_and_a_lost_record_load_whole(tmp_path: Path) -> None:
-    rng = np.random.default_rng(9)
-    client = DuckBigQuery()
-    remote = BigQueryHistory(SETTINGS, client, record=tmp_path / "copy.duckdb")
+    rng, client, remote = recorded(tmp_path, 9)
     scored = book(100, rng)
     write(remote, scored)
     write(remote, scored, date(2026, 11, 25))  # the next day's partition: nothing recorded
@@ -135,9 +138,7 @@ def test_a_new_day_and_a_lost_record_load_whole(tmp_path: Path) -> None:
 def test_dashboard_tables_are_sent_when_they_changed_and_by_their_changed_rows(
     tmp_path: Path,
 ) -> None:
-    rng = np.random.default_rng(4)
-    client = DuckBigQuery()
-    remote = BigQueryHistory(SETTINGS, client, record=tmp_path / "copy.duckdb")
+    rng, client, remote = recorded(tmp_path, 4)
     accounts = book(400, rng)
     periods = pd.DataFrame({"period": ["2026-10"], "metric": ["nrr"], "value": [1.02]})
     remote.publish_tables({"accounts": accounts, "kpi_periods": periods}, DASHBOARD_KINDS)
