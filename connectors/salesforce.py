@@ -1,9 +1,11 @@
-"""Salesforce adapter: login, paged and Bulk queries, sObject Collections and Bulk writes.
+"""Salesforce adapter: login, paged and Bulk queries, describes; the writes (sObject
+Collections and Bulk ingest jobs) are its other half, salesforce_writes.py.
 
-Vendor exceptions (simple-salesforce, requests) are translated into cs_sync.errors here and
-nowhere else. Transient failures (5xx, connection errors, ConcurrentPerOrgLongTxn) are retried
-with bounded exponential backoff and jitter; a record locked by another process
-(UNABLE_TO_LOCK_ROW) is retried alone; permanent errors are reported, never retried.
+Every call goes through SalesforceClient.call: vendor exceptions (simple-salesforce, requests)
+are translated into cs_sync.errors (salesforce_calls.py); transient failures (5xx, connection
+errors, ConcurrentPerOrgLongTxn) are retried with bounded exponential backoff and jitter; a
+record locked by another process (UNABLE_TO_LOCK_ROW) is retried alone; permanent errors are
+reported, never retried.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import contextlib
 import csv
 import io
 import logging
-import random
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -31,56 +32,30 @@ from simple_salesforce.exceptions import (
 from cs_sync.connectors.bulk_csv import (
     frame_from_csv,
     frame_from_records,
-    parse_csv_rows,
     record_from_csv,
     typed_frame,
 )
-from cs_sync.connectors.bulk_jobs import run_ingest_job, upload_parts
 from cs_sync.connectors.retries import with_retries
-from cs_sync.connectors.salesforce_calls import ApiBudget, translate
+from cs_sync.connectors.salesforce_calls import ApiBudget, restful, translate
+from cs_sync.connectors.salesforce_writes import SalesforceWrites
 from cs_sync.connectors.settings import SalesforceConfig
-from cs_sync.connectors.write_report import (
-    TRANSIENT_CODES,
-    RecordFailure,
-    WriteReport,
-    bulk_outcome,
-)
 from cs_sync.errors import (
     ConnectError,
     CsSyncError,
-    Interrupted,
-    SetupError,
-    Unanswered,
 )
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-COLLECTION_SIZE = 200
 BULK_QUERY_PAGE = 50_000
-LOCK_RETRIES = 3
 # A REST call's address and headers together may hold 16,384 bytes (a longer address: 414,
 # longer headers: 431; Knowledge Article 000386264). A query whose encoded SOQL is longer
 # than this goes through Bulk API 2.0 instead, with the SOQL in the request body.
 URI_QUERY_ROOM = 8_000
-TASK_FIELDS = frozenset(
-    {"Subject", "Description", "OwnerId", "WhatId", "WhoId", "ActivityDate", "Status", "Priority"}
-)
-
-FEED_ITEM_FIELDS = frozenset({"ParentId", "Body", "Type", "IsRichText"})
 
 
 # One API call each, for SalesforceClient.call (bound with functools.partial).
-def _restful(sf: Salesforce, path: str, method: str = "GET", body: Any = None) -> Any:
-    return sf.restful(path, method=method, json=body) if body is not None else sf.restful(path)
-
-
 def _query_more(sf: Salesforce, url: str, headers: dict[str, str] | None) -> Any:
     return sf.query_more(url, identifier_is_url=True, headers=headers)  # query or queryAll
-
-
-def _bulk_results(sf: Salesforce, sobject: str, job_id: str, failed: bool) -> Any:
-    jobs = getattr(sf.bulk2, sobject)
-    return jobs.get_failed_records(job_id) if failed else jobs.get_successful_records(job_id)
 
 
 def _records(page: Any, what: str) -> list[dict[str, Any]]:
@@ -94,7 +69,7 @@ def _records(page: Any, what: str) -> list[dict[str, Any]]:
     return records
 
 
-class SalesforceClient:
+class SalesforceClient(SalesforceWrites):
     """The worker's view of one Salesforce org. Build it with `connect(...)`."""
 
     def __init__(
@@ -315,7 +290,7 @@ class SalesforceClient:
     def describe(self, sobject: str) -> dict[str, Any]:
         """The object's fields as the integration user sees them (field-level security)."""
         found = self.call(
-            f"describing {sobject}", partial(_restful, path=f"sobjects/{sobject}/describe")
+            f"describing {sobject}", partial(restful, path=f"sobjects/{sobject}/describe")
         )
         return dict(found or {})
 
@@ -324,243 +299,9 @@ class SalesforceClient:
         body = {"FullName": full_name, "Metadata": metadata}
         created = self.call(
             f"creating the field {full_name}",
-            partial(_restful, path="tooling/sobjects/CustomField", method="POST", body=body),
+            partial(restful, path="tooling/sobjects/CustomField", method="POST", body=body),
         )
         return str((created or {}).get("id", ""))
-
-    # ------------------------------------------------------------ writes
-
-    def allowed_fields(self, sobject: str) -> frozenset[str]:
-        """What cs-sync may write: the configured Account allowlist; Task's standard fields and
-        the key field. Nothing else, on any object."""
-        if sobject == "Account":
-            return frozenset(self.config.writable)
-        if sobject == "Task":
-            return TASK_FIELDS | {self.config.fields.task_key}
-        if sobject == "FeedItem":
-            return FEED_ITEM_FIELDS
-        return frozenset()
-
-    def _guard(self, sobject: str, records: list[dict[str, Any]]) -> None:
-        allowed = self.allowed_fields(sobject) | {"Id", "id", "attributes"}
-        outside = sorted({name for record in records for name in record} - allowed)
-        if outside:
-            raise SetupError(
-                f"cs-sync refused to write {sobject} field(s) {', '.join(outside)}: "
-                "not in its write allowlist (salesforce.write_allowlist)"
-            )
-
-    def update(self, sobject: str, changes: dict[str, dict[str, Any]]) -> WriteReport:
-        """Update only the given fields of the given records (id → {field: value}).
-        sObject Collections (200 a call) up to the bulk threshold, one Bulk API 2.0 job above."""
-        self._guard(sobject, list(changes.values()))
-        if len(changes) > self.config.bulk_threshold:
-            rows = [{"Id": record_id, **values} for record_id, values in changes.items()]
-            return self._bulk("update", sobject, rows, f"updating {sobject} (Bulk API)", None)
-        return self._update_collections(sobject, changes)
-
-    def upsert(self, sobject: str, key_field: str, records: list[dict[str, Any]]) -> WriteReport:
-        """Create or update by an external-id field, so a rerun never makes a second copy."""
-        self._guard(sobject, records)
-        if len(records) > self.config.bulk_threshold:
-            return self._bulk(
-                "upsert", sobject, records, f"upserting {sobject} (Bulk API)", key_field
-            )
-        return self._upsert_collections(sobject, key_field, records)
-
-    def create_once(self, sobject: str, records: list[dict[str, Any]]) -> list[tuple[str, str]]:
-        """Create records that have no key to upsert by (Chatter posts), through sObject
-        Collections, each call sent once; what became of each record, in order: ("created",
-        id), ("failed", "CODE: message"), ("unconfirmed", why: the call's answer was lost, so
-        they may exist and are not sent again) or ("not sent", why: the call was refused
-        whole, or never made)."""
-        self._guard(sobject, records)
-        outcomes: list[tuple[str, str]] = []
-        for start in range(0, len(records), COLLECTION_SIZE):
-            chunk = records[start : start + COLLECTION_SIZE]
-            body = {
-                "allOrNone": False,
-                "records": [{"attributes": {"type": sobject}, **r} for r in chunk],
-            }
-            doing = f"creating {sobject}"
-            try:
-                results = self.call(
-                    doing,
-                    partial(_restful, path="composite/sobjects", method="POST", body=body),
-                    once=True,
-                )
-            except CsSyncError as error:
-                state = "unconfirmed" if isinstance(error, Unanswered) else "not sent"
-                outcomes += [(state, str(error))] * (len(records) - start)
-                return outcomes
-            if not isinstance(results, list) or len(results) != len(chunk):
-                why = f"Salesforce answered {doing} with an unexpected body"
-                outcomes += [("unconfirmed", why)] * (len(records) - start)
-                return outcomes
-            for result in results:
-                if result.get("success"):
-                    outcomes.append(("created", str(result.get("id"))))
-                    continue
-                first = (result.get("errors") or [{}])[0]
-                code = str(first.get("statusCode", "UNKNOWN"))
-                state = "not sent" if code in TRANSIENT_CODES else "failed"
-                outcomes.append((state, f"{code}: {first.get('message', '')}"))
-        return outcomes
-
-    def _update_collections(self, sobject: str, changes: dict[str, dict[str, Any]]) -> WriteReport:
-        records = [
-            {"attributes": {"type": sobject}, "id": record_id, **values}
-            for record_id, values in changes.items()
-        ]
-        return self._collections(
-            "PATCH", "composite/sobjects", records, f"updating {sobject}", key_field=None
-        )
-
-    def _upsert_collections(
-        self, sobject: str, key_field: str, records: list[dict[str, Any]]
-    ) -> WriteReport:
-        body = [{"attributes": {"type": sobject}, **record} for record in records]
-        return self._collections(
-            "PATCH",
-            f"composite/sobjects/{sobject}/{key_field}",
-            body,
-            f"upserting {sobject}",
-            key_field=key_field,
-        )
-
-    def _bulk(
-        self,
-        operation: str,
-        sobject: str,
-        rows: list[dict[str, Any]],
-        doing: str,
-        key_field: str | None,
-    ) -> WriteReport:
-        """Bulk API 2.0 ingest: one job, or as many as keep each upload under Salesforce's size
-        limit (bulk_jobs.upload_parts)."""
-        report = WriteReport()
-        for part in upload_parts(rows):
-            report.add(self._bulk_job(operation, sobject, part, key_field))
-            if report.stopped_by is not None:
-                break
-        return report
-
-    def _bulk_job(
-        self, operation: str, sobject: str, rows: list[dict[str, Any]], key_field: str | None
-    ) -> WriteReport:
-        """One Bulk API 2.0 ingest job, run step by step (bulk_jobs.py); failed rows are fetched
-        and reported, locked rows are retried on their own through sObject Collections
-        (bounded retries, never another job)."""
-        report = WriteReport()
-        try:
-            job = run_ingest_job(
-                self.call,
-                self.sleep,
-                self.bulk_poll_s,
-                sobject,
-                operation,
-                rows,
-                key_field,
-                self.stop_requested,
-            )
-            job_id = str(job["id"])
-            results = parse_csv_rows(
-                self.call(
-                    f"reading the results of Bulk job {job_id}",
-                    partial(_bulk_results, sobject=sobject, job_id=job_id, failed=False),
-                )
-            )
-            failures: list[dict[str, str]] = []
-            if int(job.get("numberRecordsFailed", 0)):
-                failures = parse_csv_rows(
-                    self.call(
-                        f"reading the failures of Bulk job {job_id}",
-                        partial(_bulk_results, sobject=sobject, job_id=job_id, failed=True),
-                    )
-                )
-        except CsSyncError as error:
-            report.stopped_by = error
-            return report
-        report, retry = bulk_outcome(results, failures, key_field)
-        if retry:
-            log.info("%d record(s) locked during the Bulk job; retrying them alone", len(retry))
-            self._pause_for_locks(0)
-            index_by = key_field if operation == "upsert" else "Id"
-            originals = {str(row.get(str(index_by))): row for row in rows}
-            again = [originals[row[str(index_by)]] for row in retry]
-            if operation == "upsert":
-                second = self._upsert_collections(sobject, str(key_field), again)
-            else:
-                second = self._update_collections(
-                    sobject, {r["Id"]: {k: v for k, v in r.items() if k != "Id"} for r in again}
-                )
-            report.add(second)
-        return report
-
-    def _collections(
-        self,
-        method: str,
-        path: str,
-        records: list[dict[str, Any]],
-        doing: str,
-        key_field: str | None,
-    ) -> WriteReport:
-        report = WriteReport()
-        for start in range(0, len(records), COLLECTION_SIZE):
-            if self.stop_requested():
-                report.stopped_by = Interrupted(
-                    f"stopped on request while {doing}, after {start:,} of {len(records):,} "
-                    "record(s); every call sent was written whole, and the next run continues "
-                    "from what is in Salesforce"
-                )
-                return report
-            pending = records[start : start + COLLECTION_SIZE]
-            for attempt in range(LOCK_RETRIES + 1):
-                body = {"allOrNone": False, "records": pending}
-                try:
-                    results = self.call(
-                        doing, partial(_restful, path=path, method=method, body=body)
-                    )
-                except CsSyncError as error:
-                    report.stopped_by = error  # what was written before stays reported
-                    return report
-                if not isinstance(results, list) or len(results) != len(pending):
-                    report.stopped_by = ConnectError(
-                        f"Salesforce answered {doing} with an unexpected body"
-                    )
-                    return report
-                locked = []
-                for record, result in zip(pending, results, strict=True):
-                    if result.get("success"):
-                        report.succeeded.append(result)
-                        report.fields_written += sum(
-                            1 for k in record if k not in ("attributes", "id", key_field)
-                        )
-                        continue
-                    errors = result.get("errors") or [{}]
-                    code = str(errors[0].get("statusCode", "UNKNOWN"))
-                    if code in TRANSIENT_CODES and attempt < LOCK_RETRIES:
-                        locked.append(record)
-                        continue
-                    report.failed.append(
-                        RecordFailure(
-                            record_id=record.get("id") or result.get("id"),
-                            key=str(record.get(key_field)) if key_field else None,
-                            code=code,
-                            message=str(errors[0].get("message", "")),
-                            fields=list(errors[0].get("fields") or []),
-                        )
-                    )
-                if not locked:
-                    break
-                log.info("%d record(s) locked by another process; retrying them alone", len(locked))
-                self._pause_for_locks(attempt)
-                pending = locked
-        return report
-
-    def _pause_for_locks(self, attempt: int) -> None:
-        """Wait before retrying locked records: longer each attempt, with full jitter."""
-        self.sleep(self.lock_pause_s * (attempt + 1) * random.uniform(0.5, 1.5))  # noqa: S311
 
 
 def soql(template: str, **values: Any) -> str:

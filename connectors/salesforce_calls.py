@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
+from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceError,
@@ -33,6 +34,11 @@ from cs_sync.errors import (
 
 log = logging.getLogger("cs_sync.connectors.salesforce")
 T = TypeVar("T")
+
+
+def restful(sf: Salesforce, path: str, method: str = "GET", body: Any = None) -> Any:
+    """One REST call (bound with functools.partial for SalesforceClient.call)."""
+    return sf.restful(path, method=method, json=body) if body is not None else sf.restful(path)
 
 
 def _error_list(error: SalesforceError) -> list[dict[str, Any]]:
