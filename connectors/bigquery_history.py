@@ -149,7 +149,6 @@ class BigQueryHistory:
     def _load(self, table: str, frame: pd.DataFrame, partition: date | None) -> None:
         columns, partition_column, clustering = TABLES[table]
         types = {c: column_type(c) for c in columns}
-        self._ensure_table(table)
         config = bigquery.LoadJobConfig(
             schema=[bigquery.SchemaField(c, kind) for c, kind in types.items()],
             source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
@@ -163,6 +162,7 @@ class BigQueryHistory:
             clustering_fields=list(clustering) or None,
         )
         if partition is None:  # appended: the runs and the alert log
+            self._ensure_table(table)
             self._run_load(ndjson(frame, types), f"{self.prefix}.{table}", config)
         else:
             self._replace(table, frame, types, config, (partition_column, partition))
@@ -211,6 +211,10 @@ class BigQueryHistory:
             self._recorded(table, destination, schema, rows)
 
     def _whole(self, table: str, lines: list[str], destination: str, config: Any) -> None:
+        """A load of every row; a history table is made first where missing (a table whose
+        record held is not, nor one left unchanged: no tables.insert for them)."""
+        if table in TABLES:
+            self._ensure_table(table)
         self._run_load("".join(line + "\n" for line in lines).encode(), destination, config)
         self.sent[table] = "whole"
 

@@ -44,6 +44,7 @@ class DuckBigQuery:
         self.schemas: dict[str, list[bigquery.SchemaField]] = {}  # every table's columns
         self.queries: list[str] = []
         self.loads: list[str] = []  # each load job's destination
+        self.inserts: list[str] = []  # each tables.insert
         self.changes: dict[str, int] = {}  # table -> how many writes changed it
 
     def add_table(self, name: str, columns: dict[str, str], rows: list[tuple[Any, ...]]) -> None:
@@ -102,6 +103,7 @@ class DuckBigQuery:
 
     def create_table(self, table: bigquery.Table, exists_ok: bool = False, **_: Any) -> None:
         name = f"{table.project}.{table.dataset_id}.{table.table_id}"
+        self.inserts.append(name)
         if name in self.partition:
             if exists_ok:
                 return

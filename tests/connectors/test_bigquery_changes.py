@@ -27,6 +27,7 @@ from tests.connectors.test_bigquery_parity import normal  # noqa: E402
 DAY = date(2026, 11, 24)
 SETTINGS = HistoryConfig(path=None, backend="bigquery", project="acme-cs", dataset="cs_sync")
 HISTORY = "acme-cs.cs_sync.account_history"
+RUNS = "acme-cs.cs_sync.runs"
 
 
 def book(size: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -86,10 +87,12 @@ def test_each_write_sends_only_what_changed_and_leaves_what_a_whole_write_would(
     scored = book(300, rng)
     write(remote, scored)
     assert remote.sent["account_history"] == "whole"  # nothing recorded yet
-    loads = len(client.loads)
+    loads, inserts = len(client.loads), len(client.inserts)
+    remote = BigQueryHistory(SETTINGS, client, record=tmp_path / "copy.duckdb")  # next run
     write(remote, scored)  # the same rows again
     assert remote.sent["account_history"] == "unchanged"
-    assert sent(client, loads) == ["acme-cs.cs_sync.runs"]  # the day's KPIs unchanged too
+    assert sent(client, loads) == [RUNS]  # the day's KPIs unchanged too
+    assert client.inserts[inserts:] == [RUNS]  # tables.insert only for the table appended to
     for _ in range(12):
         scored = edited(scored, rng, 0.03)
         loads, queries = len(client.loads), len(client.queries)
