@@ -59,6 +59,15 @@ def run_query(
         return pd.DataFrame([dict(row.items()) for row in rows])
 
 
+def last_change(table: Any) -> str | None:
+    """When a table's rows last changed, from its metadata (tables.get): its last modification
+    and row count; None for a view, an external table or a table with rows still in its
+    streaming buffer, whose metadata does not say when their rows changed."""
+    if table.table_type != "TABLE" or table.streaming_buffer is not None or not table.modified:
+        return None
+    return f"{table.modified.isoformat()}/{table.num_rows}"
+
+
 class Missing(Exception):
     """The table is not there yet: nothing was ever written to it."""
 

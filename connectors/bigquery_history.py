@@ -39,6 +39,7 @@ from cs_sync.connectors.bigquery_calls import (
     Missing,
     bigquery,
     bq_retry,
+    last_change,
     run_query,
     translated_errors,
 )
@@ -58,6 +59,7 @@ from cs_sync.connectors.bigquery_rows import (
     json_lines,
     key_texts,
     ndjson,
+    ndjson_body,
     schema_hash,
 )
 from cs_sync.connectors.google_calls import bigquery_client
@@ -215,7 +217,7 @@ class BigQueryHistory:
         record held is not, nor one left unchanged: no tables.insert for them)."""
         if table in TABLES:
             self._ensure_table(table)
-        self._run_load("".join(line + "\n" for line in lines).encode(), destination, config)
+        self._run_load(ndjson_body(lines), destination, config)
         self.sent[table] = "whole"
 
     def _merge(
@@ -243,7 +245,7 @@ class BigQueryHistory:
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
             create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
         )
-        self._run_load("".join(line + "\n" for line in marked).encode(), staged, config)
+        self._run_load(ndjson_body(marked), staged, config)
         parameters = [("day", "DATE", partition[1])] if partition is not None else []
         sql = merge_sql(
             f"{self.prefix}.{table}", staged, list(types), keys, partition and partition[0]
@@ -262,7 +264,8 @@ class BigQueryHistory:
         log.info("BigQuery %s: %d row(s) changed, %d gone", table, len(upsert), len(gone))
 
     def _fingerprint(self, table: str, schema: str) -> str | None:
-        """The columns and the table's last change as BigQuery reports it (None: no table)."""
+        """The columns and the table's last change as BigQuery reports it (None: no table, or
+        metadata that does not say when its rows changed: never trusted then)."""
         try:
             with translated_errors(f"reading {self.prefix}.{table}'s metadata"):
                 found = self.client.get_table(
@@ -272,8 +275,8 @@ class BigQueryHistory:
                 )
         except Missing:
             return None
-        modified = found.modified.isoformat() if found.modified is not None else ""
-        return f"{schema}|{modified}|{found.num_rows}"
+        changed = last_change(found)
+        return f"{schema}|{changed}" if changed is not None else None
 
     def _recorded(self, table: str, destination: str, schema: str, rows: Rows) -> None:
         """What the table holds now, with its fingerprint read after the write; when that

@@ -100,7 +100,12 @@ def key_texts(columns: dict[str, np.ndarray], keys: tuple[str, ...]) -> list[str
 
 
 def ndjson(frame: pd.DataFrame, types: dict[str, str]) -> bytes:
-    return "".join(line + "\n" for line in json_lines(json_columns(frame, types))).encode("utf-8")
+    return ndjson_body(json_lines(json_columns(frame, types)))
+
+
+def ndjson_body(lines: list[str]) -> bytes:
+    """A load job's body: the rows' JSON objects, one a line."""
+    return "".join(line + "\n" for line in lines).encode("utf-8")
 
 
 def schema_hash(types: dict[str, str]) -> str:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from cs_sync.connectors.bigquery_calls import run_query, translated_errors
+from cs_sync.connectors.bigquery_calls import last_change, run_query, translated_errors
 from cs_sync.connectors.google_calls import bigquery_client
 from cs_sync.connectors.usage_csv import UsageTable, validate_usage
 from cs_sync.connectors.usage_memo import UsageMemo, text_signature
@@ -128,10 +128,7 @@ def checked_table(
         missing_is_empty=False,
     ):
         found = client.get_table(table)
-    stable = found.table_type == "TABLE" and found.streaming_buffer is None
-    changed = (
-        f"{found.modified.isoformat()}/{found.num_rows}" if stable and found.modified else None
-    )
+    changed = last_change(found)
     types = {field.name: str(field.field_type).upper() for field in found.schema}
     missing = [f"{key} = {name!r}" for key, name in wanted.items() if name not in types]
     if missing:

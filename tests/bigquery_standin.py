@@ -72,6 +72,7 @@ class DuckBigQuery:
         return bigquery.Table.from_api_repr(
             {
                 "tableReference": {"projectId": project, "datasetId": dataset, "tableId": table},
+                "type": "TABLE",
                 "schema": {"fields": [f.to_api_repr() for f in self.schemas[name]]},
                 "lastModifiedTime": str(1_764_000_000_000 + self.changes.get(name, 0)),
                 "numRows": str(count[0] if count else 0),

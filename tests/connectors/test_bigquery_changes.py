@@ -225,3 +225,21 @@ def test_a_changed_row_is_found_whatever_its_hashes() -> None:
     now = Rows(['["a"]', '["c"]'], np.array([2**62 + 1, 7], dtype=np.int64))
     found = changes(held, now)
     assert found.upsert.tolist() == [0, 1] and found.gone == ['["b"]']
+
+
+def test_a_table_whose_metadata_cannot_say_it_changed_is_loaded_whole(tmp_path: Path) -> None:
+    """Rows in a table's streaming buffer (someone else streams into it) leave its last
+    modification unreliable: the record is not trusted and every write is whole."""
+
+    class Streaming(DuckBigQuery):
+        def get_table(self, name: str, **options: object) -> object:
+            found = super().get_table(name, **options)
+            found._properties["streamingBuffer"] = {"estimatedRows": "3"}
+            return found
+
+    client = Streaming()
+    remote = BigQueryHistory(SETTINGS, client, record=tmp_path / "copy.duckdb")
+    scored = book(50, np.random.default_rng(2))
+    write(remote, scored)
+    write(remote, scored)
+    assert remote.sent["account_history"] == "whole"

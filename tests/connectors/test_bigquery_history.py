@@ -36,6 +36,7 @@ def table_resource(request: Any) -> tuple[int, dict[str, str], str]:
     name = request.url.split("?")[0].rsplit("/", 1)[1]
     table = {
         "tableReference": {"projectId": "acme-cs", "datasetId": "cs_sync", "tableId": name},
+        "type": "TABLE",
         "lastModifiedTime": "1764000000000",
         "numRows": "30",
     }
