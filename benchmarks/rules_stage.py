@@ -31,6 +31,7 @@ import pandas as pd
 from cs_sync.book_reads import ACCOUNT_COLUMNS, TASK_COLUMNS
 from cs_sync.config import Config, load_config
 from cs_sync.extract import Extracted, rules_usage
+from cs_sync.rules.arrays import shared_texts
 from cs_sync.rules.calendar import closed_days
 from cs_sync.rules.health import score_health
 from cs_sync.rules.health_reasons import metric_shapes
@@ -74,11 +75,18 @@ class PeakMemory:
         self.peak = max(self.peak, _rss())
 
 
+def texts(values: list[str]) -> np.ndarray:
+    return np.array(values, dtype=object)
+
+
 def synthetic_book(accounts: int, seed: int = 7) -> Extracted:
     rng = np.random.default_rng(seed)
     ids = np.array([f"001{n:012d}AAA" for n in range(accounts)], dtype=object)
-    start = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 1400, accounts), "D")
-    renewal = start + pd.DateOffset(years=6)
+    # texts drawn from one object per distinct value, as pandas' CSV parser gives them
+    days = pd.Timestamp("2021-01-01") + pd.to_timedelta(np.arange(1400), "D")
+    day = rng.integers(0, 1400, accounts)
+    starts = np.array(days.strftime("%Y-%m-%d"), dtype=object)[day]
+    renewals = np.array((days + pd.DateOffset(years=6)).strftime("%Y-%m-%d"), dtype=object)[day]
     seats = rng.integers(5, 500, accounts)
     # built from its columns at once, as book_reads.accounts_from does
     columns = {
@@ -90,12 +98,12 @@ def synthetic_book(accounts: int, seed: int = 7) -> Extracted:
         "sub_csm_active": True,
         "arr": seats * 12_000.0,
         "seats": seats.astype(float),
-        "contract_start": start.strftime("%Y-%m-%d"),
-        "renewal_date": renewal.strftime("%Y-%m-%d"),
-        "segment": rng.choice(["High Touch", "Low Touch", "Tech Touch"], accounts),
-        "budget_status": rng.choice(["Secured", "Planned", "Unknown", "Cut"], accounts),
-        "sentiment": rng.choice(["Positive", "Neutral", "Negative"], accounts),
-        "busy_months": rng.choice(["3", "3,12", "", "4,9", "12"], accounts),
+        "contract_start": starts,
+        "renewal_date": renewals,
+        "segment": rng.choice(texts(["High Touch", "Low Touch", "Tech Touch"]), accounts),
+        "budget_status": rng.choice(texts(["Secured", "Planned", "Unknown", "Cut"]), accounts),
+        "sentiment": rng.choice(texts(["Positive", "Neutral", "Negative"]), accounts),
+        "busy_months": rng.choice(texts(["3", "3,12", "", "4,9", "12"]), accounts),
         "approval_lead_days": rng.choice([14.0, 30.0, 60.0], accounts),
         "prev_score": rng.uniform(0, 100, accounts).round(1),
         "prev_trend": "Flat",
@@ -165,12 +173,18 @@ def synthetic_book(accounts: int, seed: int = 7) -> Extracted:
         {
             "account_id": np.repeat(ids, 2),
             "contact_id": np.repeat(ids, 2),
-            "role": np.tile(["Economic Buyer", "Champion"], accounts),
+            "role": np.tile(texts(["Economic Buyer", "Champion"]), accounts),
         }
     )
     empty_tasks = pd.DataFrame(columns=TASK_COLUMNS)
-    return Extracted(
-        frame, usage, empty_tasks, opportunities, roles, activities=activities, cases=cases
+    return Extracted(  # repeated texts shared, as extract returns them
+        shared_texts(frame),
+        usage,
+        empty_tasks,
+        shared_texts(opportunities),
+        shared_texts(roles),
+        activities=activities,
+        cases=cases,
     )
 
 
@@ -183,6 +197,7 @@ def run_stage(book: Extracted, config: Config) -> dict[str, float]:
     mark = time.perf_counter()
     shapes = metric_shapes(d.metric for d in config.features if d.metric)
     scored = score_health(features, config.health, AS_OF, config.language, shapes)
+    del features  # as in score.health_of: the scored table is a copy with more columns
     timings["health"] = time.perf_counter() - mark
 
     mark = time.perf_counter()

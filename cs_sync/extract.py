@@ -50,6 +50,7 @@ from cs_sync.extract_signals import (
 from cs_sync.incremental import LocalCopy, read_now, read_whole
 from cs_sync.org_fields import required_fields, unseen_inputs
 from cs_sync.plan import Problem
+from cs_sync.rules.arrays import shared_texts
 from cs_sync.rules.calendar import last_complete_month
 from cs_sync.score import Extracted
 
@@ -341,11 +342,11 @@ def extract(
             for p in history.problems
         ]
     return Extracted(
-        accounts,
+        shared_texts(accounts),
         usage,
         book.tasks,
-        book.opportunities,
-        book.contact_roles,
+        shared_texts(book.opportunities),
+        shared_texts(book.contact_roles),
         problems + join_problems + survey_problems,
         client.field_scales("Account"),
         activities=book.activities,

@@ -17,7 +17,7 @@ import pandas as pd
 from pydantic import BeforeValidator, Field, Strict, WithJsonSchema
 
 from cs_sync.rules.arrays import lookup
-from cs_sync.rules.health_reasons import BUILT_IN_SHAPES, reasons
+from cs_sync.rules.health_reasons import BUILT_IN_SHAPES, Costliest, reasons
 from cs_sync.settings import Between, Settings, names_twice
 
 
@@ -318,7 +318,7 @@ def score_health(
         members = np.flatnonzero(chosen == index - 1)
         if len(members) == 0:
             continue
-        part = _score_part(out[[m.name for m in measures]].iloc[members], measures)
+        part = _score_part(out, members, measures)
         score[members], coverage[members] = part[0], part[1]
         parts.append((members, measures, part[2], part[3]))
     out["score"] = pd.Series(score, index=out.index).round(1)
@@ -340,13 +340,13 @@ def score_health(
     text = np.full(rows, "", dtype=object)
     rounded = out["score"].to_numpy(dtype=float)
     every_shape = {**BUILT_IN_SHAPES, **(shapes or {})}
-    for members, measures, lost, shown in parts if with_reasons else ():
+    for members, measures, available, costliest in parts if with_reasons else ():
         text[members] = reasons(
             rounded[members],
             out["computed_grade"].iloc[members],
             measures,
-            lost,
-            shown,
+            available,
+            costliest,
             language,
             every_shape,
         )
@@ -386,26 +386,27 @@ def score_of(earned: np.ndarray, counted: np.ndarray, with_data: np.ndarray) -> 
 
 
 def _score_part(
-    frame: pd.DataFrame, measures: tuple[Measure, ...]
-) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """One scorecard's rows: score, coverage, and per measure the points lost and the value
-    the sentence shows."""
+    out: pd.DataFrame, members: np.ndarray, measures: tuple[Measure, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Costliest]:
+    """One scorecard's rows (`members` of `out`): score, coverage, the weight counted, and
+    the two measures that cost each row the most points."""
     total_weight = sum(m.weight for m in measures)
-    rows = len(frame)
+    rows = len(members)
+    every_row = rows == len(out)
     earned = np.zeros(rows)
     counted = np.zeros(rows)
     with_data = np.zeros(rows)
-    lost: dict[str, np.ndarray] = {}
-    shown: dict[str, np.ndarray] = {}
-    for measure in measures:
-        points = measure_points(frame, measure)
+    costliest = Costliest(rows)
+    for index, measure in enumerate(measures):
+        column = out[[measure.name]]
+        points = measure_points(column if every_row else column.iloc[members], measure)
         earned += points.earned
         counted += points.counted
         with_data += points.with_data
-        shown[measure.name] = points.shown
-        lost[measure.name] = np.where(points.counted > 0, points.counted - points.earned, np.nan)
+        lost = np.where(points.counted > 0, points.counted - points.earned, np.nan)
+        costliest.add(index, lost, points.shown)
     coverage = with_data / total_weight if total_weight else np.zeros(rows)
-    return score_of(earned, counted, with_data), coverage, lost, shown
+    return score_of(earned, counted, with_data), coverage, counted, costliest
 
 
 def _grade(score: pd.Series, grades: tuple[tuple[str, float], ...]) -> pd.Series:
@@ -422,8 +423,9 @@ def _trend(out: pd.DataFrame, threshold: float) -> pd.Series:
     rerun on the same data changes nothing."""
     previous = pd.to_numeric(out["prev_score"], errors="coerce")
     change = out["score"] - previous
+    words = np.array(["Down", "Flat", "Up"], dtype=object)  # one object each, not one a row
     trend = pd.Series(
-        np.where(change >= threshold, "Up", np.where(change <= -threshold, "Down", "Flat")),
+        words[np.where(change >= threshold, 2, np.where(change <= -threshold, 0, 1))],
         index=out.index,
     )
     trend = trend.where(previous.notna(), "New")

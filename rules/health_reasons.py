@@ -139,54 +139,60 @@ def codes_by_key(
     return inverse.reshape(-1), [render(key) for key in distinct]
 
 
+class Costliest:
+    """The two measures that cost each row the most points so far (at least something; ties:
+    the one listed first) with the values they show, kept up as the measures are scored: no
+    table of every measure's points for every row is held (at a million accounts and 20
+    measures, 320 MB)."""
+
+    def __init__(self, rows: int) -> None:
+        self.lost = [np.full(rows, -np.inf), np.full(rows, -np.inf)]
+        self.measure = [np.full(rows, -1), np.full(rows, -1)]
+        self.shown = [np.full(rows, np.nan), np.full(rows, np.nan)]
+
+    def add(self, index: int, lost: np.ndarray, shown: np.ndarray) -> None:
+        """Measure `index` (in the order listed) lost these points (NaN: not counted).
+        Points equal but for float rounding (a third of a weight reached two ways) are a
+        tie, which the measure listed first wins."""
+        lost = np.where(np.isnan(lost), -np.inf, lost)
+        rounded = np.round(lost, 9)
+        top = rounded > np.round(self.lost[0], 9)
+        runner = ~top & (rounded > np.round(self.lost[1], 9))
+        for kept, new in ((self.lost, lost), (self.measure, index), (self.shown, shown)):
+            kept[1] = np.where(top, kept[0], np.where(runner, new, kept[1]))
+            kept[0] = np.where(top, new, kept[0])
+
+
 def reasons(
     score: np.ndarray,
     computed_grade: pd.Series,
     measures: tuple[Measure, ...],
-    lost: dict[str, np.ndarray],
-    shown: dict[str, np.ndarray],
+    available: np.ndarray,
+    costliest: Costliest,
     language: str,
     shapes: Mapping[str, Shape],
 ) -> np.ndarray:
     """The sentence of each row (one scorecard's rows): the grade and score, then the two
-    measures that cost the most points (at least 1), built a column at a time."""
+    measures that cost the most points (at least 1 of the 100), built a column at a time.
+    `available`: the weight each row's score counted."""
     ja = language == "ja"
     rows = len(score)
-    available = np.zeros(rows)
-    for m in measures:
-        available += np.where(np.isnan(lost[m.name]), 0.0, m.weight)
-    # the two costliest measures of each row (at least 1 point; ties: the one listed first),
-    # one column at a time: no rows × measures table of a million rows
-    best, runner_up = np.full(rows, -np.inf), np.full(rows, -np.inf)
-    first, second = np.zeros(rows, dtype=np.int64), np.zeros(rows, dtype=np.int64)
-    points: list[np.ndarray] = []
-    for j, m in enumerate(measures):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cost = 100 * lost[m.name] / available
-        points.append(cost)
-        cost = np.where(cost >= 1, cost, -np.inf)  # NaN compares false: not counted
-        top = cost > best
-        runner = ~top & (cost > runner_up)
-        runner_up = np.where(top, best, np.where(runner, cost, runner_up))
-        second = np.where(top, first, np.where(runner, j, second))
-        best = np.where(top, cost, best)
-        first = np.where(top, j, first)
-
     # only the two pieces each row shows are rendered, once per distinct value and points
     unit = "点" if ja else " pts"
     pieces: list[str] = []
     first_code, second_code = np.full(rows, -1), np.full(rows, -1)
-    for j, measure in enumerate(measures):
-        shape = shapes.get(measure.name, ("number", 0))
-        render = partial(_piece, measure=measure, shape=shape, language=language, unit=unit)
-        for code, rank, present in (
-            (first_code, first, best > -np.inf),
-            (second_code, second, runner_up > -np.inf),
-        ):
-            listed = present & (rank == j)
-            raw = shown[measure.name][listed]
+    for rank in (0, 1):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cost = 100 * costliest.lost[rank] / available
+        shows = cost >= 1  # NaN compares false: not shown
+        code = first_code if rank == 0 else second_code
+        for j, measure in enumerate(measures):
+            shape = shapes.get(measure.name, ("number", 0))
+            render = partial(_piece, measure=measure, shape=shape, language=language, unit=unit)
+            listed = shows & (costliest.measure[rank] == j)
+            raw = costliest.shown[rank][listed]
             value = raw if measure.kind == "values" else display_key(shape, raw)
-            codes, texts = codes_by_key(value + 1j * np.round(points[j][listed]), render)
+            codes, texts = codes_by_key(value + 1j * np.round(cost[listed]), render)
             code[listed] = codes + len(pieces)
             pieces += texts
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from cs_sync.rules.arrays import per_distinct
 from cs_sync.rules.tasks import CLOSE_COLUMNS, closing
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ def to_close(
     if mine.empty:
         return pd.DataFrame(columns=CLOSE_COLUMNS)
     holds = met[at]
-    now = np.datetime_as_string(period[at], unit="D").astype(object)
+    now = per_distinct(period[at], lambda days: np.datetime_as_string(days, unit="D"))
     cleared = ~holds & playbook.auto_close
     moved = holds & (playbook.anchor != START) & (now != "NaT") & (now != mine["period"].to_numpy())
     stopping = cleared | moved

@@ -33,6 +33,7 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 
+from cs_sync.rules.arrays import per_distinct
 from cs_sync.rules.calendar import workable
 from cs_sync.rules.expressions import Columns, Expression
 from cs_sync.rules.playbook_state import (
@@ -184,7 +185,7 @@ def plan_playbooks(
         at = np.flatnonzero(running)
         part = scored[sorted({s.date for s in playbook.steps if s.date})].iloc[at]
         accounts, started = account_ids[at], period[at]
-        text = np.datetime_as_string(started, unit="D").astype(object)
+        text = per_distinct(started, lambda days: np.datetime_as_string(days, unit="D"))
         found.append(instances(playbook.name, accounts, text, known))
         customer_busy = busy[at] if busy is not None else None
         previous_due = np.full(len(at), np.datetime64("NaT"), dtype="datetime64[D]")
@@ -313,7 +314,7 @@ def _step_rows(
             "owner_source": source,
             "subject": None,
             "description": None,
-            "due_date": pd.to_datetime(due).date,
+            "due_date": per_distinct(due, lambda days: pd.to_datetime(days).date),
             "priority": step.priority,
             "row": rows,
             "arr": pd.to_numeric(info["arr"], errors="coerce").fillna(0).to_numpy(),

@@ -325,3 +325,34 @@ def test_a_features_function_decides_how_its_reason_reads(
     config = CONFIG.model_copy(update={"measures": (labelled,)})
     scored = score_health(features, config, AS_OF, "en", {"requests_signal": shape})
     assert scored.iloc[0]["reasons"] == f"D (0): {reason} −100 pts"
+
+
+def test_points_equal_but_for_float_rounding_tie_and_the_first_listed_leads() -> None:
+    # a third of the weight reached two ways: 0.1 of 0.3 and 1 of 3 lose 6.666666666666666
+    # and 6.666666666666667 points; the sentence names the measure listed first first
+    listed_first = Measure(name="tenths", weight=10, bad=0, good=0.3)
+    listed_second = Measure(name="units", weight=10, bad=0, good=3)
+    on_target = Measure(name="other", weight=10, bad=0, good=1)
+    row = scored_with((listed_first, listed_second, on_target), tenths=0.1, units=1, other=1)
+    assert row["reasons"] == "C (56): tenths 0.1 −22 pts; units 1 −22 pts"
+    swapped = scored_with((listed_second, listed_first, on_target), tenths=0.1, units=1, other=1)
+    assert swapped["reasons"] == "C (56): units 1 −22 pts; tenths 0.1 −22 pts"
+
+
+def test_repeated_words_are_one_object_each() -> None:
+    # a million accounts' trends as one string each cost 57 MB; shared, 8 MB of pointers
+    frame = pd.DataFrame(
+        {
+            "active_ratio": np.linspace(0, 1, 400),
+            **{m.name: np.nan for m in DEFAULT_MEASURES if m.name != "active_ratio"},
+            "prev_score": np.tile([0.0, 50.0, 100.0, np.nan], 100),
+            "prev_trend": None,
+            "override_grade": None,
+            "override_reason": None,
+            "override_expiry": None,
+        }
+    )
+    scored = score_health(frame, CONFIG, AS_OF, "en")
+    trends = scored["trend"].dropna()
+    assert set(trends) == {"Up", "Down", "Flat", "New"}
+    assert len({id(value) for value in trends}) == 4
