@@ -366,7 +366,12 @@ class MeasurePoints:
 
 
 def measure_points(frame: pd.DataFrame, measure: Measure) -> MeasurePoints:
-    share, shown = measure_share(measure, frame[measure.name])
+    return points_of(measure, frame[measure.name])
+
+
+def points_of(measure: Measure, raw: pd.Series) -> MeasurePoints:
+    """The measure's points over the values of its column."""
+    share, shown = measure_share(measure, raw)
     present = ~np.isnan(share)
     if measure.missing != "skip":
         share = np.where(present, share, 0.5 if measure.missing == "neutral" else 0.0)
@@ -398,8 +403,8 @@ def _score_part(
     with_data = np.zeros(rows)
     costliest = Costliest(rows)
     for index, measure in enumerate(measures):
-        column = out[[measure.name]]
-        points = measure_points(column if every_row else column.iloc[members], measure)
+        column = out[measure.name]
+        points = points_of(measure, column if every_row else column.iloc[members])
         earned += points.earned
         counted += points.counted
         with_data += points.with_data

@@ -147,6 +147,7 @@ class Costliest:
 
     def __init__(self, rows: int) -> None:
         self.lost = [np.full(rows, -np.inf), np.full(rows, -np.inf)]
+        self.key = [np.full(rows, -np.inf), np.full(rows, -np.inf)]  # lost, compared
         self.measure = [np.full(rows, -1), np.full(rows, -1)]
         self.shown = [np.full(rows, np.nan), np.full(rows, np.nan)]
 
@@ -155,12 +156,14 @@ class Costliest:
         Points equal but for float rounding (a third of a weight reached two ways) are a
         tie, which the measure listed first wins."""
         lost = np.where(np.isnan(lost), -np.inf, lost)
-        rounded = np.round(lost, 9)
-        top = rounded > np.round(self.lost[0], 9)
-        runner = ~top & (rounded > np.round(self.lost[1], 9))
-        for kept, new in ((self.lost, lost), (self.measure, index), (self.shown, shown)):
-            kept[1] = np.where(top, kept[0], np.where(runner, new, kept[1]))
-            kept[0] = np.where(top, new, kept[0])
+        key = np.round(lost, 9)
+        top = key > self.key[0]
+        runner = ~top & (key > self.key[1])
+        every = ((self.key, key), (self.lost, lost), (self.measure, index), (self.shown, shown))
+        for (first, second), new in every:  # in place: no new arrays for each measure
+            np.copyto(second, new, where=runner)
+            np.copyto(second, first, where=top)
+            np.copyto(first, new, where=top)
 
 
 def reasons(
