@@ -10,7 +10,7 @@ watermarks, so the next run reads the same changes again and none is skipped.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -23,6 +23,7 @@ from cs_sync.connectors.duck import connect
 from cs_sync.errors import CsSyncError
 
 FORMAT = "3"
+PART_VECTORS = 50  # DuckDB vectors of 2,048 rows: parts of 102,400 rows
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS objects (name VARCHAR, signature VARCHAR, full_read_at TIMESTAMP,
@@ -93,6 +94,19 @@ def transaction(db: duckdb.DuckDBPyConnection) -> Iterator[None]:
     db.execute("COMMIT")
 
 
+def _in_parts(
+    answer: duckdb.DuckDBPyConnection, each_part: Callable[[pd.DataFrame], pd.DataFrame]
+) -> pd.DataFrame:
+    """The answer's rows read a part at a time, each through `each_part`."""
+    part = answer.fetch_df_chunk(PART_VECTORS)
+    parts = [each_part(part)]  # the first, empty when there is no row: it keeps the columns
+    while len(part):
+        part = answer.fetch_df_chunk(PART_VECTORS)
+        if len(part):
+            parts.append(each_part(part))
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
 class CopyStore:
     """The copy's file; `load` and `save` each open it, so no connection outlives a run."""
 
@@ -102,9 +116,12 @@ class CopyStore:
     def _connect(self) -> duckdb.DuckDBPyConnection:
         return open_copy(self.path, _TABLES)
 
-    def load(self) -> Copy:
+    def load(self, each_part: Callable[[pd.DataFrame], pd.DataFrame] = lambda part: part) -> Copy:
         """The copy as the last run left it (empty when there is none, or when it was made by
-        another version of cs-sync: then every object is read whole)."""
+        another version of cs-sync: then every object is read whole). Rows come in parts of
+        about 100,000, each passed through `each_part` before the next is read (DuckDB's answer
+        gives each row's text a string of its own: a caller that shares repeated ones holds a
+        part's strings at a time, not the whole copy's)."""
         if not self.path.exists():
             return Copy()
         db = self._connect()
@@ -116,7 +133,7 @@ class CopyStore:
             for name, signature, full_read_at, as_of in db.execute(
                 "SELECT name, signature, full_read_at, as_of FROM objects"
             ).fetchall():
-                rows = db.execute(f'SELECT * FROM "rows_{name}"').df()
+                rows = _in_parts(db.execute(f'SELECT * FROM "rows_{name}"'), each_part)
                 copy.objects[name] = CopiedState(rows, signature, full_read_at, as_of)
             marks = db.execute("SELECT sobject, read_from FROM watermarks").fetchall()
             copy.watermarks = dict(marks)

@@ -42,6 +42,7 @@ from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
 from cs_sync.connectors.salesforce import SalesforceClient, soql
 from cs_sync.connectors.salesforce_batch import Read, query_frames
 from cs_sync.errors import CsSyncError
+from cs_sync.rules.arrays import shared_texts
 
 log = logging.getLogger(__name__)
 
@@ -401,7 +402,7 @@ class LocalCopy:
         that fails later still leaves the copy and its watermarks consistent. A dry run that
         cannot open the copy (a run holds it) reads whole."""
         try:
-            found = self.store.load()
+            found = self.store.load(shared_texts)  # repeated texts as one string each
         except CsSyncError:
             if self.keep:
                 raise

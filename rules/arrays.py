@@ -24,7 +24,7 @@ def shared_texts(frame: pd.DataFrame, sample: int = 1000) -> pd.DataFrame:
     string of 50 or more. Values, missing values and dtypes stay as they were. A column whose
     spread sample of `sample` rows is over a tenth distinct (ids, names) is left alone, so it
     costs no pass. Reads from the local copy's file give each row its own string, where
-    pandas' CSV parser shares them; a million accounts hold half a gigabyte less this way."""
+    pandas' CSV parser shares them: the rules stage's million accounts hold 0.3 GiB less."""
     out = frame.copy(deep=False)
     for column in frame.columns:
         values = frame[column]

@@ -16,7 +16,7 @@ import pytest
 from simple_salesforce import Salesforce
 
 from cs_sync.config import Config, load_config
-from cs_sync.connectors.copy_store import CopyStore
+from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
 from cs_sync.connectors.salesforce import SalesforceClient
 from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
@@ -438,21 +438,56 @@ def test_a_full_read_of_an_object_the_copy_shows_large_goes_straight_to_bulk(
     _assert_same(again, first)
 
 
+def _one_object_each(values: pd.Series) -> bool:
+    values = values.dropna()
+    return len({id(value) for value in values}) == values.nunique() < len(values) / 2
+
+
 def test_the_rules_get_repeated_texts_as_one_object_each(
     book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
 ) -> None:
     # the copy's file gives each row its own string: a million accounts' picklists and dates
-    # held so cost half a gigabyte more than the rules need
+    # held so cost half a gigabyte more than the rules need; shared as the copy is read back
+    # (a part at a time), and again by extract whatever the rows came from
     config, _, _ = book
     local = LocalCopy(CopyStore(tmp_path / "copy.duckdb"), OVERLAP, 24)
-    for _ in range(2):  # read whole, then from the copy
-        extracted = extract(_client(config), config, AS_OF, local=local)
+    extract(_client(config), config, AS_OF, local=local)  # read whole
+    from_copy = read_book(_client(config), config, AS_OF, local)
     assert local.report is not None and not local.report.full
+    assert _one_object_each(from_copy.accounts["segment"])
+    extracted = extract(_client(config), config, AS_OF, local=local)
     for frame, column in (
         (extracted.accounts, "segment"),
         (extracted.accounts, "sentiment"),
         (extracted.opportunities, "stage"),
         (extracted.contact_roles, "role"),
     ):
-        values = frame[column].dropna()
-        assert len({id(value) for value in values}) == values.nunique() < len(values) / 2, column
+        assert _one_object_each(frame[column]), column
+
+
+def test_the_copy_is_read_back_a_part_at_a_time(tmp_path: Path) -> None:
+    rows = 250_000
+    saved = pd.DataFrame(
+        {
+            "Id": [f"001{n:015d}" for n in range(rows)],
+            "Stage": ["Won", "Lost", None, "Open"] * (rows // 4),
+            "Amount": [float(n) for n in range(rows)],
+        }
+    )
+    store = CopyStore(tmp_path / "copy.duckdb")
+    stamp = pd.Timestamp("2026-11-24 09:00").to_pydatetime()
+    store.save(Copy(objects={"big": CopiedState(saved, "q", stamp, AS_OF)}))
+    parts: list[int] = []
+
+    def each_part(part: pd.DataFrame) -> pd.DataFrame:
+        parts.append(len(part))
+        return part
+
+    loaded = store.load(each_part).objects["big"].rows
+    assert parts == [102_400, 102_400, 45_200]  # never the whole answer's strings at once
+    assert loaded["Id"].tolist() == saved["Id"].tolist()  # in the order saved
+    assert loaded["Stage"].where(loaded["Stage"].notna(), None).tolist() == saved["Stage"].tolist()
+    assert loaded["Amount"].tolist() == saved["Amount"].tolist()
+    empty = CopyStore(tmp_path / "empty.duckdb")
+    empty.save(Copy(objects={"none": CopiedState(saved.iloc[0:0], "q", stamp, AS_OF)}))
+    assert list(empty.load().objects["none"].rows.columns) == ["Id", "Stage", "Amount"]
