@@ -4,14 +4,15 @@ sandbox, its peak resident memory as the kernel counts it for that process alone
     .venv/bin/python -m benchmarks.worker_memory --accounts 20000 100000
 
 For each size: seed the demo book, serve it from this process, then run the worker as a
-child process four times, 15 minutes apart by the org's clock (as benchmarks/book.py does):
+child process five times, 15 minutes apart by the org's clock (as benchmarks/book.py does):
 the first run (no local copy: every record read, every field written, the dashboard made),
-its rerun, an unchanged run and a run after 1% of the accounts changed. Each child's peak
-is the high-water mark of its own memory (VmHWM), so neither the sandbox nor this process is
-counted. The last lines give
-the memory per account between the two sizes and the straight line through them at
-1,000,000 accounts (the end-to-end target there is under 4 GiB); the line assumes what the
-two sizes show, that the worker's memory grows with the book and nothing else.
+its rerun, an unchanged run, a run after 1% of the accounts changed and the nightly whole
+read that keeps the local copy honest (`--full`, as `local_copy.full_read_hours` makes one).
+Each child's peak is the high-water mark of its own memory (VmHWM), so neither the sandbox
+nor this process is counted. The last lines give the memory per account between the two
+sizes and the straight line through them at 1,000,000 accounts (the end-to-end target there
+is under 4 GiB); the line assumes what the two sizes show, that the worker's memory grows
+with the book and nothing else.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from cs_sync.demo import prepare_demo, start_sandbox
 
 TARGET_ACCOUNTS = 1_000_000
 TARGET_GIB = 4.0
-RUNS = ("first", "rerun", "unchanged", "1% changed")
+RUNS = ("first", "rerun", "unchanged", "1% changed", "nightly")  # nightly: a whole read
 
 
 @dataclass
@@ -61,7 +62,7 @@ def run_worker(config: Path, label: str, folder: Path) -> ChildRun:
     """One `cs-sync run --json` in its own process, and that process's peak resident memory."""
     peak_file = folder / "peak.txt"
     command = [sys.executable, "-c", MEASURED, str(peak_file), "run", "--config", str(config)]
-    command += ["--json", "--as-of", AS_OF.isoformat()]
+    command += ["--json", "--as-of", AS_OF.isoformat(), *(["--full"] if label == "nightly" else [])]
     started = time.perf_counter()
     child = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     seconds = time.perf_counter() - started

@@ -45,6 +45,12 @@ class CopiedState:
     signature: str
     full_read_at: datetime
     as_of: date
+    count: int | None = None  # the records in the file, when `rows` were left there
+
+    @property
+    def size(self) -> int:
+        """How many records the object has in the copy."""
+        return len(self.rows) if self.count is None else self.count
 
 
 @dataclass
@@ -116,12 +122,18 @@ class CopyStore:
     def _connect(self) -> duckdb.DuckDBPyConnection:
         return open_copy(self.path, _TABLES)
 
-    def load(self, each_part: Callable[[pd.DataFrame], pd.DataFrame] = lambda part: part) -> Copy:
+    def load(
+        self,
+        each_part: Callable[[pd.DataFrame], pd.DataFrame] = lambda part: part,
+        rows: bool = True,
+    ) -> Copy:
         """The copy as the last run left it (empty when there is none, or when it was made by
         another version of cs-sync: then every object is read whole). Rows come in parts of
         about 100,000, each passed through `each_part` before the next is read (DuckDB's answer
         gives each row's text a string of its own: a caller that shares repeated ones holds a
-        part's strings at a time, not the whole copy's)."""
+        part's strings at a time, not the whole copy's). Without `rows`, each object's rows
+        stay in the file and only their count is read (a run that reads every object whole
+        needs no more)."""
         if not self.path.exists():
             return Copy()
         db = self._connect()
@@ -133,8 +145,14 @@ class CopyStore:
             for name, signature, full_read_at, as_of in db.execute(
                 "SELECT name, signature, full_read_at, as_of FROM objects"
             ).fetchall():
-                rows = _in_parts(db.execute(f'SELECT * FROM "rows_{name}"'), each_part)
-                copy.objects[name] = CopiedState(rows, signature, full_read_at, as_of)
+                table = f'"rows_{name}"'
+                if rows:
+                    found = _in_parts(db.execute(f"SELECT * FROM {table}"), each_part)  # noqa: S608
+                    state = CopiedState(found, signature, full_read_at, as_of)
+                else:
+                    (count,) = db.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)  # noqa: S608
+                    state = CopiedState(pd.DataFrame(), signature, full_read_at, as_of, count)
+                copy.objects[name] = state
             marks = db.execute("SELECT sobject, read_from FROM watermarks").fetchall()
             copy.watermarks = dict(marks)
             for sobject, record_id, stamp in db.execute(

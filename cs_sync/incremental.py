@@ -189,13 +189,17 @@ def sync_copy(
     overlap: timedelta,
     full_read_hours: float,
     forced: bool = False,
+    start: datetime | None = None,
 ) -> tuple[dict[str, pd.DataFrame], Copy, ReadReport]:
     """The rows of each object as of now (kept by each `keep`, shown through each `view`),
     the copy to save and what was read. Watermarks, the changes taken in and the reads of
     changes are kept per copied object (two may read one object: cs-sync's Tasks and the
-    completed ones) and per parent read on its own."""
-    start = _floor(client.server_time or datetime.now(UTC))
+    completed ones) and per parent read on its own. `start`: the org's clock when the read
+    began (default: the time of its last answer)."""
+    start = start or _floor(client.server_time or datetime.now(UTC))
     why = why_full(specs, copy, as_of, start, full_read_hours, forced)
+    if not why and any(state.count is not None for state in copy.objects.values()):
+        raise ValueError("a read of changes needs the copy's rows: load them")
     report = ReadReport(full=bool(why), why=why or "changes since the last run")
     since = start - overlap
     sources = _parent_sources(specs)
@@ -211,7 +215,7 @@ def sync_copy(
     probed = {name: _probed(rows) for name, rows in zip(questions, answers, strict=True)}
     frames: dict[str, pd.DataFrame] = {}
     read: dict[str, pd.DataFrame] = {}  # the rows taken in, per copied object
-    sizes = {name: len(state.rows) for name, state in copy.objects.items()}
+    sizes = {name: state.size for name, state in copy.objects.items()}
     wholes = (
         dict(zip((s.name for s in specs), read_whole(client, *specs, sizes=sizes), strict=True))
         if why
@@ -401,15 +405,20 @@ class LocalCopy:
         """Each object's rows now; the copy is saved before anything else happens, so a run
         that fails later still leaves the copy and its watermarks consistent. A dry run that
         cannot open the copy (a run holds it) reads whole."""
+        start = _floor(client.server_time or datetime.now(UTC))
         try:
-            found = self.store.load(shared_texts)  # repeated texts as one string each
+            found = self.store.load(rows=False)
+            if not why_full(specs, found, as_of, start, self.full_read_hours, self.forced):
+                # the rows, only for a read of changes: a whole read (nightly, or --full)
+                # would otherwise hold the book twice
+                found = self.store.load(shared_texts)  # repeated texts as one string each
         except CsSyncError:
             if self.keep:
                 raise
             log.warning("the local copy is busy (a run holds it): reading every record")
             found = Copy()
         frames, copy, report = sync_copy(
-            client, specs, found, as_of, self.overlap, self.full_read_hours, self.forced
+            client, specs, found, as_of, self.overlap, self.full_read_hours, self.forced, start
         )
         if self.keep:
             self.store.save(copy)

@@ -9,12 +9,14 @@ import random
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
 import pytest
 from simple_salesforce import Salesforce
 
+from cs_sync.book_reads import opportunity_read
 from cs_sync.config import Config, load_config
 from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
 from cs_sync.connectors.salesforce import SalesforceClient
@@ -23,7 +25,7 @@ from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.demo import DemoFolder
 from cs_sync.errors import CsSyncError
 from cs_sync.extract import Book, extract, read_book
-from cs_sync.incremental import LocalCopy
+from cs_sync.incremental import LocalCopy, sync_copy
 from cs_sync.sandbox.server import Sandbox
 from tests.conftest import AS_OF, held_by_another_process, login
 
@@ -290,6 +292,45 @@ def test_full_reads_come_back_when_asked_when_old_and_when_the_query_changes(
     earlier = LocalCopy(store, OVERLAP, 24)
     read_book(client, widened, AS_OF - timedelta(days=40), earlier)
     assert earlier.report is not None and "before the copy's date" in earlier.report.why
+
+
+class WatchedStore(CopyStore):
+    """A copy store that notes whether each load read the rows."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.loads: list[bool] = []
+
+    def load(self, each_part: Any = lambda part: part, rows: bool = True) -> Copy:
+        self.loads.append(rows)
+        return super().load(each_part, rows)
+
+
+def test_a_whole_read_leaves_the_copy_s_rows_in_the_file(
+    book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
+) -> None:
+    # a nightly or --full read would otherwise hold the book twice: the copy's and the read's
+    config, _, _ = book
+    client = _client(config)
+    store = WatchedStore(tmp_path / "copy.duckdb")
+    read_book(client, config, AS_OF, LocalCopy(store, OVERLAP, 24))
+    assert store.loads == [False]  # no copy yet
+    store.loads.clear()
+    forced = LocalCopy(store, OVERLAP, 24, forced=True)
+    whole = read_book(client, config, AS_OF, forced)
+    assert forced.report is not None and forced.report.full
+    assert store.loads == [False]  # the counts (Bulk or REST by the copy's sizes), no rows
+    store.loads.clear()
+    by_changes = LocalCopy(store, OVERLAP, 24)
+    _assert_same(read_book(client, config, AS_OF, by_changes), whole)
+    assert by_changes.report is not None and not by_changes.report.full
+    assert store.loads == [False, True]
+    copy = store.load(rows=False)
+    assert {name: state.size for name, state in copy.objects.items()} == {
+        name: len(state.rows) for name, state in store.load().objects.items()
+    }
+    with pytest.raises(ValueError, match="needs the copy's rows"):
+        sync_copy(client, [opportunity_read(config)], copy, AS_OF, OVERLAP, 24)
 
 
 def test_a_copy_held_by_another_process_stops_a_run_and_a_dry_run_reads_whole(
