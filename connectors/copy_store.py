@@ -145,14 +145,12 @@ class CopyStore:
             for name, signature, full_read_at, as_of in db.execute(
                 "SELECT name, signature, full_read_at, as_of FROM objects"
             ).fetchall():
-                table = f'"rows_{name}"'
-                if rows:
-                    found = _in_parts(db.execute(f"SELECT * FROM {table}"), each_part)  # noqa: S608
-                    state = CopiedState(found, signature, full_read_at, as_of)
-                else:
-                    (count,) = db.execute(f"SELECT count(*) FROM {table}").fetchone() or (0,)  # noqa: S608
-                    state = CopiedState(pd.DataFrame(), signature, full_read_at, as_of, count)
-                copy.objects[name] = state
+                (count,) = db.execute(f'SELECT count(*) FROM "rows_{name}"').fetchone() or (0,)  # noqa: S608
+                copy.objects[name] = CopiedState(
+                    pd.DataFrame(), signature, full_read_at, as_of, count
+                )
+            if rows:
+                self._fill(db, copy, each_part)
             marks = db.execute("SELECT sobject, read_from FROM watermarks").fetchall()
             copy.watermarks = dict(marks)
             for sobject, record_id, stamp in db.execute(
@@ -162,6 +160,26 @@ class CopyStore:
             return copy
         finally:
             db.close()
+
+    def load_rows(
+        self, copy: Copy, each_part: Callable[[pd.DataFrame], pd.DataFrame] = lambda part: part
+    ) -> None:
+        """The rows of a copy loaded without them (`load(rows=False)`), read into it."""
+        db = self._connect()
+        try:
+            self._fill(db, copy, each_part)
+        finally:
+            db.close()
+
+    @staticmethod
+    def _fill(
+        db: duckdb.DuckDBPyConnection,
+        copy: Copy,
+        each_part: Callable[[pd.DataFrame], pd.DataFrame],
+    ) -> None:
+        for name, state in copy.objects.items():
+            state.rows = _in_parts(db.execute(f'SELECT * FROM "rows_{name}"'), each_part)  # noqa: S608
+            state.count = None
 
     def save(self, copy: Copy) -> None:
         """Replace the whole copy in one transaction."""

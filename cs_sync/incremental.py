@@ -411,7 +411,7 @@ class LocalCopy:
             if not why_full(specs, found, as_of, start, self.full_read_hours, self.forced):
                 # the rows, only for a read of changes: a whole read (nightly, or --full)
                 # would otherwise hold the book twice
-                found = self.store.load(shared_texts)  # repeated texts as one string each
+                self.store.load_rows(found, shared_texts)  # repeated texts as one string each
         except CsSyncError:
             if self.keep:
                 raise

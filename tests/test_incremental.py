@@ -42,6 +42,13 @@ def _client(config: Config, counter: CallCounter | None = None) -> SalesforceCli
     return connect(config.salesforce, build_session(config.sandbox.url, counter), counter)
 
 
+def _first_read(config: Config, store: CopyStore) -> SalesforceClient:
+    """A client, after a first read that makes the copy in `store`."""
+    client = _client(config)
+    read_book(client, config, AS_OF, LocalCopy(store, OVERLAP, 24))
+    return client
+
+
 def _assert_same(by_changes: Book, whole: Book) -> None:
     """The same tables, whatever order the records came in."""
     for name, mine, theirs in zip(Book._fields, by_changes, whole, strict=True):
@@ -213,9 +220,8 @@ def test_a_run_that_stops_before_saving_the_copy_reads_the_same_changes_again(
     book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
 ) -> None:
     config, _, sf = book
-    client = _client(config)
     store = CopyStore(tmp_path / "copy.duckdb")
-    read_book(client, config, AS_OF, LocalCopy(store, OVERLAP, 24))
+    client = _first_read(config, store)
     customer = _ids(sf, "SELECT Id FROM Account WHERE Type = 'Customer - Direct' LIMIT 1")[0]
     sf.Account.update(customer, {"Name": "変更後"})
     # read but never saved (a crash between the read and the save)
@@ -305,15 +311,18 @@ class WatchedStore(CopyStore):
         self.loads.append(rows)
         return super().load(each_part, rows)
 
+    def load_rows(self, copy: Copy, each_part: Any = lambda part: part) -> None:
+        self.loads.append(True)
+        super().load_rows(copy, each_part)
+
 
 def test_a_whole_read_leaves_the_copy_s_rows_in_the_file(
     book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
 ) -> None:
     # a nightly or --full read would otherwise hold the book twice: the copy's and the read's
     config, _, _ = book
-    client = _client(config)
     store = WatchedStore(tmp_path / "copy.duckdb")
-    read_book(client, config, AS_OF, LocalCopy(store, OVERLAP, 24))
+    client = _first_read(config, store)
     assert store.loads == [False]  # no copy yet
     store.loads.clear()
     forced = LocalCopy(store, OVERLAP, 24, forced=True)
