@@ -19,7 +19,7 @@ import pandas as pd
 
 from cs_sync.connectors.bigquery_calls import last_change, run_query, translated_errors
 from cs_sync.connectors.google_calls import bigquery_client
-from cs_sync.connectors.usage_csv import UsageTable, validate_usage
+from cs_sync.connectors.usage_checks import UsageTable, validate_usage
 from cs_sync.connectors.usage_memo import UsageMemo, text_signature
 from cs_sync.connectors.usage_settings import KEY_COLUMN, MONTH_COLUMN, BigQueryUsage
 from cs_sync.errors import ConfigError

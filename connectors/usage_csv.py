@@ -1,59 +1,35 @@
-"""Usage from a file, CSV (the embedded default) or Parquet, and the checks every usage source
-shares (`validate_usage`): one row per account and month.
+"""Usage from a file, CSV (the embedded default) or Parquet: one row per account and month,
+checked as every usage source is (connectors/usage_checks.py).
 
 Columns: account_id (a Salesforce id: 18 characters in any case, or 15 exactly as Salesforce
 writes them, since case tells 15-character ids apart; or the external key), month (YYYY-MM, or a
-date in the month), then the metrics. Ids stay strings. Every bad row (a value that is no
-finite non-negative number, a month that is none, a duplicated account and month) is reported
-by its line number and column; with `on_bad_rows = "skip"` the rest are used, with "stop"
-nothing is. A blank cell is no bad row: it is an unknown value, reported once per column, and
-the measures that use it count that month as missing data.
+date in the month), then the metrics. Ids stay strings.
+
+A CSV file is read and checked a part at a time (PART_ROWS rows): its bytes are first checked to
+be text in its encoding a block at a time, then parsed in parts, so neither its bytes nor its
+text are ever held whole (a million accounts' 21 months are a gigabyte of CSV; as one Python
+string held by a StringIO, four).
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from cs_sync.connectors.usage_checks import UsageTable, validate_parts, validate_usage
 from cs_sync.connectors.usage_settings import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
 from cs_sync.errors import InputError
-from cs_sync.sfid import try_to18
 
 log = logging.getLogger(__name__)
 
-
-@dataclass
-class UsageProblem:
-    line: int | None  # line number in the file (the header is line 1), or row number
-    column: str | None
-    key: str | None
-    message: str
-    unit: str = "line"  # "line" (files, sheets) or "row" (query results)
-
-    def __str__(self) -> str:
-        where = f"{self.unit} {self.line}" if self.line else "file"
-        column = f", column {self.column}" if self.column else ""
-        key = f" (account {self.key})" if self.key else ""
-        return f"{where}{column}{key}: {self.message}"
-
-
-@dataclass
-class UsageTable:
-    """Clean monthly usage: account_key, month (Timestamp, first of month), metrics; line."""
-
-    frame: pd.DataFrame
-    problems: list[UsageProblem] = field(default_factory=list)
-    source: str = ""
-    blanks: list[UsageProblem] = field(default_factory=list)  # one per metric with blanks
+PART_ROWS = 200_000  # CSV rows parsed and checked at a time
+BLOCK_BYTES = 1 << 20  # bytes checked for their encoding at a time
 
 
 def read_usage_csv(
@@ -65,20 +41,12 @@ def read_usage_csv(
     columns: dict[str, str] | None = None,
     encoding: str = "auto",
     delimiter: str = "auto",
+    part_rows: int = PART_ROWS,
 ) -> UsageTable:
     """Read and validate. `account_key` is "salesforce_id" (ids normalised to 18 characters)
     or "external_key" (kept as written). `encoding` "auto" takes UTF-8 (with or without a
     BOM), then CP932 (what Excel in Japan saves); `delimiter` "auto" reads it from the header."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(
-            f"usage file {path} does not exist; check usage.path in the configuration"
-        ) from None
-    except OSError as exc:
-        raise InputError(f"usage file {path} cannot be read: {exc.strerror}") from None
-    text = decode_text(data, path, encoding)
-    header_line = text.split("\n", 1)[0].rstrip("\r")
+    codec, header_line = text_codec(path, encoding)
     if not header_line.strip():
         raise InputError(
             f"usage file {path} is empty; it needs a header row "
@@ -93,47 +61,131 @@ def read_usage_csv(
             f"usage file {path}, line 1: the header names {', '.join(twice)} more than once; "
             "each column once"
         )
+
+    def parts() -> Iterator[pd.DataFrame]:
+        try:
+            with pd.read_csv(
+                path,
+                sep=separator,
+                dtype=str,
+                keep_default_na=False,
+                encoding=codec,
+                chunksize=part_rows,
+            ) as reader:
+                for part in reader:
+                    part.columns = [str(c).strip() for c in part.columns]
+                    yield part
+        except pd.errors.ParserError as exc:
+            raise InputError(f"usage file {path} is not a readable CSV: {exc}") from None
+
+    return validate_parts(
+        names,
+        parts(),
+        f"usage file {path}",
+        as_of,
+        account_key,
+        on_bad_rows,
+        metrics=metrics,
+        columns=columns,
+    )
+
+
+def text_codec(
+    path: Path, encoding: str, what: str = "usage file", setting: str = "usage"
+) -> tuple[str, str]:
+    """The codec to read the file with (as set, or with "auto" UTF-8 with or without a BOM,
+    then CP932) and its first line, every byte checked a block of whole lines at a time;
+    undecodable bytes are named by line and byte."""
     try:
-        raw = pd.read_csv(io.StringIO(text), sep=separator, dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as exc:
-        raise InputError(f"usage file {path} is not a readable CSV: {exc}") from None
-    raw.columns = [str(c).strip() for c in raw.columns]
-    return validate_usage(
-        raw, f"usage file {path}", as_of, account_key, on_bad_rows, metrics=metrics, columns=columns
+        if encoding != "auto":
+            where, first = _first_undecodable(path, encoding)
+            if where is not None:
+                raise _not_text(what, path, encoding, setting, where)
+            return encoding, first
+        where, first = _first_undecodable(path, "utf-8-sig")
+        if where is None:
+            return "utf-8-sig", first
+        if _first_undecodable(path, "cp932")[0] is not None:
+            raise _not_text(what, path, "auto", setting, where)
+    except FileNotFoundError:
+        raise InputError(
+            f"{what} {path} does not exist; check {setting}.path in the configuration"
+        ) from None
+    except OSError as exc:
+        raise InputError(f"{what} {path} cannot be read: {exc.strerror}") from None
+    log.info("%s %s read as CP932 (Shift-JIS), as Excel in Japan saves CSV", what, path)
+    return "cp932", _first_undecodable(path, "cp932")[1]
+
+
+def _first_undecodable(path: Path, codec: str) -> tuple[tuple[int, int] | None, str]:
+    """Where the file's first byte that is no text in `codec` is (line, byte), or None; and
+    the file's first line. Read in blocks cut after a newline (a newline byte is never part
+    of a UTF-8 or CP932 character), each decoded on its own."""
+    first: str | None = None
+    line = 1  # the line the next block starts
+    pending = b""
+    with path.open("rb") as file:
+        while True:
+            block = file.read(BLOCK_BYTES)
+            data = pending + block
+            cut = data.rfind(b"\n") + 1 if block else len(data)
+            if block and cut == 0:  # no newline yet (a very long line): read on
+                pending = data
+                continue
+            data, pending = data[:cut], data[cut:]
+            try:
+                text = data.decode(codec if first is None else codec.removesuffix("-sig"))
+            except UnicodeDecodeError as exc:
+                at_line, byte = _where(data, exc.start)
+                return (line + at_line - 1, byte), first or ""
+            if first is None:
+                first = text.split("\n", 1)[0].rstrip("\r")
+            line += data.count(b"\n")
+            if not block:
+                return None, first
+
+
+def _not_text(
+    what: str, path: Path, encoding: str, setting: str, where: tuple[int, int]
+) -> InputError:
+    line, byte = where
+    if encoding != "auto":
+        return InputError(
+            f"{what} {path}: not {encoding} text (line {line}, byte {byte}); save it "
+            f'as UTF-8, or set {setting}.encoding to what it is ("utf-8" or "cp932")'
+        )
+    return InputError(
+        f"{what} {path}: neither UTF-8 nor CP932 (Shift-JIS) text "
+        f"(line {line}, byte {byte}); save it as CSV UTF-8"
     )
 
 
 def decode_text(
     data: bytes, path: Path, encoding: str, what: str = "usage file", setting: str = "usage"
 ) -> str:
-    """A CSV file's text: in `encoding`, or with "auto" UTF-8 (with or without a BOM), then
-    CP932 (what Excel in Japan saves); undecodable bytes are named by line and byte."""
+    """A small CSV file's text, held whole: in `encoding`, or with "auto" UTF-8 (with or
+    without a BOM), then CP932 (what Excel in Japan saves); undecodable bytes are named by
+    line and byte."""
     if encoding != "auto":
         try:
             return data.decode(encoding).removeprefix("\ufeff")
         except UnicodeDecodeError as exc:
-            raise InputError(
-                f"{what} {path}: not {encoding} text ({_where(data, exc.start)}); save it "
-                f'as UTF-8, or set {setting}.encoding to what it is ("utf-8" or "cp932")'
-            ) from None
+            raise _not_text(what, path, encoding, setting, _where(data, exc.start)) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as first:
         try:
             text = data.decode("cp932")
         except UnicodeDecodeError:
-            raise InputError(
-                f"{what} {path}: neither UTF-8 nor CP932 (Shift-JIS) text "
-                f"({_where(data, first.start)}); save it as CSV UTF-8"
-            ) from None
+            raise _not_text(what, path, "auto", setting, _where(data, first.start)) from None
         log.info("%s %s read as CP932 (Shift-JIS), as Excel in Japan saves CSV", what, path)
         return text
 
 
-def _where(data: bytes, offset: int) -> str:
+def _where(data: bytes, offset: int) -> tuple[int, int]:
+    """The line and byte of `offset` in `data`."""
     line = data.count(b"\n", 0, offset) + 1
-    column = offset - (data.rfind(b"\n", 0, offset) + 1) + 1
-    return f"line {line}, byte {column}"
+    return line, offset - (data.rfind(b"\n", 0, offset) + 1) + 1
 
 
 _SEPARATORS = {",": "commas", ";": "semicolons", "\t": "tabs"}
@@ -185,160 +237,4 @@ def read_usage_parquet(
     raw = raw.astype(object).where(raw.notna(), "")
     return validate_usage(
         raw, f"usage file {path}", as_of, account_key, on_bad_rows, metrics=metrics, columns=columns
-    )
-
-
-def _per_value(column: pd.Series, convert: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    """`convert` applied once per distinct value, then spread back: a usage column repeats
-    its values (12 months, a few thousand seat counts) across a million rows."""
-    codes, uniques = pd.factorize(column, use_na_sentinel=False)
-    converted = convert(pd.Series(uniques, dtype=object).astype(str)).to_numpy()
-    return pd.Series(converted[codes], index=column.index)
-
-
-def _month(text: pd.Series) -> pd.Series:
-    """YYYY-MM, or a date in that month (YYYY-MM-DD, YYYY/MM/DD, YYYY/MM) as spreadsheets and
-    warehouses write it; anything else is missing."""
-    cleaned = text.str.strip().str.replace("/", "-", regex=False)
-    month = pd.to_datetime(cleaned, format="%Y-%m", errors="coerce")
-    day = pd.to_datetime(cleaned.str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
-    return month.fillna(day.dt.to_period("M").dt.to_timestamp())
-
-
-def validate_usage(
-    raw: pd.DataFrame,
-    source: str,
-    as_of: date,
-    account_key: str,
-    on_bad_rows: str,
-    first_line: int = 2,
-    unit: str = "line",
-    metrics: tuple[str, ...] = METRIC_COLUMNS,
-    columns: dict[str, str] | None = None,
-) -> UsageTable:
-    """Check and type rows given as text (any source): every bad row is reported by its line
-    (or row) number, column and account key; "skip" uses the rest, "stop" nothing.
-    `metrics`: the usage columns the rules read; `columns`: metric -> the source's own name
-    for it (usage.columns), when they differ."""
-    named = {metric: (columns or {}).get(metric, metric) for metric in metrics}
-    if len(raw):
-        raw = raw.astype(object).where(raw.notna(), "").astype(str)
-    path = source
-    wanted = [KEY_COLUMN, MONTH_COLUMN, *named.values()]
-    missing = [c for c in wanted if c not in raw.columns]
-    if missing:
-        raise InputError(
-            f"{path}: missing column(s) {', '.join(missing)}; the header must name "
-            f"{', '.join(wanted)} (map other names with usage.columns)"
-        )
-    raw = raw.rename(columns={source: metric for metric, source in named.items()})
-    if raw.empty:
-        raise InputError(f"{path} has a header but no rows: add one row per account and month")
-    problems: list[UsageProblem] = []
-    blanks: list[UsageProblem] = []
-    lines = pd.Series(range(first_line, len(raw) + first_line), index=raw.index)
-    bad = pd.Series(False, index=raw.index)
-
-    keys = _per_value(raw[KEY_COLUMN], lambda v: v.str.strip())
-    if account_key == "salesforce_id":
-        canonical = {key: try_to18(key) or "" for key in keys.unique()}  # once per account
-        keys = keys.map(canonical)
-        for index in raw.index[keys == ""]:
-            problems.append(
-                UsageProblem(
-                    int(lines[index]),
-                    KEY_COLUMN,
-                    None,
-                    f"{raw.at[index, KEY_COLUMN]!r} is not a Salesforce id",
-                )
-            )
-        bad |= keys == ""
-    else:
-        for index in raw.index[keys == ""]:
-            problems.append(UsageProblem(int(lines[index]), KEY_COLUMN, None, "empty key"))
-        bad |= keys == ""
-
-    months = pd.to_datetime(_per_value(raw[MONTH_COLUMN], _month))
-    for index in raw.index[months.isna()]:
-        problems.append(
-            UsageProblem(
-                int(lines[index]),
-                MONTH_COLUMN,
-                keys[index] or None,
-                f"{raw.at[index, MONTH_COLUMN]!r} is not a month (YYYY-MM)",
-            )
-        )
-    bad |= months.isna()
-    current = pd.Timestamp(as_of.year, as_of.month, 1)
-    future = months > current
-    for index in raw.index[future.fillna(False)]:
-        problems.append(
-            UsageProblem(
-                int(lines[index]),
-                MONTH_COLUMN,
-                keys[index] or None,
-                f"{raw.at[index, MONTH_COLUMN]} is after the run date {as_of.isoformat()}",
-            )
-        )
-    bad |= future.fillna(False)
-
-    clean = pd.DataFrame({"account_key": keys, "month": months, "line": lines})
-    for column in metrics:
-        text = _per_value(raw[column], lambda v: v.str.strip())
-        values = pd.to_numeric(
-            _per_value(
-                raw[column],
-                lambda v: pd.to_numeric(v.str.strip().replace("", None), errors="coerce"),
-            ),
-            errors="coerce",
-        )
-        wrong = (values.isna() & (text != "")) | values.isin([np.inf, -np.inf])
-        negative = values < 0
-        for index in raw.index[wrong | negative]:
-            problems.append(
-                UsageProblem(
-                    int(lines[index]),
-                    column,
-                    keys[index] or None,
-                    f"{raw.at[index, column]!r} is not a finite non-negative number",
-                )
-            )
-        bad |= wrong | negative
-        blank = text == ""
-        if blank.any():
-            first = raw.index[blank][0]
-            blanks.append(
-                UsageProblem(
-                    int(lines[first]),
-                    column,
-                    keys[first] or None,
-                    f"{int(blank.sum())} blank cell(s) in {column}, the first here: read as "
-                    "unknown, so the measures that use that month count it as missing data",
-                )
-            )
-        clean[column] = values
-
-    duplicated = clean.duplicated(["account_key", "month"], keep=False) & ~bad
-    for index in raw.index[duplicated]:
-        problems.append(
-            UsageProblem(
-                int(lines[index]),
-                MONTH_COLUMN,
-                keys[index],
-                "more than one row for this account and month",
-            )
-        )
-    bad |= duplicated
-
-    if problems and on_bad_rows == "stop":
-        listed = "\n".join(f"  - {p}" for p in problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise InputError(
-            f"{path}: {len(problems)} bad row(s); nothing was "
-            f'used (usage.on_bad_rows = "stop"):\n{listed}{more}'
-        )
-    for problem in problems + blanks:
-        problem.unit = unit
-    return UsageTable(
-        frame=clean[~bad].reset_index(drop=True), problems=problems, source=source, blanks=blanks
     )

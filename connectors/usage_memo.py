@@ -23,11 +23,11 @@ from typing import Any
 import duckdb
 
 from cs_sync.connectors.copy_store import open_copy, transaction
-from cs_sync.connectors.usage_csv import UsageProblem, UsageTable
+from cs_sync.connectors.usage_checks import UsageProblem, UsageTable
 from cs_sync.errors import CsSyncError
 
 log = logging.getLogger(__name__)
-FORMAT = "1"  # of what is kept: another format is read again
+FORMAT = "2"  # of what is kept: another format is read again
 _TABLES = """
 CREATE TABLE IF NOT EXISTS usage_memo (signature VARCHAR, dtypes VARCHAR, problems VARCHAR,
                                        blanks VARCHAR, source VARCHAR);
@@ -97,6 +97,8 @@ class UsageMemo:
             db.close()
         types = json.loads(dtypes)
         frame = frame.astype({column: types[column] for column in frame.columns})
+        for column in frame.columns[frame.dtypes == "category"]:  # kept as a DuckDB ENUM,
+            frame[column] = frame[column].cat.as_unordered()  # which comes back ordered
         return UsageTable(
             frame,
             [UsageProblem(**item) for item in json.loads(problems)],

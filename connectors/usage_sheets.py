@@ -15,7 +15,7 @@ import gspread
 import pandas as pd
 
 from cs_sync.connectors.google_calls import GoogleTarget, account_of, call_google
-from cs_sync.connectors.usage_csv import UsageTable, validate_usage
+from cs_sync.connectors.usage_checks import UsageTable, validate_usage
 from cs_sync.connectors.usage_settings import METRIC_COLUMNS
 from cs_sync.errors import InputError
 

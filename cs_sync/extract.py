@@ -27,7 +27,8 @@ from cs_sync.book_reads import (
 from cs_sync.config import Config
 from cs_sync.connectors.salesforce import SalesforceClient
 from cs_sync.connectors.salesforce_batch import describe_all
-from cs_sync.connectors.usage_csv import UsageTable, read_usage_csv, read_usage_parquet
+from cs_sync.connectors.usage_checks import UsageTable
+from cs_sync.connectors.usage_csv import read_usage_csv, read_usage_parquet
 from cs_sync.connectors.usage_memo import UsageMemo, file_signature
 from cs_sync.connectors.usage_settings import (
     BigQueryUsageSource,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from cs_sync.connectors.usage_csv import read_usage_csv
@@ -192,3 +194,61 @@ def test_bytes_that_are_no_text_are_named(tmp_path: Path) -> None:
     path.write_bytes(HEADER.encode() + b"\x81\x7f\xff\xfe,2026-10\n")
     with pytest.raises(InputError, match="neither UTF-8 nor CP932.*line 2, byte 1"):
         read_usage_csv(path, AS_OF, "salesforce_id", "skip")
+
+
+def test_a_file_read_in_parts_gives_the_table_read_whole(tmp_path: Path) -> None:
+    """Parts of two rows: the bad rows, the blanks and a duplicate two parts apart are found as
+    in one part, and the rows come typed and compact (a key held once per account)."""
+    body = (
+        "001A000001HbB2z,2026-10,100,80,900,80,0,1\n"  # line 2
+        "001A000001HbB2z,2026-09,100,80,,80,0,1\n"  # line 3: blank logins
+        "bad,2026-09,100,80,900,80,0,1\n"  # line 4
+        "001A000001HbB2z,2026-08,100,lots,900,80,0,1\n"  # line 5
+        "001A000001HbB2z,2026-07,100,80,,80,0,1\n"  # line 6: blank logins
+        "001A000001HbB3z,2026-07,100,80,900,80,0,1\n"  # line 7
+        "001A000001HbB2zIAF,2026-10,1,1,1,1,0,1\n"  # line 8: duplicate of line 2
+    )
+    path = write(tmp_path, body)
+    whole = read_usage_csv(path, AS_OF, "salesforce_id", "skip")
+    parts = read_usage_csv(path, AS_OF, "salesforce_id", "skip", part_rows=2)
+    assert parts.frame.equals(whole.frame)
+    assert (parts.problems, parts.blanks) == (whole.problems, whole.blanks)
+    assert [p.line for p in parts.problems] == [4, 5, 2, 8]
+    assert str(parts.blanks[0]).startswith("line 3, column logins (account 001A000001HbB2zIAF): 2 ")
+    frame = parts.frame
+    assert frame["line"].tolist() == [3, 6, 7]
+    assert isinstance(frame["account_key"].dtype, pd.CategoricalDtype)
+    assert frame["account_key"].cat.categories.tolist() == [
+        "001A000001HbB2zIAF",
+        "001A000001HbB3zIAF",
+    ]
+    assert frame["seats"].dtype == np.float32 and frame["line"].dtype == np.int32
+    with pytest.raises(InputError, match=r"4 bad row\(s\)"):
+        read_usage_csv(path, AS_OF, "salesforce_id", "stop", part_rows=2)
+
+
+def test_a_number_beyond_what_the_rules_hold_is_a_bad_row(tmp_path: Path) -> None:
+    """The rules compute in 32-bit floats: 1e39 would reach them as infinity."""
+    path = write(tmp_path, "001A000001HbB2z,2026-10,100,80,1e39,80,0,1\n")
+    table = read_usage_csv(path, AS_OF, "salesforce_id", "skip")
+    assert [str(p) for p in table.problems] == [
+        "line 2, column logins (account 001A000001HbB2zIAF): '1e39' is over 3.4e38, the largest "
+        "number the rules hold"
+    ]
+
+
+def test_bytes_that_are_no_text_far_into_a_large_file_are_named(tmp_path: Path) -> None:
+    """The encoding is checked a block at a time: a bad byte past the first block is named by
+    its own line and byte, and a CP932 file of that size is read as CP932."""
+    row = "001A000001HbB2z,2026-10,100,80,900,80,0,1\n"
+    count = 40_000  # 1.7 MB: past the first block
+    path = tmp_path / "usage.csv"
+    path.write_bytes((HEADER + row * count).encode() + b"001A000001HbB2z,\x81\x7f2026\n")
+    with pytest.raises(InputError, match=f"neither UTF-8 nor CP932.*line {count + 2}, byte 17"):
+        read_usage_csv(path, AS_OF, "salesforce_id", "skip")
+    rows = "".join(f"k{n},2026-10,100,80,900,80,0,1\n" for n in range(count))
+    cp932 = tmp_path / "cp932.csv"
+    cp932.write_bytes((HEADER + rows + "本社,2026-10,1,1,1,1,0,1\n").encode("cp932"))
+    table = read_usage_csv(cp932, AS_OF, "external_key", "skip")
+    assert table.problems == [] and len(table.frame) == count + 1
+    assert table.frame["account_key"].iloc[-1] == "本社"

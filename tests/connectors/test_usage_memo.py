@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from cs_sync.config import Config, load_config
-from cs_sync.connectors.usage_csv import UsageTable
+from cs_sync.connectors.usage_checks import UsageTable
 from cs_sync.connectors.usage_memo import UsageMemo
 from cs_sync.errors import CsSyncError
 from cs_sync.extract import read_usage
