@@ -10,6 +10,9 @@ from typing import Any
 import pandas as pd
 
 NUMBERS = ("double", "currency", "percent", "int")
+# A kind of cs-sync's own: a record's SystemModstamp, held as a moment (UTC, to the
+# millisecond: 8 bytes a row, where its text is 70)
+STAMP_KIND = "stamp"
 
 
 def bulk_cell(value: Any) -> str:
@@ -83,10 +86,13 @@ def frame_from_records(records: list[dict[str, Any]], columns: dict[str, str]) -
 
 def typed_frame(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     """Columns typed by their describe type, whether they came as CSV text or JSON values:
-    checkboxes as True/False (missing: False), numbers as floats (missing: NaN), the rest as
-    objects with None for missing."""
+    checkboxes as True/False (missing: False), numbers as floats (missing: NaN), stamps
+    (STAMP_KIND) as moments (missing: NaT), the rest as objects with None for missing."""
     out = {}
     for path, kind in columns.items():
+        if kind == STAMP_KIND:
+            out[path] = moments(frame[path])
+            continue
         values = frame[path].astype(object)
         if kind == "boolean":
             out[path] = values.map(flag).astype(bool)
@@ -95,3 +101,11 @@ def typed_frame(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
         else:
             out[path] = values.where(values.notna(), None)
     return pd.DataFrame(out, columns=list(columns))
+
+
+def moments(values: pd.Series) -> pd.Series:
+    """Date-times as the API writes them (2026-12-04T09:00:00.000Z from a Bulk job,
+    2026-12-04T09:00:00.000+0000 from REST) or already read, as naive UTC moments to the
+    millisecond."""
+    parsed = pd.to_datetime(values, utc=True, format="ISO8601")
+    return parsed.dt.tz_localize(None).astype("datetime64[ms]")

@@ -69,6 +69,8 @@ def _sql_type(values: pd.Series) -> str:
         return "BOOLEAN"
     if pd.api.types.is_float_dtype(values):
         return "DOUBLE"
+    if pd.api.types.is_datetime64_dtype(values):
+        return "TIMESTAMP"
     return "VARCHAR"
 
 

@@ -176,18 +176,22 @@ class SalesforceClient(SalesforceWrites):
         CSV pages read straight into columns, never a dictionary per record. `all_rows`:
         queryAll, the records in the Recycle Bin too; `first`: its first page, already read
         (in a Composite call); `bulk`: straight to a Bulk API 2.0 job."""
-        frames = [
-            frame_from_records(page, columns)
-            if isinstance(page, list)
-            else frame_from_csv(page, columns)
+        frames = [  # each page typed as it comes: its text let go before the next
+            typed_frame(
+                frame_from_records(page, columns)
+                if isinstance(page, list)
+                else frame_from_csv(page, columns),
+                columns,
+            )
             for _, page in (
                 self._bulk_pages(soql, what, all_rows)
                 if bulk
                 else self._pages(soql, what, all_rows, first)
             )
         ]
-        frame = pd.concat(frames, ignore_index=True) if frames else frame_from_records([], columns)
-        return typed_frame(frame, columns)
+        if not frames:
+            return typed_frame(frame_from_records([], columns), columns)
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     def _pages(
         self, soql: str, what: str, all_rows: bool = False, first: dict[str, Any] | None = None

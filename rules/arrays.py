@@ -33,15 +33,21 @@ def shared_texts(frame: pd.DataFrame, sample: int = 1000) -> pd.DataFrame:
         probe = values.iloc[:: max(1, len(values) // sample)]
         if len(probe) == 0 or probe.nunique() > len(probe) // 10:
             continue
-        codes, distinct = pd.factorize(values)
-        rows = np.arange(len(codes))
-        present = np.flatnonzero(codes >= 0)
-        holder = np.zeros(len(distinct), dtype=np.int64)
-        holder[codes[present]] = present  # some row holding each value (which one: no matter)
-        # each row points at its value's holder; a missing value at itself
-        pointed = np.where(codes >= 0, holder[np.maximum(codes, 0)] if len(holder) else 0, rows)
-        out[column] = values.take(pointed).set_axis(values.index)
+        out[column] = shared_values(values)
     return out
+
+
+def shared_values(values: pd.Series) -> pd.Series:
+    """The column with each distinct value held by one object that every row holding it
+    points at (values, missing values, dtype and index unchanged)."""
+    codes, distinct = pd.factorize(values)
+    rows = np.arange(len(codes))
+    present = np.flatnonzero(codes >= 0)
+    holder = np.zeros(len(distinct), dtype=np.int64)
+    holder[codes[present]] = present  # some row holding each value (which one: no matter)
+    # each row points at its value's holder; a missing value at itself
+    pointed = np.where(codes >= 0, holder[np.maximum(codes, 0)] if len(holder) else 0, rows)
+    return values.take(pointed).set_axis(values.index)
 
 
 def per_distinct(values: np.ndarray, convert: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:

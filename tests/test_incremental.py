@@ -25,7 +25,7 @@ from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.demo import DemoFolder
 from cs_sync.errors import CsSyncError
 from cs_sync.extract import Book, extract, read_book
-from cs_sync.incremental import LocalCopy, sync_copy
+from cs_sync.incremental import LocalCopy, read_now, sync_copy
 from cs_sync.sandbox.server import Sandbox
 from tests.conftest import AS_OF, held_by_another_process, login
 
@@ -456,6 +456,37 @@ def test_a_change_inside_the_overlap_is_taken_in_once(
     assert local.report is not None and sum(local.report.changed.values()) == 0
 
 
+def test_stamps_are_held_as_moments_and_a_copy_with_text_stamps_still_reads_by_changes(
+    book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
+) -> None:
+    """SystemModstamp is a moment in the rows and the file (8 bytes a row, not 70 of text);
+    a copy whose stamps were kept as text (cs-sync before this) is read by changes as well."""
+    config, _, sf = book
+    store = CopyStore(tmp_path / "copy.duckdb")
+    _first_read(config, store)
+    rows = store.load().objects["accounts"].rows
+    assert rows["SystemModstamp"].dtype.kind == "M" and rows["SystemModstamp"].notna().all()
+    db = duckdb.connect(str(store.path))
+    for (table,) in db.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE 'rows_%'"
+    ).fetchall():
+        db.execute(
+            f'ALTER TABLE "{table}" ALTER "SystemModstamp" TYPE VARCHAR USING '
+            """strftime("SystemModstamp", '%Y-%m-%dT%H:%M:%S.%g') || 'Z'"""
+        )
+    kept = db.execute('SELECT "SystemModstamp" FROM rows_accounts LIMIT 1').fetchone()
+    assert kept is not None and str(kept[0]).endswith("Z")  # text, as before
+    db.close()
+    customer = _ids(sf, "SELECT Id FROM Account WHERE Type = 'Customer - Direct' LIMIT 1")[0]
+    sf.Account.update(customer, {"CS_Sentiment__c": "Negative"})
+    local = LocalCopy(store, OVERLAP, 24)
+    by_changes = read_book(_client(config), config, AS_OF, local)
+    assert local.report is not None and not local.report.full
+    assert local.report.changed["accounts"] == 1
+    _assert_same(by_changes, read_book(_client(config), config, AS_OF))
+    assert store.load().objects["accounts"].rows["SystemModstamp"].dtype.kind == "M"
+
+
 def test_a_full_read_of_an_object_the_copy_shows_large_goes_straight_to_bulk(
     book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
 ) -> None:
@@ -513,6 +544,21 @@ def test_the_rules_get_repeated_texts_as_one_object_each(
         (extracted.contact_roles, "role"),
     ):
         assert _one_object_each(frame[column]), column
+
+
+def test_lookups_hold_each_parent_s_id_once(
+    book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
+) -> None:
+    """An account's id repeated by its opportunities is one string, however the rows were
+    read: whole without a copy, whole into a copy, by changes from it."""
+    config, _, _ = book
+    specs = [opportunity_read(config)]
+    local = LocalCopy(CopyStore(tmp_path / "copy.duckdb"), OVERLAP, 24)
+    reads = [read_now(_client(config), specs)]
+    reads += [local.read(_client(config), specs, AS_OF) for _ in range(2)]
+    assert local.report is not None and not local.report.full
+    for frames in reads:
+        assert _one_object_each(frames["opportunities"]["AccountId"])
 
 
 def test_the_copy_is_read_back_a_part_at_a_time(tmp_path: Path) -> None:
