@@ -3,7 +3,8 @@
     python -m benchmarks.usage_scale [--accounts 100000] [--months 12]
 
 Writes the CSV (ids as Salesforce would give them, 15 characters), then times, in one
-process: reading and checking it (connectors/usage_csv.py: every id normalised to 18
+process: reading and checking it (connectors/usage_csv.py, 200,000 rows at a time, and
+connectors/usage_checks.py: every id normalised to 18
 characters, every month and number checked, duplicates looked for), joining it to the
 accounts, and building the features (rules/features.py). Resident memory is sampled every
 5 ms during those steps; the last line compares each step's time per row with a run at a
