@@ -70,7 +70,7 @@ class _Blank:
 
 
 def validate_usage(
-    raw: pd.DataFrame,
+    raw: pd.DataFrame | Iterable[pd.DataFrame],
     source: str,
     as_of: date,
     account_key: str,
@@ -79,40 +79,18 @@ def validate_usage(
     unit: str = "line",
     metrics: tuple[str, ...] = METRIC_COLUMNS,
     columns: dict[str, str] | None = None,
+    header: list[str] | None = None,
 ) -> UsageTable:
-    """Check and type rows given as text, all at once (a sheet, a query's answer)."""
-    return validate_parts(
-        [str(c) for c in raw.columns],
-        [raw] if len(raw) else [],
-        source,
-        as_of,
-        account_key,
-        on_bad_rows,
-        first_line,
-        unit,
-        metrics,
-        columns,
-    )
-
-
-def validate_parts(
-    header: list[str],
-    parts: Iterable[pd.DataFrame],
-    source: str,
-    as_of: date,
-    account_key: str,
-    on_bad_rows: str,
-    first_line: int = 2,
-    unit: str = "line",
-    metrics: tuple[str, ...] = METRIC_COLUMNS,
-    columns: dict[str, str] | None = None,
-) -> UsageTable:
-    """Check and type rows given as text, a part at a time (consecutive rows under `header`;
-    each part is let go once checked). `metrics`: the usage columns the rules read;
-    `columns`: metric -> the source's own name for it (usage.columns), when they differ."""
+    """Check and type rows given as text: a table (a sheet, a query's answer), or its parts
+    under `header` (consecutive rows, each let go once checked: a large file). `metrics`: the
+    usage columns the rules read; `columns`: metric -> the source's own name for it
+    (usage.columns), when they differ."""
+    parts: Iterable[pd.DataFrame] = raw
+    if isinstance(raw, pd.DataFrame):
+        header, parts = [str(c) for c in raw.columns], [raw]
     named = {metric: (columns or {}).get(metric, metric) for metric in metrics}
     wanted = [KEY_COLUMN, MONTH_COLUMN, *named.values()]
-    missing = [c for c in wanted if c not in header]
+    missing = [c for c in wanted if c not in (header or [])]
     if missing:
         raise InputError(
             f"{source}: missing column(s) {', '.join(missing)}; the header must name "
@@ -123,10 +101,12 @@ def validate_parts(
     blanks: dict[str, _Blank] = {}
     kept: list[pd.DataFrame] = []
     line = first_line
-    for raw in parts:
-        raw = raw.rename(columns=renamed).reset_index(drop=True)
-        kept.append(_check_part(raw, line, as_of, account_key, metrics, problems, blanks))
-        line += len(raw)
+    for part in parts:
+        if not len(part):
+            continue
+        part = part.rename(columns=renamed).reset_index(drop=True)
+        kept.append(_check_part(part, line, as_of, account_key, metrics, problems, blanks))
+        line += len(part)
     if line == first_line:
         raise InputError(f"{source} has a header but no rows: add one row per account and month")
     clean = _joined(kept, metrics)
@@ -188,12 +168,11 @@ def _check_part(
     keys = _per_value(raw[KEY_COLUMN], lambda v: v.str.strip())
     if account_key == "salesforce_id":
         keys = _per_value(keys, lambda v: v.map(lambda key: try_to18(key) or ""))
-        said = "is not a Salesforce id"
         report(
             (keys == "").to_numpy(),
             KEY_COLUMN,
             lambda at: None,
-            lambda at: f"{raw[KEY_COLUMN].iat[at]!r} {said}",
+            lambda at: f"{raw[KEY_COLUMN].iat[at]!r} is not a Salesforce id",
         )
     else:
         report((keys == "").to_numpy(), KEY_COLUMN, lambda at: None, lambda at: "empty key")
@@ -267,7 +246,7 @@ def _not_a_number(text: str) -> str:
 def _joined(parts: list[pd.DataFrame], metrics: tuple[str, ...]) -> pd.DataFrame:
     """The parts' good rows as one table, the keys' categories merged (no string hashed
     again but each distinct key)."""
-    parts = [part for part in parts if len(part)] or parts[:0]
+    parts = [part for part in parts if len(part)]
     if not parts:
         return pd.DataFrame(
             {

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from cs_sync.connectors.usage_checks import UsageTable, validate_parts, validate_usage
+from cs_sync.connectors.usage_checks import UsageTable, validate_usage
 from cs_sync.connectors.usage_settings import KEY_COLUMN, METRIC_COLUMNS, MONTH_COLUMN
 from cs_sync.errors import InputError
 
@@ -78,8 +78,7 @@ def read_usage_csv(
         except pd.errors.ParserError as exc:
             raise InputError(f"usage file {path} is not a readable CSV: {exc}") from None
 
-    return validate_parts(
-        names,
+    return validate_usage(
         parts(),
         f"usage file {path}",
         as_of,
@@ -87,6 +86,7 @@ def read_usage_csv(
         on_bad_rows,
         metrics=metrics,
         columns=columns,
+        header=names,
     )
 
 
@@ -105,7 +105,8 @@ def text_codec(
         where, first = _first_undecodable(path, "utf-8-sig")
         if where is None:
             return "utf-8-sig", first
-        if _first_undecodable(path, "cp932")[0] is not None:
+        elsewhere, first = _first_undecodable(path, "cp932")
+        if elsewhere is not None:
             raise _not_text(what, path, "auto", setting, where)
     except FileNotFoundError:
         raise InputError(
@@ -114,7 +115,7 @@ def text_codec(
     except OSError as exc:
         raise InputError(f"{what} {path} cannot be read: {exc.strerror}") from None
     log.info("%s %s read as CP932 (Shift-JIS), as Excel in Japan saves CSV", what, path)
-    return "cp932", _first_undecodable(path, "cp932")[1]
+    return "cp932", first
 
 
 def _first_undecodable(path: Path, codec: str) -> tuple[tuple[int, int] | None, str]:
@@ -139,7 +140,7 @@ def _first_undecodable(path: Path, codec: str) -> tuple[tuple[int, int] | None, 
                 at_line, byte = _where(data, exc.start)
                 return (line + at_line - 1, byte), first or ""
             if first is None:
-                first = text.split("\n", 1)[0].rstrip("\r")
+                first = text.split("\n", 1)[0].rstrip("\r").removeprefix("\ufeff")
             line += data.count(b"\n")
             if not block:
                 return None, first

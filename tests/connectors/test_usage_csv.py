@@ -252,3 +252,13 @@ def test_bytes_that_are_no_text_far_into_a_large_file_are_named(tmp_path: Path) 
     table = read_usage_csv(cp932, AS_OF, "external_key", "skip")
     assert table.problems == [] and len(table.frame) == count + 1
     assert table.frame["account_key"].iloc[-1] == "本社"
+
+
+def test_a_bom_is_read_past_whatever_the_encoding_setting(tmp_path: Path) -> None:
+    """Excel's "CSV UTF-8" starts with a BOM: with encoding "utf-8" set, as with "auto", the
+    header's first name is account_id, not the BOM before it."""
+    path = tmp_path / "usage.csv"
+    path.write_bytes((HEADER + "001A000001HbB2z,2026-10,100,80,900,80,0,1\n").encode("utf-8-sig"))
+    for encoding in ("auto", "utf-8"):
+        table = read_usage_csv(path, AS_OF, "salesforce_id", "skip", encoding=encoding)
+        assert table.problems == [] and len(table.frame) == 1, encoding
