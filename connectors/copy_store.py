@@ -46,6 +46,7 @@ class CopiedState:
     full_read_at: datetime
     as_of: date
     count: int | None = None  # the records in the file, when `rows` were left there
+    unchanged: bool = False  # `rows` are what the file holds: saving leaves its table be
 
     @property
     def size(self) -> int:
@@ -184,15 +185,20 @@ class CopyStore:
             state.count = None
 
     def save(self, copy: Copy) -> None:
-        """Replace the whole copy in one transaction."""
+        """Replace the copy in one transaction; the rows of an object marked `unchanged` stay
+        in the file as they are (an unchanged book rewrites no row)."""
         db = self._connect()
         try:
             with transaction(db):
+                kept = {f"rows_{name}" for name, state in copy.objects.items() if state.unchanged}
+                found = set()
                 for (table,) in db.execute(
                     "SELECT table_name FROM information_schema.tables "
                     "WHERE table_name LIKE 'rows_%'"
                 ).fetchall():
-                    db.execute(f'DROP TABLE "{table}"')
+                    found.add(table)
+                    if table not in kept:
+                        db.execute(f'DROP TABLE "{table}"')
                 for table in ("meta", "objects", "watermarks", "seen"):  # made anew: a copy of
                     db.execute(f"DROP TABLE {table}")  # another format may have other columns
                 db.execute(_TABLES)
@@ -200,7 +206,8 @@ class CopyStore:
                 for name, state in copy.objects.items():
                     if not _NAME.fullmatch(name):
                         raise ValueError(f"not a copy name: {name}")
-                    self._write_rows(db, name, state.rows)
+                    if f"rows_{name}" not in kept & found:
+                        self._write_rows(db, name, state.rows)
                     db.execute(
                         "INSERT INTO objects VALUES (?, ?, ?, ?)",
                         [name, state.signature, state.full_read_at, state.as_of],

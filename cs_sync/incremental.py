@@ -242,6 +242,9 @@ def sync_copy(
             spec.signature(),
             full_read_at,
             as_of if why or previous is None else previous.as_of,
+            unchanged=not why
+            and previous is not None
+            and _untouched(spec.name, rows, previous, report),
         )
         read[spec.name] = rows.loc[:, ["Id", STAMP]]
     for name in {*probed, *read}:
@@ -305,6 +308,13 @@ def _catch_up(
     report.changed[spec.name] = len(fresh)
     report.removed[spec.name] = int((~rows["Id"].isin(merged["Id"])).sum())
     return _in_order(merged)
+
+
+def _untouched(name: str, rows: pd.DataFrame, before: CopiedState, report: ReadReport) -> bool:
+    """Whether a read of changes left the object's rows as the copy holds them: nothing
+    taken in, removed or read again, and nothing left its window."""
+    counted = (report.changed, report.removed, report.refetched)
+    return len(rows) == before.size and not any(counts.get(name, 0) for counts in counted)
 
 
 def _probe(sobject: str, spec: CopiedObject | None, after: datetime) -> Read:

@@ -546,6 +546,46 @@ def test_the_rules_get_repeated_texts_as_one_object_each(
         assert _one_object_each(frame[column]), column
 
 
+def test_an_unchanged_object_s_rows_are_not_written_again(
+    book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
+) -> None:
+    """A read of changes that finds none leaves every object's table in the file as it was;
+    a changed account rewrites the accounts' table alone, and the next read still equals a
+    whole read."""
+    config, _, sf = book
+    store = CopyStore(tmp_path / "copy.duckdb")
+    client = _first_read(config, store)
+
+    def marked() -> set[str]:
+        """The rows tables still bearing the mark put on them after the first read (a table
+        made again has none)."""
+        db = duckdb.connect(str(store.path), read_only=True)
+        try:
+            found = db.execute(
+                "SELECT table_name FROM duckdb_tables() "
+                "WHERE table_name LIKE 'rows_%' AND comment = 'first'"
+            ).fetchall()
+        finally:
+            db.close()
+        return {table for (table,) in found}
+
+    db = duckdb.connect(str(store.path))
+    names = [t for (t,) in db.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+    for table in [t for t in names if t.startswith("rows_")]:
+        db.execute(f"COMMENT ON TABLE \"{table}\" IS 'first'")
+    db.close()
+    first = marked()
+    local = LocalCopy(store, OVERLAP, 24)
+    read_book(client, config, AS_OF, local)
+    assert local.report is not None and not local.report.full
+    assert marked() == first and len(first) >= 4
+    customer = _ids(sf, "SELECT Id FROM Account WHERE Type = 'Customer - Direct' LIMIT 1")[0]
+    sf.Account.update(customer, {"CS_Sentiment__c": "Negative"})
+    read_book(client, config, AS_OF, local)
+    assert marked() == first - {"rows_accounts"}
+    _assert_same(read_book(client, config, AS_OF, local), read_book(client, config, AS_OF))
+
+
 def test_lookups_hold_each_parent_s_id_once(
     book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
 ) -> None:
