@@ -190,15 +190,16 @@ class CopyStore:
         db = self._connect()
         try:
             with transaction(db):
-                kept = {f"rows_{name}" for name, state in copy.objects.items() if state.unchanged}
-                found = set()
-                for (table,) in db.execute(
-                    "SELECT table_name FROM information_schema.tables "
-                    "WHERE table_name LIKE 'rows_%'"
-                ).fetchall():
-                    found.add(table)
-                    if table not in kept:
-                        db.execute(f'DROP TABLE "{table}"')
+                found = {
+                    table
+                    for (table,) in db.execute(
+                        "SELECT table_name FROM information_schema.tables "
+                        "WHERE table_name LIKE 'rows_%'"
+                    ).fetchall()
+                }
+                kept = found & {f"rows_{n}" for n, state in copy.objects.items() if state.unchanged}
+                for table in found - kept:
+                    db.execute(f'DROP TABLE "{table}"')
                 for table in ("meta", "objects", "watermarks", "seen"):  # made anew: a copy of
                     db.execute(f"DROP TABLE {table}")  # another format may have other columns
                 db.execute(_TABLES)
@@ -206,7 +207,7 @@ class CopyStore:
                 for name, state in copy.objects.items():
                     if not _NAME.fullmatch(name):
                         raise ValueError(f"not a copy name: {name}")
-                    if f"rows_{name}" not in kept & found:
+                    if f"rows_{name}" not in kept:
                         self._write_rows(db, name, state.rows)
                     db.execute(
                         "INSERT INTO objects VALUES (?, ?, ?, ?)",

@@ -67,6 +67,11 @@ def _ids(sf: Salesforce, soql: str) -> list[str]:
     return [r["Id"] for r in sf.query_all(soql)["records"]]
 
 
+def _a_customer(sf: Salesforce) -> str:
+    """The id of an account the book scores (a direct customer)."""
+    return _ids(sf, "SELECT Id FROM Account WHERE Type = 'Customer - Direct' LIMIT 1")[0]
+
+
 def _change_something(sf: Salesforce, rng: random.Random, step: int) -> str:
     """One random change through the REST API, as a person or another integration makes it."""
     customers = _ids(sf, "SELECT Id FROM Account WHERE Type = 'Customer - Direct'")
@@ -222,7 +227,7 @@ def test_a_run_that_stops_before_saving_the_copy_reads_the_same_changes_again(
     config, _, sf = book
     store = CopyStore(tmp_path / "copy.duckdb")
     client = _first_read(config, store)
-    customer = _ids(sf, "SELECT Id FROM Account WHERE Type = 'Customer - Direct' LIMIT 1")[0]
+    customer = _a_customer(sf)
     sf.Account.update(customer, {"Name": "変更後"})
     # read but never saved (a crash between the read and the save)
     read_book(client, config, AS_OF, LocalCopy(store, OVERLAP, 24, keep=False))
@@ -366,7 +371,7 @@ def test_windows_move_with_the_run_date_without_a_change_in_salesforce(
     run date the copy read by changes equals a whole read."""
     config, _, sf = book
     client = _client(config)
-    customer = _ids(sf, "SELECT Id FROM Account WHERE Type = 'Customer - Direct' LIMIT 1")[0]
+    customer = _a_customer(sf)
     ahead = AS_OF + timedelta(days=3)
     sf.Event.create(
         {
@@ -448,7 +453,7 @@ def test_a_change_inside_the_overlap_is_taken_in_once(
     client = _client(config)
     local = LocalCopy(CopyStore(tmp_path / "copy.duckdb"), OVERLAP, 24)
     read_book(client, config, AS_OF, local)
-    customer = _ids(sf, "SELECT Id FROM Account WHERE Type = 'Customer - Direct' LIMIT 1")[0]
+    customer = _a_customer(sf)
     sf.Account.update(customer, {"CS_Sentiment__c": "Negative"})
     read_book(client, config, AS_OF, local)
     assert local.report is not None and local.report.changed["accounts"] == 1
@@ -477,7 +482,7 @@ def test_stamps_are_held_as_moments_and_a_copy_with_text_stamps_still_reads_by_c
     kept = db.execute('SELECT "SystemModstamp" FROM rows_accounts LIMIT 1').fetchone()
     assert kept is not None and str(kept[0]).endswith("Z")  # text, as before
     db.close()
-    customer = _ids(sf, "SELECT Id FROM Account WHERE Type = 'Customer - Direct' LIMIT 1")[0]
+    customer = _a_customer(sf)
     sf.Account.update(customer, {"CS_Sentiment__c": "Negative"})
     local = LocalCopy(store, OVERLAP, 24)
     by_changes = read_book(_client(config), config, AS_OF, local)
@@ -579,7 +584,7 @@ def test_an_unchanged_object_s_rows_are_not_written_again(
     read_book(client, config, AS_OF, local)
     assert local.report is not None and not local.report.full
     assert marked() == first and len(first) >= 4
-    customer = _ids(sf, "SELECT Id FROM Account WHERE Type = 'Customer - Direct' LIMIT 1")[0]
+    customer = _a_customer(sf)
     sf.Account.update(customer, {"CS_Sentiment__c": "Negative"})
     read_book(client, config, AS_OF, local)
     assert marked() == first - {"rows_accounts"}
