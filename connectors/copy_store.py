@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -32,6 +33,8 @@ CREATE TABLE IF NOT EXISTS watermarks (sobject VARCHAR, read_from TIMESTAMP);
 CREATE TABLE IF NOT EXISTS seen (sobject VARCHAR, id VARCHAR, stamp VARCHAR);
 """
 _NAME = re.compile(r"[a-z][a-z_]*")
+# what a load does with each part of an object's rows (given the object's name) as it comes
+EachPart = Callable[[str, pd.DataFrame], pd.DataFrame]
 
 
 @dataclass
@@ -125,16 +128,13 @@ class CopyStore:
     def _connect(self) -> duckdb.DuckDBPyConnection:
         return open_copy(self.path, _TABLES)
 
-    def load(
-        self,
-        each_part: Callable[[pd.DataFrame], pd.DataFrame] = lambda part: part,
-        rows: bool = True,
-    ) -> Copy:
+    def load(self, each_part: EachPart = lambda name, part: part, rows: bool = True) -> Copy:
         """The copy as the last run left it (empty when there is none, or when it was made by
         another version of cs-sync: then every object is read whole). Rows come in parts of
         about 100,000, each passed through `each_part` before the next is read (DuckDB's answer
         gives each row's text a string of its own: a caller that shares repeated ones holds a
-        part's strings at a time, not the whole copy's). Without `rows`, each object's rows
+        part's strings at a time, not the whole copy's); `each_part` is given the object's
+        name and the part, objects in the order they were saved. Without `rows`, each object's rows
         stay in the file and only their count is read (a run that reads every object whole
         needs no more)."""
         if not self.path.exists():
@@ -164,9 +164,7 @@ class CopyStore:
         finally:
             db.close()
 
-    def load_rows(
-        self, copy: Copy, each_part: Callable[[pd.DataFrame], pd.DataFrame] = lambda part: part
-    ) -> None:
+    def load_rows(self, copy: Copy, each_part: EachPart = lambda name, part: part) -> None:
         """The rows of a copy loaded without them (`load(rows=False)`), read into it."""
         db = self._connect()
         try:
@@ -175,13 +173,10 @@ class CopyStore:
             db.close()
 
     @staticmethod
-    def _fill(
-        db: duckdb.DuckDBPyConnection,
-        copy: Copy,
-        each_part: Callable[[pd.DataFrame], pd.DataFrame],
-    ) -> None:
+    def _fill(db: duckdb.DuckDBPyConnection, copy: Copy, each_part: EachPart) -> None:
         for name, state in copy.objects.items():
-            state.rows = _in_parts(db.execute(f'SELECT * FROM "rows_{name}"'), each_part)  # noqa: S608
+            answer = db.execute(f'SELECT * FROM "rows_{name}"')  # noqa: S608
+            state.rows = _in_parts(answer, partial(each_part, name))
             state.count = None
 
     def save(self, copy: Copy) -> None:

@@ -137,8 +137,10 @@ def read_whole(
 def read_now(client: SalesforceClient, specs: list[CopiedObject]) -> dict[str, pd.DataFrame]:
     """Whole reads, as the run sees them (through each object's `view`)."""
     found = {}
+    held = HeldIds()  # each object's ids, as its children's lookups are shared
     for spec, rows in zip(specs, read_whole(client, *specs), strict=True):
-        rows = _shared_references(rows, spec.read_columns)
+        rows = _shared(rows, spec.read_columns, held)
+        held.hold(rows["Id"])
         if spec.view is not None:
             rows = rows[spec.view(rows).to_numpy(dtype=bool)].reset_index(drop=True)
         found[spec.name] = rows
@@ -222,15 +224,15 @@ def sync_copy(
         if why
         else {}
     )
+    held = HeldIds()  # each object's ids, as its children's lookups are shared
     for spec in specs:
         if why:
-            rows = wholes[spec.name]
+            rows = _shared(wholes.pop(spec.name), spec.read_columns, held)
             full_read_at = start
         else:
             state = copy.objects[spec.name]
-            rows = _catch_up(client, spec, state.rows, copy, probed, sources, report)
+            rows = _catch_up(client, spec, state, copy, probed, sources, report, held)
             full_read_at = state.full_read_at
-        rows = _shared_references(rows, spec.read_columns)
         if spec.keep is not None:
             rows = rows[spec.keep(rows).to_numpy(dtype=bool)].reset_index(drop=True)
         shown = rows if spec.view is None else rows[spec.view(rows).to_numpy(dtype=bool)]
@@ -246,7 +248,8 @@ def sync_copy(
             and previous is not None
             and _untouched(spec.name, rows, previous, report),
         )
-        read[spec.name] = rows.loc[:, ["Id", STAMP]]
+        held.hold(rows["Id"])
+        read[spec.name] = rows.loc[rows[STAMP] >= since, ["Id", STAMP]]
     for name in {*probed, *read}:
         pairs = pd.concat(
             [frame for frame in (probed.get(name), read.get(name)) if frame is not None]
@@ -259,14 +262,17 @@ def sync_copy(
 def _catch_up(
     client: SalesforceClient,
     spec: CopiedObject,
-    rows: pd.DataFrame,
+    state: CopiedState,
     copy: Copy,
     probed: dict[str, pd.DataFrame],
     sources: dict[str, str],
     report: ReadReport,
+    held: HeldIds,
 ) -> pd.DataFrame:
-    """The copy's rows with the object's changes and its parents' taken in."""
-    rows = typed_frame(rows, spec.read_columns)
+    """The copy's rows with the object's changes and its parents' taken in (the rows the
+    copy was loaded with are let go as they are typed: the book is not held twice)."""
+    rows = typed_frame(state.rows, spec.read_columns)
+    state.rows, state.count = state.rows.iloc[0:0], len(rows)
     probe = _new(probed[spec.name], copy.seen.get(spec.name, set()))
     gone = set(probe["Id"])
     changed = probe[~probe["IsDeleted"]] if len(probe) else probe
@@ -296,15 +302,18 @@ def _catch_up(
             spec.what,
         )
         report.refetched[spec.name] = len(parent_changed)
-        return read_whole(client, spec)[0]
+        return _shared(read_whole(client, spec)[0], spec.read_columns, held)
     if parent_changed:
         report.refetched[spec.name] = len(parent_changed)
         fresh = pd.concat([fresh, _by_ids(client, spec, sorted(parent_changed))])
     if spec.changes is not None and spec.keep is not None and len(fresh):
         fresh = fresh[spec.keep(fresh).to_numpy(dtype=bool)]
-    fresh = fresh.drop_duplicates("Id", keep="last")
+    fresh = _shared(fresh.drop_duplicates("Id", keep="last"), spec.read_columns, held)
     kept = rows[~rows["Id"].isin(gone | parent_changed | set(fresh["Id"]))]
     merged = pd.concat([kept, typed_frame(fresh, spec.read_columns)], ignore_index=True)
+    for path in _references(merged, spec.read_columns):
+        if held.index(merged[path]) is None:  # a parent no object holds: once over all parts
+            merged[path] = shared_values(merged[path])
     report.changed[spec.name] = len(fresh)
     report.removed[spec.name] = int((~rows["Id"].isin(merged["Id"])).sum())
     return _in_order(merged)
@@ -372,15 +381,67 @@ def _spelled(stamps: pd.Series) -> list[str]:
     return (stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z").tolist()
 
 
-def _shared_references(rows: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+class HeldIds:
+    """The ids of the objects a run holds, by key prefix (an id's first three characters name
+    its object: 001 Account, 006 Opportunity). A lookup's ids then point at those strings:
+    an account's id is one string in the whole run, however many opportunities, roles,
+    Tasks, Events, Cases and answers name it (at 100,000 accounts, over half a million
+    strings fewer than one per object)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, list[pd.Series]] = {}
+        self._index: dict[frozenset[str], pd.Index] = {}
+
+    def hold(self, ids: pd.Series) -> None:
+        """An object's ids (one object: one key prefix)."""
+        first = ids.dropna()
+        if len(first):
+            prefix = str(first.iloc[0])[:3]
+            self._ids.setdefault(prefix, []).append(ids)
+            self._index = {key: held for key, held in self._index.items() if prefix not in key}
+
+    def index(self, values: pd.Series) -> pd.Index | None:
+        """The ids held of the objects that `values` name, as a spread sample of them shows
+        (None: none held; a value of an object not held is shared among its own rows)."""
+        sample = values.iloc[:: max(1, len(values) // 1000)].dropna()
+        prefixes = frozenset({str(value)[:3] for value in sample} & self._ids.keys())
+        if not prefixes:
+            return None
+        if prefixes not in self._index:
+            parts = [ids for prefix in sorted(prefixes) for ids in self._ids[prefix]]
+            held = pd.Index(pd.concat(parts).dropna().to_numpy(dtype=object), dtype=object)
+            self._index[prefixes] = held if held.is_unique else held.drop_duplicates()
+        return self._index[prefixes]
+
+
+def _sharing(specs: list[CopiedObject]) -> Callable[[str, pd.DataFrame], pd.DataFrame]:
+    """What a load of the copy does with each part of its rows as it comes: repeated texts
+    one string each, lookups pointing at the ids of the objects loaded before (the copy
+    keeps them in the order they are read: accounts first)."""
+    columns = {spec.name: spec.read_columns for spec in specs}
+    held = HeldIds()
+
+    def each_part(name: str, part: pd.DataFrame) -> pd.DataFrame:
+        part = _shared(part, columns.get(name, {}), held)
+        held.hold(part["Id"])
+        return part
+
+    return each_part
+
+
+def _shared(rows: pd.DataFrame, columns: dict[str, str], held: HeldIds) -> pd.DataFrame:
     """The rows with each lookup's ids (AccountId, Opportunity.AccountId: a parent's id
-    repeated by its children) held once per parent: at 100,000 accounts, over a million
-    strings of 67 bytes become pointers."""
-    out = rows.copy(deep=False)
-    for path, kind in columns.items():
-        if kind == "reference" and path in rows and len(rows):
-            out[path] = shared_values(rows[path])
+    repeated by its children) pointing at the ids `held` (else one string per parent) and
+    each repeated text (picklists, dates as text) one string per value."""
+    references = _references(rows, columns)
+    out = shared_texts(rows, columns=[c for c in rows.columns if c not in references])
+    for path in references if len(rows) else ():
+        out[path] = shared_values(rows[path], held.index(rows[path]))
     return out
+
+
+def _references(rows: pd.DataFrame, columns: dict[str, str]) -> list[str]:
+    return [path for path, kind in columns.items() if kind == "reference" and path in rows]
 
 
 def _in_order(rows: pd.DataFrame) -> pd.DataFrame:
@@ -424,7 +485,7 @@ class LocalCopy:
             if not why_full(specs, found, as_of, start, self.full_read_hours, self.forced):
                 # the rows, only for a read of changes: a whole read (nightly, or --full)
                 # would otherwise hold the book twice
-                self.store.load_rows(found, shared_texts)  # repeated texts as one string each
+                self.store.load_rows(found, _sharing(specs))
         except CsSyncError:
             if self.keep:
                 raise

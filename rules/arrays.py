@@ -18,33 +18,48 @@ def lookup(keys: pd.Series, table: Mapping[Any, float], missing: float = np.nan)
     return values[codes]  # the sentinel -1 reads the trailing `missing`
 
 
-def shared_texts(frame: pd.DataFrame, sample: int = 1000) -> pd.DataFrame:
-    """The frame with each text column whose values repeat (picklists, dates as text) holding
-    one object per distinct value, every row pointing at it: 8 bytes a row instead of a
-    string of 50 or more. Values, missing values and dtypes stay as they were. A column whose
-    spread sample of `sample` rows is over a tenth distinct (ids, names) is left alone, so it
-    costs no pass. Reads from the local copy's file give each row its own string, where
-    pandas' CSV parser shares them: the rules stage's million accounts hold 0.3 GiB less."""
+def shared_texts(
+    frame: pd.DataFrame, sample: int = 1000, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """The frame with each text column (of `columns`, default all) whose values repeat
+    (picklists, dates as text) holding one object per distinct value, every row pointing at
+    it: 8 bytes a row instead of a string of 50 or more. Values, missing values and dtypes
+    stay as they were. A column whose spread sample of `sample` rows is nearly all distinct
+    (over nine in ten: ids, names) is left alone, so it costs no pass; dates as text (a few
+    thousand days over a hundred thousand rows) are shared. Reads from the local copy's file
+    give each row its own string, where pandas' CSV parser shares them: the rules stage's
+    million accounts hold 0.3 GiB less."""
     out = frame.copy(deep=False)
-    for column in frame.columns:
+    for column in frame.columns if columns is None else columns:
         values = frame[column]
         if not (values.dtype == object or pd.api.types.is_string_dtype(values.dtype)):
             continue
-        probe = values.iloc[:: max(1, len(values) // sample)]
-        if len(probe) == 0 or probe.nunique() > len(probe) // 10:
+        probe = values.iloc[:: max(1, len(values) // sample)].dropna()
+        if len(probe) == 0 or probe.nunique() * 10 > len(probe) * 9:
             continue
         out[column] = shared_values(values)
     return out
 
 
-def shared_values(values: pd.Series) -> pd.Series:
+def shared_values(values: pd.Series, held: pd.Index | None = None) -> pd.Series:
     """The column with each distinct value held by one object that every row holding it
-    points at (values, missing values, dtype and index unchanged)."""
+    points at (values, missing values, dtype and index unchanged). With `held` (unique
+    values held elsewhere: an object's ids), a value among them points at that object
+    instead, so a parent's id read on every child is one string in the whole run."""
     codes, distinct = pd.factorize(values)
+    if held is not None and len(distinct):
+        at = held.get_indexer(distinct)
+        objects = np.asarray(distinct, dtype=object).copy()
+        found = at >= 0
+        objects[found] = held.to_numpy(dtype=object)[at[found]]
+        out = values.to_numpy(dtype=object).copy()
+        present = codes >= 0
+        out[present] = objects[codes[present]]
+        return pd.Series(out, index=values.index, dtype=values.dtype, name=values.name)
     rows = np.arange(len(codes))
-    present = np.flatnonzero(codes >= 0)
+    present_rows = np.flatnonzero(codes >= 0)
     holder = np.zeros(len(distinct), dtype=np.int64)
-    holder[codes[present]] = present  # some row holding each value (which one: no matter)
+    holder[codes[present_rows]] = present_rows  # some row holding each value (which: no matter)
     # each row points at its value's holder; a missing value at itself
     pointed = np.where(codes >= 0, holder[np.maximum(codes, 0)] if len(holder) else 0, rows)
     return values.take(pointed).set_axis(values.index)

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from simple_salesforce import Salesforce
 
-from cs_sync.book_reads import opportunity_read
+from cs_sync.book_reads import account_read, opportunity_read, role_read
 from cs_sync.config import Config, load_config
 from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
 from cs_sync.connectors.salesforce import SalesforceClient
@@ -312,11 +312,11 @@ class WatchedStore(CopyStore):
         super().__init__(path)
         self.loads: list[bool] = []
 
-    def load(self, each_part: Any = lambda part: part, rows: bool = True) -> Copy:
+    def load(self, each_part: Any = lambda name, part: part, rows: bool = True) -> Copy:
         self.loads.append(rows)
         return super().load(each_part, rows)
 
-    def load_rows(self, copy: Copy, each_part: Any = lambda part: part) -> None:
+    def load_rows(self, copy: Copy, each_part: Any = lambda name, part: part) -> None:
         self.loads.append(True)
         super().load_rows(copy, each_part)
 
@@ -606,6 +606,44 @@ def test_lookups_hold_each_parent_s_id_once(
         assert _one_object_each(frames["opportunities"]["AccountId"])
 
 
+def _points_at(values: pd.Series, ids: pd.Series) -> int:
+    """How many of `values` are ids in `ids`; fails when one is an equal string of its own."""
+    held = {value: value for value in ids}
+    found = [value for value in values.dropna() if value in held]
+    assert all(value is held[value] for value in found)
+    return len(found)
+
+
+def test_a_parent_s_id_is_one_string_across_its_children(
+    book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
+) -> None:
+    """An account's id named by its opportunities and their contact roles, and an
+    opportunity's id named by its roles, are the parent's own string, however the rows were
+    read (whole without a copy, whole into a copy, by changes, a changed record taken in)."""
+    config, _, sf = book
+    client = _client(config)
+    specs = [
+        account_read(client, config, config.salesforce.account_filter),
+        opportunity_read(config),
+        role_read(config),
+    ]
+    local = LocalCopy(CopyStore(tmp_path / "copy.duckdb"), OVERLAP, 24)
+    reads = [read_now(client, specs)]
+    reads += [local.read(_client(config), specs, AS_OF) for _ in range(2)]
+    changed = sf.query("SELECT Id, Amount FROM Opportunity WHERE Amount != null LIMIT 1")
+    record = changed["records"][0]
+    sf.Opportunity.update(record["Id"], {"Amount": record["Amount"] + 1})
+    reads.append(local.read(_client(config), specs, AS_OF))
+    assert local.report is not None and not local.report.full
+    assert local.report.changed["opportunities"] == 1
+    for frames in reads:
+        accounts, opportunities = frames["accounts"], frames["opportunities"]
+        roles = frames["contact_roles"]
+        assert _points_at(opportunities["AccountId"], accounts["Id"]) > len(accounts)
+        assert _points_at(roles["Opportunity.AccountId"], accounts["Id"]) > len(accounts)
+        assert _points_at(roles["OpportunityId"], opportunities["Id"]) > len(accounts)
+
+
 def test_the_copy_is_read_back_a_part_at_a_time(tmp_path: Path) -> None:
     rows = 250_000
     saved = pd.DataFrame(
@@ -620,7 +658,7 @@ def test_the_copy_is_read_back_a_part_at_a_time(tmp_path: Path) -> None:
     store.save(Copy(objects={"big": CopiedState(saved, "q", stamp, AS_OF)}))
     parts: list[int] = []
 
-    def each_part(part: pd.DataFrame) -> pd.DataFrame:
+    def each_part(name: str, part: pd.DataFrame) -> pd.DataFrame:
         parts.append(len(part))
         return part
 

@@ -7,7 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cs_sync.rules.arrays import per_distinct, shared_texts
+from cs_sync.rules.arrays import per_distinct, shared_texts, shared_values
 from cs_sync.rules.health_reasons import Costliest
 
 
@@ -40,6 +40,37 @@ def test_shared_texts_keeps_every_value_and_shares_repeated_ones() -> None:
     assert objects(shared["id"]) == rows  # ids are left alone
     assert frame["segment"].isna().sum() > 0  # the caller's frame is unchanged
     assert objects(frame["segment"]) > 1_000
+
+
+def test_shared_texts_shares_dates_as_text_and_leaves_names() -> None:
+    # a fifth distinct (days over a few years): shared; nearly all distinct: left alone
+    rng = np.random.default_rng(7)
+    rows = 5_000
+    days = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 1_000, rows), "D")
+    frame = pd.DataFrame(
+        {
+            "close_date": pd.Series([f"{day:%Y-%m-%d}" for day in days], dtype="str"),
+            "name": [f"Customer {n if n % 50 else 1}" for n in range(rows)],
+        }
+    )
+    shared = shared_texts(frame)
+    pd.testing.assert_frame_equal(shared, frame)
+    assert objects(shared["close_date"]) == frame["close_date"].nunique() < 1_000
+    assert objects(shared["name"]) == rows  # 98% distinct: no pass spent on it
+
+
+def test_shared_values_point_at_held_ids() -> None:
+    held_ids = pd.Series([f"001{n:015d}" for n in range(50)])
+    named = [f"001{n % 60:015d}" for n in range(300)]  # ten ids are not held
+    values = pd.Series([str(v) + "" for v in named] + [None], dtype=object, index=range(5, 306))
+    shared = shared_values(values, pd.Index(held_ids.to_numpy(dtype=object)))
+    pd.testing.assert_series_equal(shared, values)
+    by_value = {value: value for value in held_ids}
+    assert all(value is by_value[value] for value in shared.dropna() if value in by_value)
+    assert shared.iloc[-1] is None
+    assert objects(shared) == 60  # the held fifty and one each for the other ten
+    as_text = shared_values(values.astype("str"), pd.Index(held_ids.to_numpy(dtype=object)))
+    assert as_text.dtype == "str" and as_text.iloc[0] is by_value[as_text.iloc[0]]
 
 
 def test_shared_texts_on_empty_and_all_missing_columns() -> None:
