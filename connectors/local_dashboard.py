@@ -9,11 +9,14 @@ spaces or line breaks, gets a ' prefix), and a cell holding a line break is quot
 
 from __future__ import annotations
 
+import filecmp
 import html
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pandas as pd
 
@@ -21,33 +24,43 @@ from cs_sync.connectors.formula_safe import CSV_LINE_END, neutralise
 from cs_sync.connectors.local_page import GRADE_COLOURS, PAGE_STYLE, render_html
 from cs_sync.connectors.page_charts import bars
 
+CSV_PART_ROWS = 20_000  # a table's rows written this many at a time
 
-def _write_atomic(path: Path, text: str) -> None:
-    """The file holds `text` (UTF-8); a file that already does is left as it is, so that an
-    unchanged table keeps its time and a copy tool (rsync, gsutil rsync) sends only what
-    changed."""
-    try:
-        if path.read_bytes() == text.encode("utf-8"):
-            return
-    except OSError:
-        pass  # no such file yet, or unreadable: written anew
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[TextIO]:
+    """A text stream (UTF-8) whose content becomes the file's; a file that already holds the
+    same is left as it is, so that an unchanged table keeps its time and a copy tool (rsync,
+    gsutil rsync) sends only what changed. Compared on disk, not in memory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
+            yield stream
+        if path.is_file() and filecmp.cmp(temporary, path, shallow=False):
+            Path(temporary).unlink()
+        else:
+            os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
 
 
-def _csv(frame: pd.DataFrame) -> str:
-    safe = frame.copy()
-    for column in safe.columns:
-        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
-            safe[column] = safe[column].map(neutralise)
-    return str(safe.to_csv(index=False, lineterminator=CSV_LINE_END))
+def _write_atomic(path: Path, text: str) -> None:
+    with _atomic(path) as stream:
+        stream.write(text)
+
+
+def _write_csv(path: Path, frame: pd.DataFrame, part: int = CSV_PART_ROWS) -> None:
+    """The table as CSV, `part` rows at a time: the text of 100,000 accounts at once (and its
+    encoded copy, and the file's former bytes to compare) held some 250 MB."""
+    with _atomic(path) as stream:
+        for start in range(0, max(len(frame), 1), part):
+            rows = frame.iloc[start : start + part].copy()
+            for column in rows.columns:
+                if rows[column].dtype == object or pd.api.types.is_string_dtype(rows[column]):
+                    rows[column] = rows[column].map(neutralise)
+            rows.to_csv(stream, index=False, header=start == 0, lineterminator=CSV_LINE_END)
 
 
 def write_local_dashboard(
@@ -67,12 +80,12 @@ def write_local_dashboard(
     (the targets against the actuals), kpi_csm.csv (each CSM's book), tasks.csv (cs-sync's
     Tasks of the last 30 days) and index.html; returns index.html. `at_risk`: the grades the
     ARR-at-risk KPIs counted; `history`: every date's KPI rows (the grade mix over time)."""
-    _write_atomic(folder / "accounts.csv", _csv(accounts))
-    _write_atomic(folder / "kpi_daily.csv", _csv(kpis))
-    _write_atomic(folder / "tasks.csv", _csv(tasks))
+    _write_csv(folder / "accounts.csv", accounts)
+    _write_csv(folder / "kpi_daily.csv", kpis)
+    _write_csv(folder / "tasks.csv", tasks)
     for name, table in (("kpi_periods", revenue), ("kpi_targets", targets), ("kpi_csm", csm)):
         if table is not None:
-            _write_atomic(folder / f"{name}.csv", _csv(table))
+            _write_csv(folder / f"{name}.csv", table)
     page = folder / "index.html"
     html_text = render_html(
         accounts, kpis, title, revenue, at_risk, targets, csm, history, language

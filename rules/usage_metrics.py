@@ -51,6 +51,9 @@ class MetricFeature:
 def positions(index: pd.Index, keys: pd.Series) -> np.ndarray:
     """Each key's position in `index` (-1 where absent). Rows of one account usually come
     together, so only the first key of each run is looked up."""
+    if isinstance(keys.dtype, pd.CategoricalDtype):  # a code a row: each key looked up once
+        found = np.append(index.get_indexer(keys.cat.categories), -1)
+        return found[keys.cat.codes.to_numpy()]  # a missing key's code (-1) reads the -1
     values = keys.to_numpy(dtype=object)
     if len(values) == 0:
         return np.empty(0, dtype=np.int64)

@@ -11,7 +11,7 @@ import pytest
 
 from cs_sync.connectors.history_store import HistoryStore
 from cs_sync.errors import CsSyncError
-from cs_sync.history import RunRecord, previous_values, snapshot_rows
+from cs_sync.history import RunRecord, _json_lines, previous_values, snapshot_rows
 from tests.conftest import held_by_another_process
 
 DAY = date(2026, 11, 24)
@@ -64,6 +64,20 @@ def test_measures_are_json_and_values_plain() -> None:
     ]
     assert rows["next_action_date"].tolist() == [None, "2026-12-01"]
     assert rows["name"][0] == '=HYPERLINK("http://x","y")'  # kept as text, untouched
+
+
+def test_measures_written_a_part_at_a_time_are_the_whole_frame_s() -> None:
+    # the JSON of 100,000 accounts' measures at once held over 100 MB while it was split
+    frame = pd.DataFrame(
+        {
+            "ratio": [0.5, None, float("nan"), 1 / 3, 2.0],
+            "plan": ["Premium", None, "Sä\u2028ve", "a\nb", ""],
+        }
+    )
+    whole = frame.to_json(orient="records", lines=True, double_precision=10)
+    assert _json_lines(frame, part=2) == whole.rstrip("\n").split("\n")
+    plans = [json.loads(line)["plan"] for line in _json_lines(frame, part=2)]
+    assert plans == ["Premium", None, "Sä\u2028ve", "a\nb", ""]
 
 
 def test_rewriting_a_date_replaces_its_rows(tmp_path: Path) -> None:

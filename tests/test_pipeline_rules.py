@@ -259,3 +259,7 @@ def test_usage_of_keys_no_account_has_is_reported_and_left_out() -> None:
         "logins": [10.0, 12.0],
     }
     assert kept["logins"].dtype == "float32"
+    # a code a row into the accounts' own id strings, not a string a row
+    assert isinstance(kept["account_id"].dtype, pd.CategoricalDtype)
+    assert list(kept["account_id"].cat.categories) == ["001A"]
+    assert kept["account_id"].cat.categories[0] is accounts["account_id"].iloc[0]

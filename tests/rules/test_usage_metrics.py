@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cs_sync.rules.features import FeatureSettings, build_features
-from cs_sync.rules.usage_metrics import MetricFeature
+from cs_sync.rules.usage_metrics import MetricFeature, positions
 
 AS_OF = date(2026, 11, 24)  # last complete month: 2026-10
 NAN = np.nan
@@ -180,3 +180,14 @@ def test_rows_of_one_account_and_month_add_up() -> None:
     built = build_features(accounts, usage, AS_OF, settings)
     assert built.loc["a", "f"] == 6
     assert built.loc["a", "l"] == 5
+
+
+def test_positions_of_keys_held_as_codes_are_those_of_the_keys() -> None:
+    # usage keeps its account ids as a categorical: each distinct id is looked up once
+    index = pd.Index(["001A", "001B", "001C"], dtype=object)
+    keys = ["001C", "001C", None, "001X", "001A", "001B", "001B"]
+    as_codes = pd.Series(pd.Categorical(keys, categories=["001X", "001B", "001C", "001A"]))
+    expected = [2, 2, -1, -1, 0, 1, 1]
+    assert positions(index, pd.Series(keys, dtype=object)).tolist() == expected
+    assert positions(index, as_codes).tolist() == expected
+    assert positions(index, as_codes.iloc[0:0]).tolist() == []
