@@ -4,19 +4,23 @@ made inert (also once the sheet is downloaded as CSV).
 
 `cell_value` says it for one value; `frame_rows` does it a column at a time (a float, int,
 bool or date column in one numpy or pandas pass, any other column once per distinct value),
-which is what a 100,000-row tab needs, with the same result as `cell_value` on every cell.
+which is what a 100,000-row tab needs, with the same result as `cell_value` on every cell;
+`TabRows` gives the same rows a part at a time, as they are read.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
 
 from cs_sync.connectors.formula_safe import neutralise
+
+PART_ROWS = 20_000  # a tab's rows made into API values this many at a time
 
 
 def cell_value(value: Any) -> Any:
@@ -75,3 +79,49 @@ def frame_rows(frame: pd.DataFrame) -> list[list[Any]]:
     rows = [list(map(str, frame.columns))]
     rows.extend(map(list, zip(*columns, strict=True)))
     return rows
+
+
+class TabRows(Sequence[list[Any]]):
+    """A tab's rows as `frame_rows` gives them (the header, then each row as API values),
+    made `part` rows at a time as they are read, the last part kept for the next read: a
+    100,000-row tab's cells are never all Python objects at once (they were over 100 MB at
+    100,000 accounts, for each of the accounts and health tabs)."""
+
+    def __init__(self, frame: pd.DataFrame, part: int = PART_ROWS) -> None:
+        self.frame = frame
+        self.part = part
+        self.width = frame.shape[1] or 1  # every row is as wide as the header
+        self._header = list(map(str, frame.columns))
+        self._last: tuple[int, list[list[Any]]] = (-1, [])
+
+    def __len__(self) -> int:
+        return len(self.frame) + 1
+
+    def _rows(self, part: int) -> list[list[Any]]:
+        if self._last[0] != part:
+            start = part * self.part
+            self._last = (part, frame_rows(self.frame.iloc[start : start + self.part])[1:])
+        return self._last[1]
+
+    @overload
+    def __getitem__(self, index: int) -> list[Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[list[Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> list[Any] | list[list[Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        if index == 0:
+            return self._header
+        part, at = divmod(index - 1, self.part)
+        return self._rows(part)[at]
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        yield self._header
+        for part in range(-(-len(self.frame) // self.part)):
+            yield from self._rows(part)

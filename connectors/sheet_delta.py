@@ -126,7 +126,7 @@ def tab_delta(
     sheet_id: int,
     old: np.ndarray,
     new: np.ndarray,
-    rows: list[list[Any]],
+    rows: Sequence[list[Any]],
     old_rows: Lookup,
     limit: int,
 ) -> Delta | None:
@@ -167,7 +167,7 @@ def _requests(
     sheet_id: int,
     codes: list[tuple[str, int, int, int, int]],
     count: int,
-    rows: list[list[Any]],
+    rows: Sequence[list[Any]],
     old: np.ndarray,
     known: dict[int, list[Any]],
 ) -> Iterator[dict[str, Any]]:
@@ -205,7 +205,7 @@ def _requests(
             count += after - before
         for start in range(0, after, ROWS_PER_UPDATE):  # a block at a time: the budget
             end = min(start + ROWS_PER_UPDATE, after)  # stops a large one early
-            yield _update(sheet_id, i1 + start, 0, rows[j1 + start : j1 + end])
+            yield _update(sheet_id, i1 + start, 0, list(rows[j1 + start : j1 + end]))
 
 
 def _rows_request(kind: str, sheet_id: int, start: int, end: int) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import gspread
@@ -45,7 +45,7 @@ import pandas as pd
 
 from cs_sync.connectors.google_calls import GoogleTarget, account_of, call_google, sheets_client
 from cs_sync.connectors.settings import DashboardConfig
-from cs_sync.connectors.sheet_cells import frame_rows
+from cs_sync.connectors.sheet_cells import TabRows
 from cs_sync.connectors.sheet_delta import Delta, row_hashes, row_text, tab_delta
 from cs_sync.connectors.sheet_record import SheetRecord, TabRecord, TabWritten
 from cs_sync.connectors.sheet_tabs import CELL_BUDGET, TAB_DATES, fit_rows
@@ -62,36 +62,36 @@ SWAP_BYTES = 20_000  # what the batchUpdate switching the tabs carries besides t
 STAGING_SUFFIX = "__staging"
 
 
-def _chunks(rows: list[list[Any]], texts: list[str]) -> list[tuple[int, list[list[Any]]]]:
+def _chunks(rows: Sequence[list[Any]], texts: list[str]) -> Iterator[tuple[int, list[list[Any]]]]:
     """(first row index, rows) blocks of at most REQUEST_BYTES of JSON each (`texts`: each
-    row as sent, row_text)."""
-    blocks: list[tuple[int, list[list[Any]]]] = []
+    row as sent, row_text), one block at a time."""
     start, size = 0, 0
     current: list[Any] = []
     for index, (row, text) in enumerate(zip(rows, texts, strict=True)):
         length = len(text) + 2  # the row and its separator, as sent
         if current and size + length > REQUEST_BYTES:
-            blocks.append((start, current))
+            yield start, current
             start, size, current = index, 0, []
         current.append(row)
         size += length
     if current:
-        blocks.append((start, current))
-    return blocks
+        yield start, current
 
 
-def _packed(ranges: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Ranges grouped into requests of at most REQUEST_BYTES of JSON each."""
-    batches: list[list[dict[str, Any]]] = []
+def _packed(ranges: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Ranges grouped into requests of at most REQUEST_BYTES of JSON each, one request at a
+    time (the next ranges are made once it is sent)."""
+    batch: list[dict[str, Any]] = []
     size = 0
     for item in ranges:
         length = len(json.dumps(item))
-        if not batches or size + length > REQUEST_BYTES:
-            batches.append([])
-            size = 0
-        batches[-1].append(item)
+        if batch and size + length > REQUEST_BYTES:
+            yield batch
+            batch, size = [], 0
+        batch.append(item)
         size += length
-    return batches
+    if batch:
+        yield batch
 
 
 def _column(index: int) -> str:
@@ -147,7 +147,7 @@ class SheetsDashboard:
 
     def replace_tabs(
         self,
-        tabs: dict[str, list[list[Any]]],
+        tabs: dict[str, Sequence[list[Any]]],
         record: SheetRecord | None = None,
         whole: bool = False,
     ) -> None:
@@ -199,7 +199,7 @@ class SheetsDashboard:
     def _deltas(
         self,
         changed: list[str],
-        tabs: dict[str, list[list[Any]]],
+        tabs: dict[str, Sequence[list[Any]]],
         hashes: dict[str, np.ndarray],
         known: dict[str, TabRecord],
         record: SheetRecord,
@@ -240,7 +240,7 @@ class SheetsDashboard:
 
     def _replace(
         self,
-        tabs: dict[str, list[list[Any]]],
+        tabs: dict[str, Sequence[list[Any]]],
         deltas: dict[str, Delta],
         prints: dict[str, str],
         texts: dict[str, list[str]],
@@ -298,7 +298,7 @@ class SheetsDashboard:
 
     def _stage(
         self,
-        tabs: dict[str, list[list[Any]]],
+        tabs: dict[str, Sequence[list[Any]]],
         sheets: dict[str, dict[str, Any]],
         tiny: dict[str, int],
         texts: dict[str, list[str]],
@@ -321,7 +321,7 @@ class SheetsDashboard:
             _resize(sheets[title + STAGING_SUFFIX]["sheetId"], sizes[title]) for title in tabs
         ]
         self._call("sizing the staging tabs", lambda: self.book.batch_update({"requests": resizes}))
-        ranges = [
+        ranges = (
             {
                 "range": f"'{title}{STAGING_SUFFIX}'!A{start + 1}:"
                 f"{_column(sizes[title]['columnCount'] - 1)}{start + len(block)}",
@@ -329,7 +329,7 @@ class SheetsDashboard:
             }
             for title, rows in tabs.items()
             for start, block in _chunks(rows, texts[title])
-        ]
+        )
         for batch in _packed(ranges):  # each request under the size limit
             body = {"valueInputOption": "RAW", "data": batch}
             self._call(
@@ -354,11 +354,13 @@ def fingerprint(texts: list[str]) -> str:
     return f"{len(texts)}:{digest.hexdigest()[:32]}"
 
 
-def _width(rows: list[list[Any]]) -> int:
+def _width(rows: Sequence[list[Any]]) -> int:
+    if isinstance(rows, TabRows):
+        return rows.width
     return max((len(r) for r in rows), default=1) or 1
 
 
-def _size(rows: list[list[Any]]) -> dict[str, int]:
+def _size(rows: Sequence[list[Any]]) -> dict[str, int]:
     return {"rowCount": max(len(rows), 1), "columnCount": _width(rows)}
 
 
@@ -439,7 +441,7 @@ def refresh_sheets(
     sink = SheetsDashboard(client, spreadsheet_id)
     budget = sink.tab_budget(list(tabs), cell_limit)
     fitted, warnings = fit_rows(tabs, budget, {k: v for k, v in TAB_DATES.items() if k in tabs})
-    sink.replace_tabs({title: frame_rows(frame) for title, frame in fitted.items()}, record, whole)
+    sink.replace_tabs({title: TabRows(frame) for title, frame in fitted.items()}, record, whole)
     for warning in warnings:
         log.warning("%s", warning)
     return warnings

@@ -9,8 +9,9 @@ from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from cs_sync.connectors.sheet_cells import cell_value, frame_rows
+from cs_sync.connectors.sheet_cells import TabRows, cell_value, frame_rows
 
 NAN = float("nan")
 
@@ -50,3 +51,29 @@ def test_a_column_at_a_time_gives_what_each_cell_gives() -> None:
 
 def test_an_empty_table_is_its_header() -> None:
     assert frame_rows(pd.DataFrame({"a": [], "b": []})) == [["a", "b"]]
+
+
+def test_a_tab_s_rows_made_a_part_at_a_time_are_the_whole_tab_s() -> None:
+    # a 100,000-row tab's cells as Python objects held over 100 MB; made a part at a time,
+    # read in order, out of order, by slice or from the end, they are frame_rows' rows
+    rng = np.random.default_rng(23)
+    frame = pd.DataFrame(
+        {
+            "name": rng.choice(["株式会社サンプル", "=HYPERLINK(1)", None], 10),
+            "score": rng.choice([12.5, NAN, 3.0], 10),
+            "renewal": pd.to_datetime(rng.choice(["2026-12-01", None], 10)),  # type: ignore[arg-type]
+        },
+        index=range(100, 110),
+    )
+    whole = frame_rows(frame)
+    rows = TabRows(frame, part=3)
+    assert len(rows) == 11 and rows.width == 3
+    assert json.dumps(list(rows)) == json.dumps(whole)
+    for index in [10, 0, 4, 1, 9, 3, -1, -11]:
+        assert json.dumps(rows[index]) == json.dumps(whole[index])
+    assert json.dumps(rows[2:8]) == json.dumps(whole[2:8])
+    for outside in (11, -12):
+        with pytest.raises(IndexError):
+            rows[outside]
+    empty = TabRows(frame.iloc[0:0], part=3)
+    assert list(empty) == [["name", "score", "renewal"]] and len(empty) == 1
