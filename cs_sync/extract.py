@@ -190,8 +190,11 @@ def join_usage(
             source,
         )
     # each distinct key's account, as a code into the accounts' own ids
-    account_codes, account_ids = pd.factorize(ids[first][np.maximum(at, 0)])
-    row_codes = np.where(found, account_codes.astype(np.int32)[np.maximum(codes, 0)], -1)
+    known = at >= 0
+    account_codes, account_ids = pd.factorize(ids[first][at[known]])
+    code_of_key = np.full(len(distinct), -1, dtype=np.int32)
+    code_of_key[known] = account_codes
+    row_codes = np.where(found, code_of_key[np.maximum(codes, 0)], -1)
     account_id = pd.Categorical.from_codes(row_codes, pd.Index(account_ids, dtype=object))
     return rules_usage(usage.assign(account_id=account_id), found), problems
 

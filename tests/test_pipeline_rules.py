@@ -263,3 +263,5 @@ def test_usage_of_keys_no_account_has_is_reported_and_left_out() -> None:
     assert isinstance(kept["account_id"].dtype, pd.CategoricalDtype)
     assert list(kept["account_id"].cat.categories) == ["001A"]
     assert kept["account_id"].cat.categories[0] is accounts["account_id"].iloc[0]
+    none, problems = join_usage(accounts.iloc[0:0], usage, "salesforce_id", "usage.csv", AS_OF)
+    assert none.empty and [p.record for p in problems] == ["001A", "001C"]
