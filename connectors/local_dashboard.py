@@ -37,13 +37,21 @@ def _atomic(path: Path) -> Iterator[TextIO]:
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
             yield stream
-        if path.is_file() and filecmp.cmp(temporary, path, shallow=False):
+        if _same_file(Path(temporary), path):
             Path(temporary).unlink()
         else:
             os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _same_file(new: Path, old: Path) -> bool:
+    """Whether `old` holds what `new` does (no such file, or unreadable: not the same)."""
+    try:
+        return old.is_file() and filecmp.cmp(new, old, shallow=False)
+    except OSError:
+        return False
 
 
 def _write_atomic(path: Path, text: str) -> None:

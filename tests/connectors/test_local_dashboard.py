@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import filecmp
 from datetime import date
 from pathlib import Path
 
@@ -112,6 +113,22 @@ def test_a_table_written_a_part_at_a_time_is_the_whole_table_s_csv(tmp_path: Pat
     _write_csv(tmp_path / "empty.csv", frame.iloc[0:0], part=4)
     assert (tmp_path / "empty.csv").read_bytes() == (",".join(frame.columns) + "\r\n").encode()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.csv", "parts.csv"]
+
+
+def test_a_table_whose_old_file_cannot_be_read_is_written_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as before the tables were compared on disk: an unreadable file is replaced, not an error
+    frame = accounts()
+    _write_csv(tmp_path / "accounts.csv", frame.iloc[:1])
+
+    def unreadable(*_: object, **__: object) -> bool:
+        raise PermissionError("denied")
+
+    monkeypatch.setattr(filecmp, "cmp", unreadable)
+    _write_csv(tmp_path / "accounts.csv", frame)
+    assert "ミドリ" in (tmp_path / "accounts.csv").read_text("utf-8")
+    assert [p.name for p in tmp_path.iterdir()] == ["accounts.csv"]
 
 
 def test_kpis_by_hand() -> None:
