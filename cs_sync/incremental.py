@@ -198,7 +198,8 @@ def sync_copy(
     the copy to save and what was read. Watermarks, the changes taken in and the reads of
     changes are kept per copied object (two may read one object: cs-sync's Tasks and the
     completed ones) and per parent read on its own. `start`: the org's clock when the read
-    began (default: the time of its last answer)."""
+    began (default: the time of its last answer). A read of changes lets `copy`'s rows go as
+    it catches each object up (its size stays known): the caller saves the copy returned."""
     start = start or _floor(client.server_time or datetime.now(UTC))
     why = why_full(specs, copy, as_of, start, full_read_hours, forced)
     if not why and any(state.count is not None for state in copy.objects.values()):

@@ -345,6 +345,14 @@ def test_a_whole_read_leaves_the_copy_s_rows_in_the_file(
     }
     with pytest.raises(ValueError, match="needs the copy's rows"):
         sync_copy(client, [opportunity_read(config)], copy, AS_OF, OVERLAP, 24)
+    # a read of changes lets the loaded rows go as it catches each object up (the book is
+    # not held twice), and each object's size is still known
+    loaded = store.load()
+    sizes = {name: len(state.rows) for name, state in loaded.objects.items()}
+    frames, _, report = sync_copy(client, [opportunity_read(config)], loaded, AS_OF, OVERLAP, 24)
+    assert not report.full and len(frames["opportunities"]) == sizes["opportunities"] > 0
+    let_go = loaded.objects["opportunities"]
+    assert let_go.rows.empty and let_go.size == sizes["opportunities"]
 
 
 def test_a_copy_held_by_another_process_stops_a_run_and_a_dry_run_reads_whole(
