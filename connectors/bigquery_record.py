@@ -21,7 +21,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from cs_sync.connectors.copy_store import open_copy, transaction
+from cs_sync.connectors.copy_store import open_copy
+from cs_sync.connectors.duck import write
 from cs_sync.connectors.sheet_delta import row_hashes
 
 GONE = "_cs_sync_gone"  # the changes table's mark of a row to delete
@@ -130,7 +131,8 @@ class TableRecord:
     def save(self, name: str, destination: str, fingerprint: str, rows: Rows) -> None:
         db = self._connect()
         try:
-            with transaction(db):
+
+            def body() -> None:
                 db.execute("DELETE FROM bq_tables WHERE name = ?", [name])
                 db.execute("DELETE FROM bq_rows WHERE name = ?", [name])
                 db.execute(
@@ -141,5 +143,7 @@ class TableRecord:
                     pd.DataFrame({"key": pd.Series(rows.keys, dtype=object), "hash": rows.hashes}),
                 )
                 db.execute("INSERT INTO bq_rows SELECT ?, key, hash FROM fresh", [name])
+
+            write(db, body)
         finally:
             db.close()

@@ -10,8 +10,7 @@ watermarks, so the next run reads the same changes again and none is skipped.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import partial
@@ -20,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from cs_sync.connectors.duck import connect
+from cs_sync.connectors.duck import connect, write
 from cs_sync.errors import CsSyncError
 
 FORMAT = "3"
@@ -92,18 +91,6 @@ def open_copy(path: Path, tables: str, doing: str = "") -> duckdb.DuckDBPyConnec
         ) from None
     db.execute(tables)
     return db
-
-
-@contextmanager
-def transaction(db: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Everything inside is written together, or none of it."""
-    db.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def _in_parts(
@@ -184,41 +171,43 @@ class CopyStore:
         in the file as they are (an unchanged book rewrites no row)."""
         db = self._connect()
         try:
-            with transaction(db):
-                found = {
-                    table
-                    for (table,) in db.execute(
-                        "SELECT table_name FROM information_schema.tables "
-                        "WHERE table_name LIKE 'rows_%'"
-                    ).fetchall()
-                }
-                kept = found & {f"rows_{n}" for n, state in copy.objects.items() if state.unchanged}
-                for table in found - kept:
-                    db.execute(f'DROP TABLE "{table}"')
-                for table in ("meta", "objects", "watermarks", "seen"):  # made anew: a copy of
-                    db.execute(f"DROP TABLE {table}")  # another format may have other columns
-                db.execute(_TABLES)
-                db.execute("INSERT INTO meta VALUES ('format', ?)", [FORMAT])
-                for name, state in copy.objects.items():
-                    if not _NAME.fullmatch(name):
-                        raise ValueError(f"not a copy name: {name}")
-                    if f"rows_{name}" not in kept:
-                        self._write_rows(db, name, state.rows)
-                    db.execute(
-                        "INSERT INTO objects VALUES (?, ?, ?, ?)",
-                        [name, state.signature, state.full_read_at, state.as_of],
-                    )
-                for sobject, at in copy.watermarks.items():
-                    db.execute("INSERT INTO watermarks VALUES (?, ?)", [sobject, at])
-                pairs = pd.DataFrame(
-                    [(s, i, stamp) for s, seen in copy.seen.items() for i, stamp in seen],
-                    columns=["sobject", "id", "stamp"],
-                    dtype=object,
-                )
-                db.register("seen_pairs", pairs)
-                db.execute("INSERT INTO seen SELECT sobject, id, stamp FROM seen_pairs")
+            write(db, partial(self._replace, db, copy))
         finally:
             db.close()
+
+    @classmethod
+    def _replace(cls, db: duckdb.DuckDBPyConnection, copy: Copy) -> None:
+        found = {
+            table
+            for (table,) in db.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'rows_%'"
+            ).fetchall()
+        }
+        kept = found & {f"rows_{n}" for n, state in copy.objects.items() if state.unchanged}
+        for table in found - kept:
+            db.execute(f'DROP TABLE "{table}"')
+        for table in ("meta", "objects", "watermarks", "seen"):  # made anew: a copy of
+            db.execute(f"DROP TABLE {table}")  # another format may have other columns
+        db.execute(_TABLES)
+        db.execute("INSERT INTO meta VALUES ('format', ?)", [FORMAT])
+        for name, state in copy.objects.items():
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"not a copy name: {name}")
+            if f"rows_{name}" not in kept:
+                cls._write_rows(db, name, state.rows)
+            db.execute(
+                "INSERT INTO objects VALUES (?, ?, ?, ?)",
+                [name, state.signature, state.full_read_at, state.as_of],
+            )
+        for sobject, at in copy.watermarks.items():
+            db.execute("INSERT INTO watermarks VALUES (?, ?)", [sobject, at])
+        pairs = pd.DataFrame(
+            [(s, i, stamp) for s, seen in copy.seen.items() for i, stamp in seen],
+            columns=["sobject", "id", "stamp"],
+            dtype=object,
+        )
+        db.register("seen_pairs", pairs)
+        db.execute("INSERT INTO seen SELECT sobject, id, stamp FROM seen_pairs")
 
     @staticmethod
     def _write_rows(db: duckdb.DuckDBPyConnection, name: str, rows: pd.DataFrame) -> None:

@@ -10,15 +10,14 @@ keeps cs-sync's own processes from meeting there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 
-from cs_sync.connectors.duck import connect
+from cs_sync.connectors.duck import connect, write
 from cs_sync.connectors.settings import HistoryConfig
 from cs_sync.errors import CsSyncError
 from cs_sync.history import (
@@ -96,18 +95,13 @@ class HistoryStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """All or nothing; DuckDB's errors become cs-sync's, naming the file."""
-        self.db.execute("BEGIN TRANSACTION")
+    def _write(self, body: Callable[[], None]) -> None:
+        """All or nothing, in bounded memory (connectors/duck.py); DuckDB's errors become
+        cs-sync's, naming the file."""
         try:
-            yield
-        except BaseException as error:
-            self.db.execute("ROLLBACK")
-            if isinstance(error, duckdb.Error):
-                raise CsSyncError(f"history store {self.path}: {_first_line(error)}") from None
-            raise
-        self.db.execute("COMMIT")
+            write(self.db, body)
+        except duckdb.Error as error:
+            raise CsSyncError(f"history store {self.path}: {_first_line(error)}") from None
 
     # ------------------------------------------------------------ writing
 
@@ -120,7 +114,8 @@ class HistoryStore:
         sponsors: pd.DataFrame | None = None,
     ) -> None:
         """Replace the rows of `as_of` with these, and record the run, all or nothing."""
-        with self._transaction():
+
+        def body() -> None:
             self.db.execute("DELETE FROM account_history WHERE as_of = ?", [as_of])
             self._insert("account_history", accounts[list(SNAPSHOT_COLUMNS)])
             if sponsors is not None:
@@ -130,14 +125,14 @@ class HistoryStore:
             self._insert("kpi_history", kpis[["date", "metric", "dimension", "value"]])
             self._insert_run(run)
 
+        self._write(body)
+
     def record_run(self, run: RunRecord) -> None:
         """A run that left no snapshot (failed, skipped, or a dry run) is still recorded."""
-        with self._transaction():
-            self._insert_run(run)
+        self._write(lambda: self._insert_run(run))
 
     def record_alerts(self, rows: pd.DataFrame) -> None:
-        with self._transaction():
-            self._insert("alert_log", rows[list(ALERT_LOG_COLUMNS)])
+        self._write(lambda: self._insert("alert_log", rows[list(ALERT_LOG_COLUMNS)]))
 
     def publish_tables(
         self, tables: dict[str, pd.DataFrame], kinds: dict[str, dict[str, str]]

@@ -22,7 +22,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from cs_sync.connectors.copy_store import open_copy, transaction
+from cs_sync.connectors.copy_store import open_copy
+from cs_sync.connectors.duck import write
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS sheet_tabs (spreadsheet_id VARCHAR, title VARCHAR,
@@ -89,7 +90,8 @@ class SheetRecord:
         another spreadsheet, and rows no tab holds any more, are dropped."""
         db = self._connect()
         try:
-            with transaction(db):
+
+            def body() -> None:
                 db.execute("DELETE FROM sheet_tabs WHERE spreadsheet_id <> ?", [spreadsheet_id])
                 for title, tab in written.items():
                     db.execute(
@@ -130,5 +132,7 @@ class SheetRecord:
                     "INSERT INTO sheet_rows SELECT hash, body FROM fresh "
                     "WHERE hash NOT IN (SELECT hash FROM sheet_rows)"
                 )
+
+            write(db, body)
         finally:
             db.close()

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 
-from cs_sync.connectors.copy_store import open_copy, transaction
+from cs_sync.connectors.copy_store import open_copy
+from cs_sync.connectors.duck import write
 from cs_sync.connectors.usage_checks import UsageProblem, UsageTable
 from cs_sync.errors import CsSyncError
 
@@ -52,6 +54,18 @@ def file_signature(path: Path, settings: dict[str, Any]) -> str | None:
     except OSError:
         return None
     return digest.hexdigest()
+
+
+def _column(db: duckdb.DuckDBPyConnection, column: str, dtype: str) -> pd.Series:
+    """One kept column, typed as it was read. A column at a time: DuckDB's answer and its
+    pandas copy of every column at once held over 200 MB at 2 million rows. A scan gives the
+    rows in the order they were inserted (DuckDB's preserve_insertion_order), so the columns
+    line up."""
+    values = db.execute(f'SELECT "{column}" FROM usage_memo_rows').df()[column]  # noqa: S608
+    values = values.astype(dtype)
+    if dtype == "category":  # kept as a DuckDB ENUM, which comes back ordered
+        values = values.cat.as_unordered()
+    return values
 
 
 class UsageMemo:
@@ -92,13 +106,12 @@ class UsageMemo:
             if kept is None:
                 return None
             dtypes, problems, blanks, source = kept
-            frame = db.execute("SELECT * FROM usage_memo_rows").df()
+            types = json.loads(dtypes)
+            frame = pd.DataFrame(
+                {column: _column(db, column, types[column]) for column in types}, copy=False
+            )
         finally:
             db.close()
-        types = json.loads(dtypes)
-        frame = frame.astype({column: types[column] for column in frame.columns})
-        for column in frame.columns[frame.dtypes == "category"]:  # kept as a DuckDB ENUM,
-            frame[column] = frame[column].cat.as_unordered()  # which comes back ordered
         return UsageTable(
             frame,
             [UsageProblem(**item) for item in json.loads(problems)],
@@ -109,7 +122,8 @@ class UsageMemo:
     def _save(self, signature: str, table: UsageTable) -> None:
         db = self._connect()
         try:
-            with transaction(db):
+
+            def body() -> None:
                 db.execute("DELETE FROM usage_memo")
                 db.execute("DROP TABLE IF EXISTS usage_memo_rows")
                 db.register("usage_rows", table.frame)
@@ -125,5 +139,7 @@ class UsageMemo:
                         table.source,
                     ],
                 )
+
+            write(db, body)
         finally:
             db.close()

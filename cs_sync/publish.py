@@ -231,13 +231,14 @@ def _write_snapshot(
     kpis: pd.DataFrame,
     record: RunRecord,
 ) -> HistoryView:
-    rows = snapshot_rows(
-        plan.scored,
-        list(dict.fromkeys(m.name for m in config.health.every_measure())),
-        config.version_hash,
+    measures = list(dict.fromkeys(m.name for m in config.health.every_measure()))
+    store.write_date(  # the day's rows (their measures as JSON) are let go once written
         result.as_of,
+        snapshot_rows(plan.scored, measures, config.version_hash, result.as_of),
+        kpis,
+        record,
+        plan.sponsors,
     )
-    store.write_date(result.as_of, rows, kpis, record, plan.sponsors)
     result.history = config.history.describe()
     view = history_view(store, config, plan, result.as_of)
     view.tables = dashboard_tables(config, plan, view, kpis)

@@ -1,0 +1,128 @@
+"""What a run holds in memory: the records it read are let go before the history and the
+dashboards are made, and DuckDB's own memory is bounded while cs-sync writes its files."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import logging
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pytest
+
+from cs_sync import pipeline
+from cs_sync.config import load_config
+from cs_sync.connectors import duck
+from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
+from cs_sync.connectors.history_store import HistoryStore
+from cs_sync.demo import prepare_demo
+from cs_sync.history import SNAPSHOT_COLUMNS, RunRecord
+from cs_sync.pipeline import run_once
+from cs_sync.score import Extracted
+from tests.conftest import AS_OF, served
+
+
+def _alive(kind: type) -> int:
+    return sum(isinstance(thing, kind) for thing in gc.get_objects())
+
+
+def test_the_records_read_are_let_go_before_the_history_and_dashboards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = prepare_demo(tmp_path / "demo", 40, AS_OF, port=0)
+    seen: list[int] = []
+    record_history = pipeline.record_history
+
+    def counting(*args: Any, **kwargs: Any) -> Any:  # the real step, once it is counted
+        seen.append(_alive(Extracted))  # no collection first: let go, not left to the gc
+        return record_history(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "record_history", counting)
+    with served(folder):
+        result = run_once(load_config(folder.config_path), AS_OF, dry_run=False)
+    assert result.status == "ok" and result.accounts_read > 0
+    assert seen == [0]
+
+
+def _duckdb_memory(db: duckdb.DuckDBPyConnection) -> int:
+    (used,) = db.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone() or (0,)
+    return int(used or 0)
+
+
+def _day(rows: int, text: int) -> pd.DataFrame:
+    """A history date of `rows` accounts, each with `text` characters of measures (every
+    value its own: DuckDB cannot compress them away)."""
+    return pd.DataFrame(
+        {
+            "as_of": ["2026-12-01"] * rows,
+            "account_id": [f"001{i:015d}" for i in range(rows)],
+            "measures": [_noise(i, text) for i in range(rows)],
+        }
+    ).reindex(columns=SNAPSHOT_COLUMNS)
+
+
+def _noise(seed: int, length: int) -> str:
+    digest = hashlib.sha256(str(seed).encode()).hexdigest()
+    return (digest * (length // len(digest) + 1))[:length]
+
+
+KPIS = pd.DataFrame({"date": ["2026-12-01"], "metric": ["a"], "dimension": ["all"], "value": [1.0]})
+
+
+def _write_day(store: HistoryStore, day: pd.DataFrame) -> None:
+    now = datetime(2026, 12, 1, 7)
+    record = RunRecord("r1", "run", date(2026, 12, 1), now, now, "ok", "cfg", accounts=len(day))
+    store.write_date(date(2026, 12, 1), day, KPIS, record)
+
+
+def test_a_history_write_keeps_duckdb_within_its_write_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    day = _day(450_000, 200)  # some 90 MB of text: a row group of it, 25 MB
+    with HistoryStore(tmp_path / "free.duckdb") as store:  # unbounded, for comparison
+        store.db.register("day", day)
+        store.db.execute("BEGIN TRANSACTION")
+        store.db.execute("INSERT INTO account_history BY NAME SELECT * FROM day")
+        unbounded = _duckdb_memory(store.db)
+        store.db.execute("COMMIT")
+    monkeypatch.setattr(duck, "WRITE_MEMORY", "32MB")
+    with HistoryStore(tmp_path / "history.duckdb") as store:
+        _write_day(store, day)
+        assert _duckdb_memory(store.db) <= 32 * 2**20 < unbounded
+        assert len(store.snapshot(date(2026, 12, 1))) == len(day)
+
+
+def test_a_write_that_needs_more_than_the_bound_is_done_unbounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The commit compresses a row group whole: long texts can need more than the bound."""
+    monkeypatch.setattr(duck, "WRITE_MEMORY", "8MB")
+    day = _day(60_000, 400)  # 24 MB of text in one row group
+    with caplog.at_level(logging.INFO), HistoryStore(tmp_path / "history.duckdb") as store:
+        _write_day(store, day)
+        kept = store.snapshot(date(2026, 12, 1))
+    assert len(kept) == len(day) and kept["measures"].tolist() == day["measures"].tolist()
+    assert "written unbounded" in caplog.text
+    store = CopyStore(tmp_path / "copy.duckdb")
+    rows = day[["account_id", "measures"]].rename(columns={"account_id": "Id"})
+    store.save(
+        Copy(objects={"x": CopiedState(rows, "s", datetime(2026, 12, 1), date(2026, 12, 1))})
+    )
+    assert store.load().objects["x"].rows["measures"].tolist() == rows["measures"].tolist()
+
+
+def test_bounded_gives_the_connection_its_settings_back_even_after_a_failure() -> None:
+    db = duck.connect()
+    before = db.execute(
+        "SELECT current_setting('memory_limit'), current_setting('threads')"
+    ).fetchone()
+    with pytest.raises(duckdb.Error), duck.bounded(db):
+        assert db.execute("SELECT current_setting('threads')").fetchone() == (1,)
+        db.execute("SELECT * FROM no_such_table")
+    after = db.execute("SELECT current_setting('memory_limit'), current_setting('threads')")
+    assert after.fetchone() == before
+    db.close()
