@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cs_sync.connectors.usage_checks import _repeated
 from cs_sync.connectors.usage_csv import read_usage_csv
 from cs_sync.errors import InputError
 
@@ -262,3 +263,23 @@ def test_a_bom_is_read_past_whatever_the_encoding_setting(tmp_path: Path) -> Non
     for encoding in ("auto", "utf-8"):
         table = read_usage_csv(path, AS_OF, "salesforce_id", "skip", encoding=encoding)
         assert table.problems == [] and len(table.frame) == 1, encoding
+
+
+def test_rows_repeating_an_account_and_month_are_all_found() -> None:
+    """Each (account, month) pair as one number, sorted: the same rows as pandas' duplicated
+    over the two columns, every copy marked (three of a kind too), months before 1970 and a
+    key's neighbours in the sort left alone."""
+    rng = np.random.default_rng(7)
+    rows = 5_000
+    keys = rng.choice([f"k{i}" for i in range(300)], rows)
+    months = pd.to_datetime("1969-01-01") + pd.to_timedelta(rng.integers(0, 60, rows) * 31, "D")
+    clean = pd.DataFrame(
+        {
+            "account_key": pd.Categorical(keys),
+            "month": months.to_numpy().astype("datetime64[M]").astype("datetime64[us]"),
+        }
+    )
+    expected = clean.duplicated(["account_key", "month"], keep=False).to_numpy()
+    assert expected.any() and not expected.all()
+    assert (_repeated(clean) == expected).all()
+    assert not _repeated(clean.iloc[0:0]).any()
