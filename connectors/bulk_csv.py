@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -56,8 +57,22 @@ def record_from_csv(row: dict[str, str], types: dict[str, str]) -> dict[str, Any
     return record
 
 
-def parse_csv_rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
+def csv_rows(text: str) -> Iterator[dict[str, str]]:
+    """The rows of a CSV text, each made as it is read (a Bulk job's results for 100,000
+    records were held as a list of 100,000 dicts, beside a StringIO of four bytes a
+    character)."""
+    return csv.DictReader(_lines(text))
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The text's lines, each with its line ending (as a file opened with newline="": the
+    csv module joins a quoted value's lines itself)."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
 
 
 def frame_from_csv(text: str, columns: dict[str, str]) -> pd.DataFrame:

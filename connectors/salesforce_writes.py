@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from simple_salesforce import Salesforce
 
-from cs_sync.connectors.bulk_csv import parse_csv_rows
+from cs_sync.connectors.bulk_csv import csv_rows
 from cs_sync.connectors.bulk_jobs import run_ingest_job, upload_parts
 from cs_sync.connectors.salesforce_calls import restful
 from cs_sync.connectors.settings import SalesforceConfig
@@ -192,7 +192,7 @@ class SalesforceWrites:
                 self.stop_requested,
             )
             job_id = str(job["id"])
-            results = parse_csv_rows(
+            results = csv_rows(  # read as the outcome is counted, a row at a time
                 self.call(
                     f"reading the results of Bulk job {job_id}",
                     partial(_bulk_results, sobject=sobject, job_id=job_id, failed=False),
@@ -200,10 +200,12 @@ class SalesforceWrites:
             )
             failures: list[dict[str, str]] = []
             if int(job.get("numberRecordsFailed", 0)):
-                failures = parse_csv_rows(
-                    self.call(
-                        f"reading the failures of Bulk job {job_id}",
-                        partial(_bulk_results, sobject=sobject, job_id=job_id, failed=True),
+                failures = list(
+                    csv_rows(
+                        self.call(
+                            f"reading the failures of Bulk job {job_id}",
+                            partial(_bulk_results, sobject=sobject, job_id=job_id, failed=True),
+                        )
                     )
                 )
         except CsSyncError as error:

@@ -3,6 +3,7 @@ whole-request failure that stopped it; and a Bulk job's result files read into o
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +38,7 @@ class WriteReport:
 
 
 def bulk_outcome(
-    results: list[dict[str, str]], failures: list[dict[str, str]], key_field: str | None
+    results: Iterable[dict[str, str]], failures: list[dict[str, str]], key_field: str | None
 ) -> tuple[WriteReport, list[dict[str, str]]]:
     """A Bulk job's successfulResults and failedResults rows as a report, and the failed rows
     worth retrying on their own (locked)."""

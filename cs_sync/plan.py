@@ -19,7 +19,7 @@ from cs_sync.connectors.settings import SalesforceFields
 from cs_sync.revenue import Timeline
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a first run makes one per account and field written
 class FieldChange:
     account_id: str
     account_name: str
@@ -143,19 +143,24 @@ def build_plan(
         fields.next_action: "next_action",
         fields.next_action_date: "next_action_date",
     }
-    found: list[tuple[int, int, FieldChange]] = []  # (row, field's place, change)
+    found: list[FieldChange] = []  # a field at a time
+    rows: list[int] = []  # each change's row (its field's place follows from the order)
+    places: list[int] = []
     ids, names = scored["account_id"].to_numpy(), scored["name"].to_numpy()
     for place, (api_name, column) in enumerate(outputs.items()):
         scale = (scales or {}).get(api_name)
         new_values, old_values = scored[column], scored[f"prev_{column}"]
-        for row in np.flatnonzero(~_surely_same(new_values, old_values, scale)):
+        for row in np.flatnonzero(~_surely_same(new_values, old_values, scale)).tolist():
             new = _stored(_clean(new_values.iat[row]), scale)
             old = _clean(old_values.iat[row])
             if not same_value(old, new):
-                change = FieldChange(ids[row], names[row], api_name, old, new)
-                found.append((int(row), place, change))
-    found.sort(key=lambda item: item[:2])  # by account, then field, as the plan is read
-    changes = [change for _, _, change in found]
+                found.append(FieldChange(ids[row], names[row], api_name, old, new))
+                rows.append(row)
+                places.append(place)
+    # by account, then field, as the plan is read (no tuple a change: a first run makes
+    # about a million changes at 100,000 accounts)
+    order = np.lexsort((np.array(places, dtype=np.int32), np.array(rows, dtype=np.int64)))
+    changes = [found[at] for at in order.tolist()]
     updates: dict[str, dict[str, Any]] = {}
     for change in changes:
         updates.setdefault(change.account_id, {})[change.field] = change.new

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 
-from cs_sync.connectors.bulk_csv import frame_from_csv, frame_from_records, typed_frame
+from cs_sync.connectors.bulk_csv import csv_rows, frame_from_csv, frame_from_records, typed_frame
 from cs_sync.sfid import canonical_ids
 
 COLUMNS = {
@@ -58,3 +60,23 @@ def test_ids_become_canonical_once_each() -> None:
         "not an id",
         "0015g00000000G9AAI",
     ]
+
+
+def test_csv_rows_read_a_row_at_a_time_as_the_csv_module_reads_a_file() -> None:
+    """A Bulk job's results read lazily: quoted line breaks (LF and CRLF), quotes, an empty
+    cell, a last line without its line ending and a text of no rows read as the csv module
+    reads them from a file."""
+    text = (
+        'sf__Id,sf__Created,Description\n001A,true,"two\nlines"\n'
+        '001B,false,"said ""hi""\r\nthen left"\r\n001C,true,\n001D,false,last'
+    )
+    rows = csv_rows(text)
+    assert not isinstance(rows, list)  # made as they are read
+    assert list(rows) == list(csv.DictReader(io.StringIO(text, newline="")))
+    assert [row["Description"] for row in csv_rows(text)] == [
+        "two\nlines",
+        'said "hi"\r\nthen left',
+        "",
+        "last",
+    ]
+    assert list(csv_rows("")) == [] and list(csv_rows("sf__Id\n")) == []
