@@ -139,8 +139,7 @@ def read_now(client: SalesforceClient, specs: list[CopiedObject]) -> dict[str, p
     found = {}
     held = HeldIds()  # each object's ids, as its children's lookups are shared
     for spec, rows in zip(specs, read_whole(client, *specs), strict=True):
-        rows = _shared(rows, spec.read_columns, held)
-        held.hold(rows["Id"])
+        rows = held.share(rows, spec.read_columns)
         if spec.view is not None:
             rows = rows[spec.view(rows).to_numpy(dtype=bool)].reset_index(drop=True)
         found[spec.name] = rows
@@ -401,6 +400,12 @@ class HeldIds:
             self._ids.setdefault(prefix, []).append(ids)
             self._index = {key: held for key, held in self._index.items() if prefix not in key}
 
+    def share(self, rows: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+        """An object's rows shared (`_shared`), then its own ids held for those after it."""
+        rows = _shared(rows, columns, self)
+        self.hold(rows["Id"])
+        return rows
+
     def index(self, values: pd.Series) -> pd.Index | None:
         """The ids held of the objects that `values` name, as a spread sample of them shows
         (None: none held; a value of an object not held is shared among its own rows)."""
@@ -421,13 +426,7 @@ def _sharing(specs: list[CopiedObject]) -> Callable[[str, pd.DataFrame], pd.Data
     keeps them in the order they are read: accounts first)."""
     columns = {spec.name: spec.read_columns for spec in specs}
     held = HeldIds()
-
-    def each_part(name: str, part: pd.DataFrame) -> pd.DataFrame:
-        part = _shared(part, columns.get(name, {}), held)
-        held.hold(part["Id"])
-        return part
-
-    return each_part
+    return lambda name, part: held.share(part, columns.get(name, {}))
 
 
 def _shared(rows: pd.DataFrame, columns: dict[str, str], held: HeldIds) -> pd.DataFrame:
