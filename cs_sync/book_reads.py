@@ -18,6 +18,7 @@ from cs_sync.connectors.bulk_csv import flag
 from cs_sync.connectors.salesforce import SalesforceClient, soql
 from cs_sync.csm_book import TASK_WINDOW_DAYS
 from cs_sync.incremental import CopiedObject
+from cs_sync.rules.arrays import owned
 from cs_sync.rules.playbooks import memory_since
 from cs_sync.rules.tasks import KEY_PREFIX, key_pattern, parse_key, task_period
 from cs_sync.sfid import canonical_ids
@@ -102,15 +103,15 @@ def accounts_from(rows: pd.DataFrame, client: SalesforceClient, config: Config) 
     frame = pd.DataFrame(
         {
             "account_id": canonical_ids(rows["Id"]),
-            "name": rows["Name"].to_numpy(),
-            "owner_id": rows["OwnerId"].to_numpy(),
-            "owner_active": rows["Owner.IsActive"].to_numpy(dtype=bool),
-            "owner_name": rows["Owner.Name"].to_numpy(),
-            "sub_csm_id": rows[f.sub_csm].to_numpy(),
-            "sub_csm_active": rows[f"{sub}.IsActive"].to_numpy(dtype=bool),
-            "sub_csm_name": rows[f"{sub}.Name"].to_numpy(),
-            **{column: rows[getattr(f, key)].to_numpy() for column, key in ACCOUNT_FIELDS.items()},
-            **{column: rows[name].to_numpy() for column, name in f.own_inputs().items()},
+            "name": owned(rows["Name"]),
+            "owner_id": owned(rows["OwnerId"]),
+            "owner_active": owned(rows["Owner.IsActive"], bool),
+            "owner_name": owned(rows["Owner.Name"]),
+            "sub_csm_id": owned(rows[f.sub_csm]),
+            "sub_csm_active": owned(rows[f"{sub}.IsActive"], bool),
+            "sub_csm_name": owned(rows[f"{sub}.Name"]),
+            **{column: owned(rows[getattr(f, key)]) for column, key in ACCOUNT_FIELDS.items()},
+            **{column: owned(rows[name]) for column, name in f.own_inputs().items()},
         },
         columns=[*ACCOUNT_COLUMNS, *f.own_inputs()],
     )
@@ -253,16 +254,16 @@ def tasks_from(rows: pd.DataFrame, config: Config) -> pd.DataFrame:
     keys = [found for found in parsed if found is not None]
     return pd.DataFrame(
         {
-            "task_id": rows["Id"].to_numpy(),
-            "key": rows[key].to_numpy(),
+            "task_id": owned(rows["Id"]),
+            "key": owned(rows[key]),
             "rule": [rule for rule, _, _ in keys],
             "account_id": canonical_ids(account for _, account, _ in keys),
-            "is_closed": rows["IsClosed"].to_numpy(),
-            "description": rows["Description"].to_numpy(),
-            "created_date": rows["CreatedDate"].to_numpy(),
-            "owner_id": rows["OwnerId"].to_numpy(),
-            "owner_name": rows["Owner.Name"].to_numpy(),
-            "activity_date": rows["ActivityDate"].to_numpy(),
+            "is_closed": owned(rows["IsClosed"]),
+            "description": owned(rows["Description"]),
+            "created_date": owned(rows["CreatedDate"]),
+            "owner_id": owned(rows["OwnerId"]),
+            "owner_name": owned(rows["Owner.Name"]),
+            "activity_date": owned(rows["ActivityDate"]),
         },
         columns=TASK_COLUMNS,
     )
@@ -315,14 +316,14 @@ def opportunity_read(config: Config) -> CopiedObject:
 def opportunities_from(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "opportunity_id": rows["Id"].to_numpy(),
+            "opportunity_id": owned(rows["Id"]),
             "account_id": canonical_ids(rows["AccountId"]),
-            "type": rows["Type"].to_numpy(),
-            "stage": rows["StageName"].to_numpy(),
-            "close_date": rows["CloseDate"].to_numpy(),
-            "amount": rows["Amount"].to_numpy(),
-            "is_closed": rows["IsClosed"].to_numpy(),
-            "is_won": rows["IsWon"].to_numpy(),
+            "type": owned(rows["Type"]),
+            "stage": owned(rows["StageName"]),
+            "close_date": owned(rows["CloseDate"]),
+            "amount": owned(rows["Amount"]),
+            "is_closed": owned(rows["IsClosed"]),
+            "is_won": owned(rows["IsWon"]),
         },
         columns=OPPORTUNITY_COLUMNS,
     )
@@ -360,9 +361,9 @@ def roles_from(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "account_id": canonical_ids(rows["Opportunity.AccountId"]),
-            "contact_id": rows["ContactId"].to_numpy(),
-            "role": rows["Role"].to_numpy(),
-            "contact_name": rows["Contact.Name"].to_numpy(),
+            "contact_id": owned(rows["ContactId"]),
+            "role": owned(rows["Role"]),
+            "contact_name": owned(rows["Contact.Name"]),
         },
         columns=CONTACT_ROLE_COLUMNS,
     )

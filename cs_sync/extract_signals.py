@@ -30,6 +30,7 @@ from cs_sync.incremental import CopiedObject
 from cs_sync.plan import Problem
 from cs_sync.rules.activity import ACTIVITY_COLUMNS as ACTIVITY_FEATURES
 from cs_sync.rules.activity import CASE_COLUMNS as CASE_FEATURES
+from cs_sync.rules.arrays import owned
 from cs_sync.rules.surveys import SURVEY_COLUMNS as SURVEY_FEATURES
 from cs_sync.sfid import canonical_ids, try_to18
 
@@ -134,7 +135,7 @@ def activity_reads(
         what="completed Tasks",
         columns={
             "Id": "id",
-            "AccountId": "id",
+            "AccountId": "reference",
             "ActivityDate": "date",
             "IsClosed": "boolean",
             key: "string",
@@ -157,7 +158,7 @@ def activity_reads(
         name="events",
         sobject="Event",
         what="Events",
-        columns={"Id": "id", "AccountId": "id", "ActivityDate": "date", "Type": "picklist"},
+        columns={"Id": "id", "AccountId": "reference", "ActivityDate": "date", "Type": "picklist"},
         condition=soql("AccountId != null AND ActivityDate >= {start}", start=start),
         changes="",
         keep=partial(_dated_from, start=start),
@@ -230,9 +231,9 @@ def cases_from(rows: pd.DataFrame, config: Config) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "account_id": canonical_ids(rows["AccountId"]),
-            "created": rows["CreatedDate"].to_numpy(),
-            "closed": rows["ClosedDate"].to_numpy(),
-            "is_closed": rows["IsClosed"].to_numpy(),
+            "created": owned(rows["CreatedDate"]),
+            "closed": owned(rows["ClosedDate"]),
+            "is_closed": owned(rows["IsClosed"]),
             "high": rows["Priority"].isin(high).to_numpy(),
             "escalated": (rows["IsEscalated"] | rows["Status"].isin(escalated)).to_numpy(),
         },
@@ -365,7 +366,7 @@ def survey_reads(client: SalesforceClient, config: Config) -> list[CopiedObject]
     check_survey_fields(client, config)
     described = client.described_fields("Contact")
     score, day = str(surveys.contact_field), surveys.date_field or ""
-    columns = {"Id": "id", "AccountId": "id"} | {
+    columns = {"Id": "id", "AccountId": "reference"} | {
         name: str(described[name.lower()]["type"]) for name in (score, day) if name
     }
     return [
@@ -386,9 +387,9 @@ def surveys_from(rows: pd.DataFrame, config: Config) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "account_id": canonical_ids(rows["AccountId"]),
-            "contact_id": rows["Id"].to_numpy(),
-            "day": rows[day].to_numpy() if day else None,
-            "score": rows[score].to_numpy(),
+            "contact_id": owned(rows["Id"]),
+            "day": owned(rows[day]) if day else None,
+            "score": owned(rows[score]),
         },
         columns=SURVEY_COLUMNS,
     )

@@ -25,6 +25,7 @@ from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.demo import DemoFolder
 from cs_sync.errors import CsSyncError
 from cs_sync.extract import Book, extract, read_book
+from cs_sync.extract_signals import activity_reads, case_reads, survey_reads
 from cs_sync.incremental import LocalCopy, read_now, sync_copy
 from cs_sync.sandbox.server import Sandbox
 from tests.conftest import AS_OF, held_by_another_process, login
@@ -625,15 +626,23 @@ def _points_at(values: pd.Series, ids: pd.Series) -> int:
 def test_a_parent_s_id_is_one_string_across_its_children(
     book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
 ) -> None:
-    """An account's id named by its opportunities and their contact roles, and an
-    opportunity's id named by its roles, are the parent's own string, however the rows were
-    read (whole without a copy, whole into a copy, by changes, a changed record taken in)."""
+    """An account's id named by its opportunities and their contact roles (and by the
+    activity, cases and survey answers the demo scores on), and an opportunity's id named by
+    its roles, are the parent's own string, however the rows were read (whole without a
+    copy, whole into a copy, by changes, a changed record taken in)."""
     config, _, sf = book
     client = _client(config)
+    signals = [
+        *activity_reads(client, config, AS_OF),
+        *case_reads(client, config, AS_OF),
+        *survey_reads(client, config),
+    ]
+    assert [s.name for s in signals] == ["activity_tasks", "events", "cases", "survey_answers"]
     specs = [
         account_read(client, config, config.salesforce.account_filter),
         opportunity_read(config),
         role_read(config),
+        *signals,
     ]
     local = LocalCopy(CopyStore(tmp_path / "copy.duckdb"), OVERLAP, 24)
     reads = [read_now(client, specs)]
@@ -650,6 +659,9 @@ def test_a_parent_s_id_is_one_string_across_its_children(
         assert _points_at(opportunities["AccountId"], accounts["Id"]) > len(accounts)
         assert _points_at(roles["Opportunity.AccountId"], accounts["Id"]) > len(accounts)
         assert _points_at(roles["OpportunityId"], opportunities["Id"]) > len(accounts)
+        for signal in signals:
+            rows = frames[signal.name]
+            assert _points_at(rows["AccountId"], accounts["Id"]) > 0, signal.name
 
 
 def test_the_copy_is_read_back_a_part_at_a_time(tmp_path: Path) -> None:
