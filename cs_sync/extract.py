@@ -376,8 +376,8 @@ def extract(
         shared_texts(accounts),
         usage,
         book.tasks,
-        shared_texts(book.opportunities),
-        shared_texts(book.contact_roles),
+        book.opportunities,  # their texts shared as they were read (incremental._shared)
+        book.contact_roles,
         problems + join_problems + survey_problems,
         client.field_scales("Account"),
         activities=book.activities,

@@ -32,6 +32,7 @@ Function = Literal[
 ]
 SEASON_FUNCTIONS = ("season_total", "season_change", "season_dropped")
 MAX_MISSING_MONTHS = 12  # months_without counts at most this far back
+PART_ROWS = 1 << 18  # usage rows converted at a time where a conversion needs copies
 SEASON_SPAN = 24  # a season begun within 12 months, and the same months a year before
 
 
@@ -63,11 +64,16 @@ def positions(index: pd.Index, keys: pd.Series) -> np.ndarray:
 
 
 def month_number(stamps: pd.Series) -> np.ndarray:
-    """Months since 1970-01 (NaN where the date is missing), for month arithmetic."""
-    values = stamps.to_numpy(dtype="datetime64[ns]")
-    numbers = month_numbers(values.astype("datetime64[D]")).astype(float)
-    numbers[np.isnat(values)] = np.nan
-    return numbers
+    """Months since 1970-01 (NaN where the date is missing), for month arithmetic. A part of
+    the rows at a time: the conversion takes five arrays of its rows' length at once (70 MB
+    at 100,000 accounts' usage, were they taken whole)."""
+    out = np.empty(len(stamps), dtype=float)
+    for start in range(0, len(stamps), PART_ROWS):
+        values = stamps.iloc[start : start + PART_ROWS].to_numpy(dtype="datetime64[ns]")
+        numbers = month_numbers(values.astype("datetime64[D]")).astype(float)
+        numbers[np.isnat(values)] = np.nan
+        out[start : start + len(values)] = numbers
+    return out
 
 
 class Metric:
