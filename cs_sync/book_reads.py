@@ -18,7 +18,7 @@ from cs_sync.connectors.bulk_csv import flag
 from cs_sync.connectors.salesforce import SalesforceClient, soql
 from cs_sync.csm_book import TASK_WINDOW_DAYS
 from cs_sync.incremental import CopiedObject
-from cs_sync.rules.arrays import owned
+from cs_sync.rules.arrays import owned, owned_columns
 from cs_sync.rules.playbooks import memory_since
 from cs_sync.rules.tasks import KEY_PREFIX, key_pattern, parse_key, task_period
 from cs_sync.sfid import canonical_ids
@@ -110,8 +110,8 @@ def accounts_from(rows: pd.DataFrame, client: SalesforceClient, config: Config) 
             "sub_csm_id": owned(rows[f.sub_csm]),
             "sub_csm_active": owned(rows[f"{sub}.IsActive"], bool),
             "sub_csm_name": owned(rows[f"{sub}.Name"]),
-            **{column: owned(rows[getattr(f, key)]) for column, key in ACCOUNT_FIELDS.items()},
-            **{column: owned(rows[name]) for column, name in f.own_inputs().items()},
+            **owned_columns(rows, **{c: getattr(f, key) for c, key in ACCOUNT_FIELDS.items()}),
+            **owned_columns(rows, **f.own_inputs()),
         },
         columns=[*ACCOUNT_COLUMNS, *f.own_inputs()],
     )
@@ -254,16 +254,19 @@ def tasks_from(rows: pd.DataFrame, config: Config) -> pd.DataFrame:
     keys = [found for found in parsed if found is not None]
     return pd.DataFrame(
         {
-            "task_id": owned(rows["Id"]),
-            "key": owned(rows[key]),
             "rule": [rule for rule, _, _ in keys],
             "account_id": canonical_ids(account for _, account, _ in keys),
-            "is_closed": owned(rows["IsClosed"]),
-            "description": owned(rows["Description"]),
-            "created_date": owned(rows["CreatedDate"]),
-            "owner_id": owned(rows["OwnerId"]),
-            "owner_name": owned(rows["Owner.Name"]),
-            "activity_date": owned(rows["ActivityDate"]),
+            **owned_columns(
+                rows,
+                task_id="Id",
+                key=key,
+                is_closed="IsClosed",
+                description="Description",
+                created_date="CreatedDate",
+                owner_id="OwnerId",
+                owner_name="Owner.Name",
+                activity_date="ActivityDate",
+            ),
         },
         columns=TASK_COLUMNS,
     )
@@ -316,14 +319,17 @@ def opportunity_read(config: Config) -> CopiedObject:
 def opportunities_from(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "opportunity_id": owned(rows["Id"]),
             "account_id": canonical_ids(rows["AccountId"]),
-            "type": owned(rows["Type"]),
-            "stage": owned(rows["StageName"]),
-            "close_date": owned(rows["CloseDate"]),
-            "amount": owned(rows["Amount"]),
-            "is_closed": owned(rows["IsClosed"]),
-            "is_won": owned(rows["IsWon"]),
+            **owned_columns(
+                rows,
+                opportunity_id="Id",
+                type="Type",
+                stage="StageName",
+                close_date="CloseDate",
+                amount="Amount",
+                is_closed="IsClosed",
+                is_won="IsWon",
+            ),
         },
         columns=OPPORTUNITY_COLUMNS,
     )
@@ -361,9 +367,7 @@ def roles_from(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "account_id": canonical_ids(rows["Opportunity.AccountId"]),
-            "contact_id": owned(rows["ContactId"]),
-            "role": owned(rows["Role"]),
-            "contact_name": owned(rows["Contact.Name"]),
+            **owned_columns(rows, contact_id="ContactId", role="Role", contact_name="Contact.Name"),
         },
         columns=CONTACT_ROLE_COLUMNS,
     )

@@ -30,7 +30,7 @@ from cs_sync.incremental import CopiedObject
 from cs_sync.plan import Problem
 from cs_sync.rules.activity import ACTIVITY_COLUMNS as ACTIVITY_FEATURES
 from cs_sync.rules.activity import CASE_COLUMNS as CASE_FEATURES
-from cs_sync.rules.arrays import owned
+from cs_sync.rules.arrays import owned, owned_columns
 from cs_sync.rules.surveys import SURVEY_COLUMNS as SURVEY_FEATURES
 from cs_sync.sfid import canonical_ids, try_to18
 
@@ -231,9 +231,7 @@ def cases_from(rows: pd.DataFrame, config: Config) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "account_id": canonical_ids(rows["AccountId"]),
-            "created": owned(rows["CreatedDate"]),
-            "closed": owned(rows["ClosedDate"]),
-            "is_closed": owned(rows["IsClosed"]),
+            **owned_columns(rows, created="CreatedDate", closed="ClosedDate", is_closed="IsClosed"),
             "high": rows["Priority"].isin(high).to_numpy(),
             "escalated": (rows["IsEscalated"] | rows["Status"].isin(escalated)).to_numpy(),
         },
@@ -387,9 +385,8 @@ def surveys_from(rows: pd.DataFrame, config: Config) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "account_id": canonical_ids(rows["AccountId"]),
-            "contact_id": owned(rows["Id"]),
             "day": owned(rows[day]) if day else None,
-            "score": owned(rows[score]),
+            **owned_columns(rows, contact_id="Id", score=score),
         },
         columns=SURVEY_COLUMNS,
     )

@@ -74,6 +74,11 @@ def owned(values: pd.Series, dtype: Any = None) -> np.ndarray:
     return values.to_numpy(dtype=dtype, copy=True)
 
 
+def owned_columns(rows: pd.DataFrame, **paths: str) -> dict[str, np.ndarray]:
+    """A table's columns (name = the read's column) from a read's rows, each `owned`."""
+    return {name: owned(rows[path]) for name, path in paths.items()}
+
+
 def per_distinct(values: np.ndarray, convert: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """`convert(values)` worked out once per distinct value and shared by the rows holding
     it: dates as text or as `date` objects for half a million steps cost a few hundred
