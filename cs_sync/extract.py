@@ -68,7 +68,7 @@ def with_former(client: SalesforceClient, config: Config, accounts: pd.DataFrame
     rows = _whole_accounts(
         client, config, former_filter, "former customers", "salesforce.former_customer_filter"
     )
-    former = accounts_from(rows, client, config)
+    former = shared_texts(accounts_from(rows, client, config))  # read whole, not shared yet
     former = former[~former["account_id"].isin(accounts["account_id"])]
     former["former"] = True
     return pd.concat([accounts, former], ignore_index=True) if len(former) else accounts
@@ -156,7 +156,8 @@ def join_usage(
     no account cs-sync reads are reported (a typo, or salesforce.account_filter leaving a live
     customer out); older history of accounts outside the filter (former customers) is kept out
     of scoring and counted in the log. Each distinct key is looked up once: a row gets a
-    code into the accounts' ids (a categorical), not a string of its own."""
+    code into the accounts' ids (a categorical), not a string of its own. The rows kept are
+    taken out of `usage` a column at a time (see rules_usage): it is left without them."""
     key_column = "account_id" if account_key == "salesforce_id" else "external_key"
     keyed = accounts[key_column].notna().to_numpy()
     keys = pd.Index(accounts[key_column].to_numpy()[keyed], dtype=object)
@@ -196,7 +197,7 @@ def join_usage(
     code_of_key[known] = account_codes
     row_codes = np.where(found, code_of_key[np.maximum(codes, 0)], -1)
     account_id = pd.Categorical.from_codes(row_codes, pd.Index(account_ids, dtype=object))
-    return rules_usage(usage.assign(account_id=account_id), found), problems
+    return rules_usage(usage, None if found.all() else found, account_id), problems
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -207,34 +208,35 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return codes, pd.Index(distinct)
 
 
-def rules_usage(usage: pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
+def rules_usage(
+    usage: pd.DataFrame, rows: np.ndarray | None = None, account_id: pd.Categorical | None = None
+) -> pd.DataFrame:
     """The usage rows (those `rows` marks, else all) as the rules keep them: account_id as a
     categorical (a code a row into one string per account), month, and each metric as a
     32-bit float, the precision every rule computes in (rules/usage_metrics.py), so nothing
     they give changes; the source's key and line numbers (read for messages) are let go. At a
-    million accounts and 13 months this halves what the usage holds (0.5 GiB less), and no
-    full copy is made on the way."""
+    million accounts and 13 months this halves what the usage holds (0.5 GiB less). Each
+    column is taken out of `usage` as its kept rows are made (`usage` is left without them),
+    so the rows read and the rows kept are never both held whole: with every row kept, the
+    columns are the same arrays. `account_id`: each row's account, when it is not a column
+    of `usage` (a column added to the table would keep every column alive after it is
+    taken out)."""
     metrics = [c for c in usage.columns if c not in ("account_key", "account_id", "month", "line")]
     kept = slice(None) if rows is None else rows
-    account_id = usage["account_id"]
-    if not isinstance(account_id.dtype, pd.CategoricalDtype):
-        codes, distinct = _codes(account_id)
-        account_id = pd.Series(pd.Categorical.from_codes(codes, distinct))
-
-    def metric(name: str) -> np.ndarray:
-        values = usage[name]
+    if account_id is None:
+        ids = usage.pop("account_id")
+        account_id = (
+            ids.array
+            if isinstance(ids.dtype, pd.CategoricalDtype)
+            else pd.Categorical.from_codes(*_codes(ids))
+        )
+    table = {"account_id": account_id[kept], "month": usage.pop("month").array[kept]}
+    for name in metrics:
+        values = usage.pop(name)
         if values.dtype != np.float32:
             values = pd.to_numeric(values, errors="coerce")
-        return values.to_numpy(np.float32)[kept]
-
-    return pd.DataFrame(
-        {
-            "account_id": account_id.array[kept],
-            "month": usage["month"].array[kept],
-            **{m: metric(m) for m in metrics},
-        },
-        copy=False,
-    )
+        table[name] = values.to_numpy(np.float32)[kept]
+    return pd.DataFrame(table, copy=False)
 
 
 def read_usage(config: Config, as_of: date, memo: UsageMemo | None = None) -> UsageTable:
@@ -348,14 +350,14 @@ def extract(
         Problem("usage_row", p.key, f"{usage_table.source} {p}") for p in usage_table.problems
     ] + [Problem("usage_blank", p.key, f"{usage_table.source} {p}") for p in usage_table.blanks]
     expected = last_complete_month(as_of)
-    months = usage_table.frame["month"]
-    if len(months) and months.max() < expected:
+    latest = usage_table.frame["month"].max() if len(usage_table.frame) else None
+    if latest is not None and latest < expected:
         problems.append(
             Problem(
                 "usage_stale",
                 None,
                 f"{usage_table.source} has no usage for {expected:%Y-%m} yet (latest "
-                f"{months.max():%Y-%m}): every account looks idle that month, so scores drop; "
+                f"{latest:%Y-%m}): every account looks idle that month, so scores drop; "
                 "load it before the run (the brakes stop a mass regrade)",
             )
         )
@@ -373,7 +375,7 @@ def extract(
             for p in history.problems
         ]
     return Extracted(
-        shared_texts(accounts),
+        accounts,  # texts shared as they were read (former customers' by with_former)
         usage,
         book.tasks,
         book.opportunities,  # their texts shared as they were read (incremental._shared)

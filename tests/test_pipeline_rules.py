@@ -215,7 +215,7 @@ def test_usage_kept_in_32_bits_gives_the_same_features_as_the_rows_read() -> Non
             MetricFeature("hours_season", "hours", "season_change", season=(3, 4)),
         )
     )
-    lean = rules_usage(rows)
+    lean = rules_usage(rows.copy())  # it takes the columns out of what it is given
     assert list(lean.columns) == [
         "account_id",
         "month",
@@ -250,7 +250,7 @@ def test_usage_of_keys_no_account_has_is_reported_and_left_out() -> None:
             "logins": [10.0, 11.0, 12.0, 13.0, 14.0],
         }
     )
-    kept, problems = join_usage(accounts, usage, "salesforce_id", "usage.csv", AS_OF)
+    kept, problems = join_usage(accounts, usage.copy(), "salesforce_id", "usage.csv", AS_OF)
     assert [(p.kind, p.record) for p in problems] == [("usage_unknown_account", "001C")]
     assert "usage.csv line 5: usage for 2026-10" in problems[0].message
     assert kept.to_dict("list") == {
