@@ -316,13 +316,16 @@ def opportunity_read(config: Config) -> CopiedObject:
     )
 
 
-def opportunities_from(rows: pd.DataFrame) -> pd.DataFrame:
+def opportunities_from(rows: pd.DataFrame, ids: bool = True) -> pd.DataFrame:
+    """The opportunity table the rules read. `ids`: each opportunity's own id, which only a
+    replay of the field history reads (backfill, backtest); a run leaves them out (None), so
+    its book holds no string per opportunity (430,000 at 100,000 accounts)."""
     return pd.DataFrame(
         {
             "account_id": canonical_ids(rows["AccountId"]),
+            "opportunity_id": owned(rows["Id"]) if ids else None,
             **owned_columns(
                 rows,
-                opportunity_id="Id",
                 type="Type",
                 stage="StageName",
                 close_date="CloseDate",

@@ -141,7 +141,7 @@ def read_book(
     return Book(
         accounts,
         tasks_from(rows["tasks"], config),
-        opportunities_from(rows["opportunities"]),
+        opportunities_from(rows["opportunities"], ids=since is not None),
         roles_from(rows["contact_roles"]),
         activity_from(rows["activity_tasks"], rows["events"], config) if "events" in rows else None,
         cases_from(rows["cases"], config) if "cases" in rows else None,
