@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
 import duckdb
+import pandas as pd
 
 log = logging.getLogger(__name__)
 OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
@@ -72,3 +73,11 @@ def _transaction(db: duckdb.DuckDBPyConnection, body: Callable[[], None]) -> Non
         with suppress(duckdb.Error):  # a commit that failed has ended the transaction already
             db.execute("ROLLBACK")
         raise
+
+
+def append(db: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """The frame's rows added to `table` (its columns in the table's order). Not through a
+    registered view: DuckDB holds a frame registered in a transaction until the commit, so
+    parts written one after another would all be alive at its end (a first dashboard
+    refresh's 175,000 recorded rows: 90 MB of text)."""
+    db.from_df(frame).insert_into(table)

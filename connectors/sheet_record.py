@@ -14,6 +14,7 @@ transaction.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,9 @@ import numpy as np
 import pandas as pd
 
 from cs_sync.connectors.copy_store import open_copy
-from cs_sync.connectors.duck import write
+from cs_sync.connectors.duck import append, write
+from cs_sync.connectors.sheet_cells import PART_ROWS
+from cs_sync.connectors.sheet_delta import row_text
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS sheet_tabs (spreadsheet_id VARCHAR, title VARCHAR,
@@ -41,10 +44,11 @@ class TabRecord:
 
 @dataclass
 class TabWritten:
-    """A tab as the spreadsheet holds it after a refresh: its record and its rows' text."""
+    """A tab as the spreadsheet holds it after a refresh: its record and its rows (their
+    text is made again for the rows the record does not hold yet, a part at a time)."""
 
     record: TabRecord
-    texts: list[str]
+    rows: Sequence[list[Any]]
 
 
 class SheetRecord:
@@ -119,20 +123,36 @@ class SheetRecord:
                     ),
                 )
                 db.execute("DELETE FROM sheet_rows WHERE hash NOT IN (SELECT hash FROM held)")
-                fresh = pd.DataFrame(
-                    {
-                        "hash": np.concatenate(
-                            [t.record.hashes for t in written.values()] or [np.empty(0, np.int64)]
-                        ),
-                        "body": [text for t in written.values() for text in t.texts],
-                    }
-                ).drop_duplicates("hash")
-                db.register("fresh", fresh)
-                db.execute(
-                    "INSERT INTO sheet_rows SELECT hash, body FROM fresh "
-                    "WHERE hash NOT IN (SELECT hash FROM sheet_rows)"
-                )
+                (recorded,) = db.execute("SELECT hash FROM sheet_rows").fetchnumpy().values()
+                for part in _new_rows(written.values(), np.asarray(recorded, dtype=np.int64)):
+                    append(db, "sheet_rows", part)
 
             write(db, body)
         finally:
             db.close()
+
+
+def _new_rows(written: Iterable[TabWritten], recorded: np.ndarray) -> Iterator[pd.DataFrame]:
+    """The rows the record does not hold yet, each once, as (hash, body) parts of PART_ROWS:
+    a first refresh records every row, and their texts all at once would be some 90 MB at
+    100,000 accounts."""
+    tabs = list(written)
+    every = np.concatenate([t.record.hashes for t in tabs] or [np.empty(0, np.int64)])
+    wanted = np.zeros(len(every), dtype=bool)
+    wanted[np.unique(every, return_index=True)[1]] = True  # a row in two places: once
+    wanted &= ~np.isin(every, recorded)
+    picked: list[int] = []
+    bodies: list[str] = []
+    start = 0
+    for tab in tabs:
+        marks = wanted[start : start + len(tab.record.hashes)].tolist()
+        for place, (row, mark) in enumerate(zip(tab.rows, marks, strict=True)):
+            if mark:
+                picked.append(start + place)
+                bodies.append(row_text(row))
+                if len(bodies) == PART_ROWS:
+                    yield pd.DataFrame({"hash": every[picked], "body": bodies})
+                    picked, bodies = [], []
+        start += len(marks)
+    if bodies:
+        yield pd.DataFrame({"hash": every[picked], "body": bodies})

@@ -33,7 +33,6 @@ the live tabs (`tab_budget`, `fit_rows`), with 20% of the limit left to the admi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -46,7 +45,7 @@ import pandas as pd
 from cs_sync.connectors.google_calls import GoogleTarget, account_of, call_google, sheets_client
 from cs_sync.connectors.settings import DashboardConfig
 from cs_sync.connectors.sheet_cells import TabRows
-from cs_sync.connectors.sheet_delta import Delta, row_hashes, row_text, tab_delta
+from cs_sync.connectors.sheet_delta import Delta, TabDigest, digest, tab_delta
 from cs_sync.connectors.sheet_record import SheetRecord, TabRecord, TabWritten
 from cs_sync.connectors.sheet_tabs import CELL_BUDGET, TAB_DATES, fit_rows
 from cs_sync.connectors.transport import CallCounter
@@ -62,13 +61,15 @@ SWAP_BYTES = 20_000  # what the batchUpdate switching the tabs carries besides t
 STAGING_SUFFIX = "__staging"
 
 
-def _chunks(rows: Sequence[list[Any]], texts: list[str]) -> Iterator[tuple[int, list[list[Any]]]]:
-    """(first row index, rows) blocks of at most REQUEST_BYTES of JSON each (`texts`: each
-    row as sent, row_text), one block at a time."""
+def _chunks(
+    rows: Sequence[list[Any]], lengths: np.ndarray
+) -> Iterator[tuple[int, list[list[Any]]]]:
+    """(first row index, rows) blocks of at most REQUEST_BYTES of JSON each (`lengths`: each
+    row's as sent, see TabDigest), one block at a time."""
     start, size = 0, 0
     current: list[Any] = []
-    for index, (row, text) in enumerate(zip(rows, texts, strict=True)):
-        length = len(text) + 2  # the row and its separator, as sent
+    for index, (row, text_length) in enumerate(zip(rows, lengths.tolist(), strict=True)):
+        length = text_length + 2  # the row and its separator, as sent
         if current and size + length > REQUEST_BYTES:
             yield start, current
             start, size, current = index, 0, []
@@ -157,8 +158,8 @@ class SheetsDashboard:
         `record` of what the tabs hold, a tab is sent only its changes when they fit in that
         batchUpdate (else it is replaced whole). `whole`: every changed tab replaced whole
         (and recorded), which also puts right what was edited by hand in its other rows."""
-        texts = {title: [row_text(row) for row in rows] for title, rows in tabs.items()}
-        prints = {title: fingerprint(lines) for title, lines in texts.items()}
+        digests = {title: digest(rows) for title, rows in tabs.items()}
+        prints = {title: found.fingerprint for title, found in digests.items()}
         on_sheet = {title: _fingerprint_of(sheet) for title, sheet in self._tabs().items()}
         changed = [title for title in tabs if on_sheet.get(title) != prints[title]]
         known = record.tabs(self.spreadsheet_id) if record is not None else {}
@@ -168,14 +169,12 @@ class SheetsDashboard:
             if record is not None
             and (title not in known or known[title].fingerprint != prints[title])
         ]
-        # a row's hash is wanted only to compare a changed tab's rows or to record them
-        hashes = {title: row_hashes(texts[title]) for title in {*changed, *stale}}
-        deltas = self._deltas(changed, tabs, hashes, known, record) if record and not whole else {}
+        deltas = self._deltas(changed, tabs, digests, known, record) if record and not whole else {}
         if changed:
             replaced = {title: tabs[title] for title in changed if title not in deltas}
             new_prints = {title: prints[title] for title in changed}
             try:
-                self._replace(replaced, deltas, new_prints, texts)
+                self._replace(replaced, deltas, new_prints, digests)
             except CsSyncError as error:
                 if not deltas or isinstance(error, TransientError):
                     raise
@@ -183,14 +182,14 @@ class SheetsDashboard:
                 # are replaced whole instead (the batchUpdate is applied whole or not at all)
                 log.warning("the dashboard's changes were refused (%s); tabs replaced whole", error)
                 self._known = None
-                self._replace({title: tabs[title] for title in changed}, {}, new_prints, texts)
+                self._replace({title: tabs[title] for title in changed}, {}, new_prints, digests)
         if record is not None and stale:
             record.save(
                 self.spreadsheet_id,
                 {
                     title: TabWritten(
-                        TabRecord(prints[title], _width(tabs[title]), hashes[title]),
-                        texts[title],
+                        TabRecord(prints[title], _width(tabs[title]), digests[title].hashes),
+                        tabs[title],
                     )
                     for title in stale
                 },
@@ -200,7 +199,7 @@ class SheetsDashboard:
         self,
         changed: list[str],
         tabs: dict[str, Sequence[list[Any]]],
-        hashes: dict[str, np.ndarray],
+        digests: dict[str, TabDigest],
         known: dict[str, TabRecord],
         record: SheetRecord,
     ) -> dict[str, Delta]:
@@ -221,7 +220,7 @@ class SheetsDashboard:
             delta = tab_delta(
                 sheet["properties"]["sheetId"],
                 was.hashes,
-                hashes[title],
+                digests[title].hashes,
                 tabs[title],
                 record.rows,
                 room,
@@ -243,14 +242,14 @@ class SheetsDashboard:
         tabs: dict[str, Sequence[list[Any]]],
         deltas: dict[str, Delta],
         prints: dict[str, str],
-        texts: dict[str, list[str]],
+        digests: dict[str, TabDigest],
     ) -> None:
         """Stage the tabs replaced whole, then one batchUpdate: each staged tab pasted over
         its live tab, each delta applied, each tab's new fingerprint recorded."""
         sheets = self._sheets()
         tiny = {"rowCount": 1, "columnCount": 1}  # a new tab is sized exactly, later
         if tabs:
-            sheets = self._stage(tabs, sheets, tiny, texts)
+            sheets = self._stage(tabs, sheets, tiny, digests)
         swap: list[dict[str, Any]] = []
         for title, rows in tabs.items():
             live, size = sheets[title], _size(rows)
@@ -301,7 +300,7 @@ class SheetsDashboard:
         tabs: dict[str, Sequence[list[Any]]],
         sheets: dict[str, dict[str, Any]],
         tiny: dict[str, int],
-        texts: dict[str, list[str]],
+        digests: dict[str, TabDigest],
     ) -> dict[str, dict[str, Any]]:
         """The tabs (and their hidden staging tabs) made where missing, and the rows written
         to the staging tabs, in requests under the size limit."""
@@ -328,7 +327,7 @@ class SheetsDashboard:
                 "values": block,
             }
             for title, rows in tabs.items()
-            for start, block in _chunks(rows, texts[title])
+            for start, block in _chunks(rows, digests[title].lengths)
         )
         for batch in _packed(ranges):  # each request under the size limit
             body = {"valueInputOption": "RAW", "data": batch}
@@ -343,15 +342,6 @@ class SheetsDashboard:
 
 
 FINGERPRINT_KEY = "cs-sync-rows"  # developer metadata on each live tab
-
-
-def fingerprint(texts: list[str]) -> str:
-    """The tab's row count and a hash of its rows as sent (each row's JSON text)."""
-    digest = hashlib.sha256()
-    for text in texts:
-        digest.update(text.encode())
-        digest.update(b"\n")
-    return f"{len(texts)}:{digest.hexdigest()[:32]}"
 
 
 def _width(rows: Sequence[list[Any]]) -> int:

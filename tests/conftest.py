@@ -6,7 +6,8 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import tracemalloc
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -126,3 +127,15 @@ def held_by_another_process(path: Path) -> Iterator[None]:
         yield
     finally:
         holder.communicate("")
+
+
+def traced_peak(work: Callable[[], object]) -> int:
+    """The most memory Python held at once while `work` ran, beyond what it held before (its
+    answer too), as tracemalloc counts it."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        work()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()

@@ -210,3 +210,32 @@ def test_usage_joined_to_the_accounts_is_never_held_twice() -> None:
         tracemalloc.stop()
     assert len(kept) == rows * 9 // 10
     assert peak < kept.memory_usage(index=False).sum()
+
+
+def test_parts_appended_in_one_transaction_are_let_go_before_its_commit() -> None:
+    """A frame registered in a transaction is held by DuckDB until the commit: a write in
+    parts (the dashboard record's first 175,000 rows) held every part at its end."""
+    db = duckdb.connect()
+    db.execute("CREATE TABLE rows (hash BIGINT, body VARCHAR)")
+    held: list[int] = []
+    part_bytes = 20_000 * (400 + 49)
+
+    def body() -> None:
+        for start in range(0, 100_000, 20_000):
+            part = pd.DataFrame(
+                {
+                    "hash": np.arange(start, start + 20_000, dtype=np.int64),
+                    "body": [f"{n:>400}" for n in range(start, start + 20_000)],
+                }
+            )
+            duck.append(db, "rows", part)
+        held.append(tracemalloc.get_traced_memory()[0] - before)
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        duck.write(db, body)
+    finally:
+        tracemalloc.stop()
+    assert db.execute("SELECT count(*), sum(hash) FROM rows").fetchone() == (100_000, 4999950000)
+    assert held[0] < 2 * part_bytes  # the last part, not all five

@@ -3,8 +3,6 @@ with blank cells (unknown) kept apart from zeros."""
 
 from __future__ import annotations
 
-import tracemalloc
-from collections.abc import Callable
 from datetime import date
 
 import numpy as np
@@ -13,6 +11,7 @@ import pytest
 
 from cs_sync.rules.features import FeatureSettings, _at_least, build_features
 from cs_sync.rules.usage_metrics import MetricFeature, month_number, positions
+from tests.conftest import traced_peak
 
 AS_OF = date(2026, 11, 24)  # last complete month: 2026-10
 NAN = np.nan
@@ -195,17 +194,6 @@ def test_positions_of_keys_held_as_codes_are_those_of_the_keys() -> None:
     assert positions(index, as_codes.iloc[0:0]).tolist() == []
 
 
-def _traced_peak(work: Callable[[], object]) -> int:
-    """The most memory `work` held at once beyond what it started with (its answer too)."""
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        work()
-        return tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
-
-
 def test_month_numbers_are_worked_out_a_part_of_the_rows_at_a_time() -> None:
     months = pd.Series(pd.date_range("1969-06-01", periods=30, freq="MS")).sample(
         4_000_000, replace=True, random_state=1
@@ -216,7 +204,7 @@ def test_month_numbers_are_worked_out_a_part_of_the_rows_at_a_time() -> None:
     np.testing.assert_array_equal(found, expected.to_numpy(dtype=float))
     # the answer (8 bytes a row) and a part's copies: converting every row at once held five
     # arrays of the column's length
-    assert _traced_peak(lambda: month_number(months)) < 2 * found.nbytes
+    assert traced_peak(lambda: month_number(months)) < 2 * found.nbytes
 
 
 def test_onboarding_s_share_of_seats_is_compared_in_64_bits_a_part_at_a_time() -> None:
@@ -227,4 +215,4 @@ def test_onboarding_s_share_of_seats_is_compared_in_64_bits_a_part_at_a_time() -
     np.testing.assert_array_equal(found, active.astype(float) >= 0.6 * seats.astype(float))
     assert _at_least(np.float32([3]), 0.6, np.float32([5]))[0]  # a little over 3 in 32 bits
     whole = 3 * seats.astype(float).nbytes  # the 64-bit copies of every row at once
-    assert _traced_peak(lambda: _at_least(active, 0.6, seats)) < whole / 2
+    assert traced_peak(lambda: _at_least(active, 0.6, seats)) < whole / 2
