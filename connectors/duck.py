@@ -79,5 +79,5 @@ def append(db: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> No
     """The frame's rows added to `table` (its columns in the table's order). Not through a
     registered view: DuckDB holds a frame registered in a transaction until the commit, so
     parts written one after another would all be alive at its end (a first dashboard
-    refresh's 175,000 recorded rows: 90 MB of text)."""
+    refresh's 175,000 recorded rows: some 80 MB of text)."""
     db.from_df(frame).insert_into(table)

@@ -48,7 +48,7 @@ def row_hashes(texts: Sequence[str]) -> np.ndarray:
 @dataclass(frozen=True)
 class TabDigest:
     """A tab's rows as sent, summed up without keeping their texts (a hundred thousand
-    accounts' rows are some 70 MB of text): the tab's fingerprint (its row count and a hash
+    accounts' rows are some 80 MB of text): the tab's fingerprint (its row count and a hash
     of every row's text), each row's hash and each row's length as JSON."""
 
     fingerprint: str

@@ -134,7 +134,7 @@ class SheetRecord:
 
 def _new_rows(written: Iterable[TabWritten], recorded: np.ndarray) -> Iterator[pd.DataFrame]:
     """The rows the record does not hold yet, each once, as (hash, body) parts of PART_ROWS:
-    a first refresh records every row, and their texts all at once would be some 90 MB at
+    a first refresh records every row, and their texts all at once would be some 80 MB at
     100,000 accounts."""
     tabs = list(written)
     every = np.concatenate([t.record.hashes for t in tabs] or [np.empty(0, np.int64)])
