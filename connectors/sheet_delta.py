@@ -35,9 +35,11 @@ def row_text(row: list[Any]) -> str:
 
 def row_hash(text: str) -> int:
     """An int64 hash of a row's text (8 bytes of BLAKE2b)."""
-    return int.from_bytes(
-        hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True
-    )
+    return _hash(text.encode())
+
+
+def _hash(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little", signed=True)
 
 
 def row_hashes(texts: Sequence[str]) -> np.ndarray:
@@ -53,7 +55,7 @@ class TabDigest:
 
     fingerprint: str
     hashes: np.ndarray  # int64, one per row, header first
-    lengths: np.ndarray  # int64 characters of each row's text
+    lengths: np.ndarray  # int64 bytes of each row's text (ASCII: json.dumps escapes the rest)
 
 
 def fingerprint(texts: Sequence[str]) -> str:
@@ -72,10 +74,11 @@ def _digest(texts: Iterator[str], count: int) -> TabDigest:
     hashes = np.empty(count, dtype=np.int64)
     lengths = np.empty(count, dtype=np.int64)
     for place, text in enumerate(texts):
-        whole.update(text.encode())
+        data = text.encode()  # encoded once; its length is the bytes sent
+        whole.update(data)
         whole.update(b"\n")
-        hashes[place] = row_hash(text)
-        lengths[place] = len(text)
+        hashes[place] = _hash(data)
+        lengths[place] = len(data)
     return TabDigest(f"{count}:{whole.hexdigest()[:32]}", hashes, lengths)
 
 

@@ -103,13 +103,16 @@ def accounts_from(rows: pd.DataFrame, client: SalesforceClient, config: Config) 
     frame = pd.DataFrame(
         {
             "account_id": canonical_ids(rows["Id"]),
-            "name": owned(rows["Name"]),
-            "owner_id": owned(rows["OwnerId"]),
             "owner_active": owned(rows["Owner.IsActive"], bool),
-            "owner_name": owned(rows["Owner.Name"]),
-            "sub_csm_id": owned(rows[f.sub_csm]),
             "sub_csm_active": owned(rows[f"{sub}.IsActive"], bool),
-            "sub_csm_name": owned(rows[f"{sub}.Name"]),
+            **owned_columns(
+                rows,
+                name="Name",
+                owner_id="OwnerId",
+                owner_name="Owner.Name",
+                sub_csm_id=f.sub_csm,
+                sub_csm_name=f"{sub}.Name",
+            ),
             **owned_columns(rows, **{c: getattr(f, key) for c, key in ACCOUNT_FIELDS.items()}),
             **owned_columns(rows, **f.own_inputs()),
         },
