@@ -182,16 +182,18 @@ def sheets_client(
     sandbox_url: str | None,
     counter: CallCounter | None,
     setting: str = "dashboard.credentials_file",
+    scopes: tuple[str, ...] = (),
 ) -> gspread.Client:
-    """A gspread client with cs-sync's timeouts and call counting. With the sandbox's address
-    (config [sandbox] url) it talks to the sandbox, with no Google credentials."""
+    """A gspread client with cs-sync's timeouts and call counting, its credentials asking for
+    the Sheets scope and `scopes`. With the sandbox's address (config [sandbox] url) it talks
+    to the sandbox, with no Google credentials."""
     if sandbox_url is not None:
         client = gspread.Client(auth=None, session=build_session(sandbox_url, counter))  # type: ignore[arg-type]
         client.set_timeout(30)
         return client
     from google.auth.transport.requests import AuthorizedSession
 
-    credentials = google_credentials(credentials_file, SHEETS_SCOPES, setting)
+    credentials = google_credentials(credentials_file, [*SHEETS_SCOPES, *scopes], setting)
     session = AuthorizedSession(credentials)
     configure_session(session, None, counter)
     client = gspread.Client(auth=credentials, session=session)

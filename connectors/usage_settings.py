@@ -157,7 +157,8 @@ class ParquetUsage(UsageBase):
 
 class SheetsUsage(UsageBase):
     source: Literal["sheets"]
-    """Usage from a Google Sheets tab (format id columns as plain text)."""
+    """Usage from a Google Sheets tab (format id columns as plain text). With the Google Drive
+    API enabled in the account's project, an unchanged spreadsheet is not read again."""
     spreadsheet_id: str
     """The spreadsheet's id (between /d/ and /edit in its address)."""
     worksheet: str = "usage"

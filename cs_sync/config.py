@@ -152,8 +152,8 @@ class LocalCopyConfig(Settings):
     path: OptionalPath = Field("cs-sync-copy.duckdb", validate_default=True)
     """The copy's DuckDB file ("": no copy, every run reads every record). It also keeps
     what the dashboard's Sheets tabs and the BigQuery history's tables hold, so a run sends
-    them only what changed, and the usage source's last read, so an unchanged file or
-    BigQuery table is not read again. Keep it on storage that survives between runs;
+    them only what changed, and the usage source's last read, so an unchanged file, Sheets
+    tab or BigQuery table is not read again. Keep it on storage that survives between runs;
     deleting it only makes the next run read and write whole."""
     full_read_hours: Annotated[float, Between(1, 24 * 31)] = 24
     """A run reads every record again when the last full read is this old (and with

@@ -241,8 +241,8 @@ def rules_usage(
 
 def read_usage(config: Config, as_of: date, memo: UsageMemo | None = None) -> UsageTable:
     """Monthly usage from the configured source, checked the same way whatever the source.
-    With `memo` (the local copy's), a usage file or BigQuery table is read again only when it
-    changed since the read the memo keeps."""
+    With `memo` (the local copy's), a usage file, Sheets tab or BigQuery table is read again
+    only when it changed since the read the memo keeps."""
     usage = config.usage
     shape: dict[str, Any] = {"metrics": usage.all_metrics, "columns": usage.columns}
     if isinstance(usage, ParquetUsage | CsvUsage) and memo is not None:
@@ -262,10 +262,14 @@ def read_usage(config: Config, as_of: date, memo: UsageMemo | None = None) -> Us
         return read_usage_parquet(usage.path, as_of, usage.account_key, usage.on_bad_rows, **shape)
     if isinstance(usage, SheetsUsage):
         from cs_sync.connectors.google_calls import sheets_client
-        from cs_sync.connectors.usage_sheets import read_usage_sheet
+        from cs_sync.connectors.usage_sheets import DRIVE_METADATA_SCOPE, read_usage_sheet
 
         client = sheets_client(
-            usage.credentials_file, config.sandbox.url, None, "usage.credentials_file"
+            usage.credentials_file,
+            config.sandbox.url,
+            None,
+            "usage.credentials_file",
+            (DRIVE_METADATA_SCOPE,),
         )
         return read_usage_sheet(
             client,
@@ -275,6 +279,7 @@ def read_usage(config: Config, as_of: date, memo: UsageMemo | None = None) -> Us
             usage.account_key,
             usage.on_bad_rows,
             **shape,
+            memo=memo,
         )
     if isinstance(usage, BigQueryUsageSource):
         from cs_sync.connectors.usage_bigquery import read_usage_bigquery

@@ -13,7 +13,10 @@ What the sandbox holds to, each cited in docs/sandbox-fidelity.md:
   not know is refused;
 - a permission for a grantee who already has one updates it (same id); sharing with an
   address that has no Google account needs the notification e-mail;
-- a new Google Sheets file is a spreadsheet the Sheets stand-in serves, with one sheet.
+- a new Google Sheets file is a spreadsheet the Sheets stand-in serves, with one sheet, and
+  its `version` counts every change the Sheets stand-in saved;
+- with the switch `drive_disabled`, Drive answers as when its API is not enabled in the
+  caller's project (403 accessNotConfigured).
 
 The state is one JSON value in the sandbox's meta table (a few files at most).
 """
@@ -31,6 +34,7 @@ from cs_sync.sandbox.discovery import (
     unknown_parameters,
     validate,
 )
+from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response
 from cs_sync.sandbox.sheets_api import new_spreadsheet
 from cs_sync.sandbox.store import OrgStore
@@ -73,6 +77,31 @@ def not_found(file_id: str) -> DriveError:
     return DriveError(404, f"File not found: {file_id}.", "notFound", "fileId")
 
 
+def disabled() -> Response:
+    """Drive's answer when its API is not enabled in the caller's project."""
+    project = "123456789012"
+    message = (
+        f"Google Drive API has not been used in project {project} before or it is disabled. "
+        "Enable it by visiting https://console.developers.google.com/apis/api/"
+        f"drive.googleapis.com/overview?project={project} then retry. If you enabled this API "
+        "recently, wait a few minutes for the action to propagate to our systems and retry."
+    )
+    item = {
+        "message": message,
+        "domain": "usageLimits",
+        "reason": "accessNotConfigured",
+        "extendedHelp": "https://console.developers.google.com",
+    }
+    detail = {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": "SERVICE_DISABLED",
+        "domain": "googleapis.com",
+        "metadata": {"service": "drive.googleapis.com", "consumer": f"projects/{project}"},
+    }
+    body = {"code": 403, "message": message, "errors": [item], "status": "PERMISSION_DENIED"}
+    return Response.of_json(403, {"error": {**body, "details": [detail]}})
+
+
 def is_service_account(address: str) -> bool:
     return address.endswith(".gserviceaccount.com")
 
@@ -110,8 +139,9 @@ def add_file(
 
 
 class DriveApi:
-    def __init__(self, store: OrgStore) -> None:
+    def __init__(self, store: OrgStore, faults: Faults) -> None:
         self.store = store
+        self.faults = faults
 
     def handles(self, path: str) -> bool:
         return path.startswith("/drive/v3/")
@@ -128,6 +158,8 @@ class DriveApi:
         }.get((request.method, len(parts)))
         if parts[0] != "files" or route is None or (len(parts) >= 3 and parts[2] != "permissions"):
             return DriveError(404, "Not Found", "notFound").response()
+        if self.faults.take("drive_disabled"):
+            return disabled()
         problems = unknown_parameters(API, route, sorted(request.query))
         if problems:
             return DriveError(400, problems[0], "badRequest").response()
@@ -412,6 +444,10 @@ class _Call:
     def shape_file(self, entry: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
         shown = {key: value for key, value in entry.items() if key != "permissions"}
         shown["kind"] = "drive#file"
+        shown["version"] = "1"  # int64, sent as a string
+        if entry["mimeType"] == SPREADSHEET:  # every change the Sheets stand-in saved
+            book = self.store.load_spreadsheet(entry["id"])
+            shown["version"] = str(book.get("driveVersion", 1) if book else 1)
         if not shown.get("driveId"):
             shown.pop("driveId", None)
         if not shown.get("appProperties"):

@@ -39,6 +39,8 @@ class Faults:
     #   book at scale (1:100) without writing millions of cells
     sheets_resets: int = 0  # the next N Sheets requests: the connection is closed unanswered
     #   (and the request not carried out), as on a connection reset
+    drive_disabled: int = 0  # the next N Drive requests answer 403 accessNotConfigured, as
+    #   when the Google Drive API is not enabled in the caller's project
     webhook_rate_limited: int = 0  # the next N Slack or Teams webhook posts answer 429
     daily_api_max: int = 15000  # the org's daily allowance (Developer Edition default)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -41,7 +41,7 @@ class Sandbox:
         self.faults.daily_api_max = int(self.store.get_meta("daily_api_max", 15000))
         self.salesforce = SalesforceApi(self.store, self.faults)
         self.sheets = SheetsApi(self.store, self.faults)
-        self.drive = DriveApi(self.store)
+        self.drive = DriveApi(self.store, self.faults)
         self.webhooks = WebhooksApi(self.store, self.faults)
         self.requests_served = 0
         handler = type("BoundHandler", (_Handler,), {"sandbox": self})

@@ -440,6 +440,8 @@ class OrgStore:
         sheets: list[dict[str, Any]],
         touched: list[dict[str, Any]],
     ) -> None:
+        # Drive's version of the file: every saved change counts, as on Google's side.
+        data["driveVersion"] = int(data.get("driveVersion", 0)) + 1
         self.db.execute(
             "INSERT OR REPLACE INTO spreadsheets VALUES (?, ?)",
             (spreadsheet_id, json.dumps({**data, "sheets": sheets})),

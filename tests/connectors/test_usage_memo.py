@@ -1,6 +1,7 @@
 """A usage file that has not changed since the last read is not parsed and checked again: its
 checked rows, and the problems found in them, come back from the local copy's file, exactly
-as read; any changed byte, another date or another setting reads the file again."""
+as read; any changed byte, another date or another setting reads the file again. A Sheets
+tab likewise, by its spreadsheet's Drive version (the sandbox's, over HTTP)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import gspread
 import pytest
 
 from cs_sync.config import Config, load_config
@@ -16,6 +18,8 @@ from cs_sync.connectors.usage_checks import UsageTable
 from cs_sync.connectors.usage_memo import UsageMemo
 from cs_sync.errors import CsSyncError
 from cs_sync.extract import read_usage
+from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
+from cs_sync.sandbox.server import Sandbox
 from tests.conftest import held_by_another_process
 
 AS_OF = date(2026, 11, 24)
@@ -113,3 +117,68 @@ def test_a_copy_held_by_another_process(tmp_path: Path) -> None:
             read_usage(config, AS_OF, UsageMemo(path))
         planned = read_usage(config, AS_OF, UsageMemo(path, keep=False))
     assert same(planned, read_usage(config, AS_OF))
+
+
+def sheet_configured(tmp_path: Path, sandbox: Sandbox) -> Config:
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(
+        '[salesforce]\ninstance_url = "https://acme.my.salesforce.com"\n'
+        'client_id = "c"\nclient_secret_env = "S"\n\n'
+        f'[usage]\nsource = "sheets"\nspreadsheet_id = "{DASHBOARD_SPREADSHEET_ID}"\n'
+        'worksheet = "usage"\naccount_key = "external_key"\n'
+        'monthly_feature = "reports_run"\nseasonal_feature = ""\n'
+        'columns = { seats = "licences" }\n\n'
+        f'[sandbox]\nurl = "{sandbox.url}"\n',
+        encoding="utf-8",
+    )
+    return load_config(config_path)
+
+
+def test_an_unchanged_sheet_is_not_read_again(
+    tmp_path: Path, sandbox: Sandbox, gc: gspread.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One Drive call asks the spreadsheet's version; the tab is read only when it moved."""
+    rows = [line.split(",") for line in ROWS.splitlines()]
+    tab = gc.open_by_key(DASHBOARD_SPREADSHEET_ID).add_worksheet("usage", rows=10, cols=6)
+    tab.update(rows, "A1", value_input_option="RAW")
+    config = sheet_configured(tmp_path, sandbox)
+    caplog.set_level(logging.INFO)
+    memo = UsageMemo(tmp_path / "copy.duckdb")
+    fresh = read_usage(config, AS_OF)
+    assert fresh.problems and fresh.blanks
+    first = read_usage(config, AS_OF, memo)
+    assert not reused(caplog) and same(first, fresh)
+    served = sandbox.requests_served
+    again = read_usage(config, AS_OF, memo)
+    assert reused(caplog) and same(again, fresh)
+    assert sandbox.requests_served - served == 1  # the version, not the tab
+    tab.update([["91"]], "E2", value_input_option="RAW")  # any write moves the version
+    changed = read_usage(config, AS_OF, memo)
+    assert not reused(caplog) and changed.frame["logins"].tolist()[0] == 91
+    kept = read_usage(config, AS_OF, memo)
+    assert reused(caplog) and same(kept, changed)
+    read_usage(config, AS_OF + timedelta(days=1), memo)  # another date: read again
+    assert not reused(caplog)
+
+
+def test_without_drive_the_sheet_is_read_whole_and_the_log_says_why(
+    tmp_path: Path, sandbox: Sandbox, gc: gspread.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = [line.split(",") for line in ROWS.splitlines()]
+    tab = gc.open_by_key(DASHBOARD_SPREADSHEET_ID).add_worksheet("usage", rows=10, cols=6)
+    tab.update(rows, "A1", value_input_option="RAW")
+    config = sheet_configured(tmp_path, sandbox)
+    caplog.set_level(logging.INFO)
+    memo = UsageMemo(tmp_path / "copy.duckdb")
+    sandbox.faults.set(drive_disabled=1000)
+    first = read_usage(config, AS_OF, memo)
+    assert "Google Drive API has not been used" in caplog.text
+    assert "an unchanged tab is not read again" in caplog.text
+    assert not reused(caplog)
+    again = read_usage(config, AS_OF, memo)
+    assert not reused(caplog) and same(again, first)  # read whole every time, never stale
+    sandbox.faults.set(drive_disabled=0)
+    read_usage(config, AS_OF, memo)
+    assert not reused(caplog)  # nothing was kept without a version
+    read_usage(config, AS_OF, memo)
+    assert reused(caplog)

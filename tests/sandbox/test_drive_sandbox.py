@@ -169,3 +169,40 @@ def test_unknown_parameters_and_fields_are_refused(sandbox: Sandbox) -> None:
     assert (
         answer.status_code == 400 and 'Unknown name "colour"' in answer.json()["error"]["message"]
     )
+
+
+def test_a_spreadsheet_s_version_counts_every_saved_change(
+    drive: Any, sandbox: Sandbox, gc: Any
+) -> None:
+    """A spreadsheet's version moves with each Sheets write, not with a read, and is sent as a
+    string (int64)."""
+
+    def version() -> str:
+        answer = drive.files().get(
+            fileId=DASHBOARD_SPREADSHEET_ID, fields="version", supportsAllDrives=True
+        )
+        return str(answer.execute()["version"])
+
+    before = version()
+    book = gc.open_by_key(DASHBOARD_SPREADSHEET_ID)
+    book.sheet1.get_all_values()
+    assert version() == before
+    book.sheet1.update([["x"]], "A1")
+    assert int(version()) == int(before) + 1
+    shown = drive.files().get(fileId=DASHBOARD_SPREADSHEET_ID, supportsAllDrives=True).execute()
+    assert shown["mimeType"] == SPREADSHEET and "version" not in shown  # only when asked
+
+
+def test_drive_not_enabled_in_the_project(drive: Any, sandbox: Sandbox) -> None:
+    sandbox.faults.set(drive_disabled=1)
+    status, error = refusal(
+        drive.files().get(fileId=DASHBOARD_SPREADSHEET_ID, fields="version", supportsAllDrives=True)
+    )
+    assert status == 403 and error["status"] == "PERMISSION_DENIED"
+    assert error["errors"][0]["reason"] == "accessNotConfigured"
+    assert error["message"].startswith("Google Drive API has not been used in project")
+    assert error["details"][0]["reason"] == "SERVICE_DISABLED"
+    again = drive.files().get(
+        fileId=DASHBOARD_SPREADSHEET_ID, fields="version", supportsAllDrives=True
+    )
+    assert again.execute()["version"]
