@@ -245,12 +245,17 @@ def stakeholder_features(
     index = pd.Index(accounts["account_id"])
     out = pd.DataFrame(index=index)
     position = positions(index, contact_roles["account_id"])
-    contact, _ = pd.factorize(contact_roles["contact_id"])
     role, role_names = pd.factorize(contact_roles["role"])  # a few values on many rows
+    held = {name: np.flatnonzero(role_names.isin(values)) for name, values in roles}
+    # Only the rows of a read account and a stakeholder role name a contact worth counting.
+    kept = np.flatnonzero(
+        (position >= 0) & np.isin(role, np.concatenate([*held.values(), np.empty(0, np.intp)]))
+    )
+    position, role = position[kept], role[kept]
+    contact, _ = pd.factorize(contact_roles["contact_id"].to_numpy()[kept])
     width = int(contact.max()) + 1 if len(contact) else 1
-    for stakeholder, values in roles:
-        held = np.isin(role, np.flatnonzero(role_names.isin(values)))
-        rows = (position >= 0) & (contact >= 0) & held
+    for stakeholder, codes in held.items():
+        rows = (contact >= 0) & np.isin(role, codes)
         pairs = pd.unique(position[rows].astype(np.int64) * width + contact[rows])
         out[stakeholder] = np.bincount(pairs // width, minlength=len(index))
     return out

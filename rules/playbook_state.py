@@ -29,7 +29,7 @@ class StepTasks:
     def __init__(self, tasks: pd.DataFrame, families: dict[str, str]) -> None:
         keys = tasks["key"].astype(str).tolist() if len(tasks) else []
         playbooks, steps, periods, chosen = [], [], [], []
-        present: set[str] = set()
+        present: dict[str, set[str]] = {}  # "family/step" -> "account:period" it exists for
         self.seen: dict[str, set[str]] = {}  # playbook -> "account:period" of its instances
         for at, key in enumerate(keys):
             parts = key.split(":", 3)
@@ -40,7 +40,8 @@ class StepTasks:
             steps.append(step)
             periods.append(parts[3])
             chosen.append(at)
-            present.add(f"{families.get(playbook, playbook)}/{step}:{parts[2]}:{parts[3]}")
+            family_step = f"{families.get(playbook, playbook)}/{step}"
+            present.setdefault(family_step, set()).add(f"{parts[2]}:{parts[3]}")
             self.seen.setdefault(playbook, set()).add(f"{parts[2]}:{parts[3]}")
         self.present = present
         self.tasks = tasks.iloc[chosen].assign(
@@ -55,11 +56,13 @@ class StepTasks:
     def has(
         self, family: str, step: str, accounts: np.ndarray, period_text: np.ndarray
     ) -> np.ndarray:
-        """Whether a step of the family exists (open or done) for each account's instance."""
-        prefix = f"{family}/{step}:"
-        present = self.present
+        """Whether a step of the family exists (open or done) for each account's instance (no
+        look-up at all for a step no instance has yet: most of them on a first run)."""
+        present = self.present.get(f"{family}/{step}")
+        if not present:
+            return np.zeros(len(accounts), dtype=bool)
         return np.fromiter(
-            (f"{prefix}{a}:{p}" in present for a, p in zip(accounts, period_text, strict=True)),
+            (f"{a}:{p}" in present for a, p in zip(accounts, period_text, strict=True)),
             dtype=bool,
             count=len(accounts),
         )
@@ -98,11 +101,15 @@ def instances(
 ) -> pd.DataFrame:
     """The running instances (one per account given, with its start or anchor date) and
     whether each started in this run."""
-    seen = known.seen.get(name, set())
-    started = np.fromiter(
-        (f"{a}:{p}" not in seen for a, p in zip(accounts, period_text, strict=True)),
-        dtype=bool,
-        count=len(accounts),
+    seen = known.seen.get(name)
+    started = (
+        np.fromiter(
+            (f"{a}:{p}" not in seen for a, p in zip(accounts, period_text, strict=True)),
+            dtype=bool,
+            count=len(accounts),
+        )
+        if seen
+        else np.ones(len(accounts), dtype=bool)
     )
     return pd.DataFrame(
         {"playbook": name, "account_id": accounts, "period": period_text, "started": started}
