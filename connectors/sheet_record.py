@@ -25,7 +25,7 @@ import pandas as pd
 
 from cs_sync.connectors.copy_store import open_copy
 from cs_sync.connectors.duck import append, write
-from cs_sync.connectors.sheet_cells import PART_ROWS
+from cs_sync.connectors.sheet_cells import PART_ROWS, TabRows
 from cs_sync.connectors.sheet_delta import row_text
 
 _TABLES = """
@@ -133,26 +133,27 @@ class SheetRecord:
 
 
 def _new_rows(written: Iterable[TabWritten], recorded: np.ndarray) -> Iterator[pd.DataFrame]:
-    """The rows the record does not hold yet, each once, as (hash, body) parts of PART_ROWS:
-    a first refresh records every row, and their texts all at once would be some 80 MB at
-    100,000 accounts."""
+    """The rows the record does not hold yet, each once, as (hash, body) parts of at most
+    PART_ROWS rows of one tab: a first refresh records every row, and their texts all at once
+    would be some 80 MB at 100,000 accounts; a refresh after a few changes makes only the
+    changed rows again (a tab with none, none of its rows)."""
     tabs = list(written)
     every = np.concatenate([t.record.hashes for t in tabs] or [np.empty(0, np.int64)])
     wanted = np.zeros(len(every), dtype=bool)
     wanted[np.unique(every, return_index=True)[1]] = True  # a row in two places: once
     wanted &= ~np.isin(every, recorded)
-    picked: list[int] = []
-    bodies: list[str] = []
     start = 0
     for tab in tabs:
-        marks = wanted[start : start + len(tab.record.hashes)].tolist()
-        for place, (row, mark) in enumerate(zip(tab.rows, marks, strict=True)):
-            if mark:
-                picked.append(start + place)
-                bodies.append(row_text(row))
-                if len(bodies) == PART_ROWS:
-                    yield pd.DataFrame({"hash": every[picked], "body": bodies})
-                    picked, bodies = [], []
-        start += len(marks)
-    if bodies:
-        yield pd.DataFrame({"hash": every[picked], "body": bodies})
+        places = np.flatnonzero(wanted[start : start + len(tab.record.hashes)])
+        for first in range(0, len(places), PART_ROWS):
+            chosen = places[first : first + PART_ROWS]
+            rows = _rows_at(tab.rows, chosen)
+            bodies = [row_text(row) for row in rows]
+            yield pd.DataFrame({"hash": every[start + chosen], "body": bodies})
+        start += len(tab.record.hashes)
+
+
+def _rows_at(rows: Sequence[list[Any]], places: np.ndarray) -> list[list[Any]]:
+    if isinstance(rows, TabRows):
+        return rows.rows_at(places)
+    return [rows[place] for place in places.tolist()]

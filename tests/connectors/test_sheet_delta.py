@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import gspread
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -297,6 +298,23 @@ def _wide_tab(rows: int) -> TabRows:
             {f"column {n}": [f"account {i} value {n}" for i in range(rows)] for n in range(12)}
         )
     )
+
+
+def test_a_refresh_after_a_few_changes_makes_only_the_changed_rows_again() -> None:
+    """The record takes in the few rows it lacks without making the tab's other rows (a
+    1%-changed refresh at 100,000 accounts made every row again for its 870)."""
+    rows = _wide_tab(45_000)
+    found = digest(rows)
+    fresh = TabRows(rows.frame)  # nothing made yet
+    lacking = [0, 7, 30_001, 45_000]  # the header, and rows of two parts
+    recorded = found.hashes[[i for i in range(len(found.hashes)) if i not in lacking]]
+    parts = list(
+        _new_rows([TabWritten(TabRecord(found.fingerprint, 12, found.hashes), fresh)], recorded)
+    )
+    assert pd.concat(parts)["body"].tolist() == [row_text(rows[i]) for i in lacking]
+    assert pd.concat(parts)["hash"].tolist() == found.hashes[lacking].tolist()
+    assert fresh._last == (-1, [])  # no part of 20,000 rows was made for them
+    assert fresh.rows_at(np.array([45_000, 0, 2])) == [rows[45_000], rows[0], rows[2]]
 
 
 def test_a_tab_is_summed_up_without_holding_its_rows_texts() -> None:
