@@ -16,9 +16,11 @@ from cs_sync.connectors.history_store import open_history
 from cs_sync.connectors.salesforce import SalesforceClient, soql
 from cs_sync.connectors.salesforce_admin import current_user
 from cs_sync.connectors.sheets_dashboard import open_dashboard
+from cs_sync.connectors.usage_settings import SheetsUsage
+from cs_sync.connectors.usage_sheets import sheet_version
 from cs_sync.connectors.webhooks import check_address
 from cs_sync.errors import CsSyncError
-from cs_sync.extract import read_usage
+from cs_sync.extract import read_usage, usage_sheets_client
 from cs_sync.extract_signals import signal_checks
 from cs_sync.org_access import record_access_gaps
 from cs_sync.org_fields import PERMISSION_SET, unseen_inputs
@@ -241,6 +243,20 @@ def _closed_status_check(client: SalesforceClient, closed_status: str) -> Check:
     )
 
 
+def _rereads(config: Config) -> str:
+    """For a Sheets tab: whether runs read it again only when it changed (Drive's version of
+    the spreadsheet answers), for the usage check's line."""
+    if not isinstance(config.usage, SheetsUsage):
+        return ""
+    version = sheet_version(usage_sheets_client(config), config.usage.spreadsheet_id)
+    if version is None:
+        return (
+            "; read whole every run: Drive gave no version of the spreadsheet (enable the "
+            "Google Drive API in the service account's project)"
+        )
+    return f"; read again only when the spreadsheet changes (Drive version {version})"
+
+
 def _local_checks(config: Config, as_of: date) -> list[Check]:
     checks = []
     try:
@@ -256,7 +272,8 @@ def _local_checks(config: Config, as_of: date) -> list[Check]:
                 not usage.problems,
                 f"{usage.source}: {len(usage.frame)} good rows, latest month {latest}, "
                 f"{len(usage.problems)} bad row(s)"
-                + (f"; first: {usage.problems[0]}" if usage.problems else ""),
+                + (f"; first: {usage.problems[0]}" if usage.problems else "")
+                + _rereads(config),
                 'correct the rows named above (cs-sync skips them with usage.on_bad_rows = "skip")',
             )
         )

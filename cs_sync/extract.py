@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,9 @@ from cs_sync.plan import Problem
 from cs_sync.rules.arrays import shared_texts
 from cs_sync.rules.calendar import last_complete_month
 from cs_sync.score import Extracted
+
+if TYPE_CHECKING:
+    import gspread
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +242,18 @@ def rules_usage(
     return pd.DataFrame(table, copy=False)
 
 
+def usage_sheets_client(config: Config) -> gspread.Client:
+    """The Google Sheets client usage is read with (its credentials also ask for Drive's
+    metadata, for the spreadsheet's version)."""
+    from cs_sync.connectors.google_calls import sheets_client
+    from cs_sync.connectors.usage_sheets import DRIVE_METADATA_SCOPE
+
+    credentials = config.usage.credentials_file if isinstance(config.usage, SheetsUsage) else None
+    return sheets_client(
+        credentials, config.sandbox.url, None, "usage.credentials_file", (DRIVE_METADATA_SCOPE,)
+    )
+
+
 def read_usage(config: Config, as_of: date, memo: UsageMemo | None = None) -> UsageTable:
     """Monthly usage from the configured source, checked the same way whatever the source.
     With `memo` (the local copy's), a usage file, Sheets tab or BigQuery table is read again
@@ -261,18 +276,10 @@ def read_usage(config: Config, as_of: date, memo: UsageMemo | None = None) -> Us
     if isinstance(usage, ParquetUsage):
         return read_usage_parquet(usage.path, as_of, usage.account_key, usage.on_bad_rows, **shape)
     if isinstance(usage, SheetsUsage):
-        from cs_sync.connectors.google_calls import sheets_client
-        from cs_sync.connectors.usage_sheets import DRIVE_METADATA_SCOPE, read_usage_sheet
+        from cs_sync.connectors.usage_sheets import read_usage_sheet
 
-        client = sheets_client(
-            usage.credentials_file,
-            config.sandbox.url,
-            None,
-            "usage.credentials_file",
-            (DRIVE_METADATA_SCOPE,),
-        )
         return read_usage_sheet(
-            client,
+            usage_sheets_client(config),
             usage.spreadsheet_id,
             usage.worksheet,
             as_of,

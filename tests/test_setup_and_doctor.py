@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import gspread
 import pytest
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from cs_sync.cli import main
 from cs_sync.connectors.settings import SalesforceFields
+from cs_sync.connectors.transport import build_session
 from cs_sync.demo import DemoFolder, prepare_demo
 from cs_sync.org_fields import required_fields
-from cs_sync.sandbox.seed import seed_book
+from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID, seed_book
 from cs_sync.sandbox.server import Sandbox
 from cs_sync.sandbox.store import OrgStore
 from tests.conftest import AS_OF, login, served
@@ -236,3 +238,32 @@ def test_doctor_checks_the_signals_the_config_reads(
     out = capsys.readouterr().out
     assert "[FAIL] support cases (Case): salesforce.cases.escalated_statuses = ['On Fire']" in out
     assert "[FAIL] surveys (Contact): surveys.date_field = 'NPS_When__c'" in out
+
+
+def test_doctor_says_whether_a_usage_tab_is_read_again_only_when_it_changes(
+    demo40: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Sheets usage source: the usage line says the spreadsheet's Drive version is known
+    (an unchanged tab is not read again), or that it is read whole and how to change that."""
+    folder, sandbox = demo40
+    header = (folder.workdir / "usage.csv").read_text("utf-8").splitlines()[:3]
+    client = gspread.Client(auth=None, session=build_session(sandbox.url))  # type: ignore[arg-type]
+    tab = client.open_by_key(DASHBOARD_SPREADSHEET_ID).add_worksheet("usage", rows=5, cols=8)
+    tab.update([line.split(",") for line in header], "A1")
+    text = folder.config_path.read_text("utf-8")
+    usage = text[text.index("[usage]") :].split("\n\n")[0]
+    folder.config_path.write_text(
+        text.replace(
+            usage,
+            f'[usage]\nsource = "sheets"\nspreadsheet_id = "{DASHBOARD_SPREADSHEET_ID}"\n'
+            'worksheet = "usage"\nmetrics = ["surveys_run"]',
+        ),
+        "utf-8",
+    )
+    main(["doctor", "--config", str(folder.config_path)])
+    line = next(x for x in capsys.readouterr().out.splitlines() if "usage source" in x)
+    assert "2 good rows" in line and "read again only when the spreadsheet changes" in line
+    sandbox.faults.set(drive_disabled=1000)
+    main(["doctor", "--config", str(folder.config_path)])
+    line = next(x for x in capsys.readouterr().out.splitlines() if "usage source" in x)
+    assert "read whole every run" in line and "enable the Google Drive API" in line
