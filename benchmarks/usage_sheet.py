@@ -34,7 +34,7 @@ from cs_sync.extract import read_usage
 from cs_sync.sandbox.http_types import Request, Response
 from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID, seed_book
 from cs_sync.sandbox.server import Sandbox
-from cs_sync.sandbox.sheets_api import _new_sheet
+from cs_sync.sandbox.sheets_api import new_spreadsheet
 from cs_sync.sandbox.store import OrgStore
 
 AS_OF = date(2026, 11, 24)
@@ -63,7 +63,9 @@ def add_usage_tab(database: Path, cells: list[list[object]]) -> None:
         book = store.load_spreadsheet(DASHBOARD_SPREADSHEET_ID)
         assert book is not None
         sheet_id = int(book["next_sheet_id"])
-        sheet = _new_sheet(sheet_id, len(book["sheets"]), "usage", len(cells), len(HEADER))
+        sheet = new_spreadsheet(DASHBOARD_SPREADSHEET_ID, "", ["usage"])["sheets"][0]
+        sheet["properties"] |= {"sheetId": sheet_id, "index": len(book["sheets"])}
+        sheet["properties"]["gridProperties"] = {"rowCount": len(cells), "columnCount": len(HEADER)}
         sheet["cells"] = cells
         book["sheets"].append(sheet)
         book["next_sheet_id"] = sheet_id + 1
