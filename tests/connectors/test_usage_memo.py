@@ -134,14 +134,20 @@ def sheet_configured(tmp_path: Path, sandbox: Sandbox) -> Config:
     return load_config(config_path)
 
 
+def usage_sheet(
+    tmp_path: Path, sandbox: Sandbox, gc: gspread.Client
+) -> tuple[gspread.Worksheet, Config]:
+    """ROWS as a usage tab of the sandbox's spreadsheet, and a config that reads it."""
+    tab = gc.open_by_key(DASHBOARD_SPREADSHEET_ID).add_worksheet("usage", rows=10, cols=6)
+    tab.update([line.split(",") for line in ROWS.splitlines()], "A1", value_input_option="RAW")
+    return tab, sheet_configured(tmp_path, sandbox)
+
+
 def test_an_unchanged_sheet_is_not_read_again(
     tmp_path: Path, sandbox: Sandbox, gc: gspread.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     """One Drive call asks the spreadsheet's version; the tab is read only when it moved."""
-    rows = [line.split(",") for line in ROWS.splitlines()]
-    tab = gc.open_by_key(DASHBOARD_SPREADSHEET_ID).add_worksheet("usage", rows=10, cols=6)
-    tab.update(rows, "A1", value_input_option="RAW")
-    config = sheet_configured(tmp_path, sandbox)
+    tab, config = usage_sheet(tmp_path, sandbox, gc)
     caplog.set_level(logging.INFO)
     memo = UsageMemo(tmp_path / "copy.duckdb")
     fresh = read_usage(config, AS_OF)
@@ -164,10 +170,7 @@ def test_an_unchanged_sheet_is_not_read_again(
 def test_without_drive_the_sheet_is_read_whole_and_the_log_says_why(
     tmp_path: Path, sandbox: Sandbox, gc: gspread.Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rows = [line.split(",") for line in ROWS.splitlines()]
-    tab = gc.open_by_key(DASHBOARD_SPREADSHEET_ID).add_worksheet("usage", rows=10, cols=6)
-    tab.update(rows, "A1", value_input_option="RAW")
-    config = sheet_configured(tmp_path, sandbox)
+    _, config = usage_sheet(tmp_path, sandbox, gc)
     caplog.set_level(logging.INFO)
     memo = UsageMemo(tmp_path / "copy.duckdb")
     sandbox.faults.set(drive_disabled=1000)
