@@ -73,14 +73,14 @@ def workable(
     days = np.busday_offset(days.astype("datetime64[D]"), 0, roll=roll, holidays=holidays)
     if busy is None:
         return days
+    moving = np.arange(len(days))  # the rows still to check: after a move, only those moved
     for _ in range(14):  # at most 12 busy months in a row, plus a business-day roll
-        months = month_numbers(days)
-        in_busy = (busy >> (months % 12)) & 1 == 1
-        if not in_busy.any():
+        months = month_numbers(days[moving])
+        in_busy = (busy[moving] >> (months % 12)) & 1 == 1
+        moving = moving[in_busy]
+        if not len(moving):
             break
         month = months[in_busy].astype("datetime64[M]")
-        days[in_busy] = (
-            (month + 1).astype("datetime64[D]") if later else month.astype("datetime64[D]") - 1
-        )
-        days = np.busday_offset(days, 0, roll=roll, holidays=holidays)
+        moved = (month + 1).astype("datetime64[D]") if later else month.astype("datetime64[D]") - 1
+        days[moving] = np.busday_offset(moved, 0, roll=roll, holidays=holidays)
     return days
