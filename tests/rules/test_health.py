@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from cs_sync.rules.health import DEFAULT_MEASURES, HealthConfig, Measure, score_health
+from cs_sync.rules.health_reasons import codes_by_key
 
 AS_OF = date(2026, 11, 24)
 CONFIG = HealthConfig(
@@ -356,3 +357,39 @@ def test_repeated_words_are_one_object_each() -> None:
     trends = scored["trend"].dropna()
     assert set(trends) == {"Up", "Down", "Flat", "New"}
     assert len({id(value) for value in trends}) == 4
+
+
+def test_a_reason_piece_is_rendered_once_per_value_and_points_missing_values_too() -> None:
+    """Keys are (value + 1j * points): an unknown value with different points is a different
+    piece (sorting complex keys put every key with a NaN part into one)."""
+    keys = np.array([complex(np.nan, 3), complex(np.nan, 5), complex(np.nan, 3), 2 + 3j, 2 + 3j])
+    codes, texts = codes_by_key(keys, lambda key: f"{key.real:g} −{key.imag:.0f}")
+    assert [texts[code] for code in codes] == ["nan −3", "nan −5", "nan −3", "2 −3", "2 −3"]
+    assert len(texts) == 3
+
+
+def test_missing_data_costs_each_account_its_own_points_in_the_reasons() -> None:
+    """Two accounts without a budget (counted as worst) lose it over different weights: each
+    sentence says its own points."""
+    budget = Measure(
+        name="budget_status", weight=50, values=BUDGET.values, missing="worst", label=BUDGET.label
+    )
+    cases = Measure(name="open_cases", weight=50, bad=3, good=0)
+    measures = (LOGIN_BANDS, budget, cases)
+    config = HealthConfig(measures=measures, grades=CONFIG.grades, trend_threshold=5)
+    rows = pd.DataFrame(
+        {
+            "account_id": ["a", "b"],
+            "months_without_login": [0, 0],
+            "budget_status": [None, None],
+            "open_cases": [0, None],  # b: no case data, skipped (a counts 150, b 100)
+            "prev_score": None,
+            "prev_trend": None,
+            "override_grade": None,
+            "override_reason": None,
+            "override_expiry": None,
+        }
+    )
+    reasons = score_health(rows, config, AS_OF, "en")["reasons"].tolist()
+    assert reasons[0].endswith("budget: no data −33 pts")
+    assert reasons[1].endswith("budget: no data −50 pts")
