@@ -24,7 +24,6 @@ The state is one JSON value in the sandbox's meta table (a few files at most).
 from __future__ import annotations
 
 import hashlib
-import re
 from functools import cache
 from typing import Any
 
@@ -34,6 +33,8 @@ from cs_sync.sandbox.discovery import (
     unknown_parameters,
     validate,
 )
+from cs_sync.sandbox.drive_query import QueryError, query
+from cs_sync.sandbox.drive_query import selection as parse_selection
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response
 from cs_sync.sandbox.sheets_api import new_spreadsheet
@@ -296,7 +297,10 @@ class _Call:
                 "driveId",
             )
         shared = self.request.param("includeItemsFromAllDrives") == "true" and self.all_drives
-        test = _query(self.request.param("q") or "")
+        try:
+            test = query(self.request.param("q") or "")
+        except QueryError:
+            raise DriveError(400, "Invalid Value", "invalid", "q") from None
         found = [
             entry
             for entry in self.state["files"].values()
@@ -425,7 +429,7 @@ class _Call:
         text = self.request.param("fields")
         if not text:
             return {name: None for name in default}
-        selection = _selection(text)
+        selection = parse_selection(text)
         known = set(_LIST_FIELDS[listing].split()) if listing else _file_or_permission_fields()
         for name, inner in selection.items():
             if name != "*" and name not in known:
@@ -465,70 +469,3 @@ def _pick(value: dict[str, Any], wanted: dict[str, Any] | None) -> dict[str, Any
     if not wanted or "*" in wanted:
         return dict(value)
     return {key: value[key] for key in wanted if key in value}
-
-
-def _selection(text: str) -> dict[str, Any]:
-    """'nextPageToken, files(id, name)' -> {'nextPageToken': None, 'files': {'id':..}}."""
-    result: dict[str, Any] = {}
-    depth, start, name = 0, 0, ""
-    for index, char in enumerate(text + ","):
-        if char == "(" and depth == 0:
-            name, start = text[start:index].strip(), index + 1
-            depth = 1
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                result[name] = _selection(text[start:index])
-                start = index + 1
-        elif char == "," and depth == 0:
-            piece = text[start:index].strip()
-            if piece:
-                result[piece] = None
-            start = index + 1
-    return result
-
-
-_TEXT = r"'((?:[^'\\]|\\.)*)'"  # a quoted text of the query language, \' inside
-_CLAUSES = (
-    (
-        re.compile(rf"appProperties has \{{ *key *= *{_TEXT} *and *value *= *{_TEXT} *\}}"),
-        lambda m: lambda f: f.get("appProperties", {}).get(_unquote(m[1])) == _unquote(m[2]),
-    ),
-    (re.compile(r"trashed *= *(true|false)"), lambda m: lambda f: f["trashed"] == (m[1] == "true")),
-    (
-        re.compile(rf"mimeType *= *{_TEXT}"),
-        lambda m: lambda f: f["mimeType"] == _unquote(m[1]),
-    ),
-    (re.compile(rf"name *= *{_TEXT}"), lambda m: lambda f: f["name"] == _unquote(m[1])),
-    (
-        re.compile(rf"{_TEXT} +in +parents"),
-        lambda m: lambda f: _unquote(m[1]) in f["parents"],
-    ),
-)
-
-
-def _unquote(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
-
-
-def _query(text: str) -> Any:
-    """The part of Drive's query language cs-sync uses: clauses joined by `and`. Anything else
-    is refused as Drive refuses a query it cannot parse."""
-    tests = []
-    rest = text.strip()
-    while rest:
-        for pattern, build in _CLAUSES:
-            match = pattern.match(rest)
-            if match:
-                tests.append(build(match))
-                rest = rest[match.end() :].strip()
-                if rest.startswith("and "):
-                    rest = rest[4:].strip()
-                elif rest:
-                    raise DriveError(400, "Invalid Value", "invalid", "q")
-                break
-        else:
-            raise DriveError(400, "Invalid Value", "invalid", "q")
-    return lambda entry: all(test(entry) for test in tests)
