@@ -248,6 +248,8 @@ def _rereads(config: Config) -> str:
     the spreadsheet answers), for the usage check's line."""
     if not isinstance(config.usage, SheetsUsage):
         return ""
+    if config.local_copy.path is None:
+        return "; read whole every run ([local_copy] path is empty: no last read is kept)"
     version = sheet_version(usage_sheets_client(config), config.usage.spreadsheet_id)
     if version is None:
         return (

@@ -267,3 +267,8 @@ def test_doctor_says_whether_a_usage_tab_is_read_again_only_when_it_changes(
     main(["doctor", "--config", str(folder.config_path)])
     line = next(x for x in capsys.readouterr().out.splitlines() if "usage source" in x)
     assert "read whole every run" in line and "enable the Google Drive API" in line
+    text = folder.config_path.read_text("utf-8")
+    folder.config_path.write_text(text + '\n[local_copy]\npath = ""\n', "utf-8")
+    main(["doctor", "--config", str(folder.config_path)])
+    line = next(x for x in capsys.readouterr().out.splitlines() if "usage source" in x)
+    assert "read whole every run ([local_copy] path is empty" in line
