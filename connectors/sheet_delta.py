@@ -58,11 +58,6 @@ class TabDigest:
     lengths: np.ndarray  # int64 bytes of each row's text (ASCII: json.dumps escapes the rest)
 
 
-def fingerprint(texts: Sequence[str]) -> str:
-    """The row count and a hash of the rows as sent (each row's JSON text)."""
-    return _digest(iter(texts), len(texts)).fingerprint
-
-
 def digest(rows: Sequence[list[Any]]) -> TabDigest:
     """The tab's digest, a row's text made at a time (TabRows makes its rows a part at a
     time: neither the rows nor their texts are ever all held)."""

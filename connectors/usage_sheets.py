@@ -102,7 +102,9 @@ def sheet_version(client: gspread.Client, spreadsheet_id: str) -> str | None:
         return answer.json().get("version")
 
     try:
-        version = call_google(ask, "reading the usage spreadsheet's version", target, 3, 5.0)
+        version = call_google(
+            ask, "reading the usage spreadsheet's version", target, max_attempts=3, wait_max_s=5
+        )
     except CsSyncError as error:
         log.warning(
             "the usage tab is read whole, as Drive did not give the spreadsheet's version "

@@ -250,7 +250,8 @@ def _rereads(config: Config) -> str:
         return ""
     if config.local_copy.path is None:
         return "; read whole every run ([local_copy] path is empty: no last read is kept)"
-    version = sheet_version(usage_sheets_client(config), config.usage.spreadsheet_id)
+    client = usage_sheets_client(config.usage, config.sandbox.url)
+    version = sheet_version(client, config.usage.spreadsheet_id)
     if version is None:
         return (
             "; read whole every run: Drive gave no version of the spreadsheet (enable the "

@@ -242,15 +242,18 @@ def rules_usage(
     return pd.DataFrame(table, copy=False)
 
 
-def usage_sheets_client(config: Config) -> gspread.Client:
+def usage_sheets_client(usage: SheetsUsage, sandbox_url: str | None) -> gspread.Client:
     """The Google Sheets client usage is read with (its credentials also ask for Drive's
     metadata, for the spreadsheet's version)."""
     from cs_sync.connectors.google_calls import sheets_client
     from cs_sync.connectors.usage_sheets import DRIVE_METADATA_SCOPE
 
-    credentials = config.usage.credentials_file if isinstance(config.usage, SheetsUsage) else None
     return sheets_client(
-        credentials, config.sandbox.url, None, "usage.credentials_file", (DRIVE_METADATA_SCOPE,)
+        usage.credentials_file,
+        sandbox_url,
+        None,
+        "usage.credentials_file",
+        (DRIVE_METADATA_SCOPE,),
     )
 
 
@@ -279,7 +282,7 @@ def read_usage(config: Config, as_of: date, memo: UsageMemo | None = None) -> Us
         from cs_sync.connectors.usage_sheets import read_usage_sheet
 
         return read_usage_sheet(
-            usage_sheets_client(config),
+            usage_sheets_client(usage, config.sandbox.url),
             usage.spreadsheet_id,
             usage.worksheet,
             as_of,
