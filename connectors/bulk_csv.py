@@ -8,6 +8,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 NUMBERS = ("double", "currency", "percent", "int")
@@ -108,6 +109,9 @@ def typed_frame(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
         if kind == STAMP_KIND:
             out[path] = moments(frame[path])
             continue
+        if _typed(frame[path], kind):  # read back from the local copy: kept as it is
+            out[path] = frame[path]
+            continue
         values = frame[path].astype(object)
         if kind == "boolean":
             out[path] = values.map(flag).astype(bool)
@@ -116,6 +120,14 @@ def typed_frame(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
         else:
             out[path] = values.where(values.notna(), None)
     return pd.DataFrame(out, columns=list(columns))
+
+
+def _typed(values: pd.Series, kind: str) -> bool:
+    """Whether the column already has its type (a float or a flag column needs no pass, and
+    boxing every float to type it again would make an object per row only to let it go)."""
+    if kind == "boolean":
+        return values.dtype == np.bool_
+    return kind in NUMBERS and values.dtype == np.float64
 
 
 def moments(values: pd.Series) -> pd.Series:
