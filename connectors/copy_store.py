@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from cs_sync.connectors.duck import connect, write
+from cs_sync.connectors.duck import ROWS_MEMORY, connect, write
 from cs_sync.errors import CsSyncError
 
 FORMAT = "3"
@@ -256,7 +256,7 @@ class CopyStore:
         in the file as they are (an unchanged book rewrites no row)."""
         db = self._connect()
         try:
-            write(db, partial(self._replace, db, copy))
+            write(db, partial(self._replace, db, copy), ROWS_MEMORY)
         finally:
             db.close()
 

@@ -30,17 +30,23 @@ def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
 # threads could leave one without a block to work in). Reads are not bounded: DuckDB holds an
 # answer whole before pandas gets it, and one past the limit would fail, not spill.
 WRITE_MEMORY = "128MB"
+# The same for writes of many short rows (the local copy's records, the dashboard's record of
+# its rows, the usage memo's numbers): DuckDB sends them to the file as its buffers fill, so a
+# smaller bound holds less beside the rows' frame (a million rows of 700 characters written
+# within it, 39 MB over the frame, where the larger bound held 128 MB more).
+ROWS_MEMORY = "32MB"
 # how DuckDB says a bounded statement (or the commit) needed more
 _OUT_OF_MEMORY = ("out of memory", "could not allocate block", "failed to pin block")
 
 
 @contextmanager
-def bounded(db: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """The statements inside run on one thread in at most WRITE_MEMORY of DuckDB's memory: the
+def bounded(db: duckdb.DuckDBPyConnection, memory: str | None = None) -> Iterator[None]:
+    """The statements inside run on one thread in at most `memory` (default WRITE_MEMORY) of
+    DuckDB's memory: the
     rows a transaction inserts go to the file as its buffers fill, not at the commit. The
     connection's own settings come back after (also when a statement fails)."""
     db.execute("SET threads = 1")
-    db.execute(f"SET memory_limit = '{WRITE_MEMORY}'")
+    db.execute(f"SET memory_limit = '{memory or WRITE_MEMORY}'")
     try:
         yield
     finally:
@@ -48,19 +54,25 @@ def bounded(db: duckdb.DuckDBPyConnection) -> Iterator[None]:
         db.execute("RESET threads")
 
 
-def write(db: duckdb.DuckDBPyConnection, body: Callable[[], None]) -> None:
-    """`body`'s statements in one transaction (all written, or none), in bounded memory. A
+def write(
+    db: duckdb.DuckDBPyConnection, body: Callable[[], None], memory: str | None = None
+) -> None:
+    """`body`'s statements in one transaction (all written, or none), in bounded memory
+    (`memory`, default WRITE_MEMORY). A
     write that needs more is rolled back and done again without the bound: the commit
     compresses each row group of up to 122,880 rows in memory, and a column of long texts
     (the history's measures of many rules) can need more than the bound for one."""
     try:
-        with bounded(db):
+        with bounded(db, memory):
             _transaction(db, body)
         return
     except duckdb.Error as error:
         if not any(words in str(error).lower() for words in _OUT_OF_MEMORY):
             raise
-        log.info("a write needed more than %s of DuckDB's memory: written unbounded", WRITE_MEMORY)
+        log.info(
+            "a write needed more than %s of DuckDB's memory: written unbounded",
+            memory or WRITE_MEMORY,
+        )
     _transaction(db, body)
 
 

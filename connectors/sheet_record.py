@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cs_sync.connectors.copy_store import open_copy
-from cs_sync.connectors.duck import append, write
+from cs_sync.connectors.duck import ROWS_MEMORY, append, write
 from cs_sync.connectors.sheet_cells import PART_ROWS, TabRows
 from cs_sync.connectors.sheet_delta import row_text
 
@@ -127,7 +127,7 @@ class SheetRecord:
                 for part in _new_rows(written.values(), np.asarray(recorded, dtype=np.int64)):
                     append(db, "sheet_rows", part)
 
-            write(db, body)
+            write(db, body, ROWS_MEMORY)
         finally:
             db.close()
 

@@ -24,7 +24,7 @@ import duckdb
 import pandas as pd
 
 from cs_sync.connectors.copy_store import open_copy
-from cs_sync.connectors.duck import write
+from cs_sync.connectors.duck import ROWS_MEMORY, write
 from cs_sync.connectors.usage_checks import UsageProblem, UsageTable
 from cs_sync.errors import CsSyncError
 
@@ -140,6 +140,6 @@ class UsageMemo:
                     ],
                 )
 
-            write(db, body)
+            write(db, body, ROWS_MEMORY)
         finally:
             db.close()

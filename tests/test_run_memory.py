@@ -21,10 +21,11 @@ import pytest
 from cs_sync import pipeline
 from cs_sync.book_reads import OPPORTUNITY_FIELDS, ROLE_FIELDS, opportunities_from, roles_from
 from cs_sync.config import load_config
-from cs_sync.connectors import duck
+from cs_sync.connectors import copy_store, duck, sheet_record
 from cs_sync.connectors.bulk_csv import typed_frame
 from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
 from cs_sync.connectors.history_store import HistoryStore
+from cs_sync.connectors.sheet_record import SheetRecord, TabRecord, TabWritten
 from cs_sync.demo import prepare_demo
 from cs_sync.extract import join_usage
 from cs_sync.extract_signals import CASE_FIELDS, cases_from, surveys_from
@@ -123,6 +124,37 @@ def test_a_write_that_needs_more_than_the_bound_is_done_unbounded(
     )
     loaded = copy_store.load().objects["x"].rows
     assert loaded["measures"].tolist() == rows["measures"].tolist()
+
+
+def test_the_dashboard_s_record_and_the_copy_are_written_in_the_smaller_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # many short rows: DuckDB sends them to the file as its buffers fill; under the history's
+    # bound it held up to 128 MB of them beside the frame (a first refresh's record)
+    used: list[int] = []
+
+    def appending(db: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+        duck.append(db, table, frame)
+        ((held,),) = db.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()
+        used.append(int(held))
+
+    monkeypatch.setattr(sheet_record, "append", appending)
+    rows = [[f"001{i:015d}", _noise(i, 900)] for i in range(70_000)]  # 66 MB of text
+    hashes = np.arange(len(rows), dtype=np.int64)
+    record = SheetRecord(tmp_path / "copy.duckdb")
+    with caplog.at_level(logging.INFO):
+        record.save("sheet", {"accounts": TabWritten(TabRecord("f", 2, hashes), rows)})
+    assert 0 < max(used) <= 32 * 2**20 and "written unbounded" not in caplog.text
+    assert record.rows([5]) == {5: rows[5]}
+    bounds: list[str | None] = []
+
+    def writing(db: duckdb.DuckDBPyConnection, body: Any, memory: str | None = None) -> None:
+        bounds.append(memory)
+        duck.write(db, body, memory)
+
+    monkeypatch.setattr(copy_store, "write", writing)
+    CopyStore(tmp_path / "copy.duckdb").save(Copy())
+    assert bounds == [duck.ROWS_MEMORY]
 
 
 def test_bounded_gives_the_connection_its_settings_back_even_after_a_failure() -> None:
