@@ -204,12 +204,12 @@ class CopyStore:
     def load(self, each_part: EachPart = lambda name, part: part, rows: bool = True) -> Copy:
         """The copy as the last run left it (empty when there is none, or when it was made by
         another version of cs-sync: then every object is read whole). Rows come in parts of
-        about 100,000, each passed through `each_part` before the next is read (DuckDB's answer
-        gives each row's text a string of its own: a caller that shares repeated ones holds a
-        part's strings at a time, not the whole copy's); `each_part` is given the object's
-        name and the part, objects in the order they were saved. Without `rows`, each object's rows
-        stay in the file and only their count is read (a run that reads every object whole
-        needs no more)."""
+        about 100,000, each passed through `each_part` before the next is read (`read_rows`:
+        repeated texts come one string per value; a caller that shares what else repeats, or
+        points lookups at ids held elsewhere, does it a part at a time); `each_part` is given
+        the object's name and the part, objects in the order they were saved. Without `rows`,
+        each object's rows stay in the file and only their count is read (a run that reads
+        every object whole needs no more)."""
         if not self.path.exists():
             return Copy()
         db = self._connect()

@@ -99,7 +99,7 @@ def validate_usage(
     renamed = {name: metric for metric, name in named.items()}
     problems: list[UsageProblem] = []
     blanks: dict[str, _Blank] = {}
-    kept: list[pd.DataFrame] = []
+    kept: list[dict[str, Any]] = []
     line = first_line
     for part in parts:
         if not len(part):
@@ -152,9 +152,10 @@ def _check_part(
     metrics: tuple[str, ...],
     problems: list[UsageProblem],
     blanks: dict[str, _Blank],
-) -> pd.DataFrame:
-    """One part's good rows, typed; its bad rows go to `problems`, its blank cells are
-    counted in `blanks` (the duplicates are looked for over every part, later)."""
+) -> dict[str, Any]:
+    """One part's good rows, typed (column by column); its bad rows go to `problems`, its
+    blank cells are counted in `blanks` (the duplicates are looked for over every part,
+    later)."""
     raw = raw.astype(object).where(raw.notna(), "").astype(str)
     lines = np.arange(first_line, first_line + len(raw), dtype=np.int32)
     bad = np.zeros(len(raw), dtype=bool)
@@ -223,14 +224,12 @@ def _check_part(
         values[column] = np.where(bad, np.nan, number).astype(np.float32)  # bad: let go
 
     good = ~bad
-    return pd.DataFrame(
-        {
-            "account_key": pd.Categorical(keys.to_numpy(dtype=object)[good]),
-            "month": months.to_numpy()[good],
-            **{column: number[good] for column, number in values.items()},
-            "line": lines[good],
-        }
-    )
+    return {
+        "account_key": pd.Categorical(keys.to_numpy(dtype=object)[good]),
+        "month": months.to_numpy()[good],
+        **{column: number[good] for column, number in values.items()},
+        "line": lines[good],
+    }
 
 
 def _not_a_number(text: str) -> str:
@@ -244,10 +243,12 @@ def _not_a_number(text: str) -> str:
     return f"{text!r} is not a finite non-negative number"
 
 
-def _joined(parts: list[pd.DataFrame], metrics: tuple[str, ...]) -> pd.DataFrame:
+def _joined(parts: list[dict[str, Any]], metrics: tuple[str, ...]) -> pd.DataFrame:
     """The parts' good rows as one table, the keys' categories merged (no string hashed
-    again but each distinct key)."""
-    parts = [part for part in parts if len(part)]
+    again but each distinct key). Each column's parts are let go once it is joined: the
+    parts and the table are never both held whole (at 100,000 accounts' 2.1 million rows,
+    some 70 MB less at the peak)."""
+    parts = [part for part in parts if len(part["line"])]
     if not parts:
         return pd.DataFrame(
             {
@@ -257,9 +258,9 @@ def _joined(parts: list[pd.DataFrame], metrics: tuple[str, ...]) -> pd.DataFrame
                 "line": np.empty(0, np.int32),
             }
         )
-    keys = union_categoricals([part["account_key"].array for part in parts])
+    keys = union_categoricals([part.pop("account_key") for part in parts])
     columns = {
-        column: np.concatenate([part[column].to_numpy() for part in parts])
+        column: np.concatenate([part.pop(column) for part in parts])
         for column in ("month", *metrics, "line")
     }
     # each column its own array, as made: no block of them copied together
@@ -267,16 +268,28 @@ def _joined(parts: list[pd.DataFrame], metrics: tuple[str, ...]) -> pd.DataFrame
 
 
 def _repeated(clean: pd.DataFrame) -> np.ndarray:
-    """Which rows share their account and month with another: each pair one number (the key's
-    code and the month), sorted, compared with its neighbours (a pair of columns hashed as
-    objects held some 100 MB more at two million rows)."""
-    months = clean["month"].to_numpy().astype("datetime64[M]").astype(np.int64)
-    codes = clean["account_key"].cat.codes.to_numpy().astype(np.int64)
-    pairs = (codes << 32) | (months - months.min() if len(months) else months)
+    """Which rows share their account and month with another. Each pair is one number (the
+    key's code and the month), counted in a table of every such number when that table is
+    no larger than the rows (a book's months are few), else sorted and compared with its
+    neighbours: at two million rows the count holds some 50 MB less than the sort (and
+    hashing the pairs as objects held some 100 MB more)."""
+    if not len(clean):
+        return np.zeros(0, dtype=bool)
+    months = clean["month"].to_numpy().astype("datetime64[M]").view(np.int64)
+    months -= months.min()
+    span = int(months.max()) + 1
+    pairs = clean["account_key"].cat.codes.to_numpy().astype(np.int64)
+    keys = int(pairs.max()) + 1
+    pairs *= span
+    pairs += months
+    del months
+    if keys * span <= len(pairs):  # the table of counts no larger than the rows
+        return (np.bincount(pairs) > 1)[pairs]
     order = np.argsort(pairs, kind="stable")
-    ordered = pairs[order]
-    same = ordered[1:] == ordered[:-1]
-    repeated = np.zeros(len(pairs), dtype=bool)
+    pairs = pairs[order]
+    same = pairs[1:] == pairs[:-1]
+    del pairs
+    repeated = np.zeros(len(order), dtype=bool)
     repeated[order[1:][same]] = True
     repeated[order[:-1][same]] = True
     return repeated

@@ -265,14 +265,17 @@ def test_a_bom_is_read_past_whatever_the_encoding_setting(tmp_path: Path) -> Non
         assert table.problems == [] and len(table.frame) == 1, encoding
 
 
-def test_rows_repeating_an_account_and_month_are_all_found() -> None:
-    """Each (account, month) pair as one number, sorted: the same rows as pandas' duplicated
-    over the two columns, every copy marked (three of a kind too), months before 1970 and a
-    key's neighbours in the sort left alone."""
+@pytest.mark.parametrize("span", [12, 60])  # counted in a table of every pair; sorted
+def test_rows_repeating_an_account_and_month_are_all_found(span: int) -> None:
+    """Each (account, month) pair as one number, counted (300 accounts over 12 months: fewer
+    pairs than rows) or sorted (over 60): the same rows as pandas' duplicated over the two
+    columns, every copy marked (three of a kind too), months before 1970 and a key's
+    neighbours in the sort left alone."""
     rng = np.random.default_rng(7)
     rows = 5_000
     keys = rng.choice([f"k{i}" for i in range(300)], rows)
-    months = pd.to_datetime("1969-01-01") + pd.to_timedelta(rng.integers(0, 60, rows) * 31, "D")
+    steps = rng.integers(0, span, rows) * 31
+    months = pd.to_datetime("1969-01-01") + pd.to_timedelta(steps, "D")
     clean = pd.DataFrame(
         {
             "account_key": pd.Categorical(keys),
