@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceOperationError
@@ -28,7 +28,7 @@ POLL_MAX_S = 10.0  # the longest wait between two polls of a job
 JOB_WAIT_S = 3600.0  # give up on a job still running after this much waiting (retried later)
 
 
-def csv_body(rows: list[dict[str, Any]]) -> bytes:
+def csv_body(rows: Sequence[dict[str, Any]]) -> bytes:
     """The upload, in UTF-8: a header with every column any row has, LF line endings. Written
     as bytes as it goes: the text whole and then its encoding held twice the upload's size
     (54 MB at its peak for 87,000 accounts' changes, 26 MB so)."""
@@ -45,14 +45,39 @@ def csv_body(rows: list[dict[str, Any]]) -> bytes:
     return out.getvalue()
 
 
+class ChangedRows(Sequence[dict[str, Any]]):
+    """An update's rows ({"Id": ..., field: value, ...}) for id -> {field: value} changes, each
+    made as it is read (an upload writes them one at a time) and let go: all at once they
+    were a second copy of the changes (55 MB for a first run's 87,000 accounts)."""
+
+    def __init__(self, changes: dict[str, dict[str, Any]], ids: list[str] | None = None) -> None:
+        self.changes = changes
+        self.ids = list(changes) if ids is None else ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, at: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> ChangedRows: ...
+
+    def __getitem__(self, at: int | slice) -> dict[str, Any] | ChangedRows:
+        if isinstance(at, slice):
+            return ChangedRows(self.changes, self.ids[at])
+        record_id = self.ids[at]
+        return {"Id": record_id, **self.changes[record_id]}
+
+
 # Salesforce takes at most 150 MB of base64 per upload and advises 100 MB of CSV before it
 # (Bulk API 2.0, Upload Job Data); one job takes one upload.
 UPLOAD_MAX_BYTES = 100_000_000
 
 
 def upload_parts(
-    rows: list[dict[str, Any]], limit: int = UPLOAD_MAX_BYTES
-) -> list[list[dict[str, Any]]]:
+    rows: Sequence[dict[str, Any]], limit: int = UPLOAD_MAX_BYTES
+) -> list[Sequence[dict[str, Any]]]:
     """The rows cut into as few jobs as keep each job's CSV under `limit` bytes (one job
     when they fit, as they do for most books)."""
     size = len(csv_body(rows))
@@ -71,7 +96,7 @@ def run_ingest_job(
     first_poll_s: float,
     sobject: str,
     operation: str,
-    rows: list[dict[str, Any]],
+    rows: Sequence[dict[str, Any]],
     key_field: str | None,
     stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any]:

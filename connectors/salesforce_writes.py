@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from simple_salesforce import Salesforce
 
 from cs_sync.connectors.bulk_csv import csv_rows
-from cs_sync.connectors.bulk_jobs import run_ingest_job, upload_parts
+from cs_sync.connectors.bulk_jobs import ChangedRows, run_ingest_job, upload_parts
 from cs_sync.connectors.salesforce_calls import restful
 from cs_sync.connectors.settings import SalesforceConfig
 from cs_sync.connectors.write_report import (
@@ -83,7 +83,7 @@ class SalesforceWrites:
         sObject Collections (200 a call) up to the bulk threshold, one Bulk API 2.0 job above."""
         self._guard(sobject, list(changes.values()))
         if len(changes) > self.config.bulk_threshold:
-            rows = [{"Id": record_id, **values} for record_id, values in changes.items()]
+            rows = ChangedRows(changes)
             return self._bulk("update", sobject, rows, f"updating {sobject} (Bulk API)", None)
         return self._update_collections(sobject, changes)
 
@@ -160,7 +160,7 @@ class SalesforceWrites:
         self,
         operation: str,
         sobject: str,
-        rows: list[dict[str, Any]],
+        rows: Sequence[dict[str, Any]],
         doing: str,
         key_field: str | None,
     ) -> WriteReport:
@@ -174,7 +174,7 @@ class SalesforceWrites:
         return report
 
     def _bulk_job(
-        self, operation: str, sobject: str, rows: list[dict[str, Any]], key_field: str | None
+        self, operation: str, sobject: str, rows: Sequence[dict[str, Any]], key_field: str | None
     ) -> WriteReport:
         """One Bulk API 2.0 ingest job, run step by step (bulk_jobs.py); failed rows are fetched
         and reported, locked rows are retried on their own through sObject Collections
