@@ -17,14 +17,12 @@ from functools import partial
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 
-from cs_sync.connectors.duck import ROWS_MEMORY, connect, write
+from cs_sync.connectors.duck import ROWS_MEMORY, connect, read_rows, write
 from cs_sync.errors import CsSyncError
 
 FORMAT = "3"
-PART_VECTORS = 50  # DuckDB vectors of 2,048 rows: parts of 102,400 rows
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS objects (name VARCHAR, signature VARCHAR, full_read_at TIMESTAMP,
@@ -92,104 +90,6 @@ def open_copy(path: Path, tables: str, doing: str = "") -> duckdb.DuckDBPyConnec
         ) from None
     db.execute(tables)
     return db
-
-
-def read_rows(
-    db: duckdb.DuckDBPyConnection, table: str, each_part: Callable[[pd.DataFrame], pd.DataFrame]
-) -> pd.DataFrame:
-    """A table's rows in the order they were written, read a part at a time, each through
-    `each_part`. A text column whose values repeat (picklists, lookups, dates as text) comes
-    as numbers into its distinct values, each value one string however many rows hold it: a
-    plain read would make a string for every row and let most of them go again, which at
-    100,000 accounts is over five million strings made and dropped, and the holes they leave
-    among the strings kept stay part of the process for the rest of its run."""
-    texts = [
-        column
-        for column, kind in db.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = ? ORDER BY ordinal_position",
-            [table],
-        ).fetchall()
-        if kind == "VARCHAR"
-    ]
-    coded = _repeated(db, table, texts)
-    values = {column: _distinct(db, table, column, i) for i, column in enumerate(coded)}
-    selected = ", ".join(
-        f"coalesce(d{coded.index(c)}.code, -1) AS {_quoted(c)}"
-        if c in values
-        else f"t.{_quoted(c)}"
-        for c in _columns(db, table)
-    )
-    joins = " ".join(
-        f"LEFT JOIN coded_{i} AS d{i} ON t.{_quoted(c)} = d{i}.value" for i, c in enumerate(coded)
-    )
-    text = db.execute("SELECT 'text' AS text").df()["text"].dtype  # what a plain read gives
-    answer = db.execute(f'SELECT {selected} FROM "{table}" AS t {joins} ORDER BY t.rowid')  # noqa: S608
-
-    def decoded(part: pd.DataFrame) -> pd.DataFrame:
-        for column, distinct in values.items():
-            codes = part[column].to_numpy()
-            part[column] = pd.Series(distinct[codes], index=part.index, dtype=text)
-        return each_part(part)
-
-    try:
-        return _in_parts(answer, decoded)
-    finally:
-        for i in range(len(coded)):
-            db.execute(f"DROP TABLE IF EXISTS coded_{i}")
-
-
-def _columns(db: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [
-        column
-        for (column,) in db.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-            "ORDER BY ordinal_position",
-            [table],
-        ).fetchall()
-    ]
-
-
-def _repeated(db: duckdb.DuckDBPyConnection, table: str, texts: list[str]) -> list[str]:
-    """The text columns whose values repeat: fewer than nine distinct in ten rows (an id or
-    a name, nearly all distinct, is read as it is)."""
-    if not texts:
-        return []
-    counts = ", ".join(f"count({_quoted(c)}), approx_count_distinct({_quoted(c)})" for c in texts)
-    found = db.execute(f'SELECT {counts} FROM "{table}"').fetchone() or ()  # noqa: S608
-    return [c for i, c in enumerate(texts) if found[2 * i + 1] * 10 < found[2 * i] * 9]
-
-
-def _distinct(db: duckdb.DuckDBPyConnection, table: str, column: str, i: int) -> np.ndarray:
-    """The column's distinct values, numbered in a table of the connection's own (coded_i),
-    and as strings in that order with a missing value last (the number -1 reads it)."""
-    db.execute(
-        f"CREATE OR REPLACE TEMP TABLE coded_{i} AS SELECT value, "  # noqa: S608
-        "(row_number() OVER (ORDER BY value) - 1)::BIGINT AS code "
-        f'FROM (SELECT DISTINCT {_quoted(column)} AS value FROM "{table}" '
-        f"WHERE {_quoted(column)} IS NOT NULL)"
-    )
-    found = [
-        value for (value,) in db.execute(f"SELECT value FROM coded_{i} ORDER BY code").fetchall()
-    ]  # noqa: S608
-    return np.array([*found, np.nan], dtype=object)
-
-
-def _quoted(column: str) -> str:
-    return '"' + column.replace('"', '""') + '"'
-
-
-def _in_parts(
-    answer: duckdb.DuckDBPyConnection, each_part: Callable[[pd.DataFrame], pd.DataFrame]
-) -> pd.DataFrame:
-    """The answer's rows read a part at a time, each through `each_part`."""
-    part = answer.fetch_df_chunk(PART_VECTORS)
-    parts = [each_part(part)]  # the first, empty when there is no row: it keeps the columns
-    while len(part):
-        part = answer.fetch_df_chunk(PART_VECTORS)
-        if len(part):
-            parts.append(each_part(part))
-    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 class CopyStore:

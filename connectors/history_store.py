@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from cs_sync.connectors.duck import connect, write
+from cs_sync.connectors.duck import connect, read_answer, write
 from cs_sync.connectors.settings import HistoryConfig
 from cs_sync.errors import CsSyncError
 from cs_sync.history import (
@@ -229,7 +229,12 @@ class HistoryStore:
         return {row[0] for row in rows}
 
     def _frame(self, query: str, parameters: list[object]) -> pd.DataFrame:
-        return self._execute(query, parameters).df()
+        """A read's answer, its repeated texts (ids over dates, grades, phases) one string
+        per value (`duck.read_answer`); DuckDB's errors become cs-sync's, naming the file."""
+        try:
+            return read_answer(self.db, query, parameters)
+        except duckdb.Error as error:
+            raise CsSyncError(f"history store {self.path}: {_first_line(error)}") from None
 
     def _execute(
         self, query: str, parameters: list[object] | None = None

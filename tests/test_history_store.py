@@ -124,6 +124,24 @@ def test_series_reads_only_the_dates_asked(tmp_path: Path) -> None:
         assert store.series([]).empty
 
 
+def test_series_hold_each_repeated_text_once(tmp_path: Path) -> None:
+    # a plain read made a string for every row of every date: ids, names, grades, phases
+    book = pd.concat([scored()] * 500, ignore_index=True)
+    book["account_id"] = [f"001{i:015d}" for i in range(len(book))]
+    dates = [date(2026, 11, d) for d in (10, 17, 24)]
+    with HistoryStore(tmp_path / "h.duckdb") as store:
+        for day in dates:
+            store.write_date(day, snapshot_rows(book, [], "c", day), kpis(2), run(f"r{day}"))
+        series = store.series(dates)
+    assert len(series) == 3 * len(book)
+    assert (
+        series.groupby("as_of")["account_id"].apply(list).tolist()
+        == [sorted(book["account_id"])] * 3
+    )
+    for column, distinct in (("account_id", len(book)), ("grade", 1), ("phase", 2)):
+        assert len({id(value) for value in series[column].dropna()}) == distinct, column
+
+
 def test_backfilled_dates_are_the_checkpoint(tmp_path: Path) -> None:
     other = date(2026, 11, 17)
     with HistoryStore(tmp_path / "h.duckdb") as store:
