@@ -7,6 +7,10 @@ cs-sync's writes run in one transaction each, in bounded memory (`write`): DuckD
 keeps the rows a transaction inserts in its own buffers until the commit has written them,
 beside the frame they came from (870,000 history rows held 680 MiB more than the frame;
 bounded, 80 MiB).
+
+Its reads of many rows (`read_rows`, `read_answer`) come a part at a time, each repeated text
+one string however many rows hold it: DuckDB's own answer gives every row's text a string of
+its own, which a large read makes by the million only to let most of them go.
 """
 
 from __future__ import annotations
