@@ -46,6 +46,7 @@ from cs_sync.errors import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+P = TypeVar("P")  # a page of a query as its reader takes it
 BULK_QUERY_PAGE = 50_000
 # A REST call's address and headers together may hold 16,384 bytes (a longer address: 414,
 # longer headers: 431; Knowledge Article 000386264). A query whose encoded SOQL is longer
@@ -56,6 +57,18 @@ URI_QUERY_ROOM = 8_000
 # One API call each, for SalesforceClient.call (bound with functools.partial).
 def _query_more(sf: Salesforce, url: str, headers: dict[str, str] | None) -> Any:
     return sf.query_more(url, identifier_is_url=True, headers=headers)  # query or queryAll
+
+
+def _as_read(page: list[dict[str, Any]] | str) -> list[dict[str, Any]] | str:
+    return page
+
+
+def _sobject(soql: str, what: str) -> str:
+    """The object a query reads (its FROM)."""
+    match = re.search(r"\bFROM\s+(\w+)", soql, re.IGNORECASE)
+    if match is None:
+        raise CsSyncError(f"cannot tell the object of the query for {what}")
+    return match.group(1)
 
 
 def _records(page: Any, what: str) -> list[dict[str, Any]]:
@@ -152,13 +165,13 @@ class SalesforceClient(SalesforceWrites):
         from one Bulk API 2.0 query job instead (far fewer calls for big objects). `types`:
         the describe types of the selected columns that are not text (a Bulk job's CSV is
         typed by them), when the caller knows them; else the objects are described."""
-        for sobject, page in self._pages(soql, what):
+        for page in self._pages(soql, what, _as_read):
             if isinstance(page, list):
                 yield from page
                 continue
             reader = csv.DictReader(io.StringIO(page))
             if types is None:
-                types = self._column_types(sobject, list(reader.fieldnames or []))
+                types = self._column_types(_sobject(soql, what), list(reader.fieldnames or []))
             for row in reader:
                 yield record_from_csv(row, types)
 
@@ -176,29 +189,35 @@ class SalesforceClient(SalesforceWrites):
         CSV pages read straight into columns, never a dictionary per record. `all_rows`:
         queryAll, the records in the Recycle Bin too; `first`: its first page, already read
         (in a Composite call); `bulk`: straight to a Bulk API 2.0 job."""
-        frames = [  # each page typed as it comes: its text let go before the next
-            typed_frame(
+
+        def typed(page: list[dict[str, Any]] | str) -> pd.DataFrame:
+            return typed_frame(
                 frame_from_records(page, columns)
                 if isinstance(page, list)
                 else frame_from_csv(page, columns),
                 columns,
             )
-            for _, page in (
-                self._bulk_pages(soql, what, all_rows)
-                if bulk
-                else self._pages(soql, what, all_rows, first)
-            )
-        ]
+
+        frames = list(  # each page typed as it comes: its text let go before the next
+            self._bulk_pages(soql, what, typed, all_rows)
+            if bulk
+            else self._pages(soql, what, typed, all_rows, first)
+        )
         if not frames:
-            return typed_frame(frame_from_records([], columns), columns)
+            return typed([])
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
     def _pages(
-        self, soql: str, what: str, all_rows: bool = False, first: dict[str, Any] | None = None
-    ) -> Iterator[tuple[str, list[dict[str, Any]] | str]]:
-        """The query's pages: REST record lists, or a Bulk job's CSV texts."""
+        self,
+        soql: str,
+        what: str,
+        typed: Callable[[list[dict[str, Any]] | str], P],
+        all_rows: bool = False,
+        first: dict[str, Any] | None = None,
+    ) -> Iterator[P]:
+        """The query's pages (REST record lists, or a Bulk job's CSV texts), each `typed`."""
         if first is None and len(quote(soql)) > URI_QUERY_ROOM:  # 414 to a longer address
-            yield from self._bulk_pages(soql, what, all_rows)  # the SOQL goes in the body
+            yield from self._bulk_pages(soql, what, typed, all_rows)  # the SOQL in the body
             return
         headers = {"Sforce-Query-Options": f"batchSize={self.config.query_batch_size}"}
         page = first or self.call(
@@ -210,10 +229,10 @@ class SalesforceClient(SalesforceWrites):
             not page.get("done", True)
             and page.get("totalSize", 0) > self.config.bulk_query_threshold
         ):
-            yield from self._bulk_pages(soql, what, all_rows)
+            yield from self._bulk_pages(soql, what, typed, all_rows)
             return
         while True:
-            yield "", _records(page, what)
+            yield typed(_records(page, what))
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return
@@ -223,21 +242,27 @@ class SalesforceClient(SalesforceWrites):
             )
 
     def _bulk_pages(
-        self, soql: str, what: str, all_rows: bool = False
-    ) -> Iterator[tuple[str, str]]:
-        match = re.search(r"\bFROM\s+(\w+)", soql, re.IGNORECASE)
-        if match is None:
-            raise CsSyncError(f"cannot tell the object of the query for {what}")
-        sobject = match.group(1)
+        self,
+        soql: str,
+        what: str,
+        typed: Callable[[list[dict[str, Any]] | str], P],
+        all_rows: bool = False,
+    ) -> Iterator[P]:
+        """A Bulk API 2.0 query job's result pages, each `typed` as it arrives and its CSV
+        text let go (all of a job's texts held until the last was read were, at 87,000
+        accounts' changed records, some 50 MB beside their tables). A job that fails is run
+        again whole, its pages read so far dropped."""
+        sobject = _sobject(soql, what)
 
-        def run(sf: Salesforce) -> list[str]:
+        def run(sf: Salesforce) -> list[P]:
             jobs = getattr(sf.bulk2, sobject)
             start = jobs.query_all if all_rows else jobs.query
-            return list(start(soql, max_records=BULK_QUERY_PAGE, wait=self.bulk_poll_s))
+            return [
+                typed(page)
+                for page in start(soql, max_records=BULK_QUERY_PAGE, wait=self.bulk_poll_s)
+            ]
 
-        pages = self.call(f"reading {what} (Bulk API)", run)
-        for page in pages:
-            yield sobject, page
+        yield from self.call(f"reading {what} (Bulk API)", run)
 
     def _column_types(self, sobject: str, columns: list[str]) -> dict[str, str]:
         """Field types of CSV columns such as Name or Owner.IsActive, from describe (cached)."""

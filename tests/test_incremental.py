@@ -18,6 +18,8 @@ from simple_salesforce import Salesforce
 
 from cs_sync.book_reads import account_read, opportunity_read, role_read
 from cs_sync.config import Config, load_config
+from cs_sync.connectors import salesforce
+from cs_sync.connectors.bulk_csv import frame_from_csv
 from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
 from cs_sync.connectors.salesforce import SalesforceClient
 from cs_sync.connectors.salesforce_login import connect
@@ -720,6 +722,30 @@ def test_repeated_texts_are_made_once_each_as_the_copy_is_read(tmp_path: Path) -
     pd.testing.assert_frame_equal(loaded.drop(columns="SystemModstamp", errors="ignore"), saved)
     text = pd.Series(["text"]).dtype
     assert loaded["Stage"].dtype == text and loaded["Owner.Name"].isna().sum() == rows // 3
+
+
+def test_a_bulk_job_s_pages_are_read_into_tables_as_they_come(
+    book: tuple[Config, Sandbox, Salesforce], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # all of a job's CSV texts were held until its last page was read: some 50 MB beside
+    # their tables for 87,000 accounts' changed records
+    config, _, _ = book
+    counter = CallCounter()
+    client = _client(config, counter)
+    monkeypatch.setattr(salesforce, "BULK_QUERY_PAGE", 25)
+    seen: list[int] = []  # the calls made when each page is read into a table
+
+    def reading(text: str, columns: dict[str, str]) -> pd.DataFrame:
+        seen.append(counter.calls["salesforce"])
+        return frame_from_csv(text, columns)
+
+    monkeypatch.setattr(salesforce, "frame_from_csv", reading)
+    read = opportunity_read(config)
+    query = read.select(read.condition)
+    whole = client.query_frame(query, read.what, read.read_columns)
+    paged = client.query_frame(query, read.what, read.read_columns, bulk=True)
+    assert len(seen) == -(-len(whole) // 25) > 2 and seen == sorted(set(seen))  # a page a call
+    pd.testing.assert_frame_equal(paged, whole)
 
 
 def test_only_a_replay_of_the_field_history_holds_the_opportunities_ids(
