@@ -48,9 +48,9 @@ _OUT_OF_MEMORY = ("out of memory", "could not allocate block", "failed to pin bl
 @contextmanager
 def bounded(db: duckdb.DuckDBPyConnection, memory: str | None = None) -> Iterator[None]:
     """The statements inside run on one thread in at most `memory` (default WRITE_MEMORY) of
-    DuckDB's memory: the
-    rows a transaction inserts go to the file as its buffers fill, not at the commit. The
-    connection's own settings come back after (also when a statement fails)."""
+    DuckDB's memory: the rows a transaction inserts go to the file as its buffers fill, not
+    at the commit. The connection's own settings come back after (also when a statement
+    fails)."""
     db.execute("SET threads = 1")
     db.execute(f"SET memory_limit = '{memory or WRITE_MEMORY}'")
     try:
@@ -64,10 +64,10 @@ def write(
     db: duckdb.DuckDBPyConnection, body: Callable[[], None], memory: str | None = None
 ) -> None:
     """`body`'s statements in one transaction (all written, or none), in bounded memory
-    (`memory`, default WRITE_MEMORY). A
-    write that needs more is rolled back and done again without the bound: the commit
-    compresses each row group of up to 122,880 rows in memory, and a column of long texts
-    (the history's measures of many rules) can need more than the bound for one."""
+    (`memory`, default WRITE_MEMORY). A write that needs more is rolled back and done again
+    without the bound: the commit compresses each row group of up to 122,880 rows in memory,
+    and a column of long texts (the history's measures of many rules) can need more than the
+    bound for one."""
     try:
         with bounded(db, memory):
             _transaction(db, body)
@@ -112,25 +112,20 @@ def read_rows(
     plain read would make a string for every row and let most of them go again, which at
     100,000 accounts is over five million strings made and dropped, and the holes they leave
     among the strings kept stay part of the process for the rest of its run."""
-    texts = [
-        column
-        for column, kind in db.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = ? ORDER BY ordinal_position",
-            [table],
-        ).fetchall()
-        if kind == "VARCHAR"
-    ]
-    coded = _repeated(db, table, texts)
-    values = {column: _distinct(db, table, column, i) for i, column in enumerate(coded)}
+    columns = db.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    coded = _repeated(db, table, [column for column, kind in columns if kind == "VARCHAR"])
+    place = {column: i for i, column in enumerate(coded)}
+    values = {column: _distinct(db, table, column, i) for column, i in place.items()}
     selected = ", ".join(
-        f"coalesce(d{coded.index(c)}.code, -1) AS {_quoted(c)}"
-        if c in values
-        else f"t.{_quoted(c)}"
-        for c in _columns(db, table)
+        f"coalesce(d{place[c]}.code, -1) AS {_quoted(c)}" if c in place else f"t.{_quoted(c)}"
+        for c, _ in columns
     )
     joins = " ".join(
-        f"LEFT JOIN coded_{i} AS d{i} ON t.{_quoted(c)} = d{i}.value" for i, c in enumerate(coded)
+        f"LEFT JOIN coded_{i} AS d{i} ON t.{_quoted(c)} = d{i}.value" for c, i in place.items()
     )
     text = db.execute("SELECT 'text' AS text").df()["text"].dtype  # what a plain read gives
     answer = db.execute(f'SELECT {selected} FROM "{table}" AS t {joins} ORDER BY t.rowid')  # noqa: S608
@@ -146,17 +141,6 @@ def read_rows(
     finally:
         for i in range(len(coded)):
             db.execute(f"DROP TABLE IF EXISTS coded_{i}")
-
-
-def _columns(db: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [
-        column
-        for (column,) in db.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-            "ORDER BY ordinal_position",
-            [table],
-        ).fetchall()
-    ]
 
 
 def _repeated(db: duckdb.DuckDBPyConnection, table: str, texts: list[str]) -> list[str]:
