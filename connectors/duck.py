@@ -149,7 +149,7 @@ def _repeated(db: duckdb.DuckDBPyConnection, table: str, texts: list[str]) -> li
     if not texts:
         return []
     counts = ", ".join(f"count({_quoted(c)}), approx_count_distinct({_quoted(c)})" for c in texts)
-    found = db.execute(f'SELECT {counts} FROM "{table}"').fetchone() or ()  # noqa: S608
+    (found,) = db.execute(f'SELECT {counts} FROM "{table}"').fetchall()  # noqa: S608
     return [c for i, c in enumerate(texts) if found[2 * i + 1] * 10 < found[2 * i] * 9]
 
 
@@ -162,10 +162,8 @@ def _distinct(db: duckdb.DuckDBPyConnection, table: str, column: str, i: int) ->
         f'FROM (SELECT DISTINCT {_quoted(column)} AS value FROM "{table}" '
         f"WHERE {_quoted(column)} IS NOT NULL)"
     )
-    found = [
-        value for (value,) in db.execute(f"SELECT value FROM coded_{i} ORDER BY code").fetchall()
-    ]  # noqa: S608
-    return np.array([*found, np.nan], dtype=object)
+    ordered = db.execute(f"SELECT value FROM coded_{i} ORDER BY code").fetchall()  # noqa: S608
+    return np.array([value for (value,) in ordered] + [np.nan], dtype=object)
 
 
 def _quoted(column: str) -> str:

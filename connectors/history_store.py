@@ -10,7 +10,8 @@ keeps cs-sync's own processes from meeting there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -230,18 +231,22 @@ class HistoryStore:
 
     def _frame(self, query: str, parameters: list[object]) -> pd.DataFrame:
         """A read's answer, its repeated texts (ids over dates, grades, phases) one string
-        per value (`duck.read_answer`); DuckDB's errors become cs-sync's, naming the file."""
-        try:
+        per value (`duck.read_answer`)."""
+        with self._named():
             return read_answer(self.db, query, parameters)
-        except duckdb.Error as error:
-            raise CsSyncError(f"history store {self.path}: {_first_line(error)}") from None
 
     def _execute(
         self, query: str, parameters: list[object] | None = None
     ) -> duckdb.DuckDBPyConnection:
-        """A read; DuckDB's errors become cs-sync's, naming the file."""
-        try:
+        """A read."""
+        with self._named():
             return self.db.execute(query, parameters or [])
+
+    @contextmanager
+    def _named(self) -> Iterator[None]:
+        """DuckDB's errors inside become cs-sync's, naming the file."""
+        try:
+            yield
         except duckdb.Error as error:
             raise CsSyncError(f"history store {self.path}: {_first_line(error)}") from None
 

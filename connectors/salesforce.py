@@ -249,9 +249,9 @@ class SalesforceClient(SalesforceWrites):
         all_rows: bool = False,
     ) -> Iterator[P]:
         """A Bulk API 2.0 query job's result pages, each `typed` as it arrives and its CSV
-        text let go (all of a job's texts held until the last was read were, at 87,000
-        accounts' changed records, some 50 MB beside their tables). A job that fails is run
-        again whole, its pages read so far dropped."""
+        text let go (all of a job's texts were held until its last page was read, beside
+        the tables made of them). A job that fails is run again whole, its pages read so far
+        dropped."""
         sobject = _sobject(soql, what)
 
         def run(sf: Salesforce) -> list[P]:

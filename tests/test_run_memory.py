@@ -21,11 +21,13 @@ import pytest
 from cs_sync import pipeline
 from cs_sync.book_reads import OPPORTUNITY_FIELDS, ROLE_FIELDS, opportunities_from, roles_from
 from cs_sync.config import load_config
-from cs_sync.connectors import copy_store, duck, sheet_record
+from cs_sync.connectors import copy_store, duck, sheet_record, usage_memo
 from cs_sync.connectors.bulk_csv import typed_frame
 from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
 from cs_sync.connectors.history_store import HistoryStore
 from cs_sync.connectors.sheet_record import SheetRecord, TabRecord, TabWritten
+from cs_sync.connectors.usage_checks import validate_usage
+from cs_sync.connectors.usage_memo import UsageMemo
 from cs_sync.demo import prepare_demo
 from cs_sync.extract import join_usage
 from cs_sync.extract_signals import CASE_FIELDS, cases_from, surveys_from
@@ -153,8 +155,12 @@ def test_the_dashboard_s_record_and_the_copy_are_written_in_the_smaller_bound(
         duck.write(db, body, memory)
 
     monkeypatch.setattr(copy_store, "write", writing)
+    monkeypatch.setattr(usage_memo, "write", writing)
     CopyStore(tmp_path / "copy.duckdb").save(Copy())
-    assert bounds == [duck.ROWS_MEMORY]
+    usage = pd.DataFrame({"account_id": ["001000000000001AAA"], "month": ["2026-10"]})
+    table = validate_usage(usage, "usage", AS_OF, "salesforce_id", "skip", metrics=())
+    UsageMemo(tmp_path / "copy.duckdb").read("s", lambda: table)  # kept for the next run
+    assert bounds == [duck.ROWS_MEMORY] * 2
 
 
 def test_bounded_gives_the_connection_its_settings_back_even_after_a_failure() -> None:
