@@ -34,9 +34,13 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--dates", type=int, default=52)
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="cs-sync-backfill-") as folder:
+        measure_in(args, Path(folder))
+
+
+def measure_in(args: argparse.Namespace, folder: Path) -> None:
     book = synthetic_book(args.accounts)
     dates = [UNTIL - timedelta(weeks=k) for k in range(args.dates)][::-1]
-    folder = Path(tempfile.mkdtemp(prefix="cs-sync-backfill-"))
     config = load_config(ROOT / "config.example.toml").replace_sections(
         history=HistoryConfig(path=folder / "history.duckdb")
     )

@@ -63,7 +63,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=300)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="cs-sync-backtest-"))
+    with tempfile.TemporaryDirectory(prefix="cs-sync-backtest-") as folder:
+        measure_in(args, Path(folder))
+
+
+def measure_in(args: argparse.Namespace, folder: Path) -> None:
     demo = prepare_demo(folder / "demo", args.accounts, AS_OF)
     text = demo.config_path.read_text("utf-8")
     seats = folder / "demo" / "seats_only.toml"

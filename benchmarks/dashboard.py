@@ -90,7 +90,11 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--weeks", type=int, default=104)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="cs-sync-dashboard-"))
+    with tempfile.TemporaryDirectory(prefix="cs-sync-dashboard-") as folder:
+        measure_in(args, Path(folder))
+
+
+def measure_in(args: argparse.Namespace, folder: Path) -> None:
     config = signals_config(folder)
     dashboard = DashboardConfig.model_validate(
         {"local_dir": str(folder / "page")}, context={"base": folder}

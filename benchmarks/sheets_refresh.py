@@ -77,7 +77,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="cs-sync-sheets-"))
+    with tempfile.TemporaryDirectory(prefix="cs-sync-sheets-") as folder:
+        measure_in(args, Path(folder))
+
+
+def measure_in(args: argparse.Namespace, folder: Path) -> None:
     store = OrgStore(folder / "sandbox.db")
     store.save_spreadsheet(
         DASHBOARD_SPREADSHEET_ID,

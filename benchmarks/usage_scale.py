@@ -91,7 +91,11 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=100_000)
     parser.add_argument("--months", type=int, default=12)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="cs-sync-usage-"))
+    with tempfile.TemporaryDirectory(prefix="cs-sync-usage-") as folder:
+        report(args, Path(folder))
+
+
+def report(args: argparse.Namespace, folder: Path) -> None:
     small = measure(max(args.accounts // 10, 100), args.months, folder)
     large = measure(args.accounts, args.months, folder)
     for result in (small, large):

@@ -94,7 +94,11 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=12)
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # the read without Drive says why, once a read
-    folder = Path(tempfile.mkdtemp(prefix="cs-sync-usage-sheet-"))
+    with tempfile.TemporaryDirectory(prefix="cs-sync-usage-sheet-") as folder:
+        measure_in(args, Path(folder))
+
+
+def measure_in(args: argparse.Namespace, folder: Path) -> None:
     database = folder / "sandbox.db"
     store = OrgStore(database)
     try:
