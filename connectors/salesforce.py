@@ -11,8 +11,6 @@ reported, never retried.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import logging
 import re
 import time
@@ -30,6 +28,7 @@ from simple_salesforce.exceptions import (
 )
 
 from cs_sync.connectors.bulk_csv import (
+    csv_rows,
     frame_from_csv,
     frame_from_records,
     record_from_csv,
@@ -169,7 +168,7 @@ class SalesforceClient(SalesforceWrites):
             if isinstance(page, list):
                 yield from page
                 continue
-            reader = csv.DictReader(io.StringIO(page))
+            reader = csv_rows(page)
             if types is None:
                 types = self._column_types(_sobject(soql, what), list(reader.fieldnames or []))
             for row in reader:
