@@ -24,7 +24,7 @@ from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.csm_book import csm_labels
 from cs_sync.errors import EXIT_PARTIAL, BrakeError, CsSyncError, Interrupted
-from cs_sync.extract import Extracted, extract
+from cs_sync.extract import extract
 from cs_sync.incremental import LocalCopy
 from cs_sync.plan import Plan, Problem
 from cs_sync.publish import (
@@ -74,16 +74,17 @@ def run_once(
         if alert_log is not None:
             plan.alerts = alerts.outbox(plan.scored, config, as_of, alert_log)
         summarise(plan, config, result)
+        labels = csm_labels(extracted.accounts, plan.existing_tasks)
+        # the records read are let go before the writes, the history and the dashboards (the
+        # plan keeps what they show): at 100,000 accounts, some 170 MiB held no longer
+        del extracted
         plan.brakes = check_brakes(plan.scored, len(plan.tasks), config.brakes)
         if not dry_run:
             if any(check.fired for check in plan.brakes) and not force:
                 raise BrakeError(brake_message(plan.brakes))
             outbox = alerts.queue(config, plan.alerts, result) if alert_log is not None else None
             apply_plan(client, plan, config, result, stop_requested, batch_size)
-            kpis = _run_kpis(extracted, plan, config, result)
-            # the records read are let go before the history and the dashboards are made (the
-            # plan keeps what they show): at 100,000 accounts, some 170 MiB held no longer
-            del extracted
+            kpis = _run_kpis(plan, labels, config, result)
             if outbox is not None:
                 _guarded(
                     result,
@@ -147,12 +148,19 @@ def _guarded(result: RunResult, step: str, action: Callable[[], T]) -> T | None:
         return None
 
 
-def _run_kpis(extracted: Extracted, plan: Plan, config: Config, result: RunResult) -> pd.DataFrame:
-    """The day's KPIs, with the Tasks per CSM named by the owners read with the accounts."""
-    tasks = extracted.tasks
-    labels = csm_labels(extracted.accounts, tasks)
+def _run_kpis(
+    plan: Plan, labels: dict[str, str], config: Config, result: RunResult
+) -> pd.DataFrame:
+    """The day's KPIs, with the Tasks per CSM named by the owners read with the accounts
+    (`labels`, see csm_labels)."""
     return day_kpis(
-        plan.scored, config, result.as_of, result.tasks_created, plan.tasks, tasks, labels
+        plan.scored,
+        config,
+        result.as_of,
+        result.tasks_created,
+        plan.tasks,
+        plan.existing_tasks,
+        labels,
     )
 
 

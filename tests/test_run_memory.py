@@ -1,5 +1,5 @@
-"""What a run holds in memory: the records it read are let go before the history and the
-dashboards are made, and DuckDB's own memory is bounded while cs-sync writes its files."""
+"""What a run holds in memory: the records it read are let go before the writes, the history
+and the dashboards, and DuckDB's own memory is bounded while cs-sync writes its files."""
 
 from __future__ import annotations
 
@@ -41,23 +41,25 @@ def _alive(kind: type, besides: frozenset[int] = frozenset()) -> int:
     return sum(isinstance(thing, kind) and id(thing) not in besides for thing in gc.get_objects())
 
 
-def test_the_records_read_are_let_go_before_the_history_and_dashboards(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_the_records_read_are_let_go_before_the_writes_history_and_dashboards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dry_run: bool
 ) -> None:
     folder = prepare_demo(tmp_path / "demo", 40, AS_OF, port=0)
-    seen: list[int] = []
-    record_history = pipeline.record_history
+    seen: dict[str, int] = {}
     earlier = frozenset(id(thing) for thing in gc.get_objects() if isinstance(thing, Extracted))
 
-    def counting(*args: Any, **kwargs: Any) -> Any:  # the real step, once it is counted
-        seen.append(_alive(Extracted, earlier))  # no collection first: let go, not to the gc
-        return record_history(*args, **kwargs)
+    def counting(step: str, real: Any, *args: Any, **kwargs: Any) -> Any:  # the real step
+        seen[step] = _alive(Extracted, earlier)  # no collection first: let go, not to the gc
+        return real(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "record_history", counting)
+    for step in ("apply_plan", "record_history"):
+        monkeypatch.setattr(pipeline, step, partial(counting, step, getattr(pipeline, step)))
     with served(folder):
-        result = run_once(load_config(folder.config_path), AS_OF, dry_run=False)
+        result = run_once(load_config(folder.config_path), AS_OF, dry_run=dry_run)
     assert result.status == "ok" and result.accounts_read > 0
-    assert seen == [0]
+    assert seen == ({"record_history": 0} if dry_run else {"apply_plan": 0, "record_history": 0})
+    assert dry_run or result.tasks_created > 0  # the writes were made, the KPIs counted them
 
 
 def _duckdb_memory(db: duckdb.DuckDBPyConnection) -> int:
