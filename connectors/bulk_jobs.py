@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, overload
 
 from simple_salesforce import Salesforce
@@ -51,7 +51,7 @@ class ChangedRows(Sequence[dict[str, Any]]):
     were a second copy of the changes (a dict of 16 fields is some 650 bytes: about 55 MB
     for a first run's 87,000 accounts)."""
 
-    def __init__(self, changes: dict[str, dict[str, Any]], ids: list[str] | None = None) -> None:
+    def __init__(self, changes: Mapping[str, dict[str, Any]], ids: list[str] | None = None) -> None:
         self.changes = changes
         self.ids = list(changes) if ids is None else ids
 

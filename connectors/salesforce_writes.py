@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -69,7 +69,7 @@ class SalesforceWrites:
             return FEED_ITEM_FIELDS
         return frozenset()
 
-    def _guard(self, sobject: str, records: list[dict[str, Any]]) -> None:
+    def _guard(self, sobject: str, records: Iterable[dict[str, Any]]) -> None:
         allowed = self.allowed_fields(sobject) | {"Id", "id", "attributes"}
         outside = sorted({name for record in records for name in record} - allowed)
         if outside:
@@ -78,10 +78,11 @@ class SalesforceWrites:
                 "not in its write allowlist (salesforce.write_allowlist)"
             )
 
-    def update(self, sobject: str, changes: dict[str, dict[str, Any]]) -> WriteReport:
-        """Update only the given fields of the given records (id → {field: value}).
+    def update(self, sobject: str, changes: Mapping[str, dict[str, Any]]) -> WriteReport:
+        """Update only the given fields of the given records (id → {field: value}, each
+        record's values read once a pass: a plan's are made as they are read).
         sObject Collections (200 a call) up to the bulk threshold, one Bulk API 2.0 job above."""
-        self._guard(sobject, list(changes.values()))
+        self._guard(sobject, changes.values())
         if len(changes) > self.config.bulk_threshold:
             rows = ChangedRows(changes)
             return self._bulk("update", sobject, rows, f"updating {sobject} (Bulk API)", None)
@@ -135,7 +136,9 @@ class SalesforceWrites:
                 outcomes.append((state, f"{code}: {first.get('message', '')}"))
         return outcomes
 
-    def _update_collections(self, sobject: str, changes: dict[str, dict[str, Any]]) -> WriteReport:
+    def _update_collections(
+        self, sobject: str, changes: Mapping[str, dict[str, Any]]
+    ) -> WriteReport:
         records = [
             {"attributes": {"type": sobject}, "id": record_id, **values}
             for record_id, values in changes.items()

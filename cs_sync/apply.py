@@ -72,8 +72,9 @@ def apply_plan(
         steps.append(("create Tasks", partial(client.upsert, "Task", f.task_key, chunk)))
     for pairs in _batches(closes, batch_size):
         steps.append(("close Tasks", partial(client.update, "Task", dict(pairs))))
-    for pairs in _batches(list(plan.updates.items()), batch_size):
-        steps.append(("update Accounts", partial(client.update, "Account", dict(pairs))))
+    for start in range(0, len(plan.updates), batch_size):
+        part = plan.updates.part(start, start + batch_size)  # each account's fields made as sent
+        steps.append(("update Accounts", partial(client.update, "Account", part)))
     client.stop_requested = stop_requested  # also asked between calls within a step
     for done, (what, step) in enumerate(steps):
         if stop_requested():

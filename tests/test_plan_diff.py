@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import date
 from typing import Any
 
@@ -149,3 +150,84 @@ def test_the_column_wise_diff_is_the_value_by_value_one() -> None:
         for mine, theirs in zip(got, expected, strict=True):
             assert mine[:2] == theirs[:2] and same_value(mine[2], theirs[2])
             assert same_value(mine[3], theirs[3]) and type(mine[3]) is type(theirs[3])
+
+
+OUTPUTS = ["score", "grade", "trend", "reasons", "phase", "phase_delayed"]
+OUTPUTS += ["renewal_strategy", "next_action", "next_action_date"]
+
+
+def _first_run(n: int) -> pd.DataFrame:
+    """A book no run has written yet: every output new on every account."""
+    rng = np.random.default_rng(3)
+    book = pd.DataFrame(
+        {
+            "account_id": [f"001{i:015d}" for i in range(n)],
+            "name": [f"取引先 {i}" for i in range(n)],
+            "score": rng.random(n) * 100,
+            "grade": rng.choice(["A", "B", "C", "D"], n).astype(object),
+            "trend": rng.choice(["up", "flat", "down"], n).astype(object),
+            "reasons": [f"usage fell {i % 50}%; renewal in {i % 90} days" for i in range(n)],
+            "phase": rng.choice(["onboard", "adopt", "renew"], n).astype(object),
+            "phase_delayed": rng.random(n) < 0.3,
+            "renewal_strategy": rng.choice(["standard", "save"], n).astype(object),
+            "next_action": rng.choice(["call", "qbr"], n).astype(object),
+            "next_action_date": pd.Timestamp("2026-12-01")
+            + pd.to_timedelta(rng.integers(0, 90, n), "D"),
+        }
+    )
+    for name in OUTPUTS:
+        book[f"prev_{name}"] = None
+    return book
+
+
+def test_a_plan_s_changes_and_updates_agree_account_by_account() -> None:
+    book = _first_run(50)
+    book.loc[3:5, "prev_grade"] = book.loc[3:5, "grade"]  # unchanged there
+    for name in OUTPUTS:  # nothing to write on account 7
+        book.at[7, f"prev_{name}"] = book.at[7, name]
+    plan = build_plan(book, pd.DataFrame(columns=["key"]), FIELDS, date(2026, 11, 24))
+    grouped: dict[str, dict[str, Any]] = {}
+    for change in plan.changes:
+        grouped.setdefault(change.account_id, {})[change.field] = change.new
+    assert dict(plan.updates.items()) == grouped and list(plan.updates) == list(grouped)
+    assert len(plan.updates) == 49 and plan.fields_to_write == len(plan.changes) == 49 * 9 - 3
+    assert (
+        book.account_id[7] not in plan.updates
+        and FIELDS.grade not in plan.updates[book.account_id[4]]
+    )
+    assert (
+        plan.changes[-1] == plan.changes[len(plan.changes) - 1]
+        and plan.changes[:2][1] == plan.changes[1]
+    )
+    part = plan.updates.part(40, 60)  # a write step's accounts, past the end
+    assert (
+        list(part) == list(grouped)[40:]
+        and part[book.account_id[49]] == grouped[book.account_id[49]]
+    )
+    with pytest.raises(KeyError):
+        part[book.account_id[0]]
+    with pytest.raises(IndexError):
+        plan.changes[len(plan.changes)]
+    empty = build_plan(book.iloc[:0], pd.DataFrame(columns=["key"]), FIELDS, date(2026, 11, 24))
+    assert len(empty.changes) == len(empty.updates) == 0 and list(empty.updates.part(0, 10)) == []
+
+
+def test_a_plan_holds_its_changes_as_numbers_not_objects() -> None:
+    # a first run at 100,000 accounts plans some 780,000 changes: as an object each, with a
+    # dict of values for each account, the plan held over 120 bytes a change to the run's end
+    book = _first_run(20_000)
+    tasks = pd.DataFrame(columns=["key"])
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        plan = build_plan(book, tasks, FIELDS, date(2026, 11, 24))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(plan.changes) == 180_000
+    assert held < 20 * len(plan.changes)  # 122 bytes a change as objects
+    sent = plan.updates[book.account_id[0]]
+    assert sent[FIELDS.next_action_date] == book.next_action_date[0].date().isoformat()
+    assert type(sent[FIELDS.score]) is float and sent[FIELDS.phase_delayed] is bool(
+        book.phase_delayed[0]
+    )
