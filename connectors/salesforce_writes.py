@@ -88,7 +88,9 @@ class SalesforceWrites:
             return self._bulk("update", sobject, rows, f"updating {sobject} (Bulk API)", None)
         return self._update_collections(sobject, changes)
 
-    def upsert(self, sobject: str, key_field: str, records: list[dict[str, Any]]) -> WriteReport:
+    def upsert(
+        self, sobject: str, key_field: str, records: Sequence[dict[str, Any]]
+    ) -> WriteReport:
         """Create or update by an external-id field, so a rerun never makes a second copy."""
         self._guard(sobject, records)
         if len(records) > self.config.bulk_threshold:
@@ -148,7 +150,7 @@ class SalesforceWrites:
         )
 
     def _upsert_collections(
-        self, sobject: str, key_field: str, records: list[dict[str, Any]]
+        self, sobject: str, key_field: str, records: Sequence[dict[str, Any]]
     ) -> WriteReport:
         body = [{"attributes": {"type": sobject}, **record} for record in records]
         return self._collections(
