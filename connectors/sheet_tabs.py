@@ -90,10 +90,9 @@ def sheet_tabs(
             "kpi_targets": targets,
             "kpi_csm": csm,
         }
-    series = view.series.copy()
-    series["as_of"] = pd.to_datetime(series["as_of"]).dt.strftime("%Y-%m-%d")
-    daily = view.kpis.copy()
-    daily["date"] = pd.to_datetime(daily["date"]).dt.strftime("%Y-%m-%d")
+    # a column replaced, the others shared with the history's read (copy on write)
+    series = view.series.assign(as_of=pd.to_datetime(view.series["as_of"]).dt.strftime("%Y-%m-%d"))
+    daily = view.kpis.assign(date=pd.to_datetime(view.kpis["date"]).dt.strftime("%Y-%m-%d"))
     return {
         "accounts": accounts,
         "kpi_daily": daily,

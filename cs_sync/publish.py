@@ -135,7 +135,7 @@ def dashboard_accounts(plan: Plan, view: HistoryView | None) -> pd.DataFrame:
     if view is not None and len(view.phase_since):
         since = pd.to_datetime(accounts["account_id"].map(view.phase_since))
         accounts["days_in_phase"] = (pd.Timestamp(plan.as_of) - since).dt.days.astype(float)
-    return accounts[list(DASHBOARD_COLUMNS)].copy()
+    return accounts[list(DASHBOARD_COLUMNS)]  # shares the plan's columns (copy on write)
 
 
 def run_record(config: Config, result: RunResult, started_at: datetime) -> RunRecord:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -26,15 +27,17 @@ from cs_sync.connectors.bulk_csv import typed_frame
 from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
 from cs_sync.connectors.history_store import HistoryStore
 from cs_sync.connectors.sheet_record import SheetRecord, TabRecord, TabWritten
+from cs_sync.connectors.sheet_tabs import sheet_tabs
 from cs_sync.connectors.usage_checks import validate_usage
 from cs_sync.connectors.usage_memo import UsageMemo
 from cs_sync.demo import prepare_demo
 from cs_sync.extract import join_usage
 from cs_sync.extract_signals import CASE_FIELDS, cases_from, surveys_from
-from cs_sync.history import SNAPSHOT_COLUMNS, RunRecord
+from cs_sync.history import SERIES_COLUMNS, SNAPSHOT_COLUMNS, RunRecord
 from cs_sync.pipeline import run_once
+from cs_sync.publish import DASHBOARD_COLUMNS, dashboard_accounts
 from cs_sync.score import Extracted
-from tests.conftest import AS_OF, served
+from tests.conftest import AS_OF, served, traced_peak
 
 
 def _alive(kind: type, besides: frozenset[int] = frozenset()) -> int:
@@ -279,3 +282,38 @@ def test_parts_appended_in_one_transaction_are_let_go_before_its_commit() -> Non
         tracemalloc.stop()
     assert db.execute("SELECT count(*), sum(hash) FROM rows").fetchone() == (100_000, 4999950000)
     assert held[0] < 2 * part_bytes  # the last part, not all five
+
+
+def test_the_dashboard_s_tables_share_the_columns_they_take_unchanged() -> None:
+    # a copy of the accounts' columns for the dashboards was 8 bytes an account a column
+    # (some 31 MB at 100,000 accounts), and the health tab's dates likewise
+    n = 50_000
+    scored = pd.DataFrame(
+        {
+            name: np.arange(n, dtype=float) if place % 2 else np.array(["x"] * n, dtype=object)
+            for place, name in enumerate(DASHBOARD_COLUMNS)
+            if name != "days_in_phase"
+        }
+    )
+    plan = SimpleNamespace(scored=scored, as_of=AS_OF)
+    view = SimpleNamespace(phase_since=pd.Series(["2026-11-01"], index=["x"]))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        table = dashboard_accounts(plan, view)  # type: ignore[arg-type]
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert list(table.columns) == list(DASHBOARD_COLUMNS)
+    assert table["days_in_phase"].iat[0] == (pd.Timestamp(AS_OF) - pd.Timestamp("2026-11-01")).days
+    assert held < 3 * 8 * n  # days in phase and its steps; its 39 columns copied: 39 times that
+    table.loc[0, "score"] = -1.0  # and what the dashboards change stays theirs
+    assert scored["score"].iat[0] != -1.0
+    series = pd.DataFrame({name: np.zeros(n) for name in SERIES_COLUMNS}).assign(as_of="2026-12-01")
+    kpis = pd.DataFrame({"date": ["2026-12-01"], "metric": ["nrr"], "value": [1.0]})
+    view = SimpleNamespace(series=series, kpis=kpis, runs=kpis)
+    periods = pd.DataFrame({"period_start": ["2026-10-01"], "period_end": ["2026-12-31"]})
+    tabs = sheet_tabs(table, kpis, periods, kpis, kpis, view)
+    assert tabs["health_history"]["as_of"].iat[0] == "2026-12-01"
+    # the dates as text are most of it; a copy of every column took as much again
+    assert traced_peak(lambda: sheet_tabs(table, kpis, periods, kpis, kpis, view)) < 15 * 8 * n
