@@ -16,6 +16,7 @@ import logging
 from collections.abc import Sequence
 
 from cs_sync import __version__
+from cs_sync.allocator import keep_large_blocks_mapped
 from cs_sync.commands.common import emit_failure
 from cs_sync.errors import CsSyncError, InternalError
 from cs_sync.logs import configure_logging
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    keep_large_blocks_mapped()  # a run's big tables handed back when let go (allocator.py)
     args = build_parser().parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     configure_logging(level, args.json_logs)
