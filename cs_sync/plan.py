@@ -20,7 +20,7 @@ from cs_sync.connectors.settings import SalesforceFields
 from cs_sync.revenue import Timeline
 
 
-@dataclass(frozen=True, slots=True)  # a first run makes one per account and field written
+@dataclass(frozen=True, slots=True)  # made as a plan's changes are read (Changes)
 class FieldChange:
     account_id: str
     account_name: str
