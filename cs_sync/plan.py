@@ -50,9 +50,10 @@ class _Output:
 
 
 class Changes(Sequence[FieldChange]):
-    """A plan's field changes, by account then field: each one's row in the scored table and
-    field (two arrays of numbers), made into a FieldChange when it is read. A first run at
-    100,000 accounts plans some 780,000 changes; as objects, with a dict of values for each
+    """A plan's field changes, by account then field, as arrays: each one's row in the scored
+    table, its field and the value to send (worked out once, as the plan compares it); a
+    FieldChange, with the value on the record, is made when one is read. A first run at
+    100,000 accounts plans some 780,000 changes: as objects, with a dict of values for each
     account beside them, they were held from the rules stage to the run's end."""
 
     def __init__(
@@ -62,9 +63,10 @@ class Changes(Sequence[FieldChange]):
         outputs: list[_Output],
         rows: np.ndarray,
         places: np.ndarray,
+        values: np.ndarray,
     ) -> None:
         self.ids, self.names, self.outputs = ids, names, outputs
-        self.rows, self.places = rows, places
+        self.rows, self.places, self.values = rows, places, values
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -82,13 +84,13 @@ class Changes(Sequence[FieldChange]):
             raise IndexError(f"change {at} of {len(self)}")
         row, output = int(self.rows[at]), self.outputs[self.places[at]]
         return FieldChange(
-            self.ids[row], self.names[row], output.api_name, output.was(row), output.value(row)
+            self.ids[row], self.names[row], output.api_name, output.was(row), self.values[at]
         )
 
-    def value(self, at: int) -> tuple[str, Any]:
-        """The field and the value to send of change `at` (what an update sends)."""
-        output = self.outputs[self.places[at]]
-        return output.api_name, output.value(int(self.rows[at]))
+    def sent(self, start: int, stop: int) -> dict[str, Any]:
+        """The fields and values to send of changes `start` to `stop` (an account's)."""
+        names = [self.outputs[place].api_name for place in self.places[start:stop].tolist()]
+        return dict(zip(names, self.values[start:stop].tolist(), strict=True))
 
 
 class AccountUpdates(Mapping[str, dict[str, Any]]):
@@ -118,7 +120,7 @@ class AccountUpdates(Mapping[str, dict[str, Any]]):
         if self._at is None:
             self._at = {account: at for at, account in enumerate(self)}
         at = self._at[account_id]
-        return dict(self.changes.value(k) for k in range(int(self.starts[at]), int(self.stops[at])))
+        return self.changes.sent(int(self.starts[at]), int(self.stops[at]))
 
     def part(self, start: int, stop: int) -> AccountUpdates:
         """The accounts from `start` to `stop` (by place)."""
@@ -243,24 +245,29 @@ def build_plan(
             (fields.next_action_date, "next_action_date"),
         )
     ]
-    rows: list[np.ndarray] = []  # a field at a time: the rows whose value changes
-    for output in outputs:
-        maybe = np.flatnonzero(~_surely_same(output.new, output.old, output.scale)).tolist()
-        rows.append(
-            np.array(
-                [row for row in maybe if not same_value(output.was(row), output.value(row))],
-                dtype=np.int64,
-            )
-        )
-    places = np.concatenate([np.full(len(r), at, dtype=np.int8) for at, r in enumerate(rows)])
-    every = np.concatenate(rows)
-    order = np.lexsort((places, every))  # by account, then field, as the plan is read
+    rows: list[int] = []  # a field at a time: the rows whose value changes, the new values
+    values: list[Any] = []
+    places: list[np.ndarray] = []
+    for place, output in enumerate(outputs):
+        found = len(rows)
+        for row in np.flatnonzero(~_surely_same(output.new, output.old, output.scale)).tolist():
+            new = output.value(row)
+            if not same_value(output.was(row), new):
+                rows.append(row)
+                values.append(new)
+        places.append(np.full(len(rows) - found, place, dtype=np.int8))
+    every, fields_of = np.array(rows, dtype=np.int32), np.concatenate(places)
+    order = np.lexsort((fields_of, every))  # by account, then field, as the plan is read
+    sent = np.empty(len(values), dtype=object)
+    sent[:] = values
+    del rows, values
     changes = Changes(
         scored["account_id"].to_numpy(),
         scored["name"].to_numpy(),
         outputs,
         every[order],
-        places[order],
+        fields_of[order],
+        sent[order],
     )
     return Plan(
         as_of=as_of,
