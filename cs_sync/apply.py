@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, overload
 
+import numpy as np
 import pandas as pd
 
 from cs_sync.config import Config
@@ -49,11 +50,14 @@ class TaskRows(Sequence[dict[str, Any]]):
         "Priority": "priority",
     }
 
-    def __init__(self, tasks: pd.DataFrame, key_field: str, rows: range | None = None) -> None:
-        self.key_field, self.rows = key_field, range(len(tasks)) if rows is None else rows
-        self.columns = {"key": tasks["key"].to_numpy()} | {
-            column: tasks[column].to_numpy() for column in self.FIELDS.values()
-        }
+    def __init__(self, columns: dict[str, np.ndarray], key_field: str, rows: range) -> None:
+        self.columns, self.key_field, self.rows = columns, key_field, rows
+
+    @classmethod
+    def of(cls, tasks: pd.DataFrame, key_field: str) -> TaskRows:
+        """The rows of the plan's `tasks`, keyed by `key_field`."""
+        columns = {name: tasks[name].to_numpy() for name in ("key", *cls.FIELDS.values())}
+        return cls(columns, key_field, range(len(tasks)))
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -66,9 +70,7 @@ class TaskRows(Sequence[dict[str, Any]]):
 
     def __getitem__(self, at: int | slice) -> dict[str, Any] | TaskRows:
         if isinstance(at, slice):
-            part = TaskRows.__new__(TaskRows)
-            part.key_field, part.rows, part.columns = self.key_field, self.rows[at], self.columns
-            return part
+            return TaskRows(self.columns, self.key_field, self.rows[at])
         row = self.rows[at]
         record = {self.key_field: self.columns["key"][row]}
         for field_name, column in self.FIELDS.items():
@@ -95,7 +97,7 @@ def apply_plan(
     Bulk job already running is left to finish in Salesforce)."""
     f = config.salesforce.fields
     batch_size = batch_size or config.salesforce.write_step_records
-    task_records = TaskRows(plan.tasks, f.task_key)
+    task_records = TaskRows.of(plan.tasks, f.task_key)
     closes = [
         (row.task_id, {"Status": config.tasks.closed_status, "Description": row.description})
         for row in plan.closes.itertuples(index=False)

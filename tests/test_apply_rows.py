@@ -31,7 +31,7 @@ def _tasks(n: int) -> pd.DataFrame:
 
 def test_the_upsert_rows_are_the_plan_s_tasks_field_by_field() -> None:
     tasks = _tasks(5)
-    rows = TaskRows(tasks, "CS_Sync_Key__c")
+    rows = TaskRows.of(tasks, "CS_Sync_Key__c")
     expected = [
         {
             "CS_Sync_Key__c": task.key,
@@ -58,7 +58,7 @@ def test_the_upsert_rows_are_not_held_all_at_once() -> None:
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        rows = TaskRows(tasks, "CS_Sync_Key__c")
+        rows = TaskRows.of(tasks, "CS_Sync_Key__c")
         held = tracemalloc.get_traced_memory()[0] - before
         body = csv_body(rows)
     finally:
