@@ -52,7 +52,8 @@ def csm_table(
     days = pd.to_numeric(scored["days_to_renewal"], errors="coerce")
     risky = days.between(0, AT_RISK_WITHIN_DAYS) & scored["grade"].isin(at_risk)
     delayed = scored["phase_delayed"].fillna(False).astype(bool)
-    for csm, book in scored.groupby(owners, sort=True):
+    # grouped by its grade alone: grouping the whole table sorted a copy of every column
+    for csm, book in scored[["grade"]].groupby(owners, sort=True):
         mine = book.index
         rows.append((str(csm), "accounts", "all", float(len(book))))
         rows.append((str(csm), "arr", "all", float(arr[mine].sum())))
