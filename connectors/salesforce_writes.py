@@ -79,8 +79,8 @@ class SalesforceWrites:
             )
 
     def update(self, sobject: str, changes: Mapping[str, dict[str, Any]]) -> WriteReport:
-        """Update only the given fields of the given records (id → {field: value}, each
-        record's values read once a pass: a plan's are made as they are read).
+        """Update only the given fields of the given records (id → {field: value}; a plan's
+        updates make each record's dict as it is read, so it is read, never listed).
         sObject Collections (200 a call) up to the bulk threshold, one Bulk API 2.0 job above."""
         self._guard(sobject, changes.values())
         if len(changes) > self.config.bulk_threshold:
