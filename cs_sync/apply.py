@@ -55,8 +55,10 @@ class TaskRows(Sequence[dict[str, Any]]):
 
     @classmethod
     def of(cls, tasks: pd.DataFrame, key_field: str) -> TaskRows:
-        """The rows of the plan's `tasks`, keyed by `key_field`."""
-        columns = {name: tasks[name].to_numpy() for name in ("key", *cls.FIELDS.values())}
+        """The rows of the plan's `tasks`, keyed by `key_field` (a plan without Tasks may
+        have no columns but the key: a backfill's)."""
+        names = ["key", *cls.FIELDS.values()]
+        columns = {name: column.to_numpy() for name, column in tasks.reindex(columns=names).items()}
         return cls(columns, key_field, range(len(tasks)))
 
     def __len__(self) -> int:

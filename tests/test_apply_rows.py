@@ -49,6 +49,7 @@ def test_the_upsert_rows_are_the_plan_s_tasks_field_by_field() -> None:
     assert list(rows[1:4]) == expected[1:4] and list(rows[1:4][1:]) == expected[2:4]
     assert list(rows[3:9]) == expected[3:] and len(rows[7:]) == 0
     assert csv_body(rows[2:]) == csv_body(expected[2:])  # the upload is the same
+    assert len(TaskRows.of(pd.DataFrame(columns=["key"]), "K")) == 0  # a backfill's: no Tasks
 
 
 def test_the_upsert_rows_are_not_held_all_at_once() -> None:
