@@ -7,7 +7,7 @@ value really changes are sent, and a rerun on the same data plans nothing.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -29,24 +29,23 @@ class FieldChange:
     new: Any
 
 
+def _by_row(column: pd.Series) -> Callable[[int], Any]:
+    """A column's value at a row: a column of dates through its Series (pd.NaT where
+    missing, which _clean knows), every other column through its array."""
+    if pd.api.types.is_datetime64_any_dtype(column):
+        return column.iat.__getitem__
+    return column.to_numpy().__getitem__
+
+
 class _Output:
-    """One field the plan writes: the rules' values and the record's, a row each."""
+    """One field the plan writes, and the record's values of it (a FieldChange's `old`)."""
 
-    def __init__(self, api_name: str, new: pd.Series, old: pd.Series, scale: int | None) -> None:
-        self.api_name, self.new, self.old, self.scale = api_name, new, old, scale
-        # read by position: a column of dates as its Series (pd.NaT where missing, which
-        # _clean knows), every other column as its array (a view, nothing copied)
-        self._new = new if pd.api.types.is_datetime64_any_dtype(new) else new.to_numpy()
-        self._old = old if pd.api.types.is_datetime64_any_dtype(old) else old.to_numpy()
-
-    def value(self, row: int) -> Any:
-        """The value sent for `row`: plain JSON, at the field's scale."""
-        new = self._new.iat[row] if isinstance(self._new, pd.Series) else self._new[row]
-        return _stored(_clean(new), self.scale)
+    def __init__(self, api_name: str, old: pd.Series) -> None:
+        self.api_name, self._old = api_name, _by_row(old)
 
     def was(self, row: int) -> Any:
         """The value on the record, as read."""
-        return _clean(self._old.iat[row] if isinstance(self._old, pd.Series) else self._old[row])
+        return _clean(self._old(row))
 
 
 class Changes(Sequence[FieldChange]):
@@ -231,27 +230,28 @@ def build_plan(
     is compared and sent as the org will store it: rounded to its field's scale (`scales`, by
     API name, from describe), so a score mapped to a whole-number field is not rewritten by
     every run."""
-    outputs = [
-        _Output(api_name, scored[column], scored[f"prev_{column}"], (scales or {}).get(api_name))
-        for api_name, column in (
-            (fields.score, "score"),
-            (fields.grade, "grade"),
-            (fields.trend, "trend"),
-            (fields.reasons, "reasons"),
-            (fields.phase, "phase"),
-            (fields.phase_delayed, "phase_delayed"),
-            (fields.renewal_strategy, "renewal_strategy"),
-            (fields.next_action, "next_action"),
-            (fields.next_action_date, "next_action_date"),
-        )
-    ]
+    columns = (
+        (fields.score, "score"),
+        (fields.grade, "grade"),
+        (fields.trend, "trend"),
+        (fields.reasons, "reasons"),
+        (fields.phase, "phase"),
+        (fields.phase_delayed, "phase_delayed"),
+        (fields.renewal_strategy, "renewal_strategy"),
+        (fields.next_action, "next_action"),
+        (fields.next_action_date, "next_action_date"),
+    )
+    outputs = [_Output(api_name, scored[f"prev_{column}"]) for api_name, column in columns]
     rows: list[int] = []  # a field at a time: the rows whose value changes, the new values
     values: list[Any] = []
     places: list[np.ndarray] = []
-    for place, output in enumerate(outputs):
-        found = len(rows)
-        for row in np.flatnonzero(~_surely_same(output.new, output.old, output.scale)).tolist():
-            new = output.value(row)
+    for place, ((api_name, column), output) in enumerate(zip(columns, outputs, strict=True)):
+        scale = (scales or {}).get(api_name)
+        found, now = len(rows), _by_row(scored[column])
+        for row in np.flatnonzero(
+            ~_surely_same(scored[column], scored[f"prev_{column}"], scale)
+        ).tolist():
+            new = _stored(_clean(now(row)), scale)
             if not same_value(output.was(row), new):
                 rows.append(row)
                 values.append(new)
