@@ -272,7 +272,8 @@ def _catch_up(
     """The copy's rows with the object's changes and its parents' taken in (the rows the
     copy was loaded with are let go as they are typed: the book is not held twice)."""
     rows = typed_frame(state.rows, spec.read_columns)
-    state.rows, state.count = state.rows.iloc[0:0], len(rows)
+    # a copy, not a slice: a slice is a view that keeps the loaded arrays alive
+    state.rows, state.count = state.rows.iloc[0:0].copy(), len(rows)
     probe = _new(probed[spec.name], copy.seen.get(spec.name, set()))
     gone = set(probe["Id"])
     changed = probe[~probe["IsDeleted"]] if len(probe) else probe

@@ -5,18 +5,21 @@ Tasks created, closed and deleted), the local copy brought up to date equals a w
 
 from __future__ import annotations
 
+import gc
 import random
+import weakref
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 from simple_salesforce import Salesforce
 
-from cs_sync.book_reads import account_read, opportunity_read, role_read
+from cs_sync.book_reads import account_read, opportunity_read, role_read, task_read
 from cs_sync.config import Config, load_config
 from cs_sync.connectors import salesforce
 from cs_sync.connectors.bulk_csv import frame_from_csv
@@ -763,3 +766,38 @@ def test_only_a_replay_of_the_field_history_holds_the_opportunities_ids(
         run.drop(columns="opportunity_id"),
         replay.opportunities.drop(columns="opportunity_id"),
     )
+
+
+def test_a_read_of_changes_lets_go_of_every_array_the_copy_was_loaded_with(
+    book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
+) -> None:
+    # an object's rows were emptied by slicing (`rows.iloc[0:0]`): a slice is a view, and a
+    # view keeps the arrays it was cut from, so every object's loaded columns stayed alive
+    # beside the ones it was caught up into (93 MiB more at 100,000 accounts)
+    config, _, sf = book
+    store = CopyStore(tmp_path / "copy.duckdb")
+    client = _first_read(config, store)
+    sf.Account.update(_a_customer(sf), {"CS_Sentiment__c": "Negative"})  # one object changed
+    specs = [  # as read_book reads them
+        account_read(client, config, config.salesforce.account_filter),
+        task_read(config, AS_OF),
+        opportunity_read(config),
+        role_read(config),
+        *activity_reads(client, config, AS_OF, None),
+        *case_reads(client, config, AS_OF, None),
+        *survey_reads(client, config),
+    ]
+    copy = store.load()
+    loaded = [
+        weakref.ref(block.values)
+        for state in copy.objects.values()
+        for block in state.rows._mgr.blocks  # the arrays the columns are held in
+        if isinstance(block.values, np.ndarray)
+    ]
+    assert len(loaded) >= 6
+    frames, caught_up, report = sync_copy(client, specs, copy, AS_OF, OVERLAP, 24)
+    gc.collect()
+    assert report.changed["accounts"] == 1 and not report.full
+    assert all(len(state.rows) == 0 for state in copy.objects.values())
+    assert [ref for ref in loaded if ref() is not None] == []
+    assert len(frames["accounts"]) == len(caught_up.objects["accounts"].rows) > 0
