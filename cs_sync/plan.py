@@ -150,12 +150,22 @@ class Plan:
     brakes: list[Any] = field(default_factory=list)  # cs_sync.brakes.BrakeCheck, when checked
     sponsors: pd.DataFrame | None = None  # who holds the sponsor roles now (for the history)
     timeline: Timeline | None = None  # each account's ARR over time (the revenue KPIs)
+    # how `timeline` is made when it is first asked for (revenue_timeline), holding only the
+    # columns it reads: a run's plan leaves it to the dashboards (see score.compute_plan)
+    timeline_maker: Callable[[], Timeline] | None = field(default=None, repr=False)
     playbooks: pd.DataFrame = field(default_factory=pd.DataFrame)  # running instances
     alerts: pd.DataFrame = field(default_factory=pd.DataFrame)  # the outbox (cs_sync.alerts)
 
     @property
     def fields_to_write(self) -> int:
         return len(self.changes)  # one change a field of an account
+
+    def revenue_timeline(self) -> Timeline | None:
+        """Each account's ARR over time: made on the first call when the plan holds only the
+        way to make it (None: a plan without one, whose revenue KPIs stay empty)."""
+        if self.timeline is None and self.timeline_maker is not None:
+            self.timeline, self.timeline_maker = self.timeline_maker(), None
+        return self.timeline
 
 
 def _blank(value: Any) -> bool:

@@ -274,7 +274,7 @@ def dashboard_tables(
         by_period = view.periods
     else:
         shown = periods(plan.as_of, config.fiscal_start)
-        by_period = period_kpis(plan.timeline, shown, None, economics_of(config))
+        by_period = period_kpis(plan.revenue_timeline(), shown, None, economics_of(config))
     return DashboardTables(
         dashboard_accounts(plan, view),
         by_period,
@@ -343,7 +343,7 @@ def history_view(store: History, config: Config, plan: Plan, as_of: date) -> His
     boundaries = store.series(kpi_dates(dates, shown_periods), MOVEMENT_COLUMNS)
     moves = history_movements(boundaries, shown_periods, config.phases.phases)
     return HistoryView(
-        period_kpis(plan.timeline, shown_periods, moves, economics_of(config)),
+        period_kpis(plan.revenue_timeline(), shown_periods, moves, economics_of(config)),
         store.kpis(),
         store.series(shown) if shown else pd.DataFrame(columns=list(SERIES_COLUMNS)),
         store.runs(),

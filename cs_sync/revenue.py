@@ -145,6 +145,11 @@ class Timeline:
         return self._on[day]
 
 
+# what arr_timeline reads of the opportunities and the accounts
+TIMELINE_OPPORTUNITY_COLUMNS = ("account_id", "type", "close_date", "amount", "is_closed", "is_won")
+TIMELINE_ACCOUNT_COLUMNS = ("account_id", "arr", "contract_start")
+
+
 def arr_timeline(
     opportunities: pd.DataFrame,
     accounts: pd.DataFrame,

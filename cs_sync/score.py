@@ -19,7 +19,12 @@ from cs_sync.errors import ConfigError
 from cs_sync.field_history import FieldHistory
 from cs_sync.kpis import onboarding_kpis, snapshot_kpis, task_kpis
 from cs_sync.plan import Plan, Problem, build_plan
-from cs_sync.revenue import Timeline, arr_timeline
+from cs_sync.revenue import (
+    TIMELINE_ACCOUNT_COLUMNS,
+    TIMELINE_OPPORTUNITY_COLUMNS,
+    Timeline,
+    arr_timeline,
+)
 from cs_sync.rules.activity import activity_features, case_features
 from cs_sync.rules.calendar import closed_days
 from cs_sync.rules.expressions import ExpressionError
@@ -129,6 +134,27 @@ def timeline_of(extracted: Extracted, config: Config) -> Timeline:
     return extracted.timeline
 
 
+def timeline_later(extracted: Extracted, config: Config) -> Callable[[], Timeline]:
+    """How to make the timeline of `extracted` (timeline_of) when it is first needed, holding
+    only the columns it reads. A run's dashboards need it, after the writes: made with the
+    plan, its making was the rules stage's peak (47 MiB over the scored table and every
+    record read, at 100,000 accounts); made by the dashboards, the records are gone by then
+    but for the opportunities' columns it reads."""
+    if extracted.timeline is not None:
+        made = extracted.timeline
+        return lambda: made
+    accounts = extracted.accounts
+    salesforce = config.salesforce
+    return partial(
+        arr_timeline,
+        extracted.opportunities[list(TIMELINE_OPPORTUNITY_COLUMNS)],  # shared, not copied
+        accounts[[c for c in TIMELINE_ACCOUNT_COLUMNS if c in accounts]],
+        salesforce.renewal_types,
+        salesforce.expansion_types,
+        salesforce.new_business_types,
+    )
+
+
 def _checked(evaluate: Callable[[], Any], config: Config) -> Any:
     """An expression's value; its error becomes a configuration error (exit code 2)."""
     try:
@@ -225,7 +251,7 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
     plan = build_plan(scored, made.tasks, config.salesforce.fields, as_of, extracted.field_scales)
     plan.existing_tasks = extracted.tasks
     plan.sponsors = sponsors_now(extracted, config, as_of)
-    plan.timeline = timeline_of(extracted, config)
+    plan.timeline_maker = timeline_later(extracted, config)
     plan.tasks_wanted = len(made.tasks) + sum(made.held_back.values())
     plan.problems = extracted.problems + [
         Problem(

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cs_sync import pipeline
+from cs_sync import pipeline, score
 from cs_sync.book_reads import OPPORTUNITY_FIELDS, ROLE_FIELDS, opportunities_from, roles_from
 from cs_sync.config import load_config
 from cs_sync.connectors import copy_store, duck, sheet_record, usage_memo
@@ -36,6 +36,7 @@ from cs_sync.extract_signals import CASE_FIELDS, cases_from, surveys_from
 from cs_sync.history import SERIES_COLUMNS, SNAPSHOT_COLUMNS, RunRecord
 from cs_sync.pipeline import run_once
 from cs_sync.publish import DASHBOARD_COLUMNS, dashboard_accounts
+from cs_sync.revenue import arr_timeline
 from cs_sync.score import Extracted
 from tests.conftest import AS_OF, served, traced_peak
 
@@ -63,6 +64,29 @@ def test_the_records_read_are_let_go_before_the_writes_history_and_dashboards(
     assert result.status == "ok" and result.accounts_read > 0
     assert seen == ({"record_history": 0} if dry_run else {"apply_plan": 0, "record_history": 0})
     assert dry_run or result.tasks_created > 0  # the writes were made, the KPIs counted them
+
+
+def test_the_revenue_timeline_is_made_for_the_dashboards_after_the_records_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # made with the plan, the timeline's making was the rules stage's peak (47 MiB over the
+    # scored table and every record read, at 100,000 accounts); the plan holds the
+    # opportunities' columns it reads instead, and the history's revenue KPIs make it
+    folder = prepare_demo(tmp_path / "demo", 40, AS_OF, port=0)
+    earlier = frozenset(id(thing) for thing in gc.get_objects() if isinstance(thing, Extracted))
+    made: list[int] = []
+
+    def making(*args: Any) -> Any:
+        made.append(_alive(Extracted, earlier))
+        return arr_timeline(*args)
+
+    monkeypatch.setattr(score, "arr_timeline", making)
+    with served(folder):
+        result = run_once(load_config(folder.config_path), AS_OF, dry_run=False)
+    assert result.status == "ok" and made == [0]  # once, with no record read still held
+    assert result.plan is not None and result.plan.timeline is not None
+    assert result.plan.timeline_maker is None  # the columns it read are let go
+    assert len(result.plan.timeline.steps) > 0
 
 
 def _duckdb_memory(db: duckdb.DuckDBPyConnection) -> int:
