@@ -7,6 +7,7 @@ import gc
 import hashlib
 import logging
 import tracemalloc
+import weakref
 from dataclasses import replace
 from datetime import date, datetime
 from functools import partial
@@ -19,21 +20,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cs_sync import pipeline, score
+from cs_sync import extract, pipeline, score
 from cs_sync.book_reads import OPPORTUNITY_FIELDS, ROLE_FIELDS, opportunities_from, roles_from
 from cs_sync.config import load_config
 from cs_sync.connectors import copy_store, duck, sheet_record, usage_memo
 from cs_sync.connectors.bulk_csv import typed_frame
 from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
 from cs_sync.connectors.history_store import HistoryStore
+from cs_sync.connectors.salesforce_login import connect
 from cs_sync.connectors.sheet_record import SheetRecord, TabRecord, TabWritten
 from cs_sync.connectors.sheet_tabs import sheet_tabs
+from cs_sync.connectors.transport import build_session
 from cs_sync.connectors.usage_checks import validate_usage
 from cs_sync.connectors.usage_memo import UsageMemo
 from cs_sync.demo import prepare_demo
 from cs_sync.extract import join_usage
 from cs_sync.extract_signals import CASE_FIELDS, cases_from, surveys_from
 from cs_sync.history import SERIES_COLUMNS, SNAPSHOT_COLUMNS, RunRecord
+from cs_sync.incremental import read_now
 from cs_sync.pipeline import run_once
 from cs_sync.publish import DASHBOARD_COLUMNS, dashboard_accounts
 from cs_sync.revenue import arr_timeline
@@ -87,6 +91,35 @@ def test_the_revenue_timeline_is_made_for_the_dashboards_after_the_records_go(
     assert result.plan is not None and result.plan.timeline is not None
     assert result.plan.timeline_maker is None  # the columns it read are let go
     assert len(result.plan.timeline.steps) > 0
+
+
+def test_each_object_s_rows_are_let_go_as_its_table_is_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the rows of every object were held until the book's last table was made, beside the
+    # tables made of them: the first run's peak at 100,000 accounts
+    folder = prepare_demo(tmp_path / "demo", 40, AS_OF, port=0)
+    read: dict[str, weakref.ref[pd.DataFrame]] = {}
+    alive_then: list[set[str]] = []
+
+    def reading(client: Any, specs: Any) -> dict[str, pd.DataFrame]:
+        rows = read_now(client, specs)
+        read.update({name: weakref.ref(frame) for name, frame in rows.items()})
+        return rows
+
+    def making_roles(rows: pd.DataFrame) -> pd.DataFrame:
+        alive_then.append({name for name, frame in read.items() if frame() is not None})
+        return roles_from(rows)
+
+    monkeypatch.setattr(extract, "read_now", reading)
+    monkeypatch.setattr(extract, "roles_from", making_roles)
+    with served(folder):
+        config = load_config(folder.config_path)
+        client = connect(config.salesforce, build_session(config.sandbox.url))
+        book = extract.read_book(client, config, AS_OF)
+    assert len(book.contact_roles) > 0 and "accounts" in read
+    # the roles' own rows, and the objects whose tables come after them
+    assert alive_then == [{"contact_roles", "activity_tasks", "events", "cases", "survey_answers"}]
 
 
 def _duckdb_memory(db: duckdb.DuckDBPyConnection) -> int:
