@@ -19,10 +19,17 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from cs_sync.connectors.duck import ROWS_MEMORY, connect, read_rows, write
+from cs_sync.connectors.duck import (
+    ROWS_MEMORY,
+    connect,
+    read_coded,
+    values_table,
+    write,
+    write_coded,
+)
 from cs_sync.errors import CsSyncError
 
-FORMAT = "3"
+FORMAT = "4"
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value VARCHAR);
 CREATE TABLE IF NOT EXISTS objects (name VARCHAR, signature VARCHAR, full_read_at TIMESTAMP,
@@ -104,7 +111,7 @@ class CopyStore:
     def load(self, each_part: EachPart = lambda name, part: part, rows: bool = True) -> Copy:
         """The copy as the last run left it (empty when there is none, or when it was made by
         another version of cs-sync: then every object is read whole). Rows come in parts of
-        about 100,000, each passed through `each_part` before the next is read (`read_rows`:
+        about 100,000, each passed through `each_part` before the next is read (`read_coded`:
         repeated texts come one string per value; a caller that shares what else repeats, or
         points lookups at ids held elsewhere, does it a part at a time); `each_part` is given
         the object's name and the part, objects in the order they were saved. Without `rows`,
@@ -148,7 +155,7 @@ class CopyStore:
     @staticmethod
     def _fill(db: duckdb.DuckDBPyConnection, copy: Copy, each_part: EachPart) -> None:
         for name, state in copy.objects.items():
-            state.rows = read_rows(db, f"rows_{name}", partial(each_part, name))
+            state.rows = read_coded(db, f"rows_{name}", partial(each_part, name))
             state.count = None
 
     def save(self, copy: Copy) -> None:
@@ -165,10 +172,16 @@ class CopyStore:
         found = {
             table
             for (table,) in db.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'rows_%'"
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_name LIKE 'rows_%' OR table_name LIKE 'values:rows_%'"
             ).fetchall()
         }
-        kept = found & {f"rows_{n}" for n, state in copy.objects.items() if state.unchanged}
+        kept = found & {
+            table
+            for n, state in copy.objects.items()
+            if state.unchanged
+            for table in (f"rows_{n}", values_table(f"rows_{n}"))
+        }
         for table in found - kept:
             db.execute(f'DROP TABLE "{table}"')
         for table in ("meta", "objects", "watermarks", "seen"):  # made anew: a copy of
@@ -196,8 +209,4 @@ class CopyStore:
 
     @staticmethod
     def _write_rows(db: duckdb.DuckDBPyConnection, name: str, rows: pd.DataFrame) -> None:
-        columns = ", ".join(f'"{column}" {_sql_type(rows[column])}' for column in rows.columns)
-        db.execute(f'CREATE TABLE "rows_{name}" ({columns})')
-        db.register("copied_rows", rows)
-        db.execute(f'INSERT INTO "rows_{name}" SELECT * FROM copied_rows')  # noqa: S608
-        db.unregister("copied_rows")
+        write_coded(db, f"rows_{name}", rows, _sql_type)

@@ -143,6 +143,92 @@ def read_rows(
             db.execute(f"DROP TABLE IF EXISTS coded_{i}")
 
 
+def values_table(table: str) -> str:
+    """Where `write_coded` keeps the distinct values of `table`'s coded columns."""
+    return f"values:{table}"
+
+
+def write_coded(
+    db: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pd.DataFrame,
+    sql_type: Callable[[pd.Series], str],
+) -> None:
+    """`table` made of the frame's rows (each column's type by `sql_type`), for `read_coded`:
+    a text column whose values repeat (fewer than nine distinct in ten rows) is kept as
+    numbers into its distinct values, which go to `values_table(table)`. Reading it back is
+    then a plain scan in the order written: read_rows, which codes the texts as it reads,
+    joins each coded column to its values and sorts by row number to keep the order, and
+    that held about 100 MiB of DuckDB's memory reading a copy of 100,000 accounts (no
+    bound helps: the sort fails within one)."""
+    kinds = []
+    coded: dict[str, np.ndarray] = {}
+    values = []
+    for column in frame.columns:
+        kind = sql_type(frame[column])
+        if kind == "VARCHAR" and not _unrepeated(frame[column]):
+            codes, distinct = pd.factorize(frame[column])
+            if len(distinct) * 10 < int((codes >= 0).sum()) * 9:
+                coded[column] = codes.astype(np.int32)
+                values.append(
+                    pd.DataFrame(
+                        {
+                            "column_name": column,
+                            "code": np.arange(len(distinct), dtype=np.int32),
+                            "value": np.asarray(distinct, dtype=object),
+                        }
+                    )
+                )
+                kind = "INTEGER"
+        kinds.append(f"{_quoted(column)} {kind}")
+    db.execute(f"CREATE TABLE {_quoted(table)} ({', '.join(kinds)})")
+    db.execute(
+        f"CREATE TABLE {_quoted(values_table(table))} "
+        "(column_name VARCHAR, code INTEGER, value VARCHAR)"
+    )
+    if values:
+        append(db, values_table(table), pd.concat(values, ignore_index=True))
+    append(db, table, frame.assign(**coded) if coded else frame)
+
+
+def _unrepeated(values: pd.Series, sample: int = 1000) -> bool:
+    """Whether no value repeats in a random sample of the column (ids, names): such a column
+    is written as it is, without numbering its values first (which for 430,000 ids holds
+    some 25 MB while it hashes them). A lookup repeats in the sample even when its parents
+    are many: a thousand rows drawn among 100,000 accounts' ids repeat about five times. A
+    spread sample would not do: rows in id order hold each account's children together."""
+    if len(values) > sample:  # the same draw every run
+        values = values.take(np.random.default_rng(0).choice(len(values), sample, replace=False))
+    probe = values.dropna()
+    return probe.nunique() == len(probe)
+
+
+def read_coded(
+    db: duckdb.DuckDBPyConnection,
+    table: str,
+    each_part: Callable[[pd.DataFrame], pd.DataFrame] = lambda part: part,
+) -> pd.DataFrame:
+    """A table made by `write_coded`, in the order it was written (DuckDB's scans keep it),
+    a part at a time, each through `each_part`: each coded column's values one string per
+    distinct value however many rows hold it."""
+    found: dict[str, list[str]] = {}
+    for column, value in db.execute(
+        f"SELECT column_name, value FROM {_quoted(values_table(table))} "  # noqa: S608
+        "ORDER BY column_name, code"
+    ).fetchall():
+        found.setdefault(column, []).append(value)
+    values = {c: np.array([*texts, np.nan], dtype=object) for c, texts in found.items()}
+    text = db.execute("SELECT 'text' AS text").df()["text"].dtype  # what a plain read gives
+
+    def decoded(part: pd.DataFrame) -> pd.DataFrame:
+        for column, distinct in values.items():
+            codes = part[column].to_numpy()  # -1: no value (the last of `distinct`)
+            part[column] = pd.Series(distinct[codes], index=part.index, dtype=text)
+        return each_part(part)
+
+    return _in_parts(db.execute(f"SELECT * FROM {_quoted(table)}"), decoded)  # noqa: S608
+
+
 def _repeated(db: duckdb.DuckDBPyConnection, table: str, texts: list[str]) -> list[str]:
     """The text columns whose values repeat: fewer than nine distinct in ten rows (an id or
     a name, nearly all distinct, is read as it is)."""

@@ -21,7 +21,7 @@ from simple_salesforce import Salesforce
 
 from cs_sync.book_reads import account_read, opportunity_read, role_read, task_read
 from cs_sync.config import Config, load_config
-from cs_sync.connectors import salesforce
+from cs_sync.connectors import copy_store, salesforce
 from cs_sync.connectors.bulk_csv import frame_from_csv
 from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
 from cs_sync.connectors.salesforce import SalesforceClient
@@ -801,3 +801,51 @@ def test_a_read_of_changes_lets_go_of_every_array_the_copy_was_loaded_with(
     assert all(len(state.rows) == 0 for state in copy.objects.values())
     assert [ref for ref in loaded if ref() is not None] == []
     assert len(frames["accounts"]) == len(caught_up.objects["accounts"].rows) > 0
+
+
+def test_the_copy_is_read_back_within_a_few_megabytes_of_duckdb_s_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the copy's repeated texts were coded as they were read: each coded column joined to
+    # its values and the answer sorted by row number to keep the order, which held about
+    # 100 MiB of DuckDB's memory reading a copy of 100,000 accounts and failed within any
+    # bound; kept as codes (values:rows_...), the read is a plain scan in the order written
+    rows = 300_000
+    saved = pd.DataFrame(
+        {
+            "Id": [f"006{n:015d}" for n in range(rows)],
+            "AccountId": [f"001{n // 6:015d}" for n in range(rows)],  # children together
+            "Stage": [f"Stage {n % 7}" for n in range(rows)],
+            "Owner.Name": ["Ann", None, "渡辺"] * (rows // 3),
+            "Amount": [float(n) for n in range(rows)],
+        }
+    )
+    store = CopyStore(tmp_path / "copy.duckdb")
+    stamp = pd.Timestamp("2026-11-24 09:00").to_pydatetime()
+    store.save(Copy(objects={"opportunities": CopiedState(saved, "q", stamp, AS_OF)}))
+    opened = copy_store.open_copy
+
+    def bounded(*args: Any) -> duckdb.DuckDBPyConnection:
+        db = opened(*args)
+        db.execute("SET memory_limit = '16MB'")
+        db.execute("SET threads = 1")
+        return db
+
+    monkeypatch.setattr(copy_store, "open_copy", bounded)
+    loaded = store.load().objects["opportunities"].rows
+    pd.testing.assert_frame_equal(loaded, saved, check_dtype=False)
+    db = duckdb.connect(str(tmp_path / "copy.duckdb"), read_only=True)
+    kinds = dict(
+        db.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_name = 'rows_opportunities'"
+        ).fetchall()
+    )
+    db.close()
+    assert kinds == {
+        "Id": "VARCHAR",  # all distinct: as it is
+        "AccountId": "INTEGER",
+        "Stage": "INTEGER",
+        "Owner.Name": "INTEGER",
+        "Amount": "DOUBLE",
+    }
