@@ -42,7 +42,8 @@ from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
 from cs_sync.connectors.salesforce import SalesforceClient, soql
 from cs_sync.connectors.salesforce_batch import Read, query_frames
 from cs_sync.errors import CsSyncError
-from cs_sync.rules.arrays import shared_texts, shared_values
+from cs_sync.held_rows import HeldIds, as_held, references, shared_rows
+from cs_sync.rules.arrays import shared_values
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +228,7 @@ def sync_copy(
     held = HeldIds()  # each object's ids, as its children's lookups are shared
     for spec in specs:
         if why:
-            rows = _shared(wholes.pop(spec.name), spec.read_columns, held)
+            rows = shared_rows(wholes.pop(spec.name), spec.read_columns, held)
             full_read_at = start
         else:
             state = copy.objects[spec.name]
@@ -303,16 +304,17 @@ def _catch_up(
             spec.what,
         )
         report.refetched[spec.name] = len(parent_changed)
-        return _shared(read_whole(client, spec)[0], spec.read_columns, held)
+        return shared_rows(read_whole(client, spec)[0], spec.read_columns, held)
     if parent_changed:
         report.refetched[spec.name] = len(parent_changed)
         fresh = pd.concat([fresh, _by_ids(client, spec, sorted(parent_changed))])
     if spec.changes is not None and spec.keep is not None and len(fresh):
         fresh = fresh[spec.keep(fresh).to_numpy(dtype=bool)]
-    fresh = _shared(fresh.drop_duplicates("Id", keep="last"), spec.read_columns, held)
+    fresh = shared_rows(fresh.drop_duplicates("Id", keep="last"), spec.read_columns, held)
     kept = rows[~rows["Id"].isin(gone | parent_changed | set(fresh["Id"]))]
-    merged = pd.concat([kept, typed_frame(fresh, spec.read_columns)], ignore_index=True)
-    for path in _references(merged, spec.read_columns):
+    fresh = as_held(typed_frame(fresh, spec.read_columns), rows)
+    merged = pd.concat([kept, fresh], ignore_index=True)
+    for path in references(merged, spec.read_columns):
         if held.index(merged[path]) is None:  # a parent no object holds: once over all parts
             merged[path] = shared_values(merged[path])
     report.changed[spec.name] = len(fresh)
@@ -382,45 +384,6 @@ def _spelled(stamps: pd.Series) -> list[str]:
     return (stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z").tolist()
 
 
-class HeldIds:
-    """The ids of the objects a run holds, by key prefix (an id's first three characters name
-    its object: 001 Account, 006 Opportunity). A lookup's ids then point at those strings:
-    an account's id is one string in the whole run, however many opportunities, roles,
-    Tasks, Events, Cases and answers name it (at 100,000 accounts, over half a million
-    strings fewer than one per object)."""
-
-    def __init__(self) -> None:
-        self._ids: dict[str, list[pd.Series]] = {}
-        self._index: dict[frozenset[str], pd.Index] = {}
-
-    def hold(self, ids: pd.Series) -> None:
-        """An object's ids (one object: one key prefix)."""
-        first = ids.dropna()
-        if len(first):
-            prefix = str(first.iloc[0])[:3]
-            self._ids.setdefault(prefix, []).append(ids)
-            self._index = {key: held for key, held in self._index.items() if prefix not in key}
-
-    def share(self, rows: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-        """An object's rows shared (`_shared`), then its own ids held for those after it."""
-        rows = _shared(rows, columns, self)
-        self.hold(rows["Id"])
-        return rows
-
-    def index(self, values: pd.Series) -> pd.Index | None:
-        """The ids held of the objects that `values` name, as a spread sample of them shows
-        (None: none held; a value of an object not held is shared among its own rows)."""
-        sample = values.iloc[:: max(1, len(values) // 1000)].dropna()
-        prefixes = frozenset({str(value)[:3] for value in sample} & self._ids.keys())
-        if not prefixes:
-            return None
-        if prefixes not in self._index:
-            parts = [ids for prefix in sorted(prefixes) for ids in self._ids[prefix]]
-            held = pd.Index(pd.concat(parts).dropna().to_numpy(dtype=object), dtype=object)
-            self._index[prefixes] = held if held.is_unique else held.drop_duplicates()
-        return self._index[prefixes]
-
-
 def _sharing(specs: list[CopiedObject]) -> Callable[[str, pd.DataFrame], pd.DataFrame]:
     """What a load of the copy does with each part of its rows as it comes: repeated texts
     one string each, lookups pointing at the ids of the objects loaded before (the copy
@@ -428,21 +391,6 @@ def _sharing(specs: list[CopiedObject]) -> Callable[[str, pd.DataFrame], pd.Data
     columns = {spec.name: spec.read_columns for spec in specs}
     held = HeldIds()
     return lambda name, part: held.share(part, columns.get(name, {}))
-
-
-def _shared(rows: pd.DataFrame, columns: dict[str, str], held: HeldIds) -> pd.DataFrame:
-    """The rows with each lookup's ids (AccountId, Opportunity.AccountId: a parent's id
-    repeated by its children) pointing at the ids `held` (else one string per parent) and
-    each repeated text (picklists, dates as text) one string per value."""
-    references = _references(rows, columns)
-    out = shared_texts(rows, columns=[c for c in rows.columns if c not in references])
-    for path in references if len(rows) else ():
-        out[path] = shared_values(rows[path], held.index(rows[path]))
-    return out
-
-
-def _references(rows: pd.DataFrame, columns: dict[str, str]) -> list[str]:
-    return [path for path, kind in columns.items() if kind == "reference" and path in rows]
 
 
 def _in_order(rows: pd.DataFrame) -> pd.DataFrame:

@@ -31,7 +31,7 @@ from cs_sync.demo import DemoFolder
 from cs_sync.errors import CsSyncError
 from cs_sync.extract import Book, extract, read_book
 from cs_sync.extract_signals import activity_reads, case_reads, survey_reads
-from cs_sync.incremental import LocalCopy, read_now, sync_copy
+from cs_sync.incremental import CopiedObject, LocalCopy, read_now, sync_copy
 from cs_sync.sandbox.server import Sandbox
 from tests.conftest import AS_OF, held_by_another_process, login
 
@@ -768,6 +768,19 @@ def test_only_a_replay_of_the_field_history_holds_the_opportunities_ids(
     )
 
 
+def _specs(client: SalesforceClient, config: Config) -> list[CopiedObject]:
+    """The objects as read_book reads them."""
+    return [
+        account_read(client, config, config.salesforce.account_filter),
+        task_read(config, AS_OF),
+        opportunity_read(config),
+        role_read(config),
+        *activity_reads(client, config, AS_OF, None),
+        *case_reads(client, config, AS_OF, None),
+        *survey_reads(client, config),
+    ]
+
+
 def test_a_read_of_changes_lets_go_of_every_array_the_copy_was_loaded_with(
     book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
 ) -> None:
@@ -778,15 +791,7 @@ def test_a_read_of_changes_lets_go_of_every_array_the_copy_was_loaded_with(
     store = CopyStore(tmp_path / "copy.duckdb")
     client = _first_read(config, store)
     sf.Account.update(_a_customer(sf), {"CS_Sentiment__c": "Negative"})  # one object changed
-    specs = [  # as read_book reads them
-        account_read(client, config, config.salesforce.account_filter),
-        task_read(config, AS_OF),
-        opportunity_read(config),
-        role_read(config),
-        *activity_reads(client, config, AS_OF, None),
-        *case_reads(client, config, AS_OF, None),
-        *survey_reads(client, config),
-    ]
+    specs = _specs(client, config)
     copy = store.load()
     loaded = [
         weakref.ref(block.values)
@@ -849,3 +854,26 @@ def test_the_copy_is_read_back_within_a_few_megabytes_of_duckdb_s_memory(
         "Owner.Name": "INTEGER",
         "Amount": "DOUBLE",
     }
+
+
+def test_a_record_read_again_keeps_the_copy_s_strings_for_what_did_not_change(
+    book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
+) -> None:
+    # the strings just read are the ones let go, made together as the answer was parsed;
+    # letting the copy's go instead left holes among the strings kept (the rerun after a
+    # first run reads back every account it wrote)
+    config, _, sf = book
+    store = CopyStore(tmp_path / "copy.duckdb")
+    client = _first_read(config, store)
+    customer = _a_customer(sf)
+    sf.Account.update(customer, {"CS_Sentiment__c": "Negative"})
+    copy = store.load()
+    loaded = copy.objects["accounts"].rows
+    name = loaded.loc[loaded["Id"] == customer, "Name"].iloc[0]
+    sentiment = loaded.loc[loaded["Id"] == customer, "CS_Sentiment__c"].iloc[0]
+    _, caught_up, report = sync_copy(client, _specs(client, config), copy, AS_OF, OVERLAP, 24)
+    assert report.changed["accounts"] == 1
+    rows = caught_up.objects["accounts"].rows
+    row = rows[rows["Id"] == customer].iloc[0]
+    assert row["Name"] is name  # the copy's own string, not the one just read
+    assert row["CS_Sentiment__c"] == "Negative" != sentiment
