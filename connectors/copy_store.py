@@ -1,6 +1,7 @@
 """The local copy of the Salesforce records a run reads: a DuckDB file of one table per copied
-object, the org's clock where each object's next read of changes starts, and the changes
-already taken in (record id and SystemModstamp) inside the overlap that read looks back over.
+object (each repeated text as numbers into its distinct values, `duck.write_coded`), the
+org's clock where each object's next read of changes starts, and the changes already taken
+in (record id and SystemModstamp) inside the overlap that read looks back over.
 
 The whole copy is replaced in one transaction, after the reads and before anything is
 written: a run stopped between its reads and the save leaves the previous copy and its

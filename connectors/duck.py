@@ -8,9 +8,11 @@ keeps the rows a transaction inserts in its own buffers until the commit has wri
 beside the frame they came from (870,000 history rows held 680 MiB more than the frame;
 bounded, 80 MiB).
 
-Its reads of many rows (`read_rows`, `read_answer`) come a part at a time, each repeated text
-one string however many rows hold it: DuckDB's own answer gives every row's text a string of
-its own, which a large read makes by the million only to let most of them go.
+Its reads of many rows (`read_rows`, `read_answer`, `read_coded`) come a part at a time, each
+repeated text one string however many rows hold it: DuckDB's own answer gives every row's
+text a string of its own, which a large read makes by the million only to let most of them
+go. A table written often and read whole (the local copy's) keeps such texts as numbers
+into their distinct values (`write_coded`), so reading it is a plain scan.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
 
 
 # DuckDB's own memory while cs-sync writes its files, on one thread (a limit shared by many
-# threads could leave one without a block to work in). Reads are not bounded: DuckDB holds an
-# answer whole before pandas gets it, and one past the limit would fail, not spill.
+# threads could leave one without a block to work in). Reads are bounded only where they
+# are plain scans read a part at a time (`read_coded`, `read_scan`): otherwise DuckDB holds
+# an answer whole before pandas gets it, and one past the limit would fail, not spill.
 WRITE_MEMORY = "128MB"
 # The same for writes of many short rows (the local copy's records, the dashboard's record of
 # its rows, the usage memo's numbers): DuckDB sends them to the file as its buffers fill, so a
@@ -43,6 +46,10 @@ WRITE_MEMORY = "128MB"
 ROWS_MEMORY = "32MB"
 # how DuckDB says a bounded statement (or the commit) needed more
 _OUT_OF_MEMORY = ("out of memory", "could not allocate block", "failed to pin block")
+
+
+def _out_of_memory(error: duckdb.Error) -> bool:
+    return any(words in str(error).lower() for words in _OUT_OF_MEMORY)
 
 
 @contextmanager
@@ -73,7 +80,7 @@ def write(
             _transaction(db, body)
         return
     except duckdb.Error as error:
-        if not any(words in str(error).lower() for words in _OUT_OF_MEMORY):
+        if not _out_of_memory(error):
             raise
         log.info(
             "a write needed more than %s of DuckDB's memory: written unbounded",
@@ -194,7 +201,7 @@ def write_coded(
 def _unrepeated(values: pd.Series, sample: int = 1000) -> bool:
     """Whether no value repeats in a random sample of the column (ids, names): such a column
     is written as it is, without numbering its values first (which for 430,000 ids holds
-    some 25 MB while it hashes them). A lookup repeats in the sample even when its parents
+    some 20 MB while it hashes them). A lookup repeats in the sample even when its parents
     are many: a thousand rows drawn among 100,000 accounts' ids repeat about five times. A
     spread sample would not do: rows in id order hold each account's children together."""
     if len(values) > sample:  # the same draw every run
@@ -226,7 +233,27 @@ def read_coded(
             part[column] = pd.Series(distinct[codes], index=part.index, dtype=text)
         return each_part(part)
 
-    return _in_parts(db.execute(f"SELECT * FROM {_quoted(table)}"), decoded)  # noqa: S608
+    return read_scan(db, f"SELECT * FROM {_quoted(table)}", decoded)  # noqa: S608
+
+
+def read_scan(
+    db: duckdb.DuckDBPyConnection,
+    query: str,
+    each_part: Callable[[pd.DataFrame], pd.DataFrame] = lambda part: part,
+) -> pd.DataFrame:
+    """A plain scan's rows (no join, no sort) a part at a time, each through `each_part`,
+    within ROWS_MEMORY of DuckDB's memory: unbounded, DuckDB keeps every block of the file
+    it reads cached to the connection's end (loading the local copy of 100,000 accounts
+    peaked 31 MiB higher). One that needs more is read again unbounded, its parts passed
+    through `each_part` again."""
+    try:
+        with bounded(db, ROWS_MEMORY):
+            return _in_parts(db.execute(query), each_part)
+    except duckdb.Error as error:
+        if not _out_of_memory(error):
+            raise
+        log.info("a read needed more than %s of DuckDB's memory: read unbounded", ROWS_MEMORY)
+    return _in_parts(db.execute(query), each_part)
 
 
 def _repeated(db: duckdb.DuckDBPyConnection, table: str, texts: list[str]) -> list[str]:

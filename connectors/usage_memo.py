@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from cs_sync.connectors.copy_store import open_copy
-from cs_sync.connectors.duck import ROWS_MEMORY, write
+from cs_sync.connectors.duck import ROWS_MEMORY, read_scan, write
 from cs_sync.connectors.usage_checks import UsageProblem, UsageTable
 from cs_sync.errors import CsSyncError
 
@@ -66,10 +66,11 @@ def file_signature(path: Path, settings: dict[str, Any]) -> str | None:
 
 def _column(db: duckdb.DuckDBPyConnection, column: str, dtype: str) -> pd.Series:
     """One kept column, typed as it was read. A column at a time: DuckDB's answer and its
-    pandas copy of every column at once held over 200 MB at 2 million rows. A scan gives the
-    rows in the order they were inserted (DuckDB's preserve_insertion_order), so the columns
-    line up."""
-    values = db.execute(f'SELECT "{column}" FROM usage_memo_rows').df()[column]  # noqa: S608
+    pandas copy of every column at once held over 200 MB at 2 million rows; a part at a
+    time within a bound (`read_scan`), as DuckDB kept the blocks it had read. A scan gives
+    the rows in the order they were inserted (DuckDB's preserve_insertion_order), so the
+    columns line up."""
+    values = read_scan(db, f'SELECT "{column}" FROM usage_memo_rows')[column]  # noqa: S608
     if dtype != CATEGORY:
         return values.astype(dtype)
     kept = db.execute(

@@ -225,6 +225,42 @@ def test_the_dashboard_s_record_and_the_copy_are_written_in_the_smaller_bound(
     assert bounds == [duck.ROWS_MEMORY] * 2
 
 
+def test_a_plain_scan_is_read_within_the_rows_bound(tmp_path: Path) -> None:
+    # unbounded, DuckDB kept every block of the file it read cached to the connection's end
+    # (the local copy of 100,000 accounts loaded 31 MiB higher); the copy and the usage memo
+    # are read as plain scans within ROWS_MEMORY
+    path = tmp_path / "scan.duckdb"
+    db = duck.connect(str(path))
+    db.execute(
+        "CREATE TABLE t AS SELECT range AS n, md5(range::VARCHAR) || md5((range + 1)::VARCHAR)"
+        " AS s FROM range(1500000)"  # some 100 MB of text, 50 in the file
+    )
+    db.close()
+
+    def scan(bounded: bool) -> tuple[int, int]:
+        db = duck.connect(str(path))
+        watch = db.cursor()  # the same database's memory, asked while the scan runs
+        used: list[int] = []
+
+        def each_part(part: pd.DataFrame) -> pd.DataFrame:
+            ((held,),) = watch.execute(
+                "SELECT sum(memory_usage_bytes) FROM duckdb_memory()"
+            ).fetchall()
+            used.append(int(held))
+            return part[["n"]]
+
+        if bounded:
+            rows = duck.read_scan(db, "SELECT * FROM t", each_part)
+        else:
+            rows = duck._in_parts(db.execute("SELECT * FROM t"), each_part)
+        db.close()
+        return len(rows), max(used)
+
+    assert scan(bounded=False)[1] > 40 * 2**20  # the blocks read, cached
+    rows, most = scan(bounded=True)
+    assert rows == 1_500_000 and most <= 32 * 2**20
+
+
 def test_bounded_gives_the_connection_its_settings_back_even_after_a_failure() -> None:
     db = duck.connect()
     before = db.execute(
