@@ -75,7 +75,10 @@ def as_held(fresh: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     answer was parsed, so whole blocks of them go back; the copy's own, let go instead, left
     holes among the strings kept (the rerun after a first run reads back every account it
     wrote: at 100,000 accounts its catch-up kept 10 MiB less to the run's end)."""
-    at = pd.Index(rows["Id"]).get_indexer(fresh["Id"])
+    held = pd.Index(rows["Id"])
+    if not held.is_unique:  # not a copy's rows (each record once): nothing to point at
+        return fresh
+    at = held.get_indexer(fresh["Id"])
     found = at >= 0
     if not found.any():
         return fresh

@@ -123,14 +123,7 @@ def sponsors_now(extracted: Extracted, config: Config, as_of: date) -> pd.DataFr
 def timeline_of(extracted: Extracted, config: Config) -> Timeline:
     """Each account's ARR over time, read off the opportunities (worked out once)."""
     if extracted.timeline is None:
-        salesforce = config.salesforce
-        extracted.timeline = arr_timeline(
-            extracted.opportunities,
-            extracted.accounts,
-            salesforce.renewal_types,
-            salesforce.expansion_types,
-            salesforce.new_business_types,
-        )
+        extracted.timeline = timeline_later(extracted, config)()
     return extracted.timeline
 
 
