@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import gspread
 import pytest
 from simple_salesforce import Salesforce, SalesforceLogin
@@ -139,3 +140,18 @@ def traced_peak(work: Callable[[], object]) -> int:
         return tracemalloc.get_traced_memory()[1] - before
     finally:
         tracemalloc.stop()
+
+
+def column_types(path: Path, table: str) -> dict[str, str]:
+    """Each column of a table in a DuckDB file, and its type as DuckDB names it."""
+    db = duckdb.connect(str(path), read_only=True)
+    try:
+        return dict(
+            db.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = ?",
+                [table],
+            ).fetchall()
+        )
+    finally:
+        db.close()

@@ -33,7 +33,7 @@ from cs_sync.extract import Book, extract, read_book
 from cs_sync.extract_signals import activity_reads, case_reads, survey_reads
 from cs_sync.incremental import CopiedObject, LocalCopy, read_now, sync_copy
 from cs_sync.sandbox.server import Sandbox
-from tests.conftest import AS_OF, held_by_another_process, login
+from tests.conftest import AS_OF, column_types, held_by_another_process, login
 
 OVERLAP = timedelta(seconds=300)
 
@@ -839,15 +839,7 @@ def test_the_copy_is_read_back_within_a_few_megabytes_of_duckdb_s_memory(
     monkeypatch.setattr(copy_store, "open_copy", bounded)
     loaded = store.load().objects["opportunities"].rows
     pd.testing.assert_frame_equal(loaded, saved, check_dtype=False)
-    db = duckdb.connect(str(tmp_path / "copy.duckdb"), read_only=True)
-    kinds = dict(
-        db.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = 'rows_opportunities'"
-        ).fetchall()
-    )
-    db.close()
-    assert kinds == {
+    assert column_types(tmp_path / "copy.duckdb", "rows_opportunities") == {
         "Id": "VARCHAR",  # all distinct: as it is
         "AccountId": "INTEGER",
         "Stage": "INTEGER",

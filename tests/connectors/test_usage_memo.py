@@ -22,7 +22,7 @@ from cs_sync.errors import CsSyncError
 from cs_sync.extract import read_usage
 from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
 from cs_sync.sandbox.server import Sandbox
-from tests.conftest import held_by_another_process
+from tests.conftest import column_types, held_by_another_process
 
 AS_OF = date(2026, 11, 24)
 ROWS = (
@@ -205,14 +205,7 @@ def test_the_account_keys_are_kept_as_numbers_beside_their_values(tmp_path: Path
     table = UsageTable(frame, [], "usage.csv", [])
     memo = UsageMemo(tmp_path / "copy.duckdb")
     assert memo.read("s", lambda: table) is table
-    db = duckdb.connect(str(tmp_path / "copy.duckdb"), read_only=True)
-    kinds = dict(
-        db.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_name = 'usage_memo_rows'"
-        ).fetchall()
-    )
-    db.close()
+    kinds = column_types(tmp_path / "copy.duckdb", "usage_memo_rows")
     assert kinds["account_key"] in ("TINYINT", "SMALLINT", "INTEGER"), kinds
     again = memo.read("s", lambda: pytest.fail("read again"))
     assert same(again, table)
