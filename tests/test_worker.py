@@ -163,7 +163,7 @@ def test_sigterm_stops_between_steps_and_the_rerun_finishes(tmp_path: Path) -> N
         assert process.returncode == 1
         result = json.loads(out)
         assert result["status"] == "interrupted"
-        # between two steps ("after 1 of 9 write step(s)") or, on a loaded machine, between
+        # between two steps ("after N of M write step(s)") or, on a loaded machine, between
         # a step's start and its first call ("while upserting Task, after 0 of 10 record(s)")
         assert "stopped on request " in result["errors"][-1]["message"]
         assert result["fields_written"] > 0 or result["tasks_created"] > 0
