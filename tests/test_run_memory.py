@@ -261,6 +261,19 @@ def test_a_plain_scan_is_read_within_the_rows_bound(tmp_path: Path) -> None:
     assert rows == 1_500_000 and most <= 32 * 2**20
 
 
+def test_a_scan_that_needs_more_than_the_bound_is_read_unbounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = duck.connect(str(tmp_path / "scan.duckdb"))
+    db.execute("CREATE TABLE t AS SELECT range AS n, md5(range::VARCHAR) AS s FROM range(300000)")
+    monkeypatch.setattr(duck, "ROWS_MEMORY", "256KB")  # less than one block
+    with caplog.at_level(logging.INFO):
+        rows = duck.read_scan(db, "SELECT * FROM t ORDER BY n DESC")
+    assert "read unbounded" in caplog.text
+    assert rows["n"].tolist() == list(range(299_999, -1, -1))
+    db.close()
+
+
 def test_bounded_gives_the_connection_its_settings_back_even_after_a_failure() -> None:
     db = duck.connect()
     before = db.execute(
