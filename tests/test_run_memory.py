@@ -423,3 +423,15 @@ def test_the_dashboard_s_tables_share_the_columns_they_take_unchanged() -> None:
     assert tabs["health_history"]["as_of"].iat[0] == "2026-12-01"
     # the dates as text are most of it; a copy of every column took as much again
     assert traced_peak(lambda: sheet_tabs(table, kpis, periods, kpis, kpis, view)) < 15 * 8 * n
+
+
+def test_the_copy_s_texts_are_numbered_without_a_table_the_size_of_the_rows() -> None:
+    # pandas sizes its hash table by the rows it is given: numbering 430,000 opportunities'
+    # four types at once held 31 MB
+    types = pd.Series(["New Business", "Renewal", "Upsell", None] * 100_000, dtype="str")
+    codes, distinct = duck._numbered(types)
+    assert sorted(distinct) == ["New Business", "Renewal", "Upsell"]
+    assert (codes[3::4] == -1).all() and list(distinct[codes[:3]]) == list(types[:3])
+    # the codes themselves and a part's table: 3.1 times the codes (at once: 7.3)
+    assert traced_peak(lambda: pd.factorize(types)) > 6 * codes.nbytes
+    assert traced_peak(lambda: duck._numbered(types)) < 4 * codes.nbytes
