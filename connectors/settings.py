@@ -482,6 +482,12 @@ def _share_target(value: str) -> str:
 ShareTarget = Annotated[str, AfterValidator(_share_target)]
 
 
+# The dashboard spreadsheet's tabs (sheet_tabs.py makes them)
+SheetTab = Literal[
+    "accounts", "kpi_daily", "kpi_periods", "kpi_targets", "kpi_csm", "health_history", "runs"
+]
+
+
 class DashboardConfig(Settings):
     """Where the KPI dashboard goes: local files, a Google Sheets spreadsheet, or both."""
 
@@ -491,6 +497,9 @@ class DashboardConfig(Settings):
     """The Google Sheets spreadsheet Looker Studio reads (between /d/ and /edit)."""
     credentials_file: OptionalPath = None
     """A service account's JSON key; leave out for the environment's credentials."""
+    sheets_leave_out: Annotated[tuple[SheetTab, ...], Strict(False)] = ()
+    """Tabs not sent to the spreadsheet, e.g. ["accounts", "health_history"] for a book too
+    large for Google Sheets' 10 million cells (those two have a row an account)."""
     looker_template_id: OptionalText = None
     """The Looker Studio report `cs-sync dashboard link` copies (left out: Looker Studio's
     default template over the kpi_periods tab)."""

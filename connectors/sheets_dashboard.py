@@ -28,7 +28,8 @@ a formula. Every call goes through google_calls.py: 429, 5xx, rate limits, conne
 and timeouts are retried a bounded number of times, and every error is named. Google's
 10,000,000-cell limit counts every sheet, hidden ones included, at every step: new tabs are
 made one cell big, and the tabs' rows are cut to what fits while the staging copies sit beside
-the live tabs (`tab_budget`, `fit_rows`), with 20% of the limit left to the admin's own tabs.
+the live tabs (`tab_budget`, `fit_tabs`), with 20% of the limit left to the admin's own tabs;
+a tab that does not fit even cut is left as it is, and the run says so.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from cs_sync.connectors.settings import DashboardConfig
 from cs_sync.connectors.sheet_cells import TabRows
 from cs_sync.connectors.sheet_delta import Delta, TabDigest, digest, tab_delta
 from cs_sync.connectors.sheet_record import SheetRecord, TabRecord, TabWritten
-from cs_sync.connectors.sheet_tabs import CELL_BUDGET, TAB_DATES, fit_rows
+from cs_sync.connectors.sheet_tabs import CELL_BUDGET, fit_tabs
 from cs_sync.connectors.transport import CallCounter
 from cs_sync.errors import CsSyncError, TransientError
 
@@ -423,15 +424,16 @@ def refresh_sheets(
     cell_limit: int = CELL_BUDGET,
     record: SheetRecord | None = None,
     whole: bool = False,
-) -> list[str]:
-    """Replace each tab (see the module docstring); returns warnings (tabs cut to fit).
-    `cell_limit`: the cells the spreadsheet may hold at any moment of the refresh (Google's
-    limit less the room kept for the admin's own tabs). `record`: what the tabs hold, kept
-    locally, so that only what changed is sent; `whole`: changed tabs replaced whole even so."""
+) -> tuple[list[str], list[str]]:
+    """Replace each tab (see the module docstring). Returns warnings (tabs cut to fit) and
+    what was left out (a tab that would not fit even cut, named with the fix; it keeps what it
+    holds). `cell_limit`: the cells the spreadsheet may hold at any moment of the refresh
+    (Google's limit less the room kept for the admin's own tabs). `record`: what the tabs
+    hold, kept locally, so that only what changed is sent; `whole`: changed tabs replaced
+    whole even so."""
     sink = SheetsDashboard(client, spreadsheet_id)
-    budget = sink.tab_budget(list(tabs), cell_limit)
-    fitted, warnings = fit_rows(tabs, budget, {k: v for k, v in TAB_DATES.items() if k in tabs})
+    fitted, warnings, left_out = fit_tabs(tabs, lambda titles: sink.tab_budget(titles, cell_limit))
     sink.replace_tabs({title: TabRows(frame) for title, frame in fitted.items()}, record, whole)
     for warning in warnings:
         log.warning("%s", warning)
-    return warnings
+    return warnings, left_out

@@ -18,7 +18,7 @@ from cs_sync.config import Config
 from cs_sync.connectors.history_store import open_history
 from cs_sync.connectors.local_dashboard import write_local_dashboard
 from cs_sync.connectors.sheet_record import SheetRecord
-from cs_sync.connectors.sheet_tabs import health_tab_dates, sheet_tabs
+from cs_sync.connectors.sheet_tabs import health_tab_dates, sheet_tabs, tab_cells
 from cs_sync.connectors.sheets_dashboard import dashboard_client, refresh_sheets
 from cs_sync.connectors.transport import CallCounter
 from cs_sync.csm_book import csm_labels, csm_table, recent_tasks
@@ -126,6 +126,7 @@ class HistoryView:
     runs: pd.DataFrame
     phase_since: pd.Series  # by account_id: the first date of its current phase's run
     tables: DashboardTables | None = None  # built once the run's KPIs are known
+    health_note: str | None = None  # why the health_history tab shows no date
 
 
 def dashboard_accounts(plan: Plan, view: HistoryView | None) -> pd.DataFrame:
@@ -334,10 +335,16 @@ def history_view(store: History, config: Config, plan: Plan, as_of: date) -> His
     by period (from the history's snapshots where they cover a period, else the
     opportunities), every date's KPIs, the health tab's dates, the runs."""
     dates = store.dates()
-    shown = (
-        health_tab_dates(dates, len(plan.scored), len(SERIES_COLUMNS))
-        if config.dashboard.spreadsheet_id is not None
-        else []
+    leave_out = config.dashboard.sheets_leave_out
+    shown, note = (
+        health_tab_dates(
+            dates,
+            len(plan.scored),
+            len(SERIES_COLUMNS),
+            0 if "accounts" in leave_out else tab_cells(len(plan.scored), len(DASHBOARD_COLUMNS)),
+        )
+        if config.dashboard.spreadsheet_id is not None and "health_history" not in leave_out
+        else ([], None)
     )
     shown_periods = periods(as_of, config.fiscal_start)
     boundaries = store.series(kpi_dates(dates, shown_periods), MOVEMENT_COLUMNS)
@@ -348,6 +355,7 @@ def history_view(store: History, config: Config, plan: Plan, as_of: date) -> His
         store.series(shown) if shown else pd.DataFrame(columns=list(SERIES_COLUMNS)),
         store.runs(),
         store.phase_since(as_of).set_index("account_id")["phase_since"],
+        health_note=note,
     )
 
 
@@ -392,6 +400,7 @@ def refresh_dashboards(
             result.dashboard = str(page)
         except OSError as error:
             result.errors.append(Problem("dashboard", None, f"local dashboard: {error}"))
+    tabs: dict[str, pd.DataFrame] = {}
     if config.dashboard.spreadsheet_id is not None:
         tabs = sheet_tabs(accounts, kpis, tables.periods, tables.targets, tables.csm, view)
         if view is None and config.history.enabled:
@@ -402,12 +411,14 @@ def refresh_dashboards(
                 Problem(
                     "dashboard_partial",
                     None,
-                    "only the accounts tab was refreshed: the KPI tabs keep their previous rows "
-                    "until the history store can be read again",
+                    "the KPI tabs keep their previous rows until the history store can be "
+                    "read again; only the accounts tab is refreshed",
                 )
             )
+        tabs = {k: v for k, v in tabs.items() if k not in config.dashboard.sheets_leave_out}
+    if tabs and config.dashboard.spreadsheet_id is not None:
         try:
-            warnings = refresh_sheets(
+            warnings, left_out = refresh_sheets(
                 dashboard_client(config.dashboard, config.sandbox.url, counter),
                 config.dashboard.spreadsheet_id,
                 tabs,
@@ -416,7 +427,10 @@ def refresh_dashboards(
                 # what was edited by hand in the tabs is put right then
                 whole=result.read is None or bool(result.read.get("whole")),
             )
+            if view is not None and view.health_note is not None and "health_history" in tabs:
+                warnings.append(view.health_note)
             result.warnings.extend(Problem("sheets_cells", None, w) for w in warnings)
+            result.errors.extend(Problem("dashboard", None, message) for message in left_out)
         except CsSyncError as error:
             result.errors.append(Problem("dashboard", None, str(error)))
         result.sheets_api_calls = counter.calls["sheets"]

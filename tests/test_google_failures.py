@@ -1,6 +1,6 @@
 """Google failing under a run: a reset connection is retried; a Sheets outage leaves the
 Salesforce writes done and counted, the run partial (exit 1) with its one JSON object, and the
-history and `status` saying so."""
+history and `status` saying so; a tab too large for the spreadsheet is left out and named."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import json
 import re
 from pathlib import Path
 
+import gspread
 import pytest
 
 from cs_sync.cli import main
+from cs_sync.connectors.sheet_tabs import CELL_BUDGET
+from cs_sync.connectors.transport import build_session
 from cs_sync.demo import DemoFolder
 from cs_sync.result import RunResult
+from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
 from cs_sync.sandbox.server import Sandbox
 from tests.conftest import AS_OF, one_json
 
@@ -138,3 +142,39 @@ def test_run_names_the_setting_and_the_fix(
     message = result["errors"][0]["message"]
     assert named in message and not_said not in message
     assert named in captured.err  # said on stderr too, where a scheduler's log looks
+
+
+def test_a_tab_too_large_for_google_sheets_leaves_the_rest_refreshed(
+    demo40: tuple[DemoFolder, Sandbox], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The admin's own tab takes all but about 4,000 of the 8 million cells cs-sync allows
+    itself (Google's 10 million less a fifth), as a million-account book's accounts tab takes
+    more than the room: the tabs that do not fit are not sent and named with the fix, the run
+    is partial with its Salesforce writes done, the other tabs are refreshed; once the admin
+    leaves those tabs out (`sheets_leave_out`), the runs are ok again."""
+    folder, sandbox = demo40
+    config = str(folder.config_path)
+    client = gspread.Client(auth=None, session=build_session(sandbox.url))  # type: ignore[arg-type]
+    book = client.open_by_key(DASHBOARD_SPREADSHEET_ID)
+    book.worksheet("Sheet1").resize(rows=(CELL_BUDGET - 4_000) // 26, cols=26)
+    code, result = one_json(capsys, "run", "--config", config, "--as-of", AS_OF.isoformat())
+    assert (code, result["status"]) == (1, "partial")
+    assert result["fields_written"] > 0 and result["tasks_created"] > 0
+    assert {e["kind"] for e in result["errors"]} == {"dashboard"}
+    left_out = [
+        re.match(r"the (\w+) tab was not refreshed", e["message"]) for e in result["errors"]
+    ]
+    names = [found.group(1) for found in left_out if found]
+    assert len(names) == len(result["errors"]) and "accounts" in names
+    assert "sheets_leave_out" in result["errors"][0]["message"]
+    titles = {sheet.title for sheet in book.worksheets()}
+    assert not titles & set(names)  # never sent
+    assert {"kpi_daily", "kpi_csm", "runs"} <= titles  # the others refreshed
+    text = folder.config_path.read_text("utf-8")
+    folder.config_path.write_text(
+        text.replace("[dashboard]\n", f"[dashboard]\nsheets_leave_out = {json.dumps(names)}\n"),
+        "utf-8",
+    )
+    code, result = one_json(capsys, "run", "--config", config, "--as-of", AS_OF.isoformat())
+    assert (code, result["status"], result["errors"]) == (0, "ok", [])
+    assert not {sheet.title for sheet in book.worksheets()} & set(names)

@@ -187,15 +187,40 @@ def test_reading_only_the_boundary_snapshots_gives_the_same_kpis() -> None:
 
 
 def test_health_tab_dates_fit_the_book() -> None:
-    from cs_sync.connectors.sheet_tabs import health_tab_dates
+    from cs_sync.connectors.sheet_tabs import health_tab_dates, tab_cells
 
     days = list(pd.date_range("2025-01-01", "2026-11-20", freq="D").date)
-    small = health_tab_dates(days, accounts=50, columns=10)
+    small, note = health_tab_dates(days, accounts=50, columns=10)
     assert date(2026, 11, 20) in small and date(2026, 10, 16) in small  # the last 35 days
     assert date(2025, 3, 1) in small and date(2025, 3, 2) not in small  # firsts of months
-    large = health_tab_dates(days, accounts=200_000, columns=10)
+    assert note is None
+    large, _ = health_tab_dates(days, accounts=200_000, columns=10)
     # 8M cells / 2 (a staging copy beside the tab) / 10 columns / 200,000 accounts = 2 dates
     assert large == [date(2026, 11, 19), date(2026, 11, 20)]
+    # the accounts tab takes its room first (39 columns): 50,000 accounts leave 4 dates of 4
+    beside, _ = health_tab_dates(days, 50_000, 10, tab_cells(50_000, 39))
+    assert beside == [
+        date(2026, 11, 17),
+        date(2026, 11, 18),
+        date(2026, 11, 19),
+        date(2026, 11, 20),
+    ]
+    # an accounts tab too large to fit at all is left out, and takes no room
+    assert health_tab_dates(days, 200_000, 10, tab_cells(200_000, 39)) == (large, None)
+
+
+def test_the_health_tab_shows_no_date_when_one_does_not_fit_beside_the_accounts() -> None:
+    """At 87,000 scored accounts (a 100,000-account book) the accounts tab takes 3.4 of the
+    4 million cells the tabs have: one date of the health tab (0.87 million) does not fit
+    beside it, so the tab shows none and the run warns, naming the fix."""
+    from cs_sync.connectors.sheet_tabs import health_tab_dates, tab_cells
+
+    days = list(pd.date_range("2026-11-01", "2026-11-20", freq="D").date)
+    shown, note = health_tab_dates(days, 87_000, 10, tab_cells(87_000, 39))
+    assert shown == [] and note is not None
+    assert "one date of 87,000 accounts (0.9 million cells)" in note
+    assert 'sheets_leave_out = ["accounts"]' in note
+    assert health_tab_dates(days, 87_000, 10)[0][-1] == date(2026, 11, 20)  # accounts left out
 
 
 def test_owner_labels_name_the_csm_and_tell_namesakes_apart() -> None:

@@ -193,14 +193,38 @@ def test_the_dashboard_never_asks_for_more_than_the_cell_limit(
     limit = 80_000
     sandbox.faults.set(sheets_cell_limit=limit)  # any step above it fails, as Google does
     assert workbook_cells(gc) == 26_000  # the admin's Sheet1: 1000 rows x 26 columns
-    first = refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, big_tabs(365, 100), cell_limit=limit)
-    assert any("health_history" in w for w in first)
+    first, left_out = refresh_sheets(
+        gc, DASHBOARD_SPREADSHEET_ID, big_tabs(365, 100), cell_limit=limit
+    )
+    assert any("health_history" in w for w in first) and left_out == []
     for days in (366, 367, 30, 400):  # steady state, a smaller history, a bigger one
         refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, big_tabs(days, 100), cell_limit=limit)
         # between runs the staging copies hold one cell each: the tabs have half the room
         assert workbook_cells(gc) - 26_000 <= (limit - 26_000) // 2 + 3
     kept = read(gc, "health_history")
     assert kept[-1][0] == "2026-12-05" and len(kept) > 1
+
+
+def test_a_tab_too_large_even_cut_is_left_as_it_is_and_named(
+    sandbox: Sandbox, gc: gspread.Client
+) -> None:
+    """A tab with a row an account passes Google's limit in a large enough book (about
+    110,000 scored accounts for the accounts tab): it is not sent (the sandbox would refuse
+    the request, as Google does), it keeps its previous rows, and the other tabs are
+    refreshed; the message names the tab, its size and the fix."""
+    limit = 80_000  # 1:125 of Google's limit; the admin's Sheet1 holds 26,000 cells
+    sandbox.faults.set(sheets_cell_limit=limit)
+    assert refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, tabs(1), cell_limit=limit) == ([], [])
+    before = read(gc, "accounts")
+    grown = tabs(2, accounts=8_000)  # 32,004 cells: more than the tabs' room of 27,000
+    warnings, left_out = refresh_sheets(gc, DASHBOARD_SPREADSHEET_ID, grown, cell_limit=limit)
+    assert warnings == [] and len(left_out) == 1
+    assert left_out[0].startswith("the accounts tab was not refreshed")
+    assert "8,000 rows of 4 columns" in left_out[0]
+    assert 'sheets_leave_out = ["accounts"]' in left_out[0]
+    assert read(gc, "accounts") == before
+    assert read(gc, "kpi_daily")[1][3] == "8000"  # refreshed: 8,000 accounts
+    assert workbook_cells(gc) <= limit
 
 
 def test_the_sandbox_counts_hidden_sheets_too(sandbox: Sandbox, gc: gspread.Client) -> None:
