@@ -2,6 +2,10 @@
 sandbox, its peak resident memory as the kernel counts it for that process alone.
 
     .venv/bin/python -m benchmarks.worker_memory --accounts 20000 100000
+    .venv/bin/python -m benchmarks.worker_memory --accounts 1000000 --seeded books
+
+`--seeded DIR` keeps each seeded book in DIR (seeded there once, which takes most of an hour
+at a million accounts) and runs on a copy of it, so the book is seeded once for every try.
 
 For each size: seed the demo book, serve it from this process, then run the worker as a
 child process five times, 15 minutes apart by the org's clock (as benchmarks/book.py does):
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -76,8 +81,14 @@ def run_worker(config: Path, label: str, folder: Path) -> ChildRun:
     )
 
 
-def measure(accounts: int, folder: Path) -> list[ChildRun]:
+def measure(accounts: int, folder: Path, seeded: Path | None = None) -> list[ChildRun]:
     started = time.perf_counter()
+    if seeded is not None:  # seeded once there, the runs on a copy
+        book = seeded / f"book-{accounts}"
+        prepare_demo(book, accounts, AS_OF, port=0)
+        for name in ("usage.csv", "sandbox.db", "sandbox.db-wal"):
+            if (book / name).exists():
+                shutil.copy2(book / name, folder / name)
     demo = prepare_demo(folder, accounts, AS_OF, port=0)
     print(f"{accounts:,} accounts seeded in {time.perf_counter() - started:.0f} s", flush=True)
     runs: list[ChildRun] = []
@@ -100,11 +111,12 @@ def measure(accounts: int, folder: Path) -> list[ChildRun]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument("--seeded", type=Path, help="keep the seeded books here, run on copies")
     args = parser.parse_args()
     peaks: dict[int, float] = {}
     for accounts in args.accounts:
         with tempfile.TemporaryDirectory() as folder:
-            runs = measure(accounts, Path(folder))
+            runs = measure(accounts, Path(folder), args.seeded)
         peaks[accounts] = max(run.peak_mib for run in runs)
         print(f"{accounts:>9,} accounts: worker peak {peaks[accounts]:.0f} MiB (the largest run)")
     if len(peaks) > 1:
