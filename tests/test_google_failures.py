@@ -7,14 +7,19 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import gspread
+import pandas as pd
 import pytest
 
 from cs_sync.cli import main
+from cs_sync.config import load_config
 from cs_sync.connectors.sheet_tabs import CELL_BUDGET
-from cs_sync.connectors.transport import build_session
+from cs_sync.connectors.transport import CallCounter, build_session
 from cs_sync.demo import DemoFolder
+from cs_sync.history import SERIES_COLUMNS
+from cs_sync.publish import DashboardTables, HistoryView, refresh_dashboards
 from cs_sync.result import RunResult
 from cs_sync.sandbox.seed import DASHBOARD_SPREADSHEET_ID
 from cs_sync.sandbox.server import Sandbox
@@ -178,3 +183,38 @@ def test_a_tab_too_large_for_google_sheets_leaves_the_rest_refreshed(
     code, result = one_json(capsys, "run", "--config", config, "--as-of", AS_OF.isoformat())
     assert (code, result["status"], result["errors"]) == (0, "ok", [])
     assert not {sheet.title for sheet in book.worksheets()} & set(names)
+
+
+@pytest.mark.parametrize("left_out", [False, True])
+def test_a_health_tab_with_no_date_that_fits_is_a_warning_of_the_run(
+    demo40: tuple[DemoFolder, Sandbox], left_out: bool
+) -> None:
+    """At 87,000 scored accounts and more no date of the health tab fits beside the accounts
+    tab (test_the_health_tab_shows_no_date_when_one_does_not_fit_beside_the_accounts): the
+    run says so among its warnings, unless the admin left the tab out."""
+    folder, _ = demo40
+    text = folder.config_path.read_text("utf-8").replace(
+        'local_dir = "dashboard"', 'local_dir = ""'
+    )
+    if left_out:
+        text = text.replace("[dashboard]\n", '[dashboard]\nsheets_leave_out = ["health_history"]\n')
+    folder.config_path.write_text(text, "utf-8")
+    config = load_config(folder.config_path)
+    rows = pd.DataFrame({"date": [AS_OF.isoformat()], "metric": ["accounts"], "value": [1.0]})
+    periods = pd.DataFrame({"period_start": ["2026-10-01"], "period_end": ["2026-12-31"]})
+    accounts = pd.DataFrame({"account_id": ["001000000000001AAA"], "score": [50.0]})
+    view = HistoryView(
+        periods,
+        rows,
+        pd.DataFrame(columns=list(SERIES_COLUMNS)),
+        rows,
+        pd.Series(dtype=object),
+        DashboardTables(accounts, periods, rows, rows),
+        health_note="the health_history tab shows no date: ...",
+    )
+    result = RunResult(status="ok", as_of=AS_OF, dry_run=False)
+    result.plan = SimpleNamespace()  # type: ignore[assignment]
+    refresh_dashboards(config, result, rows, view, CallCounter())
+    assert result.errors == []
+    noted = [w.message for w in result.warnings if w.kind == "sheets_cells"]
+    assert noted == ([] if left_out else [view.health_note])
