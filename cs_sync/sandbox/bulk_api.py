@@ -7,15 +7,18 @@ unchanged and `#N/A` sets it to null.
 Query: UploadComplete → InProgress → JobComplete (the query runs when the job is created, the
 next poll finds it complete); results/ pages of CSV with the
 Sforce-Locator and Sforce-NumberOfRecords headers. No subqueries, no aggregates.
-Jobs live in memory while the sandbox runs.
+Jobs live in memory while the sandbox runs; a query job's rows are made as the records are
+found and kept compressed, a thousand to a part.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import threading
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +31,7 @@ from cs_sync.sandbox.store import OrgStore, now_stamp
 from cs_sync.sfid import try_to18
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+ROWS_A_PART = 1000  # a query job's rows kept together (compressed)
 OPERATIONS = ("insert", "update", "upsert")
 
 
@@ -84,16 +88,41 @@ class QueryJob:
     query: soql.Query
     created: str
     state: str = "UploadComplete"
-    rows: list[list[str]] = field(default_factory=list)
+    # the result's rows, ROWS_A_PART to a part, each part JSON and compressed (a million
+    # accounts' rows held as lists of strings took gigabytes), and how many there are
+    parts: list[bytes] = field(default_factory=list)
+    count: int = 0
 
     def info(self, version: str) -> dict[str, Any]:
         return {
             **_job_info(self.id, self.operation, self.sobject, self.created, self.state, version),
-            "numberRecordsProcessed": len(self.rows) if self.state == "JobComplete" else 0,
+            "numberRecordsProcessed": self.count if self.state == "JobComplete" else 0,
         }
 
+    def keep(self, rows: Iterable[list[str]]) -> None:
+        part: list[list[str]] = []
+        for row in rows:
+            part.append(row)
+            if len(part) == ROWS_A_PART:
+                self.parts.append(zlib.compress(json.dumps(part).encode("utf-8")))
+                self.count += len(part)
+                part = []
+        if part:
+            self.parts.append(zlib.compress(json.dumps(part).encode("utf-8")))
+            self.count += len(part)
 
-QueryRunner = Callable[[soql.Query, str, bool], list[dict[str, Any]]]
+    def rows(self, start: int, size: int) -> list[list[str]]:
+        """The rows from `start`, at most `size` of them."""
+        out: list[list[str]] = []
+        end = min(start + size, self.count)
+        for index in range(start // ROWS_A_PART, (end - 1) // ROWS_A_PART + 1 if end else 0):
+            part = json.loads(zlib.decompress(self.parts[index]))
+            first = index * ROWS_A_PART
+            out.extend(part[max(start - first, 0) : end - first])
+        return out
+
+
+QueryRunner = Callable[[soql.Query, str, bool], Iterable[dict[str, Any]]]
 
 
 class BulkIngestApi:
@@ -135,7 +164,7 @@ class BulkIngestApi:
             answer = Response.of_json(200, job.info(version))
             # Salesforce queues the job at once: it runs whether polled or not
             matched = self.run_query(job.query, version, job.operation == "queryAll")
-            job.rows = [_flat(record, job.query) for record in matched]
+            job.keep(_flat(record, job.query) for record in matched)
             job.state = "InProgress"
             return answer
         with self.lock:
@@ -152,8 +181,8 @@ class BulkIngestApi:
                 return sf_error(400, "INVALIDJOBSTATE", f"job {job.id} is {job.state}")
             size = int(request.param("maxRecords") or 50000)
             start = int(request.param("locator") or 0)
-            page = job.rows[start : start + size]
-            following = start + size if start + size < len(job.rows) else None
+            page = job.rows(start, size)
+            following = start + size if start + size < job.count else None
             out = io.StringIO()
             writer = csv.writer(out, lineterminator="\n")
             writer.writerow([".".join(p.parts) for p in job.query.fields])

@@ -6,13 +6,16 @@ jobs run their SOQL here too.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import threading
+import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +24,8 @@ from cs_sync.sandbox.access import current
 from cs_sync.sandbox.http_types import Request, Response, sf_error
 from cs_sync.sandbox.schema import target_of
 from cs_sync.sandbox.store import OrgStore
+
+PARENTS_KEPT = 50_000  # parent records a query keeps read (a million were all kept)
 
 
 def stamp_floor(where: Any) -> datetime | None:
@@ -42,7 +47,9 @@ def stamp_floor(where: Any) -> datetime | None:
 class QueryApi:
     def __init__(self, store: OrgStore) -> None:
         self.store = store
-        self.cursors: dict[str, tuple[list[dict[str, Any]], int]] = {}
+        # a query's pages after the first (JSON, compressed: a million records' worth of
+        # abandoned cursors held as dictionaries was gigabytes) and their size
+        self.cursors: dict[str, tuple[list[bytes], int, int]] = {}
         self.cursor_lock = threading.Lock()
         self.objects_queried: Counter[str] = Counter()  # queries run per object (REST or Bulk)
 
@@ -53,10 +60,10 @@ class QueryApi:
             return sf_error(400, "MALFORMED_QUERY", "A query string has to be specified")
         parsed = soql.parse(text, self.store.schema)
         if parsed.count_only:  # SELECT COUNT(): the count is totalSize, with no records
-            total = len(self._matching(parsed, all_rows)[: parsed.limit])
+            total = sum(1 for _ in islice(self._each_matching(parsed, all_rows), parsed.limit))
             return Response.of_json(200, {"totalSize": total, "done": True, "records": []})
-        records = self.run(parsed, version, all_rows)
         if parsed.grouped:  # aggregate results come in one answer: no queryMore
+            records = self.run(parsed, version, all_rows)
             return Response.of_json(
                 200, {"totalSize": len(records), "done": True, "records": records}
             )
@@ -65,7 +72,20 @@ class QueryApi:
         match = re.search(r"batchSize=(\d+)", options)
         if match:
             batch = min(2000, max(200, int(match.group(1))))
-        return self._page(version, records, 0, batch, total=len(records))
+        first: list[dict[str, Any]] = []
+        later: list[bytes] = []  # the pages after the first, made as the records come
+        page: list[dict[str, Any]] = first
+        total = 0
+        for record in self.records(parsed, version, all_rows):
+            if len(page) == batch:
+                if page is not first:
+                    later.append(zlib.compress(json.dumps(page).encode("utf-8")))
+                page = []
+            page.append(record)
+            total += 1
+        if page is not first:
+            later.append(zlib.compress(json.dumps(page).encode("utf-8")))
+        return self._page(version, first, later, 0, batch, total)
 
     def query_more(self, version: str, locator: str) -> Response:
         cursor_id, _, offset_text = locator.rpartition("-")
@@ -73,28 +93,31 @@ class QueryApi:
             cursor = self.cursors.get(cursor_id)
         if cursor is None or not offset_text.isdigit():
             return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        records, batch = cursor
-        return self._page(
-            version, records, int(offset_text), batch, total=len(records), cursor_id=cursor_id
-        )
+        later, batch, total = cursor
+        offset = int(offset_text)
+        if offset % batch or not 0 < offset < total:
+            return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        page = json.loads(zlib.decompress(later[offset // batch - 1]))
+        return self._page(version, page, later, offset, batch, total, cursor_id)
 
     def _page(
         self,
         version: str,
-        records: list[dict[str, Any]],
+        page: list[dict[str, Any]],
+        later: list[bytes],
         offset: int,
         batch: int,
         total: int,
         cursor_id: str | None = None,
     ) -> Response:
-        page = records[offset : offset + batch]
-        done = offset + batch >= len(records)
+        """The page of records at `offset`; `later`: the query's pages after the first."""
+        done = offset + batch >= total
         body: dict[str, Any] = {"totalSize": total, "done": done, "records": page}
         if not done:
             if cursor_id is None:
                 cursor_id = "01g" + secrets.token_hex(8)[:15].upper()
                 with self.cursor_lock:
-                    self.cursors[cursor_id] = (records, batch)
+                    self.cursors[cursor_id] = (later, batch, total)
             body["nextRecordsUrl"] = f"/services/data/v{version}/query/{cursor_id}-{offset + batch}"
         elif cursor_id is not None:
             with self.cursor_lock:
@@ -109,6 +132,8 @@ class QueryApi:
             if not record_id:
                 return None
             if record_id not in cache:
+                if len(cache) >= PARENTS_KEPT:
+                    cache.clear()  # the next records' parents are read again
                 cache[record_id] = self.store.get(record_id)
             return cache[record_id]
 
@@ -144,6 +169,10 @@ class QueryApi:
     def _matching(self, query: soql.Query, all_rows: bool = False) -> list[dict[str, Any]]:
         """The records the caller can see that meet the WHERE clause (semi-joins run first);
         those in the Recycle Bin only for queryAll (`all_rows`)."""
+        return list(self._each_matching(query, all_rows))
+
+    def _each_matching(self, query: soql.Query, all_rows: bool = False) -> Iterator[dict[str, Any]]:
+        """`_matching`, one record at a time."""
         on = self._resolvers(query)
         where = soql_eval.bind_semi_joins(
             query.where,
@@ -152,16 +181,28 @@ class QueryApi:
         access = current()
         since = stamp_floor(query.where)
         candidates = (
-            self.store.all(query.sobject, deleted=all_rows)
+            self.store.each(query.sobject, deleted=all_rows)
             if since is None
             else self.store.changed_since(query.sobject, since, deleted=all_rows)
         )
-        return [
-            r
-            for r in candidates
-            if (access is None or access.sees(query.sobject, r, self.store.get))
-            and soql_eval.evaluate(where, r, on.resolve, on.type_of)
-        ]
+        for r in candidates:
+            if (access is None or access.sees(query.sobject, r, self.store.get)) and (
+                soql_eval.evaluate(where, r, on.resolve, on.type_of)
+            ):
+                yield r
+
+    def records(
+        self, query: soql.Query, version: str, all_rows: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """`run`, one record at a time as they are found when the query is neither ordered,
+        limited nor grouped (the whole result is never held)."""
+        if query.grouped or query.order or query.limit is not None:
+            yield from self.run(query, version, all_rows)
+            return
+        self.objects_queried[query.sobject] += 1
+        on = self._resolvers(query)
+        for row in self._each_matching(query, all_rows):
+            yield self._shape(query, row, on, version)
 
     def run(self, query: soql.Query, version: str, all_rows: bool = False) -> list[dict[str, Any]]:
         self.objects_queried[query.sobject] += 1

@@ -37,7 +37,7 @@ class SalesforceApi:
         self.store = store
         self.faults = faults
         self.queries = QueryApi(store)
-        self.bulk = BulkIngestApi(store, faults, self.queries.run)
+        self.bulk = BulkIngestApi(store, faults, self.queries.records)
         self.described: Counter[str] = Counter()  # describes served per object
 
     # ------------------------------------------------------------ dispatch

@@ -208,12 +208,26 @@ class OrgStore:
     def all(self, sobject: str, deleted: bool = False) -> list[dict[str, Any]]:
         """The object's records in the order they were made; those in the Recycle Bin only
         with `deleted` (queryAll)."""
-        with self.lock:
-            rows = self.db.execute(
-                "SELECT data FROM records WHERE sobject = ? ORDER BY rowid", (sobject,)
-            ).fetchall()
-        records = (json.loads(row[0]) for row in rows)
-        return [r for r in records if deleted or not r.get("IsDeleted")]
+        return list(self.each(sobject, deleted))
+
+    def each(self, sobject: str, deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """`all`, one record at a time, read a thousand at a time in the order they were made
+        (a million accounts' texts were held at once beside the records made of them)."""
+        after = 0
+        while True:
+            with self.lock:
+                rows = self.db.execute(
+                    "SELECT rowid, data FROM records WHERE sobject = ? AND rowid > ? "
+                    "ORDER BY rowid LIMIT 1000",
+                    (sobject, after),
+                ).fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+            for _, data in rows:
+                record = json.loads(data)
+                if deleted or not record.get("IsDeleted"):
+                    yield record
 
     def changed_since(
         self, sobject: str, moment: datetime, deleted: bool = False
