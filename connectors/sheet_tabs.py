@@ -119,12 +119,16 @@ def health_tab_dates(
     shown = sorted(day.date() for day in candidates[: room // per_date])
     if shown:
         return shown, None
+    fix = (
+        '[dashboard] sheets_leave_out = ["accounts"] gives this tab the room'
+        if per_date <= CELL_BUDGET // 2
+        else 'set [dashboard] sheets_leave_out = ["health_history"] to stop sending it'
+    )
     return [], (
         f"the health_history tab shows no date: one date of {accounts:,} accounts "
         f"({per_date / 1e6:.1f} million cells) does not fit in the "
         f"{room / 1e6:.1f} million cells left beside the other tabs of the spreadsheet; "
-        "the history store keeps every date (read it from BigQuery for Looker Studio), and "
-        '[dashboard] sheets_leave_out = ["accounts"] gives this tab the room'
+        f"the history store keeps every date (read it from BigQuery for Looker Studio); {fix}"
     )
 
 
