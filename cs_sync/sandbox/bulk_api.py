@@ -1,11 +1,14 @@
 """Bulk API 2.0 jobs for the sandbox, with the documented lifecycle and CSV rules.
 
 Ingest: Open → (PUT batches) → UploadComplete → InProgress → JobComplete (the rows are
-processed when the upload is closed, the next poll finds it complete); results as CSV from
+processed from the moment the upload is closed, beside the requests that follow, a
+transaction for every 10,000; the first poll finds the job InProgress, a later one complete
+once they are done); results as CSV from
 successfulResults/, failedResults/ and unprocessedrecords/. An empty cell leaves a field
 unchanged and `#N/A` sets it to null.
-Query: UploadComplete → InProgress → JobComplete (the query runs when the job is created, the
-next poll finds it complete); results/ pages of CSV with the
+Query: UploadComplete → InProgress → JobComplete (the query starts when the job is created, on
+the records as they are then, and runs beside the requests that follow; a poll finds it
+complete once it is, waiting up to two seconds for it); results/ pages of CSV with the
 Sforce-Locator and Sforce-NumberOfRecords headers. No subqueries, no aggregates.
 Jobs live in memory while the sandbox runs; a query job's rows are made as the records are
 found and kept compressed, a thousand to a part.
@@ -13,6 +16,7 @@ found and kept compressed, a thousand to a part.
 
 from __future__ import annotations
 
+import contextvars
 import csv
 import io
 import json
@@ -20,18 +24,25 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from cs_sync.sandbox import soql
 from cs_sync.sandbox.access import visible_ids
 from cs_sync.sandbox.faults import Faults
 from cs_sync.sandbox.http_types import Request, Response, sf_error
+from cs_sync.sandbox.record_reads import Snapshot
 from cs_sync.sandbox.records import RecordError, prepare
+from cs_sync.sandbox.soql_syntax import SoqlError
 from cs_sync.sandbox.store import OrgStore, now_stamp
 from cs_sync.sfid import try_to18
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024
 ROWS_A_PART = 1000  # a query job's rows kept together (compressed)
+# Salesforce divides an ingest job's rows into a batch for every 10,000 (Understanding Bulk
+# API 2.0 Ingest); the sandbox applies each in a transaction of its own
+ROWS_A_TRANSACTION = 10_000
+POLL_WAIT_S = 2.0  # how long a poll waits for a job under way before answering InProgress
 OPERATIONS = ("insert", "update", "upsert")
 
 
@@ -67,6 +78,7 @@ class IngestJob:
     columns: list[str] = field(default_factory=list)
     line_ending: str = "LF"
     error_message: str = ""  # why the whole job failed (state Failed)
+    ready: threading.Event = field(default_factory=threading.Event)  # its rows processed
 
     def info(self, version: str) -> dict[str, Any]:
         return {
@@ -92,12 +104,16 @@ class QueryJob:
     # accounts' rows held as lists of strings took gigabytes), and how many there are
     parts: list[bytes] = field(default_factory=list)
     count: int = 0
+    ready: threading.Event = field(default_factory=threading.Event)  # the query has run
+    outcome: str = "JobComplete"  # the state it ends in
+    error: str = ""
 
     def info(self, version: str) -> dict[str, Any]:
-        return {
+        found = {
             **_job_info(self.id, self.operation, self.sobject, self.created, self.state, version),
             "numberRecordsProcessed": self.count if self.state == "JobComplete" else 0,
         }
+        return {**found, "errorMessage": self.error} if self.state == "Failed" else found
 
     def keep(self, rows: Iterable[list[str]]) -> None:
         part: list[list[str]] = []
@@ -122,7 +138,7 @@ class QueryJob:
         return out
 
 
-QueryRunner = Callable[[soql.Query, str, bool], Iterable[dict[str, Any]]]
+QueryRunner = Callable[[soql.Query, str, bool, Snapshot], Iterable[dict[str, Any]]]
 
 
 class BulkIngestApi:
@@ -135,6 +151,18 @@ class BulkIngestApi:
         self.lock = threading.Lock()
 
     # ------------------------------------------------------------ query jobs
+
+    def _run_job(self, job: QueryJob, version: str, snapshot: Snapshot) -> None:
+        """The job's query over the snapshot, its rows kept as they are made."""
+        try:
+            matched = self.run_query(job.query, version, job.operation == "queryAll", snapshot)
+            job.keep(_flat(record, job.query) for record in matched)
+            job.outcome = "JobComplete"
+        except SoqlError as error:  # a value the query cannot compare
+            job.outcome, job.error = "Failed", error.message
+        finally:
+            snapshot.close()
+            job.ready.set()
 
     def route_query(self, request: Request, version: str, parts: list[str]) -> Response:
         """parts: what follows /jobs/query."""
@@ -162,10 +190,14 @@ class BulkIngestApi:
             with self.lock:
                 self.query_jobs[job.id] = job
             answer = Response.of_json(200, job.info(version))
-            # Salesforce queues the job at once: it runs whether polled or not
-            matched = self.run_query(job.query, version, job.operation == "queryAll")
-            job.keep(_flat(record, job.query) for record in matched)
+            # Salesforce queues the job at once: it runs whether polled or not, on the records
+            # as they are now
             job.state = "InProgress"
+            snapshot = self.store.snapshot()
+            work = partial(self._run_job, job, version, snapshot)
+            threading.Thread(
+                target=contextvars.copy_context().run, args=(work,), daemon=True
+            ).start()
             return answer
         with self.lock:
             found = self.query_jobs.get(parts[0]) if parts else None
@@ -173,8 +205,10 @@ class BulkIngestApi:
             return sf_error(404, "NOT_FOUND", "The requested resource does not exist")
         job = found
         if parts[1:] == [] and request.method == "GET":
-            if job.state == "InProgress":
-                job.state = "JobComplete"
+            # a job of a few thousand records is done by the first poll; a larger one is
+            # InProgress until it is
+            if job.state == "InProgress" and job.ready.wait(POLL_WAIT_S):
+                job.state = job.outcome
             return Response.of_json(200, job.info(version))
         if parts[1:] == ["results"] and request.method == "GET":
             if job.state != "JobComplete":
@@ -297,25 +331,38 @@ class BulkIngestApi:
         if wanted == "UploadComplete" and job.state == "Open":
             job.state = "UploadComplete"
             answer = Response.of_json(200, job.info(version))
-            self.advance(job)  # Salesforce queues it at once: it runs whether polled or not
+            # Salesforce queues it at once: it runs whether polled or not, beside the requests
+            # that follow
+            runner = contextvars.copy_context().run  # as the caller who closed it
+            threading.Thread(
+                target=runner, args=(partial(self._process, job),), daemon=True
+            ).start()
             return answer
         if wanted == "Aborted" and job.state in ("Open", "UploadComplete", "InProgress"):
             job.state = "Aborted"
             return Response.of_json(200, job.info(version))
         return sf_error(400, "INVALIDJOBSTATE", f"cannot change state {job.state} to {wanted}")
 
-    def advance(self, job: IngestJob) -> None:
-        """Closing the upload processes the rows (the job shows InProgress); the next poll
-        finds it complete."""
-        if job.state == "UploadComplete":
+    def _process(self, job: IngestJob) -> None:
+        try:
             job.error_message = self.job_error(job)
-            if job.error_message:  # the whole job fails; no row is processed
-                job.state = "Failed"
-                return
-            self.process(job)
+            if not job.error_message:  # else the whole job fails; no row is processed
+                self.process(job)
+        finally:
+            job.ready.set()
+
+    def advance(self, job: IngestJob) -> None:
+        """On a poll: the first after the upload is closed finds the job InProgress (Failed if
+        it failed whole), the next one complete once its rows are processed (a poll waits up
+        to two seconds for them: a job of a few thousand rows is done by then)."""
+        if job.state not in ("UploadComplete", "InProgress"):
+            return
+        if not job.ready.wait(POLL_WAIT_S):
             job.state = "InProgress"
-        elif job.state == "InProgress":
-            job.state = "JobComplete"
+        elif job.error_message:
+            job.state = "Failed"
+        else:
+            job.state = "JobComplete" if job.state == "InProgress" else "InProgress"
 
     def job_error(self, job: IngestJob) -> str:
         """What fails a whole ingest job before any row: line endings other than the job
@@ -343,22 +390,26 @@ class BulkIngestApi:
             reader = csv.DictReader(io.StringIO(chunk.decode("utf-8")))
             job.columns = list(reader.fieldnames or [])
             rows.extend(reader)
-        with self.store.transaction():
-            for row in rows:
-                try:
-                    record_id, created = self._apply(job, row)
-                    job.successes.append(
-                        {"sf__Id": record_id, "sf__Created": "true" if created else "false", **row}
-                    )
-                except RecordError as error:
-                    fields = ",".join(error.fields)
-                    job.failures.append(
-                        {
-                            "sf__Id": row.get("Id", "") or "",
-                            "sf__Error": f"{error.code}:{error.message}:{fields}",
-                            **row,
-                        }
-                    )
+        for start in range(0, len(rows), ROWS_A_TRANSACTION):
+            with self.store.transaction():
+                for row in rows[start : start + ROWS_A_TRANSACTION]:
+                    self._row(job, row)
+
+    def _row(self, job: IngestJob, row: dict[str, str]) -> None:
+        try:
+            record_id, created = self._apply(job, row)
+            job.successes.append(
+                {"sf__Id": record_id, "sf__Created": "true" if created else "false", **row}
+            )
+        except RecordError as error:
+            fields = ",".join(error.fields)
+            job.failures.append(
+                {
+                    "sf__Id": row.get("Id", "") or "",
+                    "sf__Error": f"{error.code}:{error.message}:{fields}",
+                    **row,
+                }
+            )
 
     def _apply(self, job: IngestJob, row: dict[str, str]) -> tuple[str, bool]:
         values: dict[str, Any] = {}

@@ -2,6 +2,10 @@
 results, semi-joins run first, only the records the caller may see, and each record shaped as
 the REST API returns it (parents nested, a polymorphic parent read through Name). Bulk query
 jobs run their SOQL here too.
+
+A query is answered as its first page is found: its later pages are read from a snapshot of
+the records as they were when it ran (record_reads.py) when they are asked for, so a query
+over a million records neither holds them nor keeps its caller waiting past its timeout.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ import threading
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 from urllib.parse import quote
@@ -22,9 +26,12 @@ from urllib.parse import quote
 from cs_sync.sandbox import soql, soql_eval
 from cs_sync.sandbox.access import current
 from cs_sync.sandbox.http_types import Request, Response, sf_error
-from cs_sync.sandbox.schema import target_of
+from cs_sync.sandbox.record_reads import READ_AT_ONCE, RecordReads, Snapshot
+from cs_sync.sandbox.schema import HISTORY_OBJECTS, target_of
+from cs_sync.sandbox.sql_count import count_sql
 from cs_sync.sandbox.store import OrgStore
 
+CURSOR_LIFE = timedelta(days=2)  # API Query Cursor Limits (API 56.0 and later)
 PARENTS_KEPT = 50_000  # parent records a query keeps read (a million were all kept)
 
 
@@ -44,12 +51,33 @@ def stamp_floor(where: Any) -> datetime | None:
     return None
 
 
+@dataclass
+class Cursor:
+    """A query's pages after the first: read from `snapshot` (the records as they were when
+    the query ran) when asked for, each page's records after rowid `after[offset]`; or, for
+    an ordered, limited or indexed query (small), made at once and kept compressed
+    (`pages`). `used`: by the org's clock, when it was last read."""
+
+    query: soql.Query
+    all_rows: bool
+    batch: int
+    total: int
+    used: datetime
+    snapshot: Snapshot | None = None
+    said: tuple[str, list[Any]] | None = None  # the WHERE clause in SQL (sql_count.py)
+    after: dict[int, int] = field(default_factory=dict)
+    pages: list[bytes] = field(default_factory=list)
+
+    def close(self) -> None:
+        if self.snapshot is not None:
+            self.snapshot.close()
+            self.snapshot = None
+
+
 class QueryApi:
     def __init__(self, store: OrgStore) -> None:
         self.store = store
-        # a query's pages after the first (JSON, compressed: a million records' worth of
-        # abandoned cursors held as dictionaries was gigabytes) and their size
-        self.cursors: dict[str, tuple[list[bytes], int, int]] = {}
+        self.cursors: dict[str, Cursor] = {}
         self.cursor_lock = threading.Lock()
         self.objects_queried: Counter[str] = Counter()  # queries run per object (REST or Bulk)
 
@@ -72,20 +100,79 @@ class QueryApi:
         match = re.search(r"batchSize=(\d+)", options)
         if match:
             batch = min(2000, max(200, int(match.group(1))))
+        self._expire()
+        cursor = Cursor(parsed, all_rows, batch, 0, self.store.now())
+        if parsed.order or parsed.limit is not None or stamp_floor(parsed.where) is not None:
+            first = self._made_at_once(cursor, version)
+        else:  # the first page as soon as it is found, the others when asked for
+            self.objects_queried[parsed.sobject] += 1
+            cursor.snapshot = self.store.snapshot()
+            cursor.said = self._said(parsed, all_rows, cursor.snapshot)
+            first, cursor.after[batch] = self._next_page(cursor, 0, version)
+            if len(first) < batch:  # the only page
+                cursor.total = len(first)
+            elif cursor.said is not None:
+                cursor.total = cursor.snapshot.count_where(parsed.sobject, *cursor.said)
+            else:
+                rest = self._each_matching(parsed, all_rows, cursor.snapshot, cursor.after[batch])
+                cursor.total = batch + sum(1 for _ in rest)
+        return self._page(version, first, cursor, 0)
+
+    def _said(
+        self, query: soql.Query, all_rows: bool, snapshot: Snapshot
+    ) -> tuple[str, list[Any]] | None:
+        """The query's WHERE clause in SQL (sql_count.py) when it can be said exactly and the
+        caller sees every record of the object; else None (the records are checked in
+        Python)."""
+        access = current()
+        if access is not None and (
+            query.sobject not in access.view_all or query.sobject in HISTORY_OBJECTS
+        ):
+            return None
+        return count_sql(query.where, all_rows, self._resolvers(query, snapshot).type_of)
+
+    def _next_page(
+        self, cursor: Cursor, after: int, version: str
+    ) -> tuple[list[dict[str, Any]], int]:
+        """The records of the page that follows rowid `after`, shaped, and the rowid of its
+        last (where the next page starts)."""
+        query, snapshot = cursor.query, cursor.snapshot
+        assert snapshot is not None
+        if cursor.said is not None:  # found by SQLite
+            found = snapshot.rows_where(query.sobject, *cursor.said, after, cursor.batch)
+            rows = [record for _, record in found]
+            position = found[-1][0] if found else after
+        else:
+            matching = self._each_matching(query, cursor.all_rows, snapshot, after)
+            rows = list(islice(matching, cursor.batch))
+            position = snapshot.position
+        on = self._resolvers(query, snapshot)
+        return [self._shape(query, row, on, version) for row in rows], position
+
+    def _made_at_once(self, cursor: Cursor, version: str) -> list[dict[str, Any]]:
+        """Every page of the cursor's query made now, the later ones kept compressed; returns
+        the first."""
         first: list[dict[str, Any]] = []
-        later: list[bytes] = []  # the pages after the first, made as the records come
-        page: list[dict[str, Any]] = first
-        total = 0
-        for record in self.records(parsed, version, all_rows):
-            if len(page) == batch:
+        page = first
+        for record in self.records(cursor.query, version, cursor.all_rows):
+            if len(page) == cursor.batch:
                 if page is not first:
-                    later.append(zlib.compress(json.dumps(page).encode("utf-8")))
+                    cursor.pages.append(zlib.compress(json.dumps(page).encode("utf-8")))
                 page = []
             page.append(record)
-            total += 1
+            cursor.total += 1
         if page is not first:
-            later.append(zlib.compress(json.dumps(page).encode("utf-8")))
-        return self._page(version, first, later, 0, batch, total)
+            cursor.pages.append(zlib.compress(json.dumps(page).encode("utf-8")))
+        return first
+
+    def _expire(self) -> None:
+        """Cursors are kept two days (API Query Cursor Limits); a sandbox's clock may be moved
+        on past that between runs."""
+        stale = self.store.now() - CURSOR_LIFE
+        with self.cursor_lock:
+            gone = [key for key, cursor in self.cursors.items() if cursor.used < stale]
+            for key in gone:
+                self.cursors.pop(key).close()
 
     def query_more(self, version: str, locator: str) -> Response:
         cursor_id, _, offset_text = locator.rpartition("-")
@@ -93,39 +180,48 @@ class QueryApi:
             cursor = self.cursors.get(cursor_id)
         if cursor is None or not offset_text.isdigit():
             return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        later, batch, total = cursor
         offset = int(offset_text)
-        if offset % batch or not 0 < offset < total:
+        if offset % cursor.batch or not 0 < offset < cursor.total:
             return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        page = json.loads(zlib.decompress(later[offset // batch - 1]))
-        return self._page(version, page, later, offset, batch, total, cursor_id)
+        cursor.used = self.store.now()
+        if cursor.snapshot is None:
+            page = json.loads(zlib.decompress(cursor.pages[offset // cursor.batch - 1]))
+            return self._page(version, page, cursor, offset, cursor_id)
+        after = cursor.after.get(offset)
+        if after is None:
+            return sf_error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        page, cursor.after[offset + cursor.batch] = self._next_page(cursor, after, version)
+        return self._page(version, page, cursor, offset, cursor_id)
 
     def _page(
         self,
         version: str,
         page: list[dict[str, Any]],
-        later: list[bytes],
+        cursor: Cursor,
         offset: int,
-        batch: int,
-        total: int,
         cursor_id: str | None = None,
     ) -> Response:
-        """The page of records at `offset`; `later`: the query's pages after the first."""
-        done = offset + batch >= total
-        body: dict[str, Any] = {"totalSize": total, "done": done, "records": page}
+        """The page of records at `offset`."""
+        done = offset + cursor.batch >= cursor.total
+        body: dict[str, Any] = {"totalSize": cursor.total, "done": done, "records": page}
         if not done:
             if cursor_id is None:
                 cursor_id = "01g" + secrets.token_hex(8)[:15].upper()
                 with self.cursor_lock:
-                    self.cursors[cursor_id] = (later, batch, total)
-            body["nextRecordsUrl"] = f"/services/data/v{version}/query/{cursor_id}-{offset + batch}"
-        elif cursor_id is not None:
-            with self.cursor_lock:
-                self.cursors.pop(cursor_id, None)
+                    self.cursors[cursor_id] = cursor
+            body["nextRecordsUrl"] = (
+                f"/services/data/v{version}/query/{cursor_id}-{offset + cursor.batch}"
+            )
+        else:
+            cursor.close()
+            if cursor_id is not None:
+                with self.cursor_lock:
+                    self.cursors.pop(cursor_id, None)
         return Response.of_json(200, body)
 
-    def _resolvers(self, query: soql.Query) -> Resolvers:
+    def _resolvers(self, query: soql.Query, source: RecordReads | None = None) -> Resolvers:
         schema = self.store.schema
+        reads = source or self.store
         cache: dict[str, tuple[str, dict[str, Any]] | None] = {}
 
         def parent(record_id: str | None) -> tuple[str, dict[str, Any]] | None:
@@ -134,7 +230,7 @@ class QueryApi:
             if record_id not in cache:
                 if len(cache) >= PARENTS_KEPT:
                     cache.clear()  # the next records' parents are read again
-                cache[record_id] = self.store.get(record_id)
+                cache[record_id] = reads.get(record_id)
             return cache[record_id]
 
         def object_of(path: soql.Path) -> list[str]:
@@ -166,48 +262,80 @@ class QueryApi:
 
         return Resolvers(resolve, type_of, object_of, parent)
 
-    def _matching(self, query: soql.Query, all_rows: bool = False) -> list[dict[str, Any]]:
+    def _matching(
+        self, query: soql.Query, all_rows: bool = False, source: RecordReads | None = None
+    ) -> list[dict[str, Any]]:
         """The records the caller can see that meet the WHERE clause (semi-joins run first);
-        those in the Recycle Bin only for queryAll (`all_rows`)."""
-        return list(self._each_matching(query, all_rows))
+        those in the Recycle Bin only for queryAll (`all_rows`). `source`: where the records
+        are read (the org as it is, or a snapshot)."""
+        return list(self._each_matching(query, all_rows, source))
 
-    def _each_matching(self, query: soql.Query, all_rows: bool = False) -> Iterator[dict[str, Any]]:
-        """`_matching`, one record at a time."""
-        on = self._resolvers(query)
+    def _each_matching(
+        self,
+        query: soql.Query,
+        all_rows: bool = False,
+        source: RecordReads | None = None,
+        after: int = 0,
+    ) -> Iterator[dict[str, Any]]:
+        """`_matching`, one record at a time, from the record after rowid `after`."""
+        reads = source or self.store
+        on = self._resolvers(query, reads)
         where = soql_eval.bind_semi_joins(
             query.where,
-            lambda inner: [r.get(inner.fields[0].parts[0]) for r in self._matching(inner)],
+            lambda inner: [
+                r.get(inner.fields[0].parts[0]) for r in self._matching(inner, False, reads)
+            ],
         )
         access = current()
         since = stamp_floor(query.where)
         candidates = (
-            self.store.each(query.sobject, deleted=all_rows)
+            reads.each(query.sobject, deleted=all_rows, after=after)
             if since is None
-            else self.store.changed_since(query.sobject, since, deleted=all_rows)
+            else reads.changed_since(query.sobject, since, deleted=all_rows)
         )
         for r in candidates:
-            if (access is None or access.sees(query.sobject, r, self.store.get)) and (
+            if (access is None or access.sees(query.sobject, r, reads.get)) and (
                 soql_eval.evaluate(where, r, on.resolve, on.type_of)
             ):
                 yield r
 
     def records(
-        self, query: soql.Query, version: str, all_rows: bool = False
+        self,
+        query: soql.Query,
+        version: str,
+        all_rows: bool = False,
+        source: RecordReads | None = None,
     ) -> Iterator[dict[str, Any]]:
         """`run`, one record at a time as they are found when the query is neither ordered,
-        limited nor grouped (the whole result is never held)."""
+        limited nor grouped (the whole result is never held); on a snapshot, found by SQLite
+        when it can say the WHERE clause (sql_count.py)."""
         if query.grouped or query.order or query.limit is not None:
-            yield from self.run(query, version, all_rows)
+            yield from self.run(query, version, all_rows, source)
             return
         self.objects_queried[query.sobject] += 1
-        on = self._resolvers(query)
-        for row in self._each_matching(query, all_rows):
-            yield self._shape(query, row, on, version)
+        on = self._resolvers(query, source)
+        said = self._said(query, all_rows, source) if isinstance(source, Snapshot) else None
+        if said is None:
+            for row in self._each_matching(query, all_rows, source):
+                yield self._shape(query, row, on, version)
+            return
+        assert isinstance(source, Snapshot)
+        after = 0
+        while found := source.rows_where(query.sobject, *said, after, READ_AT_ONCE):
+            after = found[-1][0]
+            for _, row in found:
+                yield self._shape(query, row, on, version)
 
-    def run(self, query: soql.Query, version: str, all_rows: bool = False) -> list[dict[str, Any]]:
+    def run(
+        self,
+        query: soql.Query,
+        version: str,
+        all_rows: bool = False,
+        source: RecordReads | None = None,
+    ) -> list[dict[str, Any]]:
         self.objects_queried[query.sobject] += 1
-        on = self._resolvers(query)
-        rows = self._matching(query, all_rows)
+        on = self._resolvers(query, source)
+        rows = self._matching(query, all_rows, source)
         if query.grouped:
             results = soql_eval.aggregate(query, rows, on.resolve, on.type_of)
             group_keys = {".".join(p.parts).lower(): p.parts[-1] for p in query.group_by}

@@ -341,7 +341,8 @@ class _Parser:
                 raise malformed("LIKE needs a string literal")
             if definition.type not in STRINGISH:
                 raise malformed(f"LIKE is not valid for field {definition.name}")
-            return Like(path, like_pattern(unescape(literal.value, allow_like=True)))
+            text = unescape(literal.value, allow_like=True)
+            return Like(path, like_pattern(text), text)
         raise malformed(f"unexpected {token.text!r} after field {definition.name}")
 
     def value_set(self) -> frozenset[str]:

@@ -186,6 +186,7 @@ class Membership:
 class Like:
     path: Path
     pattern: re.Pattern[str]
+    text: str | None = None  # the pattern as written, its quotes' escapes undone
 
 
 @dataclass(frozen=True)

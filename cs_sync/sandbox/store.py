@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cs_sync.sandbox.access import current
+from cs_sync.sandbox.record_reads import RecordReads, Snapshot, now_stamp
 from cs_sync.sandbox.schema import (
     HISTORY_OBJECTS,
     KEY_PREFIXES,
@@ -66,16 +67,10 @@ CREATE TABLE IF NOT EXISTS webhook_posts (n INTEGER PRIMARY KEY, address TEXT NO
 """
 
 
-def now_stamp(moment: datetime | None = None) -> str:
-    """A Salesforce datetime string: 2026-11-23T10:00:00.000+0000."""
-    value = (moment or datetime.now(UTC)).astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
-
-
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
-class OrgStore:
+class OrgStore(RecordReads):
     """Records and org state, persisted in SQLite at `path` (":memory:" for throwaway)."""
 
     def __init__(self, path: str | Path) -> None:
@@ -102,6 +97,10 @@ class OrgStore:
     def close(self) -> None:
         with self.lock:
             self.db.close()
+
+    def snapshot(self) -> Snapshot:
+        """The records as they are now, to read whatever happens to them after."""
+        return Snapshot(self.path)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -193,55 +192,6 @@ class OrgStore:
                         "IsDeleted": False,
                     },
                 )
-
-    def get(self, record_id: str, deleted: bool = False) -> tuple[str, dict[str, Any]] | None:
-        """A record by id; one in the Recycle Bin only with `deleted`."""
-        with self.lock:
-            row = self.db.execute(
-                "SELECT sobject, data FROM records WHERE id = ?", (record_id,)
-            ).fetchone()
-        if row is None:
-            return None
-        record = json.loads(row[1])
-        return None if record.get("IsDeleted") and not deleted else (row[0], record)
-
-    def all(self, sobject: str, deleted: bool = False) -> list[dict[str, Any]]:
-        """The object's records in the order they were made; those in the Recycle Bin only
-        with `deleted` (queryAll)."""
-        return list(self.each(sobject, deleted))
-
-    def each(self, sobject: str, deleted: bool = False) -> Iterator[dict[str, Any]]:
-        """`all`, one record at a time, read a thousand at a time in the order they were made
-        (a million accounts' texts were held at once beside the records made of them)."""
-        after = 0
-        while True:
-            with self.lock:
-                rows = self.db.execute(
-                    "SELECT rowid, data FROM records WHERE sobject = ? AND rowid > ? "
-                    "ORDER BY rowid LIMIT 1000",
-                    (sobject, after),
-                ).fetchall()
-            if not rows:
-                return
-            after = rows[-1][0]
-            for _, data in rows:
-                record = json.loads(data)
-                if deleted or not record.get("IsDeleted"):
-                    yield record
-
-    def changed_since(
-        self, sobject: str, moment: datetime, deleted: bool = False
-    ) -> list[dict[str, Any]]:
-        """The object's records whose SystemModstamp is at or after `moment`, found through
-        an index (as an org's SystemModstamp is), in the order they were made."""
-        with self.lock:
-            rows = self.db.execute(
-                "SELECT data FROM records WHERE sobject = ? AND "
-                "json_extract(data, '$.SystemModstamp') >= ? ORDER BY rowid",
-                (sobject, now_stamp(moment)),
-            ).fetchall()
-        records = (json.loads(row[0]) for row in rows)
-        return [r for r in records if deleted or not r.get("IsDeleted")]
 
     def delete(self, record_id: str) -> list[str]:
         """Move a record to the Recycle Bin (IsDeleted, a new SystemModstamp), with the
