@@ -1,7 +1,9 @@
 """DuckDB as cs-sync opens it (the history file, Parquet usage): offline. DuckDB would
 otherwise download and load an extension when a file needs one (a SQLite file at the history
 path, say); cs-sync runs unattended and never reaches the internet for code, so such a file
-is an error, named by the caller.
+is an error, named by the caller. And silent: DuckDB draws a progress bar on stdout for a
+query of more than two seconds, terminal or not, which at a million accounts came between
+`--json`'s one object and its reader.
 
 cs-sync's writes run in one transaction each, in bounded memory (`write`): DuckDB otherwise
 keeps the rows a transaction inserts in its own buffers until the commit has written them,
@@ -31,7 +33,9 @@ PART_VECTORS = 50  # reads come in parts of 50 DuckDB vectors of 2,048 rows: 102
 
 
 def connect(path: str = ":memory:") -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(path, config=dict(OFFLINE))
+    db = duckdb.connect(path, config=dict(OFFLINE))
+    db.execute("SET enable_progress_bar = false")  # a setting of the connection, not global
+    return db
 
 
 # DuckDB's own memory while cs-sync writes its files, on one thread (a limit shared by many

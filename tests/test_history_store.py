@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import date, datetime
 from pathlib import Path
 
@@ -212,3 +214,23 @@ def test_a_store_held_by_another_process_says_so(tmp_path: Path) -> None:
         pytest.raises(CsSyncError, match="another process holds it.*close the DuckDB"),
     ):
         HistoryStore(path)
+
+
+def test_duckdb_draws_no_progress_bar_on_stdout() -> None:
+    """DuckDB draws a progress bar on stdout for a query of more than two seconds, terminal
+    or not: at a million accounts it came before `run --json`'s one object. Every connection
+    cs-sync opens has it off (a setting of the connection: DuckDB refuses it in the settings
+    a database is opened with). Asked in a process of its own: under pytest's capture DuckDB
+    starts with the bar off."""
+    asked = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from cs_sync.connectors import duck; print(duck.connect().execute("
+            "\"SELECT current_setting('enable_progress_bar')\").fetchone()[0])",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert asked.stdout == "False\n"
