@@ -71,7 +71,13 @@ def run_worker(config: Path, label: str, folder: Path) -> ChildRun:
     started = time.perf_counter()
     child = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     seconds = time.perf_counter() - started
-    result = json.loads(child.stdout)
+    try:
+        result = json.loads(child.stdout)
+    except json.JSONDecodeError as error:  # what the run printed, to say why
+        raise SystemExit(
+            f"{label}: not one JSON object on stdout ({error}): {child.stdout[:300]!r}; "
+            f"stderr ends {child.stderr[-1500:]}"
+        ) from None
     return ChildRun(
         label,
         int(peak_file.read_text()) / 1024,  # kB
