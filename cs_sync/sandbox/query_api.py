@@ -107,15 +107,20 @@ class QueryApi:
         else:  # the first page as soon as it is found, the others when asked for
             self.objects_queried[parsed.sobject] += 1
             cursor.snapshot = self.store.snapshot()
-            cursor.said = self._said(parsed, all_rows, cursor.snapshot)
-            first, cursor.after[batch] = self._next_page(cursor, 0, version)
-            if len(first) < batch:  # the only page
-                cursor.total = len(first)
-            elif cursor.said is not None:
-                cursor.total = cursor.snapshot.count_where(parsed.sobject, *cursor.said)
-            else:
-                rest = self._each_matching(parsed, all_rows, cursor.snapshot, cursor.after[batch])
-                cursor.total = batch + sum(1 for _ in rest)
+            try:
+                cursor.said = self._said(parsed, all_rows, cursor.snapshot)
+                first, cursor.after[batch] = self._next_page(cursor, 0, version)
+                if len(first) < batch:  # the only page
+                    cursor.total = len(first)
+                elif cursor.said is not None:
+                    cursor.total = cursor.snapshot.count_where(parsed.sobject, *cursor.said)
+                else:
+                    after = cursor.after[batch]
+                    rest = self._each_matching(parsed, all_rows, cursor.snapshot, after)
+                    cursor.total = batch + sum(1 for _ in rest)
+            except BaseException:  # a refused query keeps no snapshot open
+                cursor.close()
+                raise
         return self._page(version, first, cursor, 0)
 
     def _said(
