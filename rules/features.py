@@ -101,12 +101,16 @@ def build_features(
     begins after its onboarding window is taken as onboarded (it happened before the data),
     with `onboarded_after_months` left empty."""
     features = accounts.set_index("account_id", drop=False)  # a new frame (copy on write)
+    # the columns made here, added in one concatenation at the end: added one by one, pandas
+    # gathers the float columns into one block more than once (a copy of them all, 140 MiB
+    # at a million accounts)
+    new: dict[str, np.ndarray] = {}
     today = pd.Timestamp(as_of)
     renewal = pd.to_datetime(features["renewal_date"], format="ISO8601")
-    features["days_to_renewal"] = (renewal - today).dt.days
+    new["days_to_renewal"] = (renewal - today).dt.days.to_numpy()
     start = month_number(pd.to_datetime(features["contract_start"], format="ISO8601"))
     this_month = (as_of.year - 1970) * 12 + as_of.month - 1
-    features["months_since_start"] = this_month - start
+    new["months_since_start"] = this_month - start
 
     last = this_month - 1  # the last complete month
     span = max(
@@ -115,19 +119,19 @@ def build_features(
     )
     rows = PerAccount(features.index, usage, last, span)
     no_usage = rows.no_usage
-    features["usage_months"] = rows.months_used
+    new["usage_months"] = rows.months_used
 
     seats, active = rows.column("seats"), rows.column("active_users")
     logins, key_feature = rows.column("logins"), rows.column(settings.monthly_feature)
     seats_now, active_now = rows.latest(seats), rows.latest(active)
     with np.errstate(divide="ignore", invalid="ignore"):
-        features["active_ratio"] = np.minimum(
+        new["active_ratio"] = np.minimum(
             active_now / np.where(seats_now > 0, seats_now, np.nan), 1.0
         )
-    features["login_trend"] = trend(rows, logins, TREND_WINDOW_MONTHS)
-    features["monthly_feature"] = months_without(rows, key_feature)
-    features["months_without_login"] = months_without(rows, logins)
-    features["feature_months_used"] = rows.count(rows.past & (key_feature.values > 0))
+    new["login_trend"] = trend(rows, logins, TREND_WINDOW_MONTHS)
+    new["monthly_feature"] = months_without(rows, key_feature)
+    new["months_without_login"] = months_without(rows, logins)
+    new["feature_months_used"] = rows.count(rows.past & (key_feature.values > 0))
 
     ratio = settings.onboarding_active_ratio
     reached = rows.past & (seats.values > 0) & _at_least(active.values, ratio, seats.values)
@@ -136,8 +140,8 @@ def build_features(
     after = np.maximum(first_reached - start, 0)
     window = settings.onboarding_window_months
     before_the_data = ~no_usage & (rows.first_month(rows.past) > start + window)
-    features["onboarded_after_months"] = np.where(before_the_data, np.nan, after)
-    features["onboarded"] = ~np.isnan(after) | before_the_data
+    new["onboarded_after_months"] = np.where(before_the_data, np.nan, after)
+    new["onboarded"] = ~np.isnan(after) | before_the_data
     # each column is let go once no feature left reads it (a million accounts' usage is
     # hundreds of megabytes a column)
     del seats, active, logins, key_feature, reached
@@ -147,13 +151,14 @@ def build_features(
         - set(wanted)
         - {settings.seasonal_feature}
     )
-    _seasonal(features, rows, settings, as_of)
+    _seasonal(new, rows, settings, as_of)
     rows.forget({name for name in [settings.seasonal_feature] if name} - set(wanted))
     for place, metric in enumerate(settings.metric_features):
-        features[metric.name] = metric_feature(rows, metric, start, as_of)
+        new[metric.name] = metric_feature(rows, metric, start, as_of)
         if metric.metric not in wanted[place + 1 :]:
             rows.forget({metric.metric})
-    return features
+    made = pd.DataFrame(new, index=features.index, copy=False)
+    return pd.concat([features.drop(columns=[c for c in new if c in features]), made], axis=1)
 
 
 def _at_least(values: np.ndarray, share: float, of: np.ndarray) -> np.ndarray:
@@ -168,20 +173,23 @@ def _at_least(values: np.ndarray, share: float, of: np.ndarray) -> np.ndarray:
 
 
 def _seasonal(
-    features: pd.DataFrame, rows: PerAccount, settings: FeatureSettings, as_of: date
+    features: dict[str, np.ndarray],
+    rows: PerAccount,
+    settings: FeatureSettings,
+    as_of: date,
 ) -> None:
     """The feature used once a year (usage.seasonal_feature): this season (so far) against
     the same months a year earlier (see usage_metrics.season)."""
     name, months = settings.seasonal_feature, settings.season_months
     if not name or not months or name not in rows.usage:
         for column in SEASONAL_COLUMNS:
-            features[column] = np.nan
+            features[column] = np.full(rows.size, np.nan)
         return
     found = season(rows, rows.column(name), months, as_of)
     features["seasonal_this_season"] = found.this
     features["seasonal_last_season"] = found.last
     features["seasonal_dropped"] = found.dropped
-    features["days_to_season"] = found.days_to_next
+    features["days_to_season"] = np.full(rows.size, found.days_to_next)
 
 
 def renewal_features(

@@ -8,6 +8,7 @@ no value (NaN) for that account, and a measure then counts it as missing data.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -49,30 +50,38 @@ class MetricFeature:
     level: float = 1.0
 
 
-def positions(index: pd.Index, keys: pd.Series) -> np.ndarray:
-    """Each key's position in `index` (-1 where absent). Rows of one account usually come
-    together, so only the first key of each run is looked up."""
+def positions(index: pd.Index, keys: pd.Series, dtype: type = np.int64) -> np.ndarray:
+    """Each key's position in `index` (-1 where absent), as `dtype`. Rows of one account
+    usually come together, so only the first key of each run is looked up."""
     if isinstance(keys.dtype, pd.CategoricalDtype):  # a code a row: each key looked up once
-        found = np.append(index.get_indexer(keys.cat.categories), -1)
+        found: np.ndarray = np.append(index.get_indexer(keys.cat.categories), -1).astype(dtype)
         return found[keys.cat.codes.to_numpy()]  # a missing key's code (-1) reads the -1
     values = keys.to_numpy(dtype=object)
     if len(values) == 0:
         return np.empty(0, dtype=np.int64)
     starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
-    found = index.get_indexer(values[starts])
+    found = index.get_indexer(values[starts]).astype(dtype)
     return np.repeat(found, np.diff(np.append(starts, len(values))))
 
 
-def month_number(stamps: pd.Series) -> np.ndarray:
-    """Months since 1970-01 (NaN where the date is missing), for month arithmetic. A part of
-    the rows at a time: the conversion takes five arrays of its rows' length at once (70 MB
-    at 100,000 accounts' usage, were they taken whole)."""
-    out = np.empty(len(stamps), dtype=float)
-    for start in range(0, len(stamps), PART_ROWS):
-        values = stamps.iloc[start : start + PART_ROWS].to_numpy(dtype="datetime64[ns]")
-        numbers = month_numbers(values.astype("datetime64[D]")).astype(float)
-        numbers[np.isnat(values)] = np.nan
-        out[start : start + len(values)] = numbers
+def parts(length: int, size: int = PART_ROWS) -> list[slice]:
+    """The rows `0..length` as slices of `size`: a conversion or a lookup that copies its
+    rows takes a part at a time, never a copy of a million accounts' usage at once."""
+    return [slice(start, start + size) for start in range(0, length, size)]
+
+
+def month_number(stamps: pd.Series, dtype: type = float) -> np.ndarray:
+    """Months since 1970-01, for month arithmetic: floats with NaN where the date is missing,
+    or `dtype` int32 (usage rows, which always have a month: 4 bytes a row, not 8). A part
+    of the rows at a time: the conversion takes five arrays of its rows' length at once (70
+    MB at 100,000 accounts' usage, were they taken whole)."""
+    out: np.ndarray = np.empty(len(stamps), dtype=dtype)
+    missing = np.nan if out.dtype.kind == "f" else np.iinfo(out.dtype).min
+    for part in parts(len(stamps)):
+        values = stamps.iloc[part].to_numpy(dtype="datetime64[ns]")
+        numbers: np.ndarray = month_numbers(values.astype("datetime64[D]")).astype(dtype)
+        numbers[np.isnat(values)] = missing
+        out[part] = numbers
     return out
 
 
@@ -113,13 +122,15 @@ class PerAccount:
     def __init__(self, accounts: pd.Index, usage: pd.DataFrame, last: int, span: int) -> None:
         # 32-bit positions, months and metrics keep a million accounts' usage well under
         # a gigabyte; counts stay exact (below 16 million) and sums are taken in 64 bits.
-        position = positions(accounts, usage["account_id"]).astype(np.int32)
+        position = positions(accounts, usage["account_id"], np.int32)
         self.known = position >= 0
         self.all_known = bool(self.known.all())
         self.size = len(accounts)
         self.position = position if self.all_known else position[self.known]
-        month = month_number(usage["month"])
-        self.month = (month if self.all_known else month[self.known]).astype(np.int32)
+        del position
+        month = month_number(usage["month"], np.int32)
+        self.month = month if self.all_known else month[self.known]
+        del month
         self.usage = usage
         self.last = last
         self.past = self.month <= last
@@ -132,12 +143,15 @@ class PerAccount:
         width = last - self.first + 1
         in_grid = self.past & (self.month >= self.first)
         self._in_grid = None if in_grid.all() else in_grid  # None: every row
-        position, month = self.position, self.month
-        if self._in_grid is not None:
-            position, month = position[in_grid], month[in_grid]
         # a cell's number in the grid, 32 bits while the grid is smaller than 2**31 cells
         kind = np.int32 if self.size * width < 2**31 else np.int64
-        self._cells = position.astype(kind) * width + (month - self.first).astype(kind)
+        self._cells = np.empty(int(np.count_nonzero(in_grid)), dtype=kind)
+        at = 0
+        for part in parts(len(self.month)):
+            position = self._in_grid_part(self.position, part).astype(kind)
+            month = self._in_grid_part(self.month, part).astype(kind)
+            self._cells[at : at + len(month)] = position * width + (month - self.first)
+            at += len(month)
         present = np.zeros(self.size * width, dtype=bool)
         present[self._cells] = True
         # keys mapped together: fewer cells hold a row than there are rows
@@ -164,13 +178,17 @@ class PerAccount:
         """accounts × months: the cell's value (NaN when blank), 0 where no row."""
         if metric.grid is None:
             width = self.present.shape[1]
-            values = metric.values if self._in_grid is None else metric.values[self._in_grid]
             if self._repeated:  # several rows in one cell add up, as everywhere else
+                values = metric.values if self._in_grid is None else metric.values[self._in_grid]
                 flat = np.bincount(self._cells, weights=values, minlength=self.size * width)
                 cells = flat.astype(np.float32)
             else:
                 cells = np.zeros(self.size * width, dtype=np.float32)
-                cells[self._cells] = values
+                at = 0
+                for part in parts(len(metric.values)):
+                    values = self._in_grid_part(metric.values, part)
+                    cells[self._cells[at : at + len(values)]] = values
+                    at += len(values)
             metric.grid = cells.reshape(self.size, width)
         return metric.grid
 
@@ -181,26 +199,50 @@ class PerAccount:
             raise ValueError(f"month {first} is before the grid's first month {self.first}")
         return slice(max(first - self.first, 0), max(last - self.first + 1, 0))
 
+    def _in_grid_part(self, values: np.ndarray, part: slice) -> np.ndarray:
+        """A part of a row array, only its rows in the grid."""
+        return values[part] if self._in_grid is None else values[part][self._in_grid[part]]
+
+    def _chosen(self, rows: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(positions, months) of the `rows` chosen, a part of the rows at a time."""
+        for part in parts(len(rows), 8 * PART_ROWS):
+            yield self.position[part][rows[part]], self.month[part][rows[part]]
+
     def count(self, rows: np.ndarray) -> np.ndarray:
-        """How many of `rows` each account has."""
-        if rows.all():
-            return np.bincount(self.position, minlength=self.size)
-        return np.bincount(self.position[rows], minlength=self.size)
+        """How many of `rows` each account has (counted a part at a time: numpy counts in
+        64 bits, a copy of twice the 32-bit positions were they taken whole)."""
+        out = np.zeros(self.size, dtype=np.int64)
+        for part in parts(len(rows), 8 * PART_ROWS):
+            out += np.bincount(self.position[part][rows[part]], minlength=self.size)
+        return out
 
     def latest(self, metric: Metric) -> np.ndarray:
-        """The value in each account's row of the last complete month, else NaN."""
-        return np.where(self.present[:, -1], self.grid(metric)[:, -1], np.nan)
+        """The value in each account's row of the last complete month, else NaN. Read off
+        the rows of that month when the metric has no grid yet (seats and active users need
+        no other month: their grids would be 80 MiB each at a million accounts); several
+        rows in one cell add up in 64 bits and are kept in 32, as in the grid."""
+        if metric.grid is None:
+            cells = np.zeros(self.size, dtype=np.float64)
+            for part in parts(len(metric.values), 8 * PART_ROWS):
+                chosen = self.month[part] == self.last
+                np.add.at(cells, self.position[part][chosen], metric.values[part][chosen])
+            found = cells.astype(np.float32)
+        else:
+            found = metric.grid[:, -1]
+        return np.where(self.present[:, -1], found, np.nan)
 
     def last_month(self, rows: np.ndarray) -> np.ndarray:
         """Each account's latest month number among `rows`; -1 where none."""
         out = np.full(self.size, -1, dtype=np.int32)
-        np.maximum.at(out, self.position[rows], self.month[rows])
+        for position, month in self._chosen(rows):
+            np.maximum.at(out, position, month)
         return out
 
     def first_month(self, rows: np.ndarray) -> np.ndarray:
         """Each account's earliest month number among `rows`; a huge number where none."""
         out = np.full(self.size, np.iinfo(np.int32).max, dtype=np.int32)
-        np.minimum.at(out, self.position[rows], self.month[rows])
+        for position, month in self._chosen(rows):
+            np.minimum.at(out, position, month)
         return out
 
 
