@@ -58,7 +58,7 @@ def positions(index: pd.Index, keys: pd.Series, dtype: type = np.int64) -> np.nd
         return found[keys.cat.codes.to_numpy()]  # a missing key's code (-1) reads the -1
     values = keys.to_numpy(dtype=object)
     if len(values) == 0:
-        return np.empty(0, dtype=np.int64)
+        return np.empty(0, dtype=dtype)
     starts = np.flatnonzero(np.concatenate(([True], values[1:] != values[:-1])))
     found = index.get_indexer(values[starts]).astype(dtype)
     return np.repeat(found, np.diff(np.append(starts, len(values))))
