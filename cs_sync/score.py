@@ -210,9 +210,6 @@ def score_accounts(extracted: Extracted, config: Config, as_of: date) -> pd.Data
 
 
 def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
-    # who holds the sponsors' roles, worked out before the scored table is held: its
-    # copies of the contact roles (140 MiB at a million accounts) then add to less
-    sponsors = sponsors_now(extracted, config, as_of)
     scored = score_accounts(extracted, config, as_of).reset_index(drop=True)
     settings = config.tasks
     closed = closed_days_for(config, as_of)
@@ -246,7 +243,7 @@ def compute_plan(extracted: Extracted, config: Config, as_of: date) -> Plan:
     )
     plan = build_plan(scored, made.tasks, config.salesforce.fields, as_of, extracted.field_scales)
     plan.existing_tasks = extracted.tasks
-    plan.sponsors = sponsors
+    plan.sponsors = sponsors_now(extracted, config, as_of)
     plan.timeline_maker = timeline_later(extracted, config)
     plan.tasks_wanted = len(made.tasks) + sum(made.held_back.values())
     plan.problems = extracted.problems + [
