@@ -83,16 +83,17 @@ def _by_the_texts(
     count = grouped.size().reindex(index)
     promoters = grouped["promoter"].sum().reindex(index)
     detractors = grouped["detractor"].sum().reindex(index)
-    out = pd.DataFrame(index=index)
-    if scale == "nps":
-        out["survey_score"] = 100 * (promoters - detractors) / count
-    else:
-        out["survey_score"] = 100 * promoters / count
-    out["detractor_share"] = detractors / count
-    out["survey_contacts"] = count.fillna(0).astype(float)
+    net = promoters - detractors if scale == "nps" else promoters
     newest = grouped["day"].max().reindex(index)
-    out["days_since_survey"] = (today - newest).dt.days.astype(float)
-    return out
+    return pd.DataFrame(
+        {
+            "survey_score": 100 * net / count,
+            "detractor_share": detractors / count,
+            "survey_contacts": count.fillna(0).astype(float),
+            "days_since_survey": (today - newest).dt.days.astype(float),
+        },
+        index=index,
+    )
 
 
 @pytest.mark.parametrize("scale", ["nps", "csat"])
