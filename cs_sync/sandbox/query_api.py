@@ -143,14 +143,9 @@ class QueryApi:
         last (where the next page starts)."""
         query, snapshot = cursor.query, cursor.snapshot
         assert snapshot is not None
-        if cursor.said is not None:  # found by SQLite
-            found = snapshot.rows_where(query.sobject, *cursor.said, after, cursor.batch)
-            rows = [record for _, record in found]
-            position = found[-1][0] if found else after
-        else:
-            matching = self._each_matching(query, cursor.all_rows, snapshot, after)
-            rows = list(islice(matching, cursor.batch))
-            position = snapshot.position
+        found = self._found(query, cursor.all_rows, snapshot, cursor.said, after, cursor.batch)
+        rows = list(islice(found, cursor.batch))
+        position = snapshot.position if rows or cursor.said is None else after
         on = self._resolvers(query, snapshot)
         return [self._shape(query, row, on, version) for row in rows], position
 
@@ -320,16 +315,29 @@ class QueryApi:
         self.objects_queried[query.sobject] += 1
         on = self._resolvers(query, source)
         said = self._said(query, all_rows, source) if isinstance(source, Snapshot) else None
+        for row in self._found(query, all_rows, source, said):
+            yield self._shape(query, row, on, version)
+
+    def _found(
+        self,
+        query: soql.Query,
+        all_rows: bool,
+        source: RecordReads | None,
+        said: tuple[str, list[Any]] | None,
+        after: int = 0,
+        at_once: int = READ_AT_ONCE,
+    ) -> Iterator[dict[str, Any]]:
+        """The records the query finds after rowid `after`, in rowid order: by SQLite where
+        it can say the WHERE clause (`said`, on a snapshot), else checked one by one; the
+        source's `position` is the rowid of the last record given."""
         if said is None:
-            for row in self._each_matching(query, all_rows, source):
-                yield self._shape(query, row, on, version)
+            yield from self._each_matching(query, all_rows, source, after)
             return
         assert isinstance(source, Snapshot)
-        after = 0
-        while found := source.rows_where(query.sobject, *said, after, READ_AT_ONCE):
-            after = found[-1][0]
-            for _, row in found:
-                yield self._shape(query, row, on, version)
+        while found := source.rows_where(query.sobject, *said, after, at_once):
+            for after, row in found:
+                source.position = after
+                yield row
 
     def run(
         self,
