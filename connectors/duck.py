@@ -240,14 +240,16 @@ def read_coded(
     db: duckdb.DuckDBPyConnection,
     table: str,
     each_part: Callable[[pd.DataFrame], pd.DataFrame] = lambda part: part,
+    columns: list[str] | None = None,
 ) -> pd.DataFrame:
-    """A table made by `write_coded`, in the order it was written (DuckDB's scans keep it),
-    a part at a time, each through `each_part`: each coded column's values one string per
-    distinct value however many rows hold it."""
+    """A table made by `write_coded` (its `columns`, default all), in the order it was
+    written (DuckDB's scans keep it), a part at a time, each through `each_part`: each coded
+    column's values one string per distinct value however many rows hold it."""
     found: dict[str, list[str]] = {}
     for column, value in db.execute(
         f"SELECT column_name, value FROM {_quoted(values_table(table))} "  # noqa: S608
-        "ORDER BY column_name, code"
+        "WHERE ? OR list_contains(?, column_name) ORDER BY column_name, code",
+        [columns is None, columns or []],
     ).fetchall():
         found.setdefault(column, []).append(value)
     values = {c: np.array([*texts, np.nan], dtype=object) for c, texts in found.items()}
@@ -259,7 +261,8 @@ def read_coded(
             part[column] = pd.Series(distinct[codes], index=part.index, dtype=text)
         return each_part(part)
 
-    return read_scan(db, f"SELECT * FROM {_quoted(table)}", decoded)  # noqa: S608
+    selected = "*" if columns is None else ", ".join(_quoted(c) for c in columns)
+    return read_scan(db, f"SELECT {selected} FROM {_quoted(table)}", decoded)  # noqa: S608
 
 
 def read_scan(

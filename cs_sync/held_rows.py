@@ -21,21 +21,25 @@ class HeldIds:
     strings fewer than one per object)."""
 
     def __init__(self) -> None:
-        self._ids: dict[str, list[pd.Series]] = {}
+        self._ids: dict[str, list[np.ndarray]] = {}
         self._index: dict[frozenset[str], pd.Index] = {}
 
     def hold(self, ids: pd.Series) -> None:
-        """An object's ids (one object: one key prefix)."""
+        """An object's ids (one object: one key prefix), or a part of them. Held as an array
+        of their own: a column is often a view of a block of the table's other columns
+        too, which holding it would keep alive (a whole read's every page)."""
         first = ids.dropna()
         if len(first):
             prefix = str(first.iloc[0])[:3]
-            self._ids.setdefault(prefix, []).append(ids)
+            self._ids.setdefault(prefix, []).append(first.to_numpy(dtype=object, copy=True))
             self._index = {key: held for key, held in self._index.items() if prefix not in key}
 
     def share(self, rows: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-        """An object's rows shared (`shared_rows`), then its own ids held for those after it."""
+        """An object's rows shared (`shared_rows`), then its own ids held for those after it
+        (`rows`: all or some of its columns, as the local copy reads them)."""
         rows = shared_rows(rows, columns, self)
-        self.hold(rows["Id"])
+        if "Id" in rows:
+            self.hold(rows["Id"])
         return rows
 
     def index(self, values: pd.Series) -> pd.Index | None:
@@ -47,7 +51,7 @@ class HeldIds:
             return None
         if prefixes not in self._index:
             parts = [ids for prefix in sorted(prefixes) for ids in self._ids[prefix]]
-            held = pd.Index(pd.concat(parts).dropna().to_numpy(dtype=object), dtype=object)
+            held = pd.Index(np.concatenate(parts), dtype=object)
             self._index[prefixes] = held if held.is_unique else held.drop_duplicates()
         return self._index[prefixes]
 
