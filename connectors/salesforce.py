@@ -182,19 +182,23 @@ class SalesforceClient(SalesforceWrites):
         all_rows: bool = False,
         first: dict[str, Any] | None = None,
         bulk: bool = False,
+        each_page: Callable[[pd.DataFrame], pd.DataFrame] = lambda page: page,
     ) -> pd.DataFrame:
         """The query's records as one table, a column per selected field (`columns`: the
         path as selected, such as Opportunity.AccountId, and its describe type): a Bulk job's
         CSV pages read straight into columns, never a dictionary per record. `all_rows`:
         queryAll, the records in the Recycle Bin too; `first`: its first page, already read
-        (in a Composite call); `bulk`: straight to a Bulk API 2.0 job."""
+        (in a Composite call); `bulk`: straight to a Bulk API 2.0 job; `each_page`: what
+        each page's table goes through as it comes (before the next page is read)."""
 
         def typed(page: list[dict[str, Any]] | str) -> pd.DataFrame:
-            return typed_frame(
-                frame_from_records(page, columns)
-                if isinstance(page, list)
-                else frame_from_csv(page, columns),
-                columns,
+            return each_page(
+                typed_frame(
+                    frame_from_records(page, columns)
+                    if isinstance(page, list)
+                    else frame_from_csv(page, columns),
+                    columns,
+                )
             )
 
         frames = list(  # each page typed as it comes: its text let go before the next

@@ -9,6 +9,7 @@ continues as usual (queryMore, or a Bulk job when it holds many records).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -37,6 +38,7 @@ class Read:
     columns: dict[str, str]
     all_rows: bool = False
     bulk: bool = False
+    each_page: Callable[[pd.DataFrame], pd.DataFrame] = lambda page: page  # see query_frame
 
 
 def _composite(sf: Salesforce, body: dict[str, Any]) -> Any:
@@ -84,7 +86,7 @@ def _answers(
 def _frame(client: SalesforceClient, read: Read, first: Any = None) -> pd.DataFrame:
     try:
         return client.query_frame(
-            read.soql, read.what, read.columns, read.all_rows, first, bulk=read.bulk
+            read.soql, read.what, read.columns, read.all_rows, first, read.bulk, read.each_page
         )
     except CsSyncError as error:
         error.read = read.what

@@ -67,6 +67,16 @@ def shared_rows(rows: pd.DataFrame, columns: dict[str, str], held: HeldIds) -> p
     return out
 
 
+def shared_unheld(rows: pd.DataFrame, columns: dict[str, str], held: HeldIds) -> pd.DataFrame:
+    """The rows with each lookup of a parent no object holds (a role's contact) one string
+    per value over all of them: shared a part or a page at a time as they were read, a
+    value on two parts was still two strings."""
+    for path in references(rows, columns) if len(rows) else ():
+        if held.index(rows[path]) is None:
+            rows[path] = shared_values(rows[path])
+    return rows
+
+
 def references(rows: pd.DataFrame, columns: dict[str, str]) -> list[str]:
     """The lookups among the rows' columns (by their describe type)."""
     return [path for path, kind in columns.items() if kind == "reference" and path in rows]

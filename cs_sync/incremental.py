@@ -34,6 +34,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import pandas as pd
 
@@ -42,8 +43,7 @@ from cs_sync.connectors.copy_store import CopiedState, Copy, CopyStore
 from cs_sync.connectors.salesforce import SalesforceClient, soql
 from cs_sync.connectors.salesforce_batch import Read, query_frames
 from cs_sync.errors import CsSyncError
-from cs_sync.held_rows import HeldIds, as_held, references, shared_rows
-from cs_sync.rules.arrays import shared_values
+from cs_sync.held_rows import HeldIds, as_held, shared_rows, shared_unheld
 
 log = logging.getLogger(__name__)
 
@@ -117,11 +117,19 @@ class ReadReport:
 
 
 def read_whole(
-    client: SalesforceClient, *specs: CopiedObject, sizes: dict[str, int] | None = None
+    client: SalesforceClient,
+    *specs: CopiedObject,
+    sizes: dict[str, int] | None = None,
+    held: HeldIds | None = None,
 ) -> list[pd.DataFrame]:
     """Every record of each object that meets its condition, with its SystemModstamp (the
     first pages of up to five objects in one call). `sizes`: how many records each held at its
-    last read; one above salesforce.bulk_query_threshold goes straight to a Bulk job."""
+    last read; one above salesforce.bulk_query_threshold goes straight to a Bulk job. With
+    `held`, each page is shared as it comes (`HeldIds.share`: lookups pointing at the ids of
+    the objects read before, repeated texts one string each), so the strings a page made
+    for its lookups go before the next page is read and the next page's strings take their
+    place (shared once every object was read, they left their holes among the ids and
+    names kept)."""
     threshold = client.config.bulk_query_threshold
     reads = [
         Read(
@@ -129,6 +137,11 @@ def read_whole(
             spec.what,
             spec.read_columns,
             bulk=(sizes or {}).get(spec.name, 0) > threshold,
+            each_page=(
+                (lambda page: page)
+                if held is None
+                else partial(held.share, columns=spec.read_columns)
+            ),
         )
         for spec in specs
     ]
@@ -139,8 +152,8 @@ def read_now(client: SalesforceClient, specs: list[CopiedObject]) -> dict[str, p
     """Whole reads, as the run sees them (through each object's `view`)."""
     found = {}
     held = HeldIds()  # each object's ids, as its children's lookups are shared
-    for spec, rows in zip(specs, read_whole(client, *specs), strict=True):
-        rows = held.share(rows, spec.read_columns)
+    for spec, rows in zip(specs, read_whole(client, *specs, held=held), strict=True):
+        rows = shared_unheld(rows, spec.read_columns, held)
         if spec.view is not None:
             rows = rows[spec.view(rows).to_numpy(dtype=bool)].reset_index(drop=True)
         found[spec.name] = rows
@@ -220,15 +233,22 @@ def sync_copy(
     frames: dict[str, pd.DataFrame] = {}
     read: dict[str, pd.DataFrame] = {}  # the rows taken in, per copied object
     sizes = {name: state.size for name, state in copy.objects.items()}
+    held = HeldIds()  # each object's ids, as its children's lookups are shared
     wholes = (
-        dict(zip((s.name for s in specs), read_whole(client, *specs, sizes=sizes), strict=True))
+        dict(
+            zip(
+                (s.name for s in specs),
+                read_whole(client, *specs, sizes=sizes, held=held),
+                strict=True,
+            )
+        )
         if why
         else {}
     )
-    held = HeldIds()  # each object's ids, as its children's lookups are shared
     for spec in specs:
         if why:
-            rows = shared_rows(wholes.pop(spec.name), spec.read_columns, held)
+            # shared, and its ids held, as its pages came
+            rows = shared_unheld(wholes.pop(spec.name), spec.read_columns, held)
             full_read_at = start
         else:
             state = copy.objects[spec.name]
@@ -249,7 +269,8 @@ def sync_copy(
             and previous is not None
             and _untouched(spec.name, rows, previous, report),
         )
-        held.hold(rows["Id"])
+        if not why:
+            held.hold(rows["Id"])
         read[spec.name] = rows.loc[rows[STAMP] >= since, ["Id", STAMP]]
     for name in {*probed, *read}:
         pairs = pd.concat(
@@ -313,10 +334,9 @@ def _catch_up(
     fresh = shared_rows(fresh.drop_duplicates("Id", keep="last"), spec.read_columns, held)
     kept = rows[~rows["Id"].isin(gone | parent_changed | set(fresh["Id"]))]
     fresh = as_held(typed_frame(fresh, spec.read_columns), rows)
-    merged = pd.concat([kept, fresh], ignore_index=True)
-    for path in references(merged, spec.read_columns):
-        if held.index(merged[path]) is None:  # a parent no object holds: once over all parts
-            merged[path] = shared_values(merged[path])
+    # an object nothing changed in keeps its rows as they are (no copy to let go)
+    merged = pd.concat([kept, fresh], ignore_index=True) if len(fresh) else kept
+    merged = shared_unheld(merged, spec.read_columns, held)
     report.changed[spec.name] = len(fresh)
     report.removed[spec.name] = int((~rows["Id"].isin(merged["Id"])).sum())
     return _in_order(merged)
