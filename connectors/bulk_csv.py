@@ -137,6 +137,22 @@ def typed_frame(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=list(columns), copy=False)
 
 
+def stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames' rows as one table, as `pd.concat(frames, ignore_index=True)` gives them,
+    made a column at a time: each frame's column is let go as the table's is made, so the
+    parts are never all held beside the whole (a concatenation of a read's pages held every
+    page's arrays and the table's at once). The frames are left without their columns."""
+    if len(frames) == 1:
+        return frames[0].reset_index(drop=True)
+    columns = list(frames[0].columns)
+    out = {}
+    for column in columns:
+        out[column] = pd.concat([frame[column] for frame in frames], ignore_index=True)
+        for frame in frames:
+            del frame[column]  # a column of a block of its own: its array goes back
+    return pd.DataFrame(out, columns=columns, copy=False)
+
+
 def _typed(values: pd.Series, kind: str) -> bool:
     """Whether the column already has its type (a float or a flag column needs no pass, and
     boxing every float to type it again would make an object per row only to let it go)."""

@@ -27,6 +27,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from cs_sync.connectors.bulk_csv import stacked
+
 log = logging.getLogger(__name__)
 OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 PART_VECTORS = 50  # reads come in parts of 50 DuckDB vectors of 2,048 rows: 102,400 rows
@@ -322,7 +324,7 @@ def _in_parts(
         part = answer.fetch_df_chunk(PART_VECTORS)
         if len(part):
             parts.append(each_part(part))
-    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return stacked(parts)
 
 
 def read_answer(

@@ -32,6 +32,7 @@ from cs_sync.connectors.bulk_csv import (
     frame_from_csv,
     frame_from_records,
     record_from_csv,
+    stacked,
     typed_frame,
 )
 from cs_sync.connectors.retries import with_retries
@@ -206,9 +207,7 @@ class SalesforceClient(SalesforceWrites):
             if bulk
             else self._pages(soql, what, typed, all_rows, first)
         )
-        if not frames:
-            return typed([])
-        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        return stacked(frames) if frames else typed([])
 
     def _pages(
         self,

@@ -704,11 +704,15 @@ def test_the_copy_is_read_back_a_part_at_a_time(tmp_path: Path) -> None:
     store.save(Copy(objects={"big": CopiedState(saved, "q", stamp, AS_OF)}))
     parts: list[tuple[list[str], int]] = []
 
+    kept: list[pd.DataFrame] = []
+
     def each_part(name: str, part: pd.DataFrame) -> pd.DataFrame:
         parts.append((list(part.columns), len(part)))
+        kept.append(part)
         return part
 
     loaded = store.load(each_part).objects["big"].rows
+    assert all(len(part.columns) == 0 for part in kept)  # stacked, their arrays let go
     # never the whole answer's strings at once; the ids (a string per row) in a scan of
     # their own, before the columns beside them
     sizes = [102_400, 102_400, 45_200]
@@ -773,15 +777,18 @@ def test_a_bulk_job_s_pages_are_read_into_tables_as_they_come(
     query = read.select(read.condition)
     whole = client.query_frame(query, read.what, read.read_columns)
     shaped: list[int] = []  # the calls made when each page's table was given to each_page
+    pages: list[pd.DataFrame] = []
 
     def each_page(page: pd.DataFrame) -> pd.DataFrame:
         shaped.append(counter.calls["salesforce"])
+        pages.append(page)
         return page
 
     seen.clear()
     paged = client.query_frame(query, read.what, read.read_columns, bulk=True, each_page=each_page)
     assert len(seen) == -(-len(whole) // 25) > 2 and seen == sorted(set(seen))  # a page a call
     assert shaped == seen  # each page shaped before the next is read
+    assert all(len(page.columns) == 0 for page in pages)  # stacked, their arrays let go
     pd.testing.assert_frame_equal(paged, whole)
 
 

@@ -6,11 +6,21 @@ import csv
 import io
 import math
 import sys
+import tracemalloc
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
 
-from cs_sync.connectors.bulk_csv import csv_rows, frame_from_csv, frame_from_records, typed_frame
+from cs_sync.connectors.bulk_csv import (
+    STAMP_KIND,
+    csv_rows,
+    frame_from_csv,
+    frame_from_records,
+    stacked,
+    typed_frame,
+)
 from cs_sync.sfid import canonical_ids
 from tests.conftest import traced_peak
 
@@ -122,3 +132,49 @@ def test_a_page_is_parsed_from_its_bytes_not_a_four_byte_text_buffer() -> None:
     assert peak < 3 * sys.getsizeof(text)  # 4.96 times through a StringIO
     japanese = frame_from_csv('Id,Name\n001000000000000001,"株式会社 A, 本社 ✓"\n', columns)
     assert japanese["Name"].tolist() == ["株式会社 A, 本社 ✓"]
+
+
+def _pages(count: int, rows: int) -> list[pd.DataFrame]:
+    """Typed pages as a read makes them: texts with blanks, numbers, flags and stamps."""
+    columns = {**COLUMNS, "SystemModstamp": STAMP_KIND}
+    pages = []
+    for page in range(count):
+        start = page * rows
+        raw = {
+            "Id": [f"006{n:015d}" for n in range(start, start + rows)],
+            "IsClosed": [n % 3 == 0 for n in range(start, start + rows)],
+            "Amount": [float(n) if n % 5 else None for n in range(start, start + rows)],
+            "Opportunity.AccountId": [f"001{n // 4:015d}" for n in range(start, start + rows)],
+            "Contact.Name": [None if n % 7 == 0 else f"Name {n % 50}" for n in range(rows)],
+            "SystemModstamp": ["2026-11-24T09:00:00.000Z"] * rows,
+        }
+        pages.append(typed_frame(pd.DataFrame(raw), columns))
+    return pages
+
+
+def test_pages_are_stacked_a_column_at_a_time_into_what_a_concatenation_gives() -> None:
+    # a concatenation holds every page's arrays and the whole table's at once: for a
+    # million accounts' 4.3 million opportunities read in pages of 50,000, 300 MB more
+    expected = pd.concat(_pages(8, 5_000), ignore_index=True)
+    pages = _pages(8, 5_000)
+    table = stacked(pages)
+    pd.testing.assert_frame_equal(table, expected)
+    assert all(len(page.columns) == 0 for page in pages)  # every page's arrays let go
+    pd.testing.assert_frame_equal(stacked(_pages(1, 10)), _pages(1, 10)[0])
+    whole = int(table.memory_usage(index=False).sum())  # the table's arrays
+    assert _over_the_pages(partial(pd.concat, ignore_index=True)) > whole
+    assert _over_the_pages(stacked) < 0.3 * whole  # about one column's
+
+
+def _over_the_pages(stack: Callable[[list[pd.DataFrame]], pd.DataFrame]) -> int:
+    """The most memory stacking eight pages held beyond the pages themselves (traced from
+    before they were made, so what it lets go of them counts)."""
+    tracemalloc.start()
+    try:
+        pages = _pages(8, 5_000)
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        stack(pages)
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
