@@ -24,6 +24,7 @@ from cs_sync.connectors.duck import (
     ROWS_MEMORY,
     connect,
     read_coded,
+    table_columns,
     values_table,
     write,
     write_coded,
@@ -100,12 +101,6 @@ def open_copy(path: Path, tables: str, doing: str = "") -> duckdb.DuckDBPyConnec
     return db
 
 
-_COLUMNS = (
-    "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-    "ORDER BY ordinal_position"
-)
-
-
 class CopyStore:
     """The copy's file; `load` and `save` each open it, so no connection outlives a run."""
 
@@ -168,10 +163,7 @@ class CopyStore:
         the run's end, a gigabyte at a million accounts; made before anything else, they
         fill blocks of their own."""
         tables = {name: f"rows_{name}" for name in copy.objects}
-        columns = {
-            name: [c for (c,) in db.execute(_COLUMNS, [table]).fetchall()]
-            for name, table in tables.items()
-        }
+        columns = {name: [c for c, _ in table_columns(db, table)] for name, table in tables.items()}
         ids = {
             name: read_coded(db, tables[name], partial(each_part, name), ["Id"])
             for name in copy.objects

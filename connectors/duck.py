@@ -114,6 +114,16 @@ def append(db: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> No
     db.from_df(frame).insert_into(table)
 
 
+def table_columns(db: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    """A table's columns in order, each with its type as DuckDB names it."""
+    found = db.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return [(str(name), str(kind)) for name, kind in found]
+
+
 def read_rows(
     db: duckdb.DuckDBPyConnection,
     table: str,
@@ -125,11 +135,7 @@ def read_rows(
     plain read would make a string for every row and let most of them go again, which at
     100,000 accounts is over five million strings made and dropped, and the holes they leave
     among the strings kept stay part of the process for the rest of its run."""
-    columns = db.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_name = ? ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
+    columns = table_columns(db, table)
     coded = _repeated(db, table, [column for column, kind in columns if kind == "VARCHAR"])
     place = {column: i for i, column in enumerate(coded)}
     values = {column: _distinct(db, table, column, i) for column, i in place.items()}
