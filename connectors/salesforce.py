@@ -35,6 +35,13 @@ from cs_sync.connectors.bulk_csv import (
     stacked,
     typed_frame,
 )
+from cs_sync.connectors.bulk_jobs import (
+    INGEST_ROWS_PER_S,
+    QUERY_RECORDS_PER_S,
+    JobWait,
+    Pace,
+    query_job_pages,
+)
 from cs_sync.connectors.retries import with_retries
 from cs_sync.connectors.salesforce_calls import ApiBudget, restful, translate
 from cs_sync.connectors.salesforce_writes import SalesforceWrites
@@ -101,7 +108,11 @@ class SalesforceClient(SalesforceWrites):
         self.max_attempts = max_attempts
         self.wait_max_s = wait_max_s
         self.retries = 0
-        self.bulk_poll_s = 1.0  # first wait before polling a Bulk job (then it backs off)
+        # The pace of the org's Bulk jobs, by the records they hold: a job is first polled
+        # when it should be done (bulk_jobs.Pace), then after pauses from least_s growing.
+        self.query_pace = Pace(QUERY_RECORDS_PER_S)
+        self.ingest_pace = Pace(INGEST_ROWS_PER_S)
+        self.clock: Callable[[], float] = time.monotonic
         # Records locked by another process are retried after a short jittered pause, so that
         # the lock's holder (a flow, a trigger, another integration) can finish first.
         self.lock_pause_s = 1.0
@@ -182,14 +193,15 @@ class SalesforceClient(SalesforceWrites):
         columns: dict[str, str],
         all_rows: bool = False,
         first: dict[str, Any] | None = None,
-        bulk: bool = False,
+        records: int = 0,
         each_page: Callable[[pd.DataFrame], pd.DataFrame] = lambda page: page,
     ) -> pd.DataFrame:
         """The query's records as one table, a column per selected field (`columns`: the
         path as selected, such as Opportunity.AccountId, and its describe type): a Bulk job's
         CSV pages read straight into columns, never a dictionary per record. `all_rows`:
         queryAll, the records in the Recycle Bin too; `first`: its first page, already read
-        (in a Composite call); `bulk`: straight to a Bulk API 2.0 job; `each_page`: what
+        (in a Composite call); `records`: how many it held when last read (0: not known), above
+        salesforce.bulk_query_threshold straight to a Bulk API 2.0 job; `each_page`: what
         each page's table goes through as it comes (before the next page is read)."""
 
         def typed(page: list[dict[str, Any]] | str) -> pd.DataFrame:
@@ -203,8 +215,8 @@ class SalesforceClient(SalesforceWrites):
             )
 
         frames = list(  # each page typed as it comes: its text let go before the next
-            self._bulk_pages(soql, what, typed, all_rows)
-            if bulk
+            self._bulk_pages(soql, what, typed, all_rows, records)
+            if records > self.config.bulk_query_threshold
             else self._pages(soql, what, typed, all_rows, first)
         )
         return stacked(frames) if frames else typed([])
@@ -231,7 +243,7 @@ class SalesforceClient(SalesforceWrites):
             not page.get("done", True)
             and page.get("totalSize", 0) > self.config.bulk_query_threshold
         ):
-            yield from self._bulk_pages(soql, what, typed, all_rows)
+            yield from self._bulk_pages(soql, what, typed, all_rows, page["totalSize"])
             return
         while True:
             yield typed(_records(page, what))
@@ -249,22 +261,26 @@ class SalesforceClient(SalesforceWrites):
         what: str,
         typed: Callable[[list[dict[str, Any]] | str], P],
         all_rows: bool = False,
+        records: int = 0,
     ) -> Iterator[P]:
         """A Bulk API 2.0 query job's result pages, each `typed` as it arrives and its CSV
-        text let go (all of a job's texts were held until its last page was read, beside
-        the tables made of them). A job that fails is run again whole, its pages read so far
-        dropped."""
-        sobject = _sobject(soql, what)
+        text let go before the next is read; `records`: how many it should hold (0: not
+        known), so that it is first polled when it should be done."""
+        for page in query_job_pages(
+            self.call,
+            self.job_wait(self.query_pace),
+            soql,
+            what,
+            all_rows,
+            records,
+            BULK_QUERY_PAGE,
+        ):
+            yield typed(page)
 
-        def run(sf: Salesforce) -> list[P]:
-            jobs = getattr(sf.bulk2, sobject)
-            start = jobs.query_all if all_rows else jobs.query
-            return [
-                typed(page)
-                for page in start(soql, max_records=BULK_QUERY_PAGE, wait=self.bulk_poll_s)
-            ]
-
-        yield from self.call(f"reading {what} (Bulk API)", run)
+    def job_wait(self, pace: Pace) -> JobWait:
+        """How this client waits for a Bulk job of `pace`'s kind, asking whether a stop was
+        requested as it does."""
+        return JobWait(self.sleep, self.clock, lambda: self.stop_requested(), pace)
 
     def _column_types(self, sobject: str, columns: list[str]) -> dict[str, str]:
         """Field types of CSV columns such as Name or Owner.IsActive, from describe (cached)."""

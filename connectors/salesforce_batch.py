@@ -30,14 +30,15 @@ MAX_QUERIES = 5
 @dataclass(frozen=True)
 class Read:
     """One query: its SOQL, how messages name it, its typed columns, queryAll or not, and
-    whether it goes straight to a Bulk API 2.0 job (`bulk`: the last read of it held more than
-    salesforce.bulk_query_threshold records, so no first page is read over REST to find out)."""
+    how many records it held when last read (`records`, 0: not known): above
+    salesforce.bulk_query_threshold it goes straight to a Bulk API 2.0 job, no first page read
+    over REST to find out, and the job is first polled when that many should be done."""
 
     soql: str
     what: str
     columns: dict[str, str]
     all_rows: bool = False
-    bulk: bool = False
+    records: int = 0
     each_page: Callable[[pd.DataFrame], pd.DataFrame] = lambda page: page  # see query_frame
 
 
@@ -86,7 +87,7 @@ def _answers(
 def _frame(client: SalesforceClient, read: Read, first: Any = None) -> pd.DataFrame:
     try:
         return client.query_frame(
-            read.soql, read.what, read.columns, read.all_rows, first, read.bulk, read.each_page
+            read.soql, read.what, read.columns, read.all_rows, first, read.records, read.each_page
         )
     except CsSyncError as error:
         error.read = read.what
@@ -98,9 +99,11 @@ def query_frames(client: SalesforceClient, reads: list[Read]) -> list[pd.DataFra
     version = client.sf.sf_version
     frames: dict[int, pd.DataFrame] = {}
     batched = []
+    threshold = client.config.bulk_query_threshold
     for index, read in enumerate(reads):
-        if read.bulk or len(quote(read.soql)) > URI_QUERY_ROOM:  # Bulk, or too long for a
-            frames[index] = _frame(client, read)  # request's address: its SOQL in a body
+        # Bulk, or too long for a request's address: its SOQL in a body
+        if read.records > threshold or len(quote(read.soql)) > URI_QUERY_ROOM:
+            frames[index] = _frame(client, read)
         else:
             batched.append(index)
     headers = {"Sforce-Query-Options": f"batchSize={client.config.query_batch_size}"}

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from simple_salesforce import Salesforce
 
 from cs_sync.connectors.bulk_csv import csv_rows
-from cs_sync.connectors.bulk_jobs import ChangedRows, run_ingest_job, upload_parts
+from cs_sync.connectors.bulk_jobs import (
+    ChangedRows,
+    JobWait,
+    Pace,
+    run_ingest_job,
+    upload_parts,
+)
 from cs_sync.connectors.salesforce_calls import restful
 from cs_sync.connectors.settings import SalesforceConfig
 from cs_sync.connectors.write_report import (
@@ -51,12 +57,14 @@ class SalesforceWrites:
     config: SalesforceConfig
     sleep: Callable[[float], None]
     lock_pause_s: float
-    bulk_poll_s: float
+    ingest_pace: Pace
     stop_requested: Callable[[], bool]
 
     if TYPE_CHECKING:
 
         def call(self, doing: str, action: Callable[[Salesforce], T], once: bool = False) -> T: ...
+
+        def job_wait(self, pace: Pace) -> JobWait: ...
 
     def allowed_fields(self, sobject: str) -> frozenset[str]:
         """What cs-sync may write: the configured Account allowlist; Task's standard fields and
@@ -187,14 +195,7 @@ class SalesforceWrites:
         report = WriteReport()
         try:
             job = run_ingest_job(
-                self.call,
-                self.sleep,
-                self.bulk_poll_s,
-                sobject,
-                operation,
-                rows,
-                key_field,
-                self.stop_requested,
+                self.call, self.job_wait(self.ingest_pace), sobject, operation, rows, key_field
             )
             job_id = str(job["id"])
             results = csv_rows(  # read as the outcome is counted, a row at a time

@@ -629,6 +629,7 @@ def test_a_whole_read_in_pages_holds_each_parent_s_id_once(
     config, _, _ = book
     monkeypatch.setattr(salesforce, "BULK_QUERY_PAGE", 25)
     client = _client(config)
+    client.sleep = lambda _: None  # the job is not waited for as if it held a billion records
     specs = [opportunity_read(config)]  # no account read: their ids are no object's
     stamp = pd.Timestamp("2026-11-24 09:00").to_pydatetime()
     large = CopiedState(pd.DataFrame(), "another query", stamp, AS_OF, count=10**9)
@@ -785,7 +786,13 @@ def test_a_bulk_job_s_pages_are_read_into_tables_as_they_come(
         return page
 
     seen.clear()
-    paged = client.query_frame(query, read.what, read.read_columns, bulk=True, each_page=each_page)
+    paged = client.query_frame(
+        query,
+        read.what,
+        read.read_columns,
+        records=config.salesforce.bulk_query_threshold + 1,
+        each_page=each_page,
+    )
     assert len(seen) == -(-len(whole) // 25) > 2 and seen == sorted(set(seen))  # a page a call
     assert shaped == seen  # each page shaped before the next is read
     assert all(len(page.columns) == 0 for page in pages)  # stacked, their arrays let go

@@ -32,7 +32,7 @@ def bulk(tmp_path: Path) -> Iterator[tuple[SalesforceClient, Sandbox, CallCounte
             counter,
             wait_max_s=0.01,
         )
-        client.bulk_poll_s = 0.001
+        client.query_pace.least_s = client.ingest_pace.least_s = 0.001
         client.sleep = lambda _: None
         yield client, sandbox, counter
 

@@ -438,7 +438,7 @@ def test_bulk_update_reports_failed_rows_from_the_results_csv() -> None:
         '"001000000000003AAA","C",""\n',
     )
     sf_client = client()
-    sf_client.bulk_poll_s = 0.01
+    sf_client.ingest_pace.least_s = 0.01
     sf_client.config = CONFIG.model_copy(update={"bulk_threshold": 2})
     report = sf_client.update(
         "Account",
