@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -121,9 +121,11 @@ def read_whole(
     *specs: CopiedObject,
     sizes: dict[str, int] | None = None,
     held: HeldIds | None = None,
+    also: Sequence[Read] = (),
 ) -> list[pd.DataFrame]:
     """Every record of each object that meets its condition, with its SystemModstamp (the
-    first pages of up to five objects in one call). `sizes`: how many records each held at its
+    first pages of up to five objects in one call), after the tables of `also`, reads asked
+    in the same calls. `sizes`: how many records each held at its
     last read; one above salesforce.bulk_query_threshold goes straight to a Bulk job (first
     polled when that many records should be done). With
     `held`, each page is shared as it comes (`HeldIds.share`: lookups pointing at the ids of
@@ -145,7 +147,8 @@ def read_whole(
         )
         for spec in specs
     ]
-    return [_in_order(rows) for rows in query_frames(client, reads)]
+    found = query_frames(client, [*also, *reads])
+    return [*found[: len(also)], *(_in_order(rows) for rows in found[len(also) :])]
 
 
 def read_now(client: SalesforceClient, specs: list[CopiedObject]) -> dict[str, pd.DataFrame]:
@@ -228,23 +231,19 @@ def sync_copy(
         after = since if why else copy.watermarks[name] - overlap
         questions[name] = _probe(spec.sobject if spec else name, spec, after)
         new_copy.watermarks[name] = start
-    answers = query_frames(client, list(questions.values()))  # five to a call
+    asked = list(questions.values())
+    sizes = {name: state.size for name, state in copy.objects.items()}
+    held = HeldIds()  # each object's ids, as its children's lookups are shared
+    wholes: dict[str, pd.DataFrame] = {}
+    if why:  # the questions go in the whole reads' calls: five queries to a call in all
+        found = read_whole(client, *specs, sizes=sizes, held=held, also=asked)
+        answers = found[: len(asked)]
+        wholes = dict(zip((s.name for s in specs), found[len(asked) :], strict=True))
+    else:
+        answers = query_frames(client, asked)  # five to a call
     probed = {name: _probed(rows) for name, rows in zip(questions, answers, strict=True)}
     frames: dict[str, pd.DataFrame] = {}
     read: dict[str, pd.DataFrame] = {}  # the rows taken in, per copied object
-    sizes = {name: state.size for name, state in copy.objects.items()}
-    held = HeldIds()  # each object's ids, as its children's lookups are shared
-    wholes = (
-        dict(
-            zip(
-                (s.name for s in specs),
-                read_whole(client, *specs, sizes=sizes, held=held),
-                strict=True,
-            )
-        )
-        if why
-        else {}
-    )
     for spec in specs:
         if why:
             # shared, and its ids held, as its pages came

@@ -277,6 +277,25 @@ def test_an_unchanged_book_costs_one_small_read_per_object(
     }
 
 
+def test_a_full_read_asks_its_questions_in_the_whole_reads_calls(
+    book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
+) -> None:
+    """The users changed lately (the question a full read asks too, for the next read of
+    changes) go with the eight whole reads' first pages: nine queries, two Composite calls."""
+    config, _, _ = book
+    client = _client(config)
+    for sobject in ("Account", "Event", "Case", "Contact"):  # the mapping's checks, first
+        client.described_fields(sobject)
+    paths: list[str] = []
+    client.sf.session.hooks["response"].append(
+        lambda response, *args, **kwargs: paths.append(response.request.path_url)
+    )
+    full = LocalCopy(CopyStore(tmp_path / "copy.duckdb"), OVERLAP, 24, forced=True)
+    read_book(client, config, AS_OF, full)
+    assert full.report is not None and full.report.full
+    assert sum(path.endswith("/composite") for path in paths) == 2, paths
+
+
 def test_full_reads_come_back_when_asked_when_old_and_when_the_query_changes(
     book: tuple[Config, Sandbox, Salesforce], tmp_path: Path
 ) -> None:
