@@ -24,7 +24,7 @@ from cs_sync import backfill as backfill_module
 from cs_sync.backfill import BackfillResult, fill_history
 from cs_sync.config import load_config
 from cs_sync.connectors.history_store import HistoryStore
-from cs_sync.connectors.settings import HistoryConfig
+from cs_sync.connectors.output_settings import HistoryConfig
 
 UNTIL = date(2026, 11, 23)
 

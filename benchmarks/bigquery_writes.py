@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from cs_sync.connectors.bigquery_history import BigQueryHistory
-from cs_sync.connectors.settings import HistoryConfig
+from cs_sync.connectors.output_settings import HistoryConfig
 from cs_sync.history import RunRecord, snapshot_rows
 from cs_sync.publish import DASHBOARD_KINDS
 from tests.bigquery_standin import DuckBigQuery

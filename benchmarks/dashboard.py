@@ -25,7 +25,7 @@ import pandas as pd
 
 from benchmarks.rules_stage import AS_OF, PeakMemory, signals_config, synthetic_book
 from cs_sync.connectors.history_store import HistoryStore
-from cs_sync.connectors.settings import DashboardConfig, HistoryConfig, KpiTarget
+from cs_sync.connectors.output_settings import DashboardConfig, HistoryConfig, KpiTarget
 from cs_sync.connectors.transport import CallCounter
 from cs_sync.history import RunRecord, snapshot_rows
 from cs_sync.publish import history_view, refresh_dashboards

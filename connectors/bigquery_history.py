@@ -63,7 +63,7 @@ from cs_sync.connectors.bigquery_rows import (
     schema_hash,
 )
 from cs_sync.connectors.google_calls import bigquery_client
-from cs_sync.connectors.settings import HistoryConfig
+from cs_sync.connectors.output_settings import HistoryConfig
 from cs_sync.errors import CsSyncError
 from cs_sync.history import (
     ALERT_LOG_COLUMNS,

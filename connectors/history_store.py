@@ -19,7 +19,7 @@ import duckdb
 import pandas as pd
 
 from cs_sync.connectors.duck import connect, read_answer, write
-from cs_sync.connectors.settings import HistoryConfig
+from cs_sync.connectors.output_settings import HistoryConfig
 from cs_sync.errors import CsSyncError
 from cs_sync.history import (
     ALERT_LOG_COLUMNS,

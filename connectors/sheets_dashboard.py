@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from cs_sync.connectors.google_calls import GoogleTarget, account_of, call_google, sheets_client
-from cs_sync.connectors.settings import DashboardConfig
+from cs_sync.connectors.output_settings import DashboardConfig
 from cs_sync.connectors.sheet_cells import TabRows
 from cs_sync.connectors.sheet_delta import Delta, TabDigest, digest, tab_delta
 from cs_sync.connectors.sheet_record import SheetRecord, TabRecord, TabWritten

@@ -37,7 +37,8 @@ from cs_sync.config_rules import (
     TasksFile,
     compile_rules,
 )
-from cs_sync.connectors.settings import DashboardConfig, HistoryConfig, SalesforceConfig
+from cs_sync.connectors.output_settings import DashboardConfig, HistoryConfig
+from cs_sync.connectors.settings import SalesforceConfig
 from cs_sync.connectors.usage_settings import (
     USAGE_SOURCES,
     SurveysConfig,

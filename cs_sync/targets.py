@@ -8,7 +8,7 @@ from datetime import date
 
 import pandas as pd
 
-from cs_sync.connectors.settings import KpiTarget
+from cs_sync.connectors.output_settings import KpiTarget
 from cs_sync.kpis import RENEWAL_WINDOWS
 
 # What a target can name: the KPIs by period (revenue.period_kpis) ...

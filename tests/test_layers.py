@@ -139,7 +139,11 @@ def _reached(start: str) -> set[str]:
 def test_the_pure_middle_reaches_no_adapter(name: str) -> None:
     """Scoring reads the configuration (whose connector tables are plain settings) and
     nothing that talks to a system."""
-    settings = {"cs_sync.connectors.settings", "cs_sync.connectors.usage_settings"}
+    settings = {
+        "cs_sync.connectors.settings",
+        "cs_sync.connectors.usage_settings",
+        "cs_sync.connectors.output_settings",
+    }
     adapters = sorted(
         m for m in _reached(name) if _layer(m) == "cs_sync.connectors" and m not in settings
     )

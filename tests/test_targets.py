@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cs_sync.config import load_config
-from cs_sync.connectors.settings import KpiTarget
+from cs_sync.connectors.output_settings import KpiTarget
 from cs_sync.errors import ConfigError
 from cs_sync.revenue import period_kpis, periods
 from cs_sync.targets import target_table

@@ -16,7 +16,7 @@ bigquery = pytest.importorskip("google.cloud.bigquery")
 from google.auth.credentials import AnonymousCredentials  # noqa: E402
 
 from cs_sync.connectors.bigquery_history import BigQueryHistory  # noqa: E402
-from cs_sync.connectors.settings import HistoryConfig  # noqa: E402
+from cs_sync.connectors.output_settings import HistoryConfig  # noqa: E402
 from cs_sync.errors import AuthError, CsSyncError  # noqa: E402
 from cs_sync.history import RunRecord, snapshot_rows  # noqa: E402
 

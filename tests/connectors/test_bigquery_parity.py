@@ -15,7 +15,7 @@ pytest.importorskip("sqlglot")
 
 from cs_sync.connectors.bigquery_history import BigQueryHistory  # noqa: E402
 from cs_sync.connectors.history_store import HistoryStore  # noqa: E402
-from cs_sync.connectors.settings import HistoryConfig  # noqa: E402
+from cs_sync.connectors.output_settings import HistoryConfig  # noqa: E402
 from cs_sync.history import RunRecord, snapshot_rows  # noqa: E402
 from tests.bigquery_standin import DuckBigQuery  # noqa: E402
 

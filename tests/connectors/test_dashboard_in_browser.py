@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from cs_sync.connectors.local_dashboard import write_local_dashboard
-from cs_sync.connectors.settings import KpiTarget
+from cs_sync.connectors.output_settings import KpiTarget
 from cs_sync.csm_book import csm_table
 from cs_sync.kpis import snapshot_kpis
 from cs_sync.revenue import period_kpis, periods
