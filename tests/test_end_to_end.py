@@ -274,16 +274,16 @@ def test_allowance_running_out_mid_run_keeps_finished_batches(
     )
     with served(folder) as sandbox:
         # limits, the describes (Account, and Event, Case and Contact for the demo's activity,
-        # cases and NPS answers: one Composite call), the users changed lately (the local copy
-        # follows them), the whole reads (accounts, tasks, opportunities, contact roles,
-        # completed Tasks, Events, Cases, answers on Contact: two Composite calls), the new
-        # Tasks (one call of up to 200, written first) and the first batch of 200 updates;
-        # then nothing is left
-        sandbox.faults.set(daily_api_max=7)
+        # cases and NPS answers: one Composite call), the whole reads (accounts, tasks,
+        # opportunities, contact roles, completed Tasks, Events, Cases, answers on Contact)
+        # with the users changed lately (the local copy follows them): two Composite calls,
+        # the new Tasks (one call of up to 200, written first) and the first batch of 200
+        # updates; then nothing is left
+        sandbox.faults.set(daily_api_max=6)
         code, stopped = run_json(capsys, "run", "--config", str(folder.config_path))
         assert code == 4 and stopped["status"] == "failed"
         assert stopped["errors"][-1]["kind"] == "api_budget"
-        assert "0 of the org's 7 daily API calls are left" in stopped["errors"][-1]["message"]
+        assert "0 of the org's 6 daily API calls are left" in stopped["errors"][-1]["message"]
         # a first run writes score, grade, trend, reasons and phase of every account in the
         # batch, and phase_delayed, strategy, next action and its date where they apply
         assert stopped["accounts_changed"] == 200
@@ -420,9 +420,9 @@ def test_a_permanent_record_error_is_reported_once_and_the_rest_written(
     ]
     assert result["accounts_changed"] == result["accounts_read"] - 1
     # the describes (Account's number scales, Event's and Case's picklist values, Contact's
-    # NPS fields) in one Composite call, the users changed lately (the local copy follows
-    # them), the whole reads in two, the writes, and one call for the Chatter alerts
-    assert result["salesforce_api_calls"] == 9
+    # NPS fields) in one Composite call, the whole reads and the users changed lately (the
+    # local copy follows them) in two, the writes, and one call for the Chatter alerts
+    assert result["salesforce_api_calls"] == 8
     served = sandbox.requests_served - served_before
     assert served == result["salesforce_api_calls"] + result["sheets_api_calls"]
     sandbox.faults.set(validation_error_ids=[])
