@@ -53,6 +53,7 @@ from cs_sync.sandbox.seed_signals import (
     signal_stream,
     survey_answer,
 )
+from cs_sync.sandbox.seed_usage import usage_months
 from cs_sync.sandbox.sheets_api import new_spreadsheet
 from cs_sync.sandbox.store import OrgStore, now_stamp
 
@@ -298,7 +299,17 @@ class _BookBuilder:
             profile,
             partial(survey_answer, signals, profile, churn_date or self.as_of),
         )
-        self._usage(account_id, profile, start, churn_date, seats, current_seats)
+        self.usage.extend(
+            usage_months(
+                rng,
+                (self.first_month, self.last_month),
+                account_id,
+                profile,
+                start,
+                churn_date,
+                (seats, current_seats),
+            )
+        )
         # a former customer's story ends on its churn date, fading as a declining one does
         self.activities += seed_activity(
             self.store,
@@ -427,93 +438,6 @@ class _BookBuilder:
                     "IsPrimary": role == "Economic Buyer",
                 },
             )
-
-    def _usage(
-        self,
-        account_id: str,
-        profile: str,
-        start: date,
-        churn_date: date | None,
-        seats: int,
-        current_seats: int,
-    ) -> None:
-        rng = self.rng
-        month = max(month_start(start), self.first_month)
-        decline_from = add_months(self.last_month, -rng.randint(0, 7))
-        decay = rng.uniform(0.86, 0.95)
-        if churn_date:
-            decline_from = add_months(month_start(churn_date), -rng.randint(5, 8))
-            decay = rng.uniform(0.72, 0.82)
-        stalled = profile == "new" and rng.random() < 0.35
-        skips_season = profile in ("declining", "churned") or rng.random() < 0.05
-        id_form = rng.random()
-        shown_id = (
-            account_id[:15]
-            if id_form < 0.1
-            else account_id.lower()
-            if id_form < 0.15
-            else account_id
-        )
-        base_ratio = {
-            "healthy": rng.uniform(0.78, 0.95),
-            "steady": rng.uniform(0.55, 0.75),
-            "declining": rng.uniform(0.6, 0.85),
-            "churned": rng.uniform(0.55, 0.8),
-            "new": rng.uniform(0.8, 0.92),
-        }[profile]
-        # Most roll-outs get nearly everyone to log in once (the loose "onboarded" mark),
-        # then settle to the account's everyday level.
-        rollout_peak = rng.uniform(0.82, 0.96) if not stalled and rng.random() < 0.8 else 0.0
-        # Some fading accounts stop logging in altogether for their last months (dormant).
-        silent_from = (
-            add_months(self.last_month, -rng.randint(1, 3))
-            if profile == "declining" and rng.random() < 0.3
-            else None
-        )
-        while month <= self.last_month:
-            if churn_date and month >= add_months(month_start(churn_date), -1):
-                break  # usage stops in the last month of the contract, or before
-            tenure = (month.year - start.year) * 12 + month.month - start.month
-            ratio = base_ratio
-            monthly_feature = True
-            if profile == "new" or tenure < 3:
-                ramp = 0.35 if stalled else 1.0
-                ratio = base_ratio * min(1.0, (tenure + 1) / 3) * (ramp if tenure >= 1 else 0.5)
-                monthly_feature = tenure >= 1 and not stalled
-                if tenure in (1, 2):
-                    ratio = max(ratio, rollout_peak)
-            if profile in ("declining", "churned") and month >= decline_from:
-                months_in = (month.year - decline_from.year) * 12 + month.month - decline_from.month
-                ratio = base_ratio * (decay ** (months_in + 1))
-                monthly_feature = months_in < 3 and rng.random() < 0.75
-            ratio = max(0.0, min(1.0, ratio * rng.uniform(0.93, 1.05)))
-            if silent_from is not None and month >= silent_from:
-                ratio = 0.0
-                monthly_feature = False
-            month_seats = current_seats if month >= add_months(self.last_month, -10) else seats
-            active = int(round(month_seats * ratio))
-            logins = int(active * rng.uniform(8, 16))
-            season = month.month in (11, 12)
-            annual_used = season and not (
-                skips_season and month >= add_months(self.last_month, -14)
-            )
-            self.usage.append(
-                {
-                    "account_id": shown_id,
-                    "month": month.strftime("%Y-%m"),
-                    "seats": month_seats,
-                    "active_users": active,
-                    "logins": logins,
-                    "payslips_sent": int(active * rng.uniform(0.9, 1.1)) if monthly_feature else 0,
-                    "year_end_adjustments": int(active * rng.uniform(0.8, 1.0))
-                    if annual_used
-                    else 0,
-                    "surveys_run": rng.choice([0, 1, 1, 2])
-                    if ratio > 0.6
-                    else rng.choice([0, 0, 1]),
-                }
-            )
-            month = add_months(month, 1)
 
 
 def _person(last: str, first: str) -> dict[str, str]:
