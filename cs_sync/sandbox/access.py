@@ -22,10 +22,10 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from cs_sync.sandbox.fields import Field
 from cs_sync.sandbox.schema import (
     HISTORY_OBJECTS,
     PERMISSIONS,
-    Field,
     Schema,
     history_reference,
 )

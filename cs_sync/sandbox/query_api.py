@@ -25,9 +25,10 @@ from urllib.parse import quote
 
 from cs_sync.sandbox import soql, soql_eval
 from cs_sync.sandbox.access import current
+from cs_sync.sandbox.fields import target_of
 from cs_sync.sandbox.http_types import Request, Response, sf_error
 from cs_sync.sandbox.record_reads import READ_AT_ONCE, RecordReads, Snapshot
-from cs_sync.sandbox.schema import HISTORY_OBJECTS, target_of
+from cs_sync.sandbox.schema import HISTORY_OBJECTS
 from cs_sync.sandbox.sql_count import count_sql
 from cs_sync.sandbox.store import OrgStore
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
 from typing import Any
 
 from cs_sync.sandbox.access import current, reference_hidden, write_refusal
-from cs_sync.sandbox.schema import Field, derived_values
+from cs_sync.sandbox.fields import Field
+from cs_sync.sandbox.schema import (
+    CLOSED_CASE_STATUSES,
+    CLOSED_TASK_STATUSES,
+    KEY_PREFIXES,
+)
 from cs_sync.sandbox.soql_syntax import parse_datetime
 from cs_sync.sandbox.store import OrgStore
 from cs_sync.sfid import try_to18
@@ -260,3 +265,35 @@ def _account_of(store: Any, record_id: str) -> str | None:
     """The AccountId of a stored record (an opportunity or a contact), else None."""
     found = store.get(record_id)
     return found[1].get("AccountId") if found else None
+
+
+def derived_values(sobject: str, record: dict[str, Any], account_of: Any = None) -> dict[str, Any]:
+    """Fields Salesforce computes on save (read-only formula-like fields). `account_of(id)`:
+    the AccountId of a stored Opportunity or Contact (for an activity's AccountId)."""
+    if sobject in ("Task", "Event"):
+        found = _activity_account(record, account_of)
+        if sobject == "Event" and record.get("ActivityDateTime"):
+            found["ActivityDate"] = str(record["ActivityDateTime"])[:10]
+        if sobject == "Task":
+            found["IsClosed"] = record.get("Status") in CLOSED_TASK_STATUSES
+        return found
+    if sobject == "Case":
+        closed = record.get("Status") in CLOSED_CASE_STATUSES
+        when = record.get("ClosedDate") or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+        return {"IsClosed": closed, "ClosedDate": when if closed else None}
+    if sobject == "Opportunity":
+        stage = record.get("StageName")
+        return {"IsClosed": stage in ("Closed Won", "Closed Lost"), "IsWon": stage == "Closed Won"}
+    if sobject in ("User", "Contact"):
+        return {"Name": " ".join(p for p in (record.get("FirstName"), record.get("LastName")) if p)}
+    return {}
+
+
+def _activity_account(record: dict[str, Any], account_of: Any) -> dict[str, Any]:
+    what, who = str(record.get("WhatId") or ""), str(record.get("WhoId") or "")
+    if what.startswith(KEY_PREFIXES["Account"]):
+        return {"AccountId": what}
+    for parent in (what, who):
+        if parent and account_of is not None and account_of(parent):
+            return {"AccountId": account_of(parent)}
+    return {"AccountId": None}

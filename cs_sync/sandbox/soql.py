@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cs_sync.sandbox.schema import UNGROUPABLE, Field, Schema, target_of
+from cs_sync.sandbox.fields import UNGROUPABLE, Field, target_of
+from cs_sync.sandbox.schema import Schema
 from cs_sync.sandbox.soql_syntax import (
     AGGREGATES,
     NUMERIC,

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from cs_sync.sandbox.access import current
+from cs_sync.sandbox.fields import field_from_tooling
 from cs_sync.sandbox.record_reads import RecordReads, Snapshot, now_stamp
 from cs_sync.sandbox.schema import (
     HISTORY_OBJECTS,
     KEY_PREFIXES,
     Schema,
-    field_from_tooling,
     history_reference,
     remove_cs_sync_fields,
 )

@@ -11,8 +11,9 @@ from typing import Any
 
 from cs_sync.sandbox import soql, soql_eval
 from cs_sync.sandbox.access import current
+from cs_sync.sandbox.fields import Field
 from cs_sync.sandbox.http_types import Request, Response, sf_error
-from cs_sync.sandbox.schema import Field, Schema
+from cs_sync.sandbox.schema import Schema
 from cs_sync.sandbox.store import OrgStore
 
 # Custom fields on Task (and Event) are defined on Activity.
