@@ -5,8 +5,6 @@ ingest job: a transient failure repeats that step alone, never the job."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,15 +13,11 @@ import requests
 import responses
 from simple_salesforce import Salesforce
 
-from cs_sync.config import load_config
 from cs_sync.connectors.bulk_jobs import QUERY_RECORDS_PER_S, Pace
 from cs_sync.connectors.salesforce import SalesforceClient
-from cs_sync.connectors.salesforce_login import connect
-from cs_sync.connectors.transport import CallCounter, build_session
-from cs_sync.demo import prepare_demo
+from cs_sync.connectors.transport import CallCounter
 from cs_sync.errors import Interrupted
 from cs_sync.sandbox.server import Sandbox
-from tests.conftest import AS_OF, served
 from tests.connectors.test_salesforce_connector import BASE, CONFIG
 
 JOB = "7505g000000AfFMAA0"
@@ -140,22 +134,6 @@ def test_the_pace_bounds_the_first_wait_and_only_slows() -> None:
     assert pace.records_per_s == 100.0  # never slower than this
 
 
-@pytest.fixture
-def sandbox_client(tmp_path: Path) -> Iterator[tuple[SalesforceClient, Sandbox]]:
-    folder = prepare_demo(tmp_path / "demo", 30, AS_OF, port=0)
-    with served(folder) as sandbox:
-        config = load_config(folder.config_path)
-        counter = CallCounter()
-        sf_client = connect(
-            config.salesforce.model_copy(update={"bulk_threshold": 5}),
-            build_session(config.sandbox.url, counter),
-            counter,
-            wait_max_s=0.01,
-        )
-        sf_client.query_pace.least_s = 0.001
-        yield sf_client, sandbox
-
-
 @pytest.mark.parametrize(
     "step",
     [
@@ -165,9 +143,9 @@ def sandbox_client(tmp_path: Path) -> Iterator[tuple[SalesforceClient, Sandbox]]
     ],
 )
 def test_a_failed_step_of_a_query_job_is_repeated_alone(
-    sandbox_client: tuple[SalesforceClient, Sandbox], step: str, monkeypatch: pytest.MonkeyPatch
+    bulk: tuple[SalesforceClient, Sandbox, CallCounter], step: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sf_client, sandbox = sandbox_client
+    sf_client, sandbox, _ = bulk
     monkeypatch.setattr("cs_sync.connectors.salesforce.BULK_QUERY_PAGE", 7)  # several pages
     columns = {"Id": "id", "Name": "string"}
     whole = sf_client.query_frame(QUERY, "accounts", columns)  # REST pages
@@ -183,9 +161,9 @@ def test_a_failed_step_of_a_query_job_is_repeated_alone(
 
 
 def test_a_stop_asked_while_a_query_job_runs_ends_the_wait(
-    sandbox_client: tuple[SalesforceClient, Sandbox],
+    bulk: tuple[SalesforceClient, Sandbox, CallCounter],
 ) -> None:
-    sf_client, _ = sandbox_client
+    sf_client, _, _ = bulk
     asked: list[bool] = []
     sf_client.stop_requested = lambda: asked.append(True) or len(asked) > 1
     with pytest.raises(Interrupted, match="Salesforce finishes it on its own"):
@@ -194,9 +172,9 @@ def test_a_stop_asked_while_a_query_job_runs_ends_the_wait(
 
 
 def test_an_ingest_job_is_first_polled_when_its_rows_should_be_written(
-    sandbox_client: tuple[SalesforceClient, Sandbox],
+    bulk: tuple[SalesforceClient, Sandbox, CallCounter],
 ) -> None:
-    sf_client, _ = sandbox_client
+    sf_client, _, _ = bulk
     clock = Clock()
     sf_client.sleep, sf_client.clock = clock.sleep, clock
     sf_client.ingest_pace = Pace(records_per_s=2.0, least_s=0.25)  # 2 rows a second
