@@ -34,10 +34,10 @@ Call = Callable[[str, Callable[[Salesforce], Any]], Any]
 POLL_MAX_S = 10.0  # the longest pause between two polls of a job after its first
 FIRST_WAIT_MAX_S = 300.0  # the longest wait before a job's first poll
 JOB_WAIT_S = 3600.0  # give up on a job still running after this much waiting (retried later)
-# The pace a job is first waited for: records a second. Salesforce publishes none; these are
-# below what the sandbox's jobs keep (a query job: 21,000 to 72,000 records a second at
-# 100,000 accounts, the slowest reading contact roles through two relationships) and what
-# Bulk API 2.0 reports are read at, so that the first poll most often finds a job done.
+# The pace a job is first waited for: records a second. Salesforce publishes none; the query
+# pace is below what the sandbox's query jobs kept (21,000 to 72,000 records a second at
+# 100,000 accounts, the slowest reading contact roles through two relationships), so that
+# the first poll most often finds a job done.
 QUERY_RECORDS_PER_S = 20_000.0
 INGEST_ROWS_PER_S = 10_000.0
 SLOWEST_RECORDS_PER_S = 100.0  # a pace learnt never goes below this

@@ -216,10 +216,15 @@ class SalesforceClient(SalesforceWrites):
 
         frames = list(  # each page typed as it comes: its text let go before the next
             self._bulk_pages(soql, what, typed, all_rows, records)
-            if records > self.config.bulk_query_threshold
+            if self.straight_to_bulk(records)
             else self._pages(soql, what, typed, all_rows, first)
         )
         return stacked(frames) if frames else typed([])
+
+    def straight_to_bulk(self, records: int) -> bool:
+        """Whether a read that held `records` when last read goes straight to a Bulk job,
+        without a first page over REST (above salesforce.bulk_query_threshold)."""
+        return records > self.config.bulk_query_threshold
 
     def _pages(
         self,

@@ -99,10 +99,9 @@ def query_frames(client: SalesforceClient, reads: list[Read]) -> list[pd.DataFra
     version = client.sf.sf_version
     frames: dict[int, pd.DataFrame] = {}
     batched = []
-    threshold = client.config.bulk_query_threshold
     for index, read in enumerate(reads):
         # Bulk, or too long for a request's address: its SOQL in a body
-        if read.records > threshold or len(quote(read.soql)) > URI_QUERY_ROOM:
+        if client.straight_to_bulk(read.records) or len(quote(read.soql)) > URI_QUERY_ROOM:
             frames[index] = _frame(client, read)
         else:
             batched.append(index)

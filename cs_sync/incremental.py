@@ -125,14 +125,13 @@ def read_whole(
 ) -> list[pd.DataFrame]:
     """Every record of each object that meets its condition, with its SystemModstamp (the
     first pages of up to five objects in one call), after the tables of `also`, reads asked
-    in the same calls. `sizes`: how many records each held at its
-    last read; one above salesforce.bulk_query_threshold goes straight to a Bulk job (first
-    polled when that many records should be done). With
-    `held`, each page is shared as it comes (`HeldIds.share`: lookups pointing at the ids of
-    the objects read before, repeated texts one string each), so the strings a page made
-    for its lookups go before the next page is read and the next page's strings take their
-    place (shared once every object was read, they left their holes among the ids and
-    names kept)."""
+    in the same calls. `sizes`: how many records each held at its last read; one above
+    salesforce.bulk_query_threshold goes straight to a Bulk job (first polled when that many
+    records should be done). With `held`, each page is shared as it comes (`HeldIds.share`:
+    lookups pointing at the ids of the objects read before, repeated texts one string each),
+    so the strings a page made for its lookups go before the next page is read and the next
+    page's strings take their place (shared once every object was read, they left their
+    holes among the ids and names kept)."""
     reads = [
         Read(
             spec.select(spec.condition),
